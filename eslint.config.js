@@ -1,0 +1,40 @@
+// Lint: typescript-eslint's recommended rules, plus the import direction of DESIGN.md §2
+// (docs/ARCHITECTURE.md): protocol -> errors only; crypto -> protocol; store/client -> crypto,
+// protocol; relay -> protocol (never crypto's secret-key code); only src/cli prints or exits.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const layer = (files, forbidden, message) => ({
+  files,
+  rules: {
+    'no-restricted-imports': ['error', { patterns: forbidden.map((group) => ({ group, message })) }],
+  },
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.bench-tmp/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', structuredClone: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  layer(['src/protocol/**/*.ts'], ['**/crypto/**', '**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'tweetnacl', 'argon2', 'ws', 'better-sqlite3'], 'protocol is pure: it imports only errors'),
+  layer(['src/crypto/**/*.ts'], ['**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'argon2', 'ws', 'better-sqlite3', 'node:fs', 'fs', 'node:fs/promises'], 'crypto is pure: no I/O, no upper layers'),
+  layer(['src/store/**/*.ts', 'src/client/**/*.ts'], ['**/cli/**', '**/relay/**'], 'store and client sit below the cli'),
+  layer(['relay/**/*.ts'], ['**/src/crypto/seal*', '**/src/crypto/keyring*', '**/src/crypto/identity*', '**/src/store/**', '**/src/client/**', '**/src/cli/**'], 'the relay is blind: protocol and signature checks only'),
+  {
+    files: ['src/**/*.ts', 'relay/**/*.ts'],
+    ignores: ['src/cli/**', 'relay/main.ts'],
+    rules: {
+      'no-console': 'error',
+      'no-restricted-properties': ['error', { object: 'process', property: 'exit', message: 'only src/cli (and relay/main.ts) may exit' }],
+    },
+  },
+  {
+    files: ['scripts/**/*.{js,mjs}', 'bin/**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } },
+  },
+);

@@ -1,0 +1,159 @@
+/**
+ * Every primitive hush uses, in one place. All of them are tweetnacl (the reference), except
+ * X25519 and Ed25519, which by default run on node:crypto (OpenSSL) because it is 20-200x
+ * faster and byte-identical; test/unit/fastpath.test.ts compares the two on every call shape.
+ * Setting HUSH_CRYPTO=reference forces tweetnacl everywhere.
+ *
+ * Primitives (NaCl names): crypto_box (X25519 + XSalsa20-Poly1305), crypto_secretbox,
+ * crypto_sign (Ed25519), crypto_hash (SHA-512), crypto_core_hsalsa20, randombytes.
+ */
+import nacl from 'tweetnacl';
+import * as nodeCrypto from 'node:crypto';
+import { DataError } from '../errors.js';
+import { isAllZero } from '../protocol/encoding.js';
+
+export const KEY_BYTES = 32;
+export const NONCE_BYTES = 24;
+export const MAC_BYTES = 16;
+export const SIGN_SK_BYTES = 64;
+export const SIG_BYTES = 64;
+
+type LowLevel = {
+  crypto_core_hsalsa20(out: Uint8Array, inp: Uint8Array, k: Uint8Array, c: Uint8Array): number;
+};
+const lowlevel = (nacl as unknown as { lowlevel: LowLevel }).lowlevel;
+
+const useNative = process.env.HUSH_CRYPTO !== 'reference';
+
+/** A source of random bytes. Real code passes `randomBytes`; vectors pass a seeded stream. */
+export type Random = (n: number) => Uint8Array;
+
+export const randomBytes: Random = (n) => nacl.randomBytes(n);
+
+export function sha512(data: Uint8Array): Uint8Array {
+  if (useNative) return new Uint8Array(nodeCrypto.createHash('sha512').update(data).digest());
+  return nacl.hash(data);
+}
+
+export function sha512Reference(data: Uint8Array): Uint8Array {
+  return nacl.hash(data);
+}
+
+// --- X25519 -------------------------------------------------------------------------------
+
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+
+function nativeX25519Priv(sk: Uint8Array): nodeCrypto.KeyObject {
+  return nodeCrypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8, sk]), format: 'der', type: 'pkcs8' });
+}
+
+function nativeX25519Pub(pk: Uint8Array): nodeCrypto.KeyObject {
+  return nodeCrypto.createPublicKey({ key: Buffer.concat([X25519_SPKI, pk]), format: 'der', type: 'spki' });
+}
+
+/** X25519 public key of a 32-byte secret scalar (crypto_scalarmult_base). */
+export function x25519Base(sk: Uint8Array): Uint8Array {
+  if (useNative) {
+    const der = nodeCrypto.createPublicKey(nativeX25519Priv(sk)).export({ format: 'der', type: 'spki' });
+    return new Uint8Array(der.subarray(der.length - 32));
+  }
+  return nacl.scalarMult.base(sk);
+}
+
+/**
+ * X25519 shared secret (crypto_scalarmult). Throws DataError on an all-zero result (a
+ * low-order public key), as DESIGN.md §3 requires.
+ */
+export function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
+  let s: Uint8Array;
+  if (useNative) {
+    try {
+      s = new Uint8Array(nodeCrypto.diffieHellman({ privateKey: nativeX25519Priv(sk), publicKey: nativeX25519Pub(pk) }));
+    } catch {
+      // OpenSSL refuses an all-zero shared secret itself.
+      throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
+    }
+  } else {
+    s = nacl.scalarMult(sk, pk);
+  }
+  if (isAllZero(s)) throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
+  return s;
+}
+
+export function x25519Reference(sk: Uint8Array, pk: Uint8Array): Uint8Array {
+  return nacl.scalarMult(sk, pk);
+}
+
+const SIGMA = new TextEncoder().encode('expand 32-byte k');
+const ZERO16 = new Uint8Array(16);
+
+/**
+ * crypto_box_beforenm: HSalsa20(shared, 0^16) — the key crypto_box uses for a key pair.
+ * Rejects an all-zero X25519 result first.
+ */
+export function boxBefore(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array {
+  const s = x25519(mySk, theirPk);
+  const k = new Uint8Array(32);
+  lowlevel.crypto_core_hsalsa20(k, ZERO16, s, SIGMA);
+  s.fill(0);
+  return k;
+}
+
+/** crypto_box_afternm == crypto_secretbox with the precomputed key. */
+export function secretbox(msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array {
+  return nacl.secretbox(msg, nonce, key);
+}
+
+/** Returns null when the box does not authenticate. */
+export function secretboxOpen(box: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array | null {
+  return nacl.secretbox.open(box, nonce, key);
+}
+
+// --- Ed25519 ------------------------------------------------------------------------------
+
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+
+export interface SignKeyPair {
+  publicKey: Uint8Array; // 32
+  secretKey: Uint8Array; // 64: seed || publicKey (NaCl layout)
+}
+
+export function signKeyPairFromSeed(seed: Uint8Array): SignKeyPair {
+  return nacl.sign.keyPair.fromSeed(seed);
+}
+
+export function signDetached(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  if (useNative) {
+    const key = nodeCrypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
+    return new Uint8Array(nodeCrypto.sign(null, msg, key));
+  }
+  return nacl.sign.detached(msg, secretKey);
+}
+
+export function verifyDetached(msg: Uint8Array, sig: Uint8Array, publicKey: Uint8Array): boolean {
+  if (sig.length !== SIG_BYTES || publicKey.length !== 32) return false;
+  if (useNative) {
+    try {
+      const key = nodeCrypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI, publicKey]), format: 'der', type: 'spki' });
+      return nodeCrypto.verify(null, msg, key, sig);
+    } catch {
+      return false;
+    }
+  }
+  return nacl.sign.detached.verify(msg, sig, publicKey);
+}
+
+export function verifyDetachedReference(msg: Uint8Array, sig: Uint8Array, publicKey: Uint8Array): boolean {
+  return nacl.sign.detached.verify(msg, sig, publicKey);
+}
+
+export function signDetachedReference(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  return nacl.sign.detached(msg, secretKey);
+}
+
+/** Overwrite secret material we no longer need (best effort in a GC'd runtime). */
+export function wipe(...arrays: (Uint8Array | undefined)[]): void {
+  for (const a of arrays) a?.fill(0);
+}

@@ -1,0 +1,27 @@
+/**
+ * Every domain-separation string of hush, in one place (shared by the CLI and the relay). Each signed or hashed message starts
+ * with one of these as UTF-8 bytes followed by a single 0x00 byte, so no message of one kind
+ * can be taken for another. docs/PROTOCOL.md §"Domain strings" lists the same table.
+ */
+export const DOMAIN = {
+  /** Ed25519 signature over a published bundle. */
+  bundle: 'hush/v1/bundle',
+  /** Ed25519 signature answering a relay's auth challenge. */
+  relayAuth: 'hush/v1/relay-auth',
+  /** SHA-512 of an identity key, shown as a fingerprint. */
+  fingerprint: 'hush/v1/fingerprint',
+  /** SHA-512 binding the keyring header into the wrapped data key. */
+  keyringHeader: 'hush/v1/keyring-header',
+  /** SHA-512 of an envelope, giving its relay id. */
+  envelopeId: 'hush/v1/envelope-id',
+} as const;
+
+const enc = new TextEncoder();
+
+/** UTF-8 of the domain string followed by 0x00. */
+export function domainBytes(d: (typeof DOMAIN)[keyof typeof DOMAIN]): Uint8Array {
+  const s = enc.encode(d);
+  const out = new Uint8Array(s.length + 1);
+  out.set(s);
+  return out;
+}

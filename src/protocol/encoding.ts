@@ -1,0 +1,107 @@
+/**
+ * Byte encodings used in every JSON format and frame of hush.
+ *
+ * Bytes travel as standard base64 (RFC 4648 §4, with `=` padding). Decoding is strict: the
+ * text must re-encode to itself, so each byte string has exactly one spelling.
+ */
+import { DataError } from '../errors.js';
+
+const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function toB64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** Strict base64 decode; `what` names the field in the error. */
+export function fromB64(text: string, what = 'value'): Uint8Array {
+  if (typeof text !== 'string' || !B64_RE.test(text)) {
+    throw new DataError('BAD_BASE64', `${what} is not valid base64`);
+  }
+  const buf = Buffer.from(text, 'base64');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+export function fromHex(text: string, what = 'value'): Uint8Array {
+  if (typeof text !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(text)) {
+    throw new DataError('BAD_HEX', `${what} is not lowercase hex`);
+  }
+  return new Uint8Array(Buffer.from(text, 'hex'));
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8(text: string): Uint8Array {
+  return enc.encode(text);
+}
+
+/** Strict UTF-8 decode (invalid sequences throw). */
+export function fromUtf8(bytes: Uint8Array, what = 'text'): string {
+  try {
+    return dec.decode(bytes);
+  } catch {
+    throw new DataError('BAD_UTF8', `${what} is not valid utf-8`);
+  }
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+export function isAllZero(a: Uint8Array): boolean {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i]!;
+  return d === 0;
+}
+
+/** Big-endian unsigned integer writers/readers for the binary layouts of PROTOCOL.md. */
+export function u32be(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+}
+
+export function u64be(n: number): Uint8Array {
+  if (!Number.isSafeInteger(n) || n < 0) throw new DataError('BAD_INTEGER', 'integer out of range');
+  const b = new Uint8Array(8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, Math.floor(n / 2 ** 32));
+  dv.setUint32(4, n >>> 0);
+  return b;
+}
+
+export function readU32be(b: Uint8Array, off: number): number {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(off);
+}
+
+export function readU64be(b: Uint8Array, off: number): number {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const hi = dv.getUint32(off);
+  const lo = dv.getUint32(off + 4);
+  if (hi >= 2 ** 21) throw new DataError('BAD_INTEGER', 'integer out of range');
+  return hi * 2 ** 32 + lo;
+}
+
+/** Length-prefixed field: u32be(len) || bytes. Used to build unambiguous signed messages. */
+export function lp(bytes: Uint8Array): Uint8Array {
+  return concatBytes(u32be(bytes.length), bytes);
+}

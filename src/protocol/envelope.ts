@@ -1,0 +1,63 @@
+/**
+ * The sealed envelope: the bytes that travel through the relay (docs/PROTOCOL.md §Envelope).
+ *
+ *   envelope = 0x01 || ephPk[32] || outerNonce[24] || outerBox
+ *   outerBox = crypto_box(inner, outerNonce, recipientBoxPk, ephSk)
+ *   inner    = 0x01 || senderSignPk[32] || innerNonce[24] || innerBox
+ *   innerBox = crypto_box(payload, innerNonce, recipientBoxPk, senderBoxSk)
+ *   payload  = 0x01 || kind[1] || senderSignPk[32] || recipientSignPk[32] || ephPk[32]
+ *              || id[16] || u64be(time) || u32be(bodyLen) || body || 0x00 padding
+ *
+ * This module holds the layout, the constants and the padding rule; sealing and opening are
+ * in src/crypto/seal.ts.
+ */
+import { createHash } from 'node:crypto';
+import { DOMAIN, domainBytes } from './domains.js';
+
+export const ENVELOPE_VERSION = 1;
+export const INNER_VERSION = 1;
+export const PAYLOAD_VERSION = 1;
+
+/** Message kinds carried in the payload. */
+export const KIND = { msg: 1, receipt: 2, typing: 3 } as const;
+export type Kind = keyof typeof KIND;
+export const KIND_BY_CODE: Record<number, Kind> = { 1: 'msg', 2: 'receipt', 3: 'typing' };
+
+export const MSG_ID_BYTES = 16;
+/** Largest message body, in bytes of UTF-8. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** Smallest padded payload: every short message looks the same size. */
+export const MIN_PADDED = 256;
+
+export const PAYLOAD_HEADER_BYTES = 1 + 1 + 32 + 32 + 32 + MSG_ID_BYTES + 8 + 4; // 126
+export const OUTER_HEADER_BYTES = 1 + 32 + 24; // version, ephPk, nonce
+export const INNER_HEADER_BYTES = 1 + 32 + 24; // version, senderSignPk, nonce
+export const BOX_MAC_BYTES = 16;
+
+/**
+ * Padmé padding (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and
+ * Communication with PURBs", PETS 2019, §4): rounds L up so that at most O(log log L) bits of
+ * the length leak, with at most 12% overhead; never below MIN_PADDED.
+ */
+export function paddedLength(len: number): number {
+  if (len <= MIN_PADDED) return MIN_PADDED;
+  const e = Math.floor(Math.log2(len));
+  const s = Math.floor(Math.log2(e)) + 1;
+  const lastBits = e - s;
+  const mask = 2 ** lastBits - 1;
+  return Math.floor((len + mask) / (mask + 1)) * (mask + 1);
+}
+
+export const MAX_PAYLOAD_BYTES = paddedLength(PAYLOAD_HEADER_BYTES + MAX_BODY_BYTES);
+export const MAX_ENVELOPE_BYTES = OUTER_HEADER_BYTES + BOX_MAC_BYTES + INNER_HEADER_BYTES + BOX_MAC_BYTES + MAX_PAYLOAD_BYTES;
+export const MIN_ENVELOPE_BYTES = OUTER_HEADER_BYTES + BOX_MAC_BYTES + INNER_HEADER_BYTES + BOX_MAC_BYTES + MIN_PADDED;
+
+
+/**
+ * The relay id of an envelope: hex of the first 16 bytes of
+ * SHA-512("hush/v1/envelope-id" 0x00 || envelope). Content-derived, so a retried send is
+ * recognised and nobody can claim an id for other bytes.
+ */
+export function envelopeId(envelope: Uint8Array): string {
+  return createHash('sha512').update(domainBytes(DOMAIN.envelopeId)).update(envelope).digest().subarray(0, 16).toString('hex');
+}
