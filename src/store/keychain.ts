@@ -15,12 +15,17 @@
  * Nothing here throws for an absent or silent keychain: keytar missing, no D-Bus session, no
  * Secret Service, or a call that does not answer within the timeout all give a typed
  * `{status: 'unavailable', reason}` result, so the CLI prints one hint and falls back to the
- * other passphrase sources. Every keytar call is guarded by a timeout (a hung D-Bus must not
- * hang hush). Once the keychain was found unavailable, this process does not ask it again.
+ * other passphrase sources. Every keytar call runs in a short-lived child process
+ * (./keychain-worker.ts) that is killed when it does not answer within HUSH_KEYCHAIN_TIMEOUT_MS
+ * (default 5 s): a hung D-Bus must not hang hush, and keytar's native calls cannot be
+ * cancelled in-process. Once the keychain was found unavailable, this process does not ask
+ * it again.
  * HUSH_NO_KEYCHAIN=1 turns the keychain off (it is then "unavailable" with that reason).
  */
+import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { toB64 } from '../protocol/encoding.js';
 import { b64, literal, obj, parseJson } from '../protocol/validate.js';
 
@@ -46,41 +51,20 @@ export type RememberResult = { status: 'stored' } | KeychainUnavailable;
 export type ForgetResult = { status: 'removed' } | { status: 'none' } | KeychainUnavailable;
 export type ProbeResult = { status: 'available' } | KeychainUnavailable;
 
-interface Keytar {
-  getPassword(service: string, account: string): Promise<string | null>;
-  setPassword(service: string, account: string, password: string): Promise<void>;
-  deletePassword(service: string, account: string): Promise<boolean>;
-}
-
 export interface KeychainOptions {
   env?: NodeJS.ProcessEnv;
+  /** Default: HUSH_KEYCHAIN_TIMEOUT_MS, else KEYCHAIN_TIMEOUT_MS. */
   timeoutMs?: number;
 }
 
-let keytarPromise: Promise<Keytar | KeychainUnavailable> | undefined;
+type Op = { op: 'get' } | { op: 'set'; secret: string } | { op: 'delete' };
+type CallResult<T> = { ok: true; value: T } | KeychainUnavailable;
+
 /** Set once a call failed: later calls in this process answer "unavailable" at once. */
 let deadReason: string | undefined;
 
 function unavailable(reason: string): KeychainUnavailable {
   return { status: 'unavailable', reason };
-}
-
-function loadKeytar(): Promise<Keytar | KeychainUnavailable> {
-  keytarPromise ??= (async () => {
-    try {
-      // A variable specifier keeps TypeScript from requiring keytar's types at build time.
-      const name = 'keytar';
-      const mod = (await import(name)) as { default?: Keytar } & Partial<Keytar>;
-      const k = (mod.default ?? mod) as Partial<Keytar>;
-      if (typeof k.getPassword !== 'function' || typeof k.setPassword !== 'function' || typeof k.deletePassword !== 'function') {
-        return unavailable('the keytar module is not usable');
-      }
-      return k as Keytar;
-    } catch (e) {
-      return unavailable(`keytar is not installed (${oneLine(e)})`);
-    }
-  })();
-  return keytarPromise;
 }
 
 function oneLine(e: unknown): string {
@@ -90,35 +74,72 @@ function oneLine(e: unknown): string {
   return trimmed.length > 160 ? trimmed.slice(0, 157) + '...' : trimmed || 'unknown error';
 }
 
+function timeoutMs(opts: KeychainOptions, env: NodeJS.ProcessEnv): number {
+  if (opts.timeoutMs !== undefined) return opts.timeoutMs;
+  const n = Number(env.HUSH_KEYCHAIN_TIMEOUT_MS);
+  return Number.isSafeInteger(n) && n > 0 && n <= 600_000 ? n : KEYCHAIN_TIMEOUT_MS;
+}
+
+const WORKER = fileURLToPath(new URL('./keychain-worker.js', import.meta.url));
+
 /**
- * Runs one keytar call with a timeout. The timer is unref'd so it never keeps the process
- * alive; a call that never answers is abandoned (its result ignored).
+ * Runs one keytar call in a child process (src/store/keychain-worker.ts) and kills it when it
+ * does not answer within the timeout, so neither a hung D-Bus nor a crash in the native module
+ * can hang or crash hush.
  */
-async function call<T>(opts: KeychainOptions, fn: (k: Keytar) => Promise<T>): Promise<{ ok: true; value: T } | KeychainUnavailable> {
+function runWorker(req: Record<string, unknown>, env: NodeJS.ProcessEnv, ms: number): Promise<CallResult<unknown>> {
+  return new Promise((res) => {
+    let done = false;
+    let out = '';
+    let err = '';
+    const finish = (r: CallResult<unknown>): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      child.stdout.destroy();
+      child.stderr.destroy();
+      res(r);
+    };
+    const child = spawn(process.execPath, [WORKER], { env, stdio: ['pipe', 'pipe', 'pipe'], windowsHide: true });
+    const timer = setTimeout(() => finish(unavailable(`the keychain did not answer within ${ms / 1000} s`)), ms);
+    timer.unref();
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out.length > 64 * 1024) finish(unavailable('the keychain worker answered too much'));
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      if (err.length < 4096) err += d;
+    });
+    child.on('error', (e) => finish(unavailable(`the keychain worker could not start (${oneLine(e)})`)));
+    child.on('close', (code) => {
+      const line = out.split('\n')[0] ?? '';
+      let r: unknown;
+      try {
+        r = JSON.parse(line);
+      } catch {
+        finish(unavailable(`the keychain worker failed (exit ${String(code)}${err ? `: ${oneLine(err)}` : ''})`));
+        return;
+      }
+      const o = r as { ok?: unknown; value?: unknown; kind?: unknown; message?: unknown };
+      if (o.ok === true) finish({ ok: true, value: o.value });
+      else if (o.kind === 'missing') finish(unavailable(`keytar is not installed (${oneLine(o.message)})`));
+      else finish(unavailable(`no keychain answered (${oneLine(o.message)})`));
+    });
+    child.stdin.on('error', () => undefined); // a dead child is reported by 'close'
+    child.stdin.end(JSON.stringify(req));
+  });
+}
+
+async function call(home: string | undefined, op: Op, opts: KeychainOptions): Promise<CallResult<unknown>> {
   const env = opts.env ?? process.env;
   if (env.HUSH_NO_KEYCHAIN === '1') return unavailable('the keychain is turned off (HUSH_NO_KEYCHAIN=1)');
   if (deadReason !== undefined) return unavailable(deadReason);
-  const k = await loadKeytar();
-  if ('status' in k) {
-    deadReason = k.reason;
-    return k;
-  }
-  const ms = opts.timeoutMs ?? KEYCHAIN_TIMEOUT_MS;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<KeychainUnavailable>((res) => {
-    timer = setTimeout(() => res(unavailable(`the keychain did not answer within ${ms / 1000} s`)), ms);
-    timer.unref();
-  });
-  try {
-    const r = await Promise.race([fn(k).then((value) => ({ ok: true as const, value })), timeout]);
-    if ('status' in r) deadReason = r.reason;
-    return r;
-  } catch (e) {
-    deadReason = `no keychain answered (${oneLine(e)})`;
-    return unavailable(deadReason);
-  } finally {
-    clearTimeout(timer);
-  }
+  // Real accounts are absolute paths, so the probe's account never names a home.
+  const account = home === undefined ? 'probe' : keychainAccount(home);
+  const r = await runWorker({ ...op, service: KEYCHAIN_SERVICE, account }, env, timeoutMs(opts, env));
+  if ('status' in r) deadReason = r.reason;
+  return r;
 }
 
 /** The keychain account for a home: its absolute path, symlinks resolved when it exists. */
@@ -146,10 +167,11 @@ export function decodeKeychainEntry(text: string): { key: Uint8Array; salt: Uint
 
 /** The remembered wrapping key of `home`, if any. */
 export async function getRemembered(home: string, opts: KeychainOptions = {}): Promise<RememberedLookup> {
-  const r = await call(opts, (k) => k.getPassword(KEYCHAIN_SERVICE, keychainAccount(home)));
+  const r = await call(home, { op: 'get' }, opts);
   if ('status' in r) return r;
-  if (r.value === null) return { status: 'none' };
+  if (r.value === null || r.value === undefined) return { status: 'none' };
   try {
+    if (typeof r.value !== 'string') throw new TypeError('keychain entry is not text');
     return { status: 'found', ...decodeKeychainEntry(r.value) };
   } catch (e) {
     return { status: 'invalid', reason: oneLine(e) };
@@ -159,26 +181,24 @@ export async function getRemembered(home: string, opts: KeychainOptions = {}): P
 /** Stores (or replaces) the wrapping key of `home`, tagged with the keyring's KDF salt. */
 export async function remember(home: string, key: Uint8Array, salt: Uint8Array, opts: KeychainOptions = {}): Promise<RememberResult> {
   const secret = encodeKeychainEntry(key, salt);
-  const r = await call(opts, (k) => k.setPassword(KEYCHAIN_SERVICE, keychainAccount(home), secret));
+  const r = await call(home, { op: 'set', secret }, opts);
   return 'status' in r ? r : { status: 'stored' };
 }
 
 /** Removes the entry of `home`; says whether there was one. */
 export async function forget(home: string, opts: KeychainOptions = {}): Promise<ForgetResult> {
-  const r = await call(opts, (k) => k.deletePassword(KEYCHAIN_SERVICE, keychainAccount(home)));
+  const r = await call(home, { op: 'delete' }, opts);
   if ('status' in r) return r;
-  return r.value ? { status: 'removed' } : { status: 'none' };
+  return r.value === true ? { status: 'removed' } : { status: 'none' };
 }
 
 /** Whether a keychain answers here (a harmless lookup of an account that never exists). */
 export async function probeKeychain(opts: KeychainOptions = {}): Promise<ProbeResult> {
-  // Real accounts are absolute paths, so this one never names a home.
-  const r = await call(opts, (k) => k.getPassword(KEYCHAIN_SERVICE, 'probe'));
+  const r = await call(undefined, { op: 'get' }, opts);
   return 'status' in r ? r : { status: 'available' };
 }
 
-/** For tests: forget the cached keytar module and "unavailable" verdict. */
+/** For tests: forget the cached "unavailable" verdict. */
 export function resetKeychainForTests(): void {
-  keytarPromise = undefined;
   deadReason = undefined;
 }
