@@ -1,10 +1,13 @@
 /** Signing and verifying bundles (layout in src/protocol/bundle.ts). */
-import { TrustError } from '../errors.js';
+import { DataError, TrustError } from '../errors.js';
 import { type Bundle, BUNDLE_VERSION, bundleSignedBytes } from '../protocol/bundle.js';
+import { isValidName } from '../protocol/names.js';
 import type { Identity } from './identity.js';
 import { signDetached, verifyDetached } from './nacl.js';
 
+/** Signs a bundle for `id` (docs/PROTOCOL.md §3). `created` is milliseconds since the epoch. */
 export function makeBundle(id: Identity, name: string, created: number): Bundle {
+  if (!isValidName(name)) throw new DataError('BAD_NAME', `${JSON.stringify(name)} is not a valid name`);
   const unsigned = { v: BUNDLE_VERSION, name, signPk: id.signPk, boxPk: id.boxPk, created } as const;
   return { ...unsigned, sig: signDetached(bundleSignedBytes(unsigned), id.signSk) };
 }

@@ -17,12 +17,18 @@ export interface Identity {
 
 export const SECRETS_BYTES = 96;
 
+/** A new identity from 96 bytes of `random` (signSeed || boxSk || historyKey). */
 export function generateIdentity(random: Random): Identity {
-  return identityFromSecrets(random(SECRETS_BYTES));
+  const secrets = random(SECRETS_BYTES);
+  try {
+    return identityFromSecrets(secrets);
+  } finally {
+    wipe(secrets);
+  }
 }
 
 export function identityFromSecrets(secrets: Uint8Array): Identity {
-  if (secrets.length !== SECRETS_BYTES) throw new DataError('BAD_KEYRING', 'keyring secrets have the wrong length');
+  if (!(secrets instanceof Uint8Array) || secrets.length !== SECRETS_BYTES) throw new DataError('BAD_KEYRING', 'keyring secrets have the wrong length');
   const seed = secrets.slice(0, 32);
   const sign = signKeyPairFromSeed(seed);
   const boxSk = secrets.slice(32, 64);
@@ -36,6 +42,7 @@ export function identityFromSecrets(secrets: Uint8Array): Identity {
   };
 }
 
+/** The 96 secret bytes of an identity (a fresh copy: the caller wipes it). */
 export function identitySecrets(id: Identity): Uint8Array {
   return concatBytes(id.signSk.subarray(0, 32), id.boxSk, id.historyKey);
 }

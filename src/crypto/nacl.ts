@@ -53,7 +53,12 @@ function nativeX25519Pub(pk: Uint8Array): nodeCrypto.KeyObject {
 }
 
 /** X25519 public key of a 32-byte secret scalar (crypto_scalarmult_base). */
+function needLength(a: Uint8Array, n: number, what: string): void {
+  if (!(a instanceof Uint8Array) || a.length !== n) throw new DataError('BAD_KEY', `${what} must be ${n} bytes`);
+}
+
 export function x25519Base(sk: Uint8Array): Uint8Array {
+  needLength(sk, KEY_BYTES, 'x25519 secret key');
   if (useNative) {
     const der = nodeCrypto.createPublicKey(nativeX25519Priv(sk)).export({ format: 'der', type: 'spki' });
     return new Uint8Array(der.subarray(der.length - 32));
@@ -66,6 +71,8 @@ export function x25519Base(sk: Uint8Array): Uint8Array {
  * low-order public key), as DESIGN.md §3 requires.
  */
 export function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
+  needLength(sk, KEY_BYTES, 'x25519 secret key');
+  needLength(pk, KEY_BYTES, 'x25519 public key');
   let s: Uint8Array;
   if (useNative) {
     try {
@@ -102,11 +109,15 @@ export function boxBefore(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array {
 
 /** crypto_box_afternm == crypto_secretbox with the precomputed key. */
 export function secretbox(msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array {
+  needLength(nonce, NONCE_BYTES, 'secretbox nonce');
+  needLength(key, KEY_BYTES, 'secretbox key');
   return nacl.secretbox(msg, nonce, key);
 }
 
 /** Returns null when the box does not authenticate. */
 export function secretboxOpen(box: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array | null {
+  needLength(nonce, NONCE_BYTES, 'secretbox nonce');
+  needLength(key, KEY_BYTES, 'secretbox key');
   return nacl.secretbox.open(box, nonce, key);
 }
 
@@ -121,10 +132,12 @@ export interface SignKeyPair {
 }
 
 export function signKeyPairFromSeed(seed: Uint8Array): SignKeyPair {
+  needLength(seed, 32, 'ed25519 seed');
   return nacl.sign.keyPair.fromSeed(seed);
 }
 
 export function signDetached(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
+  needLength(secretKey, SIGN_SK_BYTES, 'ed25519 secret key');
   if (useNative) {
     const key = nodeCrypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
     return new Uint8Array(nodeCrypto.sign(null, msg, key));
@@ -132,8 +145,30 @@ export function signDetached(msg: Uint8Array, secretKey: Uint8Array): Uint8Array
   return nacl.sign.detached(msg, secretKey);
 }
 
+/** The order of the Ed25519 base point, little-endian (RFC 8032 §5.1: L). */
+const ED25519_L = Uint8Array.from([
+  0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+]);
+
+/**
+ * True when the scalar S of a signature (its last 32 bytes, little-endian) is below L.
+ * RFC 8032 §5.1.7 requires it; OpenSSL and libsodium check it, tweetnacl does not, so we check
+ * it ourselves on both paths: a signature has one accepted encoding (no S + L malleability).
+ */
+export function isCanonicalSignature(sig: Uint8Array): boolean {
+  if (sig.length !== SIG_BYTES) return false;
+  for (let i = 31; i >= 0; i--) {
+    const a = sig[32 + i]!;
+    const b = ED25519_L[i]!;
+    if (a < b) return true;
+    if (a > b) return false;
+  }
+  return false; // S == L
+}
+
 export function verifyDetached(msg: Uint8Array, sig: Uint8Array, publicKey: Uint8Array): boolean {
-  if (sig.length !== SIG_BYTES || publicKey.length !== 32) return false;
+  if (sig.length !== SIG_BYTES || publicKey.length !== 32 || !isCanonicalSignature(sig)) return false;
   if (useNative) {
     try {
       const key = nodeCrypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI, publicKey]), format: 'der', type: 'spki' });

@@ -19,8 +19,7 @@ import {
   KIND_BY_CODE,
   type Kind,
   MAX_BODY_BYTES,
-  MAX_ENVELOPE_BYTES,
-  MIN_ENVELOPE_BYTES,
+  isValidEnvelopeLength,
   MSG_ID_BYTES,
   OUTER_HEADER_BYTES,
   PAYLOAD_HEADER_BYTES,
@@ -80,13 +79,30 @@ function longTermKey(theirPk: Uint8Array, mySk: Uint8Array, myPk: Uint8Array, ca
   return k;
 }
 
+function needBytes(a: Uint8Array, n: number, what: string): void {
+  if (!(a instanceof Uint8Array) || a.length !== n) throw new DataError('BAD_KEY', `${what} must be ${n} bytes`);
+}
+
+/**
+ * Seals `msg` from `me` to `to` (docs/PROTOCOL.md §5). `random` supplies, in this order, the
+ * ephemeral secret key (32), the inner nonce (24) and the outer nonce (24).
+ */
 export function sealEnvelope(me: BoxIdentity, to: Peer, msg: SealInput, random: Random, cache?: SharedKeyCache): Uint8Array {
-  if (msg.id.length !== MSG_ID_BYTES) throw new DataError('BAD_ID', `message id must be ${MSG_ID_BYTES} bytes`);
+  needBytes(me.signPk, 32, 'sender signing key');
+  needBytes(me.boxPk, 32, 'sender box key');
+  needBytes(me.boxSk, 32, 'sender box secret key');
+  needBytes(to.signPk, 32, 'recipient signing key');
+  needBytes(to.boxPk, 32, 'recipient box key');
+  if (!Object.hasOwn(KIND, msg.kind)) throw new DataError('BAD_KIND', `unknown message kind ${String(msg.kind)}`);
+  if (!(msg.id instanceof Uint8Array) || msg.id.length !== MSG_ID_BYTES) throw new DataError('BAD_ID', `message id must be ${MSG_ID_BYTES} bytes`);
+  if (!(msg.body instanceof Uint8Array)) throw new DataError('BAD_BODY', 'message body must be bytes');
   if (msg.body.length > MAX_BODY_BYTES) {
     throw new DataError('MESSAGE_TOO_LARGE', `message is ${msg.body.length} bytes, the limit is ${MAX_BODY_BYTES}`, {
       hint: 'split it into smaller messages',
     });
   }
+  const time = u64be(msg.time); // throws BAD_INTEGER unless a safe non-negative integer
+
   const ephSk = random(32);
   const ephPk = x25519Base(ephSk);
 
@@ -99,12 +115,14 @@ export function sealEnvelope(me: BoxIdentity, to: Peer, msg: SealInput, random: 
   payload.set(to.signPk, o); o += 32;
   payload.set(ephPk, o); o += 32;
   payload.set(msg.id, o); o += MSG_ID_BYTES;
-  payload.set(u64be(msg.time), o); o += 8;
+  payload.set(time, o); o += 8;
   payload.set(u32be(msg.body.length), o); o += 4;
   payload.set(msg.body, o);
 
   const innerNonce = random(NONCE_BYTES);
-  const innerBox = secretbox(payload, innerNonce, longTermKey(to.boxPk, me.boxSk, me.boxPk, cache));
+  const kInner = longTermKey(to.boxPk, me.boxSk, me.boxPk, cache);
+  const innerBox = secretbox(payload, innerNonce, kInner);
+  if (!cache) wipe(kInner);
   const inner = concatBytes(Uint8Array.of(INNER_VERSION), me.signPk, innerNonce, innerBox);
 
   const outerNonce = random(NONCE_BYTES);
@@ -114,15 +132,20 @@ export function sealEnvelope(me: BoxIdentity, to: Peer, msg: SealInput, random: 
   return concatBytes(Uint8Array.of(ENVELOPE_VERSION), ephPk, outerNonce, outerBox);
 }
 
-/** Step 1: open the outer layer with our box key; learn who claims to be the sender. */
+/**
+ * Step 1: open the outer layer with our box key; learn who claims to be the sender
+ * (docs/PROTOCOL.md §5.3, checks 1-5). An unknown version byte is UNSUPPORTED_VERSION; every
+ * other failure is DataError TAMPERED.
+ */
 export function openOuter(me: BoxIdentity, envelope: Uint8Array): OuterOpened {
-  if (envelope.length < 1) throw tampered();
+  needBytes(me.boxSk, 32, 'recipient box secret key');
+  if (!(envelope instanceof Uint8Array) || envelope.length < 1) throw tampered();
   if (envelope[0] !== ENVELOPE_VERSION) {
     throw new DataError('UNSUPPORTED_VERSION', `envelope version ${envelope[0]} is not supported`, {
       hint: 'the sender may use a newer hush; upgrade hush',
     });
   }
-  if (envelope.length < MIN_ENVELOPE_BYTES || envelope.length > MAX_ENVELOPE_BYTES) throw tampered();
+  if (!isValidEnvelopeLength(envelope.length)) throw tampered(); // before any crypto
   const ephPk = envelope.subarray(1, 33);
   const outerNonce = envelope.subarray(33, OUTER_HEADER_BYTES);
   let kOuter: Uint8Array;
@@ -142,38 +165,48 @@ export function openOuter(me: BoxIdentity, envelope: Uint8Array): OuterOpened {
   };
 }
 
-/** Step 2: open the inner layer with the pinned sender's box key and check every binding. */
+/**
+ * Step 2: open the inner layer with the pinned sender's box key and check every binding
+ * (docs/PROTOCOL.md §5.3, checks 6-12). Any failure is DataError TAMPERED.
+ */
 export function openInner(me: BoxIdentity, outer: OuterOpened, sender: Peer, cache?: SharedKeyCache): Opened {
   if (!bytesEqual(sender.signPk, outer.senderSignPk)) throw tampered();
   let k: Uint8Array;
   try {
     k = longTermKey(sender.boxPk, me.boxSk, me.boxPk, cache);
   } catch {
-    throw tampered();
+    throw tampered(); // low-order or malformed contact box key
   }
   const p = secretboxOpen(outer.innerBox, outer.innerNonce, k);
-  if (!p || p.length < PAYLOAD_HEADER_BYTES || p.length !== paddedLength(p.length)) throw tampered();
-  let o = 0;
-  const version = p[o++];
-  const kind = KIND_BY_CODE[p[o++]!];
-  const pSender = p.subarray(o, (o += 32));
-  const pRecipient = p.subarray(o, (o += 32));
-  const pEph = p.subarray(o, (o += 32));
-  const id = p.slice(o, (o += MSG_ID_BYTES));
-  const time = readU64be(p, o); o += 8;
-  const bodyLen = readU32be(p, o); o += 4;
-  const ok =
-    version === PAYLOAD_VERSION &&
-    kind !== undefined &&
-    bytesEqual(pSender, outer.senderSignPk) && // the inner box's sender is the one named inside
-    bytesEqual(pRecipient, me.signPk) && // addressed to us (no surreptitious forwarding)
-    bytesEqual(pEph, outer.ephPk) && // bound to this outer layer (no re-wrapping)
-    bodyLen <= MAX_BODY_BYTES &&
-    o + bodyLen <= p.length &&
-    paddedLength(PAYLOAD_HEADER_BYTES + bodyLen) === p.length &&
-    p.subarray(o + bodyLen).every((b) => b === 0);
-  if (!ok) throw tampered();
-  return { kind, id, time, body: p.slice(o, o + bodyLen), senderSignPk: new Uint8Array(outer.senderSignPk) };
+  if (!cache) wipe(k);
+  if (!p) throw tampered();
+  try {
+    if (p.length < PAYLOAD_HEADER_BYTES || p.length !== paddedLength(p.length)) throw tampered();
+    let o = 0;
+    const version = p[o++];
+    const kind = KIND_BY_CODE[p[o++]!];
+    const pSender = p.subarray(o, (o += 32));
+    const pRecipient = p.subarray(o, (o += 32));
+    const pEph = p.subarray(o, (o += 32));
+    const id = p.slice(o, (o += MSG_ID_BYTES));
+    const time = readU64be(p, o); o += 8; // throws above 2^53 - 1
+    const bodyLen = readU32be(p, o); o += 4;
+    const ok =
+      version === PAYLOAD_VERSION &&
+      kind !== undefined &&
+      bytesEqual(pSender, outer.senderSignPk) && // the inner box's sender is the one named inside
+      bytesEqual(pRecipient, me.signPk) && // addressed to us (no surreptitious forwarding)
+      bytesEqual(pEph, outer.ephPk) && // bound to this outer layer (no re-wrapping)
+      bodyLen <= MAX_BODY_BYTES &&
+      paddedLength(PAYLOAD_HEADER_BYTES + bodyLen) === p.length && // canonical padding length
+      p.subarray(o + bodyLen).every((b) => b === 0); // padding is zeros
+    if (!ok) throw tampered();
+    return { kind, id, time, body: p.slice(o, o + bodyLen), senderSignPk: new Uint8Array(outer.senderSignPk) };
+  } catch {
+    throw tampered();
+  } finally {
+    wipe(p);
+  }
 }
 
 /** Both steps, for callers that already know every possible sender. */

@@ -18,7 +18,11 @@ export function fromB64(text: string, what = 'value'): Uint8Array {
     throw new DataError('BAD_BASE64', `${what} is not valid base64`);
   }
   const buf = Buffer.from(text, 'base64');
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  // The regex admits non-zero unused bits in the last group ("AB==" decodes like "AA=="):
+  // re-encoding catches them, so every byte string has exactly one accepted spelling.
+  if (buf.toString('base64') !== text) throw new DataError('BAD_BASE64', `${what} is not valid base64`);
+  // A copy, not a view into Buffer's shared pool (decoded secrets must be wipeable alone).
+  return new Uint8Array(buf);
 }
 
 export function toHex(bytes: Uint8Array): string {
@@ -75,6 +79,7 @@ export function isAllZero(a: Uint8Array): boolean {
 
 /** Big-endian unsigned integer writers/readers for the binary layouts of PROTOCOL.md. */
 export function u32be(n: number): Uint8Array {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new DataError('BAD_INTEGER', 'integer out of range');
   const b = new Uint8Array(4);
   new DataView(b.buffer).setUint32(0, n);
   return b;

@@ -37,21 +37,36 @@ export const BOX_MAC_BYTES = 16;
 /**
  * Padmé padding (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and
  * Communication with PURBs", PETS 2019, §4): rounds L up so that at most O(log log L) bits of
- * the length leak, with at most 12% overhead; never below MIN_PADDED.
+ * the length leak, with at most 12% overhead; never below MIN_PADDED. In integers:
+ *
+ *   L <= 256:  256
+ *   else:      E = floor(log2 L), S = floor(log2 E) + 1, z = E - S,
+ *              result = L rounded up to a multiple of 2^z
+ *
+ * Integer-exact (clz32, no floating-point log) for 1 <= L < 2^31; idempotent.
  */
 export function paddedLength(len: number): number {
+  if (!Number.isSafeInteger(len) || len < 0 || len >= 2 ** 31) throw new RangeError('paddedLength: length out of range');
   if (len <= MIN_PADDED) return MIN_PADDED;
-  const e = Math.floor(Math.log2(len));
-  const s = Math.floor(Math.log2(e)) + 1;
-  const lastBits = e - s;
-  const mask = 2 ** lastBits - 1;
-  return Math.floor((len + mask) / (mask + 1)) * (mask + 1);
+  const e = 31 - Math.clz32(len);
+  const s = 31 - Math.clz32(e) + 1;
+  const unit = 2 ** (e - s);
+  return Math.ceil(len / unit) * unit;
 }
 
-export const MAX_PAYLOAD_BYTES = paddedLength(PAYLOAD_HEADER_BYTES + MAX_BODY_BYTES);
-export const MAX_ENVELOPE_BYTES = OUTER_HEADER_BYTES + BOX_MAC_BYTES + INNER_HEADER_BYTES + BOX_MAC_BYTES + MAX_PAYLOAD_BYTES;
-export const MIN_ENVELOPE_BYTES = OUTER_HEADER_BYTES + BOX_MAC_BYTES + INNER_HEADER_BYTES + BOX_MAC_BYTES + MIN_PADDED;
+/** Bytes an envelope adds around its padded payload: two headers and two MACs (146). */
+export const ENVELOPE_OVERHEAD = OUTER_HEADER_BYTES + BOX_MAC_BYTES + INNER_HEADER_BYTES + BOX_MAC_BYTES;
 
+export const MAX_PAYLOAD_BYTES = paddedLength(PAYLOAD_HEADER_BYTES + MAX_BODY_BYTES);
+export const MAX_ENVELOPE_BYTES = ENVELOPE_OVERHEAD + MAX_PAYLOAD_BYTES;
+export const MIN_ENVELOPE_BYTES = ENVELOPE_OVERHEAD + MIN_PADDED;
+
+/** True when an envelope of `n` bytes could hold a canonically padded payload. */
+export function isValidEnvelopeLength(n: number): boolean {
+  if (!Number.isSafeInteger(n) || n < MIN_ENVELOPE_BYTES || n > MAX_ENVELOPE_BYTES) return false;
+  const plen = n - ENVELOPE_OVERHEAD;
+  return paddedLength(plen) === plen;
+}
 
 /**
  * The relay id of an envelope: hex of the first 16 bytes of

@@ -78,6 +78,7 @@ export function b64(o: Obj, key: string, path: string, opts: { len?: number; max
   if (v.length > Math.ceil(maxBytes / 3) * 4) fail(p, `is longer than ${maxBytes} bytes`);
   const bytes = fromB64(v, p);
   if (opts.len !== undefined && bytes.length !== opts.len) fail(p, `must be ${opts.len} bytes`);
+  if (opts.max !== undefined && bytes.length > opts.max) fail(p, `is longer than ${opts.max} bytes`);
   if (opts.min !== undefined && bytes.length < opts.min) fail(p, `must be at least ${opts.min} bytes`);
   return bytes;
 }
