@@ -1,0 +1,106 @@
+/**
+ * The command table of hush: every command is one entry here plus one file in this folder
+ * exporting `run`. main.ts builds the commander program from this table and imports a
+ * command's file only when that command runs, so `hush --help` loads no argon2, ws or SQLite.
+ *
+ * To add a command `foo`:
+ *   1. write src/cli/commands/foo.ts:
+ *        import type { CommandRun } from './index.js';
+ *        export const run: CommandRun = async (ctx, args, opts) => { ... ctx.out.data(...) };
+ *   2. add an entry below: { name: 'foo', summary: '...', args: [...], options: [...],
+ *        load: () => import('./foo.js') }
+ *   3. add a row to README.md's Commands table.
+ * Throw HushError subclasses (src/errors.ts) for every failure; never print or exit yourself:
+ * print through ctx.out (src/cli/output.ts), and the error boundary in main.ts sets the exit code.
+ *
+ * This file must stay light: it imports types only.
+ */
+import type { Output } from '../output.js';
+
+/** The global options, merged from before and after the command name. */
+export interface GlobalOptions {
+  /** --home DIR (HUSH_HOME is applied by src/store/paths.ts resolveHome). */
+  home?: string;
+  /** --relay URL (HUSH_RELAY and config.json are applied by src/store/config.ts resolveRelay). */
+  relay?: string;
+  json: boolean;
+  passphraseFile?: string;
+  passphraseFd?: number;
+  /** false with --no-color. */
+  color: boolean;
+}
+
+export interface CommandContext {
+  global: GlobalOptions;
+  out: Output;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Positional arguments by name (a variadic one is a string[]); missing optional ones are undefined. */
+export type CommandArgs = Record<string, string | string[] | undefined>;
+/** The command's own options by commander's camelCase name (`--new-passphrase-file` -> newPassphraseFile). */
+export type CommandOpts = Record<string, unknown>;
+
+export type CommandRun = (ctx: CommandContext, args: CommandArgs, opts: CommandOpts) => Promise<void>;
+
+export interface ArgSpec {
+  /** camelCase key in CommandArgs. */
+  name: string;
+  description: string;
+  required?: boolean;
+  variadic?: boolean;
+}
+
+export interface OptSpec {
+  /** commander flags, e.g. '--name <name>', '-f, --force', '--limit <n>'. */
+  flags: string;
+  description: string;
+  default?: string | boolean | number;
+  /** Convert/validate the value; throw commander's InvalidArgumentError or a UsageError. */
+  parse?: (value: string) => unknown;
+}
+
+export interface CommandSpec {
+  name: string;
+  /** One line for `hush --help`. */
+  summary: string;
+  args?: ArgSpec[];
+  options?: OptSpec[];
+  /**
+   * Give every argument after the command name to `run` untouched as args.argv (string[]),
+   * options and --help included; global options are then only recognised before the name.
+   */
+  passThrough?: boolean;
+  load: () => Promise<{ run: CommandRun }>;
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'init',
+    summary: 'create your identity and a passphrase-protected keyring',
+    options: [
+      { flags: '--name <name>', description: 'your user name (default: your OS user name, lowercased)' },
+      { flags: '--force', description: 'overwrite an existing keyring (the old identity is lost)' },
+    ],
+    load: () => import('./init.js'),
+  },
+  {
+    name: 'whoami',
+    summary: 'show your name, fingerprint, relay and keyring path (no passphrase needed)',
+    load: () => import('./whoami.js'),
+  },
+  {
+    name: 'passwd',
+    summary: 'change the keyring passphrase',
+    options: [
+      { flags: '--new-passphrase-file <path>', description: 'read the new passphrase from a file (else HUSH_NEW_PASSPHRASE, else a prompt)' },
+    ],
+    load: () => import('./passwd.js'),
+  },
+  {
+    name: 'relay',
+    summary: 'run the bundled relay server (hush relay --help for its options)',
+    passThrough: true,
+    load: () => import('./relay.js'),
+  },
+];

@@ -1,0 +1,40 @@
+/**
+ * Helpers shared by command files: the home, the passphrase options, unlocking with a
+ * spinner. Commands import this (and the store) lazily through the command table.
+ */
+import type { CommandContext } from './commands/index.js';
+import { type Config, readConfig, resolveRelay } from '../store/config.js';
+import { type Unlocked, unlock } from '../store/keyring-store.js';
+import type { PassphraseOptions } from '../store/passphrase.js';
+import { ensureHome, homeWarnings, hushPaths, type HushPaths, resolveHome } from '../store/paths.js';
+
+/**
+ * The home's paths. `create: true` makes the directory (0700) when missing. Warnings about
+ * its mode go to stderr.
+ */
+export async function homePaths(ctx: CommandContext, opts: { create?: boolean } = {}): Promise<HushPaths> {
+  const home = resolveHome(ctx.global.home, ctx.env);
+  if (opts.create) {
+    const { paths, warnings } = await ensureHome(home);
+    for (const w of warnings) ctx.out.warn(w);
+    return paths;
+  }
+  for (const w of await homeWarnings(home)) ctx.out.warn(w);
+  return hushPaths(home);
+}
+
+export function passphraseOptions(ctx: CommandContext): PassphraseOptions {
+  return { passphraseFile: ctx.global.passphraseFile, passphraseFd: ctx.global.passphraseFd, env: ctx.env };
+}
+
+/** Opens the keyring of the home (passphrase sources in order; spinner on a TTY). */
+export async function unlockHome(ctx: CommandContext, paths?: HushPaths): Promise<{ paths: HushPaths; unlocked: Unlocked }> {
+  const p = paths ?? (await homePaths(ctx));
+  const unlocked = await unlock(p, { ...passphraseOptions(ctx), progress: (label, fn) => ctx.out.progress(label, fn) });
+  return { paths: p, unlocked };
+}
+
+/** The relay URL from --relay, HUSH_RELAY or config.json (undefined when none is set). */
+export async function relayUrl(ctx: CommandContext, paths: HushPaths, config?: Config): Promise<string | undefined> {
+  return resolveRelay(ctx.global.relay, ctx.env, config ?? (await readConfig(paths)))?.url;
+}

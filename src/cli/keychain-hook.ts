@@ -1,0 +1,67 @@
+/**
+ * Connects the OS keychain (src/store/keychain.ts) to the passphrase sources of
+ * src/store/passphrase.ts (step 4, between HUSH_PASSPHRASE and the prompt), and prints its
+ * hints. main.ts installs it once per command run; the store never prints.
+ *
+ * A remembered wrapping key is used only when its salt is the keyring's current KDF salt and
+ * it really opens the keyring; otherwise one hint
+ *   hush: hint: the keychain entry for this home no longer matches the keyring; run hush unlock --remember
+ * and the next source (the prompt) is used. A keychain that does not answer earns one hint
+ * too, except where there is no D-Bus session at all (nobody can have an entry there).
+ *
+ * Light at import time: the keychain and crypto modules are loaded only when a command
+ * actually reaches the keychain step.
+ */
+import { setKeychainSource } from '../store/passphrase.js';
+import type { Output } from './output.js';
+
+export const STALE_KEYCHAIN_HINT = 'the keychain entry for this home no longer matches the keyring; run hush unlock --remember';
+
+export function printHint(out: Output, text: string): void {
+  out.info(`${out.cErr.dim('hush: hint:')} ${text}`);
+}
+
+export function installKeychainSource(out: Output, env: NodeJS.ProcessEnv): void {
+  let hinted = false;
+  const hintOnce = (text: string): void => {
+    if (hinted) return;
+    hinted = true;
+    printHint(out, text);
+  };
+  setKeychainSource(async ({ home, file }) => {
+    const { getRemembered } = await import('../store/keychain.js');
+    const r = await getRemembered(home, { env, passive: true });
+    if (r.status === 'none') return undefined;
+    if (r.status === 'unavailable') {
+      if (!r.noSession) hintOnce(`the OS keychain is not available (${r.reason}); using the other passphrase sources`);
+      return undefined;
+    }
+    if (r.status === 'invalid') {
+      hintOnce(STALE_KEYCHAIN_HINT);
+      return undefined;
+    }
+    const [{ bytesEqual }, { openKeyring }, { wipe }] = await Promise.all([
+      import('../protocol/encoding.js'),
+      import('../crypto/keyring.js'),
+      import('../crypto/nacl.js'),
+    ]);
+    // A different salt: `hush passwd` ran since (maybe elsewhere); do not even try the key.
+    if (!bytesEqual(r.salt, file.kdf.salt)) {
+      wipe(r.key);
+      hintOnce(STALE_KEYCHAIN_HINT);
+      return undefined;
+    }
+    try {
+      const opened = openKeyring(file, r.key);
+      wipe(opened.dataKey, opened.identity.signSk, opened.identity.boxSk);
+    } catch (err) {
+      if (err instanceof Error && 'kind' in err && err.kind === 'passphrase') {
+        wipe(r.key);
+        hintOnce(STALE_KEYCHAIN_HINT);
+        return undefined;
+      }
+      // The key opens the wrap but the file is damaged: let the real unlock report that.
+    }
+    return r.key;
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * Entry point of the `hush` CLI (bin/hush.js calls `main(process.argv)`).
+ *
+ * Builds the commander program from the command table (./commands/index.ts) and loads a
+ * command's module only when it runs. This file imports only commander, the table, the output
+ * module and the error boundary, so a cold `hush --help` loads no argon2, ws or SQLite
+ * (tested in test/cli/foundation.test.ts).
+ *
+ * The exit code is set with process.exitCode (never process.exit), so pending output is
+ * flushed and a long-running command (`hush relay`, `hush listen`) keeps the process alive.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ExitCode } from '../errors.js';
+import { COMMANDS, type CommandArgs, type CommandSpec, type GlobalOptions } from './commands/index.js';
+import { createOutput, type Output } from './output.js';
+import { reportError, reportUsage } from './run.js';
+
+function parseFd(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a file descriptor number');
+  return Number(value);
+}
+
+/** The global options, added to the program and (hidden) to every non-pass-through command. */
+function globalOptions(): Option[] {
+  return [
+    new Option('--home <dir>', 'hush home directory (env HUSH_HOME)'),
+    new Option('--relay <url>', 'relay URL, ws:// or wss:// (env HUSH_RELAY, else config.json)'),
+    new Option('--json', 'print one JSON object per line on stdout'),
+    new Option('--passphrase-file <path>', 'read the passphrase from this file'),
+    new Option('--passphrase-fd <n>', 'read the passphrase from this file descriptor').argParser(parseFd),
+    new Option('--no-color', 'never colour the output (also: NO_COLOR)'),
+  ];
+}
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+interface RawGlobals {
+  home?: string;
+  relay?: string;
+  json?: boolean;
+  passphraseFile?: string;
+  passphraseFd?: number;
+  color?: boolean;
+}
+
+function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
+  return {
+    home: inner.home ?? outer.home,
+    relay: inner.relay ?? outer.relay,
+    json: inner.json === true || outer.json === true,
+    passphraseFile: inner.passphraseFile ?? outer.passphraseFile,
+    passphraseFd: inner.passphraseFd ?? outer.passphraseFd,
+    color: inner.color !== false && outer.color !== false,
+  };
+}
+
+const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color']);
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const env = process.env;
+  // Used for errors raised before the options are parsed (commander's usage errors).
+  let out: Output = createOutput({ color: !argv.includes('--no-color'), env });
+  let commandPath = 'hush';
+
+  const program = new Command('hush')
+    .description('end-to-end encrypted messenger for the terminal')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show help for a command')
+    .enablePositionalOptions()
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      // Printed by the boundary below in the house format instead.
+      outputError: () => undefined,
+    });
+  for (const o of globalOptions()) program.addOption(o);
+
+  for (const spec of COMMANDS) addCommand(program, spec);
+
+  function addCommand(parent: Command, spec: CommandSpec): void {
+    const cmd = parent.command(spec.name).description(spec.summary);
+    if (spec.passThrough) {
+      cmd.helpOption(false).allowUnknownOption().allowExcessArguments().passThroughOptions().argument('[argv...]');
+    } else {
+      for (const a of spec.args ?? []) {
+        const n = a.variadic ? `${a.name}...` : a.name;
+        cmd.argument(a.required ? `<${n}>` : `[${n}]`, a.description);
+      }
+      for (const o of spec.options ?? []) {
+        const opt = new Option(o.flags, o.description);
+        if (o.default !== undefined) opt.default(o.default);
+        if (o.parse) opt.argParser(o.parse);
+        cmd.addOption(opt);
+      }
+      for (const o of globalOptions()) cmd.addOption(o.hideHelp());
+    }
+    cmd.action(async (...params: unknown[]) => {
+      commandPath = `hush ${spec.name}`;
+      const self = params[params.length - 1] as Command;
+      const raw = self.opts<Record<string, unknown>>();
+      const global = mergeGlobals(program.opts<RawGlobals>(), spec.passThrough ? {} : (raw as RawGlobals));
+      const opts: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(raw)) if (!GLOBAL_KEYS.has(k)) opts[k] = v;
+      const args: CommandArgs = {};
+      if (spec.passThrough) args.argv = (params[0] as string[] | undefined) ?? [];
+      else (spec.args ?? []).forEach((a, i) => (args[a.name] = params[i] as string | string[] | undefined));
+      out = createOutput({ json: global.json, color: global.color, env });
+      const mod = await spec.load();
+      await mod.run({ global, out, env }, args, opts);
+    });
+    cmd.configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+      // Remember which command a usage error belongs to, for the hint.
+      outputError: () => {
+        commandPath = `hush ${spec.name}`;
+      },
+    });
+  }
+
+  let code: number = ExitCode.ok;
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') code = ExitCode.ok;
+      else if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') {
+        out.error('missing command', 'run hush --help to see the commands');
+        code = ExitCode.usage;
+      } else code = reportUsage(out, err.message, commandPath);
+    } else {
+      code = reportError(out, err, env);
+    }
+  }
+  process.exitCode = code;
+  return code;
+}

@@ -1,0 +1,97 @@
+/**
+ * config.json in the hush home: `{"v":1,"relay"?:"wss://…","readReceipts"?:true}`.
+ * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
+ * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
+ */
+import { DataError, UsageError } from '../errors.js';
+import { isObj, obj, optBool, optStr, parseJson, type Obj } from '../protocol/validate.js';
+import { atomicWriteFile, readTextIfExists } from './fsutil.js';
+import type { HushPaths } from './paths.js';
+
+export const CONFIG_VERSION = 1;
+const RELAY_MAX = 2048;
+
+export interface Config {
+  v: 1;
+  relay?: string;
+  readReceipts?: boolean;
+  /** Fields this version does not know, kept verbatim. */
+  extra: Obj;
+}
+
+/** Validates a relay URL (ws:// or wss://); `what` names its origin in the error. */
+export function checkRelayUrl(url: string, what = '--relay'): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'ws:' && u.protocol !== 'wss:') || url.length > RELAY_MAX) {
+    throw new UsageError('BAD_RELAY_URL', `${what} is not a ws:// or wss:// URL: ${url.slice(0, 200)}`, {
+      hint: 'for example --relay ws://127.0.0.1:8080',
+    });
+  }
+  return url;
+}
+
+export function parseConfig(text: string, file = 'config.json'): Config {
+  let root: Obj;
+  try {
+    root = obj(parseJson(text, 256 * 1024), 'config');
+  } catch (err) {
+    throw new DataError('CONFIG_CORRUPT', `${file} is not valid (${(err as Error).message})`, { hint: `fix or delete ${file}`, cause: err });
+  }
+  if (root.v !== CONFIG_VERSION) {
+    throw new DataError('UNSUPPORTED_VERSION', `config version ${String(root.v)} is not supported`, { hint: 'this config was written by a newer hush; upgrade hush' });
+  }
+  const { v: _v, relay: _r, readReceipts: _rr, ...extra } = root;
+  try {
+    const relay = optStr(root, 'relay', 'config', { max: RELAY_MAX, min: 1 });
+    const readReceipts = optBool(root, 'readReceipts', 'config');
+    const cfg: Config = { v: 1, extra };
+    if (relay !== undefined) cfg.relay = relay;
+    if (readReceipts !== undefined) cfg.readReceipts = readReceipts;
+    return cfg;
+  } catch (err) {
+    throw new DataError('CONFIG_CORRUPT', `${file} is not valid (${(err as Error).message})`, { hint: `fix or delete ${file}`, cause: err });
+  }
+}
+
+export function configToJson(cfg: Config): string {
+  const out: Obj = { ...(isObj(cfg.extra) ? cfg.extra : {}), v: CONFIG_VERSION };
+  if (cfg.relay !== undefined) out.relay = cfg.relay;
+  if (cfg.readReceipts !== undefined) out.readReceipts = cfg.readReceipts;
+  return JSON.stringify(out, null, 2) + '\n';
+}
+
+/** Reads config.json; `{v:1, extra:{}}` when it does not exist. */
+export async function readConfig(paths: HushPaths): Promise<Config> {
+  const text = await readTextIfExists(paths.config, 256 * 1024);
+  return text === undefined ? { v: 1, extra: {} } : parseConfig(text, paths.config);
+}
+
+export async function writeConfig(paths: HushPaths, cfg: Config): Promise<void> {
+  await atomicWriteFile(paths.config, configToJson(cfg), 0o600);
+}
+
+/** Read, change, write back (unknown fields kept). Returns the new config. */
+export async function updateConfig(paths: HushPaths, change: (cfg: Config) => Config | void): Promise<Config> {
+  const cfg = await readConfig(paths);
+  const next = change(cfg) ?? cfg;
+  await writeConfig(paths, next);
+  return next;
+}
+
+export type RelaySource = 'flag' | 'env' | 'config';
+
+/**
+ * The relay to use: --relay, else HUSH_RELAY, else config.json's relay; undefined when none.
+ * The chosen URL is validated (UsageError BAD_RELAY_URL).
+ */
+export function resolveRelay(flag: string | undefined, env: NodeJS.ProcessEnv, cfg: Config): { url: string; source: RelaySource } | undefined {
+  if (flag !== undefined) return { url: checkRelayUrl(flag, '--relay'), source: 'flag' };
+  if (env.HUSH_RELAY !== undefined && env.HUSH_RELAY !== '') return { url: checkRelayUrl(env.HUSH_RELAY, 'HUSH_RELAY'), source: 'env' };
+  if (cfg.relay !== undefined) return { url: checkRelayUrl(cfg.relay, 'config.json relay'), source: 'config' };
+  return undefined;
+}
