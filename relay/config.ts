@@ -1,0 +1,83 @@
+/**
+ * Relay settings: every limit with its default, flag, environment variable and error code.
+ * docs/PROTOCOL.md §7.7 has the same table; keep them together.
+ */
+import { DataError } from '../src/errors.js';
+import { MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+
+export interface RelayLimitsConfig {
+  maxFrameBytes: number;
+  sendRatePerConn: number;
+  sendRatePerIdentity: number;
+  frameRatePerConn: number;
+  mailboxMaxCount: number;
+  mailboxMaxBytes: number;
+  ttlMs: number;
+  purgeIntervalMs: number;
+  maxConnections: number;
+  authTimeoutMs: number;
+  authSkewMs: number;
+  heartbeatMs: number;
+}
+
+type Kind = 'bytes' | 'count' | 'rate' | 'duration';
+
+export interface LimitSpec {
+  key: keyof RelayLimitsConfig;
+  flag: string;
+  env: string;
+  kind: Kind;
+  def: number;
+  min: number;
+  code: string;
+  what: string;
+}
+
+/** Frames must at least hold the largest envelope (base64) plus the send frame around it. */
+export const FRAME_BYTES_FOR_MAX_ENVELOPE = Math.ceil(MAX_ENVELOPE_BYTES / 3) * 4 + 1024;
+
+export const LIMITS: readonly LimitSpec[] = [
+  { key: 'maxFrameBytes', flag: 'max-frame', env: 'HUSH_RELAY_MAX_FRAME', kind: 'bytes', def: 128 * 1024, min: 1024, code: 'TOO_LARGE (close 1009)', what: 'largest frame accepted (bytes)' },
+  { key: 'sendRatePerConn', flag: 'rate-conn', env: 'HUSH_RELAY_RATE_CONN', kind: 'rate', def: 200, min: 1, code: 'RATE_LIMITED', what: 'envelopes per second per connection' },
+  { key: 'sendRatePerIdentity', flag: 'rate-identity', env: 'HUSH_RELAY_RATE_IDENTITY', kind: 'rate', def: 400, min: 1, code: 'RATE_LIMITED', what: 'envelopes per second per identity (all its connections)' },
+  { key: 'frameRatePerConn', flag: 'frame-rate', env: 'HUSH_RELAY_FRAME_RATE', kind: 'rate', def: 1000, min: 1, code: 'RATE_LIMITED', what: 'frames of any type per second per connection' },
+  { key: 'mailboxMaxCount', flag: 'mailbox-count', env: 'HUSH_RELAY_MAILBOX_COUNT', kind: 'count', def: 10_000, min: 1, code: 'MAILBOX_FULL', what: 'envelopes waiting per recipient' },
+  { key: 'mailboxMaxBytes', flag: 'mailbox-bytes', env: 'HUSH_RELAY_MAILBOX_BYTES', kind: 'bytes', def: 64 * 1024 * 1024, min: 1024, code: 'MAILBOX_FULL', what: 'envelope bytes waiting per recipient' },
+  { key: 'ttlMs', flag: 'ttl', env: 'HUSH_RELAY_TTL', kind: 'duration', def: 30 * 24 * 3600 * 1000, min: 1, code: '(purged; never served)', what: 'time-to-live of unfetched mail' },
+  { key: 'purgeIntervalMs', flag: 'purge-interval', env: 'HUSH_RELAY_PURGE_INTERVAL', kind: 'duration', def: 60_000, min: 10, code: '-', what: 'how often expired mail is deleted' },
+  { key: 'maxConnections', flag: 'max-conns', env: 'HUSH_RELAY_MAX_CONNS', kind: 'count', def: 10_000, min: 1, code: 'TOO_MANY_CONNECTIONS (close 1013)', what: 'open WebSocket connections' },
+  { key: 'authTimeoutMs', flag: 'auth-timeout', env: 'HUSH_RELAY_AUTH_TIMEOUT', kind: 'duration', def: 10_000, min: 10, code: 'AUTH_TIMEOUT (close 1008)', what: 'time a connection may stay unauthenticated' },
+  { key: 'authSkewMs', flag: 'auth-skew', env: 'HUSH_RELAY_AUTH_SKEW', kind: 'duration', def: 5 * 60_000, min: 0, code: 'AUTH_STALE', what: 'largest clock difference accepted in auth' },
+  { key: 'heartbeatMs', flag: 'heartbeat', env: 'HUSH_RELAY_HEARTBEAT', kind: 'duration', def: 30_000, min: 10, code: '(close: terminated)', what: 'ping interval; a socket silent for two intervals is dropped' },
+];
+
+export const DEFAULT_LIMITS: RelayLimitsConfig = Object.fromEntries(LIMITS.map((l) => [l.key, l.def])) as unknown as RelayLimitsConfig;
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 * 1024, mib: 1024 * 1024 };
+
+/** Parses a limit value: durations like `500ms`, `10s`, `7d` (bare numbers are seconds); sizes like `64k`, `2m`. */
+export function parseLimitValue(spec: LimitSpec, text: string): number {
+  const bad = (): never => {
+    throw new DataError('BAD_LIMIT', `--${spec.flag} ${JSON.stringify(text)} is not a valid ${spec.kind}`, { hint: `see hush-relay --help` });
+  };
+  const t = text.trim().toLowerCase();
+  let n: number;
+  if (spec.kind === 'duration') {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(t);
+    if (!m) return bad();
+    n = Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
+  } else if (spec.kind === 'bytes') {
+    const m = /^(\d+)(b|k|kib|m|mib)?$/.exec(t);
+    if (!m) return bad();
+    n = Number(m[1]) * SIZE_UNITS[m[2] ?? '']!;
+  } else {
+    const m = /^(\d+)$/.exec(t);
+    if (!m) return bad();
+    n = Number(m[1]);
+  }
+  if (!Number.isSafeInteger(n) || n < spec.min) {
+    throw new DataError('BAD_LIMIT', `--${spec.flag} must be at least ${spec.min}`, { hint: 'see hush-relay --help' });
+  }
+  return n;
+}

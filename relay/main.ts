@@ -1,0 +1,128 @@
+/**
+ * Entry point of the bundled relay: `hush relay [flags]` and `hush-relay [flags]` both call
+ * relayMain(argv). The first line on stdout is the relay's URL; logs go to stderr, one line per
+ * event. SIGINT/SIGTERM shut down gracefully (exit 0).
+ */
+import envPaths from 'env-paths';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ExitCode, isHushError, UsageError } from '../src/errors.js';
+import { LIMITS, parseLimitValue, type RelayLimitsConfig } from './config.js';
+import { startRelay } from './server.js';
+
+export { startRelay } from './server.js';
+export type { RelayOptions, RunningRelay } from './server.js';
+
+function defaultDataDir(): string {
+  return join(envPaths('hush', { suffix: '' }).data, 'relay');
+}
+
+export function relayUsage(): string {
+  const lines = [
+    'usage: hush relay [options]        (also: hush-relay [options])',
+    '',
+    'Starts the hush relay: a blind WebSocket mailbox on an embedded SQLite store.',
+    'Prints its URL as the first line on stdout; logs to stderr. Stop with Ctrl-C or SIGTERM.',
+    '',
+    'options (each also read from the environment variable shown):',
+    '  --host HOST            interface to listen on (HUSH_RELAY_HOST, default 127.0.0.1)',
+    '  --port PORT            port, 0 = any free port (HUSH_RELAY_PORT, default 7070)',
+    `  --data DIR             data directory (HUSH_RELAY_DATA, default ${defaultDataDir()})`,
+    '  --url URL              canonical URL clients sign (HUSH_RELAY_URL, default ws://HOST:PORT)',
+    '',
+    'limits (durations: 500ms, 10s, 5m, 2h, 7d, bare numbers are seconds; sizes: 4096, 64k, 2m):',
+  ];
+  for (const l of LIMITS) {
+    const def = l.kind === 'duration' ? `${l.def}ms` : String(l.def);
+    lines.push(`  --${(l.flag + ' N').padEnd(21)}${l.what} (${l.env}, default ${def})`);
+  }
+  lines.push('  -h, --help             show this help');
+  return lines.join('\n') + '\n';
+}
+
+interface Parsed {
+  host: string;
+  port: number;
+  data: string;
+  url?: string;
+  limits: Partial<RelayLimitsConfig>;
+  help: boolean;
+}
+
+export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Parsed {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    data: { type: 'string' },
+    url: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const l of LIMITS) options[l.flag] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    throw new UsageError('BAD_FLAG', (e as Error).message.split('\n')[0]!.replace(/\.$/, '').toLowerCase(), { hint: 'see hush relay --help' });
+  }
+  const pick = (flag: string, envName: string): string | undefined => (values[flag] as string | undefined) ?? (env[envName] || undefined);
+  const portText = pick('port', 'HUSH_RELAY_PORT') ?? '7070';
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError('BAD_FLAG', `--port ${JSON.stringify(portText)} is not a port number`, { hint: 'use 0 for any free port' });
+  const limits: Partial<RelayLimitsConfig> = {};
+  for (const l of LIMITS) {
+    const text = pick(l.flag, l.env);
+    if (text === undefined) continue;
+    try {
+      limits[l.key] = parseLimitValue(l, text);
+    } catch (e) {
+      throw new UsageError('BAD_FLAG', (e as Error).message, { hint: 'see hush relay --help' });
+    }
+  }
+  const url = pick('url', 'HUSH_RELAY_URL');
+  return {
+    host: pick('host', 'HUSH_RELAY_HOST') ?? '127.0.0.1',
+    port: Number(portText),
+    data: pick('data', 'HUSH_RELAY_DATA') ?? defaultDataDir(),
+    ...(url === undefined ? {} : { url }),
+    limits,
+    help: values.help === true,
+  };
+}
+
+/** Runs the relay until SIGINT/SIGTERM. `argv` excludes node and the script name. */
+export async function relayMain(argv: string[]): Promise<void> {
+  let relay;
+  try {
+    const args = parseRelayArgs(argv);
+    if (args.help) {
+      process.stdout.write(relayUsage());
+      return;
+    }
+    relay = await startRelay({ host: args.host, port: args.port, dataDir: args.data, ...(args.url === undefined ? {} : { url: args.url }), limits: args.limits });
+  } catch (e) {
+    const err = e as Error & { code?: string; hint?: string };
+    let message = err.message;
+    let hint = err.hint;
+    if (err.code === 'EADDRINUSE') {
+      message = 'the port is already in use';
+      hint = 'choose another --port, or --port 0 for any free one';
+    } else if (err.code === 'EACCES') {
+      message = 'permission denied opening the port or data directory';
+    }
+    process.stderr.write(`hush-relay: error: ${message}\n`);
+    if (hint) process.stderr.write(`hush-relay: hint: ${hint}\n`);
+    process.exit(isHushError(e) ? e.exitCode : ExitCode.internal);
+  }
+  process.stdout.write(relay.url + '\n');
+  const stop = (signal: string): void => {
+    process.stderr.write(`hush-relay: ${new Date().toISOString()} signal name=${signal}\n`);
+    relay.close().then(
+      () => process.exit(ExitCode.ok),
+      (e: unknown) => {
+        process.stderr.write(`hush-relay: error: shutdown failed: ${(e as Error).message}\n`);
+        process.exit(ExitCode.internal);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,476 @@
+/**
+ * The relay server: a `ws` WebSocket server over the SQLite store of relay/store.ts, speaking
+ * the frames of src/protocol/frames.ts (docs/PROTOCOL.md §7).
+ *
+ * It is blind: it checks signatures (auth, bundles) and never holds a key that opens a box.
+ * It never logs envelope contents or keys: log lines name connections by a counter.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { verifyDetached } from '../src/crypto/nacl.js';
+import { isHushError } from '../src/errors.js';
+import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
+import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
+import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+import {
+  type AckFrame,
+  type AuthFrame,
+  authSignedBytes,
+  canonicalRelayUrl,
+  CHALLENGE_BYTES,
+  type ClientFrame,
+  encodeFrame,
+  type LookupFrame,
+  MAX_PULL_BYTES,
+  parseClientFrame,
+  type PullFrame,
+  type RegisterFrame,
+  type RelayErrorCode,
+  type RelayLimits,
+  type SendFrame,
+} from '../src/protocol/frames.js';
+import { randomBytes } from '../src/crypto/nacl.js';
+import { DEFAULT_LIMITS, type RelayLimitsConfig } from './config.js';
+import { RelayStore } from './store.js';
+
+export interface RelayOptions {
+  /** Interface to listen on; default 127.0.0.1. */
+  host?: string;
+  /** Port; 0 (the default) picks a free one. */
+  port?: number;
+  /** Directory of the SQLite store (created 0700). */
+  dataDir: string;
+  /** Canonical URL clients sign; default ws://HOST:PORT. */
+  url?: string;
+  limits?: Partial<RelayLimitsConfig>;
+  /** One line per event (no newline); default: stderr. */
+  log?: (line: string) => void;
+}
+
+export interface RunningRelay {
+  /** The canonical URL clients sign (and, unless --url was given, dial). */
+  url: string;
+  /** ws://HOST:PORT actually listened on. */
+  listenUrl: string;
+  port: number;
+  /** Stops accepting, finishes pending commits, closes sockets with 1001, closes the store. */
+  close(): Promise<void>;
+}
+
+/** Token bucket: `rate` tokens per second, holding at most `rate` (one second of burst). */
+class Bucket {
+  private tokens: number;
+  private last = Date.now();
+  constructor(private readonly rate: number) {
+    this.tokens = rate;
+  }
+  take(now = Date.now()): boolean {
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+  full(now = Date.now()): boolean {
+    return this.tokens + ((now - this.last) / 1000) * this.rate >= this.rate;
+  }
+}
+
+interface Conn {
+  n: number;
+  ws: WebSocket;
+  challenge: Uint8Array;
+  challengeUsed: boolean;
+  signPk?: Uint8Array;
+  key?: string;
+  alive: boolean;
+  authTimer?: NodeJS.Timeout;
+  sendBucket: Bucket;
+  frameBucket: Bucket;
+}
+
+interface Pending {
+  conn: Conn;
+  reqId: string;
+  recipient: Uint8Array;
+  rkey: string;
+  eid: string;
+  env: Uint8Array;
+  time: number;
+}
+
+/** Pushes are skipped (the mail waits for a pull) when a socket has this much unsent. */
+const PUSH_BACKLOG_BYTES = 8 * 1024 * 1024;
+
+class RelayError extends Error {
+  constructor(readonly code: RelayErrorCode, message: string) {
+    super(message);
+  }
+}
+
+export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
+  const limits: RelayLimitsConfig = { ...DEFAULT_LIMITS, ...opts.limits };
+  const host = opts.host ?? '127.0.0.1';
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
+  const event = (name: string, fields: Record<string, string | number | boolean> = {}): void => {
+    const kv = Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ');
+    log(`hush-relay: ${new Date().toISOString()} ${name}${kv ? ' ' + kv : ''}`);
+  };
+
+  const store = new RelayStore(opts.dataDir);
+  const conns = new Set<Conn>();
+  const online = new Map<string, Set<Conn>>();
+  const identityBuckets = new Map<string, Bucket>();
+  const mailboxStats = new Map<string, { count: number; bytes: number }>();
+  let queue: Pending[] = [];
+  let flushScheduled = false;
+  let closing = false;
+  let connCounter = 0;
+
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' });
+    res.end('hush relay: connect with a WebSocket client\n');
+  });
+  const wss = new WebSocketServer({ server, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  }).catch((e: unknown) => {
+    store.close();
+    throw e;
+  });
+  const port = (server.address() as AddressInfo).port;
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
+  const listenUrl = `ws://${hostInUrl}:${port}`;
+  const url = canonicalRelayUrl(opts.url ?? listenUrl);
+
+  const publicLimits: RelayLimits = {
+    maxFrameBytes: limits.maxFrameBytes,
+    maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
+    sendRatePerConn: limits.sendRatePerConn,
+    sendRatePerIdentity: limits.sendRatePerIdentity,
+    mailboxMaxCount: limits.mailboxMaxCount,
+    mailboxMaxBytes: limits.mailboxMaxBytes,
+    ttlMs: limits.ttlMs,
+    authTimeoutMs: limits.authTimeoutMs,
+    authSkewMs: limits.authSkewMs,
+  };
+
+  const send = (c: Conn, f: { t: string; [k: string]: unknown }): void => {
+    if (c.ws.readyState === c.ws.OPEN) c.ws.send(encodeFrame(f));
+  };
+  const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
+    send(c, { t: 'error', ...(id === undefined ? {} : { id }), code, message });
+  };
+  const refuse = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string, closeCode = 1008): void => {
+    sendError(c, id, code, message);
+    event('refused', { conn: c.n, code });
+    c.ws.close(closeCode, code);
+  };
+
+  const statsOf = (recipient: Uint8Array, rkey: string): { count: number; bytes: number } => {
+    let s = mailboxStats.get(rkey);
+    if (!s) {
+      s = store.stats(recipient);
+      mailboxStats.set(rkey, s);
+    }
+    return s;
+  };
+
+  const pushTo = (rkey: string, f: { t: 'push'; seq: number; eid: string; env: string; time: number; ephemeral?: boolean }): number => {
+    let delivered = 0;
+    const text = encodeFrame(f);
+    for (const c of online.get(rkey) ?? []) {
+      if (c.ws.readyState !== c.ws.OPEN || c.ws.bufferedAmount > PUSH_BACKLOG_BYTES) continue;
+      c.ws.send(text);
+      delivered++;
+    }
+    return delivered;
+  };
+
+  // Group commit: every send that arrives in one event-loop turn goes into one transaction.
+  const flush = (): void => {
+    flushScheduled = false;
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    let fresh: (number | null)[];
+    try {
+      fresh = store.insertBatch(batch.map((p) => ({ recipient: p.recipient, eid: p.eid, env: p.env, time: p.time })));
+    } catch (e) {
+      event('store-error', { op: 'insert', n: batch.length, error: isHushError(e) ? e.code : (e as Error).name });
+      for (const p of batch) {
+        const s = mailboxStats.get(p.rkey);
+        if (s) {
+          s.count--;
+          s.bytes -= p.env.length;
+        }
+        sendError(p.conn, p.reqId, 'INTERNAL', 'the relay could not store the envelope');
+      }
+      return;
+    }
+    batch.forEach((p, i) => {
+      let delivered = 0;
+      const seq = fresh[i];
+      if (seq) {
+        delivered = pushTo(p.rkey, { t: 'push', seq, eid: p.eid, env: toB64(p.env), time: p.time });
+      } else {
+        const s = mailboxStats.get(p.rkey);
+        if (s) {
+          s.count--;
+          s.bytes -= p.env.length;
+        }
+      }
+      send(p.conn, { t: 'accepted', id: p.reqId, eid: p.eid, stored: true, delivered });
+    });
+  };
+
+  const handleAuth = (c: Conn, f: AuthFrame): void => {
+    if (c.challengeUsed) return sendError(c, f.id, 'CHALLENGE_USED', 'this connection already answered its challenge');
+    c.challengeUsed = true;
+    let claimed: string;
+    try {
+      claimed = canonicalRelayUrl(f.url);
+    } catch {
+      return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for an invalid url, this relay is ${url}`);
+    }
+    if (claimed !== url) return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for ${claimed}, this relay is ${url}`);
+    if (Math.abs(Date.now() - f.time) > limits.authSkewMs) return refuse(c, f.id, 'AUTH_STALE', `auth time is more than ${limits.authSkewMs} ms from the relay's clock`);
+    if (!verifyDetached(authSignedBytes(c.challenge, url, f.time), f.sig, f.signPk)) return refuse(c, f.id, 'AUTH_FAILED', 'auth signature does not verify');
+    c.signPk = f.signPk;
+    c.key = toB64(f.signPk);
+    if (c.authTimer) clearTimeout(c.authTimer);
+    let set = online.get(c.key);
+    if (!set) online.set(c.key, (set = new Set()));
+    set.add(c);
+    event('auth', { conn: c.n });
+    send(c, { t: 'ok', id: f.id });
+  };
+
+  const handleRegister = (c: Conn, f: RegisterFrame): void => {
+    let b;
+    try {
+      b = parseBundle(f.bundle);
+    } catch (e) {
+      throw new RelayError('BAD_BUNDLE', isHushError(e) ? e.message : 'bad bundle');
+    }
+    if (!bytesEqual(b.signPk, c.signPk!)) throw new RelayError('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
+    if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new RelayError('BAD_BUNDLE', 'bundle signature does not verify');
+    const byName = store.lookupName(b.name);
+    if (byName && !bytesEqual(byName.signPk, b.signPk)) throw new RelayError('NAME_TAKEN', `the name ${b.name} is taken by another identity`);
+    const mine = store.lookupKey(b.signPk);
+    if (mine) {
+      const prev = (JSON.parse(mine.bundle) as { created: number }).created;
+      if (b.created < prev) throw new RelayError('BAD_BUNDLE', 'bundle is older than the one already registered');
+    }
+    store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), Date.now());
+    event('register', { conn: c.n, renamed: !!mine && mine.name !== b.name });
+    send(c, { t: 'ok', id: f.id });
+  };
+
+  const handleLookup = (c: Conn, f: LookupFrame): void => {
+    const row = f.name !== undefined ? store.lookupName(f.name) : store.lookupKey(f.signPk!);
+    if (!row) throw new RelayError('NOT_FOUND', f.name !== undefined ? `no identity is registered under the name ${f.name}` : 'no identity is registered with that key');
+    send(c, { t: 'bundle', id: f.id, bundle: JSON.parse(row.bundle) as unknown });
+  };
+
+  const handleSend = (c: Conn, f: SendFrame): void => {
+    const now = Date.now();
+    if (!c.sendBucket.take(now)) throw new RelayError('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
+    let ib = identityBuckets.get(c.key!);
+    if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
+    if (!ib.take(now)) throw new RelayError('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
+    if (envelopeId(f.env) !== f.eid) throw new RelayError('BAD_ENVELOPE', 'eid does not match the envelope');
+    if (!store.lookupKey(f.to)) throw new RelayError('NOT_FOUND', 'no identity is registered with the recipient key');
+    const rkey = toB64(f.to);
+    if (f.ephemeral) {
+      const delivered = pushTo(rkey, { t: 'push', seq: 0, eid: f.eid, env: toB64(f.env), time: now, ephemeral: true });
+      send(c, { t: 'accepted', id: f.id, eid: f.eid, stored: false, delivered });
+      return;
+    }
+    const s = statsOf(f.to, rkey);
+    if (s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes) {
+      if (store.exists(f.to, f.eid)) {
+        send(c, { t: 'accepted', id: f.id, eid: f.eid, stored: true, delivered: 0 });
+        return;
+      }
+      throw new RelayError('MAILBOX_FULL', "the recipient's mailbox is full");
+    }
+    s.count++;
+    s.bytes += f.env.length;
+    queue.push({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, time: now });
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  };
+
+  const handlePull = (c: Conn, f: PullFrame): void => {
+    const rows = store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit);
+    const items: { seq: number; eid: string; env: string; time: number }[] = [];
+    let bytes = 0;
+    for (const r of rows) {
+      if (items.length > 0 && bytes + r.env.length > MAX_PULL_BYTES) break;
+      bytes += r.env.length;
+      items.push({ seq: r.seq, eid: r.eid, env: toB64(r.env), time: r.time });
+    }
+    let more = items.length < rows.length;
+    if (!more && rows.length === f.limit) more = store.pull(c.signPk!, rows[rows.length - 1]!.seq, Date.now() - limits.ttlMs, 1).length > 0;
+    send(c, { t: 'mail', id: f.id, items, more });
+  };
+
+  const handleAck = (c: Conn, f: AckFrame): void => {
+    const r = store.ack(c.signPk!, f.eids);
+    const s = mailboxStats.get(c.key!);
+    if (s) {
+      s.count -= r.count;
+      s.bytes -= r.bytes;
+    }
+    send(c, { t: 'ok', id: f.id, deleted: r.count });
+  };
+
+  const dispatch = (c: Conn, f: ClientFrame): void => {
+    if (f.t === 'ping') return send(c, { t: 'pong', id: f.id, time: Date.now() });
+    if (f.t === 'auth') return handleAuth(c, f);
+    if (!c.signPk) throw new RelayError('AUTH_REQUIRED', `authenticate before ${f.t}`);
+    switch (f.t) {
+      case 'register':
+        return handleRegister(c, f);
+      case 'lookup':
+        return handleLookup(c, f);
+      case 'send':
+        return handleSend(c, f);
+      case 'pull':
+        return handlePull(c, f);
+      case 'ack':
+        return handleAck(c, f);
+    }
+  };
+
+  const onMessage = (c: Conn, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void => {
+    c.alive = true;
+    if (isBinary) return sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    const r = parseClientFrame(text, limits.maxFrameBytes);
+    if (!r.ok) return sendError(c, r.id, r.code, r.message);
+    if (!c.frameBucket.take()) return sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
+    if (closing) return sendError(c, r.frame.id, 'SHUTTING_DOWN', 'the relay is shutting down');
+    try {
+      dispatch(c, r.frame);
+    } catch (e) {
+      if (e instanceof RelayError) return sendError(c, r.frame.id, e.code, e.message);
+      event('internal-error', { conn: c.n, frame: r.frame.t, error: isHushError(e) ? e.code : (e as Error).name });
+      sendError(c, r.frame.id, 'INTERNAL', 'the relay failed to handle this frame');
+    }
+  };
+
+  wss.on('connection', (ws) => {
+    const c: Conn = {
+      n: ++connCounter,
+      ws,
+      challenge: randomBytes(CHALLENGE_BYTES),
+      challengeUsed: false,
+      alive: true,
+      sendBucket: new Bucket(limits.sendRatePerConn),
+      frameBucket: new Bucket(limits.frameRatePerConn),
+    };
+    ws.on('error', (e) => event('socket-error', { conn: c.n, error: (e as { code?: string }).code ?? e.name }));
+    if (closing) {
+      sendError(c, undefined, 'SHUTTING_DOWN', 'the relay is shutting down');
+      ws.close(1001, 'SHUTTING_DOWN');
+      return;
+    }
+    if (conns.size >= limits.maxConnections) {
+      sendError(c, undefined, 'TOO_MANY_CONNECTIONS', `the relay already has ${limits.maxConnections} connections`);
+      event('refused', { conn: c.n, code: 'TOO_MANY_CONNECTIONS' });
+      ws.close(1013, 'TOO_MANY_CONNECTIONS');
+      return;
+    }
+    conns.add(c);
+    event('connect', { conn: c.n, open: conns.size });
+    c.authTimer = setTimeout(() => {
+      if (!c.signPk) refuse(c, undefined, 'AUTH_TIMEOUT', `no valid auth within ${limits.authTimeoutMs} ms`);
+    }, limits.authTimeoutMs);
+    ws.on('pong', () => {
+      c.alive = true;
+    });
+    ws.on('message', (data, isBinary) => onMessage(c, data, isBinary));
+    ws.on('close', (code) => {
+      conns.delete(c);
+      if (c.authTimer) clearTimeout(c.authTimer);
+      if (c.key) {
+        const set = online.get(c.key);
+        set?.delete(c);
+        if (set && set.size === 0) online.delete(c.key);
+      }
+      event('disconnect', { conn: c.n, code, open: conns.size });
+    });
+    send(c, { t: 'hello', challenge: toB64(c.challenge), relay: url, time: Date.now(), limits: publicLimits });
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const c of conns) {
+      if (!c.alive) {
+        event('dead', { conn: c.n });
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }, limits.heartbeatMs);
+
+  const purge = (): void => {
+    try {
+      const n = store.purge(Date.now() - limits.ttlMs);
+      if (n > 0) {
+        mailboxStats.clear();
+        event('purge', { removed: n });
+      }
+    } catch (e) {
+      event('store-error', { op: 'purge', error: (e as Error).name });
+    }
+    for (const [k, b] of identityBuckets) if (!online.has(k) && b.full()) identityBuckets.delete(k);
+  };
+  const purgeTimer = setInterval(purge, limits.purgeIntervalMs);
+
+  event('listening', { url, listen: listenUrl, data: opts.dataDir });
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    if (closed) return closed;
+    closing = true;
+    closed = (async () => {
+      event('shutdown', { open: conns.size, pending: queue.length });
+      clearInterval(heartbeat);
+      clearInterval(purgeTimer);
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      flush(); // finish the commits already queued, answering `accepted`
+      const gone = [...conns].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.ws.readyState === c.ws.CLOSED) return resolve();
+            c.ws.once('close', () => resolve());
+            c.ws.close(1001, 'SHUTTING_DOWN');
+            setTimeout(() => {
+              c.ws.terminate();
+              resolve();
+            }, 2000).unref();
+          }),
+      );
+      await Promise.all(gone);
+      wss.close();
+      await stopped;
+      store.close();
+      event('stopped');
+    })();
+    return closed;
+  };
+
+  return { url, listenUrl, port, close };
+}

@@ -1,0 +1,169 @@
+/**
+ * The relay's SQLite store (better-sqlite3): the name directory and the mailboxes.
+ *
+ * Durability: WAL journal with synchronous=FULL, so every committed transaction has been
+ * fsynced to the WAL before `accepted` is sent (NORMAL would only risk the last commits on a
+ * power cut, which is exactly what `accepted` promises against). Inserts that arrive in the
+ * same event-loop turn are committed together (group commit, relay/server.ts), which keeps
+ * fsyncs per envelope well below one under load.
+ *
+ * Mailbox rows hold recipient, eid, envelope, size and arrival time: never the sender.
+ */
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InternalError } from '../src/errors.js';
+
+export const SCHEMA_VERSION = 1;
+
+/** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy. */
+const b = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+export interface StoredMail { seq: number; eid: string; env: Uint8Array; time: number }
+export interface NewMail { recipient: Uint8Array; eid: string; env: Uint8Array; time: number }
+export interface DirectoryEntry { name: string; signPk: Uint8Array; bundle: string; created: number }
+
+const SCHEMA = `
+CREATE TABLE directory (
+  name    TEXT PRIMARY KEY,
+  sign_pk BLOB NOT NULL UNIQUE,
+  bundle  TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  updated INTEGER NOT NULL
+);
+CREATE TABLE mailbox (
+  seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+  recipient BLOB NOT NULL,
+  eid       TEXT NOT NULL,
+  env       BLOB NOT NULL,
+  size      INTEGER NOT NULL,
+  time      INTEGER NOT NULL,
+  UNIQUE (recipient, eid)
+);
+CREATE INDEX mailbox_recipient_seq ON mailbox (recipient, seq);
+CREATE INDEX mailbox_time ON mailbox (time);
+`;
+
+export class RelayStore {
+  private readonly db: Database.Database;
+  private readonly q;
+
+  constructor(dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, 'relay.sqlite');
+    const fresh = !existsSync(file);
+    try {
+      this.db = new Database(file);
+    } catch (e) {
+      throw new InternalError('STORE_OPEN_FAILED', `cannot open the relay store in ${dir}`, { cause: e, hint: 'check that the data directory is writable' });
+    }
+    if (fresh) chmodSync(file, 0o600);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version === 0) {
+      this.db.exec('BEGIN');
+      this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      this.db.exec('COMMIT');
+    } else if (version !== SCHEMA_VERSION) {
+      this.db.close();
+      throw new InternalError('STORE_VERSION', `the relay store has schema version ${version}, this relay knows ${SCHEMA_VERSION}`, { hint: 'use a newer hush relay, or another --data directory' });
+    }
+    this.q = {
+      insert: this.db.prepare('INSERT OR IGNORE INTO mailbox (recipient, eid, env, size, time) VALUES (?, ?, ?, ?, ?)'),
+      exists: this.db.prepare('SELECT 1 FROM mailbox WHERE recipient = ? AND eid = ?'),
+      pull: this.db.prepare('SELECT seq, eid, env, time FROM mailbox WHERE recipient = ? AND seq > ? AND time > ? ORDER BY seq LIMIT ?'),
+      del: this.db.prepare('DELETE FROM mailbox WHERE recipient = ? AND eid = ? RETURNING size'),
+      stats: this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM mailbox WHERE recipient = ?'),
+      purge: this.db.prepare('DELETE FROM mailbox WHERE time <= ?'),
+      byName: this.db.prepare('SELECT name, sign_pk AS signPk, bundle, created FROM directory WHERE name = ?'),
+      byKey: this.db.prepare('SELECT name, sign_pk AS signPk, bundle, created FROM directory WHERE sign_pk = ?'),
+      delKey: this.db.prepare('DELETE FROM directory WHERE sign_pk = ?'),
+      putName: this.db.prepare('INSERT INTO directory (name, sign_pk, bundle, created, updated) VALUES (?, ?, ?, ?, ?)'),
+    };
+  }
+
+  /** Inserts a batch in one transaction; returns, per item, its seq, or null when the same eid was already stored. */
+  insertBatch(items: NewMail[]): (number | null)[] {
+    const run = this.db.transaction((list: NewMail[]) =>
+      list.map((m) => {
+        const r = this.q.insert.run(b(m.recipient), m.eid, b(m.env), m.env.length, m.time);
+        return r.changes === 1 ? Number(r.lastInsertRowid) : null;
+      }),
+    );
+    return run(items);
+  }
+
+  exists(recipient: Uint8Array, eid: string): boolean {
+    return this.q.exists.get(b(recipient), eid) !== undefined;
+  }
+
+  /** Mail waiting for `recipient` with seq > after, not older than `notBefore`, in order. */
+  pull(recipient: Uint8Array, after: number, notBefore: number, limit: number): StoredMail[] {
+    return (this.q.pull.all(b(recipient), after, notBefore, limit) as { seq: number; eid: string; env: Buffer; time: number }[]).map((r) => ({
+      seq: r.seq,
+      eid: r.eid,
+      env: new Uint8Array(r.env),
+      time: r.time,
+    }));
+  }
+
+  /** Deletes the given eids from `recipient`'s mailbox only; returns count and bytes freed. */
+  ack(recipient: Uint8Array, eids: string[]): { count: number; bytes: number } {
+    const run = this.db.transaction(() => {
+      let count = 0;
+      let bytes = 0;
+      for (const e of eids) {
+        const r = this.q.del.get(b(recipient), e) as { size: number } | undefined;
+        if (r) {
+          count++;
+          bytes += r.size;
+        }
+      }
+      return { count, bytes };
+    });
+    return run();
+  }
+
+  stats(recipient: Uint8Array): { count: number; bytes: number } {
+    const r = this.q.stats.get(b(recipient)) as { n: number; bytes: number };
+    return { count: r.n, bytes: r.bytes };
+  }
+
+  /** Deletes mail that arrived at or before `cutoff`; returns how many rows. */
+  purge(cutoff: number): number {
+    return this.q.purge.run(cutoff).changes;
+  }
+
+  lookupName(name: string): DirectoryEntry | undefined {
+    return this.row(this.q.byName.get(name));
+  }
+
+  lookupKey(signPk: Uint8Array): DirectoryEntry | undefined {
+    return this.row(this.q.byKey.get(b(signPk)));
+  }
+
+  /** Puts `bundle` under `name` for `signPk`, dropping any other name the key held. Caller checks ownership. */
+  putBundle(name: string, signPk: Uint8Array, bundle: string, now: number): void {
+    this.db.transaction(() => {
+      const old = this.q.byKey.get(b(signPk)) as { created: number } | undefined;
+      this.q.delKey.run(b(signPk));
+      this.q.putName.run(name, b(signPk), bundle, old?.created ?? now, now);
+    })();
+  }
+
+  close(): void {
+    if (this.db.open) {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+      this.db.close();
+    }
+  }
+
+  private row(r: unknown): DirectoryEntry | undefined {
+    if (!r) return undefined;
+    const x = r as { name: string; signPk: Buffer; bundle: string; created: number };
+    return { name: x.name, signPk: new Uint8Array(x.signPk), bundle: x.bundle, created: x.created };
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The relay wire protocol (docs/PROTOCOL.md §7): every frame as a TypeScript type plus a
+ * runtime validator, shared by the relay (relay/) and the client (src/client/relay-client.ts).
+ *
+ * Frames are WebSocket text messages holding one JSON object `{"v":1,"t":TYPE,"id":ID,...}`.
+ * Requests (client to relay) carry an `id` that the answer echoes; the relay's unsolicited
+ * frames (`hello`, `push`) carry none. Unknown fields are ignored; an unknown `t` is answered
+ * with an `UNKNOWN_TYPE` error; a `v` other than 1 with `UNSUPPORTED_VERSION`.
+ */
+import { DataError, isHushError } from '../errors.js';
+import { concatBytes, lp, toB64, u64be, utf8 } from './encoding.js';
+import { DOMAIN, domainBytes } from './domains.js';
+import { MAX_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
+import { NAME_MAX, NAME_RE } from './names.js';
+import { type BundleJson } from './bundle.js';
+import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
+
+export const FRAME_VERSION = 1;
+
+/** Request ids: 1 to 64 characters of A-Z a-z 0-9 . _ : - */
+export const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,64}$/;
+export const EID_RE = /^[0-9a-f]{32}$/;
+export const CHALLENGE_BYTES = 32;
+export const MAX_URL_LENGTH = 2048;
+/** Largest `limit` of a pull, and its default. */
+export const MAX_PULL_LIMIT = 500;
+export const DEFAULT_PULL_LIMIT = 100;
+/** A mail answer stops adding items once their envelopes reach this many bytes (at least one item). */
+export const MAX_PULL_BYTES = 1024 * 1024;
+/** Most eids in one ack. */
+export const MAX_ACK_EIDS = 500;
+/** JSON nesting accepted in a frame (the deepest legal frame, `mail`, has 3). */
+export const MAX_FRAME_DEPTH = 4;
+/** Largest time value (ms) accepted anywhere in a frame. */
+export const MAX_TIME = 2 ** 48;
+/** Largest frame a client accepts from a relay (a `mail` answer with MAX_PULL_BYTES of envelopes). */
+export const MAX_RELAY_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** Stable error codes carried by `error` frames (catalogue in docs/PROTOCOL.md §7.6). */
+export const ERROR_CODES = [
+  'BAD_FRAME',
+  'TOO_LARGE',
+  'UNKNOWN_TYPE',
+  'UNSUPPORTED_VERSION',
+  'AUTH_REQUIRED',
+  'AUTH_FAILED',
+  'AUTH_WRONG_URL',
+  'AUTH_STALE',
+  'AUTH_TIMEOUT',
+  'CHALLENGE_USED',
+  'NAME_TAKEN',
+  'BAD_BUNDLE',
+  'NOT_FOUND',
+  'BAD_ENVELOPE',
+  'RATE_LIMITED',
+  'MAILBOX_FULL',
+  'TOO_MANY_CONNECTIONS',
+  'SHUTTING_DOWN',
+  'INTERNAL',
+] as const;
+export type RelayErrorCode = (typeof ERROR_CODES)[number];
+
+// --- Client -> relay -------------------------------------------------------------------
+
+export interface AuthFrame { v: 1; t: 'auth'; id: string; signPk: Uint8Array; url: string; time: number; sig: Uint8Array }
+/** `bundle` is validated (shape and signature) by the relay itself, which answers BAD_BUNDLE. */
+export interface RegisterFrame { v: 1; t: 'register'; id: string; bundle: Obj }
+export interface LookupFrame { v: 1; t: 'lookup'; id: string; name?: string; signPk?: Uint8Array }
+export interface SendFrame { v: 1; t: 'send'; id: string; to: Uint8Array; env: Uint8Array; eid: string; ephemeral: boolean }
+export interface PullFrame { v: 1; t: 'pull'; id: string; after: number; limit: number }
+export interface AckFrame { v: 1; t: 'ack'; id: string; eids: string[] }
+export interface PingFrame { v: 1; t: 'ping'; id: string }
+export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | SendFrame | PullFrame | AckFrame | PingFrame;
+export type ClientFrameType = ClientFrame['t'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'send', 'pull', 'ack', 'ping'];
+
+// --- Relay -> client -------------------------------------------------------------------
+
+export interface RelayLimits {
+  maxFrameBytes: number;
+  maxEnvelopeBytes: number;
+  sendRatePerConn: number;
+  sendRatePerIdentity: number;
+  mailboxMaxCount: number;
+  mailboxMaxBytes: number;
+  ttlMs: number;
+  authTimeoutMs: number;
+  authSkewMs: number;
+}
+export interface HelloFrame { v: 1; t: 'hello'; challenge: Uint8Array; relay: string; time: number; limits: Partial<RelayLimits> }
+export interface OkFrame { v: 1; t: 'ok'; id: string; deleted?: number }
+export interface BundleFrame { v: 1; t: 'bundle'; id: string; bundle: unknown }
+export interface AcceptedFrame { v: 1; t: 'accepted'; id: string; eid: string; stored: boolean; delivered: number }
+export interface MailItem { seq: number; eid: string; env: Uint8Array; time: number }
+export interface MailFrame { v: 1; t: 'mail'; id: string; items: MailItem[]; more: boolean }
+/** An envelope delivered at once; `seq` is 0 for an ephemeral (never stored) one. */
+export interface PushFrame { v: 1; t: 'push'; seq: number; eid: string; env: Uint8Array; time: number; ephemeral: boolean }
+export interface PongFrame { v: 1; t: 'pong'; id: string; time: number }
+export interface ErrorFrame { v: 1; t: 'error'; id?: string; code: string; message: string }
+export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame;
+
+// --- Auth ------------------------------------------------------------------------------
+
+/**
+ * The bytes a client signs to answer a challenge:
+ *   D(relayAuth) || challenge[32] || lp(utf8(url)) || u64be(time)
+ * where `url` is the relay's canonical URL (canonicalRelayUrl) and `time` ms since the epoch.
+ */
+export function authSignedBytes(challenge: Uint8Array, url: string, time: number): Uint8Array {
+  if (challenge.length !== CHALLENGE_BYTES) throw new DataError('BAD_CHALLENGE', `challenge must be ${CHALLENGE_BYTES} bytes`);
+  return concatBytes(domainBytes(DOMAIN.relayAuth), challenge, lp(utf8(url)), u64be(time));
+}
+
+/**
+ * The canonical spelling of a relay URL, as signed by clients and compared by the relay:
+ * `ws:` or `wss:`, lowercase host, default port dropped, no trailing `/` on an empty path, no
+ * query or fragment. `ws://127.0.0.1:4000/` -> `ws://127.0.0.1:4000`.
+ */
+export function canonicalRelayUrl(text: string): string {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new DataError('BAD_URL', `relay url ${JSON.stringify(text)} is not a valid url`, { hint: 'use a url like ws://127.0.0.1:7070' });
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw new DataError('BAD_URL', `relay url must start with ws:// or wss://`, { hint: 'use a url like ws://127.0.0.1:7070' });
+  }
+  if (u.username || u.password || u.search || u.hash) throw new DataError('BAD_URL', 'relay url must not carry credentials, a query or a fragment');
+  const path = u.pathname === '/' ? '' : u.pathname;
+  return `${u.protocol}//${u.host}${path}`;
+}
+
+// --- Validators ------------------------------------------------------------------------
+
+/** Why a frame was refused: the code for the error frame, and the request id if one was readable. */
+export interface FrameProblem { ok: false; code: RelayErrorCode; message: string; id?: string }
+export type FrameResult<T> = { ok: true; frame: T } | FrameProblem;
+
+class Problem extends Error {
+  constructor(readonly code: RelayErrorCode, message: string) {
+    super(message);
+  }
+}
+
+function eid(v: unknown, path: string): string {
+  if (typeof v !== 'string' || !EID_RE.test(v)) fail(path, 'must be 32 lowercase hex characters');
+  return v;
+}
+
+function header(text: string, maxBytes: number): { o: Obj; id: string | undefined } {
+  let root: unknown;
+  try {
+    root = parseJson(text, maxBytes, MAX_FRAME_DEPTH);
+  } catch (e) {
+    if (isHushError(e) && e.code === 'TOO_LARGE') throw new Problem('TOO_LARGE', e.message);
+    throw new Problem('BAD_FRAME', isHushError(e) ? e.message : 'frame is not valid json');
+  }
+  if (!isObj(root)) throw new Problem('BAD_FRAME', 'frame must be a json object');
+  const id = typeof root.id === 'string' && REQUEST_ID_RE.test(root.id) ? root.id : undefined;
+  return { o: root, id };
+}
+
+function checkVersion(o: Obj): void {
+  if (o.v !== FRAME_VERSION) throw new Problem('UNSUPPORTED_VERSION', `frame version ${JSON.stringify(o.v) ?? 'undefined'} is not supported, this relay speaks 1`);
+  if (typeof o.t !== 'string') throw new Problem('BAD_FRAME', 'frame.t must be a string');
+}
+
+function problem(e: unknown, id: string | undefined): FrameProblem {
+  if (e instanceof Problem) return { ok: false, code: e.code, message: e.message, ...(id === undefined ? {} : { id }) };
+  if (isHushError(e)) return { ok: false, code: 'BAD_FRAME', message: e.message, ...(id === undefined ? {} : { id }) };
+  throw e;
+}
+
+/** Parses one text frame sent by a client. Never throws for bad input: returns a FrameProblem. */
+export function parseClientFrame(text: string, maxBytes: number): FrameResult<ClientFrame> {
+  let id: string | undefined;
+  try {
+    const h = header(text, maxBytes);
+    id = h.id;
+    const o = h.o;
+    checkVersion(o);
+    const t = o.t as string;
+    if (!(CLIENT_FRAME_TYPES as readonly string[]).includes(t)) throw new Problem('UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(t.slice(0, 32))}`);
+    const p = `frame(${t})`;
+    if (id === undefined) fail(`${p}.id`, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -');
+    const base = { v: 1 as const, id };
+    switch (t) {
+      case 'auth':
+        return { ok: true, frame: { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }), url: str(o, 'url', p, { max: MAX_URL_LENGTH }), time: int(o, 'time', p, 0, MAX_TIME), sig: b64(o, 'sig', p, { len: 64 }) } };
+      case 'register':
+        return { ok: true, frame: { ...base, t, bundle: obj(o.bundle, `${p}.bundle`) } };
+      case 'lookup': {
+        const hasName = o.name !== undefined;
+        const hasKey = o.signPk !== undefined;
+        if (hasName === hasKey) fail(p, 'must carry exactly one of name and signPk');
+        return {
+          ok: true,
+          frame: hasName ? { ...base, t, name: str(o, 'name', p, { max: NAME_MAX, min: 1, re: NAME_RE }) } : { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }) },
+        };
+      }
+      case 'send': {
+        const to = b64(o, 'to', p, { len: 32 });
+        const e = eid(o.eid, `${p}.eid`);
+        const ephemeral = optBool(o, 'ephemeral', p) ?? false;
+        let env: Uint8Array;
+        try {
+          env = b64(o, 'env', p, { max: MAX_ENVELOPE_BYTES });
+        } catch (err) {
+          throw new Problem('BAD_ENVELOPE', isHushError(err) ? err.message : 'bad envelope');
+        }
+        if (env.length < MIN_ENVELOPE_BYTES) throw new Problem('BAD_ENVELOPE', `${p}.env must be at least ${MIN_ENVELOPE_BYTES} bytes`);
+        return { ok: true, frame: { ...base, t, to, env, eid: e, ephemeral } };
+      }
+      case 'pull':
+        return { ok: true, frame: { ...base, t, after: optInt(o, 'after', p, 0, Number.MAX_SAFE_INTEGER) ?? 0, limit: optInt(o, 'limit', p, 1, MAX_PULL_LIMIT) ?? DEFAULT_PULL_LIMIT } };
+      case 'ack': {
+        const list = arr(o, 'eids', p, MAX_ACK_EIDS);
+        return { ok: true, frame: { ...base, t, eids: list.map((x, i) => eid(x, `${p}.eids[${i}]`)) } };
+      }
+      default: // 'ping'
+        return { ok: true, frame: { ...base, t: 'ping' } };
+    }
+  } catch (e) {
+    return problem(e, id);
+  }
+}
+
+function mailItem(v: unknown, path: string): MailItem {
+  const o = obj(v, path);
+  return { seq: int(o, 'seq', path, 0, Number.MAX_SAFE_INTEGER), eid: eid(o.eid, `${path}.eid`), env: b64(o, 'env', path, { max: MAX_ENVELOPE_BYTES }), time: int(o, 'time', path, 0, MAX_TIME) };
+}
+
+/** Parses one text frame sent by a relay (used by the client). Same contract as parseClientFrame. */
+export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES): FrameResult<RelayFrame> {
+  let id: string | undefined;
+  try {
+    const h = header(text, maxBytes);
+    id = h.id;
+    const o = h.o;
+    checkVersion(o);
+    const t = o.t as string;
+    const p = `frame(${t})`;
+    const needId = (): string => {
+      if (id === undefined) fail(`${p}.id`, 'must be a request id');
+      return id;
+    };
+    switch (t) {
+      case 'hello': {
+        const lim = o.limits === undefined ? {} : obj(o.limits, `${p}.limits`);
+        const limits: Partial<RelayLimits> = {};
+        for (const [k, val] of Object.entries(lim)) if (typeof val === 'number' && Number.isSafeInteger(val) && val >= 0) (limits as Record<string, number>)[k] = val;
+        return { ok: true, frame: { v: 1, t, challenge: b64(o, 'challenge', p, { len: CHALLENGE_BYTES }), relay: str(o, 'relay', p, { max: MAX_URL_LENGTH }), time: int(o, 'time', p, 0, MAX_TIME), limits } };
+      }
+      case 'ok':
+        return { ok: true, frame: { v: 1, t, id: needId(), ...(o.deleted === undefined ? {} : { deleted: int(o, 'deleted', p, 0, Number.MAX_SAFE_INTEGER) }) } };
+      case 'bundle':
+        return { ok: true, frame: { v: 1, t, id: needId(), bundle: obj(o.bundle, `${p}.bundle`) } };
+      case 'accepted':
+        return { ok: true, frame: { v: 1, t, id: needId(), eid: eid(o.eid, `${p}.eid`), stored: bool(o, 'stored', p), delivered: int(o, 'delivered', p, 0, Number.MAX_SAFE_INTEGER) } };
+      case 'mail': {
+        const items = arr(o, 'items', p, MAX_PULL_LIMIT).map((x, i) => mailItem(x, `${p}.items[${i}]`));
+        return { ok: true, frame: { v: 1, t, id: needId(), items, more: bool(o, 'more', p) } };
+      }
+      case 'push': {
+        const item = mailItem(o, p);
+        return { ok: true, frame: { v: 1, t, ...item, ephemeral: optBool(o, 'ephemeral', p) ?? false } };
+      }
+      case 'pong':
+        return { ok: true, frame: { v: 1, t, id: needId(), time: int(o, 'time', p, 0, MAX_TIME) } };
+      case 'error':
+        return {
+          ok: true,
+          frame: { v: 1, t, ...(id === undefined ? {} : { id }), code: str(o, 'code', p, { max: 64, min: 1, re: /^[A-Z0-9_]+$/ }), message: str(o, 'message', p, { max: 1024 }) },
+        };
+      default:
+        throw new Problem('UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(t.slice(0, 32))}`);
+    }
+  } catch (e) {
+    return problem(e, id);
+  }
+}
+
+// --- Encoders --------------------------------------------------------------------------
+
+/** JSON text of a frame whose byte fields are already base64 strings. */
+export function encodeFrame(f: { t: string; [k: string]: unknown }): string {
+  return JSON.stringify({ v: FRAME_VERSION, ...f });
+}
+
+export function mailItemJson(m: MailItem): { seq: number; eid: string; env: string; time: number } {
+  return { seq: m.seq, eid: m.eid, env: toB64(m.env), time: m.time };
+}
+
+export type { BundleJson };
