@@ -12,6 +12,7 @@
  * Light at import time: the keychain and crypto modules are loaded only when a command
  * actually reaches the keychain step.
  */
+import { isHushError } from '../errors.js';
 import { setKeychainSource } from '../store/passphrase.js';
 import type { Output } from './output.js';
 
@@ -40,10 +41,11 @@ export function installKeychainSource(out: Output, env: NodeJS.ProcessEnv): void
       hintOnce(STALE_KEYCHAIN_HINT);
       return undefined;
     }
-    const [{ bytesEqual }, { openKeyring }, { wipe }] = await Promise.all([
+    const [{ bytesEqual }, { openKeyring }, { wipe }, { wipeIdentity }] = await Promise.all([
       import('../protocol/encoding.js'),
       import('../crypto/keyring.js'),
       import('../crypto/nacl.js'),
+      import('../crypto/identity.js'),
     ]);
     // A different salt: `hush passwd` ran since (maybe elsewhere); do not even try the key.
     if (!bytesEqual(r.salt, file.kdf.salt)) {
@@ -53,9 +55,10 @@ export function installKeychainSource(out: Output, env: NodeJS.ProcessEnv): void
     }
     try {
       const opened = openKeyring(file, r.key);
-      wipe(opened.dataKey, opened.identity.signSk, opened.identity.boxSk);
+      wipe(opened.dataKey);
+      wipeIdentity(opened.identity);
     } catch (err) {
-      if (err instanceof Error && 'kind' in err && err.kind === 'passphrase') {
+      if (isHushError(err) && err.kind === 'passphrase') {
         wipe(r.key);
         hintOnce(STALE_KEYCHAIN_HINT);
         return undefined;

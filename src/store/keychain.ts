@@ -23,8 +23,8 @@
  * HUSH_NO_KEYCHAIN=1 turns the keychain off (it is then "unavailable" with that reason).
  */
 import { spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toB64 } from '../protocol/encoding.js';
 import { b64, literal, obj, parseJson } from '../protocol/validate.js';
@@ -38,6 +38,12 @@ export interface KeychainUnavailable {
   status: 'unavailable';
   /** Lowercase, no final period; says why (keytar missing, no D-Bus session, timeout, ...). */
   reason: string;
+  /**
+   * true when a passive lookup was skipped because this (Linux/BSD) process has no D-Bus
+   * session bus at all (ssh, CI, containers): nobody can have a keychain entry here, so the
+   * CLI stays quiet instead of hinting on every command.
+   */
+  noSession?: boolean;
 }
 
 export type RememberedLookup =
@@ -53,6 +59,11 @@ export type ProbeResult = { status: 'available' } | KeychainUnavailable;
 
 export interface KeychainOptions {
   env?: NodeJS.ProcessEnv;
+  /**
+   * A lookup hush makes on its own (not asked for by the user): skipped, without starting a
+   * worker, when there is no D-Bus session bus (see sessionBusMissing).
+   */
+  passive?: boolean;
   /** Default: HUSH_KEYCHAIN_TIMEOUT_MS, else KEYCHAIN_TIMEOUT_MS. */
   timeoutMs?: number;
 }
@@ -131,9 +142,22 @@ function runWorker(req: Record<string, unknown>, env: NodeJS.ProcessEnv, ms: num
   });
 }
 
+/**
+ * On Linux and the BSDs the Secret Service lives on the D-Bus session bus. With neither
+ * DBUS_SESSION_BUS_ADDRESS nor $XDG_RUNTIME_DIR/bus there is no session bus to ask.
+ */
+export function sessionBusMissing(env: NodeJS.ProcessEnv = process.env): boolean {
+  if (process.platform === 'darwin' || process.platform === 'win32') return false;
+  if (env.DBUS_SESSION_BUS_ADDRESS) return false;
+  return !(env.XDG_RUNTIME_DIR && existsSync(join(env.XDG_RUNTIME_DIR, 'bus')));
+}
+
 async function call(home: string | undefined, op: Op, opts: KeychainOptions): Promise<CallResult<unknown>> {
   const env = opts.env ?? process.env;
   if (env.HUSH_NO_KEYCHAIN === '1') return unavailable('the keychain is turned off (HUSH_NO_KEYCHAIN=1)');
+  if (opts.passive && sessionBusMissing(env)) {
+    return { ...unavailable('there is no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set)'), noSession: true };
+  }
   if (deadReason !== undefined) return unavailable(deadReason);
   // Real accounts are absolute paths, so the probe's account never names a home.
   const account = home === undefined ? 'probe' : keychainAccount(home);

@@ -1,0 +1,97 @@
+/**
+ * `hush unlock [--remember]`
+ *
+ * Without --remember: opens the keyring with the usual passphrase sources (--passphrase-file,
+ * --passphrase-fd, HUSH_PASSPHRASE, the keychain, the prompt) and says whether that worked.
+ *
+ * With --remember: takes the passphrase from --passphrase-file, --passphrase-fd,
+ * HUSH_PASSPHRASE or the prompt (not from the keychain: the point is to (re)fill it), derives
+ * the Argon2id wrapping key once, checks that it opens the keyring, and stores it (never the
+ * passphrase) in the OS keychain under this home. Later commands then need no passphrase.
+ * No keychain: PassphraseError KEYCHAIN_UNAVAILABLE (exit 3) with the reason and a hint.
+ *
+ * --json: {"home":S,"name":S,"unlocked":true,"source":"file"|"fd"|"env"|"keychain"|"prompt",
+ *          "remembered":bool}
+ */
+import { PassphraseError } from '../../errors.js';
+import { wipe } from '../../crypto/nacl.js';
+import { bytesEqual } from '../../protocol/encoding.js';
+import { getRemembered, probeKeychain, remember } from '../../store/keychain.js';
+import { readKeyringFile, unlock, unlockWithPassphrase, type Unlocked } from '../../store/keyring-store.js';
+import { passphraseFromSources, promptPassphrase } from '../../store/passphrase.js';
+import { hushPaths, resolveHome } from '../../store/paths.js';
+import { wipeIdentity } from '../../crypto/identity.js';
+import type { CommandRun } from './index.js';
+
+const NO_KEYCHAIN_HINT = 'start a Secret Service (e.g. gnome-keyring) in this login session, or keep using --passphrase-file, --passphrase-fd or HUSH_PASSPHRASE';
+
+export const run: CommandRun = async (ctx, _args, opts) => {
+  const { out, env, global } = ctx;
+  const paths = hushPaths(resolveHome(global.home, env));
+  const progress = <T>(label: string, fn: () => Promise<T>): Promise<T> => out.progress(label, fn);
+  const sources = { passphraseFile: global.passphraseFile, passphraseFd: global.passphraseFd, env };
+
+  if (opts.remember !== true) {
+    const u = await unlock(paths, { ...sources, progress });
+    const name = u.file.name;
+    const source = u.source;
+    forgetSecrets(u);
+    out.data(
+      { home: paths.home, name, unlocked: true, source, remembered: false },
+      `the passphrase opens the keyring of ${name} (${describe(source)})`,
+    );
+    return;
+  }
+
+  const file = await readKeyringFile(paths);
+  // Ask the keychain before asking for the passphrase, so nobody types it for nothing.
+  const probe = await probeKeychain({ env });
+  if (probe.status === 'unavailable') {
+    throw new PassphraseError('KEYCHAIN_UNAVAILABLE', `no OS keychain is available: ${probe.reason}`, { hint: NO_KEYCHAIN_HINT });
+  }
+  const pass = passphraseFromSources(sources) ?? (await promptPassphrase({ message: `Passphrase for ${file.name}:` }));
+  let u: Unlocked;
+  try {
+    u = await unlockWithPassphrase(file, pass, progress);
+  } finally {
+    wipe(pass.bytes);
+  }
+  try {
+    const stored = await remember(paths.home, u.wrappingKey, file.kdf.salt, { env });
+    if (stored.status === 'unavailable') {
+      throw new PassphraseError('KEYCHAIN_UNAVAILABLE', `the OS keychain did not store the key: ${stored.reason}`, { hint: NO_KEYCHAIN_HINT });
+    }
+    // Read it back: a keychain that accepts a secret but does not keep it is no keychain.
+    const back = await getRemembered(paths.home, { env });
+    if (back.status !== 'found' || !bytesEqual(back.key, u.wrappingKey) || !bytesEqual(back.salt, file.kdf.salt)) {
+      throw new PassphraseError('KEYCHAIN_UNAVAILABLE', 'the OS keychain did not keep the key', { hint: NO_KEYCHAIN_HINT });
+    }
+    wipe(back.key);
+  } finally {
+    forgetSecrets(u);
+  }
+  out.data(
+    { home: paths.home, name: file.name, unlocked: true, source: pass.source, remembered: true },
+    `remembered the key of ${file.name} in the OS keychain; commands for ${paths.home} need no passphrase now (hush lock forgets it)`,
+  );
+};
+
+function forgetSecrets(u: Unlocked): void {
+  wipeIdentity(u.identity);
+  wipe(u.dataKey, u.wrappingKey);
+}
+
+function describe(source: string): string {
+  switch (source) {
+    case 'file':
+      return 'from --passphrase-file';
+    case 'fd':
+      return 'from --passphrase-fd';
+    case 'env':
+      return 'from HUSH_PASSPHRASE';
+    case 'keychain':
+      return 'with the key remembered in the OS keychain';
+    default:
+      return 'typed at the prompt';
+  }
+}
