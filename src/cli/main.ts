@@ -117,6 +117,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       else (spec.args ?? []).forEach((a, i) => (args[a.name] = params[i] as string | string[] | undefined));
       out = createOutput({ json: global.json, color: global.color, env });
       const mod = await spec.load();
+      // The OS keychain as passphrase source 4 (src/cli/keychain-hook.ts, loaded lazily).
+      (await import('./keychain-hook.js')).installKeychainSource(out, env);
       await mod.run({ global, out, env }, args, opts);
     });
     cmd.configureOutput({
