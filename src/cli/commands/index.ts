@@ -98,6 +98,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./passwd.js'),
   },
   {
+    name: 'unlock',
+    summary: 'check the passphrase; with --remember, keep the derived key in the OS keychain',
+    options: [{ flags: '--remember', description: 'store the wrapping key (never the passphrase) in the OS keychain for this home' }],
+    load: () => import('./unlock.js'),
+  },
+  {
+    name: 'lock',
+    summary: 'forget the key remembered in the OS keychain for this home',
+    load: () => import('./lock.js'),
+  },
+  {
     name: 'relay',
     summary: 'run the bundled relay server (hush relay --help for its options)',
     passThrough: true,
