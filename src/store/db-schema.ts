@@ -1,0 +1,63 @@
+/**
+ * Schema of the local store (docs/PROTOCOL.md §8.1) and its forward migrations.
+ * `PRAGMA user_version` holds the schema version; MIGRATIONS[n] takes a store from version n
+ * to n + 1 and runs inside the IMMEDIATE transaction that also sets the new version.
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+
+const V1 = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE kv (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE contacts (
+  id   INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
+);
+
+CREATE TABLE messages (
+  id          INTEGER PRIMARY KEY,
+  msg_tag     BLOB NOT NULL,
+  contact_id  INTEGER NOT NULL REFERENCES contacts(id),
+  direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+  time        INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  status      TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'read', 'received')),
+  body        BLOB NOT NULL,
+  UNIQUE (msg_tag, direction)
+);
+CREATE INDEX messages_contact_time ON messages (contact_id, time);
+CREATE INDEX messages_time ON messages (time);
+
+CREATE TABLE outbox (
+  id         INTEGER PRIMARY KEY,
+  eid        TEXT NOT NULL UNIQUE,
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  envelope   BLOB NOT NULL,
+  ref        BLOB NOT NULL,
+  created_at INTEGER NOT NULL,
+  attempts   INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE quarantine (
+  id          INTEGER PRIMARY KEY,
+  eid         TEXT NOT NULL UNIQUE,
+  received_at INTEGER NOT NULL,
+  envelope    BLOB NOT NULL,
+  info        BLOB NOT NULL
+);
+`;
+
+export const MIGRATIONS: ReadonlyArray<(db: BetterSqlite3.Database) => void> = [
+  // 0 -> 1: the first schema.
+  (db) => db.exec(V1),
+];
+
+/** The schema version this code writes and understands. */
+export const STORE_SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,685 @@
+/**
+ * The client's local store: one SQLite file, `<home>/hush.db` (docs/PROTOCOL.md §8).
+ *
+ * - Contacts, message bodies and ids, outbox references, quarantine details and kv values are
+ *   sealed under the identity's history key (src/store/db-codec.ts); a stolen home without the
+ *   passphrase yields no message text, no contact names and no contact keys.
+ * - WAL, busy_timeout, synchronous=FULL; every multi-step change runs in one IMMEDIATE
+ *   transaction, so two hush processes may use one home at once.
+ * - better-sqlite3 is loaded only when a store is opened (createRequire), so commands that
+ *   never open the store do not pay for the native module.
+ *
+ * Errors: DataError STORE_CORRUPT (not a database, damaged pages, a record that does not
+ * decrypt or does not match its row), STORE_KEY_MISMATCH (made with another keyring),
+ * UNSUPPORTED_VERSION (a newer schema); InternalError STORE_BUSY / STORE_FULL / STORE_IO /
+ * STORE_FAILED / BAD_ARGUMENT for the environment and for programming errors; TrustError
+ * for contact conflicts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DataError, HushError, InternalError, TrustError } from '../errors.js';
+import type { Bundle } from '../protocol/bundle.js';
+import { MSG_ID_BYTES } from '../protocol/envelope.js';
+import { bytesEqual } from '../protocol/encoding.js';
+import { verifyBundle } from '../crypto/bundle.js';
+import { KEY_BYTES } from '../crypto/nacl.js';
+import {
+  type Contact,
+  type Direction,
+  type MessageBody,
+  checkMatches,
+  makeCheck,
+  msgTag,
+  openContact,
+  openKv,
+  openMessage,
+  openOutboxRef,
+  openQuarantineInfo,
+  sealContact,
+  sealKv,
+  sealMessage,
+  sealOutboxRef,
+  sealQuarantineInfo,
+  storeCorrupt,
+} from './db-codec.js';
+import { MIGRATIONS, STORE_SCHEMA_VERSION } from './db-schema.js';
+
+export type { Contact, ContactState, Direction, MessageBody } from './db-codec.js';
+export { STORE_SCHEMA_VERSION } from './db-schema.js';
+
+export const STORE_FILE = 'hush.db';
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/** Outgoing: queued (in the outbox) < sent (relay accepted) < delivered < read. Incoming: received < read. */
+export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'read' | 'received';
+
+const STATUS_RANK: Record<MessageStatus, number> = { queued: 0, sent: 1, received: 1, delivered: 2, read: 3 };
+const STATUSES_FOR: Record<Direction, readonly MessageStatus[]> = { in: ['received', 'read'], out: ['queued', 'sent', 'delivered', 'read'] };
+
+export interface NewMessage {
+  /** The random 16-byte id from the payload; duplicates (same id and direction) are dropped. */
+  msgId: Uint8Array;
+  contactId: number;
+  direction: Direction;
+  /** The sender's timestamp (ms). */
+  time: number;
+  /** A string is stored as UTF-8 text and comes back as a string; bytes come back as bytes. */
+  body: MessageBody;
+  /** Default: 'received' for in, 'sent' for out. */
+  status?: MessageStatus;
+  /** Default: now. */
+  receivedAt?: number;
+}
+
+export interface StoredMessage {
+  id: number;
+  msgId: Uint8Array;
+  contactId: number;
+  direction: Direction;
+  time: number;
+  receivedAt: number;
+  status: MessageStatus;
+  body: MessageBody;
+}
+
+export interface HistoryQuery {
+  contactId?: number;
+  /** The newest `limit` messages (still returned oldest first). */
+  limit?: number;
+  /** Only messages with time >= since (ms). */
+  since?: number;
+  /** Only messages with time < before (ms). */
+  before?: number;
+}
+
+export interface NewOutboxEntry {
+  /** Envelope id (src/protocol/envelope.ts envelopeId), unique. */
+  eid: string;
+  contactId: number;
+  /** The sealed envelope, ready for the relay. */
+  envelope: Uint8Array;
+  msgId: Uint8Array;
+  createdAt?: number;
+}
+
+export interface OutboxEntry {
+  id: number;
+  eid: string;
+  contactId: number;
+  envelope: Uint8Array;
+  msgId: Uint8Array;
+  createdAt: number;
+  attempts: number;
+}
+
+export interface NewQuarantineEntry {
+  eid: string;
+  envelope: Uint8Array;
+  /** An UPPER_SNAKE reason: TAMPERED, UNKNOWN_SENDER, KEY_CHANGED, NOT_FOR_ME, ... */
+  reason: string;
+  senderSignPk?: Uint8Array;
+  receivedAt?: number;
+}
+
+export interface QuarantineEntry {
+  id: number;
+  eid: string;
+  envelope: Uint8Array;
+  reason: string;
+  senderSignPk?: Uint8Array;
+  receivedAt: number;
+}
+
+export type PinResult =
+  /** First contact: the bundle is now pinned (TOFU). */
+  | { status: 'new'; contact: Contact }
+  /** Already pinned with these keys. */
+  | { status: 'known'; contact: Contact }
+  /** The name is pinned with other keys; nothing changed (see recordKeyChange). */
+  | { status: 'changed'; contact: Contact };
+
+export interface OpenOptions {
+  busyTimeoutMs?: number;
+  /** Clock for default timestamps (tests). */
+  now?: () => number;
+}
+
+const REASON_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+function badArg(what: string): InternalError {
+  return new InternalError('BAD_ARGUMENT', what);
+}
+
+function u8(b: Buffer | Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function checkMsgId(id: Uint8Array): void {
+  if (!(id instanceof Uint8Array) || id.length !== MSG_ID_BYTES) throw badArg(`msgId must be ${MSG_ID_BYTES} bytes`);
+}
+
+function checkTime(t: number, what: string): void {
+  if (!Number.isSafeInteger(t) || t < 0) throw badArg(`${what} must be a non-negative integer`);
+}
+
+/** Maps driver errors to HushErrors; HushErrors pass through. */
+function mapError(e: unknown, file: string): HushError {
+  if (e instanceof HushError) return e;
+  const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return storeCorrupt('not a valid database file', e);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new InternalError('STORE_BUSY', 'the local store is locked by another hush process', { hint: 'try again in a moment', cause: e });
+  }
+  if (code === 'SQLITE_FULL') return new InternalError('STORE_FULL', 'the disk holding the local store is full', { hint: 'free some space and try again', cause: e });
+  if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new InternalError('UNKNOWN_CONTACT_ID', 'no contact has that id', { cause: e });
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+    return new InternalError('STORE_IO', `cannot read or write the local store ${file}`, { hint: 'check the permissions of the hush home directory', cause: e });
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return new InternalError('STORE_FAILED', `the local store failed: ${msg.toLowerCase()}`, { cause: e });
+}
+
+let driver: typeof BetterSqlite3 | undefined;
+function loadDriver(): typeof BetterSqlite3 {
+  driver ??= createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  return driver;
+}
+
+/** Creates `file` with mode 0600 if it does not exist, and tightens it if it does. */
+function ensurePrivateFile(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_RDWR, 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if ((fs.statSync(f).mode & 0o077) !== 0) fs.chmodSync(f, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
+type Stmt = BetterSqlite3.Statement<unknown[], unknown>;
+
+interface MessageRow {
+  id: number;
+  msg_tag: Buffer;
+  contact_id: number;
+  direction: Direction;
+  time: number;
+  received_at: number;
+  status: MessageStatus;
+  body: Buffer;
+}
+
+export class HushStore {
+  /** Absolute path of the SQLite file. */
+  readonly file: string;
+  private readonly db: BetterSqlite3.Database;
+  private readonly key: Uint8Array;
+  private readonly now: () => number;
+  private readonly stmts = new Map<string, Stmt>();
+  private closed = false;
+  private contactCache: Contact[] | undefined;
+  private cacheDataVersion = -1;
+  private cacheGen = -1;
+
+  private constructor(file: string, db: BetterSqlite3.Database, key: Uint8Array, now: () => number) {
+    this.file = file;
+    this.db = db;
+    this.key = key;
+    this.now = now;
+  }
+
+  /**
+   * Opens (creating if needed) `<home>/hush.db` for the identity whose history key is given.
+   * Creates `home` (0700) if missing, migrates the schema forward, and checks the key.
+   */
+  static open(home: string, historyKey: Uint8Array, opts: OpenOptions = {}): HushStore {
+    if (!(historyKey instanceof Uint8Array) || historyKey.length !== KEY_BYTES) throw badArg(`the history key must be ${KEY_BYTES} bytes`);
+    const file = path.resolve(home, STORE_FILE);
+    let db: BetterSqlite3.Database | undefined;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      ensurePrivateFile(file);
+      const Database = loadDriver();
+      db = new Database(file, { timeout: opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      checkKey(db, historyKey);
+      ensurePrivateFile(file);
+      return new HushStore(file, db, historyKey.slice(), opts.now ?? Date.now);
+    } catch (e) {
+      try {
+        db?.close();
+      } catch {
+        // already failing; the first error is the one to report
+      }
+      throw mapError(e, file);
+    }
+  }
+
+  /** Closes the database and forgets the key. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.contactCache = undefined;
+    this.key.fill(0);
+    this.db.close();
+  }
+
+  /** The schema version recorded in the file (PRAGMA user_version). */
+  schemaVersion(): number {
+    return this.run(() => this.db.pragma('user_version', { simple: true }) as number);
+  }
+
+  /**
+   * Runs `fn` (synchronous) in one IMMEDIATE transaction: it holds the write lock from the
+   * start, so it never fails half-way with SQLITE_BUSY. Nested calls become savepoints.
+   * If `fn` throws, everything it wrote is rolled back.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.run(() => {
+      const wrapped = this.db.transaction(() => {
+        const r = fn();
+        if (r instanceof Promise) throw badArg('a store transaction must be synchronous');
+        return r;
+      });
+      try {
+        return wrapped.immediate();
+      } catch (e) {
+        this.contactCache = undefined;
+        throw e;
+      }
+    });
+  }
+
+  // --- contacts ---------------------------------------------------------------------------
+
+  /** All contacts, ordered by id. */
+  listContacts(): Contact[] {
+    return this.run(() => [...this.contacts()]);
+  }
+
+  getContact(id: number): Contact | undefined {
+    return this.run(() => this.contacts().find((c) => c.id === id));
+  }
+
+  findContactByName(name: string): Contact | undefined {
+    return this.run(() => this.contacts().find((c) => c.name === name));
+  }
+
+  /** Matches the pinned key only (not a pending one). */
+  findContactBySignPk(signPk: Uint8Array): Contact | undefined {
+    return this.run(() => this.contacts().find((c) => bytesEqual(c.signPk, signPk)));
+  }
+
+  /** The contact whose pending (changed, not yet accepted) key is `signPk`. */
+  findContactByPendingSignPk(signPk: Uint8Array): Contact | undefined {
+    return this.run(() => this.contacts().find((c) => c.pendingBundle !== undefined && bytesEqual(c.pendingBundle.signPk, signPk)));
+  }
+
+  /**
+   * Trust on first use. Verifies the bundle's signature; pins it when its name is new
+   * ('new'); reports 'known' when the name is pinned with the same keys and 'changed' when
+   * with other keys (nothing is written then: call recordKeyChange). Throws TrustError
+   * KEY_ALREADY_PINNED when the key is pinned under another name.
+   */
+  pinContact(bundle: Bundle, pinnedAt?: number): PinResult {
+    verifyBundle(bundle);
+    return this.transaction((): PinResult => {
+      const all = this.contacts();
+      const byName = all.find((c) => c.name === bundle.name);
+      if (byName) {
+        const same = bytesEqual(byName.signPk, bundle.signPk) && bytesEqual(byName.boxPk, bundle.boxPk);
+        return { status: same ? 'known' : 'changed', contact: byName };
+      }
+      const byKey = all.find((c) => bytesEqual(c.signPk, bundle.signPk));
+      if (byKey) {
+        throw new TrustError('KEY_ALREADY_PINNED', `the key offered for ${bundle.name} is already pinned for ${byKey.name}`, {
+          hint: 'one identity key may belong to one contact only',
+        });
+      }
+      const maxId = (this.stmt('contactMax', 'SELECT coalesce(max(id), 0) AS m FROM contacts').get() as { m: number }).m;
+      const contact: Contact = {
+        id: maxId + 1,
+        name: bundle.name,
+        signPk: bundle.signPk,
+        boxPk: bundle.boxPk,
+        bundle,
+        pinnedAt: pinnedAt ?? this.now(),
+        verified: false,
+        state: 'trusted',
+      };
+      this.stmt('contactInsert', 'INSERT INTO contacts (id, data) VALUES (?, ?)').run(contact.id, sealContact(contact, this.key));
+      this.contactsChanged();
+      return { status: 'new', contact };
+    });
+  }
+
+  /** Marks the pinned key as compared out of band. */
+  markVerified(id: number): Contact {
+    return this.updateContact(id, (c) => ({ ...c, verified: true }));
+  }
+
+  /**
+   * Records that `newBundle` (same name, other keys) was seen for contact `id`: state becomes
+   * 'changed' and the bundle waits for acceptNewKey. A bundle equal to the pinned one is a no-op.
+   */
+  recordKeyChange(id: number, newBundle: Bundle, seenAt?: number): Contact {
+    verifyBundle(newBundle);
+    return this.updateContact(id, (c) => {
+      if (newBundle.name !== c.name) throw badArg('a changed key must be for the same name');
+      if (bytesEqual(c.signPk, newBundle.signPk) && bytesEqual(c.boxPk, newBundle.boxPk)) return c;
+      return { ...c, state: 'changed', pendingBundle: newBundle, pendingSeenAt: seenAt ?? this.now() };
+    });
+  }
+
+  /**
+   * Pins the pending key of contact `id` (after `hush trust`): it replaces the old key, the
+   * contact is 'trusted' again and not verified. TrustError NO_PENDING_KEY when none waits.
+   */
+  acceptNewKey(id: number, pinnedAt?: number): Contact {
+    return this.updateContact(id, (c) => {
+      const b = c.pendingBundle;
+      if (!b) throw new TrustError('NO_PENDING_KEY', `no new key is waiting for ${c.name}`);
+      const other = this.contacts().find((x) => x.id !== c.id && bytesEqual(x.signPk, b.signPk));
+      if (other) throw new TrustError('KEY_ALREADY_PINNED', `the new key of ${c.name} is already pinned for ${other.name}`);
+      return { id: c.id, name: b.name, signPk: b.signPk, boxPk: b.boxPk, bundle: b, pinnedAt: pinnedAt ?? this.now(), verified: false, state: 'trusted' };
+    });
+  }
+
+  // --- messages ---------------------------------------------------------------------------
+
+  /** Stores one message; false when a message with that id and direction was already stored. */
+  addMessage(m: NewMessage): boolean {
+    return this.addMessages([m])[0]!;
+  }
+
+  /** Stores many messages in one transaction; result[i] says whether messages[i] was new. */
+  addMessages(messages: readonly NewMessage[]): boolean[] {
+    const prepared = messages.map((m) => {
+      checkMsgId(m.msgId);
+      if (m.direction !== 'in' && m.direction !== 'out') throw badArg("direction must be 'in' or 'out'");
+      const status = m.status ?? (m.direction === 'in' ? 'received' : 'sent');
+      if (!STATUSES_FOR[m.direction].includes(status)) throw badArg(`status ${status} is not valid for direction ${m.direction}`);
+      checkTime(m.time, 'time');
+      const receivedAt = m.receivedAt ?? this.now();
+      checkTime(receivedAt, 'receivedAt');
+      if (!Number.isSafeInteger(m.contactId) || m.contactId < 1) throw badArg('contactId must be a positive integer');
+      if (typeof m.body !== 'string' && !(m.body instanceof Uint8Array)) throw badArg('body must be a string or bytes');
+      return [msgTag(m.msgId, this.key), m.contactId, m.direction, m.time, receivedAt, status, sealMessage(m, this.key)] as const;
+    });
+    const ins = this.stmt(
+      'msgInsert',
+      'INSERT OR IGNORE INTO messages (msg_tag, contact_id, direction, time, received_at, status, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    return this.transaction(() => prepared.map((row) => ins.run(...row).changes === 1));
+  }
+
+  /**
+   * Moves the status of the given messages forward (never back: a late 'delivered' does not
+   * undo 'read'). Direction defaults to 'out' (receipts). Returns how many rows changed.
+   */
+  setStatus(msgIds: readonly Uint8Array[], status: MessageStatus, direction: Direction = 'out'): number {
+    if (!STATUSES_FOR[direction]?.includes(status)) throw badArg(`status ${status} is not valid for direction ${direction}`);
+    msgIds.forEach(checkMsgId);
+    const upd = this.stmt(
+      'msgStatus',
+      `UPDATE messages SET status = ? WHERE msg_tag = ? AND direction = ? AND
+         (CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'received' THEN 1 WHEN 'delivered' THEN 2 ELSE 3 END) < ?`,
+    );
+    return this.transaction(() => {
+      let n = 0;
+      for (const id of msgIds) n += upd.run(status, msgTag(id, this.key), direction, STATUS_RANK[status]).changes;
+      return n;
+    });
+  }
+
+  /** One message by id and direction, or undefined. */
+  findMessage(msgId: Uint8Array, direction: Direction): StoredMessage | undefined {
+    checkMsgId(msgId);
+    return this.run(() => {
+      const row = this.stmt('msgFind', 'SELECT * FROM messages WHERE msg_tag = ? AND direction = ?').get(msgTag(msgId, this.key), direction) as MessageRow | undefined;
+      return row ? this.decodeMessage(row) : undefined;
+    });
+  }
+
+  /** Decrypted history, oldest first (the newest `limit` when a limit is given). */
+  history(q: HistoryQuery = {}): StoredMessage[] {
+    const where: string[] = [];
+    const args: number[] = [];
+    if (q.contactId !== undefined) {
+      where.push('contact_id = ?');
+      args.push(q.contactId);
+    }
+    if (q.since !== undefined) {
+      where.push('time >= ?');
+      args.push(q.since);
+    }
+    if (q.before !== undefined) {
+      where.push('time < ?');
+      args.push(q.before);
+    }
+    if (q.limit !== undefined && (!Number.isSafeInteger(q.limit) || q.limit < 0)) throw badArg('limit must be a non-negative integer');
+    const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time DESC, id DESC LIMIT ?`;
+    return this.run(() => {
+      const rows = this.stmt(`history:${where.join(',')}`, sql).all(...args, q.limit ?? -1) as MessageRow[];
+      return rows.reverse().map((r) => this.decodeMessage(r));
+    });
+  }
+
+  countMessages(contactId?: number): number {
+    return this.run(() =>
+      contactId === undefined
+        ? (this.stmt('msgCount', 'SELECT count(*) AS n FROM messages').get() as { n: number }).n
+        : (this.stmt('msgCountC', 'SELECT count(*) AS n FROM messages WHERE contact_id = ?').get(contactId) as { n: number }).n,
+    );
+  }
+
+  // --- outbox -----------------------------------------------------------------------------
+
+  /** Queues a sealed envelope; false when that eid is already queued. */
+  enqueueOutbox(e: NewOutboxEntry): boolean {
+    checkMsgId(e.msgId);
+    if (typeof e.eid !== 'string' || e.eid.length === 0 || e.eid.length > 200) throw badArg('eid must be a non-empty string');
+    if (!(e.envelope instanceof Uint8Array)) throw badArg('envelope must be bytes');
+    const createdAt = e.createdAt ?? this.now();
+    checkTime(createdAt, 'createdAt');
+    const ref = sealOutboxRef(e.msgId, e.contactId, e.eid, this.key);
+    return this.run(
+      () =>
+        this.stmt('outInsert', 'INSERT OR IGNORE INTO outbox (eid, contact_id, envelope, ref, created_at) VALUES (?, ?, ?, ?, ?)').run(e.eid, e.contactId, e.envelope, ref, createdAt)
+          .changes === 1,
+    );
+  }
+
+  /** Everything waiting, oldest first. */
+  listOutbox(): OutboxEntry[] {
+    return this.run(() =>
+      (this.stmt('outList', 'SELECT * FROM outbox ORDER BY id').all() as { id: number; eid: string; contact_id: number; envelope: Buffer; ref: Buffer; created_at: number; attempts: number }[]).map(
+        (r) => ({
+          id: r.id,
+          eid: r.eid,
+          contactId: r.contact_id,
+          envelope: u8(r.envelope),
+          msgId: openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid: r.eid }),
+          createdAt: r.created_at,
+          attempts: r.attempts,
+        }),
+      ),
+    );
+  }
+
+  /** Removes an entry once the relay accepted it; false when it was not there. */
+  removeOutbox(eid: string): boolean {
+    return this.run(() => this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid).changes === 1);
+  }
+
+  /** Counts a failed attempt; returns the new count (undefined when the eid is not queued). */
+  bumpAttempts(eid: string): number | undefined {
+    return this.run(() => {
+      const r = this.stmt('outBump', 'UPDATE outbox SET attempts = attempts + 1 WHERE eid = ? RETURNING attempts').get(eid) as { attempts: number } | undefined;
+      return r?.attempts;
+    });
+  }
+
+  // --- quarantine -------------------------------------------------------------------------
+
+  /** Keeps an envelope that failed; an eid already quarantined is kept once (isNew false). */
+  quarantine(q: NewQuarantineEntry): { id: number; isNew: boolean } {
+    if (!REASON_RE.test(q.reason)) throw badArg('reason must be an UPPER_SNAKE code');
+    if (typeof q.eid !== 'string' || q.eid.length === 0 || q.eid.length > 200) throw badArg('eid must be a non-empty string');
+    if (q.senderSignPk !== undefined && q.senderSignPk.length !== 32) throw badArg('senderSignPk must be 32 bytes');
+    const receivedAt = q.receivedAt ?? this.now();
+    checkTime(receivedAt, 'receivedAt');
+    const info = sealQuarantineInfo(q.eid, q.reason, q.senderSignPk, this.key);
+    return this.transaction(() => {
+      const r = this.stmt('qInsert', 'INSERT OR IGNORE INTO quarantine (eid, received_at, envelope, info) VALUES (?, ?, ?, ?)').run(q.eid, receivedAt, q.envelope, info);
+      if (r.changes === 1) return { id: Number(r.lastInsertRowid), isNew: true };
+      return { id: (this.stmt('qId', 'SELECT id FROM quarantine WHERE eid = ?').get(q.eid) as { id: number }).id, isNew: false };
+    });
+  }
+
+  /** Quarantined envelopes, oldest first, optionally only one reason or one sender key. */
+  listQuarantine(filter: { reason?: string; senderSignPk?: Uint8Array } = {}): QuarantineEntry[] {
+    return this.run(() => {
+      const rows = this.stmt('qList', 'SELECT * FROM quarantine ORDER BY id').all() as { id: number; eid: string; received_at: number; envelope: Buffer; info: Buffer }[];
+      const out: QuarantineEntry[] = [];
+      for (const r of rows) {
+        const info = openQuarantineInfo(u8(r.info), this.key, r.eid);
+        if (filter.reason !== undefined && info.reason !== filter.reason) continue;
+        if (filter.senderSignPk !== undefined && !(info.senderSignPk && bytesEqual(info.senderSignPk, filter.senderSignPk))) continue;
+        const e: QuarantineEntry = { id: r.id, eid: r.eid, envelope: u8(r.envelope), reason: info.reason, receivedAt: r.received_at };
+        if (info.senderSignPk) e.senderSignPk = info.senderSignPk;
+        out.push(e);
+      }
+      return out;
+    });
+  }
+
+  removeQuarantine(id: number): boolean {
+    return this.run(() => this.stmt('qDel', 'DELETE FROM quarantine WHERE id = ?').run(id).changes === 1);
+  }
+
+  // --- kv (encrypted values, e.g. a pull cursor) -----------------------------------------
+
+  getValue(key: string): string | undefined {
+    return this.run(() => {
+      const r = this.stmt('kvGet', 'SELECT value FROM kv WHERE key = ?').get(key) as { value: Buffer } | undefined;
+      return r ? openKv(u8(r.value), this.key, key) : undefined;
+    });
+  }
+
+  setValue(key: string, value: string): void {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 200) throw badArg('kv key must be a non-empty string');
+    if (typeof value !== 'string') throw badArg('kv value must be a string');
+    this.run(() => this.stmt('kvSet', 'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, sealKv(key, value, this.key)));
+  }
+
+  deleteValue(key: string): boolean {
+    return this.run(() => this.stmt('kvDel', 'DELETE FROM kv WHERE key = ?').run(key).changes === 1);
+  }
+
+  // --- internals --------------------------------------------------------------------------
+
+  private run<T>(fn: () => T): T {
+    if (this.closed) throw new InternalError('STORE_CLOSED', 'the local store is closed');
+    try {
+      return fn();
+    } catch (e) {
+      throw mapError(e, this.file);
+    }
+  }
+
+  private stmt(name: string, sql: string): Stmt {
+    let s = this.stmts.get(name);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(name, s);
+    }
+    return s;
+  }
+
+  private decodeMessage(r: MessageRow): StoredMessage {
+    const { msgId, body } = openMessage(u8(r.body), this.key, { tag: u8(r.msg_tag), direction: r.direction, contactId: r.contact_id, time: r.time });
+    return { id: r.id, msgId, contactId: r.contact_id, direction: r.direction, time: r.time, receivedAt: r.received_at, status: r.status, body };
+  }
+
+  /**
+   * The decrypted contacts, cached. Another process's commit changes PRAGMA data_version;
+   * the cache is then reloaded only if meta.contacts_gen (bumped by every contact write)
+   * moved too.
+   */
+  private contacts(): Contact[] {
+    const dv = this.db.pragma('data_version', { simple: true }) as number;
+    if (this.contactCache && dv === this.cacheDataVersion) return this.contactCache;
+    const genRow = this.stmt('genGet', "SELECT value FROM meta WHERE key = 'contacts_gen'").get() as { value: number } | undefined;
+    const gen = genRow?.value ?? 0;
+    if (!this.contactCache || gen !== this.cacheGen) {
+      const rows = this.stmt('contactAll', 'SELECT id, data FROM contacts ORDER BY id').all() as { id: number; data: Buffer }[];
+      this.contactCache = rows.map((r) => openContact(r.id, u8(r.data), this.key));
+      this.cacheGen = gen;
+    }
+    this.cacheDataVersion = dv;
+    return this.contactCache;
+  }
+
+  /** Called inside a transaction after a contact write: bump the generation, drop the cache. */
+  private contactsChanged(): void {
+    this.stmt('genBump', "INSERT INTO meta (key, value) VALUES ('contacts_gen', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1").run();
+    this.contactCache = undefined;
+  }
+
+  private updateContact(id: number, f: (c: Contact) => Contact): Contact {
+    return this.transaction(() => {
+      const c = this.contacts().find((x) => x.id === id);
+      if (!c) throw new InternalError('UNKNOWN_CONTACT_ID', 'no contact has that id');
+      const next = f(c);
+      if (next === c) return c;
+      this.stmt('contactUpdate', 'UPDATE contacts SET data = ? WHERE id = ?').run(sealContact(next, this.key), id);
+      this.contactsChanged();
+      return next;
+    });
+  }
+}
+
+function migrate(db: BetterSqlite3.Database): void {
+  const tooNew = (v: number) =>
+    new DataError('UNSUPPORTED_VERSION', `the local store has schema version ${v}, newer than this hush understands (${STORE_SCHEMA_VERSION})`, {
+      hint: 'upgrade hush',
+    });
+  const v = db.pragma('user_version', { simple: true }) as number;
+  if (v > STORE_SCHEMA_VERSION) throw tooNew(v);
+  if (v === STORE_SCHEMA_VERSION) return;
+  db.transaction(() => {
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    let cur = db.pragma('user_version', { simple: true }) as number;
+    if (cur > STORE_SCHEMA_VERSION) throw tooNew(cur);
+    for (; cur < STORE_SCHEMA_VERSION; cur++) MIGRATIONS[cur]!(db);
+    db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function checkKey(db: BetterSqlite3.Database, key: Uint8Array): void {
+  const get = () => db.prepare("SELECT value FROM meta WHERE key = 'check'").get() as { value: unknown } | undefined;
+  let row = get();
+  if (!row) {
+    db.transaction(() => {
+      db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('check', ?)").run(makeCheck(key));
+    }).immediate();
+    row = get();
+  }
+  if (!row || !(row.value instanceof Uint8Array)) throw storeCorrupt('the key check value is missing');
+  if (!checkMatches(u8(row.value), key)) {
+    throw new DataError('STORE_KEY_MISMATCH', 'the local store was made with another keyring', {
+      hint: 'use the keyring that created this hush home, or move hush.db aside to start an empty history',
+    });
+  }
+}
