@@ -14,6 +14,7 @@
  */
 import { isHushError } from '../errors.js';
 import { setKeychainSource } from '../store/passphrase.js';
+import type { KeyringFile } from '../protocol/keyring-file.js';
 import type { Output } from './output.js';
 
 export const STALE_KEYCHAIN_HINT = 'the keychain entry for this home no longer matches the keyring; run hush unlock --remember';
@@ -67,4 +68,34 @@ export function installKeychainSource(out: Output, env: NodeJS.ProcessEnv): void
     }
     return r.key;
   });
+}
+
+/**
+ * After `hush passwd` rewrote the keyring of `home` as `file` (new salt) under `passphrase`:
+ * a key remembered for this home is replaced by the new wrapping key (one more Argon2id run,
+ * only when there is an entry), so later commands keep needing no passphrase. Never throws:
+ * when the entry cannot be replaced it is removed, and a hint says so.
+ */
+export async function refreshRememberedKey(
+  out: Output,
+  env: NodeJS.ProcessEnv,
+  home: string,
+  file: KeyringFile,
+  passphrase: Uint8Array,
+): Promise<void> {
+  const kc = await import('../store/keychain.js');
+  const r = await kc.getRemembered(home, { env, passive: true });
+  if (r.status === 'none' || r.status === 'unavailable') return;
+  if (r.status === 'found') r.key.fill(0);
+  try {
+    const [{ deriveWrappingKey }, { argon2idKdf }] = await Promise.all([import('../crypto/keyring.js'), import('../store/kdf.js')]);
+    const wk = await out.progress('deriving the key for the OS keychain (Argon2id)', () => deriveWrappingKey(argon2idKdf, passphrase, file.kdf));
+    const stored = await kc.remember(home, wk, file.kdf.salt, { env });
+    wk.fill(0);
+    if (stored.status === 'stored') return;
+  } catch {
+    // fall through: remove the stale entry below
+  }
+  await kc.forget(home, { env });
+  printHint(out, 'the key remembered in the OS keychain could not be updated and was removed; run hush unlock --remember');
 }

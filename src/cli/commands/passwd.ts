@@ -11,6 +11,7 @@ import { parseKdfOverride } from '../../store/kdf.js';
 import { rewrap } from '../../store/keyring-store.js';
 import { newPassphraseForPasswd } from '../../store/passphrase.js';
 import { unlockHome } from '../common.js';
+import { refreshRememberedKey } from '../keychain-hook.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
@@ -21,7 +22,8 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       newPassphraseFile: typeof opts.newPassphraseFile === 'string' ? opts.newPassphraseFile : undefined,
       env: ctx.env,
     });
-    await rewrap(paths, unlocked, next.bytes, { env: ctx.env, progress: (label, fn) => ctx.out.progress(label, fn) });
+    const file = await rewrap(paths, unlocked, next.bytes, { env: ctx.env, progress: (label, fn) => ctx.out.progress(label, fn) });
+    await refreshRememberedKey(ctx.out, ctx.env, paths.home, file, next.bytes);
     next.bytes.fill(0);
   } finally {
     wipeIdentity(unlocked.identity);

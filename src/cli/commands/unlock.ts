@@ -19,17 +19,17 @@ import { bytesEqual } from '../../protocol/encoding.js';
 import { getRemembered, probeKeychain, remember } from '../../store/keychain.js';
 import { readKeyringFile, unlock, unlockWithPassphrase, type Unlocked } from '../../store/keyring-store.js';
 import { passphraseFromSources, promptPassphrase } from '../../store/passphrase.js';
-import { hushPaths, resolveHome } from '../../store/paths.js';
 import { wipeIdentity } from '../../crypto/identity.js';
+import { homePaths, passphraseOptions } from '../common.js';
 import type { CommandRun } from './index.js';
 
 const NO_KEYCHAIN_HINT = 'start a Secret Service (e.g. gnome-keyring) in this login session, or keep using --passphrase-file, --passphrase-fd or HUSH_PASSPHRASE';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
-  const { out, env, global } = ctx;
-  const paths = hushPaths(resolveHome(global.home, env));
+  const { out, env } = ctx;
+  const paths = await homePaths(ctx);
   const progress = <T>(label: string, fn: () => Promise<T>): Promise<T> => out.progress(label, fn);
-  const sources = { passphraseFile: global.passphraseFile, passphraseFd: global.passphraseFd, env };
+  const sources = passphraseOptions(ctx);
 
   if (opts.remember !== true) {
     const u = await unlock(paths, { ...sources, progress });
