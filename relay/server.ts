@@ -286,7 +286,6 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
     if (!ib.take(now)) throw new RelayError('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
     if (envelopeId(f.env) !== f.eid) throw new RelayError('BAD_ENVELOPE', 'eid does not match the envelope');
-    if (!store.lookupKey(f.to)) throw new RelayError('NOT_FOUND', 'no identity is registered with the recipient key');
     const rkey = toB64(f.to);
     if (f.ephemeral) {
       const delivered = pushTo(rkey, { t: 'push', seq: 0, eid: f.eid, env: toB64(f.env), time: now, ephemeral: true });

@@ -1,0 +1,302 @@
+/**
+ * A typed client of the relay wire protocol (docs/PROTOCOL.md §7).
+ *
+ *   const c = await RelayClient.connect('ws://127.0.0.1:7070', { signPk, sign: (m) => signDetached(m, signSk) });
+ *   await c.register(bundle);
+ *   const bob = await c.lookup({ name: 'bob' });          // shape-checked; verify its signature yourself
+ *   await c.send(bob.signPk, envelope);                    // resolves once the relay committed it
+ *   c.on('push', (item) => ...);                           // mail delivered at once while connected
+ *   const { items, more } = await c.pull({ after: 0 });
+ *   await c.ack(items.map((i) => i.eid));
+ *   await c.close();
+ *
+ * Errors are RelayError with the relay's code (NAME_TAKEN, MAILBOX_FULL, ...), or
+ * RELAY_UNREACHABLE / RELAY_TIMEOUT / RELAY_CLOSED / RELAY_PROTOCOL from this side. No
+ * reconnect logic: listen for 'close' and reconnect on top.
+ */
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import { RelayError } from '../errors.js';
+import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
+import { toB64 } from '../protocol/encoding.js';
+import { envelopeId } from '../protocol/envelope.js';
+import {
+  authSignedBytes,
+  canonicalRelayUrl,
+  encodeFrame,
+  type HelloFrame,
+  MAX_RELAY_FRAME_BYTES,
+  type MailItem,
+  parseRelayFrame,
+  type RelayFrame,
+} from '../protocol/frames.js';
+
+export interface RelayClientOptions {
+  /** Our identity key (32 bytes): the mailbox we authenticate as. */
+  signPk: Uint8Array;
+  /** Ed25519-signs the auth message with the identity's secret key (detached, 64 bytes). */
+  sign: (msg: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+  /**
+   * The canonical URL to sign, i.e. the relay we mean to talk to. Default: the URL dialled.
+   * Give it when dialling another address than the relay's public one (e.g. through a tunnel).
+   */
+  expectedUrl?: string;
+  /** Per-request timeout in ms (default 15000); also bounds connect + auth. */
+  timeoutMs?: number;
+  /** Clock for the auth timestamp (ms); default Date.now. */
+  now?: () => number;
+}
+
+export interface SendResult {
+  eid: string;
+  /** false for an ephemeral envelope (pushed if the recipient was online, never stored). */
+  stored: boolean;
+  /** How many of the recipient's connections got it pushed at once. */
+  delivered: number;
+}
+
+export interface PullResult {
+  items: MailItem[];
+  /** More mail is waiting after the last item: pull again with after = last seq. */
+  more: boolean;
+}
+
+export interface PushItem extends MailItem {
+  ephemeral: boolean;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+export type LookupQuery = { name: string } | { signPk: Uint8Array };
+
+const HINTS: Record<string, string> = {
+  NAME_TAKEN: 'choose another name with hush init --name, or register from the identity that owns it',
+  MAILBOX_FULL: 'the recipient must pull their mail before more can be sent',
+  RATE_LIMITED: 'slow down and retry in a second',
+  NOT_FOUND: 'check the name; the recipient must have registered on this relay',
+  AUTH_WRONG_URL: 'the relay announces another url: use that one with --relay, or pass the url it expects',
+  AUTH_STALE: "check this machine's clock",
+  TOO_MANY_CONNECTIONS: 'the relay is busy; retry later',
+  SHUTTING_DOWN: 'the relay is restarting; retry in a moment',
+};
+
+interface Waiter {
+  resolve: (f: RelayFrame) => void;
+  reject: (e: RelayError) => void;
+  timer: NodeJS.Timeout;
+}
+
+export interface RelayClientEvents {
+  push: [item: PushItem];
+  close: [info: CloseInfo];
+}
+
+export class RelayClient extends EventEmitter<RelayClientEvents> {
+  /** The relay's hello: its canonical URL, its clock and its limits. */
+  readonly hello: HelloFrame;
+  /** The canonical URL we authenticated to. */
+  readonly url: string;
+  private readonly ws: WebSocket;
+  private readonly timeoutMs: number;
+  private readonly waiters = new Map<string, Waiter>();
+  private nextId = 1;
+  private closedInfo: CloseInfo | undefined;
+
+  private constructor(ws: WebSocket, hello: HelloFrame, url: string, timeoutMs: number) {
+    super();
+    this.ws = ws;
+    this.hello = hello;
+    this.url = url;
+    this.timeoutMs = timeoutMs;
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on('close', (code, reason) => this.onClose(code, reason.toString()));
+  }
+
+  /** Opens a connection and authenticates; rejects with RelayError (RELAY_UNREACHABLE, AUTH_*, ...). */
+  static async connect(url: string, opts: RelayClientOptions): Promise<RelayClient> {
+    const signUrl = canonicalRelayUrl(opts.expectedUrl ?? url);
+    const timeoutMs = opts.timeoutMs ?? 15_000;
+    const ws = new WebSocket(url, { maxPayload: MAX_RELAY_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const hello = await new Promise<HelloFrame>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        ws.terminate();
+        reject(new RelayError('RELAY_TIMEOUT', `the relay at ${url} did not greet within ${timeoutMs} ms`, { hint: 'check the relay url' }));
+      }, timeoutMs);
+      const fail = (e: RelayError): void => {
+        clearTimeout(timer);
+        ws.removeAllListeners('message');
+        reject(e);
+      };
+      ws.once('error', (e: Error & { code?: string }) => {
+        fail(
+          new RelayError('RELAY_UNREACHABLE', `cannot reach the relay at ${url}${e.code ? ` (${e.code})` : ''}`, {
+            hint: 'is the relay running? start one with hush relay, or check --relay / HUSH_RELAY',
+            cause: e,
+          }),
+        );
+      });
+      ws.once('close', (code, reason) => fail(closeError(code, reason.toString())));
+      ws.once('message', (data, isBinary) => {
+        const r = isBinary ? undefined : parseRelayFrame((data as Buffer).toString('utf8'));
+        ws.removeAllListeners('close');
+        ws.removeAllListeners('error');
+        ws.on('error', () => undefined); // errors surface as 'close'
+        clearTimeout(timer);
+        if (r?.ok && r.frame.t === 'hello') return resolve(r.frame);
+        if (r?.ok && r.frame.t === 'error') {
+          ws.close();
+          return reject(errorFromFrame(r.frame.code, r.frame.message));
+        }
+        ws.terminate();
+        reject(new RelayError('RELAY_PROTOCOL', 'the relay did not start with a hello frame', { hint: 'check that the url points to a hush relay' }));
+      });
+    });
+    const client = new RelayClient(ws, hello, signUrl, timeoutMs);
+    try {
+      const time = (opts.now ?? Date.now)();
+      const sig = await opts.sign(authSignedBytes(hello.challenge, signUrl, time));
+      await client.request('ok', { t: 'auth', signPk: toB64(opts.signPk), url: signUrl, time, sig: toB64(sig) });
+    } catch (e) {
+      client.ws.terminate();
+      throw e;
+    }
+    return client;
+  }
+
+  get closed(): boolean {
+    return this.closedInfo !== undefined;
+  }
+
+  /** Publishes (or replaces) our bundle under its name. The bundle must be for our signPk. */
+  async register(bundle: Bundle): Promise<void> {
+    await this.request('ok', { t: 'register', bundle: bundleToJson(bundle) });
+  }
+
+  /**
+   * Fetches a bundle by name or by identity key. The shape is checked here; the signature is
+   * NOT: check it with verifyBundle (src/crypto/bundle.ts) and compare with what you pinned.
+   */
+  async lookup(q: LookupQuery): Promise<Bundle> {
+    const f = await this.request('bundle', { t: 'lookup', ...('name' in q ? { name: q.name } : { signPk: toB64(q.signPk) }) });
+    try {
+      return parseBundle(f.bundle);
+    } catch (e) {
+      throw new RelayError('RELAY_PROTOCOL', 'the relay returned a malformed bundle', { cause: e });
+    }
+  }
+
+  /**
+   * Sends a sealed envelope to the mailbox of `to` (an identity key). Resolves once the relay
+   * has committed it (or, with ephemeral, pushed it to whoever was online). Resending the same
+   * envelope is safe: it is stored once.
+   */
+  async send(to: Uint8Array, env: Uint8Array, opts: { ephemeral?: boolean } = {}): Promise<SendResult> {
+    const eid = envelopeId(env);
+    const f = await this.request('accepted', { t: 'send', to: toB64(to), env: toB64(env), eid, ...(opts.ephemeral ? { ephemeral: true } : {}) });
+    if (f.eid !== eid) throw new RelayError('RELAY_PROTOCOL', 'the relay accepted another envelope id than the one sent');
+    return { eid: f.eid, stored: f.stored, delivered: f.delivered };
+  }
+
+  /** Mail waiting in our mailbox with seq > after (default 0), oldest first. */
+  async pull(opts: { after?: number; limit?: number } = {}): Promise<PullResult> {
+    const f = await this.request('mail', { t: 'pull', ...(opts.after === undefined ? {} : { after: opts.after }), ...(opts.limit === undefined ? {} : { limit: opts.limit }) });
+    return { items: f.items, more: f.more };
+  }
+
+  /** Deletes these envelopes from our mailbox; returns how many were there. */
+  async ack(eids: string[]): Promise<number> {
+    if (eids.length === 0) return 0;
+    const f = await this.request('ok', { t: 'ack', eids });
+    return f.deleted ?? 0;
+  }
+
+  /** Round trip; resolves with the relay's clock (ms). */
+  async ping(): Promise<number> {
+    return (await this.request('pong', { t: 'ping' })).time;
+  }
+
+  /** Closes the connection (1000) and waits for the 'close' event. */
+  async close(): Promise<void> {
+    if (this.closedInfo) return;
+    const done = new Promise<void>((resolve) => this.once('close', () => resolve()));
+    this.ws.close(1000, 'bye');
+    const t = setTimeout(() => this.ws.terminate(), 2000);
+    await done;
+    clearTimeout(t);
+  }
+
+  private request<T extends RelayFrame['t']>(expect: T, body: { t: string; [k: string]: unknown }): Promise<Extract<RelayFrame, { t: T }>> {
+    if (this.closedInfo) return Promise.reject(closeError(this.closedInfo.code, this.closedInfo.reason));
+    const id = String(this.nextId++);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(new RelayError('RELAY_TIMEOUT', `the relay did not answer ${body.t} within ${this.timeoutMs} ms`, { hint: 'the relay may be overloaded; retry' }));
+      }, this.timeoutMs);
+      this.waiters.set(id, {
+        timer,
+        reject,
+        resolve: (f) => {
+          if (f.t === expect) resolve(f as Extract<RelayFrame, { t: T }>);
+          else reject(new RelayError('RELAY_PROTOCOL', `the relay answered ${body.t} with ${f.t}`));
+        },
+      });
+      this.ws.send(encodeFrame({ ...body, id }));
+    });
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) return; // not part of the protocol; ignore
+    const r = parseRelayFrame(data.toString('utf8'));
+    if (!r.ok) {
+      if (r.id !== undefined) this.settle(r.id, undefined, new RelayError('RELAY_PROTOCOL', `malformed answer from the relay: ${r.message}`));
+      return; // unknown or malformed unsolicited frames are ignored (forward compatibility)
+    }
+    const f = r.frame;
+    if (f.t === 'push') {
+      const item: PushItem = { seq: f.seq, eid: f.eid, env: f.env, time: f.time, ephemeral: f.ephemeral };
+      this.emit('push', item);
+      return;
+    }
+    if (f.t === 'error') {
+      const err = errorFromFrame(f.code, f.message);
+      if (f.id !== undefined && this.waiters.has(f.id)) this.settle(f.id, undefined, err);
+      return; // connection-level errors are followed by a close
+    }
+    if ('id' in f && f.id !== undefined) this.settle(f.id, f);
+  }
+
+  private settle(id: string, f: RelayFrame | undefined, err?: RelayError): void {
+    const w = this.waiters.get(id);
+    if (!w) return;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    if (err) w.reject(err);
+    else w.resolve(f!);
+  }
+
+  private onClose(code: number, reason: string): void {
+    this.closedInfo = { code, reason };
+    for (const [id, w] of this.waiters) {
+      clearTimeout(w.timer);
+      this.waiters.delete(id);
+      w.reject(closeError(code, reason));
+    }
+    this.emit('close', this.closedInfo);
+  }
+}
+
+function errorFromFrame(code: string, message: string): RelayError {
+  const hint = HINTS[code];
+  return new RelayError(code, `relay refused: ${message}`, hint === undefined ? {} : { hint });
+}
+
+function closeError(code: number, reason: string): RelayError {
+  if (/^[A-Z_]+$/.test(reason) && reason !== 'SHUTTING_DOWN') return errorFromFrame(reason, `connection closed (${reason.toLowerCase().replace(/_/g, ' ')})`);
+  if (code === 1001 || reason === 'SHUTTING_DOWN') return new RelayError('RELAY_CLOSED', 'the relay is shutting down', { hint: HINTS.SHUTTING_DOWN! });
+  if (code === 1009) return new RelayError('TOO_LARGE', 'the relay closed the connection: a frame was too large');
+  return new RelayError('RELAY_CLOSED', `the connection to the relay closed (${code}${reason ? ` ${reason}` : ''})`, { hint: 'reconnect and retry' });
+}
