@@ -17,6 +17,11 @@ import { envelopeId, paddedLength, PAYLOAD_HEADER_BYTES } from '../../src/protoc
 import { type KeyringHeader, keyringHeaderBytes, keyringToJson, parseKeyring } from '../../src/protocol/keyring-file.js';
 import { argon2Kdf, codeOf, codeOfSync, hex, tape, unhex, utf8, vectors } from './helpers.js';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Case = any;
+/** Rows for it.each: the named fields of each case, then the case itself. */
+const rows = (arr: Case[], ...keys: string[]): Case[][] => arr.map((c) => [...keys.map((k) => c[k]), c]);
+
 const ev = vectors('envelope');
 const ids: Record<string, Identity> = Object.fromEntries(
   Object.entries(ev.identities as Record<string, { secrets: string }>).map(([n, v]) => [n, identityFromSecrets(unhex(v.secrets))]),
@@ -32,7 +37,7 @@ describe('identities', () => {
 });
 
 describe('envelope vectors', () => {
-  it.each(ev.seal.map((c: { name: string }) => [c.name, c]))('seal %s reproduces the envelope and opens', (_n, c) => {
+  it.each(rows(ev.seal, 'name'))('seal %s reproduces the envelope and opens', (_n, c) => {
     const r = tape(c.random);
     const env = sealEnvelope(ids[c.from]!, ids[c.to]!, { kind: c.kind, id: unhex(c.id), time: c.time, body: unhex(c.body) }, r);
     expect(r.left()).toBe(0);
@@ -49,7 +54,7 @@ describe('envelope vectors', () => {
     if (c.text !== undefined) expect(new TextDecoder().decode(opened.body)).toBe(c.text);
   });
 
-  it.each(ev.open.map((c: { name: string; expect: string }) => [c.name, c.expect, c]))('open %s -> %s', (_n, expected, c) => {
+  it.each(rows(ev.open, 'name', 'expect'))('open %s -> %s', (_n, expected, c) => {
     const contacts = (c.contacts as string[]).map((n) => ids[n]!);
     const got = codeOfSync(() => openEnvelope(ids[c.to]!, unhex(c.envelope), (pk) => contacts.find((p) => bytesEqual(p.signPk, pk))));
     expect(got).toBe(expected);
@@ -69,7 +74,7 @@ describe('envelope vectors', () => {
 
 describe('bundle vectors', () => {
   const bv = vectors('bundle');
-  it.each(bv.valid.map((c: { name: string }) => [c.name, c]))('bundle of %s: signed bytes, signature and json', (_n, c) => {
+  it.each(rows(bv.valid, 'name'))('bundle of %s: signed bytes, signature and json', (_n, c) => {
     const b = makeBundle(ids[c.identity]!, c.name, c.created);
     expect(hex(bundleSignedBytes(b))).toBe(c.signedBytes);
     expect(hex(b.sig)).toBe(c.sig);
@@ -83,20 +88,20 @@ describe('bundle vectors', () => {
     expect(hex(sb.subarray(0, d.length))).toBe(hex(d));
     expect(sb.length).toBe(d.length + 1 + 4 + c.name.length + 32 + 32 + 8);
   });
-  it.each(bv.invalid.map((c: { name: string; expect: string }) => [c.name, c.expect, c]))('bundle %s -> %s', (_n, expected, c) => {
+  it.each(rows(bv.invalid, 'name', 'expect'))('bundle %s -> %s', (_n, expected, c) => {
     expect(codeOfSync(() => verifyBundle(parseBundle(c.json)))).toBe(expected);
   });
 });
 
 describe('fingerprint vectors', () => {
   const fv = vectors('fingerprint');
-  it.each(fv.fingerprints.map((c: { label: string }) => [c.label, c]))('fingerprint of %s', (_n, c) => {
+  it.each(rows(fv.fingerprints, 'label'))('fingerprint of %s', (_n, c) => {
     const pk = unhex(c.signPk);
     expect(hex(sha512(concatBytes(domainBytes(DOMAIN.fingerprint), pk)))).toBe(c.hash);
     expect(fingerprint(pk)).toBe(c.fingerprint);
     expect(c.fingerprint).toMatch(/^\d{5}( \d{5}){5}$/);
   });
-  it.each(fv.safetyNumbers.map((c: { a: string; b: string }) => [c.a, c.b, c]))('safety number of %s and %s', (a, b, c) => {
+  it.each(rows(fv.safetyNumbers, 'a', 'b'))('safety number of %s and %s', (a, b, c) => {
     expect(safetyNumber(ids[a]!.signPk, ids[b]!.signPk)).toBe(c.safetyNumber);
     expect(c.safetyNumber).toMatch(/^\d{5}( \d{5}){11}$/);
   });
@@ -137,7 +142,7 @@ describe('keyring vectors', () => {
     expect(hex(openKeyring(parseKeyring(kv.rewrap.file), wk2).identity.signPk)).toBe(kv.identity.signPk);
   });
 
-  it.each(kv.open.map((c: { name: string; expect: string }) => [c.name, c.expect, c]))('open %s -> %s', async (_n, expected, c) => {
+  it.each(rows(kv.open, 'name', 'expect'))('open %s -> %s', async (_n, expected, c) => {
     let kdfCalls = 0;
     const got = await codeOf(async () => {
       const f = parseKeyring(c.file);
