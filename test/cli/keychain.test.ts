@@ -60,7 +60,7 @@ if (skipReason && !required) console.warn(`keychain.test.ts: real-keychain cases
 // Spawning the binary a dozen times per case: more than vitest's 5 s default on a busy machine.
 const SLOW = { timeout: 120_000 };
 
-describe.skipIf(skipReason !== undefined && !required)(`real OS keychain${skipReason ? ` (skipped: ${skipReason})` : ''}`, SLOW, () => {
+describe.skipIf(skipReason !== undefined && !required)(`real OS keychain${skipReason ? ` (unavailable: ${skipReason})` : ''}`, SLOW, () => {
   const homes: string[] = [];
   async function newHome(pass: string, name = 'alice'): Promise<string> {
     const home = await makeHome();
