@@ -101,7 +101,7 @@ describe('keyring', () => {
 
   it('KDF bounds are checked before any work, at the edges', async () => {
     let calls = 0;
-    const spy = async (p: Uint8Array, k: KdfParams) => (calls++, new Uint8Array(32));
+    const spy = async (_p: Uint8Array, _k: KdfParams) => (calls++, new Uint8Array(32));
     const bad: Partial<KdfParams>[] = [
       { m: KDF_FLOOR.m - 1 }, { t: KDF_FLOOR.t - 1 }, { p: KDF_FLOOR.p - 1 },
       { m: KDF_CEILING.m + 1 }, { t: KDF_CEILING.t + 1 }, { p: KDF_CEILING.p + 1 },
