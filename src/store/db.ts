@@ -618,7 +618,7 @@ export class HushStore {
    * moved too.
    */
   private contacts(): Contact[] {
-    const dv = this.db.pragma('data_version', { simple: true }) as number;
+    const dv = this.stmt('dataVersion', 'PRAGMA data_version').pluck().get() as number;
     if (this.contactCache && dv === this.cacheDataVersion) return this.contactCache;
     const genRow = this.stmt('genGet', "SELECT value FROM meta WHERE key = 'contacts_gen'").get() as { value: number } | undefined;
     const gen = genRow?.value ?? 0;
