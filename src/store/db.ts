@@ -522,6 +522,21 @@ export class HushStore {
     return this.run(() => this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid).changes === 1);
   }
 
+  /**
+   * The relay accepted `eid`: in one transaction, removes it from the outbox and moves its
+   * message (direction 'out') to 'sent' (forward only). False when the eid was not queued.
+   */
+  completeOutbox(eid: string): boolean {
+    return this.transaction(() => {
+      const r = this.stmt('outGet', 'SELECT contact_id, ref FROM outbox WHERE eid = ?').get(eid) as { contact_id: number; ref: Buffer } | undefined;
+      if (!r) return false;
+      const msgId = openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid });
+      this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid);
+      this.setStatus([msgId], 'sent', 'out');
+      return true;
+    });
+  }
+
   /** Counts a failed attempt; returns the new count (undefined when the eid is not queued). */
   bumpAttempts(eid: string): number | undefined {
     return this.run(() => {

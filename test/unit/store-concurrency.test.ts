@@ -175,6 +175,20 @@ describe('one home, several processes', () => {
     }
   }, 60_000);
 
+  it('loads better-sqlite3 only when a store is opened', () => {
+    const probe = `
+      import { createRequire } from 'node:module';
+      const { HushStore } = await import(${JSON.stringify(distDb)});
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('better-sqlite3'));
+      const before = loaded();
+      HushStore.open(process.argv[1], new Uint8Array(32)).close();
+      process.stdout.write(JSON.stringify({ before, after: loaded() }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe, home], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ before: false, after: true });
+  });
+
   it('two in-process stores interleave transactions on one file', () => {
     const hk = key();
     const a = HushStore.open(home, hk);

@@ -410,6 +410,23 @@ describe('outbox', () => {
     expect(store.findMessage(m, 'out')?.status).toBe('queued');
     expect(store.listOutbox()[0]!.msgId).toEqual(m);
   });
+
+  it('completeOutbox removes the entry and marks its message sent, once', () => {
+    const c = store.pinContact(person('bob').bundle).contact;
+    const m = msgId();
+    const env = randomBytes(256);
+    const eid = envelopeId(env);
+    store.transaction(() => {
+      store.addMessage({ msgId: m, contactId: c.id, direction: 'out', time: 1, body: 'typed', status: 'queued' });
+      store.enqueueOutbox({ eid, contactId: c.id, envelope: env, msgId: m });
+    });
+    expect(store.completeOutbox(eid)).toBe(true);
+    expect(store.listOutbox()).toEqual([]);
+    expect(store.findMessage(m, 'out')?.status).toBe('sent');
+    store.setStatus([m], 'delivered');
+    expect(store.completeOutbox(eid)).toBe(false);
+    expect(store.findMessage(m, 'out')?.status).toBe('delivered');
+  });
 });
 
 describe('quarantine and kv', () => {
