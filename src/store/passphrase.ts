@@ -213,18 +213,22 @@ export interface PromptOptions {
 
 /** Step 5: asks on the terminal. No terminal: opts.noTerminal() or NO_PASSPHRASE. */
 export async function promptPassphrase(opts: PromptOptions = {}): Promise<Passphrase> {
-  const term = openTerminal();
-  if (!term) throw (opts.noTerminal ?? noPassphraseError)();
-  try {
-    const first = await ask(term, opts.message ?? 'Passphrase:');
-    if (opts.confirm) {
-      const again = await ask(term, 'Repeat the passphrase:');
-      if (again !== first) throw new PassphraseError('PASSPHRASE_MISMATCH', 'the two passphrases differ', { hint: 'try again' });
+  // One terminal per question: inquirer owns the streams for the life of a prompt.
+  const once = async (message: string): Promise<string> => {
+    const term = openTerminal();
+    if (!term) throw (opts.noTerminal ?? noPassphraseError)();
+    try {
+      return await ask(term, message);
+    } finally {
+      term.close();
     }
-    return { bytes: utf8(first), source: 'prompt' };
-  } finally {
-    term.close();
+  };
+  const first = await once(opts.message ?? 'Passphrase:');
+  if (opts.confirm) {
+    const again = await once('Repeat the passphrase:');
+    if (again !== first) throw new PassphraseError('PASSPHRASE_MISMATCH', 'the two passphrases differ', { hint: 'try again' });
   }
+  return { bytes: utf8(first), source: 'prompt' };
 }
 
 function refuseEmpty(p: Passphrase): Passphrase {

@@ -1,0 +1,106 @@
+/**
+ * The interactive passphrase prompt on a real terminal (tmux), with stdin piped: the prompt
+ * must read the terminal, not stdin. Skipped where tmux is missing (.ci/run installs it).
+ */
+import { execFileSync } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { BIN, hush, makeHome, testEnv } from './helpers.js';
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
+
+function hasTmux(): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sockets: string[] = [];
+afterAll(async () => {
+  for (const s of sockets) await execa('tmux', ['-S', s, 'kill-server'], { reject: false });
+});
+
+/** A shell command line running in its own tmux terminal. */
+async function terminal(command: string, env: Record<string, string>) {
+  const dir = await makeHome('hush-tmux-');
+  const sock = path.join(dir, 'sock');
+  sockets.push(sock);
+  const tmux = (...args: string[]) => execa('tmux', ['-S', sock, ...args], { env, extendEnv: false });
+  await tmux('new-session', '-d', '-x', '150', '-y', '40', `${command}; echo EXIT=$?; read _`);
+  const screen = async (escapes = false): Promise<string> => (await tmux('capture-pane', '-p', '-J', ...(escapes ? ['-e'] : []))).stdout;
+  /**
+   * Polls the screen until `re` shows up (condition-based, not a fixed sleep); fails at once
+   * when the command ended without showing it.
+   */
+  const waitFor = async (re: RegExp, escapes = false): Promise<string> => {
+    for (;;) {
+      const s = await screen(escapes);
+      if (re.test(s)) return s;
+      if (/EXIT=\d+/.test(s)) throw new Error(`the command ended without showing ${re}:\n${s}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const type = async (text: string): Promise<void> => {
+    await tmux('send-keys', '-l', text);
+    await tmux('send-keys', 'Enter');
+  };
+  return { waitFor, type };
+}
+
+describe.skipIf(!hasTmux())('passphrase prompt on a terminal', () => {
+  it('init asks twice on the terminal even with stdin piped; the keyring opens with what was typed', async () => {
+    const home = await makeHome();
+    const env = testEnv({ HUSH_HOME: home });
+    const t = await terminal(`echo 'this is stdin' | node ${BIN} init --name tty`, env);
+    await t.waitFor(/New passphrase/);
+    await t.type('typed secret');
+    await t.waitFor(/Repeat the passphrase/);
+    await t.type('typed secret');
+    const s = await t.waitFor(/EXIT=\d+/);
+    expect(s).toMatch(/EXIT=0/);
+    expect(s).toContain('created identity tty');
+    expect(s).not.toContain('typed secret');
+    const probe = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: 'typed secret', HUSH_NEW_PASSPHRASE: 'x' } });
+    expect(probe.exitCode).toBe(0);
+  });
+
+  it('a mismatched confirmation exits 3 and writes nothing; unlock prompts on the terminal', async () => {
+    const home = await makeHome();
+    const env = testEnv({ HUSH_HOME: home });
+    const t = await terminal(`node ${BIN} init --name tty2 < /dev/null`, env);
+    await t.waitFor(/New passphrase/);
+    await t.type('one');
+    await t.waitFor(/Repeat the passphrase/);
+    await t.type('two');
+    const s = await t.waitFor(/EXIT=\d+/);
+    expect(s).toMatch(/EXIT=3/);
+    expect(s).toContain('hush: error: the two passphrases differ');
+    expect(await fsp.readdir(home)).toEqual([]);
+
+    expect((await hush(['init', '--name', 'tty2'], { home, env: { HUSH_PASSPHRASE: 'right' } })).exitCode).toBe(0);
+    const u = await terminal(`echo piped | HUSH_NEW_PASSPHRASE=right node ${BIN} passwd`, env);
+    await u.waitFor(/Passphrase for tty2/);
+    await u.type('right');
+    const s2 = await u.waitFor(/EXIT=\d+/);
+    expect(s2).toMatch(/EXIT=0/);
+    expect(s2).toContain('passphrase changed for tty2');
+  });
+
+  it('colours a terminal unless NO_COLOR or --no-color', async () => {
+    const home = await makeHome();
+    expect((await hush(['init', '--name', 'colour'], { home, env: { HUSH_PASSPHRASE: 'pw' } })).exitCode).toBe(0);
+    const env = testEnv({ HUSH_HOME: home, NO_COLOR: undefined, TERM: 'xterm-256color' });
+    const coloured = await (await terminal(`node ${BIN} whoami`, env)).waitFor(/EXIT=\d+/, true);
+    expect(coloured).toContain('\x1b[');
+    const plain = await (await terminal(`node ${BIN} whoami --no-color`, env)).waitFor(/EXIT=\d+/, true);
+    expect(plain).toContain('fingerprint');
+    expect(plain).not.toContain('\x1b[');
+    const noColor = await (await terminal(`NO_COLOR=1 node ${BIN} whoami`, env)).waitFor(/EXIT=\d+/, true);
+    expect(noColor).not.toContain('\x1b[');
+  });
+});
