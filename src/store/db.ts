@@ -168,13 +168,13 @@ function checkTime(t: number, what: string): void {
 function mapError(e: unknown, file: string): HushError {
   if (e instanceof HushError) return e;
   const code = typeof (e as { code?: unknown })?.code === 'string' ? (e as { code: string }).code : '';
-  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return storeCorrupt('not a valid database file', e);
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return storeCorrupt('the database file is damaged or is not a hush store', e);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new InternalError('STORE_BUSY', 'the local store is locked by another hush process', { hint: 'try again in a moment', cause: e });
   }
   if (code === 'SQLITE_FULL') return new InternalError('STORE_FULL', 'the disk holding the local store is full', { hint: 'free some space and try again', cause: e });
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new InternalError('UNKNOWN_CONTACT_ID', 'no contact has that id', { cause: e });
-  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM') || /^E[A-Z]+$/.test(code)) {
     return new InternalError('STORE_IO', `cannot read or write the local store ${file}`, { hint: 'check the permissions of the hush home directory', cause: e });
   }
   const msg = e instanceof Error ? e.message : String(e);

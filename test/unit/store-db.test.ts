@@ -95,6 +95,12 @@ describe('file and schema', () => {
     expectCode(() => store.listContacts(), 'STORE_CLOSED');
   });
 
+  it('reports a home that cannot hold the store as STORE_IO', () => {
+    const notDir = path.join(home, 'plain-file');
+    fs.writeFileSync(notDir, 'x');
+    expectCode(() => HushStore.open(notDir, hk), 'STORE_IO');
+  });
+
   it('rejects a history key of the wrong size', () => {
     expectCode(() => HushStore.open(home, new Uint8Array(31)), 'BAD_ARGUMENT');
   });
