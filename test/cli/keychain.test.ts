@@ -11,12 +11,13 @@
  *
  * The "no Secret Service" and "hung D-Bus" cases need no keychain and always run.
  */
+import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { promises as fsp, realpathSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hush, jsonLines, makeHome, ROOT } from './helpers.js';
+import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from './helpers.js';
 
 /** Lets the child use the keychain (helpers.ts turns it off by default). */
 const KC = { HUSH_NO_KEYCHAIN: undefined };
@@ -51,6 +52,40 @@ async function whyNoKeychain(): Promise<string | undefined> {
   const rec = jsonLines(r.stdout)[0];
   if (r.exitCode !== 0 || !rec) return `hush lock failed: ${r.stderr.trim()}`;
   return rec.keychain === 'available' ? undefined : `no Secret Service answers: ${String(rec.reason)}`;
+}
+
+function hasTmux(): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `command` in its own tmux terminal; returns the final screen once it has exited. */
+async function inTerminal(command: string, env: Record<string, string>, answer: { prompt: RegExp; text: string }): Promise<string> {
+  const dir = await makeHome('hush-tmux-');
+  const sock = path.join(dir, 'sock');
+  const tmux = (...args: string[]) => execa('tmux', ['-S', sock, ...args], { env, extendEnv: false });
+  await tmux('new-session', '-d', '-x', '150', '-y', '40', `${command}; echo EXIT=$?; read _`);
+  try {
+    // Condition-based polling of the screen, not a timed wait.
+    const waitFor = async (re: RegExp): Promise<string> => {
+      for (;;) {
+        const screen = (await tmux('capture-pane', '-p', '-J')).stdout;
+        if (re.test(screen)) return screen;
+        if (/EXIT=\d+/.test(screen)) throw new Error(`the command ended without showing ${re}:\n${screen}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await waitFor(answer.prompt);
+    await tmux('send-keys', '-l', answer.text);
+    await tmux('send-keys', 'Enter');
+    return await waitFor(/EXIT=\d+/);
+  } finally {
+    await tmux('kill-server').catch(() => undefined);
+  }
 }
 
 const skipReason = await whyNoKeychain();
@@ -177,6 +212,25 @@ describe.skipIf(skipReason !== undefined && !required)(`real OS keychain${skipRe
     const k = await hush(['--json', 'unlock'], { home, env: KC });
     expect(k.stderr).toBe('');
     expect(jsonLines(k.stdout)[0]).toMatchObject({ source: 'keychain' });
+  });
+
+  it.skipIf(!hasTmux())('a stale entry falls back to the prompt on the terminal, after the hint', async () => {
+    const home = await newHome('old-pw');
+    expect((await hush(['unlock', '--remember'], { home, env: { ...KC, HUSH_PASSPHRASE: 'old-pw' } })).exitCode).toBe(0);
+    const copy = await makeHome();
+    await fsp.cp(home, copy, { recursive: true });
+    expect((await hush(['passwd'], { home: copy, env: { ...KC, HUSH_PASSPHRASE: 'old-pw', HUSH_NEW_PASSPHRASE: 'new-pw' } })).exitCode).toBe(0);
+    await fsp.copyFile(path.join(copy, 'keyring.json'), path.join(home, 'keyring.json'));
+
+    const screen = await inTerminal(`node ${BIN} unlock < /dev/null`, testEnv({ ...KC, HUSH_HOME: home }), {
+      prompt: /Passphrase for alice/,
+      text: 'new-pw',
+    });
+    expect(screen).toContain(STALE);
+    expect(screen.indexOf(STALE)).toBeLessThan(screen.indexOf('Passphrase for alice'));
+    expect(screen).toContain('the passphrase opens the keyring of alice (typed at the prompt)');
+    expect(screen).toMatch(/EXIT=0/);
+    expect(screen).not.toContain('new-pw');
   });
 
   it('an entry with the right salt but a wrong key, or a damaged entry, is stale too', async () => {
