@@ -24,6 +24,8 @@ type LowLevel = {
 const lowlevel = (nacl as unknown as { lowlevel: LowLevel }).lowlevel;
 
 const useNative = process.env.HUSH_CRYPTO !== 'reference';
+/** Which implementation runs X25519, Ed25519 and SHA-512: 'node' (default) or 'reference'. */
+export const backend: 'node' | 'reference' = useNative ? 'node' : 'reference';
 
 /** A source of random bytes. Real code passes `randomBytes`; vectors pass a seeded stream. */
 export type Random = (n: number) => Uint8Array;
@@ -167,8 +169,40 @@ export function isCanonicalSignature(sig: Uint8Array): boolean {
   return false; // S == L
 }
 
+/**
+ * Encodings of the Ed25519 points of small order (dividing 8), with the sign bit (bit 255)
+ * cleared: libsodium's blocklist (ge25519_has_small_order). With such a public key or R,
+ * "signatures" verify without any secret key, so libsodium refuses them, and so do we on both
+ * paths (node:crypto and tweetnacl accept them). test/unit/fastpath.test.ts checks each entry
+ * has order dividing 8.
+ */
+const ED25519_SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000', // y = 0 (order 4)
+  '0100000000000000000000000000000000000000000000000000000000000000', // y = 1, the identity
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a', // order 8
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p - 1 (order 2)
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p, non-canonical 0
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', // y = p + 1, non-canonical 1
+].map((h) => Uint8Array.from(Buffer.from(h, 'hex')));
+
+/** True when a 32-byte Ed25519 point encoding is of small order (sign bit ignored). */
+export function isSmallOrderEd25519(enc: Uint8Array): boolean {
+  if (enc.length !== 32) return false;
+  return ED25519_SMALL_ORDER.some((bad) => {
+    let d = (enc[31]! & 0x7f) ^ bad[31]!;
+    for (let i = 0; i < 31; i++) d |= enc[i]! ^ bad[i]!;
+    return d === 0;
+  });
+}
+
+/**
+ * Ed25519 verification with libsodium's rules on both paths: canonical S, and neither the
+ * public key nor R of small order. Otherwise plain RFC 8032 (cofactorless) verification.
+ */
 export function verifyDetached(msg: Uint8Array, sig: Uint8Array, publicKey: Uint8Array): boolean {
   if (sig.length !== SIG_BYTES || publicKey.length !== 32 || !isCanonicalSignature(sig)) return false;
+  if (isSmallOrderEd25519(publicKey) || isSmallOrderEd25519(sig.subarray(0, 32))) return false;
   if (useNative) {
     try {
       const key = nodeCrypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI, publicKey]), format: 'der', type: 'spki' });

@@ -1,0 +1,199 @@
+/**
+ * src/crypto/nacl.ts runs X25519, Ed25519 and SHA-512 on node:crypto (OpenSSL); tweetnacl is
+ * the reference. They must agree byte for byte on many random inputs and on the edge cases
+ * (low-order and non-canonical points, malleated signatures).
+ */
+import nacl from 'tweetnacl';
+import { describe, expect, it } from 'vitest';
+import {
+  backend,
+  isCanonicalSignature,
+  isSmallOrderEd25519,
+  randomBytes,
+  sha512,
+  sha512Reference,
+  signDetached,
+  signDetachedReference,
+  signKeyPairFromSeed,
+  verifyDetached,
+  verifyDetachedReference,
+  x25519,
+  x25519Base,
+  x25519Reference,
+} from '../../src/crypto/nacl.js';
+import { isAllZero } from '../../src/protocol/encoding.js';
+import { codeOfSync, hex, unhex, vectors } from './helpers.js';
+
+const N = 48;
+const P = 2n ** 255n - 19n;
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+const leToBig = (b: Uint8Array) => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+const bigToLe = (n: bigint) => Uint8Array.from({ length: 32 }, (_, i) => Number((n >> BigInt(8 * i)) & 0xffn));
+
+it('the default backend is node:crypto', () => {
+  expect(backend).toBe(process.env.HUSH_CRYPTO === 'reference' ? 'reference' : 'node');
+});
+
+describe('X25519: node:crypto vs tweetnacl', () => {
+  it('base-point multiplication agrees on random scalars', () => {
+    for (let i = 0; i < N; i++) {
+      const sk = randomBytes(32);
+      expect(hex(x25519Base(sk))).toBe(hex(nacl.scalarMult.base(sk)));
+    }
+  });
+
+  it('shared secrets agree on random scalars and random u (any 32 bytes, on the curve or the twist)', () => {
+    for (let i = 0; i < N; i++) {
+      const sk = randomBytes(32);
+      const pk = i % 2 ? randomBytes(32) : x25519Base(randomBytes(32));
+      expect(hex(x25519(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
+    }
+  });
+
+  it('non-canonical u (>= p) and bit 255 set agree (both reduce mod p and ignore the top bit)', () => {
+    const us = [P + 2n, P + 3n, P + 9n, 2n ** 255n - 1n, 9n + 2n ** 255n, P + 9n + 2n ** 255n];
+    for (const u of us) {
+      const pk = bigToLe(u);
+      const sk = randomBytes(32);
+      const ref = x25519Reference(sk, pk);
+      if (isAllZero(ref)) expect(codeOfSync(() => x25519(sk, pk))).toBe('LOW_ORDER_KEY');
+      else expect(hex(x25519(sk, pk)), u.toString(16)).toBe(hex(ref));
+    }
+  });
+
+  it('low-order points: tweetnacl yields all zeros, x25519 throws LOW_ORDER_KEY', () => {
+    const pts = vectors('envelope').lowOrderPoints as string[];
+    expect(pts.length).toBeGreaterThanOrEqual(10);
+    for (const pt of pts) {
+      for (let i = 0; i < 4; i++) {
+        const sk = randomBytes(32);
+        expect(isAllZero(x25519Reference(sk, unhex(pt))), pt).toBe(true);
+        expect(codeOfSync(() => x25519(sk, unhex(pt))), pt).toBe('LOW_ORDER_KEY');
+      }
+    }
+  });
+});
+
+describe('SHA-512: node:crypto vs tweetnacl', () => {
+  it('agrees on every length 0..300 and on large inputs', () => {
+    for (let n = 0; n <= 300; n++) {
+      const m = randomBytes(n);
+      expect(hex(sha512(m))).toBe(hex(sha512Reference(m)));
+    }
+    const big = randomBytes(200_000);
+    expect(hex(sha512(big))).toBe(hex(sha512Reference(big)));
+  });
+});
+
+describe('Ed25519: node:crypto vs tweetnacl', () => {
+  it('signatures are identical and verify on both, altered ones fail on both', () => {
+    for (let i = 0; i < N; i++) {
+      const kp = signKeyPairFromSeed(randomBytes(32));
+      const msg = randomBytes(i * 7);
+      const sig = signDetached(msg, kp.secretKey);
+      expect(hex(sig)).toBe(hex(signDetachedReference(msg, kp.secretKey)));
+      expect(verifyDetached(msg, sig, kp.publicKey)).toBe(true);
+      expect(verifyDetachedReference(msg, sig, kp.publicKey)).toBe(true);
+      const bad = new Uint8Array(sig);
+      bad[i % 64]! ^= 1 << (i % 8);
+      expect(verifyDetached(msg, bad, kp.publicKey)).toBe(false);
+      expect(verifyDetachedReference(msg, bad, kp.publicKey)).toBe(false);
+      const other = new Uint8Array(msg.length + 1);
+      expect(verifyDetached(other, sig, kp.publicKey)).toBe(false);
+    }
+  });
+
+  it('random garbage keys and signatures are refused by both', () => {
+    for (let i = 0; i < N; i++) {
+      const msg = randomBytes(10);
+      const sig = randomBytes(64);
+      const pk = randomBytes(32);
+      expect(verifyDetached(msg, sig, pk)).toBe(false);
+      expect(verifyDetachedReference(msg, sig, pk)).toBe(false);
+    }
+  });
+
+  it('S + L (malleated) verifies on bare tweetnacl but is refused by verifyDetached on every path', () => {
+    const kp = signKeyPairFromSeed(randomBytes(32));
+    const msg = randomBytes(20);
+    const sig = signDetached(msg, kp.secretKey);
+    const mall = new Uint8Array(64);
+    mall.set(sig.subarray(0, 32));
+    mall.set(bigToLe(leToBig(sig.subarray(32)) + L), 32);
+    expect(isCanonicalSignature(sig)).toBe(true);
+    expect(isCanonicalSignature(mall)).toBe(false);
+    expect(verifyDetachedReference(msg, mall, kp.publicKey)).toBe(true);
+    expect(verifyDetached(msg, mall, kp.publicKey)).toBe(false);
+    // S exactly L and S = L - 1 at the boundary.
+    const atL = new Uint8Array(64);
+    atL.set(bigToLe(L), 32);
+    expect(isCanonicalSignature(atL)).toBe(false);
+    atL.set(bigToLe(L - 1n), 32);
+    expect(isCanonicalSignature(atL)).toBe(true);
+  });
+
+  it('small-order public keys: the trivial forgery that bare tweetnacl accepts is refused', () => {
+    const identity = new Uint8Array(32);
+    identity[0] = 1;
+    const forged = new Uint8Array(64);
+    forged[0] = 1; // R = identity, S = 0
+    const msg = randomBytes(16);
+    expect(verifyDetachedReference(msg, forged, identity)).toBe(true);
+    expect(verifyDetached(msg, forged, identity)).toBe(false);
+    const withSignBit = new Uint8Array(identity);
+    withSignBit[31] = 0x80;
+    expect(isSmallOrderEd25519(withSignBit)).toBe(true);
+    expect(isSmallOrderEd25519(signKeyPairFromSeed(randomBytes(32)).publicKey)).toBe(false);
+  });
+
+  it('every blocklisted encoding really is a point of order dividing 8 (checked with BigInt arithmetic)', () => {
+    const mod = (a: bigint) => ((a % P) + P) % P;
+    const pow = (b: bigint, e: bigint) => {
+      let r = 1n;
+      b = mod(b);
+      while (e > 0n) {
+        if (e & 1n) r = mod(r * b);
+        b = mod(b * b);
+        e >>= 1n;
+      }
+      return r;
+    };
+    const inv = (a: bigint) => pow(a, P - 2n);
+    const d = mod(-121665n * inv(121666n));
+    const decode = (enc: Uint8Array): [bigint, bigint] => {
+      const y = mod(leToBig(enc) & (2n ** 255n - 1n));
+      const u = mod((y * y - 1n) * inv(d * y * y + 1n));
+      let x = pow(u, (P + 3n) / 8n);
+      if (mod(x * x) !== u) x = mod(x * pow(2n, (P - 1n) / 4n));
+      if (mod(x * x) !== u) throw new Error('not on the curve');
+      return [x, y];
+    };
+    const add = ([x1, y1]: [bigint, bigint], [x2, y2]: [bigint, bigint]): [bigint, bigint] => {
+      const t = mod(d * x1 * x2 * y1 * y2);
+      return [mod((x1 * y2 + x2 * y1) * inv(1n + t)), mod((y1 * y2 + x1 * x2) * inv(1n - t))];
+    };
+    const ys = new Set<bigint>();
+    const encodings = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+      'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ];
+    for (const h of encodings) {
+      expect(isSmallOrderEd25519(unhex(h)), h).toBe(true);
+      let pt = decode(unhex(h));
+      ys.add(pt[1]);
+      for (let i = 0; i < 3; i++) pt = add(pt, pt); // 8P
+      expect(pt, h).toEqual([0n, 1n]);
+    }
+    // The 8-torsion subgroup has 5 distinct y values (1, -1, 0 and ±y8): all covered.
+    expect(ys.size).toBe(5);
+    // A real public key is not of small order.
+    let q = decode(signKeyPairFromSeed(randomBytes(32)).publicKey);
+    for (let i = 0; i < 3; i++) q = add(q, q);
+    expect(q).not.toEqual([0n, 1n]);
+  });
+});
