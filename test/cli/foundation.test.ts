@@ -452,6 +452,17 @@ describe.concurrent('usage errors and help', () => {
     expect(heavyModules(await control.loaded())).toContain('argon2');
   });
 
+  it('hush relay hands every argument, --help included, to the relay untouched', async () => {
+    const r = await hush(['relay', '--port', '0', '--help']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^usage: hush relay \[options\]/);
+    expect(r.stdout).not.toContain('Global Options');
+    const bad = await hush(['relay', '--no-such-relay-flag']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain("unknown option '--no-such-relay-flag'");
+    expect(bad.stderr).not.toContain('run hush relay --help'); // the relay's own error, not commander's
+  });
+
   it('command help does not load the command either', async () => {
     const hook = await loadLogger();
     const r = await hush(['init', '--help'], { nodeArgs: hook.nodeArgs });
