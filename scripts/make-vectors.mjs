@@ -368,6 +368,13 @@ addBundleFail('sig-R-flipped', { ...aliceJson, sig: b64flip(aliceJson.sig, 0) },
 addBundleFail('sig-S-flipped', { ...aliceJson, sig: b64flip(aliceJson.sig, 40) }, 'BAD_BUNDLE_SIGNATURE');
 addBundleFail('sig-S-plus-L', { ...aliceJson, sig: Buffer.from(malleated).toString('base64') }, 'BAD_BUNDLE_SIGNATURE', 'non-canonical S = S + L: refused (RFC 8032 §5.1.7)');
 addBundleFail('all-zero-key-and-sig', { ...aliceJson, signPk: Buffer.alloc(32).toString('base64'), sig: Buffer.alloc(64).toString('base64') }, 'BAD_BUNDLE_SIGNATURE');
+{
+  const idPt = new Uint8Array(32);
+  idPt[0] = 1;
+  const forged = new Uint8Array(64);
+  forged[0] = 1;
+  addBundleFail('small-order-key-forgery', { ...aliceJson, signPk: Buffer.from(idPt).toString('base64'), sig: Buffer.from(forged).toString('base64') }, 'BAD_BUNDLE_SIGNATURE', 'signPk = identity point, R = identity, S = 0: verifies under bare RFC 8032, refused as small order');
+}
 addBundleFail('version-2', { ...aliceJson, v: 2 }, 'BAD_SHAPE');
 addBundleFail('name-uppercase', { ...aliceJson, name: 'Alice' }, 'BAD_SHAPE');
 addBundleFail('sig-63-bytes', { ...aliceJson, sig: Buffer.from(sigBytes.subarray(0, 63)).toString('base64') }, 'BAD_SHAPE');

@@ -133,6 +133,11 @@ describe('bundles, fingerprints and keyrings against libsodium', () => {
     expect(sodium.crypto_sign_verify_detached(Buffer.from(good.json.sig, 'base64'), unhex(good.signedBytes), pk)).toBe(true);
     expect(sodium.crypto_sign_verify_detached(Buffer.from(bad.json.sig, 'base64'), unhex(good.signedBytes), pk)).toBe(false);
   });
+  it('libsodium refuses the small-order key forgery too', () => {
+    const c = bv.invalid.find((x: { name: string }) => x.name === 'small-order-key-forgery');
+    const b = bv.valid[0];
+    expect(sodium.crypto_sign_verify_detached(Buffer.from(c.json.sig, 'base64'), unhex(b.signedBytes), Buffer.from(c.json.signPk, 'base64'))).toBe(false);
+  });
   it('fingerprint hashes equal crypto_hash (SHA-512) of D(fingerprint) || signPk', () => {
     for (const c of vectors('fingerprint').fingerprints) {
       expect(hex(sodium.crypto_hash(concatBytes(domainBytes(DOMAIN.fingerprint), unhex(c.signPk))))).toBe(c.hash);
