@@ -88,7 +88,12 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   };
 }
 
-/** Runs the relay until SIGINT/SIGTERM. `argv` excludes node and the script name. */
+/**
+ * Starts the relay from command-line arguments (`argv` excludes node and the script name) and
+ * resolves once it listens and has printed its URL; the process then serves until SIGINT or
+ * SIGTERM, which shut down gracefully and exit 0. Bad flags or a busy port print
+ * `hush-relay: error: …` and exit non-zero.
+ */
 export async function relayMain(argv: string[]): Promise<void> {
   let relay;
   try {

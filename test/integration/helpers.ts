@@ -20,6 +20,7 @@ import { authSignedBytes } from '../../src/protocol/frames.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin/hush-relay.js');
+const HUSH = join(ROOT, 'bin/hush.js');
 
 export interface RelayProc {
   url: string;
@@ -44,9 +45,11 @@ export function cleanupTmp(): void {
   for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-export async function startRelayProcess(opts: { dataDir?: string; args?: string[] } = {}): Promise<RelayProc> {
+/** Starts `node bin/hush-relay.js --port 0 --data DIR ...args` (or `node bin/hush.js relay ...` with viaCli). */
+export async function startRelayProcess(opts: { dataDir?: string; args?: string[]; viaCli?: boolean } = {}): Promise<RelayProc> {
   const dataDir = opts.dataDir ?? tmpDir();
-  const proc = spawn(process.execPath, [BIN, '--port', '0', '--data', dataDir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const cmd = opts.viaCli ? [HUSH, 'relay'] : [BIN];
+  const proc = spawn(process.execPath, [...cmd, '--port', '0', '--data', dataDir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const watchers: { re: RegExp; resolve: (l: string) => void }[] = [];
   proc.stderr!.setEncoding('utf8');

@@ -26,6 +26,17 @@ describe('lifecycle', () => {
     expect(bad.stderr).toMatch(/^hush-relay: error: --ttl "forever" is not a valid duration\nhush-relay: hint: /);
   });
 
+  it('`hush relay --port 0 --data DIR` prints its url first and serves', async () => {
+    const relay = await startRelayProcess({ viaCli: true });
+    expect(relay.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    const u = makeUser();
+    const c = await u.connect(relay.url);
+    await c.register(u.bundle);
+    expect((await c.lookup({ name: u.name })).name).toBe(u.name);
+    await c.close();
+    expect(await relay.stop()).toBe(0);
+  });
+
   it('shuts down on SIGTERM: clients see 1001, accepted mail is kept, exit 0', async () => {
     const relay = await startRelayProcess();
     const alice = makeUser();
