@@ -375,7 +375,8 @@ addBundleFail('all-zero-key-and-sig', { ...aliceJson, signPk: Buffer.alloc(32).t
   forged[0] = 1;
   addBundleFail('small-order-key-forgery', { ...aliceJson, signPk: Buffer.from(idPt).toString('base64'), sig: Buffer.from(forged).toString('base64') }, 'BAD_BUNDLE_SIGNATURE', 'signPk = identity point, R = identity, S = 0: verifies under bare RFC 8032, refused as small order');
 }
-addBundleFail('version-2', { ...aliceJson, v: 2 }, 'BAD_SHAPE');
+addBundleFail('version-2', { ...aliceJson, v: 2 }, 'UNSUPPORTED_VERSION');
+addBundleFail('version-string', { ...aliceJson, v: '1' }, 'BAD_SHAPE');
 addBundleFail('name-uppercase', { ...aliceJson, name: 'Alice' }, 'BAD_SHAPE');
 addBundleFail('sig-63-bytes', { ...aliceJson, sig: Buffer.from(sigBytes.subarray(0, 63)).toString('base64') }, 'BAD_SHAPE');
 addBundleFail('signPk-noncanonical-base64', { ...aliceJson, signPk: aliceJson.signPk.slice(0, 42) + String.fromCharCode(aliceJson.signPk.charCodeAt(42) ^ 1) + '=' }, 'BAD_BASE64', 'unused low bits set in the last base64 character');

@@ -6,6 +6,7 @@
  * `sig` is Ed25519 by `signPk` over bundleSignedBytes() (docs/PROTOCOL.md §Bundle). Shape is
  * checked here; the signature is checked by src/crypto/bundle.ts (and by the relay).
  */
+import { DataError } from '../errors.js';
 import { concatBytes, lp, toB64, u64be, utf8 } from './encoding.js';
 import { DOMAIN, domainBytes } from './domains.js';
 import { NAME_MAX, NAME_RE } from './names.js';
@@ -41,9 +42,17 @@ export function bundleToJson(b: Bundle): BundleJson {
   return { v: b.v, name: b.name, signPk: toB64(b.signPk), boxPk: toB64(b.boxPk), created: b.created, sig: toB64(b.sig) };
 }
 
-/** Validates the shape of a bundle (not its signature). */
+/**
+ * Validates the shape of a bundle (not its signature). An integer version other than 1 is
+ * DataError UNSUPPORTED_VERSION; any other malformation is BAD_SHAPE (or BAD_BASE64).
+ */
 export function parseBundle(v: unknown, path = 'bundle'): Bundle {
   const o = obj(v, path);
+  if (Number.isSafeInteger(o.v) && o.v !== BUNDLE_VERSION) {
+    throw new DataError('UNSUPPORTED_VERSION', `bundle version ${String(o.v)} is not supported`, {
+      hint: 'the other side may use a newer hush; upgrade hush',
+    });
+  }
   return {
     v: literal(o, 'v', path, [BUNDLE_VERSION] as const),
     name: str(o, 'name', path, { max: NAME_MAX, min: 1, re: NAME_RE }),
