@@ -6,7 +6,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { hush, jsonLines, makeHome } from './helpers.js';
+import { execa } from 'execa';
+import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from './helpers.js';
 
 // Each case spawns real processes; the cli project does not inherit the root testTimeout.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -339,6 +340,34 @@ describe.concurrent('hush passwd', () => {
     expect(jsonLines(ok.stdout)).toEqual([{ name: 'judy', keyring: path.join(home, 'keyring.json'), changed: true }]);
     expect((await unlockProbe(home, { env: { HUSH_PASSPHRASE: 'third', HUSH_NEW_PASSPHRASE: 'third' } })).exitCode).toBe(0);
     expect(await fsp.readdir(home)).toEqual(['keyring.json', 'new']);
+  });
+
+  it.skipIf(process.platform !== 'linux')('killed while deriving the new key: the old keyring still opens and nothing is left behind', async () => {
+    const home = await initHome('kate', 'old pass');
+    const before = await fsp.readFile(path.join(home, 'keyring.json'), 'utf8');
+    // The new wrap uses 128 MiB of Argon2 memory; the old keyring opens at the floor (8 MiB).
+    const child = execa('node', [BIN, 'passwd'], {
+      env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: 'old pass', HUSH_NEW_PASSPHRASE: 'new pass', HUSH_KDF_PARAMS: 'm=131072,t=4,p=1' }),
+      extendEnv: false,
+      cwd: ROOT,
+      reject: false,
+      detached: true,
+    });
+    // Wait until the new derivation is running (its memory is allocated), then kill -9.
+    const rssKiB = async (): Promise<number> => {
+      const status = await fsp.readFile(`/proc/${child.pid!}/status`, 'utf8').catch(() => '');
+      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    };
+    let exited = false;
+    void child.then(() => (exited = true));
+    while (!exited && (await rssKiB()) < 100 * 1024) await new Promise((r) => setTimeout(r, 5));
+    expect(exited).toBe(false);
+    child.kill('SIGKILL');
+    const r = await child;
+    expect(r.signal).toBe('SIGKILL');
+    expect(await fsp.readFile(path.join(home, 'keyring.json'), 'utf8')).toBe(before);
+    expect(await fsp.readdir(home)).toEqual(['keyring.json']);
+    expect((await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: 'old pass', HUSH_NEW_PASSPHRASE: 'old pass' } })).exitCode).toBe(0);
   });
 
   it('refuses an empty new passphrase and, with no source and no terminal, names the new-passphrase sources', async () => {
