@@ -46,10 +46,10 @@ export function cleanupTmp(): void {
 }
 
 /** Starts `node bin/hush-relay.js --port 0 --data DIR ...args` (or `node bin/hush.js relay ...` with viaCli). */
-export async function startRelayProcess(opts: { dataDir?: string; args?: string[]; viaCli?: boolean } = {}): Promise<RelayProc> {
+export async function startRelayProcess(opts: { dataDir?: string; args?: string[]; viaCli?: boolean; env?: Record<string, string> } = {}): Promise<RelayProc> {
   const dataDir = opts.dataDir ?? tmpDir();
   const cmd = opts.viaCli ? [HUSH, 'relay'] : [BIN];
-  const proc = spawn(process.execPath, [...cmd, '--port', '0', '--data', dataDir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...cmd, '--port', '0', '--data', dataDir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let stderr = '';
   const watchers: { re: RegExp; resolve: (l: string) => void }[] = [];
   proc.stderr!.setEncoding('utf8');

@@ -3,10 +3,13 @@
  * answered with its documented code (or close code), each followed by proof that the relay
  * still serves another client.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { cleanupTmp, makeUser, raw, rawAuth, type Raw, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
+
+// Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 let relay: RelayProc;
 beforeAll(async () => {

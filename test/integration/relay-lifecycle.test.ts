@@ -6,10 +6,13 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openEnvelope } from '../../src/crypto/seal.js';
 import { bytesEqual, fromUtf8, toB64, toHex } from '../../src/protocol/encoding.js';
 import { cleanupTmp, makeUser, seal, startRelayProcess, tmpDir } from './helpers.js';
+
+// Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 afterAll(() => cleanupTmp());
 

@@ -3,10 +3,13 @@
  * process, each refusal with its documented code, and the relay still serving afterwards.
  */
 import { connect as tcpConnect } from 'node:net';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type RelayClient } from '../../src/client/relay-client.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { cleanupTmp, makeUser, raw, rawAuth, type RelayProc, seal, startRelayProcess, stillServes, type User } from './helpers.js';
+
+// Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 const relays: RelayProc[] = [];
 async function relayWith(...args: string[]): Promise<RelayProc> {
@@ -25,6 +28,19 @@ async function sendMany(c: RelayClient, from: User, to: User, n: number): Promis
   const bad = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as { code: string; message: string });
   return { ok: results.length - bad.length, codes: bad.map((b) => b.code), messages: bad.map((b) => b.message) };
 }
+
+describe('configuration', () => {
+  it('reads every limit from its environment variable; the flag wins over the environment', async () => {
+    const relay = await startRelayProcess({
+      env: { HUSH_RELAY_MAX_FRAME: '64k', HUSH_RELAY_MAILBOX_COUNT: '7', HUSH_RELAY_TTL: '2h', HUSH_RELAY_AUTH_TIMEOUT: '3s', HUSH_RELAY_RATE_CONN: '11' },
+      args: ['--rate-conn', '12'],
+    });
+    relays.push(relay);
+    const r = await raw(relay.url);
+    expect(r.hello.limits).toMatchObject({ maxFrameBytes: 65536, mailboxMaxCount: 7, ttlMs: 7_200_000, authTimeoutMs: 3000, sendRatePerConn: 12 });
+    r.ws.close();
+  });
+});
 
 describe('send rate limits', () => {
   it('limits envelopes per second per connection (--rate-conn) with RATE_LIMITED', async () => {

@@ -3,7 +3,7 @@
  * Directory, mailbox, pushes, idempotency, ephemeral envelopes, and every auth refusal.
  */
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeBundle } from '../../src/crypto/bundle.js';
 import { openEnvelope } from '../../src/crypto/seal.js';
 import { RelayClient, type PushItem } from '../../src/client/relay-client.js';
@@ -12,6 +12,9 @@ import { bytesEqual, fromUtf8, toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
 import { cleanupTmp, makeUser, raw, rawAuth, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
+
+// Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 let relay: RelayProc;
 
