@@ -66,6 +66,11 @@ const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphr
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const env = process.env;
+  // `hush … | head`: a closed stdout is not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
+    throw e;
+  });
   // Used for errors raised before the options are parsed (commander's usage errors).
   let out: Output = createOutput({ color: !argv.includes('--no-color'), env });
   let commandPath = 'hush';
@@ -80,7 +85,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .exitOverride()
     .configureOutput({
       writeOut: (s) => process.stdout.write(s),
-      writeErr: (s) => process.stderr.write(s),
+      // Only used for help shown because of an error (no command given): the boundary below
+      // prints one house-format error instead of a help page on stderr.
+      writeErr: () => undefined,
       // Printed by the boundary below in the house format instead.
       outputError: () => undefined,
     });
@@ -123,7 +130,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     });
     cmd.configureOutput({
       writeOut: (s) => process.stdout.write(s),
-      writeErr: (s) => process.stderr.write(s),
+      writeErr: () => undefined,
       // Remember which command a usage error belongs to, for the hint.
       outputError: () => {
         commandPath = `hush ${spec.name}`;
@@ -137,8 +144,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') code = ExitCode.ok;
-      else if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') {
-        out.error('missing command', 'run hush --help to see the commands');
+      else if (err.code === 'commander.help') {
+        // No command, or `hush help <unknown>`.
+        const operands = argv.slice(2).filter((a) => !a.startsWith('-'));
+        if (operands[0] === 'help' && operands[1] !== undefined) out.error(`unknown command '${operands[1]}'`, 'run hush --help to see the commands');
+        else out.error('missing command', 'run hush --help to see the commands');
         code = ExitCode.usage;
       } else code = reportUsage(out, err.message, commandPath);
     } else {

@@ -459,7 +459,10 @@ describe.concurrent('usage errors and help', () => {
     }
     const none = await hush([]);
     expect(none.exitCode).toBe(2);
-    expect(none.stderr).toMatch(/hush: error: missing command\nhush: hint: run hush --help/);
+    expect(none.stderr).toBe('hush: error: missing command\nhush: hint: run hush --help to see the commands\n');
+    const helpNope = await hush(['help', 'nope']);
+    expect(helpNope.exitCode).toBe(2);
+    expect(helpNope.stderr).toBe("hush: error: unknown command 'nope'\nhush: hint: run hush --help to see the commands\n");
   });
 
   it('--help exits 0 on stdout, lists the commands, and a cold --help loads no argon2, ws or better-sqlite3', async () => {
