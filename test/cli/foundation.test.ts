@@ -4,6 +4,7 @@
  * heavy module. Every case runs the real binary (test/cli/helpers.ts).
  */
 import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { execa } from 'execa';
@@ -154,6 +155,19 @@ describe.concurrent('hush init', () => {
     expect(r.stderr).toMatch(/^hush: error: no passphrase given and no terminal to ask for one\nhush: hint: /);
     for (const s of ['--passphrase-file', '--passphrase-fd', 'HUSH_PASSPHRASE']) expect(r.stderr).toContain(s);
     expect(await fsp.readdir(home)).toEqual([]);
+  });
+
+  it('the name defaults to the OS user name, lowercased, or asks for --name', async () => {
+    const home = await makeHome();
+    const r = await hush(['init', '--json'], { home, env: { HUSH_PASSPHRASE: 'pw' } });
+    const user = os.userInfo().username.toLowerCase();
+    if (/^[a-z0-9][a-z0-9._-]{0,31}$/.test(user)) {
+      expect(r.exitCode).toBe(0);
+      expect(jsonLines(r.stdout)[0]!.name).toBe(user);
+    } else {
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain('hush init --name NAME');
+    }
   });
 
   it('refuses an invalid name (exit 2) before asking anything', async () => {
