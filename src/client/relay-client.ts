@@ -161,6 +161,12 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       await client.request('ok', { t: 'auth', signPk: toB64(opts.signPk), url: signUrl, time, sig: toB64(sig) });
     } catch (e) {
       client.ws.terminate();
+      if (e instanceof RelayError && e.code === 'AUTH_WRONG_URL') {
+        throw new RelayError(e.code, `the relay calls itself ${hello.relay}, not ${signUrl}`, {
+          hint: `if that is the relay you meant, use --relay ${hello.relay}`,
+          cause: e,
+        });
+      }
       throw e;
     }
     return client;

@@ -65,7 +65,8 @@ describe('hello and auth', () => {
   });
 
   it('refuses an auth signed for another url (AUTH_WRONG_URL) and closes', async () => {
-    await expect(makeUser().connect(relay.url, { expectedUrl: 'ws://relay.example:7070' })).rejects.toMatchObject({ code: 'AUTH_WRONG_URL' });
+    const err = await makeUser().connect(relay.url, { expectedUrl: 'ws://relay.example:7070' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'AUTH_WRONG_URL', kind: 'relay', hint: `if that is the relay you meant, use --relay ${relay.url}` });
     const r = await raw(relay.url);
     // The frame names the right url but the signature covers another one.
     expect(await rawAuth(r, makeUser(), { signUrl: 'ws://relay.example:7070' })).toMatchObject({ t: 'error', code: 'AUTH_FAILED' });
