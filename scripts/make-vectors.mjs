@@ -251,6 +251,18 @@ addOpen(
   };
   addOpen('rewrapped-inner-same-recipient', rewrap(B, 'bob'), 'TAMPERED', { note: 'inner layer of msg-short in a new outer layer: payload ephPk differs' });
   addOpen('rewrapped-inner-forwarded', rewrap(C, 'carol'), 'TAMPERED', { to: 'carol', contacts: ['alice', 'bob'], note: 'inner layer of msg-short forwarded to carol' });
+  // Reflection: alice->bob and bob->alice share one box key. Bob puts his own key in the inner
+  // header and sends alice's inner box back to her, as if he had written it.
+  const reflected = new Uint8Array(inner);
+  reflected.set(B.signPk, 1);
+  const r = drbg('rewrap/reflect').random;
+  const eSk = r(32);
+  const nonce = r(24);
+  addOpen('reflected-to-sender', concatBytes(Uint8Array.of(1), x25519Base(eSk), nonce, secretbox(reflected, nonce, boxBefore(A.boxPk, eSk))), 'TAMPERED', {
+    to: 'alice',
+    contacts: ['bob', 'carol'],
+    note: 'alice\'s msg-short shown back to alice as if from bob: the box opens, the payload names alice as sender and bob as recipient',
+  });
 }
 
 // Low-order X25519 points as the ephemeral key (libsodium's blocklist, plus the same u with
