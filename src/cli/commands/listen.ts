@@ -1,0 +1,38 @@
+/**
+ * hush listen: stays connected and prints messages as they arrive (same output as pull, one
+ * JSON line per message with --json, written as each arrives). Flushes the outbox and pulls
+ * waiting mail first. Reconnects with backoff when the relay goes away, printing one stderr
+ * line per state change. SIGINT / SIGTERM close the connection and exit 0.
+ * stderr: `hush: listening on URL as NAME` once connected (after the initial pull),
+ * `hush: lost the relay at URL (…); reconnecting`, `hush: reconnected to URL`.
+ */
+import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import type { CommandRun } from './index.js';
+
+export const run: CommandRun = async (ctx) => {
+  const s = await openSession(ctx);
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    s.m.on('message', (msg) => printMessage(ctx.out, msg));
+    s.m.on('quarantined', (q) => {
+      printQuarantinedJson(ctx.out, q);
+      warnQuarantined(ctx.out, [q]);
+    });
+    s.m.on('sent', (e) => {
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time }, '');
+    });
+    s.m.on('state', (st) => {
+      if (st.state === 'connected') ctx.out.info(`hush: listening on ${st.url} as ${s.unlocked.file.name}`);
+      else if (st.state === 'reconnected') ctx.out.info(`hush: reconnected to ${st.url}`);
+      else ctx.out.info(`hush: lost the relay at ${st.url} (${st.error}); reconnecting`);
+    });
+    await s.m.listen(ac.signal);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await s.close();
+  }
+};

@@ -1,0 +1,36 @@
+/**
+ * hush pull: flushes the outbox, fetches waiting mail, opens and stores it, THEN acks it, and
+ * prints the new messages.
+ * Output: human on stdout `2026-11-23 20:40  bob: text` per message, warnings about
+ * quarantined mail on stderr. --json, one object per line on stdout:
+ *   {"event":"message","id","from","to","time","body"}
+ *   {"event":"quarantined","reason","eid","from"}        (from: a contact name or null)
+ *   {"event":"sent","to","id","time"}                   (outbox messages that went out now)
+ * Exit 0 when the pull worked, even if some mail was quarantined.
+ */
+import { openSession, plural, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import type { QuarantineReport } from '../../client/messenger.js';
+import type { CommandRun } from './index.js';
+
+export const run: CommandRun = async (ctx) => {
+  const s = await openSession(ctx);
+  const quarantined: QuarantineReport[] = [];
+  try {
+    s.m.on('message', (msg) => printMessage(ctx.out, msg));
+    s.m.on('quarantined', (q) => {
+      quarantined.push(q);
+      printQuarantinedJson(ctx.out, q);
+    });
+    s.m.on('sent', (e) => {
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time }, '');
+    });
+    const { outbox } = await s.m.pull();
+    if (outbox.sent > 0) ctx.out.info(`sent ${plural(outbox.sent, 'queued message')} from the outbox`);
+    if (outbox.failed.length > 0) {
+      ctx.out.warn(`${plural(outbox.failed.length, 'message')} still in the outbox: ${outbox.failed[0]!.error.message}`);
+    }
+    warnQuarantined(ctx.out, quarantined);
+  } finally {
+    await s.close();
+  }
+};

@@ -1,0 +1,157 @@
+/**
+ * hush send NAME [TEXT...] [--lines]: seals and sends a message.
+ *
+ * The text is the arguments joined by single spaces, else stdin: the whole stream is one
+ * message (one trailing newline removed), or with --lines one message per line, each sent as it
+ * arrives (empty lines skipped). Input must be UTF-8 text without NUL bytes: hush is a text
+ * messenger, binary input is refused (UsageError NOT_UTF8). Each message is stored in history
+ * and in the outbox before the relay sees it; exit 0 only once the relay accepted every one.
+ * The outbox (older messages) is flushed first.
+ * Output: human on stderr `sent 3 messages to bob`, nothing on stdout; --json on stdout one
+ * line per accepted message {"event":"sent","to":"bob","id":"<hex>","time":<ms>} (outbox
+ * messages included, with their own recipient).
+ */
+import { RelayError, UsageError } from '../../errors.js';
+import { checkBody, type DrainResult, type QueuedMessage, unreachable } from '../../client/messenger.js';
+import { MAX_BODY_BYTES } from '../../protocol/envelope.js';
+import { isValidName } from '../../protocol/names.js';
+import { openSession, plural } from '../messaging.js';
+import type { CommandRun } from './index.js';
+
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+function notText(what: string): UsageError {
+  return new UsageError('NOT_UTF8', `${what} is not UTF-8 text`, {
+    hint: 'hush sends text only; encode binary data first, e.g. base64 FILE | hush send NAME',
+  });
+}
+
+/** Decodes one message; UsageError for binary, empty or too large input. */
+function decodeText(bytes: Uint8Array, what: string): string {
+  if (bytes.length > MAX_BODY_BYTES) checkBody(bytes);
+  let text: string;
+  try {
+    text = strict.decode(bytes);
+  } catch {
+    throw notText(what);
+  }
+  if (text.includes('\u0000')) throw notText(what);
+  return text;
+}
+
+/** The whole of stdin (counting, but not keeping, bytes past the limit). */
+async function readAll(stream: NodeJS.ReadableStream): Promise<{ bytes: Buffer; total: number }> {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let total = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (kept <= MAX_BODY_BYTES + 2) {
+      chunks.push(chunk);
+      kept += chunk.length;
+    }
+  }
+  return { bytes: Buffer.concat(chunks), total };
+}
+
+/** Lines as they arrive, grouped by input chunk (one store transaction per group). */
+async function* lineGroups(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer[]> {
+  let carry: Buffer = Buffer.alloc(0);
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+    const lines: Buffer[] = [];
+    let start = 0;
+    for (let i = buf.indexOf(10, start); i !== -1; i = buf.indexOf(10, start)) {
+      lines.push(buf.subarray(start, i));
+      start = i + 1;
+    }
+    carry = Buffer.from(buf.subarray(start));
+    if (lines.length > 0) yield lines;
+    if (carry.length > MAX_BODY_BYTES + 1) yield [carry]; // too long: decodeText refuses it
+  }
+  if (carry.length > 0) yield [carry];
+}
+
+function lineText(line: Buffer): string | undefined {
+  const b = line.length > 0 && line[line.length - 1] === 13 ? line.subarray(0, -1) : line;
+  const text = decodeText(b, 'a line on stdin');
+  return text.trim() === '' ? undefined : text;
+}
+
+export const run: CommandRun = async (ctx, args, opts) => {
+  const name = String(args.name);
+  const words = (args.text as string[] | undefined) ?? [];
+  const lines = opts.lines === true;
+  if (!isValidName(name)) throw new UsageError('BAD_NAME', `invalid name "${name}"`, { hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-"' });
+  if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
+
+  // One message: check it before unlocking anything.
+  let single: string | undefined;
+  if (!lines) {
+    if (words.length > 0) single = words.join(' ');
+    else {
+      const { bytes, total } = await readAll(process.stdin);
+      if (total > MAX_BODY_BYTES + 2) checkBody(new Uint8Array(total));
+      let b: Buffer = bytes;
+      if (b.length > 0 && b[b.length - 1] === 10) b = b.subarray(0, b.length > 1 && b[b.length - 2] === 13 ? -2 : -1);
+      single = decodeText(b, 'stdin');
+    }
+    if (single.trim() === '') throw new UsageError('EMPTY_MESSAGE', 'the message is empty', { hint: 'give the text as arguments or on stdin' });
+    checkBody(new TextEncoder().encode(single));
+  }
+
+  const s = await openSession(ctx);
+  let newSent = 0;
+  let oldSent = 0;
+  let newQueued = 0;
+  let inputError: unknown;
+  const failed: DrainResult['failed'] = [];
+  try {
+    s.m.on('sent', (e) => {
+      if (e.fromOutbox) oldSent++;
+      else newSent++;
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time }, '');
+    });
+    const contact = await s.m.resolveRecipient(name);
+    const old = await s.m.flushOutbox();
+    failed.push(...old.failed);
+    const pipe = s.m.sendPipeline();
+    const submit = async (qs: QueuedMessage[]): Promise<void> => {
+      newQueued += qs.length;
+      for (const q of qs) await pipe.submit(q);
+    };
+    if (single !== undefined) await submit(s.m.queueMessages(contact, [single]));
+    else {
+      try {
+        for await (const group of lineGroups(process.stdin)) {
+          const texts = group.map(lineText).filter((t): t is string => t !== undefined);
+          if (texts.length > 0) await submit(s.m.queueMessages(contact, texts));
+        }
+      } catch (e) {
+        inputError = e; // what was read before still goes out; the error is reported after
+      }
+    }
+    const r = await pipe.drain();
+    failed.push(...r.failed);
+  } catch (e) {
+    await s.close();
+    throw e;
+  }
+  const kept = s.m.store.listOutbox().length;
+  await s.close();
+
+  if (newSent > 0) ctx.out.info(`sent ${plural(newSent, 'message')} to ${name}`);
+  if (oldSent > 0) ctx.out.info(`sent ${plural(oldSent, 'queued message')} from the outbox`);
+  if (failed.length > 0) {
+    const first = failed[0]!.error;
+    if (first instanceof RelayError && ['RELAY_UNREACHABLE', 'RELAY_TIMEOUT', 'RELAY_CLOSED', 'SHUTTING_DOWN'].includes(first.code)) {
+      throw unreachable(s.relay.url, kept, first);
+    }
+    throw new RelayError(first.code, `${first.message}; ${plural(kept, 'message')} kept in the outbox`, {
+      hint: first.hint ?? 'it will go out with the next hush send, pull or listen',
+      cause: first,
+    });
+  }
+  if (inputError) throw inputError;
+  if (lines && newQueued === 0) throw new UsageError('EMPTY_MESSAGE', 'stdin had no lines to send', { hint: 'pipe some text in' });
+};
