@@ -114,4 +114,29 @@ export const COMMANDS: readonly CommandSpec[] = [
     passThrough: true,
     load: () => import('./relay.js'),
   },
+  {
+    name: 'register',
+    summary: 'publish your key bundle under your name on the relay (remembers --relay)',
+    load: () => import('./register.js'),
+  },
+  {
+    name: 'send',
+    summary: 'send an end-to-end encrypted message (text from the arguments, else stdin)',
+    args: [
+      { name: 'name', description: 'the recipient', required: true },
+      { name: 'text', description: 'the message (default: stdin)', variadic: true },
+    ],
+    options: [{ flags: '--lines', description: 'read stdin line by line: one message per line, sent as it arrives' }],
+    load: () => import('./send.js'),
+  },
+  {
+    name: 'pull',
+    summary: 'fetch, open and store waiting messages, and print the new ones',
+    load: () => import('./pull.js'),
+  },
+  {
+    name: 'listen',
+    summary: 'stay connected and print messages as they arrive (Ctrl-C to stop)',
+    load: () => import('./listen.js'),
+  },
 ];
