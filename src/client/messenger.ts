@@ -497,9 +497,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         cache: this.cache,
         now: this.now,
       });
-      if (items.length > 0) this.afterStore?.();
       for (const m of res.messages) this.emit('message', m);
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
+      if (items.length > 0) this.afterStore?.(); // committed and shown, not yet acked
       if (typeof ack === 'function') await ack(res.ackEids);
       else if (ack) await (await this.client()).ack(res.ackEids);
       return res;
