@@ -139,4 +139,32 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'stay connected and print messages as they arrive (Ctrl-C to stop)',
     load: () => import('./listen.js'),
   },
+  {
+    name: 'history',
+    summary: 'show the decrypted local history, both directions (no relay needed)',
+    args: [{ name: 'name', description: 'only the messages with this contact' }],
+    options: [
+      { flags: '--limit <n>', description: 'the newest N messages, shown oldest first (default 50)' },
+      { flags: '--since <time>', description: 'only messages since TIME: ISO 8601 (2026-11-23, 2026-11-23T20:40) or 30s, 15m, 2h, 7d' },
+    ],
+    load: () => import('./history.js'),
+  },
+  {
+    name: 'contacts',
+    summary: 'list your contacts: fingerprint, verified / unverified / KEY CHANGED, pinned time',
+    load: () => import('./contacts.js'),
+  },
+  {
+    name: 'verify',
+    summary: "show your and a contact's fingerprints and safety number to compare out of band",
+    args: [{ name: 'name', description: 'the contact', required: true }],
+    load: () => import('./verify.js'),
+  },
+  {
+    name: 'trust',
+    summary: "mark a contact verified, or accept a contact's changed key; re-opens their quarantined mail",
+    args: [{ name: 'name', description: 'the contact', required: true }],
+    options: [{ flags: '--fingerprint <fp>', description: 'the fingerprint you compared (must match the key being trusted)' }],
+    load: () => import('./trust.js'),
+  },
 ];

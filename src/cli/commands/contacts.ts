@@ -1,0 +1,46 @@
+/**
+ * hush contacts: the pinned contacts of this home, with their fingerprint, trust state and
+ * when the key was pinned. No relay needed.
+ *
+ * Human output on stdout: a header and one row per contact,
+ *   NAME   FINGERPRINT                          TRUST        PINNED
+ *   bob    12345 67890 12345 67890 12345 67890  unverified   2026-11-23 20:40
+ * plus, under a contact whose key changed, `       new key: <fingerprint>  (hush trust bob)`.
+ * --json, one object per contact:
+ *   {"name","fingerprint","trust","pinnedAt","newFingerprint"}
+ *   trust: "verified" | "unverified" | "changed"; pinnedAt ms; newFingerprint: the key waiting
+ *   for `hush trust` (string) or null.
+ */
+import { fingerprint } from '../../crypto/fingerprint.js';
+import { formatTime, openLocal, pad, pendingFingerprint, safeName, trustLabel, trustText } from '../format.js';
+import type { CommandRun } from './index.js';
+
+export const run: CommandRun = async (ctx) => {
+  const local = await openLocal(ctx);
+  try {
+    const list = local.store.listContacts().sort((a, b) => a.name.localeCompare(b.name));
+    if (list.length === 0) {
+      if (!ctx.out.json) ctx.out.info('no contacts yet; a key is pinned when you first send to or hear from someone');
+      return;
+    }
+    const c = ctx.out.c;
+    const nameW = Math.max(4, ...list.map((x) => safeName(x.name).length));
+    const fpW = 35;
+    const trustW = 11;
+    ctx.out.text(c.dim(`${pad('NAME', nameW)}  ${pad('FINGERPRINT', fpW)}  ${pad('TRUST', trustW)}  PINNED`));
+    for (const x of list) {
+      const fp = fingerprint(x.signPk);
+      const next = pendingFingerprint(x);
+      ctx.out.data({ name: x.name, fingerprint: fp, trust: trustLabel(x), pinnedAt: x.pinnedAt, newFingerprint: next ?? null }, () => {
+        const label = trustLabel(x);
+        const t = pad(trustText(x), trustW);
+        const colored = label === 'changed' ? c.red.bold(t) : label === 'verified' ? c.green(t) : c.yellow(t);
+        const row = `${c.bold(pad(safeName(x.name), nameW))}  ${fp}  ${colored}  ${formatTime(x.pinnedAt)}`;
+        if (next === undefined) return row;
+        return `${row}\n${' '.repeat(nameW + 2)}${c.red(`new key: ${next}`)}  (verify it, then hush trust ${safeName(x.name)})`;
+      });
+    }
+  } finally {
+    local.close();
+  }
+};

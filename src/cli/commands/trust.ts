@@ -1,0 +1,149 @@
+/**
+ * hush trust NAME [--fingerprint FP]: records what you compared out of band (hush verify NAME).
+ *
+ * - NAME's key CHANGED (a different key was seen for the name and waits): shows the old and the
+ *   new fingerprint and accepts the new key. With --fingerprint it must be the NEW key's
+ *   fingerprint (the key is then also marked verified); without it, on a terminal, asks for a
+ *   confirmation on /dev/tty (the key is then pinned but unverified); without a terminal it
+ *   refuses (exit 5) with a hint: a script must say which key it accepts.
+ * - Otherwise marks the pinned key verified. With --fingerprint it must match (exit 5 if not);
+ *   without it, a terminal is asked to confirm, and a script is taken at its word.
+ * Then re-opens NAME's quarantined mail (kept while the key was not accepted) and prints the
+ * messages that now open, like pull does.
+ *
+ * Output: messages on stdout (human `2026-11-23 20:40  bob: text`, --json
+ * {"event":"message","id","from","to","time","body"}), a summary on stderr; with --json a last
+ * line {"event":"trusted","name","fingerprint","trust","keyChanged","reopened","quarantined"}:
+ * fingerprint of the key now pinned, trust "verified" | "unverified", keyChanged true when a
+ * new key was accepted, reopened how many quarantined messages now opened, quarantined how many
+ * of NAME's envelopes stay in quarantine.
+ * Exit codes: 2 unknown NAME or malformed FP; 5 FP mismatch, refused or declined change.
+ */
+import * as fs from 'node:fs';
+import * as tty from 'node:tty';
+import { isHushError, TrustError, UsageError } from '../../errors.js';
+import { reprocessQuarantine } from '../../client/messenger.js';
+import { fingerprint, normaliseFingerprint } from '../../crypto/fingerprint.js';
+import type { Contact } from '../../store/db.js';
+import { openLocal, safeName, trustLabel, unknownContact } from '../format.js';
+import { plural, printMessage } from '../messaging.js';
+import type { CommandRun } from './index.js';
+
+/**
+ * Asks a yes/no question on the controlling terminal (even when stdin is piped). Returns
+ * undefined when there is no terminal.
+ */
+async function confirmOnTerminal(message: string): Promise<boolean | undefined> {
+  let fdIn: number;
+  let fdOut: number;
+  try {
+    fdIn = fs.openSync('/dev/tty', 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    fdOut = fs.openSync('/dev/tty', 'w');
+  } catch {
+    fs.closeSync(fdIn);
+    return undefined;
+  }
+  if (!tty.isatty(fdIn)) {
+    fs.closeSync(fdIn);
+    fs.closeSync(fdOut);
+    return undefined;
+  }
+  const input = new tty.ReadStream(fdIn);
+  const output = new tty.WriteStream(fdOut);
+  try {
+    const { confirm } = await import('@inquirer/prompts');
+    return await confirm({ message, default: false }, { input, output, clearPromptOnDone: false });
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ExitPromptError') return false;
+    throw err;
+  } finally {
+    input.destroy();
+    output.destroy();
+  }
+}
+
+function checkFingerprintSyntax(given: string): string {
+  const n = normaliseFingerprint(given);
+  if (!/^\d{30}$/.test(n)) {
+    throw new UsageError('BAD_FINGERPRINT', 'a fingerprint is 30 digits (six groups of five)', { hint: 'copy it from hush verify NAME, e.g. --fingerprint "12345 67890 12345 67890 12345 67890"' });
+  }
+  return n;
+}
+
+function mismatch(name: string, which: string): TrustError {
+  return new TrustError('FINGERPRINT_MISMATCH', `the fingerprint you gave does not match ${name}'s ${which}`, {
+    hint: `compare again with hush verify ${name}; if ${name} really reads out another one, someone may be in the middle: do not trust this key`,
+  });
+}
+
+export const run: CommandRun = async (ctx, args, opts) => {
+  const name = String(args.name);
+  const given = opts.fingerprint === undefined ? undefined : checkFingerprintSyntax(String(opts.fingerprint));
+  const local = await openLocal(ctx);
+  try {
+    const { store } = local;
+    let x: Contact | undefined = store.findContactByName(name);
+    if (!x) throw unknownContact(name);
+    const who = safeName(x.name);
+    let keyChanged = false;
+
+    if (x.state === 'changed' && x.pendingBundle) {
+      const oldFp = fingerprint(x.signPk);
+      const newFp = fingerprint(x.pendingBundle.signPk);
+      ctx.out.info(`${who}'s key has changed since you pinned it\n  pinned key: ${oldFp}\n  new key:    ${newFp}`);
+      let verified = false;
+      if (given !== undefined) {
+        if (given !== normaliseFingerprint(newFp)) throw mismatch(who, 'new key');
+        verified = true;
+      } else {
+        const ok = await confirmOnTerminal(`Accept ${who}'s new key ${newFp}? Only if ${who} confirmed it out of band`);
+        if (ok === undefined) {
+          throw new TrustError('CONFIRMATION_NEEDED', `not accepting ${who}'s new key without a confirmation`, {
+            hint: `compare the new fingerprint with ${who} (hush verify ${who}), then run hush trust ${who} --fingerprint FP`,
+          });
+        }
+        if (!ok) throw new TrustError('KEY_NOT_ACCEPTED', `kept ${who}'s old key; the new key was not accepted`, { hint: `run hush trust ${who} again once you have compared it` });
+      }
+      x = store.acceptNewKey(x.id);
+      if (verified) x = store.markVerified(x.id);
+      keyChanged = true;
+      ctx.out.info(verified ? `accepted ${who}'s new key and marked it verified` : `accepted ${who}'s new key; it is not verified: compare it with hush verify ${who}`);
+    } else {
+      const fp = fingerprint(x.signPk);
+      if (given !== undefined) {
+        if (given !== normaliseFingerprint(fp)) throw mismatch(who, 'key');
+      } else {
+        ctx.out.info(`${who}'s fingerprint: ${fp}`);
+        const ok = await confirmOnTerminal(`Did ${who} confirm this fingerprint (or your safety number) out of band?`);
+        if (ok === false) throw new TrustError('NOT_VERIFIED', `${who} was not marked verified`, { hint: `compare it with hush verify ${who} first` });
+      }
+      const was = x.verified;
+      x = store.markVerified(x.id);
+      ctx.out.info(was ? `${who} was already verified` : `marked ${who} verified (fingerprint ${fp})`);
+    }
+
+    let reopened = 0;
+    let remaining = 0;
+    try {
+      const r = reprocessQuarantine(store, local.identity, x, local.myName);
+      for (const m of r.opened) printMessage(ctx.out, m);
+      reopened = r.opened.length;
+      remaining = r.remaining;
+    } catch (e) {
+      // The trust decision is stored; failing to re-open is reported, not undone.
+      if (!isHushError(e)) throw e;
+      ctx.out.warn(`could not re-open ${who}'s quarantined mail: ${e.message}`);
+    }
+    if (reopened > 0) ctx.out.info(`opened ${plural(reopened, 'message')} from ${who} that had been kept in quarantine`);
+    if (remaining > 0) ctx.out.warn(`${plural(remaining, 'message')} from ${who} still cannot be opened (may be corrupted or tampered with); kept in quarantine`);
+    if (ctx.out.json) {
+      ctx.out.data({ event: 'trusted', name: x.name, fingerprint: fingerprint(x.signPk), trust: trustLabel(x), keyChanged, reopened, quarantined: remaining }, '');
+    }
+  } finally {
+    local.close();
+  }
+};

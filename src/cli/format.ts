@@ -1,0 +1,114 @@
+/**
+ * Formatting and option parsing shared by the local-store commands (history, contacts,
+ * verify, trust). Times and the terminal sanitizer come from ./messaging.ts (formatTime,
+ * safeText) so that pull, listen and history print the same way and there is ONE sanitizer.
+ */
+import { UsageError } from '../errors.js';
+import { type Contact, HushStore } from '../store/db.js';
+import { fingerprint } from '../crypto/fingerprint.js';
+import { type Identity, wipeIdentity } from '../crypto/identity.js';
+import type { CommandContext } from './commands/index.js';
+import { unlockHome } from './common.js';
+import { formatTime, safeText } from './messaging.js';
+
+export { formatTime, safeText };
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+const ISO_RE = /^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,3})?)?(?:Z|[+-]\d\d:?\d\d)?)?$/;
+
+/**
+ * --since TIME: ISO 8601 (`2026-11-23`, `2026-11-23T20:40`, `2026-11-23T20:40:00Z`; without a
+ * zone it is local time) or a duration back from `now` (`30s`, `15m`, `2h`, `7d`, `2w`).
+ * Returns ms since the epoch; UsageError BAD_TIME otherwise.
+ */
+export function parseSince(text: string, now: number = Date.now()): number {
+  const t = text.trim();
+  const rel = /^(\d{1,9})([smhdw])$/.exec(t);
+  if (rel) return now - Number(rel[1]) * UNITS[rel[2]!]!;
+  if (ISO_RE.test(t)) {
+    // Date.parse reads a date-only string as UTC; a bare date means local midnight here.
+    const ms = /^\d{4}-\d\d-\d\d$/.test(t) ? new Date(`${t}T00:00`).getTime() : Date.parse(t.replace(' ', 'T'));
+    if (Number.isFinite(ms)) return ms;
+  }
+  throw new UsageError('BAD_TIME', `cannot read the time '${text}'`, { hint: 'use ISO 8601 (2026-11-23 or 2026-11-23T20:40) or a duration like 30s, 15m, 2h, 7d' });
+}
+
+/** --limit N: a whole number from 1 to 1000000; UsageError BAD_LIMIT otherwise. */
+export function parseLimit(text: string): number {
+  const t = text.trim();
+  if (!/^\d{1,7}$/.test(t) || Number(t) < 1 || Number(t) > 1_000_000) {
+    throw new UsageError('BAD_LIMIT', `the limit must be a whole number from 1 to 1000000, not '${text}'`);
+  }
+  return Number(t);
+}
+
+/** The trust state a person reads: verified / unverified / changed (a new key waits). */
+export type TrustLabel = 'verified' | 'unverified' | 'changed';
+
+export function trustLabel(c: Contact): TrustLabel {
+  if (c.state === 'changed') return 'changed';
+  return c.verified ? 'verified' : 'unverified';
+}
+
+/** The human text for a trust state: `verified`, `unverified`, `KEY CHANGED`. */
+export function trustText(c: Contact): string {
+  const l = trustLabel(c);
+  return l === 'changed' ? 'KEY CHANGED' : l;
+}
+
+/** The fingerprint of the key waiting for `hush trust` (undefined when none). */
+export function pendingFingerprint(c: Contact): string | undefined {
+  return c.pendingBundle ? fingerprint(c.pendingBundle.signPk) : undefined;
+}
+
+/** UsageError UNKNOWN_CONTACT for a name that is not pinned in this home. */
+export function unknownContact(name: string): UsageError {
+  return new UsageError('UNKNOWN_CONTACT', `${name} is not one of your contacts`, {
+    hint: 'hush contacts lists them; a key is pinned when you first send to or hear from someone',
+  });
+}
+
+/** A safety number (12 groups) as rows of `perRow` groups. */
+export function safetyRows(sn: string, perRow = 4): string[] {
+  const groups = sn.split(' ');
+  const rows: string[] = [];
+  for (let i = 0; i < groups.length; i += perRow) rows.push(groups.slice(i, i + perRow).join(' '));
+  return rows;
+}
+
+/** Pads `s` to `width` visible characters (plain text only). */
+export function pad(s: string, width: number): string {
+  return s.length >= width ? s : s + ' '.repeat(width - s.length);
+}
+
+/** A name for a terminal: sanitised (names are validated, but contacts come from others). */
+export function safeName(s: string): string {
+  return safeText(s).replace(/[\n\t]/g, ' ');
+}
+
+/**
+ * Unlocks the home and opens its store, for the commands that need no relay (history,
+ * contacts, verify, trust). close() closes the store and wipes the identity.
+ */
+export async function openLocal(ctx: CommandContext): Promise<{ store: HushStore; identity: Identity; myName: string; close(): void }> {
+  const { paths, unlocked } = await unlockHome(ctx);
+  let store: HushStore;
+  try {
+    store = HushStore.open(paths.home, unlocked.identity.historyKey);
+  } catch (e) {
+    wipeIdentity(unlocked.identity);
+    throw e;
+  }
+  return {
+    store,
+    identity: unlocked.identity,
+    myName: unlocked.file.name,
+    close() {
+      try {
+        store.close();
+      } finally {
+        wipeIdentity(unlocked.identity);
+      }
+    },
+  };
+}
