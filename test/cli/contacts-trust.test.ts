@@ -23,7 +23,9 @@ const FP = /^(\d{5} ){5}\d{5}$/;
 async function whoamiFp(u: TestUser): Promise<string> {
   const w = await u.run(['whoami', '--json']);
   expect(w.exitCode).toBe(0);
-  return jsonOf(w.stdout)[0]!.fingerprint as string;
+  const fp = jsonOf(w.stdout)[0]!.fingerprint as string;
+  expect(fp).toMatch(FP);
+  return fp;
 }
 
 async function contactsOf(u: TestUser): Promise<Record<string, unknown>[]> {
