@@ -1,0 +1,103 @@
+/**
+ * `npm run demo` minus the build (the suite's pretest builds): runs `node scripts/demo.mjs`
+ * for real and checks its transcript: every step ran, the messages arrived, the relay's
+ * store shows only ciphertext (no message text), and the temp directory and the relay
+ * process are gone afterwards. The user's own HUSH_HOME is never touched.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { makeHome, ROOT, testEnv } from './helpers.js';
+
+const TEXTS = ['Hi bob! The deploy is done. Lunch at noon?', 'Great news. Noon works, see you there.', 'Bringing the slides, too.'];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm run demo', () => {
+  it('prints a transcript of alice and bob talking, shows only ciphertext on the relay, cleans up, exits 0', async () => {
+    const myHome = await makeHome('hush-demo-user-');
+    const r = await execa('node', [path.join(ROOT, 'scripts', 'demo.mjs')], {
+      cwd: ROOT,
+      env: testEnv({ HUSH_HOME: myHome, HUSH_PASSPHRASE: 'not the demo one' }),
+      extendEnv: false,
+      reject: false,
+      timeout: 120_000,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    const t = r.stdout;
+
+    // The steps, narrated as commands a user would type.
+    for (const line of [
+      '[alice] $ hush init --name alice',
+      '[bob] $ hush init --name bob',
+      `[alice] $ echo '${TEXTS[0]}' | hush send bob`,
+      '[bob] $ hush pull',
+      '[bob] $ hush history',
+      `[bob] $ hush send alice '${TEXTS[1]}'`,
+      '[alice] $ hush pull',
+      '[alice] $ hush history',
+      '[alice] $ hush verify bob',
+    ]) {
+      expect(t).toContain(`\n${line}\n`);
+    }
+    expect(t).toMatch(/\n\[alice\] \$ hush register --relay ws:\/\/127\.0\.0\.1:\d+\n {2}registered alice on ws:/);
+    expect(t).toMatch(new RegExp(`\\n {2}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d {2}alice: ${TEXTS[0]!.replace(/[.?!]/g, '\\$&')}\\n`));
+    // The status of alice's message moves on once receipts exist (sent, delivered or read).
+    expect(t).toMatch(/\n {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}-> bob {2}(sent {7}|delivered {2}|read {7})Hi bob!.*\n {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}<- bob {13}Great news\./);
+
+    // What the relay stored: ciphertext only.
+    const dump = t.slice(t.indexOf('# 9.'));
+    // At least alice's last message waits for bob (receipts, when they exist, are envelopes too).
+    expect(dump).toMatch(/mailbox \(\d+ envelopes? waiting to be fetched; sealed, and no sender is stored\):\n( {4}#\d+ {2}to [0-9a-f]{12}\.\.\. {2}\d+ bytes {2}[A-Za-z0-9+/]{64}\.\.\.\n)+/);
+    expect(dump).toContain("checked: none of the 3 message texts appears in the relay's");
+    for (const text of TEXTS) expect(dump).not.toContain(text);
+
+    // Cleaned up: the temp directory and the relay process are gone; the user's home untouched.
+    const tmp = /Everything lives in (\S+) and is removed/.exec(t)![1]!;
+    expect(t).toContain(`# cleaned up ${tmp}`);
+    expect(existsSync(tmp)).toBe(false);
+    const pid = Number(/\(relay pid (\d+)\)/.exec(t)![1]);
+    expect(alive(pid)).toBe(false);
+    expect(readdirSync(myHome)).toEqual([]);
+  });
+
+  it('interrupted (SIGTERM) mid-way: the relay and the temp directory are removed, exit 143', async () => {
+    const child = execa('node', [path.join(ROOT, 'scripts', 'demo.mjs')], {
+      cwd: ROOT,
+      env: testEnv(),
+      extendEnv: false,
+      reject: false,
+      buffer: false,
+      timeout: 120_000,
+    });
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    let text = '';
+    let err = '';
+    child.stderr.on('data', (d: string) => (err += d));
+    // Interrupt once the relay runs and the first user exists.
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: string) => {
+        text += d;
+        if (text.includes('[bob] $ hush init')) resolve();
+      });
+      child.stdout.on('end', () => reject(new Error(`demo ended before the interruption point:\n${text}`)));
+    });
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(143);
+    expect(err).toContain('demo: interrupted (SIGTERM); cleaned up');
+    const tmp = /Everything lives in (\S+) and is removed/.exec(text)![1]!;
+    expect(existsSync(tmp)).toBe(false);
+    expect(alive(Number(/\(relay pid (\d+)\)/.exec(text)![1]))).toBe(false);
+  });
+});
