@@ -39,8 +39,12 @@ export interface Session {
   close(): Promise<void>;
 }
 
-/** Relay first (a missing one fails before any passphrase), then unlock, then the store. */
-export async function openSession(ctx: CommandContext): Promise<Session> {
+/**
+ * Relay first (a missing one fails before any passphrase), then unlock, then the store.
+ * `readReceipts: false` (--no-read-receipts) or config `readReceipts: false` turns read
+ * receipts off; delivered receipts are always sent.
+ */
+export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown } = {}): Promise<Session> {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const { unlocked } = await unlockHome(ctx, paths);
@@ -57,7 +61,14 @@ export async function openSession(ctx: CommandContext): Promise<Session> {
     name: unlocked.file.name,
     store,
     relayUrl: relay.url,
+    readReceipts: o.readReceipts !== false && relay.config.readReceipts !== false,
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
+  });
+  let warnedReceipt = false;
+  m.on('receiptIgnored', (r) => {
+    if (warnedReceipt) return; // one line per run at most
+    warnedReceipt = true;
+    ctx.out.warn(`ignored a receipt from ${r.from} for a message you did not send to ${r.from}`);
   });
   m.on('pinned', (p) => ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`));
   return {

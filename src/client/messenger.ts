@@ -20,8 +20,9 @@
  * envelope ids are acked; a re-delivered envelope is a duplicate by message id (history) or by
  * envelope id (quarantine) and is acked without being shown again.
  *
- * Received kinds are dispatched in handleOpened(): msg -> history; receipt and typing are
- * accepted and ignored for now (issue 5).
+ * Received kinds are dispatched in judge(): msg -> history (and one `delivered` receipt per
+ * sender queued in the same transaction); receipt -> our sent messages move forward
+ * (src/client/receipts.ts); typing -> the 'typing' event only (never stored).
  */
 import { EventEmitter } from 'node:events';
 import { DataError, HushError, isHushError, RelayError, TrustError, UsageError } from '../errors.js';
@@ -36,6 +37,7 @@ import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
 import { type Opened, openInner, openOuter, sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore, NewMessage } from '../store/db.js';
 import { RelayClient } from './relay-client.js';
+import { applyReceipt, decodeReceipt, type QueuedReceipt, queueReadReceipts, queueReceipts, type ReceiptReport } from './receipts.js';
 
 // --- public types ----------------------------------------------------------------------------
 
@@ -91,6 +93,12 @@ export interface MessengerEvents {
   message: [ReceivedMessage];
   quarantined: [QuarantineReport];
   state: [ListenState];
+  /** An incoming receipt moved (or confirmed) the status of our messages to `from`. */
+  receipt: [ReceiptReport];
+  /** Receipt ids that did not match a message we sent to that sender (or a malformed receipt). */
+  receiptIgnored: [{ from: string; count: number }];
+  /** The contact is typing (an ephemeral `typing` envelope). */
+  typing: [{ from: string; time: number }];
 }
 
 export interface ProcessResult {
@@ -98,8 +106,14 @@ export interface ProcessResult {
   quarantined: QuarantineReport[];
   /** Already stored before (re-delivery or replay): dropped. */
   duplicates: number;
-  /** receipt / typing: handled in a later issue. */
+  /** receipt / typing envelopes (handled, nothing stored in history). */
   ignored: number;
+  /** Incoming receipts applied to our sent messages. */
+  receipts: ReceiptReport[];
+  /** Contacts whose typing envelopes were in the batch. */
+  typing: { from: string; time: number }[];
+  /** Delivered receipts queued in the batch's transaction (to send after the ack). */
+  outgoing: QueuedReceipt[];
   /** Every envelope id that is now safe to ack. */
   ackEids: string[];
 }
@@ -113,6 +127,8 @@ export interface QueuedMessage {
   toSignPk: Uint8Array;
   time: number;
   fromOutbox: boolean;
+  /** A receipt (or other control envelope): no 'sent' report. */
+  control?: boolean;
 }
 
 export interface SendFailure {
@@ -143,6 +159,8 @@ export interface MessengerOptions {
    * the CLI uses it for HUSH_TEST_CRASH=after-store.
    */
   afterStore?: () => void;
+  /** Send `read` receipts from markRead() (default true; delivered receipts are always sent). */
+  readReceipts?: boolean;
 }
 
 // --- the shared receive path -----------------------------------------------------------------
@@ -157,10 +175,13 @@ interface ProcessOptions {
   onPinned?: (c: Contact) => void;
   cache?: SharedKeyCache;
   now?: () => number;
+  /** For sealing delivered receipts (default nacl randomBytes). */
+  random?: Random;
 }
 
 type Verdict =
   | { t: 'msg'; eid: string; contact: Contact; opened: Opened }
+  | { t: 'control'; eid: string; contact: Contact; opened: Opened }
   | { t: 'ignored'; eid: string }
   | { t: 'quarantine'; eid: string; env: Uint8Array; reason: string; senderSignPk?: Uint8Array; from?: string };
 
@@ -228,13 +249,13 @@ async function judge(store: HushStore, me: Identity, item: { eid: string; env: U
   } catch {
     return q('TAMPERED', { senderSignPk, from: sender.name });
   }
-  // Dispatch on kind. receipt / typing: issue 5.
+  // Dispatch on kind: receipt / typing are control envelopes (never stored, never answered).
   switch (opened.kind) {
     case 'msg':
       return { t: 'msg', eid: item.eid, contact: sender, opened };
     case 'receipt':
     case 'typing':
-      return { t: 'ignored', eid: item.eid };
+      return { t: 'control', eid: item.eid, contact: sender, opened };
   }
 }
 
@@ -248,7 +269,8 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
   const verdicts: Verdict[] = [];
   for (const item of items) verdicts.push(await judge(store, identity, item, o, seen));
   const now = o.now ?? Date.now;
-  const res: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, ackEids: items.map((i) => i.eid) };
+  const res: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: items.map((i) => i.eid) };
+  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}) };
   store.transaction(() => {
     const msgs = verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg');
     const fresh = store.addMessages(
@@ -261,8 +283,29 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
       }
       res.messages.push({ id: toHex(v.opened.id), from: v.contact.name, to: o.myName, time: v.opened.time, body: lossy.decode(v.opened.body) });
     });
+    // One delivered receipt per sender for the new messages, committed with them.
+    const delivered = new Map<number, { contact: Contact; ids: Uint8Array[] }>();
+    msgs.forEach((v, i) => {
+      if (!fresh[i]) return;
+      const d = delivered.get(v.contact.id) ?? { contact: v.contact, ids: [] };
+      d.ids.push(v.opened.id);
+      delivered.set(v.contact.id, d);
+    });
+    for (const d of delivered.values()) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
     for (const v of verdicts) {
       if (v.t === 'ignored') res.ignored++;
+      if (v.t === 'control') {
+        res.ignored++;
+        if (v.opened.kind === 'typing') res.typing.push({ from: v.contact.name, time: v.opened.time });
+        else {
+          try {
+            res.receipts.push(applyReceipt(store, v.contact, decodeReceipt(v.opened.body)));
+          } catch (e) {
+            if (!(e instanceof DataError)) throw e;
+            res.receipts.push({ from: v.contact.name, type: 'delivered', ids: [], ignored: 1 }); // malformed: ignored
+          }
+        }
+      }
       if (v.t !== 'quarantine') continue;
       const r = store.quarantine({ eid: v.eid, envelope: v.env, reason: v.reason, ...(v.senderSignPk ? { senderSignPk: v.senderSignPk } : {}), receivedAt: now() });
       if (!r.isNew) res.duplicates++;
@@ -344,6 +387,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly random: Random;
   private readonly timeoutMs: number | undefined;
   private readonly afterStore: (() => void) | undefined;
+  private readonly readReceipts: boolean;
   private readonly cache: SharedKeyCache = new Map();
   private conn: RelayClient | undefined;
   private connecting: Promise<RelayClient> | undefined;
@@ -363,6 +407,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.random = o.random ?? randomBytes;
     this.timeoutMs = o.timeoutMs;
     this.afterStore = o.afterStore;
+    this.readReceipts = o.readReceipts ?? true;
   }
 
   /** The open connection (connecting and authenticating on first use). */
@@ -475,13 +520,15 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       const c = this.store.getContact(e.contactId);
       if (!c) continue;
       const m = this.store.findMessage(e.msgId, 'out');
-      pipe.submit({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.name, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true });
+      // No message row with that id: a receipt waiting in the outbox.
+      pipe.submit({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.name, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
     }
     return pipe.drain();
   }
 
   /** @internal used by SendPipeline */
   reportSent(q: QueuedMessage): void {
+    if (q.control) return;
     this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox });
   }
 
@@ -496,17 +543,49 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         onPinned: (c) => this.emit('pinned', { name: c.name, fingerprint: fingerprint(c.signPk) }),
         cache: this.cache,
         now: this.now,
+        random: this.random,
       });
       for (const m of res.messages) this.emit('message', m);
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
+      for (const t of res.typing) this.emit('typing', t);
+      for (const r of res.receipts) {
+        if (r.ids.length > 0) this.emit('receipt', r);
+        if (r.ignored > 0) this.emit('receiptIgnored', { from: r.from, count: r.ignored });
+      }
       if (items.length > 0) this.afterStore?.(); // committed and shown, not yet acked
       if (typeof ack === 'function') await ack(res.ackEids);
       else if (ack) await (await this.client()).ack(res.ackEids);
+      if (res.outgoing.length > 0) await this.sendQueued(res.outgoing); // failures wait in the outbox
       return res;
     };
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /** Sends already-queued envelopes now (best effort: what fails stays in the outbox). */
+  private async sendQueued(list: readonly QueuedMessage[]): Promise<DrainResult> {
+    const pipe = this.sendPipeline();
+    for (const q of list) await pipe.submit(q);
+    return pipe.drain();
+  }
+
+  /**
+   * The user has now seen these incoming messages (pull/listen printed them, chat showed
+   * them): marks them read and, unless read receipts are off, queues and sends one `read`
+   * receipt per sender (through the outbox: nothing is lost when the relay is down).
+   */
+  async markRead(messages: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
+    if (messages.length === 0) return;
+    const ids = messages.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
+    const queued = queueReadReceipts(this.store, { identity: this.identity, random: this.random, now: this.now, cache: this.cache }, ids, this.readReceipts);
+    if (queued.length === 0) return;
+    const run = async (): Promise<void> => {
+      await this.sendQueued(queued).catch(() => undefined);
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    await p;
   }
 
   private async lookupSender(signPk: Uint8Array): Promise<Bundle | undefined> {
@@ -527,7 +606,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   private async pullAll(c: RelayClient): Promise<ProcessResult> {
-    const total: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, ackEids: [] };
+    const total: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: [] };
     let after = 0;
     for (;;) {
       const { items, more } = await c.pull({ after });
@@ -722,7 +801,7 @@ export class SendPipeline {
       for (const q of batch) this.m.store.completeOutbox(q.eid);
     });
     for (const q of batch) {
-      this.sent++;
+      if (!q.control) this.sent++; // receipts are not counted as messages
       this.m.reportSent(q);
     }
   }

@@ -54,11 +54,12 @@ describe('hush history', () => {
       expect(m.peer).toBe('bob');
       expect(typeof m.time).toBe('number');
     }
+    // Every message was pulled and printed by its recipient: read receipts (issue 5) made it 'read'.
     expect(all.map((m) => [m.direction, m.status, m.body])).toEqual([
-      ['out', 'sent', 'one from alice'],
-      ['in', 'received', 'two from bob'],
-      ['out', 'sent', 'three from alice'],
-      ['in', 'received', HOSTILE],
+      ['out', 'read', 'one from alice'],
+      ['in', 'read', 'two from bob'],
+      ['out', 'read', 'three from alice'],
+      ['in', 'read', HOSTILE],
     ]);
     const times = all.map((m) => m.time as number);
     expect([...times].sort((a, b) => a - b)).toEqual(times);
@@ -78,9 +79,9 @@ describe('hush history', () => {
     expect(h.exitCode).toBe(0);
     expect(h.stderr).toBe('');
     const lines = h.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d {2}-> bob {2}sent {7}one from alice$/);
+    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d {2}-> bob {2}read {7}one from alice$/);
     expect(lines[1]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d {2}<- bob {13}two from bob$/);
-    expect(lines[2]).toMatch(/-> bob {2}sent {7}three from alice$/);
+    expect(lines[2]).toMatch(/-> bob {2}read {7}three from alice$/);
     // No escape, BEL, C1 or CR reaches the terminal; tab and newline survive; continuation indented.
     // eslint-disable-next-line no-control-regex
     expect(h.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);

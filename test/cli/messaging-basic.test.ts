@@ -58,9 +58,10 @@ describe('two homes', () => {
 
     const again = await alice.run(['pull', '--json']);
     expect(again).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
+    // Receipts (issue 5): bob's pull showed alice's message (read); alice's pull showed bob's.
     expect(await historyOf(alice.home)).toEqual([
-      { direction: 'out', status: 'sent', body: 'deploy is done' },
-      { direction: 'in', status: 'received', body: 'thanks!' },
+      { direction: 'out', status: 'read', body: 'deploy is done' },
+      { direction: 'in', status: 'read', body: 'thanks!' },
     ]);
   });
 

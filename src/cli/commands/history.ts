@@ -15,6 +15,10 @@
 import { toHex } from '../../protocol/encoding.js';
 import type { StoredMessage } from '../../store/db.js';
 import { formatTime, openLocal, pad, parseLimit, parseSince, safeName, safeText, unknownContact } from '../format.js';
+import { queueReadReceipts } from '../../client/receipts.js';
+import { randomBytes } from '../../crypto/nacl.js';
+import { readConfig } from '../../store/config.js';
+import { homePaths } from '../common.js';
 import type { CommandRun } from './index.js';
 
 const lossy = new TextDecoder('utf-8');
@@ -60,6 +64,13 @@ export const run: CommandRun = async (ctx, args, opts) => {
         const first = `${c.dim(formatTime(m.time))}  ${out ? c.cyan(arrow) : c.green(arrow)} ${c.bold(pad(safeName(peer), peerWidth))}  ${statusText}  ${lines[0]}`;
         return [first, ...lines.slice(1).map((l) => ' '.repeat(head.length) + l)].join('\n');
       });
+    }
+    // Shown now: incoming messages not read before get a read receipt (queued in the outbox,
+    // sent by the next send, pull, listen or chat) unless read receipts are off.
+    const unread = msgs.filter((m) => m.direction === 'in' && m.status === 'received').map((m) => m.msgId);
+    if (unread.length > 0) {
+      const cfg = await readConfig(await homePaths(ctx));
+      queueReadReceipts(store, { identity: local.identity, random: randomBytes, now: Date.now }, unread, opts.readReceipts !== false && cfg.readReceipts !== false);
     }
   } finally {
     local.close();

@@ -132,11 +132,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'pull',
     summary: 'fetch, open and store waiting messages, and print the new ones',
+    options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
     load: () => import('./pull.js'),
   },
   {
     name: 'listen',
     summary: 'stay connected and print messages as they arrive (Ctrl-C to stop)',
+    options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
     load: () => import('./listen.js'),
   },
   {
@@ -146,6 +148,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [
       { flags: '--limit <n>', description: 'the newest N messages, shown oldest first (default 50)' },
       { flags: '--since <time>', description: 'only messages since TIME: ISO 8601 (2026-11-23, 2026-11-23T20:40) or 30s, 15m, 2h, 7d' },
+      { flags: '--no-read-receipts', description: 'do not queue read receipts for the messages shown' },
     ],
     load: () => import('./history.js'),
   },
@@ -166,5 +169,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: [{ name: 'name', description: 'the contact', required: true }],
     options: [{ flags: '--fingerprint <fp>', description: 'the fingerprint you compared (must match the key being trusted)' }],
     load: () => import('./trust.js'),
+  },
+  {
+    name: 'chat',
+    summary: 'talk with a contact in an interactive terminal session (ticks, typing, /help)',
+    args: [{ name: 'name', description: 'the contact', required: true }],
+    options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
+    load: () => import('./chat.js'),
   },
 ];

@@ -7,16 +7,28 @@
  * `hush: lost the relay at URL (…); reconnecting`, `hush: reconnected to URL`.
  */
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import type { ReceivedMessage } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 
-export const run: CommandRun = async (ctx) => {
-  const s = await openSession(ctx);
+export const run: CommandRun = async (ctx, _args, opts) => {
+  const s = await openSession(ctx, { readReceipts: opts.readReceipts });
   const ac = new AbortController();
   const stop = (): void => ac.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    s.m.on('message', (msg) => printMessage(ctx.out, msg));
+    let shown: ReceivedMessage[] = [];
+    s.m.on('message', (msg) => {
+      printMessage(ctx.out, msg);
+      // printed: one read receipt per sender per batch (unless turned off)
+      if (shown.push(msg) === 1) {
+        setImmediate(() => {
+          const batch = shown;
+          shown = [];
+          s.m.markRead(batch).catch(() => undefined);
+        });
+      }
+    });
     s.m.on('quarantined', (q) => {
       printQuarantinedJson(ctx.out, q);
       warnQuarantined(ctx.out, [q]);

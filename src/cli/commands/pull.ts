@@ -12,8 +12,8 @@ import { openSession, plural, printMessage, printQuarantinedJson, warnQuarantine
 import type { QuarantineReport } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 
-export const run: CommandRun = async (ctx) => {
-  const s = await openSession(ctx);
+export const run: CommandRun = async (ctx, _args, opts) => {
+  const s = await openSession(ctx, { readReceipts: opts.readReceipts });
   const quarantined: QuarantineReport[] = [];
   try {
     s.m.on('message', (msg) => printMessage(ctx.out, msg));
@@ -24,7 +24,8 @@ export const run: CommandRun = async (ctx) => {
     s.m.on('sent', (e) => {
       if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time }, '');
     });
-    const { outbox } = await s.m.pull();
+    const { outbox, result } = await s.m.pull();
+    await s.m.markRead(result.messages); // printed: read receipts (unless turned off)
     if (outbox.sent > 0) ctx.out.info(`sent ${plural(outbox.sent, 'queued message')} from the outbox`);
     if (outbox.failed.length > 0) {
       ctx.out.warn(`${plural(outbox.failed.length, 'message')} still in the outbox: ${outbox.failed[0]!.error.message}`);

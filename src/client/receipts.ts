@@ -1,0 +1,176 @@
+/**
+ * End-to-end encrypted receipts (issue 5; docs/PROTOCOL.md §5.5). A receipt is an ordinary
+ * sealed envelope of kind `receipt` (src/protocol/envelope.ts KIND.receipt = 2): the relay
+ * cannot tell it from a message of the same padded size. Its body:
+ *
+ *   body = u8 version (1) || u8 type (1 delivered, 2 read) || u16be count || count × msgId[16]
+ *
+ * with 1 <= count <= MAX_RECEIPT_IDS and nothing after the last id. One envelope per sender
+ * per batch (several when a batch has more than MAX_RECEIPT_IDS ids).
+ *
+ * Rules (what the messenger does with these helpers):
+ * - A client that STORES incoming messages queues one `delivered` receipt per sender, in the
+ *   same transaction as the messages (so a crash loses neither). Always sent.
+ * - A client that SHOWS them (pull, listen, history, chat) marks them read locally and, unless
+ *   read receipts are off (`--no-read-receipts`, config `readReceipts: false`), queues `read`.
+ * - Receipts go through the outbox like messages but are not shown in history; they never
+ *   produce receipts.
+ * - An incoming receipt moves OUR sent messages forward (store.setStatus, forward only), but
+ *   only ids of messages we sent TO THAT SENDER; other ids (unknown, or a message sent to
+ *   someone else: a forged receipt) are ignored and counted.
+ */
+import { DataError } from '../errors.js';
+import { toHex } from '../protocol/encoding.js';
+import { envelopeId, MSG_ID_BYTES } from '../protocol/envelope.js';
+import type { Random } from '../crypto/nacl.js';
+import { sealEnvelope, type BoxIdentity, type SharedKeyCache } from '../crypto/seal.js';
+import type { Contact, HushStore } from '../store/db.js';
+
+export const RECEIPT_VERSION = 1;
+/** Most message ids in one receipt body (4 + 1000 × 16 = 16,004 bytes, far below 64 KiB). */
+export const MAX_RECEIPT_IDS = 1000;
+export const RECEIPT_TYPE = { delivered: 1, read: 2 } as const;
+export type ReceiptType = keyof typeof RECEIPT_TYPE;
+const TYPE_BY_CODE: Record<number, ReceiptType> = { 1: 'delivered', 2: 'read' };
+const HEADER = 4;
+
+export interface ReceiptBody {
+  type: ReceiptType;
+  /** 16-byte message ids. */
+  ids: Uint8Array[];
+}
+
+const bad = (what: string): DataError => new DataError('BAD_RECEIPT', `malformed receipt: ${what}`);
+
+/** Encodes a receipt body. Throws RangeError for an empty or oversized id list or a bad id. */
+export function encodeReceipt(r: ReceiptBody): Uint8Array {
+  if (r.ids.length < 1 || r.ids.length > MAX_RECEIPT_IDS) throw new RangeError(`encodeReceipt: 1 to ${MAX_RECEIPT_IDS} ids, not ${r.ids.length}`);
+  const code = RECEIPT_TYPE[r.type];
+  if (code === undefined) throw new RangeError('encodeReceipt: unknown type');
+  const out = new Uint8Array(HEADER + r.ids.length * MSG_ID_BYTES);
+  out[0] = RECEIPT_VERSION;
+  out[1] = code;
+  out[2] = r.ids.length >>> 8;
+  out[3] = r.ids.length & 0xff;
+  r.ids.forEach((id, i) => {
+    if (!(id instanceof Uint8Array) || id.length !== MSG_ID_BYTES) throw new RangeError('encodeReceipt: each id must be 16 bytes');
+    out.set(id, HEADER + i * MSG_ID_BYTES);
+  });
+  return out;
+}
+
+/**
+ * Decodes and validates a receipt body: DataError UNSUPPORTED_VERSION for another version,
+ * BAD_RECEIPT for an unknown type, a count of 0 or above MAX_RECEIPT_IDS, or a length that is
+ * not exactly 4 + 16 × count.
+ */
+export function decodeReceipt(body: Uint8Array): ReceiptBody {
+  if (body.length < HEADER) throw bad('too short');
+  if (body[0] !== RECEIPT_VERSION) throw new DataError('UNSUPPORTED_VERSION', `receipt version ${body[0]} is not supported`);
+  const type = TYPE_BY_CODE[body[1]!];
+  if (!type) throw bad(`unknown type ${body[1]}`);
+  const count = (body[2]! << 8) | body[3]!;
+  if (count < 1 || count > MAX_RECEIPT_IDS) throw bad(`count ${count}`);
+  if (body.length !== HEADER + count * MSG_ID_BYTES) throw bad('length does not match the count');
+  const ids: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) ids.push(body.slice(HEADER + i * MSG_ID_BYTES, HEADER + (i + 1) * MSG_ID_BYTES));
+  return { type, ids };
+}
+
+/** What an incoming receipt did. */
+export interface ReceiptReport {
+  /** The contact who sent the receipt. */
+  from: string;
+  type: ReceiptType;
+  /** Hex ids of our messages to `from` that the receipt covers (whether or not their status moved). */
+  ids: string[];
+  /** Ids ignored: unknown, or of a message not sent to `from`. */
+  ignored: number;
+}
+
+/**
+ * Applies a decoded receipt from `contact` (call inside the batch's transaction): only ids of
+ * messages we sent to that contact count; their status moves forward to the receipt's type.
+ */
+export function applyReceipt(store: HushStore, contact: Contact, r: ReceiptBody): ReceiptReport {
+  const valid: Uint8Array[] = [];
+  let ignored = 0;
+  const seen = new Set<string>();
+  for (const id of r.ids) {
+    const hex = toHex(id);
+    if (seen.has(hex)) continue;
+    seen.add(hex);
+    const m = store.findMessage(id, 'out');
+    if (!m || m.contactId !== contact.id) ignored++;
+    else valid.push(id);
+  }
+  if (valid.length > 0) store.setStatus(valid, r.type, 'out');
+  return { from: contact.name, type: r.type, ids: valid.map(toHex), ignored };
+}
+
+/** A sealed receipt waiting in the outbox (the shape SendPipeline takes). */
+export interface QueuedReceipt {
+  eid: string;
+  envelope: Uint8Array;
+  msgId: Uint8Array;
+  contactId: number;
+  to: string;
+  toSignPk: Uint8Array;
+  time: number;
+  fromOutbox: boolean;
+  /** Always true: a receipt, not a message (no 'sent' report, no history row). */
+  control: true;
+}
+
+export interface SealContext {
+  identity: BoxIdentity;
+  random: Random;
+  now: () => number;
+  cache?: SharedKeyCache;
+}
+
+/**
+ * Seals receipts of `type` for `ids` (messages FROM `contact`) and puts them in the outbox;
+ * one envelope per MAX_RECEIPT_IDS ids. Call inside a transaction when it must commit with
+ * something else. Returns what to send.
+ */
+export function queueReceipts(store: HushStore, ctx: SealContext, contact: Contact, type: ReceiptType, ids: readonly Uint8Array[]): QueuedReceipt[] {
+  const out: QueuedReceipt[] = [];
+  for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+    const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
+    const msgId = ctx.random(MSG_ID_BYTES);
+    const time = ctx.now();
+    const envelope = sealEnvelope(ctx.identity, contact, { kind: 'receipt', id: msgId, time, body: encodeReceipt({ type, ids: chunk }) }, ctx.random, ctx.cache);
+    const eid = envelopeId(envelope);
+    store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: time });
+    out.push({ eid, envelope, msgId, contactId: contact.id, to: contact.name, toSignPk: contact.signPk, time, fromOutbox: false, control: true });
+  }
+  return out;
+}
+
+/**
+ * The user has now seen these incoming messages: in ONE transaction marks them read locally
+ * and, when `sendRead`, queues one `read` receipt per sender for the ones not read before.
+ * Messages already read produce nothing (no second receipt). Works offline (history): the
+ * receipts wait in the outbox for the next send, pull, listen or chat.
+ */
+export function queueReadReceipts(store: HushStore, ctx: SealContext, msgIds: readonly Uint8Array[], sendRead: boolean): QueuedReceipt[] {
+  return store.transaction(() => {
+    const byContact = new Map<number, Uint8Array[]>();
+    for (const id of msgIds) {
+      const m = store.findMessage(id, 'in');
+      if (!m || m.status === 'read') continue;
+      const list = byContact.get(m.contactId) ?? [];
+      list.push(id);
+      byContact.set(m.contactId, list);
+    }
+    const out: QueuedReceipt[] = [];
+    for (const [contactId, ids] of byContact) {
+      store.setStatus(ids, 'read', 'in');
+      const c = store.getContact(contactId);
+      if (!sendRead || !c || c.state === 'changed') continue;
+      out.push(...queueReceipts(store, ctx, c, 'read', ids));
+    }
+    return out;
+  });
+}
