@@ -102,6 +102,8 @@ interface Pending {
 
 /** Pushes are skipped (the mail waits for a pull) when a socket has this much unsent. */
 const PUSH_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** Answers to a client with this much unsent close its connection (it does not read). */
+const MAX_BACKLOG_BYTES = 2 * PUSH_BACKLOG_BYTES;
 
 class RelayError extends Error {
   constructor(readonly code: RelayErrorCode, message: string) {
@@ -162,7 +164,14 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   };
 
   const send = (c: Conn, f: { t: string; [k: string]: unknown }): void => {
-    if (c.ws.readyState === c.ws.OPEN) c.ws.send(encodeFrame(f));
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    // A client that keeps asking and never reads the answers is dropped, not buffered for.
+    if (c.ws.bufferedAmount > MAX_BACKLOG_BYTES) {
+      event('slow', { conn: c.n, buffered: c.ws.bufferedAmount });
+      c.ws.terminate();
+      return;
+    }
+    c.ws.send(encodeFrame(f));
   };
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
     send(c, { t: 'error', ...(id === undefined ? {} : { id }), code, message });
@@ -310,7 +319,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   };
 
   const handlePull = (c: Conn, f: PullFrame): void => {
-    const rows = store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit);
+    const rows = store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit, MAX_PULL_BYTES);
     const items: { seq: number; eid: string; env: string; time: number }[] = [];
     let bytes = 0;
     for (const r of rows) {

@@ -100,14 +100,20 @@ export class RelayStore {
     return this.q.exists.get(b(recipient), eid) !== undefined;
   }
 
-  /** Mail waiting for `recipient` with seq > after, not older than `notBefore`, in order. */
-  pull(recipient: Uint8Array, after: number, notBefore: number, limit: number): StoredMail[] {
-    return (this.q.pull.all(b(recipient), after, notBefore, limit) as { seq: number; eid: string; env: Buffer; time: number }[]).map((r) => ({
-      seq: r.seq,
-      eid: r.eid,
-      env: new Uint8Array(r.env),
-      time: r.time,
-    }));
+  /**
+   * Mail waiting for `recipient` with seq > after, not older than `notBefore`, in order. Stops
+   * reading once the envelopes exceed `maxBytes` (that last row is included, so the caller sees
+   * there is more): a pull never loads a whole mailbox of large envelopes to answer with 1 MiB.
+   */
+  pull(recipient: Uint8Array, after: number, notBefore: number, limit: number, maxBytes = Infinity): StoredMail[] {
+    const out: StoredMail[] = [];
+    let bytes = 0;
+    for (const r of this.q.pull.iterate(b(recipient), after, notBefore, limit) as IterableIterator<{ seq: number; eid: string; env: Buffer; time: number }>) {
+      out.push({ seq: r.seq, eid: r.eid, env: new Uint8Array(r.env), time: r.time });
+      bytes += r.env.length;
+      if (bytes > maxBytes) break;
+    }
+    return out;
   }
 
   /** Deletes the given eids from `recipient`'s mailbox only; returns count and bytes freed. */
