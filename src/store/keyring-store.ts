@@ -100,6 +100,40 @@ export interface CreateOptions {
   /** ms since the epoch; default Date.now() */
   now?: number;
   progress?: Progress;
+  /** With force: told which old files were set aside (see setAsideOldIdentity). */
+  onSetAside?: (paths: string[]) => void;
+}
+
+/**
+ * `init --force` replaces an identity, but loses nothing: the old keyring is copied to
+ * `keyring.json.replaced-<ms>` (it still opens with the old passphrase) and the old local store,
+ * sealed under the old history key, is renamed to `hush.db.replaced-<ms>` (with its -wal/-shm),
+ * so the new identity starts with an empty store instead of one it cannot open.
+ * Returns the paths it wrote.
+ */
+export async function setAsideOldIdentity(paths: HushPaths, stamp: number): Promise<string[]> {
+  const moved: string[] = [];
+  try {
+    if (await keyringExists(paths)) {
+      const dest = `${paths.keyring}.replaced-${stamp}`;
+      await fsp.copyFile(paths.keyring, dest);
+      await fsp.chmod(dest, 0o600);
+      moved.push(dest);
+    }
+    for (const suffix of ['', '-wal', '-shm']) {
+      const from = paths.db + suffix;
+      const to = `${paths.db}.replaced-${stamp}${suffix}`;
+      try {
+        await fsp.rename(from, to);
+        if (suffix === '') moved.push(to);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  } catch (err) {
+    throw isHushError(err) ? err : fsError(err, 'write', paths.home);
+  }
+  return moved;
 }
 
 /** Refuses early (before a passphrase is asked) when init would overwrite a keyring. */
@@ -132,6 +166,7 @@ export async function createKeyring(paths: HushPaths, opts: CreateOptions): Prom
   const wk = await progress('deriving the key (Argon2id)', () => deriveWrappingKey(argon2idKdf, opts.passphrase, kdf));
   try {
     const file = sealKeyring(header, identity, wk, randomBytes);
+    if (opts.force) opts.onSetAside?.(await setAsideOldIdentity(paths, header.created));
     await atomicWriteFile(paths.keyring, keyringToJson(file), 0o600);
     return file;
   } finally {

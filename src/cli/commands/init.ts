@@ -45,6 +45,9 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     force,
     env: ctx.env,
     progress: (label, fn) => ctx.out.progress(label, fn),
+    onSetAside: (moved) => {
+      for (const m of moved) ctx.out.info(`hush: the previous identity's file was kept as ${m}`);
+    },
   });
   passphrase.bytes.fill(0);
   const fp = fingerprint(file.signPk);
