@@ -30,7 +30,30 @@ export const backend: 'node' | 'reference' = useNative ? 'node' : 'reference';
 /** A source of random bytes. Real code passes `randomBytes`; vectors pass a seeded stream. */
 export type Random = (n: number) => Uint8Array;
 
-export const randomBytes: Random = (n) => nacl.randomBytes(n);
+/*
+ * The CSPRNG, drawn in 4 KiB blocks: one crypto.randomFillSync call costs ~6 us whatever its
+ * size, and a seal needs three small draws, so small requests are served from a pool (the
+ * consumed bytes are zeroed). Large requests go straight to the CSPRNG. In reference mode it
+ * is tweetnacl's randomBytes (which uses the same node:crypto source).
+ */
+const POOL_BYTES = 4096;
+const pool = new Uint8Array(POOL_BYTES);
+let poolPos = POOL_BYTES;
+
+export const randomBytes: Random = (n) => {
+  if (!useNative) return nacl.randomBytes(n);
+  if (!Number.isInteger(n) || n < 0) throw new DataError('BAD_LENGTH', `random length ${String(n)} is not a non-negative integer`);
+  if (n > 256) return nodeCrypto.randomFillSync(new Uint8Array(n));
+  if (poolPos + n > POOL_BYTES) {
+    nodeCrypto.randomFillSync(pool);
+    poolPos = 0;
+  }
+  const out = new Uint8Array(n);
+  out.set(pool.subarray(poolPos, poolPos + n));
+  pool.fill(0, poolPos, poolPos + n);
+  poolPos += n;
+  return out;
+};
 
 export function sha512(data: Uint8Array): Uint8Array {
   if (useNative) return new Uint8Array(nodeCrypto.createHash('sha512').update(data).digest());
@@ -43,15 +66,42 @@ export function sha512Reference(data: Uint8Array): Uint8Array {
 
 // --- X25519 -------------------------------------------------------------------------------
 
-const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+/*
+ * Keys enter OpenSSL as JWK, not DER: Node's DER/PKCS#8 import goes through OpenSSL's decoder
+ * framework and costs ~0.35 ms per private key, JWK import ~0.03 ms (docs/PERFORMANCE.md).
+ * For a private key Node validates that `x` is a string but builds the key from `d` alone
+ * (the public half is recomputed), so a placeholder `x` is enough; the fast-path test checks
+ * every result against tweetnacl.
+ */
+const JWK_X_PLACEHOLDER = Buffer.alloc(32).toString('base64url');
+const b64u = (a: Uint8Array): string => Buffer.from(a.buffer, a.byteOffset, a.length).toString('base64url');
 
-function nativeX25519Priv(sk: Uint8Array): nodeCrypto.KeyObject {
-  return nodeCrypto.createPrivateKey({ key: Buffer.concat([X25519_PKCS8, sk]), format: 'der', type: 'pkcs8' });
+type Curve = 'X25519' | 'Ed25519';
+interface CachedKey {
+  copy: Buffer;
+  key: nodeCrypto.KeyObject;
+}
+/**
+ * Private KeyObjects per secret-key array (by identity, so a long-term key is imported once).
+ * An entry is used only while the array still holds the bytes it was made from; wipe() drops it.
+ */
+const privateKeyCache: Record<Curve, WeakMap<Uint8Array, CachedKey>> = { X25519: new WeakMap(), Ed25519: new WeakMap() };
+
+function nativePrivate(crv: Curve, sk: Uint8Array): nodeCrypto.KeyObject {
+  const seed = sk.subarray(0, 32);
+  const hit = privateKeyCache[crv].get(sk);
+  if (hit && nodeCrypto.timingSafeEqual(hit.copy, seed)) return hit.key;
+  const key = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(seed), x: JWK_X_PLACEHOLDER }, format: 'jwk' });
+  privateKeyCache[crv].set(sk, { copy: Buffer.from(seed), key });
+  return key;
 }
 
-function nativeX25519Pub(pk: Uint8Array): nodeCrypto.KeyObject {
-  return nodeCrypto.createPublicKey({ key: Buffer.concat([X25519_SPKI, pk]), format: 'der', type: 'spki' });
+function nativePublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
+  return nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pk) }, format: 'jwk' });
+}
+
+function rawPublic(key: nodeCrypto.KeyObject): Uint8Array {
+  return new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url'));
 }
 
 /** X25519 public key of a 32-byte secret scalar (crypto_scalarmult_base). */
@@ -61,11 +111,32 @@ function needLength(a: Uint8Array, n: number, what: string): void {
 
 export function x25519Base(sk: Uint8Array): Uint8Array {
   needLength(sk, KEY_BYTES, 'x25519 secret key');
-  if (useNative) {
-    const der = nodeCrypto.createPublicKey(nativeX25519Priv(sk)).export({ format: 'der', type: 'spki' });
-    return new Uint8Array(der.subarray(der.length - 32));
-  }
+  if (useNative) return rawPublic(nodeCrypto.createPublicKey(nativePrivate('X25519', sk)));
   return nacl.scalarMult.base(sk);
+}
+
+export interface BoxKeyPair {
+  publicKey: Uint8Array;
+  secretKey: Uint8Array;
+}
+
+/**
+ * A fresh X25519 key pair: the secret key is `random(32)` and the public key its
+ * x25519Base. When `random` is the real `randomBytes` and the native backend is on, OpenSSL
+ * generates the pair (its CSPRNG, the same source node's randomBytes draws from) and the
+ * private KeyObject stays cached for the DH that follows; the bytes are then what
+ * x25519Base would give for them (fast-path test). Seeded streams (vectors) take the
+ * `random(32)` path, so vectors stay deterministic.
+ */
+export function x25519KeyPair(random: Random): BoxKeyPair {
+  if (useNative && random === randomBytes) {
+    const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync('x25519');
+    const secretKey = new Uint8Array(Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'));
+    privateKeyCache.X25519.set(secretKey, { copy: Buffer.from(secretKey), key: privateKey });
+    return { publicKey: rawPublic(publicKey), secretKey };
+  }
+  const secretKey = random(32);
+  return { publicKey: x25519Base(secretKey), secretKey };
 }
 
 /**
@@ -78,7 +149,7 @@ export function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   let s: Uint8Array;
   if (useNative) {
     try {
-      s = new Uint8Array(nodeCrypto.diffieHellman({ privateKey: nativeX25519Priv(sk), publicKey: nativeX25519Pub(pk) }));
+      s = new Uint8Array(nodeCrypto.diffieHellman({ privateKey: nativePrivate('X25519', sk), publicKey: nativePublic('X25519', pk) }));
     } catch {
       // OpenSSL refuses an all-zero shared secret itself.
       throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
@@ -125,9 +196,6 @@ export function secretboxOpen(box: Uint8Array, nonce: Uint8Array, key: Uint8Arra
 
 // --- Ed25519 ------------------------------------------------------------------------------
 
-const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
-
 export interface SignKeyPair {
   publicKey: Uint8Array; // 32
   secretKey: Uint8Array; // 64: seed || publicKey (NaCl layout)
@@ -141,8 +209,7 @@ export function signKeyPairFromSeed(seed: Uint8Array): SignKeyPair {
 export function signDetached(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
   needLength(secretKey, SIGN_SK_BYTES, 'ed25519 secret key');
   if (useNative) {
-    const key = nodeCrypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8, secretKey.subarray(0, 32)]), format: 'der', type: 'pkcs8' });
-    return new Uint8Array(nodeCrypto.sign(null, msg, key));
+    return new Uint8Array(nodeCrypto.sign(null, msg, nativePrivate('Ed25519', secretKey)));
   }
   return nacl.sign.detached(msg, secretKey);
 }
@@ -205,8 +272,7 @@ export function verifyDetached(msg: Uint8Array, sig: Uint8Array, publicKey: Uint
   if (isSmallOrderEd25519(publicKey) || isSmallOrderEd25519(sig.subarray(0, 32))) return false;
   if (useNative) {
     try {
-      const key = nodeCrypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI, publicKey]), format: 'der', type: 'spki' });
-      return nodeCrypto.verify(null, msg, key, sig);
+      return nodeCrypto.verify(null, msg, nativePublic('Ed25519', publicKey), sig);
     } catch {
       return false;
     }
@@ -224,5 +290,10 @@ export function signDetachedReference(msg: Uint8Array, secretKey: Uint8Array): U
 
 /** Overwrite secret material we no longer need (best effort in a GC'd runtime). */
 export function wipe(...arrays: (Uint8Array | undefined)[]): void {
-  for (const a of arrays) a?.fill(0);
+  for (const a of arrays) {
+    if (!a) continue;
+    a.fill(0);
+    privateKeyCache.X25519.delete(a);
+    privateKeyCache.Ed25519.delete(a);
+  }
 }

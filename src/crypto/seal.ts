@@ -26,7 +26,7 @@ import {
   PAYLOAD_VERSION,
   paddedLength,
 } from '../protocol/envelope.js';
-import { boxBefore, NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe, x25519Base } from './nacl.js';
+import { boxBefore, NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe, x25519KeyPair } from './nacl.js';
 
 export interface BoxIdentity {
   signPk: Uint8Array;
@@ -103,8 +103,8 @@ export function sealEnvelope(me: BoxIdentity, to: Peer, msg: SealInput, random: 
   }
   const time = u64be(msg.time); // throws BAD_INTEGER unless a safe non-negative integer
 
-  const ephSk = random(32);
-  const ephPk = x25519Base(ephSk);
+  // random(32) then x25519Base, or the same natively when `random` is the real randomBytes.
+  const { secretKey: ephSk, publicKey: ephPk } = x25519KeyPair(random);
 
   const plen = paddedLength(PAYLOAD_HEADER_BYTES + msg.body.length);
   const payload = new Uint8Array(plen); // zero padding

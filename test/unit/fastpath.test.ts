@@ -18,7 +18,9 @@ import {
   verifyDetached,
   verifyDetachedReference,
   x25519,
+  wipe,
   x25519Base,
+  x25519KeyPair,
   x25519Reference,
 } from '../../src/crypto/nacl.js';
 import { isAllZero } from '../../src/protocol/encoding.js';
@@ -195,5 +197,59 @@ describe('Ed25519: node:crypto vs tweetnacl', () => {
     let q = decode(signKeyPairFromSeed(randomBytes(32)).publicKey);
     for (let i = 0; i < 3; i++) q = add(q, q);
     expect(q).not.toEqual([0n, 1n]);
+  });
+});
+
+describe('performance fast paths (docs/PERFORMANCE.md) vs tweetnacl', () => {
+  it('x25519KeyPair with the real randomBytes (OpenSSL keygen) gives a pair tweetnacl agrees with', () => {
+    for (let i = 0; i < N; i++) {
+      const kp = x25519KeyPair(randomBytes);
+      expect(kp.secretKey.length).toBe(32);
+      expect(hex(kp.publicKey)).toBe(hex(nacl.scalarMult.base(kp.secretKey)));
+      const peer = randomBytes(32);
+      expect(hex(x25519(kp.secretKey, x25519Base(peer)))).toBe(hex(x25519Reference(peer, kp.publicKey)));
+    }
+  });
+
+  it('x25519KeyPair with a seeded stream takes random(32) as the secret key', () => {
+    const sk = randomBytes(32);
+    const kp = x25519KeyPair(() => new Uint8Array(sk));
+    expect(hex(kp.secretKey)).toBe(hex(sk));
+    expect(hex(kp.publicKey)).toBe(hex(nacl.scalarMult.base(sk)));
+  });
+
+  it('cached private keys follow the bytes: a reused or wiped array is re-imported', () => {
+    const sk = randomBytes(32);
+    const pk = x25519Base(randomBytes(32));
+    expect(hex(x25519(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
+    sk.set(randomBytes(32)); // same array, new key
+    expect(hex(x25519(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
+    const a = signKeyPairFromSeed(randomBytes(32));
+    const b = signKeyPairFromSeed(randomBytes(32));
+    const msg = randomBytes(40);
+    const sk64 = new Uint8Array(a.secretKey);
+    expect(hex(signDetached(msg, sk64))).toBe(hex(signDetachedReference(msg, a.secretKey)));
+    sk64.set(b.secretKey);
+    expect(hex(signDetached(msg, sk64))).toBe(hex(signDetachedReference(msg, b.secretKey)));
+    wipe(sk64);
+    sk64.set(a.secretKey);
+    expect(hex(signDetached(msg, sk64))).toBe(hex(signDetachedReference(msg, a.secretKey)));
+  });
+
+  it('pooled randomBytes returns fresh, distinct arrays of every length', () => {
+    const seen = new Set<string>();
+    for (const n of [0, 1, 16, 24, 32, 255, 256, 257, 5000]) {
+      for (let i = 0; i < 40; i++) {
+        const r = randomBytes(n);
+        expect(r).toBeInstanceOf(Uint8Array);
+        expect(r.length).toBe(n);
+        expect(r.byteOffset).toBe(0);
+        if (n >= 16) {
+          expect(seen.has(hex(r))).toBe(false);
+          seen.add(hex(r));
+        }
+      }
+    }
+    expect(codeOfSync(() => randomBytes(-1))).toBe('BAD_LENGTH');
   });
 });
