@@ -1,0 +1,195 @@
+/**
+ * `hush chat` driven for real: two chats (alice and bob, two homes) in two tmux terminals on
+ * one real relay process. Synchronisation polls the screen (capture-pane) for the expected
+ * text until a bounded deadline: waiting for an observable state, never a fixed sleep.
+ * Ticks print as letters ([queued] [sent] [delivered] [read]) because NO_COLOR is set.
+ * Skipped where tmux is missing (.ci/run installs it).
+ */
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { RelayClient } from '../../src/client/relay-client.js';
+import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
+import { sealEnvelope } from '../../src/crypto/seal.js';
+import { unlock } from '../../src/store/keyring-store.js';
+import { hushPaths } from '../../src/store/paths.js';
+import { BIN, hush, makeHome, testEnv } from './helpers.js';
+import { ENV, newUser, PASS, type TestUser } from './messaging-helpers.js';
+
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
+
+function hasTmux(): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const DEADLINE_MS = 20_000;
+const sockets: string[] = [];
+let relay: RelayProc;
+let alice: TestUser;
+let bob: TestUser;
+
+beforeAll(async () => {
+  if (!hasTmux()) return;
+  relay = await startRelayProcess();
+  [alice, bob] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url)]);
+  // Pin each other once (chat would pin on first use too; this keeps the screens quiet).
+  expect((await alice.run(['send', 'bob', 'hello from the command line'])).exitCode).toBe(0);
+  expect((await bob.run(['pull'])).exitCode).toBe(0);
+  expect((await alice.run(['pull'])).exitCode).toBe(0);
+});
+
+// Each test's terminals end with it (a chat left over from a failed test would take the next
+// test's messages: two processes on one home store a message once, and only one shows it).
+afterEach(async () => {
+  for (const s of sockets.splice(0)) await execa('tmux', ['-S', s, 'kill-server'], { reject: false });
+});
+
+afterAll(async () => {
+  await relay?.stop();
+  cleanupTmp();
+});
+
+/** `hush chat PEER` for `user`, in its own tmux terminal. */
+async function chatTerminal(user: TestUser, peer: string, extra = '') {
+  const dir = await makeHome('hush-chat-tmux-');
+  const sock = path.join(dir, 'sock');
+  sockets.push(sock);
+  const env = testEnv({ HUSH_HOME: user.home, ...ENV, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' });
+  const tmux = (...args: string[]) => execa('tmux', ['-u', '-S', sock, ...args], { env, extendEnv: false });
+  await tmux('new-session', '-d', '-x', '100', '-y', '30', `node ${BIN} chat ${peer} ${extra}; echo EXIT=$?; read _`);
+  const screen = async (): Promise<string> => (await tmux('capture-pane', '-p')).stdout;
+  /** Polls the screen until `re` shows (bounded); fails at once if the chat ended without it. */
+  const waitFor = async (re: RegExp): Promise<string> => {
+    const until = Date.now() + DEADLINE_MS;
+    let s = '';
+    while (Date.now() < until) {
+      s = await screen();
+      if (re.test(s)) return s;
+      if (/EXIT=\d+/.test(s) && !re.test(s)) throw new Error(`the chat ended without showing ${re}:\n${s}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${re} did not show within ${DEADLINE_MS} ms; the screen:\n${s}`);
+  };
+  return {
+    waitFor,
+    screen,
+    keys: (text: string) => tmux('send-keys', '-l', text),
+    press: (...keys: string[]) => tmux('send-keys', ...keys),
+    say: async (text: string) => {
+      await tmux('send-keys', '-l', text);
+      await tmux('send-keys', 'Enter');
+    },
+    resize: (x: number, y: number) => tmux('resize-window', '-x', String(x), '-y', String(y)),
+  };
+}
+
+/** bob's identity, unlocked in-process, on a raw relay connection (to flood typing envelopes). */
+async function bobConnection(): Promise<{ c: RelayClient; typingTo: (to: { signPk: Uint8Array; boxPk: Uint8Array }) => Uint8Array }> {
+  const u = await unlock(hushPaths(bob.home), { env: { HUSH_PASSPHRASE: PASS } });
+  const id = u.identity;
+  const c = await RelayClient.connect(relay.url, { signPk: id.signPk, sign: (m) => signDetached(m, id.signSk) });
+  return { c, typingTo: (to) => sealEnvelope(id, to, { kind: 'typing', id: randomBytes(16), time: Date.now(), body: new Uint8Array(0) }, randomBytes) };
+}
+
+async function restartRelay(): Promise<void> {
+  const port = new URL(relay.url).port;
+  relay = await startRelayProcess({ dataDir: relay.dataDir, args: ['--port', port] });
+}
+
+describe.skipIf(!hasTmux())('hush chat in a terminal', () => {
+  it('two chats talk: typing seen, ticks up to read, the line being typed survives, resize, /verify, Ctrl-C and EOF exit 0', async () => {
+    const a = await chatTerminal(alice, 'bob');
+    const b = await chatTerminal(bob, 'alice');
+    await a.waitFor(/\nconnected/);
+    await b.waitFor(/\nconnected/);
+    expect(await a.screen()).toMatch(/bob \(unverified\)>/); // trust state in the prompt
+
+    await a.keys('hello bob');
+    await b.waitFor(/alice is typing/);
+    await a.press('Enter');
+    await b.waitFor(/alice: hello bob\n/);
+    await a.waitFor(/alice: hello bob \[read\]/);
+
+    // bob writes while alice has a half-typed line: it stays on her prompt.
+    await a.keys('half a thou');
+    await b.say('hi alice');
+    const s = await a.waitFor(/bob: hi alice/);
+    expect(s).toMatch(/bob \(unverified\)> half a thou\s*$/);
+    await b.waitFor(/bob: hi alice \[read\]/);
+    await a.keys('ght');
+    await a.press('Enter');
+    await b.waitFor(/alice: half a thought/);
+
+    await a.say('/verify');
+    await a.waitFor(/safety number +(\d{5} ){11}\d{5}/);
+    await a.say('/history 2');
+    await a.waitFor(/the last 2 messages with bob/);
+
+    await a.resize(50, 12);
+    await b.say('after the resize');
+    const small = await a.waitFor(/bob: after the resize/);
+    expect(small.split('\n')[0]).toMatch(/^hush chat/); // the header is still the first row
+    expect(small.split('\n').every((l) => l.length <= 50)).toBe(true);
+    expect(small).toMatch(/bob \(unverified\)>\s*$/);
+
+    await a.press('C-c');
+    expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+    await b.press('C-d'); // EOF on the terminal
+    expect(await b.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+  });
+
+  it('survives a relay restart: reconnecting shown, a message written meanwhile goes out after it is back', async () => {
+    const a = await chatTerminal(alice, 'bob');
+    const b = await chatTerminal(bob, 'alice');
+    await a.waitFor(/\nconnected/);
+    await b.waitFor(/\nconnected/);
+    expect(await relay.stop()).toBe(0);
+    await a.waitFor(/\nreconnecting/);
+    await a.say('written while the relay was down');
+    await a.waitFor(/written while the relay was down \[queued\]/);
+    await restartRelay();
+    await b.waitFor(/alice: written while the relay was down/);
+    await a.waitFor(/written while the relay was down \[read\]/);
+    await a.waitFor(/\nconnected/);
+    await a.say('/quit');
+    expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+    await b.say('/quit');
+    expect(await b.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+  });
+
+  it('a flood of typing envelopes is rate-limited on display; the chat stays responsive', async () => {
+    const a = await chatTerminal(alice, 'bob');
+    await a.waitFor(/\nconnected/);
+    const { c, typingTo } = await bobConnection();
+    try {
+      const to = await c.lookup({ name: 'alice' });
+      const sends: Promise<unknown>[] = [];
+      for (let i = 0; i < 300; i++) sends.push(c.send(to.signPk, typingTo(to), { ephemeral: true }).catch(() => undefined));
+      await a.waitFor(/bob is typing/);
+      await Promise.all(sends);
+    } finally {
+      await c.close();
+    }
+    const sent = await bob.run(['send', 'alice', 'after the flood']);
+    expect(sent.exitCode, sent.stderr).toBe(0);
+    await a.waitFor(/bob: after the flood/);
+    await a.say('still here');
+    await a.waitFor(/alice: still here \[(sent|delivered|read)\]/);
+    await a.press('C-c');
+    expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+  });
+
+  it('without a terminal: a usage error that points to send and listen', async () => {
+    const r = await hush(['chat', 'bob'], { home: alice.home, env: ENV, input: 'hi\n' });
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('hush: error: hush chat needs a terminal on stdin and stdout\nhush: hint: in scripts use hush send bob and hush listen\n');
+  });
+});
