@@ -1,0 +1,274 @@
+/**
+ * Crash safety (issue 6, part 2): kill -9 the relay in the middle of a stream of real sealed
+ * envelopes from several senders, restart it on the same data directory, drain, and check that
+ * every envelope answered `accepted` is delivered exactly once (by eid and by the message id
+ * inside). Then kill -9 `hush pull` at random points, and `hush init` / `hush passwd` midway:
+ * nothing lost, nothing shown twice, the keyring still opens.
+ *
+ * Kill points are random (nacl.randomBytes), so each run tries other ones; a failure prints the
+ * delays it used.
+ */
+import { execa } from 'execa';
+import { existsSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { type RelayClient } from '../../src/client/relay-client.js';
+import { randomBytes } from '../../src/crypto/nacl.js';
+import { openEnvelope, sealEnvelope, type SharedKeyCache } from '../../src/crypto/seal.js';
+import { toHex, utf8 } from '../../src/protocol/encoding.js';
+import { envelopeId } from '../../src/protocol/envelope.js';
+import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from '../cli/helpers.js';
+import { cleanupTmp, figure, makeUser, type RelayProc, scale, startRelayProcess, tmpDir } from './helpers.js';
+
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 60_000 });
+
+const MESSAGES = scale('HUSH_HOSTILE_MESSAGES', 5000);
+const SENDERS = scale('HUSH_HOSTILE_SENDERS', 5);
+const PULL_KILLS = scale('HUSH_HOSTILE_PULL_KILLS', 8);
+const KEYRING_KILLS = scale('HUSH_HOSTILE_KEYRING_KILLS', 6);
+
+const relays: RelayProc[] = [];
+afterAll(async () => {
+  for (const r of relays) await r.stop('SIGKILL');
+  cleanupTmp();
+});
+
+/** A random integer in [0, n) from nacl.randomBytes. */
+function rand(n: number): number {
+  const b = randomBytes(4);
+  return (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) % n;
+}
+
+const LIMIT_ARGS = ['--rate-conn', '100000', '--rate-identity', '100000', '--frame-rate', '100000', '--mailbox-count', '1000000'];
+
+async function relayOn(dataDir: string): Promise<RelayProc> {
+  const r = await startRelayProcess({ dataDir, args: LIMIT_ARGS });
+  relays.push(r);
+  return r;
+}
+
+describe('relay killed -9 mid-stream', () => {
+  it(`delivers every accepted envelope of a ${MESSAGES}-message stream from ${SENDERS} senders exactly once after a restart`, async () => {
+    const dataDir = tmpDir();
+    let relay = await relayOn(dataDir);
+    const bob = makeUser('bob');
+    const senders = Array.from({ length: SENDERS }, (_, i) => makeUser(`sender${i}`));
+    // Real sealed envelopes, a known message id in each.
+    const per = Math.ceil(MESSAGES / SENDERS);
+    const plan = senders.map((s, si) => {
+      const cache: SharedKeyCache = new Map();
+      return Array.from({ length: Math.min(per, MESSAGES - si * per) }, (_, i) => {
+        const id = randomBytes(16);
+        const env = sealEnvelope(s.id, { signPk: bob.id.signPk, boxPk: bob.id.boxPk }, { kind: 'msg', id, time: Date.now(), body: utf8(`${s.name} #${i}`) }, randomBytes, cache);
+        return { env, eid: envelopeId(env), msgId: toHex(id) };
+      });
+    });
+    const total = plan.reduce((n, p) => n + p.length, 0);
+    const killAt = Math.floor(total * 0.2) + rand(Math.floor(total * 0.6)); // somewhere in the middle
+    const accepted = new Set<string>();
+    let killed = false;
+    let killedProc: RelayProc | undefined;
+    const WINDOW = 32;
+
+    /** One sender: keeps WINDOW sends in flight; stops at the first failure (the relay died). */
+    const stream = async (c: RelayClient, items: { env: Uint8Array; eid: string }[]): Promise<void> => {
+      let next = 0;
+      let failed = false;
+      const lane = async (): Promise<void> => {
+        while (!failed && next < items.length) {
+          const it = items[next++]!;
+          try {
+            const r = await c.send(bob.id.signPk, it.env);
+            expect(r.eid).toBe(it.eid);
+            accepted.add(it.eid);
+            if (!killed && accepted.size >= killAt) {
+              killed = true;
+              killedProc = relay;
+              relay.proc.kill('SIGKILL');
+            }
+          } catch (e) {
+            expect(['RELAY_CLOSED', 'RELAY_UNREACHABLE', 'RELAY_TIMEOUT']).toContain((e as { code?: string }).code);
+            failed = true;
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: WINDOW }, lane));
+    };
+    const conns = await Promise.all(senders.map((s) => s.connect(relay.url)));
+    await Promise.all(conns.map((c, i) => stream(c, plan[i]!)));
+    expect(killed).toBe(true);
+    expect(await killedProc!.exited).toBeNull(); // killed by a signal, not exited
+    expect(killedProc!.proc.signalCode).toBe('SIGKILL');
+    const acceptedBeforeCrash = new Set(accepted);
+    figure('envelopes accepted before kill -9 of the relay', `${acceptedBeforeCrash.size} of ${total}`);
+
+    // Restart on the same data directory; the senders resend what was not accepted (an outbox).
+    relay = await relayOn(dataDir);
+    const again = await Promise.all(senders.map((s) => s.connect(relay.url)));
+    await Promise.all(again.map((c, i) => stream(c, plan[i]!.filter((x) => !accepted.has(x.eid)))));
+    expect(accepted.size).toBe(total);
+    for (const c of again) await c.close();
+
+    // Kill -9 once more while bob drains, after a pull and before its ack: the mail comes again.
+    const cb = await bob.connect(relay.url);
+    const first = await cb.pull({ limit: 500 });
+    expect(first.items.length).toBeGreaterThan(0);
+    relay.proc.kill('SIGKILL');
+    await relay.exited;
+    relay = await relayOn(dataDir);
+
+    // Drain: pull, open, ack, page by page.
+    const c2 = await bob.connect(relay.url);
+    const eids: string[] = [];
+    const msgIds: string[] = [];
+    const byPk = new Map(senders.map((s) => [Buffer.from(s.id.signPk).toString('base64'), { signPk: s.id.signPk, boxPk: s.id.boxPk }]));
+    const cache: SharedKeyCache = new Map();
+    for (;;) {
+      const { items, more } = await c2.pull({ limit: 500 });
+      for (const item of items) {
+        eids.push(item.eid);
+        expect(envelopeId(item.env)).toBe(item.eid);
+        const opened = openEnvelope(bob.id, item.env, (pk) => byPk.get(Buffer.from(pk).toString('base64')), cache);
+        msgIds.push(toHex(opened.id));
+      }
+      if (items.length) expect(await c2.ack(items.map((i) => i.eid))).toBe(items.length);
+      if (!more) break;
+    }
+    await c2.close();
+    // Exactly once: no duplicate, nothing missing, nothing extra; every pre-crash `accepted` is there.
+    expect(new Set(eids).size).toBe(eids.length);
+    expect(new Set(msgIds).size).toBe(msgIds.length);
+    expect(eids.length).toBe(total);
+    const all = new Set(plan.flat().map((x) => x.eid));
+    expect(eids.every((e) => all.has(e))).toBe(true);
+    const delivered = new Set(eids);
+    expect([...acceptedBeforeCrash].filter((e) => !delivered.has(e))).toEqual([]);
+    expect(new Set(msgIds)).toEqual(new Set(plan.flat().map((x) => x.msgId)));
+    figure('messages delivered exactly once across two kill -9 of the relay', eids.length);
+  });
+});
+
+// --- the CLI ---------------------------------------------------------------------------------
+
+const PASS = 'hostile crash pass';
+
+async function cliUser(name: string, relayUrl: string): Promise<string> {
+  const home = await makeHome(`hush-hostile-${name}-`);
+  const env = { HUSH_PASSPHRASE: PASS };
+  expect((await hush(['init', '--name', name], { home, env })).exitCode).toBe(0);
+  const r = await hush(['register', '--relay', relayUrl], { home, env });
+  expect(r.exitCode, r.stderr).toBe(0);
+  return home;
+}
+
+/** Runs `hush ...args` and kills it -9 after `delayMs` (a fault injected at a random point, not a wait for anything). */
+async function killedAfter(home: string, args: string[], delayMs: number, env: Record<string, string> = {}): Promise<{ killed: boolean; exitCode: number | undefined; stdout: string }> {
+  const p = execa('node', [BIN, ...args], { env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: PASS, ...env }), extendEnv: false, cwd: ROOT, reject: false, detached: true, timeout: 60_000 });
+  const t = setTimeout(() => p.kill('SIGKILL'), delayMs);
+  const r = await p;
+  clearTimeout(t);
+  return { killed: r.signal === 'SIGKILL', exitCode: r.exitCode, stdout: String(r.stdout ?? '') };
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t = Date.now();
+  await fn();
+  return Date.now() - t;
+}
+
+describe('hush pull killed -9 at random points', () => {
+  it('loses no message and shows none twice in hush history', async () => {
+    const relay = await relayOn(tmpDir());
+    const alice = await cliUser('alice', relay.url);
+    const bob = await cliUser('bob', relay.url);
+    const env = { HUSH_PASSPHRASE: PASS };
+    // Pin both ways first.
+    expect((await hush(['send', 'bob', 'hello'], { home: alice, env })).exitCode).toBe(0);
+    const N = scale('HUSH_HOSTILE_CLI_MESSAGES', 120);
+    const bodies = Array.from({ length: N }, (_, i) => `crash-test message ${i}`);
+    const sendMore = async (from: number, to: number): Promise<void> => {
+      const r = await hush(['send', 'bob', '--lines'], { home: alice, env, input: bodies.slice(from, to).join('\n') + '\n' });
+      expect(r.exitCode, r.stderr).toBe(0);
+    };
+    // How long an uninterrupted pull of a batch takes, to spread the kill points over it.
+    await sendMore(0, 20);
+    const full = await timed(async () => expect((await hush(['pull', '--json'], { home: bob, env })).exitCode).toBe(0));
+    const delays: number[] = [];
+    let killedCount = 0;
+    for (let k = 0, at = 20; k < PULL_KILLS; k++) {
+      const upto = Math.min(N, at + Math.ceil((N - 20) / PULL_KILLS));
+      await sendMore(at, upto);
+      at = upto;
+      const delay = Math.floor(full * 0.5) + rand(Math.floor(full * 0.7) + 1); // mostly while it connects, stores and acks
+      delays.push(delay);
+      const r = await killedAfter(bob, ['pull', '--json'], delay);
+      if (r.killed) killedCount++;
+      else expect(r.exitCode).toBe(0);
+    }
+    // And the test hook: killed right after storing a batch, before acking it.
+    const hooked = await killedAfter(bob, ['pull', '--json'], 60_000, { HUSH_TEST_CRASH: 'after-store' });
+    expect(hooked.exitCode === 0 || hooked.killed).toBe(true);
+    // A final clean pull gets whatever is left.
+    const last = await hush(['pull', '--json'], { home: bob, env });
+    expect(last.exitCode, last.stderr).toBe(0);
+    const hist = await hush(['history', 'alice', '--json', '--limit', String(N + 10)], { home: bob, env });
+    expect(hist.exitCode, hist.stderr).toBe(0);
+    const received = jsonLines(hist.stdout).filter((m) => m.direction === 'in').map((m) => String(m.body));
+    const ids = jsonLines(hist.stdout).map((m) => String(m.id));
+    expect(new Set(ids).size, `delays ${delays.join(',')}`).toBe(ids.length);
+    expect(received.sort(), `delays ${delays.join(',')}`).toEqual(['hello', ...bodies].sort());
+    figure('hush pull kill -9 points (ms)', `${delays.join(',')} (${killedCount} of ${PULL_KILLS} killed mid-run; a full pull took ${full} ms)`);
+    figure('messages through killed pulls, none lost or doubled', N);
+  });
+});
+
+describe('hush init and hush passwd killed -9 midway', () => {
+  it('init killed at random points: either no keyring at all, or one that opens', async () => {
+    const probe = await makeHome('hush-hostile-probe-');
+    const full = await timed(async () => expect((await hush(['init', '--name', 'probe'], { home: probe, env: { HUSH_PASSPHRASE: PASS } })).exitCode).toBe(0));
+    const outcomes: string[] = [];
+    for (let k = 0; k < KEYRING_KILLS; k++) {
+      const home = await makeHome('hush-hostile-init-');
+      const delay = rand(full + 100);
+      await killedAfter(home, ['init', '--name', 'kim'], delay);
+      const file = path.join(home, 'keyring.json');
+      if (existsSync(file)) {
+        const r = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: PASS, HUSH_NEW_PASSPHRASE: PASS } });
+        expect(r.exitCode, `delay ${delay}: ${r.stderr}`).toBe(0);
+        outcomes.push(`${delay}ms:opens`);
+      } else {
+        // Nothing half-made blocks a fresh init.
+        const r = await hush(['init', '--name', 'kim'], { home, env: { HUSH_PASSPHRASE: PASS } });
+        expect(r.exitCode, `delay ${delay}: ${r.stderr}`).toBe(0);
+        outcomes.push(`${delay}ms:absent`);
+      }
+      expect((await fsp.readdir(home)).filter((f) => /tmp|\.new|~$/.test(f)), `delay ${delay}`).toEqual([]);
+    }
+    figure('hush init kill -9 outcomes', outcomes.join(' '));
+  });
+
+  it('passwd killed at random points: the keyring opens with the old or the new passphrase, never neither', async () => {
+    const home = await makeHome('hush-hostile-passwd-');
+    expect((await hush(['init', '--name', 'pat'], { home, env: { HUSH_PASSPHRASE: 'p0' } })).exitCode).toBe(0);
+    const full = await timed(async () => expect((await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: 'p0', HUSH_NEW_PASSPHRASE: 'p0' } })).exitCode).toBe(0));
+    let current = 'p0';
+    const outcomes: string[] = [];
+    for (let k = 1; k <= KEYRING_KILLS; k++) {
+      const next = `p${k}`;
+      const delay = rand(full + 100);
+      await killedAfter(home, ['passwd'], delay, { HUSH_PASSPHRASE: current, HUSH_NEW_PASSPHRASE: next });
+      const withNew = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: next, HUSH_NEW_PASSPHRASE: next } });
+      if (withNew.exitCode === 0) {
+        current = next;
+        outcomes.push(`${delay}ms:new`);
+      } else {
+        const withOld = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: current, HUSH_NEW_PASSPHRASE: current } });
+        expect(withOld.exitCode, `delay ${delay}: neither passphrase opens: ${withOld.stderr}`).toBe(0);
+        outcomes.push(`${delay}ms:old`);
+      }
+    }
+    const left = (await fsp.readdir(home)).filter((f) => f !== 'keyring.json');
+    expect(left.filter((f) => /tmp|\.new|~$/.test(f))).toEqual([]);
+    figure('hush passwd kill -9 outcomes', outcomes.join(' '));
+  });
+});
