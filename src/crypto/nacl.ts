@@ -122,19 +122,15 @@ export interface BoxKeyPair {
 
 /**
  * A fresh X25519 key pair: the secret key is `random(32)` and the public key its
- * x25519Base. When `random` is the real `randomBytes` and the native backend is on, OpenSSL
- * generates the pair (its CSPRNG, the same source node's randomBytes draws from) and the
- * private KeyObject stays cached for the DH that follows; the bytes are then what
- * x25519Base would give for them (fast-path test). Seeded streams (vectors) take the
- * `random(32)` path, so vectors stay deterministic.
+ * x25519Base (whose private KeyObject stays cached for the DH that follows). Seeded streams
+ * (vectors) stay deterministic.
  */
 export function x25519KeyPair(random: Random): BoxKeyPair {
-  if (useNative && random === randomBytes) {
-    const { privateKey, publicKey } = nodeCrypto.generateKeyPairSync('x25519');
-    const secretKey = new Uint8Array(Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url'));
-    privateKeyCache.X25519.set(secretKey, { copy: Buffer.from(secretKey), key: privateKey });
-    return { publicKey: rawPublic(publicKey), secretKey };
-  }
+  // NOT nodeCrypto.generateKeyPairSync: on Node 20.20 it deadlocks the process under GC
+  // pressure (a KeyGenJob destructor run by the GC inside KeyObject export waits on a mutex
+  // that is already held; `for (;;) generateKeyPairSync('x25519').privateKey.export({format:
+  // 'jwk'})` hangs within ~20k iterations, seen as `hush send --lines` freezing mid-stream).
+  // The JWK import path below is as fast (~45 us) and has no such job.
   const secretKey = random(32);
   return { publicKey: x25519Base(secretKey), secretKey };
 }
