@@ -68,7 +68,7 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
   m.on('receiptIgnored', (r) => {
     if (warnedReceipt) return; // one line per run at most
     warnedReceipt = true;
-    ctx.out.warn(`ignored a receipt from ${r.from} for a message you did not send to ${r.from}`);
+    ctx.out.warn(`ignored a receipt from ${r.from} that matches no message you sent to ${r.from}`);
   });
   m.on('pinned', (p) => ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`));
   return {

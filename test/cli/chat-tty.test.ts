@@ -9,14 +9,14 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { cleanupTmp, makeUser, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { RelayClient } from '../../src/client/relay-client.js';
 import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
 import { sealEnvelope } from '../../src/crypto/seal.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { BIN, hush, makeHome, testEnv } from './helpers.js';
-import { ENV, newUser, PASS, type TestUser } from './messaging-helpers.js';
+import { ENV, historyOf, newUser, openStore, PASS, type TestUser } from './messaging-helpers.js';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
 
@@ -184,6 +184,27 @@ describe.skipIf(!hasTmux())('hush chat in a terminal', () => {
     await a.waitFor(/alice: still here \[(sent|delivered|read)\]/);
     await a.press('C-c');
     expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+  });
+
+  it('a contact whose key changed: KEY CHANGED in the header and prompt, and sending is refused', async () => {
+    const carol = await newUser('carol', relay.url);
+    expect((await carol.run(['send', 'bob', 'hi bob, carol here'])).exitCode).toBe(0);
+    // What carol's client records when the relay serves another key for bob (see
+    // messaging-trust.test.ts for the relay-driven path): a pending, unaccepted new key.
+    const store = await openStore(carol.home);
+    try {
+      store.recordKeyChange(store.findContactByName('bob')!.id, makeUser('bob').bundle);
+    } finally {
+      store.close();
+    }
+    const c = await chatTerminal(carol, 'bob');
+    const s = await c.waitFor(/bob \(KEY CHANGED\)>/);
+    expect(s.split('\n')[0]).toMatch(/^hush chat . bob . KEY CHANGED/);
+    await c.say('this must not go out');
+    await c.waitFor(/not sent: bob's key has changed since you pinned it/);
+    await c.press('C-c');
+    expect(await c.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+    expect((await historyOf(carol.home)).map((m) => m.body)).toEqual(['hi bob, carol here']);
   });
 
   it('without a terminal: a usage error that points to send and listen', async () => {
