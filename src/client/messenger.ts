@@ -402,7 +402,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.name = o.name;
     this.store = o.store;
     this.relayUrl = o.relayUrl;
-    this.window = Math.max(1, o.window ?? 64);
+    this.window = Math.max(1, o.window ?? 256);
     this.now = o.now ?? Date.now;
     this.random = o.random ?? randomBytes;
     this.timeoutMs = o.timeoutMs;
