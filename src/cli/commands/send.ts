@@ -137,7 +137,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
     await s.close();
     throw e;
   }
-  const kept = s.m.store.listOutbox().length;
+  // Receipts wait in the outbox too, but only messages (those with a history row) are counted.
+  const kept = s.m.store.listOutbox().filter((e) => s.m.store.findMessage(e.msgId, 'out') !== undefined).length;
   await s.close();
 
   if (newSent > 0) ctx.out.info(`sent ${plural(newSent, 'message')} to ${name}`);
