@@ -7,8 +7,9 @@
  * Primitives (NaCl names): crypto_box (X25519 + XSalsa20-Poly1305), crypto_secretbox,
  * crypto_sign (Ed25519), crypto_hash (SHA-512), crypto_core_hsalsa20, randombytes.
  */
-import nacl from 'tweetnacl';
+import { createRequire } from 'node:module';
 import * as nodeCrypto from 'node:crypto';
+import type naclType from 'tweetnacl';
 import { DataError } from '../errors.js';
 import { isAllZero } from '../protocol/encoding.js';
 
@@ -17,6 +18,10 @@ export const NONCE_BYTES = 24;
 export const MAC_BYTES = 16;
 export const SIGN_SK_BYTES = 64;
 export const SIG_BYTES = 64;
+
+// require, not import: an ESM import of this CommonJS file runs Node's export scanner over its
+// 2,400 lines on every start (~30 ms of each CLI command; docs/PERFORMANCE.md).
+const nacl = createRequire(import.meta.url)('tweetnacl') as typeof naclType;
 
 type LowLevel = {
   crypto_core_hsalsa20(out: Uint8Array, inp: Uint8Array, k: Uint8Array, c: Uint8Array): number;
@@ -199,6 +204,14 @@ export interface SignKeyPair {
 
 export function signKeyPairFromSeed(seed: Uint8Array): SignKeyPair {
   needLength(seed, 32, 'ed25519 seed');
+  if (useNative) {
+    // tweetnacl's base-point multiplication costs ~20 ms; OpenSSL's ~0.05 ms.
+    const publicKey = rawPublic(nodeCrypto.createPublicKey(nativePrivate('Ed25519', seed)));
+    const secretKey = new Uint8Array(64);
+    secretKey.set(seed);
+    secretKey.set(publicKey, 32);
+    return { publicKey, secretKey };
+  }
   return nacl.sign.keyPair.fromSeed(seed);
 }
 

@@ -211,6 +211,16 @@ describe('performance fast paths (docs/PERFORMANCE.md) vs tweetnacl', () => {
     }
   });
 
+  it('signKeyPairFromSeed (OpenSSL) gives the key pair tweetnacl derives', () => {
+    for (let i = 0; i < N; i++) {
+      const seed = randomBytes(32);
+      const kp = signKeyPairFromSeed(seed);
+      const ref = nacl.sign.keyPair.fromSeed(seed);
+      expect(hex(kp.publicKey)).toBe(hex(ref.publicKey));
+      expect(hex(kp.secretKey)).toBe(hex(ref.secretKey));
+    }
+  });
+
   it('x25519KeyPair with a seeded stream takes random(32) as the secret key', () => {
     const sk = randomBytes(32);
     const kp = x25519KeyPair(() => new Uint8Array(sk));
