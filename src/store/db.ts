@@ -174,6 +174,10 @@ function mapError(e: unknown, file: string): HushError {
   }
   if (code === 'SQLITE_FULL') return new InternalError('STORE_FULL', 'the disk holding the local store is full', { hint: 'free some space and try again', cause: e });
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new InternalError('UNKNOWN_CONTACT_ID', 'no contact has that id', { cause: e });
+  if (code.startsWith('SQLITE_IOERR')) {
+    // A failed read or write of an open store: a full disk, a quota, a file-size limit (EFBIG), a failing device.
+    return new InternalError('STORE_IO', `cannot read or write the local store ${file}`, { hint: 'check the free space and the file-size limit (ulimit -f) of its disk, and the permissions of the hush home directory', cause: e });
+  }
   if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM') || /^E[A-Z]+$/.test(code)) {
     return new InternalError('STORE_IO', `cannot read or write the local store ${file}`, { hint: 'check the permissions of the hush home directory', cause: e });
   }

@@ -243,6 +243,12 @@ describe('a disk that fills up while storing', () => {
     expect((await hush(['pull'], { home: bob, env })).exitCode).toBe(0);
     const sizes = ['hush.db', 'hush.db-wal'].map((f) => (existsSync(path.join(bob, f)) ? statSync(path.join(bob, f)).size : 0));
     const kib = Math.ceil(Math.max(...sizes) / 1024) + 64;
-    await failingStoreScenario('efbig', { bob, bobName: 'bobefbig', alice, aliceName: 'aliceefbig' }, () => hushFsizeLimited(bob, ['pull', '--json'], kib), async () => undefined);
+    const seen: string[] = [];
+    await failingStoreScenario('efbig', { bob, bobName: 'bobefbig', alice, aliceName: 'aliceefbig' }, async () => {
+      const r = await hushFsizeLimited(bob, ['pull', '--json'], kib);
+      seen.push(r.stderr);
+      return r;
+    }, async () => undefined);
+    expect(seen[0]).toMatch(/hint: .*free space/);
   });
 });
