@@ -29,7 +29,7 @@ import { DataError, HushError, isHushError, RelayError, TrustError, UsageError }
 import { type Bundle } from '../protocol/bundle.js';
 import { bytesEqual, toB64, toHex, utf8 } from '../protocol/encoding.js';
 import { envelopeId, MAX_BODY_BYTES } from '../protocol/envelope.js';
-import type { MailItem } from '../protocol/frames.js';
+import { MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
@@ -609,7 +609,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const total: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: [] };
     let after = 0;
     for (;;) {
-      const { items, more } = await c.pull({ after });
+      // The largest batch: one round trip and one store commit per 500 (docs/PERFORMANCE.md).
+      const { items, more } = await c.pull({ after, limit: MAX_PULL_LIMIT });
       if (items.length === 0) break;
       const r = await this.processBatch(items, (eids) => c.ack(eids));
       total.messages.push(...r.messages);

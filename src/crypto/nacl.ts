@@ -101,8 +101,15 @@ function nativePrivate(crv: Curve, sk: Uint8Array): nodeCrypto.KeyObject {
   return key;
 }
 
+/** Public KeyObjects per key array (a contact's key is sealed to many times in a row). */
+const publicKeyCache: Record<Curve, WeakMap<Uint8Array, CachedKey>> = { X25519: new WeakMap(), Ed25519: new WeakMap() };
+
 function nativePublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
-  return nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pk) }, format: 'jwk' });
+  const hit = publicKeyCache[crv].get(pk);
+  if (hit && hit.copy.equals(pk)) return hit.key;
+  const key = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pk) }, format: 'jwk' });
+  publicKeyCache[crv].set(pk, { copy: Buffer.from(pk), key });
+  return key;
 }
 
 function rawPublic(key: nodeCrypto.KeyObject): Uint8Array {

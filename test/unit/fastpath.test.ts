@@ -234,6 +234,8 @@ describe('performance fast paths (docs/PERFORMANCE.md) vs tweetnacl', () => {
     expect(hex(x25519(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
     sk.set(randomBytes(32)); // same array, new key
     expect(hex(x25519(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
+    pk.set(x25519Base(randomBytes(32))); // same public-key array, new key
+    expect(hex(x25519(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
     const a = signKeyPairFromSeed(randomBytes(32));
     const b = signKeyPairFromSeed(randomBytes(32));
     const msg = randomBytes(40);
