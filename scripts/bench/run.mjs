@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// hush benchmarks (issue 7, docs/PERFORMANCE.md). `npm run bench` builds, then runs this.
+//
+//   node scripts/bench/run.mjs [--quick] [--only ROW|GROUP[,...]] [--wormhole] [--json FILE]
+//
+// Every row measures its baseline in the same run (interleaved where it can) and prints
+// baseline, our figure, ratio, target and pass/miss. Groups: crypto, relay, cli. Rows:
+// crypto-200, crypto-64k, relay-throughput, relay-latency, relay-memory, cli-help, e2e,
+// pull-10k, send-lines, history, unlock. --quick shrinks every row for a smoke run.
+// Never part of the test suite: timings are reported, not asserted.
+import { writeFileSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { crypto200, crypto64k } from './crypto.mjs';
+import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
+import { cliHelp, e2e, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
+import { killChildren } from './lib.mjs';
+
+const ROWS = [
+  { id: 'crypto-200', group: 'crypto', what: 'seal + open, 200 B', fn: crypto200 },
+  { id: 'crypto-64k', group: 'crypto', what: 'seal + open, 64 KiB', fn: crypto64k },
+  { id: 'relay-throughput', group: 'relay', what: 'relay durable sends, 10 pairs', fn: relayThroughput },
+  { id: 'relay-latency', group: 'relay', what: 'relay latency send → push', fn: relayLatency },
+  { id: 'relay-memory', group: 'relay', what: 'relay memory, 10,000 idle auth conns', fn: relayMemory },
+  { id: 'cli-help', group: 'cli', what: '`hush --help` cold start', fn: cliHelp },
+  { id: 'e2e', group: 'cli', what: 'one message end to end (send + pull)', fn: e2e },
+  { id: 'send-lines', group: 'cli', what: '`hush send --lines` of 10,000 lines', fn: sendLines },
+  { id: 'pull-10k', group: 'cli', what: '`hush pull` of 10,000 waiting', fn: pull10k },
+  { id: 'history', group: 'cli', what: '`hush history --limit 50`, 100,000 stored', fn: history },
+  { id: 'unlock', group: 'cli', what: 'unlock (Argon2id, defaults)', fn: unlockRow },
+];
+
+const { values: opt } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    wormhole: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (opt.help) {
+  console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 10).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  process.exit(0);
+}
+const wanted = opt.only ? new Set(opt.only.split(',').map((s) => s.trim())) : undefined;
+const rows = ROWS.filter((r) => !wanted || wanted.has(r.id) || wanted.has(r.group));
+if (wanted && rows.length === 0) {
+  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, relay, cli`);
+  process.exit(2);
+}
+
+const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
+const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const started = Date.now();
+console.log(`# hush bench ${opt.quick ? '(quick) ' : ''}— ${new Date().toISOString()}`);
+console.log(`machine: ${os.availableParallelism()} cpus, ${cpu}, node ${process.version}, ${os.platform()} ${os.release()}`);
+console.log(`load average at start: ${load()}`);
+console.log('');
+
+const results = [];
+const fmtRatio = (x) => (typeof x === 'number' && Number.isFinite(x) ? `${x.toFixed(2)}x` : '—');
+for (const r of rows) {
+  const t0 = Date.now();
+  process.stderr.write(`bench: ${r.id} …\n`);
+  let res;
+  try {
+    res = await r.fn(opt);
+  } catch (e) {
+    res = { baseline: '—', ours: `error: ${String(e?.message ?? e).split('\n')[0]}`, target: '—', pass: false, error: true };
+  }
+  const status = res.skipped ? res.skipped : res.pass ? 'pass' : 'MISS';
+  results.push({ id: r.id, what: r.what, ...res, status, seconds: (Date.now() - t0) / 1000 });
+  process.stderr.write(`bench: ${r.id}: ${status} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
+}
+
+const lines = [
+  '| row | baseline (same run) | hush | ratio | target | result |',
+  '| --- | --- | --- | --- | --- | --- |',
+  ...results.map((x) => `| ${x.what} | ${x.baseline} | ${x.ours} | ${fmtRatio(x.ratio)} | ${x.target} | ${x.status} |`),
+];
+console.log(lines.join('\n'));
+console.log('');
+console.log(`load average at end: ${load()}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
+if (opt.json) writeFileSync(opt.json, JSON.stringify({ date: new Date().toISOString(), cpu, node: process.version, quick: opt.quick, results }, null, 2));
+await stopWorld().catch(() => {});
+killChildren();
+process.exit(0);
