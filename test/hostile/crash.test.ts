@@ -18,6 +18,7 @@ import { openEnvelope, sealEnvelope, type SharedKeyCache } from '../../src/crypt
 import { toHex, utf8 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from '../cli/helpers.js';
+import { spawnHush } from '../cli/messaging-helpers.js';
 import { cleanupTmp, figure, makeUser, type RelayProc, scale, startRelayProcess, tmpDir } from './helpers.js';
 
 vi.setConfig({ testTimeout: 180_000, hookTimeout: 60_000 });
@@ -219,6 +220,41 @@ describe('hush pull killed -9 at random points', () => {
     expect(received.sort(), `delays ${delays.join(',')}`).toEqual(['hello', ...bodies].sort());
     figure('hush pull kill -9 points (ms)', `${delays.join(',')} (${killedCount} of ${PULL_KILLS} killed mid-run; a full pull took ${full} ms)`);
     figure('messages through killed pulls, none lost or doubled', N);
+  });
+});
+
+describe('hush listen killed -9 at random points', () => {
+  it('loses no message and shows none twice: each listen killed after a random number of printed messages', async () => {
+    const relay = await relayOn(tmpDir());
+    const alice = await cliUser('alicel', relay.url);
+    const bob = await cliUser('bobl', relay.url);
+    const env = { HUSH_PASSPHRASE: PASS };
+    expect((await hush(['send', 'bobl', 'hello'], { home: alice, env })).exitCode).toBe(0);
+    expect((await hush(['pull'], { home: bob, env })).exitCode).toBe(0);
+    const ROUNDS = scale('HUSH_HOSTILE_LISTEN_KILLS', 4);
+    const PER = 25;
+    const bodies: string[] = [];
+    const points: number[] = [];
+    for (let k = 0; k < ROUNDS; k++) {
+      const listen = spawnHush(bob, ['listen', '--json'], env);
+      await listen.stderr.waitFor(/^hush: listening on /);
+      const batch = Array.from({ length: PER }, (_, i) => `listen round ${k} message ${i}`);
+      bodies.push(...batch);
+      const sent = hush(['send', 'bobl', '--lines'], { home: alice, env, input: batch.join('\n') + '\n' });
+      // Kill at a random point of the stream: after the n-th message line (0 = as soon as one starts).
+      const n = rand(PER);
+      points.push(n);
+      await listen.stdout.json(n);
+      listen.kill('SIGKILL');
+      expect((await listen.done).signal).toBe('SIGKILL');
+      expect((await sent).exitCode).toBe(0);
+    }
+    const last = await hush(['pull', '--json'], { home: bob, env });
+    expect(last.exitCode, last.stderr).toBe(0);
+    const hist = await hush(['history', 'alicel', '--json', '--limit', String(bodies.length + 10)], { home: bob, env });
+    const received = jsonLines(hist.stdout).filter((m) => m.direction === 'in').map((m) => String(m.body));
+    expect(received.sort(), `kill points ${points.join(',')}`).toEqual(['hello', ...bodies].sort());
+    figure('hush listen kill -9 points (messages printed before the kill)', points.join(','));
   });
 });
 
