@@ -100,9 +100,11 @@ function freePort() {
   });
 }
 
+const has = (b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0;
+/** Debian ships twistd as twistd3. */
+const twistd = () => ['twistd', 'twistd3'].find(has);
 function haveWormhole() {
-  const has = (b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0;
-  return has('wormhole') && has('twistd');
+  return has('wormhole') && twistd() !== undefined && spawnSync(twistd(), ['--help'], { encoding: 'utf8' }).stdout?.includes('wormhole-mailbox');
 }
 
 /** magic-wormhole with a local mailbox server: median wall time of send --text + receive. */
@@ -115,7 +117,7 @@ async function wormholeTimes(n, install) {
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-wormhole-'));
   const { spawn } = await import('node:child_process');
-  const server = spawn('twistd', ['--nodaemon', '--pidfile=', `--logfile=${path.join(dir, 'log')}`, 'wormhole-mailbox', `--port=tcp:${port}:interface=127.0.0.1`, `--channel-db=${path.join(dir, 'db.sqlite')}`], { cwd: dir, stdio: 'ignore' });
+  const server = spawn(twistd(), ['--nodaemon', '--pidfile=', `--logfile=${path.join(dir, 'log')}`, 'wormhole-mailbox', `--port=tcp:${port}:interface=127.0.0.1`, `--channel-db=${path.join(dir, 'db.sqlite')}`], { cwd: dir, stdio: 'ignore' });
   try {
     const relayUrl = `ws://127.0.0.1:${port}/v1`;
     // Wait until the mailbox server listens.

@@ -1,7 +1,7 @@
 // Rows: relay throughput and latency against a bare `ws` forwarder, relay memory with 10,000
 // idle authenticated connections. Both servers run as child processes; this process drives them
 // with the same raw `ws` clients and the same precomputed frames.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -19,7 +19,9 @@ const relayFlags = (extra = []) => [
 
 async function startHush(extra) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-relay-'));
-  const s = await startServer(process.execPath, [path.join(ROOT, 'bin/hush-relay.js'), '--data', dataDir, ...relayFlags(extra)]);
+  // HUSH_BENCH_PROFILE=DIR: the relay writes a CPU profile there when it stops (node --cpu-prof).
+  const prof = process.env.HUSH_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HUSH_BENCH_PROFILE}`] : [];
+  const s = await startServer(process.execPath, [...prof, path.join(ROOT, 'bin/hush-relay.js'), '--data', dataDir, ...relayFlags(extra)]);
   return { ...s, dataDir, stop: async () => { await stopChild(s.child); rmSync(dataDir, { recursive: true, force: true }); } };
 }
 
@@ -214,18 +216,39 @@ async function latencyOf(kind, seconds) {
   }
 }
 
+/** The disk's own floor for a durable send: write + fdatasync of 4 KiB, in the relay's temp dir. */
+function fsyncTimes(n) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-fsync-'));
+  const fd = openSync(path.join(dir, 'f'), 'w');
+  const buf = Buffer.alloc(4096, 7);
+  const xs = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = now();
+      writeSync(fd, buf);
+      fdatasyncSync(fd);
+      xs.push(now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
+}
+
 export async function relayLatency(opt) {
   const seconds = opt.quick ? 1 : 5;
   const base = await latencyOf('ws', seconds);
   const ours = await latencyOf('hush', seconds);
+  const disk = fsyncTimes(opt.quick ? 50 : 300);
   const ratio = ours.p50 / base.p50;
   return {
-    baseline: `p50 ${fmtMs(base.p50)}, p99 ${fmtMs(base.p99)}`,
+    baseline: `p50 ${fmtMs(base.p50)}, p99 ${fmtMs(base.p99)} (disk fdatasync alone: p50 ${fmtMs(disk.p50)}, p99 ${fmtMs(disk.p99)})`,
     ours: `p50 ${fmtMs(ours.p50)}, p99 ${fmtMs(ours.p99)} (${PAIRS} senders × 100 msg/s, n=${ours.n})`,
     ratio,
     pass: ratio <= 2 && ours.p99 < 10,
     target: 'p50 ≤ 2x, p99 < 10 ms',
-    values: { base, ours },
+    values: { base, ours, disk },
   };
 }
 
