@@ -100,7 +100,10 @@ interface Pending {
   time: number;
 }
 
-/** Pushes are skipped (the mail waits for a pull) when a socket has this much unsent. */
+/**
+ * A socket with this much unsent gets no more pushes: a stored push closes it (the client
+ * reconnects and pulls; the mail waits in the mailbox), an ephemeral one is dropped.
+ */
 const PUSH_BACKLOG_BYTES = 8 * 1024 * 1024;
 /** Answers to a client with this much unsent close its connection (it does not read). */
 const MAX_BACKLOG_BYTES = 2 * PUSH_BACKLOG_BYTES;
@@ -195,7 +198,16 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     let delivered = 0;
     const text = encodeFrame(f);
     for (const c of online.get(rkey) ?? []) {
-      if (c.ws.readyState !== c.ws.OPEN || c.ws.bufferedAmount > PUSH_BACKLOG_BYTES) continue;
+      if (c.ws.readyState !== c.ws.OPEN) continue;
+      if (c.ws.bufferedAmount > PUSH_BACKLOG_BYTES) {
+        // Skipping a stored push silently would leave a listening client idle while mail
+        // waits; closing makes it reconnect and pull. Ephemeral pushes are just dropped.
+        if (!f.ephemeral) {
+          event('slow', { conn: c.n, buffered: c.ws.bufferedAmount });
+          c.ws.terminate();
+        }
+        continue;
+      }
       c.ws.send(text);
       delivered++;
     }
