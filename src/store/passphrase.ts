@@ -143,14 +143,15 @@ export async function keychainWrappingKey(req: KeychainRequest): Promise<Uint8Ar
 
 // --- the interactive prompt ----------------------------------------------------------------
 
-interface Terminal {
+/** The controlling terminal, opened for one prompt; close() releases it. */
+export interface Terminal {
   input: NodeJS.ReadableStream;
   output: NodeJS.WritableStream;
   close(): void;
 }
 
 /** Opens the controlling terminal, whatever stdin is; undefined when there is none. */
-function openTerminal(): Terminal | undefined {
+export function openTerminal(): Terminal | undefined {
   if (process.platform === 'win32') {
     if (!process.stdin.isTTY) return undefined;
     return { input: process.stdin, output: process.stderr, close: () => process.stdin.pause() };

@@ -19,12 +19,11 @@
  * of NAME's envelopes stay in quarantine.
  * Exit codes: 2 unknown NAME or malformed FP; 5 FP mismatch, refused or declined change.
  */
-import * as fs from 'node:fs';
-import * as tty from 'node:tty';
 import { isHushError, TrustError, UsageError } from '../../errors.js';
 import { reprocessQuarantine } from '../../client/messenger.js';
 import { fingerprint, normaliseFingerprint } from '../../crypto/fingerprint.js';
 import type { Contact } from '../../store/db.js';
+import { openTerminal } from '../../store/passphrase.js';
 import { openLocal, safeName, trustLabel, unknownContact } from '../format.js';
 import { plural, printMessage } from '../messaging.js';
 import type { CommandRun } from './index.js';
@@ -34,35 +33,16 @@ import type { CommandRun } from './index.js';
  * undefined when there is no terminal.
  */
 async function confirmOnTerminal(message: string): Promise<boolean | undefined> {
-  let fdIn: number;
-  let fdOut: number;
-  try {
-    fdIn = fs.openSync('/dev/tty', 'r');
-  } catch {
-    return undefined;
-  }
-  try {
-    fdOut = fs.openSync('/dev/tty', 'w');
-  } catch {
-    fs.closeSync(fdIn);
-    return undefined;
-  }
-  if (!tty.isatty(fdIn)) {
-    fs.closeSync(fdIn);
-    fs.closeSync(fdOut);
-    return undefined;
-  }
-  const input = new tty.ReadStream(fdIn);
-  const output = new tty.WriteStream(fdOut);
+  const term = openTerminal();
+  if (!term) return undefined;
   try {
     const { confirm } = await import('@inquirer/prompts');
-    return await confirm({ message, default: false }, { input, output, clearPromptOnDone: false });
+    return await confirm({ message, default: false }, { input: term.input, output: term.output, clearPromptOnDone: false });
   } catch (err) {
     if (err instanceof Error && err.name === 'ExitPromptError') return false;
     throw err;
   } finally {
-    input.destroy();
-    output.destroy();
+    term.close();
   }
 }
 
