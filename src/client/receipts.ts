@@ -25,6 +25,7 @@ import { envelopeId, MSG_ID_BYTES } from '../protocol/envelope.js';
 import type { Random } from '../crypto/nacl.js';
 import { sealEnvelope, type BoxIdentity, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore } from '../store/db.js';
+import type { QueuedMessage } from './messenger.js';
 
 export const RECEIPT_VERSION = 1;
 /** Most message ids in one receipt body (4 + 1000 × 16 = 16,004 bytes, far below 64 KiB). */
@@ -108,19 +109,8 @@ export function applyReceipt(store: HushStore, contact: Contact, r: ReceiptBody)
   return { from: contact.name, type: r.type, ids: valid.map(toHex), ignored };
 }
 
-/** A sealed receipt waiting in the outbox (the shape SendPipeline takes). */
-export interface QueuedReceipt {
-  eid: string;
-  envelope: Uint8Array;
-  msgId: Uint8Array;
-  contactId: number;
-  to: string;
-  toSignPk: Uint8Array;
-  time: number;
-  fromOutbox: boolean;
-  /** Always true: a receipt, not a message (no 'sent' report, no history row). */
-  control: true;
-}
+/** A sealed receipt waiting in the outbox: a queued message marked control (no 'sent' report, no history row). */
+export type QueuedReceipt = QueuedMessage & { control: true };
 
 export interface SealContext {
   identity: BoxIdentity;
