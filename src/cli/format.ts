@@ -4,12 +4,12 @@
  * safeText) so that pull, listen and history print the same way and there is ONE sanitizer.
  */
 import { UsageError } from '../errors.js';
-import { type Contact, HushStore } from '../store/db.js';
+import type { Contact, HushStore } from '../store/db.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import { type Identity, wipeIdentity } from '../crypto/identity.js';
 import type { CommandContext } from './commands/index.js';
 import { unlockHome } from './common.js';
-import { formatTime, safeText } from './messaging.js';
+import { formatTime, openStore, safeText } from './messaging.js';
 
 export { formatTime, safeText };
 
@@ -92,13 +92,7 @@ export function safeName(s: string): string {
  */
 export async function openLocal(ctx: CommandContext): Promise<{ store: HushStore; identity: Identity; myName: string; close(): void }> {
   const { paths, unlocked } = await unlockHome(ctx);
-  let store: HushStore;
-  try {
-    store = HushStore.open(paths.home, unlocked.identity.historyKey);
-  } catch (e) {
-    wipeIdentity(unlocked.identity);
-    throw e;
-  }
+  const store = openStore(paths, unlocked);
   return {
     store,
     identity: unlocked.identity,

@@ -31,6 +31,16 @@ export async function requireRelay(ctx: CommandContext, paths: HushPaths): Promi
   return { ...r, config };
 }
 
+/** Opens the home's store with the unlocked history key; wipes the identity if that fails. */
+export function openStore(paths: HushPaths, unlocked: Unlocked): HushStore {
+  try {
+    return HushStore.open(paths.home, unlocked.identity.historyKey);
+  } catch (e) {
+    wipeIdentity(unlocked.identity);
+    throw e;
+  }
+}
+
 export interface Session {
   m: Messenger;
   paths: HushPaths;
@@ -48,13 +58,7 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const { unlocked } = await unlockHome(ctx, paths);
-  let store: HushStore;
-  try {
-    store = HushStore.open(paths.home, unlocked.identity.historyKey);
-  } catch (e) {
-    wipeIdentity(unlocked.identity);
-    throw e;
-  }
+  const store = openStore(paths, unlocked);
   const crash = ctx.env.HUSH_TEST_CRASH === 'after-store';
   const m = new Messenger({
     identity: unlocked.identity,
