@@ -6,7 +6,7 @@
  * It never logs envelope contents or keys: log lines name connections by a counter.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { verifyDetached } from '../src/crypto/nacl.js';
 import { isHushError } from '../src/errors.js';
@@ -166,6 +166,16 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     authSkewMs: limits.authSkewMs,
   };
 
+  // While a group commit answers its batch, each socket is corked once and uncorked at the end,
+  // so a batch costs one write per socket instead of one per frame (docs/PERFORMANCE.md).
+  let corked: Set<Socket> | undefined;
+  const cork = (ws: WebSocket): void => {
+    const sock = (ws as unknown as { _socket?: Socket })._socket;
+    if (!corked || !sock || corked.has(sock)) return;
+    sock.cork();
+    corked.add(sock);
+  };
+
   const send = (c: Conn, f: { t: string; [k: string]: unknown }): void => {
     if (c.ws.readyState !== c.ws.OPEN) return;
     // A client that keeps asking and never reads the answers is dropped, not buffered for.
@@ -174,6 +184,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       c.ws.terminate();
       return;
     }
+    cork(c.ws);
     c.ws.send(encodeFrame(f));
   };
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
@@ -208,6 +219,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         }
         continue;
       }
+      cork(c.ws);
       c.ws.send(text);
       delivered++;
     }
@@ -235,6 +247,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       }
       return;
     }
+    corked = new Set<Socket>();
     batch.forEach((p, i) => {
       let delivered = 0;
       const seq = fresh[i];
@@ -249,6 +262,9 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       }
       send(p.conn, { t: 'accepted', id: p.reqId, eid: p.eid, stored: true, delivered });
     });
+    const socks = corked;
+    corked = undefined;
+    for (const sock of socks) sock.uncork();
   };
 
   const handleAuth = (c: Conn, f: AuthFrame): void => {

@@ -6,20 +6,18 @@
  */
 import { DataError } from '../errors.js';
 
-const B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
 export function toB64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 /** Strict base64 decode; `what` names the field in the error. */
 export function fromB64(text: string, what = 'value'): Uint8Array {
-  if (typeof text !== 'string' || !B64_RE.test(text)) {
-    throw new DataError('BAD_BASE64', `${what} is not valid base64`);
-  }
+  if (typeof text !== 'string') throw new DataError('BAD_BASE64', `${what} is not valid base64`);
+  // Buffer's decoder is lenient (skips stray characters, takes base64url, missing padding,
+  // non-zero unused bits), but its encoder writes only canonical padded standard base64: text
+  // that re-encodes to itself is canonical, so every byte string has exactly one accepted
+  // spelling. (This replaced a regex pre-check that cost ~7 us per relay frame.)
   const buf = Buffer.from(text, 'base64');
-  // The regex admits non-zero unused bits in the last group ("AB==" decodes like "AA=="):
-  // re-encoding catches them, so every byte string has exactly one accepted spelling.
   if (buf.toString('base64') !== text) throw new DataError('BAD_BASE64', `${what} is not valid base64`);
   // A copy, not a view into Buffer's shared pool (decoded secrets must be wipeable alone).
   return new Uint8Array(buf);
