@@ -26,7 +26,7 @@ async function getWorld() {
   delete env.HUSH_HOME;
   const home = (name) => path.join(tmp, name);
   const hush = async (who, args, o = {}) => {
-    const r = await run(NODE, [HUSH, '--home', home(who), ...args], { env, ...o });
+    const r = await run(NODE, [...(o.node ?? []), HUSH, '--home', home(who), ...args], { env, ...o });
     if (r.code !== 0) throw new Error(`hush ${args.join(' ')} (${who}) exited ${r.code}: ${r.stderr.trim().split('\n').slice(0, 2).join(' / ')}`);
     return r;
   };
