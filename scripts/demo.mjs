@@ -166,7 +166,7 @@ async function dumpRelayStore() {
     out('  directory (public: who is registered, with their public signing key):');
     for (const d of dir) out(`    ${d.name.padEnd(8)} signPk ${short(d.sign_pk, 12)}...`);
     const mail = db.prepare('SELECT seq, recipient, size, env FROM mailbox ORDER BY seq').all();
-    out(`  mailbox (${mail.length} envelope${mail.length === 1 ? '' : 's'} waiting to be fetched; sealed, and no sender is stored):`);
+    out(`  mailbox (${mail.length} envelope${mail.length === 1 ? '' : 's'} waiting to be fetched — messages and delivered/read receipts look alike; sealed, and no sender is stored):`);
     for (const m of mail) out(`    #${m.seq}  to ${Buffer.from(m.recipient).subarray(0, 6).toString('hex')}...  ${m.size} bytes  ${short(m.env, 48)}...`);
     return mail.length;
   } finally {
