@@ -30,22 +30,28 @@ async function setup(bodyLen) {
 
 /**
  * Raw primitives of one seal + open, with nothing of hush around them: an ephemeral X25519
- * pair (OpenSSL), the sender's DH with the recipient's KeyObject, the recipient importing the
+ * pair (OpenSSL, from 32 random bytes), the sender's DH with the recipient's KeyObject, the recipient importing the
  * 32-byte ephemeral key and doing its DH, and the two secretbox layers sealed and opened
  * (tweetnacl, the implementation hush uses) at the sizes a real envelope has. The long-term
  * inner key is precomputed, as hush caches it.
  */
 function rawPrimitives(nacl, payloadLen, innerLen) {
-  const recipient = nodeCrypto.generateKeyPairSync('x25519');
+  const rd = Buffer.from(nacl.randomBytes(32)).toString('base64url');
+  const rPriv = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: rd, x: Buffer.alloc(32).toString('base64url') }, format: 'jwk' });
+  const recipient = { privateKey: rPriv, publicKey: nodeCrypto.createPublicKey(rPriv) };
   const payload = nacl.randomBytes(payloadLen);
   const inner = nacl.randomBytes(innerLen);
   const kInner = nacl.randomBytes(32);
   const nonce1 = nacl.randomBytes(24);
   const nonce2 = nacl.randomBytes(24);
+  const placeholder = Buffer.alloc(32).toString('base64url');
   return () => {
-    const eph = nodeCrypto.generateKeyPairSync('x25519');
-    const ephX = eph.publicKey.export({ format: 'jwk' }).x;
-    const k1 = nodeCrypto.diffieHellman({ privateKey: eph.privateKey, publicKey: recipient.publicKey });
+    // Key generation = 32 random bytes imported as a private key (OpenSSL derives the public
+    // key on import). Not generateKeyPairSync: see x25519KeyPair in src/crypto/nacl.ts.
+    const d = Buffer.from(nacl.randomBytes(32)).toString('base64url');
+    const ephPriv = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d, x: placeholder }, format: 'jwk' });
+    const ephX = nodeCrypto.createPublicKey(ephPriv).export({ format: 'jwk' }).x;
+    const k1 = nodeCrypto.diffieHellman({ privateKey: ephPriv, publicKey: recipient.publicKey });
     const b1 = nacl.secretbox(payload, nonce1, kInner);
     const b2 = nacl.secretbox(inner, nonce2, k1);
     const ephPub = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: ephX }, format: 'jwk' });

@@ -8,6 +8,7 @@
 // crypto-200, crypto-64k, relay-throughput, relay-latency, relay-memory, cli-help, e2e,
 // pull-10k, send-lines, history, unlock. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -43,6 +44,19 @@ if (opt.help) {
   console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 10).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
+// The relay-memory row holds 10,000 sockets open on each side: raise the soft fd limit to the
+// hard one by re-running this script under `ulimit -n` (Node cannot set its own rlimit).
+if (!process.env.HUSH_BENCH_ULIMIT) {
+  const soft = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim());
+  if (Number.isFinite(soft) && soft < 12_000) {
+    const r = spawnSync('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, HUSH_BENCH_ULIMIT: '1' },
+    });
+    process.exit(r.status ?? 1);
+  }
+}
+
 const wanted = opt.only ? new Set(opt.only.split(',').map((s) => s.trim())) : undefined;
 const rows = ROWS.filter((r) => !wanted || wanted.has(r.id) || wanted.has(r.group));
 if (wanted && rows.length === 0) {
@@ -65,7 +79,13 @@ for (const r of rows) {
   process.stderr.write(`bench: ${r.id} …\n`);
   let res;
   try {
-    res = await r.fn(opt);
+    // A row that never settles (a lost frame, a child that never answers) fails alone.
+    const limitS = opt.quick ? 120 : 240;
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${limitS} s`)), limitS * 1000);
+    });
+    res = await Promise.race([r.fn(opt), timeout]).finally(() => clearTimeout(timer));
   } catch (e) {
     res = { baseline: '—', ours: `error: ${String(e?.message ?? e).split('\n')[0]}`, target: '—', pass: false, error: true };
   }

@@ -133,16 +133,13 @@ export interface BoxKeyPair {
 }
 
 /**
- * A fresh X25519 key pair: the secret key is `random(32)` and the public key its
- * x25519Base (whose private KeyObject stays cached for the DH that follows). Seeded streams
- * (vectors) stay deterministic.
+ * A fresh X25519 key pair: the secret key is `random(32)` and the public key its x25519Base.
+ * On the native backend the private KeyObject made for x25519Base stays cached for the DH
+ * that follows. (Not crypto.generateKeyPairSync: in Node 20, exporting a key of a
+ * generateKeyPairSync job as JWK can deadlock when a GC runs inside the export and finalizes
+ * the job, which locks the key's mutex the export holds; seen as a hang in the benchmarks.)
  */
 export function x25519KeyPair(random: Random): BoxKeyPair {
-  // NOT nodeCrypto.generateKeyPairSync: on Node 20.20 it deadlocks the process under GC
-  // pressure (a KeyGenJob destructor run by the GC inside KeyObject export waits on a mutex
-  // that is already held; `for (;;) generateKeyPairSync('x25519').privateKey.export({format:
-  // 'jwk'})` hangs within ~20k iterations, seen as `hush send --lines` freezing mid-stream).
-  // The JWK import path below is as fast (~45 us) and has no such job.
   const secretKey = random(32);
   return { publicKey: x25519Base(secretKey), secretKey };
 }
