@@ -90,6 +90,7 @@ interface Conn {
   frameBucket: Bucket;
 }
 
+/** A durable send waiting for its group commit; it is also the row store.insertBatch inserts. */
 interface Pending {
   conn: Conn;
   reqId: string;
@@ -97,8 +98,18 @@ interface Pending {
   rkey: string;
   eid: string;
   env: Uint8Array;
+  /** `env` as base64, exactly as received (strictly canonical): pushed without re-encoding. */
+  envText: string;
   time: number;
 }
+
+// The two frames of the hot path, written as text: the same JSON as encodeFrame (same keys in
+// the same order) without building an object per frame. Every interpolated string is checked
+// to need no escaping: request ids match REQUEST_ID_RE, eids EID_RE, envelopes canonical base64.
+const pushText = (seq: number, eid: string, env: string, time: number, ephemeral: boolean): string =>
+  `{"v":1,"t":"push","seq":${seq},"eid":"${eid}","env":"${env}","time":${time}${ephemeral ? ',"ephemeral":true' : ''}}`;
+const acceptedText = (id: string, eid: string, stored: boolean, delivered: number): string =>
+  `{"v":1,"t":"accepted","id":"${id}","eid":"${eid}","stored":${stored},"delivered":${delivered}}`;
 
 /**
  * A socket with this much unsent gets no more pushes: a stored push closes it (the client
@@ -176,7 +187,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     corked.add(sock);
   };
 
-  const send = (c: Conn, f: { t: string; [k: string]: unknown }): void => {
+  const send = (c: Conn, f: { t: string; [k: string]: unknown } | string): void => {
     if (c.ws.readyState !== c.ws.OPEN) return;
     // A client that keeps asking and never reads the answers is dropped, not buffered for.
     if (c.ws.bufferedAmount > MAX_BACKLOG_BYTES) {
@@ -185,7 +196,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       return;
     }
     cork(c.ws);
-    c.ws.send(encodeFrame(f));
+    c.ws.send(typeof f === 'string' ? f : encodeFrame(f));
   };
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
     send(c, { t: 'error', ...(id === undefined ? {} : { id }), code, message });
@@ -205,15 +216,17 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     return s;
   };
 
-  const pushTo = (rkey: string, f: { t: 'push'; seq: number; eid: string; env: string; time: number; ephemeral?: boolean }): number => {
+  const pushTo = (rkey: string, seq: number, eid: string, env: string, time: number, ephemeral: boolean): number => {
+    const set = online.get(rkey);
+    if (!set) return 0;
     let delivered = 0;
-    const text = encodeFrame(f);
-    for (const c of online.get(rkey) ?? []) {
+    const text = pushText(seq, eid, env, time, ephemeral);
+    for (const c of set) {
       if (c.ws.readyState !== c.ws.OPEN) continue;
       if (c.ws.bufferedAmount > PUSH_BACKLOG_BYTES) {
         // Skipping a stored push silently would leave a listening client idle while mail
         // waits; closing makes it reconnect and pull. Ephemeral pushes are just dropped.
-        if (!f.ephemeral) {
+        if (!ephemeral) {
           event('slow', { conn: c.n, buffered: c.ws.bufferedAmount });
           c.ws.terminate();
         }
@@ -234,7 +247,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     if (batch.length === 0) return;
     let fresh: (number | null)[];
     try {
-      fresh = store.insertBatch(batch.map((p) => ({ recipient: p.recipient, eid: p.eid, env: p.env, time: p.time })));
+      fresh = store.insertBatch(batch);
     } catch (e) {
       event('store-error', { op: 'insert', n: batch.length, error: isHushError(e) ? e.code : (e as Error).name });
       for (const p of batch) {
@@ -248,11 +261,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       return;
     }
     corked = new Set<Socket>();
-    batch.forEach((p, i) => {
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
       let delivered = 0;
       const seq = fresh[i];
       if (seq) {
-        delivered = pushTo(p.rkey, { t: 'push', seq, eid: p.eid, env: toB64(p.env), time: p.time });
+        delivered = pushTo(p.rkey, seq, p.eid, p.envText, p.time, false);
       } else {
         const s = mailboxStats.get(p.rkey);
         if (s) {
@@ -260,8 +274,8 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
           s.bytes -= p.env.length;
         }
       }
-      send(p.conn, { t: 'accepted', id: p.reqId, eid: p.eid, stored: true, delivered });
-    });
+      send(p.conn, acceptedText(p.reqId, p.eid, true, delivered));
+    }
     const socks = corked;
     corked = undefined;
     for (const sock of socks) sock.uncork();
@@ -323,23 +337,23 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
     if (!ib.take(now)) throw new RelayError('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
     if (envelopeId(f.env) !== f.eid) throw new RelayError('BAD_ENVELOPE', 'eid does not match the envelope');
-    const rkey = toB64(f.to);
+    const rkey = f.toText; // = toB64(f.to): base64 is strict
     if (f.ephemeral) {
-      const delivered = pushTo(rkey, { t: 'push', seq: 0, eid: f.eid, env: toB64(f.env), time: now, ephemeral: true });
-      send(c, { t: 'accepted', id: f.id, eid: f.eid, stored: false, delivered });
+      const delivered = pushTo(rkey, 0, f.eid, f.envText, now, true);
+      send(c, acceptedText(f.id, f.eid, false, delivered));
       return;
     }
     const s = statsOf(f.to, rkey);
     if (s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes) {
       if (store.exists(f.to, f.eid)) {
-        send(c, { t: 'accepted', id: f.id, eid: f.eid, stored: true, delivered: 0 });
+        send(c, acceptedText(f.id, f.eid, true, 0));
         return;
       }
       throw new RelayError('MAILBOX_FULL', "the recipient's mailbox is full");
     }
     s.count++;
     s.bytes += f.env.length;
-    queue.push({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, time: now });
+    queue.push({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now });
     if (!flushScheduled) {
       flushScheduled = true;
       setImmediate(flush);
@@ -391,7 +405,8 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const onMessage = (c: Conn, data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void => {
     c.alive = true;
     if (isBinary) return sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8');
+    // ws hands a Buffer (binaryType nodebuffer): decode it in place (Buffer.from would copy it).
+    const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
     const r = parseClientFrame(text, limits.maxFrameBytes);
     if (!r.ok) return sendError(c, r.id, r.code, r.message);
     if (!c.frameBucket.take()) return sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);

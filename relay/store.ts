@@ -16,8 +16,8 @@ import { InternalError } from '../src/errors.js';
 
 export const SCHEMA_VERSION = 1;
 
-/** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy. */
-const b = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+/** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy (none made for a Buffer). */
+const b = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
 export interface StoredMail { seq: number; eid: string; env: Uint8Array; time: number }
 export interface NewMail { recipient: Uint8Array; eid: string; env: Uint8Array; time: number }
@@ -47,6 +47,7 @@ CREATE INDEX mailbox_time ON mailbox (time);
 export class RelayStore {
   private readonly db: Database.Database;
   private readonly q;
+  private readonly insertTx: (items: readonly NewMail[]) => (number | null)[];
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -83,17 +84,21 @@ export class RelayStore {
       delKey: this.db.prepare('DELETE FROM directory WHERE sign_pk = ?'),
       putName: this.db.prepare('INSERT INTO directory (name, sign_pk, bundle, created, updated) VALUES (?, ?, ?, ?, ?)'),
     };
+    const insert = this.q.insert;
+    this.insertTx = this.db.transaction((list: readonly NewMail[]) => {
+      const out = new Array<number | null>(list.length);
+      for (let i = 0; i < list.length; i++) {
+        const m = list[i]!;
+        const r = insert.run(b(m.recipient), m.eid, b(m.env), m.env.length, m.time);
+        out[i] = r.changes === 1 ? Number(r.lastInsertRowid) : null;
+      }
+      return out;
+    });
   }
 
   /** Inserts a batch in one transaction; returns, per item, its seq, or null when the same eid was already stored. */
-  insertBatch(items: NewMail[]): (number | null)[] {
-    const run = this.db.transaction((list: NewMail[]) =>
-      list.map((m) => {
-        const r = this.q.insert.run(b(m.recipient), m.eid, b(m.env), m.env.length, m.time);
-        return r.changes === 1 ? Number(r.lastInsertRowid) : null;
-      }),
-    );
-    return run(items);
+  insertBatch(items: readonly NewMail[]): (number | null)[] {
+    return this.insertTx(items);
   }
 
   exists(recipient: Uint8Array, eid: string): boolean {
@@ -109,7 +114,7 @@ export class RelayStore {
     const out: StoredMail[] = [];
     let bytes = 0;
     for (const r of this.q.pull.iterate(b(recipient), after, notBefore, limit) as IterableIterator<{ seq: number; eid: string; env: Buffer; time: number }>) {
-      out.push({ seq: r.seq, eid: r.eid, env: new Uint8Array(r.env), time: r.time });
+      out.push({ seq: r.seq, eid: r.eid, env: r.env, time: r.time }); // the row's own Buffer, no copy
       bytes += r.env.length;
       if (bytes > maxBytes) break;
     }

@@ -11,7 +11,7 @@
  * This module holds the layout, the constants and the padding rule; sealing and opening are
  * in src/crypto/seal.ts.
  */
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import { DOMAIN, domainBytes } from './domains.js';
 
 export const ENVELOPE_VERSION = 1;
@@ -68,11 +68,26 @@ export function isValidEnvelopeLength(n: number): boolean {
   return paddedLength(plen) === plen;
 }
 
+const ID_PREFIX = domainBytes(DOMAIN.envelopeId);
+const ID_SCRATCH_MAX = ID_PREFIX.length + MAX_ENVELOPE_BYTES;
+let idScratch = Buffer.alloc(0);
+
 /**
  * The relay id of an envelope: hex of the first 16 bytes of
  * SHA-512("hush/v1/envelope-id" 0x00 || envelope). Content-derived, so a retried send is
  * recognised and nobody can claim an id for other bytes.
  */
 export function envelopeId(envelope: Uint8Array): string {
-  return createHash('sha512').update(domainBytes(DOMAIN.envelopeId)).update(envelope).digest().subarray(0, 16).toString('hex');
+  // The one-shot crypto.hash (Node >= 20.12) over prefix || envelope in a reused buffer costs
+  // ~1.5 us against ~5 us for a Hash object: the relay computes one per send.
+  const n = ID_PREFIX.length + envelope.length;
+  if (typeof nodeCrypto.hash === 'function' && n <= ID_SCRATCH_MAX) {
+    if (idScratch.length < n) {
+      idScratch = Buffer.alloc(Math.max(n, 4096));
+      idScratch.set(ID_PREFIX);
+    }
+    idScratch.set(envelope, ID_PREFIX.length);
+    return nodeCrypto.hash('sha512', idScratch.subarray(0, n), 'hex').slice(0, 32);
+  }
+  return nodeCrypto.createHash('sha512').update(domainBytes(DOMAIN.envelopeId)).update(envelope).digest().subarray(0, 16).toString('hex');
 }
