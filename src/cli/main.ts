@@ -9,12 +9,18 @@
  * The exit code is set with process.exitCode (never process.exit), so pending output is
  * flushed and a long-running command (`hush relay`, `hush listen`) keeps the process alive.
  */
-import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode } from '../errors.js';
 import { COMMANDS, type CommandArgs, type CommandSpec, type GlobalOptions } from './commands/index.js';
 import { createOutput, type Output } from './output.js';
 import { reportError, reportUsage } from './run.js';
+
+// `import … from 'node:fs'` in ESM builds the module's ESM facade, which reads every export of
+// fs, including the lazy `fs.ReadStream` getter that loads Node's fs streams (~7 ms of a
+// `hush --help`); `require` does not. (commander stays an ESM import: the
+// module-logging hook of test/cli/foundation.test.ts sees only ESM imports.)
+const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 function parseFd(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a file descriptor number');

@@ -2,15 +2,103 @@
  * The ONE module of hush that prints. stdout carries data, stderr carries talk (warnings,
  * progress, errors). Everything else in src/ returns values or throws HushError.
  *
- * - Human output by default; colour (chalk) only when that stream is a TTY, NO_COLOR is unset
- *   and --no-color was not given. Colour is decided per stream.
+ * - Human output by default; colour only when that stream is a TTY, NO_COLOR is unset and
+ *   --no-color was not given. Colour is decided per stream.
  * - `--json`: `data()` prints exactly one JSON object per line on stdout; field names are
  *   stable (documented with each command). Errors stay on stderr in the text form below, and
  *   nothing is printed on stdout for a failed command.
  * - Errors: `hush: error: <message>` then, when there is one, `hush: hint: <hint>`.
  * - Progress: a spinner on stderr only when stderr is a TTY; nothing otherwise.
+ *
+ * Colour is a small ANSI styler (`Colour`), not chalk: importing chalk (with its `tty`/`os`
+ * colour detection) cost ~20 ms of every start, `hush --help` included. It writes the same
+ * escape codes as chalk for the styles it has (16-colour codes, nested styles re-opened,
+ * styles closed and re-opened around line breaks).
  */
-import { Chalk, type ChalkInstance } from 'chalk';
+
+/** One style, callable on text and chainable (`c.red.bold('x')`). */
+export type Style = ((...text: unknown[]) => string) & Colour;
+
+/** The styles command files use on `out.c` / `out.cErr`; identity functions when colour is off. */
+export interface Colour {
+  /** 0 when this stream is not coloured (the styles return their text unchanged), else 1 (16 colours, as chalk's level 1). */
+  readonly level: 0 | 1;
+  readonly bold: Style;
+  readonly dim: Style;
+  readonly italic: Style;
+  readonly underline: Style;
+  readonly inverse: Style;
+  readonly red: Style;
+  readonly green: Style;
+  readonly yellow: Style;
+  readonly blue: Style;
+  readonly magenta: Style;
+  readonly cyan: Style;
+  readonly white: Style;
+  readonly gray: Style;
+}
+
+const CODES: Record<Exclude<keyof Colour, 'level'>, [number, number]> = {
+  bold: [1, 22],
+  dim: [2, 22],
+  italic: [3, 23],
+  underline: [4, 24],
+  inverse: [7, 27],
+  red: [31, 39],
+  green: [32, 39],
+  yellow: [33, 39],
+  blue: [34, 39],
+  magenta: [35, 39],
+  cyan: [36, 39],
+  white: [37, 39],
+  gray: [90, 39],
+};
+
+interface Styler {
+  open: string;
+  close: string;
+  openAll: string;
+  closeAll: string;
+  parent?: Styler;
+}
+
+/** chalk's way of turning the arguments into one string. */
+const joinText = (text: unknown[]): string => (text.length === 1 ? String(text[0]) : text.join(' '));
+
+function applyStyle(styler: Styler, text: string): string {
+  if (text === '') return text;
+  if (text.includes('\x1b')) {
+    // A nested style closing inside this one: re-open ours (and our parents') after it.
+    for (let s: Styler | undefined = styler; s !== undefined; s = s.parent) text = text.split(s.close).join(s.close + s.open);
+  }
+  if (text.includes('\n')) text = text.replace(/(\r?\n)/g, `${styler.closeAll}$1${styler.openAll}`);
+  return styler.openAll + text + styler.closeAll;
+}
+
+function makeColour(enabled: boolean, parent?: Styler): Colour {
+  const colour = { level: enabled ? 1 : 0 } as Colour;
+  for (const [name, [open, close]] of Object.entries(CODES)) {
+    Object.defineProperty(colour, name, {
+      get(): Style {
+        let style: Style;
+        if (enabled) {
+          const o = `\x1b[${open}m`;
+          const c = `\x1b[${close}m`;
+          const styler: Styler = { open: o, close: c, openAll: (parent?.openAll ?? '') + o, closeAll: c + (parent?.closeAll ?? ''), parent };
+          style = Object.setPrototypeOf((...text: unknown[]) => applyStyle(styler, joinText(text)), makeColour(true, styler)) as Style;
+        } else {
+          style = Object.setPrototypeOf((...text: unknown[]) => joinText(text), PLAIN) as Style;
+        }
+        Object.defineProperty(colour, name, { value: style });
+        return style;
+      },
+      configurable: true,
+    });
+  }
+  return colour;
+}
+
+const PLAIN: Colour = makeColour(false);
 
 export interface OutputOptions {
   json?: boolean;
@@ -26,10 +114,10 @@ export type JsonRecord = Record<string, unknown>;
 
 export interface Output {
   readonly json: boolean;
-  /** chalk for stdout text (level 0 when colour is off). */
-  readonly c: ChalkInstance;
-  /** chalk for stderr text. */
-  readonly cErr: ChalkInstance;
+  /** Styles for stdout text (identity functions when colour is off). */
+  readonly c: Colour;
+  /** Styles for stderr text. */
+  readonly cErr: Colour;
   /**
    * One data record. With --json: one line `JSON.stringify(record)` on stdout. Otherwise the
    * human text (a string, or a function producing it, called only in human mode) on stdout;
@@ -48,16 +136,14 @@ export interface Output {
   progress<T>(label: string, fn: () => Promise<T>): Promise<T>;
 }
 
-function colorLevel(stream: NodeJS.WriteStream, opts: OutputOptions): 0 | 1 | 2 | 3 {
+function colourOn(stream: NodeJS.WriteStream, opts: OutputOptions): boolean {
   const env = opts.env ?? process.env;
-  if (opts.color === false) return 0;
-  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return 0;
-  if (!stream.isTTY) return 0;
+  if (opts.color === false) return false;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (!stream.isTTY) return false;
+  // Fewer than 16 colours (TERM=dumb): none.
   const depth = typeof stream.getColorDepth === 'function' ? stream.getColorDepth(env as Record<string, string>) : 4;
-  if (depth >= 24) return 3;
-  if (depth >= 8) return 2;
-  if (depth >= 4) return 1;
-  return 0;
+  return depth >= 4;
 }
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -66,8 +152,8 @@ export function createOutput(opts: OutputOptions = {}): Output {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   const json = opts.json === true;
-  const c = new Chalk({ level: colorLevel(stdout, opts) });
-  const cErr = new Chalk({ level: colorLevel(stderr, opts) });
+  const c = colourOn(stdout, opts) ? makeColour(true) : PLAIN;
+  const cErr = colourOn(stderr, opts) ? makeColour(true) : PLAIN;
   const nl = (s: string): string => (s.endsWith('\n') ? s : s + '\n');
 
   return {

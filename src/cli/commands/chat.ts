@@ -15,7 +15,7 @@
  * NOT_A_TTY with a hint to use send and listen.
  */
 import * as readline from 'node:readline';
-import type { ChalkInstance } from 'chalk';
+import type { Colour as ChalkInstance } from '../output.js';
 import { isHushError, UsageError } from '../../errors.js';
 import { ChatSession, type ChatView, type Entry } from '../../client/chat-session.js';
 import { formatTime, safeText } from '../messaging.js';
