@@ -29,7 +29,7 @@ import { DataError, HushError, isHushError, RelayError, TrustError, UsageError }
 import { type Bundle } from '../protocol/bundle.js';
 import { bytesEqual, toB64, toHex, utf8 } from '../protocol/encoding.js';
 import { envelopeId, MAX_BODY_BYTES } from '../protocol/envelope.js';
-import { MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
+import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
@@ -232,7 +232,10 @@ async function resolveSender(store: HushStore, senderSignPk: Uint8Array, o: Proc
   }
 }
 
-async function judge(store: HushStore, me: Identity, item: { eid: string; env: Uint8Array }, o: ProcessOptions, seen: Map<string, Bundle | undefined>): Promise<Verdict> {
+/** Per batch: what each sender key resolved to (one contact lookup per sender, not per envelope). */
+type SenderMemo = Map<string, Contact | { reason: string; from?: string }>;
+
+async function judge(store: HushStore, me: Identity, item: { eid: string; env: Uint8Array }, o: ProcessOptions, seen: Map<string, Bundle | undefined>, senders: SenderMemo): Promise<Verdict> {
   const q = (reason: string, extra: { senderSignPk?: Uint8Array; from?: string } = {}): Verdict => ({ t: 'quarantine', eid: item.eid, env: item.env, reason, ...extra });
   let outer;
   try {
@@ -241,7 +244,12 @@ async function judge(store: HushStore, me: Identity, item: { eid: string; env: U
     return q(isHushError(e) && e.code === 'UNSUPPORTED_VERSION' ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
   }
   const senderSignPk = new Uint8Array(outer.senderSignPk);
-  const sender = await resolveSender(store, senderSignPk, o, seen);
+  const memoKey = toHex(senderSignPk);
+  let sender = senders.get(memoKey);
+  if (sender === undefined) {
+    sender = await resolveSender(store, senderSignPk, o, seen);
+    senders.set(memoKey, sender);
+  }
   if (!('id' in sender)) return q(sender.reason, { senderSignPk, ...(sender.from === undefined ? {} : { from: sender.from }) });
   let opened: Opened;
   try {
@@ -266,8 +274,9 @@ async function judge(store: HushStore, me: Identity, item: { eid: string; env: U
  */
 export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly { eid: string; env: Uint8Array }[], o: ProcessOptions): Promise<ProcessResult> {
   const seen = new Map<string, Bundle | undefined>();
+  const senders: SenderMemo = new Map();
   const verdicts: Verdict[] = [];
-  for (const item of items) verdicts.push(await judge(store, identity, item, o, seen));
+  for (const item of items) verdicts.push(await judge(store, identity, item, o, seen, senders));
   const now = o.now ?? Date.now;
   const res: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: items.map((i) => i.eid) };
   const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}) };
@@ -534,8 +543,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   // --- receiving -----------------------------------------------------------------------------
 
-  /** Opens, stores (one transaction) and then acks one batch; emits 'message' / 'quarantined'. */
-  async processBatch(items: readonly Pick<MailItem, 'eid' | 'env'>[], ack: boolean | ((eids: string[]) => Promise<unknown>) = true): Promise<ProcessResult> {
+  /**
+   * Opens, stores (one transaction) and then acks one batch; emits 'message' / 'quarantined'.
+   * With `later`, the ack and the delivered receipts are STARTED after the commit (in that
+   * order) but not awaited: their promises go into `later` for the caller to await, so the
+   * next batch can be opened while they travel (pull). Without it, both are awaited.
+   */
+  async processBatch(items: readonly Pick<MailItem, 'eid' | 'env'>[], ack: boolean | ((eids: string[]) => Promise<unknown>) = true, later?: Promise<unknown>[]): Promise<ProcessResult> {
     const run = async (): Promise<ProcessResult> => {
       const res = await processEnvelopes(this.store, this.identity, items, {
         myName: this.name,
@@ -553,6 +567,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         if (r.ignored > 0) this.emit('receiptIgnored', { from: r.from, count: r.ignored });
       }
       if (items.length > 0) this.afterStore?.(); // committed and shown, not yet acked
+      if (later) {
+        // Store THEN ack: the commit above is done; the ack frame leaves before the receipts.
+        const acked = typeof ack === 'function' ? ack(res.ackEids) : ack ? this.client().then((c) => c.ack(res.ackEids)) : Promise.resolve();
+        later.push(acked);
+        if (res.outgoing.length > 0) later.push(this.sendQueued(res.outgoing)); // failures wait in the outbox
+        return res;
+      }
       if (typeof ack === 'function') await ack(res.ackEids);
       else if (ack) await (await this.client()).ack(res.ackEids);
       if (res.outgoing.length > 0) await this.sendQueued(res.outgoing); // failures wait in the outbox
@@ -607,20 +628,76 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   private async pullAll(c: RelayClient): Promise<ProcessResult> {
     const total: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: [] };
-    let after = 0;
-    for (;;) {
-      // The largest batch: one round trip and one store commit per 500 (docs/PERFORMANCE.md).
-      const { items, more } = await c.pull({ after, limit: MAX_PULL_LIMIT });
-      if (items.length === 0) break;
-      const r = await this.processBatch(items, (eids) => c.ack(eids));
-      total.messages.push(...r.messages);
-      total.quarantined.push(...r.quarantined.filter((q) => q.isNew));
-      total.duplicates += r.duplicates;
-      total.ignored += r.ignored;
-      total.ackEids.push(...r.ackEids);
-      after = items[items.length - 1]!.seq;
-      if (!more) break;
+    // Acks and delivered receipts in flight (each started after its batch was committed).
+    const later: Promise<unknown>[] = [];
+    const settle = async (): Promise<void> => {
+      const failed = (await Promise.allSettled(later.splice(0))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    };
+    // Pages of the largest size (500) are fetched by a pump that runs ahead of the store: each
+    // page's request leaves as soon as the previous page arrives (the cursor does not depend on
+    // the ack), up to PULL_AHEAD pages, so fetching overlaps opening and storing. The store
+    // takes what has arrived, up to PAGES_PER_BATCH pages, as one batch: one commit and one
+    // delivered receipt per sender per batch, THEN the ack (docs/PERFORMANCE.md).
+    type Page = Awaited<ReturnType<RelayClient['pull']>>;
+    const ready: Page[] = [];
+    let cursor = 0;
+    let fetching = false;
+    let exhausted = false;
+    let stopped = false;
+    let failure: { error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const notify = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const pump = (): void => {
+      if (fetching || exhausted || stopped || failure || ready.length >= PULL_AHEAD) return;
+      fetching = true;
+      c.pull({ after: cursor, limit: MAX_PULL_LIMIT }).then(
+        (pg) => {
+          fetching = false;
+          if (pg.items.length > 0) cursor = pg.items[pg.items.length - 1]!.seq;
+          if (!pg.more || pg.items.length === 0) exhausted = true;
+          ready.push(pg);
+          notify();
+          pump();
+        },
+        (e: unknown) => {
+          fetching = false;
+          failure = { error: e };
+          notify();
+        },
+      );
+    };
+    pump();
+    try {
+      for (;;) {
+        while (ready.length === 0 && !failure && !(exhausted && !fetching)) await new Promise<void>((r) => (wake = r));
+        if (ready.length === 0) {
+          if (failure) throw failure.error;
+          break; // exhausted
+        }
+        const pages = ready.splice(0, PAGES_PER_BATCH);
+        pump();
+        const items = pages.length === 1 ? pages[0]!.items : pages.flatMap((pg) => pg.items);
+        if (items.length === 0) continue;
+        const r = await this.processBatch(items, (eids) => ackAll(c, eids), later);
+        total.messages.push(...r.messages);
+        total.quarantined.push(...r.quarantined.filter((q) => q.isNew));
+        total.duplicates += r.duplicates;
+        total.ignored += r.ignored;
+        total.ackEids.push(...r.ackEids);
+        // Keep a bounded number of acks and receipt sends outstanding.
+        if (later.length > 32) await settle();
+      }
+    } finally {
+      stopped = true;
+      // Every started ack / receipt send is waited for, even when a batch failed.
+      await Promise.allSettled(later);
     }
+    await settle();
     return total;
   }
 
@@ -693,6 +770,19 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     }
     await this.close();
   }
+}
+
+/** Pull pages fetched ahead of the store at most. */
+const PULL_AHEAD = 4;
+/** Pages (of 500) stored in one transaction at most: 1,000 = one receipt's worth of ids. */
+const PAGES_PER_BATCH = 2;
+
+/** Acks any number of envelope ids, MAX_ACK_EIDS per frame (all frames leave at once). */
+function ackAll(c: RelayClient, eids: string[]): Promise<unknown> {
+  if (eids.length <= MAX_ACK_EIDS) return c.ack(eids);
+  const parts: Promise<number>[] = [];
+  for (let i = 0; i < eids.length; i += MAX_ACK_EIDS) parts.push(c.ack(eids.slice(i, i + MAX_ACK_EIDS)));
+  return Promise.all(parts);
 }
 
 function keyChanged(name: string): TrustError {

@@ -146,19 +146,13 @@ export function queueReceipts(store: HushStore, ctx: SealContext, contact: Conta
  */
 export function queueReadReceipts(store: HushStore, ctx: SealContext, msgIds: readonly Uint8Array[], sendRead: boolean): QueuedReceipt[] {
   return store.transaction(() => {
-    const byContact = new Map<number, Uint8Array[]>();
-    for (const id of msgIds) {
-      const m = store.findMessage(id, 'in');
-      if (!m || m.status === 'read') continue;
-      const list = byContact.get(m.contactId) ?? [];
-      list.push(id);
-      byContact.set(m.contactId, list);
-    }
+    // One UPDATE per id (no history record decrypted): the ids that moved, per sender.
+    const byContact = store.markIncomingRead(msgIds);
     const out: QueuedReceipt[] = [];
+    if (!sendRead) return out;
     for (const [contactId, ids] of byContact) {
-      store.setStatus(ids, 'read', 'in');
       const c = store.getContact(contactId);
-      if (!sendRead || !c || c.state === 'changed') continue;
+      if (!c || c.state === 'changed') continue;
       out.push(...queueReceipts(store, ctx, c, 'read', ids));
     }
     return out;

@@ -231,6 +231,9 @@ export class HushStore {
   private contactCache: Contact[] | undefined;
   private cacheDataVersion = -1;
   private cacheGen = -1;
+  /** Transactions open (outermost = 1); the contact cache checked inside the current one. */
+  private txDepth = 0;
+  private cacheCheckedInTx = false;
 
   private constructor(file: string, db: BetterSqlite3.Database, key: Uint8Array, now: () => number) {
     this.file = file;
@@ -255,6 +258,10 @@ export class HushStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      // A page cache large enough for a whole received batch and its read marks (~32 MiB at
+      // most, used only as pages are touched): the default 2 MiB spills dirty pages into the
+      // WAL mid-transaction and re-reads index pages (performance only; same durability).
+      db.pragma('cache_size = -32768');
       migrate(db);
       checkKey(db, historyKey);
       ensurePrivateFile(file);
@@ -295,11 +302,16 @@ export class HushStore {
         if (r instanceof Promise) throw badArg('a store transaction must be synchronous');
         return r;
       });
+      if (this.txDepth === 0) this.cacheCheckedInTx = false;
+      this.txDepth++;
       try {
         return wrapped.immediate();
       } catch (e) {
         this.contactCache = undefined;
         throw e;
+      } finally {
+        this.txDepth--;
+        if (this.txDepth === 0) this.cacheCheckedInTx = false;
       }
     });
   }
@@ -452,6 +464,27 @@ export class HushStore {
     return this.run(() => {
       const row = this.stmt('msgFind', 'SELECT * FROM messages WHERE msg_tag = ? AND direction = ?').get(msgTag(msgId, this.key), direction) as MessageRow | undefined;
       return row ? this.decodeMessage(row) : undefined;
+    });
+  }
+
+  /**
+   * Marks these incoming messages read (those not read yet) and returns, per contact id, the
+   * ids that moved, in the order given. Unknown ids and messages already read are skipped.
+   * One UPDATE per id, no body decryption (the read path of pull, listen and chat).
+   */
+  markIncomingRead(msgIds: readonly Uint8Array[]): Map<number, Uint8Array[]> {
+    msgIds.forEach(checkMsgId);
+    const upd = this.stmt('msgReadIn', "UPDATE messages SET status = 'read' WHERE msg_tag = ? AND direction = 'in' AND status <> 'read' RETURNING contact_id").pluck();
+    return this.transaction(() => {
+      const byContact = new Map<number, Uint8Array[]>();
+      for (const id of msgIds) {
+        const contactId = upd.get(msgTag(id, this.key)) as number | undefined;
+        if (contactId === undefined) continue;
+        const list = byContact.get(contactId);
+        if (list) list.push(id);
+        else byContact.set(contactId, [id]);
+      }
+      return byContact;
     });
   }
 
@@ -637,6 +670,9 @@ export class HushStore {
    * moved too.
    */
   private contacts(): Contact[] {
+    // Inside a transaction we hold the write lock: no other process can commit, so a cache
+    // checked once in it stays valid until our own contact writes (contactsChanged drops it).
+    if (this.contactCache && this.cacheCheckedInTx && this.txDepth > 0) return this.contactCache;
     const dv = this.stmt('dataVersion', 'PRAGMA data_version').pluck().get() as number;
     if (this.contactCache && dv === this.cacheDataVersion) return this.contactCache;
     const genRow = this.stmt('genGet', "SELECT value FROM meta WHERE key = 'contacts_gen'").get() as { value: number } | undefined;
@@ -647,6 +683,7 @@ export class HushStore {
       this.cacheGen = gen;
     }
     this.cacheDataVersion = dv;
+    this.cacheCheckedInTx = this.txDepth > 0;
     return this.contactCache;
   }
 
