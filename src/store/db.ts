@@ -146,6 +146,9 @@ export interface OpenOptions {
   now?: () => number;
 }
 
+/** Message tags per UPDATE in markIncomingRead (SQLite allows 32,766 parameters). */
+const READ_CHUNK = 500;
+
 const REASON_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
 function badArg(what: string): InternalError {
@@ -474,16 +477,28 @@ export class HushStore {
    */
   markIncomingRead(msgIds: readonly Uint8Array[]): Map<number, Uint8Array[]> {
     msgIds.forEach(checkMsgId);
-    const upd = this.stmt('msgReadIn', "UPDATE messages SET status = 'read' WHERE msg_tag = ? AND direction = 'in' AND status <> 'read' RETURNING contact_id").pluck();
+    const tags = msgIds.map((id) => msgTag(id, this.key));
     return this.transaction(() => {
-      const byContact = new Map<number, Uint8Array[]>();
-      for (const id of msgIds) {
-        const contactId = upd.get(msgTag(id, this.key)) as number | undefined;
-        if (contactId === undefined) continue;
-        const list = byContact.get(contactId);
-        if (list) list.push(id);
-        else byContact.set(contactId, [id]);
+      // READ_CHUNK tags per statement (the last chunk has its own statement, cached by size).
+      const moved = new Map<string, number>(); // tag (hex) -> contact id
+      for (let i = 0; i < tags.length; i += READ_CHUNK) {
+        const chunk = tags.slice(i, i + READ_CHUNK);
+        const upd = this.stmt(
+          `msgReadIn:${chunk.length}`,
+          `UPDATE messages SET status = 'read' WHERE direction = 'in' AND status <> 'read' AND msg_tag IN (${chunk.map(() => '?').join(',')}) RETURNING msg_tag, contact_id`,
+        );
+        for (const r of upd.all(...chunk) as { msg_tag: Buffer; contact_id: number }[]) moved.set(r.msg_tag.toString('hex'), r.contact_id);
       }
+      const byContact = new Map<number, Uint8Array[]>();
+      tags.forEach((tag, i) => {
+        const hex = Buffer.from(tag.buffer, tag.byteOffset, tag.byteLength).toString('hex');
+        const contactId = moved.get(hex);
+        if (contactId === undefined) return;
+        moved.delete(hex); // an id given twice is reported once
+        const list = byContact.get(contactId);
+        if (list) list.push(msgIds[i]!);
+        else byContact.set(contactId, [msgIds[i]!]);
+      });
       return byContact;
     });
   }
