@@ -5,7 +5,6 @@
  * Ticks print as letters ([queued] [sent] [delivered] [read]) because NO_COLOR is set.
  * Skipped where tmux is missing (.ci/run installs it).
  */
-import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -16,18 +15,11 @@ import { sealEnvelope } from '../../src/crypto/seal.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { BIN, hush, makeHome, testEnv } from './helpers.js';
+import { hasTmux } from './tmux.js';
 import { ENV, historyOf, newUser, openStore, PASS, type TestUser } from './messaging-helpers.js';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
 
-function hasTmux(): boolean {
-  try {
-    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const DEADLINE_MS = 20_000;
 const sockets: string[] = [];

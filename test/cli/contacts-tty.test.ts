@@ -3,52 +3,14 @@
  * The changed key is recorded straight in alice's real store (the full relay path of a key
  * change is in contacts-trust.test.ts). Skipped where tmux is missing.
  */
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/crypto/fingerprint.js';
 import { makeUser } from '../integration/helpers.js';
 import { BIN, makeHome, testEnv } from './helpers.js';
+import { hasTmux, killTerminals, terminal } from './tmux.js';
 import { ENV, jsonOf, openStore, type TestUser, userIn } from './messaging-helpers.js';
 
-function hasTmux(): boolean {
-  try {
-    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const sockets: string[] = [];
-afterAll(async () => {
-  for (const s of sockets) await execa('tmux', ['-S', s, 'kill-server'], { reject: false });
-});
-
-/** A shell command line running in its own tmux terminal. */
-async function terminal(command: string, env: Record<string, string>) {
-  const dir = await makeHome('hush-tmux-');
-  const sock = path.join(dir, 'sock');
-  sockets.push(sock);
-  const tmux = (...args: string[]) => execa('tmux', ['-S', sock, ...args], { env, extendEnv: false });
-  await tmux('new-session', '-d', '-x', '200', '-y', '40', `${command}; echo EXIT=$?; read _`);
-  const screen = async (): Promise<string> => (await tmux('capture-pane', '-p', '-J')).stdout;
-  /** Polls the screen until `re` shows up; fails at once when the command ended without it. */
-  const waitFor = async (re: RegExp): Promise<string> => {
-    for (;;) {
-      const s = await screen();
-      if (re.test(s)) return s;
-      if (/EXIT=\d+/.test(s)) throw new Error(`the command ended without showing ${re}:\n${s}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const type = async (text: string): Promise<void> => {
-    await tmux('send-keys', '-l', text);
-    await tmux('send-keys', 'Enter');
-  };
-  return { waitFor, type };
-}
+afterAll(killTerminals);
 
 let alice: TestUser;
 let oldFp: string;
@@ -77,7 +39,7 @@ async function bobContact(): Promise<Record<string, unknown>> {
 
 describe.skipIf(!hasTmux())('hush trust on a terminal', () => {
   it('a changed key: asks on the terminal with stdin piped; yes accepts the new key, unverified', async () => {
-    const t = await terminal(`echo y | node ${BIN} trust bob`, testEnv({ HUSH_HOME: alice.home, ...(ENV as Record<string, string>) }));
+    const t = await terminal(`echo y | node ${BIN} trust bob`, testEnv({ HUSH_HOME: alice.home, ...(ENV as Record<string, string>) }), 200);
     const s1 = await t.waitFor(/Accept bob's new key/);
     expect(s1).toContain(`pinned key: ${oldFp}`);
     expect(s1).toContain(`new key:    ${newFp}`);
@@ -89,7 +51,7 @@ describe.skipIf(!hasTmux())('hush trust on a terminal', () => {
   });
 
   it('a changed key: no keeps the old key pinned (exit 5)', async () => {
-    const t = await terminal(`node ${BIN} trust bob < /dev/null`, testEnv({ HUSH_HOME: alice.home, ...(ENV as Record<string, string>) }));
+    const t = await terminal(`node ${BIN} trust bob < /dev/null`, testEnv({ HUSH_HOME: alice.home, ...(ENV as Record<string, string>) }), 200);
     await t.waitFor(/Accept bob's new key/);
     await t.type('n');
     const s = await t.waitFor(/EXIT=\d+/);

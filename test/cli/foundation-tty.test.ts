@@ -2,55 +2,14 @@
  * The interactive passphrase prompt on a real terminal (tmux), with stdin piped: the prompt
  * must read the terminal, not stdin. Skipped where tmux is missing (.ci/run installs it).
  */
-import { execFileSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
-import { execa } from 'execa';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { BIN, hush, makeHome, testEnv } from './helpers.js';
+import { hasTmux, killTerminals, terminal } from './tmux.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
-function hasTmux(): boolean {
-  try {
-    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const sockets: string[] = [];
-afterAll(async () => {
-  for (const s of sockets) await execa('tmux', ['-S', s, 'kill-server'], { reject: false });
-});
-
-/** A shell command line running in its own tmux terminal. */
-async function terminal(command: string, env: Record<string, string>) {
-  const dir = await makeHome('hush-tmux-');
-  const sock = path.join(dir, 'sock');
-  sockets.push(sock);
-  const tmux = (...args: string[]) => execa('tmux', ['-S', sock, ...args], { env, extendEnv: false });
-  await tmux('new-session', '-d', '-x', '150', '-y', '40', `${command}; echo EXIT=$?; read _`);
-  const screen = async (escapes = false): Promise<string> => (await tmux('capture-pane', '-p', '-J', ...(escapes ? ['-e'] : []))).stdout;
-  /**
-   * Polls the screen until `re` shows up (condition-based, not a fixed sleep); fails at once
-   * when the command ended without showing it.
-   */
-  const waitFor = async (re: RegExp, escapes = false): Promise<string> => {
-    for (;;) {
-      const s = await screen(escapes);
-      if (re.test(s)) return s;
-      if (/EXIT=\d+/.test(s)) throw new Error(`the command ended without showing ${re}:\n${s}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  const type = async (text: string): Promise<void> => {
-    await tmux('send-keys', '-l', text);
-    await tmux('send-keys', 'Enter');
-  };
-  return { waitFor, type };
-}
+afterAll(killTerminals);
 
 describe.skipIf(!hasTmux())('passphrase prompt on a terminal', () => {
   it('init asks twice on the terminal even with stdin piped; the keyring opens with what was typed', async () => {

@@ -11,13 +11,13 @@
  *
  * The "no Secret Service" and "hung D-Bus" cases need no keychain and always run.
  */
-import { execFileSync } from 'node:child_process';
 import { execa } from 'execa';
 import { promises as fsp, realpathSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from './helpers.js';
+import { hasTmux } from './tmux.js';
 
 /** Lets the child use the keychain (helpers.ts turns it off by default). */
 const KC = { HUSH_NO_KEYCHAIN: undefined };
@@ -54,14 +54,6 @@ async function whyNoKeychain(): Promise<string | undefined> {
   return rec.keychain === 'available' ? undefined : `no Secret Service answers: ${String(rec.reason)}`;
 }
 
-function hasTmux(): boolean {
-  try {
-    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs `command` in its own tmux terminal; returns the final screen once it has exited. */
 async function inTerminal(command: string, env: Record<string, string>, answer: { prompt: RegExp; text: string }): Promise<string> {
