@@ -7,8 +7,6 @@
  * without a confirmation refuses, trust with the new fingerprint accepts and re-opens the
  * quarantined message, and send works again.
  */
-import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { jsonOf, newUser, type TestUser } from './messaging-helpers.js';
@@ -146,13 +144,12 @@ describe('trust', () => {
 describe('a changed key', () => {
   it('is quarantined, refused by send, shown by contacts/verify, accepted only with the new fingerprint, and its mail re-opened', async () => {
     const oldFp = await whoamiFp(bob);
-    // bob starts over: a new identity under the same name (the old history store belongs to
-    // the old keyring, so it is moved aside as the store's own hint says), on a fresh relay
-    // (the first relay would refuse the name: it is taken by the old key).
+    // bob starts over: a new identity under the same name (init --force sets the old keyring
+    // and the old store aside), on a fresh relay (the first relay would refuse the name: it is
+    // taken by the old key).
     relay2 = await startRelayProcess();
     const i = await bob.run(['init', '--name', 'bob', '--force']);
     expect(i.exitCode).toBe(0);
-    for (const f of ['hush.db', 'hush.db-wal', 'hush.db-shm']) await fsp.rm(path.join(bob.home, f), { force: true });
     const newFp = await whoamiFp(bob);
     expect(newFp).not.toBe(oldFp);
     expect((await bob.run(['register', '--relay', relay2.url])).exitCode).toBe(0);
@@ -206,6 +203,12 @@ describe('a changed key', () => {
     expect(events[1]).toEqual({ event: 'trusted', name: 'bob', fingerprint: newFp, trust: 'verified', keyChanged: true, reopened: 1, quarantined: 0 });
     expect(t.stderr).toContain("accepted bob's new key and marked it verified\nopened 1 message from bob that had been kept in quarantine\n");
     expect((await contactsOf(alice))[0]).toMatchObject({ name: 'bob', fingerprint: newFp, trust: 'verified', newFingerprint: null });
+    // The re-opened message is acknowledged like a pulled one: trust queued delivered and read
+    // receipts, which go out with alice's next pull (before she looks at her history).
+    expect((await alice.run(['pull'])).exitCode).toBe(0);
+    expect(await bob.run(['pull'])).toMatchObject({ exitCode: 0, stdout: '' });
+    const bh = jsonOf((await bob.run(['history', 'alice', '--json'])).stdout);
+    expect(bh.find((m) => m.body === 'sent with my new key')).toMatchObject({ direction: 'out', status: 'read' });
 
     const h = jsonOf((await alice.run(['history', 'bob', '--json'])).stdout);
     expect(h.map((m) => m.body)).toEqual(['hello bob', 'sent with my new key']);

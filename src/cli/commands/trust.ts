@@ -21,9 +21,14 @@
  */
 import { isHushError, TrustError, UsageError } from '../../errors.js';
 import { reprocessQuarantine } from '../../client/messenger.js';
+import { queueReadReceipts, queueReceipts } from '../../client/receipts.js';
+import { randomBytes } from '../../crypto/nacl.js';
+import { fromHex } from '../../protocol/encoding.js';
+import { readConfig } from '../../store/config.js';
 import { fingerprint, normaliseFingerprint } from '../../crypto/fingerprint.js';
 import type { Contact } from '../../store/db.js';
 import { openTerminal } from '../../store/passphrase.js';
+import { homePaths } from '../common.js';
 import { openLocal, safeName, trustLabel, unknownContact } from '../format.js';
 import { plural, printMessage } from '../messaging.js';
 import type { CommandRun } from './index.js';
@@ -113,6 +118,15 @@ export const run: CommandRun = async (ctx, args, opts) => {
       for (const m of r.opened) printMessage(ctx.out, m);
       reopened = r.opened.length;
       remaining = r.remaining;
+      if (reopened > 0) {
+        // Stored and shown now, as a pull would have: delivered (always) and read (unless
+        // turned off) receipts wait in the outbox for the next send, pull, listen or chat.
+        const ids = r.opened.map((m) => fromHex(m.id));
+        const seal = { identity: local.identity, random: randomBytes, now: Date.now };
+        const cfg = await readConfig(await homePaths(ctx));
+        store.transaction(() => queueReceipts(store, seal, x, 'delivered', ids));
+        queueReadReceipts(store, seal, ids, cfg.readReceipts !== false);
+      }
     } catch (e) {
       // The trust decision is stored; failing to re-open is reported, not undone.
       if (!isHushError(e)) throw e;
