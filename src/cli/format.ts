@@ -1,17 +1,49 @@
 /**
- * Formatting and option parsing shared by the local-store commands (history, contacts,
- * verify, trust). Times and the terminal sanitizer come from ./messaging.ts (formatTime,
- * safeText) so that pull, listen and history print the same way and there is ONE sanitizer.
+ * Formatting, option parsing and store opening shared by the CLI commands. The one terminal
+ * sanitizer (safeText) and time format live here, so pull, listen, chat and history print the
+ * same way; this module loads no relay code, so the local-only commands (history, contacts,
+ * verify) do not import ws.
  */
 import { UsageError } from '../errors.js';
-import type { Contact, HushStore } from '../store/db.js';
+import { type Contact, HushStore } from '../store/db.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import { type Identity, wipeIdentity } from '../crypto/identity.js';
 import type { CommandContext } from './commands/index.js';
 import { unlockHome } from './common.js';
-import { formatTime, openStore, safeText } from './messaging.js';
+import type { Unlocked } from '../store/keyring-store.js';
+import type { HushPaths } from '../store/paths.js';
 
-export { formatTime, safeText };
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** Local time as `2026-11-23 20:40`. */
+export function formatTime(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/**
+ * Makes received text safe for a terminal: control characters (escape sequences included)
+ * other than newline and tab become U+FFFD, so a message cannot drive the terminal.
+ */
+export function safeText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, '\ufffd');
+}
+
+/** Opens the home's store with the unlocked history key; wipes the identity if that fails. */
+export function openStore(paths: HushPaths, unlocked: Unlocked): HushStore {
+  try {
+    return HushStore.open(paths.home, unlocked.identity.historyKey);
+  } catch (e) {
+    wipeIdentity(unlocked.identity);
+    throw e;
+  }
+}
+
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 const ISO_RE = /^\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,3})?)?(?:Z|[+-]\d\d:?\d\d)?)?$/;

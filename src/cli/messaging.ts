@@ -10,11 +10,11 @@ import { UsageError } from '../errors.js';
 import { wipeIdentity } from '../crypto/identity.js';
 import { Messenger, type QuarantineReport, type ReceivedMessage } from '../client/messenger.js';
 import { type Config, readConfig, resolveRelay, type RelaySource } from '../store/config.js';
-import { HushStore } from '../store/db.js';
 import type { Unlocked } from '../store/keyring-store.js';
 import type { HushPaths } from '../store/paths.js';
 import type { CommandContext } from './commands/index.js';
 import { homePaths, unlockHome } from './common.js';
+import { formatTime, openStore, plural, safeText } from './format.js';
 import type { Output } from './output.js';
 
 export interface RelayChoice {
@@ -29,16 +29,6 @@ export async function requireRelay(ctx: CommandContext, paths: HushPaths): Promi
   const r = resolveRelay(ctx.global.relay, ctx.env, config);
   if (!r) throw new UsageError('NO_RELAY', 'no relay is configured', { hint: 'pass --relay ws://HOST:PORT or set HUSH_RELAY' });
   return { ...r, config };
-}
-
-/** Opens the home's store with the unlocked history key; wipes the identity if that fails. */
-export function openStore(paths: HushPaths, unlocked: Unlocked): HushStore {
-  try {
-    return HushStore.open(paths.home, unlocked.identity.historyKey);
-  } catch (e) {
-    wipeIdentity(unlocked.identity);
-    throw e;
-  }
 }
 
 export interface Session {
@@ -89,27 +79,6 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
       }
     },
   };
-}
-
-export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
-
-function pad2(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
-/** Local time as `2026-11-23 20:40`. */
-export function formatTime(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
-}
-
-/**
- * Makes received text safe for a terminal: control characters (escape sequences included)
- * other than newline and tab become U+FFFD, so a message cannot drive the terminal.
- */
-export function safeText(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, '\ufffd');
 }
 
 /** One received message: human `2026-11-23 20:40  bob: text`, or the JSON event. */

@@ -18,7 +18,7 @@ import * as readline from 'node:readline';
 import type { Colour as ChalkInstance } from '../output.js';
 import { isHushError, UsageError } from '../../errors.js';
 import { ChatSession, type ChatView, type Entry } from '../../client/chat-session.js';
-import { formatTime, safeText } from '../messaging.js';
+import { formatTime, safeText } from '../format.js';
 import { openSession } from '../messaging.js';
 import type { CommandRun } from './index.js';
 

@@ -8,7 +8,8 @@
  *   {"event":"sent","to","id","time"}                   (outbox messages that went out now)
  * Exit 0 when the pull worked, even if some mail was quarantined.
  */
-import { openSession, plural, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import { plural } from '../format.js';
+import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
 import type { QuarantineReport } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 

@@ -15,7 +15,8 @@ import { RelayError, UsageError } from '../../errors.js';
 import { checkBody, type DrainResult, type QueuedMessage, unreachable } from '../../client/messenger.js';
 import { MAX_BODY_BYTES } from '../../protocol/envelope.js';
 import { isValidName } from '../../protocol/names.js';
-import { openSession, plural } from '../messaging.js';
+import { plural } from '../format.js';
+import { openSession } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
 const strict = new TextDecoder('utf-8', { fatal: true });

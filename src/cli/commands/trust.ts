@@ -30,7 +30,8 @@ import type { Contact } from '../../store/db.js';
 import { openTerminal } from '../../store/passphrase.js';
 import { homePaths } from '../common.js';
 import { openLocal, safeName, trustLabel, unknownContact } from '../format.js';
-import { plural, printMessage } from '../messaging.js';
+import { plural } from '../format.js';
+import { printMessage } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
 /**
