@@ -14,7 +14,9 @@ import type { Unlocked } from '../store/keyring-store.js';
 import type { HushPaths } from '../store/paths.js';
 import type { CommandContext } from './commands/index.js';
 import { homePaths, unlockHome } from './common.js';
-import { formatTime, openStore, plural, safeText } from './format.js';
+import { canonicalRelayUrl } from '../protocol/frames.js';
+import { formatTime, openStore, plural, safeName, safeText } from './format.js';
+import { parseQuarantineLimits } from './quarantine-limits.js';
 import type { Output } from './output.js';
 
 export interface RelayChoice {
@@ -44,11 +46,14 @@ export interface Session {
  * `readReceipts: false` (--no-read-receipts) or config `readReceipts: false` turns read
  * receipts off; delivered receipts are always sent.
  */
-export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown } = {}): Promise<Session> {
+export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown; quarantineLimits?: unknown } = {}): Promise<Session> {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
+  const limits = parseQuarantineLimits(typeof o.quarantineLimits === 'string' ? o.quarantineLimits : relay.config.quarantineLimits);
   const { unlocked } = await unlockHome(ctx, paths);
   const store = openStore(paths, unlocked);
+  // Contacts pinned before hush recorded where a key came from were pinned from the default relay.
+  store.adoptRelay(canonicalOrSame(relay.config.relay ?? relay.url));
   const crash = ctx.env.HUSH_TEST_CRASH === 'after-store';
   const m = new Messenger({
     identity: unlocked.identity,
@@ -56,6 +61,7 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
     store,
     relayUrl: relay.url,
     readReceipts: o.readReceipts !== false && relay.config.readReceipts !== false,
+    quarantineLimits: limits,
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
   });
   let warnedReceipt = false;
@@ -64,6 +70,8 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
     warnedReceipt = true;
     ctx.out.warn(`ignored a receipt from ${r.from} that matches no message you sent to ${r.from}`);
   });
+  m.on('quarantineFull', (q) => ctx.out.warn(`the quarantine is at its limits: dropped ${plural(q.dropped, 'oldest entry', 'oldest entries')} (see --quarantine-limits)`));
+  m.on('routed', (r) => ctx.out.info(`hush: note: ${r.label} was pinned from ${r.pinnedFrom}; sending to that key through ${r.via}`));
   m.on('pinned', (p) => ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`));
   return {
     m,
@@ -90,31 +98,48 @@ export function printMessage(out: Output, msg: ReceivedMessage): void {
   });
 }
 
-/** The JSON line for a quarantined envelope (human mode: nothing on stdout). */
-export function printQuarantinedJson(out: Output, q: QuarantineReport): void {
-  if (out.json) out.data({ event: 'quarantined', reason: q.reason, eid: q.eid, from: q.from ?? null }, '');
+function canonicalOrSame(url: string): string {
+  try {
+    return canonicalRelayUrl(url);
+  } catch {
+    return url;
+  }
 }
 
-/** One stderr warning per (reason, sender) group. */
+/**
+ * The JSON line for a quarantined envelope (human mode: nothing on stdout). `from` is always
+ * null: quarantined mail never comes from a trusted contact. `claimedKey` is the sender key the
+ * envelope claims (base64, null when its outer layer did not open); `claimedName` the contact
+ * label an AUTHENTICATED but untrusted key claims (KEY_CHANGED, REJECTED_KEY), else null.
+ */
+export function printQuarantinedJson(out: Output, q: QuarantineReport): void {
+  if (out.json) {
+    out.data({ event: 'quarantined', reason: q.reason, eid: q.eid, from: null, claimedKey: q.claimedKey ?? null, claimedName: q.claimedName ?? null, authenticated: q.authenticated }, '');
+  }
+}
+
+/** One stderr warning per (reason, claimed name) group. */
 export function warnQuarantined(out: Output, list: readonly QuarantineReport[]): void {
-  const groups = new Map<string, { reason: string; from?: string; n: number }>();
+  const groups = new Map<string, { reason: string; name?: string; n: number }>();
   for (const q of list) {
-    const k = `${q.reason}\u0000${q.from ?? ''}`;
-    const g = groups.get(k) ?? { reason: q.reason, ...(q.from === undefined ? {} : { from: q.from }), n: 0 };
+    const k = `${q.reason}\u0000${q.claimedName ?? ''}`;
+    const g = groups.get(k) ?? { reason: q.reason, ...(q.claimedName === undefined ? {} : { name: safeName(q.claimedName) }), n: 0 };
     g.n++;
     groups.set(k, g);
   }
   for (const g of groups.values()) {
     const what = plural(g.n, 'message');
-    const from = g.from === undefined ? '' : ` from ${g.from}`;
+    const who = g.name ?? 'NAME';
     if (g.reason === 'KEY_CHANGED') {
-      out.warn(`${what}${from} kept in quarantine: ${g.from ?? 'the sender'}'s key has changed since you pinned it; verify it, then run hush trust ${g.from ?? 'NAME'}`);
+      out.warn(`${what} signed by a NEW key claiming to be ${who} kept in quarantine, not shown; compare it (hush verify ${who}), then hush trust ${who} to accept it, or hush trust ${who} --reject`);
+    } else if (g.reason === 'REJECTED_KEY') {
+      out.warn(`${what} signed by the key you refused for ${who} kept in quarantine, not shown`);
     } else if (g.reason === 'UNKNOWN_SENDER') {
-      out.warn(`${what} from a key unknown to you and to the relay kept in quarantine`);
-    } else if (g.reason === 'TAMPERED' || g.reason === 'UNSUPPORTED_VERSION') {
-      out.warn(`${what}${from} could not be opened (may be corrupted or tampered with); kept in quarantine`);
+      out.warn(`${what} from a key unknown to you and to the relay kept in quarantine, not shown`);
+    } else if (g.reason === 'FROM_SELF') {
+      out.warn(`${what} signed by your own key kept in quarantine, not shown`);
     } else {
-      out.warn(`${what}${from} kept in quarantine (${g.reason.toLowerCase().replace(/_/g, ' ')})`);
+      out.warn(`${what} could not be opened or authenticated (may be corrupted, tampered with, or forged); kept in quarantine, not shown`);
     }
   }
 }

@@ -101,7 +101,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     try {
       this.contact = await this.m.resolveRecipient(this.peer);
     } catch (e) {
-      const pinned = this.m.store.findContactByName(this.peer);
+      const pinned = this.m.store.findContactByLabel(this.peer);
       if (!(e instanceof TrustError && e.code === 'KEY_CHANGED') || !pinned) throw e;
       this.contact = pinned;
     }
@@ -113,12 +113,12 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     this.m.on('message', (msg) => this.onMessage(msg));
     this.m.on('sent', (s) => this.setStatus([s.id], 'sent'));
     this.m.on('receipt', (r) => {
-      if (r.from === this.contact.name) this.setStatus(r.ids, r.type);
+      if (r.from === this.contact.label) this.setStatus(r.ids, r.type);
     });
     this.m.on('typing', (t) => this.onTyping(t.from));
     this.m.on('quarantined', (q) => {
-      if (q.isNew) this.note(`a message${q.from ? ` from ${q.from}` : ''} could not be opened (${q.reason.toLowerCase().replace(/_/g, ' ')}); kept in quarantine`, 'warn');
-      if (q.reason === 'KEY_CHANGED' && q.from === this.contact.name) this.refreshContact();
+      if (q.isNew) this.note(`a message${q.claimedName ? ` claiming to be from ${q.claimedName}` : ''} was not shown (${q.reason.toLowerCase().replace(/_/g, ' ')}); kept in quarantine`, 'warn');
+      if (q.reason === 'KEY_CHANGED' && q.claimedName === this.contact.label) this.refreshContact();
     });
     this.m.on('state', (st) => {
       this.connection = st.state === 'disconnected' ? 'reconnecting' : 'connected';
@@ -131,7 +131,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
 
   view(): ChatView {
     return {
-      peer: this.contact?.name ?? this.peer,
+      peer: this.contact?.label ?? this.peer,
       me: this.m.name,
       trust: this.trust(),
       connection: this.connection,
@@ -154,8 +154,8 @@ export class ChatSession extends EventEmitter<ChatEvents> {
   async send(text: string): Promise<void> {
     this.refreshContact();
     if (this.contact.state === 'changed') {
-      throw new TrustError('KEY_CHANGED', `${this.contact.name}'s key has changed since you pinned it; nothing was sent`, {
-        hint: `compare fingerprints (/verify), then run hush trust ${this.contact.name}`,
+      throw new TrustError('KEY_CHANGED', `${this.contact.label}'s key has changed since you pinned it; nothing was sent`, {
+        hint: `compare fingerprints (/verify), then run hush trust ${this.contact.label}`,
       });
     }
     const [q] = this.m.queueMessages(this.contact, [text]);
@@ -192,7 +192,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     return {
       me: this.m.name,
       myFingerprint: fingerprint(this.m.identity.signPk),
-      peer: c.name,
+      peer: c.label,
       fingerprint: fingerprint(c.signPk),
       safetyNumber: safetyNumber(this.m.identity.signPk, c.signPk),
       trust: this.trust(),
@@ -221,7 +221,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
 
   private entryOf(m: StoredMessage): Entry {
     const out = m.direction === 'out';
-    return { t: 'msg', id: toHex(m.msgId), dir: m.direction, who: out ? this.m.name : this.contact.name, time: m.time, body: bodyText(m), status: m.status };
+    return { t: 'msg', id: toHex(m.msgId), dir: m.direction, who: out ? this.m.name : this.contact.label, time: m.time, body: bodyText(m), status: m.status };
   }
 
   private push(e: Entry): void {
@@ -235,7 +235,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
   }
 
   private onMessage(msg: ReceivedMessage): void {
-    if (msg.from !== this.contact.name) {
+    if (msg.from !== this.contact.label) {
       if (!this.othersNoted.has(msg.from)) this.note(`new message from ${msg.from} (see hush history ${msg.from})`);
       this.othersNoted.add(msg.from);
       return;
@@ -270,7 +270,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
   }
 
   private onTyping(from: string): void {
-    if (from !== this.contact.name) return;
+    if (from !== this.contact.label) return;
     const wasOn = this.typingUntil > this.now();
     this.typingUntil = this.now() + TYPING_SHOW_MS;
     if (wasOn) return; // a flood only moves the deadline: no redraw per envelope

@@ -25,44 +25,27 @@
  * (src/client/receipts.ts); typing -> the 'typing' event only (never stored).
  */
 import { EventEmitter } from 'node:events';
-import { DataError, HushError, isHushError, RelayError, TrustError, UsageError } from '../errors.js';
+import { HushError, RelayError, TrustError, UsageError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
-import { bytesEqual, toB64, toHex, utf8 } from '../protocol/encoding.js';
+import { bytesEqual, toHex, utf8 } from '../protocol/encoding.js';
 import { envelopeId, MAX_BODY_BYTES } from '../protocol/envelope.js';
-import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
+import { canonicalRelayUrl, MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
-import { type Opened, openInner, openOuter, sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
-import type { Contact, HushStore, NewMessage } from '../store/db.js';
+import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
+import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../store/db.js';
+import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
-import { applyReceipt, decodeReceipt, type QueuedReceipt, queueReadReceipts, queueReceipts, type ReceiptReport } from './receipts.js';
+import { type ReceiptReport, queueReadReceipts } from './receipts.js';
+import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
+
+export { processEnvelopes, reprocessQuarantine } from './inbound.js';
+export type { ProcessResult, QuarantineReason, QuarantineReport, ReceivedMessage, SenderLookup } from './inbound.js';
+export { SendPipeline } from './send-pipeline.js';
 
 // --- public types ----------------------------------------------------------------------------
-
-/** A message received and stored (what pull/listen print). */
-export interface ReceivedMessage {
-  /** The 16-byte message id, hex. */
-  id: string;
-  from: string;
-  to: string;
-  /** The sender's timestamp (ms). */
-  time: number;
-  /** The text (a body that is not valid UTF-8 is shown with U+FFFD replacements). */
-  body: string;
-}
-
-/** An envelope kept in quarantine instead of being shown. */
-export interface QuarantineReport {
-  eid: string;
-  /** TAMPERED, UNSUPPORTED_VERSION, UNKNOWN_SENDER, KEY_CHANGED, KEY_ALREADY_PINNED */
-  reason: string;
-  /** The contact name the envelope claims to come from, when known. */
-  from?: string;
-  /** false when this envelope id was already in quarantine (a re-delivery: not reported again). */
-  isNew: boolean;
-}
 
 export interface SentReport {
   to: string;
@@ -99,23 +82,10 @@ export interface MessengerEvents {
   receiptIgnored: [{ from: string; count: number }];
   /** The contact is typing (an ephemeral `typing` envelope). */
   typing: [{ from: string; time: number }];
-}
-
-export interface ProcessResult {
-  messages: ReceivedMessage[];
-  quarantined: QuarantineReport[];
-  /** Already stored before (re-delivery or replay): dropped. */
-  duplicates: number;
-  /** receipt / typing envelopes (handled, nothing stored in history). */
-  ignored: number;
-  /** Incoming receipts applied to our sent messages. */
-  receipts: ReceiptReport[];
-  /** Contacts whose typing envelopes were in the batch. */
-  typing: { from: string; time: number }[];
-  /** Delivered receipts queued in the batch's transaction (to send after the ack). */
-  outgoing: QueuedReceipt[];
-  /** Every envelope id that is now safe to ack. */
-  ackEids: string[];
+  /** A contact pinned from another relay is reached through the relay in use, by its pinned key. */
+  routed: [{ label: string; pinnedFrom: string; via: string }];
+  /** The quarantine reached a limit: this many oldest entries were dropped. */
+  quarantineFull: [{ dropped: number }];
 }
 
 export interface QueuedMessage {
@@ -161,222 +131,16 @@ export interface MessengerOptions {
   afterStore?: () => void;
   /** Send `read` receipts from markRead() (default true; delivered receipts are always sent). */
   readReceipts?: boolean;
-}
-
-// --- the shared receive path -----------------------------------------------------------------
-
-/** Looks a sender up on the relay by identity key; undefined when the relay does not know it. */
-export type SenderLookup = (signPk: Uint8Array) => Promise<Bundle | undefined>;
-
-interface ProcessOptions {
-  /** Our name, for ReceivedMessage.to. */
-  myName: string;
-  lookup?: SenderLookup;
-  onPinned?: (c: Contact) => void;
-  cache?: SharedKeyCache;
-  now?: () => number;
-  /** For sealing delivered receipts (default nacl randomBytes). */
-  random?: Random;
-}
-
-type Verdict =
-  | { t: 'msg'; eid: string; contact: Contact; opened: Opened }
-  | { t: 'control'; eid: string; contact: Contact; opened: Opened }
-  | { t: 'ignored'; eid: string }
-  | { t: 'quarantine'; eid: string; env: Uint8Array; reason: string; senderSignPk?: Uint8Array; from?: string };
-
-const KEY_B64 = (k: Uint8Array): string => toB64(k);
-const lossy = new TextDecoder('utf-8');
-const strict = new TextDecoder('utf-8', { fatal: true });
-
-function bodyOf(bytes: Uint8Array): string | Uint8Array {
-  try {
-    return strict.decode(bytes);
-  } catch {
-    return bytes; // kept as bytes; shown lossily
-  }
-}
-
-async function resolveSender(store: HushStore, senderSignPk: Uint8Array, o: ProcessOptions, seen: Map<string, Bundle | undefined>): Promise<Contact | { reason: string; from?: string }> {
-  const known = store.findContactBySignPk(senderSignPk);
-  if (known) return known.state === 'changed' ? { reason: 'KEY_CHANGED', from: known.name } : known;
-  const pending = store.findContactByPendingSignPk(senderSignPk);
-  if (pending) return { reason: 'KEY_CHANGED', from: pending.name };
-  if (!o.lookup) return { reason: 'UNKNOWN_SENDER' };
-  const k = KEY_B64(senderSignPk);
-  let bundle: Bundle | undefined;
-  if (seen.has(k)) bundle = seen.get(k);
-  else {
-    bundle = await o.lookup(senderSignPk);
-    seen.set(k, bundle);
-  }
-  if (!bundle || !bytesEqual(bundle.signPk, senderSignPk)) return { reason: 'UNKNOWN_SENDER' };
-  try {
-    verifyBundle(bundle);
-  } catch {
-    return { reason: 'UNKNOWN_SENDER' };
-  }
-  const byName = store.findContactByName(bundle.name);
-  if (byName) {
-    // The name is pinned with another key: the same situation as `send` meeting a changed key.
-    store.recordKeyChange(byName.id, bundle);
-    return { reason: 'KEY_CHANGED', from: byName.name };
-  }
-  try {
-    const r = store.pinContact(bundle);
-    if (r.status === 'new') o.onPinned?.(r.contact);
-    return r.contact.state === 'changed' ? { reason: 'KEY_CHANGED', from: r.contact.name } : r.contact;
-  } catch (e) {
-    if (e instanceof TrustError) return { reason: e.code, from: bundle.name };
-    throw e;
-  }
-}
-
-/** Per batch: what each sender key resolved to (one contact lookup per sender, not per envelope). */
-type SenderMemo = Map<string, Contact | { reason: string; from?: string }>;
-
-async function judge(store: HushStore, me: Identity, item: { eid: string; env: Uint8Array }, o: ProcessOptions, seen: Map<string, Bundle | undefined>, senders: SenderMemo): Promise<Verdict> {
-  const q = (reason: string, extra: { senderSignPk?: Uint8Array; from?: string } = {}): Verdict => ({ t: 'quarantine', eid: item.eid, env: item.env, reason, ...extra });
-  let outer;
-  try {
-    outer = openOuter(me, item.env);
-  } catch (e) {
-    return q(isHushError(e) && e.code === 'UNSUPPORTED_VERSION' ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
-  }
-  const senderSignPk = new Uint8Array(outer.senderSignPk);
-  const memoKey = toHex(senderSignPk);
-  let sender = senders.get(memoKey);
-  if (sender === undefined) {
-    sender = await resolveSender(store, senderSignPk, o, seen);
-    senders.set(memoKey, sender);
-  }
-  if (!('id' in sender)) return q(sender.reason, { senderSignPk, ...(sender.from === undefined ? {} : { from: sender.from }) });
-  let opened: Opened;
-  try {
-    opened = openInner(me, outer, sender, o.cache);
-  } catch {
-    return q('TAMPERED', { senderSignPk, from: sender.name });
-  }
-  // Dispatch on kind: receipt / typing are control envelopes (never stored, never answered).
-  switch (opened.kind) {
-    case 'msg':
-      return { t: 'msg', eid: item.eid, contact: sender, opened };
-    case 'receipt':
-    case 'typing':
-      return { t: 'control', eid: item.eid, contact: sender, opened };
-  }
-}
-
-/**
- * Opens a batch of received envelopes and stores it (messages and quarantine) in ONE
- * transaction. Does not ack: the caller acks `ackEids` after this returns. Duplicates (same
- * message id, or an envelope id already quarantined) are not reported again.
- */
-export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly { eid: string; env: Uint8Array }[], o: ProcessOptions): Promise<ProcessResult> {
-  const seen = new Map<string, Bundle | undefined>();
-  const senders: SenderMemo = new Map();
-  const verdicts: Verdict[] = [];
-  for (const item of items) verdicts.push(await judge(store, identity, item, o, seen, senders));
-  const now = o.now ?? Date.now;
-  const res: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: items.map((i) => i.eid) };
-  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}) };
-  store.transaction(() => {
-    const msgs = verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg');
-    const fresh = store.addMessages(
-      msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
-    );
-    msgs.forEach((v, i) => {
-      if (!fresh[i]) {
-        res.duplicates++;
-        return;
-      }
-      res.messages.push({ id: toHex(v.opened.id), from: v.contact.name, to: o.myName, time: v.opened.time, body: lossy.decode(v.opened.body) });
-    });
-    // One delivered receipt per sender for the new messages, committed with them.
-    const delivered = new Map<number, { contact: Contact; ids: Uint8Array[] }>();
-    msgs.forEach((v, i) => {
-      if (!fresh[i]) return;
-      const d = delivered.get(v.contact.id) ?? { contact: v.contact, ids: [] };
-      d.ids.push(v.opened.id);
-      delivered.set(v.contact.id, d);
-    });
-    for (const d of delivered.values()) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
-    for (const v of verdicts) {
-      if (v.t === 'ignored') res.ignored++;
-      if (v.t === 'control') {
-        res.ignored++;
-        if (v.opened.kind === 'typing') res.typing.push({ from: v.contact.name, time: v.opened.time });
-        else {
-          try {
-            res.receipts.push(applyReceipt(store, v.contact, decodeReceipt(v.opened.body)));
-          } catch (e) {
-            if (!(e instanceof DataError)) throw e;
-            res.receipts.push({ from: v.contact.name, type: 'delivered', ids: [], ignored: 1 }); // malformed: ignored
-          }
-        }
-      }
-      if (v.t !== 'quarantine') continue;
-      const r = store.quarantine({ eid: v.eid, envelope: v.env, reason: v.reason, ...(v.senderSignPk ? { senderSignPk: v.senderSignPk } : {}), receivedAt: now() });
-      if (!r.isNew) res.duplicates++;
-      res.quarantined.push({ eid: v.eid, reason: v.reason, isNew: r.isNew, ...(v.from === undefined ? {} : { from: v.from }) });
-    }
-  });
-  return res;
-}
-
-/**
- * Re-opens the quarantined mail of `contact` (whose key the user just accepted or trusted,
- * e.g. by `hush trust NAME` after store.acceptNewKey). Entries are matched by the sender key
- * recorded at quarantine time; each one that now opens is stored as a received message and
- * leaves the quarantine in the same transaction. Offline: no relay is needed.
- * Returns the newly shown messages and how many of the contact's entries are still kept.
- */
-export function reprocessQuarantine(store: HushStore, identity: Identity, contact: Contact, myName = ''): { opened: ReceivedMessage[]; remaining: number } {
-  const current = store.getContact(contact.id) ?? contact;
-  const entries = store.listQuarantine({ senderSignPk: current.signPk });
-  const opened: ReceivedMessage[] = [];
-  let remaining = 0;
-  if (current.state === 'changed') return { opened, remaining: entries.length };
-  store.transaction(() => {
-    for (const e of entries) {
-      let o: Opened;
-      try {
-        const outer = openOuter(identity, e.envelope);
-        o = openInner(identity, outer, current);
-      } catch {
-        remaining++;
-        continue;
-      }
-      if (o.kind === 'msg') {
-        const isNew = store.addMessage({ msgId: o.id, contactId: current.id, direction: 'in', time: o.time, body: bodyOf(o.body), receivedAt: e.receivedAt });
-        if (isNew) opened.push({ id: toHex(o.id), from: current.name, to: myName, time: o.time, body: lossy.decode(o.body) });
-      }
-      store.removeQuarantine(e.id);
-    }
-  });
-  return { opened, remaining };
+  /** Bounds of the quarantine (default DEFAULT_QUARANTINE_LIMITS). */
+  quarantineLimits?: QuarantineLimits;
 }
 
 // --- the messenger ---------------------------------------------------------------------------
 
-const RETRYABLE_SEND = new Set(['RATE_LIMITED']);
-/** Connection-level failures: give up on this connection (the rest stays in the outbox). */
-const CONNECTION_CODES = new Set(['RELAY_CLOSED', 'RELAY_TIMEOUT', 'RELAY_UNREACHABLE', 'SHUTTING_DOWN', 'RELAY_PROTOCOL']);
 /** Failures on connect that retrying will not fix. */
 const FATAL_CONNECT = new Set(['AUTH_WRONG_URL', 'AUTH_FAILED', 'AUTH_STALE', 'RELAY_PROTOCOL', 'BAD_RELAY_URL']);
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/** How often listen looks for messages another process of this home stored (ms). */
+const STORE_POLL_MS = 500;
 
 export function unreachable(url: string, kept: number, cause?: unknown): RelayError {
   const n = kept === 1 ? '1 message' : `${kept} messages`;
@@ -404,6 +168,12 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private connectFailure: RelayError | undefined;
   /** Serialises received-batch processing (pull batches and pushes). */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Canonical URL of the relay in use: names (and first pins) are what this relay says. */
+  readonly relay: string;
+  private readonly quarantineLimits: QuarantineLimits | undefined;
+  /** Incoming messages stored after this row are shown (by whichever process stored them). */
+  private shownRow: number;
+  private pacer: { client: RelayClient; pacer: SendPacer } | undefined;
 
   constructor(o: MessengerOptions) {
     super();
@@ -417,6 +187,33 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.timeoutMs = o.timeoutMs;
     this.afterStore = o.afterStore;
     this.readReceipts = o.readReceipts ?? true;
+    this.quarantineLimits = o.quarantineLimits;
+    let relay = o.relayUrl;
+    try {
+      relay = canonicalRelayUrl(o.relayUrl);
+    } catch {
+      // a bad URL fails on connect with its own error
+    }
+    this.relay = relay;
+    this.shownRow = o.store.lastMessageRow();
+  }
+
+  /**
+   * Waits for this send's turn below the relay's announced rates (SendPacer, per connection).
+   * @internal used by SendPipeline
+   */
+  pace(c: RelayClient): Promise<void> {
+    if (this.pacer?.client !== c) {
+      const l = c.hello.limits;
+      const rate = Math.min(l.sendRatePerConn ?? Infinity, l.sendRatePerIdentity ?? Infinity);
+      this.pacer = { client: c, pacer: new SendPacer(Number.isFinite(rate) && rate > 0 ? rate : 1e9) };
+    }
+    return this.pacer.pacer.take();
+  }
+
+  /** Was this contact pinned from the relay in use? (Contacts from before records v2: yes.) */
+  private fromThisRelay(c: Contact): boolean {
+    return c.relay === undefined || c.relay === this.relay;
   }
 
   /** The open connection (connecting and authenticating on first use). */
@@ -452,16 +249,34 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   // --- sending -------------------------------------------------------------------------------
 
   /**
-   * The contact to seal to (spec "Trust"): pinned contacts, checked against the relay's
-   * directory when it answers. TOFU-pins an unknown name (event 'pinned'). Throws TrustError
-   * KEY_CHANGED (after recording the change) when the relay serves another identity key for a
-   * pinned name or the contact is already 'changed'; UsageError UNKNOWN_RECIPIENT when nobody
-   * has the name; RelayError when the relay is unreachable and the name is not pinned.
-   * With the relay unreachable and the name pinned, returns the pinned contact.
+   * The contact to seal to, by the label the user typed (docs/SECURITY.md "Trust"). A pinned
+   * contact is checked against this relay's directory when it answers and when it was pinned
+   * from this relay: the same keys, or a key the user rejected, keep the pinned contact; any
+   * other key is recorded as a key change (TrustError KEY_CHANGED). A contact pinned from another
+   * relay is used as pinned (a name is only what one relay says). An unknown name is looked up
+   * and pinned on first use (event 'pinned'). UsageError UNKNOWN_RECIPIENT when nobody has the
+   * name, SELF for our own name, WRONG_RELAY for `name@host` of another relay; RelayError when
+   * the relay is unreachable and the name is not pinned (a pinned contact is returned then).
    */
-  async resolveRecipient(name: string): Promise<Contact> {
-    let contact = this.store.findContactByName(name);
-    if (contact?.state === 'changed') throw keyChanged(name);
+  async resolveRecipient(label: string): Promise<Contact> {
+    let contact = this.store.findContactByLabel(label);
+    if (contact?.state === 'changed') throw keyChanged(contact.label);
+    if (contact && !this.fromThisRelay(contact)) {
+      this.emit('routed', { label: contact.label, pinnedFrom: contact.relay ?? '', via: this.relay });
+      return contact;
+    }
+    let name = contact ? contact.name : label;
+    if (!contact) {
+      const at = label.indexOf('@');
+      if (at > 0) {
+        name = label.slice(0, at);
+        const host = label.slice(at + 1);
+        if (host !== this.relay.replace(/^wss?:\/\//, '')) {
+          throw new UsageError('WRONG_RELAY', `${label} is not pinned, and its relay ${host} is not the one in use (${this.relay})`, { hint: `pass --relay ws://${host} to reach ${name} there` });
+        }
+      }
+      if (name === this.name) throw new UsageError('SELF', `${name} is you`, { hint: 'name a contact; hush does not send messages to yourself' });
+    }
     let bundle: Bundle | undefined;
     try {
       bundle = await (await this.client()).lookup({ name });
@@ -482,16 +297,24 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       throw new TrustError('BUNDLE_NAME_MISMATCH', `the relay answered for ${name} with a key bundle named ${bundle.name}`, { hint: 'the relay may be misbehaving; do not trust it' });
     }
     if (contact) {
-      // Same identity key and box key: fine. Anything else is treated as a key change (a new
-      // box key under the same identity key too: conservative, the user confirms with hush trust).
+      // Same identity key and box key: fine. A key the user rejected: keep the pinned one.
+      // Anything else is a key change (a new box key under the same identity key too:
+      // conservative, the user confirms with hush trust). The pinned key stays pinned and keeps
+      // its verified mark: a relay answer alone never demotes a contact.
       if (bytesEqual(contact.signPk, bundle.signPk) && bytesEqual(contact.boxPk, bundle.boxPk)) return contact;
+      if (contact.rejected?.some((k) => bytesEqual(k, bundle.signPk))) return contact;
       this.store.recordKeyChange(contact.id, bundle);
-      throw keyChanged(name);
+      throw keyChanged(contact.label);
     }
-    const r = this.store.pinContact(bundle);
+    if (bytesEqual(bundle.signPk, this.identity.signPk)) throw new UsageError('SELF', `${name} is your own key on this relay`, { hint: 'name a contact; hush does not send messages to yourself' });
+    const r = this.store.pinContact(bundle, undefined, this.relay);
     contact = r.contact;
-    if (r.status === 'new') this.emit('pinned', { name: contact.name, fingerprint: fingerprint(contact.signPk) });
-    else if (r.status === 'changed') throw keyChanged(name);
+    if (r.status === 'new') this.emit('pinned', { name: contact.label, fingerprint: fingerprint(contact.signPk) });
+    else if (r.status === 'changed') {
+      if (contact.rejected?.some((k) => bytesEqual(k, bundle.signPk))) return contact;
+      this.store.recordKeyChange(contact.id, bundle);
+      throw keyChanged(contact.label);
+    }
     return contact;
   }
 
@@ -500,19 +323,26 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * outbox) in ONE transaction. Nothing is sent yet. Checks size and emptiness.
    */
   queueMessages(contact: Contact, texts: readonly string[]): QueuedMessage[] {
-    const prepared = texts.map((text) => {
+    const bodies = texts.map((text) => {
       const body = utf8(text);
       checkBody(body);
-      const msgId = this.random(16);
-      const time = this.now();
-      const envelope = sealEnvelope(this.identity, contact, { kind: 'msg', id: msgId, time, body }, this.random, this.cache);
-      return { text, msgId, time, envelope, eid: envelopeId(envelope) };
+      return { text, body };
     });
-    this.store.transaction(() => {
-      this.store.addMessages(prepared.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
-      for (const p of prepared) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
+    // Times strictly increase per conversation (docs/PROTOCOL.md §5.1): read the newest sent
+    // time and store the new messages under one write lock, so two senders cannot interleave.
+    const prepared = this.store.transaction(() => {
+      let time = this.store.nextOutTime(contact.id, this.now());
+      const out = bodies.map(({ text, body }) => {
+        const msgId = this.random(16);
+        const t = time++;
+        const envelope = sealEnvelope(this.identity, contact, { kind: 'msg', id: msgId, time: t, body }, this.random, this.cache);
+        return { text, msgId, time: t, envelope, eid: envelopeId(envelope) };
+      });
+      this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
+      for (const p of out) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
+      return out;
     });
-    return prepared.map((p) => ({ eid: p.eid, envelope: p.envelope, msgId: p.msgId, contactId: contact.id, to: contact.name, toSignPk: contact.signPk, time: p.time, fromOutbox: false }));
+    return prepared.map((p) => ({ eid: p.eid, envelope: p.envelope, msgId: p.msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time: p.time, fromOutbox: false }));
   }
 
   /** A pipelined sender on the current connection (see SendPipeline). */
@@ -530,7 +360,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       if (!c) continue;
       const m = this.store.findMessage(e.msgId, 'out');
       // No message row with that id: a receipt waiting in the outbox.
-      pipe.submit({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.name, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
+      await pipe.submit({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.label, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
     }
     return pipe.drain();
   }
@@ -554,12 +384,18 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       const res = await processEnvelopes(this.store, this.identity, items, {
         myName: this.name,
         lookup: (signPk) => this.lookupSender(signPk),
-        onPinned: (c) => this.emit('pinned', { name: c.name, fingerprint: fingerprint(c.signPk) }),
+        onPinned: (c) => this.emit('pinned', { name: c.label, fingerprint: fingerprint(c.signPk) }),
         cache: this.cache,
         now: this.now,
         random: this.random,
+        relay: this.relay,
+        ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
       });
+      // Shown: every incoming message stored since the last batch, by this process or another
+      // reader of the same home (a second listen or chat got the same push and stored it first).
+      res.messages = this.takeNew();
       for (const m of res.messages) this.emit('message', m);
+      if (res.quarantineDropped > 0) this.emit('quarantineFull', { dropped: res.quarantineDropped });
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
       for (const t of res.typing) this.emit('typing', t);
       for (const r of res.receipts) {
@@ -582,6 +418,33 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /** Incoming messages stored since the last call (by any process), in storage order. */
+  private takeNew(): ReceivedMessage[] {
+    const out: ReceivedMessage[] = [];
+    for (;;) {
+      const rows = this.store.incomingAfter(this.shownRow, 1000);
+      for (const r of rows) out.push(this.received(r));
+      if (rows.length > 0) this.shownRow = rows[rows.length - 1]!.id;
+      if (rows.length < 1000) return out;
+    }
+  }
+
+  private received(r: StoredMessage): ReceivedMessage {
+    const c = this.store.getContact(r.contactId);
+    return { id: toHex(r.msgId), from: c?.label ?? '?', to: this.name, time: r.time, body: bodyText(r.body) };
+  }
+
+  /** Shows what another process of this home stored meanwhile (listen's store poll). */
+  private pollStore(last: { dv: number }): void {
+    const dv = this.store.dataVersion();
+    if (dv === last.dv) return;
+    last.dv = dv;
+    const run = (): void => {
+      for (const m of this.takeNew()) this.emit('message', m);
+    };
+    this.chain = this.chain.then(run, run).catch(() => undefined);
   }
 
   /** Sends already-queued envelopes now (best effort: what fails stays in the outbox). */
@@ -627,7 +490,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   private async pullAll(c: RelayClient): Promise<ProcessResult> {
-    const total: ProcessResult = { messages: [], quarantined: [], duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: [] };
+    const total: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: [] };
     // Acks and delivered receipts in flight (each started after its batch was committed).
     const later: Promise<unknown>[] = [];
     const settle = async (): Promise<void> => {
@@ -687,6 +550,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         total.messages.push(...r.messages);
         total.quarantined.push(...r.quarantined.filter((q) => q.isNew));
         total.duplicates += r.duplicates;
+        total.quarantineDropped += r.quarantineDropped;
         total.ignored += r.ignored;
         total.ackEids.push(...r.ackEids);
         // Keep a bounded number of acks and receipt sends outstanding.
@@ -708,6 +572,23 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * Rejects only for failures a retry cannot fix (authentication refused, store errors).
    */
   async listen(signal: AbortSignal): Promise<void> {
+    const last = { dv: this.store.dataVersion() };
+    const poll = setInterval(() => {
+      try {
+        this.pollStore(last);
+      } catch {
+        // the next batch reports store failures
+      }
+    }, STORE_POLL_MS);
+    poll.unref();
+    try {
+      await this.listenLoop(signal);
+    } finally {
+      clearInterval(poll);
+    }
+  }
+
+  private async listenLoop(signal: AbortSignal): Promise<void> {
     let delay = 200;
     let everConnected = false;
     let down = false;
@@ -799,106 +680,3 @@ export function checkBody(body: Uint8Array): void {
   }
 }
 
-/**
- * Pipelined sends over the messenger's connection: submit() starts at once while fewer than
- * `window` sends are in flight (else it waits for a slot); drain() waits for all. Each accepted
- * envelope leaves the outbox and its message becomes 'sent' (completions are committed in small
- * transactions). RATE_LIMITED is retried after a pause; a refusal leaves the message in the
- * outbox and is reported by drain(); after a connection failure the rest is not tried.
- */
-export class SendPipeline {
-  private inflight = 0;
-  private readonly slots: (() => void)[] = [];
-  private readonly tasks: Promise<void>[] = [];
-  private readonly failed: SendFailure[] = [];
-  private sent = 0;
-  private broken: RelayError | undefined;
-  private pauseUntil = 0;
-  private completions: QueuedMessage[] = [];
-  private completing: Promise<void> | undefined;
-
-  constructor(
-    private readonly m: Messenger,
-    private readonly window: number,
-  ) {}
-
-  /** Resolves once the send has STARTED (back-pressure for streaming input). */
-  async submit(q: QueuedMessage): Promise<void> {
-    while (this.inflight >= this.window) await new Promise<void>((r) => this.slots.push(r));
-    this.inflight++;
-    const t = this.sendOne(q).finally(() => {
-      this.inflight--;
-      this.slots.shift()?.();
-    });
-    this.tasks.push(t);
-  }
-
-  async drain(): Promise<DrainResult> {
-    while (this.tasks.length > 0) await Promise.all(this.tasks.splice(0));
-    await this.flushCompletions();
-    return { sent: this.sent, failed: [...this.failed] };
-  }
-
-  private async sendOne(q: QueuedMessage): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      if (this.broken) return this.fail(q, this.broken, false);
-      const wait = this.pauseUntil - Date.now();
-      if (wait > 0) await sleep(wait);
-      try {
-        const c = await this.m.client();
-        await c.send(q.toSignPk, q.envelope);
-        this.completions.push(q);
-        this.scheduleCompletions();
-        return;
-      } catch (e) {
-        const err = e instanceof HushError ? e : new DataError('SEND_FAILED', String((e as Error)?.message ?? e));
-        if (err instanceof RelayError && RETRYABLE_SEND.has(err.code) && attempt < 200) {
-          this.pauseUntil = Math.max(this.pauseUntil, Date.now() + 100 + Math.min(attempt, 10) * 50);
-          continue;
-        }
-        if (err instanceof RelayError && CONNECTION_CODES.has(err.code)) this.broken ??= err;
-        return this.fail(q, err, true);
-      }
-    }
-  }
-
-  private fail(q: QueuedMessage, error: HushError, bump: boolean): void {
-    if (bump) {
-      try {
-        this.m.store.bumpAttempts(q.eid);
-      } catch {
-        // counting attempts is best effort
-      }
-    }
-    this.failed.push({ eid: q.eid, to: q.to, error });
-  }
-
-  private scheduleCompletions(): void {
-    if (this.completing) return;
-    this.completing = new Promise<void>((resolve) =>
-      setImmediate(() => {
-        this.completing = undefined;
-        this.flushCompletionsSync();
-        resolve();
-      }),
-    );
-  }
-
-  private flushCompletionsSync(): void {
-    const batch = this.completions;
-    this.completions = [];
-    if (batch.length === 0) return;
-    this.m.store.transaction(() => {
-      for (const q of batch) this.m.store.completeOutbox(q.eid);
-    });
-    for (const q of batch) {
-      if (!q.control) this.sent++; // receipts are not counted as messages
-      this.m.reportSent(q);
-    }
-  }
-
-  private async flushCompletions(): Promise<void> {
-    if (this.completing) await this.completing;
-    this.flushCompletionsSync();
-  }
-}

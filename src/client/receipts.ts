@@ -106,7 +106,7 @@ export function applyReceipt(store: HushStore, contact: Contact, r: ReceiptBody)
     else valid.push(id);
   }
   if (valid.length > 0) store.setStatus(valid, r.type, 'out');
-  return { from: contact.name, type: r.type, ids: valid.map(toHex), ignored };
+  return { from: contact.label, type: r.type, ids: valid.map(toHex), ignored };
 }
 
 /** A sealed receipt waiting in the outbox: a queued message marked control (no 'sent' report, no history row). */
@@ -133,7 +133,7 @@ export function queueReceipts(store: HushStore, ctx: SealContext, contact: Conta
     const envelope = sealEnvelope(ctx.identity, contact, { kind: 'receipt', id: msgId, time, body: encodeReceipt({ type, ids: chunk }) }, ctx.random, ctx.cache);
     const eid = envelopeId(envelope);
     store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: time });
-    out.push({ eid, envelope, msgId, contactId: contact.id, to: contact.name, toSignPk: contact.signPk, time, fromOutbox: false, control: true });
+    out.push({ eid, envelope, msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time, fromOutbox: false, control: true });
   }
   return out;
 }

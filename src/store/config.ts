@@ -15,6 +15,8 @@ export interface Config {
   v: 1;
   relay?: string;
   readReceipts?: boolean;
+  /** Bounds of the quarantine, as --quarantine-limits takes them (src/cli/quarantine-limits.ts). */
+  quarantineLimits?: string;
   /** Fields this version does not know, kept verbatim. */
   extra: Obj;
 }
@@ -45,13 +47,15 @@ export function parseConfig(text: string, file = 'config.json'): Config {
   if (root.v !== CONFIG_VERSION) {
     throw new DataError('UNSUPPORTED_VERSION', `config version ${String(root.v)} is not supported`, { hint: 'this config was written by a newer hush; upgrade hush' });
   }
-  const { v: _v, relay: _r, readReceipts: _rr, ...extra } = root;
+  const { v: _v, relay: _r, readReceipts: _rr, quarantineLimits: _ql, ...extra } = root;
   try {
     const relay = optStr(root, 'relay', 'config', { max: RELAY_MAX, min: 1 });
     const readReceipts = optBool(root, 'readReceipts', 'config');
+    const quarantineLimits = optStr(root, 'quarantineLimits', 'config', { max: 256, min: 1 });
     const cfg: Config = { v: 1, extra };
     if (relay !== undefined) cfg.relay = relay;
     if (readReceipts !== undefined) cfg.readReceipts = readReceipts;
+    if (quarantineLimits !== undefined) cfg.quarantineLimits = quarantineLimits;
     return cfg;
   } catch (err) {
     throw new DataError('CONFIG_CORRUPT', `${file} is not valid (${(err as Error).message})`, { hint: `fix or delete ${file}`, cause: err });
@@ -62,6 +66,7 @@ export function configToJson(cfg: Config): string {
   const out: Obj = { ...(isObj(cfg.extra) ? cfg.extra : {}), v: CONFIG_VERSION };
   if (cfg.relay !== undefined) out.relay = cfg.relay;
   if (cfg.readReceipts !== undefined) out.readReceipts = cfg.readReceipts;
+  if (cfg.quarantineLimits !== undefined) out.quarantineLimits = cfg.quarantineLimits;
   return JSON.stringify(out, null, 2) + '\n';
 }
 

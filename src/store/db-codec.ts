@@ -100,10 +100,27 @@ function shaped<T>(what: string, f: () => T): T {
 
 export type ContactState = 'trusted' | 'changed';
 
+/** Contact records are version 2 (label, relay, rejected keys); version 1 records still open. */
+const CONTACT_VERSION = 2;
+
 export interface Contact {
   /** Row id; stable for the life of the store. */
   id: number;
+  /**
+   * What the user types and sees: unique among contacts. The bundle's name for the first key
+   * pinned under that name; `name@host:port` for another key claiming the same name from
+   * another relay (a separate identity, never a key change of the first).
+   */
+  label: string;
+  /** The name the relay's bundle gives (bundle.name); not unique across relays. */
   name: string;
+  /**
+   * Canonical URL of the relay the key was pinned from; undefined for contacts pinned by a
+   * hush before contact records version 2 (treated as pinned from the home's default relay).
+   */
+  relay?: string;
+  /** Identity keys the user refused for this contact (`hush trust NAME --reject`). */
+  rejected?: Uint8Array[];
   signPk: Uint8Array;
   boxPk: Uint8Array;
   /** The pinned, signature-checked bundle. */
@@ -119,8 +136,11 @@ export interface Contact {
 }
 
 interface ContactJson {
-  v: 1;
+  v: 1 | 2;
   id: number;
+  label?: string;
+  relay?: string;
+  rejected?: string[];
   bundle: BundleJson;
   pinnedAt: number;
   verified: boolean;
@@ -130,7 +150,9 @@ interface ContactJson {
 }
 
 export function sealContact(c: Contact, key: Uint8Array): Uint8Array {
-  const j: ContactJson = { v: RECORD_VERSION, id: c.id, bundle: bundleToJson(c.bundle), pinnedAt: c.pinnedAt, verified: c.verified, state: c.state };
+  const j: ContactJson = { v: CONTACT_VERSION, id: c.id, label: c.label, bundle: bundleToJson(c.bundle), pinnedAt: c.pinnedAt, verified: c.verified, state: c.state };
+  if (c.relay !== undefined) j.relay = c.relay;
+  if (c.rejected && c.rejected.length > 0) j.rejected = c.rejected.map((k) => toB64(k));
   if (c.pendingBundle) {
     j.pending = bundleToJson(c.pendingBundle);
     j.pendingSeenAt = c.pendingSeenAt ?? c.pinnedAt;
@@ -142,12 +164,14 @@ export function openContact(rowId: number, sealed: Uint8Array, key: Uint8Array):
   const o = parseJson(open(sealed, key, 'contact'), 'contact');
   const c = shaped('contact', (): Contact => {
     const r = obj(o, 'contact');
-    literal(r, 'v', 'contact', [RECORD_VERSION] as const);
+    const v = literal(r, 'v', 'contact', [1, CONTACT_VERSION] as const);
     const id = int(r, 'id', 'contact', 1, Number.MAX_SAFE_INTEGER);
     const bundle = parseBundle(r.bundle, 'contact.bundle');
     const state = literal(r, 'state', 'contact', ['trusted', 'changed'] as const);
+    const label = v === 1 ? bundle.name : str(r, 'label', 'contact', { min: 1, max: LABEL_MAX });
     const out: Contact = {
       id,
+      label,
       name: bundle.name,
       signPk: bundle.signPk,
       boxPk: bundle.boxPk,
@@ -161,11 +185,26 @@ export function openContact(rowId: number, sealed: Uint8Array, key: Uint8Array):
       const seen = optInt(r, 'pendingSeenAt', 'contact', 0, 2 ** 48);
       if (seen !== undefined) out.pendingSeenAt = seen;
     }
+    if (v === CONTACT_VERSION) {
+      if (r.relay !== undefined) out.relay = str(r, 'relay', 'contact', { min: 1, max: 2048 });
+      if (r.rejected !== undefined) {
+        if (!Array.isArray(r.rejected) || r.rejected.length > 1000) throw new Error('rejected');
+        out.rejected = r.rejected.map((k: unknown) => {
+          if (typeof k !== 'string') throw new Error('rejected key');
+          const pk = fromB64(k, 'rejected');
+          if (pk.length !== 32) throw new Error('rejected key length');
+          return pk;
+        });
+      }
+    }
     return out;
   });
   if (c.id !== rowId) throw storeCorrupt('a contact record belongs to another row');
   return c;
 }
+
+/** A label is a name (32) + '@' + a relay's host:port (at most 2048 in a URL). */
+export const LABEL_MAX = 2100;
 
 // --- messages -----------------------------------------------------------------------------
 
@@ -235,10 +274,15 @@ export function openOutboxRef(sealed: Uint8Array, key: Uint8Array, row: { contac
 
 // --- quarantine ---------------------------------------------------------------------------
 
-/** plaintext = JSON {"v":1,"eid":…,"reason":"KEY_CHANGED","senderSignPk":B64(32)?} */
-export function sealQuarantineInfo(eid: string, reason: string, senderSignPk: Uint8Array | undefined, key: Uint8Array): Uint8Array {
+/**
+ * plaintext = JSON {"v":1,"eid":…,"reason":"KEY_CHANGED","senderSignPk":B64(32)?,"bucket":B64(32)?}
+ * senderSignPk: the key the envelope CLAIMS (from its inner layer); bucket: the same key when
+ * it authenticated the envelope (absent: unauthenticated), used to bound the quarantine per sender.
+ */
+export function sealQuarantineInfo(eid: string, reason: string, senderSignPk: Uint8Array | undefined, key: Uint8Array, bucket = ''): Uint8Array {
   const j: Record<string, unknown> = { v: RECORD_VERSION, eid, reason };
   if (senderSignPk) j.senderSignPk = toB64(senderSignPk);
+  if (bucket) j.bucket = bucket;
   return seal(utf8(JSON.stringify(j)), key);
 }
 
@@ -257,6 +301,18 @@ export function openQuarantineInfo(sealed: Uint8Array, key: Uint8Array, eid: str
     }
     return out;
   });
+}
+
+/** The bucket of a quarantine info record ('' for unauthenticated or unreadable). */
+export function quarantineBucket(sealed: Uint8Array, key: Uint8Array): string {
+  const p = openSealed(sealed, key);
+  if (!p) return '';
+  try {
+    const o = JSON.parse(fromUtf8(p)) as { bucket?: unknown };
+    return typeof o.bucket === 'string' && o.bucket.length <= 64 ? o.bucket : '';
+  } catch {
+    return '';
+  }
 }
 
 // --- kv -----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DataError, HushError, InternalError, TrustError } from '../errors.js';
 import type { Bundle } from '../protocol/bundle.js';
 import { MSG_ID_BYTES } from '../protocol/envelope.js';
-import { bytesEqual } from '../protocol/encoding.js';
+import { bytesEqual, toB64 } from '../protocol/encoding.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { KEY_BYTES } from '../crypto/nacl.js';
 import {
@@ -37,6 +37,7 @@ import {
   openMessage,
   openOutboxRef,
   openQuarantineInfo,
+  quarantineBucket,
   sealContact,
   sealKv,
   sealMessage,
@@ -117,11 +118,36 @@ export interface OutboxEntry {
 export interface NewQuarantineEntry {
   eid: string;
   envelope: Uint8Array;
-  /** An UPPER_SNAKE reason: TAMPERED, UNKNOWN_SENDER, KEY_CHANGED, NOT_FOR_ME, ... */
+  /** An UPPER_SNAKE reason: TAMPERED, UNKNOWN_SENDER, KEY_CHANGED, REJECTED_KEY, ... */
   reason: string;
+  /** The sender key the envelope claims (its inner layer), authenticated or not. */
   senderSignPk?: Uint8Array;
+  /** The sender key if it AUTHENTICATED the envelope; absent for unauthenticated mail. */
+  bucketKey?: Uint8Array;
   receivedAt?: number;
 }
+
+/** Bounds of the quarantine (docs/PROTOCOL.md §8.5); every one has a documented default. */
+export interface QuarantineLimits {
+  /** Entries kept per sender bucket (one authenticated key, or all unauthenticated mail). */
+  perSender: number;
+  /** Envelope bytes kept per sender bucket. */
+  perSenderBytes: number;
+  /** Entries kept in total. */
+  count: number;
+  /** Envelope bytes kept in total. */
+  bytes: number;
+  /** Entries older than this (ms) are purged. */
+  maxAgeMs: number;
+}
+
+export const DEFAULT_QUARANTINE_LIMITS: QuarantineLimits = {
+  perSender: 200,
+  perSenderBytes: 4 * 1024 * 1024,
+  count: 2000,
+  bytes: 32 * 1024 * 1024,
+  maxAgeMs: 30 * 24 * 3600 * 1000,
+};
 
 export interface QuarantineEntry {
   id: number;
@@ -334,6 +360,16 @@ export class HushStore {
     return this.run(() => this.contacts().find((c) => c.name === name));
   }
 
+  /** The contact the user addresses as `label` (a name, or name@host:port for a second one). */
+  findContactByLabel(label: string): Contact | undefined {
+    return this.run(() => this.contacts().find((c) => c.label === label));
+  }
+
+  /** Every contact whose bundle carries `name` (from any relay). */
+  findContactsByName(name: string): Contact[] {
+    return this.run(() => this.contacts().filter((c) => c.name === name));
+  }
+
   /** Matches the pinned key only (not a pending one). */
   findContactBySignPk(signPk: Uint8Array): Contact | undefined {
     return this.run(() => this.contacts().find((c) => bytesEqual(c.signPk, signPk)));
@@ -350,11 +386,13 @@ export class HushStore {
    * with other keys (nothing is written then: call recordKeyChange). Throws TrustError
    * KEY_ALREADY_PINNED when the key is pinned under another name.
    */
-  pinContact(bundle: Bundle, pinnedAt?: number): PinResult {
+  pinContact(bundle: Bundle, pinnedAt?: number, relay?: string): PinResult {
     verifyBundle(bundle);
     return this.transaction((): PinResult => {
       const all = this.contacts();
-      const byName = all.find((c) => c.name === bundle.name);
+      // Names are what a relay says: only a contact pinned from the same relay (or from an
+      // unknown one: records made before contact version 2) is "the same name".
+      const byName = all.find((c) => c.name === bundle.name && (c.relay === undefined || relay === undefined || c.relay === relay));
       if (byName) {
         const same = bytesEqual(byName.signPk, bundle.signPk) && bytesEqual(byName.boxPk, bundle.boxPk);
         return { status: same ? 'known' : 'changed', contact: byName };
@@ -368,6 +406,7 @@ export class HushStore {
       const maxId = (this.stmt('contactMax', 'SELECT coalesce(max(id), 0) AS m FROM contacts').get() as { m: number }).m;
       const contact: Contact = {
         id: maxId + 1,
+        label: freeLabel(all, bundle.name, relay),
         name: bundle.name,
         signPk: bundle.signPk,
         boxPk: bundle.boxPk,
@@ -375,10 +414,43 @@ export class HushStore {
         pinnedAt: pinnedAt ?? this.now(),
         verified: false,
         state: 'trusted',
+        ...(relay === undefined ? {} : { relay }),
       };
       this.stmt('contactInsert', 'INSERT INTO contacts (id, data) VALUES (?, ?)').run(contact.id, sealContact(contact, this.key));
       this.contactsChanged();
       return { status: 'new', contact };
+    });
+  }
+
+  /**
+   * Refuses the pending key of contact `id` (`hush trust NAME --reject`): the pinned key stays
+   * (and stays verified if it was), the contact is 'trusted' again, and the refused identity key
+   * is remembered so that neither a relay answer nor its mail records the same change again.
+   * TrustError NO_PENDING_KEY when none waits. Returns the contact and the refused bundle.
+   */
+  rejectPendingKey(id: number): { contact: Contact; rejected: Bundle } {
+    let rejected: Bundle | undefined;
+    const contact = this.updateContact(id, (c) => {
+      const b = c.pendingBundle;
+      if (!b) throw new TrustError('NO_PENDING_KEY', `no new key is waiting for ${c.label}`);
+      rejected = b;
+      const { pendingBundle: _p, pendingSeenAt: _s, ...rest } = c;
+      const list = (c.rejected ?? []).filter((k) => !bytesEqual(k, b.signPk));
+      return { ...rest, state: 'trusted', rejected: [...list, b.signPk].slice(-1000) };
+    });
+    return { contact, rejected: rejected! };
+  }
+
+  /** Records the relay a contact pinned before contact records version 2 came from. */
+  adoptRelay(relay: string): number {
+    return this.transaction(() => {
+      let n = 0;
+      for (const c of this.contacts()) {
+        if (c.relay !== undefined) continue;
+        this.updateContact(c.id, (x) => ({ ...x, relay }));
+        n++;
+      }
+      return n;
     });
   }
 
@@ -410,7 +482,10 @@ export class HushStore {
       if (!b) throw new TrustError('NO_PENDING_KEY', `no new key is waiting for ${c.name}`);
       const other = this.contacts().find((x) => x.id !== c.id && bytesEqual(x.signPk, b.signPk));
       if (other) throw new TrustError('KEY_ALREADY_PINNED', `the new key of ${c.name} is already pinned for ${other.name}`);
-      return { id: c.id, name: b.name, signPk: b.signPk, boxPk: b.boxPk, bundle: b, pinnedAt: pinnedAt ?? this.now(), verified: false, state: 'trusted' };
+      const next: Contact = { id: c.id, label: c.label, name: b.name, signPk: b.signPk, boxPk: b.boxPk, bundle: b, pinnedAt: pinnedAt ?? this.now(), verified: false, state: 'trusted' };
+      if (c.relay !== undefined) next.relay = c.relay;
+      if (c.rejected) next.rejected = c.rejected.filter((k) => !bytesEqual(k, b.signPk));
+      return next;
     });
   }
 
@@ -527,6 +602,36 @@ export class HushStore {
     });
   }
 
+  /**
+   * The time for a new outgoing message to `contactId`: `now`, or one more than the newest
+   * message already sent to them, so times are strictly increasing per conversation (receivers
+   * order a conversation by it; docs/PROTOCOL.md §5.1). Call inside the transaction that stores it.
+   */
+  nextOutTime(contactId: number, now: number): number {
+    return this.run(() => {
+      const r = this.stmt('maxOut', "SELECT max(time) AS t FROM messages WHERE contact_id = ? AND direction = 'out'").get(contactId) as { t: number | null };
+      return r.t === null ? now : Math.max(now, r.t + 1);
+    });
+  }
+
+  /** The highest message row id (0 for none): where a reader starts showing new messages. */
+  lastMessageRow(): number {
+    return this.run(() => (this.stmt('msgLast', 'SELECT coalesce(max(id), 0) AS m FROM messages').get() as { m: number }).m);
+  }
+
+  /** Incoming messages stored after row `afterRow` (by any process), in storage order. */
+  incomingAfter(afterRow: number, limit = 1000): StoredMessage[] {
+    return this.run(() => {
+      const rows = this.stmt('msgInAfter', "SELECT * FROM messages WHERE id > ? AND direction = 'in' ORDER BY id LIMIT ?").all(afterRow, limit) as MessageRow[];
+      return rows.map((r) => this.decodeMessage(r));
+    });
+  }
+
+  /** Has another connection committed since the last call? (PRAGMA data_version) */
+  dataVersion(): number {
+    return this.run(() => this.stmt('dataVersion', 'PRAGMA data_version').pluck().get() as number);
+  }
+
   countMessages(contactId?: number): number {
     return this.run(() =>
       contactId === undefined
@@ -599,18 +704,67 @@ export class HushStore {
 
   // --- quarantine -------------------------------------------------------------------------
 
-  /** Keeps an envelope that failed; an eid already quarantined is kept once (isNew false). */
-  quarantine(q: NewQuarantineEntry): { id: number; isNew: boolean } {
+  /**
+   * Keeps an envelope that failed; an eid already quarantined is kept once (isNew false).
+   * Bounded (QuarantineLimits): entries past their age are purged, then the oldest entries of
+   * the same sender bucket, then the oldest overall, until the new one fits; `dropped` counts
+   * them. The bucket is the AUTHENTICATED sender key when there is one (`bucketKey`), else one
+   * bucket for all unauthenticated mail, so junk cannot push out a real sender's entries.
+   */
+  quarantine(q: NewQuarantineEntry, limits: QuarantineLimits = DEFAULT_QUARANTINE_LIMITS): { id: number; isNew: boolean; dropped: number } {
     if (!REASON_RE.test(q.reason)) throw badArg('reason must be an UPPER_SNAKE code');
     if (typeof q.eid !== 'string' || q.eid.length === 0 || q.eid.length > 200) throw badArg('eid must be a non-empty string');
     if (q.senderSignPk !== undefined && q.senderSignPk.length !== 32) throw badArg('senderSignPk must be 32 bytes');
     const receivedAt = q.receivedAt ?? this.now();
     checkTime(receivedAt, 'receivedAt');
-    const info = sealQuarantineInfo(q.eid, q.reason, q.senderSignPk, this.key);
+    const bucket = q.bucketKey ? toB64(q.bucketKey) : '';
+    const info = sealQuarantineInfo(q.eid, q.reason, q.senderSignPk, this.key, bucket);
     return this.transaction(() => {
-      const r = this.stmt('qInsert', 'INSERT OR IGNORE INTO quarantine (eid, received_at, envelope, info) VALUES (?, ?, ?, ?)').run(q.eid, receivedAt, q.envelope, info);
-      if (r.changes === 1) return { id: Number(r.lastInsertRowid), isNew: true };
-      return { id: (this.stmt('qId', 'SELECT id FROM quarantine WHERE eid = ?').get(q.eid) as { id: number }).id, isNew: false };
+      const dup = this.stmt('qId', 'SELECT id FROM quarantine WHERE eid = ?').get(q.eid) as { id: number } | undefined;
+      if (dup) return { id: dup.id, isNew: false, dropped: 0 };
+      const dropped = this.makeRoom(bucket, q.envelope.length, receivedAt, limits);
+      const r = this.stmt('qInsert', 'INSERT INTO quarantine (eid, received_at, envelope, info) VALUES (?, ?, ?, ?)').run(q.eid, receivedAt, q.envelope, info);
+      return { id: Number(r.lastInsertRowid), isNew: true, dropped };
+    });
+  }
+
+  /** Deletes quarantined entries older than `maxAgeMs`; returns how many. */
+  purgeQuarantine(maxAgeMs: number, now = this.now()): number {
+    return this.run(() => this.stmt('qPurge', 'DELETE FROM quarantine WHERE received_at < ?').run(now - maxAgeMs).changes);
+  }
+
+  private makeRoom(bucket: string, size: number, now: number, l: QuarantineLimits): number {
+    let dropped = this.purgeQuarantine(l.maxAgeMs, now);
+    const rows = this.stmt('qSizes', 'SELECT id, length(envelope) AS n, info FROM quarantine ORDER BY id').all() as { id: number; n: number; info: Buffer }[];
+    const all = rows.map((r) => ({ id: r.id, n: r.n, bucket: quarantineBucket(u8(r.info), this.key) }));
+    const del = this.stmt('qDel', 'DELETE FROM quarantine WHERE id = ?');
+    const gone = new Set<number>();
+    const trim = (list: typeof all, maxCount: number, maxBytes: number): void => {
+      let count = list.length;
+      let bytes = list.reduce((a, r) => a + r.n, 0);
+      for (const r of list) {
+        if (count + 1 <= maxCount && bytes + size <= maxBytes) break;
+        if (gone.has(r.id)) continue;
+        del.run(r.id);
+        gone.add(r.id);
+        count--;
+        bytes -= r.n;
+        dropped++;
+      }
+    };
+    trim(all.filter((r) => r.bucket === bucket), l.perSender, l.perSenderBytes);
+    // Overall: unauthenticated mail goes first, then the oldest of any bucket.
+    const left = all.filter((r) => !gone.has(r.id));
+    trim([...left.filter((r) => r.bucket === ''), ...left.filter((r) => r.bucket !== '')], l.count, l.bytes);
+    return dropped;
+  }
+
+  /** Removes every quarantined entry whose recorded sender key is `signPk`; returns how many. */
+  discardQuarantineFrom(signPk: Uint8Array): number {
+    return this.transaction(() => {
+      let n = 0;
+      for (const e of this.listQuarantine({ senderSignPk: signPk })) if (this.removeQuarantine(e.id)) n++;
+      return n;
     });
   }
 
@@ -719,6 +873,20 @@ export class HushStore {
       return next;
     });
   }
+}
+
+/** `name`, or `name@host:port` of `relay` when another contact already has that label. */
+function freeLabel(all: readonly Contact[], name: string, relay: string | undefined): string {
+  const taken = (l: string): boolean => all.some((c) => c.label === l);
+  if (!taken(name)) return name;
+  const base = relay === undefined ? name : `${name}@${relayHost(relay)}`;
+  if (!taken(base)) return base;
+  for (let i = 2; ; i++) if (!taken(`${base}~${i}`)) return `${base}~${i}`;
+}
+
+/** host[:port][/path] of a canonical relay URL (the scheme dropped). */
+export function relayHost(url: string): string {
+  return url.replace(/^wss?:\/\//, '');
 }
 
 function migrate(db: BetterSqlite3.Database): void {

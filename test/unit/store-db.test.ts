@@ -441,7 +441,7 @@ describe('quarantine and kv', () => {
     const pk = randomBytes(32);
     const a = store.quarantine({ eid: envelopeId(env), envelope: env, reason: 'KEY_CHANGED', senderSignPk: pk, receivedAt: 9 });
     expect(a.isNew).toBe(true);
-    expect(store.quarantine({ eid: envelopeId(env), envelope: env, reason: 'KEY_CHANGED', senderSignPk: pk })).toEqual({ id: a.id, isNew: false });
+    expect(store.quarantine({ eid: envelopeId(env), envelope: env, reason: 'KEY_CHANGED', senderSignPk: pk })).toEqual({ id: a.id, isNew: false, dropped: 0 });
     const env2 = randomBytes(200);
     store.quarantine({ eid: envelopeId(env2), envelope: env2, reason: 'TAMPERED' });
     const all = store.listQuarantine();

@@ -39,7 +39,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     const contacts = new Map(store.listContacts().map((c) => [c.id, c]));
     let contactId: number | undefined;
     if (name !== undefined) {
-      const c = store.findContactByName(name);
+      const c = store.findContactByLabel(name);
       if (!c) throw unknownContact(name);
       contactId = c.id;
     }
@@ -48,7 +48,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
       if (!ctx.out.json) ctx.out.info(name === undefined ? 'no messages' : `no messages with ${name}`);
       return;
     }
-    const peerOf = (m: StoredMessage): string => contacts.get(m.contactId)?.name ?? `#${m.contactId}`;
+    const peerOf = (m: StoredMessage): string => contacts.get(m.contactId)?.label ?? `#${m.contactId}`;
     const peerWidth = Math.max(...msgs.map((m) => safeName(peerOf(m)).length));
     const c = ctx.out.c;
     for (const m of msgs) {

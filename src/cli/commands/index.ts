@@ -116,7 +116,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'register',
-    summary: 'publish your key bundle under your name on the relay (remembers --relay)',
+    summary: 'publish your key bundle under your name on the relay (the first relay becomes the default)',
+    options: [{ flags: '--default', description: 'make this --relay your default relay (the first one registered becomes it anyway)' }],
     load: () => import('./register.js'),
   },
   {
@@ -132,13 +133,19 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'pull',
     summary: 'fetch, open and store waiting messages, and print the new ones',
-    options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
+    options: [
+      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' },
+      { flags: '--quarantine-limits <spec>', description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)' },
+    ],
     load: () => import('./pull.js'),
   },
   {
     name: 'listen',
     summary: 'stay connected and print messages as they arrive (Ctrl-C to stop)',
-    options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
+    options: [
+      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' },
+      { flags: '--quarantine-limits <spec>', description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)' },
+    ],
     load: () => import('./listen.js'),
   },
   {
@@ -165,9 +172,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'trust',
-    summary: "mark a contact verified, or accept a contact's changed key; re-opens their quarantined mail",
+    summary: "mark a contact verified, accept or --reject a contact's changed key; re-opens their quarantined mail",
     args: [{ name: 'name', description: 'the contact', required: true }],
-    options: [{ flags: '--fingerprint <fp>', description: 'the fingerprint you compared (must match the key being trusted)' }],
+    options: [
+      { flags: '--fingerprint <fp>', description: 'the fingerprint you compared (must match the key being trusted)' },
+      { flags: '--reject', description: 'refuse the changed key: keep the pinned one, discard the new key and its quarantined mail' },
+    ],
     load: () => import('./trust.js'),
   },
   {

@@ -1,9 +1,10 @@
 /**
- * hush register [--relay URL]: publishes our signed bundle under our name on the relay
- * (idempotent) and remembers the relay in config.json when it came from --relay or none was
- * remembered yet.
- * Output: human on stderr `registered alice on ws://… (fingerprint …)`; --json on stdout
- * {"event":"registered","name","relay","fingerprint"}.
+ * hush register [--relay URL] [--default]: publishes our signed bundle under our name on the
+ * relay (idempotent). The default relay (config.json "relay") is set when none is remembered
+ * yet, or with --default; registering on another relay never moves it silently: it says so.
+ * Output: human on stderr `registered alice on ws://… (fingerprint …)` and, when a default
+ * exists elsewhere, what happened to it; --json on stdout
+ * {"event":"registered","name","relay","fingerprint","defaultRelay","defaultChanged"}.
  */
 import { RelayClient } from '../../client/relay-client.js';
 import { makeBundle } from '../../crypto/bundle.js';
@@ -15,7 +16,7 @@ import { homePaths, unlockHome } from '../common.js';
 import { requireRelay } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
-export const run: CommandRun = async (ctx) => {
+export const run: CommandRun = async (ctx, _args, opts) => {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const { unlocked } = await unlockHome(ctx, paths);
@@ -32,12 +33,20 @@ export const run: CommandRun = async (ctx) => {
   } finally {
     wipeIdentity(id);
   }
-  if (relay.source === 'flag' || relay.config.relay === undefined) {
+  const before = relay.config.relay;
+  const makeDefault = before === undefined || (opts.default === true && before !== relay.url);
+  if (makeDefault) {
     await updateConfig(paths, (cfg) => {
       cfg.relay = relay.url;
     });
   }
+  const defaultRelay = makeDefault ? relay.url : before!;
   const fp = fingerprint(unlocked.file.signPk);
-  if (ctx.out.json) ctx.out.data({ event: 'registered', name, relay: relay.url, fingerprint: fp }, '');
-  else ctx.out.info(`registered ${name} on ${relay.url} (fingerprint ${fp})`);
+  if (ctx.out.json) ctx.out.data({ event: 'registered', name, relay: relay.url, fingerprint: fp, defaultRelay, defaultChanged: makeDefault && before !== undefined }, '');
+  else {
+    ctx.out.info(`registered ${name} on ${relay.url} (fingerprint ${fp})`);
+    if (makeDefault && before !== undefined) ctx.out.info(`your default relay is now ${relay.url} (was ${before})`);
+    else if (makeDefault) ctx.out.info(`${relay.url} is your default relay now`);
+    else if (before !== relay.url) ctx.out.info(`your default relay stays ${before}; pass --default to make ${relay.url} the default`);
+  }
 };

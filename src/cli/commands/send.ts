@@ -14,7 +14,7 @@
 import { RelayError, UsageError } from '../../errors.js';
 import { checkBody, type DrainResult, type QueuedMessage, unreachable } from '../../client/messenger.js';
 import { MAX_BODY_BYTES } from '../../protocol/envelope.js';
-import { isValidName } from '../../protocol/names.js';
+import { isValidLabel } from '../../protocol/names.js';
 import { plural } from '../format.js';
 import { openSession } from '../messaging.js';
 import type { CommandRun } from './index.js';
@@ -83,7 +83,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const name = String(args.name);
   const words = (args.text as string[] | undefined) ?? [];
   const lines = opts.lines === true;
-  if (!isValidName(name)) throw new UsageError('BAD_NAME', `invalid name "${name}"`, { hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-"' });
+  if (!isValidLabel(name)) throw new UsageError('BAD_NAME', `invalid name "${name}"`, { hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-" (a contact from another relay: name@host:port, see hush contacts)' });
   if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
 
   // One message: check it before unlocking anything.

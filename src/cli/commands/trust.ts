@@ -17,7 +17,13 @@
  * fingerprint of the key now pinned, trust "verified" | "unverified", keyChanged true when a
  * new key was accepted, reopened how many quarantined messages now opened, quarantined how many
  * of NAME's envelopes stay in quarantine.
- * Exit codes: 2 unknown NAME or malformed FP; 5 FP mismatch, refused or declined change.
+ * With --reject (only while a changed key waits): keeps the pinned key (verified or not, as it
+ * was), refuses the new one for good (a relay serving it again, or mail signed by it, changes
+ * nothing: its mail is quarantined as REJECTED_KEY), discards the new key's quarantined mail,
+ * and sending to NAME works again. --json: {"event":"rejected","name","fingerprint",
+ * "rejectedFingerprint","discarded","trust"}.
+ * Exit codes: 2 unknown NAME, malformed FP, --reject with nothing to reject or with
+ * --fingerprint; 5 FP mismatch, refused or declined change.
  */
 import { isHushError, TrustError, UsageError } from '../../errors.js';
 import { reprocessQuarantine } from '../../client/messenger.js';
@@ -68,14 +74,36 @@ function mismatch(name: string, which: string): TrustError {
 
 export const run: CommandRun = async (ctx, args, opts) => {
   const name = String(args.name);
+  if (opts.reject === true && opts.fingerprint !== undefined) {
+    throw new UsageError('CONFLICTING_OPTIONS', '--reject and --fingerprint do not go together', { hint: `hush trust ${name} --reject refuses the new key; --fingerprint accepts it` });
+  }
   const given = opts.fingerprint === undefined ? undefined : checkFingerprintSyntax(String(opts.fingerprint));
   const local = await openLocal(ctx);
   try {
     const { store } = local;
-    let x: Contact | undefined = store.findContactByName(name);
+    let x: Contact | undefined = store.findContactByLabel(name);
     if (!x) throw unknownContact(name);
-    const who = safeName(x.name);
+    const who = safeName(x.label);
     let keyChanged = false;
+
+    if (opts.reject === true) {
+      if (x.state !== 'changed' || !x.pendingBundle) {
+        throw new UsageError('NOTHING_TO_REJECT', `no new key is waiting for ${who}; there is nothing to reject`, { hint: `hush contacts shows ${who}'s state` });
+      }
+      const { contact, rejected } = store.rejectPendingKey(x.id);
+      const discarded = store.discardQuarantineFrom(rejected.signPk);
+      const fp = fingerprint(contact.signPk);
+      const rfp = fingerprint(rejected.signPk);
+      ctx.out.info(`kept ${who}'s pinned key ${fp} (${trustLabel(contact)}); refused the new key ${rfp}`);
+      ctx.out.info(
+        discarded > 0
+          ? `discarded ${plural(discarded, 'message')} signed by the refused key (never shown); its future mail is kept in quarantine, never shown`
+          : 'nothing signed by the refused key was waiting; its future mail is kept in quarantine, never shown',
+      );
+      ctx.out.info(`sending to ${who} works again (to the pinned key)`);
+      if (ctx.out.json) ctx.out.data({ event: 'rejected', name: contact.label, fingerprint: fp, rejectedFingerprint: rfp, discarded, trust: trustLabel(contact) }, '');
+      return;
+    }
 
     if (x.state === 'changed' && x.pendingBundle) {
       const oldFp = fingerprint(x.signPk);
@@ -136,7 +164,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     if (reopened > 0) ctx.out.info(`opened ${plural(reopened, 'message')} from ${who} that had been kept in quarantine`);
     if (remaining > 0) ctx.out.warn(`${plural(remaining, 'message')} from ${who} still cannot be opened (may be corrupted or tampered with); kept in quarantine`);
     if (ctx.out.json) {
-      ctx.out.data({ event: 'trusted', name: x.name, fingerprint: fingerprint(x.signPk), trust: trustLabel(x), keyChanged, reopened, quarantined: remaining }, '');
+      ctx.out.data({ event: 'trusted', name: x.label, fingerprint: fingerprint(x.signPk), trust: trustLabel(x), keyChanged, reopened, quarantined: remaining }, '');
     }
   } finally {
     local.close();

@@ -12,9 +12,10 @@
  * then how to compare and the `hush trust NAME --fingerprint '...'` line to run when they
  * match. For a contact whose key changed, the new key's fingerprint and safety number too.
  * --json, one object:
- *   {"name","fingerprint","trust","safetyNumber","myName","myFingerprint","newFingerprint","newSafetyNumber"}
+ *   {"name","fingerprint","trust","safetyNumber","myName","myFingerprint","newFingerprint","newSafetyNumber","verified","relay"}
  *   trust: "verified" | "unverified" | "changed"; newFingerprint / newSafetyNumber: for the key
- *   waiting for `hush trust` (strings) or null.
+ *   waiting for `hush trust` (strings) or null; verified: the PINNED key was compared; relay:
+ *   the relay the key was pinned from, or null.
  * Errors: unknown NAME: exit 2.
  */
 import { fingerprint, safetyNumber } from '../../crypto/fingerprint.js';
@@ -25,7 +26,7 @@ export const run: CommandRun = async (ctx, args) => {
   const name = String(args.name);
   const local = await openLocal(ctx);
   try {
-    const x = local.store.findContactByName(name);
+    const x = local.store.findContactByLabel(name);
     if (!x) throw unknownContact(name);
     const mine = local.identity.signPk;
     const myFp = fingerprint(mine);
@@ -36,7 +37,7 @@ export const run: CommandRun = async (ctx, args) => {
     const newSn = pending ? safetyNumber(mine, pending.signPk) : undefined;
     ctx.out.data(
       {
-        name: x.name,
+        name: x.label,
         fingerprint: fp,
         trust: trustLabel(x),
         safetyNumber: sn,
@@ -44,10 +45,12 @@ export const run: CommandRun = async (ctx, args) => {
         myFingerprint: myFp,
         newFingerprint: newFp ?? null,
         newSafetyNumber: newSn ?? null,
+        verified: x.verified,
+        relay: x.relay ?? null,
       },
       () => {
         const c = ctx.out.c;
-        const them = safeName(x.name);
+        const them = safeName(x.label);
         const me = `you (${safeName(local.myName)})`;
         const w = Math.max(me.length, them.length, 'safety number'.length, pending ? 'new safety number'.length : 0) + 2;
         const rows = (label: string, value: string): string[] => safetyRows(value).map((r, i) => `${pad(i === 0 ? label : '', w)}${c.cyan(r)}`);
@@ -59,6 +62,8 @@ export const run: CommandRun = async (ctx, args) => {
             `Compare the new safety number (or ${them}'s new fingerprint) with ${them} out of band: in person, or on a call`,
             'where you recognise the voice; never over hush itself. If they match, accept the new key with:',
             `  hush trust ${them} --fingerprint '${newFp}'`,
+            `If ${them} did not change keys, refuse it and keep the pinned one with:`,
+            `  hush trust ${them} --reject`,
           );
         } else {
           lines.push(

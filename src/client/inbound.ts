@@ -1,0 +1,367 @@
+/**
+ * The receive path's judgement (docs/PROTOCOL.md §5.3, docs/SECURITY.md "What unauthenticated
+ * input may change"): every received envelope is opened, AUTHENTICATED, and only then allowed
+ * to change anything. The rule, in order:
+ *
+ * 1. The outer layer opens (else TAMPERED / UNSUPPORTED_VERSION).
+ * 2. The inner layer names a sender key. It is only a CLAIM. The key's box key is found without
+ *    writing anything: the pinned contact with that key, a contact's pending (changed) key, or the
+ *    relay's signed bundle for the key (a read-only lookup).
+ * 3. The inner box must open with that box key (a static-static DH only the key's owner and we
+ *    can compute). If it does not: TAMPERED, quarantined with the claimed key, and NOTHING else
+ *    happens: no pin, no key change, no receipt applied, no typing shown.
+ * 4. Authenticated mail from a pinned key is delivered (even while a new key waits for the
+ *    user: the pinned key is still the trusted one). Authenticated mail from a pending key or a
+ *    refused key is quarantined (KEY_CHANGED / REJECTED_KEY). Authenticated mail from a key the
+ *    relay names: the first message pins it (TOFU) — as a new contact, or as a separate
+ *    identity `name@host:port` when the name is pinned from ANOTHER relay; when the name is
+ *    pinned from THIS relay with another key, that is the one real "key changed" signal: it is
+ *    recorded as pending (the pinned key stays, verified or not) and the mail is quarantined.
+ *    Receipts and typing from a key that is not a contact change nothing.
+ *
+ * A batch is stored in ONE transaction (messages, receipts applied, delivered receipts queued,
+ * quarantine); the caller acks after it. Within a batch, each sender's messages are stored in
+ * the order of their (strictly increasing) send times.
+ */
+import { DataError, isHushError } from '../errors.js';
+import type { Bundle } from '../protocol/bundle.js';
+import { bytesEqual, toB64, toHex } from '../protocol/encoding.js';
+import { verifyBundle } from '../crypto/bundle.js';
+import type { Identity } from '../crypto/identity.js';
+import { randomBytes, type Random } from '../crypto/nacl.js';
+import { type Opened, openInner, openOuter, type OuterOpened, type Peer, type SharedKeyCache } from '../crypto/seal.js';
+import { type Contact, DEFAULT_QUARANTINE_LIMITS, type HushStore, type NewMessage, type QuarantineLimits } from '../store/db.js';
+import { applyReceipt, decodeReceipt, type QueuedReceipt, queueReceipts, type ReceiptReport } from './receipts.js';
+
+/** A message received and stored (what pull/listen print). */
+export interface ReceivedMessage {
+  /** The 16-byte message id, hex (chosen by the sender; the same on both sides). */
+  id: string;
+  /** The contact's label (its name, or name@host:port for a second contact of that name). */
+  from: string;
+  to: string;
+  /** The sender's timestamp (ms). */
+  time: number;
+  /** The text (a body that is not valid UTF-8 is shown with U+FFFD replacements). */
+  body: string;
+}
+
+/** Why an envelope was kept in quarantine instead of being shown (docs/PROTOCOL.md §8.1). */
+export type QuarantineReason = 'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF';
+
+/** An envelope kept in quarantine instead of being shown. Never names a trusted sender. */
+export interface QuarantineReport {
+  eid: string;
+  reason: QuarantineReason;
+  /** The sender key the envelope claims (base64), when its outer layer opened. */
+  claimedKey?: string;
+  /** true when the envelope authenticated under `claimedKey` (KEY_CHANGED, REJECTED_KEY, FROM_SELF). */
+  authenticated: boolean;
+  /** The contact label the authenticated key claims to be (KEY_CHANGED, REJECTED_KEY). */
+  claimedName?: string;
+  /** false when this envelope id was already in quarantine (a re-delivery: not reported again). */
+  isNew: boolean;
+}
+
+export interface ProcessResult {
+  messages: ReceivedMessage[];
+  quarantined: QuarantineReport[];
+  /** Quarantined entries dropped to keep the quarantine within its limits. */
+  quarantineDropped: number;
+  /** Already stored before (re-delivery or replay): dropped. */
+  duplicates: number;
+  /** receipt / typing envelopes, and control mail from non-contacts (nothing stored in history). */
+  ignored: number;
+  /** Incoming receipts applied to our sent messages. */
+  receipts: ReceiptReport[];
+  /** Contacts whose typing envelopes were in the batch. */
+  typing: { from: string; time: number }[];
+  /** Delivered receipts queued in the batch's transaction (to send after the ack). */
+  outgoing: QueuedReceipt[];
+  /** Every envelope id that is now safe to ack. */
+  ackEids: string[];
+}
+
+/** Looks a sender up on the relay by identity key; undefined when the relay does not know it. */
+export type SenderLookup = (signPk: Uint8Array) => Promise<Bundle | undefined>;
+
+export interface ProcessOptions {
+  /** Our name, for ReceivedMessage.to. */
+  myName: string;
+  /** Canonical URL of the relay the mail came from (names are what this relay says). */
+  relay?: string;
+  lookup?: SenderLookup;
+  onPinned?: (c: Contact) => void;
+  cache?: SharedKeyCache;
+  now?: () => number;
+  /** For sealing delivered receipts (default nacl randomBytes). */
+  random?: Random;
+  quarantineLimits?: QuarantineLimits;
+}
+
+type Verdict =
+  | { t: 'msg'; eid: string; contact: Contact; opened: Opened }
+  | { t: 'control'; eid: string; contact: Contact; opened: Opened }
+  | { t: 'ignored'; eid: string }
+  | { t: 'quarantine'; eid: string; env: Uint8Array; reason: QuarantineReason; claimed?: Uint8Array; authenticated: boolean; claimedName?: string };
+
+/** What a claimed sender key resolves to, found without writing anything. */
+type Candidate =
+  | { k: 'self' }
+  | { k: 'contact'; contact: Contact }
+  | { k: 'pending'; contact: Contact; bundle: Bundle }
+  | { k: 'rejected'; contact: Contact; bundle?: Bundle }
+  | { k: 'stranger'; bundle: Bundle }
+  | { k: 'unknown' };
+
+const lossy = new TextDecoder('utf-8');
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+export function bodyOf(bytes: Uint8Array): string | Uint8Array {
+  try {
+    return strict.decode(bytes);
+  } catch {
+    return bytes; // kept as bytes; shown lossily
+  }
+}
+
+export function bodyText(body: string | Uint8Array): string {
+  return typeof body === 'string' ? body : lossy.decode(body);
+}
+
+class Judge {
+  private readonly bundles = new Map<string, Bundle | undefined>();
+  private readonly candidates = new Map<string, Candidate>();
+
+  constructor(
+    private readonly store: HushStore,
+    private readonly me: Identity,
+    private readonly o: ProcessOptions,
+  ) {}
+
+  private async bundleOf(signPk: Uint8Array): Promise<Bundle | undefined> {
+    if (!this.o.lookup) return undefined;
+    const k = toB64(signPk);
+    if (this.bundles.has(k)) return this.bundles.get(k);
+    let b = await this.o.lookup(signPk);
+    if (b && !bytesEqual(b.signPk, signPk)) b = undefined;
+    if (b) {
+      try {
+        verifyBundle(b);
+      } catch {
+        b = undefined;
+      }
+    }
+    this.bundles.set(k, b);
+    return b;
+  }
+
+  private async candidate(claimed: Uint8Array): Promise<Candidate> {
+    const key = toHex(claimed);
+    const memo = this.candidates.get(key);
+    if (memo) return memo;
+    let c: Candidate;
+    if (bytesEqual(claimed, this.me.signPk)) c = { k: 'self' };
+    else {
+      const known = this.store.findContactBySignPk(claimed);
+      const pending = known ? undefined : this.store.findContactByPendingSignPk(claimed);
+      const refused = known || pending ? undefined : this.store.listContacts().find((x) => x.rejected?.some((r) => bytesEqual(r, claimed)));
+      if (known) c = { k: 'contact', contact: known };
+      else if (pending) c = { k: 'pending', contact: pending, bundle: pending.pendingBundle! };
+      else {
+        const b = await this.bundleOf(claimed);
+        if (refused) c = b ? { k: 'rejected', contact: refused, bundle: b } : { k: 'rejected', contact: refused };
+        else c = b ? { k: 'stranger', bundle: b } : { k: 'unknown' };
+      }
+    }
+    this.candidates.set(key, c);
+    return c;
+  }
+
+  async judge(item: { eid: string; env: Uint8Array }): Promise<Verdict> {
+    const q = (reason: QuarantineReason, claimed?: Uint8Array, authenticated = false, claimedName?: string): Verdict => ({
+      t: 'quarantine',
+      eid: item.eid,
+      env: item.env,
+      reason,
+      authenticated,
+      ...(claimed ? { claimed } : {}),
+      ...(claimedName === undefined ? {} : { claimedName }),
+    });
+    let outer: OuterOpened;
+    try {
+      outer = openOuter(this.me, item.env);
+    } catch (e) {
+      return q(isHushError(e) && e.code === 'UNSUPPORTED_VERSION' ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
+    }
+    const claimed = new Uint8Array(outer.senderSignPk);
+    const c = await this.candidate(claimed);
+    const open = (peer: Peer): Opened | undefined => {
+      try {
+        return openInner(this.me, outer, peer, this.o.cache);
+      } catch {
+        return undefined;
+      }
+    };
+    switch (c.k) {
+      case 'unknown':
+        return q('UNKNOWN_SENDER', claimed);
+      case 'self':
+        return open(this.me) ? q('FROM_SELF', claimed, true) : q('TAMPERED', claimed);
+      case 'contact': {
+        const opened = open(c.contact);
+        if (!opened) return q('TAMPERED', claimed);
+        return { t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact: c.contact, opened };
+      }
+      case 'pending':
+        return open(c.bundle) ? q('KEY_CHANGED', claimed, true, c.contact.label) : q('TAMPERED', claimed);
+      case 'rejected':
+        return c.bundle && open(c.bundle) ? q('REJECTED_KEY', claimed, true, c.contact.label) : q('TAMPERED', claimed);
+      case 'stranger': {
+        const opened = open(c.bundle);
+        if (!opened) return q('TAMPERED', claimed);
+        // Authenticated. Control mail from a stranger changes nothing.
+        if (opened.kind !== 'msg') return { t: 'ignored', eid: item.eid };
+        return this.firstContact(item, c.bundle, claimed, opened, q);
+      }
+    }
+  }
+
+  /** An authenticated first message from a key the relay names: pin it, or record a key change. */
+  private firstContact(item: { eid: string }, bundle: Bundle, claimed: Uint8Array, opened: Opened, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Verdict {
+    const r = this.store.pinContact(bundle, undefined, this.o.relay);
+    const memoKey = toHex(claimed);
+    if (r.status === 'changed') {
+      // The name is pinned from this relay with another key: the real key-changed signal.
+      const changed = this.store.recordKeyChange(r.contact.id, bundle);
+      this.candidates.set(memoKey, { k: 'pending', contact: changed, bundle });
+      return q('KEY_CHANGED', claimed, true, changed.label);
+    }
+    if (r.status === 'new') this.o.onPinned?.(r.contact);
+    this.candidates.set(memoKey, { k: 'contact', contact: r.contact });
+    return { t: 'msg', eid: item.eid, contact: r.contact, opened };
+  }
+}
+
+/** Each sender's messages in the order of their send times, keeping the slots senders had. */
+function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]): T[] {
+  const slots = new Map<number, number[]>();
+  msgs.forEach((m, i) => {
+    const s = slots.get(m.contact.id);
+    if (s) s.push(i);
+    else slots.set(m.contact.id, [i]);
+  });
+  const out = msgs.slice();
+  for (const idx of slots.values()) {
+    const sorted = idx.map((i) => msgs[i]!).sort((a, b) => a.opened.time - b.opened.time);
+    idx.forEach((slot, j) => (out[slot] = sorted[j]!));
+  }
+  return out;
+}
+
+/**
+ * Opens a batch of received envelopes and stores it (messages and quarantine) in ONE
+ * transaction. Does not ack: the caller acks `ackEids` after this returns. Duplicates (same
+ * message id, or an envelope id already quarantined) are not reported again.
+ */
+export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly { eid: string; env: Uint8Array }[], o: ProcessOptions): Promise<ProcessResult> {
+  const judge = new Judge(store, identity, o);
+  const verdicts: Verdict[] = [];
+  for (const item of items) verdicts.push(await judge.judge(item));
+  const now = o.now ?? Date.now;
+  const limits = o.quarantineLimits ?? DEFAULT_QUARANTINE_LIMITS;
+  const res: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: items.map((i) => i.eid) };
+  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}) };
+  store.transaction(() => {
+    const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
+    const fresh = store.addMessages(
+      msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
+    );
+    // One delivered receipt per sender for the new messages, committed with them.
+    const delivered = new Map<number, { contact: Contact; ids: Uint8Array[] }>();
+    msgs.forEach((v, i) => {
+      if (!fresh[i]) {
+        res.duplicates++;
+        return;
+      }
+      res.messages.push({ id: toHex(v.opened.id), from: v.contact.label, to: o.myName, time: v.opened.time, body: lossy.decode(v.opened.body) });
+      const d = delivered.get(v.contact.id) ?? { contact: v.contact, ids: [] };
+      d.ids.push(v.opened.id);
+      delivered.set(v.contact.id, d);
+    });
+    for (const d of delivered.values()) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
+    for (const v of verdicts) {
+      if (v.t === 'ignored') res.ignored++;
+      if (v.t === 'control') {
+        res.ignored++;
+        if (v.opened.kind === 'typing') res.typing.push({ from: v.contact.label, time: v.opened.time });
+        else {
+          try {
+            res.receipts.push(applyReceipt(store, v.contact, decodeReceipt(v.opened.body)));
+          } catch (e) {
+            if (!(e instanceof DataError)) throw e;
+            res.receipts.push({ from: v.contact.label, type: 'delivered', ids: [], ignored: 1 }); // malformed: ignored
+          }
+        }
+      }
+      if (v.t !== 'quarantine') continue;
+      const r = store.quarantine(
+        {
+          eid: v.eid,
+          envelope: v.env,
+          reason: v.reason,
+          receivedAt: now(),
+          ...(v.claimed ? { senderSignPk: v.claimed } : {}),
+          ...(v.claimed && v.authenticated ? { bucketKey: v.claimed } : {}),
+        },
+        limits,
+      );
+      if (!r.isNew) res.duplicates++;
+      res.quarantineDropped += r.dropped;
+      res.quarantined.push({
+        eid: v.eid,
+        reason: v.reason,
+        authenticated: v.authenticated,
+        isNew: r.isNew,
+        ...(v.claimed ? { claimedKey: toB64(v.claimed) } : {}),
+        ...(v.claimedName === undefined ? {} : { claimedName: v.claimedName }),
+      });
+    }
+  });
+  return res;
+}
+
+/**
+ * Re-opens the quarantined mail of `contact` (whose key the user just accepted or trusted,
+ * e.g. by `hush trust NAME` after store.acceptNewKey). Entries are matched by the sender key
+ * recorded at quarantine time; each one that now opens with the contact's PINNED keys is stored
+ * as a received message and leaves the quarantine in the same transaction. Offline: no relay.
+ * Returns the newly shown messages (in send order) and how many of the contact's entries stay.
+ */
+export function reprocessQuarantine(store: HushStore, identity: Identity, contact: Contact, myName = ''): { opened: ReceivedMessage[]; remaining: number } {
+  const current = store.getContact(contact.id) ?? contact;
+  const entries = store.listQuarantine({ senderSignPk: current.signPk });
+  const opened: ReceivedMessage[] = [];
+  let remaining = 0;
+  if (current.state === 'changed') return { opened, remaining: entries.length };
+  store.transaction(() => {
+    const found: { o: Opened; receivedAt: number }[] = [];
+    for (const e of entries) {
+      let o: Opened;
+      try {
+        o = openInner(identity, openOuter(identity, e.envelope), current);
+      } catch {
+        remaining++;
+        continue;
+      }
+      if (o.kind === 'msg') found.push({ o, receivedAt: e.receivedAt });
+      store.removeQuarantine(e.id);
+    }
+    found.sort((a, b) => a.o.time - b.o.time);
+    for (const { o, receivedAt } of found) {
+      const isNew = store.addMessage({ msgId: o.id, contactId: current.id, direction: 'in', time: o.time, body: bodyOf(o.body), receivedAt });
+      if (isNew) opened.push({ id: toHex(o.id), from: current.label, to: myName, time: o.time, body: lossy.decode(o.body) });
+    }
+  });
+  return { opened, remaining };
+}

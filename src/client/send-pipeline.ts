@@ -1,0 +1,172 @@
+/**
+ * Pipelined sends over a Messenger's connection (src/client/messenger.ts), in order.
+ *
+ * Order: messages to one recipient must reach the relay's mailbox in the order they were
+ * queued (issue: `--lines` reordered under rate limits). The relay answers a send over its rate
+ * with RATE_LIMITED and later frames of the same connection can still be accepted, so a refused
+ * message retried later lands after them. The pipeline therefore paces itself below the rates the
+ * relay announces in its hello (SendPacer: 90 % of the lower of the per-connection and
+ * per-identity rates, a burst of half a second), so an honest sender is not refused; every send
+ * takes its turn in submission order. A RATE_LIMITED that still happens (another process of the
+ * same identity sending at once) is retried after a pause; receivers then still store and list
+ * that sender's messages by their strictly increasing send times (docs/PROTOCOL.md §5.1).
+ */
+import { DataError, HushError, RelayError } from '../errors.js';
+import type { Messenger, QueuedMessage, SendFailure, DrainResult } from './messenger.js';
+
+const RETRYABLE_SEND = new Set(['RATE_LIMITED']);
+/** Connection-level failures: give up on this connection (the rest stays in the outbox). */
+export const CONNECTION_CODES = new Set(['RELAY_CLOSED', 'RELAY_TIMEOUT', 'RELAY_UNREACHABLE', 'SHUTTING_DOWN', 'RELAY_PROTOCOL']);
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted || ms <= 0) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Share of the relay's announced send rate a client uses. */
+export const PACE_SHARE = 0.9;
+/** Burst allowed, in seconds of the paced rate (the relay's buckets hold one second). */
+export const PACE_BURST_S = 0.5;
+
+/**
+ * GCRA pacing (a token bucket in virtual time): each take() gets the earliest time it may send,
+ * in call order, and resolves then. Callers resolve in the order they called.
+ */
+export class SendPacer {
+  private tat = 0;
+  private gate: Promise<void> = Promise.resolve();
+  private readonly interval: number;
+  private readonly tolerance: number;
+
+  constructor(ratePerSecond: number, now: () => number = Date.now) {
+    this.now = now;
+    this.interval = 1000 / Math.max(1, ratePerSecond * PACE_SHARE);
+    this.tolerance = Math.max(0, ratePerSecond * PACE_SHARE * PACE_BURST_S - 1) * this.interval;
+  }
+
+  private readonly now: () => number;
+
+  take(): Promise<void> {
+    const now = this.now();
+    this.tat = Math.max(this.tat, now);
+    const at = Math.max(now, this.tat - this.tolerance);
+    this.tat += this.interval;
+    if (at <= now) return this.gate;
+    const p = this.gate.then(() => sleep(at - this.now()));
+    this.gate = p;
+    return p;
+  }
+}
+
+/**
+ * Pipelined sends over the messenger's connection: submit() starts at once while fewer than
+ * `window` sends are in flight (else it waits for a slot); drain() waits for all. Each accepted
+ * envelope leaves the outbox and its message becomes 'sent' (completions are committed in small
+ * transactions). RATE_LIMITED is retried after a pause; a refusal leaves the message in the
+ * outbox and is reported by drain(); after a connection failure the rest is not tried.
+ */
+export class SendPipeline {
+  private inflight = 0;
+  private readonly slots: (() => void)[] = [];
+  private readonly tasks: Promise<void>[] = [];
+  private readonly failed: SendFailure[] = [];
+  private sent = 0;
+  private broken: RelayError | undefined;
+  private pauseUntil = 0;
+  private completions: QueuedMessage[] = [];
+  private completing: Promise<void> | undefined;
+
+  constructor(
+    private readonly m: Messenger,
+    private readonly window: number,
+  ) {}
+
+  /** Resolves once the send has STARTED (back-pressure for streaming input). */
+  async submit(q: QueuedMessage): Promise<void> {
+    while (this.inflight >= this.window) await new Promise<void>((r) => this.slots.push(r));
+    this.inflight++;
+    const t = this.sendOne(q).finally(() => {
+      this.inflight--;
+      this.slots.shift()?.();
+    });
+    this.tasks.push(t);
+  }
+
+  async drain(): Promise<DrainResult> {
+    while (this.tasks.length > 0) await Promise.all(this.tasks.splice(0));
+    await this.flushCompletions();
+    return { sent: this.sent, failed: [...this.failed] };
+  }
+
+  private async sendOne(q: QueuedMessage): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.broken) return this.fail(q, this.broken, false);
+      const wait = this.pauseUntil - Date.now();
+      if (wait > 0) await sleep(wait);
+      try {
+        const c = await this.m.client();
+        await this.m.pace(c); // in submission order, below the relay's announced rates
+        await c.send(q.toSignPk, q.envelope);
+        this.completions.push(q);
+        this.scheduleCompletions();
+        return;
+      } catch (e) {
+        const err = e instanceof HushError ? e : new DataError('SEND_FAILED', String((e as Error)?.message ?? e));
+        if (err instanceof RelayError && RETRYABLE_SEND.has(err.code) && attempt < 200) {
+          this.pauseUntil = Math.max(this.pauseUntil, Date.now() + 100 + Math.min(attempt, 10) * 50);
+          continue;
+        }
+        if (err instanceof RelayError && CONNECTION_CODES.has(err.code)) this.broken ??= err;
+        return this.fail(q, err, true);
+      }
+    }
+  }
+
+  private fail(q: QueuedMessage, error: HushError, bump: boolean): void {
+    if (bump) {
+      try {
+        this.m.store.bumpAttempts(q.eid);
+      } catch {
+        // counting attempts is best effort
+      }
+    }
+    this.failed.push({ eid: q.eid, to: q.to, error });
+  }
+
+  private scheduleCompletions(): void {
+    if (this.completing) return;
+    this.completing = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.completing = undefined;
+        this.flushCompletionsSync();
+        resolve();
+      }),
+    );
+  }
+
+  private flushCompletionsSync(): void {
+    const batch = this.completions;
+    this.completions = [];
+    if (batch.length === 0) return;
+    this.m.store.transaction(() => {
+      for (const q of batch) this.m.store.completeOutbox(q.eid);
+    });
+    for (const q of batch) {
+      if (!q.control) this.sent++; // receipts are not counted as messages
+      this.m.reportSent(q);
+    }
+  }
+
+  private async flushCompletions(): Promise<void> {
+    if (this.completing) await this.completing;
+    this.flushCompletionsSync();
+  }
+}
