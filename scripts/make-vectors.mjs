@@ -559,3 +559,4 @@ console.log(
 console.log(`wrote test/vectors/${await (await import('./vectors/relay-auth.mjs')).writeRelayAuthVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/receipts.mjs')).writeReceiptVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/store.mjs')).writeStoreVectors({ root, dist, drbg, ids, secrets, T0 })}`);
+console.log(`wrote ${await (await import('./vectors/examples.mjs')).writeExamples({ root, dist, drbg, ids, secrets, T0 })}`);
