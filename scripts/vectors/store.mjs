@@ -9,6 +9,7 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   const codec = await import(dist('store/db-codec.js'));
   const { secretbox, secretboxOpen } = await import(dist('crypto/nacl.js'));
   const { makeBundle } = await import(dist('crypto/bundle.js'));
+  const { bundleToJson } = await import(dist('protocol/bundle.js'));
   const { envelopeId } = await import(dist('protocol/envelope.js'));
   const { toHex: hex, concatBytes, fromUtf8 } = await import(dist('protocol/encoding.js'));
   const key = secrets.alice.slice(64, 96);
@@ -48,17 +49,29 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   const bundle = (n, t) => makeBundle(ids[n], n, t);
   const contactOf = (rowId, n, extra = {}) => {
     const b = bundle(n, T0);
-    return { id: rowId, name: n, signPk: b.signPk, boxPk: b.boxPk, bundle: b, pinnedAt: T0 + 60000, verified: false, state: 'trusted', ...extra };
+    return { id: rowId, label: n, name: n, relay: 'ws://127.0.0.1:7070', signPk: b.signPk, boxPk: b.boxPk, bundle: b, pinnedAt: T0 + 60000, verified: false, state: 'trusted', ...extra };
   };
+  // A second "bob" (carol's key) pinned from another relay, with a refused key: label name@host.
+  const otherBob = makeBundle(ids.carol, 'bob', T0);
+  const bobElsewhere = { id: 4, label: 'bob@relay.example:7443', name: 'bob', relay: 'wss://relay.example:7443', signPk: otherBob.signPk, boxPk: otherBob.boxPk, bundle: otherBob, pinnedAt: T0 + 180000, verified: false, state: 'trusted', rejected: [ids.dave.signPk] };
   const contacts = [
     ['bob-unverified', contactOf(1, 'bob')],
     ['carol-verified', contactOf(2, 'carol', { verified: true, pinnedAt: T0 + 120000 })],
     ['dave-changed', contactOf(3, 'dave', { state: 'changed', pendingBundle: makeBundle(ids.bob, 'dave', T0 + 3600000), pendingSeenAt: T0 + 7200000 })],
+    ['bob-other-relay-rejected', bobElsewhere],
   ].map(([name, c]) => {
     const r = reseal(codec.sealContact(c, key), `contact/${name}`);
     const back = codec.openContact(c.id, r.sealed, key);
-    if (back.name !== c.name || back.state !== c.state || back.verified !== c.verified) throw new Error(`contact ${name}`);
+    if (back.name !== c.name || back.label !== c.label || back.relay !== c.relay || back.state !== c.state || back.verified !== c.verified) throw new Error(`contact ${name}`);
     return { name, rowId: c.id, record: fromUtf8(r.plaintext), nonce: hex(r.nonce), sealed: hex(r.sealed) };
+  });
+  // Version 1 records (written before labels and relays) still open: label = bundle name, no relay.
+  const legacyContacts = [['bob-v1', 1, { v: 1, id: 1, bundle: bundleToJson(bundle('bob', T0)), pinnedAt: T0 + 60000, verified: true, state: 'trusted' }]].map(([name, rowId, j]) => {
+    const record = JSON.stringify(j);
+    const sealed = sealRaw(new TextEncoder().encode(record), `contact-v1/${name}`);
+    const back = codec.openContact(rowId, sealed, key);
+    if (back.label !== 'bob' || back.relay !== undefined) throw new Error(`legacy contact ${name}`);
+    return { name, rowId, record, sealed: hex(sealed), label: back.label, relay: null };
   });
 
   // --- messages ------------------------------------------------------------------------------
@@ -127,7 +140,8 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   refuse('contact-other-row', 'contact', { rowId: 2 }, u8(c0.sealed), 'a record moved to another row: its id says 1');
   refuse('contact-other-key', 'contact', { rowId: 1 }, sealRaw(enc(c0.record), 'bad/contact-other-key', otherKey), 'sealed under another history key');
   refuse('contact-flipped', 'contact', { rowId: 1 }, (() => { const s = u8(c0.sealed); s[30] ^= 1; return s; })());
-  refuse('contact-version-2', 'contact', { rowId: 1 }, sealRaw(enc(c0.record.replace('{"v":1,', '{"v":2,')), 'bad/contact-v2'));
+  refuse('contact-version-3', 'contact', { rowId: 1 }, sealRaw(enc(c0.record.replace('{"v":2,', '{"v":3,')), 'bad/contact-v3'));
+  refuse('contact-v2-no-label', 'contact', { rowId: 1 }, sealRaw(enc(c0.record.replace('"label":"bob",', '')), 'bad/contact-no-label'));
   refuse('contact-bad-state', 'contact', { rowId: 1 }, sealRaw(enc(c0.record.replace('"state":"trusted"', '"state":"blocked"')), 'bad/contact-state'));
   refuse('contact-not-json', 'contact', { rowId: 1 }, sealRaw(enc('{"v":1,'), 'bad/contact-json'));
   const m0 = messages[0];
@@ -157,6 +171,7 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
     check: { ...check, otherKey: wrongKeyCheck, withoutNul: badCheck },
     msgTags: tags,
     contacts,
+    legacyContacts,
     messages,
     outbox,
     quarantine,

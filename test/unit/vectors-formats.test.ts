@@ -132,7 +132,18 @@ describe('local store record vectors (§8.2)', () => {
     expect(contact.verified).toBe(j.verified);
     expect(contact.pinnedAt).toBe(j.pinnedAt);
     expect(contact.pendingBundle?.name).toBe(j.pending?.name);
+    expect(j.v).toBe(2);
+    expect(contact.label).toBe(j.label);
+    expect(contact.relay).toBe(j.relay);
+    expect((contact.rejected ?? []).map((k) => Buffer.from(k).toString('base64'))).toEqual(j.rejected ?? []);
     expect(new TextDecoder().decode(plainOf(codec.sealContact(contact, key)))).toBe(c.record);
+  });
+
+  it.each(rows(v.legacyContacts, 'name'))('version 1 contact record %s still opens: label = bundle name, no relay', (_n, c) => {
+    const contact = codec.openContact(c.rowId, unhex(c.sealed), key);
+    expect(JSON.parse(c.record).v).toBe(1);
+    expect(contact.label).toBe(c.label);
+    expect(contact.relay ?? null).toBe(c.relay);
   });
 
   it.each(rows(v.messages, 'name'))('message record %s: 0x01 || msgId || dir || u64be(contact) || u64be(time) || bodyType || body', (_n, c) => {
