@@ -2,16 +2,22 @@
  * hush chat NAME: an interactive terminal session with one contact (issue 5).
  *
  * The screen (alternate screen buffer, redrawn whole on every change and on SIGWINCH):
- *   row 1        header: `hush chat · bob · unverified · connected`
- *   rows 2..R-2  the newest messages, bottom-aligned; ours end with a status tick:
+ *   row 1        header: `hush chat · bob · unverified · connected`; on a narrow terminal the
+ *                title goes first, then each part is shortened with `…` (headerText)
+ *   rows 2..R-2  the newest messages, bottom-aligned: time (HH:MM today, else the date as in
+ *                hush history), sender, body; ours end with a status tick:
  *                colour: · queued, ✓ sent, ✓✓ delivered, ✓✓ read (cyan);
  *                no colour: [queued] [sent] [delivered] [read]
- *   row R-1      status line: connected / reconnecting… and `bob is typing…`
+ *   row R-1      status line: `bob is typing…` (the connection state is in the header only)
  *   row R        the prompt `bob (unverified)> ` and the line being typed (node:readline)
  * Bodies go through the one sanitizer (safeText): a message cannot drive the terminal.
+ * On exit the session's messages are printed again on the normal screen, as they were shown.
  *
- * Slash commands: /verify, /history N, /help, /quit. Exits 0 on /quit, Ctrl-C, Ctrl-D on an
- * empty line (EOF) and SIGTERM. Needs a terminal on stdin and stdout: otherwise UsageError
+ * Input: bracketed paste is on (ESC[?2004h, off on exit), so a paste of several lines is one
+ * message with its newlines, sent when the paste ends (never read as a command). A typed line
+ * starting with `/` is a command: /verify, /history N, /help, /quit; an unknown one is refused
+ * and nothing is sent; `//text` sends `/text`. Exits 0 on /quit, Ctrl-C, Ctrl-D on an empty
+ * line (EOF) and SIGTERM. Needs a terminal on stdin and stdout: otherwise UsageError
  * NOT_A_TTY with a hint to use send and listen.
  */
 import * as readline from 'node:readline';
@@ -27,10 +33,42 @@ const HELP = [
   '/history N  the last N messages with this contact (default 20)',
   '/help       this list',
   '/quit       leave (also Ctrl-C, or Ctrl-D on an empty line)',
+  '//text      sends /text (a message that starts with /)',
 ];
 
-function hhmm(ms: number): string {
-  return formatTime(ms).slice(11);
+/** `20:40` for a message from today (local time), else `2026-11-23 20:40` as in hush history. */
+export function when(ms: number, now: number = Date.now()): string {
+  const t = formatTime(ms);
+  return t.slice(0, 10) === formatTime(now).slice(0, 10) ? t.slice(11) : t;
+}
+
+/** `s` cut to `max` characters, the last one `…` when cut (never below 1 character). */
+function cut(s: string, max: number): string {
+  const chars = Array.from(s);
+  return chars.length <= max ? s : chars.slice(0, Math.max(0, max - 1)).join('') + '…';
+}
+
+/**
+ * The header's plain parts for `cols` columns: `hush chat`, the name, the trust state and the
+ * connection state, joined by ` · `. When they do not fit, the title goes first; then the
+ * longest part loses a character at a time (ending in `…`) down to 4 characters each (the
+ * first 3 and `…`); only then, on a very narrow terminal, do parts get shorter than that.
+ */
+export function headerParts(parts: string[], cols: number): string[] {
+  const SEP = 3; // ' · '
+  const width = (ps: string[]): number => ps.reduce((n, p) => n + Array.from(p).length, 0) + SEP * (ps.length - 1);
+  if (width(parts) <= cols) return parts;
+  const rest = parts.slice(1);
+  const lens = rest.map((p) => Array.from(p).length);
+  for (const floor of [4, 1]) {
+    while (lens.reduce((a, b) => a + b, 0) + SEP * (lens.length - 1) > cols) {
+      let longest = -1;
+      for (let i = 0; i < lens.length; i++) if (lens[i]! > floor && (longest < 0 || lens[i]! > lens[longest]!)) longest = i;
+      if (longest < 0) break;
+      lens[longest]!--;
+    }
+  }
+  return rest.map((p, i) => cut(p, lens[i]!));
 }
 
 function oneLine(s: string): string {
@@ -62,8 +100,15 @@ function tick(status: string, c: ChalkInstance, colour: boolean): string {
   }
 }
 
-function trustText(t: ChatView['trust'], c: ChalkInstance): string {
-  return t === 'changed' ? c.red.bold('KEY CHANGED') : t === 'verified' ? c.green('verified') : c.yellow('unverified');
+const CONNECTION: Record<ChatView['connection'], string> = { connected: 'connected', connecting: 'connecting…', reconnecting: 'reconnecting…' };
+
+/** The header row for `cols` columns, coloured: `hush chat · bob · unverified · connected`. */
+function headerText(v: ChatView, cols: number, c: ChalkInstance): string {
+  const fitted = headerParts(['hush chat', oneLine(v.peer), v.trust === 'changed' ? 'KEY CHANGED' : v.trust, CONNECTION[v.connection]], cols);
+  const [name, trust, conn] = fitted.slice(-3) as [string, string, string];
+  const trustStyled = v.trust === 'changed' ? c.red.bold(trust) : v.trust === 'verified' ? c.green(trust) : c.yellow(trust);
+  const connStyled = v.connection === 'connected' ? c.green(conn) : v.connection === 'connecting' ? c.dim(conn) : c.yellow(conn);
+  return [...(fitted.length === 4 ? [fitted[0]!] : []), c.bold(name), trustStyled, connStyled].join(' · ');
 }
 
 /** The rows of one transcript entry, coloured, each at most `width` visible characters. */
@@ -71,7 +116,7 @@ function entryRows(e: Entry, width: number, c: ChalkInstance, colour: boolean): 
   if (e.t === 'note') {
     return wrap(`-- ${safeText(e.text)}`, width).map((r) => (e.level === 'warn' ? c.yellow(r) : c.dim(r)));
   }
-  const head = `${hhmm(e.time)} ${oneLine(e.who)}: `;
+  const head = `${when(e.time)} ${oneLine(e.who)}: `;
   const plainTick = e.dir === 'out' ? (colour ? (e.status === 'queued' ? '·' : e.status === 'sent' ? '✓' : '✓✓') : `[${e.status}]`) : '';
   const text = head + safeText(e.body) + (plainTick ? ` ${plainTick}` : '');
   const rows = wrap(text, width);
@@ -79,7 +124,7 @@ function entryRows(e: Entry, width: number, c: ChalkInstance, colour: boolean): 
   // when the width allows; otherwise the rows stay plain).
   if (rows[0]!.startsWith(head)) {
     const who = e.dir === 'out' ? c.cyan(oneLine(e.who)) : c.green.bold(oneLine(e.who));
-    rows[0] = `${c.dim(hhmm(e.time))} ${who}: ${rows[0]!.slice(head.length)}`;
+    rows[0] = `${c.dim(when(e.time))} ${who}: ${rows[0]!.slice(head.length)}`;
   }
   const last = rows.length - 1;
   if (plainTick && rows[last]!.endsWith(plainTick) && (last > 0 || rows[0] !== undefined)) {
@@ -109,7 +154,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     throw e;
   }
 
-  output.write('\x1b[?1049h'); // alternate screen: the shell comes back as it was on exit
+  output.write('\x1b[?1049h\x1b[?2004h'); // alternate screen (the shell comes back as it was on exit), bracketed paste
   const rl = readline.createInterface({ input, output, terminal: true, historySize: 100 });
   let closed = false;
   let fatal: Error | undefined;
@@ -125,13 +170,12 @@ export const run: CommandRun = async (ctx, args, opts) => {
     rl.setPrompt(v.trust === 'changed' ? c.red(prompt) : prompt);
     const inputRows = Math.floor((prompt.length + Array.from(rl.line).length) / cols) + 1;
     const bodyHeight = Math.max(1, rows - 2 - inputRows);
-    const conn = v.connection === 'connected' ? c.green('connected') : v.connection === 'connecting' ? c.dim('connecting…') : c.yellow('reconnecting…');
-    const header = `hush chat · ${c.bold(oneLine(v.peer))} · ${trustText(v.trust, c)} · ${conn}`;
+    const header = headerText(v, cols, c);
     const body: string[] = [];
     for (let i = v.entries.length - 1; i >= 0 && body.length < bodyHeight; i--) body.unshift(...entryRows(v.entries[i]!, cols, c, colour));
     const shown = body.slice(-bodyHeight);
     while (shown.length < bodyHeight) shown.unshift('');
-    const status = `${conn}${v.peerTyping ? `  ${c.italic(`${oneLine(v.peer)} is typing…`)}` : ''}`;
+    const status = v.peerTyping ? c.italic(cut(`${oneLine(v.peer)} is typing…`, cols)) : '';
     output.write('\x1b[H\x1b[J' + [header, ...shown, status].map((l) => l + '\x1b[K').join('\n') + '\n');
     (rl as unknown as { prevRows: number }).prevRows = 0; // we moved the cursor: redraw from here
     rl.prompt(true);
@@ -143,9 +187,19 @@ export const run: CommandRun = async (ctx, args, opts) => {
     done();
   };
 
+  const send = async (text: string): Promise<void> => {
+    try {
+      await chat.send(text);
+    } catch (e) {
+      if (!isHushError(e)) throw e;
+      chat.note(`not sent: ${e.message}${e.hint ? ` (${e.hint})` : ''}`, 'warn');
+    }
+  };
+
   const onLine = async (line: string): Promise<void> => {
     const text = line.trim();
     if (text === '') return render();
+    if (text.startsWith('//')) return send(line.replace('/', '')); // the escape: one leading / goes
     if (text.startsWith('/')) {
       const [cmd, arg] = text.split(/\s+/, 2);
       switch (cmd) {
@@ -160,7 +214,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
           if (!Number.isSafeInteger(n) || n < 1 || n > 1000) return chat.note('/history N: N is a whole number from 1 to 1000', 'warn');
           const list = chat.history(n);
           chat.note(`the last ${list.length} message${list.length === 1 ? '' : 's'} with ${name}:`);
-          for (const e of list) if (e.t === 'msg') chat.note(`${formatTime(e.time)} ${e.dir === 'out' ? '->' : '<-'} ${e.who}: ${e.body}${e.dir === 'out' ? ` [${e.status}]` : ''}`);
+          // As in hush history: `->` sent to the peer, `<-` received from them.
+          for (const e of list) if (e.t === 'msg') chat.note(`${formatTime(e.time)}  ${e.dir === 'out' ? '->' : '<-'} ${name}  ${e.dir === 'out' ? `${e.status}  ` : ''}${e.body}`);
           return;
         }
         case '/verify': {
@@ -173,24 +228,42 @@ export const run: CommandRun = async (ctx, args, opts) => {
           return;
         }
         default:
-          return chat.note(`unknown command ${cmd}; /help lists them`, 'warn');
+          return chat.note(`unknown command ${cmd}: nothing was sent; /help lists the commands, //text sends /text`, 'warn');
       }
     }
-    try {
-      await chat.send(line);
-    } catch (e) {
-      if (!isHushError(e)) throw e;
-      chat.note(`not sent: ${e.message}${e.hint ? ` (${e.hint})` : ''}`, 'warn');
-    }
+    return send(line);
   };
 
   let lines = Promise.resolve();
-  rl.on('line', (line) => {
-    lines = lines.then(() => onLine(line)).catch((e: unknown) => {
+  const later = (work: () => Promise<void>): void => {
+    lines = lines.then(work).catch((e: unknown) => {
       fatal = e instanceof Error ? e : new Error(String(e));
       quit();
     });
+  };
+  // Bracketed paste: readline reports ESC[200~ / ESC[201~ as paste-start / paste-end keys and
+  // ends a line at each pasted newline; those lines are collected and the whole paste goes out
+  // as one message when it ends (the text after its last newline included).
+  let pasted: string[] | undefined;
+  rl.on('line', (line) => {
+    if (pasted) pasted.push(line);
+    else later(() => onLine(line));
   });
+  const onPaste = (_s: string | undefined, key: { name?: string } | undefined): void => {
+    if (key?.name === 'paste-start') pasted = [];
+    if (key?.name !== 'paste-end' || !pasted) return;
+    const lines = pasted;
+    pasted = undefined;
+    if (lines.length === 0) return; // one line pasted: it stays on the prompt to edit and send
+    if (rl.line !== '') lines.push(rl.line);
+    while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+    rl.write(null, { ctrl: true, name: 'e' });
+    rl.write(null, { ctrl: true, name: 'u' });
+    render(); // readline moved the cursor for each pasted line
+    const text = lines.join('\n');
+    if (text !== '') later(() => send(text));
+  };
+  input.on('keypress', onPaste);
   rl.on('close', quit); // Ctrl-D on an empty line, or stdin closed
   rl.on('SIGINT', quit); // Ctrl-C
   const onTerm = (): void => quit();
@@ -214,10 +287,15 @@ export const run: CommandRun = async (ctx, args, opts) => {
     chat.off('change', render);
     output.off('resize', render);
     input.off('keypress', onKey);
+    input.off('keypress', onPaste);
     process.off('SIGTERM', onTerm);
     process.off('SIGHUP', onTerm);
     rl.close();
-    output.write('\x1b[?1049l');
+    output.write('\x1b[?2004l\x1b[?1049l');
+    // What was said stays on the normal screen: this session's messages as they were shown.
+    const cols = Math.max(20, output.columns || 80);
+    const said = chat.sessionMessages().flatMap((e) => entryRows(e, cols, c, colour));
+    if (said.length > 0) output.write(said.join('\n') + '\n');
     input.pause();
     await chat.stop().catch(() => undefined);
     await lines.catch(() => undefined);
