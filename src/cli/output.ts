@@ -3,102 +3,50 @@
  * progress, errors). Everything else in src/ returns values or throws HushError.
  *
  * - Human output by default; colour only when that stream is a TTY, NO_COLOR is unset and
- *   --no-color was not given. Colour is decided per stream.
+ *   neither --no-color nor --json was given. Colour is decided per stream.
  * - `--json`: `data()` prints exactly one JSON object per line on stdout; field names are
  *   stable (documented with each command). Errors stay on stderr in the text form below, and
  *   nothing is printed on stdout for a failed command.
  * - Errors: `hush: error: <message>` then, when there is one, `hush: hint: <hint>`.
  * - Progress: a spinner on stderr only when stderr is a TTY; nothing otherwise.
  *
- * Colour is a small ANSI styler (`Colour`), not chalk: importing chalk (with its `tty`/`os`
- * colour detection) cost ~20 ms of every start, `hush --help` included. It writes the same
- * escape codes as chalk for the styles it has (16-colour codes, nested styles re-opened,
- * styles closed and re-opened around line breaks).
+ * Colour is chalk (the chosen colour library), loaded lazily: `out.c` / `out.cErr` are getters,
+ * and only the first one read for a coloured stream loads chalk (a synchronous `require` of
+ * chalk 5's ESM, Node >= 20.19). A stream that is not coloured gets PLAIN, a chainable
+ * identity that needs no library, so `--help`, pipes, `--json`, NO_COLOR and `--no-color`
+ * never load chalk (tested in test/cli/foundation.test.ts). chalk's own colour probe is not
+ * used: the level comes from the decision below (`new Chalk({ level })`).
  */
+import { createRequire } from 'node:module';
+import type { ChalkInstance } from 'chalk';
 
-/** One style, callable on text and chainable (`c.red.bold('x')`). */
-export type Style = ((...text: unknown[]) => string) & Colour;
-
-/** The styles command files use on `out.c` / `out.cErr`; identity functions when colour is off. */
-export interface Colour {
-  /** 0 when this stream is not coloured (the styles return their text unchanged), else 1 (16 colours, as chalk's level 1). */
-  readonly level: 0 | 1;
-  readonly bold: Style;
-  readonly dim: Style;
-  readonly italic: Style;
-  readonly underline: Style;
-  readonly inverse: Style;
-  readonly red: Style;
-  readonly green: Style;
-  readonly yellow: Style;
-  readonly blue: Style;
-  readonly magenta: Style;
-  readonly cyan: Style;
-  readonly white: Style;
-  readonly gray: Style;
-}
-
-const CODES: Record<Exclude<keyof Colour, 'level'>, [number, number]> = {
-  bold: [1, 22],
-  dim: [2, 22],
-  italic: [3, 23],
-  underline: [4, 24],
-  inverse: [7, 27],
-  red: [31, 39],
-  green: [32, 39],
-  yellow: [33, 39],
-  blue: [34, 39],
-  magenta: [35, 39],
-  cyan: [36, 39],
-  white: [37, 39],
-  gray: [90, 39],
-};
-
-interface Styler {
-  open: string;
-  close: string;
-  openAll: string;
-  closeAll: string;
-  parent?: Styler;
-}
+/** The styles command files use on `out.c` / `out.cErr` (chalk's; identity functions when colour is off). */
+export type Colour = ChalkInstance;
 
 /** chalk's way of turning the arguments into one string. */
 const joinText = (text: unknown[]): string => (text.length === 1 ? String(text[0]) : text.join(' '));
 
-function applyStyle(styler: Styler, text: string): string {
-  if (text === '') return text;
-  if (text.includes('\x1b')) {
-    // A nested style closing inside this one: re-open ours (and our parents') after it.
-    for (let s: Styler | undefined = styler; s !== undefined; s = s.parent) text = text.split(s.close).join(s.close + s.open);
-  }
-  if (text.includes('\n')) text = text.replace(/(\r?\n)/g, `${styler.closeAll}$1${styler.openAll}`);
-  return styler.openAll + text + styler.closeAll;
-}
+/** Colour off: every style (chained to any depth) returns its text unchanged; `level` is 0. */
+const PLAIN: Colour = new Proxy((...text: unknown[]) => joinText(text), {
+  get: (target, prop) => (prop === 'level' ? 0 : typeof prop === 'symbol' || prop in target ? Reflect.get(target, prop) : PLAIN),
+}) as unknown as Colour;
 
-function makeColour(enabled: boolean, parent?: Styler): Colour {
-  const colour = { level: enabled ? 1 : 0 } as Colour;
-  for (const [name, [open, close]] of Object.entries(CODES)) {
-    Object.defineProperty(colour, name, {
-      get(): Style {
-        let style: Style;
-        if (enabled) {
-          const o = `\x1b[${open}m`;
-          const c = `\x1b[${close}m`;
-          const styler: Styler = { open: o, close: c, openAll: (parent?.openAll ?? '') + o, closeAll: c + (parent?.closeAll ?? ''), parent };
-          style = Object.setPrototypeOf((...text: unknown[]) => applyStyle(styler, joinText(text)), makeColour(true, styler)) as Style;
-        } else {
-          style = Object.setPrototypeOf((...text: unknown[]) => joinText(text), PLAIN) as Style;
-        }
-        Object.defineProperty(colour, name, { value: style });
-        return style;
-      },
-      configurable: true,
-    });
-  }
-  return colour;
-}
+let chalkModule: typeof import('chalk') | null | undefined;
 
-const PLAIN: Colour = makeColour(false);
+/**
+ * chalk at `level` (1: 16 colours, 2: 256, 3: truecolor), or PLAIN where Node cannot
+ * `require` an ES module (Node 20 before 20.19): no colour rather than a failed command.
+ */
+function loadChalk(level: 1 | 2 | 3): Colour {
+  if (chalkModule === undefined) {
+    try {
+      chalkModule = createRequire(import.meta.url)('chalk') as typeof import('chalk');
+    } catch {
+      chalkModule = null;
+    }
+  }
+  return chalkModule ? new chalkModule.Chalk({ level }) : PLAIN;
+}
 
 export interface OutputOptions {
   json?: boolean;
@@ -136,14 +84,23 @@ export interface Output {
   progress<T>(label: string, fn: () => Promise<T>): Promise<T>;
 }
 
-function colourOn(stream: NodeJS.WriteStream, opts: OutputOptions): boolean {
+/** The colour level for `stream`: 0 (none) off a TTY, with NO_COLOR or --no-color, or below 16 colours. */
+function colourLevel(stream: NodeJS.WriteStream, opts: OutputOptions): 0 | 1 | 2 | 3 {
   const env = opts.env ?? process.env;
-  if (opts.color === false) return false;
-  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  if (!stream.isTTY) return false;
+  // --json is for scripts: no escape codes on either stream.
+  if (opts.color === false || opts.json === true) return 0;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return 0;
+  if (!stream.isTTY) return 0;
   // Fewer than 16 colours (TERM=dumb): none.
   const depth = typeof stream.getColorDepth === 'function' ? stream.getColorDepth(env as Record<string, string>) : 4;
-  return depth >= 4;
+  return depth >= 24 ? 3 : depth >= 8 ? 2 : depth >= 4 ? 1 : 0;
+}
+
+/** A getter's value: PLAIN at level 0, else chalk, loaded on the first read. */
+function lazyColour(level: 0 | 1 | 2 | 3): () => Colour {
+  if (level === 0) return () => PLAIN;
+  let c: Colour | undefined;
+  return () => (c ??= loadChalk(level));
 }
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -152,14 +109,18 @@ export function createOutput(opts: OutputOptions = {}): Output {
   const stdout = opts.stdout ?? process.stdout;
   const stderr = opts.stderr ?? process.stderr;
   const json = opts.json === true;
-  const c = colourOn(stdout, opts) ? makeColour(true) : PLAIN;
-  const cErr = colourOn(stderr, opts) ? makeColour(true) : PLAIN;
+  const c = lazyColour(colourLevel(stdout, opts));
+  const cErr = lazyColour(colourLevel(stderr, opts));
   const nl = (s: string): string => (s.endsWith('\n') ? s : s + '\n');
 
   return {
     json,
-    c,
-    cErr,
+    get c() {
+      return c();
+    },
+    get cErr() {
+      return cErr();
+    },
     data(record, human) {
       if (json) stdout.write(JSON.stringify(record) + '\n');
       else stdout.write(nl(typeof human === 'function' ? human() : human));
@@ -171,17 +132,17 @@ export function createOutput(opts: OutputOptions = {}): Output {
       stderr.write(nl(line));
     },
     warn(message) {
-      stderr.write(`${cErr.yellow('hush: warning:')} ${message}\n`);
+      stderr.write(`${cErr().yellow('hush: warning:')} ${message}\n`);
     },
     error(message, hint) {
-      stderr.write(`${cErr.red('hush: error:')} ${message}\n`);
-      if (hint) stderr.write(`${cErr.dim('hush: hint:')} ${hint}\n`);
+      stderr.write(`${cErr().red('hush: error:')} ${message}\n`);
+      if (hint) stderr.write(`${cErr().dim('hush: hint:')} ${hint}\n`);
     },
     async progress(label, fn) {
       if (!stderr.isTTY) return fn();
       let i = 0;
       const draw = (): void => {
-        stderr.write(`\r${cErr.cyan(FRAMES[i++ % FRAMES.length]!)} ${label}`);
+        stderr.write(`\r${cErr().cyan(FRAMES[i++ % FRAMES.length]!)} ${label}`);
       };
       draw();
       const timer = setInterval(draw, 80);

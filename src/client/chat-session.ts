@@ -39,7 +39,7 @@ export type TrustState = 'verified' | 'unverified' | 'changed';
 export type Connection = 'connecting' | 'connected' | 'reconnecting';
 
 export type Entry =
-  | { t: 'msg'; id: string; dir: 'in' | 'out'; who: string; time: number; body: string; status: MessageStatus }
+  | { t: 'msg'; id: string; dir: 'in' | 'out'; who: string; time: number; body: string; status: MessageStatus; backlog?: true }
   | { t: 'note'; text: string; level: 'info' | 'warn' };
 
 export interface ChatView {
@@ -106,7 +106,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
       this.contact = pinned;
     }
     const recent = this.m.store.history({ contactId: this.contact.id, limit: this.backlog });
-    for (const msg of recent) this.push(this.entryOf(msg));
+    for (const msg of recent) this.push({ ...this.entryOf(msg), backlog: true });
     const unread = recent.filter((r) => r.direction === 'in' && r.status === 'received');
     if (unread.length > 0) this.readLater(unread.map((r) => ({ id: toHex(r.msgId) }) as ReceivedMessage));
 
@@ -168,7 +168,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
 
   /** Call on each keypress with the current input: sends a typing envelope at most every 2 s. */
   typing(line: string): void {
-    if (line.trim() === '' || line.startsWith('/')) return;
+    if (line.trim() === '' || (line.startsWith('/') && !line.startsWith('//'))) return; // a command, not a message
     if (this.connection !== 'connected' || this.contact?.state === 'changed') return;
     const now = this.now();
     if (now - this.lastTypingSent < TYPING_SEND_MS) return;
@@ -178,6 +178,11 @@ export class ChatSession extends EventEmitter<ChatEvents> {
       .client()
       .then((c) => c.send(this.contact.signPk, env, { ephemeral: true }))
       .catch(() => undefined); // best effort, never queued: a lost typing hint is harmless
+  }
+
+  /** The messages sent and received in this session (not the backlog shown at the start), oldest first. */
+  sessionMessages(): Extract<Entry, { t: 'msg' }>[] {
+    return this.entries.filter((e): e is Extract<Entry, { t: 'msg' }> => e.t === 'msg' && e.backlog !== true);
   }
 
   /** The last `n` messages with the contact, oldest first, as entries (for /history N). */
@@ -219,7 +224,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     if (c) this.contact = c;
   }
 
-  private entryOf(m: StoredMessage): Entry {
+  private entryOf(m: StoredMessage): Extract<Entry, { t: 'msg' }> {
     const out = m.direction === 'out';
     return { t: 'msg', id: toHex(m.msgId), dir: m.direction, who: out ? this.m.name : this.contact.label, time: m.time, body: bodyText(m), status: m.status };
   }

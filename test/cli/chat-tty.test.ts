@@ -3,7 +3,7 @@
  * one real relay process. Synchronisation polls the screen (capture-pane) for the expected
  * text until a bounded deadline: waiting for an observable state, never a fixed sleep.
  * Ticks print as letters ([queued] [sent] [delivered] [read]) because NO_COLOR is set.
- * Skipped where tmux is missing (.ci/run installs it).
+ * Skipped where tmux is missing, except in CI (CI=true), where that fails (.ci/run installs it).
  */
 import * as path from 'node:path';
 import { execa } from 'execa';
@@ -20,6 +20,10 @@ import { ENV, historyOf, newUser, openStore, PASS, type TestUser } from './messa
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
 
+const RUN = hasTmux() || process.env.CI === 'true';
+/** The connection state, shown once: at the end of the header (the first row). */
+const CONNECTED = /^hush chat · .* · connected$/m;
+const RECONNECTING = /^hush chat · .* · reconnecting…$/m;
 
 const DEADLINE_MS = 20_000;
 const sockets: string[] = [];
@@ -28,7 +32,7 @@ let alice: TestUser;
 let bob: TestUser;
 
 beforeAll(async () => {
-  if (!hasTmux()) return;
+  if (!RUN) return;
   relay = await startRelayProcess();
   [alice, bob] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url)]);
   // Pin each other once (chat would pin on first use too; this keeps the screens quiet).
@@ -79,6 +83,11 @@ async function chatTerminal(user: TestUser, peer: string, extra = '') {
       await tmux('send-keys', 'Enter');
     },
     resize: (x: number, y: number) => tmux('resize-window', '-x', String(x), '-y', String(y)),
+    /** Pastes `text` as a terminal paste (bracketed when the application asked for it). */
+    paste: async (text: string) => {
+      await tmux('set-buffer', '-b', 'p', '--', text);
+      await tmux('paste-buffer', '-p', '-d', '-b', 'p');
+    },
   };
 }
 
@@ -95,13 +104,14 @@ async function restartRelay(): Promise<void> {
   relay = await startRelayProcess({ dataDir: relay.dataDir, args: ['--port', port] });
 }
 
-describe.skipIf(!hasTmux())('hush chat in a terminal', () => {
+describe.skipIf(!RUN)('hush chat in a terminal', () => {
   it('two chats talk: typing seen, ticks up to read, the line being typed survives, resize, /verify, Ctrl-C and EOF exit 0', async () => {
     const a = await chatTerminal(alice, 'bob');
     const b = await chatTerminal(bob, 'alice');
-    await a.waitFor(/\nconnected/);
-    await b.waitFor(/\nconnected/);
+    await a.waitFor(CONNECTED);
+    await b.waitFor(CONNECTED);
     expect(await a.screen()).toMatch(/bob \(unverified\)>/); // trust state in the prompt
+    expect((await a.screen()).match(/connected/g)).toHaveLength(1); // once, in the header
 
     await a.keys('hello bob');
     await b.waitFor(/alice is typing/);
@@ -123,6 +133,9 @@ describe.skipIf(!hasTmux())('hush chat in a terminal', () => {
     await a.waitFor(/safety number +(\d{5} ){11}\d{5}/);
     await a.say('/history 2');
     await a.waitFor(/the last 2 messages with bob/);
+    // hush history's arrows: -> sent to bob, <- received from bob
+    await a.waitFor(/ <- bob {2}hi alice/);
+    await a.waitFor(/ -> bob {2}(sent|delivered|read) {2}half a thought/);
 
     await a.resize(50, 12);
     await b.say('after the resize');
@@ -132,24 +145,69 @@ describe.skipIf(!hasTmux())('hush chat in a terminal', () => {
     expect(small).toMatch(/bob \(unverified\)>\s*$/);
 
     await a.press('C-c');
-    expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+    const after = await a.waitFor(/EXIT=\d+/);
+    expect(after).toMatch(/EXIT=0/);
+    // Back on the normal screen: this session's messages as shown, without the chrome.
+    expect(after).toMatch(/^\d\d:\d\d alice: hello bob \[read\]$/m);
+    expect(after).toMatch(/^\d\d:\d\d bob: hi alice$/m);
+    expect(after).toMatch(/^\d\d:\d\d alice: half a thought \[read\]$/m);
+    expect(after).toMatch(/^\d\d:\d\d bob: after the resize$/m);
+    expect(after).not.toContain('hush chat ·');
+    expect(after).not.toContain('(unverified)>');
+    expect(after).not.toContain('hello from the command line'); // the backlog is not this session's
     await b.press('C-d'); // EOF on the terminal
     expect(await b.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+  });
+
+  it('a narrow terminal shortens each part of the header, never the whole header to one letter', async () => {
+    const a = await chatTerminal(alice, 'bob');
+    await a.waitFor(CONNECTED);
+    await a.resize(39, 12);
+    expect((await a.waitFor(/^bob · /)).split('\n')[0]).toBe('bob · unverified · connected');
+    await a.resize(20, 12);
+    expect((await a.waitFor(/^bob · unve… /)).split('\n')[0]).toBe('bob · unve… · conne…');
+    await a.press('C-c');
+    expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+  });
+
+  it('a pasted block is one message; //text sends /text; an unknown /command sends nothing', async () => {
+    const a = await chatTerminal(alice, 'bob');
+    const b = await chatTerminal(bob, 'alice');
+    await a.waitFor(CONNECTED);
+    await b.waitFor(CONNECTED);
+    const before = (await historyOf(bob.home)).length;
+
+    await a.keys('pasted: ');
+    await a.paste('first line\nsecond line\n/third line\n');
+    await b.waitFor(/alice: pasted: first line\nsecond line\n\/third line\n/);
+    await a.waitFor(/\/third line \[(sent|delivered|read)\]/);
+
+    await a.say('/frobnicate now');
+    await a.waitFor(/unknown command \/frobnicate: nothing was sent/);
+    await a.say('//etc/hosts is a path');
+    await b.waitFor(/alice: \/etc\/hosts is a path/);
+    await a.press('C-c');
+    expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+    await b.press('C-c');
+    expect(await b.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
+    const got = (await historyOf(bob.home)).slice(before).map((m) => m.body);
+    expect(got).toEqual(['pasted: first line\nsecond line\n/third line', '/etc/hosts is a path']);
   });
 
   it('survives a relay restart: reconnecting shown, a message written meanwhile goes out after it is back', async () => {
     const a = await chatTerminal(alice, 'bob');
     const b = await chatTerminal(bob, 'alice');
-    await a.waitFor(/\nconnected/);
-    await b.waitFor(/\nconnected/);
+    await a.waitFor(CONNECTED);
+    await b.waitFor(CONNECTED);
     expect(await relay.stop()).toBe(0);
-    await a.waitFor(/\nreconnecting/);
+    await a.waitFor(RECONNECTING);
+    expect((await a.screen()).match(/reconnecting/g)).toHaveLength(1);
     await a.say('written while the relay was down');
     await a.waitFor(/written while the relay was down \[queued\]/);
     await restartRelay();
     await b.waitFor(/alice: written while the relay was down/);
     await a.waitFor(/written while the relay was down \[read\]/);
-    await a.waitFor(/\nconnected/);
+    await a.waitFor(CONNECTED);
     await a.say('/quit');
     expect(await a.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
     await b.say('/quit');
@@ -158,7 +216,7 @@ describe.skipIf(!hasTmux())('hush chat in a terminal', () => {
 
   it('a flood of typing envelopes is rate-limited on display; the chat stays responsive', async () => {
     const a = await chatTerminal(alice, 'bob');
-    await a.waitFor(/\nconnected/);
+    await a.waitFor(CONNECTED);
     const { c, typingTo } = await bobConnection();
     try {
       const to = await c.lookup({ name: 'alice' });
@@ -197,6 +255,24 @@ describe.skipIf(!hasTmux())('hush chat in a terminal', () => {
     await c.press('C-c');
     expect(await c.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
     expect((await historyOf(carol.home)).map((m) => m.body)).toEqual(['hi bob, carol here']);
+  });
+
+  it('messages from another day show their date, those from today only the time', async () => {
+    const dave = await newUser('dave', relay.url);
+    expect((await dave.run(['send', 'alice', 'today from dave'])).exitCode).toBe(0);
+    const store = await openStore(dave.home);
+    try {
+      const id = store.findContactByName('alice')!.id;
+      store.addMessage({ msgId: randomBytes(16), contactId: id, direction: 'in', time: Date.now() - 3 * 86_400_000, body: 'three days ago', status: 'read' });
+    } finally {
+      store.close();
+    }
+    const d = await chatTerminal(dave, 'alice');
+    const s = await d.waitFor(/today from dave/);
+    expect(s).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d alice: three days ago$/m);
+    expect(s).toMatch(/^\d\d:\d\d dave: today from dave \[\w+\]$/m);
+    await d.press('C-c');
+    expect(await d.waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
   });
 
   it('without a terminal: a usage error that points to send and listen', async () => {

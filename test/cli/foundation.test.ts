@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { execa } from 'execa';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from './helpers.js';
+import { requireLogger } from './module-log.js';
 
 // Each case spawns real processes; the cli project does not inherit the root testTimeout.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -479,9 +480,11 @@ describe.concurrent('usage errors and help', () => {
     expect(helpNope.stderr).toBe("hush: error: unknown command 'nope'\nhush: hint: run hush --help to see the commands\n");
   });
 
-  it('--help exits 0 on stdout, lists the commands, and a cold --help loads no argon2, ws or better-sqlite3', async () => {
+  it('--help exits 0 on stdout, lists the commands, and a cold --help loads no argon2, ws, better-sqlite3 or chalk', async () => {
     const hook = await loadLogger();
-    const r = await hush(['--help'], { nodeArgs: hook.nodeArgs });
+    const req = await requireLogger();
+    // Colour allowed (no NO_COLOR): chalk stays unloaded because nothing is coloured off a TTY.
+    const r = await hush(['--help'], { nodeArgs: [...hook.nodeArgs, ...req.nodeArgs], env: { NO_COLOR: undefined } });
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toBe('');
     for (const c of ['init', 'whoami', 'passwd', 'relay']) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
@@ -489,6 +492,9 @@ describe.concurrent('usage errors and help', () => {
     expect(loaded).toContain('commander');
     expect(heavyModules(loaded)).toEqual([]);
     expect(loaded).not.toMatch(/commands\/(init|whoami|passwd|relay)\.js/);
+    expect(loaded).not.toMatch(/\bchalk\b/);
+    expect(await req.requests()).toContain('node:fs'); // the require log works (main.ts requires node:fs)
+    expect(await req.requests()).not.toContain('chalk');
 
     // the same hook does see argon2 when a command really derives a key (positive control)
     const home = await makeHome();
