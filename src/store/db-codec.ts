@@ -24,6 +24,7 @@ import { NONCE_BYTES, randomBytes, secretbox, secretboxOpen, sha512 } from '../c
 export const STORE_DOMAIN = {
   msgId: 'hush/v1/store-msgid',
   check: 'hush/v1/store-check',
+  bucket: 'hush/v1/store-bucket',
 } as const;
 
 const RECORD_VERSION = 1;
@@ -39,6 +40,7 @@ function domain(d: string): Uint8Array {
   return concatBytes(utf8(d), Uint8Array.of(0));
 }
 const MSGID_DOMAIN = domain(STORE_DOMAIN.msgId);
+const BUCKET_DOMAIN = domain(STORE_DOMAIN.bucket);
 
 export function seal(plain: Uint8Array, key: Uint8Array): Uint8Array {
   const nonce = randomBytes(NONCE_BYTES);
@@ -275,14 +277,12 @@ export function openOutboxRef(sealed: Uint8Array, key: Uint8Array, row: { contac
 // --- quarantine ---------------------------------------------------------------------------
 
 /**
- * plaintext = JSON {"v":1,"eid":…,"reason":"KEY_CHANGED","senderSignPk":B64(32)?,"bucket":B64(32)?}
- * senderSignPk: the key the envelope CLAIMS (from its inner layer); bucket: the same key when
- * it authenticated the envelope (absent: unauthenticated), used to bound the quarantine per sender.
+ * plaintext = JSON {"v":1,"eid":…,"reason":"KEY_CHANGED","senderSignPk":B64(32)?}
+ * senderSignPk: the key the envelope CLAIMS (from its inner layer), authenticated or not.
  */
-export function sealQuarantineInfo(eid: string, reason: string, senderSignPk: Uint8Array | undefined, key: Uint8Array, bucket = ''): Uint8Array {
+export function sealQuarantineInfo(eid: string, reason: string, senderSignPk: Uint8Array | undefined, key: Uint8Array): Uint8Array {
   const j: Record<string, unknown> = { v: RECORD_VERSION, eid, reason };
   if (senderSignPk) j.senderSignPk = toB64(senderSignPk);
-  if (bucket) j.bucket = bucket;
   return seal(utf8(JSON.stringify(j)), key);
 }
 
@@ -303,16 +303,13 @@ export function openQuarantineInfo(sealed: Uint8Array, key: Uint8Array, eid: str
   });
 }
 
-/** The bucket of a quarantine info record ('' for unauthenticated or unreadable). */
-export function quarantineBucket(sealed: Uint8Array, key: Uint8Array): string {
-  const p = openSealed(sealed, key);
-  if (!p) return '';
-  try {
-    const o = JSON.parse(fromUtf8(p)) as { bucket?: unknown };
-    return typeof o.bucket === 'string' && o.bucket.length <= 64 ? o.bucket : '';
-  } catch {
-    return '';
-  }
+/**
+ * The quarantine's `bucket` column: a keyed tag of the sender key that AUTHENTICATED an entry
+ * (NULL for unauthenticated mail), so entries can be bounded per sender without storing the key:
+ *   bucket = SHA-512(D("hush/v1/store-bucket") || historyKey || signPk)[0, 16)
+ */
+export function bucketTag(signPk: Uint8Array, key: Uint8Array): Uint8Array {
+  return sha512(concatBytes(BUCKET_DOMAIN, key, signPk)).slice(0, 16);
 }
 
 // --- kv -----------------------------------------------------------------------------------

@@ -57,10 +57,16 @@ CREATE TABLE quarantine (
 export const MIGRATIONS: ReadonlyArray<(db: BetterSqlite3.Database) => void> = [
   // 0 -> 1: the first schema.
   (db) => db.exec(V1),
-  // 1 -> 2: no table changes. Contact records may now be version 2 (label, relay, rejected
-  // keys; src/store/db-codec.ts), and a quarantine index by sender bucket. A hush that knows only
-  // version 1 would treat two contacts of the same name as one, so it must refuse this store.
-  (db) => db.exec('CREATE INDEX quarantine_received ON quarantine (received_at)'),
+  // 1 -> 2: contact records may now be version 2 (label, relay, rejected keys;
+  // src/store/db-codec.ts): a hush that knows only version 1 would treat two contacts of the
+  // same name as one, so it must refuse this store. The quarantine gets its sender bucket (a
+  // keyed tag of the authenticated sender key, NULL for unauthenticated mail) for its bounds.
+  (db) =>
+    db.exec(`
+ALTER TABLE quarantine ADD COLUMN bucket BLOB;
+CREATE INDEX quarantine_bucket ON quarantine (bucket, id);
+CREATE INDEX quarantine_received ON quarantine (received_at);
+`),
 ];
 
 /** The schema version this code writes and understands. */

@@ -22,7 +22,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DataError, HushError, InternalError, TrustError } from '../errors.js';
 import type { Bundle } from '../protocol/bundle.js';
 import { MSG_ID_BYTES } from '../protocol/envelope.js';
-import { bytesEqual, toB64 } from '../protocol/encoding.js';
+import { bytesEqual } from '../protocol/encoding.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { KEY_BYTES } from '../crypto/nacl.js';
 import {
@@ -37,7 +37,7 @@ import {
   openMessage,
   openOutboxRef,
   openQuarantineInfo,
-  quarantineBucket,
+  bucketTag,
   sealContact,
   sealKv,
   sealMessage,
@@ -717,13 +717,13 @@ export class HushStore {
     if (q.senderSignPk !== undefined && q.senderSignPk.length !== 32) throw badArg('senderSignPk must be 32 bytes');
     const receivedAt = q.receivedAt ?? this.now();
     checkTime(receivedAt, 'receivedAt');
-    const bucket = q.bucketKey ? toB64(q.bucketKey) : '';
-    const info = sealQuarantineInfo(q.eid, q.reason, q.senderSignPk, this.key, bucket);
+    const bucket = q.bucketKey ? bucketTag(q.bucketKey, this.key) : null;
+    const info = sealQuarantineInfo(q.eid, q.reason, q.senderSignPk, this.key);
     return this.transaction(() => {
       const dup = this.stmt('qId', 'SELECT id FROM quarantine WHERE eid = ?').get(q.eid) as { id: number } | undefined;
       if (dup) return { id: dup.id, isNew: false, dropped: 0 };
       const dropped = this.makeRoom(bucket, q.envelope.length, receivedAt, limits);
-      const r = this.stmt('qInsert', 'INSERT INTO quarantine (eid, received_at, envelope, info) VALUES (?, ?, ?, ?)').run(q.eid, receivedAt, q.envelope, info);
+      const r = this.stmt('qInsert', 'INSERT INTO quarantine (eid, received_at, envelope, info, bucket) VALUES (?, ?, ?, ?, ?)').run(q.eid, receivedAt, q.envelope, info, bucket);
       return { id: Number(r.lastInsertRowid), isNew: true, dropped };
     });
   }
@@ -733,29 +733,31 @@ export class HushStore {
     return this.run(() => this.stmt('qPurge', 'DELETE FROM quarantine WHERE received_at < ?').run(now - maxAgeMs).changes);
   }
 
-  private makeRoom(bucket: string, size: number, now: number, l: QuarantineLimits): number {
+  /**
+   * Drops entries until one more of `size` bytes fits: the oldest of its bucket past the bucket
+   * limits, then overall the oldest unauthenticated entries first, then the oldest of any bucket.
+   */
+  private makeRoom(bucket: Uint8Array | null, size: number, now: number, l: QuarantineLimits): number {
     let dropped = this.purgeQuarantine(l.maxAgeMs, now);
-    const rows = this.stmt('qSizes', 'SELECT id, length(envelope) AS n, info FROM quarantine ORDER BY id').all() as { id: number; n: number; info: Buffer }[];
-    const all = rows.map((r) => ({ id: r.id, n: r.n, bucket: quarantineBucket(u8(r.info), this.key) }));
     const del = this.stmt('qDel', 'DELETE FROM quarantine WHERE id = ?');
-    const gone = new Set<number>();
-    const trim = (list: typeof all, maxCount: number, maxBytes: number): void => {
-      let count = list.length;
-      let bytes = list.reduce((a, r) => a + r.n, 0);
-      for (const r of list) {
-        if (count + 1 <= maxCount && bytes + size <= maxBytes) break;
-        if (gone.has(r.id)) continue;
-        del.run(r.id);
-        gone.add(r.id);
-        count--;
-        bytes -= r.n;
-        dropped++;
+    const trim = (statsSql: string, oldestSql: string, args: unknown[], maxCount: number, maxBytes: number): void => {
+      let { n, b } = this.stmt(statsSql, statsSql).get(...args) as { n: number; b: number };
+      while (n > 0 && (n + 1 > maxCount || b + size > maxBytes)) {
+        const rows = this.stmt(oldestSql, oldestSql).all(...args) as { id: number; len: number }[];
+        if (rows.length === 0) break;
+        for (const r of rows) {
+          if (!(n + 1 > maxCount || b + size > maxBytes)) break;
+          del.run(r.id);
+          n--;
+          b -= r.len;
+          dropped++;
+        }
       }
     };
-    trim(all.filter((r) => r.bucket === bucket), l.perSender, l.perSenderBytes);
-    // Overall: unauthenticated mail goes first, then the oldest of any bucket.
-    const left = all.filter((r) => !gone.has(r.id));
-    trim([...left.filter((r) => r.bucket === ''), ...left.filter((r) => r.bucket !== '')], l.count, l.bytes);
+    const sel = 'SELECT id, length(envelope) AS len FROM quarantine';
+    trim('SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS b FROM quarantine WHERE bucket IS ?', `${sel} WHERE bucket IS ? ORDER BY id LIMIT 64`, [bucket], l.perSender, l.perSenderBytes);
+    const total = 'SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS b FROM quarantine';
+    trim(total, `${sel} ORDER BY bucket IS NOT NULL, id LIMIT 64`, [], l.count, l.bytes);
     return dropped;
   }
 
