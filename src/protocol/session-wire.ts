@@ -192,3 +192,28 @@ export function parsePayloadV2(p: Uint8Array): PayloadV2 {
     throw tampered();
   }
 }
+
+/** The v2 envelope around an inner v2: v1's outer layer (§5.1) with version byte 2. */
+export const ENVELOPE_V2_VERSION = 2;
+export const ENVELOPE_V2_OUTER_BYTES = 1 + 32 + 24 + 16; // version, ephPk, nonce, MAC
+const PLAIN_OVERHEAD = 34 + RATCHET_HEADER_BYTES + AEAD_TAG_BYTES; // inner bytes around a type-2 payload
+const MAX_PAYLOAD_V2 = paddedLength(PAYLOAD_V2_HEADER_BYTES + MAX_BODY_BYTES);
+
+/** Largest v2 envelope: a prekey message with the largest body. */
+export const MAX_ENVELOPE_V2_BYTES = ENVELOPE_V2_OUTER_BYTES + PLAIN_OVERHEAD + INIT_HEADER_BYTES + MAX_PAYLOAD_V2;
+/** Smallest v2 envelope: a plain message with a short body (420 bytes). */
+export const MIN_ENVELOPE_V2_BYTES = ENVELOPE_V2_OUTER_BYTES + PLAIN_OVERHEAD + 256;
+
+function canonicalPayloadLength(plen: number): boolean {
+  return plen >= 256 && plen <= MAX_PAYLOAD_V2 && paddedLength(plen) === plen;
+}
+
+/**
+ * True when a v2 envelope of `n` bytes could hold a plain or a prekey message with a
+ * canonically padded payload (a check the relay can make without any key).
+ */
+export function isValidEnvelopeV2Length(n: number): boolean {
+  if (!Number.isSafeInteger(n) || n < MIN_ENVELOPE_V2_BYTES || n > MAX_ENVELOPE_V2_BYTES) return false;
+  const plain = n - ENVELOPE_V2_OUTER_BYTES - PLAIN_OVERHEAD;
+  return canonicalPayloadLength(plain) || canonicalPayloadLength(plain - INIT_HEADER_BYTES);
+}
