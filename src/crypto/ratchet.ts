@@ -218,3 +218,28 @@ export function ratchetDecrypt(
   if (s.role === 'initiator') delete s.pendingInit;
   return { state: s, plaintext };
 }
+
+/** Skipped keys one device keeps over all its sessions (the store applies it after each commit). */
+export const DEFAULT_MAX_SKIPPED_TOTAL = 20_000;
+
+/**
+ * The cap over all sessions: returns copies of `states` in which only the `maxTotal` most
+ * recently stored skipped keys survive (by `at`; among equal times, the later stored). Inputs
+ * are not changed; the caller stores the copies whose skipped count went down.
+ */
+export function capSkippedTotal(states: readonly SessionState[], maxTotal = DEFAULT_MAX_SKIPPED_TOTAL): SessionState[] {
+  const all: { s: number; i: number; at: number }[] = [];
+  states.forEach((st, s) => st.skipped.forEach((k, i) => all.push({ s, i, at: k.at })));
+  const out = states.map(cloneSession);
+  if (all.length <= maxTotal) return out;
+  all.sort((a, b) => a.at - b.at || a.i - b.i);
+  const drop = new Set(all.slice(0, all.length - maxTotal).map((k) => `${k.s}/${k.i}`));
+  for (const [s, st] of out.entries()) {
+    st.skipped = st.skipped.filter((k, i) => {
+      if (!drop.has(`${s}/${i}`)) return true;
+      wipe(k.mk);
+      return false;
+    });
+  }
+  return out;
+}

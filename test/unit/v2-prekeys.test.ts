@@ -87,6 +87,9 @@ describe('PQXDH handshake', () => {
     ]);
     expect(bob.prekeys.opks.size).toBe(0);
     expect(bob.prekeys.kems.size).toBe(1);
+    // Bob's sessions ratcheted away from the SPK at once: its secret is in none of their states.
+    const spkSk = Buffer.from(bob.prekeys.spk(1)!.sk).toString('hex');
+    for (const s of bob.sessions) expect(Buffer.from(encodeSessionState(s)).toString('hex')).not.toContain(spkSk);
   });
 
   it('a replayed first message whose one-time prekey is gone fails clearly and changes nothing', () => {

@@ -10,7 +10,7 @@ import { hkdfSha256 } from '../../src/crypto/kdf.js';
 import { PQXDH_F } from '../../src/crypto/pqxdh.js';
 import { DOMAIN, domainBytes } from '../../src/protocol/domains.js';
 import { concatBytes } from '../../src/protocol/encoding.js';
-import { kdfRk, ratchetEncrypt } from '../../src/crypto/ratchet.js';
+import { capSkippedTotal, kdfRk, ratchetEncrypt } from '../../src/crypto/ratchet.js';
 import { converge, openMessage, sealMessage, startSession } from '../../src/crypto/session.js';
 import { encodeSessionState, parseSessionState, type SessionState } from '../../src/protocol/session-state.js';
 import { encodePayloadV2 } from '../../src/protocol/session-wire.js';
@@ -140,6 +140,22 @@ describe('a v2 conversation', () => {
     expect(o.state.skipped).toHaveLength(19);
     // One day and a millisecond after they were stored, the keys are gone.
     expect(codeOf(() => openMessage(bob.id, alice.pub, lost[16]!, bob.sessions, bob.prekeys, T0 + DAY + 1, randomBytes, limits))).toBe('DUPLICATE_MESSAGE');
+  });
+
+  it('caps skipped keys over all sessions of a device, oldest first, without touching the inputs', () => {
+    const bob = withPrekeys(new Party(), 0, 0);
+    const alices = [new Party(), new Party()];
+    for (const [k, a] of alices.entries()) {
+      a.sessions.push(startSession(a.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+      const msgs = [...Array(6).keys()].map((j) => a.send(`m${j}`));
+      bob.receive(a, msgs[5]!, T0 + k); // five skipped keys per session, stored at T0 + k
+    }
+    const before = bob.snapshot();
+    const capped = capSkippedTotal(bob.sessions, 7);
+    expect(bob.snapshot()).toBe(before);
+    expect(capped.map((s) => s.skipped.length)).toEqual([2, 5]);
+    expect(capped[0]!.skipped.map((k) => k.n)).toEqual([3, 4]);
+    expect(capSkippedTotal(bob.sessions, 100).map((s) => s.skipped.length)).toEqual([5, 5]);
   });
 });
 
