@@ -91,6 +91,7 @@ export function parsePrekeyBundle(bytes: Uint8Array): PrekeyBundle {
   const signPk = take(32);
   const boxPk = take(32);
   const spkId = readU32be(bytes, o); o += 4;
+  if (readU32be(bytes, o) >= 2 ** 21) throw bad('has an out-of-range expiry');
   const spkExpires = readU64be(bytes, o); o += 8;
   const spk = { id: spkId, expires: spkExpires, pk: take(32), sig: take(64) };
   const kind = KEM_KIND_BY_CODE[bytes[o++]!];

@@ -100,6 +100,7 @@ export function parseSessionState(b: Uint8Array): SessionState {
   };
   const u64 = (): number => {
     need(8);
+    if (readU32be(b, o) >= 2 ** 21) throw bad('has an out-of-range time');
     const v = readU64be(b, o);
     o += 8;
     return v;

@@ -47,6 +47,7 @@ describe('prekey bundle', () => {
     expect(codeOf(() => parsePrekeyBundle(flip(bytes, 1 + 64 + 108, 0xff)))).toBe('BAD_PREKEY_BUNDLE'); // kemKind
     expect(codeOf(() => parsePrekeyBundle(flip(bytes, 1 + 64 + 108 + 1 + 4 + 1184 + 64, 2)))).toBe('BAD_PREKEY_BUNDLE'); // opkFlag
     expect(codeOf(() => parsePrekeyBundle(new Uint8Array(0)))).toBe('BAD_PREKEY_BUNDLE');
+    expect(codeOf(() => parsePrekeyBundle(flip(bytes, 69, 0xff)))).toBe('BAD_PREKEY_BUNDLE'); // expiry above 2^53
   });
 
   it('refuses every flipped bit of a signed region, another identity, and an expired signed prekey', () => {
@@ -239,5 +240,6 @@ describe('session state encoding', () => {
     expect(codeOf(() => parseSessionState(flip(bytes, flagsAt, 0x02)))).toBe('BAD_SESSION_STATE'); // cks present, flag clear
     expect(codeOf(() => parseSessionState(bytes.subarray(0, bytes.length - 1)))).toBe('BAD_SESSION_STATE');
     expect(codeOf(() => parseSessionState(new Uint8Array([...bytes, 0])))).toBe('BAD_SESSION_STATE');
+    expect(codeOf(() => parseSessionState(flip(bytes, 146, 0xff)))).toBe('BAD_SESSION_STATE'); // created above 2^53
   });
 });
