@@ -206,8 +206,11 @@ export function ratchetDecrypt(
         throw e;
       }
     }
+    // The initiator has no receiving chain before the first reply: a header naming Bob's SPK
+    // (its initial dhr) cannot be genuine.
+    if (!s.ckr) throw tampered();
     skipUntil(s, h.n, now, limits);
-    const [ck, mk] = kdfCk(s.ckr!);
+    const [ck, mk] = kdfCk(s.ckr);
     wipe(s.ckr);
     s.ckr = ck;
     s.nr += 1;

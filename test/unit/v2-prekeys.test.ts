@@ -14,7 +14,7 @@ import {
   PREKEY_BUNDLE_BYTES_WITH_OPK,
 } from '../../src/protocol/prekey-bundle.js';
 import { encodeSessionState, parseSessionState } from '../../src/protocol/session-state.js';
-import { INIT_HEADER_BYTES, RATCHET_HEADER_BYTES } from '../../src/protocol/session-wire.js';
+import { encodeInnerPrefix, INIT_HEADER_BYTES, RATCHET_HEADER_BYTES } from '../../src/protocol/session-wire.js';
 import { codeOf, DAY, Party, T0, withPrekeys } from './v2-helpers.js';
 
 const flip = (b: Uint8Array, i: number, mask = 1): Uint8Array => {
@@ -189,6 +189,19 @@ describe('tampering', () => {
     expect(new TextDecoder().decode(bob.receive(alice, inner).payload.body)).toBe('later');
     // Once opened, the same header is a duplicate whatever follows it.
     expect(codeOf(() => bob.receive(alice, flip(inner, inner.length - 1)))).toBe('DUPLICATE_MESSAGE');
+  });
+
+  it('a header naming the SPK before any reply (no receiving chain yet) is TAMPERED, not a crash', () => {
+    const alice = new Party();
+    const bob = withPrekeys(new Party());
+    alice.sessions.push(startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+    const spkPk = bob.prekeys.spk(1)!.pk;
+    for (const n of [0, 3]) {
+      const forged = new Uint8Array([...encodeInnerPrefix(bob.id.signPk, { dhPk: spkPk, pn: 0, n }), ...new Uint8Array(256 + 16)]);
+      const before = alice.snapshot();
+      expect(codeOf(() => alice.receive(bob, forged))).toBe('TAMPERED');
+      expect(alice.snapshot()).toBe(before);
+    }
   });
 
   it('a message from one contact does not open as from another', () => {
