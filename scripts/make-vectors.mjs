@@ -548,6 +548,7 @@ const keyringJson = {
 // --- write ----------------------------------------------------------------------------------
 
 const out = (name, v) => writeFileSync(`${root}test/vectors/${name}`, JSON.stringify(v, null, 2) + '\n');
+console.log(`wrote test/vectors: ${await (await import('./vectors/v2.mjs')).makeV2Vectors({ dist, drbg, out, T0 })}`);
 out('envelope.json', envelopeJson);
 out('bundle.json', bundleJson);
 out('fingerprint.json', fingerprintJson);

@@ -14,6 +14,20 @@ export const DOMAIN = {
   keyringHeader: 'hush/v1/keyring-header',
   /** SHA-512 of an envelope, giving its relay id. */
   envelopeId: 'hush/v1/envelope-id',
+  /** Ed25519 signature over a v2 signed X25519 prekey (§9.2). */
+  signedPrekey: 'hush/v2/signed-prekey',
+  /** Ed25519 signature over a v2 ML-KEM-768 prekey (§9.2). */
+  kemPrekey: 'hush/v2/kem-prekey',
+  /** HKDF info of the PQXDH key derivation (§9.3). */
+  pqxdh: 'hush/v2/pqxdh/x25519-sha256-mlkem768',
+  /** Prefix of the associated data binding both identities into every v2 message (§9.3). */
+  sessionAd: 'hush/v2/session-ad',
+  /** SHA-256 of a PQXDH initial header, naming the session both sides derive from it (§9.3). */
+  sessionId: 'hush/v2/session-id',
+  /** HKDF info of the Double Ratchet root-key step KDF_RK (§9.4). */
+  ratchetRoot: 'hush/v2/ratchet-root',
+  /** HKDF info turning a ratchet message key into a ChaCha20-Poly1305 key and nonce (§9.4). */
+  messageKeys: 'hush/v2/message-keys',
 } as const;
 
 const enc = new TextEncoder();

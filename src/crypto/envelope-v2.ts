@@ -1,0 +1,50 @@
+/**
+ * The v2 envelope (docs/PROTOCOL.md §9.5): v1's outer layer, a crypto_box from a fresh
+ * ephemeral key to the recipient's boxPk, with version byte 2, around an inner v2 message
+ * (src/crypto/session.ts). It hides the sender and the ratchet header from the relay.
+ *
+ *   envelope = 0x02 || ephPk[32] || outerNonce[24] || crypto_box_easy(inner, outerNonce, recipient.boxPk, ephSk)
+ */
+import { DataError } from '../errors.js';
+import { concatBytes } from '../protocol/encoding.js';
+import { ENVELOPE_V2_VERSION, isValidEnvelopeV2Length } from '../protocol/session-wire.js';
+import { boxBefore, NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe, x25519KeyPair } from './nacl.js';
+
+const tampered = (): DataError =>
+  new DataError('TAMPERED', 'message may be corrupted or tampered with', {
+    hint: 'ask the sender to send it again; if this repeats, compare fingerprints with hush verify',
+  });
+
+/** Boxes an inner v2 to `recipientBoxPk`. Random: ephSk (32), then the nonce (24). */
+export function sealEnvelopeV2(recipientBoxPk: Uint8Array, inner: Uint8Array, random: Random): Uint8Array {
+  const { secretKey: ephSk, publicKey: ephPk } = x25519KeyPair(random);
+  const nonce = random(NONCE_BYTES);
+  const k = boxBefore(recipientBoxPk, ephSk);
+  const box = secretbox(inner, nonce, k);
+  wipe(ephSk, k);
+  const env = concatBytes(Uint8Array.of(ENVELOPE_V2_VERSION), ephPk, nonce, box);
+  if (!isValidEnvelopeV2Length(env.length)) throw new DataError('BAD_LENGTH', 'inner message has a length no v2 envelope may have');
+  return env;
+}
+
+/**
+ * Opens the outer layer with our box secret key: the inner v2 bytes, still to be opened by
+ * openMessage. Unknown version: UNSUPPORTED_VERSION; any other failure: TAMPERED.
+ */
+export function openEnvelopeV2(myBoxSk: Uint8Array, envelope: Uint8Array): Uint8Array {
+  if (!(envelope instanceof Uint8Array) || envelope.length < 1) throw tampered();
+  if (envelope[0] !== ENVELOPE_V2_VERSION) {
+    throw new DataError('UNSUPPORTED_VERSION', `envelope version ${envelope[0]} is not supported`, { hint: 'the sender may use a newer hush; upgrade hush' });
+  }
+  if (!isValidEnvelopeV2Length(envelope.length)) throw tampered();
+  let k: Uint8Array;
+  try {
+    k = boxBefore(envelope.subarray(1, 33), myBoxSk);
+  } catch {
+    throw tampered(); // low-order ephemeral key
+  }
+  const inner = secretboxOpen(envelope.subarray(57), envelope.subarray(33, 57), k);
+  wipe(k);
+  if (!inner) throw tampered();
+  return inner;
+}

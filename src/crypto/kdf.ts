@@ -1,0 +1,65 @@
+/**
+ * The symmetric primitives of protocol v2 (docs/PROTOCOL.md §9.4), all from node:crypto:
+ * HKDF-SHA256 (RFC 5869), HMAC-SHA256, and ChaCha20-Poly1305 (RFC 8439, "IETF": 96-bit nonce,
+ * libsodium crypto_aead_chacha20poly1305_ietf_*) with associated data.
+ *
+ * ChaCha20-Poly1305 rather than XSalsa20-Poly1305 secretbox: it authenticates associated data
+ * natively, so the ratchet header and both identities are bound by the AEAD itself rather than
+ * by a construction of our own around secretbox; every message key is used once, so a nonce
+ * derived with the key is safe.
+ */
+import * as nodeCrypto from 'node:crypto';
+import { DataError } from '../errors.js';
+
+export const AEAD_KEY_BYTES = 32;
+export const AEAD_NONCE_BYTES = 12;
+export const AEAD_TAG_BYTES = 16;
+
+/** HKDF-SHA256(salt, ikm, info) -> `length` bytes. */
+export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
+  return new Uint8Array(nodeCrypto.hkdfSync('sha256', ikm, salt, info, length));
+}
+
+export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeCrypto.createHmac('sha256', key).update(data).digest());
+}
+
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeCrypto.createHash('sha256').update(data).digest());
+}
+
+function need(a: Uint8Array, n: number, what: string): void {
+  if (!(a instanceof Uint8Array) || a.length !== n) throw new DataError('BAD_KEY', `${what} must be ${n} bytes`);
+}
+
+/** ChaCha20-Poly1305 (IETF): ciphertext || tag[16]. */
+export function aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+  need(key, AEAD_KEY_BYTES, 'AEAD key');
+  need(nonce, AEAD_NONCE_BYTES, 'AEAD nonce');
+  const c = nodeCrypto.createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_BYTES });
+  c.setAAD(ad, { plaintextLength: plaintext.length });
+  const body = c.update(plaintext);
+  c.final();
+  const out = new Uint8Array(body.length + AEAD_TAG_BYTES);
+  out.set(body);
+  out.set(c.getAuthTag(), body.length);
+  return out;
+}
+
+/** Returns null when the ciphertext does not authenticate. */
+export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+  need(key, AEAD_KEY_BYTES, 'AEAD key');
+  need(nonce, AEAD_NONCE_BYTES, 'AEAD nonce');
+  if (sealed.length < AEAD_TAG_BYTES) return null;
+  const ctLen = sealed.length - AEAD_TAG_BYTES;
+  try {
+    const d = nodeCrypto.createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: AEAD_TAG_BYTES });
+    d.setAAD(ad, { plaintextLength: ctLen });
+    d.setAuthTag(sealed.subarray(ctLen));
+    const body = d.update(sealed.subarray(0, ctLen));
+    d.final(); // throws when the tag does not match
+    return new Uint8Array(body);
+  } catch {
+    return null;
+  }
+}

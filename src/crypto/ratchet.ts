@@ -1,0 +1,248 @@
+/**
+ * The Double Ratchet (Signal's specification, with X25519, HKDF-SHA256 and HMAC-SHA256) over
+ * the session state of src/protocol/session-state.ts (docs/PROTOCOL.md §9.4).
+ *
+ *   KDF_RK(rk, dh)  = HKDF-SHA256(salt = rk, ikm = dh, info = D(ratchetRoot), 64) -> rk' || ck
+ *   KDF_CK(ck)      = ck' = HMAC-SHA256(ck, 0x02), mk = HMAC-SHA256(ck, 0x01)
+ *   key || nonce    = HKDF-SHA256(salt = 0^32, ikm = mk, info = D(messageKeys), 44)
+ *   ciphertext      = ChaCha20-Poly1305(key, nonce, payload, ad = AD || inner prefix)
+ *
+ * Every function is pure over its inputs: encrypt and decrypt work on a deep copy and return
+ * the new state, so a failed decryption changes nothing (the caller keeps the old state) and a
+ * successful one is committed only when the caller stores what we return.
+ */
+import { DataError } from '../errors.js';
+import { bytesEqual, concatBytes } from '../protocol/encoding.js';
+import { DOMAIN, domainBytes } from '../protocol/domains.js';
+import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
+import { encodeInnerPrefix, type InnerV2, MAX_COUNTER } from '../protocol/session-wire.js';
+import { aeadOpen, aeadSeal, hkdfSha256, hmacSha256 } from './kdf.js';
+import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
+import { sessionAd } from './pqxdh.js';
+
+export interface RatchetLimits {
+  /** Most message keys one incoming header may make us skip (and store). */
+  maxSkip: number;
+  /** Most skipped keys a session keeps; the oldest go first. */
+  maxStoredSkipped: number;
+  /** Skipped keys older than this (ms) are deleted. */
+  skippedMaxAgeMs: number;
+}
+
+export const DEFAULT_RATCHET_LIMITS: RatchetLimits = { maxSkip: 1000, maxStoredSkipped: 2000, skippedMaxAgeMs: 30 * 24 * 3600 * 1000 };
+
+const ONE = Uint8Array.of(1);
+const TWO = Uint8Array.of(2);
+const ZERO32 = new Uint8Array(32);
+
+export function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array] {
+  const out = hkdfSha256(dhOut, rk, domainBytes(DOMAIN.ratchetRoot), 64);
+  const r: [Uint8Array, Uint8Array] = [out.slice(0, 32), out.slice(32)];
+  wipe(out);
+  return r;
+}
+
+export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
+  return [hmacSha256(ck, TWO), hmacSha256(ck, ONE)];
+}
+
+export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  const out = hkdfSha256(mk, ZERO32, domainBytes(DOMAIN.messageKeys), 44);
+  return { key: out.slice(0, 32), nonce: out.slice(32) };
+}
+
+const tampered = (): DataError =>
+  new DataError('TAMPERED', 'message may be corrupted or tampered with', {
+    hint: 'ask the sender to send it again; if this repeats, compare fingerprints with hush verify',
+  });
+const duplicate = (): DataError =>
+  new DataError('DUPLICATE_MESSAGE', 'this message was already received (or its key has expired)', { hint: 'nothing to do: it was not shown twice' });
+
+const copy = (a: Uint8Array): Uint8Array => new Uint8Array(a);
+
+export function cloneSession(s: SessionState): SessionState {
+  const c: SessionState = {
+    ...s,
+    sessionId: copy(s.sessionId),
+    initiatorSignPk: copy(s.initiatorSignPk),
+    initiatorBoxPk: copy(s.initiatorBoxPk),
+    responderSignPk: copy(s.responderSignPk),
+    responderBoxPk: copy(s.responderBoxPk),
+    rk: copy(s.rk),
+    dhsSk: copy(s.dhsSk),
+    dhsPk: copy(s.dhsPk),
+    retired: s.retired.map(copy),
+    skipped: s.skipped.map((k) => ({ ...k, dhPk: copy(k.dhPk), mk: copy(k.mk) })),
+  };
+  if (s.dhr) c.dhr = copy(s.dhr);
+  if (s.cks) c.cks = copy(s.cks);
+  if (s.ckr) c.ckr = copy(s.ckr);
+  if (s.pendingInit) c.pendingInit = copy(s.pendingInit);
+  return c;
+}
+
+/** Overwrites every secret of a state the caller no longer keeps. */
+export function wipeSession(s: SessionState): void {
+  wipe(s.rk, s.dhsSk, s.cks, s.ckr);
+  for (const k of s.skipped) wipe(k.mk);
+}
+
+function adOf(s: SessionState): Uint8Array {
+  return sessionAd({ signPk: s.initiatorSignPk, boxPk: s.initiatorBoxPk }, { signPk: s.responderSignPk, boxPk: s.responderBoxPk });
+}
+
+export function localSignPk(s: SessionState): Uint8Array {
+  return s.role === 'initiator' ? s.initiatorSignPk : s.responderSignPk;
+}
+
+/**
+ * Encrypts one payload: returns the new state and the whole inner v2 (prefix || ciphertext).
+ * Needs no randomness. NO_SENDING_CHAIN when a responder has not received yet (cannot happen
+ * in hush: a responder state is made from a received message).
+ */
+export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { state: SessionState; inner: Uint8Array } {
+  if (!state.cks) throw new DataError('NO_SENDING_CHAIN', 'this session cannot send before it has received a message');
+  if (state.ns >= MAX_COUNTER) throw new DataError('SESSION_EXHAUSTED', 'this session has sent 2^32 - 1 messages', { hint: 'start a new session' });
+  const s = cloneSession(state);
+  const [ck, mk] = kdfCk(s.cks!);
+  wipe(s.cks);
+  s.cks = ck;
+  const prefix = encodeInnerPrefix(localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
+  s.ns += 1;
+  const { key, nonce } = messageKeys(mk);
+  const ct = aeadSeal(key, nonce, payload, concatBytes(adOf(s), prefix));
+  wipe(mk, key, nonce);
+  return { state: s, inner: concatBytes(prefix, ct) };
+}
+
+function pruneSkipped(s: SessionState, now: number, limits: RatchetLimits): void {
+  const keep: SkippedKey[] = [];
+  for (const k of s.skipped) {
+    if (k.at + limits.skippedMaxAgeMs >= now) keep.push(k);
+    else wipe(k.mk);
+  }
+  while (keep.length > limits.maxStoredSkipped) wipe(keep.shift()!.mk);
+  s.skipped = keep;
+}
+
+function skipUntil(s: SessionState, until: number, now: number, limits: RatchetLimits): void {
+  if (!s.ckr) return;
+  if (until > s.nr && until - s.nr > limits.maxSkip) {
+    throw new DataError('TOO_MANY_SKIPPED', `the message would skip ${until - s.nr} message keys, the limit is ${limits.maxSkip}`, {
+      hint: 'messages were lost in between; ask the sender to start a new session',
+    });
+  }
+  while (s.nr < until) {
+    const [ck, mk] = kdfCk(s.ckr);
+    wipe(s.ckr);
+    s.ckr = ck;
+    s.skipped.push({ dhPk: copy(s.dhr!), n: s.nr, at: now, mk });
+    s.nr += 1;
+  }
+}
+
+function dhRatchet(s: SessionState, dhPk: Uint8Array, random: Random): void {
+  if (s.dhr) {
+    s.retired.push(s.dhr);
+    while (s.retired.length > MAX_RETIRED_CHAINS) s.retired.shift();
+  }
+  s.pn = s.ns;
+  s.ns = 0;
+  s.nr = 0;
+  s.dhr = copy(dhPk);
+  const dh1 = x25519(s.dhsSk, s.dhr);
+  const [rk1, ckr] = kdfRk(s.rk, dh1);
+  const next = x25519KeyPair(random);
+  const dh2 = x25519(next.secretKey, s.dhr);
+  const [rk2, cks] = kdfRk(rk1, dh2);
+  wipe(dh1, dh2, rk1, s.rk, s.dhsSk, s.ckr, s.cks);
+  s.rk = rk2;
+  s.ckr = ckr;
+  s.cks = cks;
+  s.dhsSk = next.secretKey;
+  s.dhsPk = next.publicKey;
+}
+
+/**
+ * Decrypts one parsed inner v2 with `state`. Returns the new state and the plaintext payload;
+ * throws TAMPERED (authentication failed), DUPLICATE_MESSAGE (already decrypted, or its key
+ * expired) or TOO_MANY_SKIPPED, and then the input state is untouched. Random: a new ratchet
+ * key (32) when the header starts a new chain.
+ */
+export function ratchetDecrypt(
+  state: SessionState,
+  inner: InnerV2,
+  now: number,
+  random: Random,
+  limits: RatchetLimits = DEFAULT_RATCHET_LIMITS,
+): { state: SessionState; plaintext: Uint8Array } {
+  const s = cloneSession(state);
+  const h = inner.header;
+  const ad = concatBytes(adOf(s), inner.prefix);
+  const open = (mk: Uint8Array): Uint8Array => {
+    const { key, nonce } = messageKeys(mk);
+    const pt = aeadOpen(key, nonce, inner.ciphertext, ad);
+    wipe(key, nonce, mk);
+    if (!pt) throw tampered();
+    return pt;
+  };
+  pruneSkipped(s, now, limits);
+  const i = s.skipped.findIndex((k) => k.n === h.n && bytesEqual(k.dhPk, h.dhPk));
+  let plaintext: Uint8Array;
+  if (i >= 0) {
+    plaintext = open(copy(s.skipped[i]!.mk));
+    wipe(s.skipped[i]!.mk);
+    s.skipped.splice(i, 1);
+  } else {
+    if (s.dhr && bytesEqual(h.dhPk, s.dhr)) {
+      if (h.n < s.nr) throw duplicate();
+    } else {
+      if (s.retired.some((r) => bytesEqual(r, h.dhPk))) throw duplicate();
+      skipUntil(s, h.pn, now, limits);
+      try {
+        dhRatchet(s, h.dhPk, random);
+      } catch (e) {
+        if (e instanceof DataError && e.code === 'LOW_ORDER_KEY') throw tampered();
+        throw e;
+      }
+    }
+    // The initiator has no receiving chain before the first reply: a header naming Bob's SPK
+    // (its initial dhr) cannot be genuine.
+    if (!s.ckr) throw tampered();
+    skipUntil(s, h.n, now, limits);
+    const [ck, mk] = kdfCk(s.ckr);
+    wipe(s.ckr);
+    s.ckr = ck;
+    s.nr += 1;
+    plaintext = open(mk);
+    pruneSkipped(s, now, limits);
+  }
+  // A reply decrypted: the responder has the session, stop repeating the PQXDH header.
+  if (s.role === 'initiator') delete s.pendingInit;
+  return { state: s, plaintext };
+}
+
+/** Skipped keys one device keeps over all its sessions (the store applies it after each commit). */
+export const DEFAULT_MAX_SKIPPED_TOTAL = 20_000;
+
+/**
+ * The cap over all sessions: returns copies of `states` in which only the `maxTotal` most
+ * recently stored skipped keys survive (by `at`; among equal times, the later stored). Inputs
+ * are not changed; the caller stores the copies whose skipped count went down.
+ */
+export function capSkippedTotal(states: readonly SessionState[], maxTotal = DEFAULT_MAX_SKIPPED_TOTAL): SessionState[] {
+  const all: { s: number; i: number; at: number }[] = [];
+  states.forEach((st, s) => st.skipped.forEach((k, i) => all.push({ s, i, at: k.at })));
+  const out = states.map(cloneSession);
+  if (all.length <= maxTotal) return out;
+  all.sort((a, b) => a.at - b.at || a.i - b.i);
+  const drop = new Set(all.slice(0, all.length - maxTotal).map((k) => `${k.s}/${k.i}`));
+  for (const [s, st] of out.entries()) {
+    st.skipped = st.skipped.filter((k, i) => {
+      if (!drop.has(`${s}/${i}`)) return true;
+      wipe(k.mk);
+      return false;
+    });
+  }
+  return out;
+}

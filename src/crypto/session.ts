@@ -1,0 +1,174 @@
+/**
+ * Protocol v2 sessions end to end (docs/PROTOCOL.md §9): start a session from a prekey bundle,
+ * seal payloads into inner v2 messages, open them (creating the responder session from a
+ * prekey message), and pick one session when both sides started one at once.
+ *
+ * Pure: no clock, no store, no randomness of its own. The caller stores the state returned
+ * on success (and deletes used one-time prekeys); on any throw it keeps what it had.
+ */
+import { DataError, InternalError } from '../errors.js';
+import { bytesEqual } from '../protocol/encoding.js';
+import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
+import type { SessionState } from '../protocol/session-state.js';
+import { encodePayloadV2, parseInnerV2, parsePayloadV2, type PayloadV2 } from '../protocol/session-wire.js';
+import { kdfRk, DEFAULT_RATCHET_LIMITS, ratchetDecrypt, ratchetEncrypt, type RatchetLimits, wipeSession } from './ratchet.js';
+import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
+import { type BoxKeys, DEFAULT_SPK_GRACE_MS, type PrekeyLookup, pqxdhInitiate, pqxdhRespond, type PublicKeys, sessionAd, sessionIdOf, type UsedPrekeys } from './pqxdh.js';
+
+export interface OpenLimits extends RatchetLimits {
+  /** How long after expiry a signed prekey still completes a session (ms). */
+  spkGraceMs: number;
+}
+export const DEFAULT_OPEN_LIMITS: OpenLimits = { ...DEFAULT_RATCHET_LIMITS, spkGraceMs: DEFAULT_SPK_GRACE_MS };
+
+/**
+ * Alice starts a session with `peer` from its verified prekey bundle.
+ * Random: EK_A (32), ML-KEM message (32), first ratchet key (32).
+ */
+export function startSession(me: BoxKeys, peer: PublicKeys, bundle: PrekeyBundle, now: number, random: Random): SessionState {
+  const x = pqxdhInitiate(me, peer, bundle, now, random);
+  const dhs = x25519KeyPair(random);
+  const dh = x25519(dhs.secretKey, x.spkPk);
+  const [rk, cks] = kdfRk(x.sk, dh);
+  wipe(dh, x.sk);
+  return {
+    role: 'initiator',
+    sessionId: x.sessionId,
+    initiatorSignPk: new Uint8Array(me.signPk),
+    initiatorBoxPk: new Uint8Array(me.boxPk),
+    responderSignPk: new Uint8Array(peer.signPk),
+    responderBoxPk: new Uint8Array(peer.boxPk),
+    created: now,
+    rk,
+    dhsSk: dhs.secretKey,
+    dhsPk: dhs.publicKey,
+    dhr: x.spkPk,
+    cks,
+    ns: 0,
+    nr: 0,
+    pn: 0,
+    pendingInit: x.initBytes,
+    retired: [],
+    skipped: [],
+  };
+}
+
+/** Seals one payload in `state`: the new state and the inner v2 bytes (to be boxed by the outer layer). */
+export function sealMessage(state: SessionState, payload: PayloadV2): { state: SessionState; inner: Uint8Array } {
+  const p = encodePayloadV2(payload);
+  try {
+    return ratchetEncrypt(state, p);
+  } finally {
+    wipe(p);
+  }
+}
+
+export interface OpenedMessage {
+  payload: PayloadV2;
+  /** The state to store in place of sessions[index], or as a new session when index is -1. */
+  state: SessionState;
+  index: number;
+  /** Set when a new responder session was made: delete the one-time prekeys it names. */
+  used?: UsedPrekeys;
+}
+
+/** The sender named inside an inner v2 (unauthenticated until it opens): to find the contact. */
+export function innerSender(inner: Uint8Array): Uint8Array {
+  return parseInnerV2(inner).senderSignPk;
+}
+
+const tampered = (): DataError =>
+  new DataError('TAMPERED', 'message may be corrupted or tampered with', {
+    hint: 'ask the sender to send it again; if this repeats, compare fingerprints with hush verify',
+  });
+
+/**
+ * Opens an inner v2 from `peer` (already looked up by its senderSignPk) with the sessions we
+ * hold with that peer. A prekey message (type 1) goes to the session it names, or makes a new
+ * responder session with our prekeys; a plain message (type 2) is tried on each session in turn.
+ * Random: a new ratchet key (32) when the message starts a new chain.
+ */
+export function openMessage(
+  me: BoxKeys,
+  peer: PublicKeys,
+  innerBytes: Uint8Array,
+  sessions: readonly SessionState[],
+  prekeys: PrekeyLookup,
+  now: number,
+  random: Random,
+  limits: OpenLimits = DEFAULT_OPEN_LIMITS,
+): OpenedMessage {
+  const inner = parseInnerV2(innerBytes);
+  if (!bytesEqual(inner.senderSignPk, peer.signPk)) throw tampered();
+  const finish = (r: { state: SessionState; plaintext: Uint8Array }, index: number, used?: UsedPrekeys): OpenedMessage => {
+    let payload: PayloadV2;
+    try {
+      payload = parsePayloadV2(r.plaintext);
+    } finally {
+      wipe(r.plaintext);
+    }
+    const out: OpenedMessage = { payload, state: r.state, index };
+    if (used) out.used = used;
+    return out;
+  };
+  if (inner.type === 'prekey') {
+    const id = sessionIdOf(sessionAd(peer, me), inner.initBytes!);
+    const index = sessions.findIndex((s) => s.role === 'responder' && bytesEqual(s.sessionId, id));
+    if (index >= 0) return finish(ratchetDecrypt(sessions[index]!, inner, now, random, limits), index);
+    const x = pqxdhRespond(me, peer, inner.init!, inner.initBytes!, prekeys, now, limits.spkGraceMs);
+    const fresh: SessionState = {
+      role: 'responder',
+      sessionId: x.sessionId,
+      initiatorSignPk: new Uint8Array(peer.signPk),
+      initiatorBoxPk: new Uint8Array(peer.boxPk),
+      responderSignPk: new Uint8Array(me.signPk),
+      responderBoxPk: new Uint8Array(me.boxPk),
+      created: now,
+      rk: x.sk,
+      dhsSk: new Uint8Array(x.spk.sk),
+      dhsPk: new Uint8Array(x.spk.pk),
+      ns: 0,
+      nr: 0,
+      pn: 0,
+      retired: [],
+      skipped: [],
+    };
+    try {
+      return finish(ratchetDecrypt(fresh, inner, now, random, limits), -1, x.used);
+    } finally {
+      wipeSession(fresh);
+    }
+  }
+  let first: unknown;
+  for (let i = 0; i < sessions.length; i++) {
+    try {
+      return finish(ratchetDecrypt(sessions[i]!, inner, now, random, limits), i);
+    } catch (e) {
+      // A duplicate or a too-long gap names the session it belongs to: report that over TAMPERED.
+      if (first === undefined || (e instanceof DataError && e.code !== 'TAMPERED')) first = e;
+    }
+  }
+  throw first ?? tampered();
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/**
+ * The simultaneous-start rule (docs/PROTOCOL.md §9.6): when we hold several sessions with one
+ * peer, both sides send on the session whose initiator has the bytewise smaller signPk
+ * (ties, i.e. sessions started by the same side: the smaller sessionId). The others are
+ * kept only to decrypt what was already sent in them. Both sides compute the same answer
+ * from what they hold, since the rule reads only values both sides share.
+ */
+export function converge(sessions: readonly SessionState[]): { active: SessionState; receiveOnly: SessionState[] } {
+  if (sessions.length === 0) throw new InternalError('NO_SESSION', 'converge needs at least one session');
+  let best = sessions[0]!;
+  for (const s of sessions.slice(1)) {
+    const c = compareBytes(s.initiatorSignPk, best.initiatorSignPk) || compareBytes(s.sessionId, best.sessionId);
+    if (c < 0) best = s;
+  }
+  return { active: best, receiveOnly: sessions.filter((s) => s !== best) };
+}

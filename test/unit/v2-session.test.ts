@@ -1,0 +1,287 @@
+/**
+ * Protocol v2 sessions (PQXDH + Double Ratchet, docs/PROTOCOL.md §9), in process: whole
+ * conversations, loss/reordering/duplicates, the skip caps, forward secrecy, post-compromise
+ * security, key-compromise impersonation and simultaneous starts.
+ */
+import { describe, expect, it } from 'vitest';
+import { randomBytes, x25519, x25519KeyPair } from '../../src/crypto/nacl.js';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+import { hkdfSha256 } from '../../src/crypto/kdf.js';
+import { PQXDH_F } from '../../src/crypto/pqxdh.js';
+import { DOMAIN, domainBytes } from '../../src/protocol/domains.js';
+import { concatBytes } from '../../src/protocol/encoding.js';
+import { capSkippedTotal, kdfRk, ratchetEncrypt } from '../../src/crypto/ratchet.js';
+import { converge, openMessage, sealMessage, startSession } from '../../src/crypto/session.js';
+import { encodeSessionState, parseSessionState, type SessionState } from '../../src/protocol/session-state.js';
+import { encodePayloadV2 } from '../../src/protocol/session-wire.js';
+import { codeOf, DAY, Party, shuffle, T0, withPrekeys } from './v2-helpers.js';
+
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Alice starts a session with Bob from his bundle; returns both parties. */
+function pair(opks = 3, kems = 3): { alice: Party; bob: Party } {
+  const alice = new Party();
+  const bob = withPrekeys(new Party(), opks, kems);
+  alice.sessions.push(startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+  return { alice, bob };
+}
+
+describe('a v2 conversation', () => {
+  it('runs 60 round trips, 1-3 messages per turn, every payload field and seq intact', () => {
+    const { alice, bob } = pair();
+    let t = T0;
+    for (let round = 0; round < 60; round++) {
+      for (let k = 0; k <= round % 3; k++) {
+        const inner = alice.send(`a${round}.${k}`, ++t);
+        const o = bob.receive(alice, inner, t);
+        expect(dec(o.payload.body)).toBe(`a${round}.${k}`);
+        expect(o.payload.time).toBe(t);
+        expect(o.payload.kind).toBe('msg');
+        expect(o.payload.id.length).toBe(16);
+      }
+      for (let k = 0; k <= (round + 1) % 3; k++) alice.receive(bob, bob.send(`b${round}.${k}`, ++t), t);
+    }
+    expect(bob.sessions).toHaveLength(1);
+    expect(alice.sessions).toHaveLength(1);
+    expect(bob.received.map((r) => r.seq)).toEqual(bob.received.map((_r, i) => i + 1));
+    expect(alice.received.map((r) => r.seq)).toEqual(alice.received.map((_r, i) => i + 1));
+    expect(alice.sessions[0]!.sessionId).toEqual(bob.sessions[0]!.sessionId);
+  });
+
+  it('repeats the PQXDH header until the first reply, then sends plain messages', () => {
+    const { alice, bob } = pair();
+    const m1 = alice.send('one');
+    const m2 = alice.send('two');
+    expect(m1[33]).toBe(1); // type: prekey message
+    expect(m2[33]).toBe(1);
+    // Bob gets the second first: it still sets the session up, the first then decrypts in it.
+    bob.receive(alice, m2);
+    const o1 = bob.receive(alice, m1);
+    expect(o1.index).toBe(0);
+    expect(bob.sessions).toHaveLength(1);
+    alice.receive(bob, bob.send('reply'));
+    const m3 = alice.send('three');
+    expect(m3[33]).toBe(2);
+    expect(dec(bob.receive(alice, m3).payload.body)).toBe('three');
+  });
+
+  it('delivers 200 messages shuffled, 50 dropped, 30 duplicated: each once, duplicates refused without a state change', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    // Three sending chains from Alice (80, 70, 50 messages): the first of each chain reaches
+    // Bob at once and he answers, so Alice's next chain uses a new ratchet key; the other 197
+    // arrive shuffled, 50 of them never, 30 of them twice.
+    const sent: { i: number; inner: Uint8Array }[] = [];
+    const seen = new Set<number>();
+    let i = 0;
+    for (const n of [80, 70, 50]) {
+      for (let k = 0; k < n; k++, i++) sent.push({ i, inner: alice.send(`m${i}`) });
+      const first = sent[sent.length - n]!;
+      bob.receive(alice, first.inner);
+      seen.add(first.i);
+      alice.receive(bob, bob.send('ack'));
+    }
+    const rest = sent.filter((m) => !seen.has(m.i));
+    const dropped = new Set(shuffle(rest.map((m) => m.i), 7).slice(0, 50));
+    const kept = rest.filter((m) => !dropped.has(m.i));
+    const dups = [...shuffle(kept, 11).slice(0, 27), ...sent.filter((m) => seen.has(m.i))];
+    const delivery = shuffle([...kept, ...dups], 13);
+    let refused = 0;
+    for (const m of delivery) {
+      if (seen.has(m.i)) {
+        const before = bob.snapshot();
+        expect(codeOf(() => bob.receive(alice, m.inner))).toBe('DUPLICATE_MESSAGE');
+        expect(bob.snapshot()).toBe(before);
+        refused++;
+        continue;
+      }
+      const o = bob.receive(alice, m.inner);
+      expect(dec(o.payload.body)).toBe(`m${m.i}`);
+      seen.add(m.i);
+    }
+    expect(seen.size).toBe(150);
+    expect(refused).toBe(30);
+    // What remains stored are keys of dropped messages only (none for drops after the last
+    // delivered message of the last chain: those keys were never derived).
+    const left = bob.sessions[0]!.skipped.length;
+    expect(left).toBeGreaterThan(40);
+    expect(left).toBeLessThanOrEqual(50);
+  });
+
+  it('refuses a gap over MAX_SKIP (1000) and keeps the state; a gap of exactly 1000 opens', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    for (let k = 0; k < 1000; k++) alice.send(`lost ${k}`);
+    const at1000 = alice.send('n=1000');
+    alice.send('n=1001 lost');
+    const at1002 = alice.send('n=1002');
+    const before = bob.snapshot();
+    expect(codeOf(() => bob.receive(alice, at1002))).toBe('TOO_MANY_SKIPPED');
+    expect(bob.snapshot()).toBe(before);
+    expect(dec(bob.receive(alice, at1000).payload.body)).toBe('n=1000');
+    expect(bob.sessions[0]!.skipped.length).toBe(1000);
+  });
+
+  it('caps stored skipped keys per session (oldest dropped) and expires them by age', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    const lost = [...Array(30).keys()].map((k) => alice.send(`lost ${k}`));
+    const last = alice.send('last');
+    const limits = { maxSkip: 1000, maxStoredSkipped: 20, skippedMaxAgeMs: DAY, spkGraceMs: 0 };
+    let o = openMessage(bob.id, alice.pub, last, bob.sessions, bob.prekeys, T0, randomBytes, limits);
+    bob.sessions[0] = o.state;
+    expect(o.state.skipped.map((k) => k.n)).toEqual([...Array(20).keys()].map((k) => k + 10));
+    expect(codeOf(() => openMessage(bob.id, alice.pub, lost[5]!, bob.sessions, bob.prekeys, T0, randomBytes, limits))).toBe('DUPLICATE_MESSAGE');
+    o = openMessage(bob.id, alice.pub, lost[15]!, bob.sessions, bob.prekeys, T0 + DAY, randomBytes, limits);
+    bob.sessions[0] = o.state;
+    expect(o.state.skipped).toHaveLength(19);
+    // One day and a millisecond after they were stored, the keys are gone.
+    expect(codeOf(() => openMessage(bob.id, alice.pub, lost[16]!, bob.sessions, bob.prekeys, T0 + DAY + 1, randomBytes, limits))).toBe('DUPLICATE_MESSAGE');
+  });
+
+  it('caps skipped keys over all sessions of a device, oldest first, without touching the inputs', () => {
+    const bob = withPrekeys(new Party(), 0, 0);
+    const alices = [new Party(), new Party()];
+    for (const [k, a] of alices.entries()) {
+      a.sessions.push(startSession(a.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+      const msgs = [...Array(6).keys()].map((j) => a.send(`m${j}`));
+      bob.receive(a, msgs[5]!, T0 + k); // five skipped keys per session, stored at T0 + k
+    }
+    const before = bob.snapshot();
+    const capped = capSkippedTotal(bob.sessions, 7);
+    expect(bob.snapshot()).toBe(before);
+    expect(capped.map((s) => s.skipped.length)).toEqual([2, 5]);
+    expect(capped[0]!.skipped.map((k) => k.n)).toEqual([3, 4]);
+    expect(capSkippedTotal(bob.sessions, 100).map((s) => s.skipped.length)).toEqual([5, 5]);
+  });
+});
+
+describe('security properties', () => {
+  it('forward secrecy: once decrypted, the stored state cannot decrypt the message again', () => {
+    const { alice, bob } = pair();
+    const m1 = alice.send('first');
+    bob.receive(alice, m1);
+    const m2 = alice.send('second');
+    const m3 = alice.send('third');
+    bob.receive(alice, m3); // m2's key is now stored as skipped
+    bob.receive(alice, m2); // and deleted once used
+    for (const m of [m1, m2, m3]) expect(codeOf(() => bob.receive(alice, m))).toBe('DUPLICATE_MESSAGE');
+    expect(bob.sessions[0]!.skipped).toHaveLength(0);
+    // Not even a fresh parse of the stored bytes opens them.
+    const stored = parseSessionState(encodeSessionState(bob.sessions[0]!));
+    expect(codeOf(() => openMessage(bob.id, alice.pub, m2, [stored], bob.prekeys, T0, randomBytes))).toBe('DUPLICATE_MESSAGE');
+  });
+
+  it('post-compromise: a copy of Alice\'s state stops decrypting once she has sent with a key made after the theft', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    bob.receive(alice, alice.send('how are you'));
+    // The thief copies Alice's whole state: it holds her current ratchet secret.
+    const stolen = parseSessionState(encodeSessionState(alice.sessions[0]!));
+    const readable = (m: Uint8Array) => codeOf(() => openMessage(alice.id, bob.pub, m, [stolen], alice.prekeys, T0, randomBytes));
+    // Until Alice makes a new ratchet key, Bob's messages are readable with the copy...
+    const before = bob.send('still readable by the thief');
+    expect(readable(before)).toBe('OK');
+    alice.receive(bob, before); // Alice ratchets: a new key the thief does not have
+    // ...one round trip later (Alice sends with it, Bob answers), they are not.
+    bob.receive(alice, alice.send('fresh key'));
+    const later = [bob.send('after healing 1'), bob.send('after healing 2')];
+    for (const m of later) {
+      expect(readable(m)).toBe('TAMPERED');
+      expect(dec(alice.receive(bob, m).payload.body)).toMatch(/^after healing/);
+    }
+  });
+
+  it('KCI: Bob\'s long-term and prekey secrets alone cannot forge a non-first message from Alice', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    bob.receive(alice, alice.send('established'));
+    // The attacker holds everything of Bob's except the session state: identity and prekeys.
+    // It runs PQXDH "as Alice" with its own ephemeral key (DH1 = X25519(spkSk_B, IK_A) is
+    // computable from Bob's side) and makes a sending chain from that.
+    const spk = bob.prekeys.spk(1)!;
+    const kem = bob.prekeys.kem(100)!; // the last-resort KEM key, still held
+    const ek = x25519KeyPair(randomBytes);
+    const { cipherText: _ct, sharedSecret } = ml_kem768.encapsulate(kem.pk);
+    const ikm = concatBytes(PQXDH_F, x25519(spk.sk, alice.id.boxPk), x25519(ek.secretKey, bob.id.boxPk), x25519(ek.secretKey, spk.pk), sharedSecret);
+    const sk = hkdfSha256(ikm, new Uint8Array(32), domainBytes(DOMAIN.pqxdh), 32);
+    const dhs = x25519KeyPair(randomBytes);
+    const [rk, cks] = kdfRk(sk, x25519(dhs.secretKey, spk.pk));
+    const forged: SessionState = {
+      ...bob.sessions[0]!, role: 'initiator', rk, cks, dhsSk: dhs.secretKey, dhsPk: dhs.publicKey, dhr: spk.pk, ns: 0, nr: 0, pn: 0, retired: [], skipped: [],
+    };
+    delete forged.pendingInit;
+    const payload = encodePayloadV2({ kind: 'msg', id: randomBytes(16), time: T0, seq: 99, body: new TextEncoder().encode('forged') });
+    for (let n = 0; n < 3; n++) {
+      const { inner } = ratchetEncrypt({ ...forged, ns: n }, payload);
+      const before = bob.snapshot();
+      expect(codeOf(() => bob.receive(alice, inner))).toBe('TAMPERED');
+      expect(bob.snapshot()).toBe(before);
+    }
+    // A forged header naming Bob's current receiving key but a later counter fails the same way.
+    const cur = bob.sessions[0]!;
+    const { inner } = ratchetEncrypt({ ...forged, dhsPk: cur.dhr!, ns: cur.nr + 1, pn: 0 }, payload);
+    expect(codeOf(() => bob.receive(alice, inner))).toBe('TAMPERED');
+  });
+});
+
+describe('simultaneous starts', () => {
+  it('both sides start at once, then converge on the session of the smaller signPk', () => {
+    const alice = withPrekeys(new Party());
+    const bob = withPrekeys(new Party());
+    alice.sessions.push(startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+    bob.sessions.push(startSession(bob.id, alice.pub, alice.prekeys.bundle(1), T0, randomBytes));
+    const fromA = alice.send('A first');
+    const fromB = bob.send('B first');
+    expect(dec(bob.receive(alice, fromA).payload.body)).toBe('A first');
+    expect(dec(alice.receive(bob, fromB).payload.body)).toBe('B first');
+    expect(alice.sessions).toHaveLength(2);
+    expect(bob.sessions).toHaveLength(2);
+    const ca = converge(alice.sessions);
+    const cb = converge(bob.sessions);
+    expect(Buffer.from(ca.active.sessionId).equals(Buffer.from(cb.active.sessionId))).toBe(true);
+    const smaller = Buffer.compare(Buffer.from(alice.id.signPk), Buffer.from(bob.id.signPk)) < 0 ? alice : bob;
+    expect(Buffer.from(ca.active.initiatorSignPk).equals(Buffer.from(smaller.id.signPk))).toBe(true);
+    // Both send on the active session from now on, and every message opens.
+    const ia = alice.sessions.indexOf(ca.active);
+    const ib = bob.sessions.indexOf(cb.active);
+    for (let k = 0; k < 5; k++) {
+      expect(dec(bob.receive(alice, alice.send(`a${k}`, T0, ia)).payload.body)).toBe(`a${k}`);
+      expect(dec(alice.receive(bob, bob.send(`b${k}`, T0, ib)).payload.body)).toBe(`b${k}`);
+    }
+    // converge is order-independent.
+    expect(converge([...alice.sessions].reverse()).active).toBe(alice.sessions[ia]);
+  });
+
+  it('a message still in flight on the losing session opens in the kept receive-only copy', () => {
+    const alice = withPrekeys(new Party());
+    const bob = withPrekeys(new Party());
+    alice.sessions.push(startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+    bob.sessions.push(startSession(bob.id, alice.pub, alice.prekeys.bundle(1), T0, randomBytes));
+    const a1 = alice.send('a1');
+    const a2 = alice.send('a2 in flight');
+    const b1 = bob.send('b1');
+    const b2 = bob.send('b2 in flight');
+    bob.receive(alice, a1);
+    alice.receive(bob, b1);
+    expect(dec(bob.receive(alice, a2).payload.body)).toBe('a2 in flight');
+    expect(dec(alice.receive(bob, b2).payload.body)).toBe('b2 in flight');
+  });
+});
+
+describe('sealMessage input checks', () => {
+  it('refuses seq 0, a short id and an oversize body before touching the state', () => {
+    const { alice } = pair();
+    const s = alice.sessions[0]!;
+    const base = { kind: 'msg' as const, id: randomBytes(16), time: T0, seq: 1, body: new Uint8Array(1) };
+    expect(codeOf(() => sealMessage(s, { ...base, seq: 0 }))).toBe('BAD_INTEGER');
+    expect(codeOf(() => sealMessage(s, { ...base, id: new Uint8Array(15) }))).toBe('BAD_ID');
+    expect(codeOf(() => sealMessage(s, { ...base, body: new Uint8Array(64 * 1024 + 1) }))).toBe('MESSAGE_TOO_LARGE');
+    expect(s.ns).toBe(0);
+  });
+});
