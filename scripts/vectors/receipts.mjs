@@ -1,6 +1,7 @@
 // Receipt body vectors (docs/PROTOCOL.md §5.6): encoded bodies for both types and counts 1, 7,
 // 1000, the payload size they pad to, and malformed bodies with the code a reader reaches.
 // Called from scripts/make-vectors.mjs; writes test/vectors/receipts.json.
+import { codeOf } from './lib.mjs';
 import { writeFileSync } from 'node:fs';
 
 export async function writeReceiptVectors({ root, dist, drbg }) {
@@ -12,14 +13,7 @@ export async function writeReceiptVectors({ root, dist, drbg }) {
     const r = drbg(`receipt/${label}`).random;
     return Array.from({ length: n }, () => r(16));
   };
-  const code = (fn) => {
-    try {
-      fn();
-      return 'OK';
-    } catch (e) {
-      return e.code ?? String(e);
-    }
-  };
+  const code = codeOf;
 
   const valid = [];
   for (const [type, n] of [['delivered', 1], ['read', 1], ['delivered', 7], ['read', 8], ['read', 1000]]) {

@@ -1,6 +1,7 @@
 // Relay authentication vectors (docs/PROTOCOL.md §7.3): canonical URLs, and the exact bytes a
 // client signs to answer a relay's challenge, with the signature and what a relay concludes.
 // Called from scripts/make-vectors.mjs; writes test/vectors/relay-auth.json.
+import { codeOf } from './lib.mjs';
 import { writeFileSync } from 'node:fs';
 
 /**
@@ -11,14 +12,7 @@ export async function writeRelayAuthVectors({ root, dist, drbg, ids, T0 }) {
   const { authSignedBytes, canonicalRelayUrl } = await import(dist('protocol/frames.js'));
   const { signDetached, verifyDetached } = await import(dist('crypto/nacl.js'));
   const { toHex: hex } = await import(dist('protocol/encoding.js'));
-  const code = (fn) => {
-    try {
-      fn();
-      return 'OK';
-    } catch (e) {
-      return e.code ?? String(e);
-    }
-  };
+  const code = codeOf;
 
   // --- canonical URLs ----------------------------------------------------------------------
   const urlCases = [

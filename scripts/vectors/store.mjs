@@ -3,6 +3,7 @@
 // historyKey, plus records a reader must refuse. The plaintexts are what hush's own sealing
 // functions produce; the nonces come from the seeded stream so the sealed bytes are fixed.
 // Called from scripts/make-vectors.mjs; writes test/vectors/store.json.
+import { codeOf } from './lib.mjs';
 import { writeFileSync } from 'node:fs';
 
 export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) {
@@ -14,14 +15,7 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   const { toHex: hex, concatBytes, fromUtf8 } = await import(dist('protocol/encoding.js'));
   const key = secrets.alice.slice(64, 96);
   const otherKey = secrets.bob.slice(64, 96);
-  const code = (fn) => {
-    try {
-      fn();
-      return 'OK';
-    } catch (e) {
-      return e.code ?? String(e);
-    }
-  };
+  const code = codeOf;
   /** hush's sealing gives nonce || box with a random nonce: keep its plaintext, seal it again with a seeded nonce. */
   const reseal = (sealedByHush, label, k = key) => {
     const plain = secretboxOpen(sealedByHush.subarray(24), sealedByHush.subarray(0, 24), k);
