@@ -12,7 +12,7 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   const { makeBundle } = await import(dist('crypto/bundle.js'));
   const { bundleToJson } = await import(dist('protocol/bundle.js'));
   const { envelopeId } = await import(dist('protocol/envelope.js'));
-  const { toHex: hex, concatBytes, fromUtf8 } = await import(dist('protocol/encoding.js'));
+  const { toHex: hex, concatBytes, fromUtf8, u64be: u64 } = await import(dist('protocol/encoding.js'));
   const key = secrets.alice.slice(64, 96);
   const otherKey = secrets.bob.slice(64, 96);
   const code = codeOf;
@@ -58,6 +58,14 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
     const back = codec.openContact(c.id, r.sealed, key);
     if (back.name !== c.name || back.label !== c.label || back.relay !== c.relay || back.state !== c.state || back.verified !== c.verified) throw new Error(`contact ${name}`);
     return { name, rowId: c.id, record: fromUtf8(r.plaintext), nonce: hex(r.nonce), sealed: hex(r.sealed) };
+  });
+  // Version 1 message records (unpadded, written before hush padded them) still open.
+  const legacyMessages = [['in-text-v1', { msgId: msgIds.random(16), direction: 'in', contactId: 1, time: T0 + 500, body: 'hello from the past' }]].map(([name, m]) => {
+    const plain = concatBytes(Uint8Array.of(1), m.msgId, Uint8Array.of(0), u64(m.contactId), u64(m.time), Uint8Array.of(0), new TextEncoder().encode(m.body));
+    const sealed = sealRaw(plain, `message-v1/${name}`);
+    const row = { tag: codec.msgTag(m.msgId, key), direction: m.direction, contactId: m.contactId, time: m.time };
+    if (codec.openMessage(sealed, key, row).body !== m.body) throw new Error(`legacy message ${name}`);
+    return { name, row: { msgTag: hex(row.tag), direction: m.direction, contactId: m.contactId, time: m.time }, text: m.body, plaintext: hex(plain), sealed: hex(sealed) };
   });
   // Version 1 records (written before labels and relays) still open: label = bundle name, no relay.
   const legacyContacts = [['bob-v1', 1, { v: 1, id: 1, bundle: bundleToJson(bundle('bob', T0)), pinnedAt: T0 + 60000, verified: true, state: 'trusted' }]].map(([name, rowId, j]) => {
@@ -145,10 +153,15 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   refuse('message-contact', 'message', { ...m0.row, contactId: 2 }, u8(m0.sealed));
   refuse('message-time', 'message', { ...m0.row, time: m0.row.time + 1 }, u8(m0.sealed));
   refuse('message-tag', 'message', { ...m0.row, msgTag: messages[1].row.msgTag }, u8(m0.sealed), 'the row\'s tag is of another id');
-  refuse('message-version-2', 'message', m0.row, sealRaw(withByte(p0, 0, 2), 'bad/message-v2'));
+  // v2 record: 0x02 || msgId || dir || contact || time || bodyType (offset 34) || u32be len (35) || body (39) || zeros
+  const v2 = (type, len, body, size) => { const q = new Uint8Array(size); q.set(p0.subarray(0, 34)); q[34] = type; new DataView(q.buffer).setUint32(35, len); q.set(body, 39); return q; };
+  refuse('message-version-3', 'message', m0.row, sealRaw(withByte(p0, 0, 3), 'bad/message-v3'));
   refuse('message-body-type-2', 'message', m0.row, sealRaw(withByte(p0, 34, 2), 'bad/message-type'));
-  refuse('message-bad-utf8', 'message', m0.row, sealRaw(concatBytes(p0.subarray(0, 35), Uint8Array.of(0xc3, 0x28)), 'bad/message-utf8'), 'bodyType 0 but not UTF-8');
+  refuse('message-bad-utf8', 'message', m0.row, sealRaw(v2(0, 2, Uint8Array.of(0xc3, 0x28), 256), 'bad/message-utf8'), 'bodyType 0 but not UTF-8');
   refuse('message-short', 'message', m0.row, sealRaw(p0.subarray(0, 34), 'bad/message-short'), 'shorter than the 35-byte header');
+  refuse('message-length-past-end', 'message', m0.row, sealRaw(v2(0, 300, new Uint8Array(0), 256), 'bad/message-len'), 'the body length runs past the record');
+  refuse('message-not-padded', 'message', m0.row, sealRaw(v2(0, 11, p0.subarray(39, 50), 50), 'bad/message-pad'), 'not padded to padme(39 + length)');
+  refuse('message-padding-not-zero', 'message', m0.row, sealRaw(withByte(p0, 255, 1), 'bad/message-pad-byte'), 'a padding byte is not 0x00');
   const o0 = outbox[0];
   refuse('outbox-eid', 'outbox', { ...o0.row, eid: outbox[1].row.eid }, u8(o0.sealed));
   refuse('outbox-contact', 'outbox', { ...o0.row, contactId: 2 }, u8(o0.sealed));
@@ -166,6 +179,7 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
     msgTags: tags,
     contacts,
     legacyContacts,
+    legacyMessages,
     messages,
     outbox,
     quarantine,

@@ -15,8 +15,8 @@
  */
 import { DataError } from '../errors.js';
 import { type Bundle, type BundleJson, bundleToJson, parseBundle } from '../protocol/bundle.js';
-import { MSG_ID_BYTES } from '../protocol/envelope.js';
-import { concatBytes, fromB64, fromUtf8, readU64be, toB64, u64be, utf8 } from '../protocol/encoding.js';
+import { MSG_ID_BYTES, paddedLength as padme } from '../protocol/envelope.js';
+import { concatBytes, fromB64, fromUtf8, readU32be, readU64be, toB64, u32be, u64be, utf8 } from '../protocol/encoding.js';
 import { bool, int, isObj, literal, obj, optInt, str } from '../protocol/validate.js';
 import { NONCE_BYTES, randomBytes, secretbox, secretboxOpen, sha512 } from '../crypto/nacl.js';
 
@@ -214,18 +214,23 @@ export type Direction = 'in' | 'out';
 export type MessageBody = string | Uint8Array;
 
 /**
- * plaintext = 0x01 || msgId[16] || u8 dir (0 in, 1 out) || u64be(contactId) || u64be(time)
- *             || u8 bodyType (0 UTF-8 text, 1 bytes) || body
+ * Version 2 (written):  0x02 || msgId[16] || u8 dir (0 in, 1 out) || u64be(contactId) || u64be(time)
+ *                       || u8 bodyType (0 UTF-8 text, 1 bytes) || u32be(bodyLen) || body || 0x00 * pad
+ *   padded to padme(39 + bodyLen) bytes (docs/PROTOCOL.md §5.1's Padmé, at least 256), so a stolen
+ *   store shows a message's length only to a Padmé bucket, as the relay sees it.
+ * Version 1 (still read): 0x01 || msgId[16] || dir || u64be(contactId) || u64be(time) || bodyType || body
  */
 const MSG_HEADER = 1 + MSG_ID_BYTES + 1 + 8 + 8 + 1;
+const MSG_RECORD_V2 = 2;
 
 export function sealMessage(m: { msgId: Uint8Array; direction: Direction; contactId: number; time: number; body: MessageBody }, key: Uint8Array): Uint8Array {
   const text = typeof m.body === 'string';
   const body = text ? utf8(m.body as string) : (m.body as Uint8Array);
-  return seal(
-    concatBytes(Uint8Array.of(RECORD_VERSION), m.msgId, Uint8Array.of(m.direction === 'in' ? 0 : 1), u64be(m.contactId), u64be(m.time), Uint8Array.of(text ? 0 : 1), body),
-    key,
-  );
+  const head = concatBytes(Uint8Array.of(MSG_RECORD_V2), m.msgId, Uint8Array.of(m.direction === 'in' ? 0 : 1), u64be(m.contactId), u64be(m.time), Uint8Array.of(text ? 0 : 1), u32be(body.length));
+  const plain = new Uint8Array(padme(head.length + body.length));
+  plain.set(head);
+  plain.set(body, head.length);
+  return seal(plain, key);
 }
 
 export function openMessage(
@@ -234,7 +239,8 @@ export function openMessage(
   row: { tag: Uint8Array; direction: Direction; contactId: number; time: number },
 ): { msgId: Uint8Array; body: MessageBody } {
   const p = open(sealed, key, 'message');
-  if (p.length < MSG_HEADER || p[0] !== RECORD_VERSION) throw storeCorrupt('a message record is malformed');
+  const v = p[0];
+  if (p.length < MSG_HEADER || (v !== RECORD_VERSION && v !== MSG_RECORD_V2)) throw storeCorrupt('a message record is malformed');
   const msgId = p.slice(1, 1 + MSG_ID_BYTES);
   let o = 1 + MSG_ID_BYTES;
   const dir: Direction = p[o] === 0 ? 'in' : 'out';
@@ -242,7 +248,15 @@ export function openMessage(
   const time = readU64be(p, o + 9);
   o += 17;
   const type = p[o];
-  const raw = p.subarray(o + 1);
+  let raw: Uint8Array;
+  if (v === MSG_RECORD_V2) {
+    if (p.length < MSG_HEADER + 4) throw storeCorrupt('a message record is malformed');
+    const len = readU32be(p, o + 1);
+    const start = o + 5;
+    if (start + len > p.length || p.length !== padme(start + len)) throw storeCorrupt('a message record is malformed');
+    for (let i = start + len; i < p.length; i++) if (p[i] !== 0) throw storeCorrupt('a message record is malformed');
+    raw = p.subarray(start, start + len);
+  } else raw = p.subarray(o + 1);
   const tag = msgTag(msgId, key);
   if (dir !== row.direction || contactId !== row.contactId || time !== row.time || !sameBytes(tag, row.tag)) {
     throw storeCorrupt('a message record does not match its row');

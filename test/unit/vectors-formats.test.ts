@@ -139,6 +139,11 @@ describe('local store record vectors (§8.2)', () => {
     expect(new TextDecoder().decode(plainOf(codec.sealContact(contact, key)))).toBe(c.record);
   });
 
+  it.each(rows(v.legacyMessages, 'name'))('version 1 message record %s (unpadded) still opens', (_n, c) => {
+    const m = codec.openMessage(unhex(c.sealed), key, { ...c.row, tag: unhex(c.row.msgTag) });
+    expect(m.body).toBe(c.text);
+  });
+
   it.each(rows(v.legacyContacts, 'name'))('version 1 contact record %s still opens: label = bundle name, no relay', (_n, c) => {
     const contact = codec.openContact(c.rowId, unhex(c.sealed), key);
     expect(JSON.parse(c.record).v).toBe(1);
@@ -146,8 +151,10 @@ describe('local store record vectors (§8.2)', () => {
     expect(contact.relay ?? null).toBe(c.relay);
   });
 
-  it.each(rows(v.messages, 'name'))('message record %s: 0x01 || msgId || dir || u64be(contact) || u64be(time) || bodyType || body', (_n, c) => {
-    const spec = concatBytes(Uint8Array.of(1), unhex(c.msgId), Uint8Array.of(c.row.direction === 'in' ? 0 : 1), u64be(c.row.contactId), u64be(c.row.time), Uint8Array.of(c.bodyType), unhex(c.body));
+  it.each(rows(v.messages, 'name'))('message record %s: 0x02 || msgId || dir || u64be(contact) || u64be(time) || bodyType || u32be(len) || body || zeros to padme', (_n, c) => {
+    const head = concatBytes(Uint8Array.of(2), unhex(c.msgId), Uint8Array.of(c.row.direction === 'in' ? 0 : 1), u64be(c.row.contactId), u64be(c.row.time), Uint8Array.of(c.bodyType), u32be(unhex(c.body).length), unhex(c.body));
+    const spec = new Uint8Array(paddedLength(head.length));
+    spec.set(head);
     expect(hex(spec)).toBe(c.plaintext);
     expect(sealAs(spec, c.nonce)).toBe(c.sealed);
     expect(hex(codec.msgTag(unhex(c.msgId), key))).toBe(c.row.msgTag);
