@@ -177,4 +177,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
     load: () => import('./chat.js'),
   },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script (bash, zsh or fish)',
+    args: [{ name: 'shell', description: 'bash, zsh or fish', required: true }],
+    load: () => import('./completion.js'),
+  },
 ];
