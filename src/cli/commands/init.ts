@@ -10,7 +10,7 @@ import { isValidName } from '../../protocol/names.js';
 import { parseKdfOverride } from '../../store/kdf.js';
 import { assertCanCreate, createKeyring } from '../../store/keyring-store.js';
 import { newPassphraseForInit } from '../../store/passphrase.js';
-import { homePaths, passphraseOptions } from '../common.js';
+import { homePaths, passphraseOptions, tip } from '../common.js';
 import type { CommandRun } from './index.js';
 
 function defaultName(): string {
@@ -62,4 +62,5 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       ].join('\n');
     },
   );
+  tip(ctx, 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)');
 };

@@ -11,7 +11,7 @@ import { fingerprint } from '../../crypto/fingerprint.js';
 import { wipeIdentity } from '../../crypto/identity.js';
 import { signDetached } from '../../crypto/nacl.js';
 import { updateConfig } from '../../store/config.js';
-import { homePaths, unlockHome } from '../common.js';
+import { homePaths, tip, unlockHome } from '../common.js';
 import { requireRelay } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
@@ -40,4 +40,5 @@ export const run: CommandRun = async (ctx) => {
   const fp = fingerprint(unlocked.file.signPk);
   if (ctx.out.json) ctx.out.data({ event: 'registered', name, relay: relay.url, fingerprint: fp }, '');
   else ctx.out.info(`registered ${name} on ${relay.url} (fingerprint ${fp})`);
+  tip(ctx, 'next: hush send NAME "text" to write to someone, hush listen (or hush pull) to read');
 };

@@ -86,6 +86,11 @@ export const run: CommandRun = async (ctx, args, opts) => {
   if (!isValidName(name)) throw new UsageError('BAD_NAME', `invalid name "${name}"`, { hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-"' });
   if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
 
+  // Reading a terminal: say what we wait for (stdin is where the text comes from).
+  if (words.length === 0 && process.stdin.isTTY) {
+    ctx.out.info(lines ? 'type the messages, one per line; end with Ctrl-D' : 'type the message, end with Ctrl-D');
+  }
+
   // One message: check it before unlocking anything.
   let single: string | undefined;
   if (!lines) {
