@@ -22,6 +22,7 @@ import * as tty from 'node:tty';
 import { PassphraseError } from '../errors.js';
 import type { KeyringFile } from '../protocol/keyring-file.js';
 import { utf8 } from '../protocol/encoding.js';
+import { errnoWords } from './fsutil.js';
 
 export type PassphraseSource = 'file' | 'fd' | 'env' | 'keychain' | 'prompt';
 
@@ -54,11 +55,11 @@ function readPassphraseFile(file: string): Uint8Array {
   let data: Buffer;
   try {
     const st = fs.statSync(file);
-    if (st.isFile() && st.size > MAX_PASSPHRASE_BYTES) throw Object.assign(new Error('too large'), { code: 'E2BIG' });
+    if (st.isFile() && st.size > MAX_PASSPHRASE_BYTES) throw new PassphraseError('PASSPHRASE_FILE', `the passphrase file ${file} is too large`);
     data = fs.readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new PassphraseError('PASSPHRASE_FILE', `cannot read the passphrase file ${file}: ${code.toLowerCase()}`, {
+    if (err instanceof PassphraseError) throw err;
+    throw new PassphraseError('PASSPHRASE_FILE', `cannot read the passphrase file ${file}: ${errnoWords(err)}`, {
       hint: 'check the path given to --passphrase-file',
       cause: err,
     });
@@ -91,8 +92,7 @@ function readPassphraseFd(fd: number): Uint8Array {
     }
   } catch (err) {
     if (err instanceof PassphraseError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new PassphraseError('PASSPHRASE_FD', `cannot read the passphrase from file descriptor ${fd}: ${code.toLowerCase()}`, {
+    throw new PassphraseError('PASSPHRASE_FD', `cannot read the passphrase from file descriptor ${fd}: ${errnoWords(err)}`, {
       hint: 'open the descriptor for reading in the calling shell, e.g. hush ... --passphrase-fd 3 3<file',
       cause: err,
     });
