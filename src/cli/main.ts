@@ -127,6 +127,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       else (spec.args ?? []).forEach((a, i) => (args[a.name] = params[i] as string | string[] | undefined));
       out = createOutput({ json: global.json, color: global.color, env });
       const mod = await spec.load();
+      // One-shot relay commands show a status line while a relay is slow to greet (listen and
+      // chat have their own connection status lines).
+      if (spec.name === 'register' || spec.name === 'send' || spec.name === 'pull') (await import('./progress.js')).watchRelayConnects(out);
       // The OS keychain as passphrase source 4 (src/cli/keychain-hook.ts, loaded lazily).
       (await import('./keychain-hook.js')).installKeychainSource(out, env);
       await mod.run({ global, out, env }, args, opts);
