@@ -38,7 +38,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   parseKdfOverride(ctx.env.HUSH_KDF_PARAMS);
   const paths = await homePaths(ctx, { create: true });
   await assertCanCreate(paths, force);
-  const passphrase = await newPassphraseForInit(passphraseOptions(ctx));
+  const passphrase = await newPassphraseForInit({ ...passphraseOptions(ctx), allowWeak: opts.weakPassphrase === true });
   const file = await createKeyring(paths, {
     name,
     passphrase: passphrase.bytes,
