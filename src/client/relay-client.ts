@@ -98,6 +98,17 @@ function isTlsMismatch(url: string, e: Error & { code?: string }): boolean {
   return /wrong version number|packet length too long|unknown protocol/i.test(e.message);
 }
 
+/** Network errno codes in words, for "cannot reach the relay at URL: connection refused". */
+const NET_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (nothing listens on that port)',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name could not be looked up (DNS)',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'no route to the host',
+  ENETUNREACH: 'the network is unreachable',
+  ECONNRESET: 'the connection was reset',
+};
+
 function unreachableError(url: string, e: Error & { code?: string }): RelayError {
   if (isTlsMismatch(url, e)) {
     return new RelayError('RELAY_TLS_MISMATCH', `the TLS handshake with ${url} failed: the server there does not speak TLS`, {
@@ -105,7 +116,8 @@ function unreachableError(url: string, e: Error & { code?: string }): RelayError
       cause: e,
     });
   }
-  return new RelayError('RELAY_UNREACHABLE', `cannot reach the relay at ${url}${e.code ? ` (${e.code})` : ''}`, {
+  const why = e.code ? (NET_WORDS[e.code] ?? e.code) : undefined;
+  return new RelayError('RELAY_UNREACHABLE', `cannot reach the relay at ${url}${why ? `: ${why}` : ''}`, {
     hint: 'is the relay running? start one with hush relay, or check --relay / HUSH_RELAY',
     cause: e,
   });

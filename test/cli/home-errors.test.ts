@@ -58,12 +58,15 @@ describe('a home that cannot be used', () => {
     expect(await fsp.readFile(file, 'utf8')).toBe('x');
   });
 
-  it('a read-only home: whoami works; history, contacts, verify, send and passwd exit 2 in words; nothing changes', async () => {
+  it('a read-only home: whoami and unlock work; history, contacts, verify, send and passwd exit 2 in words; nothing changes', async () => {
     const { home, run } = await readOnlyHome();
     const before = (await fsp.readdir(home)).sort();
     const who = await run(['whoami', '--json']);
     expect(who.exitCode).toBe(0);
     expect(JSON.parse(who.stdout)).toMatchObject({ name: 'ro' });
+    const unlock = await run(['unlock']);
+    expect(unlock.exitCode).toBe(0);
+    expect(unlock.stdout).toContain('the passphrase opens the keyring of ro');
     for (const args of [['history'], ['contacts'], ['verify', 'bob'], ['send', 'bob', 'hi', '--relay', 'ws://127.0.0.1:9']]) {
       const r = await run(args);
       expect(r.exitCode, args.join(' ')).toBe(2);

@@ -66,6 +66,21 @@ describe('a relay that never greets', () => {
   });
 });
 
+describe('a relay that cannot be reached', () => {
+  it('says why in words (connection refused), exit 4', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const r = await hush(['register', '--relay', `ws://127.0.0.1:${port}`], { home, env: ENV });
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toBe(
+      `hush: error: cannot reach the relay at ws://127.0.0.1:${port}: connection refused (nothing listens on that port)\n` +
+        'hush: hint: is the relay running? start one with hush relay, or check --relay / HUSH_RELAY\n',
+    );
+  });
+});
+
 describe('wss:// to a plain ws:// relay', () => {
   let relay: RelayProc;
   beforeAll(async () => {
