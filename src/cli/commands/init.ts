@@ -62,5 +62,6 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       ].join('\n');
     },
   );
-  tip(ctx, 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)');
+  const relayKnown = ctx.global.relay !== undefined || (ctx.env.HUSH_RELAY ?? '') !== '';
+  tip(ctx, relayKnown ? 'next: hush register   (publishes your key on the relay)' : 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)');
 };
