@@ -15,6 +15,8 @@ export const ExitCode = {
   relay: 4,
   trust: 5,
   data: 6,
+  /** Ctrl-C at a prompt (128 + SIGINT, as shells report it); nothing was changed. */
+  interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -80,6 +82,13 @@ export class TrustError extends HushError {
 export class DataError extends HushError {
   constructor(code: string, message: string, opts?: HushErrorOptions) {
     super('data', code, message, opts);
+  }
+}
+
+/** The user interrupted (Ctrl-C at a prompt) before anything was changed. */
+export class InterruptedError extends HushError {
+  constructor(code: string, message: string, opts?: HushErrorOptions) {
+    super('interrupted', code, message, opts);
   }
 }
 

@@ -34,6 +34,14 @@ export async function unlockHome(ctx: CommandContext, paths?: HushPaths): Promis
   return { paths: p, unlocked };
 }
 
+/**
+ * A line for a person at a terminal (what to type next, "no new messages"): on stderr, only
+ * when stderr is a terminal and not with --json, so scripts and pipes never see it.
+ */
+export function tip(ctx: CommandContext, line: string): void {
+  if (!ctx.out.json && process.stderr.isTTY) ctx.out.info(line);
+}
+
 /** The relay URL from --relay, HUSH_RELAY or config.json (undefined when none is set). */
 export async function relayUrl(ctx: CommandContext, paths: HushPaths, config?: Config): Promise<string | undefined> {
   return resolveRelay(ctx.global.relay, ctx.env, config ?? (await readConfig(paths)))?.url;

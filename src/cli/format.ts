@@ -11,7 +11,7 @@ import { type Identity, wipeIdentity } from '../crypto/identity.js';
 import type { CommandContext } from './commands/index.js';
 import { unlockHome } from './common.js';
 import type { Unlocked } from '../store/keyring-store.js';
-import type { HushPaths } from '../store/paths.js';
+import { assertStoreWritable, type HushPaths } from '../store/paths.js';
 
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -37,6 +37,7 @@ export function safeText(s: string): string {
 /** Opens the home's store with the unlocked history key; wipes the identity if that fails. */
 export function openStore(paths: HushPaths, unlocked: Unlocked): HushStore {
   try {
+    assertStoreWritable(paths); // a clear exit 2 for a read-only home (src/store/paths.ts)
     return HushStore.open(paths.home, unlocked.identity.historyKey);
   } catch (e) {
     wipeIdentity(unlocked.identity);

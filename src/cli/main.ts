@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ExitCode } from '../errors.js';
 import { COMMANDS, type CommandArgs, type CommandSpec, type GlobalOptions } from './commands/index.js';
+import { GLOBAL_OPTIONS } from './global-options.js';
 import { createOutput, type Output } from './output.js';
 import { reportError, reportUsage } from './run.js';
 
@@ -29,14 +30,10 @@ function parseFd(value: string): number {
 
 /** The global options, added to the program and (hidden) to every non-pass-through command. */
 function globalOptions(): Option[] {
-  return [
-    new Option('--home <dir>', 'hush home directory (env HUSH_HOME)'),
-    new Option('--relay <url>', 'relay URL, ws:// or wss:// (env HUSH_RELAY, else config.json)'),
-    new Option('--json', 'print one JSON object per line on stdout'),
-    new Option('--passphrase-file <path>', 'read the passphrase from this file'),
-    new Option('--passphrase-fd <n>', 'read the passphrase from this file descriptor').argParser(parseFd),
-    new Option('--no-color', 'never colour the output (also: NO_COLOR)'),
-  ];
+  return GLOBAL_OPTIONS.map((g) => {
+    const o = new Option(g.flags, g.description);
+    return g.flags.startsWith('--passphrase-fd') ? o.argParser(parseFd) : o;
+  });
 }
 
 function version(): string {
@@ -83,7 +80,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 
   const program = new Command('hush')
     .description('end-to-end encrypted messenger for the terminal')
-    .version(version(), '-V, --version', 'print the version')
+    .version(version(), '-v, --version', 'print the version (also: hush version, -V)')
     .helpOption('-h, --help', 'show help')
     .helpCommand('help [command]', 'show help for a command')
     .enablePositionalOptions()
@@ -130,6 +127,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       else (spec.args ?? []).forEach((a, i) => (args[a.name] = params[i] as string | string[] | undefined));
       out = createOutput({ json: global.json, color: global.color, env });
       const mod = await spec.load();
+      // One-shot relay commands show a status line while a relay is slow to greet (listen and
+      // chat have their own connection status lines).
+      if (spec.name === 'register' || spec.name === 'send' || spec.name === 'pull') (await import('./progress.js')).watchRelayConnects(out);
       // The OS keychain as passphrase source 4 (src/cli/keychain-hook.ts, loaded lazily).
       (await import('./keychain-hook.js')).installKeychainSource(out, env);
       await mod.run({ global, out, env }, args, opts);
@@ -144,12 +144,18 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     });
   }
 
+  // `hush version` and `hush -V` are spellings of `hush --version` (as in git and npm).
+  const first = argv[2];
+  const args = first === 'version' || first === '-V' ? [...argv.slice(0, 2), '--version', ...argv.slice(3)] : argv;
+
   let code: number = ExitCode.ok;
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(args);
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') code = ExitCode.ok;
+      // `hush help` and `hush help CMD` print the help asked for (exit status 0 from commander).
+      else if (err.code === 'commander.help' && err.exitCode === 0) code = ExitCode.ok;
       else if (err.code === 'commander.help') {
         // No command, or `hush help <unknown>`.
         const operands = argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -83,6 +83,46 @@ const HINTS: Record<string, string> = {
   SHUTTING_DOWN: 'the relay is restarting; retry in a moment',
 };
 
+/**
+ * Watches connection attempts (the CLI shows a status line while a relay is slow to greet):
+ * called when a connect starts, it returns the function called once the attempt is over
+ * (greeted, failed or timed out). One per process; see RelayClient.observeConnects.
+ */
+export type ConnectObserver = (url: string) => () => void;
+let connectObserver: ConnectObserver | undefined;
+
+/** TLS failures that mean a wss:// URL reached a relay speaking plain ws:// (or another non-TLS service). */
+function isTlsMismatch(url: string, e: Error & { code?: string }): boolean {
+  if (!url.startsWith('wss:')) return false;
+  if (e.code === 'EPROTO' || (e.code ?? '').startsWith('ERR_SSL_')) return true;
+  return /wrong version number|packet length too long|unknown protocol/i.test(e.message);
+}
+
+/** Network errno codes in words, for "cannot reach the relay at URL: connection refused". */
+const NET_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (nothing listens on that port)',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name could not be looked up (DNS)',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'no route to the host',
+  ENETUNREACH: 'the network is unreachable',
+  ECONNRESET: 'the connection was reset',
+};
+
+function unreachableError(url: string, e: Error & { code?: string }): RelayError {
+  if (isTlsMismatch(url, e)) {
+    return new RelayError('RELAY_TLS_MISMATCH', `the TLS handshake with ${url} failed: the server there does not speak TLS`, {
+      hint: `the relay speaks plain ws:// (hush relay has no TLS; put a TLS proxy in front of it for wss://), or the URL scheme is wrong: try ${url.replace(/^wss:/, 'ws:')}`,
+      cause: e,
+    });
+  }
+  const why = e.code ? (NET_WORDS[e.code] ?? e.code) : undefined;
+  return new RelayError('RELAY_UNREACHABLE', `cannot reach the relay at ${url}${why ? `: ${why}` : ''}`, {
+    hint: 'is the relay running? start one with hush relay, or check --relay / HUSH_RELAY',
+    cause: e,
+  });
+}
+
 interface Waiter {
   resolve: (f: RelayFrame) => void;
   reject: (e: RelayError) => void;
@@ -117,6 +157,20 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   /** Opens a connection and authenticates; rejects with RelayError (RELAY_UNREACHABLE, AUTH_*, ...). */
   static async connect(url: string, opts: RelayClientOptions): Promise<RelayClient> {
+    const done = connectObserver?.(url);
+    try {
+      return await RelayClient.dial(url, opts);
+    } finally {
+      done?.();
+    }
+  }
+
+  /** Installs (or with undefined removes) the process's ConnectObserver. */
+  static observeConnects(observer: ConnectObserver | undefined): void {
+    connectObserver = observer;
+  }
+
+  private static async dial(url: string, opts: RelayClientOptions): Promise<RelayClient> {
     const signUrl = canonicalRelayUrl(opts.expectedUrl ?? url);
     const timeoutMs = opts.timeoutMs ?? 15_000;
     const ws = new WebSocket(url, { maxPayload: MAX_RELAY_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs });
@@ -131,12 +185,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         reject(e);
       };
       ws.once('error', (e: Error & { code?: string }) => {
-        fail(
-          new RelayError('RELAY_UNREACHABLE', `cannot reach the relay at ${url}${e.code ? ` (${e.code})` : ''}`, {
-            hint: 'is the relay running? start one with hush relay, or check --relay / HUSH_RELAY',
-            cause: e,
-          }),
-        );
+        fail(unreachableError(url, e));
       });
       ws.once('close', (code, reason) => fail(closeError(code, reason.toString())));
       ws.once('message', (data, isBinary) => {

@@ -4,36 +4,99 @@
  * A crash at any point leaves either the old file or the new one, never a mix; the temp file
  * is removed when anything fails.
  */
-import { constants as fsc, promises as fsp } from 'node:fs';
+import { constants as fsc, promises as fsp, statSync } from 'node:fs';
 import * as path from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import { DataError, InternalError, isHushError, UsageError, type HushError } from '../errors.js';
 import { toHex } from '../protocol/encoding.js';
 import { randomBytes } from '../crypto/nacl.js';
 
+/** Errno codes in words (what `strerror` would say, in hush's voice). */
+const WORDS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOENT: 'no such file or directory',
+  EISDIR: 'it is a directory, not a file',
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EEXIST: 'it already exists and is not a directory',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'the path is too long',
+  EBADF: 'the file descriptor is not open',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  ENOSPC: 'no space left on the disk',
+  EDQUOT: 'the disk quota is exceeded',
+  EFBIG: 'the file is too large',
+  EIO: 'an input/output error (a failing disk?)',
+  EBUSY: 'the file is busy',
+};
+
+/** What an fs error code means, in words ("permission denied"), never a raw "eacces". */
+export function errnoWords(err: unknown): string {
+  const e = err as NodeJS.ErrnoException | undefined;
+  const code = typeof e?.code === 'string' ? e.code : undefined;
+  if (code !== undefined && WORDS[code] !== undefined) return WORDS[code];
+  if (typeof e?.errno === 'number') {
+    const known = getSystemErrorMap().get(e.errno);
+    if (known) return known[1];
+  }
+  return code !== undefined ? `system error ${code}` : err instanceof Error ? err.message : String(err);
+}
+
+/** The deepest existing ancestor of `p` (p itself included) that is not a directory, if any. */
+function fileInTheWay(p: string): string | undefined {
+  for (let cur = path.resolve(p); ; cur = path.dirname(cur)) {
+    try {
+      return statSync(cur).isDirectory() ? undefined : cur;
+    } catch {
+      // missing or unreadable: look further up
+    }
+    if (path.dirname(cur) === cur) return undefined;
+  }
+}
+
 /**
- * Maps an fs error to a HushError: permission problems and a missing/invalid parent are
- * UsageError NOT_WRITABLE / NOT_READABLE (the user must fix the path), a full disk is
- * InternalError DISK_FULL, anything else InternalError IO_ERROR. Non-fs errors pass through.
+ * Maps an fs error to a HushError: a file where a directory should be, permission problems and
+ * a read-only file system are UsageError NOT_A_DIRECTORY / NOT_WRITABLE / NOT_READABLE (exit 2:
+ * the user must fix the path), a full disk is InternalError DISK_FULL, anything else
+ * InternalError IO_ERROR. Messages say what happened in words. Non-fs errors pass through.
  */
 export function fsError(err: unknown, action: 'read' | 'write', file: string): HushError | Error {
   if (isHushError(err)) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (typeof code !== 'string') return err instanceof Error ? err : new Error(String(err));
   const dir = path.dirname(file);
+  const words = errnoWords(err);
+  if (code === 'ENOTDIR' || code === 'EEXIST') {
+    const inTheWay = fileInTheWay(file);
+    if (inTheWay !== undefined) {
+      const what = inTheWay === file ? `${file} is a file, not a directory` : `cannot ${action} ${file}: ${inTheWay} is a file, not a directory`;
+      return new UsageError('NOT_A_DIRECTORY', what, {
+        hint: `point --home / HUSH_HOME at a directory (or a path that does not exist yet), or move ${inTheWay} away`,
+        cause: err,
+      });
+    }
+  }
   switch (code) {
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
     case 'ENOTDIR':
     case 'EISDIR':
-      return action === 'write'
-        ? new UsageError('NOT_WRITABLE', `cannot write ${file}: ${code.toLowerCase()}`, { hint: `check that ${dir} is a writable directory, or choose another --home`, cause: err })
-        : new UsageError('NOT_READABLE', `cannot read ${file}: ${code.toLowerCase()}`, { hint: `check the permissions of ${file}`, cause: err });
+    case 'EEXIST':
+    case 'ELOOP':
+    case 'ENAMETOOLONG':
+      if (action === 'read') return new UsageError('NOT_READABLE', `cannot read ${file}: ${words}`, { hint: `check the owner and mode of ${file} (ls -l ${file})`, cause: err });
+      return new UsageError('NOT_WRITABLE', `cannot write ${file}: ${words}`, {
+        hint: code === 'EROFS' ? 'choose a --home on a writable file system' : `make ${dir} a directory you can write to (ls -ld ${dir}), or choose another --home`,
+        cause: err,
+      });
     case 'ENOSPC':
     case 'EDQUOT':
-      return new InternalError('DISK_FULL', `cannot write ${file}: the disk is full`, { hint: 'free some space and try again', cause: err });
+      return new InternalError('DISK_FULL', `cannot write ${file}: ${words}`, { hint: 'free some space and try again', cause: err });
     default:
-      return new InternalError('IO_ERROR', `cannot ${action} ${file}: ${code.toLowerCase()}`, { cause: err });
+      return new InternalError('IO_ERROR', `cannot ${action} ${file}: ${words}`, { cause: err });
   }
 }
 

@@ -10,7 +10,7 @@
  * access -> UsageError KEYRING_PERMISSIONS.
  */
 import { promises as fsp } from 'node:fs';
-import { DataError, isHushError, UsageError } from '../errors.js';
+import { DataError, isHushError, PassphraseError, UsageError } from '../errors.js';
 import { checkKdfParams, deriveWrappingKey, openKeyring, rewrapKeyring, sealKeyring } from '../crypto/keyring.js';
 import { generateIdentity, type Identity, wipeIdentity } from '../crypto/identity.js';
 import { randomBytes, wipe } from '../crypto/nacl.js';
@@ -31,7 +31,9 @@ import {
   passphraseFromSources,
   type PassphraseOptions,
   type PassphraseSource,
-  promptPassphrase,
+  promptUntilOpen,
+  refuseEmptyGiven,
+  wrongFromSource,
 } from './passphrase.js';
 import { checkKeyringMode, type HushPaths } from './paths.js';
 
@@ -183,11 +185,14 @@ export function unlockWithWrappingKey(file: KeyringFile, wrappingKey: Uint8Array
 
 /** Derives the wrapping key from `passphrase` (Argon2id, header parameters) and opens `file`. */
 export async function unlockWithPassphrase(file: KeyringFile, passphrase: Passphrase, progress: Progress = noProgress): Promise<Unlocked> {
+  refuseEmptyGiven(passphrase);
   const wk = await progress('unlocking the keyring (Argon2id)', () => deriveWrappingKey(argon2idKdf, passphrase.bytes, file.kdf));
   try {
     return unlockWithWrappingKey(file, wk, passphrase.source);
   } catch (err) {
     wipe(wk);
+    // Name the source that was used, not all of them (the prompt says more in promptUntilOpen).
+    if (err instanceof PassphraseError && err.code === 'WRONG_PASSPHRASE' && passphrase.source !== 'prompt') throw wrongFromSource(err, passphrase.source);
     throw err;
   }
 }
@@ -214,7 +219,8 @@ export async function unlock(paths: HushPaths, opts: UnlockOptions = {}): Promis
       if (!(isHushError(err) && err.kind === 'passphrase')) throw err;
     }
   }
-  return unlockWithPassphrase(file, await promptPassphrase({ message: `Passphrase for ${file.name}:` }), opts.progress);
+  // On the terminal: three tries, each saying why the last one failed (passphrase.ts).
+  return promptUntilOpen(`Passphrase for ${file.name}:`, (p) => unlockWithPassphrase(file, p, opts.progress));
 }
 
 export interface RewrapOptions {

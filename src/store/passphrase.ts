@@ -10,18 +10,24 @@
  *   5. an interactive prompt       read from the terminal (/dev/tty) even when stdin is piped
  * With none of them and no terminal: PassphraseError NO_PASSPHRASE naming 1-3.
  *
+ * At the prompt: three tries to open the keyring (promptUntilOpen), each saying why the last
+ * failed (wrong, empty); Ctrl-C is InterruptedError PROMPT_CANCELLED (exit 130).
+ *
  * A new passphrase (init: sources 1-3 then a prompt with confirmation; passwd:
  * --new-passphrase-file, HUSH_NEW_PASSPHRASE, then a prompt with confirmation) must not be
- * empty. Exactly one trailing "\n" or "\r\n" is stripped from file and fd contents; the bytes
+ * empty. A typed one is also held to the strength floor of ./strength.ts (unless
+ * --weak-passphrase) and asked again, three rounds at most; given ones are taken as they are. Exactly one trailing "\n" or "\r\n" is stripped from file and fd contents; the bytes
  * are otherwise used as they are. Variables and prompts give the UTF-8 bytes of the text.
  *
  * This module never prints; the prompt writes to the terminal itself.
  */
 import * as fs from 'node:fs';
 import * as tty from 'node:tty';
-import { PassphraseError } from '../errors.js';
+import { InterruptedError, PassphraseError } from '../errors.js';
 import type { KeyringFile } from '../protocol/keyring-file.js';
 import { utf8 } from '../protocol/encoding.js';
+import { errnoWords } from './fsutil.js';
+import { estimateBits, FLOOR_BITS, GOOD_BITS } from './strength.js';
 
 export type PassphraseSource = 'file' | 'fd' | 'env' | 'keychain' | 'prompt';
 
@@ -54,11 +60,11 @@ function readPassphraseFile(file: string): Uint8Array {
   let data: Buffer;
   try {
     const st = fs.statSync(file);
-    if (st.isFile() && st.size > MAX_PASSPHRASE_BYTES) throw Object.assign(new Error('too large'), { code: 'E2BIG' });
+    if (st.isFile() && st.size > MAX_PASSPHRASE_BYTES) throw new PassphraseError('PASSPHRASE_FILE', `the passphrase file ${file} is too large`);
     data = fs.readFileSync(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new PassphraseError('PASSPHRASE_FILE', `cannot read the passphrase file ${file}: ${code.toLowerCase()}`, {
+    if (err instanceof PassphraseError) throw err;
+    throw new PassphraseError('PASSPHRASE_FILE', `cannot read the passphrase file ${file}: ${errnoWords(err)}`, {
       hint: 'check the path given to --passphrase-file',
       cause: err,
     });
@@ -91,8 +97,7 @@ function readPassphraseFd(fd: number): Uint8Array {
     }
   } catch (err) {
     if (err instanceof PassphraseError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new PassphraseError('PASSPHRASE_FD', `cannot read the passphrase from file descriptor ${fd}: ${code.toLowerCase()}`, {
+    throw new PassphraseError('PASSPHRASE_FD', `cannot read the passphrase from file descriptor ${fd}: ${errnoWords(err)}`, {
       hint: 'open the descriptor for reading in the calling shell, e.g. hush ... --passphrase-fd 3 3<file',
       cause: err,
     });
@@ -111,6 +116,33 @@ export function passphraseFromSources(opts: PassphraseOptions): Passphrase | und
   if (opts.passphraseFd !== undefined) return { bytes: readPassphraseFd(opts.passphraseFd), source: 'fd' };
   if (env.HUSH_PASSPHRASE !== undefined) return { bytes: utf8(env.HUSH_PASSPHRASE), source: 'env' };
   return undefined;
+}
+
+/** Where a given passphrase came from, for messages ("HUSH_PASSPHRASE"). */
+export function sourceName(source: PassphraseSource): string {
+  return { file: 'the --passphrase-file file', fd: 'the --passphrase-fd descriptor', env: 'HUSH_PASSPHRASE', keychain: 'the OS keychain', prompt: 'the prompt' }[source];
+}
+
+/**
+ * Checks a passphrase from sources 1-3 before it is used: an empty one is PassphraseError
+ * EMPTY_PASSPHRASE naming its source (not a "wrong passphrase" after a key derivation).
+ */
+export function refuseEmptyGiven(p: Passphrase): void {
+  if (p.bytes.length === 0 && p.source !== 'prompt') {
+    throw new PassphraseError('EMPTY_PASSPHRASE', `the passphrase from ${sourceName(p.source)} is empty`, { hint: `put your passphrase in ${sourceName(p.source)}` });
+  }
+}
+
+/** WRONG_PASSPHRASE for a passphrase from sources 1-3: the hint names the source that was used. */
+export function wrongFromSource(err: PassphraseError, source: PassphraseSource): PassphraseError {
+  const hint: Record<PassphraseSource, string> = {
+    file: 'check the file given to --passphrase-file (exactly one trailing newline is removed)',
+    fd: 'check what is written to the --passphrase-fd descriptor (exactly one trailing newline is removed)',
+    env: 'check HUSH_PASSPHRASE (unset it to be asked on the terminal)',
+    keychain: 'run hush unlock --remember again',
+    prompt: 'check Caps Lock and the keyboard layout',
+  };
+  return new PassphraseError(err.code, `wrong passphrase from ${sourceName(source)}, or the keyring file was modified`, { hint: hint[source], cause: err });
 }
 
 // --- keychain extension point --------------------------------------------------------------
@@ -198,38 +230,117 @@ async function ask(term: Terminal, message: string): Promise<string> {
     return await password({ message, mask: '*' }, { input: term.input, output: term.output, clearPromptOnDone: false });
   } catch (err) {
     if (err instanceof Error && err.name === 'ExitPromptError') {
-      throw new PassphraseError('PROMPT_CANCELLED', 'the passphrase prompt was cancelled');
+      throw new InterruptedError('PROMPT_CANCELLED', 'cancelled at the passphrase prompt; nothing was changed');
     }
     throw err;
   }
 }
 
+/** Tries at the prompt, for an existing passphrase and for a new one (as ssh and gpg). */
+export const PROMPT_TRIES = 3;
+
 export interface PromptOptions {
   message?: string;
-  /** Ask twice and require the same answer (for a new passphrase). */
-  confirm?: boolean;
   /** The error to throw when there is no terminal. */
   noTerminal?: () => PassphraseError;
 }
 
-/** Step 5: asks on the terminal. No terminal: opts.noTerminal() or NO_PASSPHRASE. */
-export async function promptPassphrase(opts: PromptOptions = {}): Promise<Passphrase> {
+/** One question on the terminal, after an optional note line (e.g. why we ask again). */
+async function askOnce(message: string, note: string | undefined, noTerminal?: () => PassphraseError): Promise<string> {
   // One terminal per question: inquirer owns the streams for the life of a prompt.
-  const once = async (message: string): Promise<string> => {
-    const term = openTerminal();
-    if (!term) throw (opts.noTerminal ?? noPassphraseError)();
-    try {
-      return await ask(term, message);
-    } finally {
-      term.close();
-    }
-  };
-  const first = await once(opts.message ?? 'Passphrase:');
-  if (opts.confirm) {
-    const again = await once('Repeat the passphrase:');
-    if (again !== first) throw new PassphraseError('PASSPHRASE_MISMATCH', 'the two passphrases differ', { hint: 'try again' });
+  const term = openTerminal();
+  if (!term) throw (noTerminal ?? noPassphraseError)();
+  try {
+    if (note !== undefined) term.output.write(`${note}\n`);
+    return await ask(term, message);
+  } finally {
+    term.close();
   }
-  return { bytes: utf8(first), source: 'prompt' };
+}
+
+/** Step 5: asks once on the terminal. No terminal: opts.noTerminal() or NO_PASSPHRASE. */
+export async function promptPassphrase(opts: PromptOptions = {}): Promise<Passphrase> {
+  return { bytes: utf8(await askOnce(opts.message ?? 'Passphrase:', undefined, opts.noTerminal)), source: 'prompt' };
+}
+
+function emptyTyped(): PassphraseError {
+  return new PassphraseError('EMPTY_PASSPHRASE', `the passphrase typed was empty (${PROMPT_TRIES} tries)`, { hint: 'type the passphrase, then Enter' });
+}
+
+/**
+ * Step 5 for an existing passphrase: asks up to PROMPT_TRIES times; `attempt` opens the keyring
+ * with what was typed. An empty entry or a PassphraseError WRONG_PASSPHRASE asks again (saying
+ * which); the last one is thrown, with a hint for a typed passphrase. Other errors pass through.
+ */
+export async function promptUntilOpen<T>(message: string, attempt: (p: Passphrase) => Promise<T>): Promise<T> {
+  let note: string | undefined;
+  for (let tries = 1; ; tries++) {
+    const left = PROMPT_TRIES - tries;
+    const again = `try again (${left} ${left === 1 ? 'try' : 'tries'} left)`;
+    const p: Passphrase = { bytes: utf8(await askOnce(message, note)), source: 'prompt' };
+    if (p.bytes.length === 0) {
+      if (left === 0) throw emptyTyped();
+      note = `hush: the passphrase was empty; ${again}`;
+      continue;
+    }
+    try {
+      return await attempt(p);
+    } catch (err) {
+      if (!(err instanceof PassphraseError) || err.code !== 'WRONG_PASSPHRASE') throw err;
+      if (left === 0) {
+        throw new PassphraseError('WRONG_PASSPHRASE', `wrong passphrase (${PROMPT_TRIES} tries), or the keyring file was modified`, {
+          hint: 'check Caps Lock and the keyboard layout; a forgotten passphrase cannot be recovered (hush init --force makes a new identity)',
+          cause: err,
+        });
+      }
+      note = `hush: wrong passphrase; ${again}`;
+    } finally {
+      p.bytes.fill(0);
+    }
+  }
+}
+
+export interface NewPassphraseOptions {
+  /** --weak-passphrase: accept a typed passphrase below FLOOR_BITS (with a warning). */
+  allowWeak?: boolean;
+  noTerminal?: () => PassphraseError;
+}
+
+/**
+ * Step 5 for a new passphrase: asks, then asks to repeat it; up to PROMPT_TRIES rounds. An
+ * empty entry, one below FLOOR_BITS (src/store/strength.ts) without allowWeak, or a different
+ * repetition asks again, saying why; a weak one (below GOOD_BITS) gets a warning with the
+ * estimate. After the last round its error is thrown (exit 3).
+ */
+export async function promptNewPassphrase(opts: NewPassphraseOptions = {}): Promise<Passphrase> {
+  let note: string | undefined;
+  let last: PassphraseError | undefined;
+  for (let round = 1; round <= PROMPT_TRIES; round++) {
+    const first = await askOnce('New passphrase:', note, opts.noTerminal);
+    note = undefined;
+    if (first === '') {
+      last = emptyTyped();
+      note = 'hush: the passphrase was empty; type one';
+      continue;
+    }
+    const bits = estimateBits(first);
+    if (bits < FLOOR_BITS && opts.allowWeak !== true) {
+      last = new PassphraseError('WEAK_PASSPHRASE', `the new passphrase is too weak: about ${bits} bits, the floor is ${FLOOR_BITS} (${PROMPT_TRIES} tries)`, {
+        hint: 'use a few words or more characters; to accept a weak one anyway, add --weak-passphrase',
+      });
+      note = `hush: too weak: about ${bits} bits of ${FLOOR_BITS} needed; use a few words or more characters (or --weak-passphrase)`;
+      continue;
+    }
+    const warn = bits < GOOD_BITS ? `hush: warning: a weak passphrase: about ${bits} bits (${GOOD_BITS} or more is good)` : undefined;
+    const again = await askOnce('Repeat the passphrase:', warn, opts.noTerminal);
+    if (again !== first) {
+      last = new PassphraseError('PASSPHRASE_MISMATCH', `the two passphrases differ (${PROMPT_TRIES} tries)`, { hint: 'type the same passphrase twice' });
+      note = 'hush: the two passphrases differ; try again';
+      continue;
+    }
+    return { bytes: utf8(first), source: 'prompt' };
+  }
+  throw last!;
 }
 
 function refuseEmpty(p: Passphrase): Passphrase {
@@ -239,27 +350,28 @@ function refuseEmpty(p: Passphrase): Passphrase {
   return p;
 }
 
-/** The passphrase for a new keyring (init): sources 1-3, else a prompt with confirmation. */
-export async function newPassphraseForInit(opts: PassphraseOptions): Promise<Passphrase> {
+/**
+ * The passphrase for a new keyring (init): sources 1-3 (taken as given: no strength check),
+ * else the prompt (promptNewPassphrase).
+ */
+export async function newPassphraseForInit(opts: PassphraseOptions & { allowWeak?: boolean }): Promise<Passphrase> {
   const given = passphraseFromSources(opts);
-  return refuseEmpty(given ?? (await promptPassphrase({ message: 'New passphrase:', confirm: true })));
+  return refuseEmpty(given ?? (await promptNewPassphrase({ allowWeak: opts.allowWeak })));
 }
 
 /**
- * The new passphrase for passwd: --new-passphrase-file, else HUSH_NEW_PASSPHRASE, else a
- * prompt with confirmation. No terminal: NO_NEW_PASSPHRASE naming both.
+ * The new passphrase for passwd: --new-passphrase-file, else HUSH_NEW_PASSPHRASE (both taken
+ * as given), else the prompt (promptNewPassphrase). No terminal: NO_NEW_PASSPHRASE naming both.
  */
-export async function newPassphraseForPasswd(opts: { newPassphraseFile?: string; env?: NodeJS.ProcessEnv }): Promise<Passphrase> {
+export async function newPassphraseForPasswd(opts: { newPassphraseFile?: string; env?: NodeJS.ProcessEnv; allowWeak?: boolean }): Promise<Passphrase> {
   const env = opts.env ?? process.env;
   if (opts.newPassphraseFile !== undefined) return refuseEmpty({ bytes: readPassphraseFile(opts.newPassphraseFile), source: 'file' });
   if (env.HUSH_NEW_PASSPHRASE !== undefined) return refuseEmpty({ bytes: utf8(env.HUSH_NEW_PASSPHRASE), source: 'env' });
-  const p = await promptPassphrase({
-    message: 'New passphrase:',
-    confirm: true,
+  return promptNewPassphrase({
+    allowWeak: opts.allowWeak,
     noTerminal: () =>
       new PassphraseError('NO_NEW_PASSPHRASE', 'no new passphrase given and no terminal to ask for one', {
         hint: 'use --new-passphrase-file PATH or the HUSH_NEW_PASSPHRASE environment variable',
       }),
   });
-  return refuseEmpty(p);
 }

@@ -53,7 +53,10 @@ describe('atomicWriteFile', () => {
     const dir = await makeHome();
     await fsp.writeFile(path.join(dir, 'file'), '');
     const err = await atomicWriteFile(path.join(dir, 'file', 'x'), 'y').catch((e: unknown) => e);
-    expect(isHushError(err) && err.code).toBe('NOT_WRITABLE');
+    // A file where a directory should be is named in words (exit 2), not as "enotdir".
+    expect(isHushError(err) && err.code).toBe('NOT_A_DIRECTORY');
+    expect(isHushError(err) && err.exitCode).toBe(2);
+    expect((err as Error).message).toBe(`cannot write ${path.join(dir, 'file', 'x')}: ${path.join(dir, 'file')} is a file, not a directory`);
   });
 });
 

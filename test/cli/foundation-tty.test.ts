@@ -28,17 +28,19 @@ describe.skipIf(!hasTmux())('passphrase prompt on a terminal', () => {
     expect(probe.exitCode).toBe(0);
   });
 
-  it('a mismatched confirmation exits 3 and writes nothing; unlock prompts on the terminal', async () => {
+  it('three mismatched confirmations exit 3 and write nothing; unlock prompts on the terminal', async () => {
     const home = await makeHome();
     const env = testEnv({ HUSH_HOME: home });
     const t = await terminal(`node ${BIN} init --name tty2 < /dev/null`, env);
-    await t.waitFor(/New passphrase/);
-    await t.type('one');
-    await t.waitFor(/Repeat the passphrase/);
-    await t.type('two');
+    for (let round = 1; round <= 3; round++) {
+      await t.waitFor(round === 1 ? /New passphrase/ : new RegExp(`(the two passphrases differ; try again[\\s\\S]*){${round - 1}}New passphrase`));
+      await t.type('one long enough passphrase');
+      await t.waitFor(new RegExp(`(Repeat the passphrase[\\s\\S]*){${round}}`));
+      await t.type('another long passphrase');
+    }
     const s = await t.waitFor(/EXIT=\d+/);
     expect(s).toMatch(/EXIT=3/);
-    expect(s).toContain('hush: error: the two passphrases differ');
+    expect(s).toContain('hush: error: the two passphrases differ (3 tries)');
     expect(await fsp.readdir(home)).toEqual([]);
 
     expect((await hush(['init', '--name', 'tty2'], { home, env: { HUSH_PASSPHRASE: 'right' } })).exitCode).toBe(0);

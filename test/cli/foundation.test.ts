@@ -324,7 +324,7 @@ describe.concurrent('passphrase sources', () => {
     const home = await initHome('ivan');
     const r = await unlockProbe(home, { args: ['--passphrase-file', path.join(home, 'missing')] });
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toMatch(/^hush: error: cannot read the passphrase file .*: enoent\n/);
+    expect(r.stderr).toMatch(/^hush: error: cannot read the passphrase file .*: no such file or directory\n/);
     const bad = await hush(['passwd', '--passphrase-fd', 'three'], { home });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/^hush: error: option '--passphrase-fd <n>' argument 'three' is invalid/);

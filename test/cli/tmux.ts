@@ -45,5 +45,9 @@ export async function terminal(command: string, env: Record<string, string>, wid
     await tmux('send-keys', '-l', text);
     await tmux('send-keys', 'Enter');
   };
-  return { waitFor, type };
+  /** tmux key names, e.g. 'C-c', 'C-d'. */
+  const keys = async (...names: string[]): Promise<void> => {
+    await tmux('send-keys', ...names);
+  };
+  return { waitFor, type, keys };
 }

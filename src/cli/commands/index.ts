@@ -81,6 +81,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [
       { flags: '--name <name>', description: 'your user name (default: your OS user name, lowercased)' },
       { flags: '--force', description: 'overwrite an existing keyring (the old identity is lost)' },
+      { flags: '--weak-passphrase', description: 'accept a typed passphrase below the strength floor (40 bits, see README)' },
     ],
     load: () => import('./init.js'),
   },
@@ -94,6 +95,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'change the keyring passphrase',
     options: [
       { flags: '--new-passphrase-file <path>', description: 'read the new passphrase from a file (else HUSH_NEW_PASSPHRASE, else a prompt)' },
+      { flags: '--weak-passphrase', description: 'accept a typed passphrase below the strength floor (40 bits, see README)' },
     ],
     load: () => import('./passwd.js'),
   },
@@ -186,5 +188,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     args: [{ name: 'name', description: 'the contact', required: true }],
     options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
     load: () => import('./chat.js'),
+  },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script (bash, zsh or fish)',
+    args: [{ name: 'shell', description: 'bash, zsh or fish', required: true }],
+    load: () => import('./completion.js'),
   },
 ];

@@ -10,7 +10,7 @@ import { isValidName } from '../../protocol/names.js';
 import { parseKdfOverride } from '../../store/kdf.js';
 import { assertCanCreate, createKeyring } from '../../store/keyring-store.js';
 import { newPassphraseForInit } from '../../store/passphrase.js';
-import { homePaths, passphraseOptions } from '../common.js';
+import { homePaths, passphraseOptions, tip } from '../common.js';
 import type { CommandRun } from './index.js';
 
 function defaultName(): string {
@@ -38,7 +38,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   parseKdfOverride(ctx.env.HUSH_KDF_PARAMS);
   const paths = await homePaths(ctx, { create: true });
   await assertCanCreate(paths, force);
-  const passphrase = await newPassphraseForInit(passphraseOptions(ctx));
+  const passphrase = await newPassphraseForInit({ ...passphraseOptions(ctx), allowWeak: opts.weakPassphrase === true });
   const file = await createKeyring(paths, {
     name,
     passphrase: passphrase.bytes,
@@ -62,4 +62,6 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       ].join('\n');
     },
   );
+  const relayKnown = ctx.global.relay !== undefined || (ctx.env.HUSH_RELAY ?? '') !== '';
+  tip(ctx, relayKnown ? 'next: hush register   (publishes your key on the relay)' : 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)');
 };

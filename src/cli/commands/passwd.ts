@@ -21,6 +21,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     const next = await newPassphraseForPasswd({
       newPassphraseFile: typeof opts.newPassphraseFile === 'string' ? opts.newPassphraseFile : undefined,
       env: ctx.env,
+      allowWeak: opts.weakPassphrase === true,
     });
     const file = await rewrap(paths, unlocked, next.bytes, { env: ctx.env, progress: (label, fn) => ctx.out.progress(label, fn) });
     await refreshRememberedKey(ctx.out, ctx.env, paths.home, file, next.bytes);

@@ -8,6 +8,7 @@
  *   {"event":"sent","to","id","time"}                   (outbox messages that went out now)
  * Exit 0 when the pull worked, even if some mail was quarantined.
  */
+import { tip } from '../common.js';
 import { plural } from '../format.js';
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
 import type { QuarantineReport } from '../../client/messenger.js';
@@ -32,6 +33,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       ctx.out.warn(`${plural(outbox.failed.length, 'message')} still in the outbox: ${outbox.failed[0]!.error.message}`);
     }
     warnQuarantined(ctx.out, quarantined);
+    if (result.messages.length === 0 && quarantined.length === 0) tip(ctx, 'no new messages');
   } finally {
     await s.close();
   }

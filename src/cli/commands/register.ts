@@ -12,7 +12,7 @@ import { fingerprint } from '../../crypto/fingerprint.js';
 import { wipeIdentity } from '../../crypto/identity.js';
 import { signDetached } from '../../crypto/nacl.js';
 import { updateConfig } from '../../store/config.js';
-import { homePaths, unlockHome } from '../common.js';
+import { homePaths, tip, unlockHome } from '../common.js';
 import { requireRelay } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
@@ -49,4 +49,5 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     else if (makeDefault) ctx.out.info(`${relay.url} is your default relay now`);
     else if (before !== relay.url) ctx.out.info(`your default relay stays ${before}; pass --default to make ${relay.url} the default`);
   }
+  tip(ctx, 'next: hush send NAME "text" to write to someone, hush listen (or hush pull) to read');
 };

@@ -55,28 +55,72 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<{ bytes: Buffer; 
   return { bytes: Buffer.concat(chunks), total };
 }
 
-/** Lines as they arrive, grouped by input chunk (one store transaction per group). */
-async function* lineGroups(stream: NodeJS.ReadableStream): AsyncGenerator<Buffer[]> {
-  let carry: Buffer = Buffer.alloc(0);
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
-    const lines: Buffer[] = [];
-    let start = 0;
-    for (let i = buf.indexOf(10, start); i !== -1; i = buf.indexOf(10, start)) {
-      lines.push(buf.subarray(start, i));
-      start = i + 1;
-    }
-    carry = Buffer.from(buf.subarray(start));
-    if (lines.length > 0) yield lines;
-    if (carry.length > MAX_BODY_BYTES + 1) yield [carry]; // too long: decodeText refuses it
-  }
-  if (carry.length > 0) yield [carry];
+/** One line of stdin: its number (from 1, empty lines counted) and its bytes, unless too long. */
+interface InputLine {
+  no: number;
+  /** undefined when the line is longer than a message may be (its bytes were not kept). */
+  bytes?: Buffer;
+  /** The line's length in bytes, without the newline. */
+  size: number;
 }
 
+/** Longest line kept: a full message plus a "\r" before the newline. */
+const MAX_LINE = MAX_BODY_BYTES + 1;
+
+/**
+ * Lines as they arrive, grouped by input chunk (one store transaction per group). A line
+ * longer than MAX_LINE is not buffered: its bytes are counted and dropped up to its newline.
+ */
+async function* lineGroups(stream: NodeJS.ReadableStream): AsyncGenerator<InputLine[]> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  let no = 0;
+  const take = (piece: Buffer, copy: boolean): void => {
+    size += piece.length;
+    if (size <= MAX_LINE) parts.push(copy ? Buffer.from(piece) : piece);
+    else parts = [];
+  };
+  const finish = (): InputLine => {
+    no++;
+    const line: InputLine = size <= MAX_LINE ? { no, bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts), size } : { no, size };
+    parts = [];
+    size = 0;
+    return line;
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    const group: InputLine[] = [];
+    let start = 0;
+    for (let i = chunk.indexOf(10, start); i !== -1; i = chunk.indexOf(10, start)) {
+      take(chunk.subarray(start, i), false);
+      group.push(finish());
+      start = i + 1;
+    }
+    if (start < chunk.length) take(chunk.subarray(start), true);
+    if (group.length > 0) yield group;
+  }
+  if (size > 0) yield [finish()];
+}
+
+/** The text of a line (CR stripped), undefined for a blank one; UsageError for binary. */
 function lineText(line: Buffer): string | undefined {
   const b = line.length > 0 && line[line.length - 1] === 13 ? line.subarray(0, -1) : line;
   const text = decodeText(b, 'a line on stdin');
   return text.trim() === '' ? undefined : text;
+}
+
+/** Size of a line without a trailing "\r" (what the message would have been). */
+function bodySize(l: InputLine): number {
+  return l.bytes !== undefined && l.bytes[l.bytes.length - 1] === 13 ? l.size - 1 : l.size;
+}
+
+/** The error for --lines input with lines over the limit (the rest was sent). */
+function linesRefused(refused: InputLine[]): UsageError {
+  const shown = refused.slice(0, 10).map((l) => String(l.no));
+  const more = refused.length > shown.length ? `, … (${refused.length - shown.length} more)` : '';
+  const which = refused.length === 1 ? `line ${shown[0]} is ${bodySize(refused[0]!)} bytes` : `lines ${shown.join(', ')}${more} are`;
+  return new UsageError('LINES_TOO_LARGE', `${plural(refused.length, 'line')} not sent: ${which} over the limit of ${MAX_BODY_BYTES} bytes (64 KiB) per message`, {
+    hint: 'split long lines (e.g. fold -b -w 65536) and send them again; every other line was sent',
+  });
 }
 
 export const run: CommandRun = async (ctx, args, opts) => {
@@ -85,6 +129,11 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const lines = opts.lines === true;
   if (!isValidLabel(name)) throw new UsageError('BAD_NAME', `invalid name "${name}"`, { hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-" (a contact from another relay: name@host:port, see hush contacts)' });
   if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
+
+  // Reading a terminal: say what we wait for (stdin is where the text comes from).
+  if (words.length === 0 && process.stdin.isTTY) {
+    ctx.out.info(lines ? 'type the messages, one per line; end with Ctrl-D' : 'type the message, end with Ctrl-D');
+  }
 
   // One message: check it before unlocking anything.
   let single: string | undefined;
@@ -106,6 +155,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   let oldSent = 0;
   let newQueued = 0;
   let inputError: unknown;
+  const refused: InputLine[] = [];
   const failed: DrainResult['failed'] = [];
   try {
     s.m.on('sent', (e) => {
@@ -125,7 +175,16 @@ export const run: CommandRun = async (ctx, args, opts) => {
     else {
       try {
         for await (const group of lineGroups(process.stdin)) {
-          const texts = group.map(lineText).filter((t): t is string => t !== undefined);
+          const texts: string[] = [];
+          for (const l of group) {
+            if (l.bytes === undefined || bodySize(l) > MAX_BODY_BYTES) {
+              refused.push(l); // every other line still goes out; reported at the end
+              ctx.out.warn(`line ${l.no} not sent: it is ${bodySize(l)} bytes, the limit is ${MAX_BODY_BYTES} bytes (64 KiB)`);
+              continue;
+            }
+            const text = lineText(l.bytes);
+            if (text !== undefined) texts.push(text);
+          }
           if (texts.length > 0) await submit(s.m.queueMessages(contact, texts));
         }
       } catch (e) {
@@ -155,5 +214,6 @@ export const run: CommandRun = async (ctx, args, opts) => {
     });
   }
   if (inputError) throw inputError;
+  if (refused.length > 0) throw linesRefused(refused);
   if (lines && newQueued === 0) throw new UsageError('EMPTY_MESSAGE', 'stdin had no lines to send', { hint: 'pipe some text in' });
 };

@@ -18,7 +18,7 @@ import { wipe } from '../../crypto/nacl.js';
 import { bytesEqual } from '../../protocol/encoding.js';
 import { getRemembered, probeKeychain, remember } from '../../store/keychain.js';
 import { readKeyringFile, unlock, unlockWithPassphrase, type Unlocked } from '../../store/keyring-store.js';
-import { passphraseFromSources, promptPassphrase } from '../../store/passphrase.js';
+import { passphraseFromSources, promptUntilOpen } from '../../store/passphrase.js';
 import { wipeIdentity } from '../../crypto/identity.js';
 import { homePaths, passphraseOptions } from '../common.js';
 import type { CommandRun } from './index.js';
@@ -49,12 +49,16 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   if (probe.status === 'unavailable') {
     throw new PassphraseError('KEYCHAIN_UNAVAILABLE', `no OS keychain is available: ${probe.reason}`, { hint: NO_KEYCHAIN_HINT });
   }
-  const pass = passphraseFromSources(sources) ?? (await promptPassphrase({ message: `Passphrase for ${file.name}:` }));
+  const given = passphraseFromSources(sources);
   let u: Unlocked;
-  try {
-    u = await unlockWithPassphrase(file, pass, progress);
-  } finally {
-    wipe(pass.bytes);
+  if (given) {
+    try {
+      u = await unlockWithPassphrase(file, given, progress);
+    } finally {
+      wipe(given.bytes);
+    }
+  } else {
+    u = await promptUntilOpen(`Passphrase for ${file.name}:`, (p) => unlockWithPassphrase(file, p, progress));
   }
   try {
     const stored = await remember(paths.home, u.wrappingKey, file.kdf.salt, { env });
@@ -71,7 +75,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     forgetSecrets(u);
   }
   out.data(
-    { home: paths.home, name: file.name, unlocked: true, source: pass.source, remembered: true },
+    { home: paths.home, name: file.name, unlocked: true, source: u.source, remembered: true },
     `remembered the key of ${file.name} in the OS keychain; commands for ${paths.home} need no passphrase now (hush lock forgets it)`,
   );
 };

@@ -1,0 +1,21 @@
+/**
+ * The global options of hush (valid before or after the command name), as data: main.ts
+ * turns them into commander options, `hush completion` into shell completions. Light: no
+ * imports, so `hush --help` stays cheap.
+ */
+export interface GlobalOptionSpec {
+  /** commander flags, e.g. '--home <dir>'. */
+  flags: string;
+  description: string;
+  /** What the value is, for shell completion: a directory, a file, or free text. */
+  value?: 'dir' | 'file' | 'text';
+}
+
+export const GLOBAL_OPTIONS: readonly GlobalOptionSpec[] = [
+  { flags: '--home <dir>', description: 'hush home directory (env HUSH_HOME)', value: 'dir' },
+  { flags: '--relay <url>', description: 'relay URL, ws:// or wss:// (env HUSH_RELAY, else config.json)', value: 'text' },
+  { flags: '--json', description: 'print one JSON object per line on stdout' },
+  { flags: '--passphrase-file <path>', description: 'read the passphrase from this file', value: 'file' },
+  { flags: '--passphrase-fd <n>', description: 'read the passphrase from this file descriptor', value: 'text' },
+  { flags: '--no-color', description: 'never colour the output (also: NO_COLOR)' },
+];
