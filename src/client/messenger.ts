@@ -530,7 +530,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       if (!c) continue;
       const m = this.store.findMessage(e.msgId, 'out');
       // No message row with that id: a receipt waiting in the outbox.
-      pipe.submit({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.name, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
+      await pipe.submit({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.name, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
     }
     return pipe.drain();
   }
