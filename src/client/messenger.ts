@@ -1,5 +1,5 @@
 /**
- * The messaging core (docs: /work/notes/messaging-spec.md, DESIGN.md §3-§5): everything
+ * The messaging core (docs/ARCHITECTURE.md "Data flow"; docs/PROTOCOL.md §5, §7): everything
  * `register`, `send`, `pull` and `listen` do, without printing. It takes an UNLOCKED identity,
  * an open HushStore and a relay URL; it returns data and emits events, and the commands print.
  *
@@ -452,7 +452,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   // --- sending -------------------------------------------------------------------------------
 
   /**
-   * The contact to seal to (spec "Trust"): pinned contacts, checked against the relay's
+   * The contact to seal to (TOFU, docs/SECURITY.md): pinned contacts, checked against the relay's
    * directory when it answers. TOFU-pins an unknown name (event 'pinned'). Throws TrustError
    * KEY_CHANGED (after recording the change) when the relay serves another identity key for a
    * pinned name or the contact is already 'changed'; UsageError UNKNOWN_RECIPIENT when nobody
