@@ -1,6 +1,7 @@
-// Lint: typescript-eslint's recommended rules, plus the import direction of DESIGN.md §2
-// (docs/ARCHITECTURE.md): protocol -> errors only; crypto -> protocol; store/client -> crypto,
-// protocol; relay -> protocol (never crypto's secret-key code); only src/cli prints or exits.
+// Lint: typescript-eslint's recommended rules, two type-aware rules (floating promises,
+// exhaustive switches), and the import direction of docs/ARCHITECTURE.md "Layers": protocol ->
+// errors only; crypto -> protocol; store/client -> crypto, protocol; relay -> protocol (never
+// crypto's secret-key code); only src/cli prints or exits.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -19,6 +20,17 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', structuredClone: 'readonly' } },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Type-aware rules, on the TypeScript files only (tsconfig.json covers them all). A promise
+    // nobody awaits hides its rejection; a switch that misses a union member hides a new case
+    // (a `default:` clause counts as handling the rest: it is a decision, not an omission).
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
     },
   },
   layer(['src/protocol/**/*.ts'], ['**/crypto/**', '**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'tweetnacl', 'argon2', 'ws', 'better-sqlite3'], 'protocol is pure: it imports only errors'),

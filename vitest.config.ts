@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Four projects (DESIGN.md §6): unit (vectors, pure code), integration (a real relay process),
+// Four projects (CONTRIBUTING.md, "Tests"): unit (vectors, pure code), integration (a real relay process),
 // cli (the real binary, two homes, execa), hostile (issue #6). `npm test` runs them all.
 // Timeouts are per project: vitest does not pass the root test options down to projects.
 const common = { testTimeout: 60_000, hookTimeout: 60_000 };

@@ -1,5 +1,5 @@
 /**
- * The messaging core (docs: /work/notes/messaging-spec.md, DESIGN.md §3-§5): everything
+ * The messaging core (docs/ARCHITECTURE.md "Data flow"; docs/PROTOCOL.md §5, §7): everything
  * `register`, `send`, `pull` and `listen` do, without printing. It takes an UNLOCKED identity,
  * an open HushStore and a relay URL; it returns data and emits events, and the commands print.
  *
@@ -249,7 +249,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   // --- sending -------------------------------------------------------------------------------
 
   /**
-   * The contact to seal to, by the label the user typed (docs/SECURITY.md "Trust"). A pinned
+   * The contact to seal to, by the label the user typed (docs/SECURITY.md "What unauthenticated input may change", PROTOCOL.md §5.7). A pinned
    * contact is checked against this relay's directory when it answers and when it was pinned
    * from this relay: the same keys, or a key the user rejected, keep the pinned contact; any
    * other key is recorded as a key change (TrustError KEY_CHANGED). A contact pinned from another

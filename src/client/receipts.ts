@@ -1,5 +1,5 @@
 /**
- * End-to-end encrypted receipts (issue 5; docs/PROTOCOL.md §5.5). A receipt is an ordinary
+ * End-to-end encrypted receipts (issue 5; docs/PROTOCOL.md §5.6). A receipt is an ordinary
  * sealed envelope of kind `receipt` (src/protocol/envelope.ts KIND.receipt = 2): the relay
  * cannot tell it from a message of the same padded size. Its body:
  *

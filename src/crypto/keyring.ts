@@ -1,6 +1,6 @@
 /**
  * The password-wrapped keyring (file layout: src/protocol/keyring-file.ts, docs/PROTOCOL.md
- * §Keyring).
+ * §6).
  *
  *   wrappingKey = Argon2id(passphrase, salt, m, t, p, 32 bytes)         (the KDF is passed in)
  *   wrap        = crypto_secretbox(dataKey[32] || headerHash[32], wrapNonce, wrappingKey)

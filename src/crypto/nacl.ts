@@ -146,7 +146,7 @@ export function x25519KeyPair(random: Random): BoxKeyPair {
 
 /**
  * X25519 shared secret (crypto_scalarmult). Throws DataError on an all-zero result (a
- * low-order public key), as DESIGN.md §3 requires.
+ * low-order public key), as docs/PROTOCOL.md §5.3 (checks 3 and 8) requires.
  */
 export function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   needLength(sk, KEY_BYTES, 'x25519 secret key');

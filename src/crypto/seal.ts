@@ -1,6 +1,6 @@
 /**
- * Sealing and opening messages: the two-layer box of DESIGN.md §3, byte layout in
- * src/protocol/envelope.ts and docs/PROTOCOL.md §Envelope.
+ * Sealing and opening messages: the two-layer box of docs/PROTOCOL.md §5, byte layout in
+ * src/protocol/envelope.ts.
  *
  * Opening is two steps so the caller can look the sender up in between:
  *   openOuter(me, envelope)            -> who claims to have sent it (senderSignPk)
@@ -167,7 +167,7 @@ export function openOuter(me: BoxIdentity, envelope: Uint8Array): OuterOpened {
 
 /**
  * Step 2: open the inner layer with the pinned sender's box key and check every binding
- * (docs/PROTOCOL.md §5.3, checks 6-12). Any failure is DataError TAMPERED.
+ * (docs/PROTOCOL.md §5.3, checks 7-14). Any failure is DataError TAMPERED.
  */
 export function openInner(me: BoxIdentity, outer: OuterOpened, sender: Peer, cache?: SharedKeyCache): Opened {
   if (!bytesEqual(sender.signPk, outer.senderSignPk)) throw tampered();

@@ -3,7 +3,7 @@
  *
  *   JSON: {"v":1,"name":"bob","signPk":B64(32),"boxPk":B64(32),"created":MS,"sig":B64(64)}
  *
- * `sig` is Ed25519 by `signPk` over bundleSignedBytes() (docs/PROTOCOL.md §Bundle). Shape is
+ * `sig` is Ed25519 by `signPk` over bundleSignedBytes() (docs/PROTOCOL.md §3). Shape is
  * checked here; the signature is checked by src/crypto/bundle.ts (and by the relay).
  */
 import { DataError } from '../errors.js';

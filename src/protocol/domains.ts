@@ -1,7 +1,7 @@
 /**
  * Every domain-separation string of hush, in one place (shared by the CLI and the relay). Each signed or hashed message starts
  * with one of these as UTF-8 bytes followed by a single 0x00 byte, so no message of one kind
- * can be taken for another. docs/PROTOCOL.md §"Domain strings" lists the same table.
+ * can be taken for another. docs/PROTOCOL.md §1 lists the same table.
  */
 export const DOMAIN = {
   /** Ed25519 signature over a published bundle. */

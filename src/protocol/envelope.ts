@@ -1,5 +1,5 @@
 /**
- * The sealed envelope: the bytes that travel through the relay (docs/PROTOCOL.md §Envelope).
+ * The sealed envelope: the bytes that travel through the relay (docs/PROTOCOL.md §5).
  *
  *   envelope = 0x01 || ephPk[32] || outerNonce[24] || outerBox
  *   outerBox = crypto_box(inner, outerNonce, recipientBoxPk, ephSk)

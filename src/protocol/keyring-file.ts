@@ -7,7 +7,7 @@
  *    "wrap":{"nonce":B64(24),"ct":B64(80)},
  *    "secrets":{"nonce":B64(24),"ct":B64(113)}}
  *
- * Crypto in src/crypto/keyring.ts; byte-exact description in docs/PROTOCOL.md §Keyring.
+ * Crypto in src/crypto/keyring.ts; byte-exact description in docs/PROTOCOL.md §6.
  */
 import { DataError } from '../errors.js';
 import { concatBytes, lp, toB64, u32be, u64be, utf8 } from './encoding.js';

@@ -1,6 +1,7 @@
 /**
- * File writes for everything hush keeps on disk (DESIGN.md §1.4): a temp file in the same
- * directory, written, fsynced, closed, renamed over the target, then the directory fsynced.
+ * File writes for everything hush keeps on disk (docs/SECURITY.md "Local files"): a temp file
+ * in the same directory, written, fsynced, closed, renamed over the target, then the directory
+ * fsynced.
  * A crash at any point leaves either the old file or the new one, never a mix; the temp file
  * is removed when anything fails.
  */

@@ -5,7 +5,7 @@
  * keyring without a prompt and without running Argon2; `hush lock` removes it.
  *
  * Entry: service "hush", account = the absolute, symlink-resolved home path (two homes, two
- * entries). Secret: one line of JSON, version 1 (docs/PROTOCOL.md §Keychain entry):
+ * entries). Secret: one line of JSON, version 1 (docs/PROTOCOL.md "OS keychain entry"):
  *
  *   {"v":1,"key":B64(32 bytes: the wrapping key),"salt":B64(16 bytes: keyring.json kdf.salt)}
  *

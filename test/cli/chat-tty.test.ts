@@ -3,7 +3,7 @@
  * one real relay process. Synchronisation polls the screen (capture-pane) for the expected
  * text until a bounded deadline: waiting for an observable state, never a fixed sleep.
  * Ticks print as letters ([queued] [sent] [delivered] [read]) because NO_COLOR is set.
- * Skipped where tmux is missing, except in CI (CI=true), where that fails (.ci/run installs it).
+ * Skipped where tmux is missing, failed instead in CI (test/needs.ts; .ci/run installs it).
  */
 import * as path from 'node:path';
 import { execa } from 'execa';
@@ -15,7 +15,8 @@ import { sealEnvelope } from '../../src/crypto/seal.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { BIN, hush, makeHome, testEnv } from './helpers.js';
-import { hasTmux } from './tmux.js';
+import { hasTmux, whyNoTmux } from './tmux.js';
+import { skipWithout } from '../needs.js';
 import { ENV, historyOf, newUser, openStore, PASS, type TestUser } from './messaging-helpers.js';
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 });
@@ -104,7 +105,7 @@ async function restartRelay(): Promise<void> {
   relay = await startRelayProcess({ dataDir: relay.dataDir, args: ['--port', port] });
 }
 
-describe.skipIf(!RUN)('hush chat in a terminal', () => {
+describe.skipIf(skipWithout('tmux', whyNoTmux()))('hush chat in a terminal', () => {
   it('two chats talk: typing seen, ticks up to read, the line being typed survives, resize, /verify, Ctrl-C and EOF exit 0', async () => {
     const a = await chatTerminal(alice, 'bob');
     const b = await chatTerminal(bob, 'alice');

@@ -1,13 +1,15 @@
 /**
  * hush trust on a real terminal (tmux), stdin piped: the confirmation is asked on the terminal.
  * The changed key is recorded straight in alice's real store (the full relay path of a key
- * change is in contacts-trust.test.ts). Skipped where tmux is missing.
+ * change is in contacts-trust.test.ts). Skipped where tmux is missing,
+ * failed instead in CI (test/needs.ts).
  */
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/crypto/fingerprint.js';
 import { makeUser } from '../integration/helpers.js';
 import { BIN, makeHome, testEnv } from './helpers.js';
-import { hasTmux, killTerminals, terminal } from './tmux.js';
+import { killTerminals, terminal, whyNoTmux } from './tmux.js';
+import { skipWithout } from '../needs.js';
 import { ENV, jsonOf, openStore, type TestUser, userIn } from './messaging-helpers.js';
 
 afterAll(killTerminals);
@@ -37,7 +39,7 @@ async function bobContact(): Promise<Record<string, unknown>> {
   return jsonOf(c.stdout)[0]!;
 }
 
-describe.skipIf(!hasTmux())('hush trust on a terminal', () => {
+describe.skipIf(skipWithout('tmux', whyNoTmux()))('hush trust on a terminal', () => {
   it('a changed key: asks on the terminal with stdin piped; yes accepts the new key, unverified', async () => {
     const t = await terminal(`echo y | node ${BIN} trust bob`, testEnv({ HUSH_HOME: alice.home, ...(ENV as Record<string, string>) }), 200);
     const s1 = await t.waitFor(/Accept bob's new key/);

@@ -1,17 +1,19 @@
 /**
  * The interactive passphrase prompt on a real terminal (tmux), with stdin piped: the prompt
- * must read the terminal, not stdin. Skipped where tmux is missing (.ci/run installs it).
+ * must read the terminal, not stdin. Skipped where tmux is missing,
+ * failed instead in CI (test/needs.ts; .ci/run installs it).
  */
 import { promises as fsp } from 'node:fs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { BIN, hush, makeHome, testEnv } from './helpers.js';
-import { hasTmux, killTerminals, terminal } from './tmux.js';
+import { killTerminals, terminal, whyNoTmux } from './tmux.js';
+import { skipWithout } from '../needs.js';
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
 
 afterAll(killTerminals);
 
-describe.skipIf(!hasTmux())('passphrase prompt on a terminal', () => {
+describe.skipIf(skipWithout('tmux', whyNoTmux()))('passphrase prompt on a terminal', () => {
   it('init asks twice on the terminal even with stdin piped; the keyring opens with what was typed', async () => {
     const home = await makeHome();
     const env = testEnv({ HUSH_HOME: home });

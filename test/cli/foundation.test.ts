@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { execa } from 'execa';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from './helpers.js';
 import { requireLogger } from './module-log.js';
+import { skipWithout } from '../needs.js';
 
 // Each case spawns real processes; the cli project does not inherit the root testTimeout.
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 });
@@ -357,7 +358,7 @@ describe.concurrent('hush passwd', () => {
     expect(await fsp.readdir(home)).toEqual(['keyring.json', 'new']);
   });
 
-  it.skipIf(process.platform !== 'linux')('killed while deriving the new key: the old keyring still opens and nothing is left behind', async () => {
+  it.skipIf(skipWithout('/proc (Linux)', process.platform === 'linux' ? undefined : `not Linux (${process.platform})`))('killed while deriving the new key: the old keyring still opens and nothing is left behind', async () => {
     const home = await initHome('kate', 'old pass');
     const before = await fsp.readFile(path.join(home, 'keyring.json'), 'utf8');
     // The new wrap uses 128 MiB of Argon2 memory; the old keyring opens at the floor (8 MiB).

@@ -69,6 +69,8 @@ export interface HushOptions {
 
 export interface HushResult {
   exitCode: number;
+  /** The signal that killed it (e.g. 'SIGKILL'), undefined when it exited by itself. */
+  signal?: string;
   stdout: string;
   stderr: string;
 }
@@ -78,7 +80,7 @@ const run = execa as unknown as (
   file: string,
   args: string[],
   opts: Record<string, unknown>,
-) => Promise<{ exitCode?: number; stdout?: unknown; stderr?: unknown }>;
+) => Promise<{ exitCode?: number; signal?: string; stdout?: unknown; stderr?: unknown }>;
 
 /** Runs `node bin/hush.js ...args`; never throws on a non-zero exit. */
 export async function hush(args: string[], opts: HushOptions = {}): Promise<HushResult> {
@@ -102,7 +104,7 @@ export async function hush(args: string[], opts: HushOptions = {}): Promise<Hush
     // A safety net against a hung child, not an assertion.
     timeout: 60_000,
   });
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  return { exitCode: r.exitCode ?? -1, signal: r.signal, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
 /** Parses NDJSON stdout (one object per line). */

@@ -6,7 +6,8 @@
  * The real-keychain cases need a throwaway keyring session: run the suite through
  * `bash scripts/with-keyring.sh npx vitest run test/cli/keychain.test.ts` (.ci/run does this
  * for `npm test`). Outside one they are skipped with the reason in their name, unless
- * HUSH_REQUIRE_KEYCHAIN=1 (set by .ci/run), which makes them fail instead. On a desktop,
+ * HUSH_REQUIRE_KEYCHAIN=1 or CI is set (.ci/run sets both), which makes them fail instead
+ * (test/needs.ts); so does the terminal case without tmux. On a desktop,
  * HUSH_TEST_REAL_KEYCHAIN=1 lets them use the session's keychain (entries are removed after).
  *
  * The "no Secret Service" and "hung D-Bus" cases need no keychain and always run.
@@ -15,9 +16,10 @@ import { execa } from 'execa';
 import { promises as fsp, realpathSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from './helpers.js';
-import { hasTmux } from './tmux.js';
+import { killTerminals, terminal, whyNoTmux } from './tmux.js';
+import { inCI, skipWithout } from '../needs.js';
 
 /** Lets the child use the keychain (helpers.ts turns it off by default). */
 const KC = { HUSH_NO_KEYCHAIN: undefined };
@@ -55,39 +57,25 @@ async function whyNoKeychain(): Promise<string | undefined> {
 }
 
 
-/** Runs `command` in its own tmux terminal; returns the final screen once it has exited. */
+/** Runs `command` in its own tmux terminal (tmux.ts); returns the final screen once it has exited. */
 async function inTerminal(command: string, env: Record<string, string>, answer: { prompt: RegExp; text: string }): Promise<string> {
-  const dir = await makeHome('hush-tmux-');
-  const sock = path.join(dir, 'sock');
-  const tmux = (...args: string[]) => execa('tmux', ['-S', sock, ...args], { env, extendEnv: false });
-  await tmux('new-session', '-d', '-x', '150', '-y', '40', `${command}; echo EXIT=$?; read _`);
+  const t = await terminal(command, env);
   try {
-    // Condition-based polling of the screen, not a timed wait.
-    const waitFor = async (re: RegExp): Promise<string> => {
-      for (;;) {
-        const screen = (await tmux('capture-pane', '-p', '-J')).stdout;
-        if (re.test(screen)) return screen;
-        if (/EXIT=\d+/.test(screen)) throw new Error(`the command ended without showing ${re}:\n${screen}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    await waitFor(answer.prompt);
-    await tmux('send-keys', '-l', answer.text);
-    await tmux('send-keys', 'Enter');
-    return await waitFor(/EXIT=\d+/);
+    await t.waitFor(answer.prompt);
+    await t.type(answer.text);
+    return await t.waitFor(/EXIT=\d+/);
   } finally {
-    await tmux('kill-server').catch(() => undefined);
+    await killTerminals();
   }
 }
 
 const skipReason = await whyNoKeychain();
-const required = process.env.HUSH_REQUIRE_KEYCHAIN === '1';
-if (skipReason && !required) console.warn(`keychain.test.ts: real-keychain cases SKIPPED: ${skipReason}`);
+const required = process.env.HUSH_REQUIRE_KEYCHAIN === '1' || inCI();
 
 // Spawning the binary a dozen times per case: more than vitest's 5 s default on a busy machine.
 const SLOW = { timeout: 120_000 };
 
-describe.skipIf(skipReason !== undefined && !required)(`real OS keychain${skipReason ? ` (unavailable: ${skipReason})` : ''}`, SLOW, () => {
+describe.skipIf(skipWithout('an OS keychain (Secret Service)', skipReason, required))(`real OS keychain${skipReason ? ` (unavailable: ${skipReason})` : ''}`, SLOW, () => {
   const homes: string[] = [];
   async function newHome(pass: string, name = 'alice'): Promise<string> {
     const home = await makeHome();
@@ -96,9 +84,6 @@ describe.skipIf(skipReason !== undefined && !required)(`real OS keychain${skipRe
     return home;
   }
 
-  beforeAll(() => {
-    if (skipReason) throw new Error(`HUSH_REQUIRE_KEYCHAIN=1 but ${skipReason}`);
-  });
   afterAll(async () => {
     for (const h of homes) await hush(['lock'], { home: h, env: KC });
   });
@@ -206,7 +191,7 @@ describe.skipIf(skipReason !== undefined && !required)(`real OS keychain${skipRe
     expect(jsonLines(k.stdout)[0]).toMatchObject({ source: 'keychain' });
   });
 
-  it.skipIf(!hasTmux())('a stale entry falls back to the prompt on the terminal, after the hint', async () => {
+  it.skipIf(skipWithout('tmux', whyNoTmux()))('a stale entry falls back to the prompt on the terminal, after the hint', async () => {
     const home = await newHome('old-pw');
     expect((await hush(['unlock', '--remember'], { home, env: { ...KC, HUSH_PASSPHRASE: 'old-pw' } })).exitCode).toBe(0);
     const copy = await makeHome();

@@ -5,14 +5,22 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { makeHome } from './helpers.js';
 
-export function hasTmux(): boolean {
+/** Why tmux cannot be used here, or undefined when it can (for skipWithout, test/needs.ts). */
+export function whyNoTmux(): string | undefined {
   try {
     execFileSync('tmux', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+    return undefined;
+  } catch (e) {
+    return `tmux -V failed (${(e as Error).message.split('\n')[0]}); .ci/run installs it`;
   }
 }
+
+export function hasTmux(): boolean {
+  return whyNoTmux() === undefined;
+}
+
+/** How long waitFor polls a screen before it fails (a bound on a hang, not a timing assertion). */
+export const WAIT_DEADLINE_MS = 20_000;
 
 const sockets: string[] = [];
 
@@ -31,13 +39,16 @@ export async function terminal(command: string, env: Record<string, string>, wid
   const screen = async (escapes = false): Promise<string> => (await tmux('capture-pane', '-p', '-J', ...(escapes ? ['-e'] : []))).stdout;
   /**
    * Polls the screen until `re` shows up (condition-based, not a fixed sleep); fails at once
-   * when the command ended without showing it.
+   * when the command ended without showing it, and after `deadlineMs` with the screen as it
+   * was last seen in the message.
    */
-  const waitFor = async (re: RegExp, escapes = false): Promise<string> => {
+  const waitFor = async (re: RegExp, escapes = false, deadlineMs = WAIT_DEADLINE_MS): Promise<string> => {
+    const until = Date.now() + deadlineMs;
     for (;;) {
       const s = await screen(escapes);
       if (re.test(s)) return s;
-      if (/EXIT=\d+/.test(s)) throw new Error(`the command ended without showing ${re}:\n${s}`);
+      if (/EXIT=\d+/.test(s)) throw new Error(`the command ended without showing ${re}; the screen:\n${s}`);
+      if (Date.now() >= until) throw new Error(`${re} did not show within ${deadlineMs} ms; the screen:\n${s}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };

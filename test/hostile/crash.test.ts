@@ -5,8 +5,10 @@
  * inside). Then kill -9 `hush pull` at random points, and `hush init` / `hush passwd` midway:
  * nothing lost, nothing shown twice, the keyring still opens.
  *
- * Kill points are random (nacl.randomBytes), so each run tries other ones; a failure prints the
- * delays it used.
+ * Kill points are random, so each run tries other ones, but replayable: they come from a seed
+ * (test/seed.ts) printed as `HUSH_TEST_SEED=<n>` on stderr and in every failure message; set
+ * HUSH_TEST_SEED=<n> to draw the same points again. Every kill is checked to have been a
+ * SIGKILL (execa's `signal`), not merely a non-zero exit.
  */
 import { execa } from 'execa';
 import { existsSync, promises as fsp } from 'node:fs';
@@ -19,6 +21,7 @@ import { toHex, utf8 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from '../cli/helpers.js';
 import { spawnHush } from '../cli/messaging-helpers.js';
+import { seededRandom } from '../seed.js';
 import { cleanupTmp, figure, makeUser, type RelayProc, scale, startRelayProcess, tmpDir } from './helpers.js';
 
 vi.setConfig({ testTimeout: 180_000, hookTimeout: 60_000 });
@@ -34,12 +37,6 @@ afterAll(async () => {
   cleanupTmp();
 });
 
-/** A random integer in [0, n) from nacl.randomBytes. */
-function rand(n: number): number {
-  const b = randomBytes(4);
-  return (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) % n;
-}
-
 const LIMIT_ARGS = ['--rate-conn', '100000', '--rate-identity', '100000', '--frame-rate', '100000', '--mailbox-count', '1000000'];
 
 async function relayOn(dataDir: string): Promise<RelayProc> {
@@ -50,6 +47,8 @@ async function relayOn(dataDir: string): Promise<RelayProc> {
 
 describe('relay killed -9 mid-stream', () => {
   it(`delivers every accepted envelope of a ${MESSAGES}-message stream from ${SENDERS} senders exactly once after a restart`, async () => {
+    const rng = seededRandom('relay killed -9 mid-stream');
+    const replay = `replay with HUSH_TEST_SEED=${rng.seed}`;
     const dataDir = tmpDir();
     let relay = await relayOn(dataDir);
     const bob = makeUser('bob');
@@ -65,7 +64,7 @@ describe('relay killed -9 mid-stream', () => {
       });
     });
     const total = plan.reduce((n, p) => n + p.length, 0);
-    const killAt = Math.floor(total * 0.2) + rand(Math.floor(total * 0.6)); // somewhere in the middle
+    const killAt = Math.floor(total * 0.2) + rng.int(Math.floor(total * 0.6)); // somewhere in the middle
     const accepted = new Set<string>();
     let killed = false;
     let killedProc: RelayProc | undefined;
@@ -97,9 +96,9 @@ describe('relay killed -9 mid-stream', () => {
     };
     const conns = await Promise.all(senders.map((s) => s.connect(relay.url)));
     await Promise.all(conns.map((c, i) => stream(c, plan[i]!)));
-    expect(killed).toBe(true);
-    expect(await killedProc!.exited).toBeNull(); // killed by a signal, not exited
-    expect(killedProc!.proc.signalCode).toBe('SIGKILL');
+    expect(killed, replay).toBe(true);
+    expect(await killedProc!.exited, replay).toBeNull(); // killed by a signal, not exited
+    expect(killedProc!.proc.signalCode, replay).toBe('SIGKILL');
     const acceptedBeforeCrash = new Set(accepted);
     figure('envelopes accepted before kill -9 of the relay', `${acceptedBeforeCrash.size} of ${total}`);
 
@@ -107,7 +106,7 @@ describe('relay killed -9 mid-stream', () => {
     relay = await relayOn(dataDir);
     const again = await Promise.all(senders.map((s) => s.connect(relay.url)));
     await Promise.all(again.map((c, i) => stream(c, plan[i]!.filter((x) => !accepted.has(x.eid)))));
-    expect(accepted.size).toBe(total);
+    expect(accepted.size, replay).toBe(total);
     for (const c of again) await c.close();
 
     // Kill -9 once more while bob drains, after a pull and before its ack: the mail comes again.
@@ -115,7 +114,8 @@ describe('relay killed -9 mid-stream', () => {
     const first = await cb.pull({ limit: 500 });
     expect(first.items.length).toBeGreaterThan(0);
     relay.proc.kill('SIGKILL');
-    await relay.exited;
+    expect(await relay.exited).toBeNull();
+    expect(relay.proc.signalCode).toBe('SIGKILL');
     relay = await relayOn(dataDir);
 
     // Drain: pull, open, ack, page by page.
@@ -137,15 +137,15 @@ describe('relay killed -9 mid-stream', () => {
     }
     await c2.close();
     // Exactly once: no duplicate, nothing missing, nothing extra; every pre-crash `accepted` is there.
-    expect(new Set(eids).size).toBe(eids.length);
-    expect(new Set(msgIds).size).toBe(msgIds.length);
-    expect(eids.length).toBe(total);
+    expect(new Set(eids).size, replay).toBe(eids.length);
+    expect(new Set(msgIds).size, replay).toBe(msgIds.length);
+    expect(eids.length, replay).toBe(total);
     const all = new Set(plan.flat().map((x) => x.eid));
-    expect(eids.every((e) => all.has(e))).toBe(true);
+    expect(eids.every((e) => all.has(e)), replay).toBe(true);
     const delivered = new Set(eids);
-    expect([...acceptedBeforeCrash].filter((e) => !delivered.has(e))).toEqual([]);
-    expect(new Set(msgIds)).toEqual(new Set(plan.flat().map((x) => x.msgId)));
-    figure('messages delivered exactly once across two kill -9 of the relay', eids.length);
+    expect([...acceptedBeforeCrash].filter((e) => !delivered.has(e)), replay).toEqual([]);
+    expect(new Set(msgIds), replay).toEqual(new Set(plan.flat().map((x) => x.msgId)));
+    figure('messages delivered exactly once across two kill -9 of the relay', `${eids.length} (kill after ${killAt} accepted; HUSH_TEST_SEED=${rng.seed})`);
   });
 });
 
@@ -162,13 +162,24 @@ async function cliUser(name: string, relayUrl: string): Promise<string> {
   return home;
 }
 
-/** Runs `hush ...args` and kills it -9 after `delayMs` (a fault injected at a random point, not a wait for anything). */
-async function killedAfter(home: string, args: string[], delayMs: number, env: Record<string, string> = {}): Promise<{ killed: boolean; exitCode: number | undefined; stdout: string }> {
+/**
+ * Runs `hush ...args` and kills it -9 after `delayMs` (a fault injected at a random point, not
+ * a wait for anything). `killed` is true only when the process died by SIGKILL; the caller
+ * checks that a process that was not killed exited 0 (expectKilledOrOk).
+ */
+async function killedAfter(home: string, args: string[], delayMs: number, env: Record<string, string> = {}): Promise<{ killed: boolean; exitCode: number | undefined; signal: string | undefined; stdout: string; stderr: string }> {
   const p = execa('node', [BIN, ...args], { env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: PASS, ...env }), extendEnv: false, cwd: ROOT, reject: false, detached: true, timeout: 60_000 });
   const t = setTimeout(() => p.kill('SIGKILL'), delayMs);
   const r = await p;
   clearTimeout(t);
-  return { killed: r.signal === 'SIGKILL', exitCode: r.exitCode, stdout: String(r.stdout ?? '') };
+  return { killed: r.signal === 'SIGKILL', exitCode: r.exitCode, signal: r.signal, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+/** Either killed by our SIGKILL, or finished before it with exit 0: anything else is a failure. */
+function expectKilledOrOk(r: Awaited<ReturnType<typeof killedAfter>>, why: string): void {
+  if (r.killed) return;
+  expect(r.signal, `${why}: died by ${r.signal}, not by our SIGKILL`).toBeUndefined();
+  expect(r.exitCode, `${why}: finished before the kill, but not with exit 0: ${r.stderr}`).toBe(0);
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -179,6 +190,7 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 describe('hush pull killed -9 at random points', () => {
   it('loses no message and shows none twice in hush history', async () => {
+    const rng = seededRandom('hush pull killed -9');
     const relay = await relayOn(tmpDir());
     const alice = await cliUser('alice', relay.url);
     const bob = await cliUser('bob', relay.url);
@@ -200,15 +212,19 @@ describe('hush pull killed -9 at random points', () => {
       const upto = Math.min(N, at + Math.ceil((N - 20) / PULL_KILLS));
       await sendMore(at, upto);
       at = upto;
-      const delay = Math.floor(full * 0.5) + rand(Math.floor(full * 0.7) + 1); // mostly while it connects, stores and acks
+      const delay = Math.floor(full * 0.5) + rng.int(Math.floor(full * 0.7) + 1); // mostly while it connects, stores and acks
       delays.push(delay);
       const r = await killedAfter(bob, ['pull', '--json'], delay);
+      expectKilledOrOk(r, `pull killed after ${delay} ms (HUSH_TEST_SEED=${rng.seed})`);
       if (r.killed) killedCount++;
-      else expect(r.exitCode).toBe(0);
     }
-    // And the test hook: killed right after storing a batch, before acking it.
+    // And the test hook: killed right after storing a batch, before acking it. Fresh mail is
+    // waiting, so the hook fires: the pull must die by its SIGKILL.
+    const hookBodies = Array.from({ length: 5 }, (_, i) => `crash-test hook message ${i}`);
+    const sentHook = await hush(['send', 'bob', '--lines'], { home: alice, env, input: hookBodies.join('\n') + '\n' });
+    expect(sentHook.exitCode, sentHook.stderr).toBe(0);
     const hooked = await killedAfter(bob, ['pull', '--json'], 60_000, { HUSH_TEST_CRASH: 'after-store' });
-    expect(hooked.exitCode === 0 || hooked.killed).toBe(true);
+    expect(hooked.signal, hooked.stderr).toBe('SIGKILL');
     // A final clean pull gets whatever is left.
     const last = await hush(['pull', '--json'], { home: bob, env });
     expect(last.exitCode, last.stderr).toBe(0);
@@ -216,15 +232,17 @@ describe('hush pull killed -9 at random points', () => {
     expect(hist.exitCode, hist.stderr).toBe(0);
     const received = jsonLines(hist.stdout).filter((m) => m.direction === 'in').map((m) => String(m.body));
     const ids = jsonLines(hist.stdout).map((m) => String(m.id));
-    expect(new Set(ids).size, `delays ${delays.join(',')}`).toBe(ids.length);
-    expect(received.sort(), `delays ${delays.join(',')}`).toEqual(['hello', ...bodies].sort());
-    figure('hush pull kill -9 points (ms)', `${delays.join(',')} (${killedCount} of ${PULL_KILLS} killed mid-run; a full pull took ${full} ms)`);
+    const replay = `delays ${delays.join(',')}; replay with HUSH_TEST_SEED=${rng.seed}`;
+    expect(new Set(ids).size, replay).toBe(ids.length);
+    expect(received.sort(), replay).toEqual(['hello', ...bodies, ...hookBodies].sort());
+    figure('hush pull kill -9 points (ms)', `${delays.join(',')} (${killedCount} of ${PULL_KILLS} killed mid-run; a full pull took ${full} ms; HUSH_TEST_SEED=${rng.seed})`);
     figure('messages through killed pulls, none lost or doubled', N);
   });
 });
 
 describe('hush listen killed -9 at random points', () => {
   it('loses no message and shows none twice: each listen killed after a random number of printed messages', async () => {
+    const rng = seededRandom('hush listen killed -9');
     const relay = await relayOn(tmpDir());
     const alice = await cliUser('alicel', relay.url);
     const bob = await cliUser('bobl', relay.url);
@@ -242,48 +260,51 @@ describe('hush listen killed -9 at random points', () => {
       bodies.push(...batch);
       const sent = hush(['send', 'bobl', '--lines'], { home: alice, env, input: batch.join('\n') + '\n' });
       // Kill at a random point of the stream: after the n-th message line (0 = as soon as one starts).
-      const n = rand(PER);
+      const n = rng.int(PER);
       points.push(n);
       await listen.stdout.json(n);
       listen.kill('SIGKILL');
-      expect((await listen.done).signal).toBe('SIGKILL');
+      expect((await listen.done).signal, `HUSH_TEST_SEED=${rng.seed}`).toBe('SIGKILL');
       expect((await sent).exitCode).toBe(0);
     }
     const last = await hush(['pull', '--json'], { home: bob, env });
     expect(last.exitCode, last.stderr).toBe(0);
     const hist = await hush(['history', 'alicel', '--json', '--limit', String(bodies.length + 10)], { home: bob, env });
     const received = jsonLines(hist.stdout).filter((m) => m.direction === 'in').map((m) => String(m.body));
-    expect(received.sort(), `kill points ${points.join(',')}`).toEqual(['hello', ...bodies].sort());
-    figure('hush listen kill -9 points (messages printed before the kill)', points.join(','));
+    expect(received.sort(), `kill points ${points.join(',')}; replay with HUSH_TEST_SEED=${rng.seed}`).toEqual(['hello', ...bodies].sort());
+    figure('hush listen kill -9 points (messages printed before the kill)', `${points.join(',')} (HUSH_TEST_SEED=${rng.seed})`);
   });
 });
 
 describe('hush init and hush passwd killed -9 midway', () => {
   it('init killed at random points: either no keyring at all, or one that opens', async () => {
+    const rng = seededRandom('hush init killed -9');
     const probe = await makeHome('hush-hostile-probe-');
     const full = await timed(async () => expect((await hush(['init', '--name', 'probe'], { home: probe, env: { HUSH_PASSPHRASE: PASS } })).exitCode).toBe(0));
     const outcomes: string[] = [];
     for (let k = 0; k < KEYRING_KILLS; k++) {
       const home = await makeHome('hush-hostile-init-');
-      const delay = rand(full + 100);
-      await killedAfter(home, ['init', '--name', 'kim'], delay);
+      const delay = rng.int(full + 100);
+      const why = `init killed after ${delay} ms (HUSH_TEST_SEED=${rng.seed})`;
+      expectKilledOrOk(await killedAfter(home, ['init', '--name', 'kim'], delay), why);
       const file = path.join(home, 'keyring.json');
       if (existsSync(file)) {
         const r = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: PASS, HUSH_NEW_PASSPHRASE: PASS } });
-        expect(r.exitCode, `delay ${delay}: ${r.stderr}`).toBe(0);
+        expect(r.exitCode, `${why}: ${r.stderr}`).toBe(0);
         outcomes.push(`${delay}ms:opens`);
       } else {
         // Nothing half-made blocks a fresh init.
         const r = await hush(['init', '--name', 'kim'], { home, env: { HUSH_PASSPHRASE: PASS } });
-        expect(r.exitCode, `delay ${delay}: ${r.stderr}`).toBe(0);
+        expect(r.exitCode, `${why}: ${r.stderr}`).toBe(0);
         outcomes.push(`${delay}ms:absent`);
       }
-      expect((await fsp.readdir(home)).filter((f) => /tmp|\.new|~$/.test(f)), `delay ${delay}`).toEqual([]);
+      expect((await fsp.readdir(home)).filter((f) => /tmp|\.new|~$/.test(f)), why).toEqual([]);
     }
-    figure('hush init kill -9 outcomes', outcomes.join(' '));
+    figure('hush init kill -9 outcomes', `${outcomes.join(' ')} (HUSH_TEST_SEED=${rng.seed})`);
   });
 
   it('passwd killed at random points: the keyring opens with the old or the new passphrase, never neither', async () => {
+    const rng = seededRandom('hush passwd killed -9');
     const home = await makeHome('hush-hostile-passwd-');
     expect((await hush(['init', '--name', 'pat'], { home, env: { HUSH_PASSPHRASE: 'p0' } })).exitCode).toBe(0);
     const full = await timed(async () => expect((await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: 'p0', HUSH_NEW_PASSPHRASE: 'p0' } })).exitCode).toBe(0));
@@ -291,20 +312,20 @@ describe('hush init and hush passwd killed -9 midway', () => {
     const outcomes: string[] = [];
     for (let k = 1; k <= KEYRING_KILLS; k++) {
       const next = `p${k}`;
-      const delay = rand(full + 100);
-      await killedAfter(home, ['passwd'], delay, { HUSH_PASSPHRASE: current, HUSH_NEW_PASSPHRASE: next });
+      const delay = rng.int(full + 100);
+      expectKilledOrOk(await killedAfter(home, ['passwd'], delay, { HUSH_PASSPHRASE: current, HUSH_NEW_PASSPHRASE: next }), `passwd killed after ${delay} ms (HUSH_TEST_SEED=${rng.seed})`);
       const withNew = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: next, HUSH_NEW_PASSPHRASE: next } });
       if (withNew.exitCode === 0) {
         current = next;
         outcomes.push(`${delay}ms:new`);
       } else {
         const withOld = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: current, HUSH_NEW_PASSPHRASE: current } });
-        expect(withOld.exitCode, `delay ${delay}: neither passphrase opens: ${withOld.stderr}`).toBe(0);
+        expect(withOld.exitCode, `delay ${delay}: neither passphrase opens (HUSH_TEST_SEED=${rng.seed}): ${withOld.stderr}`).toBe(0);
         outcomes.push(`${delay}ms:old`);
       }
     }
     const left = (await fsp.readdir(home)).filter((f) => f !== 'keyring.json');
     expect(left.filter((f) => /tmp|\.new|~$/.test(f))).toEqual([]);
-    figure('hush passwd kill -9 outcomes', outcomes.join(' '));
+    figure('hush passwd kill -9 outcomes', `${outcomes.join(' ')} (HUSH_TEST_SEED=${rng.seed})`);
   });
 });

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { BIN, hush, type HushResult, jsonLines, makeHome, ROOT, testEnv } from '../cli/helpers.js';
+import { skipWithout } from '../needs.js';
 import { cleanupTmp, figure, type RelayProc, startRelayProcess } from './helpers.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
@@ -207,15 +208,17 @@ async function failingStoreScenario(label: string, u: { bob: string; bobName: st
 }
 
 describe('a disk that fills up while storing', () => {
-  const canMount = os.platform() === 'linux' && process.getuid?.() === 0 && (() => {
+  const noTmpfs = ((): string | undefined => {
+    if (os.platform() !== 'linux') return `not Linux (${os.platform()})`;
+    if (process.getuid?.() !== 0) return 'not root: mounting a tmpfs needs root';
     const d = spawnSync('mktemp', ['-d']).stdout.toString().trim();
-    const ok = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d]).status === 0;
-    if (ok) spawnSync('umount', [d]);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d]);
+    if (m.status === 0) spawnSync('umount', [d]);
     spawnSync('rmdir', [d]);
-    return ok;
+    return m.status === 0 ? undefined : `mount -t tmpfs failed: ${String(m.stderr ?? m.error?.message ?? '').trim()}`;
   })();
 
-  it.skipIf(!canMount)('a full tmpfs under hush pull: a clear error, nothing acked unstored; after freeing space everything arrives once', async () => {
+  it.skipIf(skipWithout('a tmpfs mount', noTmpfs))('a full tmpfs under hush pull: a clear error, nothing acked unstored; after freeing space everything arrives once', async () => {
     const mnt = await makeHome('hush-tmpfs-');
     expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m,mode=0700', 'tmpfs', mnt]).status).toBe(0);
     mounts.push(mnt);

@@ -73,7 +73,7 @@ describe('round trips', () => {
 });
 
 describe('tamper: every byte', () => {
-  // DESIGN.md §6: flip any byte of an envelope and it must be rejected.
+  // Flip any byte of an envelope and it must be rejected (docs/PROTOCOL.md §5.3).
   // Each open is a few ms on a loaded CI box: every byte of a short envelope with two
   // masks, and for a longer one every header byte plus a stride through the ciphertext.
   it.each([
