@@ -104,20 +104,15 @@ export async function relayMain(argv: string[]): Promise<void> {
     }
     relay = await startRelay({ host: args.host, port: args.port, dataDir: args.data, ...(args.url === undefined ? {} : { url: args.url }), limits: args.limits });
   } catch (e) {
-    const err = e as Error & { code?: string; hint?: string };
-    let message = err.message;
-    let hint = err.hint;
-    if (err.code === 'EADDRINUSE') {
-      message = 'the port is already in use';
-      hint = 'choose another --port, or --port 0 for any free one';
-    } else if (err.code === 'EACCES') {
-      message = 'permission denied opening the port or data directory';
-    }
+    // Every expected start-up failure (flags, port, host, data directory) is a HushError with
+    // its own message and hint; anything else is a bug: one line too, a stack only with HUSH_DEBUG.
+    const message = isHushError(e) ? e.message : `the relay failed to start: ${(e as Error).message ?? String(e)}`;
     process.stderr.write(`hush-relay: error: ${message}\n`);
+    const hint = isHushError(e) ? e.hint : 'rerun with HUSH_DEBUG=1 for the stack trace';
     if (hint) process.stderr.write(`hush-relay: hint: ${hint}\n`);
+    if (process.env.HUSH_DEBUG === '1' && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
     process.exit(isHushError(e) ? e.exitCode : ExitCode.internal);
   }
-  process.stdout.write(relay.url + '\n');
   const stop = (signal: string): void => {
     process.stderr.write(`hush-relay: ${new Date().toISOString()} signal name=${signal}\n`);
     relay.close().then(
@@ -130,4 +125,6 @@ export async function relayMain(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // Printed once the signal handlers are in place: whoever reads the URL may signal at once.
+  process.stdout.write(relay.url + '\n');
 }

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { verifyDetached } from '../src/crypto/nacl.js';
-import { isHushError } from '../src/errors.js';
+import { isHushError, UsageError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
 import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
 import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
@@ -125,6 +125,21 @@ class RelayError extends Error {
   }
 }
 
+/**
+ * The start-up failures of listen() as one-line usage errors (exit 2) naming the host and port,
+ * instead of Node's errno text: a busy port, a privileged port, an address not on this machine.
+ */
+export function listenError(e: unknown, host: string, port: number): unknown {
+  const code = (e as { code?: string }).code;
+  const where = `port ${port} on ${host}`;
+  if (code === 'EADDRINUSE') return new UsageError('RELAY_PORT_IN_USE', `${where} is in use`, { cause: e, hint: 'another relay (or program) listens there: stop it, pick another --port, or --port 0 for any free one' });
+  if (code === 'EACCES' || code === 'EPERM') return new UsageError('RELAY_PORT_DENIED', `${where} needs privileges this process does not have`, { cause: e, hint: 'ports below 1024 are privileged: pick a port from 1024 up, or --port 0 for any free one' });
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAFNOSUPPORT' || code === 'EINVAL') {
+    return new UsageError('RELAY_BAD_HOST', `cannot listen on ${host}: it is not an address of this machine (${code})`, { cause: e, hint: 'use --host 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an address of one of its interfaces' });
+  }
+  return e;
+}
+
 export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const limits: RelayLimitsConfig = { ...DEFAULT_LIMITS, ...opts.limits };
   const host = opts.host ?? '127.0.0.1';
@@ -148,8 +163,6 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     res.writeHead(426, { 'content-type': 'text/plain' });
     res.end('hush relay: connect with a WebSocket client\n');
   });
-  const wss = new WebSocketServer({ server, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
-
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => {
@@ -158,8 +171,11 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     });
   }).catch((e: unknown) => {
     store.close();
-    throw e;
+    throw listenError(e, host, opts.port ?? 0);
   });
+  // Made once listening: a WebSocketServer re-emits the http server's listen errors as its own
+  // 'error' events, which nobody would handle.
+  const wss = new WebSocketServer({ server, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
   const port = (server.address() as AddressInfo).port;
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const listenUrl = `ws://${hostInUrl}:${port}`;
