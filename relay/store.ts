@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError, InternalError, UsageError } from '../src/errors.js';
+import { DataError, UsageError } from '../src/errors.js';
 
 export const SCHEMA_VERSION = 1;
 
