@@ -33,6 +33,7 @@ import {
 import { randomBytes } from '../src/crypto/nacl.js';
 import { DEFAULT_LIMITS, type RelayLimitsConfig } from './config.js';
 import { RelayStore } from './store.js';
+import { relayUrls } from './urls.js';
 
 export interface RelayOptions {
   /** Interface to listen on; default 127.0.0.1. */
@@ -41,7 +42,9 @@ export interface RelayOptions {
   port?: number;
   /** Directory of the SQLite store (created 0700). */
   dataDir: string;
-  /** Canonical URL clients sign; default ws://HOST:PORT. */
+  /** The URLs clients dial and sign (canonicalised), the first one announced; see relay/urls.ts. */
+  publicUrls?: string[];
+  /** Old name of one `publicUrls` entry (--url), appended to them. */
   url?: string;
   limits?: Partial<RelayLimitsConfig>;
   /** One line per event (no newline); default: stderr. */
@@ -49,8 +52,10 @@ export interface RelayOptions {
 }
 
 export interface RunningRelay {
-  /** The canonical URL clients sign (and, unless --url was given, dial). */
+  /** The canonical URL announced first (hello.relay, the first line on stdout). */
   url: string;
+  /** Every canonical URL whose auth is accepted, `url` first (hello.urls). */
+  urls: string[];
   /** ws://HOST:PORT actually listened on. */
   listenUrl: string;
   port: number;
@@ -159,27 +164,48 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   let closing = false;
   let connCounter = 0;
 
-  const server: Server = createServer((_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' });
-    res.end('hush relay: connect with a WebSocket client\n');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  const newServer = (): Server =>
+    createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' });
+      res.end('hush relay: connect with a WebSocket client\n');
     });
-  }).catch((e: unknown) => {
+  const listen = (srv: Server, port: number, on: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, on, () => {
+        srv.off('error', reject);
+        resolve();
+      });
+    });
+  const server = newServer();
+  await listen(server, opts.port ?? 0, host).catch((e: unknown) => {
     store.close();
     throw listenError(e, host, opts.port ?? 0);
   });
-  // Made once listening: a WebSocketServer re-emits the http server's listen errors as its own
-  // 'error' events, which nobody would handle.
-  const wss = new WebSocketServer({ server, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
-  const port = (server.address() as AddressInfo).port;
+  const address = server.address() as AddressInfo;
+  const port = address.port;
+  const servers = [server];
+  // A relay on 127.0.0.1 (or localhost, or ::1) also listens on the other loopback family, so
+  // ws://localhost:PORT and ws://[::1]:PORT, which it accepts as its own, reach it too. Skipped
+  // (and logged) where the machine has no such address or something else holds the port there.
+  if (host === '127.0.0.1' || host === 'localhost' || host === '::1') {
+    const other = address.family === 'IPv6' ? '127.0.0.1' : '::1';
+    const srv = newServer();
+    await listen(srv, port, other).then(
+      () => servers.push(srv),
+      (e: unknown) => event('listen-skipped', { host: other, port, error: (e as { code?: string }).code ?? (e as Error).name }),
+    );
+  }
+  // Made once listening, without a server of its own: in `server` mode a WebSocketServer
+  // re-emits the http server's listen errors as its own 'error' events, which nobody handles.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
+  for (const srv of servers) srv.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const listenUrl = `ws://${hostInUrl}:${port}`;
-  const url = canonicalRelayUrl(opts.url ?? listenUrl);
+  const urls = relayUrls(host, port, [...(opts.publicUrls ?? []), ...(opts.url === undefined ? [] : [opts.url])]);
+  const url = urls.main;
+  const ownUrls = new Set(urls.all);
+  if (urls.warning) log(`hush-relay: warning: ${urls.warning}`);
 
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
@@ -304,11 +330,11 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     try {
       claimed = canonicalRelayUrl(f.url);
     } catch {
-      return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for an invalid url, this relay is ${url}`);
+      return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for an invalid url, this relay answers to ${urls.all.join(' ')}`);
     }
-    if (claimed !== url) return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for ${claimed}, this relay is ${url}`);
+    if (!ownUrls.has(claimed)) return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for ${claimed}, this relay answers to ${urls.all.join(' ')}`);
     if (Math.abs(Date.now() - f.time) > limits.authSkewMs) return refuse(c, f.id, 'AUTH_STALE', `auth time is more than ${limits.authSkewMs} ms from the relay's clock`);
-    if (!verifyDetached(authSignedBytes(c.challenge, url, f.time), f.sig, f.signPk)) return refuse(c, f.id, 'AUTH_FAILED', 'auth signature does not verify');
+    if (!verifyDetached(authSignedBytes(c.challenge, claimed, f.time), f.sig, f.signPk)) return refuse(c, f.id, 'AUTH_FAILED', 'auth signature does not verify');
     c.signPk = f.signPk;
     c.key = toB64(f.signPk);
     if (c.authTimer) clearTimeout(c.authTimer);
@@ -477,7 +503,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       }
       event('disconnect', { conn: c.n, code, open: conns.size });
     });
-    send(c, { t: 'hello', challenge: toB64(c.challenge), relay: url, time: Date.now(), limits: publicLimits });
+    send(c, { t: 'hello', challenge: toB64(c.challenge), relay: url, urls: urls.all, time: Date.now(), limits: publicLimits });
   });
 
   const heartbeat = setInterval(() => {
@@ -506,7 +532,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   };
   const purgeTimer = setInterval(purge, limits.purgeIntervalMs);
 
-  event('listening', { url, listen: listenUrl, data: opts.dataDir });
+  event('listening', { url, urls: urls.all.join(','), listen: servers.map((srv) => { const a = srv.address() as AddressInfo; return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`; }).join(','), data: opts.dataDir });
 
   let closed: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -516,7 +542,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       event('shutdown', { open: conns.size, pending: queue.length });
       clearInterval(heartbeat);
       clearInterval(purgeTimer);
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      const stopped = Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
       flush(); // finish the commits already queued, answering `accepted`
       const gone = [...conns].map(
         (c) =>
@@ -539,5 +565,5 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     return closed;
   };
 
-  return { url, listenUrl, port, close };
+  return { url, urls: urls.all, listenUrl, port, close };
 }
