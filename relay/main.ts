@@ -106,8 +106,9 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 /**
  * Starts the relay from command-line arguments (`argv` excludes node and the script name) and
  * resolves once it listens and has printed its URL; the process then serves until SIGINT or
- * SIGTERM, which shut down gracefully and exit 0. Bad flags or a busy port print
- * `hush-relay: error: …` and exit non-zero.
+ * SIGTERM, which shut down gracefully and exit 0. A start-up failure prints
+ * `hush-relay: error: …` and `hush-relay: hint: …` and exits 2 (flags, port, host, data
+ * directory), 6 (a damaged store) or 1 (unforeseen; HUSH_DEBUG=1 adds the stack).
  */
 export async function relayMain(argv: string[]): Promise<void> {
   let relay;

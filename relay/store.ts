@@ -4,7 +4,7 @@
  * Durability: WAL journal with synchronous=FULL, so every committed transaction has been
  * fsynced to the WAL before `accepted` is sent (NORMAL would only risk the last commits on a
  * power cut, which is exactly what `accepted` promises against). Inserts that arrive in the
- * same event-loop turn are committed together (group commit, relay/server.ts), which keeps
+ * same event-loop turn are committed together (group commit, relay/mailbox.ts), which keeps
  * fsyncs per envelope well below one under load.
  *
  * Mailbox rows hold recipient, eid, envelope, size and arrival time: never the sender.
