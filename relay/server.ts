@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { UsageError } from '../src/errors.js';
+import { canonicalRelayUrl } from '../src/protocol/frames.js';
 import { DEFAULT_LIMITS, type RelayLimitsConfig } from './config.js';
 import { type Conn, createHandlers, type EventLog } from './handlers.js';
 import { Mailbox } from './mailbox.js';
@@ -68,6 +69,8 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     log(`hush-relay: ${new Date().toISOString()} ${name}${kv ? ' ' + kv : ''}`);
   };
 
+  // Checked before anything is opened: a bad URL throws BAD_URL here, not after listening.
+  const publicUrls = [...(opts.publicUrls ?? []), ...(opts.url === undefined ? [] : [opts.url])].map((u) => canonicalRelayUrl(u));
   const store = new RelayStore(opts.dataDir);
   const newServer = (): Server =>
     createServer((_req, res) => {
@@ -107,7 +110,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   for (const srv of servers) srv.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const listenUrl = `ws://${hostInUrl}:${port}`;
-  const urls = relayUrls(host, port, [...(opts.publicUrls ?? []), ...(opts.url === undefined ? [] : [opts.url])]);
+  const urls = relayUrls(host, port, publicUrls);
   if (urls.warning) log(`hush-relay: warning: ${urls.warning}`);
 
   const corking = new Corking();
