@@ -7,6 +7,7 @@ import envPaths from 'env-paths';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ExitCode, isHushError, UsageError } from '../src/errors.js';
+import { canonicalRelayUrl, MAX_HELLO_URLS } from '../src/protocol/frames.js';
 import { LIMITS, parseLimitValue, type RelayLimitsConfig } from './config.js';
 import { startRelay } from './server.js';
 
@@ -28,7 +29,10 @@ export function relayUsage(): string {
     '  --host HOST            interface to listen on (HUSH_RELAY_HOST, default 127.0.0.1)',
     '  --port PORT            port, 0 = any free port (HUSH_RELAY_PORT, default 7070)',
     `  --data DIR             data directory (HUSH_RELAY_DATA, default ${defaultDataDir()})`,
-    '  --url URL              canonical URL clients sign (HUSH_RELAY_URL, default ws://HOST:PORT)',
+    '  --public-url URL       a URL clients dial and sign, e.g. behind a proxy or on a LAN; repeatable,',
+    '                         the first is announced (HUSH_RELAY_PUBLIC_URL, comma-separated; default:',
+    '                         ws://HOST:PORT, and on loopback also ws://localhost:PORT, ws://[::1]:PORT)',
+    '  --url URL              the same as --public-url (HUSH_RELAY_URL)',
     '',
     'limits (durations: 500ms, 10s, 5m, 2h, 7d, bare numbers are seconds; sizes: 4096, 64k, 2m):',
   ];
@@ -44,23 +48,24 @@ interface Parsed {
   host: string;
   port: number;
   data: string;
-  url?: string;
+  publicUrls: string[];
   limits: Partial<RelayLimitsConfig>;
   help: boolean;
 }
 
 export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): Parsed {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
     host: { type: 'string' },
     port: { type: 'string' },
     data: { type: 'string' },
-    url: { type: 'string' },
+    'public-url': { type: 'string', multiple: true },
+    url: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   };
   for (const l of LIMITS) options[l.flag] = { type: 'string' };
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
-    values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string | boolean | undefined>;
+    values = parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as Record<string, string | boolean | string[] | undefined>;
   } catch (e) {
     throw new UsageError('BAD_FLAG', (e as Error).message.split('\n')[0]!.replace(/\.$/, '').toLowerCase(), { hint: 'see hush relay --help' });
   }
@@ -77,12 +82,22 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       throw new UsageError('BAD_FLAG', (e as Error).message, { hint: 'see hush relay --help' });
     }
   }
-  const url = pick('url', 'HUSH_RELAY_URL');
+  // --public-url and --url (flags win over HUSH_RELAY_PUBLIC_URL and HUSH_RELAY_URL), in order.
+  const flagUrls = [...((values['public-url'] as string[] | undefined) ?? []), ...((values.url as string[] | undefined) ?? [])];
+  const envUrls = [env.HUSH_RELAY_PUBLIC_URL, env.HUSH_RELAY_URL].flatMap((v) => (v ? v.split(',') : [])).map((u) => u.trim()).filter((u) => u !== '');
+  const publicUrls = (flagUrls.length > 0 ? flagUrls : envUrls).map((u) => {
+    try {
+      return canonicalRelayUrl(u);
+    } catch (e) {
+      throw new UsageError('BAD_FLAG', `--public-url: ${(e as Error).message}`, { hint: 'give a ws:// or wss:// url like wss://relay.example.org or ws://192.168.1.5:7070' });
+    }
+  });
+  if (publicUrls.length > MAX_HELLO_URLS) throw new UsageError('BAD_FLAG', `at most ${MAX_HELLO_URLS} --public-url`, { hint: 'list only the urls clients dial' });
   return {
     host: pick('host', 'HUSH_RELAY_HOST') ?? '127.0.0.1',
     port: Number(portText),
     data: pick('data', 'HUSH_RELAY_DATA') ?? defaultDataDir(),
-    ...(url === undefined ? {} : { url }),
+    publicUrls,
     limits,
     help: values.help === true,
   };
@@ -91,8 +106,9 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 /**
  * Starts the relay from command-line arguments (`argv` excludes node and the script name) and
  * resolves once it listens and has printed its URL; the process then serves until SIGINT or
- * SIGTERM, which shut down gracefully and exit 0. Bad flags or a busy port print
- * `hush-relay: error: …` and exit non-zero.
+ * SIGTERM, which shut down gracefully and exit 0. A start-up failure prints
+ * `hush-relay: error: …` and `hush-relay: hint: …` and exits 2 (flags, port, host, data
+ * directory), 6 (a damaged store) or 1 (unforeseen; HUSH_DEBUG=1 adds the stack).
  */
 export async function relayMain(argv: string[]): Promise<void> {
   let relay;
@@ -102,22 +118,17 @@ export async function relayMain(argv: string[]): Promise<void> {
       process.stdout.write(relayUsage());
       return;
     }
-    relay = await startRelay({ host: args.host, port: args.port, dataDir: args.data, ...(args.url === undefined ? {} : { url: args.url }), limits: args.limits });
+    relay = await startRelay({ host: args.host, port: args.port, dataDir: args.data, publicUrls: args.publicUrls, limits: args.limits });
   } catch (e) {
-    const err = e as Error & { code?: string; hint?: string };
-    let message = err.message;
-    let hint = err.hint;
-    if (err.code === 'EADDRINUSE') {
-      message = 'the port is already in use';
-      hint = 'choose another --port, or --port 0 for any free one';
-    } else if (err.code === 'EACCES') {
-      message = 'permission denied opening the port or data directory';
-    }
+    // Every expected start-up failure (flags, port, host, data directory) is a HushError with
+    // its own message and hint; anything else is a bug: one line too, a stack only with HUSH_DEBUG.
+    const message = isHushError(e) ? e.message : `the relay failed to start: ${(e as Error).message ?? String(e)}`;
     process.stderr.write(`hush-relay: error: ${message}\n`);
+    const hint = isHushError(e) ? e.hint : 'rerun with HUSH_DEBUG=1 for the stack trace';
     if (hint) process.stderr.write(`hush-relay: hint: ${hint}\n`);
+    if (process.env.HUSH_DEBUG === '1' && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
     process.exit(isHushError(e) ? e.exitCode : ExitCode.internal);
   }
-  process.stdout.write(relay.url + '\n');
   const stop = (signal: string): void => {
     process.stderr.write(`hush-relay: ${new Date().toISOString()} signal name=${signal}\n`);
     relay.close().then(
@@ -130,4 +141,6 @@ export async function relayMain(argv: string[]): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // Printed once the signal handlers are in place: whoever reads the URL may signal at once.
+  process.stdout.write(relay.url + '\n');
 }

@@ -4,15 +4,15 @@
  * Durability: WAL journal with synchronous=FULL, so every committed transaction has been
  * fsynced to the WAL before `accepted` is sent (NORMAL would only risk the last commits on a
  * power cut, which is exactly what `accepted` promises against). Inserts that arrive in the
- * same event-loop turn are committed together (group commit, relay/server.ts), which keeps
+ * same event-loop turn are committed together (group commit, relay/mailbox.ts), which keeps
  * fsyncs per envelope well below one under load.
  *
  * Mailbox rows hold recipient, eid, envelope, size and arrival time: never the sender.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { InternalError } from '../src/errors.js';
+import { DataError, UsageError } from '../src/errors.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -44,22 +44,66 @@ CREATE INDEX mailbox_recipient_seq ON mailbox (recipient, seq);
 CREATE INDEX mailbox_time ON mailbox (time);
 `;
 
+const DATA_HINT = 'choose a writable directory with --data (or HUSH_RELAY_DATA)';
+
+/**
+ * Makes `dir` (0700) and `dir/relay.sqlite` (0600) before SQLite opens the file, so the store is
+ * private from its first byte: SQLite gives the -wal and -shm files the mode of the database.
+ * A looser existing file is tightened. Returns the database path; a directory that cannot be
+ * made or written is a UsageError RELAY_DATA_DIR (exit 2).
+ */
+function openPrivate(dir: string): string {
+  const fail = (what: string, e: unknown): never => {
+    const code = (e as { code?: string }).code;
+    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' || code === 'EEXIST' ? 'not a directory' : code === 'EROFS' ? 'read-only file system' : (code ?? (e as Error).message);
+    throw new UsageError('RELAY_DATA_DIR', `cannot ${what} the relay data directory ${dir} (${why})`, { cause: e, hint: DATA_HINT });
+  };
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    fail('create', e);
+  }
+  try {
+    if (!statSync(dir).isDirectory()) fail('use', Object.assign(new Error('not a directory'), { code: 'ENOTDIR' }));
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    fail('use', e);
+  }
+  const file = join(dir, 'relay.sqlite');
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      const fd = openSync(f, f === file ? 'a' : 'r', 0o600); // 'a' creates the database 0600 (umask only removes bits)
+      closeSync(fd);
+      if ((statSync(f).mode & 0o077) !== 0) chmodSync(f, 0o600);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (f !== file && code === 'ENOENT') continue;
+      fail('write to', e);
+    }
+  }
+  return file;
+}
+
 export class RelayStore {
   private readonly db: Database.Database;
   private readonly q;
   private readonly insertTx: (items: readonly NewMail[]) => (number | null)[];
 
   constructor(dir: string) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const file = join(dir, 'relay.sqlite');
-    const fresh = !existsSync(file);
+    const file = openPrivate(dir);
+    let db: Database.Database | undefined;
     try {
-      this.db = new Database(file);
+      db = new Database(file);
+      db.pragma('journal_mode = WAL');
     } catch (e) {
-      throw new InternalError('STORE_OPEN_FAILED', `cannot open the relay store in ${dir}`, { cause: e, hint: 'check that the data directory is writable' });
+      if (db?.open) db.close();
+      const code = (e as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new DataError('RELAY_STORE_CORRUPT', `${file} is not a relay store (or it is damaged)`, { cause: e, hint: 'point --data at another directory, or move that file away' });
+      }
+      throw new UsageError('RELAY_DATA_DIR', `cannot open the relay store in ${dir} (${code ?? (e as Error).message})`, { cause: e, hint: DATA_HINT });
     }
-    if (fresh) chmodSync(file, 0o600);
-    this.db.pragma('journal_mode = WAL');
+    this.db = db;
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     const version = this.db.pragma('user_version', { simple: true }) as number;
@@ -70,7 +114,7 @@ export class RelayStore {
       this.db.exec('COMMIT');
     } else if (version !== SCHEMA_VERSION) {
       this.db.close();
-      throw new InternalError('STORE_VERSION', `the relay store has schema version ${version}, this relay knows ${SCHEMA_VERSION}`, { hint: 'use a newer hush relay, or another --data directory' });
+      throw new DataError('RELAY_STORE_VERSION', `the relay store has schema version ${version}, this relay knows ${SCHEMA_VERSION}`, { hint: 'use a newer hush relay, or another --data directory' });
     }
     this.q = {
       insert: this.db.prepare('INSERT OR IGNORE INTO mailbox (recipient, eid, env, size, time) VALUES (?, ?, ?, ?, ?)'),

@@ -211,8 +211,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     } catch (e) {
       client.ws.terminate();
       if (e instanceof RelayError && e.code === 'AUTH_WRONG_URL') {
-        throw new RelayError(e.code, `the relay calls itself ${hello.relay}, not ${signUrl}`, {
-          hint: `if that is the relay you meant, use --relay ${hello.relay}`,
+        // hello.urls (newer relays) lists every URL the relay accepts; hello.relay is the first.
+        const own = hello.urls && hello.urls.length > 0 ? hello.urls : [hello.relay];
+        throw new RelayError(e.code, `the relay answers to ${own.join(', ')}, not ${signUrl}`, {
+          hint: `if that is the relay you meant, use --relay ${own[0]}`,
           cause: e,
         });
       }

@@ -91,7 +91,14 @@ export interface RelayLimits {
   authTimeoutMs: number;
   authSkewMs: number;
 }
-export interface HelloFrame { v: 1; t: 'hello'; challenge: Uint8Array; relay: string; time: number; limits: Partial<RelayLimits> }
+/**
+ * `relay` is the relay's main canonical URL; `urls` (optional, added after the first release:
+ * older relays omit it, older clients ignore it) lists every canonical URL whose auth it accepts,
+ * `relay` first.
+ */
+export interface HelloFrame { v: 1; t: 'hello'; challenge: Uint8Array; relay: string; urls?: string[]; time: number; limits: Partial<RelayLimits> }
+/** Most URLs a relay lists in `hello.urls`. */
+export const MAX_HELLO_URLS = 32;
 export interface OkFrame { v: 1; t: 'ok'; id: string; deleted?: number }
 export interface BundleFrame { v: 1; t: 'bundle'; id: string; bundle: unknown }
 export interface AcceptedFrame { v: 1; t: 'accepted'; id: string; eid: string; stored: boolean; delivered: number }
@@ -116,23 +123,68 @@ export function authSignedBytes(challenge: Uint8Array, url: string, time: number
 }
 
 /**
- * The canonical spelling of a relay URL, as signed by clients and compared by the relay:
- * `ws:` or `wss:`, lowercase host, default port dropped, no trailing `/` on an empty path, no
- * query or fragment. `ws://127.0.0.1:4000/` -> `ws://127.0.0.1:4000`.
+ * The canonical spelling of a relay URL, as signed by clients and compared by the relay
+ * (docs/PROTOCOL.md §7.3). Four rewrites, everything else must already be canonical or the URL
+ * is refused (BAD_URL), so that any two implementations agree byte for byte:
+ *   - the scheme `ws` / `wss` and the host are lowercased;
+ *   - the default port (80 for ws, 443 for wss) and an empty port (`host:`) are dropped;
+ *   - a path of a lone `/` is written as nothing.
+ * Refused: more than MAX_URL_LENGTH characters, anything but printable ASCII (no spaces), user
+ * info (`@`), a query (`?`), a fragment (`#`), a backslash; a host that is not a DNS name of
+ * `a-z 0-9 . _ -`, a dotted-decimal IPv4 address or a bracketed RFC 5952 IPv6 address; a port
+ * with leading zeros or above 65535; a path with characters outside RFC 3986 `pchar` and `/`,
+ * a `%` not followed by two hex digits, or a `.` / `..` segment.
+ * `WS://LocalHost:80/` -> `ws://localhost`, `ws://127.0.0.1:4000/` -> `ws://127.0.0.1:4000`.
  */
 export function canonicalRelayUrl(text: string): string {
-  let u: URL;
-  try {
-    u = new URL(text);
-  } catch {
-    throw new DataError('BAD_URL', `relay url ${JSON.stringify(text)} is not a valid url`, { hint: 'use a url like ws://127.0.0.1:7070' });
+  const bad = (why: string): never => {
+    throw new DataError('BAD_URL', `relay url ${JSON.stringify(text.slice(0, 200))} ${why}`, { hint: 'use a url like ws://127.0.0.1:7070' });
+  };
+  if (text.length > MAX_URL_LENGTH) bad(`is longer than ${MAX_URL_LENGTH} characters`);
+  if (!/^[\x21-\x7e]*$/.test(text)) bad('must be printable ASCII without spaces');
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/]*)(.*)$/.exec(text);
+  if (!m) return bad('is not a valid url');
+  const scheme = m[1]!.toLowerCase();
+  if (scheme !== 'ws' && scheme !== 'wss') bad('must start with ws:// or wss://');
+  if (text.includes('?') || text.includes('#')) bad('must not carry a query or a fragment');
+  if (text.includes('\\')) bad('must not contain a backslash');
+  const authority = m[2]!;
+  if (authority.includes('@')) bad('must not carry user info');
+  const a = /^(\[[0-9A-Fa-f:]+\]|[A-Za-z0-9._-]+)(?::([0-9]*))?$/.exec(authority);
+  if (!a) return bad('has no valid host');
+  const host = canonicalHost(a[1]!.toLowerCase(), bad);
+  const portText = a[2] ?? '';
+  if (portText !== '' && (!/^(0|[1-9][0-9]{0,4})$/.test(portText) || Number(portText) > 65535)) bad('has an invalid port');
+  const port = portText === '' || Number(portText) === (scheme === 'ws' ? 80 : 443) ? '' : `:${portText}`;
+  const path = m[3]!;
+  if (path !== '') {
+    if (!/^(\/([A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*)+$/.test(path)) bad('has a path with characters that need escaping');
+    if (path.split('/').some((seg) => /^(\.|%2e){1,2}$/i.test(seg))) bad('has a . or .. segment in its path');
   }
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
-    throw new DataError('BAD_URL', `relay url must start with ws:// or wss://`, { hint: 'use a url like ws://127.0.0.1:7070' });
+  return `${scheme}://${host}${port}${path === '/' ? '' : path}`;
+}
+
+/** A lowercased host as written in a canonical URL, or `bad` (see canonicalRelayUrl). */
+function canonicalHost(host: string, bad: (why: string) => never): string {
+  if (host.startsWith('[')) {
+    let written: string;
+    try {
+      written = new URL(`ws://${host}`).hostname; // the RFC 5952 form (WHATWG serialises IPv6 that way)
+    } catch {
+      return bad('has an invalid IPv6 address');
+    }
+    if (written !== host) bad(`must write its IPv6 address as ${written}`);
+    return host;
   }
-  if (u.username || u.password || u.search || u.hash) throw new DataError('BAD_URL', 'relay url must not carry credentials, a query or a fragment');
-  const path = u.pathname === '/' ? '' : u.pathname;
-  return `${u.protocol}//${u.host}${path}`;
+  const labels = host.replace(/\.$/, '').split('.');
+  // As in WHATWG URL parsing, a host whose last label is a number is an IPv4 address.
+  if (/^(0x[0-9a-f]*|[0-9]+)$/.test(labels[labels.length - 1]!)) {
+    const octet = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
+    if (!new RegExp(`^${octet}(\\.${octet}){3}$`).test(host)) bad('must write its IPv4 address as four decimal numbers (like 127.0.0.1)');
+    return host;
+  }
+  if (labels.some((l) => l === '')) bad('has an empty label in its host');
+  return host;
 }
 
 // --- Validators ------------------------------------------------------------------------
@@ -288,7 +340,9 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
         const lim = o.limits === undefined ? {} : obj(o.limits, `${p}.limits`);
         const limits: Partial<RelayLimits> = {};
         for (const [k, val] of Object.entries(lim)) if (typeof val === 'number' && Number.isSafeInteger(val) && val >= 0) (limits as Record<string, number>)[k] = val;
-        return { ok: true, frame: { v: 1, t, challenge: b64(o, 'challenge', p, { len: CHALLENGE_BYTES }), relay: str(o, 'relay', p, { max: MAX_URL_LENGTH }), time: int(o, 'time', p, 0, MAX_TIME), limits } };
+        const urls = o.urls === undefined ? undefined : arr(o, 'urls', p, MAX_HELLO_URLS).map((_u, i, list) => str(list as unknown as Obj, String(i), `${p}.urls`, { max: MAX_URL_LENGTH }));
+        const relay = str(o, 'relay', p, { max: MAX_URL_LENGTH });
+        return { ok: true, frame: { v: 1, t, challenge: b64(o, 'challenge', p, { len: CHALLENGE_BYTES }), relay, ...(urls === undefined ? {} : { urls }), time: int(o, 'time', p, 0, MAX_TIME), limits } };
       }
       case 'ok':
         return { ok: true, frame: { v: 1, t, id: needId(), ...(o.deleted === undefined ? {} : { deleted: int(o, 'deleted', p, 0, Number.MAX_SAFE_INTEGER) }) } };

@@ -45,11 +45,19 @@ export function cleanupTmp(): void {
   for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
-/** Starts `node bin/hush-relay.js --port 0 --data DIR ...args` (or `node bin/hush.js relay ...` with viaCli). */
-export async function startRelayProcess(opts: { dataDir?: string; args?: string[]; viaCli?: boolean; env?: Record<string, string> } = {}): Promise<RelayProc> {
+/**
+ * Starts `node bin/hush-relay.js --port 0 --data DIR ...args` (or `node bin/hush.js relay ...`
+ * with viaCli); with `umask`, under that umask (through /bin/sh, which then execs node).
+ */
+export async function startRelayProcess(opts: { dataDir?: string; args?: string[]; viaCli?: boolean; env?: Record<string, string>; umask?: number } = {}): Promise<RelayProc> {
   const dataDir = opts.dataDir ?? tmpDir();
   const cmd = opts.viaCli ? [HUSH, 'relay'] : [BIN];
-  const proc = spawn(process.execPath, [...cmd, '--port', '0', '--data', dataDir, ...(opts.args ?? [])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const argv = [...cmd, '--port', '0', '--data', dataDir, ...(opts.args ?? [])];
+  const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...opts.env } };
+  const proc =
+    opts.umask === undefined
+      ? spawn(process.execPath, argv, spawnOpts)
+      : spawn('/bin/sh', ['-c', `umask ${opts.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, ...argv], spawnOpts);
   let stderr = '';
   const watchers: { re: RegExp; resolve: (l: string) => void }[] = [];
   proc.stderr!.setEncoding('utf8');

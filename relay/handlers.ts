@@ -1,0 +1,271 @@
+/**
+ * The frame handlers of the relay: what it does with each client frame once the wire has
+ * decoded its text (docs/PROTOCOL.md §7.2-7.3). They see a connection only as a Conn with a
+ * Link (relay/wire.ts), so they run in process against a fake link (test/unit/relay-handlers).
+ *
+ * The relay is blind: it checks signatures (auth, bundles) and never holds a key that opens a
+ * box. Log lines name connections by a counter, never by key or content.
+ */
+import { randomBytes, verifyDetached } from '../src/crypto/nacl.js';
+import { isHushError } from '../src/errors.js';
+import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
+import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
+import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+import {
+  type AckFrame,
+  type AuthFrame,
+  authSignedBytes,
+  canonicalRelayUrl,
+  CHALLENGE_BYTES,
+  type ClientFrame,
+  type LookupFrame,
+  MAX_PULL_BYTES,
+  parseClientFrame,
+  type PullFrame,
+  type RegisterFrame,
+  type RelayErrorCode,
+  type RelayLimits,
+  type SendFrame,
+} from '../src/protocol/frames.js';
+import { Bucket } from './bucket.js';
+import type { RelayLimitsConfig } from './config.js';
+import { acceptedText, Mailbox } from './mailbox.js';
+import type { RelayStore } from './store.js';
+import type { RelayUrls } from './urls.js';
+import type { Link } from './wire.js';
+
+/** One log event: a name and key=value fields (never keys or envelope contents). */
+export type EventLog = (name: string, fields?: Record<string, string | number | boolean>) => void;
+
+/** A client connection: its link and what the relay knows about it. */
+export interface Conn {
+  /** Counter naming the connection in logs. */
+  n: number;
+  link: Link;
+  challenge: Uint8Array;
+  challengeUsed: boolean;
+  /** Set by a successful auth. */
+  signPk?: Uint8Array;
+  /** signPk as base64 (the key of Mailbox.online). */
+  key?: string;
+  /** Seen since the last heartbeat. */
+  alive: boolean;
+  authTimer?: NodeJS.Timeout;
+  sendBucket: Bucket;
+  frameBucket: Bucket;
+}
+
+/** A refusal of one request with a wire error code; the connection stays open. */
+export class FrameRefusal extends Error {
+  constructor(
+    readonly code: RelayErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface HandlerContext {
+  limits: RelayLimitsConfig;
+  urls: RelayUrls;
+  store: RelayStore;
+  mailbox: Mailbox;
+  event: EventLog;
+  /** True once the relay is shutting down: frames are answered SHUTTING_DOWN. */
+  closing(): boolean;
+}
+
+export interface Handlers {
+  /** A new connection's state; the caller sends `hello(c)` once it is registered. */
+  newConn(n: number, link: Link): Conn;
+  /** The `hello` frame for `c`. */
+  hello(c: Conn): { t: string; [k: string]: unknown };
+  /** One frame from `c`: binary frames are refused, text frames parsed and handled. */
+  onFrame(c: Conn, text: string | undefined): void;
+  /** Answers an error, logs `refused` and closes the connection (1008 unless said). */
+  refuse(c: Conn, id: string | undefined, code: RelayErrorCode, message: string, closeCode?: number): void;
+  /** Forgets a closed connection. */
+  gone(c: Conn): void;
+  /** Drops rate buckets of identities that are offline and refilled (called by the purge timer). */
+  sweepBuckets(): void;
+}
+
+export function createHandlers(ctx: HandlerContext): Handlers {
+  const { limits, urls, store, mailbox, event } = ctx;
+  const own = new Set(urls.all);
+  const identityBuckets = new Map<string, Bucket>();
+  const online = mailbox.online;
+  const publicLimits: RelayLimits = {
+    maxFrameBytes: limits.maxFrameBytes,
+    maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
+    sendRatePerConn: limits.sendRatePerConn,
+    sendRatePerIdentity: limits.sendRatePerIdentity,
+    mailboxMaxCount: limits.mailboxMaxCount,
+    mailboxMaxBytes: limits.mailboxMaxBytes,
+    ttlMs: limits.ttlMs,
+    authTimeoutMs: limits.authTimeoutMs,
+    authSkewMs: limits.authSkewMs,
+  };
+
+  const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
+    c.link.send({ t: 'error', ...(id === undefined ? {} : { id }), code, message });
+  };
+  const refuse = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string, closeCode = 1008): void => {
+    sendError(c, id, code, message);
+    event('refused', { conn: c.n, code });
+    c.link.close(closeCode, code);
+  };
+
+  const handleAuth = (c: Conn, f: AuthFrame): void => {
+    if (c.challengeUsed) return sendError(c, f.id, 'CHALLENGE_USED', 'this connection already answered its challenge');
+    c.challengeUsed = true;
+    let claimed: string;
+    try {
+      claimed = canonicalRelayUrl(f.url);
+    } catch {
+      return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for an invalid url, this relay answers to ${urls.all.join(' ')}`);
+    }
+    if (!own.has(claimed)) return refuse(c, f.id, 'AUTH_WRONG_URL', `auth is for ${claimed}, this relay answers to ${urls.all.join(' ')}`);
+    if (Math.abs(Date.now() - f.time) > limits.authSkewMs) return refuse(c, f.id, 'AUTH_STALE', `auth time is more than ${limits.authSkewMs} ms from the relay's clock`);
+    if (!verifyDetached(authSignedBytes(c.challenge, claimed, f.time), f.sig, f.signPk)) return refuse(c, f.id, 'AUTH_FAILED', 'auth signature does not verify');
+    c.signPk = f.signPk;
+    c.key = toB64(f.signPk);
+    if (c.authTimer) clearTimeout(c.authTimer);
+    let set = online.get(c.key);
+    if (!set) online.set(c.key, (set = new Set()));
+    set.add(c);
+    event('auth', { conn: c.n });
+    c.link.send({ t: 'ok', id: f.id });
+  };
+
+  const handleRegister = (c: Conn, f: RegisterFrame): void => {
+    let b;
+    try {
+      b = parseBundle(f.bundle);
+    } catch (e) {
+      throw new FrameRefusal('BAD_BUNDLE', isHushError(e) ? e.message : 'bad bundle');
+    }
+    if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
+    if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
+    const byName = store.lookupName(b.name);
+    if (byName && !bytesEqual(byName.signPk, b.signPk)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is taken by another identity`);
+    const mine = store.lookupKey(b.signPk);
+    if (mine) {
+      const prev = (JSON.parse(mine.bundle) as { created: number }).created;
+      if (b.created < prev) throw new FrameRefusal('BAD_BUNDLE', 'bundle is older than the one already registered');
+    }
+    store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), Date.now());
+    event('register', { conn: c.n, renamed: !!mine && mine.name !== b.name });
+    c.link.send({ t: 'ok', id: f.id });
+  };
+
+  const handleLookup = (c: Conn, f: LookupFrame): void => {
+    const row = f.name !== undefined ? store.lookupName(f.name) : store.lookupKey(f.signPk!);
+    if (!row) throw new FrameRefusal('NOT_FOUND', f.name !== undefined ? `no identity is registered under the name ${f.name}` : 'no identity is registered with that key');
+    c.link.send({ t: 'bundle', id: f.id, bundle: JSON.parse(row.bundle) as unknown });
+  };
+
+  const handleSend = (c: Conn, f: SendFrame): void => {
+    const now = Date.now();
+    if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
+    let ib = identityBuckets.get(c.key!);
+    if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
+    if (!ib.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
+    if (envelopeId(f.env) !== f.eid) throw new FrameRefusal('BAD_ENVELOPE', 'eid does not match the envelope');
+    const rkey = f.toText; // = toB64(f.to): base64 is strict
+    if (f.ephemeral) {
+      const delivered = mailbox.pushTo(rkey, 0, f.eid, f.envText, now, true);
+      c.link.send(acceptedText(f.id, f.eid, false, delivered));
+      return;
+    }
+    const s = mailbox.statsOf(f.to, rkey);
+    if (s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes) {
+      if (store.exists(f.to, f.eid)) {
+        c.link.send(acceptedText(f.id, f.eid, true, 0));
+        return;
+      }
+      throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
+    }
+    mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now }, s);
+  };
+
+  const handlePull = (c: Conn, f: PullFrame): void => {
+    const rows = store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit, MAX_PULL_BYTES);
+    const items: { seq: number; eid: string; env: string; time: number }[] = [];
+    let bytes = 0;
+    for (const r of rows) {
+      if (items.length > 0 && bytes + r.env.length > MAX_PULL_BYTES) break;
+      bytes += r.env.length;
+      items.push({ seq: r.seq, eid: r.eid, env: toB64(r.env), time: r.time });
+    }
+    let more = items.length < rows.length;
+    if (!more && rows.length === f.limit) more = store.pull(c.signPk!, rows[rows.length - 1]!.seq, Date.now() - limits.ttlMs, 1).length > 0;
+    c.link.send({ t: 'mail', id: f.id, items, more });
+  };
+
+  const handleAck = (c: Conn, f: AckFrame): void => {
+    const r = store.ack(c.signPk!, f.eids);
+    mailbox.acked(c.key!, r.count, r.bytes);
+    c.link.send({ t: 'ok', id: f.id, deleted: r.count });
+  };
+
+  const dispatch = (c: Conn, f: ClientFrame): void => {
+    if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
+    if (f.t === 'auth') return handleAuth(c, f);
+    if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', `authenticate before ${f.t}`);
+    switch (f.t) {
+      case 'register':
+        return handleRegister(c, f);
+      case 'lookup':
+        return handleLookup(c, f);
+      case 'send':
+        return handleSend(c, f);
+      case 'pull':
+        return handlePull(c, f);
+      case 'ack':
+        return handleAck(c, f);
+    }
+  };
+
+  const onFrame = (c: Conn, text: string | undefined): void => {
+    c.alive = true;
+    if (text === undefined) return sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
+    const r = parseClientFrame(text, limits.maxFrameBytes);
+    if (!r.ok) return sendError(c, r.id, r.code, r.message);
+    if (!c.frameBucket.take()) return sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
+    if (ctx.closing()) return sendError(c, r.frame.id, 'SHUTTING_DOWN', 'the relay is shutting down');
+    try {
+      dispatch(c, r.frame);
+    } catch (e) {
+      if (e instanceof FrameRefusal) return sendError(c, r.frame.id, e.code, e.message);
+      event('internal-error', { conn: c.n, frame: r.frame.t, error: isHushError(e) ? e.code : (e as Error).name });
+      sendError(c, r.frame.id, 'INTERNAL', 'the relay failed to handle this frame');
+    }
+  };
+
+  return {
+    newConn: (n, link) => ({
+      n,
+      link,
+      challenge: randomBytes(CHALLENGE_BYTES),
+      challengeUsed: false,
+      alive: true,
+      sendBucket: new Bucket(limits.sendRatePerConn),
+      frameBucket: new Bucket(limits.frameRatePerConn),
+    }),
+    hello: (c) => ({ t: 'hello', challenge: toB64(c.challenge), relay: urls.main, urls: urls.all, time: Date.now(), limits: publicLimits }),
+    onFrame,
+    refuse,
+    gone: (c) => {
+      if (c.authTimer) clearTimeout(c.authTimer);
+      if (c.key) {
+        const set = online.get(c.key);
+        set?.delete(c);
+        if (set && set.size === 0) online.delete(c.key);
+      }
+    },
+    sweepBuckets: () => {
+      for (const [k, b] of identityBuckets) if (!online.has(k) && b.full()) identityBuckets.delete(k);
+    },
+  };
+}

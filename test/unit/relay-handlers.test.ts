@@ -1,0 +1,272 @@
+/**
+ * The relay's frame handlers (relay/handlers.ts) and mailbox (relay/mailbox.ts) in process: a
+ * fake Link records what each connection is sent, the store is a real SQLite file. The same
+ * behaviour through a real relay process is in test/integration/relay-*.test.ts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { signDetached } from '../../src/crypto/nacl.js';
+import { toB64 } from '../../src/protocol/encoding.js';
+import { envelopeId } from '../../src/protocol/envelope.js';
+import { authSignedBytes, encodeFrame } from '../../src/protocol/frames.js';
+import { bundleToJson } from '../../src/protocol/bundle.js';
+import { Bucket } from '../../relay/bucket.js';
+import { DEFAULT_LIMITS, type RelayLimitsConfig } from '../../relay/config.js';
+import { type Conn, createHandlers, type Handlers } from '../../relay/handlers.js';
+import { Mailbox } from '../../relay/mailbox.js';
+import { RelayStore } from '../../relay/store.js';
+import { relayUrls } from '../../relay/urls.js';
+import { Corking, type Link } from '../../relay/wire.js';
+import { makeUser, seal, type User } from '../integration/helpers.js';
+
+type Frame = Record<string, unknown>;
+
+interface Fake {
+  conn: Conn;
+  /** Every frame sent to this connection (answers and pushes), parsed, in order. */
+  frames: Frame[];
+  closed?: { code: number; reason: string };
+  last(): Frame;
+}
+
+let dir: string;
+let store: RelayStore;
+let mailbox: Mailbox;
+let handlers: Handlers;
+let events: string[];
+let closing: boolean;
+let counter = 0;
+
+function setup(limits: Partial<RelayLimitsConfig> = {}): void {
+  dir = mkdtempSync(join(tmpdir(), 'hush-relay-unit-'));
+  store = new RelayStore(dir);
+  events = [];
+  closing = false;
+  mailbox = new Mailbox(store, new Corking(), (name) => events.push(name));
+  handlers = createHandlers({ limits: { ...DEFAULT_LIMITS, ...limits }, urls: relayUrls('127.0.0.1', 7070), store, mailbox, event: (name) => events.push(name), closing: () => closing });
+}
+
+function connect(): Fake {
+  const fake = { frames: [] as Frame[] } as Fake;
+  const link: Link = {
+    send: (f) => void fake.frames.push(JSON.parse(typeof f === 'string' ? f : encodeFrame(f)) as Frame),
+    push: (text) => {
+      if (fake.closed) return false;
+      fake.frames.push(JSON.parse(text) as Frame);
+      return true;
+    },
+    close: (code, reason) => void (fake.closed = { code, reason }),
+    terminate: () => void (fake.closed = { code: 1006, reason: '' }),
+    ping: () => undefined,
+    get isOpen() {
+      return !fake.closed;
+    },
+    get isClosed() {
+      return !!fake.closed;
+    },
+  };
+  fake.conn = handlers.newConn(++counter, link);
+  fake.frames.push(JSON.parse(encodeFrame(handlers.hello(fake.conn))) as Frame);
+  fake.last = () => fake.frames[fake.frames.length - 1]!;
+  return fake;
+}
+
+function frame(f: Fake, body: Frame): Frame {
+  handlers.onFrame(f.conn, JSON.stringify({ v: 1, ...body }));
+  return f.last();
+}
+
+function auth(f: Fake, u: User, over: { url?: string; signUrl?: string; time?: number } = {}): Frame {
+  const url = over.url ?? 'ws://127.0.0.1:7070';
+  const time = over.time ?? Date.now();
+  const sig = signDetached(authSignedBytes(f.conn.challenge, over.signUrl ?? url, time), u.id.signSk);
+  return frame(f, { t: 'auth', id: 'a1', signPk: toB64(u.id.signPk), url, time, sig: toB64(sig) });
+}
+
+function sendFrame(to: User, env: Uint8Array, id = 's1', ephemeral = false): Frame {
+  return { t: 'send', id, to: toB64(to.id.signPk), env: toB64(env), eid: envelopeId(env), ...(ephemeral ? { ephemeral: true } : {}) };
+}
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+beforeEach(() => setup());
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('relay handlers: hello and auth', () => {
+  it('greets with a fresh 32-byte challenge, the main URL, every owned URL and the limits', () => {
+    const a = connect();
+    const b = connect();
+    const hello = a.frames[0]!;
+    expect(hello).toMatchObject({ v: 1, t: 'hello', relay: 'ws://127.0.0.1:7070', urls: ['ws://127.0.0.1:7070', 'ws://localhost:7070', 'ws://[::1]:7070'] });
+    expect(Buffer.from(String(hello.challenge), 'base64')).toHaveLength(32);
+    expect(b.frames[0]!.challenge).not.toBe(hello.challenge);
+    expect((hello.limits as Frame).maxFrameBytes).toBe(DEFAULT_LIMITS.maxFrameBytes);
+  });
+
+  it('accepts an auth for each URL the relay owns, in any spelling that canonicalises to it', () => {
+    for (const url of ['ws://127.0.0.1:7070', 'ws://localhost:7070', 'ws://[::1]:7070', 'WS://LOCALHOST:7070/']) {
+      const f = connect();
+      expect(auth(f, makeUser(), { url, signUrl: url.toLowerCase().replace(/\/$/, '') })).toEqual({ v: 1, t: 'ok', id: 'a1' });
+      expect(f.conn.signPk).toBeDefined();
+    }
+  });
+
+  it('refuses an auth for a URL it does not own, stale, or signed over another URL (a forwarded challenge), changing nothing', () => {
+    const u = makeUser();
+    const cases: [Partial<{ url: string; signUrl: string; time: number }>, string][] = [
+      [{ url: 'ws://127.0.0.1:7071' }, 'AUTH_WRONG_URL'],
+      [{ url: 'ws://evil.example:7070' }, 'AUTH_WRONG_URL'],
+      [{ url: 'not a url' }, 'AUTH_WRONG_URL'],
+      [{ time: Date.now() - DEFAULT_LIMITS.authSkewMs - 60_000 }, 'AUTH_STALE'],
+      // a relay at ws://evil.example obtained this signature and presents it here, claiming our URL
+      [{ url: 'ws://127.0.0.1:7070', signUrl: 'ws://evil.example:7070' }, 'AUTH_FAILED'],
+    ];
+    for (const [over, code] of cases) {
+      const f = connect();
+      expect(auth(f, u, over)).toMatchObject({ t: 'error', id: 'a1', code });
+      expect(f.closed).toEqual({ code: 1008, reason: code });
+      expect(f.conn.signPk).toBeUndefined();
+      expect(mailbox.online.size).toBe(0);
+    }
+  });
+
+  it('answers ping before auth, refuses everything else with AUTH_REQUIRED, and a second auth with CHALLENGE_USED', () => {
+    const f = connect();
+    expect(frame(f, { t: 'ping', id: 'p' })).toMatchObject({ t: 'pong', id: 'p' });
+    expect(frame(f, { t: 'pull', id: 'q' })).toMatchObject({ t: 'error', id: 'q', code: 'AUTH_REQUIRED' });
+    const u = makeUser();
+    auth(f, u);
+    expect(auth(f, u)).toMatchObject({ t: 'error', code: 'CHALLENGE_USED' });
+    expect(f.closed).toBeUndefined();
+  });
+
+  it('refuses binary frames and, while closing, every frame', () => {
+    const f = connect();
+    handlers.onFrame(f.conn, undefined);
+    expect(f.last()).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
+    closing = true;
+    expect(frame(f, { t: 'ping', id: 'p' })).toMatchObject({ t: 'error', id: 'p', code: 'SHUTTING_DOWN' });
+  });
+});
+
+describe('relay handlers: directory', () => {
+  it('registers first-come, looks up by name and key, refuses a taken name', () => {
+    const alice = makeUser('alice-unit');
+    const fa = connect();
+    auth(fa, alice);
+    expect(frame(fa, { t: 'register', id: 'r', bundle: bundleToJson(alice.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
+    expect(frame(fa, { t: 'lookup', id: 'l', name: 'alice-unit' })).toMatchObject({ t: 'bundle', bundle: { name: 'alice-unit', signPk: toB64(alice.id.signPk) } });
+    expect(frame(fa, { t: 'lookup', id: 'k', signPk: toB64(alice.id.signPk) })).toMatchObject({ t: 'bundle' });
+    expect(frame(fa, { t: 'lookup', id: 'n', name: 'nobody' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    const mallory = makeUser('alice-unit');
+    const fm = connect();
+    auth(fm, mallory);
+    expect(frame(fm, { t: 'register', id: 'r', bundle: bundleToJson(mallory.bundle) })).toMatchObject({ t: 'error', code: 'NAME_TAKEN' });
+    expect(frame(fm, { t: 'register', id: 'r2', bundle: bundleToJson(alice.bundle) })).toMatchObject({ t: 'error', code: 'BAD_BUNDLE' });
+  });
+});
+
+describe('relay handlers and mailbox: send, push, pull, ack', () => {
+  it('answers accepted only after the group commit, pushes to every online connection of the recipient, and pull/ack work', async () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    const fa = connect();
+    auth(fa, alice);
+    const fb1 = connect();
+    auth(fb1, bob);
+    const fb2 = connect();
+    auth(fb2, bob);
+    const env = seal(alice, bob, 'hello bob');
+    const before = fa.frames.length;
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, env) }));
+    expect(fa.frames).toHaveLength(before); // not yet committed
+    expect(mailbox.pending).toBe(1);
+    await turn();
+    expect(fa.last()).toEqual({ v: 1, t: 'accepted', id: 's1', eid: envelopeId(env), stored: true, delivered: 2 });
+    for (const fb of [fb1, fb2]) expect(fb.last()).toMatchObject({ t: 'push', eid: envelopeId(env), env: toB64(env) });
+    const seq = (fb1.last().seq as number);
+    expect(seq).toBeGreaterThan(0);
+
+    // a resend is accepted and stored once
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, env, 's2') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2', stored: true, delivered: 0 });
+    const mail = frame(fb1, { t: 'pull', id: 'p' });
+    expect(mail).toMatchObject({ t: 'mail', more: false, items: [{ seq, eid: envelopeId(env), env: toB64(env) }] });
+    expect(mailbox.statsOf(bob.id.signPk, toB64(bob.id.signPk))).toEqual({ count: 1, bytes: env.length });
+    expect(frame(fb1, { t: 'ack', id: 'k', eids: [envelopeId(env)] })).toEqual({ v: 1, t: 'ok', id: 'k', deleted: 1 });
+    expect(mailbox.statsOf(bob.id.signPk, toB64(bob.id.signPk))).toEqual({ count: 0, bytes: 0 });
+    expect(frame(fb2, { t: 'pull', id: 'p2' })).toMatchObject({ items: [] });
+  });
+
+  it('pushes an ephemeral envelope at once and never stores it', () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    const fa = connect();
+    auth(fa, alice);
+    const fb = connect();
+    auth(fb, bob);
+    const env = seal(alice, bob, 'typing', 'typing');
+    expect(frame(fa, sendFrame(bob, env, 'e', true))).toMatchObject({ t: 'accepted', stored: false, delivered: 1 });
+    expect(fb.frames.some((f) => f.t === 'push' && f.seq === 0 && f.ephemeral === true)).toBe(true);
+    expect(mailbox.pending).toBe(0);
+    expect(frame(fb, { t: 'pull', id: 'p' })).toMatchObject({ items: [] });
+  });
+
+  it('refuses past the mailbox quota (MAILBOX_FULL) and past the send rate (RATE_LIMITED), storing nothing', async () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+    setup({ mailboxMaxCount: 1, sendRatePerConn: 2 });
+    const alice = makeUser();
+    const bob = makeUser();
+    const fa = connect();
+    auth(fa, alice);
+    const first = seal(alice, bob, 'one');
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, first, 's1') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', stored: true });
+    expect(frame(fa, sendFrame(bob, seal(alice, bob, 'two'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'MAILBOX_FULL' });
+    expect(frame(fa, sendFrame(bob, first, 's3'))).toMatchObject({ t: 'error', id: 's3', code: 'RATE_LIMITED' });
+    expect(store.stats(bob.id.signPk)).toEqual({ count: 1, bytes: first.length });
+  });
+
+  it('refuses an envelope whose eid does not match (BAD_ENVELOPE)', () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    const fa = connect();
+    auth(fa, alice);
+    const f = sendFrame(bob, seal(alice, bob, 'x'));
+    expect(frame(fa, { ...f, eid: '0'.repeat(32) })).toMatchObject({ t: 'error', code: 'BAD_ENVELOPE' });
+  });
+
+  it('forgets a closed connection: no pushes reach it', async () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    const fa = connect();
+    auth(fa, alice);
+    const fb = connect();
+    auth(fb, bob);
+    handlers.gone(fb.conn);
+    expect(mailbox.online.has(toB64(bob.id.signPk))).toBe(false);
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'later')) }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', stored: true, delivered: 0 });
+  });
+});
+
+describe('token bucket', () => {
+  it('holds one second of tokens and refills continuously', () => {
+    const b = new Bucket(4);
+    const t0 = Date.now();
+    expect([1, 2, 3, 4, 5].map(() => b.take(t0))).toEqual([true, true, true, true, false]);
+    expect(b.full(t0)).toBe(false);
+    expect(b.take(t0 + 250)).toBe(true); // a quarter second refills one token
+    expect(b.take(t0 + 250)).toBe(false);
+    expect(b.full(t0 + 1250)).toBe(true);
+  });
+});
