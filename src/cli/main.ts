@@ -52,6 +52,7 @@ interface RawGlobals {
   passphraseFile?: string;
   passphraseFd?: number;
   color?: boolean;
+  relayTimeout?: string;
 }
 
 function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
@@ -62,10 +63,11 @@ function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
     passphraseFile: inner.passphraseFile ?? outer.passphraseFile,
     passphraseFd: inner.passphraseFd ?? outer.passphraseFd,
     color: inner.color !== false && outer.color !== false,
+    relayTimeout: inner.relayTimeout ?? outer.relayTimeout,
   };
 }
 
-const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color']);
+const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout']);
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const env = process.env;

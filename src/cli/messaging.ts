@@ -25,6 +25,24 @@ export interface RelayChoice {
   config: Config;
 }
 
+/** Default wait for the relay to greet or answer one request (ms). */
+export const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
+
+/**
+ * --relay-timeout / HUSH_RELAY_TIMEOUT: a duration (`500ms`, `15s`, `2m`; a bare number is
+ * seconds) from 100 ms to 10 min; UsageError BAD_RELAY_TIMEOUT (exit 2) otherwise.
+ */
+export function relayTimeoutMs(ctx: CommandContext): number {
+  const raw = ctx.global.relayTimeout ?? ctx.env.HUSH_RELAY_TIMEOUT;
+  if (raw === undefined || raw === '') return DEFAULT_RELAY_TIMEOUT_MS;
+  const m = /^(\d{1,7})(ms|s|m)?$/.exec(raw.trim());
+  const ms = m ? Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000) : NaN;
+  if (!(ms >= 100 && ms <= 600_000)) {
+    throw new UsageError('BAD_RELAY_TIMEOUT', `the relay timeout must be a duration from 100ms to 10m, not '${raw.slice(0, 40)}'`, { hint: 'e.g. --relay-timeout 30s' });
+  }
+  return ms;
+}
+
 /** The relay from --relay / HUSH_RELAY / config.json; UsageError NO_RELAY when none. */
 export async function requireRelay(ctx: CommandContext, paths: HushPaths): Promise<RelayChoice> {
   const config = await readConfig(paths);
@@ -49,6 +67,7 @@ export interface Session {
 export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown; quarantineLimits?: unknown } = {}): Promise<Session> {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
+  const timeoutMs = relayTimeoutMs(ctx);
   const limits = parseQuarantineLimits(typeof o.quarantineLimits === 'string' ? o.quarantineLimits : relay.config.quarantineLimits);
   const { unlocked } = await unlockHome(ctx, paths);
   const store = openStore(paths, unlocked);
@@ -62,6 +81,7 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
     relayUrl: relay.url,
     readReceipts: o.readReceipts !== false && relay.config.readReceipts !== false,
     quarantineLimits: limits,
+    timeoutMs,
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
   });
   let warnedReceipt = false;

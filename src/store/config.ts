@@ -3,7 +3,8 @@
  * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
  * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
  */
-import { DataError, UsageError } from '../errors.js';
+import { DataError, isHushError, UsageError } from '../errors.js';
+import { canonicalRelayUrl } from '../protocol/frames.js';
 import { isObj, obj, optBool, optStr, parseJson, type Obj } from '../protocol/validate.js';
 import { atomicWriteFile, readTextIfExists } from './fsutil.js';
 import type { HushPaths } from './paths.js';
@@ -34,7 +35,15 @@ export function checkRelayUrl(url: string, what = '--relay'): string {
       hint: 'for example --relay ws://127.0.0.1:8080',
     });
   }
-  return url;
+  // The relay and the auth signature use the canonical form (PROTOCOL.md §7.3): refuse what
+  // does not canonicalise here, as a usage error, rather than at connect time.
+  try {
+    return canonicalRelayUrl(url);
+  } catch (e) {
+    throw new UsageError('BAD_RELAY_URL', `${what} is not a relay URL hush accepts: ${url.slice(0, 200)} (${isHushError(e) ? e.message : 'invalid'})`, {
+      hint: 'write it plainly, e.g. ws://127.0.0.1:8080 or wss://relay.example.org (no user info, query, fragment or dot segments)',
+    });
+  }
 }
 
 export function parseConfig(text: string, file = 'config.json'): Config {

@@ -175,7 +175,10 @@ describe('bad input', () => {
     const r = await alice.run(['send', 'bob', '--relay', dead.url, 'kept for later']);
     expect(r.exitCode).toBe(4);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe(`hush: error: relay ${dead.url} is unreachable; 1 message kept in the outbox\nhush: hint: it will go out with the next hush send, pull or listen\n`);
+    // bob was pinned from the live relay: said once, then the failure
+    expect(r.stderr).toBe(
+      `hush: note: bob was pinned from ${relay.url}; sending to that key through ${dead.url}\nhush: error: relay ${dead.url} is unreachable; 1 message kept in the outbox\nhush: hint: it will go out with the next hush send, pull or listen\n`,
+    );
     expect(await outboxSize(alice.home)).toBe(1);
     expect((await historyOf(alice.home)).at(-1)).toEqual({ direction: 'out', status: 'queued', body: 'kept for later' });
 

@@ -133,8 +133,25 @@ describe('receipts', () => {
     } finally {
       await c.close();
     }
+    // mallory is no contact of alice: receipts from a key that is not a contact change nothing
+    // and are not even reported (PROTOCOL.md §5.7)
+    const r0 = await alicePulls();
+    expect(r0.stdout).toBe('');
+    expect(r0.stderr.split('\n').filter((l) => l.startsWith('hush: warning:'))).toEqual([]);
+    expect(await statusAtAlice(id)).toBe('sent');
+
+    // once mallory is a contact (his first message pins him), his forged receipts are still
+    // ignored, with one line
+    const c2 = await mallory.connect(relay.url);
+    try {
+      const a = await c2.lookup({ name: 'alice' });
+      await c2.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'msg', id: randomBytes(16), time: Date.now(), body: new TextEncoder().encode('hi alice, mallory here') }, randomBytes));
+      await c2.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now() + 1, body: encodeReceipt({ type: 'read', ids: [fromHex(id)] }) }, randomBytes));
+      await c2.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now() + 2, body: encodeReceipt({ type: 'read', ids: [randomBytes(16)] }) }, randomBytes));
+    } finally {
+      await c2.close();
+    }
     const r = await alicePulls();
-    expect(r.stdout).toBe('');
     const warnings = r.stderr.split('\n').filter((l) => l.startsWith('hush: warning:'));
     expect(warnings).toEqual(['hush: warning: ignored a receipt from mallory that matches no message you sent to mallory']);
     expect(await statusAtAlice(id)).toBe('sent');

@@ -28,6 +28,8 @@ export interface GlobalOptions {
   passphraseFd?: number;
   /** false with --no-color. */
   color: boolean;
+  /** --relay-timeout DURATION (HUSH_RELAY_TIMEOUT is applied by src/cli/messaging.ts relayTimeoutMs). */
+  relayTimeout?: string | undefined;
 }
 
 export interface CommandContext {

@@ -13,18 +13,19 @@ import { wipeIdentity } from '../../crypto/identity.js';
 import { signDetached } from '../../crypto/nacl.js';
 import { updateConfig } from '../../store/config.js';
 import { homePaths, tip, unlockHome } from '../common.js';
-import { requireRelay } from '../messaging.js';
+import { relayTimeoutMs, requireRelay } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
+  const timeoutMs = relayTimeoutMs(ctx);
   const { unlocked } = await unlockHome(ctx, paths);
   const id = unlocked.identity;
   const name = unlocked.file.name;
   try {
     const bundle = makeBundle(id, name, unlocked.file.created);
-    const client = await RelayClient.connect(relay.url, { signPk: id.signPk, sign: (m) => signDetached(m, id.signSk) });
+    const client = await RelayClient.connect(relay.url, { signPk: id.signPk, sign: (m) => signDetached(m, id.signSk), timeoutMs });
     try {
       await client.register(bundle);
     } finally {
