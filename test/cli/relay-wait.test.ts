@@ -66,6 +66,19 @@ describe('a relay that never greets', () => {
   });
 });
 
+describe('--relay-timeout / HUSH_RELAY_TIMEOUT', () => {
+  it('bounds the wait for a silent relay (exit 4), and a bad value is a usage error (exit 2)', async () => {
+    const r = await hush(['pull', '--relay', silentUrl, '--relay-timeout', '300ms'], { home, env: ENV });
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toBe(`hush: error: the relay at ${silentUrl} did not greet within 300 ms\nhush: hint: check the relay url\n`);
+    const e = await hush(['pull', '--relay', silentUrl], { home, env: { ...ENV, HUSH_RELAY_TIMEOUT: '1' } });
+    expect(e.stderr).toContain('did not greet within 1000 ms');
+    const bad = await hush(['pull', '--relay', silentUrl, '--relay-timeout', 'soon'], { home, env: ENV });
+    expect(bad).toMatchObject({ exitCode: 2, stdout: '' });
+    expect(bad.stderr).toBe("hush: error: the relay timeout must be a duration from 100ms to 10m, not 'soon'\nhush: hint: e.g. --relay-timeout 30s\n");
+  });
+});
+
 describe('a relay that cannot be reached', () => {
   it('says why in words (connection refused), exit 4', async () => {
     const closed = net.createServer();
