@@ -36,19 +36,19 @@ import {
   openKv,
   openMessage,
   openOutboxRef,
-  openQuarantineInfo,
-  bucketTag,
   sealContact,
   sealKv,
   sealMessage,
   sealOutboxRef,
-  sealQuarantineInfo,
   storeCorrupt,
 } from './db-codec.js';
 import { MIGRATIONS, STORE_SCHEMA_VERSION } from './db-schema.js';
+import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits, QuarantineTable } from './db-quarantine.js';
+import { badArg, checkTime, u8 } from './db-util.js';
 
 export type { Contact, ContactState, Direction, MessageBody } from './db-codec.js';
 export { STORE_SCHEMA_VERSION } from './db-schema.js';
+export { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits } from './db-quarantine.js';
 
 export const STORE_FILE = 'hush.db';
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -115,49 +115,6 @@ export interface OutboxEntry {
   attempts: number;
 }
 
-export interface NewQuarantineEntry {
-  eid: string;
-  envelope: Uint8Array;
-  /** An UPPER_SNAKE reason: TAMPERED, UNKNOWN_SENDER, KEY_CHANGED, REJECTED_KEY, ... */
-  reason: string;
-  /** The sender key the envelope claims (its inner layer), authenticated or not. */
-  senderSignPk?: Uint8Array;
-  /** The sender key if it AUTHENTICATED the envelope; absent for unauthenticated mail. */
-  bucketKey?: Uint8Array;
-  receivedAt?: number;
-}
-
-/** Bounds of the quarantine (docs/PROTOCOL.md §8.5); every one has a documented default. */
-export interface QuarantineLimits {
-  /** Entries kept per sender bucket (one authenticated key, or all unauthenticated mail). */
-  perSender: number;
-  /** Envelope bytes kept per sender bucket. */
-  perSenderBytes: number;
-  /** Entries kept in total. */
-  count: number;
-  /** Envelope bytes kept in total. */
-  bytes: number;
-  /** Entries older than this (ms) are purged. */
-  maxAgeMs: number;
-}
-
-export const DEFAULT_QUARANTINE_LIMITS: QuarantineLimits = {
-  perSender: 200,
-  perSenderBytes: 4 * 1024 * 1024,
-  count: 2000,
-  bytes: 32 * 1024 * 1024,
-  maxAgeMs: 30 * 24 * 3600 * 1000,
-};
-
-export interface QuarantineEntry {
-  id: number;
-  eid: string;
-  envelope: Uint8Array;
-  reason: string;
-  senderSignPk?: Uint8Array;
-  receivedAt: number;
-}
-
 export type PinResult =
   /** First contact: the bundle is now pinned (TOFU). */
   | { status: 'new'; contact: Contact }
@@ -175,23 +132,10 @@ export interface OpenOptions {
 /** Message tags per UPDATE in markIncomingRead (SQLite allows 32,766 parameters). */
 const READ_CHUNK = 500;
 
-const REASON_RE = /^[A-Z][A-Z0-9_]{0,63}$/;
-
-function badArg(what: string): InternalError {
-  return new InternalError('BAD_ARGUMENT', what);
-}
-
-function u8(b: Buffer | Uint8Array): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
 function checkMsgId(id: Uint8Array): void {
   if (!(id instanceof Uint8Array) || id.length !== MSG_ID_BYTES) throw badArg(`msgId must be ${MSG_ID_BYTES} bytes`);
 }
 
-function checkTime(t: number, what: string): void {
-  if (!Number.isSafeInteger(t) || t < 0) throw badArg(`${what} must be a non-negative integer`);
-}
 
 /** Maps driver errors to HushErrors; HushErrors pass through. */
 function mapError(e: unknown, file: string): HushError {
@@ -263,12 +207,14 @@ export class HushStore {
   /** Transactions open (outermost = 1); the contact cache checked inside the current one. */
   private txDepth = 0;
   private cacheCheckedInTx = false;
+  private readonly q: QuarantineTable;
 
   private constructor(file: string, db: BetterSqlite3.Database, key: Uint8Array, now: () => number) {
     this.file = file;
     this.db = db;
     this.key = key;
     this.now = now;
+    this.q = new QuarantineTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
   }
 
   /**
@@ -702,93 +648,30 @@ export class HushStore {
     });
   }
 
-  // --- quarantine -------------------------------------------------------------------------
+  // --- quarantine (src/store/db-quarantine.ts) --------------------------------------------
 
-  /**
-   * Keeps an envelope that failed; an eid already quarantined is kept once (isNew false).
-   * Bounded (QuarantineLimits): entries past their age are purged, then the oldest entries of
-   * the same sender bucket, then the oldest overall, until the new one fits; `dropped` counts
-   * them. The bucket is the AUTHENTICATED sender key when there is one (`bucketKey`), else one
-   * bucket for all unauthenticated mail, so junk cannot push out a real sender's entries.
-   */
+  /** Keeps an envelope that was not shown, within `limits` (see QuarantineTable.add). */
   quarantine(q: NewQuarantineEntry, limits: QuarantineLimits = DEFAULT_QUARANTINE_LIMITS): { id: number; isNew: boolean; dropped: number } {
-    if (!REASON_RE.test(q.reason)) throw badArg('reason must be an UPPER_SNAKE code');
-    if (typeof q.eid !== 'string' || q.eid.length === 0 || q.eid.length > 200) throw badArg('eid must be a non-empty string');
-    if (q.senderSignPk !== undefined && q.senderSignPk.length !== 32) throw badArg('senderSignPk must be 32 bytes');
-    const receivedAt = q.receivedAt ?? this.now();
-    checkTime(receivedAt, 'receivedAt');
-    const bucket = q.bucketKey ? bucketTag(q.bucketKey, this.key) : null;
-    const info = sealQuarantineInfo(q.eid, q.reason, q.senderSignPk, this.key);
-    return this.transaction(() => {
-      const dup = this.stmt('qId', 'SELECT id FROM quarantine WHERE eid = ?').get(q.eid) as { id: number } | undefined;
-      if (dup) return { id: dup.id, isNew: false, dropped: 0 };
-      const dropped = this.makeRoom(bucket, q.envelope.length, receivedAt, limits);
-      const r = this.stmt('qInsert', 'INSERT INTO quarantine (eid, received_at, envelope, info, bucket) VALUES (?, ?, ?, ?, ?)').run(q.eid, receivedAt, q.envelope, info, bucket);
-      return { id: Number(r.lastInsertRowid), isNew: true, dropped };
-    });
+    return this.q.add(q, limits);
   }
 
   /** Deletes quarantined entries older than `maxAgeMs`; returns how many. */
   purgeQuarantine(maxAgeMs: number, now = this.now()): number {
-    return this.run(() => this.stmt('qPurge', 'DELETE FROM quarantine WHERE received_at < ?').run(now - maxAgeMs).changes);
-  }
-
-  /**
-   * Drops entries until one more of `size` bytes fits: the oldest of its bucket past the bucket
-   * limits, then overall the oldest unauthenticated entries first, then the oldest of any bucket.
-   */
-  private makeRoom(bucket: Uint8Array | null, size: number, now: number, l: QuarantineLimits): number {
-    let dropped = this.purgeQuarantine(l.maxAgeMs, now);
-    const del = this.stmt('qDel', 'DELETE FROM quarantine WHERE id = ?');
-    const trim = (statsSql: string, oldestSql: string, args: unknown[], maxCount: number, maxBytes: number): void => {
-      let { n, b } = this.stmt(statsSql, statsSql).get(...args) as { n: number; b: number };
-      while (n > 0 && (n + 1 > maxCount || b + size > maxBytes)) {
-        const rows = this.stmt(oldestSql, oldestSql).all(...args) as { id: number; len: number }[];
-        if (rows.length === 0) break;
-        for (const r of rows) {
-          if (!(n + 1 > maxCount || b + size > maxBytes)) break;
-          del.run(r.id);
-          n--;
-          b -= r.len;
-          dropped++;
-        }
-      }
-    };
-    const sel = 'SELECT id, length(envelope) AS len FROM quarantine';
-    trim('SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS b FROM quarantine WHERE bucket IS ?', `${sel} WHERE bucket IS ? ORDER BY id LIMIT 64`, [bucket], l.perSender, l.perSenderBytes);
-    const total = 'SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS b FROM quarantine';
-    trim(total, `${sel} ORDER BY bucket IS NOT NULL, id LIMIT 64`, [], l.count, l.bytes);
-    return dropped;
+    return this.q.purge(maxAgeMs, now);
   }
 
   /** Removes every quarantined entry whose recorded sender key is `signPk`; returns how many. */
   discardQuarantineFrom(signPk: Uint8Array): number {
-    return this.transaction(() => {
-      let n = 0;
-      for (const e of this.listQuarantine({ senderSignPk: signPk })) if (this.removeQuarantine(e.id)) n++;
-      return n;
-    });
+    return this.q.discardFrom(signPk);
   }
 
   /** Quarantined envelopes, oldest first, optionally only one reason or one sender key. */
   listQuarantine(filter: { reason?: string; senderSignPk?: Uint8Array } = {}): QuarantineEntry[] {
-    return this.run(() => {
-      const rows = this.stmt('qList', 'SELECT * FROM quarantine ORDER BY id').all() as { id: number; eid: string; received_at: number; envelope: Buffer; info: Buffer }[];
-      const out: QuarantineEntry[] = [];
-      for (const r of rows) {
-        const info = openQuarantineInfo(u8(r.info), this.key, r.eid);
-        if (filter.reason !== undefined && info.reason !== filter.reason) continue;
-        if (filter.senderSignPk !== undefined && !(info.senderSignPk && bytesEqual(info.senderSignPk, filter.senderSignPk))) continue;
-        const e: QuarantineEntry = { id: r.id, eid: r.eid, envelope: u8(r.envelope), reason: info.reason, receivedAt: r.received_at };
-        if (info.senderSignPk) e.senderSignPk = info.senderSignPk;
-        out.push(e);
-      }
-      return out;
-    });
+    return this.q.list(filter);
   }
 
   removeQuarantine(id: number): boolean {
-    return this.run(() => this.stmt('qDel', 'DELETE FROM quarantine WHERE id = ?').run(id).changes === 1);
+    return this.q.remove(id);
   }
 
   // --- kv (encrypted values, e.g. a pull cursor) -----------------------------------------
