@@ -35,7 +35,7 @@ async function setup(bodyLen) {
  * (tweetnacl, the implementation hush uses) at the sizes a real envelope has. The long-term
  * inner key is precomputed, as hush caches it.
  */
-function rawPrimitives(nacl, payloadLen, innerLen) {
+export function rawPrimitives(nacl, payloadLen, innerLen) {
   const rd = Buffer.from(nacl.randomBytes(32)).toString('base64url');
   const rPriv = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: rd, x: Buffer.alloc(32).toString('base64url') }, format: 'jwk' });
   const recipient = { privateKey: rPriv, publicKey: nodeCrypto.createPublicKey(rPriv) };
