@@ -229,7 +229,8 @@ class Judge {
 
   /** An authenticated first message from a key the relay names: pin it, or record a key change. */
   private firstContact(item: { eid: string }, bundle: Bundle, claimed: Uint8Array, opened: Opened, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Verdict {
-    const r = this.store.pinContact(bundle, undefined, this.o.relay);
+    // Someone else's key named like us is labelled name@host: never shown as our own name.
+    const r = this.store.pinContact(bundle, undefined, this.o.relay, [this.o.myName]);
     const memoKey = toHex(claimed);
     if (r.status === 'changed') {
       // The name is pinned from this relay with another key: the real key-changed signal.

@@ -332,7 +332,7 @@ export class HushStore {
    * with other keys (nothing is written then: call recordKeyChange). Throws TrustError
    * KEY_ALREADY_PINNED when the key is pinned under another name.
    */
-  pinContact(bundle: Bundle, pinnedAt?: number, relay?: string): PinResult {
+  pinContact(bundle: Bundle, pinnedAt?: number, relay?: string, reserved: readonly string[] = []): PinResult {
     verifyBundle(bundle);
     return this.transaction((): PinResult => {
       const all = this.contacts();
@@ -352,7 +352,7 @@ export class HushStore {
       const maxId = (this.stmt('contactMax', 'SELECT coalesce(max(id), 0) AS m FROM contacts').get() as { m: number }).m;
       const contact: Contact = {
         id: maxId + 1,
-        label: freeLabel(all, bundle.name, relay),
+        label: freeLabel(all, bundle.name, relay, reserved),
         name: bundle.name,
         signPk: bundle.signPk,
         boxPk: bundle.boxPk,
@@ -760,9 +760,9 @@ export class HushStore {
   }
 }
 
-/** `name`, or `name@host:port` of `relay` when another contact already has that label. */
-function freeLabel(all: readonly Contact[], name: string, relay: string | undefined): string {
-  const taken = (l: string): boolean => all.some((c) => c.label === l);
+/** `name`, or `name@host:port` of `relay` when another contact (or a `reserved` label: our own name) has it. */
+function freeLabel(all: readonly Contact[], name: string, relay: string | undefined, reserved: readonly string[]): string {
+  const taken = (l: string): boolean => reserved.includes(l) || all.some((c) => c.label === l);
   if (!taken(name)) return name;
   const base = relay === undefined ? name : `${name}@${relayHost(relay)}`;
   if (!taken(base)) return base;
