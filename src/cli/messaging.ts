@@ -17,6 +17,7 @@ import { homePaths, unlockHome } from './common.js';
 import { canonicalRelayUrl } from '../protocol/frames.js';
 import { formatTime, openStore, plural, safeName, safeText } from './format.js';
 import { parseQuarantineLimits } from './quarantine-limits.js';
+import { parseReceiptDelay } from './receipt-delay.js';
 import type { Output } from './output.js';
 
 export interface RelayChoice {
@@ -44,12 +45,15 @@ export interface Session {
 /**
  * Relay first (a missing one fails before any passphrase), then unlock, then the store.
  * `readReceipts: false` (--no-read-receipts) or config `readReceipts: false` turns read
- * receipts off; delivered receipts are always sent.
+ * receipts off; `deliveryReceipts: false` (--no-delivery-receipts) or config
+ * `deliveryReceipts: false` turns delivered receipts off. `receiptDelay` (--receipt-delay, else
+ * config `receiptDelay`, else 5-60 s) bounds the random wait before a receipt leaves.
  */
-export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown; quarantineLimits?: unknown } = {}): Promise<Session> {
+export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown; deliveryReceipts?: unknown; receiptDelay?: unknown; quarantineLimits?: unknown } = {}): Promise<Session> {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const limits = parseQuarantineLimits(typeof o.quarantineLimits === 'string' ? o.quarantineLimits : relay.config.quarantineLimits);
+  const receiptDelay = parseReceiptDelay(typeof o.receiptDelay === 'string' ? o.receiptDelay : relay.config.receiptDelay);
   const { unlocked } = await unlockHome(ctx, paths);
   const store = openStore(paths, unlocked);
   // Contacts pinned before hush recorded where a key came from were pinned from the default relay.
@@ -61,6 +65,8 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
     store,
     relayUrl: relay.url,
     readReceipts: o.readReceipts !== false && relay.config.readReceipts !== false,
+    deliveryReceipts: o.deliveryReceipts !== false && relay.config.deliveryReceipts !== false,
+    receiptDelay,
     quarantineLimits: limits,
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
   });
