@@ -18,6 +18,7 @@ import { canonicalRelayUrl } from '../protocol/frames.js';
 import { formatTime, openStore, plural, safeName, safeText } from './format.js';
 import { parseQuarantineLimits } from './quarantine-limits.js';
 import { parseReceiptDelay } from './receipt-delay.js';
+import { lookalikeOf } from '../client/lookalike.js';
 import type { Output } from './output.js';
 
 export interface RelayChoice {
@@ -78,7 +79,15 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
   });
   m.on('quarantineFull', (q) => ctx.out.warn(`the quarantine is at its limits: dropped ${plural(q.dropped, 'oldest entry', 'oldest entries')} (see --quarantine-limits)`));
   m.on('routed', (r) => ctx.out.info(`hush: note: ${r.label} was pinned from ${r.pinnedFrom}; sending to that key through ${r.via}`));
-  m.on('pinned', (p) => ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`));
+  m.on('pinned', (p) => {
+    ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`);
+    // A name that looks like an earlier contact's (bob_, bob0, b0b for bob): say so loudly.
+    const pinned = store.findContactByLabel(p.name);
+    const earlier = pinned ? store.listContacts().filter((c) => c.id < pinned.id).sort((a, b) => a.id - b.id) : [];
+    const like = pinned ? lookalikeOf(pinned.name, earlier.map((c) => c.name)) : undefined;
+    const other = like === undefined ? undefined : earlier.find((c) => c.name === like);
+    if (other) ctx.out.warn(`${safeName(p.name)} looks like your contact ${safeName(other.label)}; compare fingerprints (hush verify ${safeName(p.name)})`);
+  });
   return {
     m,
     paths,
