@@ -19,7 +19,7 @@ let b0b: TestUser;
 
 beforeAll(async () => {
   relay = await startRelayProcess();
-  [alice, bob, bobU, b0b] = await Promise.all(['alice', 'bob', 'bob_', 'b0b'].map((n) => newUser(n, relay.url)));
+  [alice, bob, bobU, b0b] = (await Promise.all(['alice', 'bob', 'bob_', 'b0b'].map((n) => newUser(n, relay.url)))) as [TestUser, TestUser, TestUser, TestUser];
 }, 120_000);
 
 afterAll(async () => {

@@ -24,7 +24,7 @@ const children: Child[] = [];
 
 beforeAll(async () => {
   relay = await startRelayProcess();
-  [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map((n) => newUser(n, relay.url)));
+  [alice, bob, carol, dave] = (await Promise.all(['alice', 'bob', 'carol', 'dave'].map((n) => newUser(n, relay.url)))) as [TestUser, TestUser, TestUser, TestUser];
   // bob writes to alice: she is his contact (he sends her receipts); alice pins bob by sending.
   expect((await bob.run(['send', 'alice', 'hello alice'])).exitCode).toBe(0);
   expect((await alice.run(['send', 'bob', 'hello bob'])).exitCode).toBe(0);
