@@ -42,7 +42,7 @@ import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../store/db.js';
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
-import { DEFAULT_RECEIPT_DELAY, type ReceiptDelay, type ReceiptReport, queueReadReceipts } from './receipts.js';
+import { DEFAULT_RECEIPT_DELAY, type QueuedReceipt, queueCatchUpReceipts, type ReceiptDelay, type ReceiptReport, queueReadReceipts, receiptsAllowed, type SealContext } from './receipts.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
@@ -344,7 +344,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     });
     // Times strictly increase per conversation (docs/PROTOCOL.md §5.1): read the newest sent
     // time and store the new messages under one write lock, so two senders cannot interleave.
+    let catchUp: QueuedReceipt[] = [];
     const prepared = this.store.transaction(() => {
+      const wasStranger = !receiptsAllowed(this.store, contact);
       let time = this.store.nextOutTime(contact.id, this.now());
       const out = bodies.map(({ text, body }) => {
         const msgId = this.random(16);
@@ -354,8 +356,14 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       });
       this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
       for (const p of out) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
+      // Our first message to a stranger: its earlier mail is acknowledged now (src/client/receipts.ts).
+      if (wasStranger && out.length > 0 && receiptsAllowed(this.store, contact)) {
+        catchUp = queueCatchUpReceipts(this.store, this.sealContext(), contact, { delivered: this.deliveryReceipts, read: this.readReceipts });
+      }
       return out;
     });
+    // They wait in the outbox for a flush past their time (listen's timer, the next command).
+    for (const q of catchUp) this.receiptDue = Math.min(this.receiptDue ?? Infinity, q.notBefore);
     return prepared.map((p) => ({ eid: p.eid, envelope: p.envelope, msgId: p.msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time: p.time, fromOutbox: false }));
   }
 
@@ -510,7 +518,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   async markRead(messages: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
     if (messages.length === 0) return;
     const ids = messages.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
-    const queued = queueReadReceipts(this.store, { identity: this.identity, random: this.random, now: this.now, cache: this.cache, delay: this.receiptDelay }, ids, this.readReceipts);
+    const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts);
     if (queued.length === 0) return;
     const run = async (): Promise<void> => {
       await this.sendDue(queued).catch(() => undefined);
@@ -518,6 +526,10 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     await p;
+  }
+
+  private sealContext(): SealContext {
+    return { identity: this.identity, random: this.random, now: this.now, cache: this.cache, delay: this.receiptDelay };
   }
 
   private async lookupSender(signPk: Uint8Array): Promise<Bundle | undefined> {

@@ -12,7 +12,9 @@
  * - Receipts go only to CONTACTS, never to STRANGERS (receiptsAllowed): a stranger is a
  *   contact we have never written to (no outgoing message row) and never marked verified, i.e.
  *   one whose pin came from THEIR first message. Once we write to them or verify them,
- *   receipts for what arrives from then on are sent.
+ *   receipts for what arrives from then on are sent; our FIRST message to them also queues
+ *   receipts for their newest 1000 earlier messages (queueCatchUpReceipts): the reply says
+ *   as much already.
  * - A client that STORES incoming messages queues one `delivered` receipt per sender, in the
  *   same transaction as the messages (so a crash loses neither), unless delivered receipts are
  *   off (`--no-delivery-receipts`, config `deliveryReceipts: false`).
@@ -175,6 +177,22 @@ export function queueReceipts(store: HushStore, ctx: SealContext, contact: Conta
     store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: notBefore });
     out.push({ eid, envelope, msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time, fromOutbox: false, control: true, notBefore });
   }
+  return out;
+}
+
+/**
+ * We have just written to `contact` for the first time (it was a stranger: its earlier mail got
+ * no receipts). Our reply already tells it we got its mail, so its newest MAX_RECEIPT_IDS
+ * incoming messages are acknowledged now: one `delivered` receipt (when `delivered`) and one
+ * `read` receipt for those we have read (when `read`), with the usual delay. Call inside the
+ * transaction that stores our first message. Returns what was queued.
+ */
+export function queueCatchUpReceipts(store: HushStore, ctx: SealContext, contact: Contact, o: { delivered: boolean; read: boolean }): QueuedReceipt[] {
+  const incoming = store.history({ contactId: contact.id, limit: MAX_RECEIPT_IDS * 4 }).filter((m) => m.direction === 'in').slice(-MAX_RECEIPT_IDS);
+  const out: QueuedReceipt[] = [];
+  if (o.delivered && incoming.length > 0) out.push(...queueReceipts(store, ctx, contact, 'delivered', incoming.map((m) => m.msgId)));
+  const read = incoming.filter((m) => m.status === 'read').map((m) => m.msgId);
+  if (o.read && read.length > 0) out.push(...queueReceipts(store, ctx, contact, 'read', read));
   return out;
 }
 

@@ -3,7 +3,7 @@
 // wrote to or verified does; the "not before" time is drawn within the bounds and stored as
 // the outbox row's created_at; --receipt-delay and config.json parse or refuse.
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_RECEIPT_DELAY, drawNotBefore, queueReadReceipts, queueReceipts, receiptsAllowed } from '../../src/client/receipts.js';
+import { DEFAULT_RECEIPT_DELAY, drawNotBefore, queueCatchUpReceipts, queueReadReceipts, queueReceipts, receiptsAllowed } from '../../src/client/receipts.js';
 import { MAX_RECEIPT_DELAY_MS, parseReceiptDelay } from '../../src/cli/receipt-delay.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { configToJson, parseConfig } from '../../src/store/config.js';
@@ -49,6 +49,27 @@ describe('receiptsAllowed: strangers get no receipts', () => {
       const q = queueReadReceipts(s, { identity: me.id, random: randomBytes, now: () => 1000, delay: { minMs: 0, maxMs: 0 } }, [fromEve, fromCarol], true);
       expect(q.map((r) => r.to)).toEqual(['carol']);
       expect(s.findMessage(fromEve, 'in')?.status).toBe('read');
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('queueCatchUpReceipts: the first message to a stranger acknowledges its earlier mail', () => {
+  it('queues one delivered receipt for its incoming messages and one read receipt for those read', () => {
+    const s = store();
+    try {
+      const me = person('me');
+      const carol = s.pinContact(person('carol').bundle).contact;
+      const ids = [msgId(), msgId(), msgId()];
+      ids.forEach((id, i) => s.addMessage({ msgId: id, contactId: carol.id, direction: 'in', time: i + 1, body: `m${i}` }));
+      s.markIncomingRead([ids[0]!]);
+      const ctx = { identity: me.id, random: randomBytes, now: () => 1000, delay: { minMs: 0, maxMs: 0 } };
+      const q = queueCatchUpReceipts(s, ctx, carol, { delivered: true, read: true });
+      expect(q).toHaveLength(2);
+      expect(s.listOutbox()).toHaveLength(2);
+      expect(queueCatchUpReceipts(s, ctx, carol, { delivered: false, read: true })).toHaveLength(1);
+      expect(queueCatchUpReceipts(s, ctx, carol, { delivered: false, read: false })).toHaveLength(0);
     } finally {
       s.close();
     }
