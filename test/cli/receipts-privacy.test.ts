@@ -56,6 +56,13 @@ async function statusAfterPull(u: TestUser, peer: string, id: string): Promise<s
   return String(m!.status);
 }
 
+/** Merges `fields` into `u`'s config.json. */
+async function setConfig(u: TestUser, fields: Record<string, unknown>): Promise<void> {
+  const file = path.join(u.home, 'config.json');
+  const cfg = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+  await fsp.writeFile(file, JSON.stringify({ ...cfg, ...fields }));
+}
+
 async function bobPulls(...flags: string[]): Promise<string> {
   const r = await bob.run(['pull', ...flags]);
   expect(r.exitCode, r.stderr).toBe(0);
@@ -63,18 +70,32 @@ async function bobPulls(...flags: string[]): Promise<string> {
 }
 
 describe('receipts go to contacts only', () => {
-  it('a stranger gets no delivered or read receipt; once bob writes to it, it does', async () => {
-    const first = await sends(carol, 'bob', 'hi bob, you do not know me');
-    expect(await bobPulls('--receipt-delay', '0')).toContain('carol: hi bob, you do not know me');
-    expect(await outboxSize(bob.home)).toBe(0); // nothing queued for carol, nothing waiting
-    expect(await statusAfterPull(carol, 'bob', first)).toBe('sent');
+  it('a stranger gets no delivered or read receipt; once erin writes to it, it does', async () => {
+    const erin = await newUser('erin', relay.url);
+    const pulls = async (...flags: string[]): Promise<string> => {
+      const r = await erin.run(['pull', ...flags]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const first = await sends(carol, 'erin', 'hi erin, you do not know me');
+    expect(await pulls('--receipt-delay', '0')).toContain('carol: hi erin, you do not know me');
+    expect(await outboxSize(erin.home)).toBe(0); // nothing queued for carol, nothing waiting
+    expect(await statusAfterPull(carol, 'erin', first)).toBe('sent');
 
-    expect((await bob.run(['send', 'carol', 'who are you?'])).exitCode).toBe(0);
-    const second = await sends(carol, 'bob', 'carol, from the meetup');
-    expect(await bobPulls('--receipt-delay', '0')).toContain('carol: carol, from the meetup');
-    expect(await outboxSize(bob.home)).toBe(0); // sent at once (delay 0)
-    expect(await statusAfterPull(carol, 'bob', second)).toBe('read');
-    expect(await statusAfterPull(carol, 'bob', first)).toBe('sent'); // never acknowledged
+    // erin replies: carol is her contact now. The reply tells carol that erin got her mail
+    // anyway, so it also queues the receipts for the earlier message, with the delay (1 s here).
+    await setConfig(erin, { receiptDelay: '1' });
+    expect((await erin.run(['send', 'carol', 'who are you?'])).exitCode).toBe(0);
+    await setConfig(erin, { receiptDelay: '0' });
+    expect(await outboxSize(erin.home)).toBe(2); // delivered + read for `first`: no erin process runs, they wait
+    expect(await statusAfterPull(carol, 'erin', first)).toBe('sent');
+
+    const second = await sends(carol, 'erin', 'carol, from the meetup');
+    expect(await pulls('--receipt-delay', '0')).toContain('carol: carol, from the meetup');
+    // Any later command sends what is due (no time assertion: pull until the outbox is empty).
+    while ((await outboxSize(erin.home)) > 0) await pulls();
+    expect(await statusAfterPull(carol, 'erin', second)).toBe('read');
+    expect(await statusAfterPull(carol, 'erin', first)).toBe('read');
   });
 
   it('a stranger bob verifies (hush trust --fingerprint) gets receipts from then on', async () => {
@@ -124,26 +145,25 @@ describe('receipts wait for a random delay', () => {
 
 describe('delivered receipts can be turned off', () => {
   it('--no-delivery-receipts and config deliveryReceipts:false send none', async () => {
+    const held = await outboxSize(bob.home);
     const one = await sends(alice, 'bob', 'no receipts at all');
     await bobPulls('--no-delivery-receipts', '--no-read-receipts', '--receipt-delay', '0');
-    expect(await outboxSize(bob.home)).toBe(0);
+    expect(await outboxSize(bob.home)).toBe(held);
     expect(await statusAfterPull(alice, 'bob', one)).toBe('sent');
 
-    const file = path.join(bob.home, 'config.json');
-    const cfg = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
-    await fsp.writeFile(file, JSON.stringify({ ...cfg, deliveryReceipts: false }));
+    await setConfig(bob, { deliveryReceipts: false });
     try {
       const two = await sends(alice, 'bob', 'config says no delivered receipts');
       await bobPulls('--no-read-receipts', '--receipt-delay', '0');
-      expect(await outboxSize(bob.home)).toBe(0);
+      expect(await outboxSize(bob.home)).toBe(held);
       expect(await statusAfterPull(alice, 'bob', two)).toBe('sent');
     } finally {
-      await fsp.writeFile(file, JSON.stringify(cfg));
+      await setConfig(bob, { deliveryReceipts: true });
     }
 
-    // Read receipts alone: exactly one receipt queued (held an hour, so it is still there).
+    // Read receipts alone: exactly one more receipt queued (held an hour, so it is still there).
     await sends(alice, 'bob', 'only a read receipt');
     await bobPulls('--no-delivery-receipts', '--receipt-delay', '60m');
-    expect(await outboxSize(bob.home)).toBe(1);
+    expect(await outboxSize(bob.home)).toBe(held + 1);
   });
 });
