@@ -5,11 +5,15 @@
  *   warning naming both, and `hush contacts` marks them (`lookalikeOf` in --json, a line under
  *   the row in the human table); `bob` itself is not marked, and the names stay usable;
  * - `init --force` over a registered identity says on stderr that the old key still holds its
- *   name on the relay and a new key of that name cannot register there; register then proves it.
+ *   name on the relay and a new key of that name cannot register there; register then proves it,
+ *   and the hint, followed (`register --release` from the kept old keyring), frees the name.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
-import { jsonOf, newUser, type TestUser } from './messaging-helpers.js';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { makeHome } from './helpers.js';
+import { jsonOf, newUser, type TestUser, userIn } from './messaging-helpers.js';
 
 let relay: RelayProc;
 let alice: TestUser;
@@ -73,16 +77,38 @@ describe('init --force and the old name', () => {
     const w = warnings(r.stderr);
     expect(w).toHaveLength(1);
     expect(w[0]).toMatch(/^hush: warning: your old identity zed \(fingerprint [0-9 ]+\) still holds the name zed on the relays it registered on \(ws:\/\/127\.0\.0\.1:\d+ and any other\) \(its keyring was kept as .+\); this new key cannot register zed there \(the relay answers NAME_TAKEN\), and mail sent to zed still goes to the old key$/);
-    expect(r.stderr).toContain('hush: hint: relays never hand a name to another key; start over with another name (hush init --force --name NEW)');
+    expect(r.stderr).toMatch(/hush: hint: only the old key can free the name: copy \S+keyring\.json\.replaced-\d+ as keyring\.json into an empty directory \(mode 0700\) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here/);
     const reg = await zed.run(['register']);
     expect(reg.exitCode).toBe(4);
     expect(reg.stderr).toContain('the name zed is taken by another identity');
+    // The new key cannot release a name it does not hold.
+    const notMine = await zed.run(['register', '--release']);
+    expect(notMine.exitCode).toBe(4);
+    expect(notMine.stderr).toContain('the name zed is held by another identity; only its key can release it');
+
+    // The hint, followed: the kept old keyring, alone in a home, releases the name.
+    const kept = (await fsp.readdir(zed.home)).find((f) => f.startsWith('keyring.json.replaced-'));
+    expect(kept).toBeDefined();
+    const oldHome = await makeHome('hush-old-zed-');
+    await fsp.copyFile(path.join(zed.home, kept!), path.join(oldHome, 'keyring.json'));
+    await fsp.chmod(path.join(oldHome, 'keyring.json'), 0o600);
+    const rel = await userIn('zed', oldHome).run(['register', '--release', '--relay', relay.url, '--json']);
+    expect(rel.exitCode, rel.stderr).toBe(0);
+    expect(jsonOf(rel.stdout)[0]).toMatchObject({ event: 'released', name: 'zed', relay: relay.url });
+    const twice = await userIn('zed', oldHome).run(['register', '--release', '--relay', relay.url]);
+    expect(twice.exitCode).toBe(4);
+    expect(twice.stderr).toContain('no identity is registered under the name zed');
+    const mine = await zed.run(['register', '--json']);
+    expect(mine.exitCode, mine.stderr).toBe(0);
+    const fp = String(jsonOf((await zed.run(['whoami', '--json'])).stdout)[0]!.fingerprint);
+    expect(jsonOf(mine.stdout)[0]).toMatchObject({ event: 'registered', name: 'zed', fingerprint: fp });
 
     const other = await zed.run(['init', '--force', '--name', 'zed2']);
     expect(other.exitCode, other.stderr).toBe(0);
     expect(warnings(other.stderr)).toEqual([]);
     expect(other.stderr).toMatch(/hush: note: your old identity still holds the name zed on the relays it registered on .*; mail sent to zed still goes to the old key, so give your contacts your new name zed2 and its fingerprint/);
     expect((await zed.run(['register'])).exitCode).toBe(0);
+    expect((await zed.run(['register', '--release', '--default'])).stderr).toContain('hush: error: --release and --default do not go together');
   });
 
   it('a first init says nothing about an old name', async () => {

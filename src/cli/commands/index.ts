@@ -119,7 +119,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'register',
     summary: 'publish your key bundle under your name on the relay (the first relay becomes the default)',
-    options: [{ flags: '--default', description: 'make this --relay your default relay (the first one registered becomes it anyway)' }],
+    options: [
+      { flags: '--default', description: 'make this --relay your default relay (the first one registered becomes it anyway)' },
+      { flags: '--release', description: 'free your name on this relay instead (anyone may claim it then); before init --force, or from a kept old keyring' },
+    ],
     load: () => import('./register.js'),
   },
   {

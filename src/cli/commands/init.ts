@@ -3,8 +3,9 @@
  * Output (--json): {"name","fingerprint","signPk","boxPk","keyring","home"}.
  * With --force over an existing identity, stderr says what happens to the old name: the old
  * key still holds it on the relays it registered on (a relay never gives a name to another
- * key), so a new key of the SAME name cannot register there (warning + hint); a new name gets
- * a note that mail to the old name still goes to the old key.
+ * key), so a new key of the SAME name cannot register there (warning + hint: free it with
+ * `hush register --release` run from the kept old keyring); a new name gets a note that mail
+ * to the old name still goes to the old key.
  */
 import * as os from 'node:os';
 import { UsageError } from '../../errors.js';
@@ -42,7 +43,10 @@ function sayOldName(ctx: CommandContext, old: { name: string; fingerprint: strin
   const keptAs = kept.length > 0 ? ` (its keyring was kept as ${kept[0]})` : '';
   if (old.name === name) {
     ctx.out.warn(`your old identity ${old.name} (fingerprint ${old.fingerprint}) still holds the name ${old.name} ${where}${keptAs}; this new key cannot register ${old.name} there (the relay answers NAME_TAKEN), and mail sent to ${old.name} still goes to the old key`);
-    ctx.out.info(`hush: hint: relays never hand a name to another key; start over with another name (hush init --force --name NEW) or use a relay where ${old.name} is free, and give your contacts the new name and fingerprint`);
+    const keptFile = kept.find((k) => /keyring\.json\.replaced-/.test(k)) ?? 'keyring.json.replaced-<ms>';
+    ctx.out.info(
+      `hush: hint: only the old key can free the name: copy ${keptFile} as keyring.json into an empty directory (mode 0700) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here; or start over with another name (hush init --force --name NEW)`,
+    );
   } else {
     ctx.out.info(`hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint`);
   }
