@@ -38,17 +38,17 @@ async function previousIdentity(paths: HushPaths): Promise<{ name: string; finge
 }
 
 /** Tells what happens to the old identity's name after init --force (stderr). */
-function sayOldName(ctx: CommandContext, old: { name: string; fingerprint: string; relay?: string }, name: string, kept: readonly string[]): void {
+function sayOldName(ctx: CommandContext, paths: HushPaths, old: { name: string; fingerprint: string; relay?: string }, name: string, kept: readonly string[]): void {
   const where = old.relay === undefined ? 'on the relays it registered on' : `on the relays it registered on (${old.relay} and any other)`;
-  const keptAs = kept.length > 0 ? ` (its keyring was kept as ${kept[0]})` : '';
+  const keptFile = kept.find((k) => k.startsWith(`${paths.keyring}.replaced-`));
+  const keptAs = keptFile === undefined ? '' : ` (its keyring was kept as ${keptFile})`;
   if (old.name === name) {
     ctx.out.warn(`your old identity ${old.name} (fingerprint ${old.fingerprint}) still holds the name ${old.name} ${where}${keptAs}; this new key cannot register ${old.name} there (the relay answers NAME_TAKEN), and mail sent to ${old.name} still goes to the old key`);
-    const keptFile = kept.find((k) => /keyring\.json\.replaced-/.test(k)) ?? 'keyring.json.replaced-<ms>';
     ctx.out.info(
-      `hush: hint: only the old key can free the name: copy ${keptFile} as keyring.json into an empty directory (mode 0700) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here; or start over with another name (hush init --force --name NEW)`,
+      `hush: hint: only the old key can free the name: copy ${keptFile ?? 'the kept keyring.json.replaced-<ms>'} as keyring.json into an empty directory (mode 0700) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here; or start over with another name (hush init --force --name NEW)`,
     );
   } else {
-    ctx.out.info(`hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint`);
+    ctx.out.info(`hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint (hush register --release run with the old keyring frees the old name)`);
   }
 }
 
@@ -104,7 +104,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       ].join('\n');
     },
   );
-  if (old) sayOldName(ctx, old, file.name, kept);
+  if (old) sayOldName(ctx, paths, old, file.name, kept);
   const relayKnown = ctx.global.relay !== undefined || (ctx.env.HUSH_RELAY ?? '') !== '';
   tip(ctx, relayKnown ? 'next: hush register   (publishes your key on the relay)' : 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)');
 };
