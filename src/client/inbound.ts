@@ -31,7 +31,7 @@ import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type Opened, openInner, openOuter, type OuterOpened, type Peer, type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, DEFAULT_QUARANTINE_LIMITS, type HushStore, type NewMessage, type QuarantineLimits } from '../store/db.js';
-import { applyReceipt, decodeReceipt, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
+import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
 
 /** A message received and stored (what pull/listen print). */
 export interface ReceivedMessage {
@@ -100,6 +100,8 @@ export interface ProcessOptions {
   deliveryReceipts?: boolean;
   /** Bounds of the random wait before those receipts may leave (default DEFAULT_RECEIPT_DELAY). */
   receiptDelay?: ReceiptDelay;
+  /** Receipts still waiting, to coalesce with (src/client/receipts.ts PendingReceipts). */
+  pendingReceipts?: PendingReceipts;
   quarantineLimits?: QuarantineLimits;
 }
 
@@ -275,7 +277,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
   const now = o.now ?? Date.now;
   const limits = o.quarantineLimits ?? DEFAULT_QUARANTINE_LIMITS;
   const res: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: items.map((i) => i.eid) };
-  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}), ...(o.receiptDelay ? { delay: o.receiptDelay } : {}) };
+  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}), ...(o.receiptDelay ? { delay: o.receiptDelay } : {}), ...(o.pendingReceipts ? { pending: o.pendingReceipts } : {}) };
   store.transaction(() => {
     const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
     const fresh = store.addMessages(

@@ -42,7 +42,7 @@ import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../store/db.js';
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
-import { DEFAULT_RECEIPT_DELAY, type QueuedReceipt, queueCatchUpReceipts, type ReceiptDelay, type ReceiptReport, queueReadReceipts, receiptsAllowed, type SealContext } from './receipts.js';
+import { DEFAULT_RECEIPT_DELAY, type PendingReceipts, type QueuedReceipt, queueCatchUpReceipts, type ReceiptDelay, type ReceiptReport, queueReadReceipts, receiptsAllowed, type SealContext } from './receipts.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
@@ -173,6 +173,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly receiptDelay: ReceiptDelay;
   /** The earliest "not before" time of a receipt known to wait in the outbox (listen sends it then). */
   private receiptDue: number | undefined;
+  /** Receipts queued here and still waiting: later ones to the same contact join them. */
+  private readonly pendingReceipts: PendingReceipts = new Map();
   private readonly cache: SharedKeyCache = new Map();
   private conn: RelayClient | undefined;
   private connecting: Promise<RelayClient> | undefined;
@@ -444,6 +446,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         relay: this.relay,
         deliveryReceipts: this.deliveryReceipts,
         receiptDelay: this.receiptDelay,
+        pendingReceipts: this.pendingReceipts,
         ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
       });
       // Shown: every incoming message stored since the last batch, by this process or another
@@ -529,7 +532,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   private sealContext(): SealContext {
-    return { identity: this.identity, random: this.random, now: this.now, cache: this.cache, delay: this.receiptDelay };
+    return { identity: this.identity, random: this.random, now: this.now, cache: this.cache, delay: this.receiptDelay, pending: this.pendingReceipts };
   }
 
   private async lookupSender(signPk: Uint8Array): Promise<Bundle | undefined> {

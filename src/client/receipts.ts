@@ -132,6 +132,13 @@ export function applyReceipt(store: HushStore, contact: Contact, r: ReceiptBody)
  */
 export type QueuedReceipt = QueuedMessage & { control: true; notBefore: number };
 
+/**
+ * Receipts this process queued that have not reached their time yet, by `contactId:type`: a
+ * later receipt of the same type to the same contact joins them (one envelope with every id,
+ * up to MAX_RECEIPT_IDS, at the EARLIER time) instead of adding an envelope.
+ */
+export type PendingReceipts = Map<string, { eids: string[]; ids: Uint8Array[]; notBefore: number }>;
+
 export interface SealContext {
   identity: BoxIdentity;
   random: Random;
@@ -139,6 +146,8 @@ export interface SealContext {
   cache?: SharedKeyCache;
   /** The random wait before the receipts may leave (default DEFAULT_RECEIPT_DELAY). */
   delay?: ReceiptDelay;
+  /** Coalesce with this process's receipts still waiting (see PendingReceipts). */
+  pending?: PendingReceipts;
 }
 
 /**
@@ -160,14 +169,33 @@ export function drawNotBefore(now: number, random: Random, delay: ReceiptDelay =
 }
 
 /**
- * Seals receipts of `type` for `ids` (messages FROM `contact`) and puts them in the outbox;
+ * Seals receipts of `type` for `newIds` (messages FROM `contact`) and puts them in the outbox;
  * one envelope per MAX_RECEIPT_IDS ids, all with one "not before" time drawn from ctx.delay
- * (stored as the outbox row's created_at). Call inside a transaction when it must commit with
- * something else. Returns what was queued (the caller sends what is already due).
+ * (stored as the outbox row's created_at). With ctx.pending, a receipt of this process still
+ * waiting for the same contact and type is replaced by one holding both sets of ids. Call
+ * inside a transaction (the replacement must commit with it). Returns what was queued (the
+ * caller sends what is already due).
  */
-export function queueReceipts(store: HushStore, ctx: SealContext, contact: Contact, type: ReceiptType, ids: readonly Uint8Array[]): QueuedReceipt[] {
+export function queueReceipts(store: HushStore, ctx: SealContext, contact: Contact, type: ReceiptType, newIds: readonly Uint8Array[]): QueuedReceipt[] {
   const out: QueuedReceipt[] = [];
-  const notBefore = drawNotBefore(ctx.now(), ctx.random, ctx.delay);
+  const now = ctx.now();
+  let notBefore = drawNotBefore(now, ctx.random, ctx.delay);
+  let ids = newIds;
+  const key = `${contact.id}:${type}`;
+  const waiting = ctx.pending?.get(key);
+  ctx.pending?.delete(key);
+  // Coalesce: the same contact's receipt of this type still waits (not due, so not in flight):
+  // replace it by one envelope with its ids and these, at its earlier time.
+  if (waiting && waiting.notBefore > now && waiting.ids.length + newIds.length <= MAX_RECEIPT_IDS) {
+    let removed = true;
+    for (const eid of waiting.eids) removed = store.removeOutbox(eid) && removed;
+    if (removed) {
+      const seen = new Set(waiting.ids.map(toHex));
+      ids = [...waiting.ids, ...newIds.filter((id) => !seen.has(toHex(id)))];
+      notBefore = Math.min(notBefore, waiting.notBefore);
+    }
+  }
+  const eids: string[] = [];
   for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
     const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
     const msgId = ctx.random(MSG_ID_BYTES);
@@ -175,8 +203,10 @@ export function queueReceipts(store: HushStore, ctx: SealContext, contact: Conta
     const envelope = sealEnvelope(ctx.identity, contact, { kind: 'receipt', id: msgId, time, body: encodeReceipt({ type, ids: chunk }) }, ctx.random, ctx.cache);
     const eid = envelopeId(envelope);
     store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: notBefore });
+    eids.push(eid);
     out.push({ eid, envelope, msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time, fromOutbox: false, control: true, notBefore });
   }
+  if (ctx.pending && notBefore > now && ids.length <= MAX_RECEIPT_IDS) ctx.pending.set(key, { eids, ids: [...ids], notBefore });
   return out;
 }
 

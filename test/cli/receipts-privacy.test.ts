@@ -167,3 +167,23 @@ describe('delivered receipts can be turned off', () => {
     expect(await outboxSize(bob.home)).toBe(held + 1);
   });
 });
+
+describe('receipts coalesce', () => {
+  it('in listen, a second batch from the same sender joins the receipts still waiting: one delivered and one read envelope', async () => {
+    const before = await outboxSize(bob.home);
+    const listen = spawnHush(bob.home, ['listen', '--json', '--receipt-delay', '40-50']);
+    children.push(listen);
+    await listen.stderr.waitFor(/listening on/);
+    await sends(alice, 'bob', 'first of two batches');
+    await listen.stdout.waitFor(/first of two batches/);
+    await sends(alice, 'bob', 'second of two batches');
+    await listen.stdout.waitFor(/second of two batches/);
+    // Two batches, each with a delivered and a read receipt: 2 envelopes waiting, not 4.
+    let waiting = (await outboxSize(bob.home)) - before;
+    while (waiting < 2) waiting = (await outboxSize(bob.home)) - before; // the read receipt follows the print
+    expect(waiting).toBe(2);
+    listen.kill('SIGTERM');
+    expect((await listen.done).exitCode).toBe(0);
+    expect((await outboxSize(bob.home)) - before).toBe(2); // still waiting for their time
+  });
+});

@@ -3,7 +3,8 @@
 // wrote to or verified does; the "not before" time is drawn within the bounds and stored as
 // the outbox row's created_at; --receipt-delay and config.json parse or refuse.
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_RECEIPT_DELAY, drawNotBefore, queueCatchUpReceipts, queueReadReceipts, queueReceipts, receiptsAllowed } from '../../src/client/receipts.js';
+import { openInner, openOuter } from '../../src/crypto/seal.js';
+import { decodeReceipt, DEFAULT_RECEIPT_DELAY, drawNotBefore, queueCatchUpReceipts, queueReadReceipts, queueReceipts, receiptsAllowed } from '../../src/client/receipts.js';
 import { MAX_RECEIPT_DELAY_MS, parseReceiptDelay } from '../../src/cli/receipt-delay.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { configToJson, parseConfig } from '../../src/store/config.js';
@@ -99,6 +100,45 @@ describe('the receipt delay', () => {
       expect(q).toHaveLength(1);
       expect(q[0]!.notBefore >= 12_000 && q[0]!.notBefore <= 13_000).toBe(true);
       expect(s.listOutbox().map((e) => e.createdAt)).toEqual([q[0]!.notBefore]);
+    } finally {
+      s.close();
+    }
+  });
+
+  it('coalesces a receipt still waiting with the next one of the same type to the same contact, at the earlier time', () => {
+    const s = store();
+    try {
+      const me = person('me');
+      const carolP = person('carol');
+      const carol = s.pinContact(carolP.bundle).contact;
+      const dave = s.pinContact(person('dave').bundle).contact;
+      let now = 10_000;
+      const pending = new Map();
+      let draw = 0;
+      // The first draw is 20 s, the later ones 30 s: the merged receipt keeps the first time.
+      const random = (n: number): Uint8Array => (n === 4 ? Uint8Array.of(draw++ === 0 ? 0 : 255, 0, 0, 0) : randomBytes(n));
+      const ctx = { identity: me.id, random, now: () => now, delay: { minMs: 20_000, maxMs: 40_000 }, pending };
+      const a = [msgId(), msgId()];
+      const b = [msgId(), a[1]!];
+      const first = s.transaction(() => queueReceipts(s, ctx, carol, 'delivered', a));
+      now += 5_000;
+      const second = s.transaction(() => queueReceipts(s, ctx, carol, 'delivered', b));
+      s.transaction(() => queueReceipts(s, ctx, carol, 'read', [a[0]!])); // another type: its own
+      s.transaction(() => queueReceipts(s, ctx, dave, 'delivered', [msgId()])); // another contact: its own
+      expect(second[0]!.notBefore).toBe(first[0]!.notBefore);
+      const out = s.listOutbox();
+      expect(out).toHaveLength(3);
+      expect(out.map((e) => e.eid)).not.toContain(first[0]!.eid);
+      expect(out.map((e) => e.eid)).toContain(second[0]!.eid);
+      // carol opens the merged envelope: one delivered receipt naming a[0], a[1] and b[0] once each.
+      const opened = openInner(carolP.id, openOuter(carolP.id, second[0]!.envelope), me.bundle);
+      const body = decodeReceipt(opened.body);
+      expect(body.type).toBe('delivered');
+      expect(body.ids.map((x) => Buffer.from(x).toString('hex'))).toEqual([a[0]!, a[1]!, b[0]!].map((x) => Buffer.from(x).toString('hex')));
+      // Once its time has passed, a receipt is left alone (it may be on its way): no merge.
+      now = second[0]!.notBefore;
+      const third = s.transaction(() => queueReceipts(s, ctx, carol, 'delivered', [msgId()]));
+      expect(s.listOutbox().map((e) => e.eid)).toEqual(expect.arrayContaining([second[0]!.eid, third[0]!.eid]));
     } finally {
       s.close();
     }
