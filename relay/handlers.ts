@@ -19,6 +19,7 @@ import {
   CHALLENGE_BYTES,
   type ClientFrame,
   type LookupFrame,
+  type ReleaseFrame,
   MAX_PULL_BYTES,
   parseClientFrame,
   type PullFrame,
@@ -165,6 +166,15 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'bundle', id: f.id, bundle: JSON.parse(row.bundle) as unknown });
   };
 
+  const handleRelease = (c: Conn, f: ReleaseFrame): void => {
+    const row = store.lookupName(f.name);
+    if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${f.name}`);
+    if (!bytesEqual(row.signPk, c.signPk!)) throw new FrameRefusal('NAME_TAKEN', `the name ${f.name} is held by another identity; only its key can release it`);
+    store.releaseName(f.name, c.signPk!);
+    event('release', { conn: c.n });
+    c.link.send({ t: 'ok', id: f.id });
+  };
+
   const handleSend = (c: Conn, f: SendFrame): void => {
     const now = Date.now();
     if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
@@ -218,6 +228,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handleRegister(c, f);
       case 'lookup':
         return handleLookup(c, f);
+      case 'release':
+        return handleRelease(c, f);
       case 'send':
         return handleSend(c, f);
       case 'pull':

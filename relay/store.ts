@@ -126,6 +126,7 @@ export class RelayStore {
       byName: this.db.prepare('SELECT name, sign_pk AS signPk, bundle, created FROM directory WHERE name = ?'),
       byKey: this.db.prepare('SELECT name, sign_pk AS signPk, bundle, created FROM directory WHERE sign_pk = ?'),
       delKey: this.db.prepare('DELETE FROM directory WHERE sign_pk = ?'),
+      delName: this.db.prepare('DELETE FROM directory WHERE name = ? AND sign_pk = ?'),
       putName: this.db.prepare('INSERT INTO directory (name, sign_pk, bundle, created, updated) VALUES (?, ?, ?, ?, ?)'),
     };
     const insert = this.q.insert;
@@ -207,6 +208,11 @@ export class RelayStore {
       this.q.delKey.run(b(signPk));
       this.q.putName.run(name, b(signPk), bundle, old?.created ?? now, now);
     })();
+  }
+
+  /** Frees `name` if `signPk` holds it; false when it does not. */
+  releaseName(name: string, signPk: Uint8Array): boolean {
+    return this.q.delName.run(name, b(signPk)).changes === 1;
   }
 
   close(): void {

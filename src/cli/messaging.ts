@@ -17,6 +17,8 @@ import { homePaths, unlockHome } from './common.js';
 import { canonicalRelayUrl } from '../protocol/frames.js';
 import { formatTime, openStore, plural, safeName, safeText } from './format.js';
 import { parseQuarantineLimits } from './quarantine-limits.js';
+import { parseReceiptDelay } from './receipt-delay.js';
+import { lookalikeOf } from '../client/lookalike.js';
 import type { Output } from './output.js';
 
 export interface RelayChoice {
@@ -62,13 +64,16 @@ export interface Session {
 /**
  * Relay first (a missing one fails before any passphrase), then unlock, then the store.
  * `readReceipts: false` (--no-read-receipts) or config `readReceipts: false` turns read
- * receipts off; delivered receipts are always sent.
+ * receipts off; `deliveryReceipts: false` (--no-delivery-receipts) or config
+ * `deliveryReceipts: false` turns delivered receipts off. `receiptDelay` (--receipt-delay, else
+ * config `receiptDelay`, else 5-60 s) bounds the random wait before a receipt leaves.
  */
-export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown; quarantineLimits?: unknown } = {}): Promise<Session> {
+export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown; deliveryReceipts?: unknown; receiptDelay?: unknown; quarantineLimits?: unknown } = {}): Promise<Session> {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const timeoutMs = relayTimeoutMs(ctx);
   const limits = parseQuarantineLimits(typeof o.quarantineLimits === 'string' ? o.quarantineLimits : relay.config.quarantineLimits);
+  const receiptDelay = parseReceiptDelay(typeof o.receiptDelay === 'string' ? o.receiptDelay : relay.config.receiptDelay);
   const { unlocked } = await unlockHome(ctx, paths);
   const store = openStore(paths, unlocked);
   // Contacts pinned before hush recorded where a key came from were pinned from the default relay.
@@ -80,6 +85,8 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
     store,
     relayUrl: relay.url,
     readReceipts: o.readReceipts !== false && relay.config.readReceipts !== false,
+    deliveryReceipts: o.deliveryReceipts !== false && relay.config.deliveryReceipts !== false,
+    receiptDelay,
     quarantineLimits: limits,
     timeoutMs,
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
@@ -92,7 +99,15 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
   });
   m.on('quarantineFull', (q) => ctx.out.warn(`the quarantine is at its limits: dropped ${plural(q.dropped, 'oldest entry', 'oldest entries')} (see --quarantine-limits)`));
   m.on('routed', (r) => ctx.out.info(`hush: note: ${r.label} was pinned from ${r.pinnedFrom}; sending to that key through ${r.via}`));
-  m.on('pinned', (p) => ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`));
+  m.on('pinned', (p) => {
+    ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`);
+    // A name that looks like an earlier contact's (bob_, bob0, b0b for bob): say so loudly.
+    const pinned = store.findContactByLabel(p.name);
+    const earlier = pinned ? store.listContacts().filter((c) => c.id < pinned.id).sort((a, b) => a.id - b.id) : [];
+    const like = pinned ? lookalikeOf(pinned.name, earlier.map((c) => c.name)) : undefined;
+    const other = like === undefined ? undefined : earlier.find((c) => c.name === like);
+    if (other) ctx.out.warn(`${safeName(p.name)} looks like your contact ${safeName(other.label)}; compare fingerprints (hush verify ${safeName(p.name)})`);
+  });
   return {
     m,
     paths,

@@ -19,8 +19,8 @@
  *    recorded as pending (the pinned key stays, verified or not) and the mail is quarantined.
  *    Receipts and typing from a key that is not a contact change nothing.
  *
- * A batch is stored in ONE transaction (messages, receipts applied, delivered receipts queued,
- * quarantine); the caller acks after it. Within a batch, each sender's messages are stored in
+ * A batch is stored in ONE transaction (messages, receipts applied, delivered receipts queued
+ * for contacts that are not strangers, quarantine); the caller acks after it. Within a batch, each sender's messages are stored in
  * the order of their (strictly increasing) send times.
  */
 import { DataError, isHushError } from '../errors.js';
@@ -31,7 +31,7 @@ import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type Opened, openInner, openOuter, type OuterOpened, type Peer, type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, DEFAULT_QUARANTINE_LIMITS, type HushStore, type NewMessage, type QuarantineLimits } from '../store/db.js';
-import { applyReceipt, decodeReceipt, type QueuedReceipt, queueReceipts, type ReceiptReport } from './receipts.js';
+import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
 
 /** A message received and stored (what pull/listen print). */
 export interface ReceivedMessage {
@@ -76,7 +76,7 @@ export interface ProcessResult {
   receipts: ReceiptReport[];
   /** Contacts whose typing envelopes were in the batch. */
   typing: { from: string; time: number }[];
-  /** Delivered receipts queued in the batch's transaction (to send after the ack). */
+  /** Delivered receipts queued in the batch's transaction (sent after the ack once due). */
   outgoing: QueuedReceipt[];
   /** Every envelope id that is now safe to ack. */
   ackEids: string[];
@@ -96,6 +96,12 @@ export interface ProcessOptions {
   now?: () => number;
   /** For sealing delivered receipts (default nacl randomBytes). */
   random?: Random;
+  /** Queue `delivered` receipts (default true; never to strangers, src/client/receipts.ts). */
+  deliveryReceipts?: boolean;
+  /** Bounds of the random wait before those receipts may leave (default DEFAULT_RECEIPT_DELAY). */
+  receiptDelay?: ReceiptDelay;
+  /** Receipts still waiting, to coalesce with (src/client/receipts.ts PendingReceipts). */
+  pendingReceipts?: PendingReceipts;
   quarantineLimits?: QuarantineLimits;
 }
 
@@ -272,7 +278,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
   const now = o.now ?? Date.now;
   const limits = o.quarantineLimits ?? DEFAULT_QUARANTINE_LIMITS;
   const res: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: items.map((i) => i.eid) };
-  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}) };
+  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}), ...(o.receiptDelay ? { delay: o.receiptDelay } : {}), ...(o.pendingReceipts ? { pending: o.pendingReceipts } : {}) };
   store.transaction(() => {
     const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
     const fresh = store.addMessages(
@@ -290,7 +296,11 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
       d.ids.push(v.opened.id);
       delivered.set(v.contact.id, d);
     });
-    for (const d of delivered.values()) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
+    if (o.deliveryReceipts !== false) {
+      for (const d of delivered.values()) {
+        if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
+      }
+    }
     for (const v of verdicts) {
       if (v.t === 'ignored') res.ignored++;
       if (v.t === 'control') {

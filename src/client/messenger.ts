@@ -21,8 +21,12 @@
  * envelope id (quarantine) and is acked without being shown again.
  *
  * Received kinds are dispatched in judge(): msg -> history (and one `delivered` receipt per
- * sender queued in the same transaction); receipt -> our sent messages move forward
- * (src/client/receipts.ts); typing -> the 'typing' event only (never stored).
+ * sender queued in the same transaction, contacts only); receipt -> our sent messages move
+ * forward (src/client/receipts.ts); typing -> the 'typing' event only (never stored).
+ *
+ * Receipts we send wait in the outbox until their random "not before" time (receiptDelay):
+ * pull sends only those already due and leaves the rest for a later command; listen (and chat)
+ * sends each one when its time passes.
  */
 import { EventEmitter } from 'node:events';
 import { HushError, RelayError, TrustError, UsageError } from '../errors.js';
@@ -38,7 +42,7 @@ import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../store/db.js';
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
-import { type ReceiptReport, queueReadReceipts } from './receipts.js';
+import { DEFAULT_RECEIPT_DELAY, type PendingReceipts, type QueuedReceipt, queueCatchUpReceipts, type ReceiptDelay, type ReceiptReport, queueReadReceipts, receiptsAllowed, type SealContext } from './receipts.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
@@ -129,8 +133,12 @@ export interface MessengerOptions {
    * the CLI uses it for HUSH_TEST_CRASH=after-store.
    */
   afterStore?: () => void;
-  /** Send `read` receipts from markRead() (default true; delivered receipts are always sent). */
+  /** Send `read` receipts from markRead() (default true). */
   readReceipts?: boolean;
+  /** Send `delivered` receipts for stored messages (default true). Never to strangers either way. */
+  deliveryReceipts?: boolean;
+  /** Bounds of the random wait before a receipt may leave (default DEFAULT_RECEIPT_DELAY). */
+  receiptDelay?: ReceiptDelay;
   /** Bounds of the quarantine (default DEFAULT_QUARANTINE_LIMITS). */
   quarantineLimits?: QuarantineLimits;
 }
@@ -161,6 +169,12 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly timeoutMs: number | undefined;
   private readonly afterStore: (() => void) | undefined;
   private readonly readReceipts: boolean;
+  private readonly deliveryReceipts: boolean;
+  private readonly receiptDelay: ReceiptDelay;
+  /** The earliest "not before" time of a receipt known to wait in the outbox (listen sends it then). */
+  private receiptDue: number | undefined;
+  /** Receipts queued here and still waiting: later ones to the same contact join them. */
+  private readonly pendingReceipts: PendingReceipts = new Map();
   private readonly cache: SharedKeyCache = new Map();
   private conn: RelayClient | undefined;
   private connecting: Promise<RelayClient> | undefined;
@@ -187,6 +201,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.timeoutMs = o.timeoutMs;
     this.afterStore = o.afterStore;
     this.readReceipts = o.readReceipts ?? true;
+    this.deliveryReceipts = o.deliveryReceipts ?? true;
+    this.receiptDelay = o.receiptDelay ?? DEFAULT_RECEIPT_DELAY;
     this.quarantineLimits = o.quarantineLimits;
     let relay = o.relayUrl;
     try {
@@ -330,7 +346,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     });
     // Times strictly increase per conversation (docs/PROTOCOL.md §5.1): read the newest sent
     // time and store the new messages under one write lock, so two senders cannot interleave.
+    let catchUp: QueuedReceipt[] = [];
     const prepared = this.store.transaction(() => {
+      const wasStranger = !receiptsAllowed(this.store, contact);
       let time = this.store.nextOutTime(contact.id, this.now());
       const out = bodies.map(({ text, body }) => {
         const msgId = this.random(16);
@@ -340,8 +358,14 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       });
       this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
       for (const p of out) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
+      // Our first message to a stranger: its earlier mail is acknowledged now (src/client/receipts.ts).
+      if (wasStranger && out.length > 0 && receiptsAllowed(this.store, contact)) {
+        catchUp = queueCatchUpReceipts(this.store, this.sealContext(), contact, { delivered: this.deliveryReceipts, read: this.readReceipts });
+      }
       return out;
     });
+    // They wait in the outbox for a flush past their time (listen's timer, the next command).
+    for (const q of catchUp) this.receiptDue = Math.min(this.receiptDue ?? Infinity, q.notBefore);
     return prepared.map((p) => ({ eid: p.eid, envelope: p.envelope, msgId: p.msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time: p.time, fromOutbox: false }));
   }
 
@@ -350,19 +374,50 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return new SendPipeline(this, this.window);
   }
 
-  /** Sends everything waiting in the outbox (oldest first, pipelined). Never throws for refusals. */
-  async flushOutbox(): Promise<DrainResult> {
+  /**
+   * Sends everything waiting in the outbox (oldest first, pipelined), except receipts whose
+   * "not before" time (their created_at) has not come yet; `receiptsOnly` sends only the due
+   * receipts. Never throws for refusals.
+   */
+  async flushOutbox(receiptsOnly = false): Promise<DrainResult> {
     const entries = this.store.listOutbox();
     if (entries.length === 0) return { sent: 0, failed: [] };
-    const pipe = this.sendPipeline();
+    const now = this.now();
+    const go: QueuedMessage[] = [];
     for (const e of entries) {
       const c = this.store.getContact(e.contactId);
       if (!c) continue;
       const m = this.store.findMessage(e.msgId, 'out');
-      // No message row with that id: a receipt waiting in the outbox.
-      await pipe.submit({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.label, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
+      if (m && receiptsOnly) continue;
+      // No message row with that id: a receipt waiting in the outbox, not before created_at.
+      if (!m && e.createdAt > now) {
+        this.receiptDue = Math.min(this.receiptDue ?? Infinity, e.createdAt);
+        continue;
+      }
+      go.push({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.label, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
     }
+    if (go.length === 0) return { sent: 0, failed: [] };
+    const pipe = this.sendPipeline();
+    for (const q of go) await pipe.submit(q);
     return pipe.drain();
+  }
+
+  /** Sends the receipts whose time has come (listen's timer), after any batch in progress. */
+  private sendDueReceipts(): void {
+    if (this.receiptDue === undefined || this.receiptDue > this.now() || !this.conn || this.conn.closed) return;
+    this.receiptDue = undefined; // recomputed by the flush
+    const run = async (): Promise<void> => {
+      await this.flushOutbox(true).catch(() => undefined); // failures stay in the outbox
+    };
+    this.chain = this.chain.then(run, run).catch(() => undefined);
+  }
+
+  /** Sends the receipts of `list` that are due now; remembers when the others are. */
+  private async sendDue(list: readonly (QueuedMessage & { notBefore: number })[]): Promise<DrainResult> {
+    const now = this.now();
+    const due = list.filter((q) => q.notBefore <= now);
+    for (const q of list) if (q.notBefore > now) this.receiptDue = Math.min(this.receiptDue ?? Infinity, q.notBefore);
+    return due.length > 0 ? this.sendQueued(due) : { sent: 0, failed: [] };
   }
 
   /** @internal used by SendPipeline */
@@ -389,6 +444,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         now: this.now,
         random: this.random,
         relay: this.relay,
+        deliveryReceipts: this.deliveryReceipts,
+        receiptDelay: this.receiptDelay,
+        pendingReceipts: this.pendingReceipts,
         ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
       });
       // Shown: every incoming message stored since the last batch, by this process or another
@@ -407,12 +465,12 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         // Store THEN ack: the commit above is done; the ack frame leaves before the receipts.
         const acked = typeof ack === 'function' ? ack(res.ackEids) : ack ? this.client().then((c) => c.ack(res.ackEids)) : Promise.resolve();
         later.push(acked);
-        if (res.outgoing.length > 0) later.push(this.sendQueued(res.outgoing)); // failures wait in the outbox
+        if (res.outgoing.length > 0) later.push(this.sendDue(res.outgoing)); // not due yet, or failed: they wait in the outbox
         return res;
       }
       if (typeof ack === 'function') await ack(res.ackEids);
       else if (ack) await (await this.client()).ack(res.ackEids);
-      if (res.outgoing.length > 0) await this.sendQueued(res.outgoing); // failures wait in the outbox
+      if (res.outgoing.length > 0) await this.sendDue(res.outgoing); // not due yet, or failed: they wait in the outbox
       return res;
     };
     const p = this.chain.then(run, run);
@@ -456,20 +514,25 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /**
    * The user has now seen these incoming messages (pull/listen printed them, chat showed
-   * them): marks them read and, unless read receipts are off, queues and sends one `read`
-   * receipt per sender (through the outbox: nothing is lost when the relay is down).
+   * them): marks them read and, unless read receipts are off, queues one `read` receipt per
+   * sender that is a contact, not a stranger (through the outbox: nothing is lost when the
+   * relay is down), sent once its random "not before" time has come.
    */
   async markRead(messages: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
     if (messages.length === 0) return;
     const ids = messages.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
-    const queued = queueReadReceipts(this.store, { identity: this.identity, random: this.random, now: this.now, cache: this.cache }, ids, this.readReceipts);
+    const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts);
     if (queued.length === 0) return;
     const run = async (): Promise<void> => {
-      await this.sendQueued(queued).catch(() => undefined);
+      await this.sendDue(queued).catch(() => undefined);
     };
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     await p;
+  }
+
+  private sealContext(): SealContext {
+    return { identity: this.identity, random: this.random, now: this.now, cache: this.cache, delay: this.receiptDelay, pending: this.pendingReceipts };
   }
 
   private async lookupSender(signPk: Uint8Array): Promise<Bundle | undefined> {
@@ -576,6 +639,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const poll = setInterval(() => {
       try {
         this.pollStore(last);
+        this.sendDueReceipts();
       } catch {
         // the next batch reports store failures
       }

@@ -9,12 +9,22 @@
  * per batch (several when a batch has more than MAX_RECEIPT_IDS ids).
  *
  * Rules (what the messenger does with these helpers):
+ * - Receipts go only to CONTACTS, never to STRANGERS (receiptsAllowed): a stranger is a
+ *   contact we have never written to (no outgoing message row) and never marked verified, i.e.
+ *   one whose pin came from THEIR first message. Once we write to them or verify them,
+ *   receipts for what arrives from then on are sent; our FIRST message to them also queues
+ *   receipts for their newest 1000 earlier messages (queueCatchUpReceipts): the reply says
+ *   as much already.
  * - A client that STORES incoming messages queues one `delivered` receipt per sender, in the
- *   same transaction as the messages (so a crash loses neither). Always sent.
+ *   same transaction as the messages (so a crash loses neither), unless delivered receipts are
+ *   off (`--no-delivery-receipts`, config `deliveryReceipts: false`).
  * - A client that SHOWS them (pull, listen, history, chat) marks them read locally and, unless
  *   read receipts are off (`--no-read-receipts`, config `readReceipts: false`), queues `read`.
- * - Receipts go through the outbox like messages but are not shown in history; they never
- *   produce receipts.
+ * - Every receipt waits in the outbox until a "not before" time drawn uniformly from the
+ *   receipt delay bounds (default 5 s to 60 s; the outbox row's created_at holds it): it leaves
+ *   with whichever later command or listen loop passes that time, never a fixed few ms after
+ *   the pull that caused it.
+ * - Receipts are not shown in history; they never produce receipts.
  * - An incoming receipt moves OUR sent messages forward (store.setStatus, forward only), but
  *   only ids of messages we sent TO THAT SENDER; other ids (unknown, or a message sent to
  *   someone else: a forged receipt) are ignored and counted.
@@ -31,6 +41,13 @@ export const RECEIPT_VERSION = 1;
 /** Most message ids in one receipt body (4 + 1000 × 16 = 16,004 bytes, far below 64 KiB). */
 export const MAX_RECEIPT_IDS = 1000;
 export const RECEIPT_TYPE = { delivered: 1, read: 2 } as const;
+/** Bounds (ms, inclusive) of the random wait before a queued receipt may be sent. */
+export interface ReceiptDelay {
+  minMs: number;
+  maxMs: number;
+}
+/** Default receipt delay: uniform in [5 s, 60 s] (--receipt-delay 5-60). */
+export const DEFAULT_RECEIPT_DELAY: ReceiptDelay = { minMs: 5_000, maxMs: 60_000 };
 export type ReceiptType = keyof typeof RECEIPT_TYPE;
 const TYPE_BY_CODE: Record<number, ReceiptType> = { 1: 'delivered', 2: 'read' };
 const HEADER = 4;
@@ -109,38 +126,110 @@ export function applyReceipt(store: HushStore, contact: Contact, r: ReceiptBody)
   return { from: contact.label, type: r.type, ids: valid.map(toHex), ignored };
 }
 
-/** A sealed receipt waiting in the outbox: a queued message marked control (no 'sent' report, no history row). */
-export type QueuedReceipt = QueuedMessage & { control: true };
+/**
+ * A sealed receipt waiting in the outbox: a queued message marked control (no 'sent' report,
+ * no history row), not to be sent before `notBefore` (ms).
+ */
+export type QueuedReceipt = QueuedMessage & { control: true; notBefore: number };
+
+/**
+ * Receipts this process queued that have not reached their time yet, by `contactId:type`: a
+ * later receipt of the same type to the same contact joins them (one envelope with every id,
+ * up to MAX_RECEIPT_IDS, at the EARLIER time) instead of adding an envelope.
+ */
+export type PendingReceipts = Map<string, { eids: string[]; ids: Uint8Array[]; notBefore: number }>;
 
 export interface SealContext {
   identity: BoxIdentity;
   random: Random;
   now: () => number;
   cache?: SharedKeyCache;
+  /** The random wait before the receipts may leave (default DEFAULT_RECEIPT_DELAY). */
+  delay?: ReceiptDelay;
+  /** Coalesce with this process's receipts still waiting (see PendingReceipts). */
+  pending?: PendingReceipts;
 }
 
 /**
- * Seals receipts of `type` for `ids` (messages FROM `contact`) and puts them in the outbox;
- * one envelope per MAX_RECEIPT_IDS ids. Call inside a transaction when it must commit with
- * something else. Returns what to send.
+ * May receipts go to `contact`? Not to a stranger: a contact we never wrote to and never
+ * marked verified (its pin came from its own first message). Not to a changed key either.
  */
-export function queueReceipts(store: HushStore, ctx: SealContext, contact: Contact, type: ReceiptType, ids: readonly Uint8Array[]): QueuedReceipt[] {
+export function receiptsAllowed(store: HushStore, contact: Contact): boolean {
+  if (contact.state === 'changed') return false;
+  return contact.verified || store.hasWrittenTo(contact.id);
+}
+
+/** A time uniform in [now + minMs, now + maxMs] (ms), from 4 random bytes. */
+export function drawNotBefore(now: number, random: Random, delay: ReceiptDelay = DEFAULT_RECEIPT_DELAY): number {
+  const span = delay.maxMs - delay.minMs;
+  if (span <= 0) return now + Math.max(0, delay.minMs);
+  const b = random(4);
+  const u = ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!; // 0 .. 2^32 - 1
+  return now + delay.minMs + Math.floor((u / 2 ** 32) * (span + 1));
+}
+
+/**
+ * Seals receipts of `type` for `newIds` (messages FROM `contact`) and puts them in the outbox;
+ * one envelope per MAX_RECEIPT_IDS ids, all with one "not before" time drawn from ctx.delay
+ * (stored as the outbox row's created_at). With ctx.pending, a receipt of this process still
+ * waiting for the same contact and type is replaced by one holding both sets of ids. Call
+ * inside a transaction (the replacement must commit with it). Returns what was queued (the
+ * caller sends what is already due).
+ */
+export function queueReceipts(store: HushStore, ctx: SealContext, contact: Contact, type: ReceiptType, newIds: readonly Uint8Array[]): QueuedReceipt[] {
   const out: QueuedReceipt[] = [];
+  const now = ctx.now();
+  let notBefore = drawNotBefore(now, ctx.random, ctx.delay);
+  let ids = newIds;
+  const key = `${contact.id}:${type}`;
+  const waiting = ctx.pending?.get(key);
+  ctx.pending?.delete(key);
+  // Coalesce: the same contact's receipt of this type still waits (not due, so not in flight):
+  // replace it by one envelope with its ids and these, at its earlier time.
+  if (waiting && waiting.notBefore > now && waiting.ids.length + newIds.length <= MAX_RECEIPT_IDS) {
+    let removed = true;
+    for (const eid of waiting.eids) removed = store.removeOutbox(eid) && removed;
+    if (removed) {
+      const seen = new Set(waiting.ids.map(toHex));
+      ids = [...waiting.ids, ...newIds.filter((id) => !seen.has(toHex(id)))];
+      notBefore = Math.min(notBefore, waiting.notBefore);
+    }
+  }
+  const eids: string[] = [];
   for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
     const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
     const msgId = ctx.random(MSG_ID_BYTES);
     const time = ctx.now();
     const envelope = sealEnvelope(ctx.identity, contact, { kind: 'receipt', id: msgId, time, body: encodeReceipt({ type, ids: chunk }) }, ctx.random, ctx.cache);
     const eid = envelopeId(envelope);
-    store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: time });
-    out.push({ eid, envelope, msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time, fromOutbox: false, control: true });
+    store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: notBefore });
+    eids.push(eid);
+    out.push({ eid, envelope, msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time, fromOutbox: false, control: true, notBefore });
   }
+  if (ctx.pending && notBefore > now && ids.length <= MAX_RECEIPT_IDS) ctx.pending.set(key, { eids, ids: [...ids], notBefore });
+  return out;
+}
+
+/**
+ * We have just written to `contact` for the first time (it was a stranger: its earlier mail got
+ * no receipts). Our reply already tells it we got its mail, so its newest MAX_RECEIPT_IDS
+ * incoming messages are acknowledged now: one `delivered` receipt (when `delivered`) and one
+ * `read` receipt for those we have read (when `read`), with the usual delay. Call inside the
+ * transaction that stores our first message. Returns what was queued.
+ */
+export function queueCatchUpReceipts(store: HushStore, ctx: SealContext, contact: Contact, o: { delivered: boolean; read: boolean }): QueuedReceipt[] {
+  const incoming = store.history({ contactId: contact.id, limit: MAX_RECEIPT_IDS * 4 }).filter((m) => m.direction === 'in').slice(-MAX_RECEIPT_IDS);
+  const out: QueuedReceipt[] = [];
+  if (o.delivered && incoming.length > 0) out.push(...queueReceipts(store, ctx, contact, 'delivered', incoming.map((m) => m.msgId)));
+  const read = incoming.filter((m) => m.status === 'read').map((m) => m.msgId);
+  if (o.read && read.length > 0) out.push(...queueReceipts(store, ctx, contact, 'read', read));
   return out;
 }
 
 /**
  * The user has now seen these incoming messages: in ONE transaction marks them read locally
- * and, when `sendRead`, queues one `read` receipt per sender for the ones not read before.
+ * and, when `sendRead`, queues one `read` receipt per sender (contacts only, not strangers)
+ * for the ones not read before.
  * Messages already read produce nothing (no second receipt). Works offline (history): the
  * receipts wait in the outbox for the next send, pull, listen or chat.
  */
@@ -152,7 +241,7 @@ export function queueReadReceipts(store: HushStore, ctx: SealContext, msgIds: re
     if (!sendRead) return out;
     for (const [contactId, ids] of byContact) {
       const c = store.getContact(contactId);
-      if (!c || c.state === 'changed') continue;
+      if (!c || !receiptsAllowed(store, c)) continue; // never to a stranger or a changed key
       out.push(...queueReceipts(store, ctx, c, 'read', ids));
     }
     return out;

@@ -233,6 +233,14 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   /**
+   * Frees `name` on this relay; it must be held by our key (RelayError NAME_TAKEN when another
+   * key holds it, NOT_FOUND when nobody does). Afterwards anyone may register it.
+   */
+  async release(name: string): Promise<void> {
+    await this.request('ok', { t: 'release', name });
+  }
+
+  /**
    * Fetches a bundle by name or by identity key. The shape is checked here; the signature is
    * NOT: check it with verifyBundle (src/crypto/bundle.ts) and compare with what you pinned.
    */

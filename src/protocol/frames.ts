@@ -66,6 +66,8 @@ export interface AuthFrame { v: 1; t: 'auth'; id: string; signPk: Uint8Array; ur
 /** `bundle` is validated (shape and signature) by the relay itself, which answers BAD_BUNDLE. */
 export interface RegisterFrame { v: 1; t: 'register'; id: string; bundle: Obj }
 export interface LookupFrame { v: 1; t: 'lookup'; id: string; name?: string; signPk?: Uint8Array }
+/** Frees `name`, which must be held by the authenticated key (the connection's auth is the proof). */
+export interface ReleaseFrame { v: 1; t: 'release'; id: string; name: string }
 /**
  * `toText` and `envText` are the base64 texts of `to` and `env` exactly as received: decoding is
  * strict (they re-encode to themselves), so the relay forwards them without re-encoding.
@@ -74,9 +76,9 @@ export interface SendFrame { v: 1; t: 'send'; id: string; to: Uint8Array; env: U
 export interface PullFrame { v: 1; t: 'pull'; id: string; after: number; limit: number }
 export interface AckFrame { v: 1; t: 'ack'; id: string; eids: string[] }
 export interface PingFrame { v: 1; t: 'ping'; id: string }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | SendFrame | PullFrame | AckFrame | PingFrame;
+export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'send', 'pull', 'ack', 'ping'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping'];
 
 // --- Relay -> client -------------------------------------------------------------------
 
@@ -289,6 +291,8 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
           frame: hasName ? { ...base, t, name: str(o, 'name', p, { max: NAME_MAX, min: 1, re: NAME_RE }) } : { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }) },
         };
       }
+      case 'release':
+        return { ok: true, frame: { ...base, t, name: str(o, 'name', p, { max: NAME_MAX, min: 1, re: NAME_RE }) } };
       case 'send': {
         const to = b64(o, 'to', p, { len: 32 });
         const e = eid(o.eid, `${p}.eid`);

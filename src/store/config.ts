@@ -1,5 +1,6 @@
 /**
- * config.json in the hush home: `{"v":1,"relay"?:"wss://…","readReceipts"?:true}`.
+ * config.json in the hush home:
+ * `{"v":1,"relay"?:"wss://…","readReceipts"?:true,"deliveryReceipts"?:true,"receiptDelay"?:"5-60","quarantineLimits"?:"…"}`.
  * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
  * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
  */
@@ -16,6 +17,10 @@ export interface Config {
   v: 1;
   relay?: string;
   readReceipts?: boolean;
+  /** false: no `delivered` receipts from this home (--no-delivery-receipts). */
+  deliveryReceipts?: boolean;
+  /** The random wait before a receipt leaves, as --receipt-delay takes it (src/cli/receipt-delay.ts). */
+  receiptDelay?: string;
   /** Bounds of the quarantine, as --quarantine-limits takes them (src/cli/quarantine-limits.ts). */
   quarantineLimits?: string;
   /** Fields this version does not know, kept verbatim. */
@@ -56,14 +61,18 @@ export function parseConfig(text: string, file = 'config.json'): Config {
   if (root.v !== CONFIG_VERSION) {
     throw new DataError('UNSUPPORTED_VERSION', `config version ${String(root.v)} is not supported`, { hint: 'this config was written by a newer hush; upgrade hush' });
   }
-  const { v: _v, relay: _r, readReceipts: _rr, quarantineLimits: _ql, ...extra } = root;
+  const { v: _v, relay: _r, readReceipts: _rr, deliveryReceipts: _dr, receiptDelay: _rd, quarantineLimits: _ql, ...extra } = root;
   try {
     const relay = optStr(root, 'relay', 'config', { max: RELAY_MAX, min: 1 });
     const readReceipts = optBool(root, 'readReceipts', 'config');
+    const deliveryReceipts = optBool(root, 'deliveryReceipts', 'config');
+    const receiptDelay = optStr(root, 'receiptDelay', 'config', { max: 64, min: 1 });
     const quarantineLimits = optStr(root, 'quarantineLimits', 'config', { max: 256, min: 1 });
     const cfg: Config = { v: 1, extra };
     if (relay !== undefined) cfg.relay = relay;
     if (readReceipts !== undefined) cfg.readReceipts = readReceipts;
+    if (deliveryReceipts !== undefined) cfg.deliveryReceipts = deliveryReceipts;
+    if (receiptDelay !== undefined) cfg.receiptDelay = receiptDelay;
     if (quarantineLimits !== undefined) cfg.quarantineLimits = quarantineLimits;
     return cfg;
   } catch (err) {
@@ -75,6 +84,8 @@ export function configToJson(cfg: Config): string {
   const out: Obj = { ...(isObj(cfg.extra) ? cfg.extra : {}), v: CONFIG_VERSION };
   if (cfg.relay !== undefined) out.relay = cfg.relay;
   if (cfg.readReceipts !== undefined) out.readReceipts = cfg.readReceipts;
+  if (cfg.deliveryReceipts !== undefined) out.deliveryReceipts = cfg.deliveryReceipts;
+  if (cfg.receiptDelay !== undefined) out.receiptDelay = cfg.receiptDelay;
   if (cfg.quarantineLimits !== undefined) out.quarantineLimits = cfg.quarantineLimits;
   return JSON.stringify(out, null, 2) + '\n';
 }

@@ -560,6 +560,11 @@ export class HushStore {
     });
   }
 
+  /** Has any message been written to `contactId` (an outgoing row, whatever its status)? */
+  hasWrittenTo(contactId: number): boolean {
+    return this.run(() => this.stmt('outAny', "SELECT 1 FROM messages WHERE contact_id = ? AND direction = 'out' LIMIT 1").get(contactId) !== undefined);
+  }
+
   /** The highest message row id (0 for none): where a reader starts showing new messages. */
   lastMessageRow(): number {
     return this.run(() => (this.stmt('msgLast', 'SELECT coalesce(max(id), 0) AS m FROM messages').get() as { m: number }).m);

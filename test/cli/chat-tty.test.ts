@@ -39,7 +39,10 @@ beforeAll(async () => {
   // Pin each other once (chat would pin on first use too; this keeps the screens quiet).
   expect((await alice.run(['send', 'bob', 'hello from the command line'])).exitCode).toBe(0);
   expect((await bob.run(['pull'])).exitCode).toBe(0);
+  // bob writes back: alice is his contact, not a stranger, so his chat sends her receipts.
+  expect((await bob.run(['send', 'alice', 'hello back from the command line'])).exitCode).toBe(0);
   expect((await alice.run(['pull'])).exitCode).toBe(0);
+  expect((await bob.run(['pull'])).exitCode).toBe(0);
 });
 
 // Each test's terminals end with it (a chat left over from a failed test would take the next

@@ -60,8 +60,8 @@ describe('contacts and verify', () => {
     expect(lines).toHaveLength(2);
 
     const [c] = await contactsOf(alice);
-    expect(Object.keys(c!).sort()).toEqual(['fingerprint', 'name', 'newFingerprint', 'pinnedAt', 'rejected', 'relay', 'trust', 'verified']);
-    expect(c).toMatchObject({ name: 'bob', fingerprint: bobFp, trust: 'unverified', newFingerprint: null });
+    expect(Object.keys(c!).sort()).toEqual(['fingerprint', 'lookalikeOf', 'name', 'newFingerprint', 'pinnedAt', 'rejected', 'relay', 'trust', 'verified']);
+    expect(c).toMatchObject({ name: 'bob', fingerprint: bobFp, trust: 'unverified', newFingerprint: null, lookalikeOf: null });
     expect(Math.abs((c!.pinnedAt as number) - Date.now())).toBeLessThan(3_600_000);
   });
 

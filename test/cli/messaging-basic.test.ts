@@ -58,7 +58,15 @@ describe('two homes', () => {
 
     const again = await alice.run(['pull', '--json']);
     expect(again).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
-    // Receipts (issue 5): bob's pull showed alice's message (read); alice's pull showed bob's.
+    // Receipts (issue 5, issue 13): alice was a stranger to bob when his pull showed her
+    // message, so it got no receipt then; his reply made her a contact and queued the receipts
+    // for it, which go out with his next command. alice's pull showed bob's message.
+    expect(await historyOf(alice.home)).toEqual([
+      { direction: 'out', status: 'sent', body: 'deploy is done' },
+      { direction: 'in', status: 'read', body: 'thanks!' },
+    ]);
+    expect((await bob.run(['pull'])).exitCode).toBe(0);
+    expect((await alice.run(['pull'])).exitCode).toBe(0);
     expect(await historyOf(alice.home)).toEqual([
       { direction: 'out', status: 'read', body: 'deploy is done' },
       { direction: 'in', status: 'read', body: 'thanks!' },

@@ -4,6 +4,8 @@
  * into a home's store (unlocked in-process with the test passphrase).
  */
 import { execa } from 'execa';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { HushStore } from '../../src/store/db.js';
 import { unlock } from '../../src/store/keyring-store.js';
@@ -24,13 +26,21 @@ export function userIn(name: string, home: string): TestUser {
   return { name, home, run: (args, opts = {}) => hush(args, { home, env: { ...ENV, ...opts.env }, ...(opts.input === undefined ? {} : { input: opts.input }) }) };
 }
 
-/** init + register on `relayUrl` (which register remembers in config.json). */
+/**
+ * init + register on `relayUrl` (which register remembers in config.json). The home's
+ * config.json also gets `"receiptDelay": "0"`: receipts leave as soon as they are queued, as
+ * the tests of statuses expect; the random delay itself is tested in receipts-privacy.test.ts
+ * (with --receipt-delay, which wins over the config).
+ */
 export async function newUser(name: string, relayUrl: string): Promise<TestUser> {
   const u = userIn(name, await makeHome(`hush-msg-${name}-`));
   const i = await u.run(['init', '--name', name]);
   if (i.exitCode !== 0) throw new Error(`init ${name} failed: ${i.stderr}`);
   const r = await u.run(['register', '--relay', relayUrl]);
   if (r.exitCode !== 0) throw new Error(`register ${name} failed: ${r.stderr}`);
+  const file = path.join(u.home, 'config.json');
+  const cfg = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+  await fsp.writeFile(file, JSON.stringify({ ...cfg, receiptDelay: '0' }), { mode: 0o600 });
   return u;
 }
 

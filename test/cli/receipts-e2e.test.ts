@@ -4,6 +4,10 @@
  * readReceipts:false stop at delivered; a read receipt queued by `history` (offline) after a
  * pull killed before printing goes out with the next pull; forged receipts (a third identity
  * naming alice's message id) and receipts for unknown ids are ignored with one stderr line.
+ *
+ * Receipts go only to contacts (src/client/receipts.ts): bob writes to alice first, so alice is
+ * not a stranger to him. Both homes set `"receiptDelay": "0"` in config.json so receipts leave
+ * as soon as they are queued; the random delay itself is tested in receipts-privacy.test.ts.
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -23,6 +27,14 @@ let mallory: User;
 beforeAll(async () => {
   relay = await startRelayProcess();
   [alice, bob] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url)]);
+  for (const u of [alice, bob]) {
+    const file = path.join(u.home, 'config.json');
+    const cfg = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+    await fsp.writeFile(file, JSON.stringify({ ...cfg, receiptDelay: '0' }));
+  }
+  // bob writes to alice: she is his contact, not a stranger, so he sends her receipts.
+  const hello = await bob.run(['send', 'alice', 'hello alice']);
+  expect(hello.exitCode, hello.stderr).toBe(0);
   mallory = makeUser('mallory');
   const c = await mallory.connect(relay.url);
   await c.register(mallory.bundle);
@@ -64,17 +76,32 @@ describe('receipts', () => {
     expect(b.exitCode, b.stderr).toBe(0);
     expect(b.stdout).toContain('alice: are you there?');
     const a = await alicePulls();
-    expect(a.stdout).toBe(''); // receipts print nothing
+    expect(a.stdout.trimEnd().split('\n')).toEqual([expect.stringContaining('bob: hello alice')]); // receipts print nothing
     expect(await statusAtAlice(id)).toBe('read');
     // Neither side shows a receipt as a message.
     const ah = jsonOf((await alice.run(['history', '--json'])).stdout);
-    expect(ah.map((m) => m.body)).toEqual(['are you there?']);
+    expect(ah.map((m) => m.body)).toEqual(['hello alice', 'are you there?']);
     const bh = jsonOf((await bob.run(['history', '--json'])).stdout);
-    expect(bh.map((m) => [m.direction, m.status])).toEqual([['in', 'read']]);
-    // Receipts never produce receipts: bob's mailbox has nothing from alice's pull.
+    expect(bh.map((m) => [m.direction, m.status])).toEqual([
+      ['out', 'sent'],
+      ['in', 'read'],
+    ]);
+    // bob's hello: alice had written to him by the time she pulled it, so it got her receipts;
+    // bob's pull applies them, prints nothing, and queues no receipt for a receipt.
     const again = await bob.run(['pull', '--json']);
     expect(again.exitCode).toBe(0);
     expect(again.stdout).toBe('');
+    expect(await outboxSize(bob.home)).toBe(0);
+    const bh2 = jsonOf((await bob.run(['history', '--json'])).stdout);
+    expect(bh2.map((m) => [m.direction, m.status])).toEqual([
+      ['out', 'read'],
+      ['in', 'read'],
+    ]);
+    // And alice's mailbox has nothing from bob's pull of her receipts.
+    const none = await alice.run(['pull', '--json']);
+    expect(none.exitCode).toBe(0);
+    expect(none.stdout).toBe('');
+    expect(await outboxSize(bob.home)).toBe(0);
   });
 
   it('--no-read-receipts and config readReceipts:false stop at delivered', async () => {
@@ -118,9 +145,23 @@ describe('receipts', () => {
 
   it('a forged receipt (a third identity naming alice\'s message) and one for an unknown id are ignored, one line', async () => {
     const id = await aliceSends('only bob may acknowledge this');
+    // Receipts from a key that is not a contact change nothing and say nothing (PROTOCOL §5.7).
+    const c0 = await mallory.connect(relay.url);
+    try {
+      const a = await c0.lookup({ name: 'alice' });
+      await c0.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now(), body: encodeReceipt({ type: 'read', ids: [fromHex(id)] }) }, randomBytes));
+    } finally {
+      await c0.close();
+    }
+    const r0 = await alicePulls();
+    expect(r0.stdout).toBe('');
+    expect(r0.stderr.split('\n').filter((l) => l.startsWith('hush: warning:'))).toEqual([]);
+    expect(await statusAtAlice(id)).toBe('sent');
     const c = await mallory.connect(relay.url);
     try {
       const a = await c.lookup({ name: 'alice' });
+      // mallory now becomes alice's contact with a real message (pinned on first use).
+      await c.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'msg', id: randomBytes(16), time: Date.now(), body: new TextEncoder().encode('hi alice, mallory here') }, randomBytes));
       const forge = (ids: Uint8Array[]): Uint8Array =>
         sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now(), body: encodeReceipt({ type: 'read', ids }) }, randomBytes);
       await c.send(a.signPk, forge([fromHex(id)]));
@@ -133,25 +174,8 @@ describe('receipts', () => {
     } finally {
       await c.close();
     }
-    // mallory is no contact of alice: receipts from a key that is not a contact change nothing
-    // and are not even reported (PROTOCOL.md §5.7)
-    const r0 = await alicePulls();
-    expect(r0.stdout).toBe('');
-    expect(r0.stderr.split('\n').filter((l) => l.startsWith('hush: warning:'))).toEqual([]);
-    expect(await statusAtAlice(id)).toBe('sent');
-
-    // once mallory is a contact (his first message pins him), his forged receipts are still
-    // ignored, with one line
-    const c2 = await mallory.connect(relay.url);
-    try {
-      const a = await c2.lookup({ name: 'alice' });
-      await c2.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'msg', id: randomBytes(16), time: Date.now(), body: new TextEncoder().encode('hi alice, mallory here') }, randomBytes));
-      await c2.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now() + 1, body: encodeReceipt({ type: 'read', ids: [fromHex(id)] }) }, randomBytes));
-      await c2.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now() + 2, body: encodeReceipt({ type: 'read', ids: [randomBytes(16)] }) }, randomBytes));
-    } finally {
-      await c2.close();
-    }
     const r = await alicePulls();
+    expect(r.stdout.trimEnd().split('\n')).toEqual([expect.stringContaining('mallory: hi alice, mallory here')]); // the receipts print nothing
     const warnings = r.stderr.split('\n').filter((l) => l.startsWith('hush: warning:'));
     expect(warnings).toEqual(['hush: warning: ignored a receipt from mallory that matches no message you sent to mallory']);
     expect(await statusAtAlice(id)).toBe('sent');

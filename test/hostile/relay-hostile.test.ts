@@ -389,7 +389,7 @@ describe('auth replay, other mailboxes, other names', () => {
     await cb.close();
   });
 
-  it("cannot register over another identity's name: not with her own bundle, not with the victim's replayed bundle, not with a rollback", async () => {
+  it("cannot register over another identity's name (not with her own bundle, the victim's replayed bundle, a rollback) nor release it", async () => {
     const relay = await relayWith();
     const bob = makeUser('bob');
     const mallory = makeUser('mallory');
@@ -412,6 +412,9 @@ describe('auth replay, other mailboxes, other names', () => {
       expect(f.t, name).toBe('error');
       expect(['BAD_BUNDLE', 'BAD_FRAME']).toContain(f.code);
     }
+    // Nor can she release his name (only the holding key can), in any spelling.
+    expect(await rm.req({ v: 1, t: 'release', id: 'r5', name: 'bob' })).toMatchObject({ code: 'NAME_TAKEN' });
+    for (const name of ['Bob', 'bob ', 'bоb', 'bob\u0000']) expect(await rm.req({ v: 1, t: 'release', id: 'r6', name })).toMatchObject({ code: 'BAD_FRAME' });
     // Bob's older bundle (a captured one) cannot roll his entry back.
     await expect(cb.register(older)).rejects.toMatchObject({ code: 'BAD_BUNDLE' });
     const found = await (await mallory.connect(relay.url)).lookup({ name: 'bob' });

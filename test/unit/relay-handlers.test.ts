@@ -169,6 +169,31 @@ describe('relay handlers: directory', () => {
     expect(frame(fm, { t: 'register', id: 'r', bundle: bundleToJson(mallory.bundle) })).toMatchObject({ t: 'error', code: 'NAME_TAKEN' });
     expect(frame(fm, { t: 'register', id: 'r2', bundle: bundleToJson(alice.bundle) })).toMatchObject({ t: 'error', code: 'BAD_BUNDLE' });
   });
+
+  it('releases a name only for the key that holds it; then anyone may claim it', () => {
+    const alice = makeUser('rel-unit');
+    const mallory = makeUser('rel-unit');
+    const fa = connect();
+    const fm = connect();
+    const fx = connect();
+    expect(frame(fx, { t: 'release', id: 'x', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    auth(fa, alice);
+    auth(fm, mallory);
+    expect(frame(fa, { t: 'release', id: 'n', name: 'rel-unit' })).toMatchObject({ t: 'error', id: 'n', code: 'NOT_FOUND' });
+    expect(frame(fa, { t: 'register', id: 'r', bundle: bundleToJson(alice.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
+    // Another key cannot release it, and a malformed name is a bad frame: nothing changes.
+    expect(frame(fm, { t: 'release', id: 'm', name: 'rel-unit' })).toMatchObject({ t: 'error', id: 'm', code: 'NAME_TAKEN' });
+    expect(frame(fm, { t: 'release', id: 'b', name: 'Rel Unit' })).toMatchObject({ t: 'error', id: 'b', code: 'BAD_FRAME' });
+    expect(frame(fm, { t: 'release', id: 'c' })).toMatchObject({ t: 'error', id: 'c', code: 'BAD_FRAME' });
+    expect(frame(fa, { t: 'lookup', id: 'l', name: 'rel-unit' })).toMatchObject({ t: 'bundle', bundle: { signPk: toB64(alice.id.signPk) } });
+    // The holder releases it: gone by name and by key; the name is free for another key.
+    expect(frame(fa, { t: 'release', id: 'ok', name: 'rel-unit' })).toEqual({ v: 1, t: 'ok', id: 'ok' });
+    expect(events).toContain('release');
+    expect(frame(fa, { t: 'lookup', id: 'l2', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    expect(frame(fa, { t: 'lookup', id: 'k2', signPk: toB64(alice.id.signPk) })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    expect(frame(fa, { t: 'release', id: 'again', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    expect(frame(fm, { t: 'register', id: 'r', bundle: bundleToJson(mallory.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
+  });
 });
 
 describe('relay handlers and mailbox: send, push, pull, ack', () => {

@@ -45,7 +45,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
       hint: `in scripts use hush send ${name} and hush listen`,
     });
   }
-  const s = await openSession(ctx, { readReceipts: opts.readReceipts });
+  const s = await openSession(ctx, { readReceipts: opts.readReceipts, deliveryReceipts: opts.deliveryReceipts, receiptDelay: opts.receiptDelay });
   const c = ctx.out.c;
   const colour = c.level > 0;
   const chat = new ChatSession(s.m, name);

@@ -16,6 +16,7 @@ import { toHex } from '../../protocol/encoding.js';
 import type { StoredMessage } from '../../store/db.js';
 import { formatTime, openLocal, pad, parseLimit, parseSince, safeName, safeText, unknownContact } from '../format.js';
 import { queueReadReceipts } from '../../client/receipts.js';
+import { parseReceiptDelay } from '../receipt-delay.js';
 import { randomBytes } from '../../crypto/nacl.js';
 import { readConfig } from '../../store/config.js';
 import { homePaths } from '../common.js';
@@ -66,11 +67,13 @@ export const run: CommandRun = async (ctx, args, opts) => {
       });
     }
     // Shown now: incoming messages not read before get a read receipt (queued in the outbox,
-    // sent by the next send, pull, listen or chat) unless read receipts are off.
+    // sent by the next send, pull, listen or chat once their random delay has passed: config
+    // receiptDelay, default 5-60 s) unless read receipts are off; never to strangers.
     const unread = msgs.filter((m) => m.direction === 'in' && m.status === 'received').map((m) => m.msgId);
     if (unread.length > 0) {
       const cfg = await readConfig(await homePaths(ctx));
-      queueReadReceipts(store, { identity: local.identity, random: randomBytes, now: Date.now }, unread, opts.readReceipts !== false && cfg.readReceipts !== false);
+      const delay = parseReceiptDelay(cfg.receiptDelay);
+      queueReadReceipts(store, { identity: local.identity, random: randomBytes, now: Date.now, delay }, unread, opts.readReceipts !== false && cfg.readReceipts !== false);
     }
   } finally {
     local.close();

@@ -121,7 +121,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'register',
     summary: 'publish your key bundle under your name on the relay (the first relay becomes the default)',
-    options: [{ flags: '--default', description: 'make this --relay your default relay (the first one registered becomes it anyway)' }],
+    options: [
+      { flags: '--default', description: 'make this --relay your default relay (the first one registered becomes it anyway)' },
+      { flags: '--release', description: 'free your name on this relay instead (anyone may claim it then); before init --force, or from a kept old keyring' },
+    ],
     load: () => import('./register.js'),
   },
   {
@@ -138,7 +141,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'pull',
     summary: 'fetch, open and store waiting messages, and print the new ones',
     options: [
-      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' },
+      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
+      { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
+      { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
       { flags: '--quarantine-limits <spec>', description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)' },
     ],
     load: () => import('./pull.js'),
@@ -147,7 +152,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'listen',
     summary: 'stay connected and print messages as they arrive (Ctrl-C to stop)',
     options: [
-      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' },
+      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
+      { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
+      { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
       { flags: '--quarantine-limits <spec>', description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)' },
     ],
     load: () => import('./listen.js'),
@@ -188,7 +195,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'chat',
     summary: 'talk with a contact in an interactive terminal session (ticks, typing, /help)',
     args: [{ name: 'name', description: 'the contact', required: true }],
-    options: [{ flags: '--no-read-receipts', description: 'do not send read receipts for what is shown (delivered receipts are always sent)' }],
+    options: [
+      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
+      { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
+      { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
+    ],
     load: () => import('./chat.js'),
   },
   {

@@ -1,6 +1,11 @@
 /**
  * hush init [--name NAME] [--force]: a new identity in a new keyring.
  * Output (--json): {"name","fingerprint","signPk","boxPk","keyring","home"}.
+ * With --force over an existing identity, stderr says what happens to the old name: the old
+ * key still holds it on the relays it registered on (a relay never gives a name to another
+ * key), so a new key of the SAME name cannot register there (warning + hint: free it with
+ * `hush register --release` run from the kept old keyring); a new name gets a note that mail
+ * to the old name still goes to the old key.
  */
 import * as os from 'node:os';
 import { UsageError } from '../../errors.js';
@@ -8,10 +13,44 @@ import { fingerprint } from '../../crypto/fingerprint.js';
 import { toB64 } from '../../protocol/encoding.js';
 import { isValidName } from '../../protocol/names.js';
 import { parseKdfOverride } from '../../store/kdf.js';
-import { assertCanCreate, createKeyring } from '../../store/keyring-store.js';
+import { readConfig } from '../../store/config.js';
+import { assertCanCreate, createKeyring, readKeyringFile } from '../../store/keyring-store.js';
+import type { HushPaths } from '../../store/paths.js';
+import type { CommandContext } from './index.js';
 import { newPassphraseForInit } from '../../store/passphrase.js';
 import { homePaths, passphraseOptions, tip } from '../common.js';
 import type { CommandRun } from './index.js';
+
+/** The identity --force replaces (name, fingerprint, default relay), read before it is set aside. */
+async function previousIdentity(paths: HushPaths): Promise<{ name: string; fingerprint: string; relay?: string } | undefined> {
+  try {
+    const old = await readKeyringFile(paths);
+    let relay: string | undefined;
+    try {
+      relay = (await readConfig(paths)).relay;
+    } catch {
+      relay = undefined; // a bad config.json does not stop init
+    }
+    return { name: old.name, fingerprint: fingerprint(old.signPk), ...(relay === undefined ? {} : { relay }) };
+  } catch {
+    return undefined; // no (readable) old keyring: nothing to say about its name
+  }
+}
+
+/** Tells what happens to the old identity's name after init --force (stderr). */
+function sayOldName(ctx: CommandContext, paths: HushPaths, old: { name: string; fingerprint: string; relay?: string }, name: string, kept: readonly string[]): void {
+  const where = old.relay === undefined ? 'on the relays it registered on' : `on the relays it registered on (${old.relay} and any other)`;
+  const keptFile = kept.find((k) => k.startsWith(`${paths.keyring}.replaced-`));
+  const keptAs = keptFile === undefined ? '' : ` (its keyring was kept as ${keptFile})`;
+  if (old.name === name) {
+    ctx.out.warn(`your old identity ${old.name} (fingerprint ${old.fingerprint}) still holds the name ${old.name} ${where}${keptAs}; this new key cannot register ${old.name} there (the relay answers NAME_TAKEN), and mail sent to ${old.name} still goes to the old key`);
+    ctx.out.info(
+      `hush: hint: only the old key can free the name: copy ${keptFile ?? 'the kept keyring.json.replaced-<ms>'} as keyring.json into an empty directory (mode 0700) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here; or start over with another name (hush init --force --name NEW)`,
+    );
+  } else {
+    ctx.out.info(`hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint (hush register --release run with the old keyring frees the old name)`);
+  }
+}
 
 function defaultName(): string {
   let user = '';
@@ -38,7 +77,9 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   parseKdfOverride(ctx.env.HUSH_KDF_PARAMS);
   const paths = await homePaths(ctx, { create: true });
   await assertCanCreate(paths, force);
+  const old = force ? await previousIdentity(paths) : undefined;
   const passphrase = await newPassphraseForInit({ ...passphraseOptions(ctx), allowWeak: opts.weakPassphrase === true });
+  const kept: string[] = [];
   const file = await createKeyring(paths, {
     name,
     passphrase: passphrase.bytes,
@@ -47,6 +88,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     progress: (label, fn) => ctx.out.progress(label, fn),
     onSetAside: (moved) => {
       for (const m of moved) ctx.out.info(`hush: the previous identity's file was kept as ${m}`);
+      kept.push(...moved);
     },
   });
   passphrase.bytes.fill(0);
@@ -62,6 +104,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       ].join('\n');
     },
   );
+  if (old) sayOldName(ctx, paths, old, file.name, kept);
   const relayKnown = ctx.global.relay !== undefined || (ctx.env.HUSH_RELAY ?? '') !== '';
   tip(ctx, relayKnown ? 'next: hush register   (publishes your key on the relay)' : 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)');
 };

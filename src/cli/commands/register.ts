@@ -1,11 +1,18 @@
 /**
- * hush register [--relay URL] [--default]: publishes our signed bundle under our name on the
- * relay (idempotent). The default relay (config.json "relay") is set when none is remembered
+ * hush register [--relay URL] [--default] [--release]: publishes our signed bundle under our
+ * name on the relay (idempotent). With --release, frees our name on that relay instead (the
+ * `release` frame, docs/PROTOCOL.md §7.2): lookups of the name and of our key answer NOT_FOUND,
+ * anyone may claim the name, mail already addressed to our key stays ours; stderr
+ * `released alice on ws://…; anyone may register that name there now`, --json
+ * {"event":"released","name","relay","fingerprint"}. Refused with NAME_TAKEN (exit 4) when
+ * another key holds the name, NOT_FOUND (exit 4) when nobody does. The default relay is not
+ * touched. Use it before `hush init --force`, or from the kept old keyring after it. The default relay (config.json "relay") is set when none is remembered
  * yet, or with --default; registering on another relay never moves it silently: it says so.
  * Output: human on stderr `registered alice on ws://… (fingerprint …)` and, when a default
  * exists elsewhere, what happened to it; --json on stdout
  * {"event":"registered","name","relay","fingerprint","defaultRelay","defaultChanged"}.
  */
+import { UsageError } from '../../errors.js';
 import { RelayClient } from '../../client/relay-client.js';
 import { makeBundle } from '../../crypto/bundle.js';
 import { fingerprint } from '../../crypto/fingerprint.js';
@@ -17,6 +24,9 @@ import { relayTimeoutMs, requireRelay } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
+  if (opts.release === true && opts.default === true) {
+    throw new UsageError('CONFLICTING_OPTIONS', '--release and --default do not go together', { hint: 'hush register --release frees your name; hush register --default publishes it and makes this relay the default' });
+  }
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const timeoutMs = relayTimeoutMs(ctx);
@@ -27,12 +37,19 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     const bundle = makeBundle(id, name, unlocked.file.created);
     const client = await RelayClient.connect(relay.url, { signPk: id.signPk, sign: (m) => signDetached(m, id.signSk), timeoutMs });
     try {
-      await client.register(bundle);
+      if (opts.release === true) await client.release(name);
+      else await client.register(bundle);
     } finally {
       await client.close();
     }
   } finally {
     wipeIdentity(id);
+  }
+  if (opts.release === true) {
+    const fp = fingerprint(unlocked.file.signPk);
+    if (ctx.out.json) ctx.out.data({ event: 'released', name, relay: relay.url, fingerprint: fp }, '');
+    else ctx.out.info(`released ${name} on ${relay.url}; anyone may register that name there now`);
+    return;
   }
   const before = relay.config.relay;
   const makeDefault = before === undefined || (opts.default === true && before !== relay.url);

@@ -27,7 +27,8 @@
  */
 import { isHushError, TrustError, UsageError } from '../../errors.js';
 import { reprocessQuarantine } from '../../client/messenger.js';
-import { queueReadReceipts, queueReceipts } from '../../client/receipts.js';
+import { queueReadReceipts, queueReceipts, receiptsAllowed } from '../../client/receipts.js';
+import { parseReceiptDelay } from '../receipt-delay.js';
 import { randomBytes } from '../../crypto/nacl.js';
 import { fromHex } from '../../protocol/encoding.js';
 import { readConfig } from '../../store/config.js';
@@ -148,12 +149,15 @@ export const run: CommandRun = async (ctx, args, opts) => {
       reopened = r.opened.length;
       remaining = r.remaining;
       if (reopened > 0) {
-        // Stored and shown now, as a pull would have: delivered (always) and read (unless
-        // turned off) receipts wait in the outbox for the next send, pull, listen or chat.
+        // Stored and shown now, as a pull would have: delivered and read receipts (unless turned
+        // off; never to strangers) wait in the outbox for a later send, pull, listen or chat
+        // once their random delay has passed.
         const ids = r.opened.map((m) => fromHex(m.id));
-        const seal = { identity: local.identity, random: randomBytes, now: Date.now };
         const cfg = await readConfig(await homePaths(ctx));
-        store.transaction(() => queueReceipts(store, seal, x, 'delivered', ids));
+        const seal = { identity: local.identity, random: randomBytes, now: Date.now, delay: parseReceiptDelay(cfg.receiptDelay) };
+        // Receipts as for any received mail: contacts only (not strangers), unless turned off.
+        const cur = store.getContact(x.id) ?? x;
+        if (cfg.deliveryReceipts !== false && receiptsAllowed(store, cur)) store.transaction(() => queueReceipts(store, seal, cur, 'delivered', ids));
         queueReadReceipts(store, seal, ids, cfg.readReceipts !== false);
       }
     } catch (e) {
