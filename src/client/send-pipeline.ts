@@ -71,7 +71,9 @@ export class SendPacer {
  * `window` sends are in flight (else it waits for a slot); drain() waits for all. Each accepted
  * envelope leaves the outbox and its message becomes 'sent' (completions are committed in small
  * transactions). RATE_LIMITED is retried after a pause; a refusal leaves the message in the
- * outbox and is reported by drain(); after a connection failure the rest is not tried.
+ * outbox and is reported by drain(); after a connection failure the rest is not tried. Refusals
+ * (MAILBOX_FULL, UNKNOWN_RECIPIENT: the relay knows no such key, STORE_FULL, ...) are not retried
+ * here: the message is tried again once by the next send, pull or listen (README, hush send).
  */
 export class SendPipeline {
   private inflight = 0;
