@@ -79,7 +79,7 @@ describe('registration limits', () => {
     const c = await u.connect(relay.url);
     await c.register(u.bundle);
     await c.register(makeBundle(u.id, 'second', Date.now() + 1));
-    await expect(c.register(makeBundle(u.id, 'third', Date.now() + 2))).rejects.toMatchObject({ code: 'REGISTER_LIMITED', message: 'relay refused: this identity changed its name 1 times in 24 hours' });
+    await expect(c.register(makeBundle(u.id, 'third', Date.now() + 2))).rejects.toMatchObject({ code: 'REGISTER_LIMITED', message: 'relay refused: this identity already changed its name 1 time in 24 hours' });
     expect((await c.lookup({ signPk: u.id.signPk })).name).toBe('second');
     await c.close();
   });
