@@ -298,6 +298,15 @@ describe('token bucket', () => {
     expect(b.take(t0 + 250)).toBe(false);
     expect(b.full(t0 + 1250)).toBe(true);
   });
+
+  it('grants the first token of a fresh bucket of rate 1 for a time read before it was made', () => {
+    const before = Date.now() - 5; // a handler reads the clock, then makes the bucket
+    const b = new Bucket(1);
+    expect(b.take(before)).toBe(true);
+    expect(b.take(before)).toBe(false);
+    expect(b.take(before + 1000)).toBe(false); // elapsed is counted from the bucket's own start
+    expect(b.take(Date.now() + 2000)).toBe(true);
+  });
 });
 
 describe('relay handlers: quotas that need no token', () => {
