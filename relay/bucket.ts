@@ -11,8 +11,10 @@ export class Bucket {
 
   /** Takes one token if there is one; false means over the rate (nothing was taken). */
   take(now = Date.now()): boolean {
-    this.tokens = Math.min(this.rate, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
+    // A `now` read before the bucket was made (the caller's clock of the frame) is no time
+    // passed, not negative time: a fresh bucket of rate 1 must grant its first token.
+    this.tokens = Math.min(this.rate, this.tokens + (Math.max(0, now - this.last) / 1000) * this.rate);
+    this.last = Math.max(this.last, now);
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;

@@ -18,6 +18,12 @@ export interface RelayLimitsConfig {
   authTimeoutMs: number;
   authSkewMs: number;
   heartbeatMs: number;
+  registerPerConn: number;
+  renamesPerDay: number;
+  namesPerAddrHour: number;
+  maxStoreBytes: number;
+  minFreeBytes: number;
+  ephemeralRatePerPair: number;
 }
 
 type Kind = 'bytes' | 'count' | 'rate' | 'duration';
@@ -48,15 +54,21 @@ export const LIMITS: readonly LimitSpec[] = [
   { key: 'maxConnections', flag: 'max-conns', env: 'HUSH_RELAY_MAX_CONNS', kind: 'count', def: 10_000, min: 1, code: 'TOO_MANY_CONNECTIONS (close 1013)', what: 'open WebSocket connections' },
   { key: 'authTimeoutMs', flag: 'auth-timeout', env: 'HUSH_RELAY_AUTH_TIMEOUT', kind: 'duration', def: 10_000, min: 10, code: 'AUTH_TIMEOUT (close 1008)', what: 'time a connection may stay unauthenticated' },
   { key: 'authSkewMs', flag: 'auth-skew', env: 'HUSH_RELAY_AUTH_SKEW', kind: 'duration', def: 5 * 60_000, min: 0, code: 'AUTH_STALE', what: 'largest clock difference accepted in auth' },
+  { key: 'registerPerConn', flag: 'register-conn', env: 'HUSH_RELAY_REGISTER_CONN', kind: 'count', def: 10, min: 1, code: 'REGISTER_LIMITED', what: 'register frames per connection' },
+  { key: 'renamesPerDay', flag: 'renames-per-day', env: 'HUSH_RELAY_RENAMES_PER_DAY', kind: 'count', def: 5, min: 1, code: 'REGISTER_LIMITED', what: 'name changes per identity in 24 hours' },
+  { key: 'namesPerAddrHour', flag: 'names-per-addr', env: 'HUSH_RELAY_NAMES_PER_ADDR', kind: 'count', def: 30, min: 1, code: 'REGISTER_LIMITED', what: 'new names claimed per remote address (IPv6: per /64) in one hour' },
+  { key: 'maxStoreBytes', flag: 'max-store-bytes', env: 'HUSH_RELAY_MAX_STORE_BYTES', kind: 'bytes', def: 4 * 1024 * 1024 * 1024, min: 1024, code: 'STORE_FULL', what: 'envelope bytes stored over all mailboxes' },
+  { key: 'minFreeBytes', flag: 'min-free', env: 'HUSH_RELAY_MIN_FREE', kind: 'bytes', def: 256 * 1024 * 1024, min: 0, code: 'STORE_FULL', what: 'free space kept on the data directory\'s file system' },
+  { key: 'ephemeralRatePerPair', flag: 'ephemeral-rate', env: 'HUSH_RELAY_EPHEMERAL_RATE', kind: 'rate', def: 2, min: 1, code: 'RATE_LIMITED', what: 'ephemeral (typing) envelopes per second per sender and recipient' },
   { key: 'heartbeatMs', flag: 'heartbeat', env: 'HUSH_RELAY_HEARTBEAT', kind: 'duration', def: 30_000, min: 10, code: '(close: terminated)', what: 'ping interval; a socket silent for two intervals is dropped' },
 ];
 
 export const DEFAULT_LIMITS: RelayLimitsConfig = Object.fromEntries(LIMITS.map((l) => [l.key, l.def])) as unknown as RelayLimitsConfig;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 * 1024, mib: 1024 * 1024 };
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tib: 1024 ** 4 };
 
-/** Parses a limit value: durations like `500ms`, `10s`, `7d` (bare numbers are seconds); sizes like `64k`, `2m`. */
+/** Parses a limit value: durations like `500ms`, `10s`, `7d` (bare numbers are seconds); sizes like `64k`, `2m`, `4g`. */
 export function parseLimitValue(spec: LimitSpec, text: string): number {
   const bad = (): never => {
     throw new DataError('BAD_LIMIT', `--${spec.flag} ${JSON.stringify(text)} is not a valid ${spec.kind}`, { hint: `see hush-relay --help` });
@@ -68,7 +80,7 @@ export function parseLimitValue(spec: LimitSpec, text: string): number {
     if (!m) return bad();
     n = Math.round(Number(m[1]) * UNITS[m[2] ?? 's']!);
   } else if (spec.kind === 'bytes') {
-    const m = /^(\d+)(b|k|kib|m|mib)?$/.exec(t);
+    const m = /^(\d+)(b|k|kib|m|mib|g|gib|t|tib)?$/.exec(t);
     if (!m) return bad();
     n = Number(m[1]) * SIZE_UNITS[m[2] ?? '']!;
   } else {

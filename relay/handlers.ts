@@ -30,7 +30,8 @@ import {
 } from '../src/protocol/frames.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
-import { acceptedText, Mailbox } from './mailbox.js';
+import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
+import { addressKey, WindowCounter } from './quota.js';
 import type { RelayStore } from './store.js';
 import type { RelayUrls } from './urls.js';
 import type { Link } from './wire.js';
@@ -52,6 +53,10 @@ export interface Conn {
   /** Seen since the last heartbeat. */
   alive: boolean;
   authTimer?: NodeJS.Timeout;
+  /** The remote address as counted by --names-per-addr (relay/quota.ts addressKey). */
+  addr: string;
+  /** `register` frames received (--register-conn). */
+  registers: number;
   sendBucket: Bucket;
   frameBucket: Bucket;
 }
@@ -74,11 +79,13 @@ export interface HandlerContext {
   event: EventLog;
   /** True once the relay is shutting down: frames are answered SHUTTING_DOWN. */
   closing(): boolean;
+  /** Free bytes on the data directory's file system (--min-free); default: unlimited. */
+  freeBytes?: (now?: number) => number;
 }
 
 export interface Handlers {
-  /** A new connection's state; the caller sends `hello(c)` once it is registered. */
-  newConn(n: number, link: Link): Conn;
+  /** A new connection's state (`addr`: the socket's remote address); the caller sends `hello(c)` once it is registered. */
+  newConn(n: number, link: Link, addr?: string): Conn;
   /** The `hello` frame for `c`. */
   hello(c: Conn): { t: string; [k: string]: unknown };
   /** One frame from `c`: binary frames are refused, text frames parsed and handled. */
@@ -87,7 +94,7 @@ export interface Handlers {
   refuse(c: Conn, id: string | undefined, code: RelayErrorCode, message: string, closeCode?: number): void;
   /** Forgets a closed connection. */
   gone(c: Conn): void;
-  /** Drops rate buckets of identities that are offline and refilled (called by the purge timer). */
+  /** Drops rate buckets of identities that are offline and refilled, and expired quota windows (called by the purge timer). */
   sweepBuckets(): void;
 }
 
@@ -95,6 +102,13 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const { limits, urls, store, mailbox, event } = ctx;
   const own = new Set(urls.all);
   const identityBuckets = new Map<string, Bucket>();
+  /** Ephemeral sends per (sender, recipient): `${sender} ${recipient}` (base64 keys). */
+  const pairBuckets = new Map<string, Bucket>();
+  /** Every registered key (base64): a send to any other key is UNKNOWN_RECIPIENT, no query per send. */
+  const registered = new Set(store.registeredKeys());
+  const renames = new WindowCounter(24 * 3600_000, limits.renamesPerDay);
+  const newNames = new WindowCounter(3600_000, limits.namesPerAddrHour);
+  const freeBytes = ctx.freeBytes ?? (() => Infinity);
   const online = mailbox.online;
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
@@ -140,6 +154,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   };
 
   const handleRegister = (c: Conn, f: RegisterFrame): void => {
+    if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
     let b;
     try {
       b = parseBundle(f.bundle);
@@ -155,7 +170,19 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       const prev = (JSON.parse(mine.bundle) as { created: number }).created;
       if (b.created < prev) throw new FrameRefusal('BAD_BUNDLE', 'bundle is older than the one already registered');
     }
-    store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), Date.now());
+    const now = Date.now();
+    const newName = !mine || mine.name !== b.name;
+    if (newName) {
+      if (mine && !renames.allows(c.key!, now)) throw new FrameRefusal('REGISTER_LIMITED', `this identity already changed its name ${limits.renamesPerDay} time${limits.renamesPerDay === 1 ? '' : 's'} in 24 hours`);
+      if (!newNames.allows(c.addr, now)) throw new FrameRefusal('REGISTER_LIMITED', `${limits.namesPerAddrHour} new names were registered from this address in the last hour`);
+    }
+    if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
+    store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), now);
+    registered.add(c.key!);
+    if (newName) {
+      newNames.record(c.addr, now);
+      if (mine) renames.record(c.key!, now);
+    }
     event('register', { conn: c.n, renamed: !!mine && mine.name !== b.name });
     c.link.send({ t: 'ok', id: f.id });
   };
@@ -171,6 +198,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${f.name}`);
     if (!bytesEqual(row.signPk, c.signPk!)) throw new FrameRefusal('NAME_TAKEN', `the name ${f.name} is held by another identity; only its key can release it`);
     store.releaseName(f.name, c.signPk!);
+    registered.delete(c.key!); // no longer registered: mail to the key is UNKNOWN_RECIPIENT, as after a restart
     event('release', { conn: c.n });
     c.link.send({ t: 'ok', id: f.id });
   };
@@ -183,17 +211,25 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (!ib.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
     if (envelopeId(f.env) !== f.eid) throw new FrameRefusal('BAD_ENVELOPE', 'eid does not match the envelope');
     const rkey = f.toText; // = toB64(f.to): base64 is strict
+    if (!registered.has(rkey)) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
     if (f.ephemeral) {
+      const pk = `${c.key!} ${rkey}`;
+      let pb = pairBuckets.get(pk);
+      if (!pb) pairBuckets.set(pk, (pb = new Bucket(limits.ephemeralRatePerPair)));
+      if (!pb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.ephemeralRatePerPair} ephemeral envelopes per second to this recipient`);
       const delivered = mailbox.pushTo(rkey, 0, f.eid, f.envText, now, true);
       c.link.send(acceptedText(f.id, f.eid, false, delivered));
       return;
     }
     const s = mailbox.statsOf(f.to, rkey);
-    if (s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes) {
+    const mailboxFull = s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes;
+    const storeFull = mailbox.storedBytes + f.env.length > limits.maxStoreBytes || freeBytes(now) - f.env.length < limits.minFreeBytes;
+    if (mailboxFull || storeFull) {
       if (store.exists(f.to, f.eid)) {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
+      if (storeFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
       throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
     }
     mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now }, s);
@@ -250,15 +286,21 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       dispatch(c, r.frame);
     } catch (e) {
       if (e instanceof FrameRefusal) return sendError(c, r.frame.id, e.code, e.message);
+      if (isDiskFull(e)) {
+        event('store-error', { conn: c.n, frame: r.frame.t, error: 'SQLITE_FULL' });
+        return sendError(c, r.frame.id, 'STORE_FULL', "the relay's disk is full");
+      }
       event('internal-error', { conn: c.n, frame: r.frame.t, error: isHushError(e) ? e.code : (e as Error).name });
       sendError(c, r.frame.id, 'INTERNAL', 'the relay failed to handle this frame');
     }
   };
 
   return {
-    newConn: (n, link) => ({
+    newConn: (n, link, addr) => ({
       n,
       link,
+      addr: addressKey(addr),
+      registers: 0,
       challenge: randomBytes(CHALLENGE_BYTES),
       challengeUsed: false,
       alive: true,
@@ -278,6 +320,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     },
     sweepBuckets: () => {
       for (const [k, b] of identityBuckets) if (!online.has(k) && b.full()) identityBuckets.delete(k);
+      for (const [k, b] of pairBuckets) if (b.full()) pairBuckets.delete(k);
+      renames.sweep();
+      newNames.sweep();
     },
   };
 }

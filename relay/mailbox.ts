@@ -33,6 +33,12 @@ export const pushText = (seq: number, eid: string, env: string, time: number, ep
 export const acceptedText = (id: string, eid: string, stored: boolean, delivered: number): string =>
   `{"v":1,"t":"accepted","id":"${id}","eid":"${eid}","stored":${stored},"delivered":${delivered}}`;
 
+/** True for SQLite's and the OS's "disk full" errors: answered STORE_FULL, never a crash. */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_FULL' || code === 'ENOSPC';
+}
+
 export interface MailboxStats {
   count: number;
   bytes: number;
@@ -42,6 +48,8 @@ export class Mailbox {
   /** Authenticated connections by identity key (base64). */
   readonly online = new Map<string, Set<Conn>>();
   private readonly stats = new Map<string, MailboxStats>();
+  /** Envelope bytes stored over all mailboxes, queued sends included (--max-store-bytes). */
+  storedBytes: number;
   private queue: Pending[] = [];
   private scheduled = false;
 
@@ -49,7 +57,9 @@ export class Mailbox {
     private readonly store: RelayStore,
     private readonly corking: Corking,
     private readonly event: EventLog,
-  ) {}
+  ) {
+    this.storedBytes = store.totalBytes();
+  }
 
   /** Sends queued, not yet committed. */
   get pending(): number {
@@ -70,6 +80,7 @@ export class Mailbox {
   enqueue(p: Pending, s: MailboxStats): void {
     s.count++;
     s.bytes += p.env.length;
+    this.storedBytes += p.env.length;
     this.queue.push(p);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -97,10 +108,15 @@ export class Mailbox {
     try {
       fresh = this.store.insertBatch(batch);
     } catch (e) {
-      this.event('store-error', { op: 'insert', n: batch.length, error: isHushError(e) ? e.code : (e as Error).name });
+      const full = isDiskFull(e);
+      this.event('store-error', { op: 'insert', n: batch.length, error: isHushError(e) ? e.code : full ? 'SQLITE_FULL' : (e as Error).name });
       for (const p of batch) {
         this.uncount(p);
-        p.conn.link.send({ t: 'error', id: p.reqId, code: 'INTERNAL', message: 'the relay could not store the envelope' });
+        p.conn.link.send(
+          full
+            ? { t: 'error', id: p.reqId, code: 'STORE_FULL', message: "the relay's disk is full; the envelope was not stored" }
+            : { t: 'error', id: p.reqId, code: 'INTERNAL', message: 'the relay could not store the envelope' },
+        );
       }
       return;
     }
@@ -118,6 +134,7 @@ export class Mailbox {
 
   /** Forgets acknowledged mail in the stats. */
   acked(rkey: string, count: number, bytes: number): void {
+    this.storedBytes -= bytes;
     const s = this.stats.get(rkey);
     if (s) {
       s.count -= count;
@@ -128,6 +145,7 @@ export class Mailbox {
   /** After a purge: the stats are re-read from the store when next needed. */
   purged(): void {
     this.stats.clear();
+    this.storedBytes = this.store.totalBytes() + this.queue.reduce((n, p) => n + p.env.length, 0);
   }
 
   private uncount(p: Pending): void {

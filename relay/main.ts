@@ -34,7 +34,7 @@ export function relayUsage(): string {
     '                         ws://HOST:PORT, and on loopback also ws://localhost:PORT, ws://[::1]:PORT)',
     '  --url URL              the same as --public-url (HUSH_RELAY_URL)',
     '',
-    'limits (durations: 500ms, 10s, 5m, 2h, 7d, bare numbers are seconds; sizes: 4096, 64k, 2m):',
+    'limits (durations: 500ms, 10s, 5m, 2h, 7d, bare numbers are seconds; sizes: 4096, 64k, 2m, 4g):',
   ];
   for (const l of LIMITS) {
     const def = l.kind === 'duration' ? `${l.def}ms` : String(l.def);

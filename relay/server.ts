@@ -5,7 +5,7 @@
  * (relay/store.ts), pings and purges on timers, and shuts down gracefully.
  * docs/PROTOCOL.md §7; the layout is described in the file comments of each module.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { UsageError } from '../src/errors.js';
@@ -13,6 +13,7 @@ import { canonicalRelayUrl } from '../src/protocol/frames.js';
 import { DEFAULT_LIMITS, type RelayLimitsConfig } from './config.js';
 import { type Conn, createHandlers, type EventLog } from './handlers.js';
 import { Mailbox } from './mailbox.js';
+import { freeSpaceProbe } from './quota.js';
 import { RelayStore } from './store.js';
 import { relayUrls } from './urls.js';
 import { Corking, frameText, wsLink } from './wire.js';
@@ -119,13 +120,14 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const conns = new Map<Conn, WebSocket>();
   let closing = false;
   let connCounter = 0;
-  const handlers = createHandlers({ limits, urls, store, mailbox, event, closing: () => closing });
+  const handlers = createHandlers({ limits, urls, store, mailbox, event, closing: () => closing, freeBytes: freeSpaceProbe(opts.dataDir) });
 
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws, req: IncomingMessage) => {
     const n = ++connCounter;
     const c = handlers.newConn(
       n,
       wsLink(ws, corking, (buffered) => event('slow', { conn: n, buffered })),
+      req.socket.remoteAddress,
     );
     ws.on('error', (e) => event('socket-error', { conn: c.n, error: (e as { code?: string }).code ?? e.name }));
     if (closing) {

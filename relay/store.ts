@@ -122,6 +122,8 @@ export class RelayStore {
       pull: this.db.prepare('SELECT seq, eid, env, time FROM mailbox WHERE recipient = ? AND seq > ? AND time > ? ORDER BY seq LIMIT ?'),
       del: this.db.prepare('DELETE FROM mailbox WHERE recipient = ? AND eid = ? RETURNING size'),
       stats: this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM mailbox WHERE recipient = ?'),
+      total: this.db.prepare('SELECT COALESCE(SUM(size), 0) AS bytes FROM mailbox'),
+      keys: this.db.prepare('SELECT sign_pk AS signPk FROM directory'),
       purge: this.db.prepare('DELETE FROM mailbox WHERE time <= ?'),
       byName: this.db.prepare('SELECT name, sign_pk AS signPk, bundle, created FROM directory WHERE name = ?'),
       byKey: this.db.prepare('SELECT name, sign_pk AS signPk, bundle, created FROM directory WHERE sign_pk = ?'),
@@ -186,6 +188,16 @@ export class RelayStore {
   stats(recipient: Uint8Array): { count: number; bytes: number } {
     const r = this.q.stats.get(b(recipient)) as { n: number; bytes: number };
     return { count: r.n, bytes: r.bytes };
+  }
+
+  /** Envelope bytes stored over all mailboxes (what --max-store-bytes counts). */
+  totalBytes(): number {
+    return (this.q.total.get() as { bytes: number }).bytes;
+  }
+
+  /** Every registered identity key, as base64 (the relay keeps them in a Set: no query per send). */
+  registeredKeys(): string[] {
+    return (this.q.keys.all() as { signPk: Buffer }[]).map((r) => r.signPk.toString('base64'));
   }
 
   /** Deletes mail that arrived at or before `cutoff`; returns how many rows. */

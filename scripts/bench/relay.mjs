@@ -40,6 +40,8 @@ async function load() {
     enc: await dist('src/protocol/encoding.js'),
     env: await dist('src/protocol/envelope.js'),
     seal: await dist('src/crypto/seal.js'),
+    cbundle: await dist('src/crypto/bundle.js'),
+    pbundle: await dist('src/protocol/bundle.js'),
   };
   return mods;
 }
@@ -63,6 +65,14 @@ async function hushConnect(relayUrl, id) {
   const ok = await new Promise((r) => ws.once('message', (d) => r(d.toString())));
   if (!ok.includes('"t":"ok"')) throw new Error(`auth refused: ${ok}`);
   return ws;
+}
+
+/** Registers `id` on an authenticated connection (the relay refuses mail to unregistered keys). */
+async function hushRegister(ws, id, name) {
+  const { cbundle, pbundle } = await load();
+  ws.send(JSON.stringify({ v: 1, t: 'register', id: 'r', bundle: pbundle.bundleToJson(cbundle.makeBundle(id, name, Date.now())) }));
+  const ok = await new Promise((r) => ws.once('message', (d) => r(d.toString())));
+  if (!ok.includes('"t":"ok"')) throw new Error(`register refused: ${ok}`);
 }
 
 /** Precomputed send frames: blind-relay envelopes of the length a 200-byte message seals to. */
@@ -101,6 +111,7 @@ async function connectPairs(kind, server, perPair) {
     if (kind === 'hush') {
       send = await hushConnect(server.url, a);
       recv = await hushConnect(server.url, b);
+      await hushRegister(recv, b, `bench-${k}`);
     } else {
       recv = (await open(`${server.url}/recv/${k}`)).ws;
       send = (await open(`${server.url}/send/${k}`)).ws;

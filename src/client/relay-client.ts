@@ -75,6 +75,9 @@ export type LookupQuery = { name: string } | { signPk: Uint8Array };
 const HINTS: Record<string, string> = {
   NAME_TAKEN: 'choose another name with hush init --name, or register from the identity that owns it',
   MAILBOX_FULL: 'the recipient must pull their mail before more can be sent',
+  UNKNOWN_RECIPIENT: 'the recipient must run hush register on this relay first; the message goes out with the next hush send, pull or listen after that',
+  REGISTER_LIMITED: 'registration is limited per connection, per identity and per address: retry later',
+  STORE_FULL: "the relay's storage is full; retry later or tell its operator",
   RATE_LIMITED: 'slow down and retry in a second',
   NOT_FOUND: 'check the name; the recipient must have registered on this relay',
   AUTH_WRONG_URL: 'the relay announces another url: use that one with --relay, or pass the url it expects',

@@ -71,7 +71,10 @@ export class SendPacer {
  * `window` sends are in flight (else it waits for a slot); drain() waits for all. Each accepted
  * envelope leaves the outbox and its message becomes 'sent' (completions are committed in small
  * transactions). RATE_LIMITED is retried after a pause; a refusal leaves the message in the
- * outbox and is reported by drain(); after a connection failure the rest is not tried.
+ * outbox and is reported by drain(); after a connection failure the rest is not tried. Refusals
+ * (MAILBOX_FULL, UNKNOWN_RECIPIENT: the relay knows no such key, STORE_FULL, ...) are not retried
+ * here: the message is tried again once by the next send, pull or listen (README, hush send). A
+ * receipt refused UNKNOWN_RECIPIENT is dropped instead (drop()).
  */
 export class SendPipeline {
   private inflight = 0;
@@ -125,8 +128,22 @@ export class SendPipeline {
           continue;
         }
         if (err instanceof RelayError && CONNECTION_CODES.has(err.code)) this.broken ??= err;
+        if (q.control && err instanceof RelayError && err.code === 'UNKNOWN_RECIPIENT') return this.drop(q);
         return this.fail(q, err, true);
       }
+    }
+  }
+
+  /**
+   * A receipt to a key the relay does not know (the sender wrote through a relay it is not
+   * registered on) can never be delivered there: receipts are best effort, so it leaves the
+   * outbox instead of being retried by every later command.
+   */
+  private drop(q: QueuedMessage): void {
+    try {
+      this.m.store.removeOutbox(q.eid);
+    } catch {
+      // left in the outbox: tried again later, which is harmless
     }
   }
 

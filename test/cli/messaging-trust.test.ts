@@ -18,7 +18,7 @@ import { reprocessQuarantine } from '../../src/client/messenger.js';
 import { HushStore } from '../../src/store/db.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
-import { PASS, historyOf, jsonOf, newUser, type TestUser } from './messaging-helpers.js';
+import { PASS, historyOf, jsonOf, newUser, outboxSize, type TestUser } from './messaging-helpers.js';
 
 let relay: RelayProc;
 let other: RelayProc;
@@ -119,10 +119,13 @@ describe('a pinned name claimed on another relay', () => {
     expect(reg.exitCode).toBe(0);
     expect(reg.stderr).toContain(`your default relay stays ${relay.url}; pass --default to make ${other.url} the default`);
 
-    // "bob" on the other relay is the pinned bob, sent through that relay: no lookup, no change
+    // "bob" on the other relay is the pinned bob, sent through that relay: no lookup, no change.
+    // The pinned bob's key is not registered there, so that relay refuses it (UNKNOWN_RECIPIENT,
+    // exit 4) rather than store mail nobody will fetch; it waits in the outbox.
     const r = await alice.run(['send', 'bob', '--relay', other.url, 'are you there?']);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode).toBe(4);
     expect(r.stderr).toContain(`bob was pinned from ${relay.url}`);
+    expect(r.stderr).toContain('hush: error: the relay does not know bob (that key is not registered there); 1 message kept in the outbox');
 
     // the other relay's bob writes: authenticated, pinned as a separate identity
     const host = other.url.replace('ws://', '');
@@ -130,15 +133,16 @@ describe('a pinned name claimed on another relay', () => {
     const p = await alice.run(['pull', '--relay', other.url, '--json']);
     expect(p.exitCode).toBe(0);
     expect(jsonOf(p.stdout)).toMatchObject([{ event: 'message', from: `bob@${host}`, body: 'it is me, really' }]);
-    expect(p.stderr).toMatch(new RegExp(`^hush: pinned bob@${host.replace(/[.]/g, '\\.')}'s key on first use`));
+    expect(p.stderr).toMatch(new RegExp(`^hush: pinned bob@${host.replace(/[.]/g, '\\.')}'s key on first use`, 'm'));
 
     const contacts = jsonOf((await alice.run(['contacts', '--json'])).stdout);
     expect(contacts).toMatchObject([
       { name: 'bob', fingerprint: bobFp, trust: 'unverified', newFingerprint: null, relay: relay.url },
       { name: `bob@${host}`, trust: 'unverified', relay: other.url },
     ]);
-    // both can be written to, each by its own label
+    // both can be written to, each by its own label (through its own relay, the refused message too)
     expect((await alice.run(['send', 'bob', 'still you'])).exitCode).toBe(0);
+    expect(await outboxSize(alice.home)).toBe(0);
     expect((await alice.run(['send', `bob@${host}`, '--relay', other.url, 'and you are?'])).exitCode).toBe(0);
     expect((await bob2.run(['pull', '--json'])).stdout).toContain('and you are?');
     expect((await historyOf(alice.home)).filter((m) => m.direction === 'in').map((m) => m.body)).toEqual(['it is me, really']);

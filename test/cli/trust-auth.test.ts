@@ -17,7 +17,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, makeUser, type RelayProc, startRelayProcess, type User } from '../integration/helpers.js';
 import type { Identity } from '../../src/crypto/identity.js';
-import { boxBefore, NONCE_BYTES, randomBytes, secretbox, x25519KeyPair } from '../../src/crypto/nacl.js';
+import { boxBefore, NONCE_BYTES, randomBytes, secretbox, signDetached, x25519KeyPair } from '../../src/crypto/nacl.js';
+import { makeBundle } from '../../src/crypto/bundle.js';
+import { RelayClient } from '../../src/client/relay-client.js';
 import { concatBytes } from '../../src/protocol/encoding.js';
 import { ENVELOPE_VERSION, INNER_VERSION } from '../../src/protocol/envelope.js';
 import { unlock } from '../../src/store/keyring-store.js';
@@ -84,7 +86,9 @@ describe('unauthenticated mail changes nothing', () => {
     const before = await contactsOf(alice);
     expect(before).toMatchObject([{ name: 'bob', trust: 'verified', verified: true, newFingerprint: null }]);
 
-    // the hostile review's envelope: from a key registered as "bob" on a second relay
+    // the hostile review's envelope: from a key registered as "bob" on a second relay (where
+    // alice registered too: a relay takes mail only for keys it knows)
+    expect((await alice.run(['register', '--relay', relayB.url])).exitCode).toBe(0);
     await inject(relayB.url, mallory, aliceId.signPk, junk(aliceId, mallory.id.signPk));
     const pb = await alice.run(['pull', '--relay', relayB.url, '--json']);
     expect(pb.exitCode, pb.stderr).toBe(0);
@@ -142,7 +146,13 @@ describe("a key change on the contact's own relay", () => {
     expect(r.stderr).toContain('discarded 1 message signed by the refused key (never shown)');
     expect(await contactsOf(alice)).toMatchObject([{ name: 'bob', trust: 'verified', newFingerprint: null, rejected: 1 }]);
 
-    // sending works again, to the pinned key, although the relay still serves the refused one
+    // sending works again, to the pinned key, although the relay still serves the refused one.
+    // The real bob's key must be registered on the new relay to get mail there; its name is
+    // squatted, so it registers under another one.
+    const bobId = (await unlock(hushPaths(bob.home), { env: { HUSH_PASSPHRASE: PASS } })).identity;
+    const cb = await RelayClient.connect(relayA.url, { signPk: bobId.signPk, sign: (m) => signDetached(m, bobId.signSk) });
+    await cb.register(makeBundle(bobId, 'bob-moved', Date.now()));
+    await cb.close();
     const s = await alice.run(['send', 'bob', 'back to you, real bob']);
     expect(s.exitCode, s.stderr).toBe(0);
     expect(jsonOf((await bob.run(['pull', '--json', '--relay', relayA.url])).stdout)).toMatchObject([{ event: 'message', from: 'alice', body: 'back to you, real bob' }]);

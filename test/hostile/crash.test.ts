@@ -22,7 +22,7 @@ import { envelopeId } from '../../src/protocol/envelope.js';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from '../cli/helpers.js';
 import { spawnHush } from '../cli/messaging-helpers.js';
 import { seededRandom } from '../seed.js';
-import { cleanupTmp, figure, makeUser, type RelayProc, scale, startRelayProcess, tmpDir } from './helpers.js';
+import { cleanupTmp, figure, makeUser, registerUsers, type RelayProc, scale, startRelayProcess, tmpDir } from './helpers.js';
 
 vi.setConfig({ testTimeout: 180_000, hookTimeout: 60_000 });
 
@@ -52,6 +52,7 @@ describe('relay killed -9 mid-stream', () => {
     const dataDir = tmpDir();
     let relay = await relayOn(dataDir);
     const bob = makeUser('bob');
+    await registerUsers(relay.url, bob); // a relay takes mail only for registered keys
     const senders = Array.from({ length: SENDERS }, (_, i) => makeUser(`sender${i}`));
     // Real sealed envelopes, a known message id in each.
     const per = Math.ceil(MESSAGES / SENDERS);

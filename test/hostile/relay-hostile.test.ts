@@ -18,7 +18,7 @@ import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { authSignedBytes } from '../../src/protocol/frames.js';
 import { malformedCorpus } from './corpus.js';
-import { cleanupTmp, figure, makeUser, raw, rawAuth, type Raw, type RelayProc, RSS_FACTOR, rssKb, scale, seal, startRelayProcess, stillServes } from './helpers.js';
+import { cleanupTmp, figure, makeUser, raw, rawAuth, type Raw, registerUsers, type RelayProc, RSS_FACTOR, rssKb, scale, seal, startRelayProcess, stillServes } from './helpers.js';
 
 vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
@@ -160,6 +160,7 @@ describe('floods past every rate limit', () => {
     const mallory = makeUser();
     const victim = makeUser();
     const honest = makeUser();
+    await registerUsers(relay.url, victim);
     // One identity, four connections, each sending 300 envelopes pipelined: past both send limits.
     const senders = await Promise.all([0, 1, 2, 3].map(async () => {
       const r = await raw(relay.url);
@@ -265,6 +266,7 @@ describe('clients that never read', () => {
     const before = await baseline(relay);
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const slow = await raw(relay.url);
     expect(await rawAuth(slow, bob)).toMatchObject({ t: 'ok' });
     stopReading(slow.ws);
@@ -308,6 +310,7 @@ describe('clients that never read', () => {
     const relay = await relayWith('--rate-conn', '100000', '--rate-identity', '100000', '--frame-rate', '1000000');
     const before = await baseline(relay);
     const mallory = makeUser();
+    await registerUsers(relay.url, mallory);
     // Mallory fills her own mailbox with ~1 MiB so that each 40-byte pull is answered with ~1.3 MiB.
     const cm = await mallory.connect(relay.url);
     const big = 'y'.repeat(60_000);
@@ -364,6 +367,7 @@ describe('auth replay, other mailboxes, other names', () => {
     const alice = makeUser();
     const bob = makeUser();
     const mallory = makeUser();
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     const envs = [1, 2, 3].map((i) => seal(alice, bob, `for bob ${i}`));
     const eids = [];

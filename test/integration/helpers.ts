@@ -172,3 +172,12 @@ export async function stillServes(url: string): Promise<void> {
   if (items.length !== 0) throw new Error('a fresh mailbox is not empty');
   await c.close();
 }
+
+/** Registers each user's bundle on the relay (each from its own connection): a relay refuses mail to unregistered keys (UNKNOWN_RECIPIENT). */
+export async function registerUsers(url: string, ...users: User[]): Promise<void> {
+  for (const u of users) {
+    const c = await u.connect(url);
+    await c.register(u.bundle);
+    await c.close();
+  }
+}

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openEnvelope } from '../../src/crypto/seal.js';
 import { bytesEqual, fromUtf8, toB64, toHex } from '../../src/protocol/encoding.js';
-import { cleanupTmp, makeUser, seal, startRelayProcess, tmpDir } from './helpers.js';
+import { cleanupTmp, makeUser, registerUsers, seal, startRelayProcess, tmpDir } from './helpers.js';
 
 // Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -44,6 +44,7 @@ describe('lifecycle', () => {
     const relay = await startRelayProcess();
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     const cb = await bob.connect(relay.url);
     const sent = await ca.send(bob.id.signPk, seal(alice, bob, 'before shutdown'));

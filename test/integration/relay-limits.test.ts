@@ -6,7 +6,7 @@ import { connect as tcpConnect } from 'node:net';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type RelayClient } from '../../src/client/relay-client.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
-import { cleanupTmp, makeUser, raw, rawAuth, type RelayProc, seal, startRelayProcess, stillServes, type User } from './helpers.js';
+import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, seal, startRelayProcess, stillServes, type User } from './helpers.js';
 
 // Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -47,6 +47,7 @@ describe('send rate limits', () => {
     const relay = await relayWith('--rate-conn', '5', '--rate-identity', '1000');
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const c1 = await alice.connect(relay.url);
     const r = await sendMany(c1, alice, bob, 30);
     expect(r.ok).toBeGreaterThanOrEqual(1);
@@ -64,6 +65,7 @@ describe('send rate limits', () => {
     const relay = await relayWith('--rate-conn', '1000', '--rate-identity', '5');
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const conns = await Promise.all([alice.connect(relay.url), alice.connect(relay.url), alice.connect(relay.url)]);
     const rs = await Promise.all(conns.map((c) => sendMany(c, alice, bob, 10)));
     const ok = rs.reduce((n, r) => n + r.ok, 0);
@@ -99,13 +101,14 @@ describe('mailbox quotas', () => {
     const relay = await relayWith('--mailbox-count', '3');
     const alice = makeUser();
     const bob = makeUser();
+    const carol = makeUser();
+    await registerUsers(relay.url, bob, carol);
     const ca = await alice.connect(relay.url);
     const envs = [1, 2, 3, 4].map((i) => seal(alice, bob, `n${i}`));
     for (const e of envs.slice(0, 3)) await ca.send(bob.id.signPk, e);
     await expect(ca.send(bob.id.signPk, envs[3]!)).rejects.toMatchObject({ code: 'MAILBOX_FULL', kind: 'relay' });
     expect((await ca.send(bob.id.signPk, envs[0]!)).eid).toBe(envelopeId(envs[0]!)); // resend of stored mail
     // Other mailboxes are not affected.
-    const carol = makeUser();
     await ca.send(carol.id.signPk, seal(alice, carol, 'to carol'));
     const cb = await bob.connect(relay.url);
     expect((await cb.pull()).items).toHaveLength(3);
@@ -120,6 +123,7 @@ describe('mailbox quotas', () => {
     const relay = await relayWith('--mailbox-bytes', '2k');
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     const big = () => seal(alice, bob, 'x'.repeat(1000));
     expect(big().length).toBeGreaterThan(1024);
@@ -136,6 +140,7 @@ describe('mailbox quotas', () => {
     const relay = await relayWith('--ttl', '300ms', '--purge-interval', '50ms');
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     await ca.send(bob.id.signPk, seal(alice, bob, 'soon gone'));
     await relay.waitForLog(/ purge removed=1/);

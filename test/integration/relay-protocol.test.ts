@@ -11,7 +11,7 @@ import { bundleToJson } from '../../src/protocol/bundle.js';
 import { bytesEqual, fromUtf8, toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
-import { cleanupTmp, makeUser, raw, rawAuth, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
+import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
 
 // Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -180,6 +180,7 @@ describe('mailbox', () => {
   it('pushes to an online recipient, keeps the mail until ack, and pull returns it in order', async () => {
     const alice = makeUser('alice-mb');
     const bob = makeUser('bob-mb');
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     const cb = await bob.connect(relay.url);
     const envs = ['one', 'two', 'three'].map((t) => seal(alice, bob, t));
@@ -210,6 +211,7 @@ describe('mailbox', () => {
   it('delivers to an offline recipient on a later pull, in pages', async () => {
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     const sent: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -234,6 +236,7 @@ describe('mailbox', () => {
   it('accepts a resent envelope once and stores it once (idempotent)', async () => {
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     const env = seal(alice, bob, 'only once');
     const results = await Promise.all([ca.send(bob.id.signPk, env), ca.send(bob.id.signPk, env)]);
@@ -248,6 +251,7 @@ describe('mailbox', () => {
   it('pushes an ephemeral envelope to an online recipient and never stores it', async () => {
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const ca = await alice.connect(relay.url);
     // Offline recipient: dropped, not stored.
     expect(await ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true })).toMatchObject({ stored: false, delivered: 0 });
@@ -265,6 +269,7 @@ describe('mailbox', () => {
   it("pushes to every connection of the recipient, and nobody can pull or ack another identity's mail", async () => {
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const mallory = makeUser();
     const ca = await alice.connect(relay.url);
     const cb1 = await bob.connect(relay.url);
@@ -291,6 +296,7 @@ describe('mailbox', () => {
   it('refuses an envelope whose eid does not match its bytes (BAD_ENVELOPE)', async () => {
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const r = await raw(relay.url);
     await rawAuth(r, alice);
     const env = seal(alice, bob, 'x');

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { listenError } from '../../relay/server.js';
-import { cleanupTmp, makeUser, seal, startRelayProcess, tmpDir } from './helpers.js';
+import { cleanupTmp, makeUser, registerUsers, seal, startRelayProcess, tmpDir } from './helpers.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 afterAll(() => cleanupTmp());
@@ -110,6 +110,7 @@ describe('relay start-up errors', () => {
     const relay = await startRelayProcess({ dataDir: data, umask: 0o000 });
     const alice = makeUser();
     const bob = makeUser();
+    await registerUsers(relay.url, bob);
     const c = await alice.connect(relay.url);
     await c.send(bob.id.signPk, seal(alice, bob, 'mode check'));
     expect(statSync(data).mode & 0o777).toBe(0o700);

@@ -12,6 +12,7 @@ import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { authSignedBytes, encodeFrame } from '../../src/protocol/frames.js';
 import { bundleToJson } from '../../src/protocol/bundle.js';
+import { makeBundle } from '../../src/crypto/bundle.js';
 import { Bucket } from '../../relay/bucket.js';
 import { DEFAULT_LIMITS, type RelayLimitsConfig } from '../../relay/config.js';
 import { type Conn, createHandlers, type Handlers } from '../../relay/handlers.js';
@@ -38,17 +39,31 @@ let handlers: Handlers;
 let events: string[];
 let closing: boolean;
 let counter = 0;
+/** What the handlers read as the data directory's free space (--min-free). */
+let free = Infinity;
 
 function setup(limits: Partial<RelayLimitsConfig> = {}): void {
   dir = mkdtempSync(join(tmpdir(), 'hush-relay-unit-'));
   store = new RelayStore(dir);
   events = [];
   closing = false;
+  free = Infinity;
   mailbox = new Mailbox(store, new Corking(), (name) => events.push(name));
-  handlers = createHandlers({ limits: { ...DEFAULT_LIMITS, ...limits }, urls: relayUrls('127.0.0.1', 7070), store, mailbox, event: (name) => events.push(name), closing: () => closing });
+  handlers = createHandlers({ limits: { ...DEFAULT_LIMITS, ...limits }, urls: relayUrls('127.0.0.1', 7070), store, mailbox, event: (name) => events.push(name), closing: () => closing, freeBytes: () => free });
+}
+
+/** A fresh relay state (store, mailbox, handlers) with these limits. */
+function restart(limits: Partial<RelayLimitsConfig> = {}): void {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+  setup(limits);
 }
 
 function connect(): Fake {
+  return connectFrom(undefined);
+}
+
+function connectFrom(addr: string | undefined): Fake {
   const fake = { frames: [] as Frame[] } as Fake;
   const link: Link = {
     send: (f) => void fake.frames.push(JSON.parse(typeof f === 'string' ? f : encodeFrame(f)) as Frame),
@@ -67,7 +82,7 @@ function connect(): Fake {
       return !!fake.closed;
     },
   };
-  fake.conn = handlers.newConn(++counter, link);
+  fake.conn = handlers.newConn(++counter, link, addr);
   fake.frames.push(JSON.parse(encodeFrame(handlers.hello(fake.conn))) as Frame);
   fake.last = () => fake.frames[fake.frames.length - 1]!;
   return fake;
@@ -87,6 +102,15 @@ function auth(f: Fake, u: User, over: { url?: string; signUrl?: string; time?: n
 
 function sendFrame(to: User, env: Uint8Array, id = 's1', ephemeral = false): Frame {
   return { t: 'send', id, to: toB64(to.id.signPk), env: toB64(env), eid: envelopeId(env), ...(ephemeral ? { ephemeral: true } : {}) };
+}
+
+/** Registers `u` from a connection of its own (mail to unregistered keys is UNKNOWN_RECIPIENT). */
+function register(u: User, addr?: string): Frame {
+  const f = connectFrom(addr);
+  auth(f, u);
+  const r = frame(f, { t: 'register', id: 'reg', bundle: bundleToJson(u.bundle) });
+  handlers.gone(f.conn);
+  return r;
 }
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -200,6 +224,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
   it('answers accepted only after the group commit, pushes to every online connection of the recipient, and pull/ack work', async () => {
     const alice = makeUser();
     const bob = makeUser();
+    register(bob);
     const fa = connect();
     auth(fa, alice);
     const fb1 = connect();
@@ -232,6 +257,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
   it('pushes an ephemeral envelope at once and never stores it', () => {
     const alice = makeUser();
     const bob = makeUser();
+    register(bob);
     const fa = connect();
     auth(fa, alice);
     const fb = connect();
@@ -249,6 +275,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     setup({ mailboxMaxCount: 1, sendRatePerConn: 2 });
     const alice = makeUser();
     const bob = makeUser();
+    register(bob);
     const fa = connect();
     auth(fa, alice);
     const first = seal(alice, bob, 'one');
@@ -263,6 +290,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
   it('refuses an envelope whose eid does not match (BAD_ENVELOPE)', () => {
     const alice = makeUser();
     const bob = makeUser();
+    register(bob);
     const fa = connect();
     auth(fa, alice);
     const f = sendFrame(bob, seal(alice, bob, 'x'));
@@ -272,6 +300,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
   it('forgets a closed connection: no pushes reach it', async () => {
     const alice = makeUser();
     const bob = makeUser();
+    register(bob);
     const fa = connect();
     auth(fa, alice);
     const fb = connect();
@@ -293,5 +322,163 @@ describe('token bucket', () => {
     expect(b.take(t0 + 250)).toBe(true); // a quarter second refills one token
     expect(b.take(t0 + 250)).toBe(false);
     expect(b.full(t0 + 1250)).toBe(true);
+  });
+
+  it('grants the first token of a fresh bucket of rate 1 for a time read before it was made', () => {
+    const before = Date.now() - 5; // a handler reads the clock, then makes the bucket
+    const b = new Bucket(1);
+    expect(b.take(before)).toBe(true);
+    expect(b.take(before)).toBe(false);
+    expect(b.take(before + 1000)).toBe(false); // elapsed is counted from the bucket's own start
+    expect(b.take(Date.now() + 2000)).toBe(true);
+  });
+});
+
+describe('relay handlers: quotas that need no token', () => {
+  it('refuses mail and ephemerals to a key nobody registered (UNKNOWN_RECIPIENT), storing nothing; accepts once it registers', async () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    const fa = connect();
+    auth(fa, alice);
+    expect(frame(fa, sendFrame(bob, seal(alice, bob, 'to nobody'), 's1'))).toMatchObject({ t: 'error', id: 's1', code: 'UNKNOWN_RECIPIENT' });
+    expect(frame(fa, sendFrame(bob, seal(alice, bob, '', 'typing'), 'e1', true))).toMatchObject({ t: 'error', id: 'e1', code: 'UNKNOWN_RECIPIENT' });
+    expect(mailbox.pending).toBe(0);
+    expect(store.stats(bob.id.signPk)).toEqual({ count: 0, bytes: 0 });
+    expect(register(bob)).toMatchObject({ t: 'ok' });
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'now'), 's2') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2', stored: true });
+    // The registered keys are read from the store at start: a restarted relay still knows bob.
+    store.close();
+    store = new RelayStore(dir);
+    mailbox = new Mailbox(store, new Corking(), () => undefined);
+    handlers = createHandlers({ limits: DEFAULT_LIMITS, urls: relayUrls('127.0.0.1', 7070), store, mailbox, event: () => undefined, closing: () => false });
+    const fa2 = connect();
+    auth(fa2, alice);
+    handlers.onFrame(fa2.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'after restart'), 's3') }));
+    await turn();
+    expect(fa2.last()).toMatchObject({ t: 'accepted', id: 's3', stored: true });
+    expect(mailbox.storedBytes).toBe(store.stats(bob.id.signPk).bytes);
+  });
+
+  it('limits register frames per connection (--register-conn) with REGISTER_LIMITED', () => {
+    restart({ registerPerConn: 2 });
+    const u = makeUser('reg-conn');
+    const f = connect();
+    auth(f, u);
+    const reg = (id: string): Frame => frame(f, { t: 'register', id, bundle: bundleToJson(u.bundle) });
+    expect(reg('r1')).toMatchObject({ t: 'ok' });
+    expect(reg('r2')).toMatchObject({ t: 'ok' });
+    expect(reg('r3')).toMatchObject({ t: 'error', id: 'r3', code: 'REGISTER_LIMITED' });
+    expect(f.closed).toBeUndefined();
+    // A new connection has its own count.
+    expect(register(u)).toMatchObject({ t: 'ok' });
+  });
+
+  it('limits name changes per identity in 24 hours (--renames-per-day); registering the same name again is no change', () => {
+    restart({ renamesPerDay: 1 });
+    const u = makeUser('first-name');
+    expect(register(u)).toMatchObject({ t: 'ok' }); // the first name is not a change
+    const again = (name: string, created: number): Frame => {
+      const f = connect();
+      auth(f, u);
+      return frame(f, { t: 'register', id: 'r', bundle: bundleToJson(makeBundle(u.id, name, created)) });
+    };
+    expect(again('second-name', Date.now() + 1)).toMatchObject({ t: 'ok' });
+    expect(again('third-name', Date.now() + 2)).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
+    expect(again('second-name', Date.now() + 3)).toMatchObject({ t: 'ok' });
+    expect(store.lookupName('third-name')).toBeUndefined();
+    expect(store.lookupName('second-name')).toBeDefined();
+  });
+
+  it('limits new names per remote address per hour (--names-per-addr); IPv4-mapped and one IPv6 /64 count as one address', () => {
+    restart({ namesPerAddrHour: 2 });
+    expect(register(makeUser('addr-a1'), '10.0.0.1')).toMatchObject({ t: 'ok' });
+    expect(register(makeUser('addr-a2'), '::ffff:10.0.0.1')).toMatchObject({ t: 'ok' });
+    expect(register(makeUser('addr-a3'), '10.0.0.1')).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
+    expect(store.lookupName('addr-a3')).toBeUndefined();
+    expect(register(makeUser('addr-b1'), '10.0.0.2')).toMatchObject({ t: 'ok' });
+    expect(register(makeUser('addr-c1'), '2001:db8:1:2::5')).toMatchObject({ t: 'ok' });
+    expect(register(makeUser('addr-c2'), '2001:db8:1:2:aaaa::9')).toMatchObject({ t: 'ok' });
+    expect(register(makeUser('addr-c3'), '2001:0db8:0001:0002:ffff::1')).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
+    expect(register(makeUser('addr-d1'), '2001:db8:1:3::5')).toMatchObject({ t: 'ok' });
+  });
+
+  it('refuses sends past --max-store-bytes and under --min-free free space (STORE_FULL), storing nothing; an ack frees room', async () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    const carol = makeUser();
+    const one = seal(alice, bob, 'one');
+    restart({ maxStoreBytes: one.length + 10 });
+    register(bob);
+    register(carol);
+    const fa = connect();
+    auth(fa, alice);
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, one, 's1') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', stored: true });
+    expect(frame(fa, sendFrame(carol, seal(alice, carol, 'two'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'STORE_FULL' });
+    expect(frame(fa, sendFrame(bob, one, 's3'))).toMatchObject({ t: 'accepted', id: 's3', stored: true }); // a resend of stored mail
+    expect(store.stats(carol.id.signPk)).toEqual({ count: 0, bytes: 0 });
+    const fb = connect();
+    auth(fb, bob);
+    frame(fb, { t: 'ack', id: 'k', eids: [envelopeId(one)] });
+    expect(mailbox.storedBytes).toBe(0);
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(carol, seal(alice, carol, 'two'), 's4') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', id: 's4' });
+
+    restart({ minFreeBytes: 1024 * 1024 });
+    register(bob);
+    const fa2 = connect();
+    auth(fa2, alice);
+    free = 1024 * 1024 + 100; // less than the floor once the envelope is written
+    expect(frame(fa2, sendFrame(bob, seal(alice, bob, 'x'), 's5'))).toMatchObject({ t: 'error', code: 'STORE_FULL' });
+    expect(register(makeUser('late-name'))).toMatchObject({ t: 'ok' }); // a bundle still fits above the floor
+    free = 1024 * 1024 - 1;
+    expect(register(makeUser('later-name'))).toMatchObject({ t: 'error', code: 'STORE_FULL' });
+    expect(store.lookupName('later-name')).toBeUndefined();
+    expect(store.stats(bob.id.signPk).count).toBe(0);
+  });
+
+  it('answers STORE_FULL, not INTERNAL, when the disk fills during a commit, and keeps serving', async () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    register(bob);
+    const fa = connect();
+    auth(fa, alice);
+    const insert = store.insertBatch.bind(store);
+    store.insertBatch = () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'x'), 's1') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'error', id: 's1', code: 'STORE_FULL' });
+    expect(mailbox.storedBytes).toBe(0);
+    store.insertBatch = insert;
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'y'), 's2') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2' });
+  });
+
+  it('limits ephemeral sends per (sender, recipient) pair (--ephemeral-rate); other pairs and stored mail are not affected', async () => {
+    restart({ ephemeralRatePerPair: 2 });
+    const alice = makeUser();
+    const bob = makeUser();
+    const carol = makeUser();
+    register(bob);
+    register(carol);
+    const fa = connect();
+    auth(fa, alice);
+    const typing = (to: User, id: string): Frame => frame(fa, sendFrame(to, seal(alice, to, '', 'typing'), id, true));
+    const answers = [1, 2, 3, 4, 5].map((i) => typing(bob, `e${i}`));
+    expect(answers.filter((a) => a.t === 'accepted').length).toBeGreaterThanOrEqual(1);
+    expect(answers.filter((a) => a.t === 'accepted').length).toBeLessThanOrEqual(3);
+    expect(answers.filter((a) => a.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(2);
+    expect(typing(carol, 'c1')).toMatchObject({ t: 'accepted', stored: false });
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'real'), 'm1') }));
+    expect(mailbox.pending).toBe(1);
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', id: 'm1', stored: true });
   });
 });

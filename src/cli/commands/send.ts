@@ -208,7 +208,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
     if (first instanceof RelayError && ['RELAY_UNREACHABLE', 'RELAY_TIMEOUT', 'RELAY_CLOSED', 'SHUTTING_DOWN'].includes(first.code)) {
       throw unreachable(s.relay.url, kept, first);
     }
-    throw new RelayError(first.code, `${first.message}; ${plural(kept, 'message')} kept in the outbox`, {
+    const what = first instanceof RelayError && first.code === 'UNKNOWN_RECIPIENT' ? `the relay does not know ${failed[0]!.to} (that key is not registered there)` : first.message;
+    throw new RelayError(first.code, `${what}; ${plural(kept, 'message')} kept in the outbox`, {
       hint: first.hint ?? 'it will go out with the next hush send, pull or listen',
       cause: first,
     });
