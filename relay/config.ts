@@ -18,6 +18,10 @@ export interface RelayLimitsConfig {
   authTimeoutMs: number;
   authSkewMs: number;
   heartbeatMs: number;
+  strangerMaxCount: number;
+  strangerMaxBytes: number;
+  tokensPerMailbox: number;
+  tokenMaxLifetimeMs: number;
 }
 
 type Kind = 'bytes' | 'count' | 'rate' | 'duration';
@@ -48,6 +52,10 @@ export const LIMITS: readonly LimitSpec[] = [
   { key: 'maxConnections', flag: 'max-conns', env: 'HUSH_RELAY_MAX_CONNS', kind: 'count', def: 10_000, min: 1, code: 'TOO_MANY_CONNECTIONS (close 1013)', what: 'open WebSocket connections' },
   { key: 'authTimeoutMs', flag: 'auth-timeout', env: 'HUSH_RELAY_AUTH_TIMEOUT', kind: 'duration', def: 10_000, min: 10, code: 'AUTH_TIMEOUT (close 1008)', what: 'time a connection may stay unauthenticated' },
   { key: 'authSkewMs', flag: 'auth-skew', env: 'HUSH_RELAY_AUTH_SKEW', kind: 'duration', def: 5 * 60_000, min: 0, code: 'AUTH_STALE', what: 'largest clock difference accepted in auth' },
+  { key: 'strangerMaxCount', flag: 'stranger-count', env: 'HUSH_RELAY_STRANGER_COUNT', kind: 'count', def: 100, min: 1, code: 'STRANGER_QUOTA', what: 'envelopes waiting per (identified sender, recipient) pair: sends without a delivery token' },
+  { key: 'strangerMaxBytes', flag: 'stranger-bytes', env: 'HUSH_RELAY_STRANGER_BYTES', kind: 'bytes', def: 4 * 1024 * 1024, min: 1024, code: 'STRANGER_QUOTA', what: 'envelope bytes waiting per (identified sender, recipient) pair' },
+  { key: 'tokensPerMailbox', flag: 'tokens-per-mailbox', env: 'HUSH_RELAY_TOKENS_PER_MAILBOX', kind: 'count', def: 10_000, min: 1, code: 'TOO_MANY_TOKENS', what: 'unexpired delivery tokens registered per mailbox' },
+  { key: 'tokenMaxLifetimeMs', flag: 'token-max-lifetime', env: 'HUSH_RELAY_TOKEN_MAX_LIFETIME', kind: 'duration', def: 90 * 24 * 3600 * 1000, min: 1000, code: '(expiry clamped)', what: 'longest a registered delivery token stays valid' },
   { key: 'heartbeatMs', flag: 'heartbeat', env: 'HUSH_RELAY_HEARTBEAT', kind: 'duration', def: 30_000, min: 10, code: '(close: terminated)', what: 'ping interval; a socket silent for two intervals is dropped' },
 ];
 
