@@ -275,16 +275,16 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const dispatch = (c: Conn, f: ClientFrame): void => {
     if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
     if (f.t === 'auth') return handleAuth(c, f);
-    // Without auth: ping, auth and a send with a delivery token only (§7.2).
+    // Without auth: ping, auth, lookup (the directory is public) and a send with a delivery
+    // token (§7.2). Everything else needs an authenticated connection.
     if (f.t === 'send' && f.token) return handleSend(c, f);
+    if (f.t === 'lookup') return handleLookup(c, f);
     if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', `authenticate before ${f.t}`);
     switch (f.t) {
       case 'tokens':
         return handleTokens(c, f);
       case 'register':
         return handleRegister(c, f);
-      case 'lookup':
-        return handleLookup(c, f);
       case 'send':
         return handleSend(c, f);
       case 'pull':

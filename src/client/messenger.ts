@@ -38,6 +38,7 @@ import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../store/db.js';
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
+import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
 import { type ReceiptReport, queueReadReceipts } from './receipts.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
 
@@ -55,6 +56,8 @@ export interface SentReport {
   eid: string;
   /** true when it had been waiting in the outbox from an earlier run. */
   fromOutbox: boolean;
+  /** true when it went with a delivery token on an unauthenticated connection (sealed sender). */
+  sealed: boolean;
 }
 
 export interface PinnedReport {
@@ -99,6 +102,8 @@ export interface QueuedMessage {
   fromOutbox: boolean;
   /** A receipt (or other control envelope): no 'sent' report. */
   control?: boolean;
+  /** Set by the pipeline: it went with a delivery token (sealed sender). */
+  sealed?: boolean;
 }
 
 export interface SendFailure {
@@ -133,6 +138,8 @@ export interface MessengerOptions {
   readReceipts?: boolean;
   /** Bounds of the quarantine (default DEFAULT_QUARANTINE_LIMITS). */
   quarantineLimits?: QuarantineLimits;
+  /** Lifetime (one epoch) of the delivery tokens we issue (default DEFAULT_TOKEN_LIFETIME_MS). */
+  tokenLifetimeMs?: number;
 }
 
 // --- the messenger ---------------------------------------------------------------------------
@@ -173,7 +180,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly quarantineLimits: QuarantineLimits | undefined;
   /** Incoming messages stored after this row are shown (by whichever process stored them). */
   private shownRow: number;
-  private pacer: { client: RelayClient; pacer: SendPacer } | undefined;
+  private readonly pacers = new WeakMap<RelayClient, SendPacer>();
+  private readonly tokenLifetimeMs: number;
+  /** The unauthenticated connection for sends with delivery tokens (sealed sender). */
+  private anon: RelayClient | undefined;
+  private anonConnecting: Promise<RelayClient> | undefined;
+  /** The relay refused a token send as if it did not know tokens: send identified from now on. */
+  private noTokens = false;
 
   constructor(o: MessengerOptions) {
     super();
@@ -188,6 +201,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.afterStore = o.afterStore;
     this.readReceipts = o.readReceipts ?? true;
     this.quarantineLimits = o.quarantineLimits;
+    this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     let relay = o.relayUrl;
     try {
       relay = canonicalRelayUrl(o.relayUrl);
@@ -203,12 +217,66 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * @internal used by SendPipeline
    */
   pace(c: RelayClient): Promise<void> {
-    if (this.pacer?.client !== c) {
+    let p = this.pacers.get(c);
+    if (!p) {
       const l = c.hello.limits;
       const rate = Math.min(l.sendRatePerConn ?? Infinity, l.sendRatePerIdentity ?? Infinity);
-      this.pacer = { client: c, pacer: new SendPacer(Number.isFinite(rate) && rate > 0 ? rate : 1e9) };
+      this.pacers.set(c, (p = new SendPacer(Number.isFinite(rate) && rate > 0 ? rate : 1e9)));
     }
-    return this.pacer.pacer.take();
+    return p.take();
+  }
+
+  /**
+   * The delivery token to send `q` with (sealed sender), or undefined: send identified.
+   * @internal used by SendPipeline
+   */
+  tokenFor(q: QueuedMessage): Uint8Array | undefined {
+    if (this.noTokens) return undefined;
+    return heldToken(this.store, q.contactId, this.relay, this.now());
+  }
+
+  /**
+   * A token send was refused with `code`: TOKEN_INVALID forgets that token (expired or
+   * revoked; the next try goes identified, as at first contact); AUTH_REQUIRED, UNKNOWN_TYPE
+   * or BAD_FRAME mean a relay without delivery tokens: identified from now on.
+   * @internal used by SendPipeline
+   */
+  tokenRefused(q: QueuedMessage, code: string): void {
+    if (code === 'TOKEN_INVALID') dropHeldToken(this.store, q.contactId);
+    else this.noTokens = true;
+  }
+
+  /** The unauthenticated connection (sealed sender), dialled on first use. */
+  async anonClient(): Promise<RelayClient> {
+    if (this.anon && !this.anon.closed) return this.anon;
+    this.anonConnecting ??= RelayClient.connect(this.relayUrl, this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }).finally(() => (this.anonConnecting = undefined));
+    this.anon = await this.anonConnecting;
+    return this.anon;
+  }
+
+  /**
+   * Issues delivery tokens to the contacts due one and removes revoked ones (src/client/
+   * delivery-tokens.ts), over the authenticated connection, then sends the token envelopes.
+   * Connects only when there is something to do. Best effort: a relay failure leaves it for
+   * the next run (token envelopes wait in the outbox).
+   */
+  async syncTokens(): Promise<void> {
+    let queued: QueuedMessage[];
+    try {
+      queued = await syncTokens(() => this.client(), {
+        store: this.store,
+        identity: this.identity,
+        relay: this.relay,
+        lifetimeMs: this.tokenLifetimeMs,
+        now: this.now,
+        random: this.random,
+        cache: this.cache,
+      });
+    } catch (e) {
+      if (e instanceof RelayError) return;
+      throw e;
+    }
+    if (queued.length > 0) await this.sendQueued(queued).catch(() => undefined);
   }
 
   /** Was this contact pinned from the relay in use? (Contacts from before records v2: yes.) */
@@ -239,6 +307,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const c = this.conn;
     this.conn = undefined;
     if (c && !c.closed) await c.close();
+    const a = this.anon;
+    this.anon = undefined;
+    if (a && !a.closed) await a.close();
   }
 
   /** Publishes our bundle under our name (idempotent for the same key). */
@@ -279,7 +350,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     }
     let bundle: Bundle | undefined;
     try {
-      bundle = await (await this.client()).lookup({ name });
+      bundle = await this.lookupName(name, contact);
     } catch (e) {
       if (!(e instanceof RelayError)) throw e;
       if (e.code === 'NOT_FOUND') {
@@ -319,6 +390,22 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   /**
+   * Looks `name` up. For a contact we hold a delivery token for, on the unauthenticated
+   * connection (the directory is public), so that sending to it never authenticates; a relay
+   * that wants auth for lookup (older) gets the authenticated connection.
+   */
+  private async lookupName(name: string, contact: Contact | undefined): Promise<Bundle> {
+    if (contact && !this.noTokens && heldToken(this.store, contact.id, this.relay, this.now())) {
+      try {
+        return await (await this.anonClient()).lookup({ name });
+      } catch (e) {
+        if (!(e instanceof RelayError) || e.code !== 'AUTH_REQUIRED') throw e;
+      }
+    }
+    return (await this.client()).lookup({ name });
+  }
+
+  /**
    * Seals each text to `contact` and stores all of them (history, status 'queued', and the
    * outbox) in ONE transaction. Nothing is sent yet. Checks size and emptiness.
    */
@@ -340,6 +427,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       });
       this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
       for (const p of out) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
+      // We wrote to them: they get a delivery token for our mailbox at the next sync.
+      if (this.fromThisRelay(contact)) markTokenDue(this.store, contact, this.relay);
       return out;
     });
     return prepared.map((p) => ({ eid: p.eid, envelope: p.envelope, msgId: p.msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time: p.time, fromOutbox: false }));
@@ -368,7 +457,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** @internal used by SendPipeline */
   reportSent(q: QueuedMessage): void {
     if (q.control) return;
-    this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox });
+    this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox, sealed: q.sealed === true });
   }
 
   // --- receiving -----------------------------------------------------------------------------
@@ -486,6 +575,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const c = await this.client();
     const outbox = await this.flushOutbox();
     const result = await this.pullAll(c);
+    await this.syncTokens();
     return { result, outbox };
   }
 
@@ -631,6 +721,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       try {
         await this.flushOutbox();
         await this.pullAll(c);
+        await this.syncTokens();
       } catch (e) {
         c.off('push', onPush);
         if (!(e instanceof RelayError)) throw e;
