@@ -1,7 +1,7 @@
 /**
  * Delivery tokens, the client side (docs/PROTOCOL.md §5.8; SECURITY.md "Sealed sender").
  *
- * Issuing (our mailbox): a contact we have written to gets a token for our mailbox on the relay
+ * Issuing (our mailbox): a contact we have written to, and who has written to us, gets a token for our mailbox on the relay
  * in use, derived from a per-home token key (src/crypto/delivery-token.ts) for the current epoch
  * (floor(now / lifetime)) and a generation that grows with each revocation. Its hash is
  * registered with the relay (`tokens` frame, authenticated), then the token travels to the
@@ -89,7 +89,10 @@ export function storeHeldToken(store: HushStore, contact: Contact, body: Uint8Ar
   store.setValue(inKey(contact.id), JSON.stringify({ relay: b.relay, token: toB64(b.token), exp: b.exp } satisfies Held));
 }
 
-/** We wrote to `contact`: it is due a token (issued at the next sync). Cheap when it has one. */
+/**
+ * We wrote to `contact`: it is due a token, issued at the next sync once it has written to us
+ * too (a conversation both sides took part in). Cheap when it has one.
+ */
 export function markTokenDue(store: HushStore, contact: Contact, relay: string): void {
   const cur = readJson<Issued>(store, outKey(contact.id));
   if (cur && cur.relay === relay) return;
@@ -111,6 +114,12 @@ export function revokeTokens(store: HushStore, contactId: number): boolean {
   store.setValue(outKey(contactId), JSON.stringify({ relay: cur.relay, epoch: -1, gen: cur.gen + 1 } satisfies Issued));
   return cur.h !== undefined;
 }
+
+/** Has the contact written to us too (among the newest HISTORY_WINDOW messages with it)? */
+function wroteBack(store: HushStore, contactId: number): boolean {
+  return store.history({ contactId, limit: HISTORY_WINDOW }).some((m) => m.direction === 'in');
+}
+const HISTORY_WINDOW = 200;
 
 function tokenKey(store: HushStore, random: Random): Uint8Array {
   const v = store.getValue('dt.key');
@@ -149,6 +158,7 @@ export async function syncTokens(connect: () => Promise<RelayClient>, x: TokenSy
     if (contact.state !== 'trusted') continue; // a changed key gets nothing until the user decides
     const rec = readJson<Issued>(store, outKey(contact.id));
     if (!rec || rec.relay !== x.relay || rec.epoch === epoch) continue;
+    if (rec.epoch < 0 && !wroteBack(store, contact.id)) continue; // not until they have written to us too
     due.push({ contact, rec });
   }
   if (revoke.length === 0 && due.length === 0) return [];

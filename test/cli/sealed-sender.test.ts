@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, makeUser, type RelayProc, seal, startRelayProcess, tmpDir } from '../integration/helpers.js';
 import { jsonOf, newUser, type TestUser } from './messaging-helpers.js';
 
-const RELAY_ARGS = ['--stranger-count', '3'];
+// Small enough to fill, large enough for a first exchange (a message and two receipts each way).
+const RELAY_ARGS = ['--stranger-count', '4'];
 let relay: RelayProc;
 let alice: TestUser;
 let bob: TestUser;
@@ -57,12 +58,13 @@ const authLines = (): number => relay.log().split('\n').filter((l) => /\bauth\b/
 
 describe('sealed sender between contacts', () => {
   it('hands a token over once both have written; later sends carry no sender and leave none in the log or the store', async () => {
-    // First contact is identified; alice wrote to bob, so her send also hands bob a token.
+    // First contact is identified and hands over nothing.
     expect(await send(alice, 'bob', 'hello bob')).toMatchObject({ exitCode: 0, sealed: [false] });
     expect(await bodies(bob)).toEqual(['hello bob']);
-    // bob's reply goes sealed with alice's token, and hands alice a token for bob's mailbox.
-    expect(await send(bob, 'alice', 'hi alice')).toMatchObject({ exitCode: 0, sealed: [true] });
-    expect(await bodies(alice)).toEqual(['hi alice']);
+    // bob replies (identified: he holds no token) and, both having written, hands alice a token.
+    expect(await send(bob, 'alice', 'hi alice')).toMatchObject({ exitCode: 0, sealed: [false] });
+    expect(await bodies(alice)).toEqual(['hi alice']); // alice keeps it and hands bob hers
+    expect(await bodies(bob)).toEqual([]);
 
     const before = authLines();
     expect(await send(alice, 'bob', 'sealed one')).toMatchObject({ exitCode: 0, sealed: [true] });
@@ -98,15 +100,14 @@ describe('sealed sender between contacts', () => {
   });
 
   it('a stranger fills its share of a mailbox and is refused STRANGER_QUOTA; a contact with a token still gets in', async () => {
-    // carol's first send also hands bob a token for HER mailbox: one more identified envelope
-    // in bob's mailbox, so her share of 3 holds two messages and that token envelope.
-    expect(await send(carol, 'bob', 'junk 1')).toMatchObject({ exitCode: 0, sealed: [false] });
-    expect(await send(carol, 'bob', 'junk 2')).toMatchObject({ exitCode: 0, sealed: [false] });
-    const refused = await send(carol, 'bob', 'junk 3');
+    const junk = await carol.run(['send', 'bob', '--lines', '--json'], { input: 'junk 1\njunk 2\njunk 3\njunk 4\n' });
+    expect(junk.exitCode).toBe(0);
+    expect(jsonOf(junk.stdout).map((e) => e.sealed)).toEqual([false, false, false, false]);
+    const refused = await send(carol, 'bob', 'junk 5');
     expect(refused.exitCode).toBe(4);
-    expect(refused.stderr).toMatch(/hush: error: relay refused: more than 3 envelopes .* wait in this mailbox.*; 1 message kept in the outbox\nhush: hint: /);
+    expect(refused.stderr).toMatch(/hush: error: relay refused: more than 4 envelopes .* wait in this mailbox.*; 1 message kept in the outbox\nhush: hint: /);
     expect(await send(alice, 'bob', 'a contact gets through')).toMatchObject({ exitCode: 0, sealed: [true] });
-    expect(await bodies(bob)).toEqual(['junk 1', 'junk 2', 'a contact gets through']);
+    expect(await bodies(bob)).toEqual(['junk 1', 'junk 2', 'junk 3', 'junk 4', 'a contact gets through']);
   });
 });
 
