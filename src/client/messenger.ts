@@ -144,6 +144,9 @@ export interface MessengerOptions {
 
 // --- the messenger ---------------------------------------------------------------------------
 
+/** Refusals of a token send after which the envelope goes identified (Messenger.tokenRefused). */
+const TOKEN_FALLBACK = new Set(['TOKEN_INVALID', 'AUTH_REQUIRED', 'UNKNOWN_TYPE', 'BAD_FRAME']);
+
 /** Failures on connect that retrying will not fix. */
 const FATAL_CONNECT = new Set(['AUTH_WRONG_URL', 'AUTH_FAILED', 'AUTH_STALE', 'RELAY_PROTOCOL', 'BAD_RELAY_URL']);
 /** How often listen looks for messages another process of this home stored (ms). */
@@ -238,12 +241,15 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /**
    * A token send was refused with `code`: TOKEN_INVALID forgets that token (expired or
    * revoked; the next try goes identified, as at first contact); AUTH_REQUIRED, UNKNOWN_TYPE
-   * or BAD_FRAME mean a relay without delivery tokens: identified from now on.
+   * or BAD_FRAME mean a relay without delivery tokens: identified from now on. Returns false
+   * for any other code (not a token problem).
    * @internal used by SendPipeline
    */
-  tokenRefused(q: QueuedMessage, code: string): void {
-    if (code === 'TOKEN_INVALID') dropHeldToken(this.store, q.contactId);
+  tokenRefused(contactId: number, code: string): boolean {
+    if (!TOKEN_FALLBACK.has(code)) return false;
+    if (code === 'TOKEN_INVALID') dropHeldToken(this.store, contactId);
     else this.noTokens = true;
+    return true;
   }
 
   /** The unauthenticated connection (sealed sender), dialled on first use. */
@@ -437,6 +443,23 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** A pipelined sender on the current connection (see SendPipeline). */
   sendPipeline(): SendPipeline {
     return new SendPipeline(this, this.window);
+  }
+
+  /**
+   * Sends an ephemeral envelope (typing) now: with the contact's delivery token on the
+   * unauthenticated connection when we hold one (a refused token: identified), else identified.
+   */
+  async sendEphemeral(contact: Contact, env: Uint8Array): Promise<void> {
+    const token = this.noTokens ? undefined : heldToken(this.store, contact.id, this.relay, this.now());
+    if (token) {
+      try {
+        await (await this.anonClient()).send(contact.signPk, env, { ephemeral: true, token });
+        return;
+      } catch (e) {
+        if (!(e instanceof RelayError) || !this.tokenRefused(contact.id, e.code)) throw e;
+      }
+    }
+    await (await this.client()).send(contact.signPk, env, { ephemeral: true });
   }
 
   /** Sends everything waiting in the outbox (oldest first, pipelined). Never throws for refusals. */

@@ -20,8 +20,6 @@ import { DataError, HushError, RelayError } from '../errors.js';
 import type { Messenger, QueuedMessage, SendFailure, DrainResult } from './messenger.js';
 
 const RETRYABLE_SEND = new Set(['RATE_LIMITED']);
-/** Refusals of a token send after which the envelope goes identified. */
-const TOKEN_FALLBACK = new Set(['TOKEN_INVALID', 'AUTH_REQUIRED', 'UNKNOWN_TYPE', 'BAD_FRAME']);
 /** Connection-level failures: give up on this connection (the rest stays in the outbox). */
 export const CONNECTION_CODES = new Set(['RELAY_CLOSED', 'RELAY_TIMEOUT', 'RELAY_UNREACHABLE', 'SHUTTING_DOWN', 'RELAY_PROTOCOL']);
 
@@ -129,10 +127,7 @@ export class SendPipeline {
         return;
       } catch (e) {
         const err = e instanceof HushError ? e : new DataError('SEND_FAILED', String((e as Error)?.message ?? e));
-        if (token && err instanceof RelayError && TOKEN_FALLBACK.has(err.code)) {
-          this.m.tokenRefused(q, err.code);
-          continue; // the same envelope, identified
-        }
+        if (token && err instanceof RelayError && this.m.tokenRefused(q.contactId, err.code)) continue; // the same envelope, identified
         if (err instanceof RelayError && RETRYABLE_SEND.has(err.code) && attempt < 200) {
           this.pauseUntil = Math.max(this.pauseUntil, Date.now() + 100 + Math.min(attempt, 10) * 50);
           continue;
