@@ -220,7 +220,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
-      throw new FrameRefusal('STRANGER_QUOTA', `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`);
+      throw new FrameRefusal(
+        'STRANGER_QUOTA',
+        `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`,
+      );
     }
     if (f.ephemeral) {
       const delivered = mailbox.pushTo(rkey, 0, f.eid, f.envText, now, true);

@@ -43,7 +43,13 @@ function spellings(key: Buffer): string[] {
 
 async function send(u: TestUser, to: string, text: string): Promise<{ exitCode: number; sealed: unknown[]; stderr: string }> {
   const r = await u.run(['send', to, text, '--json']);
-  return { exitCode: r.exitCode, sealed: jsonOf(r.stdout).filter((e) => e.event === 'sent').map((e) => e.sealed), stderr: r.stderr };
+  return {
+    exitCode: r.exitCode,
+    sealed: jsonOf(r.stdout)
+      .filter((e) => e.event === 'sent')
+      .map((e) => e.sealed),
+    stderr: r.stderr,
+  };
 }
 
 async function bodies(u: TestUser): Promise<string[]> {
@@ -54,7 +60,11 @@ async function bodies(u: TestUser): Promise<string[]> {
     .map((e) => String(e.body));
 }
 
-const authLines = (): number => relay.log().split('\n').filter((l) => /\bauth\b/.test(l) && /conn=/.test(l)).length;
+const authLines = (): number =>
+  relay
+    .log()
+    .split('\n')
+    .filter((l) => /\bauth\b/.test(l) && /conn=/.test(l)).length;
 
 describe('sealed sender between contacts', () => {
   it('hands a token over once both have written; later sends carry no sender and leave none in the log or the store', async () => {
@@ -125,7 +135,10 @@ describe('revocation and expiry', () => {
     const bobPk = await signPkOf(bob);
     const c = await impostor.connect(relay.url);
     await c.register(impostor.bundle);
-    await c.send(bobPk, seal(impostor, { id: { signPk: bobPk, boxPk: Buffer.from(String(jsonOf((await bob.run(['whoami', '--json'])).stdout)[0]!.boxPk), 'base64') } } as never, 'i am alice now'));
+    await c.send(
+      bobPk,
+      seal(impostor, { id: { signPk: bobPk, boxPk: Buffer.from(String(jsonOf((await bob.run(['whoami', '--json'])).stdout)[0]!.boxPk), 'base64') } } as never, 'i am alice now'),
+    );
     await c.close();
     const p = await bob.run(['pull']);
     expect(p.stderr).toMatch(/NEW key claiming to be alice/);

@@ -29,17 +29,28 @@ describe('delivery token derivation and hash', () => {
     epoch.writeBigUInt64BE(2923n);
     const gen = Buffer.alloc(4);
     gen.writeUInt32BE(3);
-    const want = createHmac('sha256', key).update(Buffer.concat([D('hush/v1/delivery-token'), lp, url, contact, epoch, gen])).digest();
+    const want = createHmac('sha256', key)
+      .update(Buffer.concat([D('hush/v1/delivery-token'), lp, url, contact, epoch, gen]))
+      .digest();
     const t = deriveDeliveryToken(key, relay, contact, 2923, 3);
     expect(hex(t)).toBe(want.toString('hex'));
-    expect(hex(tokenHash(t))).toBe(createHash('sha256').update(Buffer.concat([D('hush/v1/delivery-token-hash'), t])).digest('hex'));
+    expect(hex(tokenHash(t))).toBe(
+      createHash('sha256')
+        .update(Buffer.concat([D('hush/v1/delivery-token-hash'), t]))
+        .digest('hex'),
+    );
   });
 
   it('differs for another epoch, generation, contact or relay', () => {
     const base = hex(deriveDeliveryToken(key, relay, contact, 1, 0));
     const other = Uint8Array.from(contact);
     other[0]! ^= 1;
-    for (const t of [deriveDeliveryToken(key, relay, contact, 2, 0), deriveDeliveryToken(key, relay, contact, 1, 1), deriveDeliveryToken(key, relay, other, 1, 0), deriveDeliveryToken(key, 'ws://127.0.0.1:7071', contact, 1, 0)]) {
+    for (const t of [
+      deriveDeliveryToken(key, relay, contact, 2, 0),
+      deriveDeliveryToken(key, relay, contact, 1, 1),
+      deriveDeliveryToken(key, relay, other, 1, 0),
+      deriveDeliveryToken(key, 'ws://127.0.0.1:7071', contact, 1, 0),
+    ]) {
       expect(hex(t)).not.toBe(base);
     }
   });
