@@ -24,6 +24,10 @@ export interface RelayLimitsConfig {
   maxStoreBytes: number;
   minFreeBytes: number;
   ephemeralRatePerPair: number;
+  strangerMaxCount: number;
+  strangerMaxBytes: number;
+  tokensPerMailbox: number;
+  tokenMaxLifetimeMs: number;
 }
 
 type Kind = 'bytes' | 'count' | 'rate' | 'duration';
@@ -60,6 +64,10 @@ export const LIMITS: readonly LimitSpec[] = [
   { key: 'maxStoreBytes', flag: 'max-store-bytes', env: 'HUSH_RELAY_MAX_STORE_BYTES', kind: 'bytes', def: 4 * 1024 * 1024 * 1024, min: 1024, code: 'STORE_FULL', what: 'envelope bytes stored over all mailboxes' },
   { key: 'minFreeBytes', flag: 'min-free', env: 'HUSH_RELAY_MIN_FREE', kind: 'bytes', def: 256 * 1024 * 1024, min: 0, code: 'STORE_FULL', what: 'free space kept on the data directory\'s file system' },
   { key: 'ephemeralRatePerPair', flag: 'ephemeral-rate', env: 'HUSH_RELAY_EPHEMERAL_RATE', kind: 'rate', def: 2, min: 1, code: 'RATE_LIMITED', what: 'ephemeral (typing) envelopes per second per sender and recipient' },
+  { key: 'strangerMaxCount', flag: 'stranger-count', env: 'HUSH_RELAY_STRANGER_COUNT', kind: 'count', def: 1000, min: 1, code: 'STRANGER_QUOTA', what: 'envelopes waiting per (identified sender, recipient) pair: sends without a delivery token' },
+  { key: 'strangerMaxBytes', flag: 'stranger-bytes', env: 'HUSH_RELAY_STRANGER_BYTES', kind: 'bytes', def: 16 * 1024 * 1024, min: 1024, code: 'STRANGER_QUOTA', what: 'envelope bytes waiting per (identified sender, recipient) pair' },
+  { key: 'tokensPerMailbox', flag: 'tokens-per-mailbox', env: 'HUSH_RELAY_TOKENS_PER_MAILBOX', kind: 'count', def: 10_000, min: 1, code: 'TOO_MANY_TOKENS', what: 'unexpired delivery tokens registered per mailbox' },
+  { key: 'tokenMaxLifetimeMs', flag: 'token-max-lifetime', env: 'HUSH_RELAY_TOKEN_MAX_LIFETIME', kind: 'duration', def: 90 * 24 * 3600 * 1000, min: 1000, code: '(expiry clamped)', what: 'longest a registered delivery token stays valid' },
   { key: 'heartbeatMs', flag: 'heartbeat', env: 'HUSH_RELAY_HEARTBEAT', kind: 'duration', def: 30_000, min: 10, code: '(close: terminated)', what: 'ping interval; a socket silent for two intervals is dropped' },
 ];
 

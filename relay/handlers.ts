@@ -10,6 +10,7 @@ import { randomBytes, verifyDetached } from '../src/crypto/nacl.js';
 import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
 import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
+import { tokenHash } from '../src/protocol/delivery-token.js';
 import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
 import {
   type AckFrame,
@@ -27,12 +28,14 @@ import {
   type RelayErrorCode,
   type RelayLimits,
   type SendFrame,
+  type TokensFrame,
 } from '../src/protocol/frames.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
 import { addressKey, WindowCounter } from './quota.js';
 import type { RelayStore } from './store.js';
+import { StrangerQuota } from './strangers.js';
 import type { RelayUrls } from './urls.js';
 import type { Link } from './wire.js';
 
@@ -109,6 +112,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const renames = new WindowCounter(24 * 3600_000, limits.renamesPerDay);
   const newNames = new WindowCounter(3600_000, limits.namesPerAddrHour);
   const freeBytes = ctx.freeBytes ?? (() => Infinity);
+  /** Per delivery token (hash, base64): the identity bucket of an unidentified sender. */
+  const tokenBuckets = new Map<string, Bucket>();
+  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
   const online = mailbox.online;
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
@@ -120,6 +126,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     ttlMs: limits.ttlMs,
     authTimeoutMs: limits.authTimeoutMs,
     authSkewMs: limits.authSkewMs,
+    strangerMaxCount: limits.strangerMaxCount,
+    strangerMaxBytes: limits.strangerMaxBytes,
+    tokensPerMailbox: limits.tokensPerMailbox,
+    tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
   };
 
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
@@ -203,17 +213,60 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'ok', id: f.id });
   };
 
+  /**
+   * A send with a delivery token (sealed sender, §7.2): checked against the token's hash, rated
+   * per connection and per token; no identity, no stranger quota. Refused TOKEN_INVALID when
+   * the token is unknown, expired, revoked or for another mailbox (the client then sends
+   * identified). The log line names the connection only.
+   */
+  const checkToken = (c: Conn, f: SendFrame & { token: Uint8Array }, now: number): void => {
+    const h = tokenHash(f.token);
+    const row = store.token(h);
+    if (!row || row.exp <= now || !bytesEqual(row.recipient, f.to)) {
+      event('token-refused', { conn: c.n });
+      throw new FrameRefusal('TOKEN_INVALID', 'the delivery token is unknown, expired or revoked; send identified');
+    }
+    if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
+    const hk = toB64(h);
+    let tb = tokenBuckets.get(hk);
+    if (!tb) tokenBuckets.set(hk, (tb = new Bucket(limits.sendRatePerIdentity)));
+    if (!tb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second with this delivery token`);
+    // A connection that sends with valid tokens may stay without auth (it never gets pushes).
+    if (c.authTimer) {
+      clearTimeout(c.authTimer);
+      c.authTimer = undefined;
+    }
+  };
+
   const handleSend = (c: Conn, f: SendFrame): void => {
     const now = Date.now();
-    if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
-    let ib = identityBuckets.get(c.key!);
-    if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
-    if (!ib.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
+    const token = f.token;
+    if (token) checkToken(c, { ...f, token }, now);
+    else {
+      if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
+      if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
+      let ib = identityBuckets.get(c.key!);
+      if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
+      if (!ib.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
+    }
     if (envelopeId(f.env) !== f.eid) throw new FrameRefusal('BAD_ENVELOPE', 'eid does not match the envelope');
     const rkey = f.toText; // = toB64(f.to): base64 is strict
     if (!registered.has(rkey)) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
+    // Identified and durable: the stranger quota of this (sender, mailbox) pair (§7.7).
+    const stranger = !token && !f.ephemeral && !strangers.counted(rkey, f.eid);
+    if (stranger && !strangers.fits(c.key!, rkey, f.env.length)) {
+      if (store.exists(f.to, f.eid)) {
+        c.link.send(acceptedText(f.id, f.eid, true, 0));
+        return;
+      }
+      throw new FrameRefusal(
+        'STRANGER_QUOTA',
+        `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`,
+      );
+    }
     if (f.ephemeral) {
-      const pk = `${c.key!} ${rkey}`;
+      // The pair: the sender's identity, or for a token send (no identity) the token's hash.
+      const pk = `${c.key ?? `token:${toB64(tokenHash(token!))}`} ${rkey}`;
       let pb = pairBuckets.get(pk);
       if (!pb) pairBuckets.set(pk, (pb = new Bucket(limits.ephemeralRatePerPair)));
       if (!pb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.ephemeralRatePerPair} ephemeral envelopes per second to this recipient`);
@@ -232,6 +285,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       if (storeFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
       throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
     }
+    if (stranger) strangers.charge(c.key!, rkey, f.eid, f.env.length, now);
     mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now }, s);
   };
 
@@ -251,19 +305,36 @@ export function createHandlers(ctx: HandlerContext): Handlers {
 
   const handleAck = (c: Conn, f: AckFrame): void => {
     const r = store.ack(c.signPk!, f.eids);
+    strangers.release(c.key!, f.eids);
     mailbox.acked(c.key!, r.count, r.bytes);
     c.link.send({ t: 'ok', id: f.id, deleted: r.count });
+  };
+
+  /** Registers and removes delivery-token hashes of the authenticated mailbox (§7.2). */
+  const handleTokens = (c: Conn, f: TokensFrame): void => {
+    const now = Date.now();
+    const add = f.add.filter((t) => t.exp > now).map((t) => ({ h: t.h, exp: Math.min(t.exp, now + limits.tokenMaxLifetimeMs) }));
+    if (add.length > 0 && store.countTokens(c.signPk!, now) + add.length - f.remove.length > limits.tokensPerMailbox) {
+      throw new FrameRefusal('TOO_MANY_TOKENS', `more than ${limits.tokensPerMailbox} delivery tokens for this mailbox; remove some first`);
+    }
+    const n = store.putTokens(c.signPk!, add, f.remove, now);
+    event('tokens', { conn: c.n, added: add.length, removed: f.remove.length });
+    c.link.send({ t: 'ok', id: f.id, tokens: n });
   };
 
   const dispatch = (c: Conn, f: ClientFrame): void => {
     if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
     if (f.t === 'auth') return handleAuth(c, f);
+    // Without auth: ping, auth, lookup (the directory is public) and a send with a delivery
+    // token (§7.2). Everything else needs an authenticated connection.
+    if (f.t === 'send' && f.token) return handleSend(c, f);
+    if (f.t === 'lookup') return handleLookup(c, f);
     if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', `authenticate before ${f.t}`);
     switch (f.t) {
+      case 'tokens':
+        return handleTokens(c, f);
       case 'register':
         return handleRegister(c, f);
-      case 'lookup':
-        return handleLookup(c, f);
       case 'release':
         return handleRelease(c, f);
       case 'send':
@@ -323,6 +394,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       for (const [k, b] of pairBuckets) if (b.full()) pairBuckets.delete(k);
       renames.sweep();
       newNames.sweep();
+      for (const [k, b] of tokenBuckets) if (b.full()) tokenBuckets.delete(k);
+      strangers.purge(Date.now() - limits.ttlMs);
     },
   };
 }

@@ -171,6 +171,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const purge = (): void => {
     try {
       const n = store.purge(Date.now() - limits.ttlMs);
+      store.purgeTokens(Date.now());
       if (n > 0) {
         mailbox.purged();
         event('purge', { removed: n });

@@ -8,13 +8,15 @@
  * fsyncs per envelope well below one under load.
  *
  * Mailbox rows hold recipient, eid, envelope, size and arrival time: never the sender.
+ * Token rows (schema 2) hold a delivery token's SHA-256 hash, its mailbox and its expiry: never
+ * the token, never who holds it (docs/PROTOCOL.md §7.2 "Delivery tokens").
  */
 import Database from 'better-sqlite3';
 import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, UsageError } from '../src/errors.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy (none made for a Buffer). */
 const b = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
@@ -42,6 +44,17 @@ CREATE TABLE mailbox (
 );
 CREATE INDEX mailbox_recipient_seq ON mailbox (recipient, seq);
 CREATE INDEX mailbox_time ON mailbox (time);
+`;
+
+/** Schema 1 -> 2: delivery tokens (hashes only). */
+const TOKENS = `
+CREATE TABLE tokens (
+  h         BLOB PRIMARY KEY,
+  recipient BLOB NOT NULL,
+  exp       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX tokens_recipient ON tokens (recipient);
+CREATE INDEX tokens_exp ON tokens (exp);
 `;
 
 const DATA_HINT = 'choose a writable directory with --data (or HUSH_RELAY_DATA)';
@@ -107,9 +120,11 @@ export class RelayStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version === 0) {
+    if (version === 0 || version === 1) {
+      // A new store, or a schema-1 store of an older relay: migrated in one transaction.
       this.db.exec('BEGIN');
-      this.db.exec(SCHEMA);
+      if (version === 0) this.db.exec(SCHEMA);
+      this.db.exec(TOKENS);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       this.db.exec('COMMIT');
     } else if (version !== SCHEMA_VERSION) {
@@ -130,6 +145,11 @@ export class RelayStore {
       delKey: this.db.prepare('DELETE FROM directory WHERE sign_pk = ?'),
       delName: this.db.prepare('DELETE FROM directory WHERE name = ? AND sign_pk = ?'),
       putName: this.db.prepare('INSERT INTO directory (name, sign_pk, bundle, created, updated) VALUES (?, ?, ?, ?, ?)'),
+      tokenPut: this.db.prepare('INSERT INTO tokens (h, recipient, exp) VALUES (?, ?, ?) ON CONFLICT (h) DO UPDATE SET exp = excluded.exp WHERE recipient = excluded.recipient'),
+      tokenDel: this.db.prepare('DELETE FROM tokens WHERE h = ? AND recipient = ?'),
+      tokenGet: this.db.prepare('SELECT recipient, exp FROM tokens WHERE h = ?'),
+      tokenCount: this.db.prepare('SELECT COUNT(*) AS n FROM tokens WHERE recipient = ? AND exp > ?'),
+      tokenPurge: this.db.prepare('DELETE FROM tokens WHERE exp <= ?'),
     };
     const insert = this.q.insert;
     this.insertTx = this.db.transaction((list: readonly NewMail[]) => {
@@ -203,6 +223,34 @@ export class RelayStore {
   /** Deletes mail that arrived at or before `cutoff`; returns how many rows. */
   purge(cutoff: number): number {
     return this.q.purge.run(cutoff).changes;
+  }
+
+  /**
+   * Adds (or re-dates) and removes token hashes of `recipient`'s mailbox in one transaction. A
+   * hash held by another mailbox is left alone. Returns how many unexpired tokens it then has.
+   */
+  putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): number {
+    return this.db.transaction(() => {
+      for (const h of remove) this.q.tokenDel.run(b(h), b(recipient));
+      for (const t of add) this.q.tokenPut.run(b(t.h), b(recipient), t.exp);
+      return (this.q.tokenCount.get(b(recipient), now) as { n: number }).n;
+    })();
+  }
+
+  /** Unexpired tokens of `recipient`'s mailbox. */
+  countTokens(recipient: Uint8Array, now: number): number {
+    return (this.q.tokenCount.get(b(recipient), now) as { n: number }).n;
+  }
+
+  /** The mailbox and expiry a token hash opens, or undefined. */
+  token(h: Uint8Array): { recipient: Uint8Array; exp: number } | undefined {
+    const r = this.q.tokenGet.get(b(h)) as { recipient: Buffer; exp: number } | undefined;
+    return r ? { recipient: new Uint8Array(r.recipient), exp: r.exp } : undefined;
+  }
+
+  /** Deletes tokens that expired at or before `now`; returns how many. */
+  purgeTokens(now: number): number {
+    return this.q.tokenPurge.run(now).changes;
   }
 
   lookupName(name: string): DirectoryEntry | undefined {

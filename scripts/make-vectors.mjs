@@ -322,7 +322,7 @@ addOpen('unknown-sender', craft({ headerSender: D.signPk, innerKeyFrom: D, to: B
 addOpen('inner-version-2', craft({ innerVersion: 2, headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good(), label: 'iv2' }), 'TAMPERED');
 addOpen('payload-version-2', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ version: 2 }), label: 'pv2' }), 'TAMPERED');
 addOpen('kind-0', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ kind: 0 }), label: 'k0' }), 'TAMPERED');
-addOpen('kind-4', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ kind: 4 }), label: 'k4' }), 'TAMPERED');
+addOpen('kind-5', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ kind: 5 }), label: 'k5' }), 'TAMPERED');
 addOpen('padding-nonzero', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ padByte: 1 }), label: 'pad' }), 'TAMPERED');
 addOpen('padding-too-long', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ length: 512 }), label: 'padlen' }), 'TAMPERED', {
   note: 'a 7-byte body in a 512-byte payload (Padmé says 256)',

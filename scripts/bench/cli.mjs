@@ -14,7 +14,7 @@ const NODE = process.execPath;
 const FLOOR = 'm=8192,t=1,p=1';
 const PASS = 'correct horse battery staple bench';
 
-const RELAY_FLAGS = ['--port', '0', '--rate-conn', '10000000', '--rate-identity', '10000000', '--frame-rate', '10000000', '--mailbox-count', '10000000', '--mailbox-bytes', '4096m'];
+const RELAY_FLAGS = ['--port', '0', '--rate-conn', '10000000', '--rate-identity', '10000000', '--frame-rate', '10000000', '--mailbox-count', '10000000', '--mailbox-bytes', '4096m', '--stranger-count', '10000000', '--stranger-bytes', '4096m'];
 
 let world;
 /** One relay and two registered homes (alice, bob), shared by the CLI rows of a run. */

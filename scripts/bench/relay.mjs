@@ -15,6 +15,7 @@ const relayFlags = (extra = []) => [
   '--port', '0',
   '--rate-conn', '10000000', '--rate-identity', '10000000', '--frame-rate', '10000000',
   '--mailbox-count', '10000000', '--mailbox-bytes', '4096m',
+  '--stranger-count', '10000000', '--stranger-bytes', '4096m',
   ...extra,
 ];
 

@@ -53,6 +53,7 @@ interface RawGlobals {
   passphraseFd?: number;
   color?: boolean;
   relayTimeout?: string;
+  tokenLifetime?: string;
 }
 
 function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
@@ -64,10 +65,11 @@ function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
     passphraseFd: inner.passphraseFd ?? outer.passphraseFd,
     color: inner.color !== false && outer.color !== false,
     relayTimeout: inner.relayTimeout ?? outer.relayTimeout,
+    tokenLifetime: inner.tokenLifetime ?? outer.tokenLifetime,
   };
 }
 
-const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout']);
+const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout', 'tokenLifetime']);
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const env = process.env;

@@ -7,6 +7,7 @@
  * received batch is committed and before it is acked (README, environment variables).
  */
 import { UsageError } from '../errors.js';
+import { DEFAULT_TOKEN_LIFETIME_MS } from '../client/delivery-tokens.js';
 import { wipeIdentity } from '../crypto/identity.js';
 import { Messenger, type QuarantineReport, type ReceivedMessage } from '../client/messenger.js';
 import { type Config, readConfig, resolveRelay, type RelaySource } from '../store/config.js';
@@ -45,6 +46,22 @@ export function relayTimeoutMs(ctx: CommandContext): number {
   return ms;
 }
 
+/**
+ * --token-lifetime / HUSH_TOKEN_LIFETIME: a duration (`30s`, `15m`, `12h`, `7d`; a bare number
+ * is seconds) from 1 s to 90 d; UsageError BAD_TOKEN_LIFETIME (exit 2) otherwise.
+ */
+export function tokenLifetimeMs(ctx: CommandContext): number {
+  const raw = ctx.global.tokenLifetime ?? ctx.env.HUSH_TOKEN_LIFETIME;
+  if (raw === undefined || raw === '') return DEFAULT_TOKEN_LIFETIME_MS;
+  const m = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(raw.trim());
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const ms = m ? Number(m[1]) * unit[m[2] ?? 's']! : NaN;
+  if (!(ms >= 1000 && ms <= 90 * 86_400_000)) {
+    throw new UsageError('BAD_TOKEN_LIFETIME', `the delivery token lifetime must be a duration from 1s to 90d, not '${raw.slice(0, 40)}'`, { hint: 'e.g. --token-lifetime 7d' });
+  }
+  return ms;
+}
+
 /** The relay from --relay / HUSH_RELAY / config.json; UsageError NO_RELAY when none. */
 export async function requireRelay(ctx: CommandContext, paths: HushPaths): Promise<RelayChoice> {
   const config = await readConfig(paths);
@@ -72,6 +89,7 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const timeoutMs = relayTimeoutMs(ctx);
+  const tokenLifetime = tokenLifetimeMs(ctx);
   const limits = parseQuarantineLimits(typeof o.quarantineLimits === 'string' ? o.quarantineLimits : relay.config.quarantineLimits);
   const receiptDelay = parseReceiptDelay(typeof o.receiptDelay === 'string' ? o.receiptDelay : relay.config.receiptDelay);
   const { unlocked } = await unlockHome(ctx, paths);
@@ -89,6 +107,7 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
     receiptDelay,
     quarantineLimits: limits,
     timeoutMs,
+    tokenLifetimeMs: tokenLifetime,
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
   });
   let warnedReceipt = false;

@@ -174,10 +174,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     if (now - this.lastTypingSent < TYPING_SEND_MS) return;
     this.lastTypingSent = now;
     const env = sealEnvelope(this.m.identity, this.contact, { kind: 'typing', id: randomBytes(MSG_ID_BYTES), time: now, body: new Uint8Array(0) }, randomBytes);
-    void this.m
-      .client()
-      .then((c) => c.send(this.contact.signPk, env, { ephemeral: true }))
-      .catch(() => undefined); // best effort, never queued: a lost typing hint is harmless
+    void this.m.sendEphemeral(this.contact, env).catch(() => undefined); // best effort, never queued: a lost typing hint is harmless
   }
 
   /** The messages sent and received in this session (not the backlog shown at the start), oldest first. */

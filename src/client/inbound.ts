@@ -31,6 +31,7 @@ import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type Opened, openInner, openOuter, type OuterOpened, type Peer, type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, DEFAULT_QUARANTINE_LIMITS, type HushStore, type NewMessage, type QuarantineLimits } from '../store/db.js';
+import { storeHeldToken } from './delivery-tokens.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
 
 /** A message received and stored (what pull/listen print). */
@@ -306,7 +307,13 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
       if (v.t === 'control') {
         res.ignored++;
         if (v.opened.kind === 'typing') res.typing.push({ from: v.contact.label, time: v.opened.time });
-        else {
+        else if (v.opened.kind === 'token') {
+          try {
+            storeHeldToken(store, v.contact, v.opened.body); // a delivery token for their mailbox (§5.8)
+          } catch (e) {
+            if (!(e instanceof DataError)) throw e; // malformed or a newer version: ignored
+          }
+        } else {
           try {
             res.receipts.push(applyReceipt(store, v.contact, decodeReceipt(v.opened.body)));
           } catch (e) {

@@ -43,6 +43,7 @@ import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../sto
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
 import { DEFAULT_RECEIPT_DELAY, type PendingReceipts, type QueuedReceipt, queueCatchUpReceipts, type ReceiptDelay, type ReceiptReport, queueReadReceipts, receiptsAllowed, type SealContext } from './receipts.js';
+import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
@@ -59,6 +60,8 @@ export interface SentReport {
   eid: string;
   /** true when it had been waiting in the outbox from an earlier run. */
   fromOutbox: boolean;
+  /** true when it went with a delivery token on an unauthenticated connection (sealed sender). */
+  sealed: boolean;
 }
 
 export interface PinnedReport {
@@ -103,6 +106,8 @@ export interface QueuedMessage {
   fromOutbox: boolean;
   /** A receipt (or other control envelope): no 'sent' report. */
   control?: boolean;
+  /** Set by the pipeline: it went with a delivery token (sealed sender). */
+  sealed?: boolean;
 }
 
 export interface SendFailure {
@@ -141,9 +146,14 @@ export interface MessengerOptions {
   receiptDelay?: ReceiptDelay;
   /** Bounds of the quarantine (default DEFAULT_QUARANTINE_LIMITS). */
   quarantineLimits?: QuarantineLimits;
+  /** Lifetime (one epoch) of the delivery tokens we issue (default DEFAULT_TOKEN_LIFETIME_MS). */
+  tokenLifetimeMs?: number;
 }
 
 // --- the messenger ---------------------------------------------------------------------------
+
+/** Refusals of a token send after which the envelope goes identified (Messenger.tokenRefused). */
+const TOKEN_FALLBACK = new Set(['TOKEN_INVALID', 'AUTH_REQUIRED', 'UNKNOWN_TYPE', 'BAD_FRAME']);
 
 /** Failures on connect that retrying will not fix. */
 const FATAL_CONNECT = new Set(['AUTH_WRONG_URL', 'AUTH_FAILED', 'AUTH_STALE', 'RELAY_PROTOCOL', 'BAD_RELAY_URL']);
@@ -187,7 +197,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly quarantineLimits: QuarantineLimits | undefined;
   /** Incoming messages stored after this row are shown (by whichever process stored them). */
   private shownRow: number;
-  private pacer: { client: RelayClient; pacer: SendPacer } | undefined;
+  private readonly pacers = new WeakMap<RelayClient, SendPacer>();
+  private readonly tokenLifetimeMs: number;
+  /** The unauthenticated connection for sends with delivery tokens (sealed sender). */
+  private anon: RelayClient | undefined;
+  private anonConnecting: Promise<RelayClient> | undefined;
+  /** The relay refused a token send as if it did not know tokens: send identified from now on. */
+  private noTokens = false;
 
   constructor(o: MessengerOptions) {
     super();
@@ -204,6 +220,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.deliveryReceipts = o.deliveryReceipts ?? true;
     this.receiptDelay = o.receiptDelay ?? DEFAULT_RECEIPT_DELAY;
     this.quarantineLimits = o.quarantineLimits;
+    this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     let relay = o.relayUrl;
     try {
       relay = canonicalRelayUrl(o.relayUrl);
@@ -219,12 +236,69 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * @internal used by SendPipeline
    */
   pace(c: RelayClient): Promise<void> {
-    if (this.pacer?.client !== c) {
+    let p = this.pacers.get(c);
+    if (!p) {
       const l = c.hello.limits;
       const rate = Math.min(l.sendRatePerConn ?? Infinity, l.sendRatePerIdentity ?? Infinity);
-      this.pacer = { client: c, pacer: new SendPacer(Number.isFinite(rate) && rate > 0 ? rate : 1e9) };
+      this.pacers.set(c, (p = new SendPacer(Number.isFinite(rate) && rate > 0 ? rate : 1e9)));
     }
-    return this.pacer.pacer.take();
+    return p.take();
+  }
+
+  /**
+   * The delivery token to send `q` with (sealed sender), or undefined: send identified.
+   * @internal used by SendPipeline
+   */
+  tokenFor(q: QueuedMessage): Uint8Array | undefined {
+    if (this.noTokens) return undefined;
+    return heldToken(this.store, q.contactId, this.relay, this.now());
+  }
+
+  /**
+   * A token send was refused with `code`: TOKEN_INVALID forgets that token (expired or
+   * revoked; the next try goes identified, as at first contact); AUTH_REQUIRED, UNKNOWN_TYPE
+   * or BAD_FRAME mean a relay without delivery tokens: identified from now on. Returns false
+   * for any other code (not a token problem).
+   * @internal used by SendPipeline
+   */
+  tokenRefused(contactId: number, code: string): boolean {
+    if (!TOKEN_FALLBACK.has(code)) return false;
+    if (code === 'TOKEN_INVALID') dropHeldToken(this.store, contactId);
+    else this.noTokens = true;
+    return true;
+  }
+
+  /** The unauthenticated connection (sealed sender), dialled on first use. */
+  async anonClient(): Promise<RelayClient> {
+    if (this.anon && !this.anon.closed) return this.anon;
+    this.anonConnecting ??= RelayClient.connect(this.relayUrl, this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }).finally(() => (this.anonConnecting = undefined));
+    this.anon = await this.anonConnecting;
+    return this.anon;
+  }
+
+  /**
+   * Issues delivery tokens to the contacts due one and removes revoked ones (src/client/
+   * delivery-tokens.ts), over the authenticated connection, then sends the token envelopes.
+   * Connects only when there is something to do. Best effort: a relay failure leaves it for
+   * the next run (token envelopes wait in the outbox).
+   */
+  async syncTokens(): Promise<void> {
+    let queued: QueuedMessage[];
+    try {
+      queued = await syncTokens(() => this.client(), {
+        store: this.store,
+        identity: this.identity,
+        relay: this.relay,
+        lifetimeMs: this.tokenLifetimeMs,
+        now: this.now,
+        random: this.random,
+        cache: this.cache,
+      });
+    } catch (e) {
+      if (e instanceof RelayError) return;
+      throw e;
+    }
+    if (queued.length > 0) await this.sendQueued(queued).catch(() => undefined);
   }
 
   /** Was this contact pinned from the relay in use? (Contacts from before records v2: yes.) */
@@ -255,6 +329,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const c = this.conn;
     this.conn = undefined;
     if (c && !c.closed) await c.close();
+    const a = this.anon;
+    this.anon = undefined;
+    if (a && !a.closed) await a.close();
   }
 
   /** Publishes our bundle under our name (idempotent for the same key). */
@@ -295,7 +372,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     }
     let bundle: Bundle | undefined;
     try {
-      bundle = await (await this.client()).lookup({ name });
+      bundle = await this.lookupName(name, contact);
     } catch (e) {
       if (!(e instanceof RelayError)) throw e;
       if (e.code === 'NOT_FOUND') {
@@ -335,6 +412,22 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   /**
+   * Looks `name` up. For a contact we hold a delivery token for, on the unauthenticated
+   * connection (the directory is public), so that sending to it never authenticates; a relay
+   * that wants auth for lookup (older) gets the authenticated connection.
+   */
+  private async lookupName(name: string, contact: Contact | undefined): Promise<Bundle> {
+    if (contact && !this.noTokens && heldToken(this.store, contact.id, this.relay, this.now())) {
+      try {
+        return await (await this.anonClient()).lookup({ name });
+      } catch (e) {
+        if (!(e instanceof RelayError) || e.code !== 'AUTH_REQUIRED') throw e;
+      }
+    }
+    return (await this.client()).lookup({ name });
+  }
+
+  /**
    * Seals each text to `contact` and stores all of them (history, status 'queued', and the
    * outbox) in ONE transaction. Nothing is sent yet. Checks size and emptiness.
    */
@@ -362,6 +455,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       if (wasStranger && out.length > 0 && receiptsAllowed(this.store, contact)) {
         catchUp = queueCatchUpReceipts(this.store, this.sealContext(), contact, { delivered: this.deliveryReceipts, read: this.readReceipts });
       }
+      // We wrote to them: they get a delivery token for our mailbox at the next sync.
+      if (this.fromThisRelay(contact)) markTokenDue(this.store, contact, this.relay);
       return out;
     });
     // They wait in the outbox for a flush past their time (listen's timer, the next command).
@@ -372,6 +467,23 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** A pipelined sender on the current connection (see SendPipeline). */
   sendPipeline(): SendPipeline {
     return new SendPipeline(this, this.window);
+  }
+
+  /**
+   * Sends an ephemeral envelope (typing) now: with the contact's delivery token on the
+   * unauthenticated connection when we hold one (a refused token: identified), else identified.
+   */
+  async sendEphemeral(contact: Contact, env: Uint8Array): Promise<void> {
+    const token = this.noTokens ? undefined : heldToken(this.store, contact.id, this.relay, this.now());
+    if (token) {
+      try {
+        await (await this.anonClient()).send(contact.signPk, env, { ephemeral: true, token });
+        return;
+      } catch (e) {
+        if (!(e instanceof RelayError) || !this.tokenRefused(contact.id, e.code)) throw e;
+      }
+    }
+    await (await this.client()).send(contact.signPk, env, { ephemeral: true });
   }
 
   /**
@@ -423,7 +535,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** @internal used by SendPipeline */
   reportSent(q: QueuedMessage): void {
     if (q.control) return;
-    this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox });
+    this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox, sealed: q.sealed === true });
   }
 
   // --- receiving -----------------------------------------------------------------------------
@@ -549,6 +661,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const c = await this.client();
     const outbox = await this.flushOutbox();
     const result = await this.pullAll(c);
+    await this.syncTokens();
     return { result, outbox };
   }
 
@@ -695,6 +808,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       try {
         await this.flushOutbox();
         await this.pullAll(c);
+        await this.syncTokens();
       } catch (e) {
         c.off('push', onPush);
         if (!(e instanceof RelayError)) throw e;

@@ -32,10 +32,13 @@ import {
 } from '../protocol/frames.js';
 
 export interface RelayClientOptions {
-  /** Our identity key (32 bytes): the mailbox we authenticate as. */
-  signPk: Uint8Array;
+  /**
+   * Our identity key (32 bytes): the mailbox we authenticate as. Leave signPk and sign out for
+   * an unauthenticated connection (sealed sender): it may only ping and send with delivery tokens.
+   */
+  signPk?: Uint8Array;
   /** Ed25519-signs the auth message with the identity's secret key (detached, 64 bytes). */
-  sign: (msg: Uint8Array) => Uint8Array | Promise<Uint8Array>;
+  sign?: (msg: Uint8Array) => Uint8Array | Promise<Uint8Array>;
   /**
    * The canonical URL to sign, i.e. the relay we mean to talk to. Default: the URL dialled.
    * Give it when dialling another address than the relay's public one (e.g. through a tunnel).
@@ -84,6 +87,9 @@ const HINTS: Record<string, string> = {
   AUTH_STALE: "check this machine's clock",
   TOO_MANY_CONNECTIONS: 'the relay is busy; retry later',
   SHUTTING_DOWN: 'the relay is restarting; retry in a moment',
+  STRANGER_QUOTA: 'the recipient has not pulled what you already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
+  TOKEN_INVALID: 'the delivery token expired or was revoked; hush sends identified instead',
+  TOO_MANY_TOKENS: 'too many delivery tokens are registered for this mailbox',
 };
 
 /**
@@ -207,6 +213,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       });
     });
     const client = new RelayClient(ws, hello, signUrl, timeoutMs);
+    if (!opts.signPk || !opts.sign) return client; // unauthenticated (sealed sender)
     try {
       const time = (opts.now ?? Date.now)();
       const sig = await opts.sign(authSignedBytes(hello.challenge, signUrl, time));
@@ -261,11 +268,19 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * has committed it (or, with ephemeral, pushed it to whoever was online). Resending the same
    * envelope is safe: it is stored once.
    */
-  async send(to: Uint8Array, env: Uint8Array, opts: { ephemeral?: boolean } = {}): Promise<SendResult> {
+  async send(to: Uint8Array, env: Uint8Array, opts: { ephemeral?: boolean; token?: Uint8Array } = {}): Promise<SendResult> {
     const eid = envelopeId(env);
-    const f = await this.request('accepted', { t: 'send', to: toB64(to), env: toB64(env), eid, ...(opts.ephemeral ? { ephemeral: true } : {}) });
+    const f = await this.request('accepted', { t: 'send', to: toB64(to), env: toB64(env), eid, ...(opts.ephemeral ? { ephemeral: true } : {}), ...(opts.token ? { token: toB64(opts.token) } : {}) });
     if (f.eid !== eid) throw new RelayError('RELAY_PROTOCOL', 'the relay accepted another envelope id than the one sent');
     return { eid: f.eid, stored: f.stored, delivered: f.delivered };
+  }
+
+  /**
+   * Registers delivery-token hashes for our mailbox (with their expiry, ms) and removes others.
+   * An older relay answers UNKNOWN_TYPE (RelayError).
+   */
+  async tokens(add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[]): Promise<void> {
+    await this.request('ok', { t: 'tokens', add: add.map((t) => ({ h: toB64(t.h), exp: t.exp })), remove: remove.map((h) => toB64(h)) });
   }
 
   /** Mail waiting in our mailbox with seq > after (default 0), oldest first. */

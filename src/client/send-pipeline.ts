@@ -10,6 +10,11 @@
  * takes its turn in submission order. A RATE_LIMITED that still happens (another process of the
  * same identity sending at once) is retried after a pause; receivers then still store and list
  * that sender's messages by their strictly increasing send times (docs/PROTOCOL.md §5.1).
+ *
+ * Sealed sender: an envelope to a contact whose delivery token we hold goes on the
+ * messenger's unauthenticated connection with that token (docs/PROTOCOL.md §5.8). A refused
+ * token (TOKEN_INVALID: expired or revoked; or a relay without tokens) is forgotten and the
+ * same envelope is sent again identified, which is what happens at first contact anyway.
  */
 import { DataError, HushError, RelayError } from '../errors.js';
 import type { Messenger, QueuedMessage, SendFailure, DrainResult } from './messenger.js';
@@ -114,15 +119,18 @@ export class SendPipeline {
       if (this.broken) return this.fail(q, this.broken, false);
       const wait = this.pauseUntil - Date.now();
       if (wait > 0) await sleep(wait);
+      const token = this.m.tokenFor(q);
       try {
-        const c = await this.m.client();
+        const c = token ? await this.m.anonClient() : await this.m.client();
         await this.m.pace(c); // in submission order, below the relay's announced rates
-        await c.send(q.toSignPk, q.envelope);
+        await c.send(q.toSignPk, q.envelope, token ? { token } : {});
+        q.sealed = token !== undefined;
         this.completions.push(q);
         this.scheduleCompletions();
         return;
       } catch (e) {
         const err = e instanceof HushError ? e : new DataError('SEND_FAILED', String((e as Error)?.message ?? e));
+        if (token && err instanceof RelayError && this.m.tokenRefused(q.contactId, err.code)) continue; // the same envelope, identified
         if (err instanceof RelayError && RETRYABLE_SEND.has(err.code) && attempt < 200) {
           this.pauseUntil = Math.max(this.pauseUntil, Date.now() + 100 + Math.min(attempt, 10) * 50);
           continue;

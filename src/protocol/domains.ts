@@ -14,6 +14,10 @@ export const DOMAIN = {
   keyringHeader: 'hush/v1/keyring-header',
   /** SHA-512 of an envelope, giving its relay id. */
   envelopeId: 'hush/v1/envelope-id',
+  /** HMAC-SHA256 deriving a delivery token from a home's token key (§5.8). */
+  deliveryToken: 'hush/v1/delivery-token',
+  /** SHA-256 of a delivery token: the only form the relay stores (§5.8, §7.2). */
+  deliveryTokenHash: 'hush/v1/delivery-token-hash',
   /** Ed25519 signature over a v2 signed X25519 prekey (§9.2). */
   signedPrekey: 'hush/v2/signed-prekey',
   /** Ed25519 signature over a v2 ML-KEM-768 prekey (§9.2). */

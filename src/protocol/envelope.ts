@@ -19,9 +19,9 @@ export const INNER_VERSION = 1;
 export const PAYLOAD_VERSION = 1;
 
 /** Message kinds carried in the payload. */
-export const KIND = { msg: 1, receipt: 2, typing: 3 } as const;
+export const KIND = { msg: 1, receipt: 2, typing: 3, token: 4 } as const;
 export type Kind = keyof typeof KIND;
-export const KIND_BY_CODE: Record<number, Kind> = { 1: 'msg', 2: 'receipt', 3: 'typing' };
+export const KIND_BY_CODE: Record<number, Kind> = { 1: 'msg', 2: 'receipt', 3: 'typing', 4: 'token' };
 
 export const MSG_ID_BYTES = 16;
 /** Largest message body, in bytes of UTF-8. */

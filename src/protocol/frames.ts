@@ -11,6 +11,7 @@ import { DataError, isHushError } from '../errors.js';
 import { concatBytes, lp, toB64, u64be, utf8 } from './encoding.js';
 import { DOMAIN, domainBytes } from './domains.js';
 import { MAX_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
+import { DELIVERY_TOKEN_BYTES, MAX_TOKENS_PER_FRAME, TOKEN_HASH_BYTES } from './delivery-token.js';
 import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';
 import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
@@ -57,6 +58,9 @@ export const ERROR_CODES = [
   'UNKNOWN_RECIPIENT',
   'REGISTER_LIMITED',
   'STORE_FULL',
+  'TOKEN_INVALID',
+  'STRANGER_QUOTA',
+  'TOO_MANY_TOKENS',
   'TOO_MANY_CONNECTIONS',
   'SHUTTING_DOWN',
   'INTERNAL',
@@ -75,13 +79,15 @@ export interface ReleaseFrame { v: 1; t: 'release'; id: string; name: string }
  * `toText` and `envText` are the base64 texts of `to` and `env` exactly as received: decoding is
  * strict (they re-encode to themselves), so the relay forwards them without re-encoding.
  */
-export interface SendFrame { v: 1; t: 'send'; id: string; to: Uint8Array; env: Uint8Array; eid: string; ephemeral: boolean; toText: string; envText: string }
+export interface SendFrame { v: 1; t: 'send'; id: string; to: Uint8Array; env: Uint8Array; eid: string; ephemeral: boolean; toText: string; envText: string; token?: Uint8Array }
+/** A mailbox owner's delivery-token registrations (§7.2): hashes to add (with expiry) and to remove. */
+export interface TokensFrame { v: 1; t: 'tokens'; id: string; add: { h: Uint8Array; exp: number }[]; remove: Uint8Array[] }
 export interface PullFrame { v: 1; t: 'pull'; id: string; after: number; limit: number }
 export interface AckFrame { v: 1; t: 'ack'; id: string; eids: string[] }
 export interface PingFrame { v: 1; t: 'ping'; id: string }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame;
+export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens'];
 
 // --- Relay -> client -------------------------------------------------------------------
 
@@ -95,6 +101,11 @@ export interface RelayLimits {
   ttlMs: number;
   authTimeoutMs: number;
   authSkewMs: number;
+  /** Added with delivery tokens (older relays omit them): the stranger quota and token limits (§7.7). */
+  strangerMaxCount?: number;
+  strangerMaxBytes?: number;
+  tokensPerMailbox?: number;
+  tokenMaxLifetimeMs?: number;
 }
 /**
  * `relay` is the relay's main canonical URL; `urls` (optional, added after the first release:
@@ -307,7 +318,16 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
           throw new Problem('BAD_ENVELOPE', isHushError(err) ? err.message : 'bad envelope');
         }
         if (env.length < MIN_ENVELOPE_BYTES) throw new Problem('BAD_ENVELOPE', `${p}.env must be at least ${MIN_ENVELOPE_BYTES} bytes`);
-        return { ok: true, frame: { v: 1, t, id, to, env, eid: e, ephemeral, toText: o.to as string, envText: o.env as string } };
+        const token = o.token === undefined ? undefined : b64(o, 'token', p, { len: DELIVERY_TOKEN_BYTES });
+        return { ok: true, frame: { v: 1, t, id, to, env, eid: e, ephemeral, toText: o.to as string, envText: o.env as string, ...(token ? { token } : {}) } };
+      }
+      case 'tokens': {
+        const add = (o.add === undefined ? [] : arr(o, 'add', p, MAX_TOKENS_PER_FRAME)).map((x, i) => {
+          const a = obj(x, `${p}.add[${i}]`);
+          return { h: b64(a, 'h', `${p}.add[${i}]`, { len: TOKEN_HASH_BYTES }), exp: int(a, 'exp', `${p}.add[${i}]`, 0, MAX_TIME) };
+        });
+        const remove = (o.remove === undefined ? [] : arr(o, 'remove', p, MAX_TOKENS_PER_FRAME)).map((_x, i, list) => b64(list as unknown as Obj, String(i), `${p}.remove`, { len: TOKEN_HASH_BYTES }));
+        return { ok: true, frame: { ...base, t, add, remove } };
       }
       case 'pull':
         return { ok: true, frame: { ...base, t, after: optInt(o, 'after', p, 0, Number.MAX_SAFE_INTEGER) ?? 0, limit: optInt(o, 'limit', p, 1, MAX_PULL_LIMIT) ?? DEFAULT_PULL_LIMIT } };

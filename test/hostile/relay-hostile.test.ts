@@ -262,7 +262,8 @@ function stopReading(ws: WebSocket): Socket {
 
 describe('clients that never read', () => {
   it('does not buffer pushes without bound for a recipient that never reads; the mail waits in the mailbox', async () => {
-    const relay = await relayWith('--rate-conn', '100000', '--rate-identity', '100000');
+    // ~18 MiB from one identified sender: past the default stranger share (16 MiB), raised here.
+    const relay = await relayWith('--rate-conn', '100000', '--rate-identity', '100000', '--stranger-bytes', '64m');
     const before = await baseline(relay);
     const alice = makeUser();
     const bob = makeUser();

@@ -152,17 +152,27 @@ describe('bad input', () => {
     r.ws.close();
   });
 
-  it('sends, pulls, acks, lookups and registers before auth get AUTH_REQUIRED', async () => {
+  it('sends without a token, pulls, acks and token registrations before auth get AUTH_REQUIRED; a send with an unknown token TOKEN_INVALID', async () => {
     const r = await raw(relay.url);
     const env = seal(makeUser(), makeUser(), 'x');
     for (const f of [
       { t: 'send', to: toB64(new Uint8Array(32)), env: toB64(env), eid: envelopeId(env) },
       { t: 'pull' },
       { t: 'ack', eids: [envelopeId(env)] },
-      { t: 'lookup', name: 'someone' },
+      { t: 'tokens', remove: [toB64(new Uint8Array(32))] },
     ]) {
       expect(await r.req({ v: 1, id: 'q', ...f })).toMatchObject({ code: 'AUTH_REQUIRED', id: 'q' });
     }
+    for (const [token, code] of [[toB64(new Uint8Array(32)), 'TOKEN_INVALID'], ['not base64', 'BAD_FRAME'], [toB64(new Uint8Array(31)), 'BAD_FRAME']] as const) {
+      const a = await r.req({ v: 1, id: 'q', t: 'send', to: toB64(new Uint8Array(32)), env: toB64(env), eid: envelopeId(env), token });
+      expect(a).toMatchObject({ t: 'error', id: 'q', code });
+    }
+    r.ws.close();
+  });
+
+  it('a lookup needs no auth (the directory is public): an unknown name is NOT_FOUND', async () => {
+    const r = await raw(relay.url);
+    expect(await r.req({ v: 1, id: 'q', t: 'lookup', name: 'someone' })).toMatchObject({ t: 'error', code: 'NOT_FOUND', id: 'q' });
     r.ws.close();
   });
 

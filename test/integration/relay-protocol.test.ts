@@ -48,14 +48,15 @@ describe('hello and auth', () => {
     await c.close();
   });
 
-  it('answers ping before auth but refuses everything else with AUTH_REQUIRED', async () => {
+  it('answers ping and lookup (the public directory) before auth but refuses everything else with AUTH_REQUIRED', async () => {
     const r = await raw(relay.url);
     expect(await r.req({ v: 1, t: 'ping', id: 'p' })).toMatchObject({ t: 'pong', id: 'p' });
+    expect(await r.req({ v: 1, t: 'lookup', id: 'l', name: 'nobody-here' })).toMatchObject({ t: 'error', id: 'l', code: 'NOT_FOUND' });
     for (const f of [
       { t: 'send', to: toB64(new Uint8Array(32)), env: toB64(new Uint8Array(500)), eid: envelopeId(new Uint8Array(500)) },
       { t: 'pull' },
       { t: 'ack', eids: ['00'.repeat(16)] },
-      { t: 'lookup', name: 'bob' },
+      { t: 'tokens', add: [{ h: toB64(new Uint8Array(32)), exp: Date.now() + 60_000 }] },
       { t: 'register', bundle: bundleToJson(makeUser().bundle) },
     ]) {
       expect(await r.req({ v: 1, id: 'x', ...f })).toMatchObject({ t: 'error', id: 'x', code: 'AUTH_REQUIRED' });

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { signDetached } from '../../src/crypto/nacl.js';
+import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
+import { tokenHash } from '../../src/protocol/delivery-token.js';
 import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { authSignedBytes, encodeFrame } from '../../src/protocol/frames.js';
@@ -480,5 +481,102 @@ describe('relay handlers: quotas that need no token', () => {
     expect(mailbox.pending).toBe(1);
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 'm1', stored: true });
+  });
+});
+
+describe('relay handlers: delivery tokens (sealed sender) and the stranger quota', () => {
+  const token = (): Uint8Array => randomBytes(32);
+  const reg = (f: Fake, add: { t: Uint8Array; exp: number }[], remove: Uint8Array[] = [], id = 'k1'): Frame =>
+    frame(f, { t: 'tokens', id, add: add.map((a) => ({ h: toB64(tokenHash(a.t)), exp: a.exp })), remove: remove.map((t) => toB64(tokenHash(t))) });
+  const tokenSend = (to: User, env: Uint8Array, t: Uint8Array, id = 's1'): Frame => ({ ...sendFrame(to, env, id), token: toB64(t) });
+
+  it('a send with a registered token needs no auth, stores nothing about the sender and is pushed to the owner', async () => {
+    const bob = makeUser();
+    const alice = makeUser();
+    const fb = connect();
+    auth(fb, bob);
+    const t = token();
+    expect(reg(fb, [{ t, exp: Date.now() + 60_000 }])).toMatchObject({ t: 'ok', id: 'k1', tokens: 1 });
+    const anon = connect(); // never authenticates
+    const env = seal(alice, bob, 'sealed hi');
+    frame(anon, tokenSend(bob, env, t));
+    await turn();
+    expect(anon.last()).toMatchObject({ t: 'accepted', eid: envelopeId(env), stored: true, delivered: 1 });
+    expect(fb.last()).toMatchObject({ t: 'push', eid: envelopeId(env) });
+    expect(anon.conn.signPk).toBeUndefined();
+    // Without a token the same unauthenticated connection may only ping, look up and auth.
+    expect(frame(anon, sendFrame(bob, seal(alice, bob, 'x'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'AUTH_REQUIRED' });
+    expect(frame(anon, { t: 'pull', id: 'q' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    expect(frame(anon, { t: 'tokens', id: 'k', add: [] })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+  });
+
+  it('refuses TOKEN_INVALID for an unknown, expired, removed or other-mailbox token, and stores nothing', async () => {
+    const bob = makeUser();
+    const carol = makeUser();
+    const fb = connect();
+    auth(fb, bob);
+    const live = token();
+    const removed = token();
+    const unknown = token();
+    reg(fb, [{ t: live, exp: Date.now() + 60_000 }, { t: removed, exp: Date.now() + 60_000 }]);
+    reg(fb, [], [removed], 'k2');
+    const anon = connect();
+    for (const [to, t] of [[bob, removed], [bob, unknown], [carol, live]] as const) {
+      expect(frame(anon, tokenSend(to, seal(carol, to, 'x'), t))).toMatchObject({ t: 'error', code: 'TOKEN_INVALID' });
+    }
+    // An expired token: registered with an expiry in the past, it is never kept.
+    const old = token();
+    expect(reg(fb, [{ t: old, exp: Date.now() - 1 }], [], 'k3')).toMatchObject({ t: 'ok', tokens: 1 });
+    expect(frame(anon, tokenSend(bob, seal(carol, bob, 'x'), old))).toMatchObject({ t: 'error', code: 'TOKEN_INVALID' });
+    await turn();
+    expect(store.stats(bob.id.signPk).count).toBe(0);
+    expect(events.filter((e) => e === 'token-refused')).toHaveLength(4);
+  });
+
+  it('clamps a token expiry to --token-max-lifetime and refuses more than --tokens-per-mailbox', () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+    setup({ tokensPerMailbox: 2, tokenMaxLifetimeMs: 10_000 });
+    const bob = makeUser();
+    const fb = connect();
+    auth(fb, bob);
+    const t = token();
+    reg(fb, [{ t, exp: Date.now() + 365 * 86_400_000 }]);
+    expect(store.token(tokenHash(t))!.exp).toBeLessThanOrEqual(Date.now() + 10_000);
+    reg(fb, [{ t: token(), exp: Date.now() + 5000 }], [], 'k2');
+    expect(reg(fb, [{ t: token(), exp: Date.now() + 5000 }], [], 'k3')).toMatchObject({ t: 'error', id: 'k3', code: 'TOO_MANY_TOKENS' });
+  });
+
+  it('an identified sender fills its stranger share, then gets STRANGER_QUOTA; a token send still gets in; an ack frees the share', async () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+    setup({ strangerMaxCount: 2 });
+    const bob = makeUser();
+    const mallory = makeUser();
+    const alice = makeUser();
+    const fb = connect();
+    auth(fb, bob);
+    const t = token();
+    reg(fb, [{ t, exp: Date.now() + 60_000 }]);
+    const fm = connect();
+    auth(fm, mallory);
+    const envs = [seal(mallory, bob, 'junk 1'), seal(mallory, bob, 'junk 2')];
+    frame(fm, sendFrame(bob, envs[0]!, 'm1'));
+    frame(fm, sendFrame(bob, envs[1]!, 'm2'));
+    await turn();
+    expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm2' });
+    expect(frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 3'), 'm3'))).toMatchObject({ t: 'error', id: 'm3', code: 'STRANGER_QUOTA' });
+    // A resend of an envelope already waiting is not a new one.
+    frame(fm, sendFrame(bob, envs[0]!, 'm1b'));
+    await turn();
+    expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm1b' });
+    const anon = connect();
+    frame(anon, tokenSend(bob, seal(alice, bob, 'from a contact'), t, 'a1'));
+    await turn();
+    expect(anon.last()).toMatchObject({ t: 'accepted', id: 'a1', stored: true });
+    frame(fb, { t: 'ack', id: 'ack1', eids: [envelopeId(envs[0]!)] });
+    frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 4'), 'm4'));
+    await turn();
+    expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm4' });
   });
 });

@@ -30,6 +30,8 @@ export interface GlobalOptions {
   color: boolean;
   /** --relay-timeout DURATION (HUSH_RELAY_TIMEOUT is applied by src/cli/messaging.ts relayTimeoutMs). */
   relayTimeout?: string | undefined;
+  /** --token-lifetime DURATION (HUSH_TOKEN_LIFETIME is applied by src/cli/messaging.ts tokenLifetimeMs). */
+  tokenLifetime?: string | undefined;
 }
 
 export interface CommandContext {

@@ -34,7 +34,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       warnQuarantined(ctx.out, [q]);
     });
     s.m.on('sent', (e) => {
-      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time }, '');
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
     });
     s.m.on('state', (st) => {
       if (st.state === 'connected') ctx.out.info(`hush: listening on ${st.url} as ${s.unlocked.file.name}`);

@@ -24,7 +24,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       printQuarantinedJson(ctx.out, q);
     });
     s.m.on('sent', (e) => {
-      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time }, '');
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
     });
     const { outbox, result } = await s.m.pull();
     await s.m.markRead(result.messages); // printed: read receipts (unless turned off)

@@ -161,7 +161,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     s.m.on('sent', (e) => {
       if (e.fromOutbox) oldSent++;
       else newSent++;
-      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time }, '');
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
     });
     const contact = await s.m.resolveRecipient(name);
     const old = await s.m.flushOutbox();
@@ -193,6 +193,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
     }
     const r = await pipe.drain();
     failed.push(...r.failed);
+    await s.m.syncTokens(); // hands a delivery token to a contact written to for the first time
+
   } catch (e) {
     await s.close();
     throw e;

@@ -31,6 +31,7 @@ import { queueReadReceipts, queueReceipts, receiptsAllowed } from '../../client/
 import { parseReceiptDelay } from '../receipt-delay.js';
 import { randomBytes } from '../../crypto/nacl.js';
 import { fromHex } from '../../protocol/encoding.js';
+import { revokeTokens } from '../../client/delivery-tokens.js';
 import { readConfig } from '../../store/config.js';
 import { fingerprint, normaliseFingerprint } from '../../crypto/fingerprint.js';
 import type { Contact } from '../../store/db.js';
@@ -92,6 +93,9 @@ export const run: CommandRun = async (ctx, args, opts) => {
         throw new UsageError('NOTHING_TO_REJECT', `no new key is waiting for ${who}; there is nothing to reject`, { hint: `hush contacts shows ${who}'s state` });
       }
       const { contact, rejected } = store.rejectPendingKey(x.id);
+      // The delivery token this contact held is revoked (removed from the relay at the next
+      // pull, listen or send); the pinned key gets a new one when you next write to it.
+      revokeTokens(store, x.id);
       const discarded = store.discardQuarantineFrom(rejected.signPk);
       const fp = fingerprint(contact.signPk);
       const rfp = fingerprint(rejected.signPk);
@@ -124,6 +128,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
         if (!ok) throw new TrustError('KEY_NOT_ACCEPTED', `kept ${who}'s old key; the new key was not accepted`, { hint: `run hush trust ${who} again once you have compared it` });
       }
       x = store.acceptNewKey(x.id);
+      revokeTokens(store, x.id); // the old key's delivery token (and the one it gave us) are void
       if (verified) x = store.markVerified(x.id);
       keyChanged = true;
       ctx.out.info(verified ? `accepted ${who}'s new key and marked it verified` : `accepted ${who}'s new key; it is not verified: compare it with hush verify ${who}`);
