@@ -17,7 +17,23 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', URL: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', structuredClone: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        Buffer: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        URL: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        AbortController: 'readonly',
+        structuredClone: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
@@ -33,10 +49,22 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
     },
   },
-  layer(['src/protocol/**/*.ts'], ['**/crypto/**', '**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'tweetnacl', 'argon2', 'ws', 'better-sqlite3'], 'protocol is pure: it imports only errors'),
-  layer(['src/crypto/**/*.ts'], ['**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'argon2', 'ws', 'better-sqlite3', 'node:fs', 'fs', 'node:fs/promises'], 'crypto is pure: no I/O, no upper layers'),
+  layer(
+    ['src/protocol/**/*.ts'],
+    ['**/crypto/**', '**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'tweetnacl', 'argon2', 'ws', 'better-sqlite3'],
+    'protocol is pure: it imports only errors',
+  ),
+  layer(
+    ['src/crypto/**/*.ts'],
+    ['**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'argon2', 'ws', 'better-sqlite3', 'node:fs', 'fs', 'node:fs/promises'],
+    'crypto is pure: no I/O, no upper layers',
+  ),
   layer(['src/store/**/*.ts', 'src/client/**/*.ts'], ['**/cli/**', '**/relay/**'], 'store and client sit below the cli'),
-  layer(['relay/**/*.ts'], ['**/src/crypto/seal*', '**/src/crypto/keyring*', '**/src/crypto/identity*', '**/src/store/**', '**/src/client/**', '**/src/cli/**'], 'the relay is blind: protocol and signature checks only'),
+  layer(
+    ['relay/**/*.ts'],
+    ['**/src/crypto/seal*', '**/src/crypto/keyring*', '**/src/crypto/identity*', '**/src/store/**', '**/src/client/**', '**/src/cli/**'],
+    'the relay is blind: protocol and signature checks only',
+  ),
   {
     files: ['src/**/*.ts', 'relay/**/*.ts'],
     ignores: ['src/cli/**', 'relay/main.ts'],

@@ -183,7 +183,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     const now = Date.now();
     const newName = !mine || mine.name !== b.name;
     if (newName) {
-      if (mine && !renames.allows(c.key!, now)) throw new FrameRefusal('REGISTER_LIMITED', `this identity already changed its name ${limits.renamesPerDay} time${limits.renamesPerDay === 1 ? '' : 's'} in 24 hours`);
+      if (mine && !renames.allows(c.key!, now))
+        throw new FrameRefusal('REGISTER_LIMITED', `this identity already changed its name ${limits.renamesPerDay} time${limits.renamesPerDay === 1 ? '' : 's'} in 24 hours`);
       if (!newNames.allows(c.addr, now)) throw new FrameRefusal('REGISTER_LIMITED', `${limits.namesPerAddrHour} new names were registered from this address in the last hour`);
     }
     if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");

@@ -71,7 +71,8 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const pick = (flag: string, envName: string): string | undefined => (values[flag] as string | undefined) ?? (env[envName] || undefined);
   const portText = pick('port', 'HUSH_RELAY_PORT') ?? '7070';
-  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError('BAD_FLAG', `--port ${JSON.stringify(portText)} is not a port number`, { hint: 'use 0 for any free port' });
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535)
+    throw new UsageError('BAD_FLAG', `--port ${JSON.stringify(portText)} is not a port number`, { hint: 'use 0 for any free port' });
   const limits: Partial<RelayLimitsConfig> = {};
   for (const l of LIMITS) {
     const text = pick(l.flag, l.env);
@@ -84,7 +85,10 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   // --public-url and --url (flags win over HUSH_RELAY_PUBLIC_URL and HUSH_RELAY_URL), in order.
   const flagUrls = [...((values['public-url'] as string[] | undefined) ?? []), ...((values.url as string[] | undefined) ?? [])];
-  const envUrls = [env.HUSH_RELAY_PUBLIC_URL, env.HUSH_RELAY_URL].flatMap((v) => (v ? v.split(',') : [])).map((u) => u.trim()).filter((u) => u !== '');
+  const envUrls = [env.HUSH_RELAY_PUBLIC_URL, env.HUSH_RELAY_URL]
+    .flatMap((v) => (v ? v.split(',') : []))
+    .map((u) => u.trim())
+    .filter((u) => u !== '');
   const publicUrls = (flagUrls.length > 0 ? flagUrls : envUrls).map((u) => {
     try {
       return canonicalRelayUrl(u);

@@ -62,10 +62,12 @@ export function addressKey(addr: string | undefined): string {
   const h = head === '' ? [] : head.split(':');
   const t = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? h : [...h, ...new Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
-  return groups
-    .slice(0, 4)
-    .map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16).toString(16) : g))
-    .join(':') + '::/64';
+  return (
+    groups
+      .slice(0, 4)
+      .map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16).toString(16) : g))
+      .join(':') + '::/64'
+  );
 }
 
 /** Free bytes (for unprivileged users) on the file system of `dir`, re-read at most every `everyMs`. */

@@ -53,10 +53,21 @@ export interface RunningRelay {
 export function listenError(e: unknown, host: string, port: number): unknown {
   const code = (e as { code?: string }).code;
   const where = `port ${port} on ${host}`;
-  if (code === 'EADDRINUSE') return new UsageError('RELAY_PORT_IN_USE', `${where} is in use`, { cause: e, hint: 'another relay (or program) listens there: stop it, pick another --port, or --port 0 for any free one' });
-  if (code === 'EACCES' || code === 'EPERM') return new UsageError('RELAY_PORT_DENIED', `${where} needs privileges this process does not have`, { cause: e, hint: 'ports below 1024 are privileged: pick a port from 1024 up, or --port 0 for any free one' });
+  if (code === 'EADDRINUSE')
+    return new UsageError('RELAY_PORT_IN_USE', `${where} is in use`, {
+      cause: e,
+      hint: 'another relay (or program) listens there: stop it, pick another --port, or --port 0 for any free one',
+    });
+  if (code === 'EACCES' || code === 'EPERM')
+    return new UsageError('RELAY_PORT_DENIED', `${where} needs privileges this process does not have`, {
+      cause: e,
+      hint: 'ports below 1024 are privileged: pick a port from 1024 up, or --port 0 for any free one',
+    });
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL' || code === 'EAFNOSUPPORT' || code === 'EINVAL') {
-    return new UsageError('RELAY_BAD_HOST', `cannot listen on ${host}: it is not an address of this machine (${code})`, { cause: e, hint: 'use --host 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an address of one of its interfaces' });
+    return new UsageError('RELAY_BAD_HOST', `cannot listen on ${host}: it is not an address of this machine (${code})`, {
+      cause: e,
+      hint: 'use --host 127.0.0.1 (this machine only), 0.0.0.0 (every interface) or an address of one of its interfaces',
+    });
   }
   return e;
 }
@@ -66,7 +77,9 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const event: EventLog = (name, fields = {}) => {
-    const kv = Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ');
+    const kv = Object.entries(fields)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     log(`hush-relay: ${new Date().toISOString()} ${name}${kv ? ' ' + kv : ''}`);
   };
 

@@ -21,9 +21,24 @@ export const SCHEMA_VERSION = 2;
 /** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy (none made for a Buffer). */
 const b = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
 
-export interface StoredMail { seq: number; eid: string; env: Uint8Array; time: number }
-export interface NewMail { recipient: Uint8Array; eid: string; env: Uint8Array; time: number }
-export interface DirectoryEntry { name: string; signPk: Uint8Array; bundle: string; created: number }
+export interface StoredMail {
+  seq: number;
+  eid: string;
+  env: Uint8Array;
+  time: number;
+}
+export interface NewMail {
+  recipient: Uint8Array;
+  eid: string;
+  env: Uint8Array;
+  time: number;
+}
+export interface DirectoryEntry {
+  name: string;
+  signPk: Uint8Array;
+  bundle: string;
+  created: number;
+}
 
 const SCHEMA = `
 CREATE TABLE directory (
@@ -68,7 +83,14 @@ const DATA_HINT = 'choose a writable directory with --data (or HUSH_RELAY_DATA)'
 function openPrivate(dir: string): string {
   const fail = (what: string, e: unknown): never => {
     const code = (e as { code?: string }).code;
-    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOTDIR' || code === 'EEXIST' ? 'not a directory' : code === 'EROFS' ? 'read-only file system' : (code ?? (e as Error).message);
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'ENOTDIR' || code === 'EEXIST'
+          ? 'not a directory'
+          : code === 'EROFS'
+            ? 'read-only file system'
+            : (code ?? (e as Error).message);
     throw new UsageError('RELAY_DATA_DIR', `cannot ${what} the relay data directory ${dir} (${why})`, { cause: e, hint: DATA_HINT });
   };
   try {
@@ -112,7 +134,10 @@ export class RelayStore {
       if (db?.open) db.close();
       const code = (e as { code?: string }).code;
       if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-        throw new DataError('RELAY_STORE_CORRUPT', `${file} is not a relay store (or it is damaged)`, { cause: e, hint: 'point --data at another directory, or move that file away' });
+        throw new DataError('RELAY_STORE_CORRUPT', `${file} is not a relay store (or it is damaged)`, {
+          cause: e,
+          hint: 'point --data at another directory, or move that file away',
+        });
       }
       throw new UsageError('RELAY_DATA_DIR', `cannot open the relay store in ${dir} (${code ?? (e as Error).message})`, { cause: e, hint: DATA_HINT });
     }
@@ -129,7 +154,9 @@ export class RelayStore {
       this.db.exec('COMMIT');
     } else if (version !== SCHEMA_VERSION) {
       this.db.close();
-      throw new DataError('RELAY_STORE_VERSION', `the relay store has schema version ${version}, this relay knows ${SCHEMA_VERSION}`, { hint: 'use a newer hush relay, or another --data directory' });
+      throw new DataError('RELAY_STORE_VERSION', `the relay store has schema version ${version}, this relay knows ${SCHEMA_VERSION}`, {
+        hint: 'use a newer hush relay, or another --data directory',
+      });
     }
     this.q = {
       insert: this.db.prepare('INSERT OR IGNORE INTO mailbox (recipient, eid, env, size, time) VALUES (?, ?, ?, ?, ?)'),

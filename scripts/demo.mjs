@@ -145,7 +145,11 @@ async function killChildren() {
     ),
   );
 }
-for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+for (const [sig, n] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+  ['SIGHUP', 1],
+]) {
   process.once(sig, () => {
     interrupted = true;
     void killChildren().finally(() => {
@@ -166,7 +170,9 @@ async function dumpRelayStore() {
     out('  directory (public: who is registered, with their public signing key):');
     for (const d of dir) out(`    ${d.name.padEnd(8)} signPk ${short(d.sign_pk, 12)}...`);
     const mail = db.prepare('SELECT seq, recipient, size, env FROM mailbox ORDER BY seq').all();
-    out(`  mailbox (${mail.length} envelope${mail.length === 1 ? '' : 's'} waiting to be fetched — messages and delivered/read receipts look alike; sealed, and no sender is stored):`);
+    out(
+      `  mailbox (${mail.length} envelope${mail.length === 1 ? '' : 's'} waiting to be fetched — messages and delivered/read receipts look alike; sealed, and no sender is stored):`,
+    );
     for (const m of mail) out(`    #${m.seq}  to ${Buffer.from(m.recipient).subarray(0, 6).toString('hex')}...  ${m.size} bytes  ${short(m.env, 48)}...`);
     return mail.length;
   } finally {
@@ -208,16 +214,16 @@ async function main() {
 
   say('5. bob fetches his mail, and reads his history.');
   const pulled = await hush('bob', ['pull']);
-  if (!pulled.includes(TEXTS.first)) throw new StepError('bob did not receive alice\'s message');
+  if (!pulled.includes(TEXTS.first)) throw new StepError("bob did not receive alice's message");
   await hush('bob', ['history']);
 
   say('6. bob replies; alice pulls and reads her history (-> sent by her, <- received).');
   await hush('bob', ['send', 'alice', TEXTS.reply]);
   const back = await hush('alice', ['pull']);
-  if (!back.includes(TEXTS.reply)) throw new StepError('alice did not receive bob\'s reply');
+  if (!back.includes(TEXTS.reply)) throw new StepError("alice did not receive bob's reply");
   await hush('alice', ['history']);
 
-  say('7. To rule out a relay in the middle, compare keys out of band (bob\'s hush verify alice shows the same safety number).');
+  say("7. To rule out a relay in the middle, compare keys out of band (bob's hush verify alice shows the same safety number).");
   await hush('alice', ['verify', 'bob']);
   await hush('alice', ['contacts']);
 

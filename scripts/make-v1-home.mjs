@@ -52,7 +52,11 @@ function hush(name, args, { input, code = 0 } = {}) {
   if (r.status !== code) throw new Error(`${name}: hush ${args.join(' ')} exited ${r.status}, expected ${code}\n${r.stderr}`);
   return r.stdout;
 }
-const json = (s) => s.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const json = (s) =>
+  s
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 async function startRelay() {
   relay = spawn('node', [RELAY, '--port', '0', '--data', join(tmp, 'relay')], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -68,9 +68,7 @@ const T0 = 1763900000000; // 2025-11-23T12:13:20Z
 const names = ['alice', 'bob', 'carol', 'dave'];
 const secrets = Object.fromEntries(names.map((n) => [n, drbg(`identity/${n}`).random(96)]));
 const ids = Object.fromEntries(names.map((n) => [n, identityFromSecrets(secrets[n])]));
-const identitiesJson = Object.fromEntries(
-  names.map((n) => [n, { secrets: hex(secrets[n]), signPk: hex(ids[n].signPk), boxPk: hex(ids[n].boxPk) }]),
-);
+const identitiesJson = Object.fromEntries(names.map((n) => [n, { secrets: hex(secrets[n]), signPk: hex(ids[n].signPk), boxPk: hex(ids[n].boxPk) }]));
 
 // --- envelopes ----------------------------------------------------------------------------
 
@@ -147,23 +145,34 @@ function payloadBytes({ version = 1, kind = KIND.msg, sender, recipient, ephPk, 
   let o = 0;
   p[o++] = version;
   p[o++] = kind;
-  p.set(sender, o); o += 32;
-  p.set(recipient, o); o += 32;
-  p.set(ephPk, o); o += 32;
-  p.set(id, o); o += 16;
+  p.set(sender, o);
+  o += 32;
+  p.set(recipient, o);
+  o += 32;
+  p.set(ephPk, o);
+  o += 32;
+  p.set(id, o);
+  o += 16;
   if (typeof time === 'number') p.set(u64be(time), o);
   else p.set(time, o); // raw 8 bytes
   o += 8;
-  p.set(u32be(bodyLen ?? body.length), o); o += 4;
+  p.set(u32be(bodyLen ?? body.length), o);
+  o += 4;
   p.set(body, o);
   if (padByte !== undefined) p[p.length - 1] = padByte;
   return p;
 }
 
-const A = ids.alice, B = ids.bob, C = ids.carol, D = ids.dave;
+const A = ids.alice,
+  B = ids.bob,
+  C = ids.carol,
+  D = ids.dave;
 const msgId = fill(16, 'craft/id');
 const body = utf8('crafted');
-const good = (over = {}) => (ephPk) => payloadBytes({ sender: A.signPk, recipient: B.signPk, ephPk, id: msgId, body, ...over });
+const good =
+  (over = {}) =>
+  (ephPk) =>
+    payloadBytes({ sender: A.signPk, recipient: B.signPk, ephPk, id: msgId, body, ...over });
 
 // The crafting function must agree with sealEnvelope when nothing is broken.
 {
@@ -232,12 +241,7 @@ addOpen('extended-16', concatBytes(E, new Uint8Array(16)), 'TAMPERED', { note: '
   const e = unhex(big.envelope);
   addOpen('truncated-to-valid-length', e.subarray(0, e.length - 16), 'TAMPERED', { note: 'msg-131 cut to the length of a 256-byte payload' });
 }
-addOpen(
-  'swapped-outer-headers',
-  concatBytes(E.subarray(0, 57), second.env.subarray(57)),
-  'TAMPERED',
-  { note: 'ephPk and nonce of msg-short with the outer box of msg-second' },
-);
+addOpen('swapped-outer-headers', concatBytes(E.subarray(0, 57), second.env.subarray(57)), 'TAMPERED', { note: 'ephPk and nonce of msg-short with the outer box of msg-second' });
 {
   // The recipient (bob) opens msg-short's outer layer and re-wraps its inner layer in a
   // fresh outer layer, to himself (replay under a new ephemeral key) and to carol (forwarding).
@@ -261,7 +265,7 @@ addOpen(
   addOpen('reflected-to-sender', concatBytes(Uint8Array.of(1), x25519Base(eSk), nonce, secretbox(reflected, nonce, boxBefore(A.boxPk, eSk))), 'TAMPERED', {
     to: 'alice',
     contacts: ['bob', 'carol'],
-    note: 'alice\'s msg-short shown back to alice as if from bob: the box opens, the payload names alice as sender and bob as recipient',
+    note: "alice's msg-short shown back to alice as if from bob: the box opens, the payload names alice as sender and bob as recipient",
   });
 }
 
@@ -309,15 +313,21 @@ addOpen('bind-payload-sender', craft({ headerSender: A.signPk, innerKeyFrom: A, 
 });
 addOpen(
   'bind-ephPk',
-  craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: () => payloadBytes({ sender: A.signPk, recipient: B.signPk, ephPk: x25519Base(fill(32, 'craft/other-eph')), id: msgId, body }), label: 'eph' }),
+  craft({
+    headerSender: A.signPk,
+    innerKeyFrom: A,
+    to: B,
+    payload: () => payloadBytes({ sender: A.signPk, recipient: B.signPk, ephPk: x25519Base(fill(32, 'craft/other-eph')), id: msgId, body }),
+    label: 'eph',
+  }),
   'TAMPERED',
   { note: 'payload ephPk is not the outer ephemeral key' },
 );
 addOpen('bind-header-sender-contact', craft({ headerSender: C.signPk, innerKeyFrom: A, to: B, payload: good({ sender: C.signPk }), label: 'hsender' }), 'TAMPERED', {
-  note: 'inner header and payload say carol, but the inner box is from alice\'s box key',
+  note: "inner header and payload say carol, but the inner box is from alice's box key",
 });
 addOpen('unknown-sender', craft({ headerSender: D.signPk, innerKeyFrom: D, to: B, payload: good({ sender: D.signPk }), label: 'unknown' }), 'UNKNOWN_SENDER', {
-  note: 'a valid message from dave, who is not among bob\'s contacts',
+  note: "a valid message from dave, who is not among bob's contacts",
 });
 addOpen('inner-version-2', craft({ innerVersion: 2, headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good(), label: 'iv2' }), 'TAMPERED');
 addOpen('payload-version-2', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ version: 2 }), label: 'pv2' }), 'TAMPERED');
@@ -330,9 +340,20 @@ addOpen('padding-too-long', craft({ headerSender: A.signPk, innerKeyFrom: A, to:
 addOpen('body-length-overruns', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ bodyLen: 200 }), label: 'blen' }), 'TAMPERED');
 addOpen('body-length-huge', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ bodyLen: 0xffffffff }), label: 'blen2' }), 'TAMPERED');
 addOpen('time-above-2^53', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: good({ time: unhex('0020000000000000') }), label: 'time' }), 'TAMPERED');
-addOpen('payload-short', craft({ headerSender: A.signPk, innerKeyFrom: A, to: B, payload: (ephPk) => payloadBytes({ sender: A.signPk, recipient: B.signPk, ephPk, id: msgId, body, length: 200 }), label: 'short' }), 'TAMPERED', {
-  note: 'payload of 200 bytes: the envelope length is not that of a padded payload',
-});
+addOpen(
+  'payload-short',
+  craft({
+    headerSender: A.signPk,
+    innerKeyFrom: A,
+    to: B,
+    payload: (ephPk) => payloadBytes({ sender: A.signPk, recipient: B.signPk, ephPk, id: msgId, body, length: 200 }),
+    label: 'short',
+  }),
+  'TAMPERED',
+  {
+    note: 'payload of 200 bytes: the envelope length is not that of a padded payload',
+  },
+);
 
 const envelopeJson = {
   description: 'hush envelope v1 known-answer and failure vectors (docs/PROTOCOL.md §5); generated by scripts/make-vectors.mjs',
@@ -345,7 +366,11 @@ const envelopeJson = {
 // --- bundles ------------------------------------------------------------------------------
 
 const bundleCases = [];
-for (const [n, created] of [['alice', T0], ['bob', T0 + 1], ['carol', 0]]) {
+for (const [n, created] of [
+  ['alice', T0],
+  ['bob', T0 + 1],
+  ['carol', 0],
+]) {
   const b = makeBundle(ids[n], n, created);
   bundleCases.push({ identity: n, name: n, created, signedBytes: hex(bundleSignedBytes(b)), sig: hex(b.sig), json: bundleToJson(b) });
 }
@@ -385,13 +410,23 @@ addBundleFail('all-zero-key-and-sig', { ...aliceJson, signPk: Buffer.alloc(32).t
   idPt[0] = 1;
   const forged = new Uint8Array(64);
   forged[0] = 1;
-  addBundleFail('small-order-key-forgery', { ...aliceJson, signPk: Buffer.from(idPt).toString('base64'), sig: Buffer.from(forged).toString('base64') }, 'BAD_BUNDLE_SIGNATURE', 'signPk = identity point, R = identity, S = 0: verifies under bare RFC 8032, refused as small order');
+  addBundleFail(
+    'small-order-key-forgery',
+    { ...aliceJson, signPk: Buffer.from(idPt).toString('base64'), sig: Buffer.from(forged).toString('base64') },
+    'BAD_BUNDLE_SIGNATURE',
+    'signPk = identity point, R = identity, S = 0: verifies under bare RFC 8032, refused as small order',
+  );
 }
 addBundleFail('version-2', { ...aliceJson, v: 2 }, 'UNSUPPORTED_VERSION');
 addBundleFail('version-string', { ...aliceJson, v: '1' }, 'BAD_SHAPE');
 addBundleFail('name-uppercase', { ...aliceJson, name: 'Alice' }, 'BAD_SHAPE');
 addBundleFail('sig-63-bytes', { ...aliceJson, sig: Buffer.from(sigBytes.subarray(0, 63)).toString('base64') }, 'BAD_SHAPE');
-addBundleFail('signPk-noncanonical-base64', { ...aliceJson, signPk: aliceJson.signPk.slice(0, 42) + String.fromCharCode(aliceJson.signPk.charCodeAt(42) ^ 1) + '=' }, 'BAD_BASE64', 'unused low bits set in the last base64 character');
+addBundleFail(
+  'signPk-noncanonical-base64',
+  { ...aliceJson, signPk: aliceJson.signPk.slice(0, 42) + String.fromCharCode(aliceJson.signPk.charCodeAt(42) ^ 1) + '=' },
+  'BAD_BASE64',
+  'unused low bits set in the last base64 character',
+);
 addBundleFail('created-negative', { ...aliceJson, created: -1 }, 'BAD_SHAPE');
 const bundleJson = {
   description: 'hush bundle v1 vectors (docs/PROTOCOL.md §3); identities as in envelope.json; generated by scripts/make-vectors.mjs',
@@ -406,15 +441,17 @@ const fixedKeys = {
   zero: new Uint8Array(32),
   counting: Uint8Array.from({ length: 32 }, (_, i) => i),
 };
-const fpCases = [
-  ...names.map((n) => ({ label: n, signPk: hex(ids[n].signPk) })),
-  ...Object.entries(fixedKeys).map(([label, k]) => ({ label, signPk: hex(k) })),
-].map((c) => {
+const fpCases = [...names.map((n) => ({ label: n, signPk: hex(ids[n].signPk) })), ...Object.entries(fixedKeys).map(([label, k]) => ({ label, signPk: hex(k) }))].map((c) => {
   const pk = unhex(c.signPk);
   const h = createHash('sha512').update(domainBytes(DOMAIN.fingerprint)).update(pk).digest();
   return { ...c, hash: h.toString('hex'), fingerprint: fingerprint(pk) };
 });
-const snCases = [['alice', 'bob'], ['bob', 'alice'], ['alice', 'carol'], ['alice', 'alice']].map(([a, b]) => ({
+const snCases = [
+  ['alice', 'bob'],
+  ['bob', 'alice'],
+  ['alice', 'carol'],
+  ['alice', 'alice'],
+].map(([a, b]) => ({
   a,
   b,
   safetyNumber: safetyNumber(ids[a].signPk, ids[b].signPk),
@@ -493,30 +530,154 @@ const mutate = (fn) => {
 await addKrFail('ok-control', fileText, passphrase, 'OK');
 await addKrFail('wrong-passphrase', fileText, 'correct horse battery stapler', 'WRONG_PASSPHRASE');
 await addKrFail('empty-passphrase', fileText, '', 'WRONG_PASSPHRASE');
-await addKrFail('name-changed', mutate((o) => (o.name = 'mallory')), passphrase, 'KEYRING_CORRUPT', 'header bound by the hash inside the wrap');
-await addKrFail('created-changed', mutate((o) => (o.created += 1)), passphrase, 'KEYRING_CORRUPT');
-await addKrFail('signPk-changed', mutate((o) => (o.signPk = Buffer.from(B.signPk).toString('base64'))), passphrase, 'KEYRING_CORRUPT');
-await addKrFail('boxPk-changed', mutate((o) => (o.boxPk = Buffer.from(B.boxPk).toString('base64'))), passphrase, 'KEYRING_CORRUPT');
-await addKrFail('salt-changed', mutate((o) => (o.kdf.salt = b64flip(o.kdf.salt, 3))), passphrase, 'WRONG_PASSPHRASE', 'a different salt derives a different key');
-await addKrFail('t-changed', mutate((o) => (o.kdf.t = 2)), passphrase, 'WRONG_PASSPHRASE');
-await addKrFail('m-changed', mutate((o) => (o.kdf.m = 8200)), passphrase, 'WRONG_PASSPHRASE');
-await addKrFail('m-below-floor', mutate((o) => (o.kdf.m = 8191)), passphrase, 'KDF_PARAMS_REFUSED', 'refused before Argon2 runs');
-await addKrFail('m-zero', mutate((o) => (o.kdf.m = 0)), passphrase, 'KDF_PARAMS_REFUSED');
-await addKrFail('t-zero', mutate((o) => (o.kdf.t = 0)), passphrase, 'KDF_PARAMS_REFUSED');
-await addKrFail('p-zero', mutate((o) => (o.kdf.p = 0)), passphrase, 'KDF_PARAMS_REFUSED');
-await addKrFail('m-above-ceiling', mutate((o) => (o.kdf.m = 1024 * 1024 + 1)), passphrase, 'KDF_PARAMS_REFUSED');
-await addKrFail('m-huge', mutate((o) => (o.kdf.m = 2 ** 32 - 1)), passphrase, 'KDF_PARAMS_REFUSED');
-await addKrFail('t-above-ceiling', mutate((o) => (o.kdf.t = 17)), passphrase, 'KDF_PARAMS_REFUSED');
-await addKrFail('p-above-ceiling', mutate((o) => (o.kdf.p = 17)), passphrase, 'KDF_PARAMS_REFUSED');
-await addKrFail('alg-argon2i', mutate((o) => (o.kdf.alg = 'argon2i')), passphrase, 'BAD_SHAPE');
-await addKrFail('version-2', mutate((o) => (o.v = 2)), passphrase, 'UNSUPPORTED_VERSION');
-await addKrFail('type-changed', mutate((o) => (o.type = 'age-keyring')), passphrase, 'NOT_A_KEYRING');
-await addKrFail('wrap-ct-flipped', mutate((o) => (o.wrap.ct = b64flip(o.wrap.ct, 20))), passphrase, 'WRONG_PASSPHRASE', 'indistinguishable from a wrong passphrase');
-await addKrFail('wrap-nonce-flipped', mutate((o) => (o.wrap.nonce = b64flip(o.wrap.nonce, 0))), passphrase, 'WRONG_PASSPHRASE');
-await addKrFail('secrets-ct-flipped', mutate((o) => (o.secrets.ct = b64flip(o.secrets.ct, 50))), passphrase, 'KEYRING_CORRUPT');
-await addKrFail('secrets-nonce-flipped', mutate((o) => (o.secrets.nonce = b64flip(o.secrets.nonce, 23))), passphrase, 'KEYRING_CORRUPT');
-await addKrFail('secrets-ct-short', mutate((o) => (o.secrets.ct = Buffer.from(o.secrets.ct, 'base64').subarray(0, 112).toString('base64'))), passphrase, 'BAD_SHAPE');
-await addKrFail('salt-15-bytes', mutate((o) => (o.kdf.salt = Buffer.from(o.kdf.salt, 'base64').subarray(0, 15).toString('base64'))), passphrase, 'BAD_SHAPE');
+await addKrFail(
+  'name-changed',
+  mutate((o) => (o.name = 'mallory')),
+  passphrase,
+  'KEYRING_CORRUPT',
+  'header bound by the hash inside the wrap',
+);
+await addKrFail(
+  'created-changed',
+  mutate((o) => (o.created += 1)),
+  passphrase,
+  'KEYRING_CORRUPT',
+);
+await addKrFail(
+  'signPk-changed',
+  mutate((o) => (o.signPk = Buffer.from(B.signPk).toString('base64'))),
+  passphrase,
+  'KEYRING_CORRUPT',
+);
+await addKrFail(
+  'boxPk-changed',
+  mutate((o) => (o.boxPk = Buffer.from(B.boxPk).toString('base64'))),
+  passphrase,
+  'KEYRING_CORRUPT',
+);
+await addKrFail(
+  'salt-changed',
+  mutate((o) => (o.kdf.salt = b64flip(o.kdf.salt, 3))),
+  passphrase,
+  'WRONG_PASSPHRASE',
+  'a different salt derives a different key',
+);
+await addKrFail(
+  't-changed',
+  mutate((o) => (o.kdf.t = 2)),
+  passphrase,
+  'WRONG_PASSPHRASE',
+);
+await addKrFail(
+  'm-changed',
+  mutate((o) => (o.kdf.m = 8200)),
+  passphrase,
+  'WRONG_PASSPHRASE',
+);
+await addKrFail(
+  'm-below-floor',
+  mutate((o) => (o.kdf.m = 8191)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+  'refused before Argon2 runs',
+);
+await addKrFail(
+  'm-zero',
+  mutate((o) => (o.kdf.m = 0)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+);
+await addKrFail(
+  't-zero',
+  mutate((o) => (o.kdf.t = 0)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+);
+await addKrFail(
+  'p-zero',
+  mutate((o) => (o.kdf.p = 0)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+);
+await addKrFail(
+  'm-above-ceiling',
+  mutate((o) => (o.kdf.m = 1024 * 1024 + 1)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+);
+await addKrFail(
+  'm-huge',
+  mutate((o) => (o.kdf.m = 2 ** 32 - 1)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+);
+await addKrFail(
+  't-above-ceiling',
+  mutate((o) => (o.kdf.t = 17)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+);
+await addKrFail(
+  'p-above-ceiling',
+  mutate((o) => (o.kdf.p = 17)),
+  passphrase,
+  'KDF_PARAMS_REFUSED',
+);
+await addKrFail(
+  'alg-argon2i',
+  mutate((o) => (o.kdf.alg = 'argon2i')),
+  passphrase,
+  'BAD_SHAPE',
+);
+await addKrFail(
+  'version-2',
+  mutate((o) => (o.v = 2)),
+  passphrase,
+  'UNSUPPORTED_VERSION',
+);
+await addKrFail(
+  'type-changed',
+  mutate((o) => (o.type = 'age-keyring')),
+  passphrase,
+  'NOT_A_KEYRING',
+);
+await addKrFail(
+  'wrap-ct-flipped',
+  mutate((o) => (o.wrap.ct = b64flip(o.wrap.ct, 20))),
+  passphrase,
+  'WRONG_PASSPHRASE',
+  'indistinguishable from a wrong passphrase',
+);
+await addKrFail(
+  'wrap-nonce-flipped',
+  mutate((o) => (o.wrap.nonce = b64flip(o.wrap.nonce, 0))),
+  passphrase,
+  'WRONG_PASSPHRASE',
+);
+await addKrFail(
+  'secrets-ct-flipped',
+  mutate((o) => (o.secrets.ct = b64flip(o.secrets.ct, 50))),
+  passphrase,
+  'KEYRING_CORRUPT',
+);
+await addKrFail(
+  'secrets-nonce-flipped',
+  mutate((o) => (o.secrets.nonce = b64flip(o.secrets.nonce, 23))),
+  passphrase,
+  'KEYRING_CORRUPT',
+);
+await addKrFail(
+  'secrets-ct-short',
+  mutate((o) => (o.secrets.ct = Buffer.from(o.secrets.ct, 'base64').subarray(0, 112).toString('base64'))),
+  passphrase,
+  'BAD_SHAPE',
+);
+await addKrFail(
+  'salt-15-bytes',
+  mutate((o) => (o.kdf.salt = Buffer.from(o.kdf.salt, 'base64').subarray(0, 15).toString('base64'))),
+  passphrase,
+  'BAD_SHAPE',
+);
 await addKrFail('truncated', fileText.slice(0, fileText.length / 2), passphrase, 'BAD_JSON');
 await addKrFail('not-json', 'hello\n', passphrase, 'BAD_JSON');
 await addKrFail('not-an-object', '[1,2,3]\n', passphrase, 'BAD_SHAPE');

@@ -14,7 +14,24 @@ const NODE = process.execPath;
 const FLOOR = 'm=8192,t=1,p=1';
 const PASS = 'correct horse battery staple bench';
 
-const RELAY_FLAGS = ['--port', '0', '--rate-conn', '10000000', '--rate-identity', '10000000', '--frame-rate', '10000000', '--mailbox-count', '10000000', '--mailbox-bytes', '4096m', '--stranger-count', '10000000', '--stranger-bytes', '4096m'];
+const RELAY_FLAGS = [
+  '--port',
+  '0',
+  '--rate-conn',
+  '10000000',
+  '--rate-identity',
+  '10000000',
+  '--frame-rate',
+  '10000000',
+  '--mailbox-count',
+  '10000000',
+  '--mailbox-bytes',
+  '4096m',
+  '--stranger-count',
+  '10000000',
+  '--stranger-bytes',
+  '4096m',
+];
 
 let world;
 /** One relay and two registered homes (alice, bob), shared by the CLI rows of a run. */
@@ -40,7 +57,11 @@ async function getWorld() {
   await hush('bob', ['send', 'alice', 'hello alice']);
   await hush('alice', ['pull']);
   world = {
-    tmp, relay, env, hush, home,
+    tmp,
+    relay,
+    env,
+    hush,
+    home,
     stop: async () => {
       await stopChild(relay.child);
       rmSync(tmp, { recursive: true, force: true });
@@ -111,19 +132,33 @@ function haveWormhole() {
 async function wormholeTimes(n, install) {
   if (!haveWormhole() && install) {
     process.stderr.write('bench: installing magic-wormhole with apt-get …\n');
-    spawnSync('sh', ['-c', 'apt-get install -y magic-wormhole python3-magic-wormhole-mailbox-server >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y magic-wormhole python3-magic-wormhole-mailbox-server >/dev/null 2>&1)'], { stdio: 'inherit' });
+    spawnSync(
+      'sh',
+      [
+        '-c',
+        'apt-get install -y magic-wormhole python3-magic-wormhole-mailbox-server >/dev/null 2>&1 || (apt-get update >/dev/null 2>&1 && apt-get install -y magic-wormhole python3-magic-wormhole-mailbox-server >/dev/null 2>&1)',
+      ],
+      { stdio: 'inherit' },
+    );
   }
   if (!haveWormhole()) return undefined;
   const port = await freePort();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-wormhole-'));
   const { spawn } = await import('node:child_process');
-  const server = spawn(twistd(), ['--nodaemon', '--pidfile=', `--logfile=${path.join(dir, 'log')}`, 'wormhole-mailbox', `--port=tcp:${port}:interface=127.0.0.1`, `--channel-db=${path.join(dir, 'db.sqlite')}`], { cwd: dir, stdio: 'ignore' });
+  const server = spawn(
+    twistd(),
+    ['--nodaemon', '--pidfile=', `--logfile=${path.join(dir, 'log')}`, 'wormhole-mailbox', `--port=tcp:${port}:interface=127.0.0.1`, `--channel-db=${path.join(dir, 'db.sqlite')}`],
+    { cwd: dir, stdio: 'ignore' },
+  );
   try {
     const relayUrl = `ws://127.0.0.1:${port}/v1`;
     // Wait until the mailbox server listens.
     for (let i = 0; i < 100; i++) {
       const ok = await new Promise((r) => {
-        const c = net.connect(port, '127.0.0.1', () => { c.destroy(); r(true); });
+        const c = net.connect(port, '127.0.0.1', () => {
+          c.destroy();
+          r(true);
+        });
         c.on('error', () => r(false));
       });
       if (ok) break;
@@ -163,10 +198,22 @@ export async function e2e(opt) {
   try {
     base = await wormholeTimes(opt.quick ? 1 : 3, opt.wormhole);
   } catch (e) {
-    return { baseline: `wormhole failed: ${String(e.message).split('\n')[0]}`, ours: `${fmtMs(ours)} (send + pull)`, target: '< 1/3 of wormhole', skipped: 'baseline failed', values: { ours } };
+    return {
+      baseline: `wormhole failed: ${String(e.message).split('\n')[0]}`,
+      ours: `${fmtMs(ours)} (send + pull)`,
+      target: '< 1/3 of wormhole',
+      skipped: 'baseline failed',
+      values: { ours },
+    };
   }
   if (base === undefined) {
-    return { baseline: 'magic-wormhole not installed (run with --wormhole)', ours: `${fmtMs(ours)} (send + pull)`, target: '< 1/3 of wormhole', skipped: 'skipped (not installed)', values: { ours } };
+    return {
+      baseline: 'magic-wormhole not installed (run with --wormhole)',
+      ours: `${fmtMs(ours)} (send + pull)`,
+      target: '< 1/3 of wormhole',
+      skipped: 'skipped (not installed)',
+      values: { ours },
+    };
   }
   const ratio = ours / base;
   return {
@@ -235,7 +282,11 @@ export async function history(opt) {
     const t = Date.now() - n;
     for (let i = have; i < n; i += 5000) {
       const batch = Array.from({ length: Math.min(5000, n - i) }, (_, j) => ({
-        msgId: randomBytes(16), contactId: bob.id, direction: (i + j) % 2 ? 'in' : 'out', time: t + i + j, body: `history message ${i + j}: some ordinary text of a typical length`,
+        msgId: randomBytes(16),
+        contactId: bob.id,
+        direction: (i + j) % 2 ? 'in' : 'out',
+        time: t + i + j,
+        body: `history message ${i + j}: some ordinary text of a typical length`,
       }));
       store.addMessages(batch);
     }
@@ -307,4 +358,3 @@ export async function unlockRow(opt) {
     values: { def, floor, cmd },
   };
 }
-

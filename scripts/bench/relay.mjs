@@ -12,10 +12,22 @@ const PAIRS = 10;
 const BODY = 200;
 
 const relayFlags = (extra = []) => [
-  '--port', '0',
-  '--rate-conn', '10000000', '--rate-identity', '10000000', '--frame-rate', '10000000',
-  '--mailbox-count', '10000000', '--mailbox-bytes', '4096m',
-  '--stranger-count', '10000000', '--stranger-bytes', '4096m',
+  '--port',
+  '0',
+  '--rate-conn',
+  '10000000',
+  '--rate-identity',
+  '10000000',
+  '--frame-rate',
+  '10000000',
+  '--mailbox-count',
+  '10000000',
+  '--mailbox-bytes',
+  '4096m',
+  '--stranger-count',
+  '10000000',
+  '--stranger-bytes',
+  '4096m',
   ...extra,
 ];
 
@@ -24,7 +36,14 @@ async function startHush(extra) {
   // HUSH_BENCH_PROFILE=DIR: the relay writes a CPU profile there when it stops (node --cpu-prof).
   const prof = process.env.HUSH_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HUSH_BENCH_PROFILE}`] : [];
   const s = await startServer(process.execPath, [...prof, path.join(ROOT, 'bin/hush-relay.js'), '--data', dataDir, ...relayFlags(extra)]);
-  return { ...s, dataDir, stop: async () => { await stopChild(s.child); rmSync(dataDir, { recursive: true, force: true }); } };
+  return {
+    ...s,
+    dataDir,
+    stop: async () => {
+      await stopChild(s.child);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function startForwarder() {
@@ -290,7 +309,7 @@ export async function relayMemory() {
     const full = (added * 10_000) / n;
     return {
       baseline: `${fmtMB(none)} RSS with none`,
-      ours: `${fmtMB(withConns)} with ${n.toLocaleString('en-US')} (+${fmtMB(added)}${n === 10_000 ? '' : `, ×${10_000 / n} = +${fmtMB(full)}`}; ${((added / n) / 1024).toFixed(1)} KiB each)`,
+      ours: `${fmtMB(withConns)} with ${n.toLocaleString('en-US')} (+${fmtMB(added)}${n === 10_000 ? '' : `, ×${10_000 / n} = +${fmtMB(full)}`}; ${(added / n / 1024).toFixed(1)} KiB each)`,
       ratio: withConns / none,
       pass: full < 200 * 1048576,
       target: '< 200 MB added',

@@ -45,7 +45,13 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  console.log(readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 10).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+  console.log(
+    readFileSync(new URL(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(1, 10)
+      .map((l) => l.replace(/^\/\/ ?/, ''))
+      .join('\n'),
+  );
   process.exit(0);
 }
 // The relay-memory row holds 10,000 sockets open on each side: raise the soft fd limit to the
@@ -69,7 +75,11 @@ if (wanted && rows.length === 0) {
 }
 
 const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? os.cpus()[0]?.model ?? '?';
-const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const started = Date.now();
 console.log(`# hush bench ${opt.quick ? '(quick) ' : ''}— ${new Date().toISOString()}`);
 console.log(`machine: ${os.availableParallelism()} cpus, ${cpu}, node ${process.version}, ${os.platform()} ${os.release()}`);

@@ -16,7 +16,13 @@ export async function writeReceiptVectors({ root, dist, drbg }) {
   const code = codeOf;
 
   const valid = [];
-  for (const [type, n] of [['delivered', 1], ['read', 1], ['delivered', 7], ['read', 8], ['read', 1000]]) {
+  for (const [type, n] of [
+    ['delivered', 1],
+    ['read', 1],
+    ['delivered', 7],
+    ['read', 8],
+    ['read', 1000],
+  ]) {
     const ids = idsOf(n, `${type}-${n}`);
     const body = encodeReceipt({ type, ids });
     const back = decodeReceipt(body);

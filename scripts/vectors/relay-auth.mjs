@@ -85,10 +85,10 @@ export async function writeRelayAuthVectors({ root, dist, drbg, ids, T0 }) {
   signed('time-2^48-ok', A, relay, 2 ** 48, 'the largest time a frame may carry');
   signed('other-relay', A, 'ws://127.0.0.1:7071', T0, 'signed for another relay: refused before the signature is checked');
   add('invalid-url', A, 'http://127.0.0.1:7070', T0, sign(A, challenge, relay, T0), 'a valid signature, but the frame names a URL that does not canonicalise');
-  add('other-challenge', A, relay, T0, sign(A, other, relay, T0), 'signed an earlier connection\'s challenge: a replayed auth frame');
+  add('other-challenge', A, relay, T0, sign(A, other, relay, T0), "signed an earlier connection's challenge: a replayed auth frame");
   add('time-changed', A, relay, T0 + 1, sign(A, challenge, relay, T0), 'the frame time differs from the signed one');
   add('non-canonical-url-signed', A, relay, T0, sign(A, challenge, `${relay}/`, T0), 'signed the URL as typed (with /) instead of its canonical form');
-  add('wrong-key', B, relay, T0, sign(A, challenge, relay, T0), 'alice\'s signature presented for bob\'s key');
+  add('wrong-key', B, relay, T0, sign(A, challenge, relay, T0), "alice's signature presented for bob's key");
   {
     const s = sign(A, challenge, relay, T0);
     s[40] ^= 1;

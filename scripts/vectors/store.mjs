@@ -37,17 +37,44 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   if (codec.checkMatches(Buffer.from(badCheck, 'hex'), key)) throw new Error('check without NUL accepted');
 
   const msgIds = drbg('store/msg-ids');
-  const tags = [new Uint8Array(16), Uint8Array.from({ length: 16 }, (_, i) => i), msgIds.random(16), msgIds.random(16)].map((id) => ({ msgId: hex(id), tag: hex(codec.msgTag(id, key)) }));
+  const tags = [new Uint8Array(16), Uint8Array.from({ length: 16 }, (_, i) => i), msgIds.random(16), msgIds.random(16)].map((id) => ({
+    msgId: hex(id),
+    tag: hex(codec.msgTag(id, key)),
+  }));
 
   // --- contacts ------------------------------------------------------------------------------
   const bundle = (n, t) => makeBundle(ids[n], n, t);
   const contactOf = (rowId, n, extra = {}) => {
     const b = bundle(n, T0);
-    return { id: rowId, label: n, name: n, relay: 'ws://127.0.0.1:7070', signPk: b.signPk, boxPk: b.boxPk, bundle: b, pinnedAt: T0 + 60000, verified: false, state: 'trusted', ...extra };
+    return {
+      id: rowId,
+      label: n,
+      name: n,
+      relay: 'ws://127.0.0.1:7070',
+      signPk: b.signPk,
+      boxPk: b.boxPk,
+      bundle: b,
+      pinnedAt: T0 + 60000,
+      verified: false,
+      state: 'trusted',
+      ...extra,
+    };
   };
   // A second "bob" (carol's key) pinned from another relay, with a refused key: label name@host.
   const otherBob = makeBundle(ids.carol, 'bob', T0);
-  const bobElsewhere = { id: 4, label: 'bob@relay.example:7443', name: 'bob', relay: 'wss://relay.example:7443', signPk: otherBob.signPk, boxPk: otherBob.boxPk, bundle: otherBob, pinnedAt: T0 + 180000, verified: false, state: 'trusted', rejected: [ids.dave.signPk] };
+  const bobElsewhere = {
+    id: 4,
+    label: 'bob@relay.example:7443',
+    name: 'bob',
+    relay: 'wss://relay.example:7443',
+    signPk: otherBob.signPk,
+    boxPk: otherBob.boxPk,
+    bundle: otherBob,
+    pinnedAt: T0 + 180000,
+    verified: false,
+    state: 'trusted',
+    rejected: [ids.dave.signPk],
+  };
   const contacts = [
     ['bob-unverified', contactOf(1, 'bob')],
     ['carol-verified', contactOf(2, 'carol', { verified: true, pinnedAt: T0 + 120000 })],
@@ -68,13 +95,15 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
     return { name, row: { msgTag: hex(row.tag), direction: m.direction, contactId: m.contactId, time: m.time }, text: m.body, plaintext: hex(plain), sealed: hex(sealed) };
   });
   // Version 1 records (written before labels and relays) still open: label = bundle name, no relay.
-  const legacyContacts = [['bob-v1', 1, { v: 1, id: 1, bundle: bundleToJson(bundle('bob', T0)), pinnedAt: T0 + 60000, verified: true, state: 'trusted' }]].map(([name, rowId, j]) => {
-    const record = JSON.stringify(j);
-    const sealed = sealRaw(new TextEncoder().encode(record), `contact-v1/${name}`);
-    const back = codec.openContact(rowId, sealed, key);
-    if (back.label !== 'bob' || back.relay !== undefined) throw new Error(`legacy contact ${name}`);
-    return { name, rowId, record, sealed: hex(sealed), label: back.label, relay: null };
-  });
+  const legacyContacts = [['bob-v1', 1, { v: 1, id: 1, bundle: bundleToJson(bundle('bob', T0)), pinnedAt: T0 + 60000, verified: true, state: 'trusted' }]].map(
+    ([name, rowId, j]) => {
+      const record = JSON.stringify(j);
+      const sealed = sealRaw(new TextEncoder().encode(record), `contact-v1/${name}`);
+      const back = codec.openContact(rowId, sealed, key);
+      if (back.label !== 'bob' || back.relay !== undefined) throw new Error(`legacy contact ${name}`);
+      return { name, rowId, record, sealed: hex(sealed), label: back.label, relay: null };
+    },
+  );
 
   // --- messages ------------------------------------------------------------------------------
   const messages = [
@@ -141,20 +170,40 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   const c0 = contacts[0];
   refuse('contact-other-row', 'contact', { rowId: 2 }, u8(c0.sealed), 'a record moved to another row: its id says 1');
   refuse('contact-other-key', 'contact', { rowId: 1 }, sealRaw(enc(c0.record), 'bad/contact-other-key', otherKey), 'sealed under another history key');
-  refuse('contact-flipped', 'contact', { rowId: 1 }, (() => { const s = u8(c0.sealed); s[30] ^= 1; return s; })());
+  refuse(
+    'contact-flipped',
+    'contact',
+    { rowId: 1 },
+    (() => {
+      const s = u8(c0.sealed);
+      s[30] ^= 1;
+      return s;
+    })(),
+  );
   refuse('contact-version-3', 'contact', { rowId: 1 }, sealRaw(enc(c0.record.replace('{"v":2,', '{"v":3,')), 'bad/contact-v3'));
   refuse('contact-v2-no-label', 'contact', { rowId: 1 }, sealRaw(enc(c0.record.replace('"label":"bob",', '')), 'bad/contact-no-label'));
   refuse('contact-bad-state', 'contact', { rowId: 1 }, sealRaw(enc(c0.record.replace('"state":"trusted"', '"state":"blocked"')), 'bad/contact-state'));
   refuse('contact-not-json', 'contact', { rowId: 1 }, sealRaw(enc('{"v":1,'), 'bad/contact-json'));
   const m0 = messages[0];
   const p0 = u8(m0.plaintext);
-  const withByte = (p, i, v) => { const q = new Uint8Array(p); q[i] = v; return q; };
+  const withByte = (p, i, v) => {
+    const q = new Uint8Array(p);
+    q[i] = v;
+    return q;
+  };
   refuse('message-direction', 'message', { ...m0.row, direction: 'out' }, u8(m0.sealed), 'the row says out, the record in');
   refuse('message-contact', 'message', { ...m0.row, contactId: 2 }, u8(m0.sealed));
   refuse('message-time', 'message', { ...m0.row, time: m0.row.time + 1 }, u8(m0.sealed));
-  refuse('message-tag', 'message', { ...m0.row, msgTag: messages[1].row.msgTag }, u8(m0.sealed), 'the row\'s tag is of another id');
+  refuse('message-tag', 'message', { ...m0.row, msgTag: messages[1].row.msgTag }, u8(m0.sealed), "the row's tag is of another id");
   // v2 record: 0x02 || msgId || dir || contact || time || bodyType (offset 34) || u32be len (35) || body (39) || zeros
-  const v2 = (type, len, body, size) => { const q = new Uint8Array(size); q.set(p0.subarray(0, 34)); q[34] = type; new DataView(q.buffer).setUint32(35, len); q.set(body, 39); return q; };
+  const v2 = (type, len, body, size) => {
+    const q = new Uint8Array(size);
+    q.set(p0.subarray(0, 34));
+    q[34] = type;
+    new DataView(q.buffer).setUint32(35, len);
+    q.set(body, 39);
+    return q;
+  };
   refuse('message-version-3', 'message', m0.row, sealRaw(withByte(p0, 0, 3), 'bad/message-v3'));
   refuse('message-body-type-2', 'message', m0.row, sealRaw(withByte(p0, 34, 2), 'bad/message-type'));
   refuse('message-bad-utf8', 'message', m0.row, sealRaw(v2(0, 2, Uint8Array.of(0xc3, 0x28), 256), 'bad/message-utf8'), 'bodyType 0 but not UTF-8');
@@ -169,10 +218,15 @@ export async function writeStoreVectors({ root, dist, drbg, ids, secrets, T0 }) 
   const q0 = quarantine[0];
   refuse('quarantine-eid', 'quarantine', { eid: quarantine[1].row.eid }, u8(q0.sealed));
   refuse('quarantine-version-2', 'quarantine', q0.row, sealRaw(enc(q0.info.replace('{"v":1,', '{"v":2,')), 'bad/quarantine-v2'));
-  refuse('quarantine-sender-31', 'quarantine', q0.row, sealRaw(enc(JSON.stringify({ v: 1, eid: q0.row.eid, reason: 'KEY_CHANGED', senderSignPk: Buffer.alloc(31).toString('base64') })), 'bad/quarantine-pk'));
+  refuse(
+    'quarantine-sender-31',
+    'quarantine',
+    q0.row,
+    sealRaw(enc(JSON.stringify({ v: 1, eid: q0.row.eid, reason: 'KEY_CHANGED', senderSignPk: Buffer.alloc(31).toString('base64') })), 'bad/quarantine-pk'),
+  );
 
   const json = {
-    description: 'hush local store records (docs/PROTOCOL.md §8.2), sealed under alice\'s historyKey (identities as in envelope.json); generated by scripts/vectors/store.mjs',
+    description: "hush local store records (docs/PROTOCOL.md §8.2), sealed under alice's historyKey (identities as in envelope.json); generated by scripts/vectors/store.mjs",
     historyKey: hex(key),
     otherHistoryKey: hex(otherKey),
     check: { ...check, otherKey: wrongKeyCheck, withoutNul: badCheck },

@@ -16,7 +16,12 @@ export function when(ms: number, now: number = Date.now()): string {
 /** `s` cut to at most `max` characters, ending in `…` when cut (no space before it). */
 export function cut(s: string, max: number): string {
   const chars = Array.from(s);
-  return chars.length <= max ? s : chars.slice(0, Math.max(0, max - 1)).join('').trimEnd() + '…';
+  return chars.length <= max
+    ? s
+    : chars
+        .slice(0, Math.max(0, max - 1))
+        .join('')
+        .trimEnd() + '…';
 }
 
 /**

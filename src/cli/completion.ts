@@ -55,7 +55,17 @@ function bash(m: Model): string {
   const uniq = (xs: string[]): string => [...new Set(xs)].join('|');
   const cases = m.commands
     .filter((c) => c.name !== 'help' && c.name !== 'completion')
-    .map((c) => `    ${c.name}) opts=${sq(c.passThrough ? '' : c.flags.filter((f) => !f.names.includes('--help')).flatMap((f) => f.names).join(' '))} ;;`)
+    .map(
+      (c) =>
+        `    ${c.name}) opts=${sq(
+          c.passThrough
+            ? ''
+            : c.flags
+                .filter((f) => !f.names.includes('--help'))
+                .flatMap((f) => f.names)
+                .join(' '),
+        )} ;;`,
+    )
     .join('\n');
   const prevCases = (
     [
@@ -118,7 +128,10 @@ function zsh(m: Model): string {
       if (c.name === 'help') return `    help) _describe 'command' commands ;;`;
       if (c.name === 'completion') return `    completion) _values 'shell' bash zsh fish ;;`;
       if (c.passThrough) return `    ${c.name}) _files ;;`;
-      return `    ${c.name}) _arguments -s "\${globals[@]}" ${c.flags.filter((f) => !f.names.includes('--help')).flatMap(zshSpecs).join(' ')} '*: :_files' ;;`;
+      return `    ${c.name}) _arguments -s "\${globals[@]}" ${c.flags
+        .filter((f) => !f.names.includes('--help'))
+        .flatMap(zshSpecs)
+        .join(' ')} '*: :_files' ;;`;
     })
     .join('\n');
   return `#compdef hush
@@ -164,11 +177,7 @@ function fishLine(f: Flag, condition: string): string {
 }
 
 function fish(m: Model): string {
-  const lines = [
-    '# fish completion for hush. Save it where fish finds it:',
-    '#   hush completion fish > ~/.config/fish/completions/hush.fish',
-    'complete -c hush -f',
-  ];
+  const lines = ['# fish completion for hush. Save it where fish finds it:', '#   hush completion fish > ~/.config/fish/completions/hush.fish', 'complete -c hush -f'];
   const names = m.commands.map((c) => c.name).join(' ');
   for (const c of m.commands) lines.push(`complete -c hush -n ${sq(`not __fish_seen_subcommand_from ${names}`)} -a ${c.name} -d ${sq(c.summary)}`);
   for (const g of m.globals) lines.push(fishLine(g, ''));

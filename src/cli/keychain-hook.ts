@@ -76,13 +76,7 @@ export function installKeychainSource(out: Output, env: NodeJS.ProcessEnv): void
  * only when there is an entry), so later commands keep needing no passphrase. Never throws:
  * when the entry cannot be replaced it is removed, and a hint says so.
  */
-export async function refreshRememberedKey(
-  out: Output,
-  env: NodeJS.ProcessEnv,
-  home: string,
-  file: KeyringFile,
-  passphrase: Uint8Array,
-): Promise<void> {
+export async function refreshRememberedKey(out: Output, env: NodeJS.ProcessEnv, home: string, file: KeyringFile, passphrase: Uint8Array): Promise<void> {
   const kc = await import('../store/keychain.js');
   const r = await kc.getRemembered(home, { env, passive: true });
   if (r.status === 'none' || r.status === 'unavailable') return;

@@ -85,7 +85,10 @@ export interface Session {
  * `deliveryReceipts: false` turns delivered receipts off. `receiptDelay` (--receipt-delay, else
  * config `receiptDelay`, else 5-60 s) bounds the random wait before a receipt leaves.
  */
-export async function openSession(ctx: CommandContext, o: { readReceipts?: unknown; deliveryReceipts?: unknown; receiptDelay?: unknown; quarantineLimits?: unknown } = {}): Promise<Session> {
+export async function openSession(
+  ctx: CommandContext,
+  o: { readReceipts?: unknown; deliveryReceipts?: unknown; receiptDelay?: unknown; quarantineLimits?: unknown } = {},
+): Promise<Session> {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
   const timeoutMs = relayTimeoutMs(ctx);
@@ -122,8 +125,18 @@ export async function openSession(ctx: CommandContext, o: { readReceipts?: unkno
     ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`);
     // A name that looks like an earlier contact's (bob_, bob0, b0b for bob): say so loudly.
     const pinned = store.findContactByLabel(p.name);
-    const earlier = pinned ? store.listContacts().filter((c) => c.id < pinned.id).sort((a, b) => a.id - b.id) : [];
-    const like = pinned ? lookalikeOf(pinned.name, earlier.map((c) => c.name)) : undefined;
+    const earlier = pinned
+      ? store
+          .listContacts()
+          .filter((c) => c.id < pinned.id)
+          .sort((a, b) => a.id - b.id)
+      : [];
+    const like = pinned
+      ? lookalikeOf(
+          pinned.name,
+          earlier.map((c) => c.name),
+        )
+      : undefined;
     const other = like === undefined ? undefined : earlier.find((c) => c.name === like);
     if (other) ctx.out.warn(`${safeName(p.name)} looks like your contact ${safeName(other.label)}; compare fingerprints (hush verify ${safeName(p.name)})`);
   });
@@ -168,7 +181,10 @@ function canonicalOrSame(url: string): string {
  */
 export function printQuarantinedJson(out: Output, q: QuarantineReport): void {
   if (out.json) {
-    out.data({ event: 'quarantined', reason: q.reason, eid: q.eid, from: null, claimedKey: q.claimedKey ?? null, claimedName: q.claimedName ?? null, authenticated: q.authenticated }, '');
+    out.data(
+      { event: 'quarantined', reason: q.reason, eid: q.eid, from: null, claimedKey: q.claimedKey ?? null, claimedName: q.claimedName ?? null, authenticated: q.authenticated },
+      '',
+    );
   }
 }
 
@@ -185,7 +201,9 @@ export function warnQuarantined(out: Output, list: readonly QuarantineReport[]):
     const what = plural(g.n, 'message');
     const who = g.name ?? 'NAME';
     if (g.reason === 'KEY_CHANGED') {
-      out.warn(`${what} signed by a NEW key claiming to be ${who} kept in quarantine, not shown; compare it (hush verify ${who}), then hush trust ${who} to accept it, or hush trust ${who} --reject`);
+      out.warn(
+        `${what} signed by a NEW key claiming to be ${who} kept in quarantine, not shown; compare it (hush verify ${who}), then hush trust ${who} to accept it, or hush trust ${who} --reject`,
+      );
     } else if (g.reason === 'REJECTED_KEY') {
       out.warn(`${what} signed by the key you refused for ${who} kept in quarantine, not shown`);
     } else if (g.reason === 'UNKNOWN_SENDER') {

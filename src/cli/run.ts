@@ -29,16 +29,25 @@ export function reportError(out: Output, err: unknown, env: NodeJS.ProcessEnv = 
     return err.exitCode;
   }
   const message = err instanceof Error ? err.message : String(err);
-  out.error(`internal error: ${message}`, env.HUSH_DEBUG === '1' ? 'this is a bug in hush; please report it with the output above' : 'run again with HUSH_DEBUG=1 for details, and report it if it persists');
+  out.error(
+    `internal error: ${message}`,
+    env.HUSH_DEBUG === '1' ? 'this is a bug in hush; please report it with the output above' : 'run again with HUSH_DEBUG=1 for details, and report it if it persists',
+  );
   debugDump(out, err, env);
   return ExitCode.internal;
 }
 
 /** commander's own errors (exitOverride), already known to be usage problems. */
 export function reportUsage(out: Output, commanderMessage: string, commandPath: string): ExitCode {
-  const lines = commanderMessage.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = commanderMessage
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const first = (lines[0] ?? 'invalid usage').replace(/^error:\s*/, '');
-  const raw = lines.slice(1).join(' ').replace(/^\((.*)\)$/, '$1');
+  const raw = lines
+    .slice(1)
+    .join(' ')
+    .replace(/^\((.*)\)$/, '$1');
   const suggestion = raw.charAt(0).toLowerCase() + raw.slice(1);
   const help = `run ${commandPath} --help`;
   out.error(first, suggestion ? `${suggestion.replace(/\?$/, '')}? ${help}` : help);

@@ -39,8 +39,7 @@ export type TrustState = 'verified' | 'unverified' | 'changed';
 export type Connection = 'connecting' | 'connected' | 'reconnecting';
 
 export type Entry =
-  | { t: 'msg'; id: string; dir: 'in' | 'out'; who: string; time: number; body: string; status: MessageStatus; backlog?: true }
-  | { t: 'note'; text: string; level: 'info' | 'warn' };
+  { t: 'msg'; id: string; dir: 'in' | 'out'; who: string; time: number; body: string; status: MessageStatus; backlog?: true } | { t: 'note'; text: string; level: 'info' | 'warn' };
 
 export interface ChatView {
   peer: string;
@@ -117,7 +116,11 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     });
     this.m.on('typing', (t) => this.onTyping(t.from));
     this.m.on('quarantined', (q) => {
-      if (q.isNew) this.note(`a message${q.claimedName ? ` claiming to be from ${q.claimedName}` : ''} was not shown (${q.reason.toLowerCase().replace(/_/g, ' ')}); kept in quarantine`, 'warn');
+      if (q.isNew)
+        this.note(
+          `a message${q.claimedName ? ` claiming to be from ${q.claimedName}` : ''} was not shown (${q.reason.toLowerCase().replace(/_/g, ' ')}); kept in quarantine`,
+          'warn',
+        );
       if (q.reason === 'KEY_CHANGED' && q.claimedName === this.contact.label) this.refreshContact();
     });
     this.m.on('state', (st) => {

@@ -235,7 +235,13 @@ class Judge {
   }
 
   /** An authenticated first message from a key the relay names: pin it, or record a key change. */
-  private firstContact(item: { eid: string }, bundle: Bundle, claimed: Uint8Array, opened: Opened, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Verdict {
+  private firstContact(
+    item: { eid: string },
+    bundle: Bundle,
+    claimed: Uint8Array,
+    opened: Opened,
+    q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict,
+  ): Verdict {
     // Someone else's key named like us is labelled name@host: never shown as our own name.
     const r = this.store.pinContact(bundle, undefined, this.o.relay, [this.o.myName]);
     const memoKey = toHex(claimed);
@@ -278,8 +284,25 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
   for (const item of items) verdicts.push(await judge.judge(item));
   const now = o.now ?? Date.now;
   const limits = o.quarantineLimits ?? DEFAULT_QUARANTINE_LIMITS;
-  const res: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: items.map((i) => i.eid) };
-  const sealCtx = { identity, random: o.random ?? randomBytes, now, ...(o.cache ? { cache: o.cache } : {}), ...(o.receiptDelay ? { delay: o.receiptDelay } : {}), ...(o.pendingReceipts ? { pending: o.pendingReceipts } : {}) };
+  const res: ProcessResult = {
+    messages: [],
+    quarantined: [],
+    quarantineDropped: 0,
+    duplicates: 0,
+    ignored: 0,
+    receipts: [],
+    typing: [],
+    outgoing: [],
+    ackEids: items.map((i) => i.eid),
+  };
+  const sealCtx = {
+    identity,
+    random: o.random ?? randomBytes,
+    now,
+    ...(o.cache ? { cache: o.cache } : {}),
+    ...(o.receiptDelay ? { delay: o.receiptDelay } : {}),
+    ...(o.pendingReceipts ? { pending: o.pendingReceipts } : {}),
+  };
   store.transaction(() => {
     const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
     const fresh = store.addMessages(

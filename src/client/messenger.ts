@@ -42,7 +42,17 @@ import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../store/db.js';
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
-import { DEFAULT_RECEIPT_DELAY, type PendingReceipts, type QueuedReceipt, queueCatchUpReceipts, type ReceiptDelay, type ReceiptReport, queueReadReceipts, receiptsAllowed, type SealContext } from './receipts.js';
+import {
+  DEFAULT_RECEIPT_DELAY,
+  type PendingReceipts,
+  type QueuedReceipt,
+  queueCatchUpReceipts,
+  type ReceiptDelay,
+  type ReceiptReport,
+  queueReadReceipts,
+  receiptsAllowed,
+  type SealContext,
+} from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
 
@@ -365,7 +375,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         name = label.slice(0, at);
         const host = label.slice(at + 1);
         if (host !== this.relay.replace(/^wss?:\/\//, '')) {
-          throw new UsageError('WRONG_RELAY', `${label} is not pinned, and its relay ${host} is not the one in use (${this.relay})`, { hint: `pass --relay ws://${host} to reach ${name} there` });
+          throw new UsageError('WRONG_RELAY', `${label} is not pinned, and its relay ${host} is not the one in use (${this.relay})`, {
+            hint: `pass --relay ws://${host} to reach ${name} there`,
+          });
         }
       }
       if (name === this.name) throw new UsageError('SELF', `${name} is you`, { hint: 'name a contact; hush does not send messages to yourself' });
@@ -387,7 +399,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     }
     verifyBundle(bundle);
     if (bundle.name !== name) {
-      throw new TrustError('BUNDLE_NAME_MISMATCH', `the relay answered for ${name} with a key bundle named ${bundle.name}`, { hint: 'the relay may be misbehaving; do not trust it' });
+      throw new TrustError('BUNDLE_NAME_MISMATCH', `the relay answered for ${name} with a key bundle named ${bundle.name}`, {
+        hint: 'the relay may be misbehaving; do not trust it',
+      });
     }
     if (contact) {
       // Same identity key and box key: fine. A key the user rejected: keep the pinned one.
@@ -399,7 +413,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       this.store.recordKeyChange(contact.id, bundle);
       throw keyChanged(contact.label);
     }
-    if (bytesEqual(bundle.signPk, this.identity.signPk)) throw new UsageError('SELF', `${name} is your own key on this relay`, { hint: 'name a contact; hush does not send messages to yourself' });
+    if (bytesEqual(bundle.signPk, this.identity.signPk))
+      throw new UsageError('SELF', `${name} is your own key on this relay`, { hint: 'name a contact; hush does not send messages to yourself' });
     const r = this.store.pinContact(bundle, undefined, this.relay);
     contact = r.contact;
     if (r.status === 'new') this.emit('pinned', { name: contact.label, fingerprint: fingerprint(contact.signPk) });
@@ -461,7 +476,16 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     });
     // They wait in the outbox for a flush past their time (listen's timer, the next command).
     for (const q of catchUp) this.receiptDue = Math.min(this.receiptDue ?? Infinity, q.notBefore);
-    return prepared.map((p) => ({ eid: p.eid, envelope: p.envelope, msgId: p.msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time: p.time, fromOutbox: false }));
+    return prepared.map((p) => ({
+      eid: p.eid,
+      envelope: p.envelope,
+      msgId: p.msgId,
+      contactId: contact.id,
+      to: contact.label,
+      toSignPk: contact.signPk,
+      time: p.time,
+      fromOutbox: false,
+    }));
   }
 
   /** A pipelined sender on the current connection (see SendPipeline). */
@@ -506,7 +530,17 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         this.receiptDue = Math.min(this.receiptDue ?? Infinity, e.createdAt);
         continue;
       }
-      go.push({ eid: e.eid, envelope: e.envelope, msgId: e.msgId, contactId: e.contactId, to: c.label, toSignPk: c.signPk, time: m?.time ?? e.createdAt, fromOutbox: true, ...(m ? {} : { control: true }) });
+      go.push({
+        eid: e.eid,
+        envelope: e.envelope,
+        msgId: e.msgId,
+        contactId: e.contactId,
+        to: c.label,
+        toSignPk: c.signPk,
+        time: m?.time ?? e.createdAt,
+        fromOutbox: true,
+        ...(m ? {} : { control: true }),
+      });
     }
     if (go.length === 0) return { sent: 0, failed: [] };
     const pipe = this.sendPipeline();
@@ -546,7 +580,11 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * order) but not awaited: their promises go into `later` for the caller to await, so the
    * next batch can be opened while they travel (pull). Without it, both are awaited.
    */
-  async processBatch(items: readonly Pick<MailItem, 'eid' | 'env'>[], ack: boolean | ((eids: string[]) => Promise<unknown>) = true, later?: Promise<unknown>[]): Promise<ProcessResult> {
+  async processBatch(
+    items: readonly Pick<MailItem, 'eid' | 'env'>[],
+    ack: boolean | ((eids: string[]) => Promise<unknown>) = true,
+    later?: Promise<unknown>[],
+  ): Promise<ProcessResult> {
     const run = async (): Promise<ProcessResult> => {
       const res = await processEnvelopes(this.store, this.identity, items, {
         myName: this.name,
@@ -857,4 +895,3 @@ export function checkBody(body: Uint8Array): void {
     });
   }
 }
-

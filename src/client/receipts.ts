@@ -218,9 +218,21 @@ export function queueReceipts(store: HushStore, ctx: SealContext, contact: Conta
  * transaction that stores our first message. Returns what was queued.
  */
 export function queueCatchUpReceipts(store: HushStore, ctx: SealContext, contact: Contact, o: { delivered: boolean; read: boolean }): QueuedReceipt[] {
-  const incoming = store.history({ contactId: contact.id, limit: MAX_RECEIPT_IDS * 4 }).filter((m) => m.direction === 'in').slice(-MAX_RECEIPT_IDS);
+  const incoming = store
+    .history({ contactId: contact.id, limit: MAX_RECEIPT_IDS * 4 })
+    .filter((m) => m.direction === 'in')
+    .slice(-MAX_RECEIPT_IDS);
   const out: QueuedReceipt[] = [];
-  if (o.delivered && incoming.length > 0) out.push(...queueReceipts(store, ctx, contact, 'delivered', incoming.map((m) => m.msgId)));
+  if (o.delivered && incoming.length > 0)
+    out.push(
+      ...queueReceipts(
+        store,
+        ctx,
+        contact,
+        'delivered',
+        incoming.map((m) => m.msgId),
+      ),
+    );
   const read = incoming.filter((m) => m.status === 'read').map((m) => m.msgId);
   if (o.read && read.length > 0) out.push(...queueReceipts(store, ctx, contact, 'read', read));
   return out;

@@ -20,16 +20,7 @@ import { RelayError } from '../errors.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { toB64 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
-import {
-  authSignedBytes,
-  canonicalRelayUrl,
-  encodeFrame,
-  type HelloFrame,
-  MAX_RELAY_FRAME_BYTES,
-  type MailItem,
-  parseRelayFrame,
-  type RelayFrame,
-} from '../protocol/frames.js';
+import { authSignedBytes, canonicalRelayUrl, encodeFrame, type HelloFrame, MAX_RELAY_FRAME_BYTES, type MailItem, parseRelayFrame, type RelayFrame } from '../protocol/frames.js';
 
 export interface RelayClientOptions {
   /**
@@ -270,7 +261,14 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    */
   async send(to: Uint8Array, env: Uint8Array, opts: { ephemeral?: boolean; token?: Uint8Array } = {}): Promise<SendResult> {
     const eid = envelopeId(env);
-    const f = await this.request('accepted', { t: 'send', to: toB64(to), env: toB64(env), eid, ...(opts.ephemeral ? { ephemeral: true } : {}), ...(opts.token ? { token: toB64(opts.token) } : {}) });
+    const f = await this.request('accepted', {
+      t: 'send',
+      to: toB64(to),
+      env: toB64(env),
+      eid,
+      ...(opts.ephemeral ? { ephemeral: true } : {}),
+      ...(opts.token ? { token: toB64(opts.token) } : {}),
+    });
     if (f.eid !== eid) throw new RelayError('RELAY_PROTOCOL', 'the relay accepted another envelope id than the one sent');
     return { eid: f.eid, stored: f.stored, delivered: f.delivered };
   }

@@ -17,15 +17,7 @@
 import { DataError, PassphraseError } from '../errors.js';
 import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
-import {
-  KDF_CEILING,
-  KDF_FLOOR,
-  type KdfParams,
-  type KeyringFile,
-  type KeyringHeader,
-  keyringHeaderBytes,
-  KEYRING_SECRETS_VERSION,
-} from '../protocol/keyring-file.js';
+import { KDF_CEILING, KDF_FLOOR, type KdfParams, type KeyringFile, type KeyringHeader, keyringHeaderBytes, KEYRING_SECRETS_VERSION } from '../protocol/keyring-file.js';
 import { type Identity, identityFromSecrets, identitySecrets, SECRETS_BYTES, wipeIdentity } from './identity.js';
 import { NONCE_BYTES, type Random, secretbox, secretboxOpen, sha512, wipe } from './nacl.js';
 
@@ -37,11 +29,16 @@ export function checkKdfParams(p: KdfParams): void {
   const int = (n: number): boolean => Number.isSafeInteger(n);
   const bad =
     p.alg !== 'argon2id' ||
-    !int(p.m) || !int(p.t) || !int(p.p) ||
+    !int(p.m) ||
+    !int(p.t) ||
+    !int(p.p) ||
     !(p.salt instanceof Uint8Array) ||
-    p.m < KDF_FLOOR.m || p.m > KDF_CEILING.m ||
-    p.t < KDF_FLOOR.t || p.t > KDF_CEILING.t ||
-    p.p < KDF_FLOOR.p || p.p > KDF_CEILING.p ||
+    p.m < KDF_FLOOR.m ||
+    p.m > KDF_CEILING.m ||
+    p.t < KDF_FLOOR.t ||
+    p.t > KDF_CEILING.t ||
+    p.p < KDF_FLOOR.p ||
+    p.p > KDF_CEILING.p ||
     p.salt.length !== 16;
   if (bad) {
     throw new DataError('KDF_PARAMS_REFUSED', `keyring key-derivation parameters are outside the allowed range (m=${p.m} t=${p.t} p=${p.p})`, {
@@ -69,8 +66,7 @@ function wrapDataKey(h: KeyringHeader, dataKey: Uint8Array, wrappingKey: Uint8Ar
   return { nonce, ct };
 }
 
-const corrupt = (): DataError =>
-  new DataError('KEYRING_CORRUPT', 'the keyring file is corrupted or was tampered with', { hint: 'restore the keyring from a backup' });
+const corrupt = (): DataError => new DataError('KEYRING_CORRUPT', 'the keyring file is corrupted or was tampered with', { hint: 'restore the keyring from a backup' });
 
 /**
  * Seals a new keyring for `id` under `wrappingKey` (derived with header.kdf). `random`

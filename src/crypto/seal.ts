@@ -111,12 +111,18 @@ export function sealEnvelope(me: BoxIdentity, to: Peer, msg: SealInput, random: 
   let o = 0;
   payload[o++] = PAYLOAD_VERSION;
   payload[o++] = KIND[msg.kind];
-  payload.set(me.signPk, o); o += 32;
-  payload.set(to.signPk, o); o += 32;
-  payload.set(ephPk, o); o += 32;
-  payload.set(msg.id, o); o += MSG_ID_BYTES;
-  payload.set(time, o); o += 8;
-  payload.set(u32be(msg.body.length), o); o += 4;
+  payload.set(me.signPk, o);
+  o += 32;
+  payload.set(to.signPk, o);
+  o += 32;
+  payload.set(ephPk, o);
+  o += 32;
+  payload.set(msg.id, o);
+  o += MSG_ID_BYTES;
+  payload.set(time, o);
+  o += 8;
+  payload.set(u32be(msg.body.length), o);
+  o += 4;
   payload.set(msg.body, o);
 
   const innerNonce = random(NONCE_BYTES);
@@ -189,8 +195,10 @@ export function openInner(me: BoxIdentity, outer: OuterOpened, sender: Peer, cac
     const pRecipient = p.subarray(o, (o += 32));
     const pEph = p.subarray(o, (o += 32));
     const id = p.slice(o, (o += MSG_ID_BYTES));
-    const time = readU64be(p, o); o += 8; // throws above 2^53 - 1
-    const bodyLen = readU32be(p, o); o += 4;
+    const time = readU64be(p, o);
+    o += 8; // throws above 2^53 - 1
+    const bodyLen = readU32be(p, o);
+    o += 4;
     const ok =
       version === PAYLOAD_VERSION &&
       kind !== undefined &&
@@ -210,12 +218,7 @@ export function openInner(me: BoxIdentity, outer: OuterOpened, sender: Peer, cac
 }
 
 /** Both steps, for callers that already know every possible sender. */
-export function openEnvelope(
-  me: BoxIdentity,
-  envelope: Uint8Array,
-  lookup: (senderSignPk: Uint8Array) => Peer | undefined,
-  cache?: SharedKeyCache,
-): Opened {
+export function openEnvelope(me: BoxIdentity, envelope: Uint8Array, lookup: (senderSignPk: Uint8Array) => Peer | undefined, cache?: SharedKeyCache): Opened {
   const outer = openOuter(me, envelope);
   const sender = lookup(outer.senderSignPk);
   if (!sender) throw new DataError('UNKNOWN_SENDER', 'message is from a key that is not among your contacts');

@@ -69,22 +69,78 @@ export type RelayErrorCode = (typeof ERROR_CODES)[number];
 
 // --- Client -> relay -------------------------------------------------------------------
 
-export interface AuthFrame { v: 1; t: 'auth'; id: string; signPk: Uint8Array; url: string; time: number; sig: Uint8Array }
+export interface AuthFrame {
+  v: 1;
+  t: 'auth';
+  id: string;
+  signPk: Uint8Array;
+  url: string;
+  time: number;
+  sig: Uint8Array;
+}
 /** `bundle` is validated (shape and signature) by the relay itself, which answers BAD_BUNDLE. */
-export interface RegisterFrame { v: 1; t: 'register'; id: string; bundle: Obj }
-export interface LookupFrame { v: 1; t: 'lookup'; id: string; name?: string; signPk?: Uint8Array }
+export interface RegisterFrame {
+  v: 1;
+  t: 'register';
+  id: string;
+  bundle: Obj;
+}
+export interface LookupFrame {
+  v: 1;
+  t: 'lookup';
+  id: string;
+  name?: string;
+  signPk?: Uint8Array;
+}
 /** Frees `name`, which must be held by the authenticated key (the connection's auth is the proof). */
-export interface ReleaseFrame { v: 1; t: 'release'; id: string; name: string }
+export interface ReleaseFrame {
+  v: 1;
+  t: 'release';
+  id: string;
+  name: string;
+}
 /**
  * `toText` and `envText` are the base64 texts of `to` and `env` exactly as received: decoding is
  * strict (they re-encode to themselves), so the relay forwards them without re-encoding.
  */
-export interface SendFrame { v: 1; t: 'send'; id: string; to: Uint8Array; env: Uint8Array; eid: string; ephemeral: boolean; toText: string; envText: string; token?: Uint8Array }
+export interface SendFrame {
+  v: 1;
+  t: 'send';
+  id: string;
+  to: Uint8Array;
+  env: Uint8Array;
+  eid: string;
+  ephemeral: boolean;
+  toText: string;
+  envText: string;
+  token?: Uint8Array;
+}
 /** A mailbox owner's delivery-token registrations (§7.2): hashes to add (with expiry) and to remove. */
-export interface TokensFrame { v: 1; t: 'tokens'; id: string; add: { h: Uint8Array; exp: number }[]; remove: Uint8Array[] }
-export interface PullFrame { v: 1; t: 'pull'; id: string; after: number; limit: number }
-export interface AckFrame { v: 1; t: 'ack'; id: string; eids: string[] }
-export interface PingFrame { v: 1; t: 'ping'; id: string }
+export interface TokensFrame {
+  v: 1;
+  t: 'tokens';
+  id: string;
+  add: { h: Uint8Array; exp: number }[];
+  remove: Uint8Array[];
+}
+export interface PullFrame {
+  v: 1;
+  t: 'pull';
+  id: string;
+  after: number;
+  limit: number;
+}
+export interface AckFrame {
+  v: 1;
+  t: 'ack';
+  id: string;
+  eids: string[];
+}
+export interface PingFrame {
+  v: 1;
+  t: 'ping';
+  id: string;
+}
 export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame;
 export type ClientFrameType = ClientFrame['t'];
 export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens'];
@@ -112,18 +168,73 @@ export interface RelayLimits {
  * older relays omit it, older clients ignore it) lists every canonical URL whose auth it accepts,
  * `relay` first.
  */
-export interface HelloFrame { v: 1; t: 'hello'; challenge: Uint8Array; relay: string; urls?: string[]; time: number; limits: Partial<RelayLimits> }
+export interface HelloFrame {
+  v: 1;
+  t: 'hello';
+  challenge: Uint8Array;
+  relay: string;
+  urls?: string[];
+  time: number;
+  limits: Partial<RelayLimits>;
+}
 /** Most URLs a relay lists in `hello.urls`. */
 export const MAX_HELLO_URLS = 32;
-export interface OkFrame { v: 1; t: 'ok'; id: string; deleted?: number }
-export interface BundleFrame { v: 1; t: 'bundle'; id: string; bundle: unknown }
-export interface AcceptedFrame { v: 1; t: 'accepted'; id: string; eid: string; stored: boolean; delivered: number }
-export interface MailItem { seq: number; eid: string; env: Uint8Array; time: number }
-export interface MailFrame { v: 1; t: 'mail'; id: string; items: MailItem[]; more: boolean }
+export interface OkFrame {
+  v: 1;
+  t: 'ok';
+  id: string;
+  deleted?: number;
+}
+export interface BundleFrame {
+  v: 1;
+  t: 'bundle';
+  id: string;
+  bundle: unknown;
+}
+export interface AcceptedFrame {
+  v: 1;
+  t: 'accepted';
+  id: string;
+  eid: string;
+  stored: boolean;
+  delivered: number;
+}
+export interface MailItem {
+  seq: number;
+  eid: string;
+  env: Uint8Array;
+  time: number;
+}
+export interface MailFrame {
+  v: 1;
+  t: 'mail';
+  id: string;
+  items: MailItem[];
+  more: boolean;
+}
 /** An envelope delivered at once; `seq` is 0 for an ephemeral (never stored) one. */
-export interface PushFrame { v: 1; t: 'push'; seq: number; eid: string; env: Uint8Array; time: number; ephemeral: boolean }
-export interface PongFrame { v: 1; t: 'pong'; id: string; time: number }
-export interface ErrorFrame { v: 1; t: 'error'; id?: string; code: string; message: string }
+export interface PushFrame {
+  v: 1;
+  t: 'push';
+  seq: number;
+  eid: string;
+  env: Uint8Array;
+  time: number;
+  ephemeral: boolean;
+}
+export interface PongFrame {
+  v: 1;
+  t: 'pong';
+  id: string;
+  time: number;
+}
+export interface ErrorFrame {
+  v: 1;
+  t: 'error';
+  id?: string;
+  code: string;
+  message: string;
+}
 export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame;
 
 // --- Auth ------------------------------------------------------------------------------
@@ -206,11 +317,19 @@ function canonicalHost(host: string, bad: (why: string) => never): string {
 // --- Validators ------------------------------------------------------------------------
 
 /** Why a frame was refused: the code for the error frame, and the request id if one was readable. */
-export interface FrameProblem { ok: false; code: RelayErrorCode; message: string; id?: string }
+export interface FrameProblem {
+  ok: false;
+  code: RelayErrorCode;
+  message: string;
+  id?: string;
+}
 export type FrameResult<T> = { ok: true; frame: T } | FrameProblem;
 
 class Problem extends Error {
-  constructor(readonly code: RelayErrorCode, message: string) {
+  constructor(
+    readonly code: RelayErrorCode,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -293,7 +412,17 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
     const base = { v: 1 as const, id };
     switch (t) {
       case 'auth':
-        return { ok: true, frame: { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }), url: str(o, 'url', p, { max: MAX_URL_LENGTH }), time: int(o, 'time', p, 0, MAX_TIME), sig: b64(o, 'sig', p, { len: 64 }) } };
+        return {
+          ok: true,
+          frame: {
+            ...base,
+            t,
+            signPk: b64(o, 'signPk', p, { len: 32 }),
+            url: str(o, 'url', p, { max: MAX_URL_LENGTH }),
+            time: int(o, 'time', p, 0, MAX_TIME),
+            sig: b64(o, 'sig', p, { len: 64 }),
+          },
+        };
       case 'register':
         return { ok: true, frame: { ...base, t, bundle: obj(o.bundle, `${p}.bundle`) } };
       case 'lookup': {
@@ -326,11 +455,16 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
           const a = obj(x, `${p}.add[${i}]`);
           return { h: b64(a, 'h', `${p}.add[${i}]`, { len: TOKEN_HASH_BYTES }), exp: int(a, 'exp', `${p}.add[${i}]`, 0, MAX_TIME) };
         });
-        const remove = (o.remove === undefined ? [] : arr(o, 'remove', p, MAX_TOKENS_PER_FRAME)).map((_x, i, list) => b64(list as unknown as Obj, String(i), `${p}.remove`, { len: TOKEN_HASH_BYTES }));
+        const remove = (o.remove === undefined ? [] : arr(o, 'remove', p, MAX_TOKENS_PER_FRAME)).map((_x, i, list) =>
+          b64(list as unknown as Obj, String(i), `${p}.remove`, { len: TOKEN_HASH_BYTES }),
+        );
         return { ok: true, frame: { ...base, t, add, remove } };
       }
       case 'pull':
-        return { ok: true, frame: { ...base, t, after: optInt(o, 'after', p, 0, Number.MAX_SAFE_INTEGER) ?? 0, limit: optInt(o, 'limit', p, 1, MAX_PULL_LIMIT) ?? DEFAULT_PULL_LIMIT } };
+        return {
+          ok: true,
+          frame: { ...base, t, after: optInt(o, 'after', p, 0, Number.MAX_SAFE_INTEGER) ?? 0, limit: optInt(o, 'limit', p, 1, MAX_PULL_LIMIT) ?? DEFAULT_PULL_LIMIT },
+        };
       case 'ack': {
         const list = arr(o, 'eids', p, MAX_ACK_EIDS);
         return { ok: true, frame: { ...base, t, eids: list.map((x, i) => eid(x, `${p}.eids[${i}]`)) } };
@@ -345,7 +479,12 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
 
 function mailItem(v: unknown, path: string): MailItem {
   const o = obj(v, path);
-  return { seq: int(o, 'seq', path, 0, Number.MAX_SAFE_INTEGER), eid: eid(o.eid, `${path}.eid`), env: b64(o, 'env', path, { max: MAX_ENVELOPE_BYTES }), time: int(o, 'time', path, 0, MAX_TIME) };
+  return {
+    seq: int(o, 'seq', path, 0, Number.MAX_SAFE_INTEGER),
+    eid: eid(o.eid, `${path}.eid`),
+    env: b64(o, 'env', path, { max: MAX_ENVELOPE_BYTES }),
+    time: int(o, 'time', path, 0, MAX_TIME),
+  };
 }
 
 /** Parses one text frame sent by a relay (used by the client). Same contract as parseClientFrame. */
@@ -367,16 +506,31 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
         const lim = o.limits === undefined ? {} : obj(o.limits, `${p}.limits`);
         const limits: Partial<RelayLimits> = {};
         for (const [k, val] of Object.entries(lim)) if (typeof val === 'number' && Number.isSafeInteger(val) && val >= 0) (limits as Record<string, number>)[k] = val;
-        const urls = o.urls === undefined ? undefined : arr(o, 'urls', p, MAX_HELLO_URLS).map((_u, i, list) => str(list as unknown as Obj, String(i), `${p}.urls`, { max: MAX_URL_LENGTH }));
+        const urls =
+          o.urls === undefined ? undefined : arr(o, 'urls', p, MAX_HELLO_URLS).map((_u, i, list) => str(list as unknown as Obj, String(i), `${p}.urls`, { max: MAX_URL_LENGTH }));
         const relay = str(o, 'relay', p, { max: MAX_URL_LENGTH });
-        return { ok: true, frame: { v: 1, t, challenge: b64(o, 'challenge', p, { len: CHALLENGE_BYTES }), relay, ...(urls === undefined ? {} : { urls }), time: int(o, 'time', p, 0, MAX_TIME), limits } };
+        return {
+          ok: true,
+          frame: {
+            v: 1,
+            t,
+            challenge: b64(o, 'challenge', p, { len: CHALLENGE_BYTES }),
+            relay,
+            ...(urls === undefined ? {} : { urls }),
+            time: int(o, 'time', p, 0, MAX_TIME),
+            limits,
+          },
+        };
       }
       case 'ok':
         return { ok: true, frame: { v: 1, t, id: needId(), ...(o.deleted === undefined ? {} : { deleted: int(o, 'deleted', p, 0, Number.MAX_SAFE_INTEGER) }) } };
       case 'bundle':
         return { ok: true, frame: { v: 1, t, id: needId(), bundle: obj(o.bundle, `${p}.bundle`) } };
       case 'accepted':
-        return { ok: true, frame: { v: 1, t, id: needId(), eid: eid(o.eid, `${p}.eid`), stored: bool(o, 'stored', p), delivered: int(o, 'delivered', p, 0, Number.MAX_SAFE_INTEGER) } };
+        return {
+          ok: true,
+          frame: { v: 1, t, id: needId(), eid: eid(o.eid, `${p}.eid`), stored: bool(o, 'stored', p), delivered: int(o, 'delivered', p, 0, Number.MAX_SAFE_INTEGER) },
+        };
       case 'mail': {
         const items = arr(o, 'items', p, MAX_PULL_LIMIT).map((x, i) => mailItem(x, `${p}.items[${i}]`));
         return { ok: true, frame: { v: 1, t, id: needId(), items, more: bool(o, 'more', p) } };

@@ -56,27 +56,38 @@ export interface KeyringFile extends KeyringHeader {
  */
 export function keyringHeaderBytes(h: KeyringHeader): Uint8Array {
   return concatBytes(
-    lp(utf8(h.type)), Uint8Array.of(h.v), lp(utf8(h.name)), u64be(h.created), h.signPk, h.boxPk,
-    lp(utf8(h.kdf.alg)), u32be(h.kdf.m), u32be(h.kdf.t), u32be(h.kdf.p), h.kdf.salt,
+    lp(utf8(h.type)),
+    Uint8Array.of(h.v),
+    lp(utf8(h.name)),
+    u64be(h.created),
+    h.signPk,
+    h.boxPk,
+    lp(utf8(h.kdf.alg)),
+    u32be(h.kdf.m),
+    u32be(h.kdf.t),
+    u32be(h.kdf.p),
+    h.kdf.salt,
   );
 }
 
 export function keyringToJson(k: KeyringFile): string {
-  return JSON.stringify(
-    {
-      type: k.type,
-      v: k.v,
-      name: k.name,
-      created: k.created,
-      signPk: toB64(k.signPk),
-      boxPk: toB64(k.boxPk),
-      kdf: { alg: k.kdf.alg, m: k.kdf.m, t: k.kdf.t, p: k.kdf.p, salt: toB64(k.kdf.salt) },
-      wrap: { nonce: toB64(k.wrap.nonce), ct: toB64(k.wrap.ct) },
-      secrets: { nonce: toB64(k.secrets.nonce), ct: toB64(k.secrets.ct) },
-    },
-    null,
-    2,
-  ) + '\n';
+  return (
+    JSON.stringify(
+      {
+        type: k.type,
+        v: k.v,
+        name: k.name,
+        created: k.created,
+        signPk: toB64(k.signPk),
+        boxPk: toB64(k.boxPk),
+        kdf: { alg: k.kdf.alg, m: k.kdf.m, t: k.kdf.t, p: k.kdf.p, salt: toB64(k.kdf.salt) },
+        wrap: { nonce: toB64(k.wrap.nonce), ct: toB64(k.wrap.ct) },
+        secrets: { nonce: toB64(k.secrets.nonce), ct: toB64(k.secrets.ct) },
+      },
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
 /** Parses and validates keyring.json text. Unknown version: DataError UNSUPPORTED_VERSION. */

@@ -64,9 +64,17 @@ export function encodePrekeyBundle(b: PrekeyBundle): Uint8Array {
   need(b.kem.sig, 64, 'KEM prekey signature');
   if (!Object.hasOwn(KEM_KIND, b.kem.kind)) throw new DataError('BAD_PREKEY_BUNDLE', 'unknown KEM prekey kind');
   const parts = [
-    Uint8Array.of(PREKEY_BUNDLE_VERSION), b.signPk, b.boxPk,
-    u32be(b.spk.id), u64be(b.spk.expires), b.spk.pk, b.spk.sig,
-    Uint8Array.of(KEM_KIND[b.kem.kind]), u32be(b.kem.id), b.kem.pk, b.kem.sig,
+    Uint8Array.of(PREKEY_BUNDLE_VERSION),
+    b.signPk,
+    b.boxPk,
+    u32be(b.spk.id),
+    u64be(b.spk.expires),
+    b.spk.pk,
+    b.spk.sig,
+    Uint8Array.of(KEM_KIND[b.kem.kind]),
+    u32be(b.kem.id),
+    b.kem.pk,
+    b.kem.sig,
   ];
   if (b.opk) {
     need(b.opk.pk, 32, 'one-time prekey');
@@ -90,18 +98,22 @@ export function parsePrekeyBundle(bytes: Uint8Array): PrekeyBundle {
   const take = (n: number): Uint8Array => bytes.slice(o, (o += n));
   const signPk = take(32);
   const boxPk = take(32);
-  const spkId = readU32be(bytes, o); o += 4;
+  const spkId = readU32be(bytes, o);
+  o += 4;
   if (readU32be(bytes, o) >= 2 ** 21) throw bad('has an out-of-range expiry');
-  const spkExpires = readU64be(bytes, o); o += 8;
+  const spkExpires = readU64be(bytes, o);
+  o += 8;
   const spk = { id: spkId, expires: spkExpires, pk: take(32), sig: take(64) };
   const kind = KEM_KIND_BY_CODE[bytes[o++]!];
   if (!kind) throw bad('has an unknown KEM prekey kind');
-  const kemId = readU32be(bytes, o); o += 4;
+  const kemId = readU32be(bytes, o);
+  o += 4;
   const kem = { kind, id: kemId, pk: take(KEM_PK_BYTES), sig: take(64) };
   const flag = bytes[o++];
   if (flag === 0 && bytes.length === PREKEY_BUNDLE_BYTES_NO_OPK) return { signPk, boxPk, spk, kem };
   if (flag === 1 && bytes.length === PREKEY_BUNDLE_BYTES_WITH_OPK) {
-    const id = readU32be(bytes, o); o += 4;
+    const id = readU32be(bytes, o);
+    o += 4;
     return { signPk, boxPk, spk, kem, opk: { id, pk: take(32) } };
   }
   throw bad('has a bad one-time prekey flag');

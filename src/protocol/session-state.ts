@@ -64,10 +64,22 @@ export function encodeSessionState(s: SessionState): Uint8Array {
   if (s.retired.length > MAX_RETIRED_CHAINS || s.skipped.length > STATE_MAX_SKIPPED) throw new DataError('BAD_SESSION_STATE', 'session state has too many keys');
   const parts: Uint8Array[] = [
     Uint8Array.of(SESSION_STATE_VERSION, s.role === 'initiator' ? 1 : 2),
-    s.sessionId, s.initiatorSignPk, s.initiatorBoxPk, s.responderSignPk, s.responderBoxPk,
-    u64be(s.created), s.rk, s.dhsSk, s.dhsPk,
-    Uint8Array.of(flags), s.dhr ?? Z32, s.cks ?? Z32, s.ckr ?? Z32,
-    u32be(s.ns), u32be(s.nr), u32be(s.pn),
+    s.sessionId,
+    s.initiatorSignPk,
+    s.initiatorBoxPk,
+    s.responderSignPk,
+    s.responderBoxPk,
+    u64be(s.created),
+    s.rk,
+    s.dhsSk,
+    s.dhsPk,
+    Uint8Array.of(flags),
+    s.dhr ?? Z32,
+    s.cks ?? Z32,
+    s.ckr ?? Z32,
+    u32be(s.ns),
+    u32be(s.nr),
+    u32be(s.pn),
   ];
   if (s.pendingInit) parts.push(s.pendingInit);
   parts.push(Uint8Array.of(s.retired.length), ...s.retired, u32be(s.skipped.length));
@@ -123,7 +135,11 @@ export function parseSessionState(b: Uint8Array): SessionState {
   const dhr = take(32);
   const cks = take(32);
   const ckr = take(32);
-  for (const [bit, v] of [[1, dhr], [2, cks], [4, ckr]] as const) {
+  for (const [bit, v] of [
+    [1, dhr],
+    [2, cks],
+    [4, ckr],
+  ] as const) {
     if (!(flags & bit) && !isAllZero(v)) throw bad('has a key whose flag is clear');
   }
   const ns = u32();
@@ -131,8 +147,20 @@ export function parseSessionState(b: Uint8Array): SessionState {
   const pn = u32();
   const s: SessionState = {
     role: roleByte === 1 ? 'initiator' : 'responder',
-    sessionId, initiatorSignPk, initiatorBoxPk, responderSignPk, responderBoxPk, created, rk, dhsSk, dhsPk,
-    ns, nr, pn, retired: [], skipped: [],
+    sessionId,
+    initiatorSignPk,
+    initiatorBoxPk,
+    responderSignPk,
+    responderBoxPk,
+    created,
+    rk,
+    dhsSk,
+    dhsPk,
+    ns,
+    nr,
+    pn,
+    retired: [],
+    skipped: [],
   };
   if (flags & 1) s.dhr = dhr;
   if (flags & 2) s.cks = cks;

@@ -80,10 +80,7 @@ export function encodeInitHeader(h: InitHeader): Uint8Array {
   need(h.ekPk, 32, 'ephemeral key');
   need(h.kemCt, KEM_CT_BYTES, 'KEM ciphertext');
   const hasOpk = h.opkId !== undefined;
-  return concatBytes(
-    Uint8Array.of(INIT_HEADER_VERSION), h.ekPk, u32be(h.spkId), u32be(h.kemId),
-    Uint8Array.of(hasOpk ? 1 : 0), u32be(hasOpk ? h.opkId! : 0), h.kemCt,
-  );
+  return concatBytes(Uint8Array.of(INIT_HEADER_VERSION), h.ekPk, u32be(h.spkId), u32be(h.kemId), Uint8Array.of(hasOpk ? 1 : 0), u32be(hasOpk ? h.opkId! : 0), h.kemCt);
 }
 
 /** Parses an init header; anything malformed is TAMPERED (it arrived inside a box). */
@@ -162,10 +159,14 @@ export function encodePayloadV2(p: PayloadV2): Uint8Array {
   let o = 0;
   out[o++] = PAYLOAD_V2_VERSION;
   out[o++] = KIND[p.kind];
-  out.set(p.id, o); o += MSG_ID_BYTES;
-  out.set(u64be(p.time), o); o += 8;
-  out.set(u64be(p.seq), o); o += 8;
-  out.set(u32be(p.body.length), o); o += 4;
+  out.set(p.id, o);
+  o += MSG_ID_BYTES;
+  out.set(u64be(p.time), o);
+  o += 8;
+  out.set(u64be(p.seq), o);
+  o += 8;
+  out.set(u32be(p.body.length), o);
+  o += 4;
   out.set(p.body, o);
   return out;
 }
@@ -180,12 +181,7 @@ export function parsePayloadV2(p: Uint8Array): PayloadV2 {
     const seq = readU64be(p, 26);
     const bodyLen = readU32be(p, 34);
     const end = PAYLOAD_V2_HEADER_BYTES + bodyLen;
-    const ok =
-      kind !== undefined &&
-      seq >= 1 &&
-      bodyLen <= MAX_BODY_BYTES &&
-      paddedLength(end) === p.length &&
-      p.subarray(end).every((x) => x === 0);
+    const ok = kind !== undefined && seq >= 1 && bodyLen <= MAX_BODY_BYTES && paddedLength(end) === p.length && p.subarray(end).every((x) => x === 0);
     if (!ok) throw tampered();
     return { kind, id, time, seq, body: p.slice(PAYLOAD_V2_HEADER_BYTES, end) };
   } catch {

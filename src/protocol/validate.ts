@@ -102,7 +102,8 @@ export function parseJson(text: string, maxBytes: number, maxDepth = 8): unknown
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inStr) {
-      if (c === 92) i++; // backslash: skip the escaped char
+      if (c === 92)
+        i++; // backslash: skip the escaped char
       else if (c === 34) inStr = false;
     } else if (c === 34) inStr = true;
     else if (c === 123 || c === 91) {

@@ -226,7 +226,15 @@ const MSG_RECORD_V2 = 2;
 export function sealMessage(m: { msgId: Uint8Array; direction: Direction; contactId: number; time: number; body: MessageBody }, key: Uint8Array): Uint8Array {
   const text = typeof m.body === 'string';
   const body = text ? utf8(m.body as string) : (m.body as Uint8Array);
-  const head = concatBytes(Uint8Array.of(MSG_RECORD_V2), m.msgId, Uint8Array.of(m.direction === 'in' ? 0 : 1), u64be(m.contactId), u64be(m.time), Uint8Array.of(text ? 0 : 1), u32be(body.length));
+  const head = concatBytes(
+    Uint8Array.of(MSG_RECORD_V2),
+    m.msgId,
+    Uint8Array.of(m.direction === 'in' ? 0 : 1),
+    u64be(m.contactId),
+    u64be(m.time),
+    Uint8Array.of(text ? 0 : 1),
+    u32be(body.length),
+  );
   const plain = new Uint8Array(padme(head.length + body.length));
   plain.set(head);
   plain.set(body, head.length);

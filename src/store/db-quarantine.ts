@@ -118,7 +118,13 @@ export class QuarantineTable {
       }
     };
     const sel = 'SELECT id, length(envelope) AS len FROM quarantine';
-    trim('SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS b FROM quarantine WHERE bucket IS ?', `${sel} WHERE bucket IS ? ORDER BY id LIMIT 64`, [bucket], l.perSender, l.perSenderBytes);
+    trim(
+      'SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS b FROM quarantine WHERE bucket IS ?',
+      `${sel} WHERE bucket IS ? ORDER BY id LIMIT 64`,
+      [bucket],
+      l.perSender,
+      l.perSenderBytes,
+    );
     const total = 'SELECT count(*) AS n, coalesce(sum(length(envelope)), 0) AS b FROM quarantine';
     trim(total, `${sel} ORDER BY bucket IS NOT NULL, id LIMIT 64`, [], l.count, l.bytes);
     return dropped;

@@ -136,7 +136,6 @@ function checkMsgId(id: Uint8Array): void {
   if (!(id instanceof Uint8Array) || id.length !== MSG_ID_BYTES) throw badArg(`msgId must be ${MSG_ID_BYTES} bytes`);
 }
 
-
 /** Maps driver errors to HushErrors; HushErrors pass through. */
 function mapError(e: unknown, file: string): HushError {
   if (e instanceof HushError) return e;
@@ -149,7 +148,10 @@ function mapError(e: unknown, file: string): HushError {
   if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return new InternalError('UNKNOWN_CONTACT_ID', 'no contact has that id', { cause: e });
   if (code.startsWith('SQLITE_IOERR')) {
     // A failed read or write of an open store: a full disk, a quota, a file-size limit (EFBIG), a failing device.
-    return new InternalError('STORE_IO', `cannot read or write the local store ${file}`, { hint: 'check the free space and the file-size limit (ulimit -f) of its disk, and the permissions of the hush home directory', cause: e });
+    return new InternalError('STORE_IO', `cannot read or write the local store ${file}`, {
+      hint: 'check the free space and the file-size limit (ulimit -f) of its disk, and the permissions of the hush home directory',
+      cause: e,
+    });
   }
   if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM') || /^E[A-Z]+$/.test(code)) {
     return new InternalError('STORE_IO', `cannot read or write the local store ${file}`, { hint: 'check the permissions of the hush home directory', cause: e });
@@ -428,7 +430,17 @@ export class HushStore {
       if (!b) throw new TrustError('NO_PENDING_KEY', `no new key is waiting for ${c.name}`);
       const other = this.contacts().find((x) => x.id !== c.id && bytesEqual(x.signPk, b.signPk));
       if (other) throw new TrustError('KEY_ALREADY_PINNED', `the new key of ${c.name} is already pinned for ${other.name}`);
-      const next: Contact = { id: c.id, label: c.label, name: b.name, signPk: b.signPk, boxPk: b.boxPk, bundle: b, pinnedAt: pinnedAt ?? this.now(), verified: false, state: 'trusted' };
+      const next: Contact = {
+        id: c.id,
+        label: c.label,
+        name: b.name,
+        signPk: b.signPk,
+        boxPk: b.boxPk,
+        bundle: b,
+        pinnedAt: pinnedAt ?? this.now(),
+        verified: false,
+        state: 'trusted',
+      };
       if (c.relay !== undefined) next.relay = c.relay;
       if (c.rejected) next.rejected = c.rejected.filter((k) => !bytesEqual(k, b.signPk));
       return next;
@@ -456,10 +468,7 @@ export class HushStore {
       if (typeof m.body !== 'string' && !(m.body instanceof Uint8Array)) throw badArg('body must be a string or bytes');
       return [msgTag(m.msgId, this.key), m.contactId, m.direction, m.time, receivedAt, status, sealMessage(m, this.key)] as const;
     });
-    const ins = this.stmt(
-      'msgInsert',
-      'INSERT OR IGNORE INTO messages (msg_tag, contact_id, direction, time, received_at, status, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
+    const ins = this.stmt('msgInsert', 'INSERT OR IGNORE INTO messages (msg_tag, contact_id, direction, time, received_at, status, body) VALUES (?, ?, ?, ?, ?, ?, ?)');
     return this.transaction(() => prepared.map((row) => ins.run(...row).changes === 1));
   }
 
@@ -603,25 +612,38 @@ export class HushStore {
     const ref = sealOutboxRef(e.msgId, e.contactId, e.eid, this.key);
     return this.run(
       () =>
-        this.stmt('outInsert', 'INSERT OR IGNORE INTO outbox (eid, contact_id, envelope, ref, created_at) VALUES (?, ?, ?, ?, ?)').run(e.eid, e.contactId, e.envelope, ref, createdAt)
-          .changes === 1,
+        this.stmt('outInsert', 'INSERT OR IGNORE INTO outbox (eid, contact_id, envelope, ref, created_at) VALUES (?, ?, ?, ?, ?)').run(
+          e.eid,
+          e.contactId,
+          e.envelope,
+          ref,
+          createdAt,
+        ).changes === 1,
     );
   }
 
   /** Everything waiting, oldest first. */
   listOutbox(): OutboxEntry[] {
     return this.run(() =>
-      (this.stmt('outList', 'SELECT * FROM outbox ORDER BY id').all() as { id: number; eid: string; contact_id: number; envelope: Buffer; ref: Buffer; created_at: number; attempts: number }[]).map(
-        (r) => ({
-          id: r.id,
-          eid: r.eid,
-          contactId: r.contact_id,
-          envelope: u8(r.envelope),
-          msgId: openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid: r.eid }),
-          createdAt: r.created_at,
-          attempts: r.attempts,
-        }),
-      ),
+      (
+        this.stmt('outList', 'SELECT * FROM outbox ORDER BY id').all() as {
+          id: number;
+          eid: string;
+          contact_id: number;
+          envelope: Buffer;
+          ref: Buffer;
+          created_at: number;
+          attempts: number;
+        }[]
+      ).map((r) => ({
+        id: r.id,
+        eid: r.eid,
+        contactId: r.contact_id,
+        envelope: u8(r.envelope),
+        msgId: openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid: r.eid }),
+        createdAt: r.created_at,
+        attempts: r.attempts,
+      })),
     );
   }
 

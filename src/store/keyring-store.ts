@@ -15,14 +15,7 @@ import { checkKdfParams, deriveWrappingKey, openKeyring, rewrapKeyring, sealKeyr
 import { generateIdentity, type Identity, wipeIdentity } from '../crypto/identity.js';
 import { randomBytes, wipe } from '../crypto/nacl.js';
 import { isValidName } from '../protocol/names.js';
-import {
-  KEYRING_TYPE,
-  KEYRING_VERSION,
-  type KeyringFile,
-  type KeyringHeader,
-  keyringToJson,
-  parseKeyring,
-} from '../protocol/keyring-file.js';
+import { KEYRING_TYPE, KEYRING_VERSION, type KeyringFile, type KeyringHeader, keyringToJson, parseKeyring } from '../protocol/keyring-file.js';
 import { atomicWriteFile, fsError } from './fsutil.js';
 import { argon2idKdf, newKdfParams } from './kdf.js';
 import {

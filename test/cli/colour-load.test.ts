@@ -67,7 +67,13 @@ describe.skipIf(!hasTmux() && process.env.CI !== 'true')('chalk on a terminal (t
     for (const args of ['--help', 'whoami --json', 'whoami --no-color']) {
       const r = await onTty(args);
       expect(r.screen, args).toMatch(/EXIT=0/);
-      expect(r.screen.split(ESC).map((part) => part.replace(/^[0-9;]*m/, '')).join(''), args).toMatch(args === '--help' ? /Usage: hush/ : /paint/);
+      expect(
+        r.screen
+          .split(ESC)
+          .map((part) => part.replace(/^[0-9;]*m/, ''))
+          .join(''),
+        args,
+      ).toMatch(args === '--help' ? /Usage: hush/ : /paint/);
       expect(r.requests, args).toContain('node:fs');
       expect(r.requests, args).not.toContain('chalk');
     }

@@ -8,7 +8,25 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { hush, makeHome } from './helpers.js';
 
-const COMMANDS = ['init', 'whoami', 'passwd', 'unlock', 'lock', 'relay', 'register', 'send', 'pull', 'listen', 'history', 'contacts', 'verify', 'trust', 'chat', 'completion', 'help'];
+const COMMANDS = [
+  'init',
+  'whoami',
+  'passwd',
+  'unlock',
+  'lock',
+  'relay',
+  'register',
+  'send',
+  'pull',
+  'listen',
+  'history',
+  'contacts',
+  'verify',
+  'trust',
+  'chat',
+  'completion',
+  'help',
+];
 
 function has(shell: string): boolean {
   try {
@@ -35,7 +53,10 @@ describe('hush completion', () => {
     expect((await execa('bash', ['-n', file], { reject: false })).exitCode).toBe(0);
     const complete = async (...words: string[]): Promise<string[]> => {
       const quoted = words.map((w) => `'${w}'`).join(' ');
-      const r = await execa('bash', ['-c', `source '${file}'; COMP_WORDS=(hush ${quoted}); COMP_CWORD=${words.length}; _hush; printf '%s\\n' "\${COMPREPLY[@]}"; complete -p hush`]);
+      const r = await execa('bash', [
+        '-c',
+        `source '${file}'; COMP_WORDS=(hush ${quoted}); COMP_CWORD=${words.length}; _hush; printf '%s\\n' "\${COMPREPLY[@]}"; complete -p hush`,
+      ]);
       return r.stdout.split('\n').filter((l) => l !== '');
     };
     expect(await complete('')).toEqual([...COMMANDS, 'complete -o default -F _hush hush']);

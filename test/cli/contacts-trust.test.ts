@@ -130,7 +130,7 @@ describe('trust', () => {
     expect(again).toMatchObject({ exitCode: 0, stderr: 'bob was already verified\n' });
   });
 
-  it('without a terminal and without --fingerprint, an unchanged key is taken at the script\'s word', async () => {
+  it("without a terminal and without --fingerprint, an unchanged key is taken at the script's word", async () => {
     const r = await bob.run(['trust', 'alice']);
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/^alice's fingerprint: (\d{5} ){5}\d{5}\nmarked alice verified/);
@@ -167,7 +167,9 @@ describe('a changed key', () => {
     const p = await alice.run(['pull']);
     expect(p.exitCode).toBe(0);
     expect(p.stdout).toBe('');
-    expect(p.stderr).toMatch(/1 message signed by a NEW key claiming to be bob kept in quarantine, not shown; compare it \(hush verify bob\), then hush trust bob to accept it, or hush trust bob --reject/);
+    expect(p.stderr).toMatch(
+      /1 message signed by a NEW key claiming to be bob kept in quarantine, not shown; compare it \(hush verify bob\), then hush trust bob to accept it, or hush trust bob --reject/,
+    );
 
     // send refuses with the trust exit code.
     const refused = await alice.run(['send', 'bob', 'are you really bob?']);
@@ -191,7 +193,9 @@ describe('a changed key', () => {
     const noTty = await alice.run(['trust', 'bob']);
     expect(noTty).toMatchObject({ exitCode: 5, stdout: '' });
     expect(noTty.stderr).toContain(`  pinned key: ${oldFp}\n  new key:    ${newFp}\n`);
-    expect(noTty.stderr).toContain("hush: error: not accepting bob's new key without a confirmation\nhush: hint: compare the new fingerprint with bob (hush verify bob), then run hush trust bob --fingerprint FP\n");
+    expect(noTty.stderr).toContain(
+      "hush: error: not accepting bob's new key without a confirmation\nhush: hint: compare the new fingerprint with bob (hush verify bob), then run hush trust bob --fingerprint FP\n",
+    );
     // The OLD fingerprint does not accept the new key.
     const old = await alice.run(['trust', 'bob', '--fingerprint', oldFp]);
     expect(old.exitCode).toBe(5);

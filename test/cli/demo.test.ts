@@ -57,7 +57,9 @@ describe('npm run demo', () => {
     // What the relay stored: ciphertext only.
     const dump = t.slice(t.indexOf('# 9.'));
     // At least alice's last message waits for bob (receipts, when they exist, are envelopes too).
-    expect(dump).toMatch(/mailbox \(\d+ envelopes? waiting to be fetched — messages and delivered\/read receipts look alike; sealed, and no sender is stored\):\n( {4}#\d+ {2}to [0-9a-f]{12}\.\.\. {2}\d+ bytes {2}[A-Za-z0-9+/]{64}\.\.\.\n)+/);
+    expect(dump).toMatch(
+      /mailbox \(\d+ envelopes? waiting to be fetched — messages and delivered\/read receipts look alike; sealed, and no sender is stored\):\n( {4}#\d+ {2}to [0-9a-f]{12}\.\.\. {2}\d+ bytes {2}[A-Za-z0-9+/]{64}\.\.\.\n)+/,
+    );
     expect(dump).toContain("checked: none of the 3 message texts appears in the relay's");
     for (const text of TEXTS) expect(dump).not.toContain(text);
 

@@ -116,7 +116,10 @@ describe('HUSH_KDF_PARAMS and passphrase bytes', () => {
     expect(parseKdfOverride('m=8192,t=1,p=1')).toEqual({ m: 8192, t: 1, p: 1 });
     expect(parseKdfOverride(' t = 2 ')).toEqual({ m: 65536, t: 2, p: 1 });
     for (const bad of ['m=8191', 'm=1048577', 't=0', 't=17', 'p=0', 'p=17', 'q=1', 'm=', 'm=1e5', 'm=8192;t=1']) {
-      expect(codeOf(() => parseKdfOverride(bad)), bad).toBe('KDF_PARAMS_INVALID');
+      expect(
+        codeOf(() => parseKdfOverride(bad)),
+        bad,
+      ).toBe('KDF_PARAMS_INVALID');
     }
   });
 

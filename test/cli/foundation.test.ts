@@ -298,7 +298,9 @@ describe.concurrent('passphrase sources', () => {
     await fsp.writeFile(bad, 'wrong');
     // file wins over fd and env
     expect((await unlockProbe(home, { args: ['--passphrase-file', good, '--passphrase-fd', '3'], fds: { 3: 'wrong' }, env: { HUSH_PASSPHRASE: 'wrong' } })).exitCode).toBe(0);
-    expect((await unlockProbe(home, { args: ['--passphrase-file', bad, '--passphrase-fd', '3'], fds: { 3: 'correct horse' }, env: { HUSH_PASSPHRASE: 'correct horse' } })).exitCode).toBe(3);
+    expect(
+      (await unlockProbe(home, { args: ['--passphrase-file', bad, '--passphrase-fd', '3'], fds: { 3: 'correct horse' }, env: { HUSH_PASSPHRASE: 'correct horse' } })).exitCode,
+    ).toBe(3);
     // fd wins over env
     expect((await unlockProbe(home, { args: ['--passphrase-fd', '3'], fds: { 3: 'correct horse' }, env: { HUSH_PASSPHRASE: 'wrong' } })).exitCode).toBe(0);
     expect((await unlockProbe(home, { args: ['--passphrase-fd', '3'], fds: { 3: 'wrong' }, env: { HUSH_PASSPHRASE: 'correct horse' } })).exitCode).toBe(3);
@@ -358,33 +360,36 @@ describe.concurrent('hush passwd', () => {
     expect(await fsp.readdir(home)).toEqual(['keyring.json', 'new']);
   });
 
-  it.skipIf(skipWithout('/proc (Linux)', process.platform === 'linux' ? undefined : `not Linux (${process.platform})`))('killed while deriving the new key: the old keyring still opens and nothing is left behind', async () => {
-    const home = await initHome('kate', 'old pass');
-    const before = await fsp.readFile(path.join(home, 'keyring.json'), 'utf8');
-    // The new wrap uses 128 MiB of Argon2 memory; the old keyring opens at the floor (8 MiB).
-    const child = execa('node', [BIN, 'passwd'], {
-      env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: 'old pass', HUSH_NEW_PASSPHRASE: 'new pass', HUSH_KDF_PARAMS: 'm=131072,t=4,p=1' }),
-      extendEnv: false,
-      cwd: ROOT,
-      reject: false,
-      detached: true,
-    });
-    // Wait until the new derivation is running (its memory is allocated), then kill -9.
-    const rssKiB = async (): Promise<number> => {
-      const status = await fsp.readFile(`/proc/${child.pid!}/status`, 'utf8').catch(() => '');
-      return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    };
-    let exited = false;
-    void child.then(() => (exited = true));
-    while (!exited && (await rssKiB()) < 100 * 1024) await new Promise((r) => setTimeout(r, 5));
-    expect(exited).toBe(false);
-    child.kill('SIGKILL');
-    const r = await child;
-    expect(r.signal).toBe('SIGKILL');
-    expect(await fsp.readFile(path.join(home, 'keyring.json'), 'utf8')).toBe(before);
-    expect(await fsp.readdir(home)).toEqual(['keyring.json']);
-    expect((await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: 'old pass', HUSH_NEW_PASSPHRASE: 'old pass' } })).exitCode).toBe(0);
-  });
+  it.skipIf(skipWithout('/proc (Linux)', process.platform === 'linux' ? undefined : `not Linux (${process.platform})`))(
+    'killed while deriving the new key: the old keyring still opens and nothing is left behind',
+    async () => {
+      const home = await initHome('kate', 'old pass');
+      const before = await fsp.readFile(path.join(home, 'keyring.json'), 'utf8');
+      // The new wrap uses 128 MiB of Argon2 memory; the old keyring opens at the floor (8 MiB).
+      const child = execa('node', [BIN, 'passwd'], {
+        env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: 'old pass', HUSH_NEW_PASSPHRASE: 'new pass', HUSH_KDF_PARAMS: 'm=131072,t=4,p=1' }),
+        extendEnv: false,
+        cwd: ROOT,
+        reject: false,
+        detached: true,
+      });
+      // Wait until the new derivation is running (its memory is allocated), then kill -9.
+      const rssKiB = async (): Promise<number> => {
+        const status = await fsp.readFile(`/proc/${child.pid!}/status`, 'utf8').catch(() => '');
+        return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      };
+      let exited = false;
+      void child.then(() => (exited = true));
+      while (!exited && (await rssKiB()) < 100 * 1024) await new Promise((r) => setTimeout(r, 5));
+      expect(exited).toBe(false);
+      child.kill('SIGKILL');
+      const r = await child;
+      expect(r.signal).toBe('SIGKILL');
+      expect(await fsp.readFile(path.join(home, 'keyring.json'), 'utf8')).toBe(before);
+      expect(await fsp.readdir(home)).toEqual(['keyring.json']);
+      expect((await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: 'old pass', HUSH_NEW_PASSPHRASE: 'old pass' } })).exitCode).toBe(0);
+    },
+  );
 
   it('refuses an empty new passphrase and, with no source and no terminal, names the new-passphrase sources', async () => {
     const home = await initHome('kim', 'pw');

@@ -56,7 +56,6 @@ async function whyNoKeychain(): Promise<string | undefined> {
   return rec.keychain === 'available' ? undefined : `no Secret Service answers: ${String(rec.reason)}`;
 }
 
-
 /** Runs `command` in its own tmux terminal (tmux.ts); returns the final screen once it has exited. */
 async function inTerminal(command: string, env: Record<string, string>, answer: { prompt: RegExp; text: string }): Promise<string> {
   const t = await terminal(command, env);
@@ -104,8 +103,13 @@ describe.skipIf(skipWithout('an OS keychain (Secret Service)', skipReason, requi
     expect(entry.salt).toBe(kr.kdf.salt);
     const argon2 = await import('argon2');
     const expected = await argon2.hash('correct horse', {
-      raw: true, type: argon2.argon2id, hashLength: 32,
-      memoryCost: kr.kdf.m, timeCost: kr.kdf.t, parallelism: kr.kdf.p, salt: Buffer.from(kr.kdf.salt, 'base64'),
+      raw: true,
+      type: argon2.argon2id,
+      hashLength: 32,
+      memoryCost: kr.kdf.m,
+      timeCost: kr.kdf.t,
+      parallelism: kr.kdf.p,
+      salt: Buffer.from(kr.kdf.salt, 'base64'),
     });
     expect(entry.key).toBe(expected.toString('base64'));
 

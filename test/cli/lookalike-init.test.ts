@@ -76,8 +76,12 @@ describe('init --force and the old name', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const w = warnings(r.stderr);
     expect(w).toHaveLength(1);
-    expect(w[0]).toMatch(/^hush: warning: your old identity zed \(fingerprint [0-9 ]+\) still holds the name zed on the relays it registered on \(ws:\/\/127\.0\.0\.1:\d+ and any other\) \(its keyring was kept as .+\); this new key cannot register zed there \(the relay answers NAME_TAKEN\), and mail sent to zed still goes to the old key$/);
-    expect(r.stderr).toMatch(/hush: hint: only the old key can free the name: copy \S+keyring\.json\.replaced-\d+ as keyring\.json into an empty directory \(mode 0700\) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here/);
+    expect(w[0]).toMatch(
+      /^hush: warning: your old identity zed \(fingerprint [0-9 ]+\) still holds the name zed on the relays it registered on \(ws:\/\/127\.0\.0\.1:\d+ and any other\) \(its keyring was kept as .+\); this new key cannot register zed there \(the relay answers NAME_TAKEN\), and mail sent to zed still goes to the old key$/,
+    );
+    expect(r.stderr).toMatch(
+      /hush: hint: only the old key can free the name: copy \S+keyring\.json\.replaced-\d+ as keyring\.json into an empty directory \(mode 0700\) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here/,
+    );
     const reg = await zed.run(['register']);
     expect(reg.exitCode).toBe(4);
     expect(reg.stderr).toContain('the name zed is taken by another identity');
@@ -106,7 +110,9 @@ describe('init --force and the old name', () => {
     const other = await zed.run(['init', '--force', '--name', 'zed2']);
     expect(other.exitCode, other.stderr).toBe(0);
     expect(warnings(other.stderr)).toEqual([]);
-    expect(other.stderr).toMatch(/hush: note: your old identity still holds the name zed on the relays it registered on .*; mail sent to zed still goes to the old key, so give your contacts your new name zed2 and its fingerprint/);
+    expect(other.stderr).toMatch(
+      /hush: note: your old identity still holds the name zed on the relays it registered on .*; mail sent to zed still goes to the old key, so give your contacts your new name zed2 and its fingerprint/,
+    );
     expect((await zed.run(['register'])).exitCode).toBe(0);
     expect((await zed.run(['register', '--release', '--default'])).stderr).toContain('hush: error: --release and --default do not go together');
   });

@@ -87,7 +87,12 @@ describe('two homes', () => {
     expect(s.stderr).toBe('sent 3 messages to bob\n');
     expect(jsonOf(s.stdout).map((e) => e.event)).toEqual(['sent', 'sent', 'sent']);
     const p = await bob.run(['pull']);
-    expect(p.stdout.trimEnd().split('\n').map((l) => LINE.exec(l)![2])).toEqual(['one', 'two', 'three']);
+    expect(
+      p.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => LINE.exec(l)![2]),
+    ).toEqual(['one', 'two', 'three']);
   });
 
   it('--lines streams: each line is accepted by the relay before stdin ends', async () => {

@@ -86,7 +86,7 @@ describe('order', () => {
 });
 
 describe('two readers of one home', () => {
-  it('two hush listen on bob\'s home each print every message', { timeout: 120_000 }, async () => {
+  it("two hush listen on bob's home each print every message", { timeout: 120_000 }, async () => {
     const l1 = spawnHush(bob.home, ['listen', '--json']);
     const l2 = spawnHush(bob.home, ['listen', '--json']);
     try {

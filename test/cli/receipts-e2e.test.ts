@@ -143,13 +143,16 @@ describe('receipts', () => {
     expect(await statusAtAlice(id)).toBe('read');
   });
 
-  it('a forged receipt (a third identity naming alice\'s message) and one for an unknown id are ignored, one line', async () => {
+  it("a forged receipt (a third identity naming alice's message) and one for an unknown id are ignored, one line", async () => {
     const id = await aliceSends('only bob may acknowledge this');
     // Receipts from a key that is not a contact change nothing and say nothing (PROTOCOL §5.7).
     const c0 = await mallory.connect(relay.url);
     try {
       const a = await c0.lookup({ name: 'alice' });
-      await c0.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now(), body: encodeReceipt({ type: 'read', ids: [fromHex(id)] }) }, randomBytes));
+      await c0.send(
+        a.signPk,
+        sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now(), body: encodeReceipt({ type: 'read', ids: [fromHex(id)] }) }, randomBytes),
+      );
     } finally {
       await c0.close();
     }
@@ -161,7 +164,10 @@ describe('receipts', () => {
     try {
       const a = await c.lookup({ name: 'alice' });
       // mallory now becomes alice's contact with a real message (pinned on first use).
-      await c.send(a.signPk, sealEnvelope(mallory.id, a, { kind: 'msg', id: randomBytes(16), time: Date.now(), body: new TextEncoder().encode('hi alice, mallory here') }, randomBytes));
+      await c.send(
+        a.signPk,
+        sealEnvelope(mallory.id, a, { kind: 'msg', id: randomBytes(16), time: Date.now(), body: new TextEncoder().encode('hi alice, mallory here') }, randomBytes),
+      );
       const forge = (ids: Uint8Array[]): Uint8Array =>
         sealEnvelope(mallory.id, a, { kind: 'receipt', id: randomBytes(16), time: Date.now(), body: encodeReceipt({ type: 'read', ids }) }, randomBytes);
       await c.send(a.signPk, forge([fromHex(id)]));

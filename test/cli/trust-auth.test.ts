@@ -134,7 +134,9 @@ describe("a key change on the contact's own relay", () => {
 
     const p = await alice.run(['pull', '--json']);
     expect(p.exitCode, p.stderr).toBe(0);
-    expect(jsonOf(p.stdout)).toMatchObject([{ event: 'quarantined', reason: 'KEY_CHANGED', from: null, claimedName: 'bob', authenticated: true, claimedKey: b64(await signPkOf(bob3)) }]);
+    expect(jsonOf(p.stdout)).toMatchObject([
+      { event: 'quarantined', reason: 'KEY_CHANGED', from: null, claimedName: 'bob', authenticated: true, claimedKey: b64(await signPkOf(bob3)) },
+    ]);
     expect(p.stderr).toContain('signed by a NEW key claiming to be bob kept in quarantine, not shown');
     expect(await contactsOf(alice)).toMatchObject([{ name: 'bob', fingerprint: bobFp, trust: 'changed', verified: true, newFingerprint: newFp }]);
     expect((await alice.run(['send', 'bob', 'who is this?'])).exitCode).toBe(5);
@@ -165,7 +167,7 @@ describe("a key change on the contact's own relay", () => {
 
     const none = await alice.run(['trust', 'bob', '--reject']);
     expect(none).toMatchObject({ exitCode: 2, stdout: '' });
-    expect(none.stderr).toBe('hush: error: no new key is waiting for bob; there is nothing to reject\nhush: hint: hush contacts shows bob\'s state\n');
+    expect(none.stderr).toBe("hush: error: no new key is waiting for bob; there is nothing to reject\nhush: hint: hush contacts shows bob's state\n");
   });
 });
 

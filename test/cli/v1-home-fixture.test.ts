@@ -17,7 +17,16 @@ const FILES = ['keyring.json', 'hush.db', 'config.json'];
 const expected = JSON.parse(readFileSync(path.join(ROOT, 'test', 'fixtures', 'v1-home.expected.json'), 'utf8'));
 const env = { HUSH_PASSPHRASE: expected.passphrase as string };
 const digest = (): Record<string, string> =>
-  Object.fromEntries(readdirSync(FIXTURE).sort().map((f) => [f, createHash('sha256').update(readFileSync(path.join(FIXTURE, f))).digest('hex')]));
+  Object.fromEntries(
+    readdirSync(FIXTURE)
+      .sort()
+      .map((f) => [
+        f,
+        createHash('sha256')
+          .update(readFileSync(path.join(FIXTURE, f)))
+          .digest('hex'),
+      ]),
+  );
 
 describe('a v1 home saved by an earlier hush', () => {
   let home: string;

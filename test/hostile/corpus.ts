@@ -23,7 +23,8 @@ export function malformedCorpus(relayUrl: string): { name: string; data: string 
   add('binary json', Buffer.from(JSON.stringify({ v: 1, t: 'ping', id: 'b' })));
   add('binary random', Buffer.from(randomBytes(4096)));
   // not json
-  for (const s of ['', ' ', 'ping', '{', '}', '{"v":1,', 'nul', 'NaN', 'undefined', '{v:1,t:"ping",id:"x"}', "{'v':1}", '{"v":1}x', '\u0000', '\ufeff{}']) add(`not json ${JSON.stringify(s)}`, s);
+  for (const s of ['', ' ', 'ping', '{', '}', '{"v":1,', 'nul', 'NaN', 'undefined', '{v:1,t:"ping",id:"x"}', "{'v':1}", '{"v":1}x', '\u0000', '\ufeff{}'])
+    add(`not json ${JSON.stringify(s)}`, s);
   // not an object
   for (const s of ['null', 'true', '0', '-1e999', '"str"', '[]', '[{"v":1,"t":"ping","id":"x"}]']) add(`not an object ${s}`, s);
   // wrong shapes and types, for every frame type
@@ -61,7 +62,24 @@ export function malformedCorpus(relayUrl: string): { name: string; data: string 
     add(`nesting ${d} unclosed`, '['.repeat(d));
   }
   // invalid base64 and wrong lengths in every byte field
-  const b64Bad = ['', '=', '====', 'A', 'AA', 'AAA=', 'A===', '****', 'AAAA\n', ' AAAA', 'AAAA ', '-_-_', toB64(randomBytes(31)), toB64(randomBytes(33)), toB64(randomBytes(32)).replace(/=$/, ''), toB64(randomBytes(64)).slice(0, -4)];
+  const b64Bad = [
+    '',
+    '=',
+    '====',
+    'A',
+    'AA',
+    'AAA=',
+    'A===',
+    '****',
+    'AAAA\n',
+    ' AAAA',
+    'AAAA ',
+    '-_-_',
+    toB64(randomBytes(31)),
+    toB64(randomBytes(33)),
+    toB64(randomBytes(32)).replace(/=$/, ''),
+    toB64(randomBytes(64)).slice(0, -4),
+  ];
   for (const s of b64Bad) {
     add(`auth.signPk ${JSON.stringify(s)}`, { v: 1, t: 'auth', id: 'x', signPk: s, url: relayUrl, time: Date.now(), sig: toB64(new Uint8Array(64)) });
     add(`auth.sig ${JSON.stringify(s)}`, { v: 1, t: 'auth', id: 'x', signPk: pk, url: relayUrl, time: Date.now(), sig: s });
@@ -71,4 +89,3 @@ export function malformedCorpus(relayUrl: string): { name: string; data: string 
   }
   return c;
 }
-

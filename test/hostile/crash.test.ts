@@ -106,7 +106,14 @@ describe('relay killed -9 mid-stream', () => {
     // Restart on the same data directory; the senders resend what was not accepted (an outbox).
     relay = await relayOn(dataDir);
     const again = await Promise.all(senders.map((s) => s.connect(relay.url)));
-    await Promise.all(again.map((c, i) => stream(c, plan[i]!.filter((x) => !accepted.has(x.eid)))));
+    await Promise.all(
+      again.map((c, i) =>
+        stream(
+          c,
+          plan[i]!.filter((x) => !accepted.has(x.eid)),
+        ),
+      ),
+    );
     expect(accepted.size, replay).toBe(total);
     for (const c of again) await c.close();
 
@@ -142,9 +149,15 @@ describe('relay killed -9 mid-stream', () => {
     expect(new Set(msgIds).size, replay).toBe(msgIds.length);
     expect(eids.length, replay).toBe(total);
     const all = new Set(plan.flat().map((x) => x.eid));
-    expect(eids.every((e) => all.has(e)), replay).toBe(true);
+    expect(
+      eids.every((e) => all.has(e)),
+      replay,
+    ).toBe(true);
     const delivered = new Set(eids);
-    expect([...acceptedBeforeCrash].filter((e) => !delivered.has(e)), replay).toEqual([]);
+    expect(
+      [...acceptedBeforeCrash].filter((e) => !delivered.has(e)),
+      replay,
+    ).toEqual([]);
     expect(new Set(msgIds), replay).toEqual(new Set(plan.flat().map((x) => x.msgId)));
     figure('messages delivered exactly once across two kill -9 of the relay', `${eids.length} (kill after ${killAt} accepted; HUSH_TEST_SEED=${rng.seed})`);
   });
@@ -168,8 +181,20 @@ async function cliUser(name: string, relayUrl: string): Promise<string> {
  * a wait for anything). `killed` is true only when the process died by SIGKILL; the caller
  * checks that a process that was not killed exited 0 (expectKilledOrOk).
  */
-async function killedAfter(home: string, args: string[], delayMs: number, env: Record<string, string> = {}): Promise<{ killed: boolean; exitCode: number | undefined; signal: string | undefined; stdout: string; stderr: string }> {
-  const p = execa('node', [BIN, ...args], { env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: PASS, ...env }), extendEnv: false, cwd: ROOT, reject: false, detached: true, timeout: 60_000 });
+async function killedAfter(
+  home: string,
+  args: string[],
+  delayMs: number,
+  env: Record<string, string> = {},
+): Promise<{ killed: boolean; exitCode: number | undefined; signal: string | undefined; stdout: string; stderr: string }> {
+  const p = execa('node', [BIN, ...args], {
+    env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: PASS, ...env }),
+    extendEnv: false,
+    cwd: ROOT,
+    reject: false,
+    detached: true,
+    timeout: 60_000,
+  });
   const t = setTimeout(() => p.kill('SIGKILL'), delayMs);
   const r = await p;
   clearTimeout(t);
@@ -231,7 +256,9 @@ describe('hush pull killed -9 at random points', () => {
     expect(last.exitCode, last.stderr).toBe(0);
     const hist = await hush(['history', 'alice', '--json', '--limit', String(N + 10)], { home: bob, env });
     expect(hist.exitCode, hist.stderr).toBe(0);
-    const received = jsonLines(hist.stdout).filter((m) => m.direction === 'in').map((m) => String(m.body));
+    const received = jsonLines(hist.stdout)
+      .filter((m) => m.direction === 'in')
+      .map((m) => String(m.body));
     const ids = jsonLines(hist.stdout).map((m) => String(m.id));
     const replay = `delays ${delays.join(',')}; replay with HUSH_TEST_SEED=${rng.seed}`;
     expect(new Set(ids).size, replay).toBe(ids.length);
@@ -271,7 +298,9 @@ describe('hush listen killed -9 at random points', () => {
     const last = await hush(['pull', '--json'], { home: bob, env });
     expect(last.exitCode, last.stderr).toBe(0);
     const hist = await hush(['history', 'alicel', '--json', '--limit', String(bodies.length + 10)], { home: bob, env });
-    const received = jsonLines(hist.stdout).filter((m) => m.direction === 'in').map((m) => String(m.body));
+    const received = jsonLines(hist.stdout)
+      .filter((m) => m.direction === 'in')
+      .map((m) => String(m.body));
     expect(received.sort(), `kill points ${points.join(',')}; replay with HUSH_TEST_SEED=${rng.seed}`).toEqual(['hello', ...bodies].sort());
     figure('hush listen kill -9 points (messages printed before the kill)', `${points.join(',')} (HUSH_TEST_SEED=${rng.seed})`);
   });
@@ -299,7 +328,10 @@ describe('hush init and hush passwd killed -9 midway', () => {
         expect(r.exitCode, `${why}: ${r.stderr}`).toBe(0);
         outcomes.push(`${delay}ms:absent`);
       }
-      expect((await fsp.readdir(home)).filter((f) => /tmp|\.new|~$/.test(f)), why).toEqual([]);
+      expect(
+        (await fsp.readdir(home)).filter((f) => /tmp|\.new|~$/.test(f)),
+        why,
+      ).toEqual([]);
     }
     figure('hush init kill -9 outcomes', `${outcomes.join(' ')} (HUSH_TEST_SEED=${rng.seed})`);
   });
@@ -314,7 +346,10 @@ describe('hush init and hush passwd killed -9 midway', () => {
     for (let k = 1; k <= KEYRING_KILLS; k++) {
       const next = `p${k}`;
       const delay = rng.int(full + 100);
-      expectKilledOrOk(await killedAfter(home, ['passwd'], delay, { HUSH_PASSPHRASE: current, HUSH_NEW_PASSPHRASE: next }), `passwd killed after ${delay} ms (HUSH_TEST_SEED=${rng.seed})`);
+      expectKilledOrOk(
+        await killedAfter(home, ['passwd'], delay, { HUSH_PASSPHRASE: current, HUSH_NEW_PASSPHRASE: next }),
+        `passwd killed after ${delay} ms (HUSH_TEST_SEED=${rng.seed})`,
+      );
       const withNew = await hush(['passwd'], { home, env: { HUSH_PASSPHRASE: next, HUSH_NEW_PASSPHRASE: next } });
       if (withNew.exitCode === 0) {
         current = next;

@@ -62,7 +62,11 @@ describe('a flood of throwaway keys at one recipient (issue #13)', () => {
     const carolBundle = await clients[0]!.lookup({ name: 'carol' });
     const junk = (from: User, bytes: number, kind: 'msg' | 'typing' = 'msg'): Uint8Array =>
       sealEnvelope(from.id, { signPk: carolBundle.signPk, boxPk: carolBundle.boxPk }, { kind, id: randomBytes(16), time: Date.now(), body: utf8('j'.repeat(bytes)) }, randomBytes);
-    const codeOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'accepted', (e: { code?: string }) => e.code ?? 'error');
+    const codeOf = async (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'accepted',
+        (e: { code?: string }) => e.code ?? 'error',
+      );
     const tally = (codes: string[]): Record<string, number> => codes.reduce<Record<string, number>>((t, c) => ({ ...t, [c]: (t[c] ?? 0) + 1 }), {});
 
     // 1. Mail and typing to keys nobody registered: refused, nothing stored.
@@ -92,7 +96,9 @@ describe('a flood of throwaway keys at one recipient (issue #13)', () => {
     // 3. carol listens; every throwaway key sends 20 typing envelopes and one 20 KiB junk letter.
     const listen = spawnHush(carol.home, ['listen', '--json']);
     await listen.stderr.waitFor(/^hush: listening on ws:\/\/\S+ as carol$/);
-    const typing = await Promise.all(throwaway.flatMap((u, i) => Array.from({ length: 20 }, () => codeOf(clients[i]!.send(carolBundle.signPk, junk(u, 0, 'typing'), { ephemeral: true })))));
+    const typing = await Promise.all(
+      throwaway.flatMap((u, i) => Array.from({ length: 20 }, () => codeOf(clients[i]!.send(carolBundle.signPk, junk(u, 0, 'typing'), { ephemeral: true })))),
+    );
     const typingTally = tally(typing);
     figure('flood: typing pushes from 50 keys x 20 at carol', JSON.stringify(typingTally));
     expect(typingTally.RATE_LIMITED ?? 0).toBeGreaterThanOrEqual(THROWAWAY * 20 - THROWAWAY * 4); // at most a burst of 2 (+ refill) per pair
@@ -145,7 +151,11 @@ describe('a flood of throwaway keys at one recipient (issue #13)', () => {
     const flushed = await alice.run(['pull', '--json']);
     expect(flushed.exitCode).toBe(0);
     expect(jsonOf(flushed.stdout)).toContainEqual(expect.objectContaining({ event: 'sent', to: 'carol' }));
-    expect(jsonOf((await carol.run(['pull', '--json'])).stdout).filter((e) => e.event === 'message').map((e) => e.body)).toEqual(['after the mailbox filled']);
+    expect(
+      jsonOf((await carol.run(['pull', '--json'])).stdout)
+        .filter((e) => e.event === 'message')
+        .map((e) => e.body),
+    ).toEqual(['after the mailbox filled']);
   });
 
   it('hush send to a contact the relay does not know: exit 4 saying so, the message kept in the outbox', async () => {

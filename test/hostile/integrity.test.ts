@@ -41,7 +41,13 @@ beforeAll(async () => {
   relay = await startRelayProcess({ args: ['--rate-conn', '10000', '--rate-identity', '10000'] });
   for (const n of ['alice', 'bob', 'carol', 'mallory']) await user(n);
   // Everyone pins everyone the ordinary way (TOFU on first message).
-  for (const [a, b] of [['alice', 'bob'], ['carol', 'bob'], ['mallory', 'bob'], ['bob', 'carol'], ['alice', 'carol']] as const) {
+  for (const [a, b] of [
+    ['alice', 'bob'],
+    ['carol', 'bob'],
+    ['mallory', 'bob'],
+    ['bob', 'carol'],
+    ['alice', 'carol'],
+  ] as const) {
     expect((await hush(['send', b, `hello ${b}, ${a} here`], { home: homes[a]!, env })).exitCode).toBe(0);
   }
   for (const n of ['bob', 'carol']) expect((await hush(['pull'], { home: homes[n]!, env })).exitCode).toBe(0);
@@ -167,8 +173,13 @@ describe('damaged and forged envelopes through the relay and hush pull', () => {
     for (const n of ['bob', 'carol']) {
       const h = await hush(['history', '--json', '--limit', '1000'], { home: homes[n]!, env });
       expect(h.exitCode).toBe(0);
-      const bodies = jsonLines(h.stdout).filter((m) => m.direction === 'in').map((m) => String(m.body));
-      expect(bodies.every((b) => /^hello \w+, \w+ here$|^genuine control message$/.test(b)), bodies.join(' | ')).toBe(true);
+      const bodies = jsonLines(h.stdout)
+        .filter((m) => m.direction === 'in')
+        .map((m) => String(m.body));
+      expect(
+        bodies.every((b) => /^hello \w+, \w+ here$|^genuine control message$/.test(b)),
+        bodies.join(' | '),
+      ).toBe(true);
     }
     figure('integrity cases tried', cases.length);
     figure('integrity cases refused by the relay (length)', refusedByRelay);
@@ -182,7 +193,11 @@ describe('damaged and forged envelopes through the relay and hush pull', () => {
     const ca = await connectAs('alice');
     await ca.send(bob.signPk, E);
     const p1 = await hush(['pull', '--json'], { home: homes.bob!, env });
-    expect(jsonLines(p1.stdout).filter((e) => e.event === 'message').map((e) => e.body)).toEqual(['say it once']);
+    expect(
+      jsonLines(p1.stdout)
+        .filter((e) => e.event === 'message')
+        .map((e) => e.body),
+    ).toEqual(['say it once']);
     // Replayed by anyone who kept the bytes (the relay forgets acked mail, so it stores it again).
     for (let i = 0; i < 3; i++) await ca.send(bob.signPk, E);
     await ca.close();

@@ -35,7 +35,14 @@ function filesUnder(dir: string): string[] {
 function spellings(secret: Uint8Array): Buffer[] {
   const b = Buffer.from(secret);
   const b64 = b.toString('base64');
-  const forms = [b, Buffer.from(b64), Buffer.from(b64.replace(/=+$/, '')), Buffer.from(b.toString('base64url')), Buffer.from(b.toString('hex')), Buffer.from(b.toString('hex').toUpperCase())];
+  const forms = [
+    b,
+    Buffer.from(b64),
+    Buffer.from(b64.replace(/=+$/, '')),
+    Buffer.from(b.toString('base64url')),
+    Buffer.from(b.toString('hex')),
+    Buffer.from(b.toString('hex').toUpperCase()),
+  ];
   // The middle of a base64 string (its alignment inside a longer encoding can differ).
   forms.push(Buffer.from(b64.slice(4, -4)));
   return forms;
@@ -75,7 +82,11 @@ describe('leak scan after a full conversation', () => {
     await run(alice, pass.alice, ['send', 'bob'], plaintexts[1]);
     await run(alice, pass.alice, ['send', 'bob'], plaintexts[3]);
     const p = await run(bob, pass.bob, ['pull', '--json']);
-    expect(jsonLines(p.stdout).filter((e) => e.event === 'message').map((e) => e.body)).toEqual([plaintexts[1], plaintexts[3]]);
+    expect(
+      jsonLines(p.stdout)
+        .filter((e) => e.event === 'message')
+        .map((e) => e.body),
+    ).toEqual([plaintexts[1], plaintexts[3]]);
     await run(bob, pass.bob, ['send', 'alice', '--lines'], plaintexts[2] + '\n');
     await run(alice, pass.alice, ['pull']);
     await run(alice, pass.alice, ['history', 'bob']);
@@ -85,9 +96,19 @@ describe('leak scan after a full conversation', () => {
 
     // The secrets, read in-process from the keyrings.
     const secrets: [string, Uint8Array][] = [];
-    for (const [who, home, pw] of [['alice', alice, pass.alice], ['bob', bob, pass.bobNew]] as const) {
+    for (const [who, home, pw] of [
+      ['alice', alice, pass.alice],
+      ['bob', bob, pass.bobNew],
+    ] as const) {
       const u = await unlock(hushPaths(home), { env: { HUSH_PASSPHRASE: pw } });
-      secrets.push([`${who} signing seed`, u.identity.signSk.subarray(0, 32)], [`${who} signing key`, u.identity.signSk], [`${who} box key`, u.identity.boxSk], [`${who} history key`, u.identity.historyKey], [`${who} data key`, u.dataKey], [`${who} wrapping key`, u.wrappingKey]);
+      secrets.push(
+        [`${who} signing seed`, u.identity.signSk.subarray(0, 32)],
+        [`${who} signing key`, u.identity.signSk],
+        [`${who} box key`, u.identity.boxSk],
+        [`${who} history key`, u.identity.historyKey],
+        [`${who} data key`, u.dataKey],
+        [`${who} wrapping key`, u.wrappingKey],
+      );
     }
     const needles: [string, Buffer][] = [];
     for (const [name, s] of secrets) for (const f of spellings(s)) needles.push([name, f]);

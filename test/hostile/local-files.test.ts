@@ -38,7 +38,10 @@ function clearError(r: HushResult, what: string): void {
   expect(r.exitCode, `${what}: ${r.stderr}`).not.toBe(0);
   expect(r.stderr, what).toMatch(/^hush: error: \S/m);
   expect(r.stderr, what).not.toMatch(/\n\s+at |TypeError|SqliteError|undefined/);
-  const lines = r.stderr.trimEnd().split('\n').filter((l) => !l.startsWith('hush: warning:'));
+  const lines = r.stderr
+    .trimEnd()
+    .split('\n')
+    .filter((l) => !l.startsWith('hush: warning:'));
   expect(lines.length, `${what}: ${r.stderr}`).toBeLessThanOrEqual(2);
   if (lines[1] !== undefined) expect(lines[1], what).toMatch(/^hush: hint: /);
 }
@@ -116,10 +119,13 @@ describe('a corrupted history database', () => {
       ['header overwritten', () => fsp.writeFile(db, Buffer.concat([Buffer.from(randomBytes(100)), orig.subarray(100)]))],
       ['not a database', () => fsp.writeFile(db, 'this is not a database\n'.repeat(100))],
       ['every page scrambled after the first', () => fsp.writeFile(db, Buffer.concat([orig.subarray(0, 4096), Buffer.from(randomBytes(orig.length - 4096))]))],
-      ['a directory', async () => {
-        await fsp.rm(db);
-        await fsp.mkdir(db);
-      }],
+      [
+        'a directory',
+        async () => {
+          await fsp.rm(db);
+          await fsp.mkdir(db);
+        },
+      ],
     ];
     for (const [what, doIt] of damage) {
       await doIt();
@@ -182,7 +188,12 @@ async function waiting(home: string): Promise<number> {
 }
 
 /** Storing mail fails (`fail` runs the pull in the failing condition); afterwards it all arrives, once. */
-async function failingStoreScenario(label: string, u: { bob: string; bobName: string; alice: string; aliceName: string }, fail: () => Promise<HushResult>, heal: () => Promise<void>): Promise<void> {
+async function failingStoreScenario(
+  label: string,
+  u: { bob: string; bobName: string; alice: string; aliceName: string },
+  fail: () => Promise<HushResult>,
+  heal: () => Promise<void>,
+): Promise<void> {
   const { bob, alice } = u;
   const N = 150;
   const bodies = Array.from({ length: N }, (_, i) => `${label} ${i} ` + 'z'.repeat(2000));
@@ -201,7 +212,9 @@ async function failingStoreScenario(label: string, u: { bob: string; bobName: st
   const p = await hush(['pull', '--json'], { home: bob, env });
   expect(p.exitCode, p.stderr).toBe(0);
   const h = await hush(['history', u.aliceName, '--json', '--limit', '100000'], { home: bob, env });
-  const got = jsonLines(h.stdout).map((m) => String(m.body)).filter((b) => b.startsWith(`${label} `));
+  const got = jsonLines(h.stdout)
+    .map((m) => String(m.body))
+    .filter((b) => b.startsWith(`${label} `));
   expect(got.length).toBe(N);
   expect(new Set(got)).toEqual(new Set(bodies));
   expect(await waiting(bob)).toBe(0);
@@ -236,7 +249,12 @@ describe('a disk that fills up while storing', () => {
     };
     await fsp.writeFile(filler, Buffer.alloc(Math.max(0, free() - 96 * 1024)));
     figure('tmpfs free before the pull (bytes)', free());
-    await failingStoreScenario('disk full', { bob, bobName: 'bobfull', alice, aliceName: 'alicefull' }, () => hush(['pull', '--json'], { home: bob, env }), () => fsp.rm(filler));
+    await failingStoreScenario(
+      'disk full',
+      { bob, bobName: 'bobfull', alice, aliceName: 'alicefull' },
+      () => hush(['pull', '--json'], { home: bob, env }),
+      () => fsp.rm(filler),
+    );
   });
 
   it('a write that fails with EFBIG (ulimit -f) under hush pull: a clear error, nothing acked unstored; later everything arrives once', async () => {
@@ -247,11 +265,16 @@ describe('a disk that fills up while storing', () => {
     const sizes = ['hush.db', 'hush.db-wal'].map((f) => (existsSync(path.join(bob, f)) ? statSync(path.join(bob, f)).size : 0));
     const kib = Math.ceil(Math.max(...sizes) / 1024) + 64;
     const seen: string[] = [];
-    await failingStoreScenario('efbig', { bob, bobName: 'bobefbig', alice, aliceName: 'aliceefbig' }, async () => {
-      const r = await hushFsizeLimited(bob, ['pull', '--json'], kib);
-      seen.push(r.stderr);
-      return r;
-    }, async () => undefined);
+    await failingStoreScenario(
+      'efbig',
+      { bob, bobName: 'bobefbig', alice, aliceName: 'aliceefbig' },
+      async () => {
+        const r = await hushFsizeLimited(bob, ['pull', '--json'], kib);
+        seen.push(r.stderr);
+        return r;
+      },
+      async () => undefined,
+    );
     expect(seen[0]).toMatch(/hint: .*free space/);
   });
 });

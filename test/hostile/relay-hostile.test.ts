@@ -57,7 +57,6 @@ async function healthy(relay: RelayProc, before: number, label: string): Promise
   expect(after, `${label}: RSS ${before} KiB -> ${after} KiB`).toBeLessThanOrEqual(before * RSS_FACTOR);
 }
 
-
 /** Answers to expect for a corpus entry: an authenticated connection never gets AUTH_REQUIRED. */
 function allowed(codes: string[], authed: boolean): string[] {
   return authed ? codes.filter((x) => x !== 'AUTH_REQUIRED') : codes;
@@ -120,7 +119,14 @@ describe('malformed frames at scale', () => {
         const pos = ((rnd[i * 4 + 1]! << 8) | rnd[i * 4 + 2]!) % base.length;
         const op = rnd[i * 4 + 3]! % 4;
         const ch = chars[rnd[i * 4 + 3]! % chars.length]!;
-        const m = op === 0 ? base.slice(0, pos) + ch + base.slice(pos + 1) : op === 1 ? base.slice(0, pos) : op === 2 ? base.slice(0, pos) + base.slice(pos + 1) : base.slice(0, pos) + base.slice(0, base.length - pos);
+        const m =
+          op === 0
+            ? base.slice(0, pos) + ch + base.slice(pos + 1)
+            : op === 1
+              ? base.slice(0, pos)
+              : op === 2
+                ? base.slice(0, pos) + base.slice(pos + 1)
+                : base.slice(0, pos) + base.slice(0, base.length - pos);
         r.send(m);
       }
       for (let i = 0; i < n; i++) {
@@ -162,11 +168,13 @@ describe('floods past every rate limit', () => {
     const honest = makeUser();
     await registerUsers(relay.url, victim);
     // One identity, four connections, each sending 300 envelopes pipelined: past both send limits.
-    const senders = await Promise.all([0, 1, 2, 3].map(async () => {
-      const r = await raw(relay.url);
-      expect(await rawAuth(r, mallory)).toMatchObject({ t: 'ok' });
-      return r;
-    }));
+    const senders = await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        const r = await raw(relay.url);
+        expect(await rawAuth(r, mallory)).toMatchObject({ t: 'ok' });
+        return r;
+      }),
+    );
     // Two more connections flood pings and garbage: past the frame limit.
     const pingers = await Promise.all([0, 1].map(() => raw(relay.url)));
     const envs = Array.from({ length: 300 }, () => seal(mallory, victim, 'flood'));

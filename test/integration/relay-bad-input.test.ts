@@ -91,8 +91,12 @@ describe('bad input', () => {
     expect(await r.req({ v: 1e300, t: 'ping', id: 'z' })).toMatchObject({ code: 'UNSUPPORTED_VERSION' });
     // Auth with an absurd time on a fresh connection.
     const a = await raw(relay.url);
-    expect(await a.req({ v: 1, t: 'auth', id: 'a', signPk: toB64(new Uint8Array(32)), url: relay.url, time: -1, sig: toB64(new Uint8Array(64)) })).toMatchObject({ code: 'BAD_FRAME' });
-    expect(await a.req({ v: 1, t: 'auth', id: 'b', signPk: toB64(new Uint8Array(32)), url: relay.url, time: 2 ** 60, sig: toB64(new Uint8Array(64)) })).toMatchObject({ code: 'BAD_FRAME' });
+    expect(await a.req({ v: 1, t: 'auth', id: 'a', signPk: toB64(new Uint8Array(32)), url: relay.url, time: -1, sig: toB64(new Uint8Array(64)) })).toMatchObject({
+      code: 'BAD_FRAME',
+    });
+    expect(await a.req({ v: 1, t: 'auth', id: 'b', signPk: toB64(new Uint8Array(32)), url: relay.url, time: 2 ** 60, sig: toB64(new Uint8Array(64)) })).toMatchObject({
+      code: 'BAD_FRAME',
+    });
     r.ws.close();
     a.ws.close();
   });
@@ -132,7 +136,9 @@ describe('bad input', () => {
     expect((await r.closed).code).toBe(1009);
     // An envelope above the protocol maximum inside a frame that fits is refused as BAD_ENVELOPE
     // (checked on the base64 length, before decoding).
-    expect(await bystander.req({ v: 1, t: 'send', id: 'big', to: toB64(new Uint8Array(32)), env: 'A'.repeat(95_000), eid: '00'.repeat(16) })).toMatchObject({ code: 'BAD_ENVELOPE' });
+    expect(await bystander.req({ v: 1, t: 'send', id: 'big', to: toB64(new Uint8Array(32)), env: 'A'.repeat(95_000), eid: '00'.repeat(16) })).toMatchObject({
+      code: 'BAD_ENVELOPE',
+    });
     expect(await bystander.req({ v: 1, t: 'ping', id: 'still' })).toMatchObject({ t: 'pong' });
     bystander.ws.close();
   });
@@ -163,7 +169,11 @@ describe('bad input', () => {
     ]) {
       expect(await r.req({ v: 1, id: 'q', ...f })).toMatchObject({ code: 'AUTH_REQUIRED', id: 'q' });
     }
-    for (const [token, code] of [[toB64(new Uint8Array(32)), 'TOKEN_INVALID'], ['not base64', 'BAD_FRAME'], [toB64(new Uint8Array(31)), 'BAD_FRAME']] as const) {
+    for (const [token, code] of [
+      [toB64(new Uint8Array(32)), 'TOKEN_INVALID'],
+      ['not base64', 'BAD_FRAME'],
+      [toB64(new Uint8Array(31)), 'BAD_FRAME'],
+    ] as const) {
       const a = await r.req({ v: 1, id: 'q', t: 'send', to: toB64(new Uint8Array(32)), env: toB64(env), eid: envelopeId(env), token });
       expect(a).toMatchObject({ t: 'error', id: 'q', code });
     }

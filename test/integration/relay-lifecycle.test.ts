@@ -21,7 +21,20 @@ describe('lifecycle', () => {
     const bin = fileURLToPath(new URL('../../bin/hush-relay.js', import.meta.url));
     const r = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
-    for (const flag of ['--host', '--port', '--data', '--url', '--max-frame', '--rate-conn', '--rate-identity', '--mailbox-count', '--mailbox-bytes', '--ttl', '--max-conns', '--auth-timeout']) {
+    for (const flag of [
+      '--host',
+      '--port',
+      '--data',
+      '--url',
+      '--max-frame',
+      '--rate-conn',
+      '--rate-identity',
+      '--mailbox-count',
+      '--mailbox-bytes',
+      '--ttl',
+      '--max-conns',
+      '--auth-timeout',
+    ]) {
       expect(r.stdout).toContain(flag);
     }
     const bad = spawnSync(process.execPath, [bin, '--ttl', 'forever'], { encoding: 'utf8' });
@@ -114,14 +127,19 @@ describe('lifecycle', () => {
     const needles: [string, Buffer][] = [];
     for (const s of secrets) needles.push([`plaintext ${s.slice(0, 30)}`, Buffer.from(s)]);
     needles.push(['plaintext fragment', Buffer.from('eagle lands')]);
-    for (const [what, key] of [['alice signPk', alice.id.signPk], ['alice boxPk', alice.id.boxPk]] as const) {
+    for (const [what, key] of [
+      ['alice signPk', alice.id.signPk],
+      ['alice boxPk', alice.id.boxPk],
+    ] as const) {
       needles.push([`${what} raw`, Buffer.from(key)]);
       needles.push([`${what} base64`, Buffer.from(toB64(key))]);
       needles.push([`${what} hex`, Buffer.from(toHex(key))]);
       needles.push([`${what} raw prefix`, Buffer.from(key.subarray(0, 12))]);
     }
     const scan = (when: string): number => {
-      const files = readdirSync(relay.dataDir).map((f) => join(relay.dataDir, f)).filter((f) => statSync(f).isFile());
+      const files = readdirSync(relay.dataDir)
+        .map((f) => join(relay.dataDir, f))
+        .filter((f) => statSync(f).isFile());
       expect(files.some((f) => f.endsWith('relay.sqlite'))).toBe(true);
       let bytes = 0;
       for (const f of files) {

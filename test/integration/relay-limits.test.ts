@@ -201,7 +201,9 @@ describe('connection limits', () => {
     sock.resume(); // read (and ignore) everything, so the relay's close is seen
     const gone = new Promise<void>((res) => sock.once('close', () => res()));
     sock.write(
-      'GET / HTTP/1.1\r\nHost: ' + url.host + '\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'GET / HTTP/1.1\r\nHost: ' +
+        url.host +
+        '\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     );
     await gone;

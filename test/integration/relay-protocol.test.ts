@@ -66,7 +66,9 @@ describe('hello and auth', () => {
   });
 
   it('refuses an auth signed for another url (AUTH_WRONG_URL) and closes', async () => {
-    const err = await makeUser().connect(relay.url, { expectedUrl: 'ws://relay.example:7070' }).catch((e: unknown) => e);
+    const err = await makeUser()
+      .connect(relay.url, { expectedUrl: 'ws://relay.example:7070' })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'AUTH_WRONG_URL', kind: 'relay', hint: `if that is the relay you meant, use --relay ${relay.url}` });
     const r = await raw(relay.url);
     // The frame names the right url but the signature covers another one.
@@ -115,7 +117,9 @@ describe('hello and auth', () => {
     await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
     const port = (srv.address() as { port: number }).port;
     await new Promise<void>((res) => srv.close(() => res()));
-    const err = await makeUser().connect(`ws://127.0.0.1:${port}`).catch((e: unknown) => e);
+    const err = await makeUser()
+      .connect(`ws://127.0.0.1:${port}`)
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'RELAY_UNREACHABLE', kind: 'relay' });
     expect((err as { hint: string }).hint).toMatch(/hush relay/);
   });

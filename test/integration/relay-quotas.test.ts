@@ -33,7 +33,11 @@ describe('mail only to registered keys', () => {
     const alice = makeUser();
     const bob = makeUser();
     const ca = await alice.connect(relay.url);
-    await expect(ca.send(bob.id.signPk, seal(alice, bob, 'to nobody'))).rejects.toMatchObject({ code: 'UNKNOWN_RECIPIENT', kind: 'relay', message: 'relay refused: the recipient is not registered on this relay' });
+    await expect(ca.send(bob.id.signPk, seal(alice, bob, 'to nobody'))).rejects.toMatchObject({
+      code: 'UNKNOWN_RECIPIENT',
+      kind: 'relay',
+      message: 'relay refused: the recipient is not registered on this relay',
+    });
     await expect(ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true })).rejects.toMatchObject({ code: 'UNKNOWN_RECIPIENT' });
     await registerUsers(relay.url, bob);
     const cb = await bob.connect(relay.url);
@@ -79,7 +83,10 @@ describe('registration limits', () => {
     const c = await u.connect(relay.url);
     await c.register(u.bundle);
     await c.register(makeBundle(u.id, 'second', Date.now() + 1));
-    await expect(c.register(makeBundle(u.id, 'third', Date.now() + 2))).rejects.toMatchObject({ code: 'REGISTER_LIMITED', message: 'relay refused: this identity already changed its name 1 time in 24 hours' });
+    await expect(c.register(makeBundle(u.id, 'third', Date.now() + 2))).rejects.toMatchObject({
+      code: 'REGISTER_LIMITED',
+      message: 'relay refused: this identity already changed its name 1 time in 24 hours',
+    });
     expect((await c.lookup({ signPk: u.id.signPk })).name).toBe('second');
     await c.close();
   });

@@ -70,7 +70,11 @@ describe('relay start-up errors', () => {
     const asRoot = process.getuid?.() === 0;
     const data = tmpDir();
     if (asRoot) chmodSync(data, 0o777);
-    const r = spawnSync(process.execPath, [BIN, '--port', '1', '--data', join(data, 'relay')], { encoding: 'utf8', timeout: 20_000, ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
+    const r = spawnSync(process.execPath, [BIN, '--port', '1', '--data', join(data, 'relay')], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
+    });
     expect(r.status, r.stderr).toBe(2);
     expectOneError(r.stderr, /^hush-relay: error: port 1 on 127\.0\.0\.1 needs privileges/, /below 1024.*--port 0/);
   });

@@ -86,7 +86,9 @@ describe('the URLs a relay answers to', () => {
       expect(await r.closed).toEqual({ code: 1008, reason: 'AUTH_WRONG_URL' });
     }
     // the client library: dialled URL is not one of the relay's (a path the relay does not own)
-    const err = await makeUser().connect(`${relay.url}/elsewhere`).catch((e: unknown) => e);
+    const err = await makeUser()
+      .connect(`${relay.url}/elsewhere`)
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'AUTH_WRONG_URL', kind: 'relay', hint: `if that is the relay you meant, use --relay ${relay.url}` });
     expect((err as Error).message).toContain(`ws://localhost:${port}`);
   });

@@ -49,33 +49,30 @@ describe('libsodium opens our envelopes', () => {
   });
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  it.each(ev.seal.map((c: any) => [c.name, c]) as [string, any][])(
-    '%s: both layers open with crypto_box_open_easy and every field is as PROTOCOL.md §5 says',
-    (_n, c) => {
-      const env = unhex(c.envelope);
-      const recipientSk = secretsOf(c.to).subarray(32, 64);
-      const senderPk = unhex(ev.identities[c.from].boxPk);
-      expect(env[0]).toBe(1);
-      const ephPk = env.subarray(1, 33);
-      const inner = sodium.crypto_box_open_easy(env.subarray(57), env.subarray(33, 57), ephPk, recipientSk);
-      expect(inner[0]).toBe(1);
-      expect(hex(inner.subarray(1, 33))).toBe(ev.identities[c.from].signPk);
-      const p = sodium.crypto_box_open_easy(inner.subarray(57), inner.subarray(33, 57), senderPk, recipientSk);
-      expect(p.length).toBe(c.payloadLength);
-      expect(p[0]).toBe(1);
-      expect(p[1]).toBe(KIND[c.kind as keyof typeof KIND]);
-      expect(hex(p.subarray(2, 34))).toBe(ev.identities[c.from].signPk);
-      expect(hex(p.subarray(34, 66))).toBe(ev.identities[c.to].signPk);
-      expect(hex(p.subarray(66, 98))).toBe(hex(ephPk));
-      expect(hex(p.subarray(98, 114))).toBe(c.id);
-      expect(readU64be(p, 114)).toBe(c.time);
-      const len = readU32be(p, 122);
-      expect(hex(p.subarray(126, 126 + len))).toBe(c.body);
-      expect(p.subarray(126 + len).every((b) => b === 0)).toBe(true);
-      // The relay id: SHA-512(D(envelope-id) || envelope)[0..16].
-      expect(hex(sodium.crypto_hash(concatBytes(domainBytes(DOMAIN.envelopeId), env)).subarray(0, 16))).toBe(c.envelopeId);
-    },
-  );
+  it.each(ev.seal.map((c: any) => [c.name, c]) as [string, any][])('%s: both layers open with crypto_box_open_easy and every field is as PROTOCOL.md §5 says', (_n, c) => {
+    const env = unhex(c.envelope);
+    const recipientSk = secretsOf(c.to).subarray(32, 64);
+    const senderPk = unhex(ev.identities[c.from].boxPk);
+    expect(env[0]).toBe(1);
+    const ephPk = env.subarray(1, 33);
+    const inner = sodium.crypto_box_open_easy(env.subarray(57), env.subarray(33, 57), ephPk, recipientSk);
+    expect(inner[0]).toBe(1);
+    expect(hex(inner.subarray(1, 33))).toBe(ev.identities[c.from].signPk);
+    const p = sodium.crypto_box_open_easy(inner.subarray(57), inner.subarray(33, 57), senderPk, recipientSk);
+    expect(p.length).toBe(c.payloadLength);
+    expect(p[0]).toBe(1);
+    expect(p[1]).toBe(KIND[c.kind as keyof typeof KIND]);
+    expect(hex(p.subarray(2, 34))).toBe(ev.identities[c.from].signPk);
+    expect(hex(p.subarray(34, 66))).toBe(ev.identities[c.to].signPk);
+    expect(hex(p.subarray(66, 98))).toBe(hex(ephPk));
+    expect(hex(p.subarray(98, 114))).toBe(c.id);
+    expect(readU64be(p, 114)).toBe(c.time);
+    const len = readU32be(p, 122);
+    expect(hex(p.subarray(126, 126 + len))).toBe(c.body);
+    expect(p.subarray(126 + len).every((b) => b === 0)).toBe(true);
+    // The relay id: SHA-512(D(envelope-id) || envelope)[0..16].
+    expect(hex(sodium.crypto_hash(concatBytes(domainBytes(DOMAIN.envelopeId), env)).subarray(0, 16))).toBe(c.envelopeId);
+  });
 
   it('a fresh random envelope opens too', () => {
     const a = generateIdentity(randomBytes);
@@ -145,7 +142,10 @@ describe('bundles, fingerprints and keyrings against libsodium', () => {
   });
   it('keyring: crypto_secretbox_open_easy opens the wrap and the secrets, header hash included', () => {
     const kv = vectors('keyring');
-    for (const [file, wk] of [[kv.seal.file, kv.seal.wrappingKey], [kv.rewrap.file, kv.rewrap.wrappingKey]] as [string, string][]) {
+    for (const [file, wk] of [
+      [kv.seal.file, kv.seal.wrappingKey],
+      [kv.rewrap.file, kv.rewrap.wrappingKey],
+    ] as [string, string][]) {
       const f = JSON.parse(file);
       const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
       const wrapped = sodium.crypto_secretbox_open_easy(b64(f.wrap.ct), b64(f.wrap.nonce), unhex(wk));
@@ -160,12 +160,29 @@ describe('bundles, fingerprints and keyrings against libsodium', () => {
 });
 
 /** The canonical header bytes of PROTOCOL.md §6, rebuilt here from the JSON, independently. */
-function headerBytesOf(f: { type: string; v: number; name: string; created: number; signPk: string; boxPk: string; kdf: { alg: string; m: number; t: number; p: number; salt: string } }): Uint8Array {
+function headerBytesOf(f: {
+  type: string;
+  v: number;
+  name: string;
+  created: number;
+  signPk: string;
+  boxPk: string;
+  kdf: { alg: string; m: number; t: number; p: number; salt: string };
+}): Uint8Array {
   const te = new TextEncoder();
   const lpx = (b: Uint8Array) => concatBytes(u32be(b.length), b);
   const b64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
   return concatBytes(
-    lpx(te.encode(f.type)), Uint8Array.of(f.v), lpx(te.encode(f.name)), u64be(f.created), b64(f.signPk), b64(f.boxPk),
-    lpx(te.encode(f.kdf.alg)), u32be(f.kdf.m), u32be(f.kdf.t), u32be(f.kdf.p), b64(f.kdf.salt),
+    lpx(te.encode(f.type)),
+    Uint8Array.of(f.v),
+    lpx(te.encode(f.name)),
+    u64be(f.created),
+    b64(f.signPk),
+    b64(f.boxPk),
+    lpx(te.encode(f.kdf.alg)),
+    u32be(f.kdf.m),
+    u32be(f.kdf.t),
+    u32be(f.kdf.p),
+    b64(f.kdf.salt),
   );
 }

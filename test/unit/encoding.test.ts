@@ -41,7 +41,11 @@ describe('strict base64', () => {
 
 describe('integers and hex', () => {
   it('u32be refuses values that do not fit', () => {
-    for (const n of [-1, 2 ** 32, 1.5, Number.NaN]) expect(codeOfSync(() => u32be(n)), String(n)).toBe('BAD_INTEGER');
+    for (const n of [-1, 2 ** 32, 1.5, Number.NaN])
+      expect(
+        codeOfSync(() => u32be(n)),
+        String(n),
+      ).toBe('BAD_INTEGER');
     expect(u32be(0xffffffff)).toEqual(Uint8Array.of(255, 255, 255, 255));
     expect(lp(Uint8Array.of(7))).toEqual(Uint8Array.of(0, 0, 0, 1, 7));
   });

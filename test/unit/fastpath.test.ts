@@ -70,7 +70,10 @@ describe('X25519: node:crypto vs tweetnacl', () => {
       for (let i = 0; i < 4; i++) {
         const sk = randomBytes(32);
         expect(isAllZero(x25519Reference(sk, unhex(pt))), pt).toBe(true);
-        expect(codeOfSync(() => x25519(sk, unhex(pt))), pt).toBe('LOW_ORDER_KEY');
+        expect(
+          codeOfSync(() => x25519(sk, unhex(pt))),
+          pt,
+        ).toBe('LOW_ORDER_KEY');
       }
     }
   });

@@ -95,7 +95,10 @@ describe('keyring', () => {
       const o = JSON.parse(text) as Record<string, unknown>;
       edit(o);
       // Same wrapping key (as from the keychain): only the header binding can catch it.
-      expect(codeOfSync(() => openKeyring(parseKeyring(JSON.stringify(o)), wk)), field).toBe(code);
+      expect(
+        codeOfSync(() => openKeyring(parseKeyring(JSON.stringify(o)), wk)),
+        field,
+      ).toBe(code);
     }
   });
 
@@ -103,9 +106,16 @@ describe('keyring', () => {
     let calls = 0;
     const spy = async (_p: Uint8Array, _k: KdfParams) => (calls++, new Uint8Array(32));
     const bad: Partial<KdfParams>[] = [
-      { m: KDF_FLOOR.m - 1 }, { t: KDF_FLOOR.t - 1 }, { p: KDF_FLOOR.p - 1 },
-      { m: KDF_CEILING.m + 1 }, { t: KDF_CEILING.t + 1 }, { p: KDF_CEILING.p + 1 },
-      { m: 1.5 * 8192 + 0.5 }, { m: Number.NaN }, { salt: new Uint8Array(15) }, { alg: 'argon2i' as 'argon2id' },
+      { m: KDF_FLOOR.m - 1 },
+      { t: KDF_FLOOR.t - 1 },
+      { p: KDF_FLOOR.p - 1 },
+      { m: KDF_CEILING.m + 1 },
+      { t: KDF_CEILING.t + 1 },
+      { p: KDF_CEILING.p + 1 },
+      { m: 1.5 * 8192 + 0.5 },
+      { m: Number.NaN },
+      { salt: new Uint8Array(15) },
+      { alg: 'argon2i' as 'argon2id' },
     ];
     for (const over of bad) {
       expect(await codeOf(() => deriveWrappingKey(spy, utf8('x'), kdfParams(over))), JSON.stringify(over)).toBe('KDF_PARAMS_REFUSED');

@@ -41,7 +41,11 @@ describe('reference mode (tweetnacl only)', () => {
     }
     const bv = vectors('bundle');
     for (const c of bv.valid) expect(hex(bundle.makeBundle(ids[c.identity]!, c.name, c.created).sig)).toBe(c.sig);
-    for (const c of bv.invalid) expect(codeOfSync(() => bundle.verifyBundle(pbundle.parseBundle(c.json))), c.name).toBe(c.expect);
+    for (const c of bv.invalid)
+      expect(
+        codeOfSync(() => bundle.verifyBundle(pbundle.parseBundle(c.json))),
+        c.name,
+      ).toBe(c.expect);
     for (const c of vectors('fingerprint').fingerprints) expect(fp.fingerprint(unhex(c.signPk))).toBe(c.fingerprint);
   }, 120_000);
 });

@@ -50,7 +50,15 @@ function setup(limits: Partial<RelayLimitsConfig> = {}): void {
   closing = false;
   free = Infinity;
   mailbox = new Mailbox(store, new Corking(), (name) => events.push(name));
-  handlers = createHandlers({ limits: { ...DEFAULT_LIMITS, ...limits }, urls: relayUrls('127.0.0.1', 7070), store, mailbox, event: (name) => events.push(name), closing: () => closing, freeBytes: () => free });
+  handlers = createHandlers({
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    urls: relayUrls('127.0.0.1', 7070),
+    store,
+    mailbox,
+    event: (name) => events.push(name),
+    closing: () => closing,
+    freeBytes: () => free,
+  });
 }
 
 /** A fresh relay state (store, mailbox, handlers) with these limits. */
@@ -240,7 +248,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     await turn();
     expect(fa.last()).toEqual({ v: 1, t: 'accepted', id: 's1', eid: envelopeId(env), stored: true, delivered: 2 });
     for (const fb of [fb1, fb2]) expect(fb.last()).toMatchObject({ t: 'push', eid: envelopeId(env), env: toB64(env) });
-    const seq = (fb1.last().seq as number);
+    const seq = fb1.last().seq as number;
     expect(seq).toBeGreaterThan(0);
 
     // a resend is accepted and stored once
@@ -518,10 +526,17 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
     const live = token();
     const removed = token();
     const unknown = token();
-    reg(fb, [{ t: live, exp: Date.now() + 60_000 }, { t: removed, exp: Date.now() + 60_000 }]);
+    reg(fb, [
+      { t: live, exp: Date.now() + 60_000 },
+      { t: removed, exp: Date.now() + 60_000 },
+    ]);
     reg(fb, [], [removed], 'k2');
     const anon = connect();
-    for (const [to, t] of [[bob, removed], [bob, unknown], [carol, live]] as const) {
+    for (const [to, t] of [
+      [bob, removed],
+      [bob, unknown],
+      [carol, live],
+    ] as const) {
       expect(frame(anon, tokenSend(to, seal(carol, to, 'x'), t))).toMatchObject({ t: 'error', code: 'TOKEN_INVALID' });
     }
     // An expired token: registered with an expiry in the past, it is never kept.

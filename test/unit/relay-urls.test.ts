@@ -74,7 +74,10 @@ describe('relayUrls', () => {
   });
 
   it('--public-url replaces the defaults, canonical and without duplicates; one other address owns itself', () => {
-    expect(relayUrls('0.0.0.0', 7070, ['WSS://R.example/', 'ws://10.0.0.5:7070', 'wss://r.example'])).toEqual({ main: 'wss://r.example', all: ['wss://r.example', 'ws://10.0.0.5:7070'] });
+    expect(relayUrls('0.0.0.0', 7070, ['WSS://R.example/', 'ws://10.0.0.5:7070', 'wss://r.example'])).toEqual({
+      main: 'wss://r.example',
+      all: ['wss://r.example', 'ws://10.0.0.5:7070'],
+    });
     expect(relayUrls('10.0.0.5', 7070)).toEqual({ main: 'ws://10.0.0.5:7070', all: ['ws://10.0.0.5:7070'] });
   });
 });
@@ -83,7 +86,11 @@ describe('listenError', () => {
   it('turns listen() errno failures into one-line usage errors (exit 2) naming host and port', () => {
     const err = (code: string): Error => Object.assign(new Error(`listen ${code}`), { code });
     expect(listenError(err('EADDRINUSE'), '127.0.0.1', 7777)).toMatchObject({ code: 'RELAY_PORT_IN_USE', exitCode: 2, message: 'port 7777 on 127.0.0.1 is in use' });
-    expect(listenError(err('EACCES'), '0.0.0.0', 80)).toMatchObject({ code: 'RELAY_PORT_DENIED', exitCode: 2, message: 'port 80 on 0.0.0.0 needs privileges this process does not have' });
+    expect(listenError(err('EACCES'), '0.0.0.0', 80)).toMatchObject({
+      code: 'RELAY_PORT_DENIED',
+      exitCode: 2,
+      message: 'port 80 on 0.0.0.0 needs privileges this process does not have',
+    });
     expect(listenError(err('EADDRNOTAVAIL'), '192.0.2.1', 7070)).toMatchObject({ code: 'RELAY_BAD_HOST', exitCode: 2 });
     expect(listenError(err('ENOTFOUND'), 'nope.invalid', 7070)).toMatchObject({ code: 'RELAY_BAD_HOST', exitCode: 2 });
     const other = err('EMFILE');

@@ -19,7 +19,10 @@ import { codeOfSync, utf8, vectors } from './helpers.js';
 const alice = generateIdentity(randomBytes);
 const bob = generateIdentity(randomBytes);
 const carol = generateIdentity(randomBytes);
-const lookupIn = (...ps: Peer[]) => (pk: Uint8Array) => ps.find((p) => bytesEqual(p.signPk, pk));
+const lookupIn =
+  (...ps: Peer[]) =>
+  (pk: Uint8Array) =>
+    ps.find((p) => bytesEqual(p.signPk, pk));
 const msg = (body: Uint8Array, kind: 'msg' | 'receipt' | 'typing' = 'msg') => ({ kind, id: randomBytes(16), time: 1763900000000, body });
 
 describe('round trips', () => {
@@ -79,23 +82,27 @@ describe('tamper: every byte', () => {
   it.each([
     ['short message', 10, [0x01, 0x80], 1],
     ['1000-byte message', 1000, [0xff], 11],
-  ] as const)('%s: every single-byte change is rejected', (_name, n, masks, stride) => {
-    const env = sealEnvelope(alice, bob, msg(randomBytes(n)), randomBytes);
-    const wrong: string[] = [];
-    let checked = 0;
-    for (let i = 0; i < env.length; i += i < ENVELOPE_OVERHEAD ? 1 : stride) {
-      for (const mask of masks) {
-        const t = new Uint8Array(env);
-        t[i]! ^= mask;
-        const code = codeOfSync(() => openEnvelope(bob, t, lookupIn(alice, carol)));
-        if (code !== (i === 0 ? 'UNSUPPORTED_VERSION' : 'TAMPERED')) wrong.push(`byte ${i} mask ${mask}: ${code}`);
-        checked++;
+  ] as const)(
+    '%s: every single-byte change is rejected',
+    (_name, n, masks, stride) => {
+      const env = sealEnvelope(alice, bob, msg(randomBytes(n)), randomBytes);
+      const wrong: string[] = [];
+      let checked = 0;
+      for (let i = 0; i < env.length; i += i < ENVELOPE_OVERHEAD ? 1 : stride) {
+        for (const mask of masks) {
+          const t = new Uint8Array(env);
+          t[i]! ^= mask;
+          const code = codeOfSync(() => openEnvelope(bob, t, lookupIn(alice, carol)));
+          if (code !== (i === 0 ? 'UNSUPPORTED_VERSION' : 'TAMPERED')) wrong.push(`byte ${i} mask ${mask}: ${code}`);
+          checked++;
+        }
       }
-    }
-    expect(wrong).toEqual([]);
-    expect(checked).toBeGreaterThan(ENVELOPE_OVERHEAD * masks.length);
-    expect(openEnvelope(bob, env, lookupIn(alice)).body.length).toBe(n); // the original still opens
-  }, 120_000);
+      expect(wrong).toEqual([]);
+      expect(checked).toBeGreaterThan(ENVELOPE_OVERHEAD * masks.length);
+      expect(openEnvelope(bob, env, lookupIn(alice)).body.length).toBe(n); // the original still opens
+    },
+    120_000,
+  );
 
   it('every truncation and a few extensions are rejected', () => {
     const env = sealEnvelope(alice, bob, msg(utf8('cut me')), randomBytes);
@@ -123,7 +130,7 @@ describe('openInner binding checks, one at a time', () => {
     expect(codeOfSync(() => openInner(bob, openOuter(bob, env), carol))).toBe('TAMPERED');
   });
 
-  it('the inner box must open with the pinned sender\'s box key (a swapped box key fails)', () => {
+  it("the inner box must open with the pinned sender's box key (a swapped box key fails)", () => {
     const fakeAlice: Peer = { signPk: alice.signPk, boxPk: carol.boxPk };
     expect(codeOfSync(() => openInner(bob, openOuter(bob, env), fakeAlice))).toBe('TAMPERED');
   });
@@ -209,7 +216,17 @@ describe('sealEnvelope refuses bad input', () => {
 
 describe('Padmé padding and envelope lengths', () => {
   it('known values', () => {
-    const cases: [number, number][] = [[0, 256], [1, 256], [256, 256], [257, 272], [272, 272], [273, 288], [1000, 1024], [1126, 1152], [65_662, 67_584]];
+    const cases: [number, number][] = [
+      [0, 256],
+      [1, 256],
+      [256, 256],
+      [257, 272],
+      [272, 272],
+      [273, 288],
+      [1000, 1024],
+      [1126, 1152],
+      [65_662, 67_584],
+    ];
     for (const [l, p] of cases) expect(paddedLength(l), String(l)).toBe(p);
   });
 

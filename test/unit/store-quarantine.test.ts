@@ -29,7 +29,17 @@ function put(o: { size?: number; auth?: Uint8Array; claimed?: Uint8Array; at?: n
   const env = randomBytes(o.size ?? 402);
   const eid = envelopeId(env);
   const claimed = o.claimed ?? o.auth;
-  const r = store.quarantine({ eid, envelope: env, reason: o.auth ? 'KEY_CHANGED' : 'TAMPERED', receivedAt: o.at ?? Date.now(), ...(claimed ? { senderSignPk: claimed } : {}), ...(o.auth ? { bucketKey: o.auth } : {}) }, l);
+  const r = store.quarantine(
+    {
+      eid,
+      envelope: env,
+      reason: o.auth ? 'KEY_CHANGED' : 'TAMPERED',
+      receivedAt: o.at ?? Date.now(),
+      ...(claimed ? { senderSignPk: claimed } : {}),
+      ...(o.auth ? { bucketKey: o.auth } : {}),
+    },
+    l,
+  );
   return { dropped: r.dropped, eid };
 }
 
@@ -89,7 +99,13 @@ describe('quarantine bounds', () => {
 describe('--quarantine-limits', () => {
   it('parses any subset with units and keeps the defaults for the rest', () => {
     expect(parseQuarantineLimits(undefined)).toEqual(DEFAULT_QUARANTINE_LIMITS);
-    expect(parseQuarantineLimits('count=10,bytes=2m,per-sender=3,per-sender-bytes=64k,age=2h')).toEqual({ count: 10, bytes: 2 * 1024 * 1024, perSender: 3, perSenderBytes: 64 * 1024, maxAgeMs: 2 * 3600 * 1000 });
+    expect(parseQuarantineLimits('count=10,bytes=2m,per-sender=3,per-sender-bytes=64k,age=2h')).toEqual({
+      count: 10,
+      bytes: 2 * 1024 * 1024,
+      perSender: 3,
+      perSenderBytes: 64 * 1024,
+      maxAgeMs: 2 * 3600 * 1000,
+    });
     expect(parseQuarantineLimits('age=7d').maxAgeMs).toBe(7 * 86_400_000);
   });
 

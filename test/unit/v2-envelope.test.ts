@@ -33,7 +33,10 @@ describe('v2 envelope', () => {
     for (let i = 0; i < 73; i++) {
       const bad = new Uint8Array(later);
       bad[i]! ^= 1;
-      expect(codeOf(() => openEnvelopeV2(bob.id.boxSk, bad)), `byte ${i}`).toBe(i === 0 ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
+      expect(
+        codeOf(() => openEnvelopeV2(bob.id.boxSk, bad)),
+        `byte ${i}`,
+      ).toBe(i === 0 ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
     }
     expect(codeOf(() => openEnvelopeV2(alice.id.boxSk, later))).toBe('TAMPERED'); // not to her
     expect(codeOf(() => openEnvelopeV2(bob.id.boxSk, later.subarray(0, later.length - 1)))).toBe('TAMPERED');

@@ -122,9 +122,11 @@ export function shuffle<T>(a: T[], seed: number): T[] {
   const out = [...a];
   let x = seed >>> 0 || 1;
   for (let i = out.length - 1; i > 0; i--) {
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     const j = x % (i + 1);
     [out[i], out[j]] = [out[j]!, out[i]!];
   }

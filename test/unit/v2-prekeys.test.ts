@@ -7,12 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { verifyPrekeyBundle } from '../../src/crypto/prekeys.js';
 import { openMessage, startSession } from '../../src/crypto/session.js';
-import {
-  encodePrekeyBundle,
-  parsePrekeyBundle,
-  PREKEY_BUNDLE_BYTES_NO_OPK,
-  PREKEY_BUNDLE_BYTES_WITH_OPK,
-} from '../../src/protocol/prekey-bundle.js';
+import { encodePrekeyBundle, parsePrekeyBundle, PREKEY_BUNDLE_BYTES_NO_OPK, PREKEY_BUNDLE_BYTES_WITH_OPK } from '../../src/protocol/prekey-bundle.js';
 import { encodeSessionState, parseSessionState } from '../../src/protocol/session-state.js';
 import { encodeInnerPrefix, INIT_HEADER_BYTES, RATCHET_HEADER_BYTES } from '../../src/protocol/session-wire.js';
 import { codeOf, DAY, Party, T0, withPrekeys } from './v2-helpers.js';
@@ -158,9 +153,7 @@ describe('tampering', () => {
     // first and last 8 bytes of the KEM ciphertext and of the payload ciphertext, every 29th between.
     const kemAt = 34 + 46;
     const ctAt = 34 + INIT_HEADER_BYTES + RATCHET_HEADER_BYTES;
-    const indexes = [...inner.keys()].filter(
-      (i) => i < kemAt + 8 || (i >= ctAt - 8 - RATCHET_HEADER_BYTES && i < ctAt + 8) || i >= inner.length - 24 || i % 29 === 0,
-    );
+    const indexes = [...inner.keys()].filter((i) => i < kemAt + 8 || (i >= ctAt - 8 - RATCHET_HEADER_BYTES && i < ctAt + 8) || i >= inner.length - 24 || i % 29 === 0);
     const codes = everyByte(alice, bob, inner, indexes);
     expect(codes.get('TAMPERED')).toBeGreaterThan(300);
     expect(codes.get('UNSUPPORTED_VERSION')).toBe(2); // byte 0

@@ -83,7 +83,12 @@ describe('a v2 conversation', () => {
       alice.receive(bob, bob.send('ack'));
     }
     const rest = sent.filter((m) => !seen.has(m.i));
-    const dropped = new Set(shuffle(rest.map((m) => m.i), 7).slice(0, 50));
+    const dropped = new Set(
+      shuffle(
+        rest.map((m) => m.i),
+        7,
+      ).slice(0, 50),
+    );
     const kept = rest.filter((m) => !dropped.has(m.i));
     const dups = [...shuffle(kept, 11).slice(0, 27), ...sent.filter((m) => seen.has(m.i))];
     const delivery = shuffle([...kept, ...dups], 13);
@@ -175,7 +180,7 @@ describe('security properties', () => {
     expect(codeOf(() => openMessage(bob.id, alice.pub, m2, [stored], bob.prekeys, T0, randomBytes))).toBe('DUPLICATE_MESSAGE');
   });
 
-  it('post-compromise: a copy of Alice\'s state stops decrypting once she has sent with a key made after the theft', () => {
+  it("post-compromise: a copy of Alice's state stops decrypting once she has sent with a key made after the theft", () => {
     const { alice, bob } = pair();
     bob.receive(alice, alice.send('hello'));
     alice.receive(bob, bob.send('hi'));
@@ -196,7 +201,7 @@ describe('security properties', () => {
     }
   });
 
-  it('KCI: Bob\'s long-term and prekey secrets alone cannot forge a non-first message from Alice', () => {
+  it("KCI: Bob's long-term and prekey secrets alone cannot forge a non-first message from Alice", () => {
     const { alice, bob } = pair();
     bob.receive(alice, alice.send('hello'));
     alice.receive(bob, bob.send('hi'));
@@ -213,7 +218,18 @@ describe('security properties', () => {
     const dhs = x25519KeyPair(randomBytes);
     const [rk, cks] = kdfRk(sk, x25519(dhs.secretKey, spk.pk));
     const forged: SessionState = {
-      ...bob.sessions[0]!, role: 'initiator', rk, cks, dhsSk: dhs.secretKey, dhsPk: dhs.publicKey, dhr: spk.pk, ns: 0, nr: 0, pn: 0, retired: [], skipped: [],
+      ...bob.sessions[0]!,
+      role: 'initiator',
+      rk,
+      cks,
+      dhsSk: dhs.secretKey,
+      dhsPk: dhs.publicKey,
+      dhr: spk.pk,
+      ns: 0,
+      nr: 0,
+      pn: 0,
+      retired: [],
+      skipped: [],
     };
     delete forged.pendingInit;
     const payload = encodePayloadV2({ kind: 'msg', id: randomBytes(16), time: T0, seq: 99, body: new TextEncoder().encode('forged') });

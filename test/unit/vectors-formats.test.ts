@@ -38,7 +38,12 @@ describe('relay auth vectors (§7.3)', () => {
     }
   });
 
-  it.each(rows(v.auth.filter((c: Case) => c.signedBytes), 'name'))('%s: signed bytes = D(relayAuth) || challenge || lp(url) || u64be(time), and the signature', (_n, c) => {
+  it.each(
+    rows(
+      v.auth.filter((c: Case) => c.signedBytes),
+      'name',
+    ),
+  )('%s: signed bytes = D(relayAuth) || challenge || lp(url) || u64be(time), and the signature', (_n, c) => {
     const url = utf8(c.canonicalUrl);
     const spec = concatBytes(D('hush/v1/relay-auth'), unhex(v.challenge), u32be(url.length), url, u64be(c.time));
     expect(hex(spec)).toBe(c.signedBytes);
@@ -103,7 +108,7 @@ describe('local store record vectors (§8.2)', () => {
     return p;
   };
 
-  it('historyKey is alice\'s identity secrets [64, 96)', () => {
+  it("historyKey is alice's identity secrets [64, 96)", () => {
     expect(hex(ids.alice!.historyKey)).toBe(v.historyKey);
   });
 
@@ -152,7 +157,16 @@ describe('local store record vectors (§8.2)', () => {
   });
 
   it.each(rows(v.messages, 'name'))('message record %s: 0x02 || msgId || dir || u64be(contact) || u64be(time) || bodyType || u32be(len) || body || zeros to padme', (_n, c) => {
-    const head = concatBytes(Uint8Array.of(2), unhex(c.msgId), Uint8Array.of(c.row.direction === 'in' ? 0 : 1), u64be(c.row.contactId), u64be(c.row.time), Uint8Array.of(c.bodyType), u32be(unhex(c.body).length), unhex(c.body));
+    const head = concatBytes(
+      Uint8Array.of(2),
+      unhex(c.msgId),
+      Uint8Array.of(c.row.direction === 'in' ? 0 : 1),
+      u64be(c.row.contactId),
+      u64be(c.row.time),
+      Uint8Array.of(c.bodyType),
+      u32be(unhex(c.body).length),
+      unhex(c.body),
+    );
     const spec = new Uint8Array(paddedLength(head.length));
     spec.set(head);
     expect(hex(spec)).toBe(c.plaintext);

@@ -63,9 +63,24 @@ describe('envelope vectors', () => {
   it('covers every failure the brief names', () => {
     const names = new Set(ev.open.map((c: { name: string }) => c.name));
     for (const n of [
-      'version-2', 'flip-ephPk', 'flip-outer-nonce', 'flip-outer-mac', 'flip-inner-version', 'flip-inner-sender',
-      'flip-inner-nonce', 'flip-inner-ct', 'wrong-recipient', 'swapped-outer-headers', 'truncated-1', 'extended-1',
-      'low-order-ephPk-0', 'bind-recipient', 'bind-payload-sender', 'bind-ephPk', 'padding-nonzero', 'padding-too-long',
+      'version-2',
+      'flip-ephPk',
+      'flip-outer-nonce',
+      'flip-outer-mac',
+      'flip-inner-version',
+      'flip-inner-sender',
+      'flip-inner-nonce',
+      'flip-inner-ct',
+      'wrong-recipient',
+      'swapped-outer-headers',
+      'truncated-1',
+      'extended-1',
+      'low-order-ephPk-0',
+      'bind-recipient',
+      'bind-payload-sender',
+      'bind-ephPk',
+      'padding-nonzero',
+      'padding-too-long',
     ]) {
       expect(names.has(n), n).toBe(true);
     }

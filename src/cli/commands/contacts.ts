@@ -45,15 +45,34 @@ export const run: CommandRun = async (ctx) => {
       const fp = fingerprint(x.signPk);
       const next = pendingFingerprint(x);
       const lk = like.get(x.id);
-      ctx.out.data({ name: x.label, fingerprint: fp, trust: trustLabel(x), pinnedAt: x.pinnedAt, newFingerprint: next ?? null, verified: x.verified, relay: x.relay ?? null, rejected: x.rejected?.length ?? 0, lookalikeOf: lk?.label ?? null }, () => {
-        const label = trustLabel(x);
-        const t = pad(trustText(x), trustW);
-        const colored = label === 'changed' ? c.red.bold(t) : label === 'verified' ? c.green(t) : c.yellow(t);
-        const lines = [`${c.bold(pad(safeName(x.label), nameW))}  ${fp}  ${colored}  ${formatTime(x.pinnedAt)}`];
-        if (next !== undefined) lines.push(`${' '.repeat(nameW + 2)}${c.red(`new key: ${next}`)}  (verify it, then hush trust ${safeName(x.label)}, or refuse it: hush trust ${safeName(x.label)} --reject)`);
-        if (lk) lines.push(`${' '.repeat(nameW + 2)}${c.yellow.bold(`${c.level > 0 ? '≈' : '~'} looks like ${safeName(lk.label)}: compare fingerprints (hush verify ${safeName(x.label)})`)}`);
-        return lines.join('\n');
-      });
+      ctx.out.data(
+        {
+          name: x.label,
+          fingerprint: fp,
+          trust: trustLabel(x),
+          pinnedAt: x.pinnedAt,
+          newFingerprint: next ?? null,
+          verified: x.verified,
+          relay: x.relay ?? null,
+          rejected: x.rejected?.length ?? 0,
+          lookalikeOf: lk?.label ?? null,
+        },
+        () => {
+          const label = trustLabel(x);
+          const t = pad(trustText(x), trustW);
+          const colored = label === 'changed' ? c.red.bold(t) : label === 'verified' ? c.green(t) : c.yellow(t);
+          const lines = [`${c.bold(pad(safeName(x.label), nameW))}  ${fp}  ${colored}  ${formatTime(x.pinnedAt)}`];
+          if (next !== undefined)
+            lines.push(
+              `${' '.repeat(nameW + 2)}${c.red(`new key: ${next}`)}  (verify it, then hush trust ${safeName(x.label)}, or refuse it: hush trust ${safeName(x.label)} --reject)`,
+            );
+          if (lk)
+            lines.push(
+              `${' '.repeat(nameW + 2)}${c.yellow.bold(`${c.level > 0 ? '≈' : '~'} looks like ${safeName(lk.label)}: compare fingerprints (hush verify ${safeName(x.label)})`)}`,
+            );
+          return lines.join('\n');
+        },
+      );
     }
   } finally {
     local.close();

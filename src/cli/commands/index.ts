@@ -146,7 +146,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
       { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
       { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
-      { flags: '--quarantine-limits <spec>', description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)' },
+      {
+        flags: '--quarantine-limits <spec>',
+        description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
+      },
     ],
     load: () => import('./pull.js'),
   },
@@ -157,7 +160,10 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
       { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
       { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
-      { flags: '--quarantine-limits <spec>', description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)' },
+      {
+        flags: '--quarantine-limits <spec>',
+        description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
+      },
     ],
     load: () => import('./listen.js'),
   },

@@ -43,12 +43,16 @@ function sayOldName(ctx: CommandContext, paths: HushPaths, old: { name: string; 
   const keptFile = kept.find((k) => k.startsWith(`${paths.keyring}.replaced-`));
   const keptAs = keptFile === undefined ? '' : ` (its keyring was kept as ${keptFile})`;
   if (old.name === name) {
-    ctx.out.warn(`your old identity ${old.name} (fingerprint ${old.fingerprint}) still holds the name ${old.name} ${where}${keptAs}; this new key cannot register ${old.name} there (the relay answers NAME_TAKEN), and mail sent to ${old.name} still goes to the old key`);
+    ctx.out.warn(
+      `your old identity ${old.name} (fingerprint ${old.fingerprint}) still holds the name ${old.name} ${where}${keptAs}; this new key cannot register ${old.name} there (the relay answers NAME_TAKEN), and mail sent to ${old.name} still goes to the old key`,
+    );
     ctx.out.info(
       `hush: hint: only the old key can free the name: copy ${keptFile ?? 'the kept keyring.json.replaced-<ms>'} as keyring.json into an empty directory (mode 0700) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here; or start over with another name (hush init --force --name NEW)`,
     );
   } else {
-    ctx.out.info(`hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint (hush register --release run with the old keyring frees the old name)`);
+    ctx.out.info(
+      `hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint (hush register --release run with the old keyring frees the old name)`,
+    );
   }
 }
 
@@ -93,18 +97,14 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   });
   passphrase.bytes.fill(0);
   const fp = fingerprint(file.signPk);
-  ctx.out.data(
-    { name: file.name, fingerprint: fp, signPk: toB64(file.signPk), boxPk: toB64(file.boxPk), keyring: paths.keyring, home: paths.home },
-    () => {
-      const c = ctx.out.c;
-      return [
-        `${c.green('created')} identity ${c.bold(file.name)}`,
-        `fingerprint  ${c.cyan(fp)}`,
-        `keyring      ${paths.keyring}`,
-      ].join('\n');
-    },
-  );
+  ctx.out.data({ name: file.name, fingerprint: fp, signPk: toB64(file.signPk), boxPk: toB64(file.boxPk), keyring: paths.keyring, home: paths.home }, () => {
+    const c = ctx.out.c;
+    return [`${c.green('created')} identity ${c.bold(file.name)}`, `fingerprint  ${c.cyan(fp)}`, `keyring      ${paths.keyring}`].join('\n');
+  });
   if (old) sayOldName(ctx, paths, old, file.name, kept);
   const relayKnown = ctx.global.relay !== undefined || (ctx.env.HUSH_RELAY ?? '') !== '';
-  tip(ctx, relayKnown ? 'next: hush register   (publishes your key on the relay)' : 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)');
+  tip(
+    ctx,
+    relayKnown ? 'next: hush register   (publishes your key on the relay)' : 'next: hush register --relay ws://HOST:PORT   (publishes your key; run a relay with hush relay)',
+  );
 };

@@ -11,7 +11,12 @@ import type { ReceivedMessage } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
-  const s = await openSession(ctx, { readReceipts: opts.readReceipts, deliveryReceipts: opts.deliveryReceipts, receiptDelay: opts.receiptDelay, quarantineLimits: opts.quarantineLimits });
+  const s = await openSession(ctx, {
+    readReceipts: opts.readReceipts,
+    deliveryReceipts: opts.deliveryReceipts,
+    receiptDelay: opts.receiptDelay,
+    quarantineLimits: opts.quarantineLimits,
+  });
   const ac = new AbortController();
   const stop = (): void => ac.abort();
   process.once('SIGINT', stop);

@@ -15,7 +15,12 @@ import type { QuarantineReport } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
-  const s = await openSession(ctx, { readReceipts: opts.readReceipts, deliveryReceipts: opts.deliveryReceipts, receiptDelay: opts.receiptDelay, quarantineLimits: opts.quarantineLimits });
+  const s = await openSession(ctx, {
+    readReceipts: opts.readReceipts,
+    deliveryReceipts: opts.deliveryReceipts,
+    receiptDelay: opts.receiptDelay,
+    quarantineLimits: opts.quarantineLimits,
+  });
   const quarantined: QuarantineReport[] = [];
   try {
     s.m.on('message', (msg) => printMessage(ctx.out, msg));

@@ -25,7 +25,9 @@ import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
   if (opts.release === true && opts.default === true) {
-    throw new UsageError('CONFLICTING_OPTIONS', '--release and --default do not go together', { hint: 'hush register --release frees your name; hush register --default publishes it and makes this relay the default' });
+    throw new UsageError('CONFLICTING_OPTIONS', '--release and --default do not go together', {
+      hint: 'hush register --release frees your name; hush register --default publishes it and makes this relay the default',
+    });
   }
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);

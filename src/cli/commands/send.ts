@@ -127,7 +127,10 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const name = String(args.name);
   const words = (args.text as string[] | undefined) ?? [];
   const lines = opts.lines === true;
-  if (!isValidLabel(name)) throw new UsageError('BAD_NAME', `invalid name "${name}"`, { hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-" (a contact from another relay: name@host:port, see hush contacts)' });
+  if (!isValidLabel(name))
+    throw new UsageError('BAD_NAME', `invalid name "${name}"`, {
+      hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-" (a contact from another relay: name@host:port, see hush contacts)',
+    });
   if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
 
   // Reading a terminal: say what we wait for (stdin is where the text comes from).
@@ -194,7 +197,6 @@ export const run: CommandRun = async (ctx, args, opts) => {
     const r = await pipe.drain();
     failed.push(...r.failed);
     await s.m.syncTokens(); // hands a delivery token to a contact written to for the first time
-
   } catch (e) {
     await s.close();
     throw e;

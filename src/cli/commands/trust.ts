@@ -63,7 +63,9 @@ async function confirmOnTerminal(message: string): Promise<boolean | undefined> 
 function checkFingerprintSyntax(given: string): string {
   const n = normaliseFingerprint(given);
   if (!/^\d{30}$/.test(n)) {
-    throw new UsageError('BAD_FINGERPRINT', 'a fingerprint is 30 digits (six groups of five)', { hint: 'copy it from hush verify NAME, e.g. --fingerprint "12345 67890 12345 67890 12345 67890"' });
+    throw new UsageError('BAD_FINGERPRINT', 'a fingerprint is 30 digits (six groups of five)', {
+      hint: 'copy it from hush verify NAME, e.g. --fingerprint "12345 67890 12345 67890 12345 67890"',
+    });
   }
   return n;
 }
@@ -77,7 +79,9 @@ function mismatch(name: string, which: string): TrustError {
 export const run: CommandRun = async (ctx, args, opts) => {
   const name = String(args.name);
   if (opts.reject === true && opts.fingerprint !== undefined) {
-    throw new UsageError('CONFLICTING_OPTIONS', '--reject and --fingerprint do not go together', { hint: `hush trust ${name} --reject refuses the new key; --fingerprint accepts it` });
+    throw new UsageError('CONFLICTING_OPTIONS', '--reject and --fingerprint do not go together', {
+      hint: `hush trust ${name} --reject refuses the new key; --fingerprint accepts it`,
+    });
   }
   const given = opts.fingerprint === undefined ? undefined : checkFingerprintSyntax(String(opts.fingerprint));
   const local = await openLocal(ctx);

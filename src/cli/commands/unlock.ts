@@ -36,10 +36,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     const name = u.file.name;
     const source = u.source;
     forgetSecrets(u);
-    out.data(
-      { home: paths.home, name, unlocked: true, source, remembered: false },
-      `the passphrase opens the keyring of ${name} (${describe(source)})`,
-    );
+    out.data({ home: paths.home, name, unlocked: true, source, remembered: false }, `the passphrase opens the keyring of ${name} (${describe(source)})`);
     return;
   }
 
