@@ -1,8 +1,9 @@
 /**
  * A conversation keeps its order, and every reader of a home sees every message, through the
  * real binary and real relay processes:
- * - 3,000 `send --lines` against a relay at its DEFAULT rate limits: bob's pull prints them, and
- *   his history lists them, in the order alice typed them;
+ * - 3,000 `send --lines` against a relay at its DEFAULT limits, between contacts (alice holds
+ *   bob's delivery token: a stranger would stop at the relay's stranger quota of 1000 waiting):
+ *   bob's pull prints them, and his history lists them, in the order alice typed them;
  * - a relay killed -9 and restarted mid-stream, then the sender killed -9 mid-stream: whatever
  *   alice's home stored reaches bob exactly once and in order (the outbox goes first);
  * - two `hush listen` on bob's home at once: each prints every message.
@@ -20,6 +21,15 @@ const numbers = (from: number, to: number): string[] => Array.from({ length: to 
 beforeAll(async () => {
   relay = await startRelayProcess(); // default limits: 200 envelopes/s per connection
   [alice, bob] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url)]);
+  // A conversation, as between contacts: both have written, so alice holds bob's delivery token
+  // and her sends are not under the relay's stranger quota (1000 waiting per sender).
+  for (const [from, to] of [
+    [alice, 'bob'],
+    [bob, 'alice'],
+  ] as const) {
+    expect((await from.run(['send', to, 'hello'])).exitCode).toBe(0);
+    expect((await (from === alice ? bob : alice).run(['pull'])).exitCode).toBe(0);
+  }
 });
 
 afterAll(async () => {
@@ -34,7 +44,7 @@ async function bobReads(): Promise<{ pulled: string[]; history: string[] }> {
   const pulled = jsonOf(p.stdout)
     .filter((e) => e.event === 'message')
     .map((e) => e.body as string);
-  const history = (await historyOf(bob.home)).filter((m) => m.direction === 'in').map((m) => m.body);
+  const history = (await historyOf(bob.home)).filter((m) => m.direction === 'in' && m.body !== 'hello').map((m) => m.body);
   return { pulled, history };
 }
 
@@ -48,6 +58,9 @@ describe('order', () => {
     expect(history).toEqual(lines);
     const h = jsonOf((await bob.run(['history', 'alice', '--json', '--limit', '3000'])).stdout).map((m) => m.body);
     expect(h).toEqual(lines);
+    // sent sealed: alice's sends used bob's delivery token
+    expect(jsonOf((await alice.run(['send', 'bob', '--json', 'one more'])).stdout)).toMatchObject([{ event: 'sent', sealed: true }]);
+    await bob.run(['pull']);
   });
 
   it('across a relay kill -9 and restart, and a sender kill -9, what was stored arrives once, in order', { timeout: 180_000 }, async () => {
