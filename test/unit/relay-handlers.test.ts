@@ -501,6 +501,7 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
   it('a send with a registered token needs no auth, stores nothing about the sender and is pushed to the owner', async () => {
     const bob = makeUser();
     const alice = makeUser();
+    register(bob); // mail goes only to registered keys
     const fb = connect();
     auth(fb, bob);
     const t = token();
@@ -521,6 +522,8 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
   it('refuses TOKEN_INVALID for an unknown, expired, removed or other-mailbox token, and stores nothing', async () => {
     const bob = makeUser();
     const carol = makeUser();
+    register(bob);
+    register(carol);
     const fb = connect();
     auth(fb, bob);
     const live = token();
@@ -569,6 +572,7 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
     const bob = makeUser();
     const mallory = makeUser();
     const alice = makeUser();
+    register(bob);
     const fb = connect();
     auth(fb, bob);
     const t = token();
