@@ -7,31 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { dist, fmtMs, fmtRate, median, now, ROOT, run, startServer, stopChild } from './lib.mjs';
+import { BENCH_RELAY_FLAGS, dist, fmtMs, fmtRate, median, now, ROOT, run, startServer, stopChild } from './lib.mjs';
 
 const HUSH = path.join(ROOT, 'bin/hush.js');
 const NODE = process.execPath;
 const FLOOR = 'm=8192,t=1,p=1';
 const PASS = 'correct horse battery staple bench';
 
-const RELAY_FLAGS = [
-  '--port',
-  '0',
-  '--rate-conn',
-  '10000000',
-  '--rate-identity',
-  '10000000',
-  '--frame-rate',
-  '10000000',
-  '--mailbox-count',
-  '10000000',
-  '--mailbox-bytes',
-  '4096m',
-  '--stranger-count',
-  '10000000',
-  '--stranger-bytes',
-  '4096m',
-];
+const RELAY_FLAGS = BENCH_RELAY_FLAGS;
 
 let world;
 /** One relay and two registered homes (alice, bob), shared by the CLI rows of a run. */

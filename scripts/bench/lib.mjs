@@ -116,3 +116,23 @@ export function run(cmd, args, { input, env, cwd, stdout = 'pipe' } = {}) {
 export const fmtMs = (ms) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : ms < 100 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`);
 export const fmtRate = (r) => `${Math.round(r).toLocaleString('en-US')} msg/s`;
 export const fmtMB = (b) => `${(b / 1048576).toFixed(1)} MB`;
+
+/** Relay flags of the bench: every rate and quota raised, so the rows measure work, not limits. */
+export const BENCH_RELAY_FLAGS = [
+  '--port',
+  '0',
+  '--rate-conn',
+  '10000000',
+  '--rate-identity',
+  '10000000',
+  '--frame-rate',
+  '10000000',
+  '--mailbox-count',
+  '10000000',
+  '--mailbox-bytes',
+  '4096m',
+  '--stranger-count',
+  '10000000',
+  '--stranger-bytes',
+  '4096m',
+];

@@ -6,30 +6,12 @@ import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { dist, fmtMB, fmtMs, fmtRate, now, percentile, ROOT, rssOf, startServer, stopChild } from './lib.mjs';
+import { dist, fmtMB, fmtMs, fmtRate, now, percentile, ROOT, rssOf, startServer, stopChild, BENCH_RELAY_FLAGS } from './lib.mjs';
 
 const PAIRS = 10;
 const BODY = 200;
 
-const relayFlags = (extra = []) => [
-  '--port',
-  '0',
-  '--rate-conn',
-  '10000000',
-  '--rate-identity',
-  '10000000',
-  '--frame-rate',
-  '10000000',
-  '--mailbox-count',
-  '10000000',
-  '--mailbox-bytes',
-  '4096m',
-  '--stranger-count',
-  '10000000',
-  '--stranger-bytes',
-  '4096m',
-  ...extra,
-];
+const relayFlags = (extra = []) => [...BENCH_RELAY_FLAGS, ...extra];
 
 async function startHush(extra) {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-relay-'));

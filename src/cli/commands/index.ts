@@ -78,6 +78,17 @@ export interface CommandSpec {
   load: () => Promise<{ run: CommandRun }>;
 }
 
+/** The options of the commands that receive mail (pull, listen). */
+const RECEIVE_OPTIONS: OptSpec[] = [
+  { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
+  { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
+  { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
+  {
+    flags: '--quarantine-limits <spec>',
+    description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
+  },
+];
+
 export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'init',
@@ -142,29 +153,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'pull',
     summary: 'fetch, open and store waiting messages, and print the new ones',
-    options: [
-      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
-      { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
-      { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
-      {
-        flags: '--quarantine-limits <spec>',
-        description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
-      },
-    ],
+    options: RECEIVE_OPTIONS,
     load: () => import('./pull.js'),
   },
   {
     name: 'listen',
     summary: 'stay connected and print messages as they arrive (Ctrl-C to stop)',
-    options: [
-      { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
-      { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
-      { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
-      {
-        flags: '--quarantine-limits <spec>',
-        description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
-      },
-    ],
+    options: RECEIVE_OPTIONS,
     load: () => import('./listen.js'),
   },
   {
