@@ -115,13 +115,43 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/** Is the process `pid` still running? (signal 0 checks without signalling) */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // running, but not ours
+  }
+}
+
+/**
+ * Removes the temp files of `base` that a writer killed mid-write left behind
+ * (`.BASE.PID.HEX.tmp` of a process that no longer runs). A live writer's temp file is left
+ * alone. Best effort: a failure here never stops the write.
+ */
+async function sweepStaleTemps(dir: string, base: string): Promise<void> {
+  const prefix = `.${base}.`;
+  try {
+    for (const name of await fsp.readdir(dir)) {
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+      const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
+      if (!m || alive(Number(m[1]))) continue;
+      await fsp.rm(path.join(dir, name), { force: true });
+    }
+  } catch {
+    // a directory we cannot list: the write itself reports what is wrong
+  }
+}
+
 /**
  * Atomically replaces `file` with `data` (mode `mode`, default 0600). Throws a HushError
  * (see fsError) on failure, leaving the previous file untouched.
  */
 export async function atomicWriteFile(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${toHex(randomBytes(8))}.tmp`);
+  await sweepStaleTemps(dir, path.basename(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${toHex(randomBytes(8))}.tmp`);
   let fh: fsp.FileHandle | undefined;
   try {
     fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode);
