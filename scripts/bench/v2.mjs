@@ -31,13 +31,26 @@ async function world() {
 
 const payload = (nacl, seq, body) => ({ kind: 'msg', id: nacl.randomBytes(16), time: 1_700_000_000_000 + seq, seq, body });
 
-export async function v2Setup(opt) {
+/** Two parties and B's prekey bundle (no one-time prekey), with a 200-byte body. */
+async function pair() {
   const w = await world();
   const { makePrekeyBundle } = await dist('src/crypto/prekeys.js');
   const a = w.party();
   const b = w.party();
-  const bBundle = makePrekeyBundle(b.id, b.spk, b.kem);
-  const body = w.nacl.randomBytes(200);
+  return { w, a, b, bBundle: makePrekeyBundle(b.id, b.spk, b.kem), body: w.nacl.randomBytes(200) };
+}
+
+/** A session both ways after one round trip (A's first message, B's reply): both states. */
+function established(w, a, b, bBundle, body) {
+  const first = w.session.sealMessage(w.session.startSession(a.id, b.pub, bBundle, w.T, w.nacl.randomBytes), payload(w.nacl, 1, body));
+  const atB = w.session.openMessage(b.id, a.pub, first.inner, [], b.lookup, w.T, w.nacl.randomBytes);
+  const reply = w.session.sealMessage(atB.state, payload(w.nacl, 1, body));
+  const atA = w.session.openMessage(a.id, b.pub, reply.inner, [first.state], a.lookup, w.T, w.nacl.randomBytes);
+  return { sa: atA.state, sb: reply.state };
+}
+
+export async function v2Setup(opt) {
+  const { w, a, b, bBundle, body } = await pair();
   const ours = () => {
     const sa = w.session.startSession(a.id, b.pub, bBundle, w.T, w.nacl.randomBytes);
     const sealed = w.session.sealMessage(sa, payload(w.nacl, 1, body));
@@ -66,22 +79,9 @@ export async function v2Setup(opt) {
 }
 
 export async function v2Seal200(opt) {
-  const w = await world();
-  const { makePrekeyBundle } = await dist('src/crypto/prekeys.js');
-  const a = w.party();
-  const b = w.party();
-  const bBundle = makePrekeyBundle(b.id, b.spk, b.kem);
-  const body = w.nacl.randomBytes(200);
+  const { w, a, b, bBundle, body } = await pair();
   // An established session both ways (one round trip), then A → B messages on one chain.
-  let sa = w.session.startSession(a.id, b.pub, bBundle, w.T, w.nacl.randomBytes);
-  let sealed = w.session.sealMessage(sa, payload(w.nacl, 1, body));
-  sa = sealed.state;
-  let o = w.session.openMessage(b.id, a.pub, sealed.inner, [], b.lookup, w.T, w.nacl.randomBytes);
-  let sb = o.state;
-  sealed = w.session.sealMessage(sb, payload(w.nacl, 1, body));
-  sb = sealed.state;
-  o = w.session.openMessage(a.id, b.pub, sealed.inner, [sa], a.lookup, w.T, w.nacl.randomBytes);
-  sa = o.state;
+  let { sa, sb } = established(w, a, b, bBundle, body);
   let seq = 2;
   let envLen = 0;
   const ours = () => {
@@ -120,14 +120,7 @@ export async function v2Sizes() {
   sa = first.state;
   const firstEnv = w.env2.sealEnvelopeV2(b.id.boxPk, first.inner, w.nacl.randomBytes).length;
   // A later message: after one round trip (until then the initiator repeats its prekey header).
-  const noOpk = makePrekeyBundle(b.id, b.spk, b.kem);
-  let s1 = w.session.startSession(a.id, b.pub, noOpk, w.T, w.nacl.randomBytes);
-  const m1 = w.session.sealMessage(s1, payload(w.nacl, 1, body));
-  s1 = m1.state;
-  let s2 = w.session.openMessage(b.id, a.pub, m1.inner, [], b.lookup, w.T, w.nacl.randomBytes).state;
-  const m2 = w.session.sealMessage(s2, payload(w.nacl, 1, body));
-  s2 = m2.state;
-  s1 = w.session.openMessage(a.id, b.pub, m2.inner, [s1], a.lookup, w.T, w.nacl.randomBytes).state;
+  const { sa: s1 } = established(w, a, b, makePrekeyBundle(b.id, b.spk, b.kem), body);
   const m3 = w.session.sealMessage(s1, payload(w.nacl, 2, body));
   const laterEnv = w.env2.sealEnvelopeV2(b.id.boxPk, m3.inner, w.nacl.randomBytes).length;
   return {

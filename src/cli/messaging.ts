@@ -15,7 +15,7 @@ import type { Unlocked } from '../store/keyring-store.js';
 import type { HushPaths } from '../store/paths.js';
 import type { CommandContext } from './commands/index.js';
 import { homePaths, unlockHome } from './common.js';
-import { canonicalRelayUrl } from '../protocol/frames.js';
+import { canonicalOrAsIs } from '../protocol/frames.js';
 import { formatTime, openStore, plural, safeName, safeText } from './format.js';
 import { parseQuarantineLimits } from './quarantine-limits.js';
 import { parseReceiptDelay } from './receipt-delay.js';
@@ -98,7 +98,7 @@ export async function openSession(
   const { unlocked } = await unlockHome(ctx, paths);
   const store = openStore(paths, unlocked);
   // Contacts pinned before hush recorded where a key came from were pinned from the default relay.
-  store.adoptRelay(canonicalOrSame(relay.config.relay ?? relay.url));
+  store.adoptRelay(canonicalOrAsIs(relay.config.relay ?? relay.url));
   const crash = ctx.env.HUSH_TEST_CRASH === 'after-store';
   const m = new Messenger({
     identity: unlocked.identity,
@@ -163,14 +163,6 @@ export function printMessage(out: Output, msg: ReceivedMessage): void {
     const lines = safeText(msg.body).split('\n');
     return [out.c.dim(formatTime(msg.time)) + `  ${out.c.bold(msg.from)}: ${lines[0]}`, ...lines.slice(1).map((l) => ' '.repeat(head.length) + l)].join('\n');
   });
-}
-
-function canonicalOrSame(url: string): string {
-  try {
-    return canonicalRelayUrl(url);
-  } catch {
-    return url;
-  }
 }
 
 /**

@@ -33,13 +33,13 @@ import { HushError, RelayError, TrustError, UsageError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
 import { bytesEqual, toHex, utf8 } from '../protocol/encoding.js';
 import { envelopeId, MAX_BODY_BYTES } from '../protocol/envelope.js';
-import { canonicalRelayUrl, MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
+import { canonicalOrAsIs, MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
 import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
-import type { Contact, HushStore, QuarantineLimits, StoredMessage } from '../store/db.js';
+import { type Contact, type HushStore, type QuarantineLimits, relayHost, type StoredMessage } from '../store/db.js';
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
 import {
@@ -231,13 +231,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.receiptDelay = o.receiptDelay ?? DEFAULT_RECEIPT_DELAY;
     this.quarantineLimits = o.quarantineLimits;
     this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
-    let relay = o.relayUrl;
-    try {
-      relay = canonicalRelayUrl(o.relayUrl);
-    } catch {
-      // a bad URL fails on connect with its own error
-    }
-    this.relay = relay;
+    this.relay = canonicalOrAsIs(o.relayUrl);
     this.shownRow = o.store.lastMessageRow();
   }
 
@@ -374,7 +368,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       if (at > 0) {
         name = label.slice(0, at);
         const host = label.slice(at + 1);
-        if (host !== this.relay.replace(/^wss?:\/\//, '')) {
+        if (host !== relayHost(this.relay)) {
           throw new UsageError('WRONG_RELAY', `${label} is not pinned, and its relay ${host} is not the one in use (${this.relay})`, {
             hint: `pass --relay ws://${host} to reach ${name} there`,
           });

@@ -263,6 +263,15 @@ export function authSignedBytes(challenge: Uint8Array, url: string, time: number
  * a `%` not followed by two hex digits, or a `.` / `..` segment.
  * `WS://LocalHost:80/` -> `ws://localhost`, `ws://127.0.0.1:4000/` -> `ws://127.0.0.1:4000`.
  */
+/** canonicalRelayUrl(url), or `url` unchanged when it does not canonicalise (its connect fails with its own error). */
+export function canonicalOrAsIs(url: string): string {
+  try {
+    return canonicalRelayUrl(url);
+  } catch {
+    return url;
+  }
+}
+
 export function canonicalRelayUrl(text: string): string {
   const bad = (why: string): never => {
     throw new DataError('BAD_URL', `relay url ${JSON.stringify(text.slice(0, 200))} ${why}`, { hint: 'use a url like ws://127.0.0.1:7070' });
