@@ -12,7 +12,7 @@ import { randomBytes } from '../../src/crypto/nacl.js';
 import { generateKemPrekey, generateOneTimePrekey, generateSignedPrekey, type KemPrekey, verifyPrekeyBundle } from '../../src/crypto/prekeys.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
 import { toB64 } from '../../src/protocol/encoding.js';
-import type { PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
+import { parsePrekeyBundle, type PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
 import { encodePrekeyUpload, type PrekeyUpload } from '../../src/protocol/prekey-upload.js';
 import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, startRelayProcess, type User } from './helpers.js';
 
@@ -138,11 +138,17 @@ describe('refusals change nothing', () => {
     await c.close();
   });
 
-  it('needs auth to publish or fetch', async () => {
+  it('needs auth to publish, not to fetch (like lookup)', async () => {
+    const { u: alice, c } = await online();
+    await c.publishPrekeys(fullUpload(alice, 1, 0));
     const r = await raw(relay.url);
     expect(await r.req({ v: 1, t: 'prekeys', id: 'p' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
-    expect(await r.req({ v: 1, t: 'fetch-prekeys', id: 'f', signPk: toB64(new Uint8Array(32)) })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    const answer = await r.req({ v: 1, t: 'fetch-prekeys', id: 'f', signPk: toB64(alice.id.signPk) });
+    expect(answer).toMatchObject({ t: 'prekey-bundle', id: 'f' });
+    const b = parsePrekeyBundle(Buffer.from(String(answer.bundle), 'base64'));
+    expect(verifyPrekeyBundle(b, { signPk: alice.id.signPk, boxPk: alice.id.boxPk }, Date.now()).opk?.id).toBe(100);
     r.ws.close();
+    await c.close();
   });
 
   it('caps the one-time prekeys kept per identity (TOO_MANY_PREKEYS), keeping what was there', async () => {
