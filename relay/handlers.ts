@@ -119,7 +119,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const tokenBuckets = new Map<string, Bucket>();
   const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
   const online = mailbox.online;
-  const prekeyHandlers = createPrekeyHandlers(limits, store, event);
+  const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
