@@ -5,6 +5,7 @@
  * the relay hands out are the bundles of pqxdh.json's two handshakes.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { uploadSignatureProblem } from '../../relay/prekeys.js';
 import { identityFromSecrets } from '../../src/crypto/identity.js';
@@ -81,5 +82,75 @@ describe('prekey-relay.json', () => {
     expect(status.answer).toBe(
       encodeFrame({ t: 'prekey-status', id: '4', ...prekeyStatusJson({ opks: 0, kems: 0, spk: { id: spk.id, expires: spk.expires }, lastResort: { id: kemLast.id } }) }),
     );
+  });
+});
+
+/**
+ * The upload read as an outside implementer of docs/PROTOCOL.md §9.2 "Upload" would: the layout
+ * walked by hand from the table (no hush parser), every signature checked with libsodium over
+ * bytes built from the document, and the relay's bundle answers compared with pqxdh.json.
+ */
+describe('prekey-relay.json, independently', () => {
+  interface Sodium {
+    ready: Promise<void>;
+    crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
+  }
+  const sodium = createRequire(import.meta.url)('libsodium-wrappers') as Sodium;
+  const cat = (...a: Uint8Array[]) => new Uint8Array(Buffer.concat(a));
+  const D = (s: string) => cat(new TextEncoder().encode(s), Uint8Array.of(0));
+  const u32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+
+  it('walks the upload by hand and verifies its signatures with libsodium over the documented bytes', async () => {
+    await sodium.ready;
+    const signPk = unhex(pv.identities.bob.signPk);
+    const boxPk = unhex(pv.identities.bob.boxPk);
+    const u = unhex(rv.upload.bytes);
+    let o = 0;
+    const take = (n: number) => u.subarray(o, (o += n));
+    const be = (b: Uint8Array) => b.reduce((acc, x) => acc * 256 + x, 0);
+    expect(take(1)[0]).toBe(1);
+    expect(take(1)[0]).toBe(3); // SPK and last resort
+    const spkIdB = take(4);
+    const spkExp = take(8);
+    const spkPk = take(32);
+    const spkSig = take(64);
+    expect(be(spkIdB)).toBe(rv.upload.status.spk.id);
+    expect(be(spkExp)).toBe(rv.upload.status.spk.expires);
+    expect(sodium.crypto_sign_verify_detached(spkSig, cat(D('hush/v2/signed-prekey'), Uint8Array.of(1), signPk, boxPk, spkIdB, spkExp, spkPk), signPk)).toBe(true);
+    const lrId = take(4);
+    const lrPk = take(1184);
+    const lrSig = take(64);
+    expect(sodium.crypto_sign_verify_detached(lrSig, cat(D('hush/v2/kem-prekey'), Uint8Array.of(1), signPk, boxPk, Uint8Array.of(2), lrId, lrPk), signPk)).toBe(true);
+    const nOpk = be(take(2));
+    const opks = Array.from({ length: nOpk }, () => ({ id: be(take(4)), pk: take(32) }));
+    const nKem = be(take(2));
+    const kems = Array.from({ length: nKem }, () => ({ idB: take(4), pk: take(1184), sig: take(64) }));
+    expect(o).toBe(u.length);
+    for (const k of kems)
+      expect(sodium.crypto_sign_verify_detached(k.sig, cat(D('hush/v2/kem-prekey'), Uint8Array.of(1), signPk, boxPk, Uint8Array.of(1), k.idB, k.pk), signPk)).toBe(true);
+    // The same signature under the other kind byte does not verify (the kind is bound).
+    expect(sodium.crypto_sign_verify_detached(lrSig, cat(D('hush/v2/kem-prekey'), Uint8Array.of(1), signPk, boxPk, Uint8Array.of(1), lrId, lrPk), signPk)).toBe(false);
+
+    // The first bundle answer, assembled from the upload by the documented layout.
+    const first = cat(
+      Uint8Array.of(1),
+      signPk,
+      boxPk,
+      spkIdB,
+      spkExp,
+      spkPk,
+      spkSig,
+      Uint8Array.of(1),
+      kems[0]!.idB,
+      kems[0]!.pk,
+      kems[0]!.sig,
+      Uint8Array.of(1),
+      u32(opks[0]!.id),
+      opks[0]!.pk,
+    );
+    const second = cat(Uint8Array.of(1), signPk, boxPk, spkIdB, spkExp, spkPk, spkSig, Uint8Array.of(2), lrId, lrPk, lrSig, Uint8Array.of(0));
+    expect(JSON.parse(rv.fetch[0].answer).bundle).toBe(Buffer.from(first).toString('base64'));
+    expect(JSON.parse(rv.fetch[1].answer).bundle).toBe(Buffer.from(second).toString('base64'));
+    expect([first.length, second.length]).toEqual([1463, 1427]);
   });
 });
