@@ -26,7 +26,6 @@ import { toHex } from '../protocol/encoding.js';
 import { MSG_ID_BYTES } from '../protocol/envelope.js';
 import { fingerprint, safetyNumber } from '../crypto/fingerprint.js';
 import { randomBytes } from '../crypto/nacl.js';
-import { sealEnvelope } from '../crypto/seal.js';
 import type { Contact, MessageStatus, StoredMessage } from '../store/db.js';
 import { type Messenger, type ReceivedMessage } from './messenger.js';
 
@@ -176,7 +175,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     const now = this.now();
     if (now - this.lastTypingSent < TYPING_SEND_MS) return;
     this.lastTypingSent = now;
-    const env = sealEnvelope(this.m.identity, this.contact, { kind: 'typing', id: randomBytes(MSG_ID_BYTES), time: now, body: new Uint8Array(0) }, randomBytes);
+    const env = this.m.seal(this.contact, { kind: 'typing', id: randomBytes(MSG_ID_BYTES), time: now, body: new Uint8Array(0) });
     void this.m.sendEphemeral(this.contact, env).catch(() => undefined); // best effort, never queued: a lost typing hint is harmless
   }
 
