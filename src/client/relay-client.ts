@@ -20,6 +20,8 @@ import { RelayError } from '../errors.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { toB64 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
+import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.js';
+import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
 import { authSignedBytes, canonicalRelayUrl, encodeFrame, type HelloFrame, MAX_RELAY_FRAME_BYTES, type MailItem, parseRelayFrame, type RelayFrame } from '../protocol/frames.js';
 
 export interface RelayClientOptions {
@@ -81,6 +83,9 @@ const HINTS: Record<string, string> = {
   STRANGER_QUOTA: 'the recipient has not pulled what you already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
   TOKEN_INVALID: 'the delivery token expired or was revoked; hush sends identified instead',
   TOO_MANY_TOKENS: 'too many delivery tokens are registered for this mailbox',
+  BAD_PREKEYS: 'this is a bug in the uploading client; the relay stored none of this upload',
+  TOO_MANY_PREKEYS: 'the relay holds as many one-time prekeys as it keeps for you; upload again once some are used',
+  NO_PREKEYS: 'the recipient has published no prekeys; hush sends with protocol v1',
 };
 
 /**
@@ -279,6 +284,47 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    */
   async tokens(add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[]): Promise<void> {
     await this.request('ok', { t: 'tokens', add: add.map((t) => ({ h: toB64(t.h), exp: t.exp })), remove: remove.map((h) => toB64(h)) });
+  }
+
+  /**
+   * Publishes prekeys (docs/PROTOCOL.md §9.2 "Upload"): `spk` and `lastResort` replace the ones
+   * the relay holds, `opks` and `kems` are added to its one-time pools (ids it already holds are
+   * ignored). The relay checks every signature against our registered keys first and stores
+   * nothing of an upload that fails (BAD_PREKEYS), or that would pass its caps
+   * (TOO_MANY_PREKEYS); NOT_FOUND when we are not registered there. Resolves with what the
+   * relay then holds. An older relay answers UNKNOWN_TYPE (RelayError).
+   */
+  async publishPrekeys(upload: PrekeyUpload): Promise<PrekeyStatus> {
+    return (await this.request('prekey-status', { t: 'prekeys', upload: toB64(encodePrekeyUpload(upload)) })).status;
+  }
+
+  /**
+   * Takes one v2 prekey bundle of the identity `signPk` from the relay, which hands each
+   * one-time prekey out once. Layout checked here (BAD_PREKEY_BUNDLE); keys and signatures are
+   * NOT: check them with verifyPrekeyBundle (src/crypto/prekeys.ts) against the pinned contact.
+   * null when the identity has published no usable prekeys (NO_PREKEYS) or the relay predates
+   * them (UNKNOWN_TYPE): send with v1. RelayError NOT_FOUND when the key is not registered,
+   * RATE_LIMITED over the relay's bundle rates (do not fall back to v1 on that: retry).
+   */
+  async fetchBundle(signPk: Uint8Array): Promise<PrekeyBundle | null> {
+    let f;
+    try {
+      f = await this.request('prekey-bundle', { t: 'fetch-prekeys', signPk: toB64(signPk) });
+    } catch (e) {
+      if (e instanceof RelayError && (e.code === 'NO_PREKEYS' || e.code === 'UNKNOWN_TYPE')) return null;
+      throw e;
+    }
+    return parsePrekeyBundle(f.bundle);
+  }
+
+  /** What the relay holds of our prekeys (an empty `prekeys` frame); null when the relay predates prekeys. */
+  async prekeyStatus(): Promise<PrekeyStatus | null> {
+    try {
+      return (await this.request('prekey-status', { t: 'prekeys' })).status;
+    } catch (e) {
+      if (e instanceof RelayError && e.code === 'UNKNOWN_TYPE') return null;
+      throw e;
+    }
   }
 
   /** Mail waiting in our mailbox with seq > after (default 0), oldest first. */

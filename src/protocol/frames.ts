@@ -14,6 +14,8 @@ import { MAX_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
 import { DELIVERY_TOKEN_BYTES, MAX_TOKENS_PER_FRAME, TOKEN_HASH_BYTES } from './delivery-token.js';
 import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';
+import { PREKEY_BUNDLE_BYTES_WITH_OPK } from './prekey-bundle.js';
+import { type PrekeyStatus, prekeysFrameFields, prekeyStatusFields } from './prekey-upload.js';
 import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
 
 export const FRAME_VERSION = 1;
@@ -61,6 +63,9 @@ export const ERROR_CODES = [
   'TOKEN_INVALID',
   'STRANGER_QUOTA',
   'TOO_MANY_TOKENS',
+  'BAD_PREKEYS',
+  'TOO_MANY_PREKEYS',
+  'NO_PREKEYS',
   'TOO_MANY_CONNECTIONS',
   'SHUTTING_DOWN',
   'INTERNAL',
@@ -141,9 +146,23 @@ export interface PingFrame {
   t: 'ping';
   id: string;
 }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame;
+/** Publishes prekeys (src/protocol/prekey-upload.ts); without `upload` it only asks for the status. */
+export interface PrekeysFrame {
+  v: 1;
+  t: 'prekeys';
+  id: string;
+  upload?: Uint8Array;
+}
+/** Takes one v2 prekey bundle of the identity `signPk` (one-time prekeys are handed out once). */
+export interface FetchPrekeysFrame {
+  v: 1;
+  t: 'fetch-prekeys';
+  id: string;
+  signPk: Uint8Array;
+}
+export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | PrekeysFrame | FetchPrekeysFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens', 'prekeys', 'fetch-prekeys'];
 
 // --- Relay -> client -------------------------------------------------------------------
 
@@ -235,7 +254,21 @@ export interface ErrorFrame {
   code: string;
   message: string;
 }
-export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame;
+/** The answer to `prekeys`: what the relay now holds for the caller. */
+export interface PrekeyStatusFrame {
+  v: 1;
+  t: 'prekey-status';
+  id: string;
+  status: PrekeyStatus;
+}
+/** The answer to `fetch-prekeys`: a prekey bundle (docs/PROTOCOL.md §9.2), signatures unchecked. */
+export interface PrekeyBundleFrame {
+  v: 1;
+  t: 'prekey-bundle';
+  id: string;
+  bundle: Uint8Array;
+}
+export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame | PrekeyStatusFrame | PrekeyBundleFrame;
 
 // --- Auth ------------------------------------------------------------------------------
 
@@ -469,6 +502,10 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
         );
         return { ok: true, frame: { ...base, t, add, remove } };
       }
+      case 'prekeys':
+        return { ok: true, frame: { ...base, t, ...prekeysFrameFields(o, p) } };
+      case 'fetch-prekeys':
+        return { ok: true, frame: { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }) } };
       case 'pull':
         return {
           ok: true,
@@ -548,6 +585,10 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
         const item = mailItem(o, p);
         return { ok: true, frame: { v: 1, t, ...item, ephemeral: optBool(o, 'ephemeral', p) ?? false } };
       }
+      case 'prekey-status':
+        return { ok: true, frame: { v: 1, t, id: needId(), status: prekeyStatusFields(o, p) } };
+      case 'prekey-bundle':
+        return { ok: true, frame: { v: 1, t, id: needId(), bundle: b64(o, 'bundle', p, { max: PREKEY_BUNDLE_BYTES_WITH_OPK }) } };
       case 'pong':
         return { ok: true, frame: { v: 1, t, id: needId(), time: int(o, 'time', p, 0, MAX_TIME) } };
       case 'error':
