@@ -103,6 +103,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
       if (!(e instanceof TrustError && e.code === 'KEY_CHANGED') || !pinned) throw e;
       this.contact = pinned;
     }
+    if (this.contact.state !== 'changed') await this.m.prepareSend(this.contact).catch((e: unknown) => (e instanceof RelayError ? false : Promise.reject(e)));
     const recent = this.m.store.history({ contactId: this.contact.id, limit: this.backlog });
     for (const msg of recent) this.push({ ...this.entryOf(msg), backlog: true });
     const unread = recent.filter((r) => r.direction === 'in' && r.status === 'received');

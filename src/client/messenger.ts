@@ -55,8 +55,8 @@ import {
 } from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
-import { type BundleFetcher, ensureSession, type OutgoingPayload, sealFor, type SealOptions, type V1Reason } from './sessions.js';
-import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, type PrekeyRelay, syncPrekeys } from './prekeys.js';
+import { ensureSession, type OutgoingPayload, sealFor, type SealOptions, type V1Reason } from './sessions.js';
+import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
 export type { ProcessResult, QuarantineReason, QuarantineReport, ReceivedMessage, SenderLookup } from './inbound.js';
@@ -377,7 +377,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * TrustError FORWARD_SECRECY_REQUIRED when it is v1 and v1 is refused.
    */
   async prepareSend(contact: Contact): Promise<boolean> {
-    const r = await ensureSession(this.sealOptions(), contact, async () => (await this.client()) as unknown as Partial<BundleFetcher>);
+    const r = await ensureSession(this.sealOptions(), contact, () => this.client());
     const said = `v2.said.${contact.id}`;
     const now = r.v2 ? 'v2' : 'v1';
     if (this.store.getValue(said) !== now) {
@@ -391,9 +391,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** Keeps our prekeys on the relay filled and fresh (best effort: a relay failure waits for the next run). */
   async syncPrekeys(): Promise<void> {
     try {
-      const c = (await this.client()) as unknown as Partial<PrekeyRelay>;
-      if (typeof c.prekeyStatus !== 'function' || typeof c.publishPrekeys !== 'function') return;
-      await syncPrekeys(this.store, this.identity, c as PrekeyRelay, this.now(), this.random, this.prekeyPolicy);
+      await syncPrekeys(this.store, this.identity, await this.client(), this.now(), this.random, this.prekeyPolicy);
     } catch (e) {
       if (!(e instanceof RelayError)) throw e;
     }
@@ -936,12 +934,7 @@ function ackAll(c: RelayClient, eids: string[]): Promise<unknown> {
 }
 
 function fsRequired(name: string, reason: V1Reason): TrustError {
-  const why =
-    reason === 'expired-prekeys'
-      ? `${name}'s published prekeys have expired`
-      : reason === 'relay-without-prekeys'
-        ? 'the relay does not carry prekeys'
-        : `${name} has published no prekeys`;
+  const why = reason === 'expired-prekeys' ? `${name}'s published prekeys have expired` : `${name} has published no prekeys (or the relay carries none)`;
   return new TrustError('FORWARD_SECRECY_REQUIRED', `refusing to send to ${name} without forward secrecy: ${why}`, {
     hint: `ask ${name} to run hush pull with a current hush, or drop --require-fs (config requireForwardSecrecy) to send v1`,
   });

@@ -9,9 +9,8 @@
  *   topped up to `oneTime` when the relay reports fewer than `refillBelow` left.
  * - `syncPrekeys`: asks the relay what it holds (`prekeyStatus`), maintains, then uploads the
  *   public halves of everything not yet published (`publishPrekeys`) and marks it published.
- *   A relay without prekey support (UNKNOWN_TYPE) is left alone: peers then send v1.
+ *   A relay without prekey support (prekeyStatus null) is left alone: peers then send v1.
  */
-import { RelayError } from '../errors.js';
 import type { KemPrekey, SignedPrekey } from '../crypto/prekeys.js';
 import { generateKemPrekey, generateOneTimePrekey, generateSignedPrekey } from '../crypto/prekeys.js';
 import type { Identity } from '../crypto/identity.js';
@@ -19,6 +18,7 @@ import type { Random } from '../crypto/nacl.js';
 import { DEFAULT_SPK_GRACE_MS } from '../crypto/pqxdh.js';
 import type { HushStore } from '../store/db.js';
 import type { PrekeyRowKind } from '../store/db-sessions.js';
+import { MAX_UPLOAD_KEMS, MAX_UPLOAD_OPKS, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
 
 export interface PrekeyPolicy {
   /** One-time X25519 and one-time ML-KEM prekeys the relay should hold after a refill. */
@@ -36,24 +36,17 @@ export const DEFAULT_PREKEY_POLICY: PrekeyPolicy = { oneTime: 100, refillBelow: 
 /** One-time X25519 secrets kept at most (handed out by the relay but never used: oldest dropped). */
 export const MAX_LOCAL_ONE_TIME = 1000;
 
-/** What is uploaded: public halves only. */
-export interface PrekeyUpload {
-  spk?: { id: number; expires: number; pk: Uint8Array; sig: Uint8Array };
-  lastResort?: { id: number; pk: Uint8Array; sig: Uint8Array };
-  kem: { id: number; pk: Uint8Array; sig: Uint8Array }[];
-  opk: { id: number; pk: Uint8Array }[];
-}
-
-/** How many prekeys the relay still holds for us (unknown counts: 0, i.e. refill). */
-export interface PrekeyStatus {
-  opk: number;
-  kem: number;
-}
-
 /** The relay calls this module needs (src/client/relay-client.ts). */
 export interface PrekeyRelay {
-  publishPrekeys(upload: PrekeyUpload): Promise<unknown>;
-  prekeyStatus(): Promise<Partial<PrekeyStatus>>;
+  publishPrekeys(upload: PrekeyUpload): Promise<PrekeyStatus>;
+  /** null: the relay predates prekeys. */
+  prekeyStatus(): Promise<PrekeyStatus | null>;
+}
+
+/** How many one-time prekeys the relay still holds for us. */
+export interface PoolCounts {
+  opk: number;
+  kem: number;
 }
 
 /**
@@ -61,7 +54,7 @@ export interface PrekeyRelay {
  * the relay reports it holds; undefined: top up only when nothing at all is held locally.
  * Returns how many prekeys were generated.
  */
-export function maintainPrekeys(store: HushStore, identity: Identity, now: number, random: Random, policy: PrekeyPolicy = DEFAULT_PREKEY_POLICY, remote?: PrekeyStatus): number {
+export function maintainPrekeys(store: HushStore, identity: Identity, now: number, random: Random, policy: PrekeyPolicy = DEFAULT_PREKEY_POLICY, remote?: PoolCounts): number {
   return store.transaction(() => {
     const v2 = store.v2;
     let made = 0;
@@ -113,33 +106,37 @@ export async function syncPrekeys(
   random: Random,
   policy: PrekeyPolicy = DEFAULT_PREKEY_POLICY,
 ): Promise<number> {
-  let status: Partial<PrekeyStatus>;
-  try {
-    status = await relay.prekeyStatus();
-  } catch (e) {
-    if (e instanceof RelayError && (e.code === 'UNKNOWN_TYPE' || e.code === 'BAD_FRAME')) return 0;
-    throw e;
-  }
-  maintainPrekeys(store, identity, now, random, policy, { opk: status.opk ?? 0, kem: status.kem ?? 0 });
+  const status = await relay.prekeyStatus();
+  if (!status) return 0; // a relay without prekeys: peers send v1
+  maintainPrekeys(store, identity, now, random, policy, { opk: status.opks, kem: status.kems });
   const u = store.v2.unpublished();
-  const upload: PrekeyUpload = {
-    kem: u.kem.map((k) => ({ id: k.id, pk: k.pk, sig: k.sig })),
-    opk: u.opk.map((k) => ({ id: k.id, pk: k.pk })),
-  };
-  // The newest signed prekey and last-resort key are what the relay hands out.
+  let sent = 0;
+  // The newest signed prekey and last-resort key replace what the relay serves; one-time keys
+  // go in batches the upload frame allows. Each batch is marked published once accepted.
+  const first: PrekeyUpload = {};
   const spk = u.spk[0];
-  if (spk) upload.spk = { id: spk.id, expires: spk.expires, pk: spk.pk, sig: spk.sig };
+  if (spk) first.spk = { id: spk.id, expires: spk.expires, pk: spk.pk, sig: spk.sig };
   const lr = u.lastResort[u.lastResort.length - 1];
-  if (lr) upload.lastResort = { id: lr.id, pk: lr.pk, sig: lr.sig };
-  const n = (upload.spk ? 1 : 0) + (upload.lastResort ? 1 : 0) + upload.kem.length + upload.opk.length;
-  if (n === 0) return 0;
-  await relay.publishPrekeys(upload);
-  const done: { kind: PrekeyRowKind; id: number }[] = [
-    ...u.spk.map((k) => ({ kind: 'spk' as const, id: k.id })),
-    ...u.lastResort.map((k) => ({ kind: 'lastResort' as const, id: k.id })),
-    ...u.kem.map((k) => ({ kind: 'kem' as const, id: k.id })),
-    ...u.opk.map((k) => ({ kind: 'opk' as const, id: k.id })),
-  ];
-  store.v2.markPublished(done);
-  return n;
+  if (lr) first.lastResort = { id: lr.id, pk: lr.pk, sig: lr.sig };
+  let opks = u.opk;
+  let kems = u.kem;
+  let upload: PrekeyUpload | undefined = first;
+  while (upload) {
+    const o = opks.slice(0, MAX_UPLOAD_OPKS);
+    const k = kems.slice(0, MAX_UPLOAD_KEMS);
+    opks = opks.slice(o.length);
+    kems = kems.slice(k.length);
+    if (o.length > 0) upload.opks = o.map((x) => ({ id: x.id, pk: x.pk }));
+    if (k.length > 0) upload.kems = k.map((x) => ({ id: x.id, pk: x.pk, sig: x.sig }));
+    const n = (upload.spk ? 1 : 0) + (upload.lastResort ? 1 : 0) + o.length + k.length;
+    if (n === 0) break;
+    await relay.publishPrekeys(upload);
+    const done: { kind: PrekeyRowKind; id: number }[] = [...o.map((x) => ({ kind: 'opk' as const, id: x.id })), ...k.map((x) => ({ kind: 'kem' as const, id: x.id }))];
+    if (upload.spk) done.push(...u.spk.map((x) => ({ kind: 'spk' as const, id: x.id })));
+    if (upload.lastResort) done.push(...u.lastResort.map((x) => ({ kind: 'lastResort' as const, id: x.id })));
+    store.v2.markPublished(done);
+    sent += n;
+    upload = opks.length > 0 || kems.length > 0 ? {} : undefined;
+  }
+  return sent;
 }

@@ -269,7 +269,7 @@ export function isDuplicate(e: unknown): boolean {
 }
 
 /** Why a send to a contact is v1, when it is. */
-export type V1Reason = 'no-prekeys' | 'relay-without-prekeys' | 'expired-prekeys';
+export type V1Reason = 'no-prekeys' | 'expired-prekeys';
 
 /**
  * Finds or starts the v2 session to send to `contact` on: a session held is used as is (no
@@ -281,16 +281,14 @@ export type V1Reason = 'no-prekeys' | 'relay-without-prekeys' | 'expired-prekeys
 export async function ensureSession(
   o: { store: HushStore; identity: BoxKeys; now: () => number; random: Random },
   contact: Contact,
-  relay: () => Promise<Partial<BundleFetcher>>,
+  relay: () => Promise<BundleFetcher>,
 ): Promise<{ v2: true } | { v2: false; reason: V1Reason }> {
   if (hasSendingSession(o.store, o.identity, contact)) return { v2: true };
-  const r = await relay();
-  if (typeof r.fetchBundle !== 'function') return { v2: false, reason: 'relay-without-prekeys' };
   let bundle: PrekeyBundle | null;
   try {
-    bundle = await r.fetchBundle(contact.signPk);
+    // null: no prekeys published, or a relay that predates them.
+    bundle = await (await relay()).fetchBundle(contact.signPk);
   } catch (e) {
-    if (e instanceof RelayError && (e.code === 'UNKNOWN_TYPE' || e.code === 'BAD_FRAME')) return { v2: false, reason: 'relay-without-prekeys' };
     if (e instanceof RelayError && e.code === 'NOT_FOUND') return { v2: false, reason: 'no-prekeys' };
     throw e;
   }
