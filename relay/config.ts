@@ -28,6 +28,9 @@ export interface RelayLimitsConfig {
   strangerMaxBytes: number;
   tokensPerMailbox: number;
   tokenMaxLifetimeMs: number;
+  prekeyRatePerConn: number;
+  prekeyHandoutsPerHour: number;
+  prekeyCap: number;
 }
 
 type Kind = 'bytes' | 'count' | 'rate' | 'duration';
@@ -247,6 +250,36 @@ export const LIMITS: readonly LimitSpec[] = [
     min: 1000,
     code: '(expiry clamped)',
     what: 'longest a registered delivery token stays valid',
+  },
+  {
+    key: 'prekeyRatePerConn',
+    flag: 'prekey-rate',
+    env: 'HUSH_RELAY_PREKEY_RATE',
+    kind: 'rate',
+    def: 10,
+    min: 1,
+    code: 'RATE_LIMITED',
+    what: 'prekeys and fetch-prekeys frames per second per connection',
+  },
+  {
+    key: 'prekeyHandoutsPerHour',
+    flag: 'prekey-handouts',
+    env: 'HUSH_RELAY_PREKEY_HANDOUTS',
+    kind: 'count',
+    def: 100,
+    min: 1,
+    code: '(bundles without one-time keys)',
+    what: 'bundles per identity per hour that carry its one-time prekeys; later ones carry none (the last-resort KEM prekey, no OPK) until the hour rolls on',
+  },
+  {
+    key: 'prekeyCap',
+    flag: 'prekey-cap',
+    env: 'HUSH_RELAY_PREKEY_CAP',
+    kind: 'count',
+    def: 200,
+    min: 1,
+    code: 'TOO_MANY_PREKEYS',
+    what: 'one-time X25519 prekeys, and one-time ML-KEM prekeys, stored per identity (each)',
   },
   {
     key: 'heartbeatMs',

@@ -35,6 +35,7 @@ import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
 import { addressKey, WindowCounter } from './quota.js';
 import type { RelayStore } from './store.js';
+import { createPrekeyHandlers } from './prekeys.js';
 import { StrangerQuota } from './strangers.js';
 import type { RelayUrls } from './urls.js';
 import type { Link } from './wire.js';
@@ -62,6 +63,8 @@ export interface Conn {
   registers: number;
   sendBucket: Bucket;
   frameBucket: Bucket;
+  /** `prekeys` and `fetch-prekeys` frames (--prekey-rate, relay/prekeys.ts). */
+  prekeyBucket: Bucket;
 }
 
 /** A refusal of one request with a wire error code; the connection stays open. */
@@ -116,6 +119,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const tokenBuckets = new Map<string, Bucket>();
   const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
   const online = mailbox.online;
+  const prekeyHandlers = createPrekeyHandlers(limits, store, event);
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -130,6 +134,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     strangerMaxBytes: limits.strangerMaxBytes,
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
+    prekeyCap: limits.prekeyCap,
   };
 
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
@@ -210,6 +215,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (!bytesEqual(row.signPk, c.signPk!)) throw new FrameRefusal('NAME_TAKEN', `the name ${f.name} is held by another identity; only its key can release it`);
     store.releaseName(f.name, c.signPk!);
     registered.delete(c.key!); // no longer registered: mail to the key is UNKNOWN_RECIPIENT, as after a restart
+    store.prekeys.dropPrekeys(c.signPk!); // and its v2 prekeys are gone: nobody starts a session with a released key
     event('release', { conn: c.n });
     c.link.send({ t: 'ok', id: f.id });
   };
@@ -344,6 +350,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handlePull(c, f);
       case 'ack':
         return handleAck(c, f);
+      case 'prekeys':
+        return prekeyHandlers.prekeys(c, f);
+      case 'fetch-prekeys':
+        return prekeyHandlers.fetch(c, f);
     }
   };
 
@@ -378,6 +388,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       alive: true,
       sendBucket: new Bucket(limits.sendRatePerConn),
       frameBucket: new Bucket(limits.frameRatePerConn),
+      prekeyBucket: new Bucket(limits.prekeyRatePerConn),
     }),
     hello: (c) => ({ t: 'hello', challenge: toB64(c.challenge), relay: urls.main, urls: urls.all, time: Date.now(), limits: publicLimits }),
     onFrame,
@@ -397,6 +408,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       newNames.sweep();
       for (const [k, b] of tokenBuckets) if (b.full()) tokenBuckets.delete(k);
       strangers.purge(Date.now() - limits.ttlMs);
+      prekeyHandlers.sweep();
     },
   };
 }

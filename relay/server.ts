@@ -185,6 +185,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     try {
       const n = store.purge(Date.now() - limits.ttlMs);
       store.purgeTokens(Date.now());
+      store.prekeys.purgeExpiredPrekeys(Date.now());
       if (n > 0) {
         mailbox.purged();
         event('purge', { removed: n });

@@ -15,8 +15,9 @@ import Database from 'better-sqlite3';
 import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, UsageError } from '../src/errors.js';
+import { PREKEY_SCHEMA, type PrekeyStore, SqlitePrekeyStore } from './prekeys-store.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy (none made for a Buffer). */
 const b = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
@@ -121,6 +122,8 @@ function openPrivate(dir: string): string {
 
 export class RelayStore {
   private readonly db: Database.Database;
+  /** The v2 prekeys (schema 3), in the same database file. */
+  readonly prekeys: PrekeyStore;
   private readonly q;
   private readonly insertTx: (items: readonly NewMail[]) => (number | null)[];
 
@@ -145,11 +148,12 @@ export class RelayStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version === 0 || version === 1) {
-      // A new store, or a schema-1 store of an older relay: migrated in one transaction.
+    if (version === 0 || version === 1 || version === 2) {
+      // A new store, or a schema-1 or -2 store of an older relay: migrated in one transaction.
       this.db.exec('BEGIN');
       if (version === 0) this.db.exec(SCHEMA);
-      this.db.exec(TOKENS);
+      if (version <= 1) this.db.exec(TOKENS);
+      this.db.exec(PREKEY_SCHEMA); // schema 3: v2 prekeys (relay/prekeys-store.ts)
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       this.db.exec('COMMIT');
     } else if (version !== SCHEMA_VERSION) {
@@ -158,6 +162,7 @@ export class RelayStore {
         hint: 'use a newer hush relay, or another --data directory',
       });
     }
+    this.prekeys = new SqlitePrekeyStore(this.db);
     this.q = {
       insert: this.db.prepare('INSERT OR IGNORE INTO mailbox (recipient, eid, env, size, time) VALUES (?, ?, ?, ?, ?)'),
       exists: this.db.prepare('SELECT 1 FROM mailbox WHERE recipient = ? AND eid = ?'),

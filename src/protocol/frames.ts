@@ -181,6 +181,8 @@ export interface RelayLimits {
   strangerMaxBytes?: number;
   tokensPerMailbox?: number;
   tokenMaxLifetimeMs?: number;
+  /** Added with v2 prekeys (older relays omit it): one-time prekeys of each kind kept per identity (§7.7). */
+  prekeyCap?: number;
 }
 /**
  * `relay` is the relay's main canonical URL; `urls` (optional, added after the first release:
