@@ -60,7 +60,7 @@ function fakeRelay(owner: Person) {
   };
 }
 
-const SMALL: PrekeyPolicy = { ...DEFAULT_PREKEY_POLICY, oneTime: 3, refillBelow: 1 };
+const SMALL: PrekeyPolicy = { ...DEFAULT_PREKEY_POLICY, oneTime: 3, refillBelow: 1, kemOneTime: 3, kemRefillBelow: 1 };
 
 function contactOf(p: Person, other: Person): Contact {
   return p.store.findContactBySignPk(other.id.signPk) ?? p.store.pinContact(other.bundle, undefined, RELAY).contact;
