@@ -378,6 +378,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    */
   async prepareSend(contact: Contact): Promise<boolean> {
     const r = await ensureSession(this.sealOptions(), contact, () => this.client());
+    if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, r.reason);
     // Said once: v1 when a contact is first sent to without a session, v2 when that changes.
     const said = `v2.said.${contact.id}`;
     const before = this.store.getValue(said);
@@ -387,7 +388,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       if (!r.v2) this.emit('protocol', { to: contact.label, v2: false, reason: r.reason });
       else if (before === 'v1') this.emit('protocol', { to: contact.label, v2: true });
     }
-    if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, r.reason);
     return r.v2;
   }
 
