@@ -241,6 +241,7 @@ class Judge {
         if (!opened) return q('TAMPERED', claimed);
         // Authenticated. Control mail from a stranger changes nothing.
         if (opened.kind !== 'msg') return { t: 'ignored', eid: item.eid };
+        if (this.o.requireForwardSecrecy) return q('NO_FORWARD_SECRECY', claimed, true, c.bundle.name); // not pinned either
         return this.firstContact(item, c.bundle, claimed, opened, q);
       }
     }

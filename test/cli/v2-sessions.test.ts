@@ -68,7 +68,11 @@ async function copyHome(from: string): Promise<string> {
 }
 
 /** Tries to open each envelope's payload with a stolen state: returns how many opened. */
-function openedWith(thief: { identity: { signPk: Uint8Array; boxPk: Uint8Array; boxSk: Uint8Array }; store: HushStore }, sender: { signPk: Uint8Array; boxPk: Uint8Array }, envs: Uint8Array[]): number {
+function openedWith(
+  thief: { identity: { signPk: Uint8Array; boxPk: Uint8Array; boxSk: Uint8Array }; store: HushStore },
+  sender: { signPk: Uint8Array; boxPk: Uint8Array },
+  envs: Uint8Array[],
+): number {
   const contact = thief.store.findContactBySignPk(sender.signPk);
   const sessions = contact ? thief.store.v2.sessionsOf(contact.id).map((s) => s.state) : [];
   const v2 = thief.store.v2;
@@ -76,7 +80,15 @@ function openedWith(thief: { identity: { signPk: Uint8Array; boxPk: Uint8Array; 
   for (const env of envs) {
     try {
       const inner = openEnvelopeV2(thief.identity.boxSk, env); // the outer layer is to bob's long-term key
-      openMessage(thief.identity, sender, inner, sessions, { spk: (id) => v2.signedPrekey(id), kem: (id) => v2.kemPrekey(id), opk: (id) => v2.oneTimePrekey(id) }, Date.now(), randomBytes);
+      openMessage(
+        thief.identity,
+        sender,
+        inner,
+        sessions,
+        { spk: (id) => v2.signedPrekey(id), kem: (id) => v2.kemPrekey(id), opk: (id) => v2.oneTimePrekey(id) },
+        Date.now(),
+        randomBytes,
+      );
       opened++;
     } catch {
       // refused: what forward secrecy promises
@@ -86,7 +98,10 @@ function openedWith(thief: { identity: { signPk: Uint8Array; boxPk: Uint8Array; 
 }
 
 /** The bodies of the `message` events of a --json pull. */
-const bodies = (stdout: string): unknown[] => jsonOf(stdout).filter((e) => e.event === 'message').map((m) => m.body);
+const bodies = (stdout: string): unknown[] =>
+  jsonOf(stdout)
+    .filter((e) => e.event === 'message')
+    .map((m) => m.body);
 
 async function keysOf(u: TestUser): Promise<{ signPk: Uint8Array; boxPk: Uint8Array }> {
   const k = await unlock(hushPaths(u.home), { env: { HUSH_PASSPHRASE: PASS } });
@@ -135,7 +150,7 @@ describe('v2 sessions', () => {
     expect(again.exitCode).toBe(0);
     expect(again.stdout).toBe('');
     expect(await historyOf(bob.home)).toEqual([]);
-    expect((await captured(bob))).toHaveLength(0); // acked: dropped, not kept
+    expect(await captured(bob)).toHaveLength(0); // acked: dropped, not kept
   });
 
   it('post-compromise security: after bob answers with a key made after the copy, alice’s new messages do not open with the copy', async () => {
