@@ -11,7 +11,7 @@ import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
 import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
 import { tokenHash } from '../src/protocol/delivery-token.js';
-import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+import { envelopeId } from '../src/protocol/envelope.js';
 import {
   type AckFrame,
   type AuthFrame,
@@ -21,6 +21,7 @@ import {
   type ClientFrame,
   type LookupFrame,
   type ReleaseFrame,
+  MAX_ENVELOPE_BYTES, // v1 or v2
   MAX_PULL_BYTES,
   parseClientFrame,
   type PullFrame,

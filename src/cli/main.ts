@@ -54,6 +54,8 @@ interface RawGlobals {
   color?: boolean;
   relayTimeout?: string;
   tokenLifetime?: string;
+  requireFs?: boolean;
+  prekeyRotation?: string;
 }
 
 function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
@@ -66,10 +68,12 @@ function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
     color: inner.color !== false && outer.color !== false,
     relayTimeout: inner.relayTimeout ?? outer.relayTimeout,
     tokenLifetime: inner.tokenLifetime ?? outer.tokenLifetime,
+    requireFs: inner.requireFs === true || outer.requireFs === true,
+    prekeyRotation: inner.prekeyRotation ?? outer.prekeyRotation,
   };
 }
 
-const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout', 'tokenLifetime']);
+const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout', 'tokenLifetime', 'requireFs', 'prekeyRotation']);
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const env = process.env;

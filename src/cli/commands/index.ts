@@ -32,6 +32,10 @@ export interface GlobalOptions {
   relayTimeout?: string | undefined;
   /** --token-lifetime DURATION (HUSH_TOKEN_LIFETIME is applied by src/cli/messaging.ts tokenLifetimeMs). */
   tokenLifetime?: string | undefined;
+  /** --require-fs: refuse protocol v1 both ways (also config requireForwardSecrecy). */
+  requireFs?: boolean;
+  /** --prekey-rotation DURATION (else config signedPrekeyRotation; src/cli/messaging.ts prekeyPolicy). */
+  prekeyRotation?: string | undefined;
 }
 
 export interface CommandContext {

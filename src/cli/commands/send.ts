@@ -164,9 +164,10 @@ export const run: CommandRun = async (ctx, args, opts) => {
     s.m.on('sent', (e) => {
       if (e.fromOutbox) oldSent++;
       else newSent++;
-      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed, protocol: e.protocol }, '');
     });
     const contact = await s.m.resolveRecipient(name);
+    await s.m.prepareSend(contact); // v2 session found or started, or v1 (said once; refused by --require-fs)
     const old = await s.m.flushOutbox();
     failed.push(...old.failed);
     const pipe = s.m.sendPipeline();
