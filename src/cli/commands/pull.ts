@@ -11,6 +11,7 @@
 import { tip } from '../common.js';
 import { plural } from '../format.js';
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import { printGroupEvent } from '../group-output.js';
 import type { QuarantineReport } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 
@@ -24,6 +25,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   const quarantined: QuarantineReport[] = [];
   try {
     s.m.on('message', (msg) => printMessage(ctx.out, msg));
+    s.m.on('group', (e) => printGroupEvent(ctx.out, e));
     s.m.on('quarantined', (q) => {
       quarantined.push(q);
       printQuarantinedJson(ctx.out, q);
@@ -38,7 +40,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       ctx.out.warn(`${plural(outbox.failed.length, 'message')} still in the outbox: ${outbox.failed[0]!.error.message}`);
     }
     warnQuarantined(ctx.out, quarantined);
-    if (result.messages.length === 0 && quarantined.length === 0) tip(ctx, 'no new messages');
+    if (result.messages.length === 0 && result.groups.length === 0 && quarantined.length === 0) tip(ctx, 'no new messages');
   } finally {
     await s.close();
   }
