@@ -6,7 +6,9 @@
  *   2026-11-23 20:40  @team alice added dave
  */
 import { RelayError } from '../errors.js';
-import type { FanOut, GroupEvent } from '../client/groups.js';
+import { type FanOut, type GroupEvent, reannounceChange } from '../client/groups.js';
+import { MessengerGroupSender } from '../client/group-sender.js';
+import { randomBytes } from '../crypto/nacl.js';
 import type { DrainResult, QueuedMessage } from '../client/messenger.js';
 import { unreachable } from '../client/messenger.js';
 import { formatTime, plural, safeName, safeText } from './format.js';
@@ -72,4 +74,20 @@ export function groupSendFailed(s: Session, failed: DrainResult['failed']): Rela
       cause: first,
     },
   );
+}
+
+/**
+ * Re-announces the changes that members we added concurrently missed (src/client/groups.ts
+ * missedBy), as changes of our own; what the relay does not take stays in the outbox.
+ */
+export async function reannounceMissed(out: Output, s: Session, events: readonly GroupEvent[]): Promise<void> {
+  for (const e of events) {
+    if (e.type !== 'change' || !e.reannounce || e.reannounce.targets.length === 0) continue;
+    const sender = new MessengerGroupSender(s.m);
+    const o = { me: { signPk: s.unlocked.identity.signPk, name: s.m.name }, random: randomBytes, now: Date.now, maxMembers: 1000 };
+    const fan = await reannounceChange(s.m.store, sender, o, e.group, e.reannounce);
+    warnExcluded(out, fan);
+    const r = await sendCopies(s, sender.queued);
+    if (r.failed.length > 0) out.warn(`@${safeName(e.group)}: ${plural(r.failed.length, 'copy', 'copies')} of a re-announced change still in the outbox`);
+  }
 }

@@ -104,7 +104,17 @@ function maxEpoch(log: readonly LogEntry[]): number {
 /** What a group message did, for pull / listen / chat to print. */
 export type GroupEvent =
   | { type: 'post'; group: string; from: string; id: string; time: number; text: string }
-  | { type: 'change'; group: string; from: string; op: GroupOp; targets: string[]; epoch: number; time: number };
+  | {
+      type: 'change';
+      group: string;
+      from: string;
+      op: GroupOp;
+      targets: string[];
+      epoch: number;
+      time: number;
+      /** A change the members we added concurrently missed: to re-announce (reannounceChange). */
+      reannounce?: { op: 'add' | 'remove'; targets: GroupMember[] };
+    };
 
 export type GroupVerdict = { ok: true; event?: GroupEvent } | { ok: false; reason: GroupQuarantineReason };
 
@@ -139,7 +149,10 @@ export function applyGroupMessage(store: HushStore, me: { signPk: Uint8Array; na
   const from = sender.label;
   if (m.type === 'post') {
     if (!g || g.left) return { ok: false, reason: 'UNKNOWN_GROUP' };
-    if (!fold(g.log, m.epoch).members.has(toHex(sender.signPk))) return { ok: false, reason: 'NOT_A_MEMBER' };
+    // A member at the epoch the post claims AND now: a post from a removed member, even one
+    // stamped with an epoch she was in, is refused once the removal is applied (§10.3).
+    const k = toHex(sender.signPk);
+    if (!fold(g.log, m.epoch).members.has(k) || !fold(g.log).members.has(k)) return { ok: false, reason: 'NOT_A_MEMBER' };
     const fresh = store.groups.addPost({ groupRow: g.row, postId: msgId, author: sender.signPk, direction: 'in', time, text: m.text });
     return fresh ? { ok: true, event: { type: 'post', group: g.label, from, id: toHex(msgId), time, text: m.text } } : { ok: true };
   }
@@ -163,7 +176,27 @@ export function applyGroupMessage(store: HushStore, me: { signPk: Uint8Array; na
   const after = fold(log, Infinity, applied);
   if (!applied.has(toHex(m.changeId))) return { ok: false, reason: 'NOT_A_MEMBER' };
   store.groups.update({ ...g, log, left: !after.members.has(toHex(me.signPk)) });
-  return { ok: true, event: { ...event, group: g.label } };
+  return { ok: true, event: { ...event, group: g.label, ...missedBy(parse(g.log), m, sender.signPk, me.signPk, after) } };
+}
+
+/**
+ * A change concurrent with an add of ours (its epoch not above our add's) was not sent to the
+ * members we added, who hold our add as their base: we re-announce it as a change of our own
+ * at the next epoch (redundant for everyone else), so they converge too (§10.2).
+ */
+function missedBy(log: Parsed[], c: GroupChange, author: Uint8Array, me: Uint8Array, after: Membership): { reannounce?: { op: 'add' | 'remove'; targets: GroupMember[] } } {
+  if (c.op === 'create' || !after.members.has(toHex(me))) return {};
+  const told = new Set([...c.members.map((x) => toHex(x.signPk)), ...c.targets.map(toHex), toHex(author)]);
+  const ours = log.filter((e) => bytesEqual(e.author, me) && e.change.op === 'add' && e.change.epoch >= c.epoch);
+  if (!ours.some((e) => e.change.targets.some((t) => !told.has(toHex(t)) && after.members.has(toHex(t))))) return {};
+  if (c.op === 'add') return { reannounce: { op: 'add', targets: c.targets.map((t) => after.members.get(toHex(t))).filter((x): x is GroupMember => x !== undefined) } };
+  const gone = c.op === 'leave' ? [author] : c.targets;
+  return {
+    reannounce: {
+      op: 'remove',
+      targets: gone.filter((t) => !after.members.has(toHex(t))).map((t) => ({ signPk: t, addedBy: t, name: c.members.find((x) => bytesEqual(x.signPk, t))?.name ?? 'member' })),
+    },
+  };
 }
 
 // --- sending -----------------------------------------------------------------------------------
@@ -218,7 +251,7 @@ function tooLarge(n: number, cap: number): UsageError {
   });
 }
 
-function asMember(c: Contact, addedBy: Uint8Array): GroupMember {
+function asMember(c: Pick<Contact, 'signPk' | 'name'>, addedBy: Uint8Array): GroupMember {
   return { signPk: c.signPk, addedBy, name: c.name };
 }
 
@@ -299,7 +332,8 @@ export async function changeGroup(
   o: GroupOptions,
   label: string,
   op: 'add' | 'remove' | 'leave',
-  contacts: readonly Contact[] = [],
+  contacts: readonly Pick<Contact, 'signPk' | 'label' | 'name'>[] = [],
+  reannounce = false,
 ): Promise<FanOut> {
   const g = findGroup(store, label);
   const state = fold(g.log);
@@ -309,10 +343,14 @@ export async function changeGroup(
   for (const c of contacts) {
     const k = toHex(c.signPk);
     if (op === 'add') {
+      if (members.has(k) && reannounce) {
+        targets.push(c.signPk);
+        continue;
+      }
       if (members.has(k)) throw new UsageError('ALREADY_MEMBER', `${c.label} is already a member of ${g.label}`, { hint: `see hush group show ${g.label}` });
       members.set(k, asMember(c, o.me.signPk));
     } else {
-      if (!members.has(k)) throw new UsageError('NOT_A_MEMBER', `${c.label} is not a member of ${g.label}`, { hint: `see hush group show ${g.label}` });
+      if (!members.has(k) && !reannounce) throw new UsageError('NOT_A_MEMBER', `${c.label} is not a member of ${g.label}`, { hint: `see hush group show ${g.label}` });
       if (bytesEqual(c.signPk, o.me.signPk)) throw new UsageError('SELF', 'to leave a group, use hush group leave', { hint: `hush group leave ${g.label}` });
       members.delete(k);
     }
@@ -328,7 +366,8 @@ export async function changeGroup(
   const body = encodeGroupMessage({ type: 'change', groupId: g.groupId, epoch, changeId, op, label: creator, targets, members: [...members.values()] });
   const entry: LogEntry = { author: o.me.signPk, change: body };
   // A removal reaches the removed too; a leave goes to those who stay; an add to everyone after it.
-  const recipients = op === 'remove' ? state.members.values() : members.values();
+  // A re-announced removal goes to those who stay (the removed member heard it already).
+  const recipients = op === 'remove' && !reannounce ? state.members.values() : members.values();
   const local = (): void => store.groups.update({ ...g, log: [...g.log, entry], left: op === 'leave' });
   return fanOut(store, s, o, g, recipients, body, local, toHex(changeId), epoch);
 }
@@ -349,4 +388,10 @@ export async function postToGroup(store: HushStore, s: PairwiseSender, o: GroupO
     return postId;
   };
   return fanOut(store, s, o, g, state.members.values(), body, local, toHex(postId), state.epoch);
+}
+
+/** Re-announces a change the members we added concurrently missed (GroupEvent.reannounce). */
+export async function reannounceChange(store: HushStore, s: PairwiseSender, o: GroupOptions, label: string, r: { op: 'add' | 'remove'; targets: GroupMember[] }): Promise<FanOut> {
+  const targets = r.targets.map((t) => ({ signPk: t.signPk, name: t.name, label: t.name }));
+  return changeGroup(store, s, o, label, r.op, targets, true);
 }

@@ -758,7 +758,18 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   private async pullAll(c: RelayClient): Promise<ProcessResult> {
-    const total: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], groups: [], typing: [], outgoing: [], ackEids: [] };
+    const total: ProcessResult = {
+      messages: [],
+      quarantined: [],
+      quarantineDropped: 0,
+      duplicates: 0,
+      ignored: 0,
+      receipts: [],
+      groups: [],
+      typing: [],
+      outgoing: [],
+      ackEids: [],
+    };
     // Acks and delivered receipts in flight (each started after its batch was committed).
     const later: Promise<unknown>[] = [];
     const settle = async (): Promise<void> => {

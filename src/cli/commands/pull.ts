@@ -11,7 +11,7 @@
 import { tip } from '../common.js';
 import { plural } from '../format.js';
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
-import { printGroupEvent } from '../group-output.js';
+import { printGroupEvent, reannounceMissed } from '../group-output.js';
 import type { QuarantineReport } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 
@@ -34,6 +34,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
     });
     const { outbox, result } = await s.m.pull();
+    await reannounceMissed(ctx.out, s, result.groups); // changes the members we added concurrently missed
     await s.m.markRead(result.messages); // printed: read receipts (unless turned off)
     if (outbox.sent > 0) ctx.out.info(`sent ${plural(outbox.sent, 'queued message')} from the outbox`);
     if (outbox.failed.length > 0) {

@@ -197,6 +197,13 @@ export const run: CommandRun = async (ctx, args, opts) => {
           ctx.out.data({ event: 'sent', group: fan.group, id: fan.id, epoch: fan.epoch, to: fan.to.map((c) => c.label), excluded: fan.excluded.map((x) => x.name) }, '');
         groupPosts++;
         out.push(...sender.queued);
+        if (ctx.env.HUSH_TEST_CRASH === 'mid-fanout' && sender.queued.length > 1) {
+          // Test only: the first copy reaches the relay, then the process dies (README).
+          const one = s.m.sendPipeline();
+          await one.submit(sender.queued[0]!);
+          await one.drain();
+          process.kill(process.pid, 'SIGKILL');
+        }
       }
       return out;
     };
