@@ -229,7 +229,7 @@ describe('release and restart', () => {
     const dataDir = relay.dataDir;
     expect(await relay.stop()).toBe(0);
     const db = new Database(join(dataDir, 'relay.sqlite'), { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(4);
+    expect(db.pragma('user_version', { simple: true })).toBe(3);
     db.close();
     relay = await startRelayProcess({ dataDir, args: ['--prekey-handouts', '25'] });
     const c2 = await alice.connect(relay.url);

@@ -103,7 +103,7 @@ CREATE TABLE mailbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient BLOB NOT 
       store.close();
     }
     const again = new Database(join(dir, 'relay.sqlite'));
-    expect(again.pragma('user_version', { simple: true })).toBe(4);
+    expect(again.pragma('user_version', { simple: true })).toBe(3);
     again.close();
   });
 });

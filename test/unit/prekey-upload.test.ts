@@ -159,7 +159,7 @@ describe('relay prekey store (SQLite)', () => {
       store.close();
     }
     const again = new Database(join(dir, 'relay.sqlite'));
-    expect(again.pragma('user_version', { simple: true })).toBe(4);
+    expect(again.pragma('user_version', { simple: true })).toBe(3);
     again.close();
   });
 });
