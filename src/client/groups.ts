@@ -31,7 +31,7 @@ import {
 import type { Contact, HushStore } from '../store/db.js';
 import type { LogEntry, StoredGroup } from '../store/db-groups.js';
 
-/** Default member cap (us included): `--max-members`, config `groupMaxMembers`. */
+/** Default member cap (us included): `hush group create/add --max-members N`. */
 export const DEFAULT_MAX_MEMBERS = 100;
 
 export type GroupQuarantineReason = 'NOT_A_MEMBER' | 'UNKNOWN_GROUP' | 'BAD_GROUP_MESSAGE';
