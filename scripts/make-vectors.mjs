@@ -722,3 +722,4 @@ console.log(`wrote test/vectors/${await (await import('./vectors/relay-auth.mjs'
 console.log(`wrote test/vectors/${await (await import('./vectors/receipts.mjs')).writeReceiptVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/store.mjs')).writeStoreVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote ${await (await import('./vectors/examples.mjs')).writeExamples({ root, dist, drbg, ids, secrets, T0 })}`);
+console.log(`wrote test/vectors/${await (await import('./vectors/groups.mjs')).writeGroupVectors({ root, dist, drbg })}`);

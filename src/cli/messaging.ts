@@ -236,6 +236,9 @@ export function warnQuarantined(out: Output, list: readonly QuarantineReport[]):
       out.warn(`${what} from a key unknown to you and to the relay kept in quarantine, not shown`);
     } else if (g.reason === 'NO_FORWARD_SECRECY') {
       out.warn(`${what} from ${who} sent with protocol v1 (no forward secrecy) kept in quarantine, not shown (--require-fs / config requireForwardSecrecy)`);
+    } else if (g.reason === 'NOT_A_MEMBER' || g.reason === 'UNKNOWN_GROUP' || g.reason === 'BAD_GROUP_MESSAGE') {
+      const why = g.reason === 'NOT_A_MEMBER' ? 'for a group it is not a member of (at that epoch)' : g.reason === 'UNKNOWN_GROUP' ? 'for a group you do not hold' : 'malformed';
+      out.warn(`${what} from ${who} ${why} (${g.reason}) kept in quarantine, not shown`);
     } else if (g.reason === 'FROM_SELF') {
       out.warn(`${what} signed by your own key kept in quarantine, not shown`);
     } else {

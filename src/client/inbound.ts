@@ -36,6 +36,7 @@ import { innerSender } from '../crypto/session.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
 import { storeHeldToken } from './delivery-tokens.js';
+import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
 
 /** A message received and stored (what pull/listen print). */
@@ -52,7 +53,7 @@ export interface ReceivedMessage {
 }
 
 /** Why an envelope was kept in quarantine instead of being shown (docs/PROTOCOL.md §8.1). */
-export type QuarantineReason = 'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF' | 'NO_FORWARD_SECRECY';
+export type QuarantineReason = 'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF' | 'NO_FORWARD_SECRECY' | GroupQuarantineReason;
 
 /** An envelope kept in quarantine instead of being shown. Never names a trusted sender. */
 export interface QuarantineReport {
@@ -79,6 +80,8 @@ export interface ProcessResult {
   ignored: number;
   /** Incoming receipts applied to our sent messages. */
   receipts: ReceiptReport[];
+  /** Group posts and membership changes applied (src/client/groups.ts). */
+  groups: GroupEvent[];
   /** Contacts whose typing envelopes were in the batch. */
   typing: { from: string; time: number }[];
   /** Delivered receipts queued in the batch's transaction (sent after the ack once due). */
@@ -239,8 +242,9 @@ class Judge {
       case 'stranger': {
         const opened = open(c.bundle);
         if (!opened) return q('TAMPERED', claimed);
-        // Authenticated. Control mail from a stranger changes nothing.
-        if (opened.kind !== 'msg') return { t: 'ignored', eid: item.eid };
+        // Authenticated. Control mail from a stranger changes nothing (a group message may
+        // pin it like a message: its group membership is judged next, §10.3).
+        if (opened.kind !== 'msg' && opened.kind !== 'group') return { t: 'ignored', eid: item.eid };
         if (this.o.requireForwardSecrecy) return q('NO_FORWARD_SECRECY', claimed, true, c.bundle.name); // not pinned either
         return this.firstContact(item, c.bundle, claimed, opened, q);
       }
@@ -291,9 +295,9 @@ class Judge {
       case 'stranger': {
         const d = detached(c.bundle);
         if (!d) return q('TAMPERED', claimed);
-        if (d.opened.kind !== 'msg') return { t: 'ignored', eid: item.eid };
+        if (d.opened.kind !== 'msg' && d.opened.kind !== 'group') return { t: 'ignored', eid: item.eid };
         const v = this.firstContact(item, c.bundle, claimed, d.opened, q);
-        if (v.t === 'msg') d.adopt(v.contact);
+        if (v.t === 'msg' || v.t === 'control') d.adopt(v.contact);
         return v;
       }
     }
@@ -318,7 +322,7 @@ class Judge {
     }
     if (r.status === 'new') this.o.onPinned?.(r.contact);
     this.candidates.set(memoKey, { k: 'contact', contact: r.contact });
-    return { t: 'msg', eid: item.eid, contact: r.contact, opened };
+    return { t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact: r.contact, opened };
   }
 }
 
@@ -357,6 +361,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
     duplicates: 0,
     ignored: 0,
     receipts: [],
+    groups: [],
     typing: [],
     outgoing: [],
     ackEids: items.map((i) => i.eid),
@@ -393,7 +398,24 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
         if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
       }
     }
-    for (const v of verdicts) {
+    for (let v of verdicts) {
+      if (v.t === 'control' && v.opened.kind === 'group') {
+        // A group message: judged by its group's membership before it changes anything (§10.3).
+        const g = applyGroupMessage(store, { signPk: identity.signPk, name: o.myName }, v.contact, v.opened.id, v.opened.time, v.opened.body);
+        if (g.ok) {
+          if (g.event) res.groups.push(g.event);
+          continue;
+        }
+        v = {
+          t: 'quarantine',
+          eid: v.eid,
+          env: items.find((i) => i.eid === v.eid)!.env,
+          reason: g.reason,
+          claimed: v.contact.signPk,
+          authenticated: true,
+          claimedName: v.contact.label,
+        };
+      }
       if (v.t === 'ignored') res.ignored++;
       if (v.t === 'duplicate') res.duplicates++;
       if (v.t === 'control') {

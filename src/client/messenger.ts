@@ -36,6 +36,7 @@ import { envelopeId, MAX_BODY_BYTES } from '../protocol/envelope.js';
 import { canonicalOrAsIs, MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { fingerprint } from '../crypto/fingerprint.js';
+import type { GroupEvent } from './groups.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
 import { type SharedKeyCache } from '../crypto/seal.js';
@@ -103,6 +104,8 @@ export interface MessengerEvents {
   receiptIgnored: [{ from: string; count: number }];
   /** The contact is typing (an ephemeral `typing` envelope). */
   typing: [{ from: string; time: number }];
+  /** A group post or membership change was applied (src/client/groups.ts). */
+  group: [GroupEvent];
   /** A contact pinned from another relay is reached through the relay in use, by its pinned key. */
   routed: [{ label: string; pinnedFrom: string; via: string }];
   /** The quarantine reached a limit: this many oldest entries were dropped. */
@@ -657,6 +660,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       for (const m of res.messages) this.emit('message', m);
       if (res.quarantineDropped > 0) this.emit('quarantineFull', { dropped: res.quarantineDropped });
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
+      for (const g of res.groups) this.emit('group', g);
       for (const t of res.typing) this.emit('typing', t);
       for (const r of res.receipts) {
         if (r.ids.length > 0) this.emit('receipt', r);
@@ -757,7 +761,18 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   private async pullAll(c: RelayClient): Promise<ProcessResult> {
-    const total: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: [] };
+    const total: ProcessResult = {
+      messages: [],
+      quarantined: [],
+      quarantineDropped: 0,
+      duplicates: 0,
+      ignored: 0,
+      receipts: [],
+      groups: [],
+      typing: [],
+      outgoing: [],
+      ackEids: [],
+    };
     // Acks and delivered receipts in flight (each started after its batch was committed).
     const later: Promise<unknown>[] = [];
     const settle = async (): Promise<void> => {
@@ -815,6 +830,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         if (items.length === 0) continue;
         const r = await this.processBatch(items, (eids) => ackAll(c, eids), later);
         total.messages.push(...r.messages);
+        total.groups.push(...r.groups);
         total.quarantined.push(...r.quarantined.filter((q) => q.isNew));
         total.duplicates += r.duplicates;
         total.quarantineDropped += r.quarantineDropped;

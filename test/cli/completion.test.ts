@@ -24,6 +24,7 @@ const COMMANDS = [
   'verify',
   'trust',
   'chat',
+  'group',
   'completion',
   'help',
 ];

@@ -107,7 +107,7 @@ describe('v2 sessions through the store and the judgement', () => {
   });
 
   it('schema 3 holds the prekeys sealed; a session starts, opens, consumes its one-time prekey and answers', async () => {
-    expect(bob.store.schemaVersion()).toBe(3);
+    expect(bob.store.schemaVersion()).toBe(4);
     expect(bob.store.v2.count('opk')).toBe(3);
     expect(bob.store.v2.count('lastResort')).toBe(1);
     await start(alice, bob);

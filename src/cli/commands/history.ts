@@ -21,6 +21,7 @@ import { randomBytes } from '../../crypto/nacl.js';
 import { readConfig } from '../../store/config.js';
 import { homePaths } from '../common.js';
 import type { CommandRun } from './index.js';
+import { printGroupHistory } from '../group-history.js';
 
 const lossy = new TextDecoder('utf-8');
 
@@ -37,6 +38,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const local = await openLocal(ctx);
   try {
     const { store } = local;
+    if (name?.startsWith('@')) return printGroupHistory(ctx.out, store, local, name, limit, since);
     const contacts = new Map(store.listContacts().map((c) => [c.id, c]));
     let contactId: number | undefined;
     if (name !== undefined) {

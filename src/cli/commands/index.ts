@@ -210,6 +210,17 @@ export const COMMANDS: readonly CommandSpec[] = [
     load: () => import('./chat.js'),
   },
   {
+    name: 'group',
+    summary: 'groups by fan-out: create, add, remove, leave, list, show (send @NAME, history @NAME)',
+    args: [
+      { name: 'action', description: 'create, add, remove, leave, list or show', required: true },
+      { name: 'group', description: 'the group (your name for it)' },
+      { name: 'members', description: 'contacts to add or remove', variadic: true },
+    ],
+    options: [{ flags: '--max-members <n>', description: 'member cap, you included (create, add; 2-1000, default 100)' }],
+    load: () => import('./group.js'),
+  },
+  {
     name: 'completion',
     summary: 'print a shell completion script (bash, zsh or fish)',
     args: [{ name: 'shell', description: 'bash, zsh or fish', required: true }],

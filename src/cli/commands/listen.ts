@@ -7,6 +7,7 @@
  * `hush: lost the relay at URL (…); reconnecting`, `hush: reconnected to URL`.
  */
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import { printGroupEvent } from '../group-output.js';
 import type { ReceivedMessage } from '../../client/messenger.js';
 import type { CommandRun } from './index.js';
 
@@ -23,6 +24,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   process.once('SIGTERM', stop);
   try {
     let shown: ReceivedMessage[] = [];
+    s.m.on('group', (e) => printGroupEvent(ctx.out, e));
     s.m.on('message', (msg) => {
       printMessage(ctx.out, msg);
       // printed: one read receipt per sender per batch (unless turned off)

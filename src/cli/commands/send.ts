@@ -16,6 +16,10 @@ import { checkBody, type DrainResult, type QueuedMessage, unreachable } from '..
 import { MAX_BODY_BYTES } from '../../protocol/envelope.js';
 import { isValidLabel } from '../../protocol/names.js';
 import { plural } from '../format.js';
+import { findGroup, postToGroup } from '../../client/groups.js';
+import { MessengerGroupSender } from '../../client/group-sender.js';
+import { randomBytes } from '../../crypto/nacl.js';
+import { warnExcluded } from '../group-output.js';
 import { openSession } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
@@ -127,7 +131,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const name = String(args.name);
   const words = (args.text as string[] | undefined) ?? [];
   const lines = opts.lines === true;
-  if (!isValidLabel(name))
+  const group = name.startsWith('@') ? name.slice(1) : undefined; // send @NAME: a group (src/client/groups.ts)
+  if (group === undefined && !isValidLabel(name))
     throw new UsageError('BAD_NAME', `invalid name "${name}"`, {
       hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-" (a contact from another relay: name@host:port, see hush contacts)',
     });
@@ -157,6 +162,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   let newSent = 0;
   let oldSent = 0;
   let newQueued = 0;
+  let groupPosts = 0;
   let inputError: unknown;
   const refused: InputLine[] = [];
   const failed: DrainResult['failed'] = [];
@@ -166,8 +172,10 @@ export const run: CommandRun = async (ctx, args, opts) => {
       else newSent++;
       if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed, protocol: e.protocol }, '');
     });
-    const contact = await s.m.resolveRecipient(name);
-    await s.m.prepareSend(contact); // v2 session found or started, or v1 (said once; refused by --require-fs)
+    const contact = group === undefined ? await s.m.resolveRecipient(name) : undefined;
+    if (contact)
+      await s.m.prepareSend(contact); // v2 session found or started, or v1 (said once; refused by --require-fs)
+    else findGroup(s.m.store, name); // an unknown group fails before the outbox is touched
     const old = await s.m.flushOutbox();
     failed.push(...old.failed);
     const pipe = s.m.sendPipeline();
@@ -175,7 +183,31 @@ export const run: CommandRun = async (ctx, args, opts) => {
       newQueued += qs.length;
       for (const q of qs) await pipe.submit(q);
     };
-    if (single !== undefined) await submit(s.m.queueMessages(contact, [single]));
+    const warned = new Set<string>();
+    const queue = async (texts: string[]): Promise<QueuedMessage[]> => {
+      if (contact) return s.m.queueMessages(contact, texts);
+      const out: QueuedMessage[] = [];
+      for (const text of texts) {
+        const sender = new MessengerGroupSender(s.m);
+        const fan = await postToGroup(s.m.store, sender, { me: { signPk: s.unlocked.identity.signPk, name: s.m.name }, random: randomBytes, now: Date.now }, group!, text);
+        const fresh = { ...fan, excluded: fan.excluded.filter((x) => !warned.has(x.name)) };
+        for (const x of fan.excluded) warned.add(x.name);
+        warnExcluded(ctx.out, fresh);
+        if (ctx.out.json)
+          ctx.out.data({ event: 'sent', group: fan.group, id: fan.id, epoch: fan.epoch, to: fan.to.map((c) => c.label), excluded: fan.excluded.map((x) => x.name) }, '');
+        groupPosts++;
+        out.push(...sender.queued);
+        if (ctx.env.HUSH_TEST_CRASH === 'mid-fanout' && sender.queued.length > 1) {
+          // Test only: the first copy reaches the relay, then the process dies (README).
+          const one = s.m.sendPipeline();
+          await one.submit(sender.queued[0]!);
+          await one.drain();
+          process.kill(process.pid, 'SIGKILL');
+        }
+      }
+      return out;
+    };
+    if (single !== undefined) await submit(await queue([single]));
     else {
       try {
         for await (const group of lineGroups(process.stdin)) {
@@ -189,7 +221,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
             const text = lineText(l.bytes);
             if (text !== undefined) texts.push(text);
           }
-          if (texts.length > 0) await submit(s.m.queueMessages(contact, texts));
+          if (texts.length > 0) await submit(await queue(texts));
         }
       } catch (e) {
         inputError = e; // what was read before still goes out; the error is reported after
@@ -203,10 +235,11 @@ export const run: CommandRun = async (ctx, args, opts) => {
     throw e;
   }
   // Receipts wait in the outbox too, but only messages (those with a history row) are counted.
-  const kept = s.m.store.listOutbox().filter((e) => s.m.store.findMessage(e.msgId, 'out') !== undefined).length;
+  const kept = s.m.store.listOutbox().filter((e) => group !== undefined || s.m.store.findMessage(e.msgId, 'out') !== undefined).length;
   await s.close();
 
   if (newSent > 0) ctx.out.info(`sent ${plural(newSent, 'message')} to ${name}`);
+  if (groupPosts > 0 && failed.length === 0) ctx.out.info(`sent ${plural(groupPosts, 'message')} to ${name}`);
   if (oldSent > 0) ctx.out.info(`sent ${plural(oldSent, 'queued message')} from the outbox`);
   if (failed.length > 0) {
     const first = failed[0]!.error;
