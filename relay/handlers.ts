@@ -114,7 +114,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const freeBytes = ctx.freeBytes ?? (() => Infinity);
   /** Per delivery token (hash, base64): the identity bucket of an unidentified sender. */
   const tokenBuckets = new Map<string, Bucket>();
-  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
+  const shareCount = Math.max(1, Math.floor((limits.mailboxMaxCount * limits.strangerSharePercent) / 100));
+  const shareBytes = Math.floor((limits.mailboxMaxBytes * limits.strangerSharePercent) / 100);
+  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, shareCount, shareBytes);
   const online = mailbox.online;
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
@@ -128,6 +130,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     authSkewMs: limits.authSkewMs,
     strangerMaxCount: limits.strangerMaxCount,
     strangerMaxBytes: limits.strangerMaxBytes,
+    strangerShareCount: shareCount,
+    strangerShareBytes: shareBytes,
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
   };
@@ -245,6 +249,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (token) checkToken(c, { ...f, token }, now);
     else {
       if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
+      // Typing and other ephemerals go only between contacts (§7.2): never identified, so a
+      // stranger or a throwaway key cannot push anything at a listening recipient.
+      if (f.ephemeral) throw new FrameRefusal('TOKEN_REQUIRED', "an ephemeral send needs a delivery token for the recipient's mailbox");
       if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
       let ib = identityBuckets.get(c.key!);
       if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
@@ -254,20 +261,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     const rkey = f.toText; // = toB64(f.to): base64 is strict
     if (!registered.has(rkey)) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
     // Identified and durable: the stranger quota of this (sender, mailbox) pair (§7.7).
-    const stranger = !token && !f.ephemeral && !strangers.counted(rkey, f.eid);
-    if (stranger && !strangers.fits(c.key!, rkey, f.env.length)) {
-      if (store.exists(f.to, f.eid)) {
-        c.link.send(acceptedText(f.id, f.eid, true, 0));
-        return;
-      }
-      throw new FrameRefusal(
-        'STRANGER_QUOTA',
-        `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`,
-      );
-    }
     if (f.ephemeral) {
-      // The pair: the sender's identity, or for a token send (no identity) the token's hash.
-      const pk = `${c.key ?? `token:${toB64(tokenHash(token!))}`} ${rkey}`;
+      // The pair: the token's hash (only token sends get here) and the mailbox.
+      const pk = `${toB64(tokenHash(token!))} ${rkey}`;
       let pb = pairBuckets.get(pk);
       if (!pb) pairBuckets.set(pk, (pb = new Bucket(limits.ephemeralRatePerPair)));
       if (!pb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.ephemeralRatePerPair} ephemeral envelopes per second to this recipient`);
@@ -278,13 +274,22 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     const s = mailbox.statsOf(f.to, rkey);
     const mailboxFull = s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes;
     const storeFull = mailbox.storedBytes + f.env.length > limits.maxStoreBytes || freeBytes(now) - f.env.length < limits.minFreeBytes;
-    if (mailboxFull || storeFull) {
+    // Identified: the stranger quota of this (sender, mailbox) pair and the strangers' share of the mailbox (§7.7).
+    const stranger = !token && !strangers.counted(rkey, f.eid);
+    const over = stranger ? strangers.refusal(c.key!, rkey, f.env.length) : undefined;
+    if (mailboxFull || storeFull || over) {
       if (store.exists(f.to, f.eid)) {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
       if (storeFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
-      throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
+      if (mailboxFull) throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
+      throw new FrameRefusal(
+        'STRANGER_QUOTA',
+        over === 'pair'
+          ? `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`
+          : `senders without a delivery token already fill their share of this mailbox (${shareCount} envelopes, ${shareBytes} bytes); the rest is kept for contacts`,
+      );
     }
     if (stranger) strangers.charge(c.key!, rkey, f.eid, f.env.length, now);
     mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now }, s);

@@ -60,6 +60,7 @@ export const ERROR_CODES = [
   'STORE_FULL',
   'TOKEN_INVALID',
   'STRANGER_QUOTA',
+  'TOKEN_REQUIRED',
   'TOO_MANY_TOKENS',
   'TOO_MANY_CONNECTIONS',
   'SHUTTING_DOWN',
@@ -160,6 +161,9 @@ export interface RelayLimits {
   /** Added with delivery tokens (older relays omit them): the stranger quota and token limits (§7.7). */
   strangerMaxCount?: number;
   strangerMaxBytes?: number;
+  /** Added with the strangers' share (§7.7 `--stranger-share`): what all identified senders together may leave waiting in one mailbox. */
+  strangerShareCount?: number;
+  strangerShareBytes?: number;
   tokensPerMailbox?: number;
   tokenMaxLifetimeMs?: number;
 }

@@ -113,6 +113,18 @@ function sendFrame(to: User, env: Uint8Array, id = 's1', ephemeral = false): Fra
   return { t: 'send', id, to: toB64(to.id.signPk), env: toB64(env), eid: envelopeId(env), ...(ephemeral ? { ephemeral: true } : {}) };
 }
 
+/** Registers a delivery token for the mailbox authenticated on `f` (valid a minute); returns the token. */
+function giveToken(f: Fake): Uint8Array {
+  const t = randomBytes(32);
+  expect(frame(f, { t: 'tokens', id: 'gt', add: [{ h: toB64(tokenHash(t)), exp: Date.now() + 60_000 }], remove: [] })).toMatchObject({ t: 'ok' });
+  return t;
+}
+
+/** An ephemeral (typing) send frame with a delivery token. */
+function typingFrame(from: User, to: User, t: Uint8Array, id: string): Frame {
+  return { ...sendFrame(to, seal(from, to, '', 'typing'), id, true), token: toB64(t) };
+}
+
 /** Registers `u` from a connection of its own (mail to unregistered keys is UNKNOWN_RECIPIENT). */
 function register(u: User, addr?: string): Frame {
   const f = connectFrom(addr);
@@ -263,7 +275,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     expect(frame(fb2, { t: 'pull', id: 'p2' })).toMatchObject({ items: [] });
   });
 
-  it('pushes an ephemeral envelope at once and never stores it', () => {
+  it('pushes an ephemeral envelope with a delivery token at once and never stores it; without a token it is TOKEN_REQUIRED', () => {
     const alice = makeUser();
     const bob = makeUser();
     register(bob);
@@ -272,7 +284,10 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     const fb = connect();
     auth(fb, bob);
     const env = seal(alice, bob, 'typing', 'typing');
-    expect(frame(fa, sendFrame(bob, env, 'e', true))).toMatchObject({ t: 'accepted', stored: false, delivered: 1 });
+    expect(frame(fa, sendFrame(bob, env, 'e0', true))).toMatchObject({ t: 'error', id: 'e0', code: 'TOKEN_REQUIRED' });
+    expect(fb.frames.some((f) => f.t === 'push')).toBe(false);
+    const t = giveToken(fb);
+    expect(frame(fa, { ...sendFrame(bob, env, 'e', true), token: toB64(t) })).toMatchObject({ t: 'accepted', stored: false, delivered: 1 });
     expect(fb.frames.some((f) => f.t === 'push' && f.seq === 0 && f.ephemeral === true)).toBe(true);
     expect(mailbox.pending).toBe(0);
     expect(frame(fb, { t: 'pull', id: 'p' })).toMatchObject({ items: [] });
@@ -281,7 +296,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
   it('refuses past the mailbox quota (MAILBOX_FULL) and past the send rate (RATE_LIMITED), storing nothing', async () => {
     store.close();
     rmSync(dir, { recursive: true, force: true });
-    setup({ mailboxMaxCount: 1, sendRatePerConn: 2 });
+    setup({ mailboxMaxCount: 1, sendRatePerConn: 2, strangerSharePercent: 100 });
     const alice = makeUser();
     const bob = makeUser();
     register(bob);
@@ -344,13 +359,13 @@ describe('token bucket', () => {
 });
 
 describe('relay handlers: quotas that need no token', () => {
-  it('refuses mail and ephemerals to a key nobody registered (UNKNOWN_RECIPIENT), storing nothing; accepts once it registers', async () => {
+  it('refuses mail to a key nobody registered (UNKNOWN_RECIPIENT) and identified ephemerals (TOKEN_REQUIRED), storing nothing; accepts once it registers', async () => {
     const alice = makeUser();
     const bob = makeUser();
     const fa = connect();
     auth(fa, alice);
     expect(frame(fa, sendFrame(bob, seal(alice, bob, 'to nobody'), 's1'))).toMatchObject({ t: 'error', id: 's1', code: 'UNKNOWN_RECIPIENT' });
-    expect(frame(fa, sendFrame(bob, seal(alice, bob, '', 'typing'), 'e1', true))).toMatchObject({ t: 'error', id: 'e1', code: 'UNKNOWN_RECIPIENT' });
+    expect(frame(fa, sendFrame(bob, seal(alice, bob, '', 'typing'), 'e1', true))).toMatchObject({ t: 'error', id: 'e1', code: 'TOKEN_REQUIRED' });
     expect(mailbox.pending).toBe(0);
     expect(store.stats(bob.id.signPk)).toEqual({ count: 0, bytes: 0 });
     expect(register(bob)).toMatchObject({ t: 'ok' });
@@ -470,21 +485,26 @@ describe('relay handlers: quotas that need no token', () => {
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2' });
   });
 
-  it('limits ephemeral sends per (sender, recipient) pair (--ephemeral-rate); other pairs and stored mail are not affected', async () => {
+  it('limits ephemeral sends per (token, recipient) pair (--ephemeral-rate); other pairs and stored mail are not affected', async () => {
     restart({ ephemeralRatePerPair: 2 });
     const alice = makeUser();
     const bob = makeUser();
     const carol = makeUser();
     register(bob);
     register(carol);
+    const fb = connect();
+    auth(fb, bob);
+    const fc = connect();
+    auth(fc, carol);
+    const tb = giveToken(fb);
+    const tc = giveToken(fc);
     const fa = connect();
     auth(fa, alice);
-    const typing = (to: User, id: string): Frame => frame(fa, sendFrame(to, seal(alice, to, '', 'typing'), id, true));
-    const answers = [1, 2, 3, 4, 5].map((i) => typing(bob, `e${i}`));
+    const answers = [1, 2, 3, 4, 5].map((i) => frame(fa, typingFrame(alice, bob, tb, `e${i}`)));
     expect(answers.filter((a) => a.t === 'accepted').length).toBeGreaterThanOrEqual(1);
     expect(answers.filter((a) => a.t === 'accepted').length).toBeLessThanOrEqual(3);
     expect(answers.filter((a) => a.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(2);
-    expect(typing(carol, 'c1')).toMatchObject({ t: 'accepted', stored: false });
+    expect(frame(fa, typingFrame(alice, carol, tc, 'c1'))).toMatchObject({ t: 'accepted', stored: false });
     handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'real'), 'm1') }));
     expect(mailbox.pending).toBe(1);
     await turn();
@@ -597,5 +617,39 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
     frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 4'), 'm4'));
     await turn();
     expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm4' });
+  });
+  it('identified senders together fill at most --stranger-share of a mailbox; token sends still get in up to the mailbox quota', async () => {
+    restart({ mailboxMaxCount: 10, strangerMaxCount: 2, strangerSharePercent: 50 });
+    const bob = makeUser();
+    register(bob);
+    const fb = connect();
+    auth(fb, bob);
+    const t = giveToken(fb);
+    expect(fb.frames[0]).toMatchObject({ t: 'hello', limits: { strangerShareCount: 5 } });
+    // Six throwaway keys, two envelopes each: the share (5 of 10) stops them, whoever sends.
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const m = makeUser();
+      const fm = connect();
+      auth(fm, m);
+      for (const n of [1, 2]) {
+        const r = frame(fm, sendFrame(bob, seal(m, bob, `junk ${i}.${n}`), `m${i}.${n}`));
+        await turn();
+        codes.push(String(r.t === 'error' ? r.code : fm.last().t));
+      }
+    }
+    expect(codes.filter((c) => c === 'accepted')).toHaveLength(5);
+    expect(codes.filter((c) => c === 'STRANGER_QUOTA')).toHaveLength(7);
+    expect(store.stats(bob.id.signPk).count).toBe(5);
+    // A contact's token sends fill the rest of the mailbox, then MAILBOX_FULL.
+    const alice = makeUser();
+    const anon = connect();
+    const got: string[] = [];
+    for (let n = 0; n < 6; n++) {
+      const r = frame(anon, tokenSend(bob, seal(alice, bob, `contact ${n}`), t, `a${n}`));
+      await turn();
+      got.push(String(r.t === 'error' ? r.code : anon.last().t));
+    }
+    expect(got).toEqual(['accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'MAILBOX_FULL']);
   });
 });
