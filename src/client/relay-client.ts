@@ -78,7 +78,8 @@ const HINTS: Record<string, string> = {
   AUTH_STALE: "check this machine's clock",
   TOO_MANY_CONNECTIONS: 'the relay is busy; retry later',
   SHUTTING_DOWN: 'the relay is restarting; retry in a moment',
-  STRANGER_QUOTA: 'the recipient has not pulled what you (or senders without a delivery token together) already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
+  STRANGER_QUOTA:
+    'the recipient has not pulled what you (or senders without a delivery token together) already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
   TOKEN_REQUIRED: 'typing and other ephemeral envelopes go only to contacts who gave you a delivery token',
   TOKEN_INVALID: 'the delivery token expired or was revoked; hush sends identified instead',
   TOO_MANY_TOKENS: 'too many delivery tokens are registered for this mailbox',

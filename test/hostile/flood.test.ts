@@ -123,7 +123,11 @@ describe('a flood of throwaway keys at one recipient (issue #13)', () => {
     const typing = await Promise.all(
       throwaway.flatMap((u, i) =>
         Array.from({ length: 20 }, (_, n) =>
-          codeOf(n % 2 ? clients[i]!.send(carolBundle.signPk, junk(u, 0, 'typing'), { ephemeral: true }) : anon.send(carolBundle.signPk, junk(u, 0, 'typing'), { ephemeral: true, token: randomBytes(32) })),
+          codeOf(
+            n % 2
+              ? clients[i]!.send(carolBundle.signPk, junk(u, 0, 'typing'), { ephemeral: true })
+              : anon.send(carolBundle.signPk, junk(u, 0, 'typing'), { ephemeral: true, token: randomBytes(32) }),
+          ),
         ),
       ),
     );
@@ -134,7 +138,12 @@ describe('a flood of throwaway keys at one recipient (issue #13)', () => {
     expect(letters).toEqual(Array(THROWAWAY).fill('accepted'));
     // alice's typing, with the token carol gave her, is pushed to carol's listen
     const aliceId = (await unlock(hushPaths(alice.home), { env: { HUSH_PASSPHRASE: PASS } })).identity;
-    const aliceTyping = sealEnvelope(aliceId, { signPk: carolBundle.signPk, boxPk: carolBundle.boxPk }, { kind: 'typing', id: randomBytes(16), time: Date.now(), body: new Uint8Array(0) }, randomBytes);
+    const aliceTyping = sealEnvelope(
+      aliceId,
+      { signPk: carolBundle.signPk, boxPk: carolBundle.boxPk },
+      { kind: 'typing', id: randomBytes(16), time: Date.now(), body: new Uint8Array(0) },
+      randomBytes,
+    );
     expect(await anon.send(carolBundle.signPk, aliceTyping, { ephemeral: true, token: aliceToken! })).toMatchObject({ stored: false, delivered: 1 });
     // amid the junk, alice's message is accepted and carol's listen shows it
     expect((await alice.run(['send', 'carol', 'amid the junk'])).exitCode).toBe(0);

@@ -32,7 +32,14 @@ async function sendMany(c: RelayClient, from: User, to: User, n: number): Promis
 describe('configuration', () => {
   it('reads every limit from its environment variable; the flag wins over the environment', async () => {
     const relay = await startRelayProcess({
-      env: { HUSH_RELAY_MAX_FRAME: '64k', HUSH_RELAY_MAILBOX_COUNT: '7', HUSH_RELAY_TTL: '2h', HUSH_RELAY_AUTH_TIMEOUT: '3s', HUSH_RELAY_RATE_CONN: '11', HUSH_RELAY_STRANGER_SHARE: '40%' },
+      env: {
+        HUSH_RELAY_MAX_FRAME: '64k',
+        HUSH_RELAY_MAILBOX_COUNT: '7',
+        HUSH_RELAY_TTL: '2h',
+        HUSH_RELAY_AUTH_TIMEOUT: '3s',
+        HUSH_RELAY_RATE_CONN: '11',
+        HUSH_RELAY_STRANGER_SHARE: '40%',
+      },
       args: ['--rate-conn', '12'],
     });
     relays.push(relay);
