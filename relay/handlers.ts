@@ -11,6 +11,7 @@ import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
 import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
 import { tokenHash } from '../src/protocol/delivery-token.js';
+import { transferSignedBytes } from '../src/protocol/name-transfer.js';
 import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
 import {
   type AckFrame,
@@ -29,6 +30,7 @@ import {
   type RelayLimits,
   type SendFrame,
   type TokensFrame,
+  type TransferFrame,
 } from '../src/protocol/frames.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
@@ -219,6 +221,37 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   };
 
   /**
+   * Moves a name from the key that signed the transfer to the authenticated key (§7.2
+   * "Transfer"): both signatures are checked, then the directory changes in one transaction.
+   * The old key keeps no name and is no longer registered (mail to it: UNKNOWN_RECIPIENT).
+   */
+  const handleTransfer = (c: Conn, f: TransferFrame): void => {
+    if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
+    let b;
+    try {
+      b = parseBundle(f.bundle);
+    } catch (e) {
+      throw new FrameRefusal('BAD_BUNDLE', isHushError(e) ? e.message : 'bad bundle');
+    }
+    if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
+    if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
+    if (!verifyDetached(transferSignedBytes(b.name, f.from, b.signPk), f.sig, f.from))
+      throw new FrameRefusal('BAD_TRANSFER', `the transfer of ${b.name} to this key is not signed by the key it names as the holder`);
+    const row = store.lookupName(b.name);
+    if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${b.name}`);
+    if (!bytesEqual(row.signPk, b.signPk)) {
+      if (!bytesEqual(row.signPk, f.from)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is held by another key than the one that signed the transfer`);
+      const now = Date.now();
+      if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
+      if (!store.transferName(b.name, f.from, b.signPk, JSON.stringify(bundleToJson(b)), now)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} changed hands meanwhile`);
+      registered.delete(toB64(f.from));
+      registered.add(c.key!);
+    } // else: already moved (a resend): ok, nothing changes
+    event('transfer', { conn: c.n });
+    c.link.send({ t: 'ok', id: f.id });
+  };
+
+  /**
    * A send with a delivery token (sealed sender, §7.2): checked against the token's hash, rated
    * per connection and per token; no identity, no stranger quota. Refused TOKEN_INVALID when
    * the token is unknown, expired, revoked or for another mailbox (the client then sends
@@ -343,6 +376,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handleRegister(c, f);
       case 'release':
         return handleRelease(c, f);
+      case 'transfer':
+        return handleTransfer(c, f);
       case 'send':
         return handleSend(c, f);
       case 'pull':

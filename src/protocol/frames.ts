@@ -61,6 +61,7 @@ export const ERROR_CODES = [
   'TOKEN_INVALID',
   'STRANGER_QUOTA',
   'TOKEN_REQUIRED',
+  'BAD_TRANSFER',
   'TOO_MANY_TOKENS',
   'TOO_MANY_CONNECTIONS',
   'SHUTTING_DOWN',
@@ -99,6 +100,19 @@ export interface ReleaseFrame {
   t: 'release';
   id: string;
   name: string;
+}
+/**
+ * Moves `bundle.name` from the key `from` (which holds it and signed `sig` over
+ * transferSignedBytes(name, from, bundle.signPk), src/protocol/name-transfer.ts) to the
+ * authenticated key, whose signed bundle this is (§7.2 "Transfer").
+ */
+export interface TransferFrame {
+  v: 1;
+  t: 'transfer';
+  id: string;
+  bundle: Record<string, unknown>;
+  from: Uint8Array;
+  sig: Uint8Array;
 }
 /**
  * `toText` and `envText` are the base64 texts of `to` and `env` exactly as received: decoding is
@@ -142,9 +156,9 @@ export interface PingFrame {
   t: 'ping';
   id: string;
 }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame;
+export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | TransferFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens', 'transfer'];
 
 // --- Relay -> client -------------------------------------------------------------------
 
@@ -449,6 +463,8 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
       }
       case 'release':
         return { ok: true, frame: { ...base, t, name: str(o, 'name', p, { max: NAME_MAX, min: 1, re: NAME_RE }) } };
+      case 'transfer':
+        return { ok: true, frame: { ...base, t, bundle: obj(o.bundle, `${p}.bundle`), from: b64(o, 'from', p, { len: 32 }), sig: b64(o, 'sig', p, { len: 64 }) } };
       case 'send': {
         const to = b64(o, 'to', p, { len: 32 });
         const e = eid(o.eid, `${p}.eid`);
