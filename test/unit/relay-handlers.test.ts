@@ -11,6 +11,7 @@ import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
 import { tokenHash } from '../../src/protocol/delivery-token.js';
 import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
+import { transferSignedBytes } from '../../src/protocol/name-transfer.js';
 import { authSignedBytes, encodeFrame } from '../../src/protocol/frames.js';
 import { bundleToJson } from '../../src/protocol/bundle.js';
 import { makeBundle } from '../../src/crypto/bundle.js';
@@ -651,5 +652,43 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
       got.push(String(r.t === 'error' ? r.code : anon.last().t));
     }
     expect(got).toEqual(['accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'MAILBOX_FULL']);
+  });
+});
+
+describe('relay handlers: name transfer', () => {
+  it('moves a name to the key the holder signed it over to, in one step; refuses forged transfers and names the signer does not hold', async () => {
+    const old = makeUser('zoe');
+    const next = makeUser('zoe');
+    const mallory = makeUser('zoe');
+    expect(register(old)).toMatchObject({ t: 'ok' });
+    const sig = signDetached(transferSignedBytes('zoe', old.id.signPk, next.id.signPk), old.id.signSk);
+    const transfer = (f: Fake, u: User, s: Uint8Array, id: string): Frame =>
+      frame(f, { t: 'transfer', id, bundle: bundleToJson(u.bundle), from: toB64(old.id.signPk), sig: toB64(s) });
+    // mallory presents the statement made for next: it names next's key, not hers
+    const fm = connect();
+    auth(fm, mallory);
+    expect(transfer(fm, mallory, sig, 'm1')).toMatchObject({ t: 'error', id: 'm1', code: 'BAD_TRANSFER' });
+    const fn = connect();
+    auth(fn, next);
+    const forged = Uint8Array.from(sig);
+    forged[5]! ^= 1;
+    expect(transfer(fn, next, forged, 't0')).toMatchObject({ t: 'error', id: 't0', code: 'BAD_TRANSFER' });
+    expect(store.lookupName('zoe')!.signPk).toEqual(old.id.signPk);
+    expect(transfer(fn, next, sig, 't1')).toMatchObject({ t: 'ok', id: 't1' });
+    expect(store.lookupName('zoe')!.signPk).toEqual(next.id.signPk);
+    expect(store.lookupKey(old.id.signPk)).toBeUndefined();
+    expect(transfer(fn, next, sig, 't2')).toMatchObject({ t: 'ok', id: 't2' }); // again: nothing changes
+    // the old key takes no mail now; the new one does
+    const fa = connect();
+    auth(fa, mallory);
+    expect(frame(fa, sendFrame(old, seal(mallory, old, 'x'), 's1'))).toMatchObject({ t: 'error', code: 'UNKNOWN_RECIPIENT' });
+    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(next, seal(mallory, next, 'y'), 's2') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2' });
+    // a transfer signed by a key that no longer holds the name
+    const fo = connect();
+    auth(fo, mallory);
+    const late = signDetached(transferSignedBytes('zoe', old.id.signPk, mallory.id.signPk), old.id.signSk);
+    expect(transfer(fo, mallory, late, 'm2')).toMatchObject({ t: 'error', id: 'm2', code: 'NAME_TAKEN' });
   });
 });
