@@ -26,6 +26,7 @@ export interface RelayLimitsConfig {
   ephemeralRatePerPair: number;
   strangerMaxCount: number;
   strangerMaxBytes: number;
+  strangerSharePercent: number;
   tokensPerMailbox: number;
   tokenMaxLifetimeMs: number;
   prekeyRatePerConn: number;
@@ -33,7 +34,7 @@ export interface RelayLimitsConfig {
   prekeyCap: number;
 }
 
-type Kind = 'bytes' | 'count' | 'rate' | 'duration';
+type Kind = 'bytes' | 'count' | 'rate' | 'duration' | 'percent';
 
 export interface LimitSpec {
   key: keyof RelayLimitsConfig;
@@ -42,6 +43,8 @@ export interface LimitSpec {
   kind: Kind;
   def: number;
   min: number;
+  /** Largest value accepted (default: none). */
+  max?: number;
   code: string;
   what: string;
 }
@@ -232,6 +235,17 @@ export const LIMITS: readonly LimitSpec[] = [
     what: 'envelope bytes waiting per (identified sender, recipient) pair',
   },
   {
+    key: 'strangerSharePercent',
+    flag: 'stranger-share',
+    env: 'HUSH_RELAY_STRANGER_SHARE',
+    kind: 'percent',
+    def: 50,
+    min: 1,
+    max: 100,
+    code: 'STRANGER_QUOTA',
+    what: 'percent of --mailbox-count and --mailbox-bytes that identified sends, all senders together, may fill in one mailbox',
+  },
+  {
     key: 'tokensPerMailbox',
     flag: 'tokens-per-mailbox',
     env: 'HUSH_RELAY_TOKENS_PER_MAILBOX',
@@ -314,12 +328,13 @@ export function parseLimitValue(spec: LimitSpec, text: string): number {
     if (!m) return bad();
     n = Number(m[1]) * SIZE_UNITS[m[2] ?? '']!;
   } else {
-    const m = /^(\d+)$/.exec(t);
+    const m = (spec.kind === 'percent' ? /^(\d+)%?$/ : /^(\d+)$/).exec(t);
     if (!m) return bad();
     n = Number(m[1]);
   }
   if (!Number.isSafeInteger(n) || n < spec.min) {
     throw new DataError('BAD_LIMIT', `--${spec.flag} must be at least ${spec.min}`, { hint: 'see hush-relay --help' });
   }
+  if (spec.max !== undefined && n > spec.max) throw new DataError('BAD_LIMIT', `--${spec.flag} must be at most ${spec.max}`, { hint: 'see hush-relay --help' });
   return n;
 }

@@ -11,6 +11,7 @@ import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
 import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
 import { tokenHash } from '../src/protocol/delivery-token.js';
+import { transferSignedBytes } from '../src/protocol/name-transfer.js';
 import { envelopeId } from '../src/protocol/envelope.js';
 import {
   type AckFrame,
@@ -30,6 +31,7 @@ import {
   type RelayLimits,
   type SendFrame,
   type TokensFrame,
+  type TransferFrame,
 } from '../src/protocol/frames.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
@@ -118,7 +120,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const freeBytes = ctx.freeBytes ?? (() => Infinity);
   /** Per delivery token (hash, base64): the identity bucket of an unidentified sender. */
   const tokenBuckets = new Map<string, Bucket>();
-  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
+  const shareCount = Math.max(1, Math.floor((limits.mailboxMaxCount * limits.strangerSharePercent) / 100));
+  const shareBytes = Math.floor((limits.mailboxMaxBytes * limits.strangerSharePercent) / 100);
+  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, shareCount, shareBytes);
   const online = mailbox.online;
   const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
   const publicLimits: RelayLimits = {
@@ -133,6 +137,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     authSkewMs: limits.authSkewMs,
     strangerMaxCount: limits.strangerMaxCount,
     strangerMaxBytes: limits.strangerMaxBytes,
+    strangerShareCount: shareCount,
+    strangerShareBytes: shareBytes,
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
     prekeyCap: limits.prekeyCap,
@@ -222,6 +228,37 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   };
 
   /**
+   * Moves a name from the key that signed the transfer to the authenticated key (§7.2
+   * "Transfer"): both signatures are checked, then the directory changes in one transaction.
+   * The old key keeps no name and is no longer registered (mail to it: UNKNOWN_RECIPIENT).
+   */
+  const handleTransfer = (c: Conn, f: TransferFrame): void => {
+    if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
+    let b;
+    try {
+      b = parseBundle(f.bundle);
+    } catch (e) {
+      throw new FrameRefusal('BAD_BUNDLE', isHushError(e) ? e.message : 'bad bundle');
+    }
+    if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
+    if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
+    if (!verifyDetached(transferSignedBytes(b.name, f.from, b.signPk), f.sig, f.from))
+      throw new FrameRefusal('BAD_TRANSFER', `the transfer of ${b.name} to this key is not signed by the key it names as the holder`);
+    const row = store.lookupName(b.name);
+    if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${b.name}`);
+    if (!bytesEqual(row.signPk, b.signPk)) {
+      if (!bytesEqual(row.signPk, f.from)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is held by another key than the one that signed the transfer`);
+      const now = Date.now();
+      if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
+      if (!store.transferName(b.name, f.from, b.signPk, JSON.stringify(bundleToJson(b)), now)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} changed hands meanwhile`);
+      registered.delete(toB64(f.from));
+      registered.add(c.key!);
+    } // else: already moved (a resend): ok, nothing changes
+    event('transfer', { conn: c.n });
+    c.link.send({ t: 'ok', id: f.id });
+  };
+
+  /**
    * A send with a delivery token (sealed sender, §7.2): checked against the token's hash, rated
    * per connection and per token; no identity, no stranger quota. Refused TOKEN_INVALID when
    * the token is unknown, expired, revoked or for another mailbox (the client then sends
@@ -252,6 +289,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (token) checkToken(c, { ...f, token }, now);
     else {
       if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
+      // Typing and other ephemerals go only between contacts (§7.2): never identified, so a
+      // stranger or a throwaway key cannot push anything at a listening recipient.
+      if (f.ephemeral) throw new FrameRefusal('TOKEN_REQUIRED', "an ephemeral send needs a delivery token for the recipient's mailbox");
       if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
       let ib = identityBuckets.get(c.key!);
       if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
@@ -261,20 +301,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     const rkey = f.toText; // = toB64(f.to): base64 is strict
     if (!registered.has(rkey)) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
     // Identified and durable: the stranger quota of this (sender, mailbox) pair (§7.7).
-    const stranger = !token && !f.ephemeral && !strangers.counted(rkey, f.eid);
-    if (stranger && !strangers.fits(c.key!, rkey, f.env.length)) {
-      if (store.exists(f.to, f.eid)) {
-        c.link.send(acceptedText(f.id, f.eid, true, 0));
-        return;
-      }
-      throw new FrameRefusal(
-        'STRANGER_QUOTA',
-        `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`,
-      );
-    }
     if (f.ephemeral) {
-      // The pair: the sender's identity, or for a token send (no identity) the token's hash.
-      const pk = `${c.key ?? `token:${toB64(tokenHash(token!))}`} ${rkey}`;
+      // The pair: the token's hash (only token sends get here) and the mailbox.
+      const pk = `${toB64(tokenHash(token!))} ${rkey}`;
       let pb = pairBuckets.get(pk);
       if (!pb) pairBuckets.set(pk, (pb = new Bucket(limits.ephemeralRatePerPair)));
       if (!pb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.ephemeralRatePerPair} ephemeral envelopes per second to this recipient`);
@@ -285,13 +314,22 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     const s = mailbox.statsOf(f.to, rkey);
     const mailboxFull = s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes;
     const storeFull = mailbox.storedBytes + f.env.length > limits.maxStoreBytes || freeBytes(now) - f.env.length < limits.minFreeBytes;
-    if (mailboxFull || storeFull) {
+    // Identified: the stranger quota of this (sender, mailbox) pair and the strangers' share of the mailbox (§7.7).
+    const stranger = !token && !strangers.counted(rkey, f.eid);
+    const over = stranger ? strangers.refusal(c.key!, rkey, f.env.length) : undefined;
+    if (mailboxFull || storeFull || over) {
       if (store.exists(f.to, f.eid)) {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
       if (storeFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
-      throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
+      if (mailboxFull) throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
+      throw new FrameRefusal(
+        'STRANGER_QUOTA',
+        over === 'pair'
+          ? `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`
+          : `senders without a delivery token already fill their share of this mailbox (${shareCount} envelopes, ${shareBytes} bytes); the rest is kept for contacts`,
+      );
     }
     if (stranger) strangers.charge(c.key!, rkey, f.eid, f.env.length, now);
     mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now }, s);
@@ -347,6 +385,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handleRegister(c, f);
       case 'release':
         return handleRelease(c, f);
+      case 'transfer':
+        return handleTransfer(c, f);
       case 'send':
         return handleSend(c, f);
       case 'pull':

@@ -302,6 +302,20 @@ export class RelayStore {
     })();
   }
 
+  /**
+   * Moves `name` from the key `from` to the key `to` (with `to`'s bundle, dropping any other
+   * name `to` held) in one transaction; false, and nothing changed, when `from` does not hold it.
+   */
+  transferName(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): boolean {
+    return this.db.transaction(() => {
+      if (this.q.delName.run(name, b(from)).changes !== 1) return false;
+      const old = this.q.byKey.get(b(to)) as { created: number } | undefined;
+      this.q.delKey.run(b(to));
+      this.q.putName.run(name, b(to), bundle, old?.created ?? now, now);
+      return true;
+    })();
+  }
+
   /** Frees `name` if `signPk` holds it; false when it does not. */
   releaseName(name: string, signPk: Uint8Array): boolean {
     return this.q.delName.run(name, b(signPk)).changes === 1;

@@ -13,7 +13,8 @@
  *   messages from others are stored as usual and noted in one line.
  * - Outgoing status: queued -> sent ('sent' event) -> delivered / read (receipts).
  * - Typing: ephemeral envelopes of kind `typing` (never stored by the relay), sent at most
- *   once per TYPING_SEND_MS while the user types; an incoming one shows for TYPING_SHOW_MS.
+ *   once per TYPING_SEND_MS while the user types, and only to a contact whose delivery token
+ *   we hold (the relay refuses identified ephemerals); an incoming one shows for TYPING_SHOW_MS.
  *   A flood only extends that deadline: the view changes when the indicator turns on or off,
  *   never once per envelope.
  * - Connection: Messenger.listen reconnects with backoff; queued messages go out on reconnect.

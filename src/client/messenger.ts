@@ -548,20 +548,21 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   /**
-   * Sends an ephemeral envelope (typing) now: with the contact's delivery token on the
-   * unauthenticated connection when we hold one (a refused token: identified), else identified.
+   * Sends an ephemeral envelope (typing) now, with the contact's delivery token on the
+   * unauthenticated connection. Only to a contact whose token we hold: the relay refuses an
+   * identified ephemeral (TOKEN_REQUIRED), so without one (or once the token is refused) nothing
+   * is sent and false is returned.
    */
-  async sendEphemeral(contact: Contact, env: Uint8Array): Promise<void> {
+  async sendEphemeral(contact: Contact, env: Uint8Array): Promise<boolean> {
     const token = this.noTokens ? undefined : heldToken(this.store, contact.id, this.relay, this.now());
-    if (token) {
-      try {
-        await (await this.anonClient()).send(contact.signPk, env, { ephemeral: true, token });
-        return;
-      } catch (e) {
-        if (!(e instanceof RelayError) || !this.tokenRefused(contact.id, e.code)) throw e;
-      }
+    if (!token) return false;
+    try {
+      await (await this.anonClient()).send(contact.signPk, env, { ephemeral: true, token });
+      return true;
+    } catch (e) {
+      if (e instanceof RelayError && this.tokenRefused(contact.id, e.code)) return false;
+      throw e;
     }
-    await (await this.client()).send(contact.signPk, env, { ephemeral: true });
   }
 
   /**

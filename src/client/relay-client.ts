@@ -80,7 +80,10 @@ const HINTS: Record<string, string> = {
   AUTH_STALE: "check this machine's clock",
   TOO_MANY_CONNECTIONS: 'the relay is busy; retry later',
   SHUTTING_DOWN: 'the relay is restarting; retry in a moment',
-  STRANGER_QUOTA: 'the recipient has not pulled what you already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
+  STRANGER_QUOTA:
+    'the recipient has not pulled what you (or senders without a delivery token together) already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
+  BAD_TRANSFER: 'make the statement again with hush register --transfer-to KEY in the home that holds the name',
+  TOKEN_REQUIRED: 'typing and other ephemeral envelopes go only to contacts who gave you a delivery token',
   TOKEN_INVALID: 'the delivery token expired or was revoked; hush sends identified instead',
   TOO_MANY_TOKENS: 'too many delivery tokens are registered for this mailbox',
   BAD_PREKEYS: 'this is a bug in the uploading client; the relay stored none of this upload',
@@ -242,6 +245,11 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * Frees `name` on this relay; it must be held by our key (RelayError NAME_TAKEN when another
    * key holds it, NOT_FOUND when nobody does). Afterwards anyone may register it.
    */
+  /** Presents a name transfer (§7.2): `bundle` is ours, under the name `from` signed over to us. */
+  async transfer(bundle: Bundle, from: Uint8Array, sig: Uint8Array): Promise<void> {
+    await this.request('ok', { t: 'transfer', bundle: bundleToJson(bundle), from: toB64(from), sig: toB64(sig) });
+  }
+
   async release(name: string): Promise<void> {
     await this.request('ok', { t: 'release', name });
   }

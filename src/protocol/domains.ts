@@ -18,6 +18,8 @@ export const DOMAIN = {
   deliveryToken: 'hush/v1/delivery-token',
   /** SHA-256 of a delivery token: the only form the relay stores (§5.8, §7.2). */
   deliveryTokenHash: 'hush/v1/delivery-token-hash',
+  /** Ed25519 signature of a name's holder giving the name to another key (§7.2 "Transfer"). */
+  nameTransfer: 'hush/v1/name-transfer',
   /** Ed25519 signature over a v2 signed X25519 prekey (§9.2). */
   signedPrekey: 'hush/v2/signed-prekey',
   /** Ed25519 signature over a v2 ML-KEM-768 prekey (§9.2). */

@@ -66,6 +66,8 @@ export const ERROR_CODES = [
   'STORE_FULL',
   'TOKEN_INVALID',
   'STRANGER_QUOTA',
+  'TOKEN_REQUIRED',
+  'BAD_TRANSFER',
   'TOO_MANY_TOKENS',
   'BAD_PREKEYS',
   'TOO_MANY_PREKEYS',
@@ -107,6 +109,19 @@ export interface ReleaseFrame {
   t: 'release';
   id: string;
   name: string;
+}
+/**
+ * Moves `bundle.name` from the key `from` (which holds it and signed `sig` over
+ * transferSignedBytes(name, from, bundle.signPk), src/protocol/name-transfer.ts) to the
+ * authenticated key, whose signed bundle this is (§7.2 "Transfer").
+ */
+export interface TransferFrame {
+  v: 1;
+  t: 'transfer';
+  id: string;
+  bundle: Record<string, unknown>;
+  from: Uint8Array;
+  sig: Uint8Array;
 }
 /**
  * `toText` and `envText` are the base64 texts of `to` and `env` exactly as received: decoding is
@@ -164,9 +179,9 @@ export interface FetchPrekeysFrame {
   id: string;
   signPk: Uint8Array;
 }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | PrekeysFrame | FetchPrekeysFrame;
+export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | TransferFrame | PrekeysFrame | FetchPrekeysFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens', 'prekeys', 'fetch-prekeys'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens', 'transfer', 'prekeys', 'fetch-prekeys'];
 
 // --- Relay -> client -------------------------------------------------------------------
 
@@ -183,6 +198,9 @@ export interface RelayLimits {
   /** Added with delivery tokens (older relays omit them): the stranger quota and token limits (§7.7). */
   strangerMaxCount?: number;
   strangerMaxBytes?: number;
+  /** Added with the strangers' share (§7.7 `--stranger-share`): what all identified senders together may leave waiting in one mailbox. */
+  strangerShareCount?: number;
+  strangerShareBytes?: number;
   tokensPerMailbox?: number;
   tokenMaxLifetimeMs?: number;
   /** Added with v2 prekeys (older relays omit it): one-time prekeys of each kind kept per identity (§7.7). */
@@ -484,6 +502,8 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
       }
       case 'release':
         return { ok: true, frame: { ...base, t, name: str(o, 'name', p, { max: NAME_MAX, min: 1, re: NAME_RE }) } };
+      case 'transfer':
+        return { ok: true, frame: { ...base, t, bundle: obj(o.bundle, `${p}.bundle`), from: b64(o, 'from', p, { len: 32 }), sig: b64(o, 'sig', p, { len: 64 }) } };
       case 'send': {
         const to = b64(o, 'to', p, { len: 32 });
         const e = eid(o.eid, `${p}.eid`);

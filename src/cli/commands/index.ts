@@ -141,6 +141,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [
       { flags: '--default', description: 'make this --relay your default relay (the first one registered becomes it anyway)' },
       { flags: '--release', description: 'free your name on this relay instead (anyone may claim it then); before init --force, or from a kept old keyring' },
+      { flags: '--transfer-to <key>', description: 'sign your name over to another identity key (base64 signPk); prints the statement, contacts no relay' },
+      { flags: '--transfer-from <file>', description: 'take a name with the statement --transfer-to printed in the old home (- for stdin)' },
     ],
     load: () => import('./register.js'),
   },
