@@ -179,9 +179,23 @@ export interface FetchPrekeysFrame {
   id: string;
   signPk: Uint8Array;
 }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | TransferFrame | PrekeysFrame | FetchPrekeysFrame;
+export type ClientFrame =
+  AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | TransferFrame | PrekeysFrame | FetchPrekeysFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens', 'transfer', 'prekeys', 'fetch-prekeys'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
+  'auth',
+  'register',
+  'lookup',
+  'release',
+  'send',
+  'pull',
+  'ack',
+  'ping',
+  'tokens',
+  'transfer',
+  'prekeys',
+  'fetch-prekeys',
+];
 
 // --- Relay -> client -------------------------------------------------------------------
 
