@@ -7,6 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { generateKemPrekey, generateOneTimePrekey, generateSignedPrekey, type KemPrekey, verifyPrekeyBundle } from '../../src/crypto/prekeys.js';
@@ -210,6 +212,16 @@ describe('one-time keys are handed out once', () => {
     expect(limited.length).toBeGreaterThan(0);
     for (const r of limited) expect(r).toEqual({ error: 'RATE_LIMITED' });
     await c.close();
+  });
+});
+
+describe('flags', () => {
+  it('refuses a prekey limit below its minimum at start-up: one error line, a hint, exit 2', () => {
+    const bin = fileURLToPath(new URL('../../bin/hush-relay.js', import.meta.url));
+    // One spawn: the three prekey flags go through the same LIMITS parsing (relay/config.ts).
+    const r = spawnSync(process.execPath, [bin, '--port', '0', '--prekey-handouts', '100', '--prekey-cap', '0'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^hush-relay: error: --prekey-cap must be at least 1\nhush-relay: hint: /);
   });
 });
 
