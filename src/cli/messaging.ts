@@ -111,6 +111,7 @@ export async function openSession(
     quarantineLimits: limits,
     timeoutMs,
     tokenLifetimeMs: tokenLifetime,
+    ...(ctx.backend ? { shownAfter: ctx.backend.shownAfter() } : {}),
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
   });
   let warnedReceipt = false;
@@ -149,6 +150,7 @@ export async function openSession(
       try {
         await m.close();
       } finally {
+        ctx.backend?.shown(m.shownUpTo);
         store.close();
         wipeIdentity(unlocked.identity);
       }

@@ -158,6 +158,12 @@ export interface MessengerOptions {
   quarantineLimits?: QuarantineLimits;
   /** Lifetime (one epoch) of the delivery tokens we issue (default DEFAULT_TOKEN_LIFETIME_MS). */
   tokenLifetimeMs?: number;
+  /**
+   * Incoming messages stored after this history row are new to whoever reads this Messenger's
+   * events (default: the newest row now). `hush daemon` keeps this cursor across the commands
+   * it runs, since its own listen stores mail before a `pull` asks for it.
+   */
+  shownAfter?: number;
 }
 
 // --- the messenger ---------------------------------------------------------------------------
@@ -232,7 +238,12 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.quarantineLimits = o.quarantineLimits;
     this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     this.relay = canonicalOrAsIs(o.relayUrl);
-    this.shownRow = o.store.lastMessageRow();
+    this.shownRow = o.shownAfter ?? o.store.lastMessageRow();
+  }
+
+  /** The newest incoming history row shown through this Messenger's events (see shownAfter). */
+  get shownUpTo(): number {
+    return this.shownRow;
   }
 
   /**
@@ -620,6 +631,16 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Emits and returns the incoming messages stored since the last shown one by any process
+   * (`pull` calls it at the end: mail a listen, or `hush daemon`, stored before it asked).
+   */
+  showStored(): ReceivedMessage[] {
+    const ms = this.takeNew();
+    for (const m of ms) this.emit('message', m);
+    return ms;
   }
 
   /** Incoming messages stored since the last call (by any process), in storage order. */

@@ -32,6 +32,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
     });
     const { outbox, result } = await s.m.pull();
+    result.messages.push(...s.m.showStored()); // stored by another reader (listen, hush daemon) meanwhile
     await s.m.markRead(result.messages); // printed: read receipts (unless turned off)
     if (outbox.sent > 0) ctx.out.info(`sent ${plural(outbox.sent, 'queued message')} from the outbox`);
     if (outbox.failed.length > 0) {
