@@ -134,3 +134,22 @@ export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
     });
   });
 }
+
+/**
+ * Asks the home's daemon to stop (`hush lock`) and waits until it has: the outbox flushed,
+ * the identity wiped, the socket gone. 'none' when no daemon answers.
+ */
+export async function stopDaemon(home: string, timeoutMs = 30_000): Promise<'stopped' | 'none'> {
+  const socket = await connectDaemon(home);
+  if (!socket) return 'none';
+  const { existsSync } = await import('node:fs');
+  await new Promise<void>((resolve) => {
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve());
+    socket.resume(); // the answer is not needed; reading lets 'close' come
+    socket.write(encode({ jsonrpc: '2.0', id: 1, method: 'daemon.stop', params: {} }));
+  });
+  const sock = daemonPaths(home).socket;
+  for (const end = Date.now() + timeoutMs; existsSync(sock) && Date.now() < end;) await new Promise((r) => setTimeout(r, 25));
+  return 'stopped';
+}

@@ -137,7 +137,7 @@ describe.skipIf(skipWithout('an OS keychain (Secret Service)', skipReason, requi
     const l1 = await hush(['--json', 'lock'], { home, env: KC });
     expect(l1.stderr).toBe('');
     expect(l1.exitCode).toBe(0);
-    expect(jsonLines(l1.stdout)).toEqual([{ home, removed: true, keychain: 'available' }]);
+    expect(jsonLines(l1.stdout)).toEqual([{ home, removed: true, keychain: 'available', daemon: 'none' }]);
     expect(await keychain('get', home)).toBeNull();
 
     const l2 = await hush(['lock'], { home, env: KC });
