@@ -135,7 +135,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'unlock',
     summary: 'check the passphrase; with --remember, keep the derived key in the OS keychain',
-    options: [{ flags: '--remember', description: 'store the wrapping key (never the passphrase) in the OS keychain for this home' }],
+    options: [
+      { flags: '--remember', description: 'store the wrapping key (never the passphrase) in the OS keychain for this home' },
+      { flags: '--for <duration>', description: 'how long the remembered key stays usable, e.g. 8h, 30d (default 7d, at most 365d)' },
+    ],
     load: () => import('./unlock.js'),
   },
   {
