@@ -35,24 +35,26 @@ async function runJson(d: Daemon, command: string, args: ExecRequest['args'], op
   const g = d.o.ctx.global;
   const env: ExecRequest['env'] = {};
   for (const k of CLIENT_ENV_KEYS) if (typeof d.o.ctx.env[k] === 'string') env[k] = d.o.ctx.env[k];
-  const r = await execCommand(
-    d.o.home,
-    d.o.ctx.env,
-    d.backend,
-    {
-      command,
-      args,
-      opts,
-      global: { json: true, color: false, relay: g.relay, relayTimeout: g.relayTimeout, tokenLifetime: g.tokenLifetime },
-      env,
-      terminal: NO_TTY,
-      ...(input === undefined ? {} : { stdin: Readable.from([Buffer.from(input, 'utf8')]) }),
-    },
-    (stream, text) => {
-      if (stream === 'stdout') stdout += text;
-    },
-    true,
-  );
+  const exec = (): ReturnType<typeof execCommand> =>
+    execCommand(
+      d.o.home,
+      d.o.ctx.env,
+      d.backend,
+      {
+        command,
+        args,
+        opts,
+        global: { json: true, color: false, relay: g.relay, relayTimeout: g.relayTimeout, tokenLifetime: g.tokenLifetime },
+        env,
+        terminal: NO_TTY,
+        ...(input === undefined ? {} : { stdin: Readable.from([Buffer.from(input, 'utf8')]) }),
+      },
+      (stream, text) => {
+        if (stream === 'stdout') stdout += text;
+      },
+      true,
+    );
+  const r = command === 'pull' ? await d.serialPull(exec) : await exec();
   if (r.exitCode !== 0) throw r.error ?? new Error(`${command} failed`);
   return stdout
     .split('\n')
@@ -175,27 +177,29 @@ const cliRun: Method = async ({ daemon, conn, params, id }) => {
     conn.inputs.set(String(id), stdin);
   }
   try {
-    const r = await execCommand(
-      daemon.o.home,
-      daemon.o.ctx.env,
-      daemon.backend,
-      {
-        command,
-        args: args as ExecRequest['args'],
-        opts,
-        global: { json: g.json === true, color: g.color !== false, relay: gs('relay'), relayTimeout: gs('relayTimeout'), tokenLifetime: gs('tokenLifetime') },
-        env,
-        terminal: {
-          stdoutTTY: t.stdoutTTY === true,
-          stderrTTY: t.stderrTTY === true,
-          stdinTTY: t.stdinTTY === true,
-          stdoutDepth: depth(t.stdoutDepth),
-          stderrDepth: depth(t.stderrDepth),
+    const exec = (): ReturnType<typeof execCommand> =>
+      execCommand(
+        daemon.o.home,
+        daemon.o.ctx.env,
+        daemon.backend,
+        {
+          command,
+          args: args as ExecRequest['args'],
+          opts,
+          global: { json: g.json === true, color: g.color !== false, relay: gs('relay'), relayTimeout: gs('relayTimeout'), tokenLifetime: gs('tokenLifetime') },
+          env,
+          terminal: {
+            stdoutTTY: t.stdoutTTY === true,
+            stderrTTY: t.stderrTTY === true,
+            stdinTTY: t.stdinTTY === true,
+            stdoutDepth: depth(t.stdoutDepth),
+            stderrDepth: depth(t.stderrDepth),
+          },
+          ...(stdin ? { stdin } : {}),
         },
-        ...(stdin ? { stdin } : {}),
-      },
-      (stream, text) => conn.notify('cli.output', { request: id, stream, text }),
-    );
+        (stream, text) => conn.notify('cli.output', { request: id, stream, text }),
+      );
+    const r = command === 'pull' ? await daemon.serialPull(exec) : await exec();
     return { exitCode: r.exitCode };
   } finally {
     if (stdin) conn.inputs.delete(String(id));

@@ -106,6 +106,18 @@ export class Daemon {
     return this.session?.m;
   }
 
+  private pulls: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs `fn` after every earlier pull through this daemon has finished: two pulls at once
+   * would both start at the same cursor and show the same messages twice.
+   */
+  serialPull<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.pulls.then(fn, fn);
+    this.pulls = p.catch(() => undefined);
+    return p;
+  }
+
   /** Resolves with the reason once the daemon has stopped. */
   whenStopped(): Promise<string> {
     return this.stopped;
