@@ -215,6 +215,29 @@ describe('the daemon', () => {
     expect(r.stderr).toBe(`hush: error: a hush daemon already runs for ${alice.home}\nhush: hint: use it (commands find it by themselves), or stop it first with hush lock\n`);
   });
 
+  it('the daemon and direct commands at the same time lose and double nothing', async () => {
+    const lines = (tag: string): string => Array.from({ length: 10 }, (_, i) => `${tag} ${i}`).join('\n') + '\n';
+    const rpc = await Rpc.connect(alice.home);
+    try {
+      const [direct, viaDaemon, viaRpc] = await Promise.all([
+        aliceVia('direct', ['send', '--lines', 'bob'], lines('direct')),
+        aliceVia('daemon', ['send', '--lines', 'bob'], lines('daemon')),
+        rpc.call('send', { to: 'bob', lines: lines('rpc').trimEnd().split('\n') }),
+      ]);
+      expect([direct.exitCode, viaDaemon.exitCode]).toEqual([0, 0]);
+      expect((viaRpc.result as { sent: unknown[] }).sent).toHaveLength(10);
+    } finally {
+      rpc.close();
+    }
+    const got = jsonOf((await bob.run(['pull', '--json'])).stdout).map((m) => String(m.body));
+    for (const tag of ['direct', 'daemon', 'rpc']) {
+      expect(got.filter((b) => b.startsWith(`${tag} `))).toEqual(Array.from({ length: 10 }, (_, i) => `${tag} ${i}`));
+    }
+    const out = (await historyOf(alice.home)).filter((m) => m.direction === 'out' && /^(direct|daemon|rpc) \d$/.test(m.body));
+    expect(out).toHaveLength(30);
+    expect(new Set(out.map((m) => m.body)).size).toBe(30);
+  });
+
   it('kill -9 mid-stream loses nothing: the next command goes direct, the next daemon replaces the stale socket', async () => {
     const rpc = await Rpc.connect(alice.home);
     await rpc.call('subscribe');
