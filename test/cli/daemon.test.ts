@@ -285,6 +285,19 @@ describe('the daemon', () => {
     expect(bad.stderr).toMatch(/^hush: error: the idle lock must be a duration/);
   });
 
+  it('--detach starts it in the background, with its log in the home', async () => {
+    const r = await alice.run(['daemon', '--detach']);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^hush daemon ready: \S+hush\.sock \(pid \d+, log \S+daemon\.log\)\n$/);
+    expect((await hush(['contacts', '--json'], { home: alice.home })).exitCode).toBe(0); // no passphrase: the daemon's
+    expect(jsonOf((await hush(['--json', 'lock'], { home: alice.home })).stdout)[0]).toMatchObject({ daemon: 'stopped' });
+    expect(await fsp.readFile(path.join(alice.home, 'daemon', 'daemon.log'), 'utf8')).toMatch(/hush: daemon stopping \(hush lock\)/);
+    // No passphrase the background daemon could read: its error, its exit code.
+    const none = await hush(['daemon', '--detach'], { home: alice.home });
+    expect(none.exitCode).toBe(3);
+    expect(none.stderr).toMatch(/^hush: error: the background daemon did not start: no passphrase given/);
+  });
+
   it('SIGTERM exits 0 after trying the outbox once; what the relay could not take stays in the outbox', async () => {
     daemon = await startDaemon(alice.home);
     await relay.stop();

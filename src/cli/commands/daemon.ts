@@ -10,7 +10,7 @@
  * Stops on SIGTERM / SIGINT (flushes the outbox, exit 0), on `hush lock`, or after
  * --idle-lock without a request (default 8h; 0 never).
  */
-import { UsageError } from '../../errors.js';
+import { type ErrorKind, HushError, UsageError } from '../../errors.js';
 import { wipeIdentity } from '../../crypto/identity.js';
 import { wipe } from '../../crypto/nacl.js';
 import { homePaths, unlockHome } from '../common.js';
@@ -43,6 +43,56 @@ function parseBytes(raw: string): number {
   return n;
 }
 
+/**
+ * --detach: the same daemon in the background. It must find the passphrase itself (the
+ * environment, --passphrase-file or the OS keychain: nothing is handed over); its log goes to
+ * <home>/daemon/daemon.log (0600). This process waits for its ready line, prints it, exits 0;
+ * a daemon that fails to start: its error and exit code.
+ */
+async function detach(ctx: Parameters<CommandRun>[0], home: string): Promise<void> {
+  if (ctx.global.passphraseFd !== undefined) {
+    throw new UsageError('DETACH_FD', '--detach cannot pass --passphrase-fd on to the background daemon', {
+      hint: 'use --passphrase-file, HUSH_PASSPHRASE or hush unlock --remember, or run hush daemon in the foreground',
+    });
+  }
+  const [{ spawn }, fs, path] = await Promise.all([import('node:child_process'), import('node:fs'), import('node:path')]);
+  const where = daemonPaths(home);
+  fs.mkdirSync(where.dir, { recursive: true, mode: 0o700 });
+  const logFile = path.join(where.dir, 'daemon.log');
+  const log = fs.openSync(logFile, 'a', 0o600);
+  const argv = process.argv.slice(1).filter((a) => a !== '--detach');
+  if (!argv.includes('--json')) argv.push('--json');
+  const child = spawn(process.execPath, argv, { detached: true, stdio: ['ignore', 'pipe', log], env: { ...ctx.env, HUSH_HOME: home } });
+  fs.closeSync(log);
+  const line = await new Promise<string | number>((resolve) => {
+    let buf = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    child.once('exit', (code) => resolve(code ?? 1));
+  });
+  if (typeof line === 'number') {
+    // Its error as it printed it (the last error and hint lines of the log), with its exit code.
+    const lines = fs.readFileSync(logFile, 'utf8').split('\n');
+    const last = (prefix: string): string | undefined =>
+      lines
+        .filter((l) => l.startsWith(prefix))
+        .pop()
+        ?.slice(prefix.length);
+    const kinds: Record<number, ErrorKind> = { 2: 'usage', 3: 'passphrase', 4: 'relay', 5: 'trust', 6: 'data' };
+    throw new HushError(kinds[line] ?? 'internal', 'DETACH_FAILED', `the background daemon did not start: ${last('hush: error: ') ?? `exit ${line}`}`, {
+      hint: last('hush: hint: ') ?? `see ${logFile}`,
+    });
+  }
+  child.stdout!.destroy();
+  child.unref();
+  const ready = JSON.parse(line) as Record<string, unknown>;
+  ctx.out.data({ ...ready, log: logFile }, `hush daemon ready: ${String(ready.socket)} (pid ${String(ready.pid)}, log ${logFile})`);
+}
+
 export const run: CommandRun = async (ctx, _args, opts) => {
   const idleLockMs = parseIdleLock(typeof opts.idleLock === 'string' ? opts.idleLock : DEFAULT_IDLE_LOCK);
   const maxLineBytes = typeof opts.maxRequestBytes === 'string' ? parseBytes(opts.maxRequestBytes) : DEFAULT_MAX_LINE_BYTES;
@@ -52,6 +102,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   if (await canConnect(where.socket)) {
     throw new UsageError('DAEMON_RUNNING', `a hush daemon already runs for ${paths.home}`, { hint: 'use it (commands find it by themselves), or stop it first with hush lock' });
   }
+  if (opts.detach === true) return detach(ctx, paths.home);
   const { unlocked } = await unlockHome(ctx, paths);
   const d = new Daemon({ home: paths.home, unlocked, ctx, idleLockMs, maxLineBytes, log: (l) => ctx.out.info(l) });
   try {

@@ -152,6 +152,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [
       { flags: '--idle-lock <duration>', description: 'stop (forgetting the key) after this long without a request, e.g. 8h (default), 30m, 0 = never' },
       { flags: '--max-request-bytes <n>', description: 'longest JSON-RPC request line, 1k to 64m (default 1m)' },
+      { flags: '--detach', description: 'run in the background (the passphrase from the environment, a file or the keychain); log in HOME/daemon/daemon.log' },
     ],
     load: () => import('./daemon.js'),
   },
