@@ -5,7 +5,7 @@
 //
 // Every row measures its baseline in the same run (interleaved where it can) and prints
 // baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, cli. Rows:
-// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, cli-help, e2e,
+// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, cli-help, e2e, e2e-daemon,
 // pull-10k, send-lines, history, unlock. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import { v2Seal200, v2Setup, v2Sizes } from './v2.mjs';
 import { v2Fetch } from './prekeys.mjs';
 import { groups10, groups50, groups100 } from './groups.mjs';
 import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
-import { cliHelp, e2e, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
+import { cliHelp, e2e, e2eDaemon, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
 import { killChildren } from './lib.mjs';
 
 const ROWS = [
@@ -35,6 +35,7 @@ const ROWS = [
   { id: 'relay-memory', group: 'relay', what: 'relay memory, 10,000 idle auth conns', fn: relayMemory },
   { id: 'cli-help', group: 'cli', what: '`hush --help` cold start', fn: cliHelp },
   { id: 'e2e', group: 'cli', what: 'one message end to end (send + pull)', fn: e2e },
+  { id: 'e2e-daemon', group: 'cli', what: 'one message end to end via a daemon on each side', fn: e2eDaemon },
   { id: 'send-lines', group: 'cli', what: '`hush send --lines` of 10,000 lines', fn: sendLines },
   { id: 'pull-10k', group: 'cli', what: '`hush pull` of 10,000 waiting', fn: pull10k },
   { id: 'history', group: 'cli', what: '`hush history --limit 50`, 100,000 stored', fn: history },

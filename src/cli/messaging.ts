@@ -138,6 +138,7 @@ export async function openSession(
     tokenLifetimeMs: tokenLifetime,
     prekeyPolicy: prekeys,
     requireForwardSecrecy,
+    ...(ctx.backend ? { shownAfter: ctx.backend.shownAfter() } : {}),
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
   });
   let warnedReceipt = false;
@@ -183,6 +184,7 @@ export async function openSession(
       try {
         await m.close();
       } finally {
+        ctx.backend?.shown(m.shownUpTo);
         store.close();
         wipeIdentity(unlocked.identity);
       }

@@ -171,6 +171,12 @@ export interface MessengerOptions {
   requireForwardSecrecy?: boolean;
   /** Prekey pool sizes and signed-prekey rotation (default DEFAULT_PREKEY_POLICY). */
   prekeyPolicy?: PrekeyPolicy;
+  /**
+   * Incoming messages stored after this history row are new to whoever reads this Messenger's
+   * events (default: the newest row now). `hush daemon` keeps this cursor across the commands
+   * it runs, since its own listen stores mail before a `pull` asks for it.
+   */
+  shownAfter?: number;
 }
 
 // --- the messenger ---------------------------------------------------------------------------
@@ -249,7 +255,12 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.relay = canonicalOrAsIs(o.relayUrl);
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
     this.prekeyPolicy = o.prekeyPolicy ?? DEFAULT_PREKEY_POLICY;
-    this.shownRow = o.store.lastMessageRow();
+    this.shownRow = o.shownAfter ?? o.store.lastMessageRow();
+  }
+
+  /** The newest incoming history row shown through this Messenger's events (see shownAfter). */
+  get shownUpTo(): number {
+    return this.shownRow;
   }
 
   /**
@@ -683,6 +694,16 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Emits and returns the incoming messages stored since the last shown one by any process
+   * (`pull` calls it at the end: mail a listen, or `hush daemon`, stored before it asked).
+   */
+  showStored(): ReceivedMessage[] {
+    const ms = this.takeNew();
+    for (const m of ms) this.emit('message', m);
+    return ms;
   }
 
   /** Incoming messages stored since the last call (by any process), in storage order. */

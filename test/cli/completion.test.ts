@@ -14,6 +14,7 @@ const COMMANDS = [
   'passwd',
   'unlock',
   'lock',
+  'daemon',
   'relay',
   'register',
   'send',

@@ -36,12 +36,30 @@ export interface GlobalOptions {
   requireFs?: boolean;
   /** --prekey-rotation DURATION (else config signedPrekeyRotation; src/cli/messaging.ts prekeyPolicy). */
   prekeyRotation?: string | undefined;
+  /** false with --no-daemon (or HUSH_NO_DAEMON=1): never hand the command to `hush daemon`. */
+  daemon?: boolean;
 }
 
 export interface CommandContext {
   global: GlobalOptions;
   out: Output;
   env: NodeJS.ProcessEnv;
+  /** Where the command reads its input (default process.stdin); `hush daemon` streams the client's. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Whether the user's stderr is a terminal (default process.stderr.isTTY; the daemon passes its client's). */
+  stderrTTY?: boolean;
+  /** Set when `hush daemon` runs the command for a client: the identity it holds (src/daemon/). */
+  backend?: DaemonBackend;
+}
+
+/** What a command run inside `hush daemon` gets instead of unlocking the keyring itself. */
+export interface DaemonBackend {
+  /** A copy of the unlocked keyring (the command wipes it when done). */
+  unlocked(): import('../../store/keyring-store.js').Unlocked;
+  /** Incoming history rows after this one are new to this client (the daemon's pull cursor). */
+  shownAfter(): number;
+  /** The command showed incoming rows up to this one. */
+  shown(row: number): void;
 }
 
 /** Positional arguments by name (a variadic one is a string[]); missing optional ones are undefined. */
@@ -121,13 +139,26 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'unlock',
     summary: 'check the passphrase; with --remember, keep the derived key in the OS keychain',
-    options: [{ flags: '--remember', description: 'store the wrapping key (never the passphrase) in the OS keychain for this home' }],
+    options: [
+      { flags: '--remember', description: 'store the wrapping key (never the passphrase) in the OS keychain for this home' },
+      { flags: '--for <duration>', description: 'how long the remembered key stays usable, e.g. 8h, 30d (default 7d, at most 365d)' },
+    ],
     load: () => import('./unlock.js'),
   },
   {
     name: 'lock',
     summary: 'forget the key remembered in the OS keychain for this home',
     load: () => import('./lock.js'),
+  },
+  {
+    name: 'daemon',
+    summary: 'stay unlocked in the foreground: one relay connection, JSON-RPC on a socket in the home (docs/RPC.md)',
+    options: [
+      { flags: '--idle-lock <duration>', description: 'stop (forgetting the key) after this long without a request, e.g. 8h (default), 30m, 0 = never' },
+      { flags: '--max-request-bytes <n>', description: 'longest JSON-RPC request line, 1k to 64m (default 1m)' },
+      { flags: '--detach', description: 'run in the background (the passphrase from the environment, a file or the keychain); log in HOME/daemon/daemon.log' },
+    ],
+    load: () => import('./daemon.js'),
   },
   {
     name: 'relay',

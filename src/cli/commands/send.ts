@@ -138,8 +138,9 @@ export const run: CommandRun = async (ctx, args, opts) => {
     });
   if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
 
+  const stdin = ctx.stdin ?? process.stdin;
   // Reading a terminal: say what we wait for (stdin is where the text comes from).
-  if (words.length === 0 && process.stdin.isTTY) {
+  if (words.length === 0 && stdin.isTTY) {
     ctx.out.info(lines ? 'type the messages, one per line; end with Ctrl-D' : 'type the message, end with Ctrl-D');
   }
 
@@ -148,7 +149,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   if (!lines) {
     if (words.length > 0) single = words.join(' ');
     else {
-      const { bytes, total } = await readAll(process.stdin);
+      const { bytes, total } = await readAll(stdin);
       if (total > MAX_BODY_BYTES + 2) checkBody(new Uint8Array(total));
       let b: Buffer = bytes;
       if (b.length > 0 && b[b.length - 1] === 10) b = b.subarray(0, b.length > 1 && b[b.length - 2] === 13 ? -2 : -1);
@@ -210,7 +211,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     if (single !== undefined) await submit(await queue([single]));
     else {
       try {
-        for await (const group of lineGroups(process.stdin)) {
+        for await (const group of lineGroups(stdin)) {
           const texts: string[] = [];
           for (const l of group) {
             if (l.bytes === undefined || bodySize(l) > MAX_BODY_BYTES) {
