@@ -391,7 +391,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * TrustError FORWARD_SECRECY_REQUIRED when it is v1 and v1 is refused.
    */
   async prepareSend(contact: Contact): Promise<boolean> {
-    const r = await ensureSession(this.sealOptions(), contact, () => this.client());
+    // On the unauthenticated connection: the relay need not learn who starts a session with whom.
+    const r = await ensureSession(this.sealOptions(), contact, () => this.anonClient());
     if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, r.reason);
     // Said once: v1 when a contact is first sent to without a session, v2 when that changes.
     const said = `v2.said.${contact.id}`;

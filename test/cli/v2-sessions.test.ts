@@ -26,7 +26,7 @@ import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { cleanupTmp, makeUser, registerUsers, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { makeHome } from './helpers.js';
-import { historyOf, jsonOf, newUser, openStore, outboxSize, PASS, type TestUser } from './messaging-helpers.js';
+import { historyOf, jsonOf, newUser, openStore, outboxSize, PASS, spawnHush, type TestUser } from './messaging-helpers.js';
 
 let relay: RelayProc;
 let alice: TestUser;
@@ -220,8 +220,11 @@ describe('v2 sessions', () => {
     expect(bodies((await carol.run(['pull', '--json'])).stdout)).toEqual(['v2 again']);
   });
 
-  it('both starting at once converge; kill -9 during a pull of v2 messages loses nothing and shows nothing twice', async () => {
-    const [eve, frank] = await Promise.all([newUser('eve', relay.url), newUser('frank', relay.url)]);
+  let eve: TestUser;
+  let frank: TestUser;
+
+  it('both starting at once converge on one session', async () => {
+    [eve, frank] = await Promise.all([newUser('eve', relay.url), newUser('frank', relay.url)]);
     await Promise.all([eve.run(['send', 'frank', 'hi frank']), frank.run(['send', 'eve', 'hi eve'])]);
     expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['hi eve']);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['hi frank']);
@@ -229,7 +232,9 @@ describe('v2 sessions', () => {
     await frank.run(['send', 'eve', 'second back']);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['second']);
     expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['second back']);
+  });
 
+  it('kill -9 during a pull of v2 messages loses nothing, shows nothing twice, and the session goes on', async () => {
     const lines = Array.from({ length: 120 }, (_, i) => `line ${i}`);
     expect((await eve.run(['send', 'frank', '--lines'], { input: lines.join('\n') + '\n' })).exitCode).toBe(0);
     const killed = await frank.run(['pull'], { env: { HUSH_TEST_CRASH: 'after-store' } });
@@ -239,6 +244,16 @@ describe('v2 sessions', () => {
     const stored = (await historyOf(frank.home)).filter((m) => m.direction === 'in').map((m) => m.body);
     expect(stored.filter((b) => b.startsWith('line '))).toEqual(lines);
     expect(bodies(after.stdout)).toEqual([]);
+    // A kill -9 at a random moment of a pull (connecting, opening, committing or acking).
+    const more = Array.from({ length: 80 }, (_, i) => `more ${i}`);
+    expect((await eve.run(['send', 'frank', '--lines'], { input: more.join('\n') + '\n' })).exitCode).toBe(0);
+    const child = spawnHush(frank.home, ['pull']);
+    await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 1500)));
+    child.kill('SIGKILL');
+    await child.done;
+    await frank.run(['pull']);
+    const all = (await historyOf(frank.home)).filter((m) => m.direction === 'in').map((m) => m.body);
+    expect(all.filter((b) => b.startsWith('more '))).toEqual(more); // once each, in order
     await eve.run(['send', 'frank', 'still in session']);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['still in session']);
   });
