@@ -3,7 +3,7 @@
  * docs/PROTOCOL.md §7.7 has the same table; keep them together.
  */
 import { DataError } from '../src/errors.js';
-import { MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+import { MAX_ENVELOPE_BYTES } from '../src/protocol/frames.js'; // v1 or v2
 
 export interface RelayLimitsConfig {
   maxFrameBytes: number;

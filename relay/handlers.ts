@@ -11,7 +11,7 @@ import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
 import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
 import { tokenHash } from '../src/protocol/delivery-token.js';
-import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+import { envelopeId } from '../src/protocol/envelope.js';
 import {
   type AckFrame,
   type AuthFrame,
@@ -21,6 +21,7 @@ import {
   type ClientFrame,
   type LookupFrame,
   type ReleaseFrame,
+  MAX_ENVELOPE_BYTES, // v1 or v2
   MAX_PULL_BYTES,
   parseClientFrame,
   type PullFrame,
@@ -119,7 +120,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const tokenBuckets = new Map<string, Bucket>();
   const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
   const online = mailbox.online;
-  const prekeyHandlers = createPrekeyHandlers(limits, store, event);
+  const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -332,10 +333,12 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const dispatch = (c: Conn, f: ClientFrame): void => {
     if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
     if (f.t === 'auth') return handleAuth(c, f);
-    // Without auth: ping, auth, lookup (the directory is public) and a send with a delivery
-    // token (§7.2). Everything else needs an authenticated connection.
+    // Without auth: ping, auth, lookup (the directory is public), fetch-prekeys (public too,
+    // bounded per target by --prekey-handouts) and a send with a delivery token (§7.2).
+    // Everything else needs an authenticated connection.
     if (f.t === 'send' && f.token) return handleSend(c, f);
     if (f.t === 'lookup') return handleLookup(c, f);
+    if (f.t === 'fetch-prekeys') return prekeyHandlers.fetch(c, f); // public like lookup: the relay need not learn who starts a session
     if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', `authenticate before ${f.t}`);
     switch (f.t) {
       case 'tokens':
@@ -352,8 +355,6 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handleAck(c, f);
       case 'prekeys':
         return prekeyHandlers.prekeys(c, f);
-      case 'fetch-prekeys':
-        return prekeyHandlers.fetch(c, f);
     }
   };
 

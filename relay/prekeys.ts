@@ -48,7 +48,8 @@ export function uploadSignatureProblem(u: PrekeyUpload, signPk: Uint8Array, boxP
   return undefined;
 }
 
-export function createPrekeyHandlers(limits: RelayLimitsConfig, store: RelayStore, event: EventLog): PrekeyHandlers {
+/** `freeBytes`: free space of the data directory's file system (--min-free applies to uploads as to register). */
+export function createPrekeyHandlers(limits: RelayLimitsConfig, store: RelayStore, event: EventLog, freeBytes: (now?: number) => number = () => Infinity): PrekeyHandlers {
   const prekeys: PrekeyStore = store.prekeys;
   const handouts = new WindowCounter(3600_000, limits.prekeyHandoutsPerHour);
   const rate = (c: Conn): void => {
@@ -73,6 +74,7 @@ export function createPrekeyHandlers(limits: RelayLimitsConfig, store: RelayStor
       if (u.spk && u.spk.expires <= Date.now()) throw new FrameRefusal('BAD_PREKEYS', 'the signed prekey has already expired');
       const why = uploadSignatureProblem(u, signPk, boxPk);
       if (why) throw new FrameRefusal('BAD_PREKEYS', why);
+      if (freeBytes() < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
       const status = prekeys.putPrekeys(signPk, boxPk, u, limits.prekeyCap);
       if (status === 'too-many') throw new FrameRefusal('TOO_MANY_PREKEYS', `the relay keeps at most ${limits.prekeyCap} one-time prekeys of each kind per identity`);
       event('prekeys', { conn: c.n, opks: u.opks?.length ?? 0, kems: u.kems?.length ?? 0, spk: !!u.spk, lastResort: !!u.lastResort });

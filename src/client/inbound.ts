@@ -245,6 +245,7 @@ class Judge {
         // Authenticated. Control mail from a stranger changes nothing (a group message may
         // pin it like a message: its group membership is judged next, §10.3).
         if (opened.kind !== 'msg' && opened.kind !== 'group') return { t: 'ignored', eid: item.eid };
+        if (this.o.requireForwardSecrecy) return q('NO_FORWARD_SECRECY', claimed, true, c.bundle.name); // not pinned either
         return this.firstContact(item, c.bundle, claimed, opened, q);
       }
     }

@@ -110,7 +110,7 @@ export interface MessengerEvents {
   routed: [{ label: string; pinnedFrom: string; via: string }];
   /** The quarantine reached a limit: this many oldest entries were dropped. */
   quarantineFull: [{ dropped: number }];
-  /** Sends to `to` now use v2 (a session) or v1 (with why): emitted when it changes, not per send. */
+  /** Sends to `to` use v1 (with why), or v2 again after v1: emitted when it changes, not per send (v2 from the start is silent). */
   protocol: [{ to: string; v2: boolean; reason?: V1Reason }];
 }
 
@@ -381,13 +381,16 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    */
   async prepareSend(contact: Contact): Promise<boolean> {
     const r = await ensureSession(this.sealOptions(), contact, () => this.client());
-    const said = `v2.said.${contact.id}`;
-    const now = r.v2 ? 'v2' : 'v1';
-    if (this.store.getValue(said) !== now) {
-      this.store.setValue(said, now);
-      this.emit('protocol', r.v2 ? { to: contact.label, v2: true } : { to: contact.label, v2: false, reason: r.reason });
-    }
     if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, r.reason);
+    // Said once: v1 when a contact is first sent to without a session, v2 when that changes.
+    const said = `v2.said.${contact.id}`;
+    const before = this.store.getValue(said);
+    const now = r.v2 ? 'v2' : 'v1';
+    if (before !== now) {
+      this.store.setValue(said, now);
+      if (!r.v2) this.emit('protocol', { to: contact.label, v2: false, reason: r.reason });
+      else if (before === 'v1') this.emit('protocol', { to: contact.label, v2: true });
+    }
     return r.v2;
   }
 

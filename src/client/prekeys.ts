@@ -6,7 +6,7 @@
  *   rotation period (else a new one; it expires two periods after it was made); one
  *   last-resort ML-KEM prekey exists; signed prekeys past `expires + grace` are deleted (a
  *   message started with one is refused as PREKEY_EXPIRED from then on); one-time pools are
- *   topped up to `oneTime` when the relay reports fewer than `refillBelow` left.
+ *   topped up (100 X25519, 50 ML-KEM by default) when the relay reports fewer than 20 / 10 left.
  * - `syncPrekeys`: asks the relay what it holds (`prekeyStatus`), maintains, then uploads the
  *   public halves of everything not yet published (`publishPrekeys`) and marks it published.
  *   A relay without prekey support (prekeyStatus null) is left alone: peers then send v1.
@@ -21,17 +21,28 @@ import type { PrekeyRowKind } from '../store/db-sessions.js';
 import { MAX_UPLOAD_KEMS, MAX_UPLOAD_OPKS, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
 
 export interface PrekeyPolicy {
-  /** One-time X25519 and one-time ML-KEM prekeys the relay should hold after a refill. */
+  /** One-time X25519 prekeys the relay should hold after a refill. */
   oneTime: number;
-  /** Refill when the relay holds fewer than this many of either kind. */
+  /** Refill the one-time X25519 pool when the relay holds fewer than this. */
   refillBelow: number;
+  /** One-time ML-KEM-768 prekeys the relay should hold after a refill (1.2 KiB each: one upload frame holds 50). */
+  kemOneTime: number;
+  /** Refill the one-time ML-KEM pool when the relay holds fewer than this. */
+  kemRefillBelow: number;
   /** A signed prekey is replaced once it is this old (ms). */
   rotateMs: number;
   /** How long after its expiry a signed prekey still completes a session (ms). */
   graceMs: number;
 }
 
-export const DEFAULT_PREKEY_POLICY: PrekeyPolicy = { oneTime: 100, refillBelow: 20, rotateMs: 7 * 24 * 3600 * 1000, graceMs: DEFAULT_SPK_GRACE_MS };
+export const DEFAULT_PREKEY_POLICY: PrekeyPolicy = {
+  oneTime: 100,
+  refillBelow: 20,
+  kemOneTime: 50,
+  kemRefillBelow: 10,
+  rotateMs: 7 * 24 * 3600 * 1000,
+  graceMs: DEFAULT_SPK_GRACE_MS,
+};
 
 /** One-time X25519 secrets kept at most (handed out by the relay but never used: oldest dropped). */
 export const MAX_LOCAL_ONE_TIME = 1000;
@@ -82,9 +93,9 @@ export function maintainPrekeys(store: HushStore, identity: Identity, now: numbe
         made++;
       }
     }
-    const kemHeld = remote?.kem ?? (v2.count('kem') === 0 ? 0 : policy.oneTime);
-    if (kemHeld < policy.refillBelow) {
-      for (let i = kemHeld; i < policy.oneTime; i++) {
+    const kemHeld = remote?.kem ?? (v2.count('kem') === 0 ? 0 : policy.kemOneTime);
+    if (kemHeld < policy.kemRefillBelow) {
+      for (let i = kemHeld; i < policy.kemOneTime; i++) {
         v2.putKemPrekey(generateKemPrekey(identity, v2.nextId('kem'), 'one-time', random), now);
         made++;
       }

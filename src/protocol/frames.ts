@@ -10,7 +10,11 @@
 import { DataError, isHushError } from '../errors.js';
 import { concatBytes, lp, toB64, u64be, utf8 } from './encoding.js';
 import { DOMAIN, domainBytes } from './domains.js';
-import { MAX_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
+import { MAX_ENVELOPE_BYTES as MAX_V1_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
+import { MAX_ENVELOPE_V2_BYTES } from './session-wire.js';
+
+/** The largest envelope a frame carries: v1 (§5) or v2 (§9.5, a prekey message with a full body). */
+export const MAX_ENVELOPE_BYTES = Math.max(MAX_V1_ENVELOPE_BYTES, MAX_ENVELOPE_V2_BYTES);
 import { DELIVERY_TOKEN_BYTES, MAX_TOKENS_PER_FRAME, TOKEN_HASH_BYTES } from './delivery-token.js';
 import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';

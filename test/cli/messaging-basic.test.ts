@@ -44,7 +44,8 @@ describe('two homes', () => {
     expect(s2.exitCode).toBe(0);
     expect(s2.stderr).toBe('sent 1 message to alice\n'); // alice is pinned already: no notice
     const [sent] = jsonOf(s2.stdout);
-    expect(Object.keys(sent!).sort()).toEqual(['event', 'id', 'sealed', 'time', 'to']);
+    expect(Object.keys(sent!).sort()).toEqual(['event', 'id', 'protocol', 'sealed', 'time', 'to']);
+    expect(sent!.protocol).toBe(2); // bob published prekeys at register: a v2 session
     expect(sent).toMatchObject({ event: 'sent', to: 'alice' });
     expect(sent!.id).toMatch(HEX32);
 

@@ -12,11 +12,14 @@ import { randomBytes } from '../../src/crypto/nacl.js';
 import { generateKemPrekey, generateOneTimePrekey, generateSignedPrekey, type KemPrekey, verifyPrekeyBundle } from '../../src/crypto/prekeys.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
 import { toB64 } from '../../src/protocol/encoding.js';
-import type { PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
+import { parsePrekeyBundle, type PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
 import { encodePrekeyUpload, type PrekeyUpload } from '../../src/protocol/prekey-upload.js';
 import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, startRelayProcess, type User } from './helpers.js';
 
 const DAY = 24 * 3600_000;
+/** --prekey-cap of the file's relay: above every pool a test publishes. */
+const CAP = 40;
+const RELAY_ARGS = ['--prekey-handouts', '25', '--prekey-cap', String(CAP)];
 let relay: RelayProc;
 
 const kemFor = (u: User, id: number, kind: 'one-time' | 'last-resort'): KemPrekey => generateKemPrekey(u.id, id, kind, randomBytes);
@@ -49,7 +52,7 @@ async function fetchMany(by: User, target: User, n: number, conns: number): Prom
 }
 
 beforeAll(async () => {
-  relay = await startRelayProcess({ args: ['--prekey-handouts', '25'] });
+  relay = await startRelayProcess({ args: RELAY_ARGS });
 });
 
 afterAll(async () => {
@@ -138,29 +141,28 @@ describe('refusals change nothing', () => {
     await c.close();
   });
 
-  it('needs auth to publish or fetch', async () => {
+  it('needs auth to publish, not to fetch (like lookup)', async () => {
+    const { u: alice, c } = await online();
+    await c.publishPrekeys(fullUpload(alice, 1, 0));
     const r = await raw(relay.url);
     expect(await r.req({ v: 1, t: 'prekeys', id: 'p' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
-    expect(await r.req({ v: 1, t: 'fetch-prekeys', id: 'f', signPk: toB64(new Uint8Array(32)) })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    const answer = await r.req({ v: 1, t: 'fetch-prekeys', id: 'f', signPk: toB64(alice.id.signPk) });
+    expect(answer).toMatchObject({ t: 'prekey-bundle', id: 'f' });
+    const b = parsePrekeyBundle(Buffer.from(String(answer.bundle), 'base64'));
+    expect(verifyPrekeyBundle(b, { signPk: alice.id.signPk, boxPk: alice.id.boxPk }, Date.now()).opk?.id).toBe(100);
     r.ws.close();
+    await c.close();
   });
 
   it('caps the one-time prekeys kept per identity (TOO_MANY_PREKEYS), keeping what was there', async () => {
-    const capped = await startRelayProcess({ args: ['--prekey-cap', '4'] });
-    try {
-      const alice = makeUser();
-      await registerUsers(capped.url, alice);
-      const c = await alice.connect(capped.url);
-      await c.publishPrekeys(fullUpload(alice, 3, 0));
-      const five = { opks: [3, 4].map((i) => generateOneTimePrekey(i, randomBytes)) };
-      await expect(c.publishPrekeys(five)).rejects.toMatchObject({ code: 'TOO_MANY_PREKEYS' });
-      expect(await c.prekeyStatus()).toMatchObject({ opks: 3 });
-      expect(await c.publishPrekeys({ opks: [generateOneTimePrekey(3, randomBytes)] })).toMatchObject({ opks: 4 });
-      expect(c.hello.limits.prekeyCap).toBe(4);
-      await c.close();
-    } finally {
-      await capped.stop();
-    }
+    const { u: alice, c } = await online();
+    await c.publishPrekeys(fullUpload(alice, CAP - 1, 0));
+    const two = { opks: [1, 2].map((i) => generateOneTimePrekey(i, randomBytes)) };
+    await expect(c.publishPrekeys(two)).rejects.toMatchObject({ code: 'TOO_MANY_PREKEYS' });
+    expect(await c.prekeyStatus()).toMatchObject({ opks: CAP - 1 });
+    expect(await c.publishPrekeys({ opks: [generateOneTimePrekey(1, randomBytes)] })).toMatchObject({ opks: CAP });
+    expect(c.hello.limits.prekeyCap).toBe(CAP);
+    await c.close();
   });
 });
 
@@ -197,12 +199,13 @@ describe('one-time keys are handed out once', () => {
     await c.close();
   });
 
-  it('limits prekey frames per connection (RATE_LIMITED) without handing anything out for a refused one', async () => {
+  it('limits prekey frames per connection (RATE_LIMITED)', async () => {
+    // No one-time keys: each fetch only reads, so 60 requests in one burst pass 10/s whatever the load.
     const { u: alice, c } = await online();
     await c.publishPrekeys(fullUpload(alice, 0, 0));
     const bob = makeUser();
     await registerUsers(relay.url, bob);
-    const results = await fetchMany(bob, alice, 30, 1);
+    const results = await fetchMany(bob, alice, 60, 1);
     const limited = results.filter((r) => r !== null && 'error' in r);
     expect(limited.length).toBeGreaterThan(0);
     for (const r of limited) expect(r).toEqual({ error: 'RATE_LIMITED' });
@@ -231,7 +234,7 @@ describe('release and restart', () => {
     const db = new Database(join(dataDir, 'relay.sqlite'), { readonly: true });
     expect(db.pragma('user_version', { simple: true })).toBe(3);
     db.close();
-    relay = await startRelayProcess({ dataDir, args: ['--prekey-handouts', '25'] });
+    relay = await startRelayProcess({ dataDir, args: RELAY_ARGS });
     const c2 = await alice.connect(relay.url);
     expect(await c2.prekeyStatus()).toEqual(status);
     const b = (await c2.fetchBundle(alice.id.signPk))!;

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { processEnvelopes, type ProcessOptions } from '../../src/client/inbound.js';
+import { processEnvelopes, type ProcessOptions, reprocessQuarantine } from '../../src/client/inbound.js';
 import { DEFAULT_PREKEY_POLICY, maintainPrekeys, type PrekeyPolicy } from '../../src/client/prekeys.js';
 import { ensureSession, sealFor, sendingSession, sessionsFor } from '../../src/client/sessions.js';
 import { makePrekeyBundle } from '../../src/crypto/prekeys.js';
@@ -60,7 +60,7 @@ function fakeRelay(owner: Person) {
   };
 }
 
-const SMALL: PrekeyPolicy = { ...DEFAULT_PREKEY_POLICY, oneTime: 3, refillBelow: 1 };
+const SMALL: PrekeyPolicy = { ...DEFAULT_PREKEY_POLICY, oneTime: 3, refillBelow: 1, kemOneTime: 3, kemRefillBelow: 1 };
 
 function contactOf(p: Person, other: Person): Contact {
   return p.store.findContactBySignPk(other.id.signPk) ?? p.store.pinContact(other.bundle, undefined, RELAY).contact;
@@ -291,6 +291,31 @@ describe('v2 sessions through the store and the judgement', () => {
     maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, policy);
     const r = await processEnvelopes(bob.store, bob.id, [late], opts(bob, [alice, carol]));
     expect(r.messages).toEqual([]);
+  });
+
+  it('a key change: the new key’s v2 mail waits in quarantine, opens after hush trust, and the old sessions are gone', async () => {
+    await start(alice, bob);
+    await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'old key')], opts(bob, [alice]));
+    const bobsAlice = contactOf(bob, alice);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(1);
+    // alice re-initialises: a new identity under her name.
+    const alice2 = newPerson('alice');
+    await start(alice2, bob);
+    const mail = [seal(alice2, bob, 'new key 1'), seal(alice2, bob, 'new key 2')];
+    const r = await processEnvelopes(bob.store, bob.id, mail, opts(bob, [alice2]));
+    expect(r.messages).toEqual([]);
+    expect(r.quarantined.map((q) => [q.reason, q.authenticated])).toEqual([
+      ['KEY_CHANGED', true],
+      ['KEY_CHANGED', true],
+    ]);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(1); // nothing kept for the new key yet
+    bob.store.acceptNewKey(bobsAlice.id);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(0); // the old key's session is gone
+    const re = reprocessQuarantine(bob.store, bob.id, bob.store.getContact(bobsAlice.id)!, 'bob');
+    expect(re.opened.map((m) => m.body)).toEqual(['new key 1', 'new key 2']);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(1);
+    // and the new session answers
+    expect(bodies(await processEnvelopes(alice2.store, alice2.id, [seal(bob, alice2, 'welcome back')], opts(alice2, [bob])))).toEqual(['welcome back']);
   });
 
   it('requireForwardSecrecy: v1 from a contact is quarantined as NO_FORWARD_SECRECY; v2 still opens', async () => {

@@ -17,10 +17,12 @@ import { RelayClient } from '../../client/relay-client.js';
 import { makeBundle } from '../../crypto/bundle.js';
 import { fingerprint } from '../../crypto/fingerprint.js';
 import { wipeIdentity } from '../../crypto/identity.js';
-import { signDetached } from '../../crypto/nacl.js';
+import { randomBytes, signDetached } from '../../crypto/nacl.js';
 import { updateConfig } from '../../store/config.js';
 import { homePaths, tip, unlockHome } from '../common.js';
-import { relayTimeoutMs, requireRelay } from '../messaging.js';
+import { prekeyPolicy, relayTimeoutMs, requireRelay } from '../messaging.js';
+import { openStore } from '../format.js';
+import { syncPrekeys } from '../../client/prekeys.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
@@ -40,7 +42,17 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     const client = await RelayClient.connect(relay.url, { signPk: id.signPk, sign: (m) => signDetached(m, id.signSk), timeoutMs });
     try {
       if (opts.release === true) await client.release(name);
-      else await client.register(bundle);
+      else {
+        await client.register(bundle);
+        // v2: publish our prekeys (generated on first use, kept in the local store) so that
+        // contacts can start sessions with us (docs/PROTOCOL.md §9.10).
+        const store = openStore(paths, unlocked);
+        try {
+          await syncPrekeys(store, id, client, Date.now(), randomBytes, prekeyPolicy(ctx, relay.config));
+        } finally {
+          store.close();
+        }
+      }
     } finally {
       await client.close();
     }
