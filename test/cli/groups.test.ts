@@ -20,7 +20,6 @@ beforeAll(async () => {
   [alice, bob, carol, dave] = (await Promise.all(['alice', 'bob', 'carol', 'dave'].map((n) => newUser(n, relay.url)))) as [TestUser, TestUser, TestUser, TestUser];
   // alice pins everyone (members must be pinned contacts).
   for (const u of [bob, carol, dave]) expect((await alice.run(['send', u.name, 'hi'])).exitCode).toBe(0);
-  await Promise.all([bob, carol, dave].map((u) => u.run(['pull'])));
 }, 60_000);
 
 afterAll(async () => {
@@ -53,8 +52,11 @@ describe('groups', () => {
     expect(b.stdout).toMatch(/@team alice created the group/);
     await carol.run(['pull']);
 
-    const s = await alice.run(['send', '@team', 'standup', 'at', '10']);
-    expect(s).toMatchObject({ exitCode: 0, stderr: 'sent 1 message to @team\n' });
+    const s = await alice.run(['send', '@team', 'standup', 'at', '10', '--json']);
+    expect(s.exitCode).toBe(0);
+    // Each copy goes the member's pairwise way: v2 now that bob and carol published prekeys (at their pull).
+    expect(s.stderr).toMatch(/^(hush: note: messages to (bob|carol) now go in a v2 session \(forward secrecy\)\n)*sent 1 message to @team\n$/);
+    expect(jsonOf(s.stdout)).toEqual([{ event: 'sent', group: 'team', id: expect.stringMatching(/^[0-9a-f]{32}$/), epoch: 1, to: ['bob', 'carol'], excluded: [] }]);
     const bp = await bob.run(['pull']);
     expect(bp.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d {2}@team alice: standup at 10$/m);
     expect(await posts(carol)).toEqual(['alice: standup at 10']);

@@ -164,6 +164,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   let oldSent = 0;
   let newQueued = 0;
   let groupPosts = 0;
+  const groupLines: { eids: string[]; line: Record<string, unknown> }[] = [];
   let inputError: unknown;
   const refused: InputLine[] = [];
   const failed: DrainResult['failed'] = [];
@@ -194,8 +195,9 @@ export const run: CommandRun = async (ctx, args, opts) => {
         const fresh = { ...fan, excluded: fan.excluded.filter((x) => !warned.has(x.name)) };
         for (const x of fan.excluded) warned.add(x.name);
         warnExcluded(ctx.out, fresh);
-        if (ctx.out.json)
-          ctx.out.data({ event: 'sent', group: fan.group, id: fan.id, epoch: fan.epoch, to: fan.to.map((c) => c.label), excluded: fan.excluded.map((x) => x.name) }, '');
+        // Said once the relay accepted every copy of the post (after the drain below).
+        const line = { event: 'sent', group: fan.group, id: fan.id, epoch: fan.epoch, to: fan.to.map((c) => c.label), excluded: fan.excluded.map((x) => x.name) };
+        groupLines.push({ eids: sender.queued.map((q) => q.eid), line });
         groupPosts++;
         out.push(...sender.queued);
         if (ctx.env.HUSH_TEST_CRASH === 'mid-fanout' && sender.queued.length > 1) {
@@ -230,6 +232,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
     }
     const r = await pipe.drain();
     failed.push(...r.failed);
+    const refusedEids = new Set(failed.map((f) => f.eid));
+    for (const g of groupLines) if (ctx.out.json && !g.eids.some((e) => refusedEids.has(e))) ctx.out.data(g.line, '');
     await s.m.syncTokens(); // hands a delivery token to a contact written to for the first time
   } catch (e) {
     await s.close();
