@@ -30,6 +30,8 @@ import {
   type SendFrame,
   type TokensFrame,
 } from '../src/protocol/frames.js';
+import type { BlobClientFrame } from '../src/protocol/blob-frames.js';
+import { BlobRefusal, BlobStore } from './blobs.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
@@ -84,6 +86,8 @@ export interface HandlerContext {
   closing(): boolean;
   /** Free bytes on the data directory's file system (--min-free); default: unlimited. */
   freeBytes?: (now?: number) => number;
+  /** The data directory: blob frames are served from DATA/blobs (relay/blobs.ts); without it they are NOT_FOUND. */
+  dataDir?: string;
 }
 
 export interface Handlers {
@@ -99,6 +103,8 @@ export interface Handlers {
   gone(c: Conn): void;
   /** Drops rate buckets of identities that are offline and refilled, and expired quota windows (called by the purge timer). */
   sweepBuckets(): void;
+  /** The blob store (with ctx.dataDir): purged by the purge timer, closed at shutdown. */
+  blobs?: BlobStore;
 }
 
 export function createHandlers(ctx: HandlerContext): Handlers {
@@ -116,6 +122,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const tokenBuckets = new Map<string, Bucket>();
   const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
   const online = mailbox.online;
+  const blobs = ctx.dataDir === undefined ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: (k) => registered.has(k), freeBytes: (now) => freeBytes(now), event });
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -344,6 +351,18 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handlePull(c, f);
       case 'ack':
         return handleAck(c, f);
+      default:
+        return handleBlob(c, f);
+    }
+  };
+
+  const handleBlob = (c: Conn, f: BlobClientFrame): void => {
+    if (!blobs) throw new FrameRefusal('NOT_FOUND', 'this relay stores no blobs');
+    try {
+      blobs.handle(c, f);
+    } catch (e) {
+      if (e instanceof BlobRefusal) throw new FrameRefusal(e.code, e.message);
+      throw e;
     }
   };
 
@@ -398,5 +417,6 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       for (const [k, b] of tokenBuckets) if (b.full()) tokenBuckets.delete(k);
       strangers.purge(Date.now() - limits.ttlMs);
     },
+    ...(blobs ? { blobs } : {}),
   };
 }

@@ -32,6 +32,8 @@ export const DOMAIN = {
   ratchetRoot: 'hush/v2/ratchet-root',
   /** HKDF info turning a ratchet message key into a ChaCha20-Poly1305 key and nonce (§9.4). */
   messageKeys: 'hush/v2/message-keys',
+  /** Associated data prefix of every encrypted file chunk (§10.1). */
+  fileChunk: 'hush/v1/file-chunk',
 } as const;
 
 const enc = new TextEncoder();

@@ -14,6 +14,7 @@ import { MAX_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
 import { DELIVERY_TOKEN_BYTES, MAX_TOKENS_PER_FRAME, TOKEN_HASH_BYTES } from './delivery-token.js';
 import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';
+import { BLOB_CLIENT_FRAME_TYPES, type BlobClientFrame, type BlobRelayFrame, parseBlobClientFrame, parseBlobRelayFrame } from './blob-frames.js';
 import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
 
 export const FRAME_VERSION = 1;
@@ -62,6 +63,10 @@ export const ERROR_CODES = [
   'STRANGER_QUOTA',
   'TOO_MANY_TOKENS',
   'TOO_MANY_CONNECTIONS',
+  'BLOB_TOO_LARGE',
+  'BLOB_QUOTA',
+  'BLOB_ORDER',
+  'BLOB_INCOMPLETE',
   'SHUTTING_DOWN',
   'INTERNAL',
 ] as const;
@@ -141,9 +146,9 @@ export interface PingFrame {
   t: 'ping';
   id: string;
 }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame;
+export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | BlobClientFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens', ...BLOB_CLIENT_FRAME_TYPES];
 
 // --- Relay -> client -------------------------------------------------------------------
 
@@ -235,7 +240,7 @@ export interface ErrorFrame {
   code: string;
   message: string;
 }
-export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame;
+export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame | BlobRelayFrame;
 
 // --- Auth ------------------------------------------------------------------------------
 
@@ -419,6 +424,7 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
     const p = `frame(${t})`;
     if (id === undefined) fail(`${p}.id`, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -');
     const base = { v: 1 as const, id };
+    if ((BLOB_CLIENT_FRAME_TYPES as readonly string[]).includes(t)) return { ok: true, frame: parseBlobClientFrame(o, t as BlobClientFrame['t'], id) };
     switch (t) {
       case 'auth':
         return {
@@ -555,8 +561,11 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
           ok: true,
           frame: { v: 1, t, ...(id === undefined ? {} : { id }), code: str(o, 'code', p, { max: 64, min: 1, re: /^[A-Z0-9_]+$/ }), message: str(o, 'message', p, { max: 1024 }) },
         };
-      default:
+      default: {
+        const blob = parseBlobRelayFrame(o, t, id);
+        if (blob) return { ok: true, frame: blob };
         throw new Problem('UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(t.slice(0, 32))}`);
+      }
     }
   } catch (e) {
     return problem(e, id);
