@@ -65,3 +65,16 @@ export function transferProgress(out: Output, op: 'send' | 'save', name: string,
     },
   };
 }
+
+/**
+ * Test hook (the kill -9 resume tests): with HUSH_TEST_CRASH=send-after=N or save-after=N the
+ * process kills itself (SIGKILL) once N bytes of a file went through.
+ */
+export function crashAfter(env: NodeJS.ProcessEnv, op: 'send' | 'save'): (done: number) => void {
+  const m = new RegExp(`^${op}-after=(\\d+)$`).exec(env.HUSH_TEST_CRASH ?? '');
+  if (!m) return () => undefined;
+  const limit = Number(m[1]);
+  return (done) => {
+    if (done >= limit) process.kill(process.pid, 'SIGKILL');
+  };
+}

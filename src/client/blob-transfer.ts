@@ -54,6 +54,8 @@ async function readExactly(fh: FileHandle, buf: Buffer, length: number, position
 
 export interface UploadResult {
   descriptor: Omit<FileDescriptor, 'name' | 'text'>;
+  /** Plaintext bytes the relay already had (a resumed upload), else 0. */
+  resumed: number;
 }
 
 /** Where an upload reads its plaintext: a size known up front and chunk reads at any offset. */
@@ -143,24 +145,61 @@ export async function spooledSource(stream: AsyncIterable<Buffer>, spoolPath: st
   };
 }
 
-/** Seals and uploads `src` for `to` (signing keys); RelayError for the relay's refusals. Closes `src`. */
-export async function uploadFile(client: RelayClient, src: ChunkSource, to: readonly Uint8Array[], onProgress?: Progress): Promise<UploadResult> {
+export interface UploadOptions {
+  onProgress?: Progress;
+  /** An earlier upload of the same source to resume (src/client/upload-state.ts); RelayError NOT_FOUND when the relay no longer has it. */
+  resume?: { blob: string; key: Uint8Array };
+  /** Called once the relay named the blob, before any chunk is sent (to record it for a resume). */
+  onBegun?: (blob: string, key: Uint8Array) => Promise<void>;
+}
+
+/**
+ * Seals and uploads `src` for `to` (signing keys); RelayError for the relay's refusals. Closes
+ * `src`. A resumed upload re-reads (and hashes) the chunks the relay has and sends the rest.
+ */
+export async function uploadFile(client: RelayClient, src: ChunkSource, to: readonly Uint8Array[], o: UploadOptions = {}): Promise<UploadResult> {
+  const onProgress = o.onProgress;
   try {
     const size = src.size;
     const n = chunkCount(size, CHUNK_SIZE);
-    const key = randomBytes(FILE_KEY_BYTES);
     const hash = createHash('sha256');
-    const begun = await client.blobBegin(to, sealedSize(size, CHUNK_SIZE), CHUNK_SIZE + CHUNK_TAG_BYTES, n);
+    let key: Uint8Array;
+    let state;
+    if (o.resume) {
+      state = await client.blobResume(o.resume.blob);
+      if (state.chunks !== n || state.bytes !== sealedSize(size, CHUNK_SIZE)) throw new DataError('FILE_CHANGED', 'the file is not the one whose upload was interrupted');
+      key = o.resume.key;
+    } else {
+      key = randomBytes(FILE_KEY_BYTES);
+      state = await client.blobBegin(to, sealedSize(size, CHUNK_SIZE), CHUNK_SIZE + CHUNK_TAG_BYTES, n);
+      await o.onBegun?.(state.blob, key);
+    }
+    const begun = state;
     const blob = fromHex(begun.blob, 'blob id');
-    let sent = 0;
-    onProgress?.(0, size);
+    for (let i = 0; i < begun.have; i++) hash.update(await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i)));
+    const resumed = Math.min(size, begun.have * CHUNK_SIZE);
+    let turn: Promise<void> = Promise.resolve();
+    let sent = resumed;
+    onProgress?.(sent, size);
     await pipelined(
-      0,
+      begun.have,
       n,
       async (i) => {
-        const buf = await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i));
-        await client.blobPut(begun.blob, i, sealChunk(key, blob, i, i === n - 1, buf));
-        return buf;
+        // Reads finish in any order, but the relay takes chunks in order: each put waits for the previous one to be sent.
+        const myTurn = turn;
+        let release = (): void => undefined;
+        turn = new Promise<void>((r) => (release = r));
+        try {
+          const buf = await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i));
+          const sealed = sealChunk(key, blob, i, i === n - 1, buf);
+          await myTurn;
+          const put = client.blobPut(begun.blob, i, sealed); // the frame is written synchronously
+          release();
+          await put;
+          return buf;
+        } finally {
+          release();
+        }
       },
       (_i, buf) => {
         hash.update(buf); // here, in index order (the reads of the window may finish in any order)
@@ -170,7 +209,7 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
     );
     await src.check?.();
     await client.blobFinish(begun.blob);
-    return { descriptor: { blob, key, size, chunk: CHUNK_SIZE, sha256: hash.digest() } };
+    return { descriptor: { blob, key, size, chunk: CHUNK_SIZE, sha256: hash.digest() }, resumed };
   } finally {
     await src.close();
   }

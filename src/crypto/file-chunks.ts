@@ -7,7 +7,10 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { DataError } from '../errors.js';
+import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { BLOB_ID_BYTES, CHUNK_TAG_BYTES, chunkAd, chunkNonce, FILE_KEY_BYTES } from '../protocol/file-chunks.js';
+import { hmacSha256 } from './kdf.js';
+import { NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe } from './nacl.js';
 
 function checkKey(key: Uint8Array, blobId: Uint8Array): void {
   if (key.length !== FILE_KEY_BYTES) throw new DataError('BAD_FILE_KEY', `a file key is ${FILE_KEY_BYTES} bytes`);
@@ -46,4 +49,28 @@ export function openChunk(key: Uint8Array, blobId: Uint8Array, i: number, final:
     throw bad();
   }
   return out;
+}
+
+/**
+ * An unfinished upload's file key as kept on disk (so that `hush send` resumes after a crash):
+ * nonce[24] || secretbox(fileKey, nonce, HMAC-SHA256(historyKey, "hush/v1/upload-state" 0x00)).
+ */
+export function sealUploadKey(historyKey: Uint8Array, fileKey: Uint8Array, random: Random): Uint8Array {
+  const k = hmacSha256(historyKey, domainBytes(DOMAIN.uploadState));
+  const nonce = random(NONCE_BYTES);
+  const box = secretbox(fileKey, nonce, k);
+  wipe(k);
+  const out = new Uint8Array(NONCE_BYTES + box.length);
+  out.set(nonce);
+  out.set(box, NONCE_BYTES);
+  return out;
+}
+
+/** The file key of sealUploadKey, or undefined when it does not open (another home, altered). */
+export function openUploadKey(historyKey: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+  if (sealed.length < NONCE_BYTES) return undefined;
+  const k = hmacSha256(historyKey, domainBytes(DOMAIN.uploadState));
+  const key = secretboxOpen(sealed.subarray(NONCE_BYTES), sealed.subarray(0, NONCE_BYTES), k);
+  wipe(k);
+  return key !== null && key.length === FILE_KEY_BYTES ? key : undefined;
 }

@@ -34,6 +34,8 @@ export const DOMAIN = {
   messageKeys: 'hush/v2/message-keys',
   /** Associated data prefix of every encrypted file chunk (§10.1). */
   fileChunk: 'hush/v1/file-chunk',
+  /** HMAC-SHA256 deriving, from the history key, the key that seals an unfinished upload's file key on disk (§10.4). */
+  uploadState: 'hush/v1/upload-state',
 } as const;
 
 const enc = new TextEncoder();

@@ -133,4 +133,46 @@ describe('hush send --file / files / save', () => {
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toMatch(/hush: error: relay refused: the blob is \d+ bytes, this relay takes at most 3145728\nhush: hint: the file is larger than this relay accepts/);
   });
+
+  it('kill -9 during an upload and during a download: both resume from the last acknowledged chunk', async () => {
+    const data = randomBytes(10 * 65536 + 1234);
+    const src = path.join(work, 'resume.bin');
+    await fsp.writeFile(src, data);
+    const begins = (): number =>
+      relay
+        .log()
+        .split('\n')
+        .filter((l) => / blob-begin /.test(l)).length;
+    const before = begins();
+    const killed = await alice.run(['send', 'bob', '--file', src], { env: { HUSH_TEST_CRASH: 'send-after=262144' } });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(readdirSync(path.join(alice.home, 'transfers'))).toHaveLength(1); // the unfinished upload, its key sealed
+    expect(readFileSync(path.join(alice.home, 'transfers', readdirSync(path.join(alice.home, 'transfers'))[0]!), 'utf8')).not.toContain(src);
+
+    const resumed = await alice.run(['send', 'bob', '--file', src, '--json']);
+    expect(resumed.exitCode).toBe(0);
+    const fileSent = jsonOf(resumed.stdout).find((e) => e.event === 'file-sent')!;
+    expect(fileSent.resumed).toBeGreaterThanOrEqual(262144); // at least what the relay had acknowledged
+    expect(fileSent.resumed).toBeLessThan(data.length);
+    expect(begins()).toBe(before + 1); // one blob, not a second upload
+    expect(readdirSync(path.join(alice.home, 'transfers'))).toEqual([]);
+
+    expect((await bob.run(['pull'])).exitCode).toBe(0);
+    const dest = path.join(work, 'resume-out');
+    await fsp.mkdir(dest);
+    const id = String(fileSent.id);
+    const cut = await bob.run(['save', id, '-o', dest], { env: { HUSH_TEST_CRASH: 'save-after=327680' } });
+    expect(cut.signal).toBe('SIGKILL');
+    const parts = readdirSync(dest);
+    expect(parts).toHaveLength(1);
+    expect(parts[0]).toMatch(/^\.resume\.bin\.[0-9a-f]{12}\.hush-part$/); // hidden, beside the destination; nothing at resume.bin
+    const kept = statSync(path.join(dest, parts[0]!)).size;
+    expect(kept).toBeGreaterThanOrEqual(327680);
+
+    const saved = await bob.run(['save', id, '-o', dest, '--json']);
+    expect(saved.exitCode).toBe(0);
+    expect(jsonOf(saved.stdout).at(-1)).toMatchObject({ event: 'saved', size: data.length, sha256: sha(data) });
+    expect(sha(await fsp.readFile(path.join(dest, 'resume.bin')))).toBe(sha(data));
+    expect(readdirSync(dest)).toEqual(['resume.bin']);
+  });
 });

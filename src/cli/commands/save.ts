@@ -16,7 +16,7 @@ import { toHex } from '../../protocol/encoding.js';
 import { fileSummary } from '../file-view.js';
 import { openSession } from '../messaging.js';
 import { findReceivedFile } from '../received-files.js';
-import { transferProgress } from '../transfer-progress.js';
+import { crashAfter, transferProgress } from '../transfer-progress.js';
 import type { CommandRun } from './index.js';
 
 /** Where `-o` points: into a directory under `name`, or the path itself. */
@@ -37,8 +37,15 @@ export const run: CommandRun = async (ctx, args, opts) => {
     const dest = await destination(opts.output as string | undefined, f.d.name);
     const client = await s.m.client();
     const bar = transferProgress(ctx.out, 'save', f.d.name);
+    const crash = crashAfter(ctx.env, 'save');
     try {
-      await downloadFile(client, f.d, dest, { force: opts.force === true, onProgress: (d, t) => bar.update(d, t) });
+      await downloadFile(client, f.d, dest, {
+        force: opts.force === true,
+        onProgress: (d, t) => {
+          bar.update(d, t);
+          crash(d);
+        },
+      });
     } finally {
       bar.end();
     }
