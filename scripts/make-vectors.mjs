@@ -721,4 +721,5 @@ console.log(
 console.log(`wrote test/vectors/${await (await import('./vectors/relay-auth.mjs')).writeRelayAuthVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/receipts.mjs')).writeReceiptVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/store.mjs')).writeStoreVectors({ root, dist, drbg, ids, secrets, T0 })}`);
+console.log(`wrote test/vectors/${await (await import('./vectors/files.mjs')).writeFileVectors({ root, dist, drbg })}`);
 console.log(`wrote ${await (await import('./vectors/examples.mjs')).writeExamples({ root, dist, drbg, ids, secrets, T0 })}`);

@@ -5,10 +5,10 @@
  * every file has its own random key (a counter nonce under a one-file key never repeats).
  * XChaCha20 / secretbox would need tweetnacl (pure JS, ~10x slower) for no gain here.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { DataError } from '../errors.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
-import { BLOB_ID_BYTES, CHUNK_TAG_BYTES, chunkAd, chunkNonce, FILE_KEY_BYTES } from '../protocol/file-chunks.js';
+import { BLOB_ID_BYTES, CHUNK_TAG_BYTES, chunkAd, chunkCount, chunkNonce, chunkPlainLength, FILE_KEY_BYTES } from '../protocol/file-chunks.js';
 import { hmacSha256 } from './kdf.js';
 import { NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe } from './nacl.js';
 
@@ -73,4 +73,23 @@ export function openUploadKey(historyKey: Uint8Array, sealed: Uint8Array): Uint8
   const key = secretboxOpen(sealed.subarray(NONCE_BYTES), sealed.subarray(0, NONCE_BYTES), k);
   wipe(k);
   return key !== null && key.length === FILE_KEY_BYTES ? key : undefined;
+}
+
+/**
+ * A whole blob opened in memory (the vectors and tests; `hush save` streams instead, with the
+ * same checks, src/client/blob-transfer.ts): exactly n = chunkCount(size, chunk) sealed chunks
+ * (CHUNK_COUNT otherwise), each opening as chunk i with its final flag and holding its length
+ * (CHUNK_TAMPERED), and the plaintext hashing to `sha256` (FILE_HASH_MISMATCH).
+ */
+export function openBlob(key: Uint8Array, blobId: Uint8Array, size: number, chunk: number, sha256: Uint8Array, sealed: readonly Uint8Array[]): Buffer {
+  const n = chunkCount(size, chunk);
+  if (sealed.length !== n) throw new DataError('CHUNK_COUNT', `the file should have ${n} chunks, ${sealed.length} came`);
+  const parts = sealed.map((c, i) => {
+    const p = openChunk(key, blobId, i, i === n - 1, c);
+    if (p.length !== chunkPlainLength(size, chunk, i)) throw new DataError('CHUNK_TAMPERED', `chunk ${i} has the wrong length`);
+    return p;
+  });
+  const out = Buffer.concat(parts);
+  if (!createHash('sha256').update(out).digest().equals(sha256)) throw new DataError('FILE_HASH_MISMATCH', 'the file does not match its SHA-256');
+  return out;
 }
