@@ -175,4 +175,29 @@ describe('hush send --file / files / save', () => {
     expect(sha(await fsp.readFile(path.join(dest, 'resume.bin')))).toBe(sha(data));
     expect(readdirSync(dest)).toEqual(['resume.bin']);
   });
+
+  it('pull --auto-save DIR saves every file received, numbering a name already taken', async () => {
+    const a = randomBytes(5000);
+    const b = randomBytes(7000);
+    await fsp.mkdir(path.join(work, 'one'));
+    await fsp.mkdir(path.join(work, 'two'));
+    await fsp.writeFile(path.join(work, 'one', 'notes.txt'), a);
+    await fsp.writeFile(path.join(work, 'two', 'notes.txt'), b);
+    const sent = await alice.run(['send', 'bob', '--file', path.join(work, 'one', 'notes.txt'), '--file', path.join(work, 'two', 'notes.txt')]);
+    expect(sent.exitCode).toBe(0);
+    expect(sent.stderr).toMatch(/(^|\n)sent notes\.txt \(4\.9 KiB\) to bob\nsent notes\.txt \(6\.8 KiB\) to bob\n$/);
+    const inbox = path.join(work, 'inbox');
+    await fsp.mkdir(inbox);
+    await fsp.writeFile(path.join(inbox, 'notes.txt'), 'already here');
+    const missing = await bob.run(['pull', '--auto-save', path.join(work, 'nope')]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/^hush: error: --auto-save .*nope is not a directory\nhush: hint: create it first/);
+    const pulled = await bob.run(['pull', '--json', '--auto-save', inbox]);
+    expect(pulled.exitCode).toBe(0);
+    const saved = jsonOf(pulled.stdout).filter((e) => e.event === 'saved');
+    expect(saved.map((e) => path.basename(String(e.path)))).toEqual(['notes-1.txt', 'notes-2.txt']);
+    expect(await fsp.readFile(path.join(inbox, 'notes.txt'), 'utf8')).toBe('already here');
+    expect(sha(await fsp.readFile(path.join(inbox, 'notes-1.txt')))).toBe(sha(a));
+    expect(sha(await fsp.readFile(path.join(inbox, 'notes-2.txt')))).toBe(sha(b));
+  });
 });

@@ -12,9 +12,11 @@ import { tip } from '../common.js';
 import { plural } from '../format.js';
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
 import type { QuarantineReport } from '../../client/messenger.js';
+import { autoSaveDir, autoSaver } from '../auto-save.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
+  const saveDir = await autoSaveDir(opts.autoSave);
   const s = await openSession(ctx, {
     readReceipts: opts.readReceipts,
     deliveryReceipts: opts.deliveryReceipts,
@@ -23,7 +25,11 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   });
   const quarantined: QuarantineReport[] = [];
   try {
-    s.m.on('message', (msg) => printMessage(ctx.out, msg));
+    const saver = saveDir === undefined ? undefined : autoSaver(ctx.out, s.m, saveDir);
+    s.m.on('message', (msg) => {
+      printMessage(ctx.out, msg);
+      saver?.add(msg);
+    });
     s.m.on('quarantined', (q) => {
       quarantined.push(q);
       printQuarantinedJson(ctx.out, q);
@@ -33,6 +39,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     });
     const { outbox, result } = await s.m.pull();
     await s.m.markRead(result.messages); // printed: read receipts (unless turned off)
+    await saver?.drain();
     if (outbox.sent > 0) ctx.out.info(`sent ${plural(outbox.sent, 'queued message')} from the outbox`);
     if (outbox.failed.length > 0) {
       ctx.out.warn(`${plural(outbox.failed.length, 'message')} still in the outbox: ${outbox.failed[0]!.error.message}`);
