@@ -17,6 +17,8 @@ const COMMANDS = [
   'relay',
   'register',
   'send',
+  'files',
+  'save',
   'pull',
   'listen',
   'history',

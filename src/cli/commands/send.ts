@@ -23,7 +23,7 @@ const strict = new TextDecoder('utf-8', { fatal: true });
 
 function notText(what: string): UsageError {
   return new UsageError('NOT_UTF8', `${what} is not UTF-8 text`, {
-    hint: 'hush sends text only; encode binary data first, e.g. base64 FILE | hush send NAME',
+    hint: 'a message is text; send binary data as a file: hush send NAME --file PATH (or --file - --name NAME for stdin)',
   });
 }
 
