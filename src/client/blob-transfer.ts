@@ -11,7 +11,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
 import { type FileHandle, link, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DataError, UsageError } from '../errors.js';
+import { DataError, RelayError, UsageError } from '../errors.js';
 import { openChunk, sealChunk } from '../crypto/file-chunks.js';
 import { randomBytes } from '../crypto/nacl.js';
 import { fromHex, toHex } from '../protocol/encoding.js';
@@ -295,6 +295,12 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
       );
     } catch (e) {
       if (e instanceof DataError) throw e; // tampered: the part goes (finally)
+      if (e instanceof RelayError && e.code === 'NOT_FOUND') {
+        throw new RelayError('FILE_GONE', 'the relay no longer has this file (already saved and acknowledged, expired, or deleted by its sender)', {
+          cause: e,
+          hint: 'ask the sender to send it again',
+        }); // nothing to resume: the part goes (finally)
+      }
       keep = true; // connection lost, relay error: keep the verified prefix for the next try
       throw diskError(dest, e);
     }

@@ -82,6 +82,10 @@ describe('hush send --file / files / save', () => {
     expect(sha(await fsp.readFile(path.join(out, 'report.pdf')))).toBe(sha(data));
     expect(readdirSync(out)).toEqual(['report.pdf']); // no temporary file left
     expect(walk(dataDir).filter((f) => f.endsWith('.blob'))).toEqual([]); // acked by its only recipient: deleted
+    const gone = await bob.run(['save', String(fileSent.id), '-o', path.join(out, 'again.pdf')]);
+    expect(gone.exitCode).toBe(4);
+    expect(gone.stderr).toMatch(/^hush: error: the relay no longer has this file .*\nhush: hint: ask the sender to send it again\n$/);
+    expect(readdirSync(out)).toEqual(['report.pdf']);
 
     // Again: refused without --force, the file untouched.
     await fsp.writeFile(path.join(out, 'report.pdf'), 'mine');

@@ -6,7 +6,7 @@
  * name), else the sanitised name in the current directory: the sender's name is never a path.
  * A tampered or truncated file (CHUNK_TAMPERED, FILE_HASH_MISMATCH) and a full disk (DISK_FULL)
  * exit 6 and leave nothing at the destination; a lost connection exits 4 and the next save
- * resumes. Output: `saved report.pdf (2.1 MiB) to ./report.pdf` on stderr; --json progress lines
+ * resumes; a blob the relay no longer has is FILE_GONE (exit 4). Output: `saved report.pdf (2.1 MiB) to ./report.pdf` on stderr; --json progress lines
  * then {"event":"saved","id","path","size","sha256"}.
  */
 import { stat } from 'node:fs/promises';
