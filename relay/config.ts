@@ -32,6 +32,10 @@ export interface RelayLimitsConfig {
   prekeyRatePerConn: number;
   prekeyHandoutsPerHour: number;
   prekeyCap: number;
+  blobMaxBytes: number;
+  blobQuotaUploaderBytes: number;
+  blobQuotaRecipientBytes: number;
+  blobTtlMs: number;
 }
 
 type Kind = 'bytes' | 'count' | 'rate' | 'duration' | 'percent';
@@ -294,6 +298,46 @@ export const LIMITS: readonly LimitSpec[] = [
     min: 1,
     code: 'TOO_MANY_PREKEYS',
     what: 'one-time X25519 prekeys, and one-time ML-KEM prekeys, stored per identity (each)',
+  },
+  {
+    key: 'blobMaxBytes',
+    flag: 'blob-max',
+    env: 'HUSH_RELAY_BLOB_MAX',
+    kind: 'bytes',
+    def: 1024 ** 3 + 16 * 16384,
+    min: 1024,
+    code: 'BLOB_TOO_LARGE',
+    what: 'largest blob (sealed bytes: a 1 GiB file and its chunk tags)',
+  },
+  {
+    key: 'blobQuotaUploaderBytes',
+    flag: 'blob-quota-uploader',
+    env: 'HUSH_RELAY_BLOB_QUOTA_UPLOADER',
+    kind: 'bytes',
+    def: 4 * 1024 ** 3,
+    min: 1024,
+    code: 'BLOB_QUOTA',
+    what: 'blob bytes stored per uploader (unexpired, not yet acked by all)',
+  },
+  {
+    key: 'blobQuotaRecipientBytes',
+    flag: 'blob-quota-recipient',
+    env: 'HUSH_RELAY_BLOB_QUOTA_RECIPIENT',
+    kind: 'bytes',
+    def: 4 * 1024 ** 3,
+    min: 1024,
+    code: 'BLOB_QUOTA',
+    what: 'blob bytes waiting per recipient (not yet acked by that recipient)',
+  },
+  {
+    key: 'blobTtlMs',
+    flag: 'blob-ttl',
+    env: 'HUSH_RELAY_BLOB_TTL',
+    kind: 'duration',
+    def: 7 * 24 * 3600 * 1000,
+    min: 1000,
+    code: 'NOT_FOUND (deleted)',
+    what: 'time-to-live of a blob, from its blob-begin',
   },
   {
     key: 'heartbeatMs',

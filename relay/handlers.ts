@@ -33,6 +33,8 @@ import {
   type TokensFrame,
   type TransferFrame,
 } from '../src/protocol/frames.js';
+import type { BlobClientFrame } from '../src/protocol/blob-frames.js';
+import { BlobRefusal, BlobStore } from './blobs.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
@@ -90,6 +92,8 @@ export interface HandlerContext {
   closing(): boolean;
   /** Free bytes on the data directory's file system (--min-free); default: unlimited. */
   freeBytes?: (now?: number) => number;
+  /** The data directory: blob frames are served from DATA/blobs (relay/blobs.ts); without it they are NOT_FOUND. */
+  dataDir?: string;
 }
 
 export interface Handlers {
@@ -105,6 +109,8 @@ export interface Handlers {
   gone(c: Conn): void;
   /** Drops rate buckets of identities that are offline and refilled, and expired quota windows (called by the purge timer). */
   sweepBuckets(): void;
+  /** The blob store (with ctx.dataDir): purged by the purge timer, closed at shutdown. */
+  blobs?: BlobStore;
 }
 
 export function createHandlers(ctx: HandlerContext): Handlers {
@@ -125,6 +131,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, shareCount, shareBytes);
   const online = mailbox.online;
   const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
+  const blobs = ctx.dataDir === undefined ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: (k) => registered.has(k), freeBytes: (now) => freeBytes(now), event });
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -395,6 +402,18 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handleAck(c, f);
       case 'prekeys':
         return prekeyHandlers.prekeys(c, f);
+      default:
+        return handleBlob(c, f);
+    }
+  };
+
+  const handleBlob = (c: Conn, f: BlobClientFrame): void => {
+    if (!blobs) throw new FrameRefusal('NOT_FOUND', 'this relay stores no blobs');
+    try {
+      blobs.handle(c, f);
+    } catch (e) {
+      if (e instanceof BlobRefusal) throw new FrameRefusal(e.code, e.message);
+      throw e;
     }
   };
 
@@ -451,5 +470,6 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       strangers.purge(Date.now() - limits.ttlMs);
       prekeyHandlers.sweep();
     },
+    ...(blobs ? { blobs } : {}),
   };
 }

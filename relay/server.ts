@@ -133,7 +133,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const conns = new Map<Conn, WebSocket>();
   let closing = false;
   let connCounter = 0;
-  const handlers = createHandlers({ limits, urls, store, mailbox, event, closing: () => closing, freeBytes: freeSpaceProbe(opts.dataDir) });
+  const handlers = createHandlers({ limits, urls, store, mailbox, event, closing: () => closing, freeBytes: freeSpaceProbe(opts.dataDir), dataDir: opts.dataDir });
 
   wss.on('connection', (ws, req: IncomingMessage) => {
     const n = ++connCounter;
@@ -193,6 +193,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     } catch (e) {
       event('store-error', { op: 'purge', error: (e as Error).name });
     }
+    try {
+      const b = handlers.blobs?.purge() ?? 0;
+      if (b > 0) event('purge-blobs', { removed: b });
+    } catch (e) {
+      event('store-error', { op: 'purge-blobs', error: (e as Error).name });
+    }
     handlers.sweepBuckets();
   };
   const purgeTimer = setInterval(purge, limits.purgeIntervalMs);
@@ -235,6 +241,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       wss.close();
       await stopped;
       store.close();
+      handlers.blobs?.close();
       event('stopped');
     })();
     return closed;

@@ -722,5 +722,6 @@ console.log(`wrote test/vectors/${await (await import('./vectors/relay-auth.mjs'
 console.log(`wrote test/vectors/${await (await import('./vectors/name-transfer.mjs')).writeNameTransferVectors({ root, dist, ids })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/receipts.mjs')).writeReceiptVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/store.mjs')).writeStoreVectors({ root, dist, drbg, ids, secrets, T0 })}`);
+console.log(`wrote test/vectors/${await (await import('./vectors/files.mjs')).writeFileVectors({ root, dist, drbg })}`);
 console.log(`wrote ${await (await import('./vectors/examples.mjs')).writeExamples({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/groups.mjs')).writeGroupVectors({ root, dist, drbg })}`);

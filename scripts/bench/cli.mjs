@@ -93,7 +93,7 @@ export async function cliHelp(opt) {
   };
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -106,8 +106,8 @@ function freePort() {
 
 const has = (b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0;
 /** Debian ships twistd as twistd3. */
-const twistd = () => ['twistd', 'twistd3'].find(has);
-function haveWormhole() {
+export const twistd = () => ['twistd', 'twistd3'].find(has);
+export function haveWormhole() {
   return has('wormhole') && twistd() !== undefined && spawnSync(twistd(), ['--help'], { encoding: 'utf8' }).stdout?.includes('wormhole-mailbox');
 }
 

@@ -4,9 +4,9 @@
 //   node scripts/bench/run.mjs [--quick] [--only ROW|GROUP[,...]] [--wormhole] [--json FILE]
 //
 // Every row measures its baseline in the same run (interleaved where it can) and prints
-// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, cli. Rows:
+// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, cli, files. Rows:
 // crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, cli-help, e2e, e2e-daemon,
-// pull-10k, send-lines, history, unlock. --quick shrinks every row for a smoke run.
+// pull-10k, send-lines, history, unlock, files-100m. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { v2Fetch } from './prekeys.mjs';
 import { groups10, groups50, groups100 } from './groups.mjs';
 import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
 import { cliHelp, e2e, e2eDaemon, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
+import { files100m } from './files.mjs';
 import { killChildren } from './lib.mjs';
 
 const ROWS = [
@@ -40,6 +41,7 @@ const ROWS = [
   { id: 'pull-10k', group: 'cli', what: '`hush pull` of 10,000 waiting', fn: pull10k },
   { id: 'history', group: 'cli', what: '`hush history --limit 50`, 100,000 stored', fn: history },
   { id: 'unlock', group: 'cli', what: 'unlock (Argon2id, defaults)', fn: unlockRow },
+  { id: 'files-100m', group: 'files', what: '`hush send --file` + `hush save`, 100 MiB', fn: files100m },
 ];
 
 const { values: opt } = parseArgs({
@@ -77,7 +79,7 @@ if (!process.env.HUSH_BENCH_ULIMIT) {
 const wanted = opt.only ? new Set(opt.only.split(',').map((s) => s.trim())) : undefined;
 const rows = ROWS.filter((r) => !wanted || wanted.has(r.id) || wanted.has(r.group));
 if (wanted && rows.length === 0) {
-  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, groups, relay, cli`);
+  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, groups, relay, cli, files`);
   process.exit(2);
 }
 

@@ -9,6 +9,7 @@
 import { UsageError } from '../errors.js';
 import { DEFAULT_TOKEN_LIFETIME_MS } from '../client/delivery-tokens.js';
 import { wipeIdentity } from '../crypto/identity.js';
+import { bodyForDisplay, fileJson, fileOf, fileSummary } from './file-view.js';
 import { Messenger, type QuarantineReport, type ReceivedMessage } from '../client/messenger.js';
 import { type Config, readConfig, resolveRelay, type RelaySource } from '../store/config.js';
 import type { Unlocked } from '../store/keyring-store.js';
@@ -194,9 +195,19 @@ export async function openSession(
 
 /** One received message: human `2026-11-23 20:40  bob: text`, or the JSON event. */
 export function printMessage(out: Output, msg: ReceivedMessage): void {
-  out.data({ event: 'message', id: msg.id, from: msg.from, to: msg.to, time: msg.time, body: msg.body }, () => {
+  const file = fileOf(msg.body);
+  if (file?.ok) {
+    // A file: `bob sent report.pdf (2.1 MiB)` and how to save it; never its key.
+    out.data({ event: 'file', id: msg.id, from: msg.from, to: msg.to, time: msg.time, file: fileJson(file.d) }, () => {
+      const text = file.d.text === undefined ? '' : `\n${' '.repeat(formatTime(msg.time).length + 2)}${safeText(file.d.text)}`;
+      return `${out.c.dim(formatTime(msg.time))}  ${out.c.bold(msg.from)} sent ${safeText(fileSummary(file.d))}  (hush save ${msg.id.slice(0, 12)})${text}`;
+    });
+    return;
+  }
+  const body = bodyForDisplay(msg.body);
+  out.data({ event: 'message', id: msg.id, from: msg.from, to: msg.to, time: msg.time, body }, () => {
     const head = `${formatTime(msg.time)}  ${msg.from}: `;
-    const lines = safeText(msg.body).split('\n');
+    const lines = safeText(body).split('\n');
     return [out.c.dim(formatTime(msg.time)) + `  ${out.c.bold(msg.from)}: ${lines[0]}`, ...lines.slice(1).map((l) => ' '.repeat(head.length) + l)].join('\n');
   });
 }

@@ -22,6 +22,7 @@ import { toB64 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
 import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.js';
 import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
+import type { BlobStateFrame, ChunkFrame } from '../protocol/blob-frames.js';
 import { authSignedBytes, canonicalRelayUrl, encodeFrame, type HelloFrame, MAX_RELAY_FRAME_BYTES, type MailItem, parseRelayFrame, type RelayFrame } from '../protocol/frames.js';
 
 export interface RelayClientOptions {
@@ -89,6 +90,9 @@ const HINTS: Record<string, string> = {
   BAD_PREKEYS: 'this is a bug in the uploading client; the relay stored none of this upload',
   TOO_MANY_PREKEYS: 'the relay holds as many one-time prekeys as it keeps for you; upload again once some are used',
   NO_PREKEYS: 'the recipient has published no prekeys; hush sends with protocol v1',
+  BLOB_TOO_LARGE: 'the file is larger than this relay accepts (its --blob-max); split it, or use a relay that takes more',
+  BLOB_QUOTA: 'files already waiting on the relay use the quota: wait until the recipients save them, or until they expire',
+  BLOB_INCOMPLETE: 'the upload is not finished; the sender must run the same hush send again to resume it',
 };
 
 /**
@@ -349,6 +353,40 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   /** Round trip; resolves with the relay's clock (ms). */
+  // --- Blobs (PROTOCOL.md §7.8); the transfers themselves are in src/client/blob-transfer.ts.
+
+  /** Starts a blob of `bytes` sealed bytes in `chunks` chunks of `chunk` bytes for `to`. */
+  blobBegin(to: readonly Uint8Array[], bytes: number, chunk: number, chunks: number): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-begin', to: to.map((k) => toB64(k)), bytes, chunk, chunks });
+  }
+
+  /** Our blob's state: `have` is the number of chunks the relay holds (resume from there). */
+  blobResume(blob: string): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-resume', blob });
+  }
+
+  blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+  }
+
+  blobFinish(blob: string): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-finish', blob });
+  }
+
+  blobGet(blob: string, i: number): Promise<ChunkFrame> {
+    return this.request('chunk', { t: 'blob-get', blob, i });
+  }
+
+  /** The recipient's ack: the relay deletes the blob once every recipient acked. */
+  async blobAck(blob: string): Promise<void> {
+    await this.request('ok', { t: 'blob-ack', blob });
+  }
+
+  /** The uploader drops its blob. */
+  async blobDelete(blob: string): Promise<void> {
+    await this.request('ok', { t: 'blob-delete', blob });
+  }
+
   async ping(): Promise<number> {
     return (await this.request('pong', { t: 'ping' })).time;
   }

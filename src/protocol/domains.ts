@@ -34,6 +34,10 @@ export const DOMAIN = {
   ratchetRoot: 'hush/v2/ratchet-root',
   /** HKDF info turning a ratchet message key into a ChaCha20-Poly1305 key and nonce (§9.4). */
   messageKeys: 'hush/v2/message-keys',
+  /** Associated data prefix of every encrypted file chunk (§11.1). */
+  fileChunk: 'hush/v1/file-chunk',
+  /** HMAC-SHA256 deriving, from the history key, the key that seals an unfinished upload's file key on disk (§11.4). */
+  uploadState: 'hush/v1/upload-state',
 } as const;
 
 const enc = new TextEncoder();

@@ -20,6 +20,7 @@ import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';
 import { PREKEY_BUNDLE_BYTES_WITH_OPK } from './prekey-bundle.js';
 import { type PrekeyStatus, prekeysFrameFields, prekeyStatusFields } from './prekey-upload.js';
+import { BLOB_CLIENT_FRAME_TYPES, type BlobClientFrame, type BlobRelayFrame, parseBlobClientFrame, parseBlobRelayFrame } from './blob-frames.js';
 import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
 
 export const FRAME_VERSION = 1;
@@ -73,6 +74,10 @@ export const ERROR_CODES = [
   'TOO_MANY_PREKEYS',
   'NO_PREKEYS',
   'TOO_MANY_CONNECTIONS',
+  'BLOB_TOO_LARGE',
+  'BLOB_QUOTA',
+  'BLOB_ORDER',
+  'BLOB_INCOMPLETE',
   'SHUTTING_DOWN',
   'INTERNAL',
 ] as const;
@@ -180,7 +185,19 @@ export interface FetchPrekeysFrame {
   signPk: Uint8Array;
 }
 export type ClientFrame =
-  AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame | TransferFrame | PrekeysFrame | FetchPrekeysFrame;
+  | AuthFrame
+  | RegisterFrame
+  | LookupFrame
+  | ReleaseFrame
+  | SendFrame
+  | PullFrame
+  | AckFrame
+  | PingFrame
+  | TokensFrame
+  | TransferFrame
+  | PrekeysFrame
+  | FetchPrekeysFrame
+  | BlobClientFrame;
 export type ClientFrameType = ClientFrame['t'];
 export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
   'auth',
@@ -195,6 +212,7 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
   'transfer',
   'prekeys',
   'fetch-prekeys',
+  ...BLOB_CLIENT_FRAME_TYPES,
 ];
 
 // --- Relay -> client -------------------------------------------------------------------
@@ -306,7 +324,8 @@ export interface PrekeyBundleFrame {
   id: string;
   bundle: Uint8Array;
 }
-export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame | PrekeyStatusFrame | PrekeyBundleFrame;
+export type RelayFrame =
+  HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame | PrekeyStatusFrame | PrekeyBundleFrame | BlobRelayFrame;
 
 // --- Auth ------------------------------------------------------------------------------
 
@@ -490,6 +509,7 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
     const p = `frame(${t})`;
     if (id === undefined) fail(`${p}.id`, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -');
     const base = { v: 1 as const, id };
+    if ((BLOB_CLIENT_FRAME_TYPES as readonly string[]).includes(t)) return { ok: true, frame: parseBlobClientFrame(o, t as BlobClientFrame['t'], id) };
     switch (t) {
       case 'auth':
         return {
@@ -636,8 +656,11 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
           ok: true,
           frame: { v: 1, t, ...(id === undefined ? {} : { id }), code: str(o, 'code', p, { max: 64, min: 1, re: /^[A-Z0-9_]+$/ }), message: str(o, 'message', p, { max: 1024 }) },
         };
-      default:
+      default: {
+        const blob = parseBlobRelayFrame(o, t, id);
+        if (blob) return { ok: true, frame: blob };
         throw new Problem('UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(t.slice(0, 32))}`);
+      }
     }
   } catch (e) {
     return problem(e, id);

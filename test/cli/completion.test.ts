@@ -18,6 +18,8 @@ const COMMANDS = [
   'relay',
   'register',
   'send',
+  'files',
+  'save',
   'pull',
   'listen',
   'history',

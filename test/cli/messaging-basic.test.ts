@@ -153,7 +153,7 @@ describe('bad input', () => {
   });
 
   it('binary stdin is refused (hush sends UTF-8 text): exit 2, nothing sent', async () => {
-    const HINT = 'hush: hint: hush sends text only; encode binary data first, e.g. base64 FILE | hush send NAME\n';
+    const HINT = 'hush: hint: a message is text; send binary data as a file: hush send NAME --file PATH (or --file - --name NAME for stdin)\n';
     const bad = spawnHush(alice.home, ['send', 'bob']);
     bad.write(Uint8Array.of(0x68, 0x69, 0xff, 0xfe, 0x0a)); // "hi" then bytes that are not UTF-8
     bad.end();

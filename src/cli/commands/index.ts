@@ -100,6 +100,11 @@ export interface CommandSpec {
   load: () => Promise<{ run: CommandRun }>;
 }
 
+/** commander accumulator for a repeatable option (--file A --file B). */
+function collect(value: string, previous?: unknown): string[] {
+  return [...(Array.isArray(previous) ? (previous as string[]) : []), value];
+}
+
 /** The options of the commands that receive mail (pull, listen). */
 const RECEIVE_OPTIONS: OptSpec[] = [
   { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
@@ -109,6 +114,7 @@ const RECEIVE_OPTIONS: OptSpec[] = [
     flags: '--quarantine-limits <spec>',
     description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
   },
+  { flags: '--auto-save <dir>', description: 'save every file received into DIR (never over an existing file: a numbered name instead)' },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -184,8 +190,28 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'name', description: 'the recipient', required: true },
       { name: 'text', description: 'the message (default: stdin)', variadic: true },
     ],
-    options: [{ flags: '--lines', description: 'read stdin line by line: one message per line, sent as it arrives' }],
+    options: [
+      { flags: '--lines', description: 'read stdin line by line: one message per line, sent as it arrives' },
+      { flags: '--file <path>', description: 'send a file (end-to-end encrypted, through the relay); repeat for several; - reads stdin (with --name)', parse: collect },
+      { flags: '--name <name>', description: 'the file name the recipient sees for --file - (stdin)' },
+    ],
     load: () => import('./send.js'),
+  },
+  {
+    name: 'files',
+    summary: 'list the files you received (all, or from one contact), with the id to save them by',
+    args: [{ name: 'name', description: 'only the files from this contact' }],
+    load: () => import('./files.js'),
+  },
+  {
+    name: 'save',
+    summary: 'download a received file, check it and write it (never over a file without --force)',
+    args: [{ name: 'id', description: 'the file id shown by hush files or pull (a unique prefix is enough)', required: true }],
+    options: [
+      { flags: '-o, --output <path>', description: 'where to write it: a file path, or a directory (default: the current directory, under the sanitised name)' },
+      { flags: '--force', description: 'replace an existing file' },
+    ],
+    load: () => import('./save.js'),
   },
   {
     name: 'pull',

@@ -27,7 +27,7 @@ const strict = new TextDecoder('utf-8', { fatal: true });
 
 function notText(what: string): UsageError {
   return new UsageError('NOT_UTF8', `${what} is not UTF-8 text`, {
-    hint: 'hush sends text only; encode binary data first, e.g. base64 FILE | hush send NAME',
+    hint: 'a message is text; send binary data as a file: hush send NAME --file PATH (or --file - --name NAME for stdin)',
   });
 }
 
@@ -136,6 +136,13 @@ export const run: CommandRun = async (ctx, args, opts) => {
     throw new UsageError('BAD_NAME', `invalid name "${name}"`, {
       hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-" (a contact from another relay: name@host:port, see hush contacts)',
     });
+  const files = (opts.file as string[] | undefined) ?? [];
+  if (files.length > 0) {
+    if (lines) throw new UsageError('LINES_WITH_FILE', '--lines and --file do not go together', { hint: 'send the file, then the lines in a second hush send' });
+    const { sendFiles } = await import('../send-files.js');
+    return sendFiles(ctx, name, files, words, opts.name as string | undefined);
+  }
+  if (opts.name !== undefined) throw new UsageError('NAME_WITHOUT_FILE', '--name names a file sent from stdin (--file -)', { hint: 'add --file -, or drop --name' });
   if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
 
   const stdin = ctx.stdin ?? process.stdin;
