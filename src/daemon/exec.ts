@@ -52,7 +52,7 @@ function fakeStream(tty: boolean, depth: number, write: (s: string) => void): No
 }
 
 /** The commands the structured RPC methods run (./methods.ts), with --json. */
-const STRUCTURED_COMMANDS: ReadonlySet<string> = new Set([...DAEMON_COMMANDS, 'trust', 'whoami']);
+const STRUCTURED_COMMANDS: ReadonlySet<string> = new Set([...DAEMON_COMMANDS, 'trust', 'whoami', 'group', 'files', 'save']);
 
 export interface ExecResult {
   exitCode: number;

@@ -4,65 +4,17 @@
  * daemon (./exec.ts), and returns its JSON lines: one implementation, one behaviour, whether a
  * person types `hush send` or a bot calls `send`.
  *
- * To add a method (files and groups are reserved for #15 and the groups work: `files.*` and
- * `groups.*` answer -32601 "reserved" until then): write a `Method` below and list it in
- * METHODS, then document it in docs/RPC.md.
+ * The group and file methods (`groups.*`, `files.*`) are in ./group-file-methods.ts. To add a
+ * method: write a `Method` and list it in METHODS, then document it in docs/RPC.md.
  */
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { fromB64 } from '../protocol/encoding.js';
-import { CLIENT_ENV_KEYS, DAEMON_COMMANDS, execCommand, type ExecRequest, type ExecTerminal } from './exec.js';
-import { bool, int, onlyKeys, RpcCode, RpcError, type RpcId, str, strList } from './rpc.js';
-import type { Conn, Daemon } from './server.js';
+import { CLIENT_ENV_KEYS, DAEMON_COMMANDS, execCommand, type ExecRequest } from './exec.js';
+import { absolutePath, GROUP_FILE_METHODS } from './group-file-methods.js';
+import { bool, int, onlyKeys, str, strList } from './rpc.js';
+import { byEvent, invalid, type Method, runJson } from './run-json.js';
 
-export interface Call {
-  daemon: Daemon;
-  conn: Conn;
-  params: Record<string, unknown>;
-  id: RpcId;
-}
-
-export type Method = (call: Call) => Promise<unknown>;
-
-const NO_TTY: ExecTerminal = { stdoutTTY: false, stderrTTY: false, stdinTTY: false, stdoutDepth: 1, stderrDepth: 1 };
-
-function invalid(message: string): RpcError {
-  return new RpcError(RpcCode.invalidParams, `invalid params: ${message}`);
-}
-
-/** Runs a command with --json for a structured method; its JSON lines, or its error thrown. */
-async function runJson(d: Daemon, command: string, args: ExecRequest['args'], opts: ExecRequest['opts'], input?: string): Promise<Record<string, unknown>[]> {
-  let stdout = '';
-  const g = d.o.ctx.global;
-  const env: ExecRequest['env'] = {};
-  for (const k of CLIENT_ENV_KEYS) if (typeof d.o.ctx.env[k] === 'string') env[k] = d.o.ctx.env[k];
-  const exec = (): ReturnType<typeof execCommand> =>
-    execCommand(
-      d.o.home,
-      d.o.ctx.env,
-      d.backend,
-      {
-        command,
-        args,
-        opts,
-        global: { json: true, color: false, relay: g.relay, relayTimeout: g.relayTimeout, tokenLifetime: g.tokenLifetime },
-        env,
-        terminal: NO_TTY,
-        ...(input === undefined ? {} : { stdin: Readable.from([Buffer.from(input, 'utf8')]) }),
-      },
-      (stream, text) => {
-        if (stream === 'stdout') stdout += text;
-      },
-      true,
-    );
-  const r = command === 'pull' ? await d.serialPull(exec) : await exec();
-  if (r.exitCode !== 0) throw r.error ?? new Error(`${command} failed`);
-  return stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-const byEvent = (lines: Record<string, unknown>[], event: string): Record<string, unknown>[] => lines.filter((l) => l.event === event);
+export type { Call, Method } from './run-json.js';
 
 const whoami: Method = async ({ daemon, params }) => {
   onlyKeys(params, []);
@@ -85,11 +37,20 @@ const history: Method = async ({ daemon, params }) => {
 };
 
 const send: Method = async ({ daemon, params }) => {
-  onlyKeys(params, ['to', 'text', 'lines']);
+  onlyKeys(params, ['to', 'text', 'lines', 'files']);
   const to = str(params, 'to', true);
   const text = str(params, 'text');
   const lines = strList(params, 'lines');
-  if ((text === undefined) === (lines === undefined)) throw invalid('give exactly one of "text" (one message) or "lines" (one message each)');
+  const files = strList(params, 'files');
+  if (files !== undefined) {
+    // `hush send TO --file PATH... [TEXT]`: the text (optional) goes with the files.
+    if (files.length === 0) throw invalid('"files" must name at least one file');
+    if (lines !== undefined) throw invalid('"lines" and "files" do not go together (send the lines in a second call)');
+    const paths = files.map((f) => absolutePath('files', f));
+    const out = await runJson(daemon, 'send', { name: to, text: text === undefined || text === '' ? [] : [text] }, { file: paths });
+    return { files: byEvent(out, 'file-sent'), sent: byEvent(out, 'sent') };
+  }
+  if ((text === undefined) === (lines === undefined)) throw invalid('give exactly one of "text" (one message) or "lines" (one message each), or "files"');
   if (lines?.some((l) => l.includes('\n') || l.includes('\r'))) throw invalid('an entry of "lines" must not contain a line break (send it as "text")');
   const out =
     text !== undefined
@@ -238,6 +199,7 @@ export const METHODS: Record<string, Method> = {
   trust,
   subscribe,
   unsubscribe,
+  ...GROUP_FILE_METHODS,
   'cli.run': cliRun,
   'cli.stdin': cliStdin,
 };

@@ -294,10 +294,7 @@ export class Daemon {
     const method = Object.hasOwn(METHODS, req.method) ? METHODS[req.method] : undefined;
     let response: RpcResponse;
     try {
-      if (!method) {
-        const reserved = /^(files|groups)\./.test(req.method) ? ' (reserved: not built yet)' : '';
-        throw Object.assign(new Error(), { rpc: { code: RpcCode.methodNotFound, message: `method not found: ${req.method}${reserved}` } });
-      }
+      if (!method) throw Object.assign(new Error(), { rpc: { code: RpcCode.methodNotFound, message: `method not found: ${req.method}` } });
       if (this.stopping && req.method !== 'daemon.stop') throw Object.assign(new Error(), { rpc: { code: RpcCode.internalError, message: 'the daemon is stopping' } });
       const result = await method({ daemon: this, conn, params: req.params, id: req.id ?? null });
       response = { jsonrpc: '2.0', id: req.id ?? null, result };
