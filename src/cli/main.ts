@@ -77,8 +77,13 @@ function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
 
 const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout', 'tokenLifetime', 'requireFs', 'prekeyRotation', 'daemon']);
 
-/** The commands a running `hush daemon` of the home runs instead (src/daemon/connector.ts). */
-const VIA_DAEMON = new Set(['send', 'pull', 'history', 'contacts', 'verify']);
+/**
+ * The commands a running `hush daemon` of the home runs instead (src/daemon/connector.ts).
+ * Not `save` nor `send --file`: their paths are relative to the caller's working directory, and
+ * their messages show them as typed (docs/RPC.md, "The CLI and the daemon").
+ */
+const VIA_DAEMON = new Set(['send', 'pull', 'history', 'contacts', 'verify', 'group', 'files']);
+const withFiles = (opts: Record<string, unknown>): boolean => Array.isArray(opts.file) && opts.file.length > 0;
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const env = process.env;
@@ -140,7 +145,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       if (spec.passThrough) args.argv = (params[0] as string[] | undefined) ?? [];
       else (spec.args ?? []).forEach((a, i) => (args[a.name] = params[i] as string | string[] | undefined));
       out = createOutput({ json: global.json, color: global.color, env });
-      if (VIA_DAEMON.has(spec.name) && global.daemon !== false && env.HUSH_NO_DAEMON !== '1') {
+      if (VIA_DAEMON.has(spec.name) && !withFiles(opts) && global.daemon !== false && env.HUSH_NO_DAEMON !== '1') {
         const { runViaDaemon } = await import('../daemon/connector.js');
         const { resolveHome } = await import('../store/paths.js');
         const o = out;

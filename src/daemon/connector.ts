@@ -1,6 +1,6 @@
 /**
- * The CLI's side of `hush daemon`: when a daemon runs for this home, `send`, `pull`, `history`,
- * `contacts` and `verify` are handed to it (cli.run, docs/RPC.md) instead of unlocking the
+ * The CLI's side of `hush daemon`: when a daemon runs for this home, `send` (not `--file`),
+ * `pull`, `history`, `contacts`, `verify`, `group` and `files` are handed to it (cli.run, docs/RPC.md) instead of unlocking the
  * keyring here: no passphrase, no Argon2, no new relay connection in this process. The
  * daemon runs the same command file; this side only copies its stdout and stderr through and
  * exits with its exit code, so output, exit codes and --json are the same either way.

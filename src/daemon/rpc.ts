@@ -15,7 +15,7 @@ export const RPC_VERSION = 1;
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
 
 /** The commands a client may hand to the daemon with cli.run (the CLI does so by itself). */
-export const DAEMON_COMMANDS: ReadonlySet<string> = new Set(['send', 'pull', 'history', 'contacts', 'verify']);
+export const DAEMON_COMMANDS: ReadonlySet<string> = new Set(['send', 'pull', 'history', 'contacts', 'verify', 'group', 'files']);
 
 /** Environment variables of the client that a command run for it sees (the rest is the daemon's). */
 export const CLIENT_ENV_KEYS = ['HUSH_RELAY', 'HUSH_RELAY_TIMEOUT', 'HUSH_TOKEN_LIFETIME', 'NO_COLOR', 'HUSH_DEBUG'] as const;

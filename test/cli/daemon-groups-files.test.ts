@@ -2,7 +2,8 @@
  * The daemon's group and file methods (issue 17) through the real binary and a real socket:
  * alice's `hush daemon` creates a group and posts to it (bob gets both), sends a file that bob
  * saves, lists and saves a file bob sent her; bad params are -32602 and hush's own errors keep
- * their stable code.
+ * their stable code; `hush group` and `hush files` through the daemon print what they print
+ * directly, and `hush send --file` with a relative path runs in the caller's directory.
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -10,8 +11,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
-import { makeHome } from './helpers.js';
-import { type Child, jsonOf, newUser, spawnHush, type TestUser } from './messaging-helpers.js';
+import { hush, makeHome } from './helpers.js';
+import { type Child, jsonOf, newUser, PASS, spawnHush, type TestUser } from './messaging-helpers.js';
 
 let relay: RelayProc;
 let alice: TestUser;
@@ -165,5 +166,23 @@ describe('hush daemon: groups.* and files.*', () => {
     expect(await bad('groups.create', { name: 'crew', members: ['bob'], maxMembers: 1 })).toMatch(/maxMembers/);
     expect(await bad('groups.leave', { name: 'team', members: ['bob'] })).toMatch(/members/);
     expect((await rpc.ok('groups.list')).groups).toEqual([expect.objectContaining({ group: 'team' })]);
+  });
+
+  it('the CLI: group and files go through the daemon with the output and exit codes of the direct path; send --file stays direct', async () => {
+    for (const args of [
+      ['group', 'list', '--json'],
+      ['group', 'show', 'team'],
+      ['files', 'bob', '--json'],
+      ['group', 'show', 'nope'],
+    ]) {
+      const direct = await alice.run([...args, '--no-daemon']);
+      // No passphrase anywhere: only the daemon can answer this one.
+      const via = await hush(args, { home: alice.home });
+      expect({ args, exitCode: via.exitCode, stdout: via.stdout, stderr: via.stderr }).toEqual({ args, exitCode: direct.exitCode, stdout: direct.stdout, stderr: direct.stderr });
+    }
+    // A relative --file is the caller's: it runs here, in the caller's directory, not in the daemon.
+    const rel = await hush(['send', 'bob', '--file', 'report.pdf', '--json'], { home: alice.home, cwd: work, env: { HUSH_PASSPHRASE: PASS } });
+    expect(rel.exitCode).toBe(0);
+    expect(jsonOf(rel.stdout).find((e) => e.event === 'file-sent')).toMatchObject({ name: 'report.pdf', size: 100_000 });
   });
 });
