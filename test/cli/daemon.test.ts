@@ -114,7 +114,7 @@ describe.each(['direct', 'daemon'] as const)('alice %s', (via) => {
     const j = await aliceVia(via, ['send', '--json', 'bob', 'json', via]);
     expect(j).toMatchObject({ exitCode: 0, stderr: 'sent 1 message to bob\n' });
     const [sent] = jsonOf(j.stdout);
-    expect(Object.keys(sent!).sort()).toEqual(['event', 'id', 'sealed', 'time', 'to']);
+    expect(Object.keys(sent!).sort()).toEqual(['event', 'id', 'protocol', 'sealed', 'time', 'to']);
 
     const l = await aliceVia(via, ['send', '--lines', 'bob'], `line one ${via}\n\nline two ${via}\n`);
     expect(l).toMatchObject({ exitCode: 0, stdout: '', stderr: 'sent 2 messages to bob\n' });
