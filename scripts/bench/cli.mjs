@@ -18,7 +18,7 @@ const RELAY_FLAGS = BENCH_RELAY_FLAGS;
 
 let world;
 /** One relay and two registered homes (alice, bob), shared by the CLI rows of a run. */
-async function getWorld() {
+export async function getWorld() {
   if (world) return world;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-cli-'));
   const relay = await startServer(NODE, [path.join(ROOT, 'bin/hush-relay.js'), '--data', path.join(tmp, 'relay'), ...RELAY_FLAGS]);

@@ -4,9 +4,9 @@
 //   node scripts/bench/run.mjs [--quick] [--only ROW|GROUP[,...]] [--wormhole] [--json FILE]
 //
 // Every row measures its baseline in the same run (interleaved where it can) and prints
-// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, cli, files. Rows:
+// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, cli, daemon, files. Rows:
 // crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, cli-help, e2e, e2e-daemon,
-// pull-10k, send-lines, history, unlock, files-100m. --quick shrinks every row for a smoke run.
+// daemon-send, daemon-rpc, pull-10k, send-lines, history, unlock, files-100m. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { v2Fetch } from './prekeys.mjs';
 import { groups10, groups50, groups100 } from './groups.mjs';
 import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
 import { cliHelp, e2e, e2eDaemon, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
+import { daemonRpc, daemonSend } from './daemon.mjs';
 import { files100m } from './files.mjs';
 import { killChildren } from './lib.mjs';
 
@@ -37,6 +38,8 @@ const ROWS = [
   { id: 'cli-help', group: 'cli', what: '`hush --help` cold start', fn: cliHelp },
   { id: 'e2e', group: 'cli', what: 'one message end to end (send + pull)', fn: e2e },
   { id: 'e2e-daemon', group: 'cli', what: 'one message end to end via a daemon on each side', fn: e2eDaemon },
+  { id: 'daemon-send', group: 'daemon', what: '`hush send` through a running daemon vs `node -e 0`', fn: daemonSend },
+  { id: 'daemon-rpc', group: 'daemon', what: 'JSON-RPC `send` on the daemon socket, 3,000 messages', fn: daemonRpc },
   { id: 'send-lines', group: 'cli', what: '`hush send --lines` of 10,000 lines', fn: sendLines },
   { id: 'pull-10k', group: 'cli', what: '`hush pull` of 10,000 waiting', fn: pull10k },
   { id: 'history', group: 'cli', what: '`hush history --limit 50`, 100,000 stored', fn: history },
@@ -79,7 +82,7 @@ if (!process.env.HUSH_BENCH_ULIMIT) {
 const wanted = opt.only ? new Set(opt.only.split(',').map((s) => s.trim())) : undefined;
 const rows = ROWS.filter((r) => !wanted || wanted.has(r.id) || wanted.has(r.group));
 if (wanted && rows.length === 0) {
-  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, groups, relay, cli, files`);
+  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, groups, relay, cli, daemon, files`);
   process.exit(2);
 }
 
