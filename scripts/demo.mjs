@@ -182,7 +182,10 @@ async function dumpRelayStore() {
 
 /** Every file of the relay's data directory, searched for the message texts. */
 function scanRelayFiles() {
-  const files = readdirSync(relayData).map((f) => join(relayData, f));
+  // recursive: the relay keeps blobs (files) in a subdirectory
+  const files = readdirSync(relayData, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath ?? d.path, d.name));
   const found = [];
   for (const f of files) {
     const bytes = readFileSync(f);

@@ -5,7 +5,7 @@
  * plain SQLite.
  *
  * Checked against the documents, parsed here, so that a change which leaks more fails:
- * - docs/PROTOCOL.md §8.1: every table and column of hush.db is in its table; a column not
+ * - docs/PROTOCOL.md §8.1: every table and column of hush.db is in its tables; a column not
  *   marked clear (or a primary key) holds only sealed blobs (nonce + MAC at least) or 16-byte tags;
  * - docs/SECURITY.md "What a stolen home reveals": its clear and sealed columns per table are
  *   §8.1's, the keyring's fields and config.json's are the ones it lists, and the home holds no
@@ -107,9 +107,13 @@ function protocolColumns(): DocColumn[] {
   const doc = readFileSync(path.join(ROOT, 'docs/PROTOCOL.md'), 'utf8');
   const out: DocColumn[] = [];
   let table = '';
-  for (const [t = '', cols = '', type = ''] of tableAfter(doc, '### 8.1 Tables')) {
-    if (t !== '') table = ticks(t)[0]!;
-    for (const column of ticks(cols)) out.push({ table, column, type, clear: /clear|primary key/.test(type) });
+  // §8.1 has one table per schema step (base, schema 3, schema 4): read every one up to §8.2.
+  const section = doc.slice(doc.indexOf('### 8.1 Tables'), doc.indexOf('### 8.2'));
+  for (let at = 0; (at = section.indexOf('| table | column |', at)) >= 0; at += 1) {
+    for (const [t = '', cols = '', type = ''] of tableAfter(section.slice(at), '| table | column |')) {
+      if (t !== '') table = ticks(t)[0]!;
+      for (const column of ticks(cols)) out.push({ table, column, type, clear: /clear|primary key/.test(type) });
+    }
   }
   return out;
 }
