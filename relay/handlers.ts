@@ -34,7 +34,7 @@ import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
 import { addressKey, WindowCounter } from './quota.js';
-import type { RelayStore } from './store.js';
+import type { Store } from './store-api.js';
 import { StrangerQuota } from './strangers.js';
 import type { RelayUrls } from './urls.js';
 import type { Link } from './wire.js';
@@ -62,6 +62,8 @@ export interface Conn {
   registers: number;
   sendBucket: Bucket;
   frameBucket: Bucket;
+  /** The frames of one connection are handled one after another, in order (the store is asynchronous). */
+  chain: Promise<void>;
 }
 
 /** A refusal of one request with a wire error code; the connection stays open. */
@@ -77,7 +79,7 @@ export class FrameRefusal extends Error {
 export interface HandlerContext {
   limits: RelayLimitsConfig;
   urls: RelayUrls;
-  store: RelayStore;
+  store: Store;
   mailbox: Mailbox;
   event: EventLog;
   /** True once the relay is shutting down: frames are answered SHUTTING_DOWN. */
@@ -91,8 +93,8 @@ export interface Handlers {
   newConn(n: number, link: Link, addr?: string): Conn;
   /** The `hello` frame for `c`. */
   hello(c: Conn): { t: string; [k: string]: unknown };
-  /** One frame from `c`: binary frames are refused, text frames parsed and handled. */
-  onFrame(c: Conn, text: string | undefined): void;
+  /** One frame from `c`: binary frames are refused, text frames parsed and handled; resolves once it is answered (a send: once queued). */
+  onFrame(c: Conn, text: string | undefined): Promise<void>;
   /** Answers an error, logs `refused` and closes the connection (1008 unless said). */
   refuse(c: Conn, id: string | undefined, code: RelayErrorCode, message: string, closeCode?: number): void;
   /** Forgets a closed connection. */
@@ -107,8 +109,6 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const identityBuckets = new Map<string, Bucket>();
   /** Ephemeral sends per (sender, recipient): `${sender} ${recipient}` (base64 keys). */
   const pairBuckets = new Map<string, Bucket>();
-  /** Every registered key (base64): a send to any other key is UNKNOWN_RECIPIENT, no query per send. */
-  const registered = new Set(store.registeredKeys());
   const renames = new WindowCounter(24 * 3600_000, limits.renamesPerDay);
   const newNames = new WindowCounter(3600_000, limits.namesPerAddrHour);
   const freeBytes = ctx.freeBytes ?? (() => Infinity);
@@ -163,7 +163,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'ok', id: f.id });
   };
 
-  const handleRegister = (c: Conn, f: RegisterFrame): void => {
+  const handleRegister = async (c: Conn, f: RegisterFrame): Promise<void> => {
     if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
     let b;
     try {
@@ -173,9 +173,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
     if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
     if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
-    const byName = store.lookupName(b.name);
+    const byName = await store.lookupName(b.name);
     if (byName && !bytesEqual(byName.signPk, b.signPk)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is taken by another identity`);
-    const mine = store.lookupKey(b.signPk);
+    const mine = await store.lookupKey(b.signPk);
     if (mine) {
       const prev = (JSON.parse(mine.bundle) as { created: number }).created;
       if (b.created < prev) throw new FrameRefusal('BAD_BUNDLE', 'bundle is older than the one already registered');
@@ -188,8 +188,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       if (!newNames.allows(c.addr, now)) throw new FrameRefusal('REGISTER_LIMITED', `${limits.namesPerAddrHour} new names were registered from this address in the last hour`);
     }
     if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
-    store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), now);
-    registered.add(c.key!);
+    // Checked again in the same step as the write: another relay process may have taken the name meanwhile.
+    if ((await store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), now)) === 'taken')
+      throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is taken by another identity`);
     if (newName) {
       newNames.record(c.addr, now);
       if (mine) renames.record(c.key!, now);
@@ -198,18 +199,17 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'ok', id: f.id });
   };
 
-  const handleLookup = (c: Conn, f: LookupFrame): void => {
-    const row = f.name !== undefined ? store.lookupName(f.name) : store.lookupKey(f.signPk!);
+  const handleLookup = async (c: Conn, f: LookupFrame): Promise<void> => {
+    const row = await (f.name !== undefined ? store.lookupName(f.name) : store.lookupKey(f.signPk!));
     if (!row) throw new FrameRefusal('NOT_FOUND', f.name !== undefined ? `no identity is registered under the name ${f.name}` : 'no identity is registered with that key');
     c.link.send({ t: 'bundle', id: f.id, bundle: JSON.parse(row.bundle) as unknown });
   };
 
-  const handleRelease = (c: Conn, f: ReleaseFrame): void => {
-    const row = store.lookupName(f.name);
+  const handleRelease = async (c: Conn, f: ReleaseFrame): Promise<void> => {
+    const row = await store.lookupName(f.name);
     if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${f.name}`);
     if (!bytesEqual(row.signPk, c.signPk!)) throw new FrameRefusal('NAME_TAKEN', `the name ${f.name} is held by another identity; only its key can release it`);
-    store.releaseName(f.name, c.signPk!);
-    registered.delete(c.key!); // no longer registered: mail to the key is UNKNOWN_RECIPIENT, as after a restart
+    await store.releaseName(f.name, c.signPk!); // no longer registered: mail to the key is UNKNOWN_RECIPIENT
     event('release', { conn: c.n });
     c.link.send({ t: 'ok', id: f.id });
   };
@@ -220,9 +220,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
    * the token is unknown, expired, revoked or for another mailbox (the client then sends
    * identified). The log line names the connection only.
    */
-  const checkToken = (c: Conn, f: SendFrame & { token: Uint8Array }, now: number): void => {
+  const checkToken = async (c: Conn, f: SendFrame & { token: Uint8Array }, now: number): Promise<void> => {
     const h = tokenHash(f.token);
-    const row = store.token(h);
+    const row = await store.token(h);
     if (!row || row.exp <= now || !bytesEqual(row.recipient, f.to)) {
       event('token-refused', { conn: c.n });
       throw new FrameRefusal('TOKEN_INVALID', 'the delivery token is unknown, expired or revoked; send identified');
@@ -239,10 +239,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const handleSend = (c: Conn, f: SendFrame): void => {
+  const handleSend = async (c: Conn, f: SendFrame): Promise<void> => {
     const now = Date.now();
     const token = f.token;
-    if (token) checkToken(c, { ...f, token }, now);
+    if (token) await checkToken(c, { ...f, token }, now);
     else {
       if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
       if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
@@ -252,11 +252,11 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
     if (envelopeId(f.env) !== f.eid) throw new FrameRefusal('BAD_ENVELOPE', 'eid does not match the envelope');
     const rkey = f.toText; // = toB64(f.to): base64 is strict
-    if (!registered.has(rkey)) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
+    if (!(await store.isRegistered(f.to, rkey))) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
     // Identified and durable: the stranger quota of this (sender, mailbox) pair (§7.7).
     const stranger = !token && !f.ephemeral && !strangers.counted(rkey, f.eid);
     if (stranger && !strangers.fits(c.key!, rkey, f.env.length)) {
-      if (store.exists(f.to, f.eid)) {
+      if (await store.exists(f.to, f.eid)) {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
@@ -275,23 +275,22 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       c.link.send(acceptedText(f.id, f.eid, false, delivered));
       return;
     }
-    const s = mailbox.statsOf(f.to, rkey);
-    const mailboxFull = s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes;
-    const storeFull = mailbox.storedBytes + f.env.length > limits.maxStoreBytes || freeBytes(now) - f.env.length < limits.minFreeBytes;
-    if (mailboxFull || storeFull) {
-      if (store.exists(f.to, f.eid)) {
+    // The mailbox and store quotas are checked by the store in the insert itself (relay/store-api.ts).
+    if (freeBytes(now) - f.env.length < limits.minFreeBytes) {
+      if (await store.exists(f.to, f.eid)) {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
-      if (storeFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
-      throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
+      throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
     }
-    if (stranger) strangers.charge(c.key!, rkey, f.eid, f.env.length, now);
-    mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now }, s);
+    const key = c.key;
+    if (stranger) strangers.charge(key!, rkey, f.eid, f.env.length, now);
+    const refused = stranger ? () => strangers.release(rkey, [f.eid]) : undefined;
+    mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now, refused });
   };
 
-  const handlePull = (c: Conn, f: PullFrame): void => {
-    const rows = store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit, MAX_PULL_BYTES);
+  const handlePull = async (c: Conn, f: PullFrame): Promise<void> => {
+    const rows = await store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit, MAX_PULL_BYTES);
     const items: { seq: number; eid: string; env: string; time: number }[] = [];
     let bytes = 0;
     for (const r of rows) {
@@ -300,30 +299,29 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       items.push({ seq: r.seq, eid: r.eid, env: toB64(r.env), time: r.time });
     }
     let more = items.length < rows.length;
-    if (!more && rows.length === f.limit) more = store.pull(c.signPk!, rows[rows.length - 1]!.seq, Date.now() - limits.ttlMs, 1).length > 0;
+    if (!more && rows.length === f.limit) more = (await store.pull(c.signPk!, rows[rows.length - 1]!.seq, Date.now() - limits.ttlMs, 1)).length > 0;
     c.link.send({ t: 'mail', id: f.id, items, more });
   };
 
-  const handleAck = (c: Conn, f: AckFrame): void => {
-    const r = store.ack(c.signPk!, f.eids);
+  const handleAck = async (c: Conn, f: AckFrame): Promise<void> => {
+    const r = await store.ack(c.signPk!, f.eids);
     strangers.release(c.key!, f.eids);
-    mailbox.acked(c.key!, r.count, r.bytes);
     c.link.send({ t: 'ok', id: f.id, deleted: r.count });
   };
 
   /** Registers and removes delivery-token hashes of the authenticated mailbox (§7.2). */
-  const handleTokens = (c: Conn, f: TokensFrame): void => {
+  const handleTokens = async (c: Conn, f: TokensFrame): Promise<void> => {
     const now = Date.now();
     const add = f.add.filter((t) => t.exp > now).map((t) => ({ h: t.h, exp: Math.min(t.exp, now + limits.tokenMaxLifetimeMs) }));
-    if (add.length > 0 && store.countTokens(c.signPk!, now) + add.length - f.remove.length > limits.tokensPerMailbox) {
+    if (add.length > 0 && (await store.countTokens(c.signPk!, now)) + add.length - f.remove.length > limits.tokensPerMailbox) {
       throw new FrameRefusal('TOO_MANY_TOKENS', `more than ${limits.tokensPerMailbox} delivery tokens for this mailbox; remove some first`);
     }
-    const n = store.putTokens(c.signPk!, add, f.remove, now);
+    const n = await store.putTokens(c.signPk!, add, f.remove, now);
     event('tokens', { conn: c.n, added: add.length, removed: f.remove.length });
     c.link.send({ t: 'ok', id: f.id, tokens: n });
   };
 
-  const dispatch = (c: Conn, f: ClientFrame): void => {
+  const dispatch = (c: Conn, f: ClientFrame): void | Promise<void> => {
     if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
     if (f.t === 'auth') return handleAuth(c, f);
     // Without auth: ping, auth, lookup (the directory is public) and a send with a delivery
@@ -347,15 +345,14 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const onFrame = (c: Conn, text: string | undefined): void => {
-    c.alive = true;
+  const handle = async (c: Conn, text: string | undefined): Promise<void> => {
     if (text === undefined) return sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
     const r = parseClientFrame(text, limits.maxFrameBytes);
     if (!r.ok) return sendError(c, r.id, r.code, r.message);
     if (!c.frameBucket.take()) return sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
     if (ctx.closing()) return sendError(c, r.frame.id, 'SHUTTING_DOWN', 'the relay is shutting down');
     try {
-      dispatch(c, r.frame);
+      await dispatch(c, r.frame);
     } catch (e) {
       if (e instanceof FrameRefusal) return sendError(c, r.frame.id, e.code, e.message);
       if (isDiskFull(e)) {
@@ -365,6 +362,12 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       event('internal-error', { conn: c.n, frame: r.frame.t, error: isHushError(e) ? e.code : (e as Error).name });
       sendError(c, r.frame.id, 'INTERNAL', 'the relay failed to handle this frame');
     }
+  };
+
+  /** Frames of one connection are handled in arrival order, each after the previous one answered. */
+  const onFrame = (c: Conn, text: string | undefined): Promise<void> => {
+    c.alive = true;
+    return (c.chain = c.chain.then(() => handle(c, text)));
   };
 
   return {
@@ -378,6 +381,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       alive: true,
       sendBucket: new Bucket(limits.sendRatePerConn),
       frameBucket: new Bucket(limits.frameRatePerConn),
+      chain: Promise.resolve(),
     }),
     hello: (c) => ({ t: 'hello', challenge: toB64(c.challenge), relay: urls.main, urls: urls.all, time: Date.now(), limits: publicLimits }),
     onFrame,
