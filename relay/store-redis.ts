@@ -13,7 +13,7 @@
  * of accepted mail can be lost when the Redis machine crashes).
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Command, Redis } from 'ioredis';
 import { randomBytes } from '../src/crypto/nacl.js';
 import { DataError, UsageError } from '../src/errors.js';
 import { toB64 } from '../src/protocol/encoding.js';
@@ -82,14 +82,17 @@ export class RedisStore implements Store {
       retryStrategy: (times) => Math.min(50 * times, 1000),
     });
     let started = false;
+    let first: Error | undefined;
     redis.on('error', (e: Error) => {
       if (started) opts.onError(e);
+      else first ??= e;
     });
     try {
       await redis.connect();
     } catch (e) {
       redis.disconnect();
-      throw new UsageError('RELAY_STORE_UNREACHABLE', `cannot connect to the Redis store ${where} (${(e as { code?: string }).code ?? (e as Error).message})`, {
+      const why = first ?? (e as Error);
+      throw new UsageError('RELAY_STORE_UNREACHABLE', `cannot connect to the Redis store ${where} (${(why as { code?: string }).code ?? why.message})`, {
         cause: e,
         hint: STORE_HINT,
       });
@@ -143,10 +146,10 @@ export class RedisStore implements Store {
 
   private async run(s: Script, keyList: string[], args: (string | Buffer | number)[]): Promise<unknown> {
     try {
-      return await this.redis.callBuffer('EVALSHA', [s.sha, keyList.length, ...keyList, ...args]);
+      return await this.redis.sendCommand(new Command('evalsha', [s.sha, keyList.length, ...keyList, ...args], { replyEncoding: null }));
     } catch (e) {
       if (!String((e as Error).message).startsWith('NOSCRIPT')) throw e;
-      return await this.redis.callBuffer('EVAL', [s.text, keyList.length, ...keyList, ...args]);
+      return await this.redis.sendCommand(new Command('eval', [s.text, keyList.length, ...keyList, ...args], { replyEncoding: null }));
     }
   }
 
