@@ -37,6 +37,12 @@ export const pushText = (seq: number, eid: string, env: string, time: number, ep
 export const acceptedText = (id: string, eid: string, stored: boolean, delivered: number): string =>
   `{"v":1,"t":"accepted","id":"${id}","eid":"${eid}","stored":${stored},"delivered":${delivered}}`;
 
+const REFUSED = {
+  MAILBOX_FULL: "the recipient's mailbox is full",
+  STORE_FULL: "the relay's storage is full; retry later",
+  UNKNOWN_RECIPIENT: 'the recipient is not registered on this relay',
+};
+
 /** True for SQLite's and the OS's "disk full" errors: answered STORE_FULL, never a crash. */
 export function isDiskFull(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
@@ -136,14 +142,9 @@ export class Mailbox {
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       const r = results[i]!;
-      if (r === 'MAILBOX_FULL' || r === 'STORE_FULL') {
+      if (r === 'MAILBOX_FULL' || r === 'STORE_FULL' || r === 'UNKNOWN_RECIPIENT') {
         p.refused?.();
-        p.conn.link.send({
-          t: 'error',
-          id: p.reqId,
-          code: r,
-          message: r === 'MAILBOX_FULL' ? "the recipient's mailbox is full" : "the relay's storage is full; retry later",
-        });
+        p.conn.link.send({ t: 'error', id: p.reqId, code: r, message: REFUSED[r] });
         continue;
       }
       const delivered = r === 'dup' ? 0 : this.pushTo(p.rkey, r, p.eid, p.envText, p.time, false); // a resend: stored once

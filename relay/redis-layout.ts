@@ -41,12 +41,14 @@ export const keys = {
 export const WAKE_CHANNEL = 'hush:wake';
 
 /**
- * insert: KEYS q env time n bytes arrivals; ARGV eid env time maxCount maxBytes maxStore R instance.
- * Returns 0 when eid already waits (nothing changed), -1 over the mailbox quota, -2 over the store
- * quota (nothing changed), else the new seq (stored, indexed, counted and announced on WAKE_CHANNEL).
+ * insert: KEYS q env time n bytes arrivals key; ARGV eid env time maxCount maxBytes maxStore R instance.
+ * Returns 0 when eid already waits (nothing changed), -3 when R holds no name (key R absent),
+ * -1 over the mailbox quota, -2 over the store quota (nothing changed), else the new seq
+ * (stored, indexed, counted and announced on WAKE_CHANNEL).
  */
 export const INSERT_LUA = `
 if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[7]) == 0 then return -3 end
 local size = string.len(ARGV[2])
 local bytes = tonumber(redis.call('HGET', KEYS[4], 'bytes') or '0')
 if redis.call('ZCARD', KEYS[1]) + 1 > tonumber(ARGV[4]) or bytes + size > tonumber(ARGV[5]) then return -1 end

@@ -38,9 +38,11 @@ export interface MailQuota {
 
 /**
  * Per item of insertBatch: its seq (> 0) when stored now, 'dup' when the same eid already waits
- * in that mailbox (a resend: `accepted`, stored once), or the quota that refused it.
+ * in that mailbox (a resend: `accepted`, stored once), or the quota that refused it, or
+ * UNKNOWN_RECIPIENT when the recipient released its name meanwhile (a shared store checks that
+ * again in the insert, as its isRegistered may answer from a short cache).
  */
-export type InsertResult = number | 'dup' | 'MAILBOX_FULL' | 'STORE_FULL';
+export type InsertResult = number | 'dup' | 'MAILBOX_FULL' | 'STORE_FULL' | 'UNKNOWN_RECIPIENT';
 
 /** Called for mail another relay process accepted: `rkey` is the recipient (base64), `seq` its seq. */
 export type WakeHandler = (rkey: string, seq: number) => void;
@@ -63,7 +65,7 @@ export interface Store {
   /** Deletes mail that arrived at or before `cutoff`; how many. */
   purge(cutoff: number): Promise<number>;
 
-  /** True when `signPk` (`rkey` is its base64) holds a name: mail to any other key is UNKNOWN_RECIPIENT. */
+  /** True when `signPk` (`rkey` is its base64) holds a name: mail to any other key is UNKNOWN_RECIPIENT (insertBatch checks it again). */
   isRegistered(signPk: Uint8Array, rkey: string): Promise<boolean>;
   lookupName(name: string): Promise<DirectoryEntry | undefined>;
   lookupKey(signPk: Uint8Array): Promise<DirectoryEntry | undefined>;

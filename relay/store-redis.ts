@@ -22,6 +22,8 @@ import type { DirectoryEntry, InsertResult, MailQuota, NewMail, Store, StoredMai
 
 const hex = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('hex');
 const buf = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
+const KNOWN_MS = 2000;
+const KNOWN_MAX = 100_000;
 const STORE_HINT = 'give --store redis://HOST:PORT/DB of a running Redis (or HUSH_RELAY_STORE), or --store sqlite:DIR';
 
 class Script {
@@ -61,6 +63,8 @@ export class RedisStore implements Store {
   /** Names this process in wake-ups (its own are pushed locally already). */
   private readonly instance = hex(randomBytes(8));
   private sub: Redis | undefined;
+  /** Keys (R) seen registered, until when (ms). */
+  private readonly known = new Map<string, number>();
 
   private constructor(
     private readonly redis: Redis,
@@ -144,12 +148,17 @@ export class RedisStore implements Store {
     }
   }
 
-  private async run(s: Script, keyList: string[], args: (string | Buffer | number)[]): Promise<unknown> {
+  /** Runs a script by its SHA-1 (loading it on NOSCRIPT); `binary`: replies as Buffers (else auto-pipelined, strings). */
+  private async run(s: Script, keyList: string[], args: (string | Buffer | number)[], binary = false): Promise<unknown> {
+    const call = (cmd: 'evalsha' | 'eval', head: string): Promise<unknown> =>
+      binary
+        ? this.redis.sendCommand(new Command(cmd, [head, keyList.length, ...keyList, ...args], { replyEncoding: null }))
+        : (this.redis[cmd](head, keyList.length, ...keyList, ...args) as Promise<unknown>);
     try {
-      return await this.redis.sendCommand(new Command('evalsha', [s.sha, keyList.length, ...keyList, ...args], { replyEncoding: null }));
+      return await call('evalsha', s.sha);
     } catch (e) {
       if (!String((e as Error).message).startsWith('NOSCRIPT')) throw e;
-      return await this.redis.sendCommand(new Command('eval', [s.text, keyList.length, ...keyList, ...args], { replyEncoding: null }));
+      return await call('eval', s.text);
     }
   }
 
@@ -163,9 +172,14 @@ export class RedisStore implements Store {
       items.map(async (m) => {
         const r = hex(m.recipient);
         const seq = Number(
-          await this.run(S.insert, RedisStore.mailKeys(r), [m.eid, buf(m.env), m.time, quota.mailboxMaxCount, quota.mailboxMaxBytes, quota.maxStoreBytes, r, this.instance]),
+          await this.run(
+            S.insert,
+            [...RedisStore.mailKeys(r), keys.key(r)],
+            [m.eid, buf(m.env), m.time, quota.mailboxMaxCount, quota.mailboxMaxBytes, quota.maxStoreBytes, r, this.instance],
+          ),
         );
-        return seq > 0 ? seq : seq === 0 ? 'dup' : seq === -1 ? 'MAILBOX_FULL' : 'STORE_FULL';
+        if (seq === -3) this.known.delete(r);
+        return seq > 0 ? seq : seq === 0 ? 'dup' : seq === -1 ? 'MAILBOX_FULL' : seq === -2 ? 'STORE_FULL' : 'UNKNOWN_RECIPIENT';
       }),
     );
   }
@@ -176,7 +190,7 @@ export class RedisStore implements Store {
 
   async pull(recipient: Uint8Array, after: number, notBefore: number, limit: number, maxBytes = Infinity): Promise<StoredMail[]> {
     const r = hex(recipient);
-    const flat = (await this.run(S.pull, [keys.queue(r), keys.env(r), keys.time(r)], [after, notBefore, limit, Number.isFinite(maxBytes) ? maxBytes : -1])) as Buffer[];
+    const flat = (await this.run(S.pull, [keys.queue(r), keys.env(r), keys.time(r)], [after, notBefore, limit, Number.isFinite(maxBytes) ? maxBytes : -1], true)) as Buffer[];
     const out: StoredMail[] = [];
     for (let i = 0; i + 3 < flat.length; i += 4) {
       out.push({ seq: Number(flat[i]!.toString()), eid: flat[i + 1]!.toString(), time: Number(flat[i + 2]!.toString()), env: new Uint8Array(flat[i + 3]!) });
@@ -199,8 +213,21 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * A key seen registered within the last KNOWN_MS is taken as registered without a round trip
+   * (the insert script checks again, atomically): a send then costs one script call, and sends
+   * of one connection are not held up one by one behind a lookup.
+   */
   async isRegistered(signPk: Uint8Array): Promise<boolean> {
-    return (await this.redis.exists(keys.key(hex(signPk)))) === 1;
+    const r = hex(signPk);
+    const now = Date.now();
+    if ((this.known.get(r) ?? 0) > now) return true;
+    const yes = (await this.redis.exists(keys.key(r))) === 1;
+    if (yes) {
+      if (this.known.size >= KNOWN_MAX) this.known.clear();
+      this.known.set(r, now + KNOWN_MS);
+    } else this.known.delete(r);
+    return yes;
   }
 
   async lookupName(name: string): Promise<DirectoryEntry | undefined> {
@@ -222,6 +249,7 @@ export class RedisStore implements Store {
   }
 
   async releaseName(name: string, signPk: Uint8Array): Promise<boolean> {
+    this.known.delete(hex(signPk));
     return Number(await this.run(S.release, [keys.name(name), keys.key(hex(signPk))], [buf(signPk), name])) === 1;
   }
 
