@@ -152,7 +152,7 @@ export class RedisStore implements Store {
   private async run(s: Script, keyList: string[], args: (string | Buffer | number)[], binary = false): Promise<unknown> {
     const call = (cmd: 'evalsha' | 'eval', head: string): Promise<unknown> =>
       binary
-        ? this.redis.sendCommand(new Command(cmd, [head, keyList.length, ...keyList, ...args], { replyEncoding: null }))
+        ? (this.redis.sendCommand(new Command(cmd, [head, keyList.length, ...keyList, ...args], { replyEncoding: null })) as Promise<unknown>)
         : (this.redis[cmd](head, keyList.length, ...keyList, ...args) as Promise<unknown>);
     try {
       return await call('evalsha', s.sha);
