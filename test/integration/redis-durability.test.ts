@@ -63,9 +63,10 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('a Redis-backed deplo
   });
   afterAll(async () => {
     await a?.stop('SIGKILL');
-    if (b) expect(await b.stop()).toBe(0);
+    const code = await b?.stop();
     await redis?.stop();
     cleanupTmp();
+    expect(code).toBe(0);
   });
 
   it(`kill -9 of the relay in the middle of ${N} sends: resent through another relay, each envelope is stored exactly once`, async () => {

@@ -52,6 +52,12 @@ export interface RedisProc {
   stop(): Promise<void>;
 }
 
+/** Every redis-server started here and still running: killed when the test process exits, whatever failed. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
 export async function startRedis(opts: { appendonly?: 'yes' | 'no'; appendfsync?: 'always' | 'everysec' } = {}): Promise<RedisProc> {
   const bin = redisServerPath();
   if (!bin) throw new Error('redis-server is not installed');
@@ -83,6 +89,8 @@ export async function startRedis(opts: { appendonly?: 'yes' | 'no'; appendfsync?
   const start = async (): Promise<void> => {
     const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     proc = p;
+    live.add(p);
+    p.once('exit', () => live.delete(p));
     let out = '';
     await new Promise<void>((resolve, reject) => {
       const onData = (d: Buffer): void => {

@@ -34,9 +34,10 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     [a, b] = await Promise.all([startRelayProcess({ store: redis.url, args }), startRelayProcess({ store: redis.url, args })]);
   });
   afterAll(async () => {
-    for (const r of [a, b]) if (r) expect(await r.stop()).toBe(0);
+    const codes = await Promise.all([a, b].map((r) => r?.stop()));
     for (const r of [redis, ...extra]) await r?.stop();
     cleanupTmp();
+    expect(codes).toEqual([0, 0]);
   });
 
   it('mail accepted on relay A is pushed to the recipient listening on relay B, pulled and acknowledged there, and gone from A', async () => {
