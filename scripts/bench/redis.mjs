@@ -93,7 +93,7 @@ async function rateOn(n, redisUrl, perPair) {
 
 export async function redisRow(opt) {
   if (spawnSync('redis-server', ['--version']).error) return { baseline: '—', ours: '—', target: '—', pass: false, skipped: 'skipped: no redis-server' };
-  const perPair = opt.quick ? 300 : 2000;
+  const perPair = opt.quick ? 300 : 1000;
   const fwd = await startForwarder();
   let base;
   try {
