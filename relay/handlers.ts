@@ -345,29 +345,38 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const handle = async (c: Conn, text: string | undefined): Promise<void> => {
-    if (text === undefined) return sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
-    const r = parseClientFrame(text, limits.maxFrameBytes);
-    if (!r.ok) return sendError(c, r.id, r.code, r.message);
-    if (!c.frameBucket.take()) return sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
-    if (ctx.closing()) return sendError(c, r.frame.id, 'SHUTTING_DOWN', 'the relay is shutting down');
+  const handle = async (c: Conn, f: ClientFrame): Promise<void> => {
     try {
-      await dispatch(c, r.frame);
+      await dispatch(c, f);
     } catch (e) {
-      if (e instanceof FrameRefusal) return sendError(c, r.frame.id, e.code, e.message);
+      if (e instanceof FrameRefusal) return sendError(c, f.id, e.code, e.message);
       if (isDiskFull(e)) {
-        event('store-error', { conn: c.n, frame: r.frame.t, error: 'SQLITE_FULL' });
-        return sendError(c, r.frame.id, 'STORE_FULL', "the relay's disk is full");
+        event('store-error', { conn: c.n, frame: f.t, error: 'SQLITE_FULL' });
+        return sendError(c, f.id, 'STORE_FULL', "the relay's disk is full");
       }
-      event('internal-error', { conn: c.n, frame: r.frame.t, error: isHushError(e) ? e.code : (e as Error).name });
-      sendError(c, r.frame.id, 'INTERNAL', 'the relay failed to handle this frame');
+      event('internal-error', { conn: c.n, frame: f.t, error: isHushError(e) ? e.code : (e as Error).name });
+      sendError(c, f.id, 'INTERNAL', 'the relay failed to handle this frame');
     }
   };
 
-  /** Frames of one connection are handled in arrival order, each after the previous one answered. */
+  /**
+   * A frame is parsed and counted against --frame-rate when it arrives; it is answered in
+   * arrival order, after the frames before it on its connection (the store is asynchronous).
+   */
   const onFrame = (c: Conn, text: string | undefined): Promise<void> => {
     c.alive = true;
-    return (c.chain = c.chain.then(() => handle(c, text)));
+    let next: () => void | Promise<void>;
+    if (text === undefined) next = () => sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
+    else {
+      const r = parseClientFrame(text, limits.maxFrameBytes);
+      if (!r.ok) next = () => sendError(c, r.id, r.code, r.message);
+      else if (!c.frameBucket.take()) next = () => sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
+      else {
+        const f = r.frame;
+        next = () => (ctx.closing() ? sendError(c, f.id, 'SHUTTING_DOWN', 'the relay is shutting down') : handle(c, f));
+      }
+    }
+    return (c.chain = c.chain.then(next));
   };
 
   return {
