@@ -24,6 +24,8 @@ async function startRedis() {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const killIt = () => child.kill('SIGKILL'); // a row that times out still leaves no redis-server behind
+  process.once('exit', killIt);
   await new Promise((resolve, reject) => {
     let log = '';
     child.stdout.on('data', (d) => {
@@ -35,6 +37,7 @@ async function startRedis() {
   return {
     url: `redis://127.0.0.1:${port}/0`,
     stop: async () => {
+      process.off('exit', killIt);
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
