@@ -59,7 +59,7 @@ export default tseslint.config(
     ['**/store/**', '**/client/**', '**/cli/**', '**/relay/**', 'argon2', 'ws', 'better-sqlite3', 'node:fs', 'fs', 'node:fs/promises'],
     'crypto is pure: no I/O, no upper layers',
   ),
-  layer(['src/store/**/*.ts', 'src/client/**/*.ts'], ['**/cli/**', '**/relay/**'], 'store and client sit below the cli'),
+  layer(['src/store/**/*.ts', 'src/client/**/*.ts'], ['**/cli/**', '**/relay/**', '**/daemon/**'], 'store and client sit below the cli and the daemon'),
   layer(
     ['relay/**/*.ts'],
     ['**/src/crypto/seal*', '**/src/crypto/keyring*', '**/src/crypto/identity*', '**/src/store/**', '**/src/client/**', '**/src/cli/**'],

@@ -3,7 +3,7 @@
  * docs/PROTOCOL.md §7.7 has the same table; keep them together.
  */
 import { DataError } from '../src/errors.js';
-import { MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+import { MAX_ENVELOPE_BYTES } from '../src/protocol/frames.js'; // v1 or v2
 
 export interface RelayLimitsConfig {
   maxFrameBytes: number;
@@ -26,11 +26,19 @@ export interface RelayLimitsConfig {
   ephemeralRatePerPair: number;
   strangerMaxCount: number;
   strangerMaxBytes: number;
+  strangerSharePercent: number;
   tokensPerMailbox: number;
   tokenMaxLifetimeMs: number;
+  prekeyRatePerConn: number;
+  prekeyHandoutsPerHour: number;
+  prekeyCap: number;
+  blobMaxBytes: number;
+  blobQuotaUploaderBytes: number;
+  blobQuotaRecipientBytes: number;
+  blobTtlMs: number;
 }
 
-type Kind = 'bytes' | 'count' | 'rate' | 'duration';
+type Kind = 'bytes' | 'count' | 'rate' | 'duration' | 'percent';
 
 export interface LimitSpec {
   key: keyof RelayLimitsConfig;
@@ -39,6 +47,8 @@ export interface LimitSpec {
   kind: Kind;
   def: number;
   min: number;
+  /** Largest value accepted (default: none). */
+  max?: number;
   code: string;
   what: string;
 }
@@ -229,6 +239,17 @@ export const LIMITS: readonly LimitSpec[] = [
     what: 'envelope bytes waiting per (identified sender, recipient) pair',
   },
   {
+    key: 'strangerSharePercent',
+    flag: 'stranger-share',
+    env: 'HUSH_RELAY_STRANGER_SHARE',
+    kind: 'percent',
+    def: 50,
+    min: 1,
+    max: 100,
+    code: 'STRANGER_QUOTA',
+    what: 'percent of --mailbox-count and --mailbox-bytes that identified sends, all senders together, may fill in one mailbox',
+  },
+  {
     key: 'tokensPerMailbox',
     flag: 'tokens-per-mailbox',
     env: 'HUSH_RELAY_TOKENS_PER_MAILBOX',
@@ -247,6 +268,76 @@ export const LIMITS: readonly LimitSpec[] = [
     min: 1000,
     code: '(expiry clamped)',
     what: 'longest a registered delivery token stays valid',
+  },
+  {
+    key: 'prekeyRatePerConn',
+    flag: 'prekey-rate',
+    env: 'HUSH_RELAY_PREKEY_RATE',
+    kind: 'rate',
+    def: 10,
+    min: 1,
+    code: 'RATE_LIMITED',
+    what: 'prekeys and fetch-prekeys frames per second per connection',
+  },
+  {
+    key: 'prekeyHandoutsPerHour',
+    flag: 'prekey-handouts',
+    env: 'HUSH_RELAY_PREKEY_HANDOUTS',
+    kind: 'count',
+    def: 100,
+    min: 1,
+    code: '(bundles without one-time keys)',
+    what: 'bundles per identity per hour that carry its one-time prekeys; later ones carry none (the last-resort KEM prekey, no OPK) until the hour rolls on',
+  },
+  {
+    key: 'prekeyCap',
+    flag: 'prekey-cap',
+    env: 'HUSH_RELAY_PREKEY_CAP',
+    kind: 'count',
+    def: 200,
+    min: 1,
+    code: 'TOO_MANY_PREKEYS',
+    what: 'one-time X25519 prekeys, and one-time ML-KEM prekeys, stored per identity (each)',
+  },
+  {
+    key: 'blobMaxBytes',
+    flag: 'blob-max',
+    env: 'HUSH_RELAY_BLOB_MAX',
+    kind: 'bytes',
+    def: 1024 ** 3 + 16 * 16384,
+    min: 1024,
+    code: 'BLOB_TOO_LARGE',
+    what: 'largest blob (sealed bytes: a 1 GiB file and its chunk tags)',
+  },
+  {
+    key: 'blobQuotaUploaderBytes',
+    flag: 'blob-quota-uploader',
+    env: 'HUSH_RELAY_BLOB_QUOTA_UPLOADER',
+    kind: 'bytes',
+    def: 4 * 1024 ** 3,
+    min: 1024,
+    code: 'BLOB_QUOTA',
+    what: 'blob bytes stored per uploader (unexpired, not yet acked by all)',
+  },
+  {
+    key: 'blobQuotaRecipientBytes',
+    flag: 'blob-quota-recipient',
+    env: 'HUSH_RELAY_BLOB_QUOTA_RECIPIENT',
+    kind: 'bytes',
+    def: 4 * 1024 ** 3,
+    min: 1024,
+    code: 'BLOB_QUOTA',
+    what: 'blob bytes waiting per recipient (not yet acked by that recipient)',
+  },
+  {
+    key: 'blobTtlMs',
+    flag: 'blob-ttl',
+    env: 'HUSH_RELAY_BLOB_TTL',
+    kind: 'duration',
+    def: 7 * 24 * 3600 * 1000,
+    min: 1000,
+    code: 'NOT_FOUND (deleted)',
+    what: 'time-to-live of a blob, from its blob-begin',
   },
   {
     key: 'heartbeatMs',
@@ -281,12 +372,13 @@ export function parseLimitValue(spec: LimitSpec, text: string): number {
     if (!m) return bad();
     n = Number(m[1]) * SIZE_UNITS[m[2] ?? '']!;
   } else {
-    const m = /^(\d+)$/.exec(t);
+    const m = (spec.kind === 'percent' ? /^(\d+)%?$/ : /^(\d+)$/).exec(t);
     if (!m) return bad();
     n = Number(m[1]);
   }
   if (!Number.isSafeInteger(n) || n < spec.min) {
     throw new DataError('BAD_LIMIT', `--${spec.flag} must be at least ${spec.min}`, { hint: 'see hush-relay --help' });
   }
+  if (spec.max !== undefined && n > spec.max) throw new DataError('BAD_LIMIT', `--${spec.flag} must be at most ${spec.max}`, { hint: 'see hush-relay --help' });
   return n;
 }

@@ -11,7 +11,8 @@ import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
 import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
 import { tokenHash } from '../src/protocol/delivery-token.js';
-import { envelopeId, MAX_ENVELOPE_BYTES } from '../src/protocol/envelope.js';
+import { transferSignedBytes } from '../src/protocol/name-transfer.js';
+import { envelopeId } from '../src/protocol/envelope.js';
 import {
   type AckFrame,
   type AuthFrame,
@@ -21,6 +22,7 @@ import {
   type ClientFrame,
   type LookupFrame,
   type ReleaseFrame,
+  MAX_ENVELOPE_BYTES, // v1 or v2
   MAX_PULL_BYTES,
   parseClientFrame,
   type PullFrame,
@@ -29,11 +31,15 @@ import {
   type RelayLimits,
   type SendFrame,
   type TokensFrame,
+  type TransferFrame,
 } from '../src/protocol/frames.js';
+import type { BlobClientFrame } from '../src/protocol/blob-frames.js';
+import { BlobRefusal, BlobStore } from './blobs.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
 import { addressKey, WindowCounter } from './quota.js';
+import { createPrekeyHandlers } from './prekeys.js';
 import type { Store } from './store-api.js';
 import { StrangerQuota } from './strangers.js';
 import type { RelayUrls } from './urls.js';
@@ -64,6 +70,8 @@ export interface Conn {
   frameBucket: Bucket;
   /** The frames of one connection are handled one after another, in order (the store is asynchronous). */
   chain: Promise<void>;
+  /** `prekeys` and `fetch-prekeys` frames (--prekey-rate, relay/prekeys.ts). */
+  prekeyBucket: Bucket;
 }
 
 /** A refusal of one request with a wire error code; the connection stays open. */
@@ -86,6 +94,8 @@ export interface HandlerContext {
   closing(): boolean;
   /** Free bytes on the data directory's file system (--min-free); default: unlimited. */
   freeBytes?: (now?: number) => number;
+  /** The data directory: blob frames are served from DATA/blobs (relay/blobs.ts); without it they are NOT_FOUND. */
+  dataDir?: string;
 }
 
 export interface Handlers {
@@ -101,6 +111,8 @@ export interface Handlers {
   gone(c: Conn): void;
   /** Drops rate buckets of identities that are offline and refilled, and expired quota windows (called by the purge timer). */
   sweepBuckets(): void;
+  /** The blob store (with ctx.dataDir): purged by the purge timer, closed at shutdown. */
+  blobs?: BlobStore;
 }
 
 export function createHandlers(ctx: HandlerContext): Handlers {
@@ -114,8 +126,16 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const freeBytes = ctx.freeBytes ?? (() => Infinity);
   /** Per delivery token (hash, base64): the identity bucket of an unidentified sender. */
   const tokenBuckets = new Map<string, Bucket>();
-  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes);
+  const shareCount = Math.max(1, Math.floor((limits.mailboxMaxCount * limits.strangerSharePercent) / 100));
+  const shareBytes = Math.floor((limits.mailboxMaxBytes * limits.strangerSharePercent) / 100);
+  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, shareCount, shareBytes);
   const online = mailbox.online;
+  const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
+  // Blobs need a synchronous "is this key registered" (relay/blobs.ts): only a store that answers
+  // it from memory serves them (SQLite); the Redis store serves no blobs yet (NOT_FOUND below).
+  const registeredNow = store.registeredNow?.bind(store);
+  const blobs =
+    ctx.dataDir === undefined || !registeredNow ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: registeredNow, freeBytes: (now) => freeBytes(now), event });
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -128,8 +148,11 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     authSkewMs: limits.authSkewMs,
     strangerMaxCount: limits.strangerMaxCount,
     strangerMaxBytes: limits.strangerMaxBytes,
+    strangerShareCount: shareCount,
+    strangerShareBytes: shareBytes,
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
+    prekeyCap: limits.prekeyCap,
   };
 
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
@@ -209,8 +232,42 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     const row = await store.lookupName(f.name);
     if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${f.name}`);
     if (!bytesEqual(row.signPk, c.signPk!)) throw new FrameRefusal('NAME_TAKEN', `the name ${f.name} is held by another identity; only its key can release it`);
-    await store.releaseName(f.name, c.signPk!); // no longer registered: mail to the key is UNKNOWN_RECIPIENT
+    // No longer registered: mail to the key is UNKNOWN_RECIPIENT, and its v2 prekeys are gone
+    // (the store drops them with the name): nobody starts a session with a released key.
+    await store.releaseName(f.name, c.signPk!);
     event('release', { conn: c.n });
+    c.link.send({ t: 'ok', id: f.id });
+  };
+
+  /**
+   * Moves a name from the key that signed the transfer to the authenticated key (§7.2
+   * "Transfer"): both signatures are checked, then the directory changes in one transaction.
+   * The old key keeps no name and is no longer registered (mail to it: UNKNOWN_RECIPIENT).
+   */
+  const handleTransfer = async (c: Conn, f: TransferFrame): Promise<void> => {
+    if (!store.transferName) throw new FrameRefusal('UNKNOWN_TYPE', `this relay's ${store.kind} store cannot transfer names yet; register the new key under a new name`);
+    if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
+    let b;
+    try {
+      b = parseBundle(f.bundle);
+    } catch (e) {
+      throw new FrameRefusal('BAD_BUNDLE', isHushError(e) ? e.message : 'bad bundle');
+    }
+    if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
+    if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
+    if (!verifyDetached(transferSignedBytes(b.name, f.from, b.signPk), f.sig, f.from))
+      throw new FrameRefusal('BAD_TRANSFER', `the transfer of ${b.name} to this key is not signed by the key it names as the holder`);
+    const row = await store.lookupName(b.name);
+    if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${b.name}`);
+    if (!bytesEqual(row.signPk, b.signPk)) {
+      if (!bytesEqual(row.signPk, f.from)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is held by another key than the one that signed the transfer`);
+      const now = Date.now();
+      if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
+      // The store moves the name and who is registered in one step (the old key takes no mail).
+      if (!(await store.transferName(b.name, f.from, b.signPk, JSON.stringify(bundleToJson(b)), now)))
+        throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} changed hands meanwhile`);
+    } // else: already moved (a resend): ok, nothing changes
+    event('transfer', { conn: c.n });
     c.link.send({ t: 'ok', id: f.id });
   };
 
@@ -245,6 +302,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (token) await checkToken(c, { ...f, token }, now);
     else {
       if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
+      // Typing and other ephemerals go only between contacts (§7.2): never identified, so a
+      // stranger or a throwaway key cannot push anything at a listening recipient.
+      if (f.ephemeral) throw new FrameRefusal('TOKEN_REQUIRED', "an ephemeral send needs a delivery token for the recipient's mailbox");
       if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
       let ib = identityBuckets.get(c.key!);
       if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
@@ -254,20 +314,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     const rkey = f.toText; // = toB64(f.to): base64 is strict
     if (!(await store.isRegistered(f.to, rkey))) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
     // Identified and durable: the stranger quota of this (sender, mailbox) pair (§7.7).
-    const stranger = !token && !f.ephemeral && !strangers.counted(rkey, f.eid);
-    if (stranger && !strangers.fits(c.key!, rkey, f.env.length)) {
-      if (await store.exists(f.to, f.eid)) {
-        c.link.send(acceptedText(f.id, f.eid, true, 0));
-        return;
-      }
-      throw new FrameRefusal(
-        'STRANGER_QUOTA',
-        `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`,
-      );
-    }
     if (f.ephemeral) {
-      // The pair: the sender's identity, or for a token send (no identity) the token's hash.
-      const pk = `${c.key ?? `token:${toB64(tokenHash(token!))}`} ${rkey}`;
+      // The pair: the token's hash (only token sends get here) and the mailbox.
+      const pk = `${toB64(tokenHash(token!))} ${rkey}`;
       let pb = pairBuckets.get(pk);
       if (!pb) pairBuckets.set(pk, (pb = new Bucket(limits.ephemeralRatePerPair)));
       if (!pb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.ephemeralRatePerPair} ephemeral envelopes per second to this recipient`);
@@ -275,13 +324,26 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       c.link.send(acceptedText(f.id, f.eid, false, delivered));
       return;
     }
-    // The mailbox and store quotas are checked by the store in the insert itself (relay/store-api.ts).
-    if (freeBytes(now) - f.env.length < limits.minFreeBytes) {
+    // The mailbox and store quotas are checked by the store in the insert itself (relay/store-api.ts);
+    // the free-space floor and, for an identified send, the stranger quota of this (sender,
+    // mailbox) pair and the strangers' share of the mailbox (§7.7) here. The stranger counts are
+    // this process's own (relay/strangers.ts: never stored), so with a shared store each relay
+    // process enforces them on the sends it takes.
+    const diskFull = freeBytes(now) - f.env.length < limits.minFreeBytes;
+    const stranger = !token && !strangers.counted(rkey, f.eid);
+    const over = stranger ? strangers.refusal(c.key!, rkey, f.env.length) : undefined;
+    if (diskFull || over) {
       if (await store.exists(f.to, f.eid)) {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
-      throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
+      if (diskFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
+      throw new FrameRefusal(
+        'STRANGER_QUOTA',
+        over === 'pair'
+          ? `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`
+          : `senders without a delivery token already fill their share of this mailbox (${shareCount} envelopes, ${shareBytes} bytes); the rest is kept for contacts`,
+      );
     }
     const key = c.key;
     if (stranger) strangers.charge(key!, rkey, f.eid, f.env.length, now);
@@ -324,10 +386,12 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const dispatch = (c: Conn, f: ClientFrame): void | Promise<void> => {
     if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
     if (f.t === 'auth') return handleAuth(c, f);
-    // Without auth: ping, auth, lookup (the directory is public) and a send with a delivery
-    // token (§7.2). Everything else needs an authenticated connection.
+    // Without auth: ping, auth, lookup (the directory is public), fetch-prekeys (public too,
+    // bounded per target by --prekey-handouts) and a send with a delivery token (§7.2).
+    // Everything else needs an authenticated connection.
     if (f.t === 'send' && f.token) return handleSend(c, f);
     if (f.t === 'lookup') return handleLookup(c, f);
+    if (f.t === 'fetch-prekeys') return prekeyHandlers.fetch(c, f); // public like lookup: the relay need not learn who starts a session
     if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', `authenticate before ${f.t}`);
     switch (f.t) {
       case 'tokens':
@@ -336,12 +400,29 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         return handleRegister(c, f);
       case 'release':
         return handleRelease(c, f);
+      case 'transfer':
+        return handleTransfer(c, f);
       case 'send':
         return handleSend(c, f);
       case 'pull':
         return handlePull(c, f);
       case 'ack':
         return handleAck(c, f);
+      case 'prekeys':
+        return prekeyHandlers.prekeys(c, f);
+      default:
+        return handleBlob(c, f);
+    }
+  };
+
+  const handleBlob = (c: Conn, f: BlobClientFrame): void => {
+    if (!blobs)
+      throw new FrameRefusal('NOT_FOUND', store.registeredNow ? 'this relay stores no blobs' : `this relay stores no blobs (its ${store.kind} store keeps no blob metadata yet)`);
+    try {
+      blobs.handle(c, f);
+    } catch (e) {
+      if (e instanceof BlobRefusal) throw new FrameRefusal(e.code, e.message);
+      throw e;
     }
   };
 
@@ -391,6 +472,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       sendBucket: new Bucket(limits.sendRatePerConn),
       frameBucket: new Bucket(limits.frameRatePerConn),
       chain: Promise.resolve(),
+      prekeyBucket: new Bucket(limits.prekeyRatePerConn),
     }),
     hello: (c) => ({ t: 'hello', challenge: toB64(c.challenge), relay: urls.main, urls: urls.all, time: Date.now(), limits: publicLimits }),
     onFrame,
@@ -410,6 +492,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       newNames.sweep();
       for (const [k, b] of tokenBuckets) if (b.full()) tokenBuckets.delete(k);
       strangers.purge(Date.now() - limits.ttlMs);
+      prekeyHandlers.sweep();
     },
+    ...(blobs ? { blobs } : {}),
   };
 }

@@ -145,7 +145,16 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   const conns = new Map<Conn, WebSocket>();
   let closing = false;
   let connCounter = 0;
-  const handlers = createHandlers({ limits, urls, store, mailbox, event, closing: () => closing, freeBytes: store.kind === 'sqlite' ? freeSpaceProbe(opts.dataDir) : undefined });
+  const handlers = createHandlers({
+    limits,
+    urls,
+    store,
+    mailbox,
+    event,
+    closing: () => closing,
+    freeBytes: store.kind === 'sqlite' ? freeSpaceProbe(opts.dataDir) : undefined,
+    dataDir: opts.dataDir,
+  });
 
   wss.on('connection', (ws, req: IncomingMessage) => {
     const n = ++connCounter;
@@ -197,9 +206,16 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     try {
       const n = await store.purge(Date.now() - limits.ttlMs);
       await store.purgeTokens(Date.now());
+      store.prekeys?.purgeExpiredPrekeys(Date.now());
       if (n > 0) event('purge', { removed: n });
     } catch (e) {
       event('store-error', { op: 'purge', error: (e as Error).name });
+    }
+    try {
+      const b = handlers.blobs?.purge() ?? 0;
+      if (b > 0) event('purge-blobs', { removed: b });
+    } catch (e) {
+      event('store-error', { op: 'purge-blobs', error: (e as Error).name });
     }
     handlers.sweepBuckets();
   };
@@ -243,6 +259,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       wss.close();
       await stopped;
       await store.close();
+      handlers.blobs?.close();
       event('stopped');
     })();
     return closed;

@@ -10,6 +10,8 @@
  * mailbox only in ack. The handlers never read-then-write these.
  */
 
+import type { PrekeyStore } from './prekeys-store.js';
+
 export interface StoredMail {
   seq: number;
   eid: string;
@@ -74,8 +76,24 @@ export interface Store {
    * another key holds `name` ('taken', nothing changed): checked and written in one step.
    */
   putBundle(name: string, signPk: Uint8Array, bundle: string, now: number): Promise<'ok' | 'taken'>;
-  /** Frees `name` if `signPk` holds it; false when it does not. */
+  /** Frees `name` if `signPk` holds it, and drops the key's v2 prekeys; false when it does not hold it. */
   releaseName(name: string, signPk: Uint8Array): Promise<boolean>;
+  /**
+   * Moves `name` from `from` to `to` with `bundle` in one step (§7.2 "Transfer"); false when
+   * `from` no longer holds it. Undefined when the store cannot do it yet (Redis): the relay
+   * answers `transfer` UNKNOWN_TYPE (docs/ARCHITECTURE.md "The relay store").
+   */
+  transferName?(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): Promise<boolean>;
+  /**
+   * The v2 prekeys (relay/prekeys-store.ts). Undefined when the store keeps none yet (Redis):
+   * the relay answers `prekeys` and `fetch-prekeys` UNKNOWN_TYPE, and clients send v1.
+   */
+  readonly prekeys?: PrekeyStore;
+  /**
+   * Whether `rkey` holds a name, answered from memory (the SQLite store). The blob store
+   * (relay/blobs.ts) needs it synchronously; a store without it serves no blobs yet (Redis).
+   */
+  registeredNow?(rkey: string): boolean;
 
   /** Adds (or re-dates) and removes token hashes of `recipient`; a hash of another mailbox is left alone. Unexpired tokens after. */
   putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): Promise<number>;

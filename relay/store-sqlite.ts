@@ -5,6 +5,7 @@
  * kept up to date), and the registered keys are a Set: no query per send.
  */
 import type { DirectoryEntry, InsertResult, MailQuota, NewMail, Store, StoredMail, WakeHandler } from './store-api.js';
+import type { PrekeyStore } from './prekeys-store.js';
 import { RelayStore } from './store.js';
 import { toB64 } from '../src/protocol/encoding.js';
 
@@ -126,8 +127,28 @@ export class SqliteStore implements Store {
 
   releaseName(name: string, signPk: Uint8Array): Promise<boolean> {
     const r = this.db.releaseName(name, signPk);
-    if (r) this.registered.delete(toB64(signPk)); // mail to the key is UNKNOWN_RECIPIENT, as after a restart
+    if (r) {
+      this.registered.delete(toB64(signPk)); // mail to the key is UNKNOWN_RECIPIENT, as after a restart
+      this.db.prekeys.dropPrekeys(signPk); // and nobody starts a v2 session with a released key
+    }
     return Promise.resolve(r);
+  }
+
+  transferName(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): Promise<boolean> {
+    const r = this.db.transferName(name, from, to, bundle, now);
+    if (r) {
+      this.registered.delete(toB64(from)); // the old key keeps no name and takes no mail
+      this.registered.add(toB64(to));
+    }
+    return Promise.resolve(r);
+  }
+
+  get prekeys(): PrekeyStore {
+    return this.db.prekeys;
+  }
+
+  registeredNow(rkey: string): boolean {
+    return this.registered.has(rkey);
   }
 
   putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): Promise<number> {

@@ -15,11 +15,12 @@ import Database from 'better-sqlite3';
 import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, UsageError } from '../src/errors.js';
+import { PREKEY_SCHEMA, type PrekeyStore, SqlitePrekeyStore } from './prekeys-store.js';
 import type { DirectoryEntry, NewMail, StoredMail } from './store-api.js';
 
 export type { DirectoryEntry, NewMail, StoredMail } from './store-api.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy (none made for a Buffer). */
 const b = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
@@ -105,6 +106,8 @@ function openPrivate(dir: string): string {
 
 export class RelayStore {
   private readonly db: Database.Database;
+  /** The v2 prekeys (schema 3), in the same database file. */
+  readonly prekeys: PrekeyStore;
   private readonly q;
   private readonly insertTx: (items: readonly NewMail[]) => (number | null)[];
 
@@ -129,11 +132,12 @@ export class RelayStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version === 0 || version === 1) {
-      // A new store, or a schema-1 store of an older relay: migrated in one transaction.
+    if (version === 0 || version === 1 || version === 2) {
+      // A new store, or a schema-1 or -2 store of an older relay: migrated in one transaction.
       this.db.exec('BEGIN');
       if (version === 0) this.db.exec(SCHEMA);
-      this.db.exec(TOKENS);
+      if (version <= 1) this.db.exec(TOKENS);
+      this.db.exec(PREKEY_SCHEMA); // schema 3: v2 prekeys (relay/prekeys-store.ts)
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       this.db.exec('COMMIT');
     } else if (version !== SCHEMA_VERSION) {
@@ -142,6 +146,7 @@ export class RelayStore {
         hint: 'use a newer hush relay, or another --data directory',
       });
     }
+    this.prekeys = new SqlitePrekeyStore(this.db);
     this.q = {
       insert: this.db.prepare('INSERT OR IGNORE INTO mailbox (recipient, eid, env, size, time) VALUES (?, ?, ?, ?, ?)'),
       exists: this.db.prepare('SELECT 1 FROM mailbox WHERE recipient = ? AND eid = ?'),
@@ -281,6 +286,20 @@ export class RelayStore {
       this.q.delKey.run(b(signPk));
       this.q.putName.run(name, b(signPk), bundle, old?.created ?? now, now);
       return 'ok' as const;
+    })();
+  }
+
+  /**
+   * Moves `name` from the key `from` to the key `to` (with `to`'s bundle, dropping any other
+   * name `to` held) in one transaction; false, and nothing changed, when `from` does not hold it.
+   */
+  transferName(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): boolean {
+    return this.db.transaction(() => {
+      if (this.q.delName.run(name, b(from)).changes !== 1) return false;
+      const old = this.q.byKey.get(b(to)) as { created: number } | undefined;
+      this.q.delKey.run(b(to));
+      this.q.putName.run(name, b(to), bundle, old?.created ?? now, now);
+      return true;
     })();
   }
 

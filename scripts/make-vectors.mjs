@@ -719,6 +719,9 @@ console.log(
     `fingerprint.json (${fpCases.length} + ${snCases.length}), keyring.json (1 seal, 1 rewrap, ${krFail.length} open)`,
 );
 console.log(`wrote test/vectors/${await (await import('./vectors/relay-auth.mjs')).writeRelayAuthVectors({ root, dist, drbg, ids, secrets, T0 })}`);
+console.log(`wrote test/vectors/${await (await import('./vectors/name-transfer.mjs')).writeNameTransferVectors({ root, dist, ids })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/receipts.mjs')).writeReceiptVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/store.mjs')).writeStoreVectors({ root, dist, drbg, ids, secrets, T0 })}`);
+console.log(`wrote test/vectors/${await (await import('./vectors/files.mjs')).writeFileVectors({ root, dist, drbg })}`);
 console.log(`wrote ${await (await import('./vectors/examples.mjs')).writeExamples({ root, dist, drbg, ids, secrets, T0 })}`);
+console.log(`wrote test/vectors/${await (await import('./vectors/groups.mjs')).writeGroupVectors({ root, dist, drbg })}`);

@@ -44,6 +44,7 @@ export async function load() {
     seal: await dist('src/crypto/seal.js'),
     cbundle: await dist('src/crypto/bundle.js'),
     pbundle: await dist('src/protocol/bundle.js'),
+    dtoken: await dist('src/protocol/delivery-token.js'),
   };
   return mods;
 }
@@ -77,8 +78,21 @@ export async function hushRegister(ws, id, name) {
   if (!ok.includes('"t":"ok"')) throw new Error(`register refused: ${ok}`);
 }
 
-/** Precomputed send frames: blind-relay envelopes of the length a 200-byte message seals to. */
-export async function makeFrames(n, toPk) {
+/** Registers a delivery token for the mailbox authenticated on `ws`; returns the token (base64). */
+export async function hushToken(ws) {
+  const { nacl, enc, dtoken } = await load();
+  const token = nacl.randomBytes(32);
+  ws.send(JSON.stringify({ v: 1, t: 'tokens', id: 'k', add: [{ h: enc.toB64(dtoken.tokenHash(token)), exp: Date.now() + 3600_000 }] }));
+  const ok = await new Promise((r) => ws.once('message', (d) => r(d.toString())));
+  if (!ok.includes('"t":"ok"')) throw new Error(`tokens refused: ${ok}`);
+  return enc.toB64(token);
+}
+
+/**
+ * Precomputed send frames: blind-relay envelopes of the length a 200-byte message seals to,
+ * each with a delivery token (sealed sender: how contacts send, checked by the relay per send).
+ */
+export async function makeFrames(n, toPk, token) {
   const { nacl, enc, env, seal } = await load();
   const party = () => {
     const sk = nacl.randomBytes(32);
@@ -91,7 +105,7 @@ export async function makeFrames(n, toPk) {
     const e = nacl.randomBytes(len);
     e[0] = env.ENVELOPE_VERSION;
     const eid = env.envelopeId(e);
-    out.push({ eid, text: `{"v":1,"t":"send","id":"s${i}","to":"${to}","env":"${enc.toB64(e)}","eid":"${eid}"}` });
+    out.push({ eid, text: `{"v":1,"t":"send","id":"s${i}","to":"${to}","env":"${enc.toB64(e)}","eid":"${eid}","token":"${token}"}` });
   }
   return { frames: out, envLen: len };
 }
@@ -103,21 +117,23 @@ const eidOf = (text) => {
 
 /** Opens PAIRS sender and recipient sockets on either server; returns them and per-pair frames. */
 async function connectPairs(kind, server, perPair) {
-  const { nacl, identity } = await load();
+  const { nacl, identity, enc } = await load();
   const pairs = [];
   for (let k = 0; k < PAIRS; k++) {
-    const a = identity.generateIdentity(nacl.randomBytes);
     const b = identity.generateIdentity(nacl.randomBytes);
-    const { frames, envLen } = await makeFrames(perPair, b.signPk);
     let send, recv;
+    let token = enc.toB64(nacl.randomBytes(32)); // the forwarder gets the same frames, token included
     if (kind === 'hush') {
-      send = await hushConnect(server.url, a);
+      // The recipient registers and hands out a token; the sender never authenticates (as a contact).
       recv = await hushConnect(server.url, b);
       await hushRegister(recv, b, `bench-${k}`);
+      token = await hushToken(recv);
+      send = (await open(server.url)).ws;
     } else {
       recv = (await open(`${server.url}/recv/${k}`)).ws;
       send = (await open(`${server.url}/send/${k}`)).ws;
     }
+    const { frames, envLen } = await makeFrames(perPair, b.signPk, token);
     pairs.push({ send, recv, frames, envLen });
   }
   return pairs;
@@ -155,7 +171,7 @@ export function pump(pairs, window) {
 }
 
 async function throughputOf(kind, perPair) {
-  const server = kind === 'hush' ? await startHush() : await startForwarder();
+  const server = kind === 'hush' ? await startHush(['--auth-timeout', '600s']) : await startForwarder();
   try {
     const pairs = await connectPairs(kind, server, perPair);
     const rate = await pump(pairs, 64);
@@ -219,7 +235,7 @@ export function paced(pairs, periodMs, seconds, warmupS) {
 }
 
 async function latencyOf(kind, seconds) {
-  const server = kind === 'hush' ? await startHush() : await startForwarder();
+  const server = kind === 'hush' ? await startHush(['--auth-timeout', '600s']) : await startForwarder();
   try {
     const pairs = await connectPairs(kind, server, Math.ceil((seconds + 1) * 100) + 10);
     const lat = await paced(pairs, 10, seconds, 0.5);

@@ -4,9 +4,9 @@
 //   node scripts/bench/run.mjs [--quick] [--only ROW|GROUP[,...]] [--wormhole] [--json FILE]
 //
 // Every row measures its baseline in the same run (interleaved where it can) and prints
-// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, relay, redis, cli. Rows:
-// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e,
-// pull-10k, send-lines, history, unlock. --quick shrinks every row for a smoke run.
+// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, redis, cli, files. Rows:
+// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e, e2e-daemon,
+// pull-10k, send-lines, history, unlock, files-100m. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
@@ -14,9 +14,12 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { crypto200, crypto64k } from './crypto.mjs';
 import { v2Seal200, v2Setup, v2Sizes } from './v2.mjs';
+import { v2Fetch } from './prekeys.mjs';
+import { groups10, groups50, groups100 } from './groups.mjs';
 import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
 import { redisRow } from './redis.mjs';
-import { cliHelp, e2e, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
+import { cliHelp, e2e, e2eDaemon, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
+import { files100m } from './files.mjs';
 import { killChildren } from './lib.mjs';
 
 const ROWS = [
@@ -25,16 +28,22 @@ const ROWS = [
   { id: 'v2-200', group: 'v2', what: 'v2: seal + open, 200 B, in a session', fn: v2Seal200 },
   { id: 'v2-setup', group: 'v2', what: 'v2: session setup (PQXDH + ML-KEM-768, both sides)', fn: v2Setup },
   { id: 'v2-sizes', group: 'v2', what: 'v2: prekey bundle and message bytes', fn: v2Sizes },
+  { id: 'v2-fetch', group: 'v2', what: 'v2: prekey bundle fetch round trip (real relay)', fn: v2Fetch },
+  { id: 'groups-10', group: 'groups', what: '`send @NAME` fan-out to 10 members (seal + queue)', fn: groups10 },
+  { id: 'groups-50', group: 'groups', what: '`send @NAME` fan-out to 50 members (seal + queue)', fn: groups50 },
+  { id: 'groups-100', group: 'groups', what: '`send @NAME` fan-out to 100 members (seal + queue)', fn: groups100 },
   { id: 'relay-throughput', group: 'relay', what: 'relay durable sends, 10 pairs', fn: relayThroughput },
   { id: 'relay-latency', group: 'relay', what: 'relay latency send → push', fn: relayLatency },
   { id: 'relay-memory', group: 'relay', what: 'relay memory, 10,000 idle auth conns', fn: relayMemory },
   { id: 'redis', group: 'redis', what: 'relays on one Redis: durable sends, 1/2/3 relays', fn: redisRow },
   { id: 'cli-help', group: 'cli', what: '`hush --help` cold start', fn: cliHelp },
   { id: 'e2e', group: 'cli', what: 'one message end to end (send + pull)', fn: e2e },
+  { id: 'e2e-daemon', group: 'cli', what: 'one message end to end via a daemon on each side', fn: e2eDaemon },
   { id: 'send-lines', group: 'cli', what: '`hush send --lines` of 10,000 lines', fn: sendLines },
   { id: 'pull-10k', group: 'cli', what: '`hush pull` of 10,000 waiting', fn: pull10k },
   { id: 'history', group: 'cli', what: '`hush history --limit 50`, 100,000 stored', fn: history },
   { id: 'unlock', group: 'cli', what: 'unlock (Argon2id, defaults)', fn: unlockRow },
+  { id: 'files-100m', group: 'files', what: '`hush send --file` + `hush save`, 100 MiB', fn: files100m },
 ];
 
 const { values: opt } = parseArgs({
@@ -72,7 +81,7 @@ if (!process.env.HUSH_BENCH_ULIMIT) {
 const wanted = opt.only ? new Set(opt.only.split(',').map((s) => s.trim())) : undefined;
 const rows = ROWS.filter((r) => !wanted || wanted.has(r.id) || wanted.has(r.group));
 if (wanted && rows.length === 0) {
-  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, relay, redis, cli`);
+  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, groups, relay, redis, cli, files`);
   process.exit(2);
 }
 

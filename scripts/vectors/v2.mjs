@@ -258,5 +258,7 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
     steps,
     final: { alice: hex(encodeSessionState(sessions.alice[0])), bob: hex(encodeSessionState(sessions.bob[0])) },
   });
-  return `pqxdh.json (${handshake.length} handshakes, ${bundleFail.length} bundle + ${firstFail.length} first-message failures), ratchet.json (${steps.length} steps)`;
+  const { makePrekeyRelayVectors } = await import('./prekey-relay.mjs');
+  const relayVectors = await makePrekeyRelayVectors({ dist, out, ids, prekeys: { spk, kemOne, kemLast, opk }, T0 });
+  return `pqxdh.json (${handshake.length} handshakes, ${bundleFail.length} bundle + ${firstFail.length} first-message failures), ratchet.json (${steps.length} steps), ${relayVectors}`;
 }

@@ -3,6 +3,7 @@
  * times, the rows of one transcript entry with its tick. Pure functions of the view, the
  * width and the colour styles; the command does the terminal I/O.
  */
+import { bodyForDisplay } from './file-view.js';
 import type { Colour as ChalkInstance } from './output.js';
 import type { ChatView, Entry } from '../client/chat-session.js';
 import { formatTime, safeText } from './format.js';
@@ -94,7 +95,7 @@ export function entryRows(e: Entry, width: number, c: ChalkInstance, colour: boo
   }
   const head = `${when(e.time)} ${oneLine(e.who)}: `;
   const plainTick = e.dir === 'out' ? (colour ? (e.status === 'queued' ? '·' : e.status === 'sent' ? '✓' : '✓✓') : `[${e.status}]`) : '';
-  const text = head + safeText(e.body) + (plainTick ? ` ${plainTick}` : '');
+  const text = head + safeText(bodyForDisplay(e.body)) + (plainTick ? ` ${plainTick}` : '');
   const rows = wrap(text, width);
   // Colour the head on the first row and the tick on the last (both lie wholly inside them
   // when the width allows; otherwise the rows stay plain).

@@ -30,6 +30,7 @@ export function passphraseOptions(ctx: CommandContext): PassphraseOptions {
 /** Opens the keyring of the home (passphrase sources in order; spinner on a TTY). */
 export async function unlockHome(ctx: CommandContext, paths?: HushPaths): Promise<{ paths: HushPaths; unlocked: Unlocked }> {
   const p = paths ?? (await homePaths(ctx));
+  if (ctx.backend) return { paths: p, unlocked: ctx.backend.unlocked() }; // hush daemon holds it
   const unlocked = await unlock(p, { ...passphraseOptions(ctx), progress: (label, fn) => ctx.out.progress(label, fn) });
   return { paths: p, unlocked };
 }
@@ -39,7 +40,7 @@ export async function unlockHome(ctx: CommandContext, paths?: HushPaths): Promis
  * when stderr is a terminal and not with --json, so scripts and pipes never see it.
  */
 export function tip(ctx: CommandContext, line: string): void {
-  if (!ctx.out.json && process.stderr.isTTY) ctx.out.info(line);
+  if (!ctx.out.json && (ctx.stderrTTY ?? process.stderr.isTTY)) ctx.out.info(line);
 }
 
 /** The relay URL from --relay, HUSH_RELAY or config.json (undefined when none is set). */

@@ -34,6 +34,10 @@ export function installKeychainSource(out: Output, env: NodeJS.ProcessEnv): void
     const { getRemembered } = await import('../store/keychain.js');
     const r = await getRemembered(home, { env, passive: true });
     if (r.status === 'none') return undefined;
+    if (r.status === 'expired') {
+      hintOnce('the key remembered in the OS keychain for this home has expired and was removed; run hush unlock --remember to remember it again');
+      return undefined;
+    }
     if (r.status === 'unavailable') {
       if (!r.noSession) hintOnce(`the OS keychain is not available (${r.reason}); using the other passphrase sources`);
       return undefined;
@@ -79,12 +83,13 @@ export function installKeychainSource(out: Output, env: NodeJS.ProcessEnv): void
 export async function refreshRememberedKey(out: Output, env: NodeJS.ProcessEnv, home: string, file: KeyringFile, passphrase: Uint8Array): Promise<void> {
   const kc = await import('../store/keychain.js');
   const r = await kc.getRemembered(home, { env, passive: true });
-  if (r.status === 'none' || r.status === 'unavailable') return;
+  if (r.status === 'none' || r.status === 'unavailable' || r.status === 'expired') return;
+  const expires = r.status === 'found' ? r.expires : Date.now() + (await import('../store/keychain.js')).DEFAULT_REMEMBER_MS;
   if (r.status === 'found') r.key.fill(0);
   try {
     const [{ deriveWrappingKey }, { argon2idKdf }] = await Promise.all([import('../crypto/keyring.js'), import('../store/kdf.js')]);
     const wk = await out.progress('deriving the key for the OS keychain (Argon2id)', () => deriveWrappingKey(argon2idKdf, passphrase, file.kdf));
-    const stored = await kc.remember(home, wk, file.kdf.salt, { env });
+    const stored = await kc.remember(home, wk, file.kdf.salt, expires, { env }); // the same lifetime as before
     wk.fill(0);
     if (stored.status === 'stored') return;
   } catch {

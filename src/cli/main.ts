@@ -54,6 +54,9 @@ interface RawGlobals {
   color?: boolean;
   relayTimeout?: string;
   tokenLifetime?: string;
+  requireFs?: boolean;
+  prekeyRotation?: string;
+  daemon?: boolean;
 }
 
 function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
@@ -66,10 +69,16 @@ function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
     color: inner.color !== false && outer.color !== false,
     relayTimeout: inner.relayTimeout ?? outer.relayTimeout,
     tokenLifetime: inner.tokenLifetime ?? outer.tokenLifetime,
+    requireFs: inner.requireFs === true || outer.requireFs === true,
+    prekeyRotation: inner.prekeyRotation ?? outer.prekeyRotation,
+    daemon: inner.daemon !== false && outer.daemon !== false,
   };
 }
 
-const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout', 'tokenLifetime']);
+const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout', 'tokenLifetime', 'requireFs', 'prekeyRotation', 'daemon']);
+
+/** The commands a running `hush daemon` of the home runs instead (src/daemon/connector.ts). */
+const VIA_DAEMON = new Set(['send', 'pull', 'history', 'contacts', 'verify']);
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const env = process.env;
@@ -81,6 +90,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   // Used for errors raised before the options are parsed (commander's usage errors).
   let out: Output = createOutput({ color: !argv.includes('--no-color'), env });
   let commandPath = 'hush';
+  let daemonCode: number | undefined;
 
   const program = new Command('hush')
     .description('end-to-end encrypted messenger for the terminal')
@@ -130,6 +140,23 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       if (spec.passThrough) args.argv = (params[0] as string[] | undefined) ?? [];
       else (spec.args ?? []).forEach((a, i) => (args[a.name] = params[i] as string | string[] | undefined));
       out = createOutput({ json: global.json, color: global.color, env });
+      if (VIA_DAEMON.has(spec.name) && global.daemon !== false && env.HUSH_NO_DAEMON !== '1') {
+        const { runViaDaemon } = await import('../daemon/connector.js');
+        const { resolveHome } = await import('../store/paths.js');
+        const o = out;
+        daemonCode = await runViaDaemon({
+          home: resolveHome(global.home, env),
+          command: spec.name,
+          args,
+          opts,
+          global: { json: global.json, color: global.color, relay: global.relay, relayTimeout: global.relayTimeout, tokenLifetime: global.tokenLifetime },
+          env,
+          stdin: spec.name === 'send' && ((args.text as string[] | undefined) ?? []).length === 0,
+          warn: (m) => o.warn(m),
+          error: (m, h) => o.error(m, h),
+        });
+        if (daemonCode !== undefined) return;
+      }
       const mod = await spec.load();
       // One-shot relay commands show a status line while a relay is slow to greet (listen and
       // chat have their own connection status lines).
@@ -171,6 +198,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       code = reportError(out, err, env);
     }
   }
+  if (daemonCode !== undefined && code === ExitCode.ok) code = daemonCode;
   process.exitCode = code;
   return code;
 }

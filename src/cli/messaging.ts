@@ -9,6 +9,7 @@
 import { UsageError } from '../errors.js';
 import { DEFAULT_TOKEN_LIFETIME_MS } from '../client/delivery-tokens.js';
 import { wipeIdentity } from '../crypto/identity.js';
+import { bodyForDisplay, fileJson, fileOf, fileSummary } from './file-view.js';
 import { Messenger, type QuarantineReport, type ReceivedMessage } from '../client/messenger.js';
 import { type Config, readConfig, resolveRelay, type RelaySource } from '../store/config.js';
 import type { Unlocked } from '../store/keyring-store.js';
@@ -20,6 +21,7 @@ import { formatTime, openStore, plural, safeName, safeText } from './format.js';
 import { parseQuarantineLimits } from './quarantine-limits.js';
 import { parseReceiptDelay } from './receipt-delay.js';
 import { lookalikeOf } from '../client/lookalike.js';
+import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy } from '../client/prekeys.js';
 import type { Output } from './output.js';
 
 export interface RelayChoice {
@@ -62,6 +64,28 @@ export function tokenLifetimeMs(ctx: CommandContext): number {
   return ms;
 }
 
+/** A duration `30s`, `15m`, `12h`, `7d` (a bare number is seconds) from 1 s to 365 d, or undefined for none. */
+function durationMs(raw: string | undefined, code: string, what: string, example: string): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const m = /^(\d{1,9})(ms|s|m|h|d)?$/.exec(raw.trim());
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const ms = m ? Number(m[1]) * unit[m[2] ?? 's']! : NaN;
+  if (!(ms >= 1000 && ms <= 365 * 86_400_000)) {
+    throw new UsageError(code, `${what} must be a duration from 1s to 365d, not '${raw.slice(0, 40)}'`, { hint: `e.g. ${example}` });
+  }
+  return ms;
+}
+
+/**
+ * The prekey policy: --prekey-rotation, else config signedPrekeyRotation, else 7 d (UsageError
+ * BAD_PREKEY_ROTATION); config signedPrekeyGrace, else 7 d (BAD_PREKEY_GRACE).
+ */
+export function prekeyPolicy(ctx: CommandContext, cfg: Config): PrekeyPolicy {
+  const rotateMs = durationMs(ctx.global.prekeyRotation ?? cfg.signedPrekeyRotation, 'BAD_PREKEY_ROTATION', 'the signed prekey rotation', '--prekey-rotation 7d');
+  const graceMs = durationMs(cfg.signedPrekeyGrace, 'BAD_PREKEY_GRACE', 'config.json signedPrekeyGrace', '"signedPrekeyGrace": "7d"');
+  return { ...DEFAULT_PREKEY_POLICY, ...(rotateMs === undefined ? {} : { rotateMs }), ...(graceMs === undefined ? {} : { graceMs }) };
+}
+
 /** The relay from --relay / HUSH_RELAY / config.json; UsageError NO_RELAY when none. */
 export async function requireRelay(ctx: CommandContext, paths: HushPaths): Promise<RelayChoice> {
   const config = await readConfig(paths);
@@ -93,6 +117,8 @@ export async function openSession(
   const relay = await requireRelay(ctx, paths);
   const timeoutMs = relayTimeoutMs(ctx);
   const tokenLifetime = tokenLifetimeMs(ctx);
+  const prekeys = prekeyPolicy(ctx, relay.config);
+  const requireForwardSecrecy = ctx.global.requireFs === true || relay.config.requireForwardSecrecy === true;
   const limits = parseQuarantineLimits(typeof o.quarantineLimits === 'string' ? o.quarantineLimits : relay.config.quarantineLimits);
   const receiptDelay = parseReceiptDelay(typeof o.receiptDelay === 'string' ? o.receiptDelay : relay.config.receiptDelay);
   const { unlocked } = await unlockHome(ctx, paths);
@@ -111,6 +137,9 @@ export async function openSession(
     quarantineLimits: limits,
     timeoutMs,
     tokenLifetimeMs: tokenLifetime,
+    prekeyPolicy: prekeys,
+    requireForwardSecrecy,
+    ...(ctx.backend ? { shownAfter: ctx.backend.shownAfter() } : {}),
     ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
   });
   let warnedReceipt = false;
@@ -120,6 +149,13 @@ export async function openSession(
     ctx.out.warn(`ignored a receipt from ${r.from} that matches no message you sent to ${r.from}`);
   });
   m.on('quarantineFull', (q) => ctx.out.warn(`the quarantine is at its limits: dropped ${plural(q.dropped, 'oldest entry', 'oldest entries')} (see --quarantine-limits)`));
+  m.on('protocol', (p) =>
+    ctx.out.info(
+      p.v2
+        ? `hush: note: messages to ${safeName(p.to)} now go in a v2 session (forward secrecy)`
+        : `hush: note: ${safeName(p.to)} ${p.reason === 'expired-prekeys' ? 'has only expired prekeys' : 'has published no prekeys'}: messages to ${safeName(p.to)} use protocol v1 (no forward secrecy; --require-fs refuses this)`,
+    ),
+  );
   m.on('routed', (r) => ctx.out.info(`hush: note: ${r.label} was pinned from ${r.pinnedFrom}; sending to that key through ${r.via}`));
   m.on('pinned', (p) => {
     ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`);
@@ -149,6 +185,7 @@ export async function openSession(
       try {
         await m.close();
       } finally {
+        ctx.backend?.shown(m.shownUpTo);
         store.close();
         wipeIdentity(unlocked.identity);
       }
@@ -158,9 +195,19 @@ export async function openSession(
 
 /** One received message: human `2026-11-23 20:40  bob: text`, or the JSON event. */
 export function printMessage(out: Output, msg: ReceivedMessage): void {
-  out.data({ event: 'message', id: msg.id, from: msg.from, to: msg.to, time: msg.time, body: msg.body }, () => {
+  const file = fileOf(msg.body);
+  if (file?.ok) {
+    // A file: `bob sent report.pdf (2.1 MiB)` and how to save it; never its key.
+    out.data({ event: 'file', id: msg.id, from: msg.from, to: msg.to, time: msg.time, file: fileJson(file.d) }, () => {
+      const text = file.d.text === undefined ? '' : `\n${' '.repeat(formatTime(msg.time).length + 2)}${safeText(file.d.text)}`;
+      return `${out.c.dim(formatTime(msg.time))}  ${out.c.bold(msg.from)} sent ${safeText(fileSummary(file.d))}  (hush save ${msg.id.slice(0, 12)})${text}`;
+    });
+    return;
+  }
+  const body = bodyForDisplay(msg.body);
+  out.data({ event: 'message', id: msg.id, from: msg.from, to: msg.to, time: msg.time, body }, () => {
     const head = `${formatTime(msg.time)}  ${msg.from}: `;
-    const lines = safeText(msg.body).split('\n');
+    const lines = safeText(body).split('\n');
     return [out.c.dim(formatTime(msg.time)) + `  ${out.c.bold(msg.from)}: ${lines[0]}`, ...lines.slice(1).map((l) => ' '.repeat(head.length) + l)].join('\n');
   });
 }
@@ -200,6 +247,11 @@ export function warnQuarantined(out: Output, list: readonly QuarantineReport[]):
       out.warn(`${what} signed by the key you refused for ${who} kept in quarantine, not shown`);
     } else if (g.reason === 'UNKNOWN_SENDER') {
       out.warn(`${what} from a key unknown to you and to the relay kept in quarantine, not shown`);
+    } else if (g.reason === 'NO_FORWARD_SECRECY') {
+      out.warn(`${what} from ${who} sent with protocol v1 (no forward secrecy) kept in quarantine, not shown (--require-fs / config requireForwardSecrecy)`);
+    } else if (g.reason === 'NOT_A_MEMBER' || g.reason === 'UNKNOWN_GROUP' || g.reason === 'BAD_GROUP_MESSAGE') {
+      const why = g.reason === 'NOT_A_MEMBER' ? 'for a group it is not a member of (at that epoch)' : g.reason === 'UNKNOWN_GROUP' ? 'for a group you do not hold' : 'malformed';
+      out.warn(`${what} from ${who} ${why} (${g.reason}) kept in quarantine, not shown`);
     } else if (g.reason === 'FROM_SELF') {
       out.warn(`${what} signed by your own key kept in quarantine, not shown`);
     } else {

@@ -13,7 +13,8 @@
  *   messages from others are stored as usual and noted in one line.
  * - Outgoing status: queued -> sent ('sent' event) -> delivered / read (receipts).
  * - Typing: ephemeral envelopes of kind `typing` (never stored by the relay), sent at most
- *   once per TYPING_SEND_MS while the user types; an incoming one shows for TYPING_SHOW_MS.
+ *   once per TYPING_SEND_MS while the user types, and only to a contact whose delivery token
+ *   we hold (the relay refuses identified ephemerals); an incoming one shows for TYPING_SHOW_MS.
  *   A flood only extends that deadline: the view changes when the indicator turns on or off,
  *   never once per envelope.
  * - Connection: Messenger.listen reconnects with backoff; queued messages go out on reconnect.
@@ -26,7 +27,6 @@ import { toHex } from '../protocol/encoding.js';
 import { MSG_ID_BYTES } from '../protocol/envelope.js';
 import { fingerprint, safetyNumber } from '../crypto/fingerprint.js';
 import { randomBytes } from '../crypto/nacl.js';
-import { sealEnvelope } from '../crypto/seal.js';
 import type { Contact, MessageStatus, StoredMessage } from '../store/db.js';
 import { type Messenger, type ReceivedMessage } from './messenger.js';
 
@@ -104,6 +104,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
       if (!(e instanceof TrustError && e.code === 'KEY_CHANGED') || !pinned) throw e;
       this.contact = pinned;
     }
+    if (this.contact.state !== 'changed') await this.m.prepareSend(this.contact).catch((e: unknown) => (e instanceof RelayError ? false : Promise.reject(e)));
     const recent = this.m.store.history({ contactId: this.contact.id, limit: this.backlog });
     for (const msg of recent) this.push({ ...this.entryOf(msg), backlog: true });
     const unread = recent.filter((r) => r.direction === 'in' && r.status === 'received');
@@ -176,7 +177,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
     const now = this.now();
     if (now - this.lastTypingSent < TYPING_SEND_MS) return;
     this.lastTypingSent = now;
-    const env = sealEnvelope(this.m.identity, this.contact, { kind: 'typing', id: randomBytes(MSG_ID_BYTES), time: now, body: new Uint8Array(0) }, randomBytes);
+    const env = this.m.seal(this.contact, { kind: 'typing', id: randomBytes(MSG_ID_BYTES), time: now, body: new Uint8Array(0) });
     void this.m.sendEphemeral(this.contact, env).catch(() => undefined); // best effort, never queued: a lost typing hint is harmless
   }
 

@@ -25,7 +25,8 @@ import { decodeTokenBody, encodeTokenBody, tokenHash } from '../protocol/deliver
 import { fromB64, toB64 } from '../protocol/encoding.js';
 import { envelopeId, MSG_ID_BYTES } from '../protocol/envelope.js';
 import { deriveDeliveryToken, TOKEN_KEY_BYTES } from '../crypto/delivery-token.js';
-import { type BoxIdentity, sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
+import { type BoxIdentity, type SharedKeyCache } from '../crypto/seal.js';
+import { sealFor } from './sessions.js';
 import type { Random } from '../crypto/nacl.js';
 import type { Contact, HushStore } from '../store/db.js';
 import type { QueuedMessage } from './messenger.js';
@@ -193,7 +194,8 @@ export async function syncTokens(connect: () => Promise<RelayClient>, x: TokenSy
       store.setValue(outKey(contact.id), JSON.stringify({ relay: x.relay, epoch, gen: rec.gen, h: toB64(h), ...(keepPrev ? { prev: keepPrev } : {}) } satisfies Issued));
       const msgId = x.random(MSG_ID_BYTES);
       const time = x.now();
-      const envelope = sealEnvelope(x.identity, contact, { kind: 'token', id: msgId, time, body: encodeTokenBody({ token, exp, relay: x.relay }) }, x.random, x.cache);
+      const payload = { kind: 'token' as const, id: msgId, time, body: encodeTokenBody({ token, exp, relay: x.relay }) };
+      const envelope = sealFor({ store, identity: x.identity, random: x.random, now: x.now, ...(x.cache ? { cache: x.cache } : {}) }, contact, payload).envelope;
       const eid = envelopeId(envelope);
       store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: time });
       return { eid, envelope, msgId, contactId: contact.id, to: contact.label, toSignPk: contact.signPk, time, fromOutbox: false, control: true };

@@ -31,7 +31,12 @@ import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type Opened, openInner, openOuter, type OuterOpened, type Peer, type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, DEFAULT_QUARANTINE_LIMITS, type HushStore, type NewMessage, type QuarantineLimits } from '../store/db.js';
+import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
+import { innerSender } from '../crypto/session.js';
+import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
+import { isDuplicate, SessionBook } from './sessions.js';
 import { storeHeldToken } from './delivery-tokens.js';
+import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
 
 /** A message received and stored (what pull/listen print). */
@@ -48,7 +53,7 @@ export interface ReceivedMessage {
 }
 
 /** Why an envelope was kept in quarantine instead of being shown (docs/PROTOCOL.md §8.1). */
-export type QuarantineReason = 'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF';
+export type QuarantineReason = 'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF' | 'NO_FORWARD_SECRECY' | GroupQuarantineReason;
 
 /** An envelope kept in quarantine instead of being shown. Never names a trusted sender. */
 export interface QuarantineReport {
@@ -75,6 +80,8 @@ export interface ProcessResult {
   ignored: number;
   /** Incoming receipts applied to our sent messages. */
   receipts: ReceiptReport[];
+  /** Group posts and membership changes applied (src/client/groups.ts). */
+  groups: GroupEvent[];
   /** Contacts whose typing envelopes were in the batch. */
   typing: { from: string; time: number }[];
   /** Delivered receipts queued in the batch's transaction (sent after the ack once due). */
@@ -104,12 +111,16 @@ export interface ProcessOptions {
   /** Receipts still waiting, to coalesce with (src/client/receipts.ts PendingReceipts). */
   pendingReceipts?: PendingReceipts;
   quarantineLimits?: QuarantineLimits;
+  /** Refuse v1 mail (config requireForwardSecrecy / --require-fs): quarantined as NO_FORWARD_SECRECY. */
+  requireForwardSecrecy?: boolean;
 }
 
 type Verdict =
   | { t: 'msg'; eid: string; contact: Contact; opened: Opened }
   | { t: 'control'; eid: string; contact: Contact; opened: Opened }
   | { t: 'ignored'; eid: string }
+  /** A v2 message whose key was already used (a replay or re-delivery): dropped, acked. */
+  | { t: 'duplicate'; eid: string }
   | { t: 'quarantine'; eid: string; env: Uint8Array; reason: QuarantineReason; claimed?: Uint8Array; authenticated: boolean; claimedName?: string };
 
 /** What a claimed sender key resolves to, found without writing anything. */
@@ -144,6 +155,8 @@ class Judge {
     private readonly store: HushStore,
     private readonly me: Identity,
     private readonly o: ProcessOptions,
+    /** The batch's v2 sessions, committed with its messages (src/client/sessions.ts). */
+    readonly book: SessionBook,
   ) {}
 
   private async bundleOf(signPk: Uint8Array): Promise<Bundle | undefined> {
@@ -195,6 +208,7 @@ class Judge {
       ...(claimed ? { claimed } : {}),
       ...(claimedName === undefined ? {} : { claimedName }),
     });
+    if (item.env[0] === ENVELOPE_V2_VERSION) return this.judgeV2(item, q);
     let outer: OuterOpened;
     try {
       outer = openOuter(this.me, item.env);
@@ -218,6 +232,7 @@ class Judge {
       case 'contact': {
         const opened = open(c.contact);
         if (!opened) return q('TAMPERED', claimed);
+        if (this.o.requireForwardSecrecy) return q('NO_FORWARD_SECRECY', claimed, true, c.contact.label);
         return { t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact: c.contact, opened };
       }
       case 'pending':
@@ -227,9 +242,63 @@ class Judge {
       case 'stranger': {
         const opened = open(c.bundle);
         if (!opened) return q('TAMPERED', claimed);
-        // Authenticated. Control mail from a stranger changes nothing.
-        if (opened.kind !== 'msg') return { t: 'ignored', eid: item.eid };
+        // Authenticated. Control mail from a stranger changes nothing (a group message may
+        // pin it like a message: its group membership is judged next, §10.3).
+        if (opened.kind !== 'msg' && opened.kind !== 'group') return { t: 'ignored', eid: item.eid };
+        if (this.o.requireForwardSecrecy) return q('NO_FORWARD_SECRECY', claimed, true, c.bundle.name); // not pinned either
         return this.firstContact(item, c.bundle, claimed, opened, q);
+      }
+    }
+  }
+
+  /**
+   * A v2 envelope: the same rule as v1, with the session as the authenticator. A message from
+   * a contact opens in a session held with it (a prekey message may start one); from a key the
+   * relay names, only a prekey message can authenticate, and its session is kept only once the
+   * key is pinned. A message key already used (a replay, even into a wiped history) is a
+   * duplicate: dropped, never shown.
+   */
+  private async judgeV2(item: { eid: string; env: Uint8Array }, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Promise<Verdict> {
+    let inner: Uint8Array;
+    let claimed: Uint8Array;
+    try {
+      inner = openEnvelopeV2(this.me.boxSk, item.env);
+      claimed = new Uint8Array(innerSender(inner));
+    } catch (e) {
+      return q(isHushError(e) && e.code === 'UNSUPPORTED_VERSION' ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
+    }
+    const c = await this.candidate(claimed);
+    const verdict = (contact: Contact, opened: Opened): Verdict => ({ t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact, opened });
+    const failed = (e: unknown): Verdict => (isDuplicate(e) ? { t: 'duplicate', eid: item.eid } : q('TAMPERED', claimed));
+    const detached = (peer: { signPk: Uint8Array; boxPk: Uint8Array }): ReturnType<SessionBook['openDetached']> | undefined => {
+      try {
+        return this.book.openDetached(peer, inner);
+      } catch {
+        return undefined;
+      }
+    };
+    switch (c.k) {
+      case 'unknown':
+        return q('UNKNOWN_SENDER', claimed);
+      case 'self':
+        return q('TAMPERED', claimed); // we never hold a session with ourselves
+      case 'contact':
+        try {
+          return verdict(c.contact, this.book.open(c.contact, inner));
+        } catch (e) {
+          return failed(e);
+        }
+      case 'pending':
+        return detached(c.bundle) ? q('KEY_CHANGED', claimed, true, c.contact.label) : q('TAMPERED', claimed);
+      case 'rejected':
+        return c.bundle && detached(c.bundle) ? q('REJECTED_KEY', claimed, true, c.contact.label) : q('TAMPERED', claimed);
+      case 'stranger': {
+        const d = detached(c.bundle);
+        if (!d) return q('TAMPERED', claimed);
+        if (d.opened.kind !== 'msg' && d.opened.kind !== 'group') return { t: 'ignored', eid: item.eid };
+        const v = this.firstContact(item, c.bundle, claimed, d.opened, q);
+        if (v.t === 'msg' || v.t === 'control') d.adopt(v.contact);
+        return v;
       }
     }
   }
@@ -253,7 +322,7 @@ class Judge {
     }
     if (r.status === 'new') this.o.onPinned?.(r.contact);
     this.candidates.set(memoKey, { k: 'contact', contact: r.contact });
-    return { t: 'msg', eid: item.eid, contact: r.contact, opened };
+    return { t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact: r.contact, opened };
   }
 }
 
@@ -279,7 +348,8 @@ function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]):
  * message id, or an envelope id already quarantined) are not reported again.
  */
 export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly { eid: string; env: Uint8Array }[], o: ProcessOptions): Promise<ProcessResult> {
-  const judge = new Judge(store, identity, o);
+  const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes);
+  const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];
   for (const item of items) verdicts.push(await judge.judge(item));
   const now = o.now ?? Date.now;
@@ -291,6 +361,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
     duplicates: 0,
     ignored: 0,
     receipts: [],
+    groups: [],
     typing: [],
     outgoing: [],
     ackEids: items.map((i) => i.eid),
@@ -304,6 +375,8 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
     ...(o.pendingReceipts ? { pending: o.pendingReceipts } : {}),
   };
   store.transaction(() => {
+    // The sessions' new states and the consumed one-time prekeys, with the messages they opened.
+    book.commit();
     const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
     const fresh = store.addMessages(
       msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
@@ -325,8 +398,26 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
         if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
       }
     }
-    for (const v of verdicts) {
+    for (let v of verdicts) {
+      if (v.t === 'control' && v.opened.kind === 'group') {
+        // A group message: judged by its group's membership before it changes anything (§10.3).
+        const g = applyGroupMessage(store, { signPk: identity.signPk, name: o.myName }, v.contact, v.opened.id, v.opened.time, v.opened.body);
+        if (g.ok) {
+          if (g.event) res.groups.push(g.event);
+          continue;
+        }
+        v = {
+          t: 'quarantine',
+          eid: v.eid,
+          env: items.find((i) => i.eid === v.eid)!.env,
+          reason: g.reason,
+          claimed: v.contact.signPk,
+          authenticated: true,
+          claimedName: v.contact.label,
+        };
+      }
       if (v.t === 'ignored') res.ignored++;
+      if (v.t === 'duplicate') res.duplicates++;
       if (v.t === 'control') {
         res.ignored++;
         if (v.opened.kind === 'typing') res.typing.push({ from: v.contact.label, time: v.opened.time });
@@ -385,12 +476,14 @@ export function reprocessQuarantine(store: HushStore, identity: Identity, contac
   const opened: ReceivedMessage[] = [];
   let remaining = 0;
   if (current.state === 'changed') return { opened, remaining: entries.length };
+  const book = new SessionBook(store, identity, Date.now, randomBytes);
   store.transaction(() => {
     const found: { o: Opened; receivedAt: number }[] = [];
     for (const e of entries) {
       let o: Opened;
       try {
-        o = openInner(identity, openOuter(identity, e.envelope), current);
+        // v2 entries open in order of arrival: a prekey message starts the session the next ones use.
+        o = e.envelope[0] === ENVELOPE_V2_VERSION ? book.open(current, openEnvelopeV2(identity.boxSk, e.envelope)) : openInner(identity, openOuter(identity, e.envelope), current);
       } catch {
         remaining++;
         continue;
@@ -398,6 +491,7 @@ export function reprocessQuarantine(store: HushStore, identity: Identity, contac
       if (o.kind === 'msg') found.push({ o, receivedAt: e.receivedAt });
       store.removeQuarantine(e.id);
     }
+    book.commit();
     found.sort((a, b) => a.o.time - b.o.time);
     for (const { o, receivedAt } of found) {
       const isNew = store.addMessage({ msgId: o.id, contactId: current.id, direction: 'in', time: o.time, body: bodyOf(o.body), receivedAt });

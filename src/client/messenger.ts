@@ -36,9 +36,10 @@ import { envelopeId, MAX_BODY_BYTES } from '../protocol/envelope.js';
 import { canonicalOrAsIs, MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { verifyBundle } from '../crypto/bundle.js';
 import { fingerprint } from '../crypto/fingerprint.js';
+import type { GroupEvent } from './groups.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
-import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
+import { type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, type HushStore, type QuarantineLimits, relayHost, type StoredMessage } from '../store/db.js';
 import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
@@ -55,6 +56,8 @@ import {
 } from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
 import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
+import { ensureSession, type OutgoingPayload, sealFor, type SealOptions, type V1Reason } from './sessions.js';
+import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
 export type { ProcessResult, QuarantineReason, QuarantineReport, ReceivedMessage, SenderLookup } from './inbound.js';
@@ -72,6 +75,8 @@ export interface SentReport {
   fromOutbox: boolean;
   /** true when it went with a delivery token on an unauthenticated connection (sealed sender). */
   sealed: boolean;
+  /** 2: sealed in a v2 session (forward secrecy); 1: v1. */
+  protocol: number;
 }
 
 export interface PinnedReport {
@@ -99,10 +104,14 @@ export interface MessengerEvents {
   receiptIgnored: [{ from: string; count: number }];
   /** The contact is typing (an ephemeral `typing` envelope). */
   typing: [{ from: string; time: number }];
+  /** A group post or membership change was applied (src/client/groups.ts). */
+  group: [GroupEvent];
   /** A contact pinned from another relay is reached through the relay in use, by its pinned key. */
   routed: [{ label: string; pinnedFrom: string; via: string }];
   /** The quarantine reached a limit: this many oldest entries were dropped. */
   quarantineFull: [{ dropped: number }];
+  /** Sends to `to` use v1 (with why), or v2 again after v1: emitted when it changes, not per send (v2 from the start is silent). */
+  protocol: [{ to: string; v2: boolean; reason?: V1Reason }];
 }
 
 export interface QueuedMessage {
@@ -158,6 +167,16 @@ export interface MessengerOptions {
   quarantineLimits?: QuarantineLimits;
   /** Lifetime (one epoch) of the delivery tokens we issue (default DEFAULT_TOKEN_LIFETIME_MS). */
   tokenLifetimeMs?: number;
+  /** Refuse v1 both ways (config requireForwardSecrecy, --require-fs). */
+  requireForwardSecrecy?: boolean;
+  /** Prekey pool sizes and signed-prekey rotation (default DEFAULT_PREKEY_POLICY). */
+  prekeyPolicy?: PrekeyPolicy;
+  /**
+   * Incoming messages stored after this history row are new to whoever reads this Messenger's
+   * events (default: the newest row now). `hush daemon` keeps this cursor across the commands
+   * it runs, since its own listen stores mail before a `pull` asks for it.
+   */
+  shownAfter?: number;
 }
 
 // --- the messenger ---------------------------------------------------------------------------
@@ -214,6 +233,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private anonConnecting: Promise<RelayClient> | undefined;
   /** The relay refused a token send as if it did not know tokens: send identified from now on. */
   private noTokens = false;
+  readonly requireForwardSecrecy: boolean;
+  private readonly prekeyPolicy: PrekeyPolicy;
 
   constructor(o: MessengerOptions) {
     super();
@@ -232,7 +253,14 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.quarantineLimits = o.quarantineLimits;
     this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     this.relay = canonicalOrAsIs(o.relayUrl);
-    this.shownRow = o.store.lastMessageRow();
+    this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
+    this.prekeyPolicy = o.prekeyPolicy ?? DEFAULT_PREKEY_POLICY;
+    this.shownRow = o.shownAfter ?? o.store.lastMessageRow();
+  }
+
+  /** The newest incoming history row shown through this Messenger's events (see shownAfter). */
+  get shownUpTo(): number {
+    return this.shownRow;
   }
 
   /**
@@ -338,9 +366,53 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     if (a && !a.closed) await a.close();
   }
 
-  /** Publishes our bundle under our name (idempotent for the same key). */
+  /** Publishes our bundle under our name (idempotent for the same key), then our prekeys. */
   async register(bundle: Bundle): Promise<void> {
     await (await this.client()).register(bundle);
+    await this.syncPrekeys();
+  }
+
+  // --- v2 sessions (src/client/sessions.ts, src/client/prekeys.ts) -----------------------------
+
+  private sealOptions(): SealOptions {
+    return { store: this.store, identity: this.identity, random: this.random, now: this.now, cache: this.cache };
+  }
+
+  /** Seals one payload to `contact`: in its v2 session when there is one, else v1 (refused under requireForwardSecrecy). */
+  seal(contact: Contact, p: OutgoingPayload): Uint8Array {
+    const r = sealFor(this.sealOptions(), contact, p);
+    if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, 'no-prekeys');
+    return r.envelope;
+  }
+
+  /**
+   * Before sending to `contact`: finds or starts the v2 session (one bundle fetch when none is
+   * held). Emits 'protocol' when the answer differs from the last one said for this contact.
+   * TrustError FORWARD_SECRECY_REQUIRED when it is v1 and v1 is refused.
+   */
+  async prepareSend(contact: Contact): Promise<boolean> {
+    // On the unauthenticated connection: the relay need not learn who starts a session with whom.
+    const r = await ensureSession(this.sealOptions(), contact, () => this.anonClient());
+    if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, r.reason);
+    // Said once: v1 when a contact is first sent to without a session, v2 when that changes.
+    const said = `v2.said.${contact.id}`;
+    const before = this.store.getValue(said);
+    const now = r.v2 ? 'v2' : 'v1';
+    if (before !== now) {
+      this.store.setValue(said, now);
+      if (!r.v2) this.emit('protocol', { to: contact.label, v2: false, reason: r.reason });
+      else if (before === 'v1') this.emit('protocol', { to: contact.label, v2: true });
+    }
+    return r.v2;
+  }
+
+  /** Keeps our prekeys on the relay filled and fresh (best effort: a relay failure waits for the next run). */
+  async syncPrekeys(): Promise<void> {
+    try {
+      await syncPrekeys(this.store, this.identity, await this.client(), this.now(), this.random, this.prekeyPolicy);
+    } catch (e) {
+      if (!(e instanceof RelayError)) throw e;
+    }
   }
 
   // --- sending -------------------------------------------------------------------------------
@@ -455,7 +527,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       const out = bodies.map(({ text, body }) => {
         const msgId = this.random(16);
         const t = time++;
-        const envelope = sealEnvelope(this.identity, contact, { kind: 'msg', id: msgId, time: t, body }, this.random, this.cache);
+        const envelope = this.seal(contact, { kind: 'msg', id: msgId, time: t, body });
         return { text, msgId, time: t, envelope, eid: envelopeId(envelope) };
       });
       this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
@@ -488,20 +560,21 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   /**
-   * Sends an ephemeral envelope (typing) now: with the contact's delivery token on the
-   * unauthenticated connection when we hold one (a refused token: identified), else identified.
+   * Sends an ephemeral envelope (typing) now, with the contact's delivery token on the
+   * unauthenticated connection. Only to a contact whose token we hold: the relay refuses an
+   * identified ephemeral (TOKEN_REQUIRED), so without one (or once the token is refused) nothing
+   * is sent and false is returned.
    */
-  async sendEphemeral(contact: Contact, env: Uint8Array): Promise<void> {
+  async sendEphemeral(contact: Contact, env: Uint8Array): Promise<boolean> {
     const token = this.noTokens ? undefined : heldToken(this.store, contact.id, this.relay, this.now());
-    if (token) {
-      try {
-        await (await this.anonClient()).send(contact.signPk, env, { ephemeral: true, token });
-        return;
-      } catch (e) {
-        if (!(e instanceof RelayError) || !this.tokenRefused(contact.id, e.code)) throw e;
-      }
+    if (!token) return false;
+    try {
+      await (await this.anonClient()).send(contact.signPk, env, { ephemeral: true, token });
+      return true;
+    } catch (e) {
+      if (e instanceof RelayError && this.tokenRefused(contact.id, e.code)) return false;
+      throw e;
     }
-    await (await this.client()).send(contact.signPk, env, { ephemeral: true });
   }
 
   /**
@@ -563,7 +636,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** @internal used by SendPipeline */
   reportSent(q: QueuedMessage): void {
     if (q.control) return;
-    this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox, sealed: q.sealed === true });
+    this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox, sealed: q.sealed === true, protocol: q.envelope[0] ?? 1 });
   }
 
   // --- receiving -----------------------------------------------------------------------------
@@ -591,6 +664,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         deliveryReceipts: this.deliveryReceipts,
         receiptDelay: this.receiptDelay,
         pendingReceipts: this.pendingReceipts,
+        requireForwardSecrecy: this.requireForwardSecrecy,
         ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
       });
       // Shown: every incoming message stored since the last batch, by this process or another
@@ -599,6 +673,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       for (const m of res.messages) this.emit('message', m);
       if (res.quarantineDropped > 0) this.emit('quarantineFull', { dropped: res.quarantineDropped });
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
+      for (const g of res.groups) this.emit('group', g);
       for (const t of res.typing) this.emit('typing', t);
       for (const r of res.receipts) {
         if (r.ids.length > 0) this.emit('receipt', r);
@@ -620,6 +695,16 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const p = this.chain.then(run, run);
     this.chain = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Emits and returns the incoming messages stored since the last shown one by any process
+   * (`pull` calls it at the end: mail a listen, or `hush daemon`, stored before it asked).
+   */
+  showStored(): ReceivedMessage[] {
+    const ms = this.takeNew();
+    for (const m of ms) this.emit('message', m);
+    return ms;
   }
 
   /** Incoming messages stored since the last call (by any process), in storage order. */
@@ -694,11 +779,23 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const outbox = await this.flushOutbox();
     const result = await this.pullAll(c);
     await this.syncTokens();
+    await this.syncPrekeys();
     return { result, outbox };
   }
 
   private async pullAll(c: RelayClient): Promise<ProcessResult> {
-    const total: ProcessResult = { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], typing: [], outgoing: [], ackEids: [] };
+    const total: ProcessResult = {
+      messages: [],
+      quarantined: [],
+      quarantineDropped: 0,
+      duplicates: 0,
+      ignored: 0,
+      receipts: [],
+      groups: [],
+      typing: [],
+      outgoing: [],
+      ackEids: [],
+    };
     // Acks and delivered receipts in flight (each started after its batch was committed).
     const later: Promise<unknown>[] = [];
     const settle = async (): Promise<void> => {
@@ -756,6 +853,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         if (items.length === 0) continue;
         const r = await this.processBatch(items, (eids) => ackAll(c, eids), later);
         total.messages.push(...r.messages);
+        total.groups.push(...r.groups);
         total.quarantined.push(...r.quarantined.filter((q) => q.isNew));
         total.duplicates += r.duplicates;
         total.quarantineDropped += r.quarantineDropped;
@@ -841,6 +939,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         await this.flushOutbox();
         await this.pullAll(c);
         await this.syncTokens();
+        await this.syncPrekeys();
       } catch (e) {
         c.off('push', onPush);
         if (!(e instanceof RelayError)) throw e;
@@ -874,6 +973,13 @@ function ackAll(c: RelayClient, eids: string[]): Promise<unknown> {
   const parts: Promise<number>[] = [];
   for (let i = 0; i < eids.length; i += MAX_ACK_EIDS) parts.push(c.ack(eids.slice(i, i + MAX_ACK_EIDS)));
   return Promise.all(parts);
+}
+
+function fsRequired(name: string, reason: V1Reason): TrustError {
+  const why = reason === 'expired-prekeys' ? `${name}'s published prekeys have expired` : `${name} has published no prekeys (or the relay carries none)`;
+  return new TrustError('FORWARD_SECRECY_REQUIRED', `refusing to send to ${name} without forward secrecy: ${why}`, {
+    hint: `ask ${name} to run hush pull with a current hush, or drop --require-fs (config requireForwardSecrecy) to send v1`,
+  });
 }
 
 function keyChanged(name: string): TrustError {

@@ -33,7 +33,8 @@ import { DataError } from '../errors.js';
 import { toHex } from '../protocol/encoding.js';
 import { envelopeId, MSG_ID_BYTES } from '../protocol/envelope.js';
 import type { Random } from '../crypto/nacl.js';
-import { sealEnvelope, type BoxIdentity, type SharedKeyCache } from '../crypto/seal.js';
+import { type BoxIdentity, type SharedKeyCache } from '../crypto/seal.js';
+import { sealFor } from './sessions.js';
 import type { Contact, HushStore } from '../store/db.js';
 import type { QueuedMessage } from './messenger.js';
 
@@ -200,7 +201,8 @@ export function queueReceipts(store: HushStore, ctx: SealContext, contact: Conta
     const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
     const msgId = ctx.random(MSG_ID_BYTES);
     const time = ctx.now();
-    const envelope = sealEnvelope(ctx.identity, contact, { kind: 'receipt', id: msgId, time, body: encodeReceipt({ type, ids: chunk }) }, ctx.random, ctx.cache);
+    const payload = { kind: 'receipt' as const, id: msgId, time, body: encodeReceipt({ type, ids: chunk }) };
+    const envelope = sealFor({ store, identity: ctx.identity, random: ctx.random, now: ctx.now, ...(ctx.cache ? { cache: ctx.cache } : {}) }, contact, payload).envelope;
     const eid = envelopeId(envelope);
     store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: notBefore });
     eids.push(eid);

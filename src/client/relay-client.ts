@@ -20,6 +20,9 @@ import { RelayError } from '../errors.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { toB64 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
+import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.js';
+import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
+import type { BlobStateFrame, ChunkFrame } from '../protocol/blob-frames.js';
 import { authSignedBytes, canonicalRelayUrl, encodeFrame, type HelloFrame, MAX_RELAY_FRAME_BYTES, type MailItem, parseRelayFrame, type RelayFrame } from '../protocol/frames.js';
 
 export interface RelayClientOptions {
@@ -78,9 +81,18 @@ const HINTS: Record<string, string> = {
   AUTH_STALE: "check this machine's clock",
   TOO_MANY_CONNECTIONS: 'the relay is busy; retry later',
   SHUTTING_DOWN: 'the relay is restarting; retry in a moment',
-  STRANGER_QUOTA: 'the recipient has not pulled what you already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
+  STRANGER_QUOTA:
+    'the recipient has not pulled what you (or senders without a delivery token together) already sent; until they reply (which gives you a delivery token), your waiting mail is limited',
+  BAD_TRANSFER: 'make the statement again with hush register --transfer-to KEY in the home that holds the name',
+  TOKEN_REQUIRED: 'typing and other ephemeral envelopes go only to contacts who gave you a delivery token',
   TOKEN_INVALID: 'the delivery token expired or was revoked; hush sends identified instead',
   TOO_MANY_TOKENS: 'too many delivery tokens are registered for this mailbox',
+  BAD_PREKEYS: 'this is a bug in the uploading client; the relay stored none of this upload',
+  TOO_MANY_PREKEYS: 'the relay holds as many one-time prekeys as it keeps for you; upload again once some are used',
+  NO_PREKEYS: 'the recipient has published no prekeys; hush sends with protocol v1',
+  BLOB_TOO_LARGE: 'the file is larger than this relay accepts (its --blob-max); split it, or use a relay that takes more',
+  BLOB_QUOTA: 'files already waiting on the relay use the quota: wait until the recipients save them, or until they expire',
+  BLOB_INCOMPLETE: 'the upload is not finished; the sender must run the same hush send again to resume it',
 };
 
 /**
@@ -237,6 +249,11 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * Frees `name` on this relay; it must be held by our key (RelayError NAME_TAKEN when another
    * key holds it, NOT_FOUND when nobody does). Afterwards anyone may register it.
    */
+  /** Presents a name transfer (§7.2): `bundle` is ours, under the name `from` signed over to us. */
+  async transfer(bundle: Bundle, from: Uint8Array, sig: Uint8Array): Promise<void> {
+    await this.request('ok', { t: 'transfer', bundle: bundleToJson(bundle), from: toB64(from), sig: toB64(sig) });
+  }
+
   async release(name: string): Promise<void> {
     await this.request('ok', { t: 'release', name });
   }
@@ -281,6 +298,47 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     await this.request('ok', { t: 'tokens', add: add.map((t) => ({ h: toB64(t.h), exp: t.exp })), remove: remove.map((h) => toB64(h)) });
   }
 
+  /**
+   * Publishes prekeys (docs/PROTOCOL.md §9.2 "Upload"): `spk` and `lastResort` replace the ones
+   * the relay holds, `opks` and `kems` are added to its one-time pools (ids it already holds are
+   * ignored). The relay checks every signature against our registered keys first and stores
+   * nothing of an upload that fails (BAD_PREKEYS), or that would pass its caps
+   * (TOO_MANY_PREKEYS); NOT_FOUND when we are not registered there. Resolves with what the
+   * relay then holds. An older relay answers UNKNOWN_TYPE (RelayError).
+   */
+  async publishPrekeys(upload: PrekeyUpload): Promise<PrekeyStatus> {
+    return (await this.request('prekey-status', { t: 'prekeys', upload: toB64(encodePrekeyUpload(upload)) })).status;
+  }
+
+  /**
+   * Takes one v2 prekey bundle of the identity `signPk` from the relay, which hands each
+   * one-time prekey out once. Layout checked here (BAD_PREKEY_BUNDLE); keys and signatures are
+   * NOT: check them with verifyPrekeyBundle (src/crypto/prekeys.ts) against the pinned contact.
+   * null when the identity has published no usable prekeys (NO_PREKEYS) or the relay predates
+   * them (UNKNOWN_TYPE): send with v1. RelayError NOT_FOUND when the key is not registered,
+   * RATE_LIMITED over the relay's bundle rates (do not fall back to v1 on that: retry).
+   */
+  async fetchBundle(signPk: Uint8Array): Promise<PrekeyBundle | null> {
+    let f;
+    try {
+      f = await this.request('prekey-bundle', { t: 'fetch-prekeys', signPk: toB64(signPk) });
+    } catch (e) {
+      if (e instanceof RelayError && (e.code === 'NO_PREKEYS' || e.code === 'UNKNOWN_TYPE')) return null;
+      throw e;
+    }
+    return parsePrekeyBundle(f.bundle);
+  }
+
+  /** What the relay holds of our prekeys (an empty `prekeys` frame); null when the relay predates prekeys. */
+  async prekeyStatus(): Promise<PrekeyStatus | null> {
+    try {
+      return (await this.request('prekey-status', { t: 'prekeys' })).status;
+    } catch (e) {
+      if (e instanceof RelayError && e.code === 'UNKNOWN_TYPE') return null;
+      throw e;
+    }
+  }
+
   /** Mail waiting in our mailbox with seq > after (default 0), oldest first. */
   async pull(opts: { after?: number; limit?: number } = {}): Promise<PullResult> {
     const f = await this.request('mail', { t: 'pull', ...(opts.after === undefined ? {} : { after: opts.after }), ...(opts.limit === undefined ? {} : { limit: opts.limit }) });
@@ -295,6 +353,40 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   /** Round trip; resolves with the relay's clock (ms). */
+  // --- Blobs (PROTOCOL.md §7.8); the transfers themselves are in src/client/blob-transfer.ts.
+
+  /** Starts a blob of `bytes` sealed bytes in `chunks` chunks of `chunk` bytes for `to`. */
+  blobBegin(to: readonly Uint8Array[], bytes: number, chunk: number, chunks: number): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-begin', to: to.map((k) => toB64(k)), bytes, chunk, chunks });
+  }
+
+  /** Our blob's state: `have` is the number of chunks the relay holds (resume from there). */
+  blobResume(blob: string): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-resume', blob });
+  }
+
+  blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+  }
+
+  blobFinish(blob: string): Promise<BlobStateFrame> {
+    return this.request('blob', { t: 'blob-finish', blob });
+  }
+
+  blobGet(blob: string, i: number): Promise<ChunkFrame> {
+    return this.request('chunk', { t: 'blob-get', blob, i });
+  }
+
+  /** The recipient's ack: the relay deletes the blob once every recipient acked. */
+  async blobAck(blob: string): Promise<void> {
+    await this.request('ok', { t: 'blob-ack', blob });
+  }
+
+  /** The uploader drops its blob. */
+  async blobDelete(blob: string): Promise<void> {
+    await this.request('ok', { t: 'blob-delete', blob });
+  }
+
   async ping(): Promise<number> {
     return (await this.request('pong', { t: 'ping' })).time;
   }

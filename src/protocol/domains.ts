@@ -18,6 +18,8 @@ export const DOMAIN = {
   deliveryToken: 'hush/v1/delivery-token',
   /** SHA-256 of a delivery token: the only form the relay stores (§5.8, §7.2). */
   deliveryTokenHash: 'hush/v1/delivery-token-hash',
+  /** Ed25519 signature of a name's holder giving the name to another key (§7.2 "Transfer"). */
+  nameTransfer: 'hush/v1/name-transfer',
   /** Ed25519 signature over a v2 signed X25519 prekey (§9.2). */
   signedPrekey: 'hush/v2/signed-prekey',
   /** Ed25519 signature over a v2 ML-KEM-768 prekey (§9.2). */
@@ -32,6 +34,10 @@ export const DOMAIN = {
   ratchetRoot: 'hush/v2/ratchet-root',
   /** HKDF info turning a ratchet message key into a ChaCha20-Poly1305 key and nonce (§9.4). */
   messageKeys: 'hush/v2/message-keys',
+  /** Associated data prefix of every encrypted file chunk (§11.1). */
+  fileChunk: 'hush/v1/file-chunk',
+  /** HMAC-SHA256 deriving, from the history key, the key that seals an unfinished upload's file key on disk (§11.4). */
+  uploadState: 'hush/v1/upload-state',
 } as const;
 
 const enc = new TextEncoder();

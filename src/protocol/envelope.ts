@@ -18,10 +18,10 @@ export const ENVELOPE_VERSION = 1;
 export const INNER_VERSION = 1;
 export const PAYLOAD_VERSION = 1;
 
-/** Message kinds carried in the payload. */
-export const KIND = { msg: 1, receipt: 2, typing: 3, token: 4 } as const;
+/** Message kinds carried in the payload (`group`, 8: a group message, src/protocol/group-wire.ts). */
+export const KIND = { msg: 1, receipt: 2, typing: 3, token: 4, group: 8 } as const;
 export type Kind = keyof typeof KIND;
-export const KIND_BY_CODE: Record<number, Kind> = { 1: 'msg', 2: 'receipt', 3: 'typing', 4: 'token' };
+export const KIND_BY_CODE: Record<number, Kind> = { 1: 'msg', 2: 'receipt', 3: 'typing', 4: 'token', 8: 'group' };
 
 export const MSG_ID_BYTES = 16;
 /** Largest message body, in bytes of UTF-8. */

@@ -10,10 +10,17 @@
 import { DataError, isHushError } from '../errors.js';
 import { concatBytes, lp, toB64, u64be, utf8 } from './encoding.js';
 import { DOMAIN, domainBytes } from './domains.js';
-import { MAX_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
+import { MAX_ENVELOPE_BYTES as MAX_V1_ENVELOPE_BYTES, MIN_ENVELOPE_BYTES } from './envelope.js';
+import { MAX_ENVELOPE_V2_BYTES } from './session-wire.js';
+
+/** The largest envelope a frame carries: v1 (§5) or v2 (§9.5, a prekey message with a full body). */
+export const MAX_ENVELOPE_BYTES = Math.max(MAX_V1_ENVELOPE_BYTES, MAX_ENVELOPE_V2_BYTES);
 import { DELIVERY_TOKEN_BYTES, MAX_TOKENS_PER_FRAME, TOKEN_HASH_BYTES } from './delivery-token.js';
 import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';
+import { PREKEY_BUNDLE_BYTES_WITH_OPK } from './prekey-bundle.js';
+import { type PrekeyStatus, prekeysFrameFields, prekeyStatusFields } from './prekey-upload.js';
+import { BLOB_CLIENT_FRAME_TYPES, type BlobClientFrame, type BlobRelayFrame, parseBlobClientFrame, parseBlobRelayFrame } from './blob-frames.js';
 import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
 
 export const FRAME_VERSION = 1;
@@ -60,8 +67,17 @@ export const ERROR_CODES = [
   'STORE_FULL',
   'TOKEN_INVALID',
   'STRANGER_QUOTA',
+  'TOKEN_REQUIRED',
+  'BAD_TRANSFER',
   'TOO_MANY_TOKENS',
+  'BAD_PREKEYS',
+  'TOO_MANY_PREKEYS',
+  'NO_PREKEYS',
   'TOO_MANY_CONNECTIONS',
+  'BLOB_TOO_LARGE',
+  'BLOB_QUOTA',
+  'BLOB_ORDER',
+  'BLOB_INCOMPLETE',
   'SHUTTING_DOWN',
   'INTERNAL',
 ] as const;
@@ -98,6 +114,19 @@ export interface ReleaseFrame {
   t: 'release';
   id: string;
   name: string;
+}
+/**
+ * Moves `bundle.name` from the key `from` (which holds it and signed `sig` over
+ * transferSignedBytes(name, from, bundle.signPk), src/protocol/name-transfer.ts) to the
+ * authenticated key, whose signed bundle this is (§7.2 "Transfer").
+ */
+export interface TransferFrame {
+  v: 1;
+  t: 'transfer';
+  id: string;
+  bundle: Record<string, unknown>;
+  from: Uint8Array;
+  sig: Uint8Array;
 }
 /**
  * `toText` and `envText` are the base64 texts of `to` and `env` exactly as received: decoding is
@@ -141,9 +170,50 @@ export interface PingFrame {
   t: 'ping';
   id: string;
 }
-export type ClientFrame = AuthFrame | RegisterFrame | LookupFrame | ReleaseFrame | SendFrame | PullFrame | AckFrame | PingFrame | TokensFrame;
+/** Publishes prekeys (src/protocol/prekey-upload.ts); without `upload` it only asks for the status. */
+export interface PrekeysFrame {
+  v: 1;
+  t: 'prekeys';
+  id: string;
+  upload?: Uint8Array;
+}
+/** Takes one v2 prekey bundle of the identity `signPk` (one-time prekeys are handed out once). */
+export interface FetchPrekeysFrame {
+  v: 1;
+  t: 'fetch-prekeys';
+  id: string;
+  signPk: Uint8Array;
+}
+export type ClientFrame =
+  | AuthFrame
+  | RegisterFrame
+  | LookupFrame
+  | ReleaseFrame
+  | SendFrame
+  | PullFrame
+  | AckFrame
+  | PingFrame
+  | TokensFrame
+  | TransferFrame
+  | PrekeysFrame
+  | FetchPrekeysFrame
+  | BlobClientFrame;
 export type ClientFrameType = ClientFrame['t'];
-export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping', 'tokens'];
+export const CLIENT_FRAME_TYPES: readonly ClientFrameType[] = [
+  'auth',
+  'register',
+  'lookup',
+  'release',
+  'send',
+  'pull',
+  'ack',
+  'ping',
+  'tokens',
+  'transfer',
+  'prekeys',
+  'fetch-prekeys',
+  ...BLOB_CLIENT_FRAME_TYPES,
+];
 
 // --- Relay -> client -------------------------------------------------------------------
 
@@ -160,8 +230,13 @@ export interface RelayLimits {
   /** Added with delivery tokens (older relays omit them): the stranger quota and token limits (§7.7). */
   strangerMaxCount?: number;
   strangerMaxBytes?: number;
+  /** Added with the strangers' share (§7.7 `--stranger-share`): what all identified senders together may leave waiting in one mailbox. */
+  strangerShareCount?: number;
+  strangerShareBytes?: number;
   tokensPerMailbox?: number;
   tokenMaxLifetimeMs?: number;
+  /** Added with v2 prekeys (older relays omit it): one-time prekeys of each kind kept per identity (§7.7). */
+  prekeyCap?: number;
 }
 /**
  * `relay` is the relay's main canonical URL; `urls` (optional, added after the first release:
@@ -235,7 +310,22 @@ export interface ErrorFrame {
   code: string;
   message: string;
 }
-export type RelayFrame = HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame;
+/** The answer to `prekeys`: what the relay now holds for the caller. */
+export interface PrekeyStatusFrame {
+  v: 1;
+  t: 'prekey-status';
+  id: string;
+  status: PrekeyStatus;
+}
+/** The answer to `fetch-prekeys`: a prekey bundle (docs/PROTOCOL.md §9.2), signatures unchecked. */
+export interface PrekeyBundleFrame {
+  v: 1;
+  t: 'prekey-bundle';
+  id: string;
+  bundle: Uint8Array;
+}
+export type RelayFrame =
+  HelloFrame | OkFrame | BundleFrame | AcceptedFrame | MailFrame | PushFrame | PongFrame | ErrorFrame | PrekeyStatusFrame | PrekeyBundleFrame | BlobRelayFrame;
 
 // --- Auth ------------------------------------------------------------------------------
 
@@ -419,6 +509,7 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
     const p = `frame(${t})`;
     if (id === undefined) fail(`${p}.id`, 'must be 1 to 64 characters of A-Z a-z 0-9 . _ : -');
     const base = { v: 1 as const, id };
+    if ((BLOB_CLIENT_FRAME_TYPES as readonly string[]).includes(t)) return { ok: true, frame: parseBlobClientFrame(o, t as BlobClientFrame['t'], id) };
     switch (t) {
       case 'auth':
         return {
@@ -445,6 +536,8 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
       }
       case 'release':
         return { ok: true, frame: { ...base, t, name: str(o, 'name', p, { max: NAME_MAX, min: 1, re: NAME_RE }) } };
+      case 'transfer':
+        return { ok: true, frame: { ...base, t, bundle: obj(o.bundle, `${p}.bundle`), from: b64(o, 'from', p, { len: 32 }), sig: b64(o, 'sig', p, { len: 64 }) } };
       case 'send': {
         const to = b64(o, 'to', p, { len: 32 });
         const e = eid(o.eid, `${p}.eid`);
@@ -469,6 +562,10 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
         );
         return { ok: true, frame: { ...base, t, add, remove } };
       }
+      case 'prekeys':
+        return { ok: true, frame: { ...base, t, ...prekeysFrameFields(o, p) } };
+      case 'fetch-prekeys':
+        return { ok: true, frame: { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }) } };
       case 'pull':
         return {
           ok: true,
@@ -548,6 +645,10 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
         const item = mailItem(o, p);
         return { ok: true, frame: { v: 1, t, ...item, ephemeral: optBool(o, 'ephemeral', p) ?? false } };
       }
+      case 'prekey-status':
+        return { ok: true, frame: { v: 1, t, id: needId(), status: prekeyStatusFields(o, p) } };
+      case 'prekey-bundle':
+        return { ok: true, frame: { v: 1, t, id: needId(), bundle: b64(o, 'bundle', p, { max: PREKEY_BUNDLE_BYTES_WITH_OPK }) } };
       case 'pong':
         return { ok: true, frame: { v: 1, t, id: needId(), time: int(o, 'time', p, 0, MAX_TIME) } };
       case 'error':
@@ -555,8 +656,11 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
           ok: true,
           frame: { v: 1, t, ...(id === undefined ? {} : { id }), code: str(o, 'code', p, { max: 64, min: 1, re: /^[A-Z0-9_]+$/ }), message: str(o, 'message', p, { max: 1024 }) },
         };
-      default:
+      default: {
+        const blob = parseBlobRelayFrame(o, t, id);
+        if (blob) return { ok: true, frame: blob };
         throw new Problem('UNKNOWN_TYPE', `unknown frame type ${JSON.stringify(t.slice(0, 32))}`);
+      }
     }
   } catch (e) {
     return problem(e, id);

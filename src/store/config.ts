@@ -1,6 +1,7 @@
 /**
  * config.json in the hush home:
- * `{"v":1,"relay"?:"wss://…","readReceipts"?:true,"deliveryReceipts"?:true,"receiptDelay"?:"5-60","quarantineLimits"?:"…"}`.
+ * `{"v":1,"relay"?:"wss://…","readReceipts"?:true,"deliveryReceipts"?:true,"receiptDelay"?:"5-60","quarantineLimits"?:"…",
+ * "requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d"}`.
  * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
  * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
  */
@@ -23,6 +24,12 @@ export interface Config {
   receiptDelay?: string;
   /** Bounds of the quarantine, as --quarantine-limits takes them (src/cli/quarantine-limits.ts). */
   quarantineLimits?: string;
+  /** true: refuse protocol v1 both ways (--require-fs). */
+  requireForwardSecrecy?: boolean;
+  /** How often the signed prekey is replaced, as --prekey-rotation takes it (default 7d). */
+  signedPrekeyRotation?: string;
+  /** How long an old signed prekey still completes a session after its expiry (default 7d). */
+  signedPrekeyGrace?: string;
   /** Fields this version does not know, kept verbatim. */
   extra: Obj;
 }
@@ -61,14 +68,31 @@ export function parseConfig(text: string, file = 'config.json'): Config {
   if (root.v !== CONFIG_VERSION) {
     throw new DataError('UNSUPPORTED_VERSION', `config version ${String(root.v)} is not supported`, { hint: 'this config was written by a newer hush; upgrade hush' });
   }
-  const { v: _v, relay: _r, readReceipts: _rr, deliveryReceipts: _dr, receiptDelay: _rd, quarantineLimits: _ql, ...extra } = root;
+  const {
+    v: _v,
+    relay: _r,
+    readReceipts: _rr,
+    deliveryReceipts: _dr,
+    receiptDelay: _rd,
+    quarantineLimits: _ql,
+    requireForwardSecrecy: _fs,
+    signedPrekeyRotation: _spr,
+    signedPrekeyGrace: _spg,
+    ...extra
+  } = root;
   try {
     const relay = optStr(root, 'relay', 'config', { max: RELAY_MAX, min: 1 });
     const readReceipts = optBool(root, 'readReceipts', 'config');
     const deliveryReceipts = optBool(root, 'deliveryReceipts', 'config');
     const receiptDelay = optStr(root, 'receiptDelay', 'config', { max: 64, min: 1 });
     const quarantineLimits = optStr(root, 'quarantineLimits', 'config', { max: 256, min: 1 });
+    const requireForwardSecrecy = optBool(root, 'requireForwardSecrecy', 'config');
+    const signedPrekeyRotation = optStr(root, 'signedPrekeyRotation', 'config', { max: 32, min: 1 });
+    const signedPrekeyGrace = optStr(root, 'signedPrekeyGrace', 'config', { max: 32, min: 1 });
     const cfg: Config = { v: 1, extra };
+    if (requireForwardSecrecy !== undefined) cfg.requireForwardSecrecy = requireForwardSecrecy;
+    if (signedPrekeyRotation !== undefined) cfg.signedPrekeyRotation = signedPrekeyRotation;
+    if (signedPrekeyGrace !== undefined) cfg.signedPrekeyGrace = signedPrekeyGrace;
     if (relay !== undefined) cfg.relay = relay;
     if (readReceipts !== undefined) cfg.readReceipts = readReceipts;
     if (deliveryReceipts !== undefined) cfg.deliveryReceipts = deliveryReceipts;
@@ -87,6 +111,9 @@ export function configToJson(cfg: Config): string {
   if (cfg.deliveryReceipts !== undefined) out.deliveryReceipts = cfg.deliveryReceipts;
   if (cfg.receiptDelay !== undefined) out.receiptDelay = cfg.receiptDelay;
   if (cfg.quarantineLimits !== undefined) out.quarantineLimits = cfg.quarantineLimits;
+  if (cfg.requireForwardSecrecy !== undefined) out.requireForwardSecrecy = cfg.requireForwardSecrecy;
+  if (cfg.signedPrekeyRotation !== undefined) out.signedPrekeyRotation = cfg.signedPrekeyRotation;
+  if (cfg.signedPrekeyGrace !== undefined) out.signedPrekeyGrace = cfg.signedPrekeyGrace;
   return JSON.stringify(out, null, 2) + '\n';
 }
 

@@ -4,6 +4,7 @@
  * to n + 1 and runs inside the IMMEDIATE transaction that also sets the new version.
  */
 import type BetterSqlite3 from 'better-sqlite3';
+import { GROUPS_SCHEMA } from './db-groups.js';
 
 const V1 = `
 CREATE TABLE meta (
@@ -67,6 +68,32 @@ ALTER TABLE quarantine ADD COLUMN bucket BLOB;
 CREATE INDEX quarantine_bucket ON quarantine (bucket, id);
 CREATE INDEX quarantine_received ON quarantine (received_at);
 `),
+  // 2 -> 3: protocol v2 (docs/PROTOCOL.md §8.1, §9): this device's prekey secrets and its
+  // sessions with contacts, each row sealed (src/store/db-sessions.ts). A hush that knows only
+  // schema 2 would send v1 to a contact it holds a session with, so it must refuse this store.
+  (db) =>
+    db.exec(`
+CREATE TABLE prekeys (
+  kind       INTEGER NOT NULL CHECK (kind IN (1, 2, 3, 4)),
+  id         INTEGER NOT NULL CHECK (id BETWEEN 0 AND 4294967295),
+  created_at INTEGER NOT NULL,
+  published  INTEGER NOT NULL DEFAULT 0 CHECK (published IN (0, 1)),
+  data       BLOB NOT NULL,
+  PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+  id         INTEGER PRIMARY KEY,
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  updated_at INTEGER NOT NULL,
+  rev        INTEGER NOT NULL DEFAULT 0,
+  state      BLOB NOT NULL
+);
+CREATE INDEX sessions_contact ON sessions (contact_id);
+`),
+  // 3 -> 4: groups (docs/PROTOCOL.md §8.1, §10): each group's sealed change log and its posts
+  // (src/store/db-groups.ts). A hush that knows only schema 3 would drop group mail silently.
+  (db) => db.exec(GROUPS_SCHEMA),
 ];
 
 /** The schema version this code writes and understands. */

@@ -45,6 +45,8 @@ import {
 import { MIGRATIONS, STORE_SCHEMA_VERSION } from './db-schema.js';
 import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits, QuarantineTable } from './db-quarantine.js';
 import { badArg, checkTime, u8 } from './db-util.js';
+import { V2Tables } from './db-sessions.js';
+import { GroupTables } from './db-groups.js';
 
 export type { Contact, ContactState, Direction, MessageBody } from './db-codec.js';
 export { STORE_SCHEMA_VERSION } from './db-schema.js';
@@ -210,6 +212,10 @@ export class HushStore {
   private txDepth = 0;
   private cacheCheckedInTx = false;
   private readonly q: QuarantineTable;
+  /** Prekey secrets and v2 sessions (schema 3, src/store/db-sessions.ts); use inside transaction(). */
+  readonly v2: V2Tables;
+  /** Groups, their change logs and posts (schema 4, src/store/db-groups.ts). */
+  readonly groups: GroupTables;
 
   private constructor(file: string, db: BetterSqlite3.Database, key: Uint8Array, now: () => number) {
     this.file = file;
@@ -217,6 +223,8 @@ export class HushStore {
     this.key = key;
     this.now = now;
     this.q = new QuarantineTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
+    this.v2 = new V2Tables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
+    this.groups = new GroupTables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
   }
 
   /**
@@ -443,6 +451,8 @@ export class HushStore {
       };
       if (c.relay !== undefined) next.relay = c.relay;
       if (c.rejected) next.rejected = c.rejected.filter((k) => !bytesEqual(k, b.signPk));
+      // The sessions were with the old keys: the next message starts a new one (§9).
+      this.v2.deleteSessionsOf(c.id);
       return next;
     });
   }

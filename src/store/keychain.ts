@@ -5,9 +5,14 @@
  * keyring without a prompt and without running Argon2; `hush lock` removes it.
  *
  * Entry: service "hush", account = the absolute, symlink-resolved home path (two homes, two
- * entries). Secret: one line of JSON, version 1 (docs/PROTOCOL.md "OS keychain entry"):
+ * entries). Secret: one line of JSON, version 2 (docs/PROTOCOL.md "OS keychain entry"):
  *
- *   {"v":1,"key":B64(32 bytes: the wrapping key),"salt":B64(16 bytes: keyring.json kdf.salt)}
+ *   {"v":2,"key":B64(32 bytes: the wrapping key),"salt":B64(16 bytes: keyring.json kdf.salt),
+ *    "expires":ms since the epoch}
+ *
+ * An entry is used only before `expires` (`hush unlock --remember --for`, default 7 days);
+ * once it has passed, the entry is deleted on the lookup that finds it. A version-1 entry
+ * (no lifetime: written before lifetimes existed) counts as expired.
  *
  * The salt says which wrap the key belongs to: after `hush passwd` (elsewhere) the keyring has
  * a new salt, and a stale entry is recognised without even trying it.
@@ -27,10 +32,12 @@ import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toB64 } from '../protocol/encoding.js';
-import { b64, literal, obj, parseJson } from '../protocol/validate.js';
+import { b64, int, literal, obj, parseJson } from '../protocol/validate.js';
 
 export const KEYCHAIN_SERVICE = 'hush';
-export const KEYCHAIN_ENTRY_VERSION = 1;
+export const KEYCHAIN_ENTRY_VERSION = 2;
+/** How long `hush unlock --remember` keeps the key when --for is not given (ms). */
+export const DEFAULT_REMEMBER_MS = 7 * 86_400_000;
 /** How long one keychain call may take before it counts as "no keychain answered". */
 export const KEYCHAIN_TIMEOUT_MS = 5000;
 
@@ -47,9 +54,11 @@ export interface KeychainUnavailable {
 }
 
 export type RememberedLookup =
-  | { status: 'found'; key: Uint8Array; salt: Uint8Array }
+  | { status: 'found'; key: Uint8Array; salt: Uint8Array; expires: number }
   | { status: 'none' }
-  /** An entry exists but is not a valid version-1 entry (treated like a stale one). */
+  /** The entry's lifetime had passed (or it had none: version 1): it has been deleted. */
+  | { status: 'expired' }
+  /** An entry exists but is not a valid entry (treated like a stale one). */
   | { status: 'invalid'; reason: string }
   | KeychainUnavailable;
 
@@ -176,35 +185,54 @@ export function keychainAccount(home: string): string {
   }
 }
 
-export function encodeKeychainEntry(key: Uint8Array, salt: Uint8Array): string {
+export function encodeKeychainEntry(key: Uint8Array, salt: Uint8Array, expires: number): string {
   if (key.length !== 32) throw new RangeError('keychain entry: key must be 32 bytes');
   if (salt.length !== 16) throw new RangeError('keychain entry: salt must be 16 bytes');
-  return JSON.stringify({ v: KEYCHAIN_ENTRY_VERSION, key: toB64(key), salt: toB64(salt) });
+  if (!Number.isSafeInteger(expires) || expires < 0) throw new RangeError('keychain entry: expires must be ms since the epoch');
+  return JSON.stringify({ v: KEYCHAIN_ENTRY_VERSION, key: toB64(key), salt: toB64(salt), expires });
 }
 
-/** Parses a stored secret; throws DataError (BAD_SHAPE, BAD_JSON, ...) when it is not a v1 entry. */
-export function decodeKeychainEntry(text: string): { key: Uint8Array; salt: Uint8Array } {
+/**
+ * Parses a stored secret; throws (BAD_SHAPE, BAD_JSON, ...) when it is not an entry. A version-1 entry (no lifetime) comes back with `expires: 0`: already expired.
+ */
+export function decodeKeychainEntry(text: string): { key: Uint8Array; salt: Uint8Array; expires: number } {
   const root = obj(parseJson(text, 1024, 2), 'keychain entry');
-  literal(root, 'v', 'keychain entry', [KEYCHAIN_ENTRY_VERSION] as const);
-  return { key: b64(root, 'key', 'keychain entry', { len: 32 }), salt: b64(root, 'salt', 'keychain entry', { len: 16 }) };
+  const v = literal(root, 'v', 'keychain entry', [1, KEYCHAIN_ENTRY_VERSION] as const);
+  const key = b64(root, 'key', 'keychain entry', { len: 32 });
+  const salt = b64(root, 'salt', 'keychain entry', { len: 16 });
+  if (v === 1) return { key, salt, expires: 0 };
+  return { key, salt, expires: int(root, 'expires', 'keychain entry', 0, Number.MAX_SAFE_INTEGER) };
 }
 
-/** The remembered wrapping key of `home`, if any. */
-export async function getRemembered(home: string, opts: KeychainOptions = {}): Promise<RememberedLookup> {
+/**
+ * The remembered wrapping key of `home`, if any and not expired. An expired entry is deleted
+ * here (`{status: 'expired'}`); `now` is the clock to judge it by.
+ */
+export async function getRemembered(home: string, opts: KeychainOptions & { now?: number } = {}): Promise<RememberedLookup> {
   const r = await call(home, { op: 'get' }, opts);
   if ('status' in r) return r;
   if (r.value === null || r.value === undefined) return { status: 'none' };
+  let entry: { key: Uint8Array; salt: Uint8Array; expires: number };
   try {
     if (typeof r.value !== 'string') throw new TypeError('keychain entry is not text');
-    return { status: 'found', ...decodeKeychainEntry(r.value) };
+    entry = decodeKeychainEntry(r.value);
   } catch (e) {
     return { status: 'invalid', reason: oneLine(e) };
   }
+  if (entry.expires <= (opts.now ?? Date.now())) {
+    entry.key.fill(0);
+    await call(home, { op: 'delete' }, opts);
+    return { status: 'expired' };
+  }
+  return { status: 'found', ...entry };
 }
 
-/** Stores (or replaces) the wrapping key of `home`, tagged with the keyring's KDF salt. */
-export async function remember(home: string, key: Uint8Array, salt: Uint8Array, opts: KeychainOptions = {}): Promise<RememberResult> {
-  const secret = encodeKeychainEntry(key, salt);
+/**
+ * Stores (or replaces) the wrapping key of `home`, tagged with the keyring's KDF salt, until
+ * `expires` (ms since the epoch).
+ */
+export async function remember(home: string, key: Uint8Array, salt: Uint8Array, expires: number, opts: KeychainOptions = {}): Promise<RememberResult> {
+  const secret = encodeKeychainEntry(key, salt, expires);
   const r = await call(home, { op: 'set', secret }, opts);
   return 'status' in r ? r : { status: 'stored' };
 }

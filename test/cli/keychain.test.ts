@@ -92,14 +92,18 @@ describe.skipIf(skipWithout('an OS keychain (Secret Service)', skipReason, requi
     const r = await hush(['--json', 'unlock', '--remember'], { home, env: { ...KC, HUSH_PASSPHRASE: 'correct horse' } });
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
-    expect(jsonLines(r.stdout)).toEqual([{ home, name: 'alice', unlocked: true, source: 'env', remembered: true }]);
+    const [rec] = jsonLines(r.stdout);
+    expect(rec).toEqual({ home, name: 'alice', unlocked: true, source: 'env', remembered: true, expires: expect.any(Number) as unknown });
+    // --for defaults to 7 days (the clock of this test and of the child agree within a minute).
+    expect(Math.abs((rec!.expires as number) - (Date.now() + 7 * 86_400_000))).toBeLessThan(60_000);
 
     // The entry: versioned JSON with the wrapping key and the keyring's salt, no passphrase.
     const secret = (await keychain('get', home)) as string;
     expect(secret).not.toContain('correct horse');
-    const entry = JSON.parse(secret) as { v: number; key: string; salt: string };
+    const entry = JSON.parse(secret) as { v: number; key: string; salt: string; expires: number };
     const kr = JSON.parse(await fsp.readFile(path.join(home, 'keyring.json'), 'utf8')) as { kdf: { m: number; t: number; p: number; salt: string } };
-    expect(entry.v).toBe(1);
+    expect(entry.v).toBe(2);
+    expect(entry.expires).toBe(rec!.expires);
     expect(entry.salt).toBe(kr.kdf.salt);
     const argon2 = await import('argon2');
     const expected = await argon2.hash('correct horse', {
@@ -130,6 +134,33 @@ describe.skipIf(skipWithout('an OS keychain (Secret Service)', skipReason, requi
     expect(jsonLines(withNew.stdout)[0]).toMatchObject({ source: 'env' });
   });
 
+  it('--for bounds the remembered key: once it has passed, the entry is deleted on use and the passphrase is needed again', async () => {
+    const home = await newHome('pw-for');
+    const r = await hush(['--json', 'unlock', '--remember', '--for', '2s'], { home, env: { ...KC, HUSH_PASSPHRASE: 'pw-for' } });
+    expect(r.exitCode).toBe(0);
+    const { expires } = jsonLines(r.stdout)[0] as { expires: number };
+    // The lifetime is the point of this test: wait it out.
+    await new Promise((res) => setTimeout(res, Math.max(0, expires - Date.now()) + 100));
+    const u = await hush(['unlock'], { home, env: KC });
+    expect(u.exitCode).toBe(3);
+    expect(u.stderr).toMatch(/^hush: hint: the key remembered in the OS keychain for this home has expired and was removed; run hush unlock --remember/);
+    expect(await keychain('get', home)).toBeNull();
+    // An entry written before lifetimes existed (version 1) counts as expired too.
+    const kr = JSON.parse(await fsp.readFile(path.join(home, 'keyring.json'), 'utf8')) as { kdf: { salt: string } };
+    await keychain('set', home, JSON.stringify({ v: 1, key: Buffer.alloc(32).toString('base64'), salt: kr.kdf.salt }));
+    expect((await hush(['unlock'], { home, env: KC })).stderr).toMatch(/has expired and was removed/);
+    expect(await keychain('get', home)).toBeNull();
+    for (const bad of [
+      ['--remember', '--for', '0s'],
+      ['--remember', '--for', 'forever'],
+      ['--for', '8h'],
+    ]) {
+      const b = await hush(['unlock', ...bad], { home, env: { ...KC, HUSH_PASSPHRASE: 'pw-for' } });
+      expect(b.exitCode).toBe(2);
+      expect(b.stderr).toMatch(/^hush: error: --for /);
+    }
+  });
+
   it('lock removes the entry and says whether there was one (exit 0 both times)', async () => {
     const home = await newHome('pw-lock');
     expect((await hush(['unlock', '--remember'], { home, env: { ...KC, HUSH_PASSPHRASE: 'pw-lock' } })).exitCode).toBe(0);
@@ -137,7 +168,7 @@ describe.skipIf(skipWithout('an OS keychain (Secret Service)', skipReason, requi
     const l1 = await hush(['--json', 'lock'], { home, env: KC });
     expect(l1.stderr).toBe('');
     expect(l1.exitCode).toBe(0);
-    expect(jsonLines(l1.stdout)).toEqual([{ home, removed: true, keychain: 'available' }]);
+    expect(jsonLines(l1.stdout)).toEqual([{ home, removed: true, keychain: 'available', daemon: 'none' }]);
     expect(await keychain('get', home)).toBeNull();
 
     const l2 = await hush(['lock'], { home, env: KC });
@@ -217,7 +248,7 @@ describe.skipIf(skipWithout('an OS keychain (Secret Service)', skipReason, requi
   it('an entry with the right salt but a wrong key, or a damaged entry, is stale too', async () => {
     const home = await newHome('pw-x');
     const kr = JSON.parse(await fsp.readFile(path.join(home, 'keyring.json'), 'utf8')) as { kdf: { salt: string } };
-    await keychain('set', home, JSON.stringify({ v: 1, key: Buffer.alloc(32, 7).toString('base64'), salt: kr.kdf.salt }));
+    await keychain('set', home, JSON.stringify({ v: 2, key: Buffer.alloc(32, 7).toString('base64'), salt: kr.kdf.salt, expires: Date.now() + 3_600_000 }));
     const u = await hush(['unlock'], { home, env: KC });
     expect(u.exitCode).toBe(3);
     expect(u.stderr.split('\n')[0]).toBe(STALE);

@@ -80,7 +80,7 @@ describe('init --force and the old name', () => {
       /^hush: warning: your old identity zed \(fingerprint [0-9 ]+\) still holds the name zed on the relays it registered on \(ws:\/\/127\.0\.0\.1:\d+ and any other\) \(its keyring was kept as .+\); this new key cannot register zed there \(the relay answers NAME_TAKEN\), and mail sent to zed still goes to the old key$/,
     );
     expect(r.stderr).toMatch(
-      /hush: hint: only the old key can free the name: copy \S+keyring\.json\.replaced-\d+ as keyring\.json into an empty directory \(mode 0700\) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here/,
+      /hush: hint: only the old key can give the name away: copy \S+keyring\.json\.replaced-\d+ as keyring\.json into an empty directory \(mode 0700\), run HUSH_HOME=that-directory hush register --transfer-to \S{44} > transfer\.json .*; or free the name there with hush register --release --relay URL and then hush register here/,
     );
     const reg = await zed.run(['register']);
     expect(reg.exitCode).toBe(4);

@@ -44,7 +44,8 @@ describe('two homes', () => {
     expect(s2.exitCode).toBe(0);
     expect(s2.stderr).toBe('sent 1 message to alice\n'); // alice is pinned already: no notice
     const [sent] = jsonOf(s2.stdout);
-    expect(Object.keys(sent!).sort()).toEqual(['event', 'id', 'sealed', 'time', 'to']);
+    expect(Object.keys(sent!).sort()).toEqual(['event', 'id', 'protocol', 'sealed', 'time', 'to']);
+    expect(sent!.protocol).toBe(2); // bob published prekeys at register: a v2 session
     expect(sent).toMatchObject({ event: 'sent', to: 'alice' });
     expect(sent!.id).toMatch(HEX32);
 
@@ -152,7 +153,7 @@ describe('bad input', () => {
   });
 
   it('binary stdin is refused (hush sends UTF-8 text): exit 2, nothing sent', async () => {
-    const HINT = 'hush: hint: hush sends text only; encode binary data first, e.g. base64 FILE | hush send NAME\n';
+    const HINT = 'hush: hint: a message is text; send binary data as a file: hush send NAME --file PATH (or --file - --name NAME for stdin)\n';
     const bad = spawnHush(alice.home, ['send', 'bob']);
     bad.write(Uint8Array.of(0x68, 0x69, 0xff, 0xfe, 0x0a)); // "hi" then bytes that are not UTF-8
     bad.end();

@@ -95,6 +95,8 @@ describe('sealed sender between contacts', () => {
     const alicePk = await signPkOf(alice);
     expect((db.prepare('SELECT COUNT(*) AS n FROM mailbox WHERE recipient = ?').get(await signPkOf(bob)) as { n: number }).n).toBeGreaterThanOrEqual(1);
     db.exec('DELETE FROM directory');
+    // The published prekeys are public directory data too (fetched by anyone who writes to her).
+    for (const t of ['prekey_signed', 'prekey_opk', 'prekey_kem']) db.prepare(`DELETE FROM ${t} WHERE sign_pk = ?`).run(alicePk);
     db.prepare('DELETE FROM mailbox WHERE recipient = ?').run(alicePk);
     db.prepare('DELETE FROM tokens WHERE recipient = ?').run(alicePk);
     db.exec(`VACUUM INTO '${join(copy, 'scan.sqlite')}'`);

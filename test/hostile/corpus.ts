@@ -28,14 +28,14 @@ export function malformedCorpus(relayUrl: string): { name: string; data: string 
   // not an object
   for (const s of ['null', 'true', '0', '-1e999', '"str"', '[]', '[{"v":1,"t":"ping","id":"x"}]']) add(`not an object ${s}`, s);
   // wrong shapes and types, for every frame type
-  const types = ['auth', 'register', 'lookup', 'release', 'send', 'pull', 'ack', 'ping'];
+  const types = ['auth', 'register', 'lookup', 'release', 'transfer', 'send', 'pull', 'ack', 'ping'];
   const junk: unknown[] = [null, true, 0, -1, 1.5, 2 ** 60, '', 'x', [], {}, [1], { a: 1 }];
   // A frame that happens to be valid gets its ordinary answer (unknown fields are ignored).
   const success: Record<string, string[]> = { ping: ['pong'], pull: ['mail'], ack: ['ok'], lookup: ['NOT_FOUND'], release: ['NOT_FOUND'], register: ['BAD_BUNDLE'] };
   for (const t of types) {
     for (const j of junk) {
       if (j !== 'x') add(`${t} id=${JSON.stringify(j)}`, { v: 1, t, id: j });
-      for (const field of ['signPk', 'url', 'time', 'sig', 'bundle', 'name', 'to', 'env', 'eid', 'after', 'limit', 'eids', 'ephemeral']) {
+      for (const field of ['signPk', 'url', 'time', 'sig', 'bundle', 'name', 'from', 'to', 'env', 'eid', 'after', 'limit', 'eids', 'ephemeral']) {
         add(`${t}.${field}=${JSON.stringify(j)}`, { v: 1, t, id: 'x', [field]: j }, ['BAD_FRAME', 'BAD_ENVELOPE', 'AUTH_REQUIRED', ...(success[t] ?? [])]);
       }
     }

@@ -15,6 +15,7 @@ import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
 import { sealEnvelope } from '../../src/crypto/seal.js';
 import { RelayClient, type RelayClientOptions } from '../../src/client/relay-client.js';
 import type { Bundle } from '../../src/protocol/bundle.js';
+import { tokenHash } from '../../src/protocol/delivery-token.js';
 import { toB64, utf8 } from '../../src/protocol/encoding.js';
 import { authSignedBytes } from '../../src/protocol/frames.js';
 
@@ -121,6 +122,26 @@ export function makeUser(name = `user${++userCounter}`): User {
 
 export function seal(from: User, to: User, text: string, kind: 'msg' | 'receipt' | 'typing' = 'msg'): Uint8Array {
   return sealEnvelope(from.id, { signPk: to.id.signPk, boxPk: to.id.boxPk }, { kind, id: randomBytes(16), time: Date.now(), body: utf8(text) }, randomBytes);
+}
+
+/**
+ * Registers a fresh delivery token for `owner`'s mailbox on `url` (valid an hour) and returns
+ * it: what a contact holds to send typing (ephemerals need a token) or sealed mail.
+ */
+export async function giveToken(url: string, owner: User): Promise<Uint8Array> {
+  const token = randomBytes(32);
+  const c = await owner.connect(url);
+  try {
+    await c.tokens([{ h: tokenHash(token), exp: Date.now() + 3600_000 }], []);
+  } finally {
+    await c.close();
+  }
+  return token;
+}
+
+/** A connection that never authenticates (token sends: sealed sender). */
+export function anonymous(url: string): Promise<RelayClient> {
+  return RelayClient.connect(url, {});
 }
 
 /** A raw protocol-level connection: frames as parsed JSON, in order. */

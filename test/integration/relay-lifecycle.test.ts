@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { openEnvelope } from '../../src/crypto/seal.js';
 import { bytesEqual, fromUtf8, toB64, toHex } from '../../src/protocol/encoding.js';
-import { cleanupTmp, makeUser, registerUsers, seal, startRelayProcess, tmpDir } from './helpers.js';
+import { anonymous, cleanupTmp, giveToken, makeUser, registerUsers, seal, startRelayProcess, tmpDir } from './helpers.js';
 
 // Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -119,7 +119,9 @@ describe('lifecycle', () => {
     const secrets = Array.from({ length: 6 }, (_, i) => `the eagle lands at midnight, take ${i} ${'%'.repeat(i * 40)}`);
     const target = await ca.lookup({ name: 'bob-scan' });
     for (const s of secrets) await ca.send(target.signPk, seal(alice, bob, s));
-    await ca.send(target.signPk, seal(alice, bob, 'typing', 'typing'), { ephemeral: true });
+    const anon = await anonymous(relay.url);
+    await anon.send(target.signPk, seal(alice, bob, 'typing', 'typing'), { ephemeral: true, token: await giveToken(relay.url, bob) });
+    await anon.close();
     const { items } = await cb.pull();
     expect(items).toHaveLength(secrets.length);
     await cb.ack([items[0]!.eid]); // one fetched and deleted, the rest still waiting

@@ -32,12 +32,19 @@ async function sendMany(c: RelayClient, from: User, to: User, n: number): Promis
 describe('configuration', () => {
   it('reads every limit from its environment variable; the flag wins over the environment', async () => {
     const relay = await startRelayProcess({
-      env: { HUSH_RELAY_MAX_FRAME: '64k', HUSH_RELAY_MAILBOX_COUNT: '7', HUSH_RELAY_TTL: '2h', HUSH_RELAY_AUTH_TIMEOUT: '3s', HUSH_RELAY_RATE_CONN: '11' },
+      env: {
+        HUSH_RELAY_MAX_FRAME: '64k',
+        HUSH_RELAY_MAILBOX_COUNT: '7',
+        HUSH_RELAY_TTL: '2h',
+        HUSH_RELAY_AUTH_TIMEOUT: '3s',
+        HUSH_RELAY_RATE_CONN: '11',
+        HUSH_RELAY_STRANGER_SHARE: '40%',
+      },
       args: ['--rate-conn', '12'],
     });
     relays.push(relay);
     const r = await raw(relay.url);
-    expect(r.hello.limits).toMatchObject({ maxFrameBytes: 65536, mailboxMaxCount: 7, ttlMs: 7_200_000, authTimeoutMs: 3000, sendRatePerConn: 12 });
+    expect(r.hello.limits).toMatchObject({ maxFrameBytes: 65536, mailboxMaxCount: 7, ttlMs: 7_200_000, authTimeoutMs: 3000, sendRatePerConn: 12, strangerShareCount: 2 });
     r.ws.close();
   });
 });
@@ -98,7 +105,7 @@ describe('send rate limits', () => {
 
 describe('mailbox quotas', () => {
   it('refuses past --mailbox-count with MAILBOX_FULL, stays idempotent when full, frees on ack', async () => {
-    const relay = await relayWith('--mailbox-count', '3');
+    const relay = await relayWith('--mailbox-count', '3', '--stranger-share', '100'); // identified sends may fill it all
     const alice = makeUser();
     const bob = makeUser();
     const carol = makeUser();
@@ -120,7 +127,7 @@ describe('mailbox quotas', () => {
   });
 
   it('refuses past --mailbox-bytes with MAILBOX_FULL', async () => {
-    const relay = await relayWith('--mailbox-bytes', '2k');
+    const relay = await relayWith('--mailbox-bytes', '2k', '--stranger-share', '100'); // identified sends may fill it all
     const alice = makeUser();
     const bob = makeUser();
     await registerUsers(relay.url, bob);

@@ -11,7 +11,7 @@ import { bundleToJson } from '../../src/protocol/bundle.js';
 import { bytesEqual, fromUtf8, toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
-import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
+import { anonymous, cleanupTmp, giveToken, makeUser, raw, rawAuth, registerUsers, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
 
 // Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -253,17 +253,18 @@ describe('mailbox', () => {
     await cb.close();
   });
 
-  it('pushes an ephemeral envelope to an online recipient and never stores it', async () => {
+  it('pushes an ephemeral envelope sent with a delivery token to an online recipient and never stores it', async () => {
     const alice = makeUser();
     const bob = makeUser();
     await registerUsers(relay.url, bob);
-    const ca = await alice.connect(relay.url);
+    const token = await giveToken(relay.url, bob);
+    const ca = await anonymous(relay.url);
     // Offline recipient: dropped, not stored.
-    expect(await ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true })).toMatchObject({ stored: false, delivered: 0 });
+    expect(await ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true, token })).toMatchObject({ stored: false, delivered: 0 });
     const cb = await bob.connect(relay.url);
     const pushed = nextPush(cb);
     const env = seal(alice, bob, '', 'typing');
-    expect(await ca.send(bob.id.signPk, env, { ephemeral: true })).toMatchObject({ eid: envelopeId(env), stored: false, delivered: 1 });
+    expect(await ca.send(bob.id.signPk, env, { ephemeral: true, token })).toMatchObject({ eid: envelopeId(env), stored: false, delivered: 1 });
     const p = await pushed;
     expect(p).toMatchObject({ ephemeral: true, seq: 0, eid: envelopeId(env) });
     expect((await cb.pull()).items).toHaveLength(0);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { makeBundle } from '../../src/crypto/bundle.js';
-import { cleanupTmp, makeUser, registerUsers, type RelayProc, seal, startRelayProcess, stillServes, tmpDir } from './helpers.js';
+import { anonymous, cleanupTmp, giveToken, makeUser, registerUsers, type RelayProc, seal, startRelayProcess, stillServes, tmpDir } from './helpers.js';
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 describe('mail only to registered keys', () => {
-  it('refuses mail and typing to an unregistered key (UNKNOWN_RECIPIENT), stores nothing, and remembers registrations across a restart', async () => {
+  it('refuses mail to an unregistered key (UNKNOWN_RECIPIENT) and identified typing (TOKEN_REQUIRED), stores nothing, and remembers registrations across a restart', async () => {
     const data = tmpDir();
     const relay = await relayWith([], {}, data);
     const alice = makeUser();
@@ -38,7 +38,7 @@ describe('mail only to registered keys', () => {
       kind: 'relay',
       message: 'relay refused: the recipient is not registered on this relay',
     });
-    await expect(ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true })).rejects.toMatchObject({ code: 'UNKNOWN_RECIPIENT' });
+    await expect(ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true })).rejects.toMatchObject({ code: 'TOKEN_REQUIRED' });
     await registerUsers(relay.url, bob);
     const cb = await bob.connect(relay.url);
     expect((await cb.pull()).items).toHaveLength(0); // the refused mail was not kept
@@ -137,6 +137,9 @@ describe('the store budget and the free-space floor', () => {
     const r = spawnSync(process.execPath, [bin, '--port', '0', '--data', tmpDir(), '--max-store-bytes', 'lots'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^hush-relay: error: --max-store-bytes "lots" is not a valid bytes\nhush-relay: hint: /);
+    const over = spawnSync(process.execPath, [bin, '--port', '0', '--data', tmpDir(), '--stranger-share', '101'], { encoding: 'utf8' });
+    expect(over.status).toBe(2);
+    expect(over.stderr).toMatch(/^hush-relay: error: --stranger-share must be at most 100\nhush-relay: hint: /);
   });
 });
 
@@ -147,14 +150,15 @@ describe('ephemeral rate per pair', () => {
     const bob = makeUser();
     const carol = makeUser();
     await registerUsers(relay.url, bob, carol);
-    const ca = await alice.connect(relay.url);
-    const results = await Promise.allSettled(Array.from({ length: 10 }, () => ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true })));
+    const [tb, tc] = await Promise.all([giveToken(relay.url, bob), giveToken(relay.url, carol)]);
+    const ca = await anonymous(relay.url);
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => ca.send(bob.id.signPk, seal(alice, bob, '', 'typing'), { ephemeral: true, token: tb })));
     const codes = results.map((r) => (r.status === 'fulfilled' ? 'accepted' : (r.reason as { code: string }).code));
     expect(codes.filter((c) => c === 'accepted').length).toBeGreaterThanOrEqual(1);
     expect(codes.filter((c) => c === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(5);
     expect(new Set(codes)).toEqual(new Set(['accepted', 'RATE_LIMITED']));
-    expect((await ca.send(carol.id.signPk, seal(alice, carol, '', 'typing'), { ephemeral: true })).stored).toBe(false);
-    expect((await ca.send(bob.id.signPk, seal(alice, bob, 'a real letter'))).stored).toBe(true);
+    expect((await ca.send(carol.id.signPk, seal(alice, carol, '', 'typing'), { ephemeral: true, token: tc })).stored).toBe(false);
+    expect((await ca.send(bob.id.signPk, seal(alice, bob, 'a real letter'), { token: tb })).stored).toBe(true);
     await ca.close();
   });
 });

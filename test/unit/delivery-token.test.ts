@@ -78,7 +78,7 @@ describe('token body', () => {
   });
 });
 
-describe('relay store schema 1 -> 2', () => {
+describe('relay store schema 1 -> 3', () => {
   let dir: string | undefined;
   afterEach(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -94,7 +94,7 @@ CREATE TABLE mailbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient BLOB NOT 
     db.close();
     const store = new RelayStore(dir);
     try {
-      expect(SCHEMA_VERSION).toBe(2);
+      expect(SCHEMA_VERSION).toBe(3);
       expect(store.stats(new Uint8Array(32).fill(7))).toEqual({ count: 1, bytes: 400 });
       const h = new Uint8Array(32).fill(9);
       expect(store.putTokens(new Uint8Array(32).fill(7), [{ h, exp: Date.now() + 1000 }], [], Date.now())).toBe(1);
@@ -103,7 +103,7 @@ CREATE TABLE mailbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, recipient BLOB NOT 
       store.close();
     }
     const again = new Database(join(dir, 'relay.sqlite'));
-    expect(again.pragma('user_version', { simple: true })).toBe(2);
+    expect(again.pragma('user_version', { simple: true })).toBe(3);
     again.close();
   });
 });

@@ -11,6 +11,7 @@ import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
 import { tokenHash } from '../../src/protocol/delivery-token.js';
 import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
+import { transferSignedBytes } from '../../src/protocol/name-transfer.js';
 import { authSignedBytes, encodeFrame } from '../../src/protocol/frames.js';
 import { bundleToJson } from '../../src/protocol/bundle.js';
 import { makeBundle } from '../../src/crypto/bundle.js';
@@ -113,6 +114,18 @@ async function auth(f: Fake, u: User, over: { url?: string; signUrl?: string; ti
 
 function sendFrame(to: User, env: Uint8Array, id = 's1', ephemeral = false): Frame {
   return { t: 'send', id, to: toB64(to.id.signPk), env: toB64(env), eid: envelopeId(env), ...(ephemeral ? { ephemeral: true } : {}) };
+}
+
+/** Registers a delivery token for the mailbox authenticated on `f` (valid a minute); returns the token. */
+async function giveToken(f: Fake): Promise<Uint8Array> {
+  const t = randomBytes(32);
+  expect(await frame(f, { t: 'tokens', id: 'gt', add: [{ h: toB64(tokenHash(t)), exp: Date.now() + 60_000 }], remove: [] })).toMatchObject({ t: 'ok' });
+  return t;
+}
+
+/** An ephemeral (typing) send frame with a delivery token. */
+function typingFrame(from: User, to: User, t: Uint8Array, id: string): Frame {
+  return { ...sendFrame(to, seal(from, to, '', 'typing'), id, true), token: toB64(t) };
 }
 
 /** Registers `u` from a connection of its own (mail to unregistered keys is UNKNOWN_RECIPIENT). */
@@ -265,7 +278,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     expect(await frame(fb2, { t: 'pull', id: 'p2' })).toMatchObject({ items: [] });
   });
 
-  it('pushes an ephemeral envelope at once and never stores it', async () => {
+  it('pushes an ephemeral envelope with a delivery token at once and never stores it; without a token it is TOKEN_REQUIRED', async () => {
     const alice = makeUser();
     const bob = makeUser();
     await register(bob);
@@ -274,7 +287,10 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     const fb = connect();
     await auth(fb, bob);
     const env = seal(alice, bob, 'typing', 'typing');
-    expect(await frame(fa, sendFrame(bob, env, 'e', true))).toMatchObject({ t: 'accepted', stored: false, delivered: 1 });
+    expect(await frame(fa, sendFrame(bob, env, 'e0', true))).toMatchObject({ t: 'error', id: 'e0', code: 'TOKEN_REQUIRED' });
+    expect(fb.frames.some((f) => f.t === 'push')).toBe(false);
+    const t = await giveToken(fb);
+    expect(await frame(fa, { ...sendFrame(bob, env, 'e', true), token: toB64(t) })).toMatchObject({ t: 'accepted', stored: false, delivered: 1 });
     expect(fb.frames.some((f) => f.t === 'push' && f.seq === 0 && f.ephemeral === true)).toBe(true);
     expect(mailbox.pending).toBe(0);
     expect(await frame(fb, { t: 'pull', id: 'p' })).toMatchObject({ items: [] });
@@ -283,7 +299,7 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
   it('refuses past the mailbox quota (MAILBOX_FULL) and past the send rate (RATE_LIMITED), storing nothing', async () => {
     void store.close();
     rmSync(dir, { recursive: true, force: true });
-    setup({ mailboxMaxCount: 1, sendRatePerConn: 2 });
+    setup({ mailboxMaxCount: 1, sendRatePerConn: 2, strangerSharePercent: 100 });
     const alice = makeUser();
     const bob = makeUser();
     await register(bob);
@@ -346,13 +362,13 @@ describe('token bucket', () => {
 });
 
 describe('relay handlers: quotas that need no token', () => {
-  it('refuses mail and ephemerals to a key nobody registered (UNKNOWN_RECIPIENT), storing nothing; accepts once it registers', async () => {
+  it('refuses mail to a key nobody registered (UNKNOWN_RECIPIENT) and identified ephemerals (TOKEN_REQUIRED), storing nothing; accepts once it registers', async () => {
     const alice = makeUser();
     const bob = makeUser();
     const fa = connect();
     await auth(fa, alice);
     expect(await frame(fa, sendFrame(bob, seal(alice, bob, 'to nobody'), 's1'))).toMatchObject({ t: 'error', id: 's1', code: 'UNKNOWN_RECIPIENT' });
-    expect(await frame(fa, sendFrame(bob, seal(alice, bob, '', 'typing'), 'e1', true))).toMatchObject({ t: 'error', id: 'e1', code: 'UNKNOWN_RECIPIENT' });
+    expect(await frame(fa, sendFrame(bob, seal(alice, bob, '', 'typing'), 'e1', true))).toMatchObject({ t: 'error', id: 'e1', code: 'TOKEN_REQUIRED' });
     expect(mailbox.pending).toBe(0);
     expect(store.db.stats(bob.id.signPk)).toEqual({ count: 0, bytes: 0 });
     expect(await register(bob)).toMatchObject({ t: 'ok' });
@@ -472,22 +488,27 @@ describe('relay handlers: quotas that need no token', () => {
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2' });
   });
 
-  it('limits ephemeral sends per (sender, recipient) pair (--ephemeral-rate); other pairs and stored mail are not affected', async () => {
+  it('limits ephemeral sends per (token, recipient) pair (--ephemeral-rate); other pairs and stored mail are not affected', async () => {
     restart({ ephemeralRatePerPair: 2 });
     const alice = makeUser();
     const bob = makeUser();
     const carol = makeUser();
     await register(bob);
     await register(carol);
+    const fb = connect();
+    await auth(fb, bob);
+    const fc = connect();
+    await auth(fc, carol);
+    const tb = await giveToken(fb);
+    const tc = await giveToken(fc);
     const fa = connect();
     await auth(fa, alice);
-    const typing = async (to: User, id: string): Promise<Frame> => await frame(fa, sendFrame(to, seal(alice, to, '', 'typing'), id, true));
     const answers: Frame[] = [];
-    for (const i of [1, 2, 3, 4, 5]) answers.push(await typing(bob, `e${i}`));
+    for (const i of [1, 2, 3, 4, 5]) answers.push(await frame(fa, typingFrame(alice, bob, tb, `e${i}`)));
     expect(answers.filter((a) => a.t === 'accepted').length).toBeGreaterThanOrEqual(1);
     expect(answers.filter((a) => a.t === 'accepted').length).toBeLessThanOrEqual(3);
     expect(answers.filter((a) => a.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(2);
-    expect(await typing(carol, 'c1')).toMatchObject({ t: 'accepted', stored: false });
+    expect(await frame(fa, typingFrame(alice, carol, tc, 'c1'))).toMatchObject({ t: 'accepted', stored: false });
     await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'real'), 'm1') }));
     expect(mailbox.pending).toBe(1);
     await turn();
@@ -600,5 +621,77 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
     await frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 4'), 'm4'));
     await turn();
     expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm4' });
+  });
+  it('identified senders together fill at most --stranger-share of a mailbox; token sends still get in up to the mailbox quota', async () => {
+    restart({ mailboxMaxCount: 10, strangerMaxCount: 2, strangerSharePercent: 50 });
+    const bob = makeUser();
+    await register(bob);
+    const fb = connect();
+    await auth(fb, bob);
+    const t = await giveToken(fb);
+    expect(fb.frames[0]).toMatchObject({ t: 'hello', limits: { strangerShareCount: 5 } });
+    // Six throwaway keys, two envelopes each: the share (5 of 10) stops them, whoever sends.
+    const codes: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const m = makeUser();
+      const fm = connect();
+      await auth(fm, m);
+      for (const n of [1, 2]) {
+        const r = await frame(fm, sendFrame(bob, seal(m, bob, `junk ${i}.${n}`), `m${i}.${n}`));
+        await turn();
+        codes.push(String(r.t === 'error' ? r.code : fm.last().t));
+      }
+    }
+    expect(codes.filter((c) => c === 'accepted')).toHaveLength(5);
+    expect(codes.filter((c) => c === 'STRANGER_QUOTA')).toHaveLength(7);
+    expect(store.db.stats(bob.id.signPk).count).toBe(5);
+    // A contact's token sends fill the rest of the mailbox, then MAILBOX_FULL.
+    const alice = makeUser();
+    const anon = connect();
+    const got: string[] = [];
+    for (let n = 0; n < 6; n++) {
+      const r = await frame(anon, tokenSend(bob, seal(alice, bob, `contact ${n}`), t, `a${n}`));
+      await turn();
+      got.push(String(r.t === 'error' ? r.code : anon.last().t));
+    }
+    expect(got).toEqual(['accepted', 'accepted', 'accepted', 'accepted', 'accepted', 'MAILBOX_FULL']);
+  });
+});
+
+describe('relay handlers: name transfer', () => {
+  it('moves a name to the key the holder signed it over to, in one step; refuses forged transfers and names the signer does not hold', async () => {
+    const old = makeUser('zoe');
+    const next = makeUser('zoe');
+    const mallory = makeUser('zoe');
+    expect(await register(old)).toMatchObject({ t: 'ok' });
+    const sig = signDetached(transferSignedBytes('zoe', old.id.signPk, next.id.signPk), old.id.signSk);
+    const transfer = async (f: Fake, u: User, s: Uint8Array, id: string): Promise<Frame> =>
+      frame(f, { t: 'transfer', id, bundle: bundleToJson(u.bundle), from: toB64(old.id.signPk), sig: toB64(s) });
+    // mallory presents the statement made for next: it names next's key, not hers
+    const fm = connect();
+    await auth(fm, mallory);
+    expect(await transfer(fm, mallory, sig, 'm1')).toMatchObject({ t: 'error', id: 'm1', code: 'BAD_TRANSFER' });
+    const fn = connect();
+    await auth(fn, next);
+    const forged = Uint8Array.from(sig);
+    forged[5]! ^= 1;
+    expect(await transfer(fn, next, forged, 't0')).toMatchObject({ t: 'error', id: 't0', code: 'BAD_TRANSFER' });
+    expect(store.db.lookupName('zoe')!.signPk).toEqual(old.id.signPk);
+    expect(await transfer(fn, next, sig, 't1')).toMatchObject({ t: 'ok', id: 't1' });
+    expect(store.db.lookupName('zoe')!.signPk).toEqual(next.id.signPk);
+    expect(store.db.lookupKey(old.id.signPk)).toBeUndefined();
+    expect(await transfer(fn, next, sig, 't2')).toMatchObject({ t: 'ok', id: 't2' }); // again: nothing changes
+    // the old key takes no mail now; the new one does
+    const fa = connect();
+    await auth(fa, mallory);
+    expect(await frame(fa, sendFrame(old, seal(mallory, old, 'x'), 's1'))).toMatchObject({ t: 'error', code: 'UNKNOWN_RECIPIENT' });
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(next, seal(mallory, next, 'y'), 's2') }));
+    await turn();
+    expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2' });
+    // a transfer signed by a key that no longer holds the name
+    const fo = connect();
+    await auth(fo, mallory);
+    const late = signDetached(transferSignedBytes('zoe', old.id.signPk, mallory.id.signPk), old.id.signSk);
+    expect(await transfer(fo, mallory, late, 'm2')).toMatchObject({ t: 'error', id: 'm2', code: 'NAME_TAKEN' });
   });
 });

@@ -13,6 +13,7 @@ import { secretbox, secretboxOpen, sha512, signDetached, verifyDetached } from '
 import { concatBytes, u32be, u64be } from '../../src/protocol/encoding.js';
 import { paddedLength, PAYLOAD_HEADER_BYTES } from '../../src/protocol/envelope.js';
 import { authSignedBytes, canonicalRelayUrl } from '../../src/protocol/frames.js';
+import { encodeTransfer, parseTransfer, transferSignedBytes } from '../../src/protocol/name-transfer.js';
 import * as codec from '../../src/store/db-codec.js';
 import { codeOfSync, hex, unhex, utf8, vectors } from './helpers.js';
 
@@ -208,5 +209,36 @@ describe('local store record vectors (§8.2)', () => {
       quarantine: () => codec.openQuarantineInfo(sealed, key, c.row.eid),
     }[c.record as 'contact' | 'message' | 'outbox' | 'quarantine'];
     expect(codeOfSync(open)).toBe(expected);
+  });
+});
+
+describe('name-transfer vectors (§7.2 "Transfer")', () => {
+  const v = load('name-transfer');
+  const pk = (n: string): Uint8Array => unhex(v.signPk[n]);
+
+  it.each(rows(v.valid, 'note'))('%s: signed bytes = D(nameTransfer) || u8(len) || name || from || to, the signature, the statement', (_n, c) => {
+    const name = utf8(c.name);
+    const spec = concatBytes(D('hush/v1/name-transfer'), Uint8Array.of(name.length), name, pk(c.from), pk(c.to));
+    expect(hex(spec)).toBe(c.signedBytes);
+    expect(hex(transferSignedBytes(c.name, pk(c.from), pk(c.to)))).toBe(c.signedBytes);
+    expect(hex(signDetached(spec, ids[c.from]!.signSk))).toBe(c.sig);
+    const text = `{"type":"hush-name-transfer","v":1,"name":"${c.name}","from":"${Buffer.from(pk(c.from)).toString('base64')}","to":"${Buffer.from(pk(c.to)).toString('base64')}","sig":"${Buffer.from(unhex(c.sig)).toString('base64')}"}`;
+    expect(c.statement).toBe(text);
+    expect(encodeTransfer(parseTransfer(text))).toBe(text);
+  });
+
+  it.each(rows(v.relay, 'note', 'expect'))('relay: %s -> %s', (_n, expected, c) => {
+    const from = pk(c.from);
+    const to = pk(c.to);
+    let got: string;
+    if (!verifyDetached(transferSignedBytes(c.name, from, to), unhex(c.sig), from)) got = 'BAD_TRANSFER';
+    else if (c.holder === null) got = 'NOT_FOUND';
+    else if (c.holder === c.to || c.holder === c.from) got = 'OK';
+    else got = 'NAME_TAKEN';
+    expect(got).toBe(expected);
+  });
+
+  it.each(rows(v.invalid, 'note', 'expect'))('statement %s -> %s', (_n, expected, c) => {
+    expect(codeOfSync(() => parseTransfer(c.text))).toBe(expected);
   });
 });

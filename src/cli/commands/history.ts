@@ -20,12 +20,14 @@ import { parseReceiptDelay } from '../receipt-delay.js';
 import { randomBytes } from '../../crypto/nacl.js';
 import { readConfig } from '../../store/config.js';
 import { homePaths } from '../common.js';
+import { bodyForDisplay } from '../file-view.js';
 import type { CommandRun } from './index.js';
+import { printGroupHistory } from '../group-history.js';
 
 const lossy = new TextDecoder('utf-8');
 
 function bodyText(m: StoredMessage): string {
-  return typeof m.body === 'string' ? m.body : lossy.decode(m.body);
+  return bodyForDisplay(typeof m.body === 'string' ? m.body : lossy.decode(m.body)); // a file: its name and size, never its key
 }
 
 export const run: CommandRun = async (ctx, args, opts) => {
@@ -37,6 +39,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const local = await openLocal(ctx);
   try {
     const { store } = local;
+    if (name?.startsWith('@')) return printGroupHistory(ctx.out, store, local, name, limit, since);
     const contacts = new Map(store.listContacts().map((c) => [c.id, c]));
     let contactId: number | undefined;
     if (name !== undefined) {

@@ -32,12 +32,34 @@ export interface GlobalOptions {
   relayTimeout?: string | undefined;
   /** --token-lifetime DURATION (HUSH_TOKEN_LIFETIME is applied by src/cli/messaging.ts tokenLifetimeMs). */
   tokenLifetime?: string | undefined;
+  /** --require-fs: refuse protocol v1 both ways (also config requireForwardSecrecy). */
+  requireFs?: boolean;
+  /** --prekey-rotation DURATION (else config signedPrekeyRotation; src/cli/messaging.ts prekeyPolicy). */
+  prekeyRotation?: string | undefined;
+  /** false with --no-daemon (or HUSH_NO_DAEMON=1): never hand the command to `hush daemon`. */
+  daemon?: boolean;
 }
 
 export interface CommandContext {
   global: GlobalOptions;
   out: Output;
   env: NodeJS.ProcessEnv;
+  /** Where the command reads its input (default process.stdin); `hush daemon` streams the client's. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Whether the user's stderr is a terminal (default process.stderr.isTTY; the daemon passes its client's). */
+  stderrTTY?: boolean;
+  /** Set when `hush daemon` runs the command for a client: the identity it holds (src/daemon/). */
+  backend?: DaemonBackend;
+}
+
+/** What a command run inside `hush daemon` gets instead of unlocking the keyring itself. */
+export interface DaemonBackend {
+  /** A copy of the unlocked keyring (the command wipes it when done). */
+  unlocked(): import('../../store/keyring-store.js').Unlocked;
+  /** Incoming history rows after this one are new to this client (the daemon's pull cursor). */
+  shownAfter(): number;
+  /** The command showed incoming rows up to this one. */
+  shown(row: number): void;
 }
 
 /** Positional arguments by name (a variadic one is a string[]); missing optional ones are undefined. */
@@ -78,6 +100,11 @@ export interface CommandSpec {
   load: () => Promise<{ run: CommandRun }>;
 }
 
+/** commander accumulator for a repeatable option (--file A --file B). */
+function collect(value: string, previous?: unknown): string[] {
+  return [...(Array.isArray(previous) ? (previous as string[]) : []), value];
+}
+
 /** The options of the commands that receive mail (pull, listen). */
 const RECEIVE_OPTIONS: OptSpec[] = [
   { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
@@ -87,6 +114,7 @@ const RECEIVE_OPTIONS: OptSpec[] = [
     flags: '--quarantine-limits <spec>',
     description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
   },
+  { flags: '--auto-save <dir>', description: 'save every file received into DIR (never over an existing file: a numbered name instead)' },
 ];
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -117,13 +145,26 @@ export const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'unlock',
     summary: 'check the passphrase; with --remember, keep the derived key in the OS keychain',
-    options: [{ flags: '--remember', description: 'store the wrapping key (never the passphrase) in the OS keychain for this home' }],
+    options: [
+      { flags: '--remember', description: 'store the wrapping key (never the passphrase) in the OS keychain for this home' },
+      { flags: '--for <duration>', description: 'how long the remembered key stays usable, e.g. 8h, 30d (default 7d, at most 365d)' },
+    ],
     load: () => import('./unlock.js'),
   },
   {
     name: 'lock',
     summary: 'forget the key remembered in the OS keychain for this home',
     load: () => import('./lock.js'),
+  },
+  {
+    name: 'daemon',
+    summary: 'stay unlocked in the foreground: one relay connection, JSON-RPC on a socket in the home (docs/RPC.md)',
+    options: [
+      { flags: '--idle-lock <duration>', description: 'stop (forgetting the key) after this long without a request, e.g. 8h (default), 30m, 0 = never' },
+      { flags: '--max-request-bytes <n>', description: 'longest JSON-RPC request line, 1k to 64m (default 1m)' },
+      { flags: '--detach', description: 'run in the background (the passphrase from the environment, a file or the keychain); log in HOME/daemon/daemon.log' },
+    ],
+    load: () => import('./daemon.js'),
   },
   {
     name: 'relay',
@@ -137,6 +178,8 @@ export const COMMANDS: readonly CommandSpec[] = [
     options: [
       { flags: '--default', description: 'make this --relay your default relay (the first one registered becomes it anyway)' },
       { flags: '--release', description: 'free your name on this relay instead (anyone may claim it then); before init --force, or from a kept old keyring' },
+      { flags: '--transfer-to <key>', description: 'sign your name over to another identity key (base64 signPk); prints the statement, contacts no relay' },
+      { flags: '--transfer-from <file>', description: 'take a name with the statement --transfer-to printed in the old home (- for stdin)' },
     ],
     load: () => import('./register.js'),
   },
@@ -147,8 +190,28 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'name', description: 'the recipient', required: true },
       { name: 'text', description: 'the message (default: stdin)', variadic: true },
     ],
-    options: [{ flags: '--lines', description: 'read stdin line by line: one message per line, sent as it arrives' }],
+    options: [
+      { flags: '--lines', description: 'read stdin line by line: one message per line, sent as it arrives' },
+      { flags: '--file <path>', description: 'send a file (end-to-end encrypted, through the relay); repeat for several; - reads stdin (with --name)', parse: collect },
+      { flags: '--name <name>', description: 'the file name the recipient sees for --file - (stdin)' },
+    ],
     load: () => import('./send.js'),
+  },
+  {
+    name: 'files',
+    summary: 'list the files you received (all, or from one contact), with the id to save them by',
+    args: [{ name: 'name', description: 'only the files from this contact' }],
+    load: () => import('./files.js'),
+  },
+  {
+    name: 'save',
+    summary: 'download a received file, check it and write it (never over a file without --force)',
+    args: [{ name: 'id', description: 'the file id shown by hush files or pull (a unique prefix is enough)', required: true }],
+    options: [
+      { flags: '-o, --output <path>', description: 'where to write it: a file path, or a directory (default: the current directory, under the sanitised name)' },
+      { flags: '--force', description: 'replace an existing file' },
+    ],
+    load: () => import('./save.js'),
   },
   {
     name: 'pull',
@@ -204,6 +267,17 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--receipt-delay <min-max>', description: 'random wait before a receipt leaves, e.g. 5-60 (seconds; ms, s, m; default 5-60; 0 = at once)' },
     ],
     load: () => import('./chat.js'),
+  },
+  {
+    name: 'group',
+    summary: 'groups by fan-out: create, add, remove, leave, list, show (send @NAME, history @NAME)',
+    args: [
+      { name: 'action', description: 'create, add, remove, leave, list or show', required: true },
+      { name: 'group', description: 'the group (your name for it)' },
+      { name: 'members', description: 'contacts to add or remove', variadic: true },
+    ],
+    options: [{ flags: '--max-members <n>', description: 'member cap, you included (create, add; 2-1000, default 100)' }],
+    load: () => import('./group.js'),
   },
   {
     name: 'completion',

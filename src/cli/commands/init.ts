@@ -3,8 +3,9 @@
  * Output (--json): {"name","fingerprint","signPk","boxPk","keyring","home"}.
  * With --force over an existing identity, stderr says what happens to the old name: the old
  * key still holds it on the relays it registered on (a relay never gives a name to another
- * key), so a new key of the SAME name cannot register there (warning + hint: free it with
- * `hush register --release` run from the kept old keyring); a new name gets a note that mail
+ * key), so a new key of the SAME name cannot register there (warning + hint: sign a transfer
+ * to the new key with `hush register --transfer-to KEY` run from the kept old keyring and
+ * present it with `--transfer-from`, or free it with `--release`); a new name gets a note that mail
  * to the old name still goes to the old key.
  */
 import * as os from 'node:os';
@@ -38,7 +39,14 @@ async function previousIdentity(paths: HushPaths): Promise<{ name: string; finge
 }
 
 /** Tells what happens to the old identity's name after init --force (stderr). */
-function sayOldName(ctx: CommandContext, paths: HushPaths, old: { name: string; fingerprint: string; relay?: string }, name: string, kept: readonly string[]): void {
+function sayOldName(
+  ctx: CommandContext,
+  paths: HushPaths,
+  old: { name: string; fingerprint: string; relay?: string },
+  name: string,
+  newKey: string,
+  kept: readonly string[],
+): void {
   const where = old.relay === undefined ? 'on the relays it registered on' : `on the relays it registered on (${old.relay} and any other)`;
   const keptFile = kept.find((k) => k.startsWith(`${paths.keyring}.replaced-`));
   const keptAs = keptFile === undefined ? '' : ` (its keyring was kept as ${keptFile})`;
@@ -47,11 +55,11 @@ function sayOldName(ctx: CommandContext, paths: HushPaths, old: { name: string; 
       `your old identity ${old.name} (fingerprint ${old.fingerprint}) still holds the name ${old.name} ${where}${keptAs}; this new key cannot register ${old.name} there (the relay answers NAME_TAKEN), and mail sent to ${old.name} still goes to the old key`,
     );
     ctx.out.info(
-      `hush: hint: only the old key can free the name: copy ${keptFile ?? 'the kept keyring.json.replaced-<ms>'} as keyring.json into an empty directory (mode 0700) and run HUSH_HOME=that-directory hush register --release --relay URL on each relay, then hush register here; or start over with another name (hush init --force --name NEW)`,
+      `hush: hint: only the old key can give the name away: copy ${keptFile ?? 'the kept keyring.json.replaced-<ms>'} as keyring.json into an empty directory (mode 0700), run HUSH_HOME=that-directory hush register --transfer-to ${newKey} > transfer.json (it signs the transfer to this key), then here hush register --transfer-from transfer.json --relay URL on each relay: contacts who pinned the old key are told the key changed; or free the name there with hush register --release --relay URL and then hush register here; or start over with another name (hush init --force --name NEW)`,
     );
   } else {
     ctx.out.info(
-      `hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint (hush register --release run with the old keyring frees the old name)`,
+      `hush: note: your old identity still holds the name ${old.name} ${where}${keptAs}; mail sent to ${old.name} still goes to the old key, so give your contacts your new name ${name} and its fingerprint (hush register --release run with the old keyring frees the old name; --transfer-to moves it to a key of that name)`,
     );
   }
 }
@@ -101,7 +109,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     const c = ctx.out.c;
     return [`${c.green('created')} identity ${c.bold(file.name)}`, `fingerprint  ${c.cyan(fp)}`, `keyring      ${paths.keyring}`].join('\n');
   });
-  if (old) sayOldName(ctx, paths, old, file.name, kept);
+  if (old) sayOldName(ctx, paths, old, file.name, toB64(file.signPk), kept);
   const relayKnown = ctx.global.relay !== undefined || (ctx.env.HUSH_RELAY ?? '') !== '';
   tip(
     ctx,

@@ -7,10 +7,13 @@
  * `hush: lost the relay at URL (…); reconnecting`, `hush: reconnected to URL`.
  */
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import { printGroupEvent } from '../group-output.js';
 import type { ReceivedMessage } from '../../client/messenger.js';
+import { autoSaveDir, autoSaver } from '../auto-save.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
+  const saveDir = await autoSaveDir(opts.autoSave);
   const s = await openSession(ctx, {
     readReceipts: opts.readReceipts,
     deliveryReceipts: opts.deliveryReceipts,
@@ -23,8 +26,11 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   process.once('SIGTERM', stop);
   try {
     let shown: ReceivedMessage[] = [];
+    s.m.on('group', (e) => printGroupEvent(ctx.out, e));
+    const saver = saveDir === undefined ? undefined : autoSaver(ctx.out, s.m, saveDir);
     s.m.on('message', (msg) => {
       printMessage(ctx.out, msg);
+      saver?.add(msg);
       // printed: one read receipt per sender per batch (unless turned off)
       if (shown.push(msg) === 1) {
         setImmediate(() => {
@@ -47,6 +53,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       else ctx.out.info(`hush: lost the relay at ${st.url} (${st.error}); reconnecting`);
     });
     await s.m.listen(ac.signal);
+    await saver?.drain();
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

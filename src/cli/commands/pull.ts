@@ -11,10 +11,13 @@
 import { tip } from '../common.js';
 import { plural } from '../format.js';
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
+import { printGroupEvent, reannounceMissed } from '../group-output.js';
 import type { QuarantineReport } from '../../client/messenger.js';
+import { autoSaveDir, autoSaver } from '../auto-save.js';
 import type { CommandRun } from './index.js';
 
 export const run: CommandRun = async (ctx, _args, opts) => {
+  const saveDir = await autoSaveDir(opts.autoSave);
   const s = await openSession(ctx, {
     readReceipts: opts.readReceipts,
     deliveryReceipts: opts.deliveryReceipts,
@@ -23,7 +26,12 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   });
   const quarantined: QuarantineReport[] = [];
   try {
-    s.m.on('message', (msg) => printMessage(ctx.out, msg));
+    const saver = saveDir === undefined ? undefined : autoSaver(ctx.out, s.m, saveDir);
+    s.m.on('message', (msg) => {
+      printMessage(ctx.out, msg);
+      saver?.add(msg);
+    });
+    s.m.on('group', (e) => printGroupEvent(ctx.out, e));
     s.m.on('quarantined', (q) => {
       quarantined.push(q);
       printQuarantinedJson(ctx.out, q);
@@ -32,13 +40,16 @@ export const run: CommandRun = async (ctx, _args, opts) => {
       if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
     });
     const { outbox, result } = await s.m.pull();
+    await reannounceMissed(ctx.out, s, result.groups); // changes the members we added concurrently missed
+    result.messages.push(...s.m.showStored()); // stored by another reader (listen, hush daemon) meanwhile
     await s.m.markRead(result.messages); // printed: read receipts (unless turned off)
+    await saver?.drain();
     if (outbox.sent > 0) ctx.out.info(`sent ${plural(outbox.sent, 'queued message')} from the outbox`);
     if (outbox.failed.length > 0) {
       ctx.out.warn(`${plural(outbox.failed.length, 'message')} still in the outbox: ${outbox.failed[0]!.error.message}`);
     }
     warnQuarantined(ctx.out, quarantined);
-    if (result.messages.length === 0 && quarantined.length === 0) tip(ctx, 'no new messages');
+    if (result.messages.length === 0 && result.groups.length === 0 && quarantined.length === 0) tip(ctx, 'no new messages');
   } finally {
     await s.close();
   }

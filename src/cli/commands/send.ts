@@ -16,6 +16,10 @@ import { checkBody, type DrainResult, type QueuedMessage, unreachable } from '..
 import { MAX_BODY_BYTES } from '../../protocol/envelope.js';
 import { isValidLabel } from '../../protocol/names.js';
 import { plural } from '../format.js';
+import { findGroup, postToGroup } from '../../client/groups.js';
+import { MessengerGroupSender } from '../../client/group-sender.js';
+import { randomBytes } from '../../crypto/nacl.js';
+import { warnExcluded } from '../group-output.js';
 import { openSession } from '../messaging.js';
 import type { CommandRun } from './index.js';
 
@@ -23,7 +27,7 @@ const strict = new TextDecoder('utf-8', { fatal: true });
 
 function notText(what: string): UsageError {
   return new UsageError('NOT_UTF8', `${what} is not UTF-8 text`, {
-    hint: 'hush sends text only; encode binary data first, e.g. base64 FILE | hush send NAME',
+    hint: 'a message is text; send binary data as a file: hush send NAME --file PATH (or --file - --name NAME for stdin)',
   });
 }
 
@@ -127,14 +131,23 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const name = String(args.name);
   const words = (args.text as string[] | undefined) ?? [];
   const lines = opts.lines === true;
-  if (!isValidLabel(name))
+  const group = name.startsWith('@') ? name.slice(1) : undefined; // send @NAME: a group (src/client/groups.ts)
+  if (group === undefined && !isValidLabel(name))
     throw new UsageError('BAD_NAME', `invalid name "${name}"`, {
       hint: 'names are 1-32 characters a-z, 0-9, ".", "_" or "-" (a contact from another relay: name@host:port, see hush contacts)',
     });
+  const files = (opts.file as string[] | undefined) ?? [];
+  if (files.length > 0) {
+    if (lines) throw new UsageError('LINES_WITH_FILE', '--lines and --file do not go together', { hint: 'send the file, then the lines in a second hush send' });
+    const { sendFiles } = await import('../send-files.js');
+    return sendFiles(ctx, name, files, words, opts.name as string | undefined);
+  }
+  if (opts.name !== undefined) throw new UsageError('NAME_WITHOUT_FILE', '--name names a file sent from stdin (--file -)', { hint: 'add --file -, or drop --name' });
   if (lines && words.length > 0) throw new UsageError('LINES_WITH_TEXT', '--lines reads stdin, but text was given as arguments', { hint: 'drop --lines, or pipe the text in' });
 
+  const stdin = ctx.stdin ?? process.stdin;
   // Reading a terminal: say what we wait for (stdin is where the text comes from).
-  if (words.length === 0 && process.stdin.isTTY) {
+  if (words.length === 0 && stdin.isTTY) {
     ctx.out.info(lines ? 'type the messages, one per line; end with Ctrl-D' : 'type the message, end with Ctrl-D');
   }
 
@@ -143,7 +156,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
   if (!lines) {
     if (words.length > 0) single = words.join(' ');
     else {
-      const { bytes, total } = await readAll(process.stdin);
+      const { bytes, total } = await readAll(stdin);
       if (total > MAX_BODY_BYTES + 2) checkBody(new Uint8Array(total));
       let b: Buffer = bytes;
       if (b.length > 0 && b[b.length - 1] === 10) b = b.subarray(0, b.length > 1 && b[b.length - 2] === 13 ? -2 : -1);
@@ -157,6 +170,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
   let newSent = 0;
   let oldSent = 0;
   let newQueued = 0;
+  let groupPosts = 0;
+  const groupLines: { eids: string[]; line: Record<string, unknown> }[] = [];
   let inputError: unknown;
   const refused: InputLine[] = [];
   const failed: DrainResult['failed'] = [];
@@ -164,9 +179,12 @@ export const run: CommandRun = async (ctx, args, opts) => {
     s.m.on('sent', (e) => {
       if (e.fromOutbox) oldSent++;
       else newSent++;
-      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }, '');
+      if (ctx.out.json) ctx.out.data({ event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed, protocol: e.protocol }, '');
     });
-    const contact = await s.m.resolveRecipient(name);
+    const contact = group === undefined ? await s.m.resolveRecipient(name) : undefined;
+    if (contact)
+      await s.m.prepareSend(contact); // v2 session found or started, or v1 (said once; refused by --require-fs)
+    else findGroup(s.m.store, name); // an unknown group fails before the outbox is touched
     const old = await s.m.flushOutbox();
     failed.push(...old.failed);
     const pipe = s.m.sendPipeline();
@@ -174,10 +192,35 @@ export const run: CommandRun = async (ctx, args, opts) => {
       newQueued += qs.length;
       for (const q of qs) await pipe.submit(q);
     };
-    if (single !== undefined) await submit(s.m.queueMessages(contact, [single]));
+    const warned = new Set<string>();
+    const queue = async (texts: string[]): Promise<QueuedMessage[]> => {
+      if (contact) return s.m.queueMessages(contact, texts);
+      const out: QueuedMessage[] = [];
+      for (const text of texts) {
+        const sender = new MessengerGroupSender(s.m);
+        const fan = await postToGroup(s.m.store, sender, { me: { signPk: s.unlocked.identity.signPk, name: s.m.name }, random: randomBytes, now: Date.now }, group!, text);
+        const fresh = { ...fan, excluded: fan.excluded.filter((x) => !warned.has(x.name)) };
+        for (const x of fan.excluded) warned.add(x.name);
+        warnExcluded(ctx.out, fresh);
+        // Said once the relay accepted every copy of the post (after the drain below).
+        const line = { event: 'sent', group: fan.group, id: fan.id, epoch: fan.epoch, to: fan.to.map((c) => c.label), excluded: fan.excluded.map((x) => x.name) };
+        groupLines.push({ eids: sender.queued.map((q) => q.eid), line });
+        groupPosts++;
+        out.push(...sender.queued);
+        if (ctx.env.HUSH_TEST_CRASH === 'mid-fanout' && sender.queued.length > 1) {
+          // Test only: the first copy reaches the relay, then the process dies (README).
+          const one = s.m.sendPipeline();
+          await one.submit(sender.queued[0]!);
+          await one.drain();
+          process.kill(process.pid, 'SIGKILL');
+        }
+      }
+      return out;
+    };
+    if (single !== undefined) await submit(await queue([single]));
     else {
       try {
-        for await (const group of lineGroups(process.stdin)) {
+        for await (const group of lineGroups(stdin)) {
           const texts: string[] = [];
           for (const l of group) {
             if (l.bytes === undefined || bodySize(l) > MAX_BODY_BYTES) {
@@ -188,7 +231,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
             const text = lineText(l.bytes);
             if (text !== undefined) texts.push(text);
           }
-          if (texts.length > 0) await submit(s.m.queueMessages(contact, texts));
+          if (texts.length > 0) await submit(await queue(texts));
         }
       } catch (e) {
         inputError = e; // what was read before still goes out; the error is reported after
@@ -196,16 +239,19 @@ export const run: CommandRun = async (ctx, args, opts) => {
     }
     const r = await pipe.drain();
     failed.push(...r.failed);
+    const refusedEids = new Set(failed.map((f) => f.eid));
+    for (const g of groupLines) if (ctx.out.json && !g.eids.some((e) => refusedEids.has(e))) ctx.out.data(g.line, '');
     await s.m.syncTokens(); // hands a delivery token to a contact written to for the first time
   } catch (e) {
     await s.close();
     throw e;
   }
   // Receipts wait in the outbox too, but only messages (those with a history row) are counted.
-  const kept = s.m.store.listOutbox().filter((e) => s.m.store.findMessage(e.msgId, 'out') !== undefined).length;
+  const kept = s.m.store.listOutbox().filter((e) => group !== undefined || s.m.store.findMessage(e.msgId, 'out') !== undefined).length;
   await s.close();
 
   if (newSent > 0) ctx.out.info(`sent ${plural(newSent, 'message')} to ${name}`);
+  if (groupPosts > 0 && failed.length === 0) ctx.out.info(`sent ${plural(groupPosts, 'message')} to ${name}`);
   if (oldSent > 0) ctx.out.info(`sent ${plural(oldSent, 'queued message')} from the outbox`);
   if (failed.length > 0) {
     const first = failed[0]!.error;

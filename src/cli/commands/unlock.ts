@@ -7,16 +7,18 @@
  * With --remember: takes the passphrase from --passphrase-file, --passphrase-fd,
  * HUSH_PASSPHRASE or the prompt (not from the keychain: the point is to (re)fill it), derives
  * the Argon2id wrapping key once, checks that it opens the keyring, and stores it (never the
- * passphrase) in the OS keychain under this home. Later commands then need no passphrase.
+ * passphrase) in the OS keychain under this home, for --for DURATION (default 7d, at most
+ * 365d). Later commands then need no passphrase until it expires; the expired entry is deleted
+ * by the lookup that finds it.
  * No keychain: PassphraseError KEYCHAIN_UNAVAILABLE (exit 3) with the reason and a hint.
  *
  * --json: {"home":S,"name":S,"unlocked":true,"source":"file"|"fd"|"env"|"keychain"|"prompt",
- *          "remembered":bool}
+ *          "remembered":bool,"expires"?:ms (with --remember)}
  */
-import { PassphraseError } from '../../errors.js';
+import { PassphraseError, UsageError } from '../../errors.js';
 import { wipe } from '../../crypto/nacl.js';
 import { bytesEqual } from '../../protocol/encoding.js';
-import { getRemembered, probeKeychain, remember } from '../../store/keychain.js';
+import { DEFAULT_REMEMBER_MS, getRemembered, probeKeychain, remember } from '../../store/keychain.js';
 import { readKeyringFile, unlock, unlockWithPassphrase, type Unlocked } from '../../store/keyring-store.js';
 import { passphraseFromSources, promptUntilOpen } from '../../store/passphrase.js';
 import { wipeIdentity } from '../../crypto/identity.js';
@@ -30,6 +32,11 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   const paths = await homePaths(ctx);
   const progress = <T>(label: string, fn: () => Promise<T>): Promise<T> => out.progress(label, fn);
   const sources = passphraseOptions(ctx);
+
+  if (opts.for !== undefined && opts.remember !== true) {
+    throw new UsageError('FOR_WITHOUT_REMEMBER', '--for is the lifetime of a remembered key', { hint: 'use it with --remember, e.g. hush unlock --remember --for 8h' });
+  }
+  const lifetime = typeof opts.for === 'string' ? parseLifetime(opts.for) : DEFAULT_REMEMBER_MS;
 
   if (opts.remember !== true) {
     const u = await unlock(paths, { ...sources, progress });
@@ -48,6 +55,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   }
   const given = passphraseFromSources(sources);
   let u: Unlocked;
+  let expires = 0;
   if (given) {
     try {
       u = await unlockWithPassphrase(file, given, progress);
@@ -58,12 +66,13 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     u = await promptUntilOpen(`Passphrase for ${file.name}:`, (p) => unlockWithPassphrase(file, p, progress));
   }
   try {
-    const stored = await remember(paths.home, u.wrappingKey, file.kdf.salt, { env });
+    expires = Date.now() + lifetime;
+    const stored = await remember(paths.home, u.wrappingKey, file.kdf.salt, expires, { env });
     if (stored.status === 'unavailable') {
       throw new PassphraseError('KEYCHAIN_UNAVAILABLE', `the OS keychain did not store the key: ${stored.reason}`, { hint: NO_KEYCHAIN_HINT });
     }
     // Read it back: a keychain that accepts a secret but does not keep it is no keychain.
-    const back = await getRemembered(paths.home, { env });
+    const back = await getRemembered(paths.home, { env, now: 0 }); // now: 0, the entry's lifetime is not judged here (a short --for on a slow keychain)
     if (back.status !== 'found' || !bytesEqual(back.key, u.wrappingKey) || !bytesEqual(back.salt, file.kdf.salt)) {
       throw new PassphraseError('KEYCHAIN_UNAVAILABLE', 'the OS keychain did not keep the key', { hint: NO_KEYCHAIN_HINT });
     }
@@ -72,10 +81,24 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     forgetSecrets(u);
   }
   out.data(
-    { home: paths.home, name: file.name, unlocked: true, source: u.source, remembered: true },
-    `remembered the key of ${file.name} in the OS keychain; commands for ${paths.home} need no passphrase now (hush lock forgets it)`,
+    { home: paths.home, name: file.name, unlocked: true, source: u.source, remembered: true, expires },
+    `remembered the key of ${file.name} in the OS keychain until ${new Date(expires).toISOString().slice(0, 16).replace('T', ' ')} UTC; commands for ${paths.home} need no passphrase until then (hush lock forgets it)`,
   );
 };
+
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** --for: `8h`, `7d`, `30m`, `90s` (a bare number is seconds), from 1s to 365d. */
+function parseLifetime(raw: string): number {
+  const m = /^(\d{1,9})(s|m|h|d)?$/.exec(raw.trim());
+  const ms = m ? Number(m[1]) * UNITS[m[2] ?? 's']! : NaN;
+  if (!(ms >= 1000 && ms <= 365 * 86_400_000)) {
+    throw new UsageError('BAD_REMEMBER_FOR', `--for must be a duration from 1s to 365d, not '${raw.slice(0, 40)}'`, {
+      hint: 'e.g. hush unlock --remember --for 8h (the default is 7d)',
+    });
+  }
+  return ms;
+}
 
 function forgetSecrets(u: Unlocked): void {
   wipeIdentity(u.identity);

@@ -1,0 +1,224 @@
+/**
+ * The relay's blob store (docs/PROTOCOL.md §7.8): sealed file chunks uploaded by one identity
+ * for up to 16 recipients, downloaded by those recipients only, deleted once every recipient
+ * acked or when the blob's time to live runs out. The relay sees opaque bytes: their size, the
+ * times, the uploader and the recipients, never a key, a name or a plaintext byte.
+ *
+ * Metadata sits behind BlobMetaStore (relay/blobs-meta.ts), bytes in files (relay/blobs-files.ts).
+ * Limits (relay/config.ts): --blob-max (BLOB_TOO_LARGE), --blob-quota-uploader and
+ * --blob-quota-recipient (BLOB_QUOTA), --blob-ttl, and the relay's --min-free (STORE_FULL).
+ */
+import { randomBytes } from '../src/crypto/nacl.js';
+import { toB64, toHex } from '../src/protocol/encoding.js';
+import type { BlobBeginFrame, BlobClientFrame, BlobGetFrame, BlobPutFrame, BlobRefFrame } from '../src/protocol/blob-frames.js';
+import { BLOB_ID_BYTES } from '../src/protocol/file-chunks.js';
+import type { RelayLimitsConfig } from './config.js';
+import { BlobFiles } from './blobs-files.js';
+import { type BlobMetaStore, type BlobRecord, SqliteBlobMeta } from './blobs-meta.js';
+import { join } from 'node:path';
+
+/** What the blob handlers need of a connection and of the relay (a subset of handlers.ts). */
+export interface BlobConn {
+  n: number;
+  key?: string;
+  link: { send(frame: { t: string; [k: string]: unknown }): void };
+}
+
+export class BlobRefusal extends Error {
+  constructor(
+    readonly code: 'NOT_FOUND' | 'BLOB_TOO_LARGE' | 'BLOB_QUOTA' | 'BLOB_ORDER' | 'BLOB_INCOMPLETE' | 'STORE_FULL' | 'UNKNOWN_RECIPIENT' | 'AUTH_REQUIRED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface BlobDeps {
+  limits: RelayLimitsConfig;
+  isRegistered(key: string): boolean;
+  freeBytes(now: number): number;
+  event(name: string, fields?: Record<string, string | number | boolean>): void;
+  now?: () => number;
+}
+
+export class BlobStore {
+  readonly files: BlobFiles;
+  readonly meta: BlobMetaStore;
+  private readonly now: () => number;
+
+  constructor(
+    dataDir: string,
+    private readonly deps: BlobDeps,
+    meta?: BlobMetaStore,
+  ) {
+    this.files = new BlobFiles(join(dataDir, 'blobs'));
+    this.meta = meta ?? new SqliteBlobMeta(this.files.dir);
+    this.now = deps.now ?? Date.now;
+    // A file without metadata (a crash between the two, or metadata lost) is dropped.
+    const known = new Set(this.meta.ids());
+    for (const id of this.files.list()) if (!known.has(id)) this.files.remove(id);
+  }
+
+  handle(c: BlobConn, f: BlobClientFrame): void {
+    if (!c.key) throw new BlobRefusal('AUTH_REQUIRED', `authenticate before ${f.t}`);
+    switch (f.t) {
+      case 'blob-begin':
+        return this.begin(c, f);
+      case 'blob-resume':
+        return this.resume(c, f);
+      case 'blob-put':
+        return this.put(c, f);
+      case 'blob-finish':
+        return this.finish(c, f);
+      case 'blob-get':
+        return this.get(c, f);
+      case 'blob-ack':
+        return this.ack(c, f);
+      case 'blob-delete':
+        return this.remove(c, f);
+    }
+  }
+
+  /** Deletes expired blobs; returns how many. */
+  purge(): number {
+    const ids = this.meta.expired(this.now());
+    for (const id of ids) this.drop(id);
+    return ids.length;
+  }
+
+  close(): void {
+    this.meta.close();
+  }
+
+  private drop(id: string): void {
+    this.meta.delete(id);
+    this.files.remove(id);
+  }
+
+  /** The live blob `id`, or NOT_FOUND (unknown, expired: the same answer, so ids cannot be probed). */
+  private live(id: string): BlobRecord {
+    const r = this.meta.get(id);
+    if (!r) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
+    if (r.expires <= this.now()) {
+      this.drop(id);
+      throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
+    }
+    return r;
+  }
+
+  private own(c: BlobConn, id: string): BlobRecord {
+    const r = this.live(id);
+    if (r.uploader !== c.key) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
+    return r;
+  }
+
+  /** Whole chunks on disk (a torn last write is cut off). */
+  private have(r: BlobRecord): number {
+    const size = this.files.size(r.id);
+    if (size >= r.bytes) return r.chunks;
+    const whole = Math.min(Math.floor(size / r.chunk), r.chunks - 1);
+    if (size !== whole * r.chunk) this.files.truncate(r.id, whole * r.chunk);
+    return whole;
+  }
+
+  private state(c: BlobConn, reqId: string, r: BlobRecord, have: number): void {
+    c.link.send({ t: 'blob', id: reqId, blob: r.id, have, chunks: r.chunks, bytes: r.bytes, done: r.done });
+  }
+
+  private begin(c: BlobConn, f: BlobBeginFrame): void {
+    const { limits } = this.deps;
+    const now = this.now();
+    if (f.bytes > limits.blobMaxBytes) throw new BlobRefusal('BLOB_TOO_LARGE', `the blob is ${f.bytes} bytes, this relay takes at most ${limits.blobMaxBytes}`);
+    const to = [...new Set(f.to.map((k) => toB64(k)))];
+    for (const k of to) if (!this.deps.isRegistered(k)) throw new BlobRefusal('UNKNOWN_RECIPIENT', 'a recipient of the blob is not registered on this relay');
+    const mine = this.meta.uploaderBytes(c.key!, now);
+    if (mine + f.bytes > limits.blobQuotaUploaderBytes) {
+      throw new BlobRefusal('BLOB_QUOTA', `your blobs on this relay would take ${mine + f.bytes} bytes, the quota per uploader is ${limits.blobQuotaUploaderBytes}`);
+    }
+    for (const k of to) {
+      const theirs = this.meta.recipientBytes(k, now);
+      if (theirs + f.bytes > limits.blobQuotaRecipientBytes) {
+        throw new BlobRefusal('BLOB_QUOTA', `blobs waiting for a recipient would take ${theirs + f.bytes} bytes, the quota per recipient is ${limits.blobQuotaRecipientBytes}`);
+      }
+    }
+    if (this.deps.freeBytes(now) - f.bytes < limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk has no room for this blob; retry later");
+    const id = toHex(randomBytes(BLOB_ID_BYTES));
+    const r: BlobRecord = {
+      id,
+      uploader: c.key!,
+      bytes: f.bytes,
+      chunk: f.chunk,
+      chunks: f.chunks,
+      created: now,
+      expires: now + limits.blobTtlMs,
+      done: false,
+      recipients: to.map((key) => ({ key, acked: false })),
+    };
+    this.files.create(id);
+    this.meta.create(r);
+    this.deps.event('blob-begin', { conn: c.n, bytes: f.bytes, recipients: to.length });
+    this.state(c, f.id, r, 0);
+  }
+
+  private resume(c: BlobConn, f: BlobRefFrame): void {
+    const r = this.own(c, f.blob);
+    this.state(c, f.id, r, this.have(r));
+  }
+
+  private put(c: BlobConn, f: BlobPutFrame): void {
+    const r = this.own(c, f.blob);
+    if (r.done) throw new BlobRefusal('BLOB_ORDER', 'the blob is already finished');
+    const have = this.have(r);
+    if (f.i !== have) throw new BlobRefusal('BLOB_ORDER', `chunk ${f.i} is out of order: the relay has ${have} chunks, send chunk ${have} next`);
+    const want = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
+    if (f.data.length !== want) throw new BlobRefusal('BLOB_ORDER', `chunk ${f.i} must be ${want} bytes, it is ${f.data.length}`);
+    if (this.deps.freeBytes(this.now()) - f.data.length < this.deps.limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk is nearly full; retry later");
+    this.files.write(r.id, f.i * r.chunk, f.data, f.i === r.chunks - 1);
+    this.state(c, f.id, r, have + 1);
+  }
+
+  private finish(c: BlobConn, f: BlobRefFrame): void {
+    const r = this.own(c, f.blob);
+    const have = this.have(r);
+    if (have < r.chunks) throw new BlobRefusal('BLOB_INCOMPLETE', `the relay has ${have} of ${r.chunks} chunks; send chunk ${have} next`);
+    if (!r.done) {
+      this.meta.finish(r.id);
+      r.done = true;
+      this.deps.event('blob-done', { conn: c.n, bytes: r.bytes });
+    }
+    this.state(c, f.id, r, have);
+  }
+
+  /** A recipient's record, or NOT_FOUND (also for a blob that is not finished yet: nothing to read). */
+  private forRecipient(c: BlobConn, id: string): BlobRecord {
+    const r = this.live(id);
+    if (!r.recipients.some((x) => x.key === c.key)) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
+    if (!r.done) throw new BlobRefusal('BLOB_INCOMPLETE', 'the blob is still being uploaded; retry later');
+    return r;
+  }
+
+  private get(c: BlobConn, f: BlobGetFrame): void {
+    const r = this.forRecipient(c, f.blob);
+    if (f.i >= r.chunks) throw new BlobRefusal('NOT_FOUND', `the blob has ${r.chunks} chunks, there is no chunk ${f.i}`);
+    const len = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
+    const data = this.files.read(r.id, f.i * r.chunk, len);
+    c.link.send({ t: 'chunk', id: f.id, blob: r.id, i: f.i, data: data.toString('base64') });
+  }
+
+  private ack(c: BlobConn, f: BlobRefFrame): void {
+    const r = this.forRecipient(c, f.blob);
+    const left = this.meta.ack(r.id, c.key!);
+    if (left === 0) {
+      this.drop(r.id);
+      this.deps.event('blob-deleted', { conn: c.n, why: 'acked' });
+    }
+    c.link.send({ t: 'ok', id: f.id, deleted: left === 0 ? 1 : 0 });
+  }
+
+  private remove(c: BlobConn, f: BlobRefFrame): void {
+    const r = this.own(c, f.blob);
+    this.drop(r.id);
+    this.deps.event('blob-deleted', { conn: c.n, why: 'uploader' });
+    c.link.send({ t: 'ok', id: f.id, deleted: 1 });
+  }
+}

@@ -1,0 +1,134 @@
+// The files row (issue #15): `hush send --file` + `hush save` of one file through a local relay,
+// in MB/s, with the peak RSS of the sender, the receiver and the relay; next to, in the same
+// run, `wormhole send` + `wormhole receive` of the same file (a local mailbox server; the two
+// wormhole clients connect directly on loopback) and the raw AEAD throughput (ChaCha20-Poly1305
+// over 64 KiB chunks in this process, seal only) and a plain `cp`.
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, haveWormhole, twistd } from './cli.mjs';
+import { BENCH_RELAY_FLAGS, now, ROOT, run, startServer, stopChild } from './lib.mjs';
+
+const HUSH = path.join(ROOT, 'bin/hush.js');
+const NODE = process.execPath;
+const MB = 1e6;
+const mbps = (bytes, ms) => bytes / MB / (ms / 1000);
+
+/** Runs node HUSH … under /usr/bin/time: { ms, rss (bytes), stdout }. */
+async function timed(env, home, args) {
+  const r = await run('/usr/bin/time', ['-f', 'maxrss=%M', NODE, HUSH, '--home', home, ...args], { env });
+  if (r.code !== 0) throw new Error(`hush ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  const kb = Number(/maxrss=(\d+)/.exec(r.stderr)?.[1]);
+  return { ms: r.ms, rss: kb * 1024, stdout: r.stdout };
+}
+
+const hwm = (pid) => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+
+function aeadMBps(file) {
+  const key = randomBytes(32);
+  const t0 = now();
+  for (let off = 0, i = 0; off < file.length; off += 65536, i++) {
+    const nonce = Buffer.alloc(12);
+    nonce.writeUInt32BE(i, 4);
+    const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    c.update(file.subarray(off, off + 65536));
+    c.final();
+    c.getAuthTag();
+  }
+  return mbps(file.length, now() - t0);
+}
+
+async function wormholeMs(src, outDir) {
+  if (!haveWormhole()) return undefined;
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-wormhole-'));
+  const { spawn } = await import('node:child_process');
+  const server = spawn(
+    twistd(),
+    ['--nodaemon', '--pidfile=', `--logfile=${path.join(dir, 'log')}`, 'wormhole-mailbox', `--port=tcp:${port}:interface=127.0.0.1`, `--channel-db=${path.join(dir, 'db.sqlite')}`],
+    {
+      cwd: dir,
+      stdio: 'ignore',
+    },
+  );
+  try {
+    for (let i = 0; i < 100; i++) {
+      const ok = await new Promise((r) => {
+        const c = net.connect(port, '127.0.0.1', () => {
+          c.destroy();
+          r(true);
+        });
+        c.on('error', () => r(false));
+      });
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const relayUrl = `ws://127.0.0.1:${port}/v1`;
+    const code = '7-bench-files';
+    const t0 = now();
+    const [s, r] = await Promise.all([
+      run('wormhole', ['--relay-url', relayUrl, '--transit-helper', 'tcp:127.0.0.1:1', 'send', '--code', code, src]),
+      run('wormhole', ['--relay-url', relayUrl, '--transit-helper', 'tcp:127.0.0.1:1', 'receive', '--accept-file', '-o', path.join(outDir, 'wormhole.bin'), code]),
+    ]);
+    if (s.code !== 0 || r.code !== 0) throw new Error(`wormhole failed: ${(s.stderr || r.stderr).trim().split('\n').slice(-2).join(' / ')}`);
+    return now() - t0;
+  } finally {
+    server.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function files100m(opt) {
+  const size = (opt.quick ? 16 : 100) * 1024 * 1024;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'hush-bench-files-'));
+  const relay = await startServer(NODE, [path.join(ROOT, 'bin/hush-relay.js'), '--data', path.join(tmp, 'relay'), ...BENCH_RELAY_FLAGS]);
+  try {
+    const env = { ...process.env, HUSH_PASSPHRASE: 'correct horse battery staple bench', HUSH_KDF_PARAMS: 'm=8192,t=1,p=1', HUSH_RELAY: relay.url, NO_COLOR: '1' };
+    delete env.HUSH_HOME;
+    const home = (n) => path.join(tmp, n);
+    for (const who of ['alice', 'bob']) {
+      await timed(env, home(who), ['init', '--name', who]);
+      await timed(env, home(who), ['register']);
+    }
+    const data = randomBytes(size);
+    const src = path.join(tmp, 'file.bin');
+    writeFileSync(src, data);
+    const aead = aeadMBps(data);
+    const t0 = now();
+    await run('cp', [src, path.join(tmp, 'copy.bin')]);
+    const cpMs = now() - t0;
+    rmSync(path.join(tmp, 'copy.bin'));
+
+    const sent = await timed(env, home('alice'), ['send', 'bob', '--file', src, '--json']);
+    const id = /"event":"file-sent".*?"id":"([0-9a-f]+)"/.exec(sent.stdout)?.[1];
+    await timed(env, home('bob'), ['pull']);
+    const saved = await timed(env, home('bob'), ['save', id, '-o', path.join(tmp, 'saved.bin')]);
+    const relayRss = hwm(relay.child.pid);
+    if (!readFileSync(path.join(tmp, 'saved.bin')).equals(data)) throw new Error('the saved file differs');
+    rmSync(path.join(tmp, 'saved.bin'));
+    const ours = mbps(size, sent.ms + saved.ms);
+    let wh;
+    try {
+      wh = await wormholeMs(src, tmp);
+    } catch (e) {
+      wh = String(e.message ?? e);
+    }
+    const mib = (b) => `${(b / 1048576).toFixed(0)} MiB`;
+    const detail = `send ${mbps(size, sent.ms).toFixed(1)} MB/s + save ${mbps(size, saved.ms).toFixed(1)} MB/s; peak RSS sender ${mib(sent.rss)}, receiver ${mib(saved.rss)}, relay ${mib(relayRss)}`;
+    const baseText = `${typeof wh === 'number' ? `wormhole send + receive ${mbps(size, wh).toFixed(1)} MB/s` : `wormhole: ${wh ?? 'not installed'}`}; raw AEAD ${aead.toFixed(0)} MB/s; cp ${mbps(size, cpMs).toFixed(0)} MB/s`;
+    const ratio = typeof wh === 'number' ? ours / mbps(size, wh) : undefined;
+    return {
+      baseline: baseText,
+      ours: `${ours.toFixed(1)} MB/s end to end (${mib(size)}: ${detail})`,
+      ...(ratio === undefined ? {} : { ratio }),
+      target: '> wormhole; RSS flat (well under the file size)',
+      pass: (ratio === undefined || ratio > 1) && sent.rss < size && saved.rss < size,
+      values: { size, sendMs: sent.ms, saveMs: saved.ms, sendRss: sent.rss, saveRss: saved.rss, relayRss, aead, cpMs, wormholeMs: wh },
+    };
+  } finally {
+    await stopChild(relay.child);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,176 @@
+// File vectors (docs/PROTOCOL.md §11): a 3-chunk file with chunk size 1024 (every nonce, AD and
+// sealed chunk), an empty file, a file message body, failure cases with the code a reader
+// reaches (`expect`), and file names with their sanitised forms.
+// Called from scripts/make-vectors.mjs; writes test/vectors/files.json.
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { codeOf } from './lib.mjs';
+
+export async function writeFileVectors({ root, dist, drbg }) {
+  const { sealChunk, openBlob } = await import(dist('crypto/file-chunks.js'));
+  const { chunkAd, chunkNonce, chunkCount } = await import(dist('protocol/file-chunks.js'));
+  const { encodeFileBody, parseFileBody, sanitiseFileName } = await import(dist('protocol/file-descriptor.js'));
+  const { toHex: hex, toB64 } = await import(dist('protocol/encoding.js'));
+  const r = drbg('files').random;
+  const sha = (b) => createHash('sha256').update(b).digest();
+  const CH = 1024;
+
+  const file = (label, size) => {
+    const key = r(32);
+    const blobId = r(16);
+    const plain = Buffer.from(size === 0 ? new Uint8Array(0) : drbg(`files/${label}/plain`).random(size));
+    const n = chunkCount(size, CH);
+    const chunks = [];
+    for (let i = 0; i < n; i++) {
+      const final = i === n - 1;
+      const part = plain.subarray(i * CH, Math.min((i + 1) * CH, size));
+      chunks.push({ i, final, nonce: hex(chunkNonce(i, final)), ad: hex(chunkAd(blobId, i, final)), plain: hex(part), sealed: hex(sealChunk(key, blobId, i, final, part)) });
+    }
+    const back = openBlob(
+      key,
+      blobId,
+      size,
+      CH,
+      sha(plain),
+      chunks.map((c) => Buffer.from(c.sealed, 'hex')),
+    );
+    if (!back.equals(plain)) throw new Error(`file ${label} does not round-trip`);
+    return { name: label, key: hex(key), blobId: hex(blobId), size, chunk: CH, sha256: hex(sha(plain)), chunks };
+  };
+  const three = file('three-chunks', 2 * CH + 300);
+  const empty = file('empty', 0);
+  const other = file('other-file', 2 * CH + 300);
+
+  const bytes = (f) => ({ key: Buffer.from(f.key, 'hex'), blobId: Buffer.from(f.blobId, 'hex'), sha: Buffer.from(f.sha256, 'hex') });
+  const sealedOf = (f) => f.chunks.map((c) => Buffer.from(c.sealed, 'hex'));
+  const invalid = [];
+  const bad = (name, f, size, chunks, expect, note) => {
+    const b = bytes(f);
+    const got = codeOf(() => openBlob(b.key, b.blobId, size, CH, b.sha, chunks));
+    if (got !== expect) throw new Error(`files ${name}: expected ${expect}, got ${got}`);
+    invalid.push({ name, file: f.name, size, chunks: chunks.map(hex), expect, note });
+  };
+  const s3 = sealedOf(three);
+  const flipped = Buffer.from(s3[1]);
+  flipped[5] ^= 1;
+  bad('bit-flipped', three, three.size, [s3[0], flipped, s3[2]], 'CHUNK_TAMPERED', 'one ciphertext bit of chunk 1 changed');
+  bad(
+    'tag-flipped',
+    three,
+    three.size,
+    [s3[0], s3[1], Buffer.concat([s3[2].subarray(0, -1), Buffer.from([s3[2].at(-1) ^ 0x80])])],
+    'CHUNK_TAMPERED',
+    'the tag of the last chunk changed',
+  );
+  bad('swapped', three, three.size, [s3[1], s3[0], s3[2]], 'CHUNK_TAMPERED', 'chunks 0 and 1 swapped: the index is bound');
+  bad('truncated-count', three, three.size, [s3[0], s3[1]], 'CHUNK_COUNT', 'the blob cut after chunk 1: fewer chunks than the size says');
+  bad('truncated-final-flag', three, 2 * CH, [s3[0], s3[1]], 'CHUNK_TAMPERED', 'cut after chunk 1 and a size of 2 chunks: chunk 1 was sealed non-final');
+  {
+    const b = bytes(three);
+    const extra = sealChunk(b.key, b.blobId, 3, false, Buffer.alloc(10));
+    bad('extended-count', three, three.size, [...s3, extra], 'CHUNK_COUNT', 'a chunk appended: more chunks than the size says');
+    bad(
+      'extended-final-flag',
+      three,
+      3 * CH + 10,
+      [...s3.slice(0, 2), sealChunk(b.key, b.blobId, 2, false, Buffer.from(three.chunks[2].plain, 'hex')), extra],
+      'CHUNK_TAMPERED',
+      'with a size of 4 chunks, chunk 2 (sealed final) no longer is',
+    );
+  }
+  bad('spliced', three, three.size, [s3[0], sealedOf(other)[1], s3[2]], 'CHUNK_TAMPERED', 'chunk 1 taken from another file (other key and blob id)');
+  {
+    const b = bytes(three);
+    const lastNonFinal = sealChunk(b.key, b.blobId, 2, false, Buffer.from(three.chunks[2].plain, 'hex'));
+    bad('last-not-final', three, three.size, [s3[0], s3[1], lastNonFinal], 'CHUNK_TAMPERED', 'the last chunk sealed with final flag 0');
+    const firstFinal = sealChunk(b.key, b.blobId, 0, true, Buffer.from(three.chunks[0].plain, 'hex'));
+    bad('early-final', three, three.size, [firstFinal, s3[1], s3[2]], 'CHUNK_TAMPERED', 'chunk 0 sealed with final flag 1');
+  }
+  {
+    const b = bytes(three);
+    const wrongId = Buffer.from(b.blobId);
+    wrongId[0] ^= 1;
+    const got = codeOf(() => openBlob(b.key, wrongId, three.size, CH, b.sha, s3));
+    if (got !== 'CHUNK_TAMPERED') throw new Error(`files other-blob-id: ${got}`);
+    invalid.push({
+      name: 'other-blob-id',
+      file: three.name,
+      blobId: hex(wrongId),
+      size: three.size,
+      chunks: s3.map(hex),
+      expect: 'CHUNK_TAMPERED',
+      note: 'the right chunks under another blob id',
+    });
+  }
+  {
+    const b = bytes(three);
+    const wrongSha = Buffer.from(b.sha);
+    wrongSha[31] ^= 1;
+    const got = codeOf(() => openBlob(b.key, b.blobId, three.size, CH, wrongSha, s3));
+    if (got !== 'FILE_HASH_MISMATCH') throw new Error(`files wrong-sha256: ${got}`);
+    invalid.push({
+      name: 'wrong-sha256',
+      file: three.name,
+      sha256: hex(wrongSha),
+      size: three.size,
+      chunks: s3.map(hex),
+      expect: 'FILE_HASH_MISMATCH',
+      note: 'every chunk opens, the announced hash differs',
+    });
+  }
+
+  const d = {
+    blob: Buffer.from(three.blobId, 'hex'),
+    key: Buffer.from(three.key, 'hex'),
+    size: three.size,
+    chunk: CH,
+    sha256: Buffer.from(three.sha256, 'hex'),
+    name: 'report.pdf',
+    text: 'the Q3 report',
+  };
+  const body = encodeFileBody(d);
+  const parsed = parseFileBody(body);
+  if (parsed.name !== 'report.pdf' || toB64(parsed.key) !== toB64(d.key)) throw new Error('file body does not round-trip');
+  const badBodies = [
+    ['version-2', '\u0000' + JSON.stringify({ file: 2 }), 'BAD_FILE_MESSAGE'],
+    ['not-json', '\u0000{file', 'BAD_FILE_MESSAGE'],
+    ['key-31-bytes', body.replace(/"key":"[^"]+"/, `"key":"${toB64(new Uint8Array(31))}"`), 'BAD_FILE_MESSAGE'],
+    ['chunk-too-large', body.replace('"chunk":1024', '"chunk":65537'), 'BAD_FILE_MESSAGE'],
+    ['blob-uppercase', body.replace(/"blob":"([0-9a-f]+)"/, (_m, h) => `"blob":"${h.toUpperCase()}"`), 'BAD_FILE_MESSAGE'],
+    ['text-body', 'hello', 'OK'],
+  ].map(([name, b, expect]) => {
+    const got = codeOf(() => parseFileBody(b));
+    if (got !== expect) throw new Error(`file body ${name}: expected ${expect}, got ${got}`);
+    return { name, body: hex(Buffer.from(b, 'utf8')), expect };
+  });
+
+  const names = [
+    'report.pdf',
+    '../../etc/passwd',
+    'C:\\Windows\\system32\\cmd.exe',
+    '..',
+    '.',
+    '.bashrc',
+    'CON',
+    'lpt1.txt',
+    'a\u0000b',
+    'evil\u202Etxt.exe',
+    'tab\there',
+    ' spaced . ',
+    'x'.repeat(300) + '.tar.gz',
+    'é'.repeat(200),
+    '',
+    'a<b>c:d"e|f?g*h',
+  ].map((input) => ({ input, output: sanitiseFileName(input) }));
+
+  const v = {
+    description: 'File chunks (PROTOCOL.md §11.1), file message bodies (§11.2) and file names. Chunk size 1024 here; hush sends 65536.',
+    files: [three, empty, other],
+    invalid,
+    body: { descriptor: { ...d, blob: three.blobId, key: three.key, sha256: three.sha256 }, body: hex(Buffer.from(body, 'utf8')), bodyText: body },
+    invalidBodies: badBodies,
+    names,
+  };
+  writeFileSync(`${root}test/vectors/files.json`, JSON.stringify(v, null, 2) + '\n');
+  return 'files.json';
+}

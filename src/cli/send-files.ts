@@ -1,0 +1,114 @@
+/**
+ * hush send NAME --file PATH [--file PATH ...] [TEXT]: each file is sealed and uploaded to the
+ * relay's blob store (src/client/blob-transfer.ts), then announced to NAME by an ordinary sealed
+ * message carrying its descriptor (src/protocol/file-descriptor.ts), stored and sent through the
+ * outbox like any message. TEXT goes with the first file. `--file -` reads stdin (needs --name).
+ * Output: human `sent report.pdf (2.1 MiB) to bob` on stderr; --json one line per file
+ * {"event":"file-sent","to":…,"id":…,"name":…,"size":…,"sha256":…,"resumed":BYTES} after the progress
+ * lines (resumed: bytes the relay already held from an interrupted run of the same send).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { RelayError, UsageError } from '../errors.js';
+import { type ChunkSource, fileSource, spooledSource, uploadFile } from '../client/blob-transfer.js';
+import { sourceId, UploadStates } from '../client/upload-state.js';
+import { toHex } from '../protocol/encoding.js';
+import { encodeFileBody, MAX_FILE_TEXT_BYTES, sanitiseFileName } from '../protocol/file-descriptor.js';
+import { randomBytes } from '../crypto/nacl.js';
+import { openSession } from './messaging.js';
+import { crashAfter, formatBytes, transferProgress } from './transfer-progress.js';
+import type { CommandContext } from './commands/index.js';
+
+export async function sendFiles(ctx: CommandContext, name: string, files: string[], words: string[], stdinName: string | undefined): Promise<void> {
+  const text = words.join(' ');
+  if (new TextEncoder().encode(text).length > MAX_FILE_TEXT_BYTES) {
+    throw new UsageError('MESSAGE_TOO_LARGE', `the text sent with a file is limited to ${MAX_FILE_TEXT_BYTES} bytes`, { hint: 'send long text as its own message' });
+  }
+  if (text.includes('\u0000')) throw new UsageError('NOT_UTF8', 'the text contains a NUL byte', { hint: 'hush sends text only' });
+  const stdinCount = files.filter((f) => f === '-').length;
+  if (stdinCount > 1) throw new UsageError('STDIN_TWICE', '--file - (stdin) can be given only once', { hint: 'save the other stream to a file first' });
+  if (stdinCount === 1 && (stdinName === undefined || stdinName.trim() === '')) {
+    throw new UsageError('STDIN_NEEDS_NAME', '--file - reads stdin, which has no name', { hint: 'give the name the recipient sees with --name, e.g. --name report.pdf' });
+  }
+  const s = await openSession(ctx);
+  try {
+    const contact = await s.m.resolveRecipient(name);
+    const client = await s.m.client();
+    const crash = crashAfter(ctx.env, 'send');
+    const states = new UploadStates(s.paths.home, s.unlocked.identity.historyKey);
+    const pipe = s.m.sendPipeline();
+    const announced: { id: string; name: string; size: number; sha256: string; resumed: number }[] = [];
+    for (const [k, path] of files.entries()) {
+      let src: ChunkSource;
+      let shown: string;
+      if (path === '-') {
+        // stdin has no size to announce up front: it is spooled first, sealed (src/client/blob-transfer.ts).
+        const dir = join(s.paths.home, 'tmp');
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        src = await spooledSource(process.stdin as AsyncIterable<Buffer>, join(dir, `stdin-${toHex(randomBytes(8))}.spool`));
+        shown = sanitiseFileName(stdinName!);
+      } else {
+        src = await fileSource(path);
+        shown = sanitiseFileName(path);
+      }
+      // A file whose upload to this contact was interrupted resumes where the relay stopped.
+      const source = path === '-' ? undefined : await sourceId(path);
+      const known = source === undefined ? undefined : await states.find(s.m.relay, contact.signPk, source);
+      let stateFile = known?.file;
+      const bar = transferProgress(ctx.out, 'send', shown);
+      let up;
+      try {
+        const onBegun = async (blob: string, key: Uint8Array): Promise<void> => {
+          if (source !== undefined) stateFile = await states.save(s.m.relay, contact.signPk, source, src.size, blob, key);
+        };
+        try {
+          up = await uploadFile(client, src, [contact.signPk], {
+            onProgress: (d, t) => {
+              bar.update(d, t);
+              crash(d);
+            },
+            onBegun,
+            ...(known ? { resume: known } : {}),
+          });
+        } catch (e) {
+          if (!known || !(e instanceof RelayError) || e.code !== 'NOT_FOUND') throw e;
+          await states.remove(known.file); // expired or deleted on the relay: start over
+          src = await fileSource(path);
+          up = await uploadFile(client, src, [contact.signPk], {
+            onProgress: (d, t) => {
+              bar.update(d, t);
+              crash(d);
+            },
+            onBegun,
+          });
+        }
+      } finally {
+        bar.end();
+      }
+      const body = encodeFileBody({ ...up.descriptor, name: shown, ...(k === 0 && text !== '' ? { text } : {}) });
+      const [q] = s.m.queueMessages(contact, [body]);
+      if (stateFile !== undefined) await states.remove(stateFile); // queued in the outbox: the message is safe
+      await pipe.submit(q!);
+      announced.push({ id: toHex(q!.msgId), name: shown, size: up.descriptor.size, sha256: toHex(up.descriptor.sha256), resumed: up.resumed });
+    }
+    const r = await pipe.drain();
+    if (r.failed.length > 0) {
+      const first = r.failed[0]!.error;
+      throw new RelayError(
+        first instanceof RelayError ? first.code : 'SEND_FAILED',
+        `the file was uploaded but its message was not accepted: ${first.message}; it is kept in the outbox`,
+        {
+          hint: 'it will go out with the next hush send, pull or listen',
+          cause: first,
+        },
+      );
+    }
+    for (const a of announced) {
+      if (ctx.out.json) ctx.out.data({ event: 'file-sent', to: name, id: a.id, name: a.name, size: a.size, sha256: a.sha256, resumed: a.resumed }, '');
+      else ctx.out.info(`sent ${a.name} (${formatBytes(a.size)}) to ${name}`);
+    }
+    await s.m.syncTokens();
+  } finally {
+    await s.close();
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * Sending and fetching files through the relay's blob store (docs/PROTOCOL.md §7.9, §11):
+ * `uploadFile` seals a file chunk by chunk under a fresh random key and uploads the chunks;
+ * `downloadFile` fetches, opens and checks them and writes the plaintext atomically. Both
+ * stream: at most WINDOW chunks (64 KiB each) are in memory or in flight, whatever the size.
+ *
+ * The relay names the chunks it holds (`have`), so an upload resumes from there; a download
+ * keeps its verified prefix in a temporary file beside the destination and resumes from it.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import { type FileHandle, link, open, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { DataError, RelayError, UsageError } from '../errors.js';
+import { openChunk, sealChunk } from '../crypto/file-chunks.js';
+import { randomBytes } from '../crypto/nacl.js';
+import { fromHex, toHex } from '../protocol/encoding.js';
+import { CHUNK_SIZE, CHUNK_TAG_BYTES, chunkCount, chunkPlainLength, FILE_KEY_BYTES, sealedSize } from '../protocol/file-chunks.js';
+import type { FileDescriptor } from '../protocol/file-descriptor.js';
+import type { RelayClient } from './relay-client.js';
+
+/** Chunks in flight at once (8 x 64 KiB: enough to fill a local link, small enough to stay flat). */
+export const WINDOW = 8;
+
+export type Progress = (done: number, total: number) => void;
+
+/** Runs `task(i)` for i in [from, n) with at most WINDOW at once; `task` results are consumed in order by `take`. */
+async function pipelined<T>(from: number, n: number, task: (i: number) => Promise<T>, take: (i: number, v: T) => Promise<void> | void): Promise<void> {
+  const inflight: Promise<T>[] = [];
+  let next = from;
+  const fill = (): void => {
+    while (next < n && inflight.length < WINDOW) {
+      const p = task(next++);
+      p.catch(() => undefined); // observed below, in order; a later rejection must not go unhandled meanwhile
+      inflight.push(p);
+    }
+  };
+  fill();
+  for (let i = from; i < n; i++) {
+    const v = await inflight.shift()!;
+    await take(i, v);
+    fill();
+  }
+}
+
+async function readExactly(fh: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) throw new DataError('FILE_CHANGED', 'the file got shorter while it was being read', { hint: 'send it again once nothing writes to it' });
+    done += bytesRead;
+  }
+}
+
+export interface UploadResult {
+  descriptor: Omit<FileDescriptor, 'name' | 'text'>;
+  /** Plaintext bytes the relay already had (a resumed upload), else 0. */
+  resumed: number;
+}
+
+/** Where an upload reads its plaintext: a size known up front and chunk reads at any offset. */
+export interface ChunkSource {
+  size: number;
+  read(i: number, len: number): Promise<Buffer>;
+  /** Throws when the source changed while it was read (a file written meanwhile). */
+  check?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A regular file as a ChunkSource; UsageError FILE_UNREADABLE for a path that cannot be read. */
+export async function fileSource(path: string): Promise<ChunkSource> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw unreadable(path, e);
+  }
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new UsageError('FILE_UNREADABLE', `${path} is not a regular file`, { hint: 'give the path of a file (a directory: tar it first)' });
+  }
+  return {
+    size: st.size,
+    async read(i, len) {
+      const buf = Buffer.allocUnsafe(len);
+      await readExactly(fh, buf, len, i * CHUNK_SIZE);
+      return buf;
+    },
+    async check() {
+      const after = await fh.stat();
+      if (after.size !== st.size || after.mtimeMs !== st.mtimeMs)
+        throw new DataError('FILE_CHANGED', `${path} changed while it was being sent`, { hint: 'send it again once nothing writes to it' });
+    },
+    close: () => fh.close(),
+  };
+}
+
+/**
+ * A stream (stdin) as a ChunkSource: spooled first to `spoolPath` (0600), sealed chunk by chunk
+ * under a random key that never leaves this process, so no plaintext reaches the disk; the
+ * spool is removed by close().
+ */
+export async function spooledSource(stream: AsyncIterable<Buffer>, spoolPath: string): Promise<ChunkSource> {
+  const key = randomBytes(FILE_KEY_BYTES);
+  const id = randomBytes(16);
+  const fh = await open(spoolPath, 'wx+', 0o600);
+  let size = 0;
+  let i = 0;
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  const flush = async (len: number): Promise<void> => {
+    const all = Buffer.concat(pending, pendingLen);
+    const part = all.subarray(0, len);
+    const sealed = sealChunk(key, id, i, false, part);
+    await fh.write(sealed, 0, sealed.length, i * (CHUNK_SIZE + CHUNK_TAG_BYTES));
+    i++;
+    size += len;
+    pending = [all.subarray(len)];
+    pendingLen -= len;
+  };
+  try {
+    for await (const data of stream) {
+      pending.push(data);
+      pendingLen += data.length;
+      while (pendingLen >= CHUNK_SIZE) await flush(CHUNK_SIZE);
+    }
+    if (pendingLen > 0) await flush(pendingLen);
+  } catch (e) {
+    await fh.close();
+    await unlink(spoolPath).catch(() => undefined);
+    throw e;
+  }
+  return {
+    size,
+    async read(j, len) {
+      const sealed = Buffer.allocUnsafe(len + CHUNK_TAG_BYTES);
+      await readExactly(fh, sealed, sealed.length, j * (CHUNK_SIZE + CHUNK_TAG_BYTES));
+      return openChunk(key, id, j, false, sealed);
+    },
+    async close() {
+      await fh.close();
+      await unlink(spoolPath).catch(() => undefined);
+    },
+  };
+}
+
+export interface UploadOptions {
+  onProgress?: Progress;
+  /** An earlier upload of the same source to resume (src/client/upload-state.ts); RelayError NOT_FOUND when the relay no longer has it. */
+  resume?: { blob: string; key: Uint8Array };
+  /** Called once the relay named the blob, before any chunk is sent (to record it for a resume). */
+  onBegun?: (blob: string, key: Uint8Array) => Promise<void>;
+}
+
+/**
+ * Seals and uploads `src` for `to` (signing keys); RelayError for the relay's refusals. Closes
+ * `src`. A resumed upload re-reads (and hashes) the chunks the relay has and sends the rest.
+ */
+export async function uploadFile(client: RelayClient, src: ChunkSource, to: readonly Uint8Array[], o: UploadOptions = {}): Promise<UploadResult> {
+  const onProgress = o.onProgress;
+  try {
+    const size = src.size;
+    const n = chunkCount(size, CHUNK_SIZE);
+    const hash = createHash('sha256');
+    let key: Uint8Array;
+    let state;
+    if (o.resume) {
+      state = await client.blobResume(o.resume.blob);
+      if (state.chunks !== n || state.bytes !== sealedSize(size, CHUNK_SIZE)) throw new DataError('FILE_CHANGED', 'the file is not the one whose upload was interrupted');
+      key = o.resume.key;
+    } else {
+      key = randomBytes(FILE_KEY_BYTES);
+      state = await client.blobBegin(to, sealedSize(size, CHUNK_SIZE), CHUNK_SIZE + CHUNK_TAG_BYTES, n);
+      await o.onBegun?.(state.blob, key);
+    }
+    const begun = state;
+    const blob = fromHex(begun.blob, 'blob id');
+    for (let i = 0; i < begun.have; i++) hash.update(await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i)));
+    const resumed = Math.min(size, begun.have * CHUNK_SIZE);
+    let turn: Promise<void> = Promise.resolve();
+    let sent = resumed;
+    onProgress?.(sent, size);
+    await pipelined(
+      begun.have,
+      n,
+      async (i) => {
+        // Reads finish in any order, but the relay takes chunks in order: each put waits for the previous one to be sent.
+        const myTurn = turn;
+        let release = (): void => undefined;
+        turn = new Promise<void>((r) => (release = r));
+        try {
+          const buf = await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i));
+          const sealed = sealChunk(key, blob, i, i === n - 1, buf);
+          await myTurn;
+          const put = client.blobPut(begun.blob, i, sealed); // the frame is written synchronously
+          release();
+          await put;
+          return buf;
+        } finally {
+          release();
+        }
+      },
+      (_i, buf) => {
+        hash.update(buf); // here, in index order (the reads of the window may finish in any order)
+        sent += buf.length;
+        onProgress?.(sent, size);
+      },
+    );
+    await src.check?.();
+    await client.blobFinish(begun.blob);
+    return { descriptor: { blob, key, size, chunk: CHUNK_SIZE, sha256: hash.digest() }, resumed };
+  } finally {
+    await src.close();
+  }
+}
+
+function unreadable(path: string, e: unknown): UsageError {
+  const code = (e as { code?: string }).code;
+  const why =
+    code === 'ENOENT'
+      ? 'does not exist'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'is not readable (permission denied)'
+        : code === 'EISDIR'
+          ? 'is a directory'
+          : `cannot be read (${code ?? 'error'})`;
+  return new UsageError('FILE_UNREADABLE', `${path} ${why}`, { cause: e, hint: 'check the path; a directory must be archived first (tar)' });
+}
+
+export interface DownloadOptions {
+  /** Replace an existing file at `dest`. */
+  force?: boolean;
+  onProgress?: Progress;
+}
+
+/** The temporary file of a download to `dest`: hidden, beside it (same file system: rename is atomic). */
+export function partPath(dest: string, d: FileDescriptor): string {
+  return join(dirname(dest), `.${basename(dest)}.${toHex(d.blob).slice(0, 12)}.hush-part`);
+}
+
+function diskError(dest: string, e: unknown): unknown {
+  const code = (e as { code?: string }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new DataError('DISK_FULL', `no space left to write ${dest}; nothing was written there`, {
+      cause: e,
+      hint: 'free some space (or save elsewhere with -o) and run hush save again',
+    });
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR')
+    return new UsageError('SAVE_DENIED', `cannot write ${dest} (${code})`, { cause: e, hint: 'choose a directory you can write to with -o' });
+  return e;
+}
+
+/**
+ * Fetches the blob of `d`, opens every chunk, checks size and SHA-256 and renames the result
+ * to `dest`. A chunk that does not authenticate (DataError CHUNK_TAMPERED), a hash mismatch
+ * (FILE_HASH_MISMATCH) or a full disk (DISK_FULL) removes the temporary file: nothing is left
+ * at `dest`. An interrupted download leaves its verified prefix in partPath(dest) and the next
+ * call resumes after it. Acks the blob once the file is in place.
+ */
+export async function downloadFile(client: RelayClient, d: FileDescriptor, dest: string, o: DownloadOptions = {}): Promise<void> {
+  if (!o.force && (await exists(dest))) throw fileExists(dest);
+  const part = partPath(dest, d);
+  const n = chunkCount(d.size, d.chunk);
+  const blob = toHex(d.blob);
+  let fh: FileHandle;
+  try {
+    fh = await open(part, fsc.O_RDWR | fsc.O_CREAT, 0o600);
+  } catch (e) {
+    throw diskError(dest, e);
+  }
+  const hash = createHash('sha256');
+  let keep = false;
+  try {
+    // Resume: the whole chunks already there were authenticated before they were written.
+    const have = Math.min(Math.floor((await fh.stat()).size / d.chunk), n - 1);
+    await rehash(fh, hash, have * d.chunk);
+    await fh.truncate(have * d.chunk);
+    let done = have * d.chunk;
+    o.onProgress?.(done, d.size);
+    try {
+      await pipelined(
+        have,
+        n,
+        (i) => client.blobGet(blob, i),
+        async (i, f) => {
+          const plain = openChunk(d.key, d.blob, i, i === n - 1, f.data);
+          if (plain.length !== chunkPlainLength(d.size, d.chunk, i))
+            throw new DataError('CHUNK_TAMPERED', `chunk ${i} has the wrong length`, { hint: 'ask the sender to send the file again' });
+          hash.update(plain);
+          await fh.write(plain, 0, plain.length, i * d.chunk);
+          done += plain.length;
+          o.onProgress?.(done, d.size);
+        },
+      );
+    } catch (e) {
+      if (e instanceof DataError) throw e; // tampered: the part goes (finally)
+      if (e instanceof RelayError && e.code === 'NOT_FOUND') {
+        throw new RelayError('FILE_GONE', 'the relay no longer has this file (already saved and acknowledged, expired, or deleted by its sender)', {
+          cause: e,
+          hint: 'ask the sender to send it again',
+        }); // nothing to resume: the part goes (finally)
+      }
+      keep = true; // connection lost, relay error: keep the verified prefix for the next try
+      throw diskError(dest, e);
+    }
+    if (!equal(hash.digest(), d.sha256))
+      throw new DataError('FILE_HASH_MISMATCH', 'the file does not match the SHA-256 its sender announced; nothing was written', { hint: 'ask the sender to send it again' });
+    await fh.sync();
+    await fh.close();
+    fh = undefined as unknown as FileHandle;
+    await place(part, dest, o.force === true);
+    keep = true;
+  } catch (e) {
+    throw diskError(dest, e);
+  } finally {
+    if (fh) await fh.close().catch(() => undefined);
+    if (!keep) await unlink(part).catch(() => undefined);
+  }
+  await client.blobAck(blob).catch(() => undefined); // the file is safe here; the relay's TTL deletes it otherwise
+}
+
+/** Moves the finished part to `dest`: without --force never over an existing file (link fails with EEXIST). */
+async function place(part: string, dest: string, force: boolean): Promise<void> {
+  if (force) return rename(part, dest);
+  try {
+    await link(part, dest);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'EEXIST') throw fileExists(dest);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'EMLINK') throw e;
+    if (await exists(dest)) throw fileExists(dest); // file systems without hard links
+    return rename(part, dest);
+  }
+  await unlink(part);
+}
+
+async function rehash(fh: FileHandle, hash: Hash, length: number): Promise<void> {
+  const buf = Buffer.allocUnsafe(CHUNK_SIZE);
+  for (let pos = 0; pos < length;) {
+    const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, length - pos), pos);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    pos += bytesRead;
+  }
+}
+
+function fileExists(dest: string): UsageError {
+  return new UsageError('FILE_EXISTS', `${dest} already exists`, { hint: 'choose another path with -o, or replace it with --force' });
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,308 @@
+/**
+ * The v2 session layer of the client (docs/PROTOCOL.md §9, §9.10): finds or starts the session
+ * with a contact, seals payloads in it, opens received v2 messages against the sessions held,
+ * and converges simultaneous starts. The crypto is src/crypto/session.ts (pure); this module
+ * adds the store: every state it changes is written in the caller's store transaction.
+ *
+ * - Sending (`sealFor`): the sending session is `converge(...)` over the sessions held with the
+ *   contact's CURRENT keys that can send; its advanced state is written in the same transaction
+ *   as the outbox entry, before the envelope leaves. No session: v1 (src/crypto/seal.ts).
+ * - Receiving (`SessionBook`): a batch opens its v2 messages against a working copy of the
+ *   sessions and prekeys; `commit()` (inside the batch's transaction, with the messages) writes
+ *   the new states and deletes the one-time prekeys consumed. A failure leaves everything as it
+ *   was: nothing that did not authenticate changes any state.
+ */
+import { DataError, RelayError } from '../errors.js';
+import { bytesEqual } from '../protocol/encoding.js';
+import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
+import type { Kind } from '../protocol/envelope.js';
+import type { SessionState } from '../protocol/session-state.js';
+import { sealEnvelopeV2 } from '../crypto/envelope-v2.js';
+import type { Random } from '../crypto/nacl.js';
+import type { BoxKeys, PrekeyLookup, PublicKeys, UsedPrekeys } from '../crypto/pqxdh.js';
+import { converge, DEFAULT_OPEN_LIMITS, type OpenLimits, openMessage, sealMessage, startSession } from '../crypto/session.js';
+import { capSkippedTotal } from '../crypto/ratchet.js';
+import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
+import type { Contact, HushStore } from '../store/db.js';
+import type { StoredSession } from '../store/db-sessions.js';
+
+/** What a sealed payload carries (v1 and v2 alike). */
+export interface OutgoingPayload {
+  kind: Kind;
+  id: Uint8Array;
+  time: number;
+  body: Uint8Array;
+}
+
+/** Most sessions kept per contact (the oldest receive-only ones are dropped beyond). */
+export const MAX_SESSIONS_PER_CONTACT = 4;
+
+/** Is `s` a session between us and exactly these peer keys? */
+export function sessionWith(s: SessionState, me: PublicKeys, peer: PublicKeys): boolean {
+  const [mine, theirs] =
+    s.role === 'initiator'
+      ? [
+          [s.initiatorSignPk, s.initiatorBoxPk],
+          [s.responderSignPk, s.responderBoxPk],
+        ]
+      : [
+          [s.responderSignPk, s.responderBoxPk],
+          [s.initiatorSignPk, s.initiatorBoxPk],
+        ];
+  return bytesEqual(mine[0]!, me.signPk) && bytesEqual(mine[1]!, me.boxPk) && bytesEqual(theirs[0]!, peer.signPk) && bytesEqual(theirs[1]!, peer.boxPk);
+}
+
+/** The sessions held with the contact's current keys (sessions with older keys never count). */
+export function sessionsFor(store: HushStore, me: PublicKeys, contact: Contact): StoredSession[] {
+  return store.v2.sessionsOf(contact.id).filter((s) => sessionWith(s.state, me, contact));
+}
+
+/** The session both sides send on (§9.6), among those that can send; undefined when none can. */
+export function sendingSession(list: readonly StoredSession[]): StoredSession | undefined {
+  const ready = list.filter((s) => s.state.cks !== undefined);
+  if (ready.length === 0) return undefined;
+  const { active } = converge(ready.map((s) => s.state));
+  return ready.find((s) => s.state === active);
+}
+
+/** Can we send to `contact` in a v2 session now? */
+export function hasSendingSession(store: HushStore, me: PublicKeys, contact: Contact): boolean {
+  return sendingSession(sessionsFor(store, me, contact)) !== undefined;
+}
+
+/**
+ * Starts a session with `contact` from its fetched bundle (verified against the pinned keys
+ * first: PREKEY_IDENTITY_MISMATCH, BAD_PREKEY_SIGNATURE, PREKEY_EXPIRED) and stores it.
+ */
+export function startSessionWith(store: HushStore, identity: BoxKeys, contact: Contact, bundle: PrekeyBundle, now: number, random: Random): void {
+  const state = startSession(identity, contact, bundle, now, random);
+  store.transaction(() => {
+    store.v2.saveSession(contact.id, state, now);
+    prune(store, identity, contact);
+  });
+}
+
+/** Drops the oldest sessions beyond MAX_SESSIONS_PER_CONTACT, never the sending one. */
+function prune(store: HushStore, me: PublicKeys, contact: Contact): void {
+  const all = store.v2.sessionsOf(contact.id);
+  if (all.length <= MAX_SESSIONS_PER_CONTACT) return;
+  const keep = sendingSession(sessionsFor(store, me, contact));
+  const victims = all.filter((s) => s !== keep).sort((a, b) => a.updatedAt - b.updatedAt || a.row - b.row);
+  for (const s of victims.slice(0, all.length - MAX_SESSIONS_PER_CONTACT)) store.v2.deleteSession(s.row);
+}
+
+/** The sender's per-conversation sequence number (§9.5 `seq`): 1, 2, 3, ... across sessions. */
+function nextSeq(store: HushStore, contactId: number): number {
+  const k = `v2.seq.${contactId}`;
+  const seq = Number(store.getValue(k) ?? '0') + 1;
+  store.setValue(k, String(seq));
+  return seq;
+}
+
+export interface SealOptions {
+  store: HushStore;
+  identity: BoxKeys;
+  random: Random;
+  now: () => number;
+  cache?: SharedKeyCache;
+}
+
+/**
+ * Seals one payload to `contact`: in its v2 sending session when there is one (the advanced
+ * state is written in this transaction, or the caller's), else as v1. Returns the envelope
+ * and which protocol sealed it.
+ */
+export function sealFor(o: SealOptions, contact: Contact, p: OutgoingPayload): { envelope: Uint8Array; v2: boolean } {
+  return o.store.transaction(() => {
+    const s = sendingSession(sessionsFor(o.store, o.identity, contact));
+    if (!s) return { envelope: sealEnvelope(o.identity, contact, p, o.random, o.cache), v2: false };
+    const { state, inner } = sealMessage(s.state, { kind: p.kind, id: p.id, time: p.time, seq: nextSeq(o.store, contact.id), body: p.body });
+    o.store.v2.saveSession(contact.id, state, o.now(), s.row, s.rev);
+    return { envelope: sealEnvelopeV2(contact.boxPk, inner, o.random), v2: true };
+  });
+}
+
+/** A v2 message opened in a batch (not yet committed). */
+export interface OpenedV2 {
+  kind: Kind;
+  id: Uint8Array;
+  time: number;
+  seq: number;
+  body: Uint8Array;
+  senderSignPk: Uint8Array;
+}
+
+interface Working {
+  row?: number;
+  rev?: number;
+  state: SessionState;
+  dirty: boolean;
+}
+
+/**
+ * The sessions and prekeys of one received batch, in memory until `commit()`. Opening a
+ * message changes only this working copy; the caller commits it in the batch's transaction.
+ */
+export class SessionBook {
+  private readonly byContact = new Map<number, Working[]>();
+  private readonly usedOpk = new Set<number>();
+  private readonly usedKem = new Set<number>();
+  private readonly lookup: PrekeyLookup;
+
+  constructor(
+    private readonly store: HushStore,
+    private readonly identity: BoxKeys,
+    private readonly now: () => number,
+    private readonly random: Random,
+    private readonly limits: OpenLimits = DEFAULT_OPEN_LIMITS,
+  ) {
+    const v2 = store.v2;
+    this.lookup = {
+      spk: (id) => v2.signedPrekey(id),
+      kem: (id) => (this.usedKem.has(id) ? undefined : v2.kemPrekey(id)),
+      opk: (id) => (this.usedOpk.has(id) ? undefined : v2.oneTimePrekey(id)),
+    };
+  }
+
+  private working(contact: Contact): Working[] {
+    let w = this.byContact.get(contact.id);
+    if (!w) {
+      w = sessionsFor(this.store, this.identity, contact).map((s) => ({ row: s.row, rev: s.rev, state: s.state, dirty: false }));
+      this.byContact.set(contact.id, w);
+    }
+    return w;
+  }
+
+  /**
+   * Opens an inner v2 from a contact with the sessions held (and this batch's changes).
+   * Throws (DataError TAMPERED, DUPLICATE_MESSAGE, PREKEY_NOT_FOUND, ...) without changing anything.
+   */
+  open(contact: Contact, inner: Uint8Array): OpenedV2 {
+    const w = this.working(contact);
+    const r = openMessage(
+      this.identity,
+      contact,
+      inner,
+      w.map((x) => x.state),
+      this.lookup,
+      this.now(),
+      this.random,
+      this.limits,
+    );
+    if (r.index >= 0) {
+      w[r.index]!.state = r.state;
+      w[r.index]!.dirty = true;
+    } else w.push({ state: r.state, dirty: true });
+    this.consume(r.used);
+    return { ...r.payload, senderSignPk: contact.signPk };
+  }
+
+  /**
+   * Opens a prekey message from keys that are not a contact yet (a stranger the relay names,
+   * or a pending key): nothing is kept unless `adopt` is called with the contact it pinned.
+   */
+  openDetached(peer: PublicKeys, inner: Uint8Array): { opened: OpenedV2; adopt: (contact: Contact) => void } {
+    const r = openMessage(this.identity, peer, inner, [], this.lookup, this.now(), this.random, this.limits);
+    return {
+      opened: { ...r.payload, senderSignPk: peer.signPk },
+      adopt: (contact) => {
+        this.working(contact).push({ state: r.state, dirty: true });
+        this.consume(r.used);
+      },
+    };
+  }
+
+  private consume(used: UsedPrekeys | undefined): void {
+    if (!used) return;
+    if (used.opkId !== undefined) this.usedOpk.add(used.opkId);
+    if (used.kemKind === 'one-time') this.usedKem.add(used.kemId);
+  }
+
+  /** True when anything must be written. */
+  get dirty(): boolean {
+    if (this.usedOpk.size > 0 || this.usedKem.size > 0) return true;
+    for (const w of this.byContact.values()) if (w.some((x) => x.dirty)) return true;
+    return false;
+  }
+
+  /**
+   * Writes the new states and deletes the consumed one-time prekeys. Call inside the batch's
+   * store transaction (with the messages): InternalError SESSION_RACE when another process
+   * changed a session meanwhile (the transaction rolls back; the batch is not acked).
+   */
+  commit(): void {
+    const now = this.now();
+    const all: { contactId: number; w: Working }[] = [];
+    for (const [contactId, list] of this.byContact) for (const w of list) all.push({ contactId, w });
+    // The cap on stored skipped keys over sessions (§9.8), applied to the batch's sessions.
+    const capped = capSkippedTotal(all.map((x) => x.w.state));
+    all.forEach((x, i) => {
+      if (capped[i]!.skipped.length !== x.w.state.skipped.length) {
+        x.w.state = capped[i]!;
+        x.w.dirty = true;
+      }
+    });
+    for (const { contactId, w } of all) {
+      if (!w.dirty) continue;
+      const row = this.store.v2.saveSession(contactId, w.state, now, w.row, w.rev);
+      if (w.row === undefined) {
+        w.row = row;
+        w.rev = 0;
+      } else w.rev = (w.rev ?? 0) + 1;
+      w.dirty = false;
+    }
+    for (const id of this.usedOpk) this.store.v2.deletePrekey('opk', id);
+    for (const id of this.usedKem) this.store.v2.deletePrekey('kem', id);
+    this.usedOpk.clear();
+    this.usedKem.clear();
+    for (const contactId of this.byContact.keys()) {
+      const c = this.store.getContact(contactId);
+      if (c) prune(this.store, this.identity, c);
+    }
+    // Rows may have been pruned: reload on next use.
+    this.byContact.clear();
+  }
+}
+
+export function isDuplicate(e: unknown): boolean {
+  return e instanceof DataError && (e.code === 'DUPLICATE_MESSAGE' || e.code === 'PREKEY_NOT_FOUND');
+}
+
+/** Why a send to a contact is v1, when it is. */
+export type V1Reason = 'no-prekeys' | 'expired-prekeys';
+
+/**
+ * Finds or starts the v2 session to send to `contact` on: a session held is used as is (no
+ * relay call); otherwise the contact's bundle is fetched once and a session started. Returns
+ * `{ v2: false, reason }` when the contact has published no usable prekeys (send v1). A
+ * bundle that is not the pinned contact's, or badly signed, is a TrustError (never v1 instead:
+ * that is what an attacker on the relay would want).
+ */
+export async function ensureSession(
+  o: { store: HushStore; identity: BoxKeys; now: () => number; random: Random },
+  contact: Contact,
+  relay: () => Promise<BundleFetcher>,
+): Promise<{ v2: true } | { v2: false; reason: V1Reason }> {
+  if (hasSendingSession(o.store, o.identity, contact)) return { v2: true };
+  let bundle: PrekeyBundle | null;
+  try {
+    // null: no prekeys published, or a relay that predates them.
+    bundle = await (await relay()).fetchBundle(contact.signPk);
+  } catch (e) {
+    if (e instanceof RelayError && e.code === 'NOT_FOUND') return { v2: false, reason: 'no-prekeys' };
+    throw e;
+  }
+  if (!bundle) return { v2: false, reason: 'no-prekeys' };
+  try {
+    startSessionWith(o.store, o.identity, contact, bundle, o.now(), o.random);
+  } catch (e) {
+    if (e instanceof DataError && e.code === 'PREKEY_EXPIRED') return { v2: false, reason: 'expired-prekeys' };
+    throw e;
+  }
+  return { v2: true };
+}
+
+/** The relay call ensureSession needs (src/client/relay-client.ts). */
+export interface BundleFetcher {
+  fetchBundle(signPk: Uint8Array): Promise<PrekeyBundle | null>;
+}

@@ -1,0 +1,260 @@
+/**
+ * Protocol v2 sessions through the real binary and a real relay process (issue #12): sends go
+ * in a v2 session once the recipient has published prekeys (register does), the --json `sent`
+ * event says which protocol, and the properties a stolen or copied home must not break:
+ *
+ * - forward secrecy: envelopes captured from relay.sqlite, with bob's keyring and passphrase
+ *   stolen later, or with bob's whole home copied after he read them, open nothing (decrypted
+ *   in the test with the stolen state, not only through dedupe);
+ * - post-compromise security: once bob has answered with a ratchet key made after the copy,
+ *   alice's next messages do not open with the copy;
+ * - replay: a captured envelope re-injected after it was read is not shown, even in a home
+ *   whose history was wiped;
+ * - --require-fs refuses v1 both ways; without it v1 is used and said once;
+ * - signed-prekey rotation across a peer offline longer than its prekey lives;
+ * - both starting at once; kill -9 during a pull of v2 messages.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
+import { randomBytes } from '../../src/crypto/nacl.js';
+import { openMessage } from '../../src/crypto/session.js';
+import { HushStore } from '../../src/store/db.js';
+import { unlock } from '../../src/store/keyring-store.js';
+import { hushPaths } from '../../src/store/paths.js';
+import { cleanupTmp, makeUser, registerUsers, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { makeHome } from './helpers.js';
+import { historyOf, jsonOf, newUser, openStore, outboxSize, PASS, spawnHush, type TestUser } from './messaging-helpers.js';
+
+let relay: RelayProc;
+let alice: TestUser;
+let bob: TestUser;
+let carol: TestUser;
+let dave: TestUser;
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  [alice, bob, carol, dave] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url), newUser('carol', relay.url), newUser('dave', relay.url)]);
+}, 120_000);
+
+afterAll(async () => {
+  await relay?.stop();
+  cleanupTmp();
+});
+
+/** The envelopes waiting at the relay for `to`, as its database holds them (what a relay thief copies). */
+async function captured(to: TestUser): Promise<Uint8Array[]> {
+  const { signPk } = await keysOf(to);
+  const db = new Database(path.join(relay.dataDir, 'relay.sqlite'), { readonly: true });
+  try {
+    return (db.prepare('SELECT env FROM mailbox WHERE recipient = ? ORDER BY seq').all(signPk) as { env: Buffer }[]).map((r) => new Uint8Array(r.env));
+  } finally {
+    db.close();
+  }
+}
+
+/** A home's keyring unlocked with the (stolen) passphrase, and its store. */
+async function steal(home: string): Promise<{ identity: Awaited<ReturnType<typeof unlock>>['identity']; store: HushStore }> {
+  const u = await unlock(hushPaths(home), { env: { HUSH_PASSPHRASE: PASS } });
+  return { identity: u.identity, store: HushStore.open(home, u.identity.historyKey) };
+}
+
+async function copyHome(from: string): Promise<string> {
+  const to = await makeHome('hush-v2-copy-');
+  for (const f of fs.readdirSync(from)) if (!f.startsWith('.')) fs.cpSync(path.join(from, f), path.join(to, f), { recursive: true });
+  return to;
+}
+
+/** Tries to open each envelope's payload with a stolen state: returns how many opened. */
+function openedWith(
+  thief: { identity: { signPk: Uint8Array; boxPk: Uint8Array; boxSk: Uint8Array }; store: HushStore },
+  sender: { signPk: Uint8Array; boxPk: Uint8Array },
+  envs: Uint8Array[],
+): number {
+  const contact = thief.store.findContactBySignPk(sender.signPk);
+  const sessions = contact ? thief.store.v2.sessionsOf(contact.id).map((s) => s.state) : [];
+  const v2 = thief.store.v2;
+  let opened = 0;
+  for (const env of envs) {
+    try {
+      const inner = openEnvelopeV2(thief.identity.boxSk, env); // the outer layer is to bob's long-term key
+      openMessage(
+        thief.identity,
+        sender,
+        inner,
+        sessions,
+        { spk: (id) => v2.signedPrekey(id), kem: (id) => v2.kemPrekey(id), opk: (id) => v2.oneTimePrekey(id) },
+        Date.now(),
+        randomBytes,
+      );
+      opened++;
+    } catch {
+      // refused: what forward secrecy promises
+    }
+  }
+  return opened;
+}
+
+/** The bodies of the `message` events of a --json pull. */
+const bodies = (stdout: string): unknown[] =>
+  jsonOf(stdout)
+    .filter((e) => e.event === 'message')
+    .map((m) => m.body);
+
+async function keysOf(u: TestUser): Promise<{ signPk: Uint8Array; boxPk: Uint8Array }> {
+  const k = await unlock(hushPaths(u.home), { env: { HUSH_PASSPHRASE: PASS } });
+  return { signPk: k.identity.signPk, boxPk: k.identity.boxPk };
+}
+
+describe('v2 sessions', () => {
+  it('forward secrecy: captured envelopes open neither with the stolen keyring nor with the whole home copied after reading', async () => {
+    const sent = jsonOf((await alice.run(['send', 'bob', '--json', 'the launch code is 0000'])).stdout);
+    expect(sent).toMatchObject([{ event: 'sent', to: 'bob', protocol: 2 }]);
+    const s2 = await alice.run(['send', 'bob', '--json', 'and the backup code is 1111']);
+    expect(s2.stderr).toBe('sent 1 message to bob\n'); // v2 is the normal case: nothing said
+    const envs = await captured(bob);
+    expect(envs).toHaveLength(2);
+    expect(envs.every((e) => e[0] === 2)).toBe(true);
+    const p = await bob.run(['pull', '--json']);
+    expect(bodies(p.stdout)).toEqual(['the launch code is 0000', 'and the backup code is 1111']);
+
+    const aliceKeys = await keysOf(alice);
+    // The keyring and passphrase alone: the prekey secrets are not in it, and no session.
+    const keyringOnly = await makeHome('hush-v2-keyring-');
+    fs.copyFileSync(path.join(bob.home, 'keyring.json'), path.join(keyringOnly, 'keyring.json'));
+    const k = await steal(keyringOnly);
+    expect(openedWith(k, aliceKeys, envs)).toBe(0);
+    k.store.close();
+    // The whole home, copied after bob read them: the keys that opened them are gone.
+    const h = await steal(await copyHome(bob.home));
+    expect(h.store.v2.sessionsOf(h.store.findContactBySignPk(aliceKeys.signPk)!.id)).toHaveLength(1);
+    expect(openedWith(h, aliceKeys, envs)).toBe(0);
+    h.store.close();
+  });
+
+  it('replay: a captured envelope re-injected after it was read is not shown, even with the history wiped', async () => {
+    await alice.run(['send', 'bob', 'pay 100 to carol']);
+    const [env] = await captured(bob);
+    expect((await bob.run(['pull'])).stdout).toContain('pay 100 to carol');
+    const db = new Database(path.join(bob.home, 'hush.db'));
+    db.exec('DELETE FROM messages');
+    db.close();
+    const mallory = makeUser('mallory');
+    await registerUsers(relay.url, mallory);
+    const c = await mallory.connect(relay.url);
+    await c.send((await keysOf(bob)).signPk, env!);
+    await c.close();
+    const again = await bob.run(['pull', '--json']);
+    expect(again.exitCode).toBe(0);
+    expect(again.stdout).toBe('');
+    expect(await historyOf(bob.home)).toEqual([]);
+    expect(await captured(bob)).toHaveLength(0); // acked: dropped, not kept
+  });
+
+  it('post-compromise security: after bob answers with a key made after the copy, alice’s new messages do not open with the copy', async () => {
+    const copy = await copyHome(bob.home);
+    // bob -> alice, alice -> bob (alice's new ratchet key), bob -> alice (bob's new key, made after the copy)
+    await bob.run(['send', 'alice', 'pong']);
+    await alice.run(['pull']);
+    await alice.run(['send', 'bob', 'ping']);
+    await bob.run(['pull']);
+    await bob.run(['send', 'alice', 'pong 2']);
+    await alice.run(['pull']);
+    await alice.run(['send', 'bob', 'after healing']);
+    const envs = await captured(bob); // 'after healing' and alice's receipts for pong 2
+    expect(envs.length).toBeGreaterThanOrEqual(1);
+    const thief = await steal(copy);
+    expect(openedWith(thief, await keysOf(alice), envs)).toBe(0);
+    thief.store.close();
+    expect((await bob.run(['pull'])).stdout).toContain('after healing');
+  });
+
+  it('--require-fs refuses v1 both ways; without it v1 is used and said once', async () => {
+    // dave's prekeys vanish from the relay (as on a relay that predates them).
+    const daveKeys = await keysOf(dave);
+    const db = new Database(path.join(relay.dataDir, 'relay.sqlite'));
+    for (const t of ['prekey_signed', 'prekey_opk', 'prekey_kem']) db.prepare(`DELETE FROM ${t} WHERE sign_pk = ?`).run(daveKeys.signPk);
+    db.close();
+    const refused = await alice.run(['send', 'dave', '--require-fs', 'secret']);
+    expect(refused.exitCode).toBe(5);
+    expect(refused.stderr).toMatch(/hush: error: refusing to send to dave without forward secrecy: dave has published no prekeys/);
+    expect(refused.stderr).toMatch(/hush: hint: /);
+    expect(await outboxSize(alice.home)).toBe(0);
+    const v1 = await alice.run(['send', 'dave', '--json', 'plain one']);
+    expect(v1.exitCode).toBe(0);
+    expect(jsonOf(v1.stdout)).toMatchObject([{ protocol: 1 }]);
+    expect(v1.stderr).toMatch(/hush: note: dave has published no prekeys: messages to dave use protocol v1 \(no forward secrecy/);
+    const v1b = await alice.run(['send', 'dave', 'plain two']);
+    expect(v1b.stderr).toBe('sent 1 message to dave\n'); // said once
+    // dave refuses v1 mail: quarantined, not shown.
+    const p = await dave.run(['pull', '--require-fs']);
+    expect(p.exitCode).toBe(0);
+    expect(p.stdout).toBe('');
+    expect(p.stderr).toMatch(/2 messages from alice sent with protocol v1 \(no forward secrecy\) kept in quarantine, not shown/);
+  });
+
+  it('a signed prekey expired while its owner was offline: v1, said so; v2 once the owner comes back', async () => {
+    // carol rotates every 8 s: her published prekey expires 16 s after it was made.
+    const cfgFile = path.join(carol.home, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, signedPrekeyRotation: '8s' }), { mode: 0o600 });
+    await carol.run(['pull']); // rotates now (its 7-day key is replaced by an 8 s one) and publishes it
+    const early = await bob.run(['send', 'carol', '--json', 'started before it expired']);
+    expect(jsonOf(early.stdout)).toMatchObject([{ protocol: 2 }]);
+    // carol stays offline past her published prekey's expiry (read from her store, then waited for).
+    const store = await openStore(carol.home);
+    const expires = store.v2.signedPrekeys()[0]!.expires;
+    store.close();
+    while (Date.now() <= expires + 50) await new Promise((r) => setTimeout(r, Math.min(1000, expires + 60 - Date.now())));
+    const late = await alice.run(['send', 'carol', '--json', 'after it expired']);
+    expect(jsonOf(late.stdout)).toMatchObject([{ protocol: 1 }]);
+    expect(late.stderr).toMatch(/carol has (only expired|published no) prekeys/);
+    // carol comes back: the message started with the old prekey opens (grace), a new one is published.
+    const p = await carol.run(['pull', '--json']);
+    expect(bodies(p.stdout)).toEqual(['started before it expired', 'after it expired']);
+    const back = await alice.run(['send', 'carol', '--json', 'v2 again']);
+    expect(jsonOf(back.stdout)).toMatchObject([{ protocol: 2 }]);
+    expect(back.stderr).toMatch(/hush: note: messages to carol now go in a v2 session/);
+    expect(bodies((await carol.run(['pull', '--json'])).stdout)).toEqual(['v2 again']);
+  });
+
+  let eve: TestUser;
+  let frank: TestUser;
+
+  it('both starting at once converge on one session', async () => {
+    [eve, frank] = await Promise.all([newUser('eve', relay.url), newUser('frank', relay.url)]);
+    await Promise.all([eve.run(['send', 'frank', 'hi frank']), frank.run(['send', 'eve', 'hi eve'])]);
+    expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['hi eve']);
+    expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['hi frank']);
+    await eve.run(['send', 'frank', 'second']);
+    await frank.run(['send', 'eve', 'second back']);
+    expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['second']);
+    expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['second back']);
+  });
+
+  it('kill -9 during a pull of v2 messages loses nothing, shows nothing twice, and the session goes on', async () => {
+    const lines = Array.from({ length: 120 }, (_, i) => `line ${i}`);
+    expect((await eve.run(['send', 'frank', '--lines'], { input: lines.join('\n') + '\n' })).exitCode).toBe(0);
+    const killed = await frank.run(['pull'], { env: { HUSH_TEST_CRASH: 'after-store' } });
+    expect(killed.signal).toBe('SIGKILL'); // committed, not acked
+    const after = await frank.run(['pull', '--json']); // the same envelopes again: their keys are used
+    expect(after.exitCode).toBe(0);
+    const stored = (await historyOf(frank.home)).filter((m) => m.direction === 'in').map((m) => m.body);
+    expect(stored.filter((b) => b.startsWith('line '))).toEqual(lines);
+    expect(bodies(after.stdout)).toEqual([]);
+    // A kill -9 at a random moment of a pull (connecting, opening, committing or acking).
+    const more = Array.from({ length: 80 }, (_, i) => `more ${i}`);
+    expect((await eve.run(['send', 'frank', '--lines'], { input: more.join('\n') + '\n' })).exitCode).toBe(0);
+    const child = spawnHush(frank.home, ['pull']);
+    await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 1500)));
+    child.kill('SIGKILL');
+    await child.done;
+    await frank.run(['pull']);
+    const all = (await historyOf(frank.home)).filter((m) => m.direction === 'in').map((m) => m.body);
+    expect(all.filter((b) => b.startsWith('more '))).toEqual(more); // once each, in order
+    await eve.run(['send', 'frank', 'still in session']);
+    expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['still in session']);
+  });
+});

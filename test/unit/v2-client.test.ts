@@ -1,0 +1,329 @@
+/**
+ * The v2 session layer of the client in process (src/client/sessions.ts, src/client/prekeys.ts,
+ * the v2 path of src/client/inbound.ts), on real SQLite stores (schema 3) with a fake relay that
+ * hands out bob's published prekeys: sessions start from a bundle, messages open through the
+ * real judgement, states and consumed prekeys commit with the messages, replays are dropped by
+ * the session even in a wiped history, a copied home opens nothing already read (forward
+ * secrecy) and nothing sent after a round trip (post-compromise security), simultaneous starts
+ * converge, out-of-order delivery with loss and duplicates, the skip cap, prekey exhaustion,
+ * signed-prekey rotation and its grace period, and requireForwardSecrecy.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { processEnvelopes, type ProcessOptions, reprocessQuarantine } from '../../src/client/inbound.js';
+import { DEFAULT_PREKEY_POLICY, maintainPrekeys, type PrekeyPolicy } from '../../src/client/prekeys.js';
+import { ensureSession, sealFor, sendingSession, sessionsFor } from '../../src/client/sessions.js';
+import { makePrekeyBundle } from '../../src/crypto/prekeys.js';
+import { randomBytes } from '../../src/crypto/nacl.js';
+import { sealEnvelope } from '../../src/crypto/seal.js';
+import { envelopeId } from '../../src/protocol/envelope.js';
+import { utf8 } from '../../src/protocol/encoding.js';
+import type { PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
+import { type Contact, HushStore } from '../../src/store/db.js';
+import { key, person, removeHome, tempHome } from './store-helpers.js';
+
+const RELAY = 'ws://127.0.0.1:7070';
+const homes: string[] = [];
+afterAll(() => homes.forEach(removeHome));
+
+type Person = ReturnType<typeof person> & { store: HushStore; home: string; hkey: Uint8Array; clock: { t: number } };
+
+function newPerson(name: string): Person {
+  const p = person(name);
+  const home = tempHome();
+  homes.push(home);
+  const hkey = key();
+  const clock = { t: 1_800_000_000_000 };
+  return { ...p, home, hkey, clock, store: HushStore.open(home, hkey, { now: () => clock.t }) };
+}
+
+/** The relay's part: hands out each one-time prekey once, then the last-resort KEM key. */
+function fakeRelay(owner: Person) {
+  const given = new Set<string>();
+  return {
+    fetchBundle: async (): Promise<PrekeyBundle | null> => {
+      const v2 = owner.store.v2;
+      const spk = v2.signedPrekeys()[0];
+      if (!spk) return null;
+      const pick = <T extends { id: number }>(kind: string, ids: T[]): T | undefined => {
+        const k = ids.find((x) => !given.has(`${kind}${x.id}`));
+        if (k) given.add(`${kind}${k.id}`);
+        return k;
+      };
+      const all = v2.unpublished(); // nothing is published in this test: all are "on the relay"
+      const kem = pick('k', all.kem) ?? all.lastResort[0]!;
+      const opk = pick('o', all.opk);
+      return makePrekeyBundle(owner.id, spk, kem, opk);
+    },
+  };
+}
+
+const SMALL: PrekeyPolicy = { ...DEFAULT_PREKEY_POLICY, oneTime: 3, refillBelow: 1, kemOneTime: 3, kemRefillBelow: 1 };
+
+function contactOf(p: Person, other: Person): Contact {
+  return p.store.findContactBySignPk(other.id.signPk) ?? p.store.pinContact(other.bundle, undefined, RELAY).contact;
+}
+
+function opts(p: Person, peers: Person[], extra: Partial<ProcessOptions> = {}): ProcessOptions {
+  return {
+    myName: p.bundle.name,
+    relay: RELAY,
+    now: () => p.clock.t,
+    deliveryReceipts: false,
+    lookup: async (pk) => peers.find((x) => Buffer.from(x.id.signPk).equals(pk))?.bundle,
+    ...extra,
+  };
+}
+
+function seal(from: Person, to: Person, text: string): { eid: string; env: Uint8Array } {
+  from.clock.t += 1;
+  const env = sealFor({ store: from.store, identity: from.id, random: randomBytes, now: () => from.clock.t }, contactOf(from, to), {
+    kind: 'msg',
+    id: randomBytes(16),
+    time: from.clock.t,
+    body: utf8(text),
+  }).envelope;
+  return { eid: envelopeId(env), env };
+}
+
+async function start(from: Person, to: Person): Promise<void> {
+  const r = await ensureSession({ store: from.store, identity: from.id, now: () => from.clock.t, random: randomBytes }, contactOf(from, to), async () => fakeRelay(to));
+  expect(r).toEqual({ v2: true });
+}
+
+const bodies = (r: { messages: { body: string }[] }): string[] => r.messages.map((m) => m.body);
+
+describe('v2 sessions through the store and the judgement', () => {
+  let alice: Person;
+  let bob: Person;
+  beforeEach(() => {
+    alice = newPerson('alice');
+    bob = newPerson('bob');
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, SMALL);
+    contactOf(alice, bob);
+    contactOf(bob, alice);
+  });
+
+  it('schema 3 holds the prekeys sealed; a session starts, opens, consumes its one-time prekey and answers', async () => {
+    expect(bob.store.schemaVersion()).toBe(4);
+    expect(bob.store.v2.count('opk')).toBe(3);
+    expect(bob.store.v2.count('lastResort')).toBe(1);
+    await start(alice, bob);
+    const first = [seal(alice, bob, 'one'), seal(alice, bob, 'two')];
+    const r = await processEnvelopes(bob.store, bob.id, first, opts(bob, [alice]));
+    expect(bodies(r)).toEqual(['one', 'two']);
+    expect(first.every((i) => i.env[0] === 2)).toBe(true);
+    expect(bob.store.v2.count('opk')).toBe(2); // consumed in the same commit
+    expect(bob.store.v2.count('kem')).toBe(2);
+    // The raw file holds no prekey or session secret in clear.
+    const raw = fs.readFileSync(path.join(bob.home, 'hush.db'));
+    const spk = bob.store.v2.signedPrekeys()[0]!;
+    expect(raw.indexOf(Buffer.from(spk.sk))).toBe(-1);
+    // bob answers in the session alice started; alice opens it and stops sending the PQXDH header.
+    const back = seal(bob, alice, 'hi alice');
+    expect(back.env[0]).toBe(2);
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [back], opts(alice, [bob])))).toEqual(['hi alice']);
+    const again = seal(alice, bob, 'three');
+    expect(again.env.length).toBeLessThan(1000); // no init header any more
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [again], opts(bob, [alice])))).toEqual(['three']);
+  });
+
+  it('a replay is dropped by the session, even into a home whose history was wiped', async () => {
+    await start(alice, bob);
+    const sent = [seal(alice, bob, 'a'), seal(alice, bob, 'b')];
+    expect(bodies(await processEnvelopes(bob.store, bob.id, sent, opts(bob, [alice])))).toEqual(['a', 'b']);
+    bob.store.close();
+    const db = new Database(path.join(bob.home, 'hush.db'));
+    db.exec('DELETE FROM messages');
+    db.close();
+    bob.store = HushStore.open(bob.home, bob.hkey, { now: () => bob.clock.t });
+    const r = await processEnvelopes(bob.store, bob.id, sent, opts(bob, [alice]));
+    expect(r.messages).toEqual([]);
+    expect(r.duplicates).toBe(2);
+    expect(r.quarantined).toEqual([]);
+    expect(bob.store.countMessages()).toBe(0);
+  });
+
+  it('forward secrecy: a copy of bob’s home taken after he read the messages opens none of the captured envelopes', async () => {
+    await start(alice, bob);
+    const captured = [seal(alice, bob, 'secret 1'), seal(alice, bob, 'secret 2')];
+    await processEnvelopes(bob.store, bob.id, captured, opts(bob, [alice]));
+    const stolen = tempHome();
+    homes.push(stolen);
+    bob.store.close();
+    fs.copyFileSync(path.join(bob.home, 'hush.db'), path.join(stolen, 'hush.db'));
+    bob.store = HushStore.open(bob.home, bob.hkey, { now: () => bob.clock.t });
+    // The thief holds bob's identity, history key and every stored state and prekey.
+    const copy = HushStore.open(stolen, bob.hkey, { now: () => bob.clock.t });
+    copy.transaction(() => copy.history().forEach(() => undefined));
+    const db = new Database(path.join(stolen, 'hush.db'));
+    db.exec('DELETE FROM messages');
+    db.close();
+    const r = await processEnvelopes(copy, bob.id, captured, opts(bob, [alice]));
+    expect(r.messages).toEqual([]);
+    copy.close();
+  });
+
+  it('post-compromise security: one round trip after a copy of bob’s home, new messages do not open with the copy', async () => {
+    await start(alice, bob);
+    await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'before')], opts(bob, [alice]));
+    const stolen = tempHome();
+    homes.push(stolen);
+    bob.store.close();
+    fs.copyFileSync(path.join(bob.home, 'hush.db'), path.join(stolen, 'hush.db'));
+    bob.store = HushStore.open(bob.home, bob.hkey, { now: () => bob.clock.t });
+    // Healing: bob sends with a ratchet key made AFTER the copy (he makes one on reading alice's
+    // answer to him), and alice's next message uses it. A copy that read along still fails then.
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'pong')], opts(alice, [bob])))).toEqual(['pong']);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'ping')], opts(bob, [alice])))).toEqual(['ping']);
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'pong 2')], opts(alice, [bob])))).toEqual(['pong 2']);
+    const later = seal(alice, bob, 'after healing');
+    const copy = HushStore.open(stolen, bob.hkey, { now: () => bob.clock.t });
+    const r = await processEnvelopes(copy, bob.id, [later], opts(bob, [alice]));
+    expect(r.messages).toEqual([]);
+    expect(r.quarantined.map((q) => q.reason)).toEqual(['TAMPERED']);
+    copy.close();
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [later], opts(bob, [alice])))).toEqual(['after healing']);
+  });
+
+  it('impersonation: bob’s identity and prekey secrets do not forge a message in alice’s session', async () => {
+    await start(alice, bob);
+    await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'real')], opts(bob, [alice]));
+    // A forger with bob's secrets but not the session: a v1-style forgery claiming alice, and a
+    // session-less v2 state made from bob's own prekeys, both fail to authenticate as alice.
+    const mallory = newPerson('mallory');
+    const forged = sealEnvelope(
+      { signPk: alice.id.signPk, boxPk: mallory.id.boxPk, boxSk: mallory.id.boxSk },
+      bob.id,
+      { kind: 'msg', id: randomBytes(16), time: 5, body: utf8('forged') },
+      randomBytes,
+    );
+    const r = await processEnvelopes(bob.store, bob.id, [{ eid: envelopeId(forged), env: forged }], opts(bob, [alice]));
+    expect(r.messages).toEqual([]);
+  });
+
+  it('both starting at once converge on one sending session', async () => {
+    await start(alice, bob);
+    maintainPrekeys(alice.store, alice.id, alice.clock.t, randomBytes, SMALL);
+    await start(bob, alice);
+    const a1 = seal(alice, bob, 'from alice');
+    const b1 = seal(bob, alice, 'from bob');
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [a1], opts(bob, [alice])))).toEqual(['from alice']);
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [b1], opts(alice, [bob])))).toEqual(['from bob']);
+    const sa = sendingSession(sessionsFor(alice.store, alice.id, contactOf(alice, bob)))!;
+    const sb = sendingSession(sessionsFor(bob.store, bob.id, contactOf(bob, alice)))!;
+    expect(Buffer.from(sa.state.sessionId).equals(Buffer.from(sb.state.sessionId))).toBe(true);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'a2')], opts(bob, [alice])))).toEqual(['a2']);
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'b2')], opts(alice, [bob])))).toEqual(['b2']);
+  });
+
+  it('200 messages out of order, 50 dropped, 20 duplicated: the 150 open once each', async () => {
+    await start(alice, bob);
+    const all = Array.from({ length: 200 }, (_, i) => seal(alice, bob, `m${i}`));
+    const kept = all.filter((_, i) => i % 4 !== 3); // 50 lost
+    const shuffled = [...kept, ...kept.slice(0, 20)].sort(() => Math.random() - 0.5);
+    // The first message starts bob's session: it must be in the first batch for the rest to open.
+    const first = shuffled.splice(shuffled.indexOf(all[0]!), 1);
+    let shown = 0;
+    let dup = 0;
+    const batches = [first];
+    for (let i = 0; i < shuffled.length; i += 40) batches.push(shuffled.slice(i, i + 40));
+    for (const batch of batches) {
+      const r = await processEnvelopes(bob.store, bob.id, batch, opts(bob, [alice]));
+      shown += r.messages.length;
+      dup += r.duplicates;
+      expect(r.quarantined).toEqual([]);
+    }
+    expect(shown).toBe(150);
+    expect(dup).toBe(20);
+  });
+
+  it('a gap past the skip cap is refused without changing the session', async () => {
+    await start(alice, bob);
+    await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'start')], opts(bob, [alice]));
+    alice.store.transaction(() => {
+      for (let i = 0; i < 1001; i++) seal(alice, bob, 'lost'); // one commit for all
+    });
+    const far = seal(alice, bob, 'too far');
+    const r = await processEnvelopes(bob.store, bob.id, [far], opts(bob, [alice]));
+    expect(r.messages).toEqual([]);
+    expect(r.quarantined.map((q) => q.reason)).toEqual(['TAMPERED']);
+  });
+
+  it('with every one-time prekey handed out, sessions start on the last-resort KEM key and no OPK', async () => {
+    const relay = fakeRelay(bob);
+    for (let i = 0; i < 3; i++) await relay.fetchBundle();
+    const b = (await relay.fetchBundle())!;
+    expect(b.opk).toBeUndefined();
+    expect(b.kem.kind).toBe('last-resort');
+    const r = await ensureSession({ store: alice.store, identity: alice.id, now: () => alice.clock.t, random: randomBytes }, contactOf(alice, bob), async () => ({
+      fetchBundle: async () => b,
+    }));
+    expect(r.v2).toBe(true);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'last resort')], opts(bob, [alice])))).toEqual(['last resort']);
+    expect(bob.store.v2.count('lastResort')).toBe(1); // never consumed
+  });
+
+  it('signed-prekey rotation: a message started before rotation opens within the grace period, and not after it', async () => {
+    const policy: PrekeyPolicy = { ...SMALL, rotateMs: 1000, graceMs: 5000 };
+    bob = newPerson('bob');
+    alice = newPerson('alice');
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, policy);
+    contactOf(bob, alice);
+    await start(alice, bob);
+    const early = seal(alice, bob, 'sent before bob rotated');
+    bob.clock.t += 2500; // past the rotation period: a new signed prekey, the old one kept
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, policy);
+    expect(bob.store.v2.signedPrekeys()).toHaveLength(2);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [early], opts(bob, [alice])))).toEqual(['sent before bob rotated']);
+    // A second sender starts with the old prekey too late: past expires + grace it is deleted.
+    const carol = newPerson('carol');
+    contactOf(bob, carol);
+    carol.clock.t = alice.clock.t;
+    const oldBundle = makePrekeyBundle(bob.id, bob.store.v2.signedPrekeys()[1]!, bob.store.v2.unpublished().lastResort[0]!);
+    await ensureSession({ store: carol.store, identity: carol.id, now: () => carol.clock.t, random: randomBytes }, contactOf(carol, bob), async () => ({
+      fetchBundle: async () => oldBundle,
+    }));
+    const late = seal(carol, bob, 'too late');
+    bob.clock.t += 10_000;
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, policy);
+    const r = await processEnvelopes(bob.store, bob.id, [late], opts(bob, [alice, carol]));
+    expect(r.messages).toEqual([]);
+  });
+
+  it('a key change: the new key’s v2 mail waits in quarantine, opens after hush trust, and the old sessions are gone', async () => {
+    await start(alice, bob);
+    await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'old key')], opts(bob, [alice]));
+    const bobsAlice = contactOf(bob, alice);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(1);
+    // alice re-initialises: a new identity under her name.
+    const alice2 = newPerson('alice');
+    await start(alice2, bob);
+    const mail = [seal(alice2, bob, 'new key 1'), seal(alice2, bob, 'new key 2')];
+    const r = await processEnvelopes(bob.store, bob.id, mail, opts(bob, [alice2]));
+    expect(r.messages).toEqual([]);
+    expect(r.quarantined.map((q) => [q.reason, q.authenticated])).toEqual([
+      ['KEY_CHANGED', true],
+      ['KEY_CHANGED', true],
+    ]);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(1); // nothing kept for the new key yet
+    bob.store.acceptNewKey(bobsAlice.id);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(0); // the old key's session is gone
+    const re = reprocessQuarantine(bob.store, bob.id, bob.store.getContact(bobsAlice.id)!, 'bob');
+    expect(re.opened.map((m) => m.body)).toEqual(['new key 1', 'new key 2']);
+    expect(bob.store.v2.sessionsOf(bobsAlice.id)).toHaveLength(1);
+    // and the new session answers
+    expect(bodies(await processEnvelopes(alice2.store, alice2.id, [seal(bob, alice2, 'welcome back')], opts(alice2, [bob])))).toEqual(['welcome back']);
+  });
+
+  it('requireForwardSecrecy: v1 from a contact is quarantined as NO_FORWARD_SECRECY; v2 still opens', async () => {
+    const v1 = sealEnvelope(alice.id, bob.id, { kind: 'msg', id: randomBytes(16), time: 5, body: utf8('old style') }, randomBytes);
+    const r = await processEnvelopes(bob.store, bob.id, [{ eid: envelopeId(v1), env: v1 }], opts(bob, [alice], { requireForwardSecrecy: true }));
+    expect(r.messages).toEqual([]);
+    expect(r.quarantined.map((q) => q.reason)).toEqual(['NO_FORWARD_SECRECY']);
+    await start(alice, bob);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'new style')], opts(bob, [alice], { requireForwardSecrecy: true })))).toEqual(['new style']);
+  });
+});
