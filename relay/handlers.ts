@@ -128,7 +128,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const tokenBuckets = new Map<string, Bucket>();
   const shareCount = Math.max(1, Math.floor((limits.mailboxMaxCount * limits.strangerSharePercent) / 100));
   const shareBytes = Math.floor((limits.mailboxMaxBytes * limits.strangerSharePercent) / 100);
-  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, shareCount, shareBytes);
+  // A share of 100% is the whole mailbox: left to the store's own quota (MAILBOX_FULL, checked in the insert).
+  const whole = limits.strangerSharePercent >= 100;
+  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, whole ? Infinity : shareCount, whole ? Infinity : shareBytes);
   const online = mailbox.online;
   const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
   // Blobs need a synchronous "is this key registered" (relay/blobs.ts): only a store that answers
