@@ -30,7 +30,8 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
 
   beforeAll(async () => {
     redis = await startRedis();
-    const args = ['--mailbox-count', String(QUOTA)];
+    // A share of 100%: identified senders may fill the mailbox, whose quota (checked in Redis) is under test.
+    const args = ['--mailbox-count', String(QUOTA), '--stranger-share', '100'];
     [a, b] = await Promise.all([startRelayProcess({ store: redis.url, args }), startRelayProcess({ store: redis.url, args })]);
   });
   afterAll(async () => {
