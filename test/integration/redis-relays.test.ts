@@ -3,7 +3,8 @@
  * appendfsync always) and two real relay processes on it. Mail accepted on one is pushed by
  * the other; names are first-come across both (racing registrations: exactly one wins); an
  * envelope sent through both is stored once; the mailbox quota holds across both; and the
- * relay refuses a Redis that keeps no append-only file. Kill -9 and Redis restarts are in
+ * relay refuses a Redis that keeps no append-only file; what Redis does not do yet (prekeys,
+ * transfer, blobs) is refused with its documented code. Kill -9 and Redis restarts are in
  * redis-durability.test.ts.
  */
 import { spawnSync } from 'node:child_process';
@@ -12,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PushItem } from '../../src/client/relay-client.js';
 import { makeBundle } from '../../src/crypto/bundle.js';
+import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
+import { generateOneTimePrekey, generateSignedPrekey } from '../../src/crypto/prekeys.js';
+import { transferSignedBytes } from '../../src/protocol/name-transfer.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { skipWithout } from '../needs.js';
 import { cleanupTmp, makeUser, registerUsers, type RelayProc, seal, startRelayProcess } from './helpers.js';
@@ -79,6 +83,24 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
       for (const c of [c1, c2]) expect(Buffer.from((await c.lookup({ name })).signPk).equals(Buffer.from(winner.id.signPk))).toBe(true);
       await Promise.all([c1.close(), c2.close()]);
     }
+  });
+
+  it('what the Redis store does not do yet is refused clearly and changes nothing: prekeys and transfer UNKNOWN_TYPE, blob frames NOT_FOUND', async () => {
+    const zoe = makeUser();
+    await registerUsers(a.url, zoe);
+    const cz = await zoe.connect(b.url);
+    const upload = { spk: generateSignedPrekey(zoe.id, 1, Date.now() + 60_000, randomBytes), opks: [generateOneTimePrekey(1, randomBytes)] };
+    await expect(cz.publishPrekeys(upload)).rejects.toMatchObject({ code: 'UNKNOWN_TYPE', message: expect.stringMatching(/redis store keeps no v2 prekeys/) as unknown });
+    expect(await cz.fetchBundle(zoe.id.signPk)).toBeNull(); // a client takes this as "send v1"
+    const next = { ...makeUser(), name: zoe.name };
+    const cn = await next.connect(a.url);
+    const sig = signDetached(transferSignedBytes(zoe.name, zoe.id.signPk, next.id.signPk), zoe.id.signSk);
+    await expect(cn.transfer(makeBundle(next.id, zoe.name, Date.now()), zoe.id.signPk, sig)).rejects.toMatchObject({ code: 'UNKNOWN_TYPE' });
+    expect(Buffer.from((await cn.lookup({ name: zoe.name })).signPk).equals(Buffer.from(zoe.id.signPk))).toBe(true); // still zoe's
+    await expect(cz.blobBegin([zoe.id.signPk], 100, 100, 1)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/keeps no blob metadata/) as unknown });
+    await Promise.all([cz.close(), cn.close()]);
+    expect(a.log()).not.toMatch(/internal-error|store-error/);
+    expect(b.log()).not.toMatch(/internal-error|store-error/);
   });
 
   it('the same envelope sent through both relays at once is stored once; a released name is free on both', async () => {
