@@ -159,6 +159,27 @@ redis.call('SET', KEYS[2], ARGV[1])
 return 1
 `;
 
+/**
+ * transfer: KEYS name fromKey toKey; ARGV name fromPk toPk bundle now. Returns 0 when fromPk no
+ * longer holds the name (nothing changed); else drops the new key's other name (keeping its
+ * `created`), frees the old key, writes the name for the new key, returns 1 (§7.2 "Transfer").
+ */
+export const TRANSFER_LUA = `
+if redis.call('HGET', KEYS[1], 'pk') ~= ARGV[2] then return 0 end
+local created = ARGV[5]
+local old = redis.call('GET', KEYS[3])
+if old then
+  local oldKey = 'hush:{dir}:name:' .. old
+  local c = redis.call('HGET', oldKey, 'created')
+  if c then created = c end
+  if old ~= ARGV[1] then redis.call('DEL', oldKey) end
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+redis.call('HSET', KEYS[1], 'pk', ARGV[3], 'bundle', ARGV[4], 'created', created, 'updated', ARGV[5])
+redis.call('SET', KEYS[3], ARGV[1])
+return 1
+`;
+
 /** release: KEYS name key; ARGV pk name. Frees the name if pk holds it (returns 1), else 0. */
 export const RELEASE_LUA = `
 if redis.call('HGET', KEYS[1], 'pk') ~= ARGV[1] then return 0 end

@@ -80,8 +80,7 @@ export interface Store {
   releaseName(name: string, signPk: Uint8Array): Promise<boolean>;
   /**
    * Moves `name` from `from` to `to` with `bundle` in one step (§7.2 "Transfer"); false when
-   * `from` no longer holds it. Undefined when the store cannot do it yet (Redis): the relay
-   * answers `transfer` UNKNOWN_TYPE (docs/ARCHITECTURE.md "The relay store").
+   * `from` no longer holds it. A store without it: the relay answers `transfer` UNKNOWN_TYPE.
    */
   transferName?(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): Promise<boolean>;
   /**

@@ -17,7 +17,7 @@ import { Command, Redis } from 'ioredis';
 import { randomBytes } from '../src/crypto/nacl.js';
 import { DataError, UsageError } from '../src/errors.js';
 import { toB64 } from '../src/protocol/encoding.js';
-import { ACK_LUA, INSERT_LUA, keys, LAYOUT_VERSION, PULL_LUA, PURGE_LUA, PUT_BUNDLE_LUA, RELEASE_LUA, TOKENS_LUA, WAKE_CHANNEL } from './redis-layout.js';
+import { ACK_LUA, INSERT_LUA, keys, LAYOUT_VERSION, PULL_LUA, PURGE_LUA, PUT_BUNDLE_LUA, RELEASE_LUA, TOKENS_LUA, TRANSFER_LUA, WAKE_CHANNEL } from './redis-layout.js';
 import type { DirectoryEntry, InsertResult, MailQuota, NewMail, Store, StoredMail, WakeHandler } from './store-api.js';
 
 const hex = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('hex');
@@ -39,6 +39,7 @@ const S = {
   purge: new Script(PURGE_LUA),
   putBundle: new Script(PUT_BUNDLE_LUA),
   release: new Script(RELEASE_LUA),
+  transfer: new Script(TRANSFER_LUA),
   tokens: new Script(TOKENS_LUA),
 };
 
@@ -251,6 +252,11 @@ export class RedisStore implements Store {
   async releaseName(name: string, signPk: Uint8Array): Promise<boolean> {
     this.known.delete(hex(signPk));
     return Number(await this.run(S.release, [keys.name(name), keys.key(hex(signPk))], [buf(signPk), name])) === 1;
+  }
+
+  async transferName(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): Promise<boolean> {
+    this.known.delete(hex(from)); // other processes may answer from their cache for 2 s; the insert checks again
+    return Number(await this.run(S.transfer, [keys.name(name), keys.key(hex(from)), keys.key(hex(to))], [name, buf(from), buf(to), bundle, now])) === 1;
   }
 
   async putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): Promise<number> {

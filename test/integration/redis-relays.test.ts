@@ -3,8 +3,8 @@
  * appendfsync always) and two real relay processes on it. Mail accepted on one is pushed by
  * the other; names are first-come across both (racing registrations: exactly one wins); an
  * envelope sent through both is stored once; the mailbox quota holds across both; and the
- * relay refuses a Redis that keeps no append-only file; what Redis does not do yet (prekeys,
- * transfer, blobs) is refused with its documented code. Kill -9 and Redis restarts are in
+ * relay refuses a Redis that keeps no append-only file; a name transfer moves the name on both;
+ * what Redis does not do yet (prekeys, blobs) is refused with its documented code. Kill -9 and Redis restarts are in
  * redis-durability.test.ts.
  */
 import { spawnSync } from 'node:child_process';
@@ -85,7 +85,7 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     }
   });
 
-  it('what the Redis store does not do yet is refused clearly and changes nothing: prekeys and transfer UNKNOWN_TYPE, blob frames NOT_FOUND', async () => {
+  it('what the Redis store does not do yet is refused clearly: prekeys UNKNOWN_TYPE, blob frames NOT_FOUND; a name transfer through one relay moves the name on both', async () => {
     const zoe = makeUser();
     await registerUsers(a.url, zoe);
     const cz = await zoe.connect(b.url);
@@ -95,8 +95,16 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     const next = { ...makeUser(), name: zoe.name };
     const cn = await next.connect(a.url);
     const sig = signDetached(transferSignedBytes(zoe.name, zoe.id.signPk, next.id.signPk), zoe.id.signSk);
-    await expect(cn.transfer(makeBundle(next.id, zoe.name, Date.now()), zoe.id.signPk, sig)).rejects.toMatchObject({ code: 'UNKNOWN_TYPE' });
-    expect(Buffer.from((await cn.lookup({ name: zoe.name })).signPk).equals(Buffer.from(zoe.id.signPk))).toBe(true); // still zoe's
+    await expect(cn.transfer(makeBundle(next.id, zoe.name, Date.now()), next.id.signPk, sig)).rejects.toMatchObject({ code: 'BAD_TRANSFER' }); // not signed by the holder
+    expect(Buffer.from((await cz.lookup({ name: zoe.name })).signPk).equals(Buffer.from(zoe.id.signPk))).toBe(true); // still zoe's
+    await cn.transfer(makeBundle(next.id, zoe.name, Date.now()), zoe.id.signPk, sig); // through A
+    expect(Buffer.from((await cz.lookup({ name: zoe.name })).signPk).equals(Buffer.from(next.id.signPk))).toBe(true); // B names the new key
+    await expect(cz.lookup({ signPk: zoe.id.signPk })).rejects.toMatchObject({ code: 'NOT_FOUND' }); // the old key holds no name
+    const alice = makeUser();
+    const ca = await alice.connect(b.url);
+    await expect(ca.send(zoe.id.signPk, seal(alice, zoe, 'to the old key'))).rejects.toMatchObject({ code: 'UNKNOWN_RECIPIENT' });
+    expect(await ca.send(next.id.signPk, seal(alice, next, 'to the new key'))).toMatchObject({ stored: true });
+    await ca.close();
     await expect(cz.blobBegin([zoe.id.signPk], 100, 100, 1)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/keeps no blob metadata/) as unknown });
     await Promise.all([cz.close(), cn.close()]);
     expect(a.log()).not.toMatch(/internal-error|store-error/);
