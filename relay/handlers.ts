@@ -39,8 +39,8 @@ import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
 import { addressKey, WindowCounter } from './quota.js';
-import type { RelayStore } from './store.js';
 import { createPrekeyHandlers } from './prekeys.js';
+import type { Store } from './store-api.js';
 import { StrangerQuota } from './strangers.js';
 import type { RelayUrls } from './urls.js';
 import type { Link } from './wire.js';
@@ -68,6 +68,8 @@ export interface Conn {
   registers: number;
   sendBucket: Bucket;
   frameBucket: Bucket;
+  /** The frames of one connection are handled one after another, in order (the store is asynchronous). */
+  chain: Promise<void>;
   /** `prekeys` and `fetch-prekeys` frames (--prekey-rate, relay/prekeys.ts). */
   prekeyBucket: Bucket;
 }
@@ -85,7 +87,7 @@ export class FrameRefusal extends Error {
 export interface HandlerContext {
   limits: RelayLimitsConfig;
   urls: RelayUrls;
-  store: RelayStore;
+  store: Store;
   mailbox: Mailbox;
   event: EventLog;
   /** True once the relay is shutting down: frames are answered SHUTTING_DOWN. */
@@ -101,8 +103,8 @@ export interface Handlers {
   newConn(n: number, link: Link, addr?: string): Conn;
   /** The `hello` frame for `c`. */
   hello(c: Conn): { t: string; [k: string]: unknown };
-  /** One frame from `c`: binary frames are refused, text frames parsed and handled. */
-  onFrame(c: Conn, text: string | undefined): void;
+  /** One frame from `c`: binary frames are refused, text frames parsed and handled; resolves once it is answered (a send: once queued). */
+  onFrame(c: Conn, text: string | undefined): Promise<void>;
   /** Answers an error, logs `refused` and closes the connection (1008 unless said). */
   refuse(c: Conn, id: string | undefined, code: RelayErrorCode, message: string, closeCode?: number): void;
   /** Forgets a closed connection. */
@@ -119,8 +121,6 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const identityBuckets = new Map<string, Bucket>();
   /** Ephemeral sends per (sender, recipient): `${sender} ${recipient}` (base64 keys). */
   const pairBuckets = new Map<string, Bucket>();
-  /** Every registered key (base64): a send to any other key is UNKNOWN_RECIPIENT, no query per send. */
-  const registered = new Set(store.registeredKeys());
   const renames = new WindowCounter(24 * 3600_000, limits.renamesPerDay);
   const newNames = new WindowCounter(3600_000, limits.namesPerAddrHour);
   const freeBytes = ctx.freeBytes ?? (() => Infinity);
@@ -128,10 +128,16 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const tokenBuckets = new Map<string, Bucket>();
   const shareCount = Math.max(1, Math.floor((limits.mailboxMaxCount * limits.strangerSharePercent) / 100));
   const shareBytes = Math.floor((limits.mailboxMaxBytes * limits.strangerSharePercent) / 100);
-  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, shareCount, shareBytes);
+  // A share of 100% is the whole mailbox: left to the store's own quota (MAILBOX_FULL, checked in the insert).
+  const whole = limits.strangerSharePercent >= 100;
+  const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, whole ? Infinity : shareCount, whole ? Infinity : shareBytes);
   const online = mailbox.online;
   const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
-  const blobs = ctx.dataDir === undefined ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: (k) => registered.has(k), freeBytes: (now) => freeBytes(now), event });
+  // Blobs need a synchronous "is this key registered" (relay/blobs.ts): only a store that answers
+  // it from memory serves them (SQLite); the Redis store serves no blobs yet (NOT_FOUND below).
+  const registeredNow = store.registeredNow?.bind(store);
+  const blobs =
+    ctx.dataDir === undefined || !registeredNow ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: registeredNow, freeBytes: (now) => freeBytes(now), event });
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -182,7 +188,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'ok', id: f.id });
   };
 
-  const handleRegister = (c: Conn, f: RegisterFrame): void => {
+  const handleRegister = async (c: Conn, f: RegisterFrame): Promise<void> => {
     if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
     let b;
     try {
@@ -192,9 +198,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
     if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
     if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
-    const byName = store.lookupName(b.name);
+    const byName = await store.lookupName(b.name);
     if (byName && !bytesEqual(byName.signPk, b.signPk)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is taken by another identity`);
-    const mine = store.lookupKey(b.signPk);
+    const mine = await store.lookupKey(b.signPk);
     if (mine) {
       const prev = (JSON.parse(mine.bundle) as { created: number }).created;
       if (b.created < prev) throw new FrameRefusal('BAD_BUNDLE', 'bundle is older than the one already registered');
@@ -207,8 +213,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       if (!newNames.allows(c.addr, now)) throw new FrameRefusal('REGISTER_LIMITED', `${limits.namesPerAddrHour} new names were registered from this address in the last hour`);
     }
     if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
-    store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), now);
-    registered.add(c.key!);
+    // Checked again in the same step as the write: another relay process may have taken the name meanwhile.
+    if ((await store.putBundle(b.name, b.signPk, JSON.stringify(bundleToJson(b)), now)) === 'taken')
+      throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is taken by another identity`);
     if (newName) {
       newNames.record(c.addr, now);
       if (mine) renames.record(c.key!, now);
@@ -217,19 +224,19 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'ok', id: f.id });
   };
 
-  const handleLookup = (c: Conn, f: LookupFrame): void => {
-    const row = f.name !== undefined ? store.lookupName(f.name) : store.lookupKey(f.signPk!);
+  const handleLookup = async (c: Conn, f: LookupFrame): Promise<void> => {
+    const row = await (f.name !== undefined ? store.lookupName(f.name) : store.lookupKey(f.signPk!));
     if (!row) throw new FrameRefusal('NOT_FOUND', f.name !== undefined ? `no identity is registered under the name ${f.name}` : 'no identity is registered with that key');
     c.link.send({ t: 'bundle', id: f.id, bundle: JSON.parse(row.bundle) as unknown });
   };
 
-  const handleRelease = (c: Conn, f: ReleaseFrame): void => {
-    const row = store.lookupName(f.name);
+  const handleRelease = async (c: Conn, f: ReleaseFrame): Promise<void> => {
+    const row = await store.lookupName(f.name);
     if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${f.name}`);
     if (!bytesEqual(row.signPk, c.signPk!)) throw new FrameRefusal('NAME_TAKEN', `the name ${f.name} is held by another identity; only its key can release it`);
-    store.releaseName(f.name, c.signPk!);
-    registered.delete(c.key!); // no longer registered: mail to the key is UNKNOWN_RECIPIENT, as after a restart
-    store.prekeys.dropPrekeys(c.signPk!); // and its v2 prekeys are gone: nobody starts a session with a released key
+    // No longer registered: mail to the key is UNKNOWN_RECIPIENT, and its v2 prekeys are gone
+    // (the store drops them with the name): nobody starts a session with a released key.
+    await store.releaseName(f.name, c.signPk!);
     event('release', { conn: c.n });
     c.link.send({ t: 'ok', id: f.id });
   };
@@ -239,7 +246,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
    * "Transfer"): both signatures are checked, then the directory changes in one transaction.
    * The old key keeps no name and is no longer registered (mail to it: UNKNOWN_RECIPIENT).
    */
-  const handleTransfer = (c: Conn, f: TransferFrame): void => {
+  const handleTransfer = async (c: Conn, f: TransferFrame): Promise<void> => {
+    if (!store.transferName) throw new FrameRefusal('UNKNOWN_TYPE', `this relay's ${store.kind} store cannot transfer names yet; register the new key under a new name`);
     if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
     let b;
     try {
@@ -251,15 +259,15 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
     if (!verifyDetached(transferSignedBytes(b.name, f.from, b.signPk), f.sig, f.from))
       throw new FrameRefusal('BAD_TRANSFER', `the transfer of ${b.name} to this key is not signed by the key it names as the holder`);
-    const row = store.lookupName(b.name);
+    const row = await store.lookupName(b.name);
     if (!row) throw new FrameRefusal('NOT_FOUND', `no identity is registered under the name ${b.name}`);
     if (!bytesEqual(row.signPk, b.signPk)) {
       if (!bytesEqual(row.signPk, f.from)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is held by another key than the one that signed the transfer`);
       const now = Date.now();
       if (freeBytes(now) < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
-      if (!store.transferName(b.name, f.from, b.signPk, JSON.stringify(bundleToJson(b)), now)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} changed hands meanwhile`);
-      registered.delete(toB64(f.from));
-      registered.add(c.key!);
+      // The store moves the name and who is registered in one step (the old key takes no mail).
+      if (!(await store.transferName(b.name, f.from, b.signPk, JSON.stringify(bundleToJson(b)), now)))
+        throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} changed hands meanwhile`);
     } // else: already moved (a resend): ok, nothing changes
     event('transfer', { conn: c.n });
     c.link.send({ t: 'ok', id: f.id });
@@ -271,9 +279,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
    * the token is unknown, expired, revoked or for another mailbox (the client then sends
    * identified). The log line names the connection only.
    */
-  const checkToken = (c: Conn, f: SendFrame & { token: Uint8Array }, now: number): void => {
+  const checkToken = async (c: Conn, f: SendFrame & { token: Uint8Array }, now: number): Promise<void> => {
     const h = tokenHash(f.token);
-    const row = store.token(h);
+    const row = await store.token(h);
     if (!row || row.exp <= now || !bytesEqual(row.recipient, f.to)) {
       event('token-refused', { conn: c.n });
       throw new FrameRefusal('TOKEN_INVALID', 'the delivery token is unknown, expired or revoked; send identified');
@@ -290,10 +298,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const handleSend = (c: Conn, f: SendFrame): void => {
+  const handleSend = async (c: Conn, f: SendFrame): Promise<void> => {
     const now = Date.now();
     const token = f.token;
-    if (token) checkToken(c, { ...f, token }, now);
+    if (token) await checkToken(c, { ...f, token }, now);
     else {
       if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
       // Typing and other ephemerals go only between contacts (§7.2): never identified, so a
@@ -306,7 +314,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
     if (envelopeId(f.env) !== f.eid) throw new FrameRefusal('BAD_ENVELOPE', 'eid does not match the envelope');
     const rkey = f.toText; // = toB64(f.to): base64 is strict
-    if (!registered.has(rkey)) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
+    if (!(await store.isRegistered(f.to, rkey))) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
     // Identified and durable: the stranger quota of this (sender, mailbox) pair (§7.7).
     if (f.ephemeral) {
       // The pair: the token's hash (only token sends get here) and the mailbox.
@@ -318,19 +326,20 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       c.link.send(acceptedText(f.id, f.eid, false, delivered));
       return;
     }
-    const s = mailbox.statsOf(f.to, rkey);
-    const mailboxFull = s.count + 1 > limits.mailboxMaxCount || s.bytes + f.env.length > limits.mailboxMaxBytes;
-    const storeFull = mailbox.storedBytes + f.env.length > limits.maxStoreBytes || freeBytes(now) - f.env.length < limits.minFreeBytes;
-    // Identified: the stranger quota of this (sender, mailbox) pair and the strangers' share of the mailbox (§7.7).
+    // The mailbox and store quotas are checked by the store in the insert itself (relay/store-api.ts);
+    // the free-space floor and, for an identified send, the stranger quota of this (sender,
+    // mailbox) pair and the strangers' share of the mailbox (§7.7) here. The stranger counts are
+    // this process's own (relay/strangers.ts: never stored), so with a shared store each relay
+    // process enforces them on the sends it takes.
+    const diskFull = freeBytes(now) - f.env.length < limits.minFreeBytes;
     const stranger = !token && !strangers.counted(rkey, f.eid);
     const over = stranger ? strangers.refusal(c.key!, rkey, f.env.length) : undefined;
-    if (mailboxFull || storeFull || over) {
-      if (store.exists(f.to, f.eid)) {
+    if (diskFull || over) {
+      if (await store.exists(f.to, f.eid)) {
         c.link.send(acceptedText(f.id, f.eid, true, 0));
         return;
       }
-      if (storeFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
-      if (mailboxFull) throw new FrameRefusal('MAILBOX_FULL', "the recipient's mailbox is full");
+      if (diskFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
       throw new FrameRefusal(
         'STRANGER_QUOTA',
         over === 'pair'
@@ -338,12 +347,14 @@ export function createHandlers(ctx: HandlerContext): Handlers {
           : `senders without a delivery token already fill their share of this mailbox (${shareCount} envelopes, ${shareBytes} bytes); the rest is kept for contacts`,
       );
     }
-    if (stranger) strangers.charge(c.key!, rkey, f.eid, f.env.length, now);
-    mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now }, s);
+    const key = c.key;
+    if (stranger) strangers.charge(key!, rkey, f.eid, f.env.length, now);
+    const refused = stranger ? () => strangers.release(rkey, [f.eid]) : undefined;
+    mailbox.enqueue({ conn: c, reqId: f.id, recipient: f.to, rkey, eid: f.eid, env: f.env, envText: f.envText, time: now, refused });
   };
 
-  const handlePull = (c: Conn, f: PullFrame): void => {
-    const rows = store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit, MAX_PULL_BYTES);
+  const handlePull = async (c: Conn, f: PullFrame): Promise<void> => {
+    const rows = await store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit, MAX_PULL_BYTES);
     const items: { seq: number; eid: string; env: string; time: number }[] = [];
     let bytes = 0;
     for (const r of rows) {
@@ -352,30 +363,29 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       items.push({ seq: r.seq, eid: r.eid, env: toB64(r.env), time: r.time });
     }
     let more = items.length < rows.length;
-    if (!more && rows.length === f.limit) more = store.pull(c.signPk!, rows[rows.length - 1]!.seq, Date.now() - limits.ttlMs, 1).length > 0;
+    if (!more && rows.length === f.limit) more = (await store.pull(c.signPk!, rows[rows.length - 1]!.seq, Date.now() - limits.ttlMs, 1)).length > 0;
     c.link.send({ t: 'mail', id: f.id, items, more });
   };
 
-  const handleAck = (c: Conn, f: AckFrame): void => {
-    const r = store.ack(c.signPk!, f.eids);
+  const handleAck = async (c: Conn, f: AckFrame): Promise<void> => {
+    const r = await store.ack(c.signPk!, f.eids);
     strangers.release(c.key!, f.eids);
-    mailbox.acked(c.key!, r.count, r.bytes);
     c.link.send({ t: 'ok', id: f.id, deleted: r.count });
   };
 
   /** Registers and removes delivery-token hashes of the authenticated mailbox (§7.2). */
-  const handleTokens = (c: Conn, f: TokensFrame): void => {
+  const handleTokens = async (c: Conn, f: TokensFrame): Promise<void> => {
     const now = Date.now();
     const add = f.add.filter((t) => t.exp > now).map((t) => ({ h: t.h, exp: Math.min(t.exp, now + limits.tokenMaxLifetimeMs) }));
-    if (add.length > 0 && store.countTokens(c.signPk!, now) + add.length - f.remove.length > limits.tokensPerMailbox) {
+    if (add.length > 0 && (await store.countTokens(c.signPk!, now)) + add.length - f.remove.length > limits.tokensPerMailbox) {
       throw new FrameRefusal('TOO_MANY_TOKENS', `more than ${limits.tokensPerMailbox} delivery tokens for this mailbox; remove some first`);
     }
-    const n = store.putTokens(c.signPk!, add, f.remove, now);
+    const n = await store.putTokens(c.signPk!, add, f.remove, now);
     event('tokens', { conn: c.n, added: add.length, removed: f.remove.length });
     c.link.send({ t: 'ok', id: f.id, tokens: n });
   };
 
-  const dispatch = (c: Conn, f: ClientFrame): void => {
+  const dispatch = (c: Conn, f: ClientFrame): void | Promise<void> => {
     if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
     if (f.t === 'auth') return handleAuth(c, f);
     // Without auth: ping, auth, lookup (the directory is public), fetch-prekeys (public too,
@@ -408,7 +418,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   };
 
   const handleBlob = (c: Conn, f: BlobClientFrame): void => {
-    if (!blobs) throw new FrameRefusal('NOT_FOUND', 'this relay stores no blobs');
+    if (!blobs)
+      throw new FrameRefusal('NOT_FOUND', store.registeredNow ? 'this relay stores no blobs' : `this relay stores no blobs (its ${store.kind} store keeps no blob metadata yet)`);
     try {
       blobs.handle(c, f);
     } catch (e) {
@@ -417,24 +428,38 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const onFrame = (c: Conn, text: string | undefined): void => {
-    c.alive = true;
-    if (text === undefined) return sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
-    const r = parseClientFrame(text, limits.maxFrameBytes);
-    if (!r.ok) return sendError(c, r.id, r.code, r.message);
-    if (!c.frameBucket.take()) return sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
-    if (ctx.closing()) return sendError(c, r.frame.id, 'SHUTTING_DOWN', 'the relay is shutting down');
+  const handle = async (c: Conn, f: ClientFrame): Promise<void> => {
     try {
-      dispatch(c, r.frame);
+      await dispatch(c, f);
     } catch (e) {
-      if (e instanceof FrameRefusal) return sendError(c, r.frame.id, e.code, e.message);
+      if (e instanceof FrameRefusal) return sendError(c, f.id, e.code, e.message);
       if (isDiskFull(e)) {
-        event('store-error', { conn: c.n, frame: r.frame.t, error: 'SQLITE_FULL' });
-        return sendError(c, r.frame.id, 'STORE_FULL', "the relay's disk is full");
+        event('store-error', { conn: c.n, frame: f.t, error: 'SQLITE_FULL' });
+        return sendError(c, f.id, 'STORE_FULL', "the relay's disk is full");
       }
-      event('internal-error', { conn: c.n, frame: r.frame.t, error: isHushError(e) ? e.code : (e as Error).name });
-      sendError(c, r.frame.id, 'INTERNAL', 'the relay failed to handle this frame');
+      event('internal-error', { conn: c.n, frame: f.t, error: isHushError(e) ? e.code : (e as Error).name });
+      sendError(c, f.id, 'INTERNAL', 'the relay failed to handle this frame');
     }
+  };
+
+  /**
+   * A frame is parsed and counted against --frame-rate when it arrives; it is answered in
+   * arrival order, after the frames before it on its connection (the store is asynchronous).
+   */
+  const onFrame = (c: Conn, text: string | undefined): Promise<void> => {
+    c.alive = true;
+    let next: () => void | Promise<void>;
+    if (text === undefined) next = () => sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
+    else {
+      const r = parseClientFrame(text, limits.maxFrameBytes);
+      if (!r.ok) next = () => sendError(c, r.id, r.code, r.message);
+      else if (!c.frameBucket.take()) next = () => sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
+      else {
+        const f = r.frame;
+        next = () => (ctx.closing() ? sendError(c, f.id, 'SHUTTING_DOWN', 'the relay is shutting down') : handle(c, f));
+      }
+    }
+    return (c.chain = c.chain.then(next));
   };
 
   return {
@@ -448,6 +473,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       alive: true,
       sendBucket: new Bucket(limits.sendRatePerConn),
       frameBucket: new Bucket(limits.frameRatePerConn),
+      chain: Promise.resolve(),
       prekeyBucket: new Bucket(limits.prekeyRatePerConn),
     }),
     hello: (c) => ({ t: 'hello', challenge: toB64(c.challenge), relay: urls.main, urls: urls.all, time: Date.now(), limits: publicLimits }),

@@ -1,14 +1,16 @@
 /**
- * The mailboxes above the store: per-recipient counts and bytes (the quota of
- * --mailbox-count / --mailbox-bytes, cached), the group commit of durable sends, and the pushes
- * to the recipient's online connections once a send is committed (docs/PROTOCOL.md §7.2).
+ * The mailboxes above the store: the group commit of durable sends, and the pushes to the
+ * recipient's online connections once a send is committed (docs/PROTOCOL.md §7.2), including
+ * mail another relay process accepted into a shared store (its wake-up, then a fetch).
  *
- * Group commit: every send queued in one event-loop turn is inserted in one transaction
- * (setImmediate), then each is answered `accepted` and pushed, the sockets corked for the batch.
+ * Group commit: every send queued in one event-loop turn is inserted in one batch
+ * (setImmediate), where the store checks the mailbox and store quotas (relay/store-api.ts);
+ * then each is answered `accepted` (or refused) and pushed, the sockets corked for the batch.
  */
 import { isHushError } from '../src/errors.js';
 import type { Conn, EventLog } from './handlers.js';
-import type { RelayStore } from './store.js';
+import { toB64 } from '../src/protocol/encoding.js';
+import type { InsertResult, MailQuota, Store } from './store-api.js';
 import type { Corking } from './wire.js';
 
 /** A durable send waiting for its group commit; it is also the row store.insertBatch inserts. */
@@ -23,6 +25,8 @@ export interface Pending {
   /** `env` as base64, exactly as received (strictly canonical): pushed without re-encoding. */
   envText: string;
   time: number;
+  /** Called when the envelope was refused (a quota, a store error): releases what was charged for it. */
+  refused?: () => void;
 }
 
 // The two frames of the hot path, written as text: the same JSON as encodeFrame (same keys in
@@ -33,54 +37,55 @@ export const pushText = (seq: number, eid: string, env: string, time: number, ep
 export const acceptedText = (id: string, eid: string, stored: boolean, delivered: number): string =>
   `{"v":1,"t":"accepted","id":"${id}","eid":"${eid}","stored":${stored},"delivered":${delivered}}`;
 
+const REFUSED = {
+  MAILBOX_FULL: "the recipient's mailbox is full",
+  STORE_FULL: "the relay's storage is full; retry later",
+  UNKNOWN_RECIPIENT: 'the recipient is not registered on this relay',
+};
+
 /** True for SQLite's and the OS's "disk full" errors: answered STORE_FULL, never a crash. */
 export function isDiskFull(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return code === 'SQLITE_FULL' || code === 'ENOSPC';
 }
 
-export interface MailboxStats {
-  count: number;
-  bytes: number;
-}
-
 export class Mailbox {
   /** Authenticated connections by identity key (base64). */
   readonly online = new Map<string, Set<Conn>>();
-  private readonly stats = new Map<string, MailboxStats>();
-  /** Envelope bytes stored over all mailboxes, queued sends included (--max-store-bytes). */
-  storedBytes: number;
   private queue: Pending[] = [];
   private scheduled = false;
+  /** Commits under way (awaited by the shutdown). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
-    private readonly store: RelayStore,
+    private readonly store: Store,
     private readonly corking: Corking,
     private readonly event: EventLog,
+    private readonly quota: MailQuota,
   ) {
-    this.storedBytes = store.totalBytes();
+    // Mail another relay process accepted (a shared store): fetched, then pushed to the
+    // recipient's connections here, if it has any.
+    store.onWake((rkey, seq) => {
+      const set = this.online.get(rkey);
+      if (!set || set.size === 0) return;
+      const [first] = set;
+      this.store.pull(first!.signPk!, seq - 1, 0, 1).then(
+        (rows) => {
+          const r = rows[0];
+          if (r && r.seq === seq) this.pushTo(rkey, r.seq, r.eid, toB64(r.env), r.time, false);
+        },
+        (e: unknown) => this.event('store-error', { op: 'wake', error: (e as Error).name }),
+      );
+    });
   }
 
-  /** Sends queued, not yet committed. */
+  /** Sends queued or being committed, not yet answered. */
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length + this.inFlight.size;
   }
 
-  /** The recipient's count and bytes, including queued sends; read from the store once, then kept. */
-  statsOf(recipient: Uint8Array, rkey: string): MailboxStats {
-    let s = this.stats.get(rkey);
-    if (!s) {
-      s = this.store.stats(recipient);
-      this.stats.set(rkey, s);
-    }
-    return s;
-  }
-
-  /** Counts `p` in its recipient's stats and queues it for the next group commit. */
-  enqueue(p: Pending, s: MailboxStats): void {
-    s.count++;
-    s.bytes += p.env.length;
-    this.storedBytes += p.env.length;
+  /** Queues `p` for the next group commit. */
+  enqueue(p: Pending): void {
     this.queue.push(p);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -98,20 +103,33 @@ export class Mailbox {
     return delivered;
   }
 
-  /** Commits every queued send in one transaction, then answers and pushes each. */
-  readonly flush = (): void => {
+  /** Commits every queued send in one batch; resolves once each is answered and pushed. */
+  readonly flush = (): Promise<void> => {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
-    if (batch.length === 0) return;
-    let fresh: (number | null)[];
+    if (batch.length === 0) return Promise.all(this.inFlight).then(() => undefined);
+    const done = this.commit(batch);
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+    return done;
+  };
+
+  /** Resolves once every queued and in-flight commit is answered (the shutdown). */
+  async drain(): Promise<void> {
+    await this.flush();
+    await Promise.all(this.inFlight);
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    let results: InsertResult[];
     try {
-      fresh = this.store.insertBatch(batch);
+      results = await this.store.insertBatch(batch, this.quota);
     } catch (e) {
       const full = isDiskFull(e);
       this.event('store-error', { op: 'insert', n: batch.length, error: isHushError(e) ? e.code : full ? 'SQLITE_FULL' : (e as Error).name });
       for (const p of batch) {
-        this.uncount(p);
+        p.refused?.();
         p.conn.link.send(
           full
             ? { t: 'error', id: p.reqId, code: 'STORE_FULL', message: "the relay's disk is full; the envelope was not stored" }
@@ -123,32 +141,15 @@ export class Mailbox {
     this.corking.begin();
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
-      let delivered = 0;
-      const seq = fresh[i];
-      if (seq) delivered = this.pushTo(p.rkey, seq, p.eid, p.envText, p.time, false);
-      else this.uncount(p); // already stored (a resend): counted once
+      const r = results[i]!;
+      if (r === 'MAILBOX_FULL' || r === 'STORE_FULL' || r === 'UNKNOWN_RECIPIENT') {
+        p.refused?.();
+        p.conn.link.send({ t: 'error', id: p.reqId, code: r, message: REFUSED[r] });
+        continue;
+      }
+      const delivered = r === 'dup' ? 0 : this.pushTo(p.rkey, r, p.eid, p.envText, p.time, false); // a resend: stored once
       p.conn.link.send(acceptedText(p.reqId, p.eid, true, delivered));
     }
     this.corking.end();
-  };
-
-  /** Forgets acknowledged mail in the stats. */
-  acked(rkey: string, count: number, bytes: number): void {
-    this.storedBytes -= bytes;
-    const s = this.stats.get(rkey);
-    if (s) {
-      s.count -= count;
-      s.bytes -= bytes;
-    }
-  }
-
-  /** After a purge: the stats are re-read from the store when next needed. */
-  purged(): void {
-    this.stats.clear();
-    this.storedBytes = this.store.totalBytes() + this.queue.reduce((n, p) => n + p.env.length, 0);
-  }
-
-  private uncount(p: Pending): void {
-    this.acked(p.rkey, 1, p.env.length);
   }
 }

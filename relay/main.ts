@@ -22,13 +22,18 @@ export function relayUsage(): string {
   const lines = [
     'usage: hush relay [options]        (also: hush-relay [options])',
     '',
-    'Starts the hush relay: a blind WebSocket mailbox on an embedded SQLite store.',
+    'Starts the hush relay: a blind WebSocket mailbox on an embedded SQLite store, or on a Redis',
+    'that several relay processes share (--store redis://HOST:PORT/DB).',
     'Prints its URL as the first line on stdout; logs to stderr. Stop with Ctrl-C or SIGTERM.',
     '',
     'options (each also read from the environment variable shown):',
     '  --host HOST            interface to listen on (HUSH_RELAY_HOST, default 127.0.0.1)',
     '  --port PORT            port, 0 = any free port (HUSH_RELAY_PORT, default 7070)',
     `  --data DIR             data directory (HUSH_RELAY_DATA, default ${defaultDataDir()})`,
+    '  --store STORE          sqlite:DIR (the same as --data DIR) or redis://[:PASSWORD@]HOST:PORT/DB, a Redis',
+    '                         with appendonly yes that any number of relays share (HUSH_RELAY_STORE, default sqlite)',
+    '  --redis-allow-volatile start on a Redis without an append-only file: accepted mail is lost when it stops',
+    '                         (HUSH_RELAY_REDIS_ALLOW_VOLATILE=1)',
     '  --public-url URL       a URL clients dial and sign, e.g. behind a proxy or on a LAN; repeatable,',
     '                         the first is announced (HUSH_RELAY_PUBLIC_URL, comma-separated; default:',
     '                         ws://HOST:PORT, and on loopback also ws://localhost:PORT, ws://[::1]:PORT)',
@@ -48,6 +53,9 @@ interface Parsed {
   host: string;
   port: number;
   data: string;
+  /** redis://… when the store is Redis. */
+  redisUrl?: string;
+  redisAllowVolatile: boolean;
   publicUrls: string[];
   limits: Partial<RelayLimitsConfig>;
   help: boolean;
@@ -58,6 +66,8 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     host: { type: 'string' },
     port: { type: 'string' },
     data: { type: 'string' },
+    store: { type: 'string' },
+    'redis-allow-volatile': { type: 'boolean' },
     'public-url': { type: 'string', multiple: true },
     url: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
@@ -97,10 +107,30 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     }
   });
   if (publicUrls.length > MAX_HELLO_URLS) throw new UsageError('BAD_FLAG', `at most ${MAX_HELLO_URLS} --public-url`, { hint: 'list only the urls clients dial' });
+  // --store sqlite:DIR | redis://…: one store; an explicit --data beside a different one is a mistake said at once.
+  const storeText = pick('store', 'HUSH_RELAY_STORE');
+  const storeHint = 'give --store sqlite:DIR or --store redis://HOST:PORT/DB (and --data only for SQLite)';
+  let data = pick('data', 'HUSH_RELAY_DATA') ?? defaultDataDir();
+  let redisUrl: string | undefined;
+  if (storeText !== undefined) {
+    if (storeText.startsWith('sqlite:') && storeText.length > 'sqlite:'.length) {
+      const dir = storeText.slice('sqlite:'.length);
+      if (values.data !== undefined && values.data !== dir)
+        throw new UsageError('BAD_FLAG', `--data ${values.data as string} and --store ${storeText} name two stores`, { hint: storeHint });
+      data = dir;
+    } else if (/^rediss?:\/\/[^/]/.test(storeText)) {
+      if (values.data !== undefined) throw new UsageError('BAD_FLAG', '--data is the SQLite store; this relay stores in Redis (--store redis://…)', { hint: storeHint });
+      redisUrl = storeText;
+    } else
+      throw new UsageError('BAD_FLAG', `--store ${JSON.stringify(storeText.replace(/\/\/[^@/]*@/, '//…@'))} is neither sqlite:DIR nor redis://HOST:PORT/DB`, { hint: storeHint });
+  }
+  const volatileEnv = env.HUSH_RELAY_REDIS_ALLOW_VOLATILE;
   return {
     host: pick('host', 'HUSH_RELAY_HOST') ?? '127.0.0.1',
     port: Number(portText),
-    data: pick('data', 'HUSH_RELAY_DATA') ?? defaultDataDir(),
+    data,
+    redisUrl,
+    redisAllowVolatile: values['redis-allow-volatile'] === true || (volatileEnv !== undefined && volatileEnv !== '' && volatileEnv !== '0'),
     publicUrls,
     limits,
     help: values.help === true,
@@ -122,7 +152,15 @@ export async function relayMain(argv: string[]): Promise<void> {
       process.stdout.write(relayUsage());
       return;
     }
-    relay = await startRelay({ host: args.host, port: args.port, dataDir: args.data, publicUrls: args.publicUrls, limits: args.limits });
+    relay = await startRelay({
+      host: args.host,
+      port: args.port,
+      dataDir: args.data,
+      redisUrl: args.redisUrl,
+      redisAllowVolatile: args.redisAllowVolatile,
+      publicUrls: args.publicUrls,
+      limits: args.limits,
+    });
   } catch (e) {
     // Every expected start-up failure (flags, port, host, data directory) is a HushError with
     // its own message and hint; anything else is a bug: one line too, a stack only with HUSH_DEBUG.

@@ -21,18 +21,18 @@ import type { Conn, EventLog } from './handlers.js';
 import { FrameRefusal } from './handlers.js';
 import type { PrekeyStore } from './prekeys-store.js';
 import { WindowCounter } from './quota.js';
-import type { RelayStore } from './store.js';
+import type { Store } from './store-api.js';
 
 export interface PrekeyHandlers {
-  prekeys(c: Conn, f: PrekeysFrame): void;
-  fetch(c: Conn, f: FetchPrekeysFrame): void;
+  prekeys(c: Conn, f: PrekeysFrame): Promise<void>;
+  fetch(c: Conn, f: FetchPrekeysFrame): Promise<void>;
   /** Forgets expired handout windows (purge timer). */
   sweep(): void;
 }
 
 /** The registered boxPk of `signPk`, or undefined when the key has no directory entry. */
-function registeredBoxPk(store: RelayStore, signPk: Uint8Array): Uint8Array | undefined {
-  const row = store.lookupKey(signPk);
+async function registeredBoxPk(store: Store, signPk: Uint8Array): Promise<Uint8Array | undefined> {
+  const row = await store.lookupKey(signPk);
   return row ? parseBundle(JSON.parse(row.bundle) as unknown).boxPk : undefined;
 }
 
@@ -49,16 +49,18 @@ export function uploadSignatureProblem(u: PrekeyUpload, signPk: Uint8Array, boxP
 }
 
 /** `freeBytes`: free space of the data directory's file system (--min-free applies to uploads as to register). */
-export function createPrekeyHandlers(limits: RelayLimitsConfig, store: RelayStore, event: EventLog, freeBytes: (now?: number) => number = () => Infinity): PrekeyHandlers {
-  const prekeys: PrekeyStore = store.prekeys;
+export function createPrekeyHandlers(limits: RelayLimitsConfig, store: Store, event: EventLog, freeBytes: (now?: number) => number = () => Infinity): PrekeyHandlers {
   const handouts = new WindowCounter(3600_000, limits.prekeyHandoutsPerHour);
-  const rate = (c: Conn): void => {
+  /** The store's prekeys, or UNKNOWN_TYPE when it keeps none yet (Redis): clients then send v1 (§7.6). */
+  const rate = (c: Conn): PrekeyStore => {
+    if (!store.prekeys) throw new FrameRefusal('UNKNOWN_TYPE', `this relay's ${store.kind} store keeps no v2 prekeys yet; send with protocol v1`);
     if (!c.prekeyBucket.take()) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.prekeyRatePerConn} prekey frames per second on this connection`);
+    return store.prekeys;
   };
 
   return {
-    prekeys: (c, f) => {
-      rate(c);
+    prekeys: async (c, f) => {
+      const prekeys = rate(c);
       const signPk = c.signPk!;
       let u: PrekeyUpload = {};
       if (f.upload) {
@@ -69,7 +71,7 @@ export function createPrekeyHandlers(limits: RelayLimitsConfig, store: RelayStor
         }
       }
       if (isEmptyUpload(u)) return c.link.send({ t: 'prekey-status', id: f.id, ...prekeyStatusJson(prekeys.prekeyStatus(signPk)) });
-      const boxPk = registeredBoxPk(store, signPk);
+      const boxPk = await registeredBoxPk(store, signPk);
       if (!boxPk) throw new FrameRefusal('NOT_FOUND', 'register on this relay before publishing prekeys');
       if (u.spk && u.spk.expires <= Date.now()) throw new FrameRefusal('BAD_PREKEYS', 'the signed prekey has already expired');
       const why = uploadSignatureProblem(u, signPk, boxPk);
@@ -81,9 +83,9 @@ export function createPrekeyHandlers(limits: RelayLimitsConfig, store: RelayStor
       c.link.send({ t: 'prekey-status', id: f.id, ...prekeyStatusJson(status) });
     },
 
-    fetch: (c, f) => {
-      rate(c);
-      const boxPk = registeredBoxPk(store, f.signPk);
+    fetch: async (c, f) => {
+      const prekeys = rate(c);
+      const boxPk = await registeredBoxPk(store, f.signPk);
       if (!boxPk) throw new FrameRefusal('NOT_FOUND', 'no identity is registered with that key');
       const now = Date.now();
       const target = toB64(f.signPk);

@@ -14,7 +14,9 @@ import { DEFAULT_LIMITS, type RelayLimitsConfig } from './config.js';
 import { type Conn, createHandlers, type EventLog } from './handlers.js';
 import { Mailbox } from './mailbox.js';
 import { freeSpaceProbe } from './quota.js';
-import { RelayStore } from './store.js';
+import type { Store } from './store-api.js';
+import { SqliteStore } from './store-sqlite.js';
+import { RedisStore } from './store-redis.js';
 import { relayUrls } from './urls.js';
 import { Corking, frameText, wsLink } from './wire.js';
 
@@ -23,8 +25,12 @@ export interface RelayOptions {
   host?: string;
   /** Port; 0 (the default) picks a free one. */
   port?: number;
-  /** Directory of the SQLite store (created 0700). */
+  /** Directory of the SQLite store (created 0700); not used with a `redisUrl`. */
   dataDir: string;
+  /** A redis://HOST:PORT/DB url: the shared Redis store (relay/store-redis.ts) instead of SQLite in `dataDir`. */
+  redisUrl?: string;
+  /** Start on a Redis without an append-only file (--redis-allow-volatile). */
+  redisAllowVolatile?: boolean;
   /** The URLs clients dial and sign (canonicalised), the first one announced; see relay/urls.ts. */
   publicUrls?: string[];
   /** Old name of one `publicUrls` entry (--url), appended to them. */
@@ -85,7 +91,13 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
 
   // Checked before anything is opened: a bad URL throws BAD_URL here, not after listening.
   const publicUrls = [...(opts.publicUrls ?? []), ...(opts.url === undefined ? [] : [opts.url])].map((u) => canonicalRelayUrl(u));
-  const store = new RelayStore(opts.dataDir);
+  const store: Store = opts.redisUrl
+    ? await RedisStore.open(opts.redisUrl, {
+        allowVolatile: opts.redisAllowVolatile,
+        warn: (line) => log(`hush-relay: warning: ${line}`),
+        onError: (e) => event('store-error', { op: 'redis', error: (e as { code?: string }).code ?? e.name }),
+      })
+    : new SqliteStore(opts.dataDir);
   const newServer = (): Server =>
     createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' });
@@ -100,8 +112,8 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       });
     });
   const server = newServer();
-  await listen(server, opts.port ?? 0, host).catch((e: unknown) => {
-    store.close();
+  await listen(server, opts.port ?? 0, host).catch(async (e: unknown) => {
+    await store.close();
     throw listenError(e, host, opts.port ?? 0);
   });
   const address = server.address() as AddressInfo;
@@ -128,12 +140,21 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   if (urls.warning) log(`hush-relay: warning: ${urls.warning}`);
 
   const corking = new Corking();
-  const mailbox = new Mailbox(store, corking, event);
+  const mailbox = new Mailbox(store, corking, event, limits);
   /** Open connections, with their sockets (for the shutdown's close events). */
   const conns = new Map<Conn, WebSocket>();
   let closing = false;
   let connCounter = 0;
-  const handlers = createHandlers({ limits, urls, store, mailbox, event, closing: () => closing, freeBytes: freeSpaceProbe(opts.dataDir), dataDir: opts.dataDir });
+  const handlers = createHandlers({
+    limits,
+    urls,
+    store,
+    mailbox,
+    event,
+    closing: () => closing,
+    freeBytes: store.kind === 'sqlite' ? freeSpaceProbe(opts.dataDir) : undefined,
+    dataDir: opts.dataDir,
+  });
 
   wss.on('connection', (ws, req: IncomingMessage) => {
     const n = ++connCounter;
@@ -181,15 +202,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     }
   }, limits.heartbeatMs);
 
-  const purge = (): void => {
+  const purge = async (): Promise<void> => {
     try {
-      const n = store.purge(Date.now() - limits.ttlMs);
-      store.purgeTokens(Date.now());
-      store.prekeys.purgeExpiredPrekeys(Date.now());
-      if (n > 0) {
-        mailbox.purged();
-        event('purge', { removed: n });
-      }
+      const n = await store.purge(Date.now() - limits.ttlMs);
+      await store.purgeTokens(Date.now());
+      store.prekeys?.purgeExpiredPrekeys(Date.now());
+      if (n > 0) event('purge', { removed: n });
     } catch (e) {
       event('store-error', { op: 'purge', error: (e as Error).name });
     }
@@ -201,7 +219,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     }
     handlers.sweepBuckets();
   };
-  const purgeTimer = setInterval(purge, limits.purgeIntervalMs);
+  const purgeTimer = setInterval(() => void purge(), limits.purgeIntervalMs);
 
   event('listening', {
     url: urls.main,
@@ -212,7 +230,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
       })
       .join(','),
-    data: opts.dataDir,
+    ...(store.kind === 'sqlite' ? { data: opts.dataDir } : { store: store.where }),
   });
 
   let closed: Promise<void> | undefined;
@@ -224,7 +242,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       clearInterval(heartbeat);
       clearInterval(purgeTimer);
       const stopped = Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
-      mailbox.flush(); // finish the commits already queued, answering `accepted`
+      await mailbox.drain(); // finish the commits already queued, answering `accepted`
       const gone = [...conns].map(
         ([c, ws]) =>
           new Promise<void>((resolve) => {
@@ -240,7 +258,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       await Promise.all(gone);
       wss.close();
       await stopped;
-      store.close();
+      await store.close();
       handlers.blobs?.close();
       event('stopped');
     })();

@@ -16,30 +16,14 @@ import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, UsageError } from '../src/errors.js';
 import { PREKEY_SCHEMA, type PrekeyStore, SqlitePrekeyStore } from './prekeys-store.js';
+import type { DirectoryEntry, NewMail, StoredMail } from './store-api.js';
+
+export type { DirectoryEntry, NewMail, StoredMail } from './store-api.js';
 
 export const SCHEMA_VERSION = 3;
 
 /** better-sqlite3 binds Buffers, not plain Uint8Arrays: a view, no copy (none made for a Buffer). */
 const b = (u: Uint8Array): Buffer => (Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength));
-
-export interface StoredMail {
-  seq: number;
-  eid: string;
-  env: Uint8Array;
-  time: number;
-}
-export interface NewMail {
-  recipient: Uint8Array;
-  eid: string;
-  env: Uint8Array;
-  time: number;
-}
-export interface DirectoryEntry {
-  name: string;
-  signPk: Uint8Array;
-  bundle: string;
-  created: number;
-}
 
 const SCHEMA = `
 CREATE TABLE directory (
@@ -293,12 +277,15 @@ export class RelayStore {
     return this.row(this.q.byKey.get(b(signPk)));
   }
 
-  /** Puts `bundle` under `name` for `signPk`, dropping any other name the key held. Caller checks ownership. */
-  putBundle(name: string, signPk: Uint8Array, bundle: string, now: number): void {
-    this.db.transaction(() => {
+  /** Puts `bundle` under `name` for `signPk`, dropping any other name the key held; 'taken' (nothing changed) when another key holds `name`. */
+  putBundle(name: string, signPk: Uint8Array, bundle: string, now: number): 'ok' | 'taken' {
+    return this.db.transaction(() => {
+      const holder = this.q.byName.get(name) as { signPk: Buffer } | undefined;
+      if (holder && !holder.signPk.equals(b(signPk))) return 'taken' as const;
       const old = this.q.byKey.get(b(signPk)) as { created: number } | undefined;
       this.q.delKey.run(b(signPk));
       this.q.putName.run(name, b(signPk), bundle, old?.created ?? now, now);
+      return 'ok' as const;
     })();
   }
 

@@ -9,14 +9,19 @@
  * leaves one message waiting on the relay, stops the relay and prints what it has stored on
  * disk: only ciphertext (and checks that no message text appears in any of its files).
  *
+ * `npm run demo -- --redis`: the same conversation through two relay processes sharing one
+ * Redis (a redis-server started on a free port in the temp directory, AOF always): alice
+ * registers and sends through relay A, bob through relay B; what they stored is read from Redis.
+ *
  * Runs from a fresh clone after `npm ci` (and the build): `node bin/hush.js` and
  * `node bin/hush-relay.js`, no global install. Temp directories and the relay process are
  * removed even when a step fails; the exit code is non-zero when any step fails.
  * The keyrings use the lowest Argon2 cost (HUSH_KDF_PARAMS) and HUSH_PASSPHRASE so the demo
  * is quick and needs no typing: do not do either with a real identity.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,8 +40,14 @@ const TEXTS = {
 const tmp = mkdtempSync(join(tmpdir(), 'hush-demo-'));
 const relayData = join(tmp, 'relay');
 const homes = { alice: join(tmp, 'alice'), bob: join(tmp, 'bob') };
+const REDIS = process.argv.slice(2).includes('--redis');
+const redisDir = join(tmp, 'redis');
 /** @type {import('node:child_process').ChildProcess | undefined} */
 let relay;
+/** The second relay and the redis-server of --redis. */
+let relayB;
+let redisProc;
+let redisUrl;
 let relayLog = '';
 /** The hush command running now (killed too if the demo is interrupted). */
 let current;
@@ -95,24 +106,52 @@ function hush(who, args, { input, shown } = {}) {
   });
 }
 
-function startRelay() {
-  out(`$ hush-relay --port 0 --data ${relayData} &`);
+function startRelay(second = false) {
+  const store = REDIS ? ['--store', redisUrl] : ['--data', relayData];
+  out(`$ hush-relay --port 0 ${store.join(' ')} &`);
   return new Promise((resolvePromise, reject) => {
-    relay = spawn(process.execPath, [RELAY, '--port', '0', '--data', relayData], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [RELAY, '--port', '0', ...store], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    if (second) relayB = p;
+    else relay = p;
     let first = '';
-    relay.stderr.setEncoding('utf8').on('data', (d) => (relayLog += d));
-    relay.stdout.setEncoding('utf8').on('data', (d) => {
+    p.stderr.setEncoding('utf8').on('data', (d) => (relayLog += d));
+    p.stdout.setEncoding('utf8').on('data', (d) => {
       first += d;
       const nl = first.indexOf('\n');
       if (nl >= 0) resolvePromise(first.slice(0, nl).trim());
     });
-    relay.on('error', (e) => reject(new StepError(`could not start the relay: ${e.message}`)));
-    relay.on('exit', (code) => reject(new StepError(`the relay exited (${code}) before printing its address\n${relayLog}`)));
+    p.on('error', (e) => reject(new StepError(`could not start the relay: ${e.message}`)));
+    p.on('exit', (code) => reject(new StepError(`the relay exited (${code}) before printing its address\n${relayLog}`)));
   });
 }
 
-function stopRelay() {
-  const r = relay;
+/** A redis-server on a free port of 127.0.0.1, in the temp directory, with an AOF fsynced on every write. */
+async function startRedis() {
+  if (spawnSync('redis-server', ['--version']).error) throw new StepError('--redis needs redis-server (apt-get install redis-server)');
+  const port = await new Promise((res, rej) => {
+    const srv = createServer().once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => res(p));
+    });
+  });
+  redisUrl = `redis://127.0.0.1:${port}/0`;
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''];
+  out(`$ mkdir ${redisDir} && redis-server ${args.join(' ').replace('--save ', "--save '' ")} &`);
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(redisDir, { mode: 0o700 });
+  await new Promise((resolvePromise, reject) => {
+    redisProc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    redisProc.stdout.setEncoding('utf8').on('data', (d) => {
+      log += d;
+      if (log.includes('Ready to accept connections')) resolvePromise();
+    });
+    redisProc.on('exit', (code) => reject(new StepError(`redis-server exited (${code})\n${log}`)));
+  });
+}
+
+function stopRelay(r = relay) {
   if (!r || r.exitCode !== null || r.signalCode !== null) return Promise.resolve();
   return new Promise((resolvePromise) => {
     const timer = setTimeout(() => r.kill('SIGKILL'), 10_000);
@@ -128,13 +167,13 @@ function stopRelay() {
 function cleanupSync() {
   if (cleaned) return;
   cleaned = true;
-  for (const p of [current, relay]) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const p of [current, relay, relayB, redisProc]) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
   rmSync(tmp, { recursive: true, force: true, maxRetries: 5 });
 }
 process.on('exit', cleanupSync);
 /** Kills the running command and the relay and waits until both are gone (reaped). */
 async function killChildren() {
-  const live = [current, relay].filter((p) => p && p.exitCode === null && p.signalCode === null);
+  const live = [current, relay, relayB, redisProc].filter((p) => p && p.exitCode === null && p.signalCode === null);
   await Promise.all(
     live.map(
       (p) =>
@@ -180,12 +219,40 @@ async function dumpRelayStore() {
   }
 }
 
-/** Every file of the relay's data directory, searched for the message texts. */
+/** What the relays stored in Redis: the directory and the mailboxes (docs/PROTOCOL.md §7.8.1). */
+async function dumpRedisStore() {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(redisUrl);
+  try {
+    out('  directory (public: who is registered, with their public signing key):');
+    for (const k of (await r.keys('hush:{dir}:name:*')).sort()) {
+      const pk = await r.hgetBuffer(k, 'pk');
+      out(`    ${k.slice('hush:{dir}:name:'.length).padEnd(8)} signPk ${short(pk, 12)}...`);
+    }
+    const queues = await r.keys('hush:{*}:q');
+    let n = 0;
+    const lines = [];
+    for (const q of queues.sort()) {
+      const rhex = q.slice('hush:{'.length, q.length - '}:q'.length);
+      for (const [eid, seq] of chunk(await r.zrange(q, 0, -1, 'WITHSCORES'))) {
+        const env = await r.hgetBuffer(`hush:{${rhex}}:env`, eid);
+        lines.push(`    #${seq}  to ${rhex.slice(0, 12)}...  ${env.length} bytes  ${short(env, 48)}...`);
+        n++;
+      }
+    }
+    out(`  mailboxes (${n} envelope${n === 1 ? '' : 's'} waiting to be fetched — messages and delivered/read receipts look alike; sealed, and no sender is stored):`);
+    for (const l of lines) out(l);
+    return n;
+  } finally {
+    r.disconnect();
+  }
+}
+const chunk = (a) => a.flatMap((x, i) => (i % 2 === 0 ? [[x, a[i + 1]]] : []));
+
+/** Every file of the relay's data directory (with --redis: of Redis's directory, its AOF included), searched for the message texts. */
 function scanRelayFiles() {
-  // recursive: the relay keeps blobs (files) in a subdirectory
-  const files = readdirSync(relayData, { recursive: true, withFileTypes: true })
-    .filter((d) => d.isFile())
-    .map((d) => join(d.parentPath ?? d.path, d.name));
+  const walk = (d) => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
+  const files = walk(REDIS ? redisDir : relayData);
   const found = [];
   for (const f of files) {
     const bytes = readFileSync(f);
@@ -199,9 +266,21 @@ async function main() {
   out('# `hush` below is `node bin/hush.js` in this checkout (after npm ci and npm run build).');
   out(`# Everything lives in ${tmp} and is removed at the end.`);
 
-  say('1. Start the bundled relay on a free port with an empty data directory.');
-  const url = await startRelay();
-  out(indent(`${url}    (relay pid ${relay.pid})`));
+  let url;
+  let urlB;
+  if (REDIS) {
+    say('1. Start one Redis (append-only file, fsynced on every write) and two relay processes sharing it.');
+    await startRedis();
+    url = await startRelay();
+    out(indent(`${url}    (relay A, pid ${relay.pid})`));
+    urlB = await startRelay(true);
+    out(indent(`${urlB}    (relay B, pid ${relayB.pid}): alice uses relay A, bob relay B`));
+  } else {
+    say('1. Start the bundled relay on a free port with an empty data directory.');
+    url = await startRelay();
+    urlB = url;
+    out(indent(`${url}    (relay pid ${relay.pid})`));
+  }
 
   say('2. Each person has a home (HUSH_HOME) with a passphrase-protected keyring.');
   out('#    Here the passphrase comes from HUSH_PASSPHRASE; by hand, hush asks for it.');
@@ -210,7 +289,7 @@ async function main() {
 
   say('3. Publish each key bundle on the relay (it remembers the relay for later commands).');
   await hush('alice', ['register', '--relay', url]);
-  await hush('bob', ['register', '--relay', url]);
+  await hush('bob', ['register', '--relay', urlB]);
 
   say('4. alice sends bob a message, piped through stdin. The first message pins his key (TOFU).');
   await hush('alice', ['send', 'bob'], { input: `${TEXTS.first}\n`, shown: `echo '${TEXTS.first}' | hush send bob` });
@@ -233,11 +312,20 @@ async function main() {
   say('8. One more message, which bob has not fetched yet: it waits on the relay.');
   await hush('alice', ['send', 'bob', TEXTS.waiting]);
 
-  say('9. Stop the relay and look at what it stored on disk.');
-  await stopRelay();
-  out(indent('relay stopped'));
-  out(`$ sqlite3 -readonly ${join(relayData, 'relay.sqlite')} 'SELECT ... FROM directory; SELECT ... FROM mailbox'`);
-  const waiting = await dumpRelayStore();
+  let waiting;
+  if (REDIS) {
+    say('9. Stop both relays and look at what they stored in Redis.');
+    await Promise.all([stopRelay(), stopRelay(relayB)]);
+    out(indent('relays stopped'));
+    out(`$ redis-cli -u ${redisUrl} --scan --pattern 'hush:*' ...`);
+    waiting = await dumpRedisStore();
+  } else {
+    say('9. Stop the relay and look at what it stored on disk.');
+    await stopRelay();
+    out(indent('relay stopped'));
+    out(`$ sqlite3 -readonly ${join(relayData, 'relay.sqlite')} 'SELECT ... FROM directory; SELECT ... FROM mailbox'`);
+    waiting = await dumpRelayStore();
+  }
   if (waiting < 1) throw new StepError('the relay should hold the waiting message');
   const scan = scanRelayFiles();
   if (scan.found.length > 0) throw new StepError(`message text found in the relay's files: ${scan.found.join('; ')}`);
@@ -255,7 +343,7 @@ try {
   process.stderr.write(`demo: error: ${e instanceof StepError ? e.message : (e?.stack ?? String(e))}\n`);
   if (relayLog !== '') process.stderr.write(`demo: relay log:\n${indent(relayLog)}\n`);
 } finally {
-  await stopRelay().catch(() => undefined);
+  await Promise.all([stopRelay(), stopRelay(relayB)]).catch(() => undefined);
   cleanupSync();
 }
 out(code === 0 ? `\n# cleaned up ${tmp}` : '');

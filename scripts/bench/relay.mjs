@@ -28,13 +28,13 @@ async function startHush(extra) {
   };
 }
 
-async function startForwarder() {
+export async function startForwarder() {
   const s = await startServer(process.execPath, [path.join(ROOT, 'scripts/bench/forwarder.mjs')]);
   return { ...s, stop: () => stopChild(s.child) };
 }
 
 let mods;
-async function load() {
+export async function load() {
   mods ??= {
     nacl: await dist('src/crypto/nacl.js'),
     identity: await dist('src/crypto/identity.js'),
@@ -58,7 +58,7 @@ function open(url) {
 }
 
 /** An authenticated hush connection for `id` (the relay's hello, then auth, then ok). */
-async function hushConnect(relayUrl, id) {
+export async function hushConnect(relayUrl, id) {
   const { nacl, frames, enc } = await load();
   const { ws, first } = await open(relayUrl);
   const hello = JSON.parse(first);
@@ -71,7 +71,7 @@ async function hushConnect(relayUrl, id) {
 }
 
 /** Registers `id` on an authenticated connection (the relay refuses mail to unregistered keys). */
-async function hushRegister(ws, id, name) {
+export async function hushRegister(ws, id, name) {
   const { cbundle, pbundle } = await load();
   ws.send(JSON.stringify({ v: 1, t: 'register', id: 'r', bundle: pbundle.bundleToJson(cbundle.makeBundle(id, name, Date.now())) }));
   const ok = await new Promise((r) => ws.once('message', (d) => r(d.toString())));
@@ -79,7 +79,7 @@ async function hushRegister(ws, id, name) {
 }
 
 /** Registers a delivery token for the mailbox authenticated on `ws`; returns the token (base64). */
-async function hushToken(ws) {
+export async function hushToken(ws) {
   const { nacl, enc, dtoken } = await load();
   const token = nacl.randomBytes(32);
   ws.send(JSON.stringify({ v: 1, t: 'tokens', id: 'k', add: [{ h: enc.toB64(dtoken.tokenHash(token)), exp: Date.now() + 3600_000 }] }));
@@ -92,7 +92,7 @@ async function hushToken(ws) {
  * Precomputed send frames: blind-relay envelopes of the length a 200-byte message seals to,
  * each with a delivery token (sealed sender: how contacts send, checked by the relay per send).
  */
-async function makeFrames(n, toPk, token) {
+export async function makeFrames(n, toPk, token) {
   const { nacl, enc, env, seal } = await load();
   const party = () => {
     const sk = nacl.randomBytes(32);
@@ -139,7 +139,7 @@ async function connectPairs(kind, server, perPair) {
   return pairs;
 }
 
-function closeAll(pairs) {
+export function closeAll(pairs) {
   for (const p of pairs) {
     p.send.terminate();
     p.recv.terminate();
@@ -147,7 +147,7 @@ function closeAll(pairs) {
 }
 
 /** Every sender keeps `window` sends in flight; resolves msgs/s from the first send to the last push. */
-function pump(pairs, window) {
+export function pump(pairs, window) {
   return new Promise((resolve, reject) => {
     const total = pairs.reduce((s, p) => s + p.frames.length, 0);
     let received = 0;
@@ -198,7 +198,7 @@ export async function relayThroughput(opt) {
 }
 
 /** Each sender sends one envelope every `periodMs`; latency send -> push, matched by eid. */
-function paced(pairs, periodMs, seconds, warmupS) {
+export function paced(pairs, periodMs, seconds, warmupS) {
   return new Promise((resolve, reject) => {
     const sentAt = new Map();
     const lat = [];

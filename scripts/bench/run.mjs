@@ -4,8 +4,8 @@
 //   node scripts/bench/run.mjs [--quick] [--only ROW|GROUP[,...]] [--wormhole] [--json FILE]
 //
 // Every row measures its baseline in the same run (interleaved where it can) and prints
-// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, cli, daemon, files. Rows:
-// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, cli-help, e2e, e2e-daemon,
+// baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, redis, cli, daemon, files. Rows:
+// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e, e2e-daemon,
 // daemon-send, daemon-rpc, pull-10k, send-lines, history, unlock, files-100m. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { v2Seal200, v2Setup, v2Sizes } from './v2.mjs';
 import { v2Fetch } from './prekeys.mjs';
 import { groups10, groups50, groups100 } from './groups.mjs';
 import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
+import { redisRow } from './redis.mjs';
 import { cliHelp, e2e, e2eDaemon, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
 import { daemonRpc, daemonSend } from './daemon.mjs';
 import { files100m } from './files.mjs';
@@ -35,6 +36,7 @@ const ROWS = [
   { id: 'relay-throughput', group: 'relay', what: 'relay durable sends, 10 pairs', fn: relayThroughput },
   { id: 'relay-latency', group: 'relay', what: 'relay latency send → push', fn: relayLatency },
   { id: 'relay-memory', group: 'relay', what: 'relay memory, 10,000 idle auth conns', fn: relayMemory },
+  { id: 'redis', group: 'redis', what: 'relays on one Redis: durable sends, 1/2/3 relays', fn: redisRow },
   { id: 'cli-help', group: 'cli', what: '`hush --help` cold start', fn: cliHelp },
   { id: 'e2e', group: 'cli', what: 'one message end to end (send + pull)', fn: e2e },
   { id: 'e2e-daemon', group: 'cli', what: 'one message end to end via a daemon on each side', fn: e2eDaemon },
@@ -82,7 +84,7 @@ if (!process.env.HUSH_BENCH_ULIMIT) {
 const wanted = opt.only ? new Set(opt.only.split(',').map((s) => s.trim())) : undefined;
 const rows = ROWS.filter((r) => !wanted || wanted.has(r.id) || wanted.has(r.group));
 if (wanted && rows.length === 0) {
-  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, groups, relay, cli, daemon, files`);
+  console.error(`bench: no row matches --only ${opt.only}; rows: ${ROWS.map((r) => r.id).join(', ')}; groups: crypto, v2, groups, relay, redis, cli, daemon, files`);
   process.exit(2);
 }
 

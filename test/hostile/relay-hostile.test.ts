@@ -17,6 +17,8 @@ import { bundleToJson } from '../../src/protocol/bundle.js';
 import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { authSignedBytes } from '../../src/protocol/frames.js';
+import { skipWithout } from '../needs.js';
+import { type RedisProc, startRedis, whyNoRedis } from '../integration/redis-helpers.js';
 import { malformedCorpus } from './corpus.js';
 import { cleanupTmp, figure, makeUser, raw, rawAuth, type Raw, registerUsers, type RelayProc, RSS_FACTOR, rssKb, scale, seal, startRelayProcess, stillServes } from './helpers.js';
 
@@ -32,14 +34,30 @@ async function relayWith(...args: string[]): Promise<RelayProc> {
   relays.push(r);
   return r;
 }
+/** The stores the mailbox and name cases run against: SQLite, and a shared Redis when redis-server is here (in CI it must be). */
+const STORES = ['sqlite', ...(skipWithout('redis-server', whyNoRedis()) ? [] : ['redis'])] as const;
+let redis: RedisProc | undefined;
+let redisDb = 0;
+/** A relay on `store`: SQLite in its own directory, or the shared Redis in a database of its own. */
+async function relayOn(store: string, ...args: string[]): Promise<RelayProc> {
+  if (store === 'sqlite') return relayWith(...args);
+  redis ??= await startRedis();
+  const r = await startRelayProcess({ store: `redis://127.0.0.1:${redis.port}/${++redisDb}`, args });
+  relays.push(r);
+  return r;
+}
 afterAll(async () => {
-  for (const r of relays) {
-    // Still up after everything, and shuts down cleanly; no handler ever failed.
-    expect(r.proc.exitCode).toBeNull();
-    expect(await r.stop()).toBe(0);
-    expect(r.log()).not.toMatch(/internal-error|store-error/);
+  try {
+    for (const r of relays) {
+      // Still up after everything, and shuts down cleanly; no handler ever failed.
+      expect(r.proc.exitCode).toBeNull();
+      expect(await r.stop()).toBe(0);
+      expect(r.log()).not.toMatch(/internal-error|store-error/);
+    }
+  } finally {
+    await redis?.stop();
+    cleanupTmp();
   }
-  cleanupTmp();
 });
 
 /** RSS now, after a warm-up round trip (so the first-use growth of V8 and SQLite is counted in). */
@@ -343,10 +361,10 @@ describe('clients that never read', () => {
   });
 });
 
-describe('auth replay, other mailboxes, other names', () => {
+describe.each(STORES)('auth replay, other mailboxes, other names (%s store)', (store) => {
   it('refuses an auth answer made for relay A when presented to relay B, and a replay on A itself', async () => {
-    const a = await relayWith();
-    const b = await relayWith();
+    const a = await relayOn(store);
+    const b = await relayOn(store);
     const u = makeUser();
     const ra = await raw(a.url);
     const time = Date.now();
@@ -372,7 +390,7 @@ describe('auth replay, other mailboxes, other names', () => {
   });
 
   it("cannot read, ack or fill-count another identity's mailbox, whatever the frame says", async () => {
-    const relay = await relayWith('--mailbox-count', '5', '--stranger-share', '100'); // identified sends may fill it all
+    const relay = await relayOn(store, '--mailbox-count', '5', '--stranger-share', '100'); // identified sends may fill it all
     const alice = makeUser();
     const bob = makeUser();
     const mallory = makeUser();
@@ -403,7 +421,7 @@ describe('auth replay, other mailboxes, other names', () => {
   });
 
   it("cannot register over another identity's name (not with her own bundle, the victim's replayed bundle, a rollback) nor release it", async () => {
-    const relay = await relayWith();
+    const relay = await relayOn(store);
     const bob = makeUser('bob');
     const mallory = makeUser('mallory');
     const cb = await bob.connect(relay.url);

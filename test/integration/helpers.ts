@@ -48,12 +48,14 @@ export function cleanupTmp(): void {
 
 /**
  * Starts `node bin/hush-relay.js --port 0 --data DIR ...args` (or `node bin/hush.js relay ...`
- * with viaCli); with `umask`, under that umask (through /bin/sh, which then execs node).
+ * with viaCli; `--store STORE` instead of `--data` with `store`); with `umask`, under that umask (through /bin/sh, which then execs node).
  */
-export async function startRelayProcess(opts: { dataDir?: string; args?: string[]; viaCli?: boolean; env?: Record<string, string>; umask?: number } = {}): Promise<RelayProc> {
+export async function startRelayProcess(
+  opts: { dataDir?: string; store?: string; args?: string[]; viaCli?: boolean; env?: Record<string, string>; umask?: number } = {},
+): Promise<RelayProc> {
   const dataDir = opts.dataDir ?? tmpDir();
   const cmd = opts.viaCli ? [HUSH, 'relay'] : [BIN];
-  const argv = [...cmd, '--port', '0', '--data', dataDir, ...(opts.args ?? [])];
+  const argv = [...cmd, '--port', '0', ...(opts.store === undefined ? ['--data', dataDir] : ['--store', opts.store]), ...(opts.args ?? [])];
   const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...opts.env } };
   const proc =
     opts.umask === undefined

@@ -19,7 +19,7 @@ import { Bucket } from '../../relay/bucket.js';
 import { DEFAULT_LIMITS, type RelayLimitsConfig } from '../../relay/config.js';
 import { type Conn, createHandlers, type Handlers } from '../../relay/handlers.js';
 import { Mailbox } from '../../relay/mailbox.js';
-import { RelayStore } from '../../relay/store.js';
+import { SqliteStore } from '../../relay/store-sqlite.js';
 import { relayUrls } from '../../relay/urls.js';
 import { Corking, type Link } from '../../relay/wire.js';
 import { makeUser, seal, type User } from '../integration/helpers.js';
@@ -35,7 +35,7 @@ interface Fake {
 }
 
 let dir: string;
-let store: RelayStore;
+let store: SqliteStore;
 let mailbox: Mailbox;
 let handlers: Handlers;
 let events: string[];
@@ -46,11 +46,11 @@ let free = Infinity;
 
 function setup(limits: Partial<RelayLimitsConfig> = {}): void {
   dir = mkdtempSync(join(tmpdir(), 'hush-relay-unit-'));
-  store = new RelayStore(dir);
+  store = new SqliteStore(dir);
   events = [];
   closing = false;
   free = Infinity;
-  mailbox = new Mailbox(store, new Corking(), (name) => events.push(name));
+  mailbox = new Mailbox(store, new Corking(), (name) => events.push(name), { ...DEFAULT_LIMITS, ...limits });
   handlers = createHandlers({
     limits: { ...DEFAULT_LIMITS, ...limits },
     urls: relayUrls('127.0.0.1', 7070),
@@ -64,7 +64,7 @@ function setup(limits: Partial<RelayLimitsConfig> = {}): void {
 
 /** A fresh relay state (store, mailbox, handlers) with these limits. */
 function restart(limits: Partial<RelayLimitsConfig> = {}): void {
-  store.close();
+  void store.close();
   rmSync(dir, { recursive: true, force: true });
   setup(limits);
 }
@@ -98,16 +98,18 @@ function connectFrom(addr: string | undefined): Fake {
   return fake;
 }
 
-function frame(f: Fake, body: Frame): Frame {
-  handlers.onFrame(f.conn, JSON.stringify({ v: 1, ...body }));
+/** Handles one frame and resolves with the last frame `f` got once it is answered (a durable send: once committed). */
+async function frame(f: Fake, body: Frame): Promise<Frame> {
+  await await handlers.onFrame(f.conn, JSON.stringify({ v: 1, ...body }));
+  await turn();
   return f.last();
 }
 
-function auth(f: Fake, u: User, over: { url?: string; signUrl?: string; time?: number } = {}): Frame {
+async function auth(f: Fake, u: User, over: { url?: string; signUrl?: string; time?: number } = {}): Promise<Frame> {
   const url = over.url ?? 'ws://127.0.0.1:7070';
   const time = over.time ?? Date.now();
   const sig = signDetached(authSignedBytes(f.conn.challenge, over.signUrl ?? url, time), u.id.signSk);
-  return frame(f, { t: 'auth', id: 'a1', signPk: toB64(u.id.signPk), url, time, sig: toB64(sig) });
+  return await frame(f, { t: 'auth', id: 'a1', signPk: toB64(u.id.signPk), url, time, sig: toB64(sig) });
 }
 
 function sendFrame(to: User, env: Uint8Array, id = 's1', ephemeral = false): Frame {
@@ -115,9 +117,9 @@ function sendFrame(to: User, env: Uint8Array, id = 's1', ephemeral = false): Fra
 }
 
 /** Registers a delivery token for the mailbox authenticated on `f` (valid a minute); returns the token. */
-function giveToken(f: Fake): Uint8Array {
+async function giveToken(f: Fake): Promise<Uint8Array> {
   const t = randomBytes(32);
-  expect(frame(f, { t: 'tokens', id: 'gt', add: [{ h: toB64(tokenHash(t)), exp: Date.now() + 60_000 }], remove: [] })).toMatchObject({ t: 'ok' });
+  expect(await frame(f, { t: 'tokens', id: 'gt', add: [{ h: toB64(tokenHash(t)), exp: Date.now() + 60_000 }], remove: [] })).toMatchObject({ t: 'ok' });
   return t;
 }
 
@@ -127,10 +129,10 @@ function typingFrame(from: User, to: User, t: Uint8Array, id: string): Frame {
 }
 
 /** Registers `u` from a connection of its own (mail to unregistered keys is UNKNOWN_RECIPIENT). */
-function register(u: User, addr?: string): Frame {
+async function register(u: User, addr?: string): Promise<Frame> {
   const f = connectFrom(addr);
-  auth(f, u);
-  const r = frame(f, { t: 'register', id: 'reg', bundle: bundleToJson(u.bundle) });
+  await auth(f, u);
+  const r = await frame(f, { t: 'register', id: 'reg', bundle: bundleToJson(u.bundle) });
   handlers.gone(f.conn);
   return r;
 }
@@ -139,12 +141,12 @@ const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 beforeEach(() => setup());
 afterEach(() => {
-  store.close();
+  void store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('relay handlers: hello and auth', () => {
-  it('greets with a fresh 32-byte challenge, the main URL, every owned URL and the limits', () => {
+  it('greets with a fresh 32-byte challenge, the main URL, every owned URL and the limits', async () => {
     const a = connect();
     const b = connect();
     const hello = a.frames[0]!;
@@ -154,15 +156,15 @@ describe('relay handlers: hello and auth', () => {
     expect((hello.limits as Frame).maxFrameBytes).toBe(DEFAULT_LIMITS.maxFrameBytes);
   });
 
-  it('accepts an auth for each URL the relay owns, in any spelling that canonicalises to it', () => {
+  it('accepts an auth for each URL the relay owns, in any spelling that canonicalises to it', async () => {
     for (const url of ['ws://127.0.0.1:7070', 'ws://localhost:7070', 'ws://[::1]:7070', 'WS://LOCALHOST:7070/']) {
       const f = connect();
-      expect(auth(f, makeUser(), { url, signUrl: url.toLowerCase().replace(/\/$/, '') })).toEqual({ v: 1, t: 'ok', id: 'a1' });
+      expect(await auth(f, makeUser(), { url, signUrl: url.toLowerCase().replace(/\/$/, '') })).toEqual({ v: 1, t: 'ok', id: 'a1' });
       expect(f.conn.signPk).toBeDefined();
     }
   });
 
-  it('refuses an auth for a URL it does not own, stale, or signed over another URL (a forwarded challenge), changing nothing', () => {
+  it('refuses an auth for a URL it does not own, stale, or signed over another URL (a forwarded challenge), changing nothing', async () => {
     const u = makeUser();
     const cases: [Partial<{ url: string; signUrl: string; time: number }>, string][] = [
       [{ url: 'ws://127.0.0.1:7071' }, 'AUTH_WRONG_URL'],
@@ -174,71 +176,71 @@ describe('relay handlers: hello and auth', () => {
     ];
     for (const [over, code] of cases) {
       const f = connect();
-      expect(auth(f, u, over)).toMatchObject({ t: 'error', id: 'a1', code });
+      expect(await auth(f, u, over)).toMatchObject({ t: 'error', id: 'a1', code });
       expect(f.closed).toEqual({ code: 1008, reason: code });
       expect(f.conn.signPk).toBeUndefined();
       expect(mailbox.online.size).toBe(0);
     }
   });
 
-  it('answers ping before auth, refuses everything else with AUTH_REQUIRED, and a second auth with CHALLENGE_USED', () => {
+  it('answers ping before auth, refuses everything else with AUTH_REQUIRED, and a second auth with CHALLENGE_USED', async () => {
     const f = connect();
-    expect(frame(f, { t: 'ping', id: 'p' })).toMatchObject({ t: 'pong', id: 'p' });
-    expect(frame(f, { t: 'pull', id: 'q' })).toMatchObject({ t: 'error', id: 'q', code: 'AUTH_REQUIRED' });
+    expect(await frame(f, { t: 'ping', id: 'p' })).toMatchObject({ t: 'pong', id: 'p' });
+    expect(await frame(f, { t: 'pull', id: 'q' })).toMatchObject({ t: 'error', id: 'q', code: 'AUTH_REQUIRED' });
     const u = makeUser();
-    auth(f, u);
-    expect(auth(f, u)).toMatchObject({ t: 'error', code: 'CHALLENGE_USED' });
+    await auth(f, u);
+    expect(await auth(f, u)).toMatchObject({ t: 'error', code: 'CHALLENGE_USED' });
     expect(f.closed).toBeUndefined();
   });
 
-  it('refuses binary frames and, while closing, every frame', () => {
+  it('refuses binary frames and, while closing, every frame', async () => {
     const f = connect();
-    handlers.onFrame(f.conn, undefined);
+    await handlers.onFrame(f.conn, undefined);
     expect(f.last()).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
     closing = true;
-    expect(frame(f, { t: 'ping', id: 'p' })).toMatchObject({ t: 'error', id: 'p', code: 'SHUTTING_DOWN' });
+    expect(await frame(f, { t: 'ping', id: 'p' })).toMatchObject({ t: 'error', id: 'p', code: 'SHUTTING_DOWN' });
   });
 });
 
 describe('relay handlers: directory', () => {
-  it('registers first-come, looks up by name and key, refuses a taken name', () => {
+  it('registers first-come, looks up by name and key, refuses a taken name', async () => {
     const alice = makeUser('alice-unit');
     const fa = connect();
-    auth(fa, alice);
-    expect(frame(fa, { t: 'register', id: 'r', bundle: bundleToJson(alice.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
-    expect(frame(fa, { t: 'lookup', id: 'l', name: 'alice-unit' })).toMatchObject({ t: 'bundle', bundle: { name: 'alice-unit', signPk: toB64(alice.id.signPk) } });
-    expect(frame(fa, { t: 'lookup', id: 'k', signPk: toB64(alice.id.signPk) })).toMatchObject({ t: 'bundle' });
-    expect(frame(fa, { t: 'lookup', id: 'n', name: 'nobody' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    await auth(fa, alice);
+    expect(await frame(fa, { t: 'register', id: 'r', bundle: bundleToJson(alice.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
+    expect(await frame(fa, { t: 'lookup', id: 'l', name: 'alice-unit' })).toMatchObject({ t: 'bundle', bundle: { name: 'alice-unit', signPk: toB64(alice.id.signPk) } });
+    expect(await frame(fa, { t: 'lookup', id: 'k', signPk: toB64(alice.id.signPk) })).toMatchObject({ t: 'bundle' });
+    expect(await frame(fa, { t: 'lookup', id: 'n', name: 'nobody' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
     const mallory = makeUser('alice-unit');
     const fm = connect();
-    auth(fm, mallory);
-    expect(frame(fm, { t: 'register', id: 'r', bundle: bundleToJson(mallory.bundle) })).toMatchObject({ t: 'error', code: 'NAME_TAKEN' });
-    expect(frame(fm, { t: 'register', id: 'r2', bundle: bundleToJson(alice.bundle) })).toMatchObject({ t: 'error', code: 'BAD_BUNDLE' });
+    await auth(fm, mallory);
+    expect(await frame(fm, { t: 'register', id: 'r', bundle: bundleToJson(mallory.bundle) })).toMatchObject({ t: 'error', code: 'NAME_TAKEN' });
+    expect(await frame(fm, { t: 'register', id: 'r2', bundle: bundleToJson(alice.bundle) })).toMatchObject({ t: 'error', code: 'BAD_BUNDLE' });
   });
 
-  it('releases a name only for the key that holds it; then anyone may claim it', () => {
+  it('releases a name only for the key that holds it; then anyone may claim it', async () => {
     const alice = makeUser('rel-unit');
     const mallory = makeUser('rel-unit');
     const fa = connect();
     const fm = connect();
     const fx = connect();
-    expect(frame(fx, { t: 'release', id: 'x', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
-    auth(fa, alice);
-    auth(fm, mallory);
-    expect(frame(fa, { t: 'release', id: 'n', name: 'rel-unit' })).toMatchObject({ t: 'error', id: 'n', code: 'NOT_FOUND' });
-    expect(frame(fa, { t: 'register', id: 'r', bundle: bundleToJson(alice.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
+    expect(await frame(fx, { t: 'release', id: 'x', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    await auth(fa, alice);
+    await auth(fm, mallory);
+    expect(await frame(fa, { t: 'release', id: 'n', name: 'rel-unit' })).toMatchObject({ t: 'error', id: 'n', code: 'NOT_FOUND' });
+    expect(await frame(fa, { t: 'register', id: 'r', bundle: bundleToJson(alice.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
     // Another key cannot release it, and a malformed name is a bad frame: nothing changes.
-    expect(frame(fm, { t: 'release', id: 'm', name: 'rel-unit' })).toMatchObject({ t: 'error', id: 'm', code: 'NAME_TAKEN' });
-    expect(frame(fm, { t: 'release', id: 'b', name: 'Rel Unit' })).toMatchObject({ t: 'error', id: 'b', code: 'BAD_FRAME' });
-    expect(frame(fm, { t: 'release', id: 'c' })).toMatchObject({ t: 'error', id: 'c', code: 'BAD_FRAME' });
-    expect(frame(fa, { t: 'lookup', id: 'l', name: 'rel-unit' })).toMatchObject({ t: 'bundle', bundle: { signPk: toB64(alice.id.signPk) } });
+    expect(await frame(fm, { t: 'release', id: 'm', name: 'rel-unit' })).toMatchObject({ t: 'error', id: 'm', code: 'NAME_TAKEN' });
+    expect(await frame(fm, { t: 'release', id: 'b', name: 'Rel Unit' })).toMatchObject({ t: 'error', id: 'b', code: 'BAD_FRAME' });
+    expect(await frame(fm, { t: 'release', id: 'c' })).toMatchObject({ t: 'error', id: 'c', code: 'BAD_FRAME' });
+    expect(await frame(fa, { t: 'lookup', id: 'l', name: 'rel-unit' })).toMatchObject({ t: 'bundle', bundle: { signPk: toB64(alice.id.signPk) } });
     // The holder releases it: gone by name and by key; the name is free for another key.
-    expect(frame(fa, { t: 'release', id: 'ok', name: 'rel-unit' })).toEqual({ v: 1, t: 'ok', id: 'ok' });
+    expect(await frame(fa, { t: 'release', id: 'ok', name: 'rel-unit' })).toEqual({ v: 1, t: 'ok', id: 'ok' });
     expect(events).toContain('release');
-    expect(frame(fa, { t: 'lookup', id: 'l2', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
-    expect(frame(fa, { t: 'lookup', id: 'k2', signPk: toB64(alice.id.signPk) })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
-    expect(frame(fa, { t: 'release', id: 'again', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
-    expect(frame(fm, { t: 'register', id: 'r', bundle: bundleToJson(mallory.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
+    expect(await frame(fa, { t: 'lookup', id: 'l2', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    expect(await frame(fa, { t: 'lookup', id: 'k2', signPk: toB64(alice.id.signPk) })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    expect(await frame(fa, { t: 'release', id: 'again', name: 'rel-unit' })).toMatchObject({ t: 'error', code: 'NOT_FOUND' });
+    expect(await frame(fm, { t: 'register', id: 'r', bundle: bundleToJson(mallory.bundle) })).toEqual({ v: 1, t: 'ok', id: 'r' });
   });
 });
 
@@ -246,16 +248,16 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
   it('answers accepted only after the group commit, pushes to every online connection of the recipient, and pull/ack work', async () => {
     const alice = makeUser();
     const bob = makeUser();
-    register(bob);
+    await register(bob);
     const fa = connect();
-    auth(fa, alice);
+    await auth(fa, alice);
     const fb1 = connect();
-    auth(fb1, bob);
+    await auth(fb1, bob);
     const fb2 = connect();
-    auth(fb2, bob);
+    await auth(fb2, bob);
     const env = seal(alice, bob, 'hello bob');
     const before = fa.frames.length;
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, env) }));
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, env) }));
     expect(fa.frames).toHaveLength(before); // not yet committed
     expect(mailbox.pending).toBe(1);
     await turn();
@@ -265,81 +267,81 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     expect(seq).toBeGreaterThan(0);
 
     // a resend is accepted and stored once
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, env, 's2') }));
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, env, 's2') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2', stored: true, delivered: 0 });
-    const mail = frame(fb1, { t: 'pull', id: 'p' });
+    const mail = await frame(fb1, { t: 'pull', id: 'p' });
     expect(mail).toMatchObject({ t: 'mail', more: false, items: [{ seq, eid: envelopeId(env), env: toB64(env) }] });
-    expect(mailbox.statsOf(bob.id.signPk, toB64(bob.id.signPk))).toEqual({ count: 1, bytes: env.length });
-    expect(frame(fb1, { t: 'ack', id: 'k', eids: [envelopeId(env)] })).toEqual({ v: 1, t: 'ok', id: 'k', deleted: 1 });
-    expect(mailbox.statsOf(bob.id.signPk, toB64(bob.id.signPk))).toEqual({ count: 0, bytes: 0 });
-    expect(frame(fb2, { t: 'pull', id: 'p2' })).toMatchObject({ items: [] });
+    expect(store.db.stats(bob.id.signPk)).toEqual({ count: 1, bytes: env.length });
+    expect(await frame(fb1, { t: 'ack', id: 'k', eids: [envelopeId(env)] })).toEqual({ v: 1, t: 'ok', id: 'k', deleted: 1 });
+    expect(store.db.stats(bob.id.signPk)).toEqual({ count: 0, bytes: 0 });
+    expect(await frame(fb2, { t: 'pull', id: 'p2' })).toMatchObject({ items: [] });
   });
 
-  it('pushes an ephemeral envelope with a delivery token at once and never stores it; without a token it is TOKEN_REQUIRED', () => {
+  it('pushes an ephemeral envelope with a delivery token at once and never stores it; without a token it is TOKEN_REQUIRED', async () => {
     const alice = makeUser();
     const bob = makeUser();
-    register(bob);
+    await register(bob);
     const fa = connect();
-    auth(fa, alice);
+    await auth(fa, alice);
     const fb = connect();
-    auth(fb, bob);
+    await auth(fb, bob);
     const env = seal(alice, bob, 'typing', 'typing');
-    expect(frame(fa, sendFrame(bob, env, 'e0', true))).toMatchObject({ t: 'error', id: 'e0', code: 'TOKEN_REQUIRED' });
+    expect(await frame(fa, sendFrame(bob, env, 'e0', true))).toMatchObject({ t: 'error', id: 'e0', code: 'TOKEN_REQUIRED' });
     expect(fb.frames.some((f) => f.t === 'push')).toBe(false);
-    const t = giveToken(fb);
-    expect(frame(fa, { ...sendFrame(bob, env, 'e', true), token: toB64(t) })).toMatchObject({ t: 'accepted', stored: false, delivered: 1 });
+    const t = await giveToken(fb);
+    expect(await frame(fa, { ...sendFrame(bob, env, 'e', true), token: toB64(t) })).toMatchObject({ t: 'accepted', stored: false, delivered: 1 });
     expect(fb.frames.some((f) => f.t === 'push' && f.seq === 0 && f.ephemeral === true)).toBe(true);
     expect(mailbox.pending).toBe(0);
-    expect(frame(fb, { t: 'pull', id: 'p' })).toMatchObject({ items: [] });
+    expect(await frame(fb, { t: 'pull', id: 'p' })).toMatchObject({ items: [] });
   });
 
   it('refuses past the mailbox quota (MAILBOX_FULL) and past the send rate (RATE_LIMITED), storing nothing', async () => {
-    store.close();
+    void store.close();
     rmSync(dir, { recursive: true, force: true });
     setup({ mailboxMaxCount: 1, sendRatePerConn: 2, strangerSharePercent: 100 });
     const alice = makeUser();
     const bob = makeUser();
-    register(bob);
+    await register(bob);
     const fa = connect();
-    auth(fa, alice);
+    await auth(fa, alice);
     const first = seal(alice, bob, 'one');
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, first, 's1') }));
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, first, 's1') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', stored: true });
-    expect(frame(fa, sendFrame(bob, seal(alice, bob, 'two'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'MAILBOX_FULL' });
-    expect(frame(fa, sendFrame(bob, first, 's3'))).toMatchObject({ t: 'error', id: 's3', code: 'RATE_LIMITED' });
-    expect(store.stats(bob.id.signPk)).toEqual({ count: 1, bytes: first.length });
+    expect(await frame(fa, sendFrame(bob, seal(alice, bob, 'two'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'MAILBOX_FULL' });
+    expect(await frame(fa, sendFrame(bob, first, 's3'))).toMatchObject({ t: 'error', id: 's3', code: 'RATE_LIMITED' });
+    expect(store.db.stats(bob.id.signPk)).toEqual({ count: 1, bytes: first.length });
   });
 
-  it('refuses an envelope whose eid does not match (BAD_ENVELOPE)', () => {
+  it('refuses an envelope whose eid does not match (BAD_ENVELOPE)', async () => {
     const alice = makeUser();
     const bob = makeUser();
-    register(bob);
+    await register(bob);
     const fa = connect();
-    auth(fa, alice);
+    await auth(fa, alice);
     const f = sendFrame(bob, seal(alice, bob, 'x'));
-    expect(frame(fa, { ...f, eid: '0'.repeat(32) })).toMatchObject({ t: 'error', code: 'BAD_ENVELOPE' });
+    expect(await frame(fa, { ...f, eid: '0'.repeat(32) })).toMatchObject({ t: 'error', code: 'BAD_ENVELOPE' });
   });
 
   it('forgets a closed connection: no pushes reach it', async () => {
     const alice = makeUser();
     const bob = makeUser();
-    register(bob);
+    await register(bob);
     const fa = connect();
-    auth(fa, alice);
+    await auth(fa, alice);
     const fb = connect();
-    auth(fb, bob);
+    await auth(fb, bob);
     handlers.gone(fb.conn);
     expect(mailbox.online.has(toB64(bob.id.signPk))).toBe(false);
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'later')) }));
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'later')) }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', stored: true, delivered: 0 });
   });
 });
 
 describe('token bucket', () => {
-  it('holds one second of tokens and refills continuously', () => {
+  it('holds one second of tokens and refills continuously', async () => {
     const b = new Bucket(4);
     const t0 = Date.now();
     expect([1, 2, 3, 4, 5].map(() => b.take(t0))).toEqual([true, true, true, true, false]);
@@ -349,7 +351,7 @@ describe('token bucket', () => {
     expect(b.full(t0 + 1250)).toBe(true);
   });
 
-  it('grants the first token of a fresh bucket of rate 1 for a time read before it was made', () => {
+  it('grants the first token of a fresh bucket of rate 1 for a time read before it was made', async () => {
     const before = Date.now() - 5; // a handler reads the clock, then makes the bucket
     const b = new Bucket(1);
     expect(b.take(before)).toBe(true);
@@ -364,69 +366,69 @@ describe('relay handlers: quotas that need no token', () => {
     const alice = makeUser();
     const bob = makeUser();
     const fa = connect();
-    auth(fa, alice);
-    expect(frame(fa, sendFrame(bob, seal(alice, bob, 'to nobody'), 's1'))).toMatchObject({ t: 'error', id: 's1', code: 'UNKNOWN_RECIPIENT' });
-    expect(frame(fa, sendFrame(bob, seal(alice, bob, '', 'typing'), 'e1', true))).toMatchObject({ t: 'error', id: 'e1', code: 'TOKEN_REQUIRED' });
+    await auth(fa, alice);
+    expect(await frame(fa, sendFrame(bob, seal(alice, bob, 'to nobody'), 's1'))).toMatchObject({ t: 'error', id: 's1', code: 'UNKNOWN_RECIPIENT' });
+    expect(await frame(fa, sendFrame(bob, seal(alice, bob, '', 'typing'), 'e1', true))).toMatchObject({ t: 'error', id: 'e1', code: 'TOKEN_REQUIRED' });
     expect(mailbox.pending).toBe(0);
-    expect(store.stats(bob.id.signPk)).toEqual({ count: 0, bytes: 0 });
-    expect(register(bob)).toMatchObject({ t: 'ok' });
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'now'), 's2') }));
+    expect(store.db.stats(bob.id.signPk)).toEqual({ count: 0, bytes: 0 });
+    expect(await register(bob)).toMatchObject({ t: 'ok' });
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'now'), 's2') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2', stored: true });
     // The registered keys are read from the store at start: a restarted relay still knows bob.
-    store.close();
-    store = new RelayStore(dir);
-    mailbox = new Mailbox(store, new Corking(), () => undefined);
+    void store.close();
+    store = new SqliteStore(dir);
+    mailbox = new Mailbox(store, new Corking(), () => undefined, DEFAULT_LIMITS);
     handlers = createHandlers({ limits: DEFAULT_LIMITS, urls: relayUrls('127.0.0.1', 7070), store, mailbox, event: () => undefined, closing: () => false });
     const fa2 = connect();
-    auth(fa2, alice);
-    handlers.onFrame(fa2.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'after restart'), 's3') }));
+    await auth(fa2, alice);
+    await handlers.onFrame(fa2.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'after restart'), 's3') }));
     await turn();
     expect(fa2.last()).toMatchObject({ t: 'accepted', id: 's3', stored: true });
-    expect(mailbox.storedBytes).toBe(store.stats(bob.id.signPk).bytes);
+    expect(await store.totalBytes()).toBe(store.db.stats(bob.id.signPk).bytes);
   });
 
-  it('limits register frames per connection (--register-conn) with REGISTER_LIMITED', () => {
+  it('limits register frames per connection (--register-conn) with REGISTER_LIMITED', async () => {
     restart({ registerPerConn: 2 });
     const u = makeUser('reg-conn');
     const f = connect();
-    auth(f, u);
-    const reg = (id: string): Frame => frame(f, { t: 'register', id, bundle: bundleToJson(u.bundle) });
-    expect(reg('r1')).toMatchObject({ t: 'ok' });
-    expect(reg('r2')).toMatchObject({ t: 'ok' });
-    expect(reg('r3')).toMatchObject({ t: 'error', id: 'r3', code: 'REGISTER_LIMITED' });
+    await auth(f, u);
+    const reg = async (id: string): Promise<Frame> => await frame(f, { t: 'register', id, bundle: bundleToJson(u.bundle) });
+    expect(await reg('r1')).toMatchObject({ t: 'ok' });
+    expect(await reg('r2')).toMatchObject({ t: 'ok' });
+    expect(await reg('r3')).toMatchObject({ t: 'error', id: 'r3', code: 'REGISTER_LIMITED' });
     expect(f.closed).toBeUndefined();
     // A new connection has its own count.
-    expect(register(u)).toMatchObject({ t: 'ok' });
+    expect(await register(u)).toMatchObject({ t: 'ok' });
   });
 
-  it('limits name changes per identity in 24 hours (--renames-per-day); registering the same name again is no change', () => {
+  it('limits name changes per identity in 24 hours (--renames-per-day); registering the same name again is no change', async () => {
     restart({ renamesPerDay: 1 });
     const u = makeUser('first-name');
-    expect(register(u)).toMatchObject({ t: 'ok' }); // the first name is not a change
-    const again = (name: string, created: number): Frame => {
+    expect(await register(u)).toMatchObject({ t: 'ok' }); // the first name is not a change
+    const again = async (name: string, created: number): Promise<Frame> => {
       const f = connect();
-      auth(f, u);
-      return frame(f, { t: 'register', id: 'r', bundle: bundleToJson(makeBundle(u.id, name, created)) });
+      await auth(f, u);
+      return await frame(f, { t: 'register', id: 'r', bundle: bundleToJson(makeBundle(u.id, name, created)) });
     };
-    expect(again('second-name', Date.now() + 1)).toMatchObject({ t: 'ok' });
-    expect(again('third-name', Date.now() + 2)).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
-    expect(again('second-name', Date.now() + 3)).toMatchObject({ t: 'ok' });
-    expect(store.lookupName('third-name')).toBeUndefined();
-    expect(store.lookupName('second-name')).toBeDefined();
+    expect(await again('second-name', Date.now() + 1)).toMatchObject({ t: 'ok' });
+    expect(await again('third-name', Date.now() + 2)).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
+    expect(await again('second-name', Date.now() + 3)).toMatchObject({ t: 'ok' });
+    expect(await store.lookupName('third-name')).toBeUndefined();
+    expect(await store.lookupName('second-name')).toBeDefined();
   });
 
-  it('limits new names per remote address per hour (--names-per-addr); IPv4-mapped and one IPv6 /64 count as one address', () => {
+  it('limits new names per remote address per hour (--names-per-addr); IPv4-mapped and one IPv6 /64 count as one address', async () => {
     restart({ namesPerAddrHour: 2 });
-    expect(register(makeUser('addr-a1'), '10.0.0.1')).toMatchObject({ t: 'ok' });
-    expect(register(makeUser('addr-a2'), '::ffff:10.0.0.1')).toMatchObject({ t: 'ok' });
-    expect(register(makeUser('addr-a3'), '10.0.0.1')).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
-    expect(store.lookupName('addr-a3')).toBeUndefined();
-    expect(register(makeUser('addr-b1'), '10.0.0.2')).toMatchObject({ t: 'ok' });
-    expect(register(makeUser('addr-c1'), '2001:db8:1:2::5')).toMatchObject({ t: 'ok' });
-    expect(register(makeUser('addr-c2'), '2001:db8:1:2:aaaa::9')).toMatchObject({ t: 'ok' });
-    expect(register(makeUser('addr-c3'), '2001:0db8:0001:0002:ffff::1')).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
-    expect(register(makeUser('addr-d1'), '2001:db8:1:3::5')).toMatchObject({ t: 'ok' });
+    expect(await register(makeUser('addr-a1'), '10.0.0.1')).toMatchObject({ t: 'ok' });
+    expect(await register(makeUser('addr-a2'), '::ffff:10.0.0.1')).toMatchObject({ t: 'ok' });
+    expect(await register(makeUser('addr-a3'), '10.0.0.1')).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
+    expect(await store.lookupName('addr-a3')).toBeUndefined();
+    expect(await register(makeUser('addr-b1'), '10.0.0.2')).toMatchObject({ t: 'ok' });
+    expect(await register(makeUser('addr-c1'), '2001:db8:1:2::5')).toMatchObject({ t: 'ok' });
+    expect(await register(makeUser('addr-c2'), '2001:db8:1:2:aaaa::9')).toMatchObject({ t: 'ok' });
+    expect(await register(makeUser('addr-c3'), '2001:0db8:0001:0002:ffff::1')).toMatchObject({ t: 'error', code: 'REGISTER_LIMITED' });
+    expect(await register(makeUser('addr-d1'), '2001:db8:1:3::5')).toMatchObject({ t: 'ok' });
   });
 
   it('refuses sends past --max-store-bytes and under --min-free free space (STORE_FULL), storing nothing; an ack frees room', async () => {
@@ -435,53 +437,53 @@ describe('relay handlers: quotas that need no token', () => {
     const carol = makeUser();
     const one = seal(alice, bob, 'one');
     restart({ maxStoreBytes: one.length + 10 });
-    register(bob);
-    register(carol);
+    await register(bob);
+    await register(carol);
     const fa = connect();
-    auth(fa, alice);
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, one, 's1') }));
+    await auth(fa, alice);
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, one, 's1') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', stored: true });
-    expect(frame(fa, sendFrame(carol, seal(alice, carol, 'two'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'STORE_FULL' });
-    expect(frame(fa, sendFrame(bob, one, 's3'))).toMatchObject({ t: 'accepted', id: 's3', stored: true }); // a resend of stored mail
-    expect(store.stats(carol.id.signPk)).toEqual({ count: 0, bytes: 0 });
+    expect(await frame(fa, sendFrame(carol, seal(alice, carol, 'two'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'STORE_FULL' });
+    expect(await frame(fa, sendFrame(bob, one, 's3'))).toMatchObject({ t: 'accepted', id: 's3', stored: true }); // a resend of stored mail
+    expect(store.db.stats(carol.id.signPk)).toEqual({ count: 0, bytes: 0 });
     const fb = connect();
-    auth(fb, bob);
-    frame(fb, { t: 'ack', id: 'k', eids: [envelopeId(one)] });
-    expect(mailbox.storedBytes).toBe(0);
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(carol, seal(alice, carol, 'two'), 's4') }));
+    await auth(fb, bob);
+    await frame(fb, { t: 'ack', id: 'k', eids: [envelopeId(one)] });
+    expect(await store.totalBytes()).toBe(0);
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(carol, seal(alice, carol, 'two'), 's4') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 's4' });
 
     restart({ minFreeBytes: 1024 * 1024 });
-    register(bob);
+    await register(bob);
     const fa2 = connect();
-    auth(fa2, alice);
+    await auth(fa2, alice);
     free = 1024 * 1024 + 100; // less than the floor once the envelope is written
-    expect(frame(fa2, sendFrame(bob, seal(alice, bob, 'x'), 's5'))).toMatchObject({ t: 'error', code: 'STORE_FULL' });
-    expect(register(makeUser('late-name'))).toMatchObject({ t: 'ok' }); // a bundle still fits above the floor
+    expect(await frame(fa2, sendFrame(bob, seal(alice, bob, 'x'), 's5'))).toMatchObject({ t: 'error', code: 'STORE_FULL' });
+    expect(await register(makeUser('late-name'))).toMatchObject({ t: 'ok' }); // a bundle still fits above the floor
     free = 1024 * 1024 - 1;
-    expect(register(makeUser('later-name'))).toMatchObject({ t: 'error', code: 'STORE_FULL' });
-    expect(store.lookupName('later-name')).toBeUndefined();
-    expect(store.stats(bob.id.signPk).count).toBe(0);
+    expect(await register(makeUser('later-name'))).toMatchObject({ t: 'error', code: 'STORE_FULL' });
+    expect(await store.lookupName('later-name')).toBeUndefined();
+    expect(store.db.stats(bob.id.signPk).count).toBe(0);
   });
 
   it('answers STORE_FULL, not INTERNAL, when the disk fills during a commit, and keeps serving', async () => {
     const alice = makeUser();
     const bob = makeUser();
-    register(bob);
+    await register(bob);
     const fa = connect();
-    auth(fa, alice);
+    await auth(fa, alice);
     const insert = store.insertBatch.bind(store);
     store.insertBatch = () => {
       throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
     };
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'x'), 's1') }));
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'x'), 's1') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'error', id: 's1', code: 'STORE_FULL' });
-    expect(mailbox.storedBytes).toBe(0);
+    expect(await store.totalBytes()).toBe(0);
     store.insertBatch = insert;
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'y'), 's2') }));
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'y'), 's2') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2' });
   });
@@ -491,22 +493,23 @@ describe('relay handlers: quotas that need no token', () => {
     const alice = makeUser();
     const bob = makeUser();
     const carol = makeUser();
-    register(bob);
-    register(carol);
+    await register(bob);
+    await register(carol);
     const fb = connect();
-    auth(fb, bob);
+    await auth(fb, bob);
     const fc = connect();
-    auth(fc, carol);
-    const tb = giveToken(fb);
-    const tc = giveToken(fc);
+    await auth(fc, carol);
+    const tb = await giveToken(fb);
+    const tc = await giveToken(fc);
     const fa = connect();
-    auth(fa, alice);
-    const answers = [1, 2, 3, 4, 5].map((i) => frame(fa, typingFrame(alice, bob, tb, `e${i}`)));
+    await auth(fa, alice);
+    const answers: Frame[] = [];
+    for (const i of [1, 2, 3, 4, 5]) answers.push(await frame(fa, typingFrame(alice, bob, tb, `e${i}`)));
     expect(answers.filter((a) => a.t === 'accepted').length).toBeGreaterThanOrEqual(1);
     expect(answers.filter((a) => a.t === 'accepted').length).toBeLessThanOrEqual(3);
     expect(answers.filter((a) => a.code === 'RATE_LIMITED').length).toBeGreaterThanOrEqual(2);
-    expect(frame(fa, typingFrame(alice, carol, tc, 'c1'))).toMatchObject({ t: 'accepted', stored: false });
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'real'), 'm1') }));
+    expect(await frame(fa, typingFrame(alice, carol, tc, 'c1'))).toMatchObject({ t: 'accepted', stored: false });
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, 'real'), 'm1') }));
     expect(mailbox.pending).toBe(1);
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 'm1', stored: true });
@@ -515,139 +518,139 @@ describe('relay handlers: quotas that need no token', () => {
 
 describe('relay handlers: delivery tokens (sealed sender) and the stranger quota', () => {
   const token = (): Uint8Array => randomBytes(32);
-  const reg = (f: Fake, add: { t: Uint8Array; exp: number }[], remove: Uint8Array[] = [], id = 'k1'): Frame =>
-    frame(f, { t: 'tokens', id, add: add.map((a) => ({ h: toB64(tokenHash(a.t)), exp: a.exp })), remove: remove.map((t) => toB64(tokenHash(t))) });
+  const reg = async (f: Fake, add: { t: Uint8Array; exp: number }[], remove: Uint8Array[] = [], id = 'k1'): Promise<Frame> =>
+    await frame(f, { t: 'tokens', id, add: add.map((a) => ({ h: toB64(tokenHash(a.t)), exp: a.exp })), remove: remove.map((t) => toB64(tokenHash(t))) });
   const tokenSend = (to: User, env: Uint8Array, t: Uint8Array, id = 's1'): Frame => ({ ...sendFrame(to, env, id), token: toB64(t) });
 
   it('a send with a registered token needs no auth, stores nothing about the sender and is pushed to the owner', async () => {
     const bob = makeUser();
     const alice = makeUser();
-    register(bob); // mail goes only to registered keys
+    await register(bob); // mail goes only to registered keys
     const fb = connect();
-    auth(fb, bob);
+    await auth(fb, bob);
     const t = token();
-    expect(reg(fb, [{ t, exp: Date.now() + 60_000 }])).toMatchObject({ t: 'ok', id: 'k1', tokens: 1 });
+    expect(await reg(fb, [{ t, exp: Date.now() + 60_000 }])).toMatchObject({ t: 'ok', id: 'k1', tokens: 1 });
     const anon = connect(); // never authenticates
     const env = seal(alice, bob, 'sealed hi');
-    frame(anon, tokenSend(bob, env, t));
+    await frame(anon, tokenSend(bob, env, t));
     await turn();
     expect(anon.last()).toMatchObject({ t: 'accepted', eid: envelopeId(env), stored: true, delivered: 1 });
     expect(fb.last()).toMatchObject({ t: 'push', eid: envelopeId(env) });
     expect(anon.conn.signPk).toBeUndefined();
     // Without a token the same unauthenticated connection may only ping, look up and auth.
-    expect(frame(anon, sendFrame(bob, seal(alice, bob, 'x'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'AUTH_REQUIRED' });
-    expect(frame(anon, { t: 'pull', id: 'q' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
-    expect(frame(anon, { t: 'tokens', id: 'k', add: [] })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    expect(await frame(anon, sendFrame(bob, seal(alice, bob, 'x'), 's2'))).toMatchObject({ t: 'error', id: 's2', code: 'AUTH_REQUIRED' });
+    expect(await frame(anon, { t: 'pull', id: 'q' })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+    expect(await frame(anon, { t: 'tokens', id: 'k', add: [] })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
   });
 
   it('refuses TOKEN_INVALID for an unknown, expired, removed or other-mailbox token, and stores nothing', async () => {
     const bob = makeUser();
     const carol = makeUser();
-    register(bob);
-    register(carol);
+    await register(bob);
+    await register(carol);
     const fb = connect();
-    auth(fb, bob);
+    await auth(fb, bob);
     const live = token();
     const removed = token();
     const unknown = token();
-    reg(fb, [
+    await reg(fb, [
       { t: live, exp: Date.now() + 60_000 },
       { t: removed, exp: Date.now() + 60_000 },
     ]);
-    reg(fb, [], [removed], 'k2');
+    await reg(fb, [], [removed], 'k2');
     const anon = connect();
     for (const [to, t] of [
       [bob, removed],
       [bob, unknown],
       [carol, live],
     ] as const) {
-      expect(frame(anon, tokenSend(to, seal(carol, to, 'x'), t))).toMatchObject({ t: 'error', code: 'TOKEN_INVALID' });
+      expect(await frame(anon, tokenSend(to, seal(carol, to, 'x'), t))).toMatchObject({ t: 'error', code: 'TOKEN_INVALID' });
     }
     // An expired token: registered with an expiry in the past, it is never kept.
     const old = token();
-    expect(reg(fb, [{ t: old, exp: Date.now() - 1 }], [], 'k3')).toMatchObject({ t: 'ok', tokens: 1 });
-    expect(frame(anon, tokenSend(bob, seal(carol, bob, 'x'), old))).toMatchObject({ t: 'error', code: 'TOKEN_INVALID' });
+    expect(await reg(fb, [{ t: old, exp: Date.now() - 1 }], [], 'k3')).toMatchObject({ t: 'ok', tokens: 1 });
+    expect(await frame(anon, tokenSend(bob, seal(carol, bob, 'x'), old))).toMatchObject({ t: 'error', code: 'TOKEN_INVALID' });
     await turn();
-    expect(store.stats(bob.id.signPk).count).toBe(0);
+    expect(store.db.stats(bob.id.signPk).count).toBe(0);
     expect(events.filter((e) => e === 'token-refused')).toHaveLength(4);
   });
 
-  it('clamps a token expiry to --token-max-lifetime and refuses more than --tokens-per-mailbox', () => {
-    store.close();
+  it('clamps a token expiry to --token-max-lifetime and refuses more than --tokens-per-mailbox', async () => {
+    void store.close();
     rmSync(dir, { recursive: true, force: true });
     setup({ tokensPerMailbox: 2, tokenMaxLifetimeMs: 10_000 });
     const bob = makeUser();
     const fb = connect();
-    auth(fb, bob);
+    await auth(fb, bob);
     const t = token();
-    reg(fb, [{ t, exp: Date.now() + 365 * 86_400_000 }]);
-    expect(store.token(tokenHash(t))!.exp).toBeLessThanOrEqual(Date.now() + 10_000);
-    reg(fb, [{ t: token(), exp: Date.now() + 5000 }], [], 'k2');
-    expect(reg(fb, [{ t: token(), exp: Date.now() + 5000 }], [], 'k3')).toMatchObject({ t: 'error', id: 'k3', code: 'TOO_MANY_TOKENS' });
+    await reg(fb, [{ t, exp: Date.now() + 365 * 86_400_000 }]);
+    expect((await store.token(tokenHash(t)))!.exp).toBeLessThanOrEqual(Date.now() + 10_000);
+    await reg(fb, [{ t: token(), exp: Date.now() + 5000 }], [], 'k2');
+    expect(await reg(fb, [{ t: token(), exp: Date.now() + 5000 }], [], 'k3')).toMatchObject({ t: 'error', id: 'k3', code: 'TOO_MANY_TOKENS' });
   });
 
   it('an identified sender fills its stranger share, then gets STRANGER_QUOTA; a token send still gets in; an ack frees the share', async () => {
-    store.close();
+    void store.close();
     rmSync(dir, { recursive: true, force: true });
     setup({ strangerMaxCount: 2 });
     const bob = makeUser();
     const mallory = makeUser();
     const alice = makeUser();
-    register(bob);
+    await register(bob);
     const fb = connect();
-    auth(fb, bob);
+    await auth(fb, bob);
     const t = token();
-    reg(fb, [{ t, exp: Date.now() + 60_000 }]);
+    await reg(fb, [{ t, exp: Date.now() + 60_000 }]);
     const fm = connect();
-    auth(fm, mallory);
+    await auth(fm, mallory);
     const envs = [seal(mallory, bob, 'junk 1'), seal(mallory, bob, 'junk 2')];
-    frame(fm, sendFrame(bob, envs[0]!, 'm1'));
-    frame(fm, sendFrame(bob, envs[1]!, 'm2'));
+    await frame(fm, sendFrame(bob, envs[0]!, 'm1'));
+    await frame(fm, sendFrame(bob, envs[1]!, 'm2'));
     await turn();
     expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm2' });
-    expect(frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 3'), 'm3'))).toMatchObject({ t: 'error', id: 'm3', code: 'STRANGER_QUOTA' });
+    expect(await frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 3'), 'm3'))).toMatchObject({ t: 'error', id: 'm3', code: 'STRANGER_QUOTA' });
     // A resend of an envelope already waiting is not a new one.
-    frame(fm, sendFrame(bob, envs[0]!, 'm1b'));
+    await frame(fm, sendFrame(bob, envs[0]!, 'm1b'));
     await turn();
     expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm1b' });
     const anon = connect();
-    frame(anon, tokenSend(bob, seal(alice, bob, 'from a contact'), t, 'a1'));
+    await frame(anon, tokenSend(bob, seal(alice, bob, 'from a contact'), t, 'a1'));
     await turn();
     expect(anon.last()).toMatchObject({ t: 'accepted', id: 'a1', stored: true });
-    frame(fb, { t: 'ack', id: 'ack1', eids: [envelopeId(envs[0]!)] });
-    frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 4'), 'm4'));
+    await frame(fb, { t: 'ack', id: 'ack1', eids: [envelopeId(envs[0]!)] });
+    await frame(fm, sendFrame(bob, seal(mallory, bob, 'junk 4'), 'm4'));
     await turn();
     expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm4' });
   });
   it('identified senders together fill at most --stranger-share of a mailbox; token sends still get in up to the mailbox quota', async () => {
     restart({ mailboxMaxCount: 10, strangerMaxCount: 2, strangerSharePercent: 50 });
     const bob = makeUser();
-    register(bob);
+    await register(bob);
     const fb = connect();
-    auth(fb, bob);
-    const t = giveToken(fb);
+    await auth(fb, bob);
+    const t = await giveToken(fb);
     expect(fb.frames[0]).toMatchObject({ t: 'hello', limits: { strangerShareCount: 5 } });
     // Six throwaway keys, two envelopes each: the share (5 of 10) stops them, whoever sends.
     const codes: string[] = [];
     for (let i = 0; i < 6; i++) {
       const m = makeUser();
       const fm = connect();
-      auth(fm, m);
+      await auth(fm, m);
       for (const n of [1, 2]) {
-        const r = frame(fm, sendFrame(bob, seal(m, bob, `junk ${i}.${n}`), `m${i}.${n}`));
+        const r = await frame(fm, sendFrame(bob, seal(m, bob, `junk ${i}.${n}`), `m${i}.${n}`));
         await turn();
         codes.push(String(r.t === 'error' ? r.code : fm.last().t));
       }
     }
     expect(codes.filter((c) => c === 'accepted')).toHaveLength(5);
     expect(codes.filter((c) => c === 'STRANGER_QUOTA')).toHaveLength(7);
-    expect(store.stats(bob.id.signPk).count).toBe(5);
+    expect(store.db.stats(bob.id.signPk).count).toBe(5);
     // A contact's token sends fill the rest of the mailbox, then MAILBOX_FULL.
     const alice = makeUser();
     const anon = connect();
     const got: string[] = [];
     for (let n = 0; n < 6; n++) {
-      const r = frame(anon, tokenSend(bob, seal(alice, bob, `contact ${n}`), t, `a${n}`));
+      const r = await frame(anon, tokenSend(bob, seal(alice, bob, `contact ${n}`), t, `a${n}`));
       await turn();
       got.push(String(r.t === 'error' ? r.code : anon.last().t));
     }
@@ -660,35 +663,35 @@ describe('relay handlers: name transfer', () => {
     const old = makeUser('zoe');
     const next = makeUser('zoe');
     const mallory = makeUser('zoe');
-    expect(register(old)).toMatchObject({ t: 'ok' });
+    expect(await register(old)).toMatchObject({ t: 'ok' });
     const sig = signDetached(transferSignedBytes('zoe', old.id.signPk, next.id.signPk), old.id.signSk);
-    const transfer = (f: Fake, u: User, s: Uint8Array, id: string): Frame =>
+    const transfer = async (f: Fake, u: User, s: Uint8Array, id: string): Promise<Frame> =>
       frame(f, { t: 'transfer', id, bundle: bundleToJson(u.bundle), from: toB64(old.id.signPk), sig: toB64(s) });
     // mallory presents the statement made for next: it names next's key, not hers
     const fm = connect();
-    auth(fm, mallory);
-    expect(transfer(fm, mallory, sig, 'm1')).toMatchObject({ t: 'error', id: 'm1', code: 'BAD_TRANSFER' });
+    await auth(fm, mallory);
+    expect(await transfer(fm, mallory, sig, 'm1')).toMatchObject({ t: 'error', id: 'm1', code: 'BAD_TRANSFER' });
     const fn = connect();
-    auth(fn, next);
+    await auth(fn, next);
     const forged = Uint8Array.from(sig);
     forged[5]! ^= 1;
-    expect(transfer(fn, next, forged, 't0')).toMatchObject({ t: 'error', id: 't0', code: 'BAD_TRANSFER' });
-    expect(store.lookupName('zoe')!.signPk).toEqual(old.id.signPk);
-    expect(transfer(fn, next, sig, 't1')).toMatchObject({ t: 'ok', id: 't1' });
-    expect(store.lookupName('zoe')!.signPk).toEqual(next.id.signPk);
-    expect(store.lookupKey(old.id.signPk)).toBeUndefined();
-    expect(transfer(fn, next, sig, 't2')).toMatchObject({ t: 'ok', id: 't2' }); // again: nothing changes
+    expect(await transfer(fn, next, forged, 't0')).toMatchObject({ t: 'error', id: 't0', code: 'BAD_TRANSFER' });
+    expect(store.db.lookupName('zoe')!.signPk).toEqual(old.id.signPk);
+    expect(await transfer(fn, next, sig, 't1')).toMatchObject({ t: 'ok', id: 't1' });
+    expect(store.db.lookupName('zoe')!.signPk).toEqual(next.id.signPk);
+    expect(store.db.lookupKey(old.id.signPk)).toBeUndefined();
+    expect(await transfer(fn, next, sig, 't2')).toMatchObject({ t: 'ok', id: 't2' }); // again: nothing changes
     // the old key takes no mail now; the new one does
     const fa = connect();
-    auth(fa, mallory);
-    expect(frame(fa, sendFrame(old, seal(mallory, old, 'x'), 's1'))).toMatchObject({ t: 'error', code: 'UNKNOWN_RECIPIENT' });
-    handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(next, seal(mallory, next, 'y'), 's2') }));
+    await auth(fa, mallory);
+    expect(await frame(fa, sendFrame(old, seal(mallory, old, 'x'), 's1'))).toMatchObject({ t: 'error', code: 'UNKNOWN_RECIPIENT' });
+    await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(next, seal(mallory, next, 'y'), 's2') }));
     await turn();
     expect(fa.last()).toMatchObject({ t: 'accepted', id: 's2' });
     // a transfer signed by a key that no longer holds the name
     const fo = connect();
-    auth(fo, mallory);
+    await auth(fo, mallory);
     const late = signDetached(transferSignedBytes('zoe', old.id.signPk, mallory.id.signPk), old.id.signSk);
-    expect(transfer(fo, mallory, late, 'm2')).toMatchObject({ t: 'error', id: 'm2', code: 'NAME_TAKEN' });
+    expect(await transfer(fo, mallory, late, 'm2')).toMatchObject({ t: 'error', id: 'm2', code: 'NAME_TAKEN' });
   });
 });

@@ -18,37 +18,37 @@ import { encodePrekeyUpload } from '../../src/protocol/prekey-upload.js';
 import { DEFAULT_LIMITS } from '../../relay/config.js';
 import { type Conn, createHandlers, type Handlers } from '../../relay/handlers.js';
 import { Mailbox } from '../../relay/mailbox.js';
-import { RelayStore } from '../../relay/store.js';
+import { SqliteStore } from '../../relay/store-sqlite.js';
 import { relayUrls } from '../../relay/urls.js';
 import { Corking, type Link } from '../../relay/wire.js';
 
 type Frame = Record<string, unknown>;
 let dir: string;
-let store: RelayStore;
+let store: SqliteStore;
 let handlers: Handlers;
 let free = Infinity;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'hush-relay-prekeys-unit-'));
-  store = new RelayStore(dir);
+  store = new SqliteStore(dir);
   const event = (): void => undefined;
   handlers = createHandlers({
     limits: DEFAULT_LIMITS,
     urls: relayUrls('127.0.0.1', 7070),
     store,
-    mailbox: new Mailbox(store, new Corking(), event),
+    mailbox: new Mailbox(store, new Corking(), event, DEFAULT_LIMITS),
     event,
     closing: () => false,
     freeBytes: () => free,
   });
 });
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** An authenticated, registered connection; `req` sends a frame and returns the answer. */
-function connect(): { conn: Conn; req: (f: Frame) => Frame; id: ReturnType<typeof generateIdentity> } {
+async function connect(): Promise<{ conn: Conn; req: (f: Frame) => Promise<Frame>; id: ReturnType<typeof generateIdentity> }> {
   const frames: Frame[] = [];
   const link = {
     send: (f: string | { t: string }) => void frames.push(JSON.parse(typeof f === 'string' ? f : encodeFrame(f)) as Frame),
@@ -60,27 +60,27 @@ function connect(): { conn: Conn; req: (f: Frame) => Frame; id: ReturnType<typeo
     isClosed: false,
   } as unknown as Link;
   const conn = handlers.newConn(1, link, '127.0.0.1');
-  const req = (f: Frame): Frame => {
-    handlers.onFrame(conn, JSON.stringify({ v: 1, ...f }));
+  const req = async (f: Frame): Promise<Frame> => {
+    await handlers.onFrame(conn, JSON.stringify({ v: 1, ...f }));
     return frames[frames.length - 1]!;
   };
   const id = generateIdentity(randomBytes);
   const time = Date.now();
   const sig = signDetached(authSignedBytes(conn.challenge, 'ws://127.0.0.1:7070', time), id.signSk);
-  expect(req({ t: 'auth', id: 'a', signPk: toB64(id.signPk), url: 'ws://127.0.0.1:7070', time, sig: toB64(sig) })).toMatchObject({ t: 'ok' });
-  expect(req({ t: 'register', id: 'r', bundle: bundleToJson(makeBundle(id, `u${Date.now() % 100000}`, time)) })).toMatchObject({ t: 'ok' });
+  expect(await req({ t: 'auth', id: 'a', signPk: toB64(id.signPk), url: 'ws://127.0.0.1:7070', time, sig: toB64(sig) })).toMatchObject({ t: 'ok' });
+  expect(await req({ t: 'register', id: 'r', bundle: bundleToJson(makeBundle(id, `u${Date.now() % 100000}`, time)) })).toMatchObject({ t: 'ok' });
   return { conn, req, id };
 }
 
 describe('prekey handlers', () => {
-  it('refuses an upload under --min-free free space (STORE_FULL), storing nothing; a status query still answers', () => {
-    const { req, id } = connect();
+  it('refuses an upload under --min-free free space (STORE_FULL), storing nothing; a status query still answers', async () => {
+    const { req, id } = await connect();
     const upload = toB64(encodePrekeyUpload({ spk: generateSignedPrekey(id, 1, Date.now() + 60_000, randomBytes), opks: [generateOneTimePrekey(1, randomBytes)] }));
     free = DEFAULT_LIMITS.minFreeBytes - 1;
-    expect(req({ t: 'prekeys', id: 'p1', upload })).toMatchObject({ t: 'error', id: 'p1', code: 'STORE_FULL' });
-    expect(req({ t: 'prekeys', id: 'p2' })).toEqual({ v: 1, t: 'prekey-status', id: 'p2', opks: 0, kems: 0 });
-    expect(req({ t: 'fetch-prekeys', id: 'f1', signPk: toB64(id.signPk) })).toMatchObject({ t: 'error', code: 'NO_PREKEYS' });
+    expect(await req({ t: 'prekeys', id: 'p1', upload })).toMatchObject({ t: 'error', id: 'p1', code: 'STORE_FULL' });
+    expect(await req({ t: 'prekeys', id: 'p2' })).toEqual({ v: 1, t: 'prekey-status', id: 'p2', opks: 0, kems: 0 });
+    expect(await req({ t: 'fetch-prekeys', id: 'f1', signPk: toB64(id.signPk) })).toMatchObject({ t: 'error', code: 'NO_PREKEYS' });
     free = Infinity;
-    expect(req({ t: 'prekeys', id: 'p3', upload })).toMatchObject({ t: 'prekey-status', id: 'p3', opks: 1, kems: 0, spkId: 1 });
+    expect(await req({ t: 'prekeys', id: 'p3', upload })).toMatchObject({ t: 'prekey-status', id: 'p3', opks: 1, kems: 0, spkId: 1 });
   });
 });

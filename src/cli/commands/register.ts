@@ -25,7 +25,7 @@
  *   (exit 6); the relay's refusals (NAME_TAKEN, NOT_FOUND, BAD_TRANSFER) are exit 4.
  */
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../../errors.js';
+import { RelayError, UsageError } from '../../errors.js';
 import { RelayClient } from '../../client/relay-client.js';
 import { makeBundle } from '../../crypto/bundle.js';
 import { fingerprint } from '../../crypto/fingerprint.js';
@@ -136,6 +136,10 @@ export const run: CommandRun = async (ctx, _args, opts) => {
         const store = openStore(paths, unlocked);
         try {
           await syncPrekeys(store, id, client, Date.now(), randomBytes, prekeyPolicy(ctx, relay.config));
+        } catch (e) {
+          // A relay that keeps no prekeys (an older one, or one on a Redis store: docs/ARCHITECTURE.md
+          // "The relay store") answers UNKNOWN_TYPE: registered all the same, contacts send v1.
+          if (!(e instanceof RelayError && e.code === 'UNKNOWN_TYPE')) throw e;
         } finally {
           store.close();
         }
