@@ -5,9 +5,17 @@ import { defineConfig } from 'vitest/config';
 // Timeouts are per project: vitest does not pass the root test options down to projects.
 const common = { testTimeout: 60_000, hookTimeout: 60_000 };
 
+// Most test time is spent waiting on real child processes (relays, the CLI, redis-server, tmux), not
+// on this process's CPU: run several files at once. vitest's default is one worker per core minus
+// one, which on a 2-core CI machine means one file at a time (the suite took 12 minutes that way).
+// HUSH_TEST_WORKERS overrides it (e.g. 1 to debug one file's output in order).
+const workers = Number(process.env.HUSH_TEST_WORKERS ?? 4);
+
 export default defineConfig({
   test: {
     ...common,
+    maxWorkers: workers,
+    minWorkers: 1,
     projects: [
       { test: { ...common, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { ...common, name: 'integration', include: ['test/integration/**/*.test.ts'] } },
