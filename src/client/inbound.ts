@@ -90,6 +90,11 @@ export interface ProcessResult {
   ackEids: string[];
 }
 
+/** A ProcessResult with nothing in it yet (the acks it will send: `ackEids`). */
+export function emptyProcessResult(ackEids: string[] = []): ProcessResult {
+  return { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], groups: [], typing: [], outgoing: [], ackEids };
+}
+
 /** Looks a sender up on the relay by identity key; undefined when the relay does not know it. */
 export type SenderLookup = (signPk: Uint8Array) => Promise<Bundle | undefined>;
 
@@ -354,18 +359,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
   for (const item of items) verdicts.push(await judge.judge(item));
   const now = o.now ?? Date.now;
   const limits = o.quarantineLimits ?? DEFAULT_QUARANTINE_LIMITS;
-  const res: ProcessResult = {
-    messages: [],
-    quarantined: [],
-    quarantineDropped: 0,
-    duplicates: 0,
-    ignored: 0,
-    receipts: [],
-    groups: [],
-    typing: [],
-    outgoing: [],
-    ackEids: items.map((i) => i.eid),
-  };
+  const res = emptyProcessResult(items.map((i) => i.eid));
   const sealCtx = {
     identity,
     random: o.random ?? randomBytes,

@@ -41,7 +41,7 @@ import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
 import { type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, type HushStore, type QuarantineLimits, relayHost, type StoredMessage } from '../store/db.js';
-import { bodyText, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
+import { bodyText, emptyProcessResult, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
 import {
   DEFAULT_RECEIPT_DELAY,
@@ -784,18 +784,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   private async pullAll(c: RelayClient): Promise<ProcessResult> {
-    const total: ProcessResult = {
-      messages: [],
-      quarantined: [],
-      quarantineDropped: 0,
-      duplicates: 0,
-      ignored: 0,
-      receipts: [],
-      groups: [],
-      typing: [],
-      outgoing: [],
-      ackEids: [],
-    };
+    const total = emptyProcessResult();
     // Acks and delivered receipts in flight (each started after its batch was committed).
     const later: Promise<unknown>[] = [];
     const settle = async (): Promise<void> => {
