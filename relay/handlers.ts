@@ -188,16 +188,22 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'ok', id: f.id });
   };
 
-  const handleRegister = async (c: Conn, f: RegisterFrame): Promise<void> => {
-    if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
+  /** The bundle of a register or transfer frame: well formed, the authenticated key's, and self-signed. */
+  const ownBundle = (c: Conn, bytes: Parameters<typeof parseBundle>[0]): ReturnType<typeof parseBundle> => {
     let b;
     try {
-      b = parseBundle(f.bundle);
+      b = parseBundle(bytes);
     } catch (e) {
       throw new FrameRefusal('BAD_BUNDLE', isHushError(e) ? e.message : 'bad bundle');
     }
     if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
     if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
+    return b;
+  };
+
+  const handleRegister = async (c: Conn, f: RegisterFrame): Promise<void> => {
+    if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
+    const b = ownBundle(c, f.bundle);
     const byName = await store.lookupName(b.name);
     if (byName && !bytesEqual(byName.signPk, b.signPk)) throw new FrameRefusal('NAME_TAKEN', `the name ${b.name} is taken by another identity`);
     const mine = await store.lookupKey(b.signPk);
@@ -249,14 +255,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const handleTransfer = async (c: Conn, f: TransferFrame): Promise<void> => {
     if (!store.transferName) throw new FrameRefusal('UNKNOWN_TYPE', `this relay's ${store.kind} store cannot transfer names yet; register the new key under a new name`);
     if (++c.registers > limits.registerPerConn) throw new FrameRefusal('REGISTER_LIMITED', `more than ${limits.registerPerConn} register frames on this connection`);
-    let b;
-    try {
-      b = parseBundle(f.bundle);
-    } catch (e) {
-      throw new FrameRefusal('BAD_BUNDLE', isHushError(e) ? e.message : 'bad bundle');
-    }
-    if (!bytesEqual(b.signPk, c.signPk!)) throw new FrameRefusal('BAD_BUNDLE', 'bundle is for another identity than the authenticated one');
-    if (!verifyDetached(bundleSignedBytes(b), b.sig, b.signPk)) throw new FrameRefusal('BAD_BUNDLE', 'bundle signature does not verify');
+    const b = ownBundle(c, f.bundle);
     if (!verifyDetached(transferSignedBytes(b.name, f.from, b.signPk), f.sig, f.from))
       throw new FrameRefusal('BAD_TRANSFER', `the transfer of ${b.name} to this key is not signed by the key it names as the holder`);
     const row = await store.lookupName(b.name);

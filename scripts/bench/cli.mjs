@@ -105,6 +105,21 @@ export function freePort() {
 }
 
 const has = (b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0;
+/** Waits (up to 10 s) until something listens on 127.0.0.1:PORT. */
+export async function waitForPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((r) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.destroy();
+        r(true);
+      });
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Debian ships twistd as twistd3. */
 export const twistd = () => ['twistd', 'twistd3'].find(has);
 export function haveWormhole() {
@@ -135,18 +150,7 @@ async function wormholeTimes(n, install) {
   );
   try {
     const relayUrl = `ws://127.0.0.1:${port}/v1`;
-    // Wait until the mailbox server listens.
-    for (let i = 0; i < 100; i++) {
-      const ok = await new Promise((r) => {
-        const c = net.connect(port, '127.0.0.1', () => {
-          c.destroy();
-          r(true);
-        });
-        c.on('error', () => r(false));
-      });
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForPort(port); // the mailbox server listens
     const times = [];
     for (let i = 0; i < n + 1; i++) {
       const code = `${7 + i}-bench-word${i}`;

@@ -5,10 +5,9 @@
 // over 64 KiB chunks in this process, seal only) and a plain `cp`.
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, haveWormhole, twistd } from './cli.mjs';
+import { freePort, haveWormhole, twistd, waitForPort } from './cli.mjs';
 import { BENCH_RELAY_FLAGS, now, ROOT, run, startServer, stopChild } from './lib.mjs';
 
 const HUSH = path.join(ROOT, 'bin/hush.js');
@@ -54,17 +53,7 @@ async function wormholeMs(src, outDir) {
     },
   );
   try {
-    for (let i = 0; i < 100; i++) {
-      const ok = await new Promise((r) => {
-        const c = net.connect(port, '127.0.0.1', () => {
-          c.destroy();
-          r(true);
-        });
-        c.on('error', () => r(false));
-      });
-      if (ok) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitForPort(port); // the mailbox server listens
     const relayUrl = `ws://127.0.0.1:${port}/v1`;
     const code = '7-bench-files';
     const t0 = now();
