@@ -29,19 +29,24 @@
  * sends each one when its time passes.
  */
 import { EventEmitter } from 'node:events';
-import { HushError, RelayError, TrustError, UsageError } from '../errors.js';
+import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
-import { bytesEqual, toHex, utf8 } from '../protocol/encoding.js';
-import { envelopeId, MAX_BODY_BYTES } from '../protocol/envelope.js';
-import { canonicalOrAsIs, MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
-import { verifyBundle } from '../crypto/bundle.js';
+import { toHex, utf8 } from '../protocol/encoding.js';
+import { envelopeId } from '../protocol/envelope.js';
+import { canonicalOrAsIs, type MailItem } from '../protocol/frames.js';
 import { fingerprint } from '../crypto/fingerprint.js';
-import type { GroupEvent } from './groups.js';
 import type { Identity } from '../crypto/identity.js';
-import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
+import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type SharedKeyCache } from '../crypto/seal.js';
-import { type Contact, type HushStore, type QuarantineLimits, relayHost, type StoredMessage } from '../store/db.js';
-import { bodyText, emptyProcessResult, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
+import { type Contact, type HushStore, type QuarantineLimits, type StoredMessage } from '../store/db.js';
+import { RelayConnections } from './connections.js';
+import { bodyText, processEnvelopes, type ProcessResult, type ReceivedMessage } from './inbound.js';
+import { listenLoop } from './listen-loop.js';
+import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
+import { dueOutbox } from './outbox.js';
+import { pullPages } from './pull-pages.js';
+import { checkBody, fsRequired } from './send-errors.js';
+import { fromRelay, resolveRecipient } from './recipients.js';
 import { RelayClient } from './relay-client.js';
 import {
   DEFAULT_RECEIPT_DELAY,
@@ -49,153 +54,29 @@ import {
   type QueuedReceipt,
   queueCatchUpReceipts,
   type ReceiptDelay,
-  type ReceiptReport,
   queueReadReceipts,
   receiptsAllowed,
   type SealContext,
 } from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
-import { SendPacer, SendPipeline, sleep } from './send-pipeline.js';
-import { ensureSession, type OutgoingPayload, sealFor, type SealOptions, type V1Reason } from './sessions.js';
+import { SendPacer, SendPipeline } from './send-pipeline.js';
+import { ensureSession, type OutgoingPayload, sealFor, type SealOptions } from './sessions.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
 export type { ProcessResult, QuarantineReason, QuarantineReport, ReceivedMessage, SenderLookup } from './inbound.js';
 export { SendPipeline } from './send-pipeline.js';
+export { checkBody, unreachable } from './send-errors.js';
 
-// --- public types ----------------------------------------------------------------------------
-
-export interface SentReport {
-  to: string;
-  /** Message id, hex. */
-  id: string;
-  time: number;
-  eid: string;
-  /** true when it had been waiting in the outbox from an earlier run. */
-  fromOutbox: boolean;
-  /** true when it went with a delivery token on an unauthenticated connection (sealed sender). */
-  sealed: boolean;
-  /** 2: sealed in a v2 session (forward secrecy); 1: v1. */
-  protocol: number;
-}
-
-export interface PinnedReport {
-  name: string;
-  fingerprint: string;
-}
-
-export type ListenState =
-  /** First connection made (after the outbox flush and the initial pull). */
-  | { state: 'connected'; url: string }
-  /** The connection dropped, or the first attempt failed; retrying with backoff. */
-  | { state: 'disconnected'; url: string; error: string }
-  /** Connected again after a 'disconnected'. */
-  | { state: 'reconnected'; url: string };
-
-export interface MessengerEvents {
-  pinned: [PinnedReport];
-  sent: [SentReport];
-  message: [ReceivedMessage];
-  quarantined: [QuarantineReport];
-  state: [ListenState];
-  /** An incoming receipt moved (or confirmed) the status of our messages to `from`. */
-  receipt: [ReceiptReport];
-  /** Receipt ids that did not match a message we sent to that sender (or a malformed receipt). */
-  receiptIgnored: [{ from: string; count: number }];
-  /** The contact is typing (an ephemeral `typing` envelope). */
-  typing: [{ from: string; time: number }];
-  /** A group post or membership change was applied (src/client/groups.ts). */
-  group: [GroupEvent];
-  /** A contact pinned from another relay is reached through the relay in use, by its pinned key. */
-  routed: [{ label: string; pinnedFrom: string; via: string }];
-  /** The quarantine reached a limit: this many oldest entries were dropped. */
-  quarantineFull: [{ dropped: number }];
-  /** Sends to `to` use v1 (with why), or v2 again after v1: emitted when it changes, not per send (v2 from the start is silent). */
-  protocol: [{ to: string; v2: boolean; reason?: V1Reason }];
-}
-
-export interface QueuedMessage {
-  eid: string;
-  envelope: Uint8Array;
-  msgId: Uint8Array;
-  contactId: number;
-  to: string;
-  toSignPk: Uint8Array;
-  time: number;
-  fromOutbox: boolean;
-  /** A receipt (or other control envelope): no 'sent' report. */
-  control?: boolean;
-  /** Set by the pipeline: it went with a delivery token (sealed sender). */
-  sealed?: boolean;
-}
-
-export interface SendFailure {
-  eid: string;
-  to: string;
-  error: HushError;
-}
-
-export interface DrainResult {
-  sent: number;
-  failed: SendFailure[];
-}
-
-export interface MessengerOptions {
-  identity: Identity;
-  /** Our own name (keyring header). */
-  name: string;
-  store: HushStore;
-  relayUrl: string;
-  /** Pipelined sends in flight at once (default 64). */
-  window?: number;
-  now?: () => number;
-  random?: Random;
-  /** Relay request timeout (ms). */
-  timeoutMs?: number;
-  /**
-   * Called right after a received batch is committed and before it is acked. Test hook only:
-   * the CLI uses it for HUSH_TEST_CRASH=after-store.
-   */
-  afterStore?: () => void;
-  /** Send `read` receipts from markRead() (default true). */
-  readReceipts?: boolean;
-  /** Send `delivered` receipts for stored messages (default true). Never to strangers either way. */
-  deliveryReceipts?: boolean;
-  /** Bounds of the random wait before a receipt may leave (default DEFAULT_RECEIPT_DELAY). */
-  receiptDelay?: ReceiptDelay;
-  /** Bounds of the quarantine (default DEFAULT_QUARANTINE_LIMITS). */
-  quarantineLimits?: QuarantineLimits;
-  /** Lifetime (one epoch) of the delivery tokens we issue (default DEFAULT_TOKEN_LIFETIME_MS). */
-  tokenLifetimeMs?: number;
-  /** Refuse v1 both ways (config requireForwardSecrecy, --require-fs). */
-  requireForwardSecrecy?: boolean;
-  /** Prekey pool sizes and signed-prekey rotation (default DEFAULT_PREKEY_POLICY). */
-  prekeyPolicy?: PrekeyPolicy;
-  /**
-   * Incoming messages stored after this history row are new to whoever reads this Messenger's
-   * events (default: the newest row now). `hush daemon` keeps this cursor across the commands
-   * it runs, since its own listen stores mail before a `pull` asks for it.
-   */
-  shownAfter?: number;
-}
+export type { DrainResult, ListenState, MessengerEvents, MessengerOptions, PinnedReport, QueuedMessage, SendFailure, SentReport } from './messenger-types.js';
 
 // --- the messenger ---------------------------------------------------------------------------
 
 /** Refusals of a token send after which the envelope goes identified (Messenger.tokenRefused). */
 const TOKEN_FALLBACK = new Set(['TOKEN_INVALID', 'AUTH_REQUIRED', 'UNKNOWN_TYPE', 'BAD_FRAME']);
 
-/** Failures on connect that retrying will not fix. */
-const FATAL_CONNECT = new Set(['AUTH_WRONG_URL', 'AUTH_FAILED', 'AUTH_STALE', 'RELAY_PROTOCOL', 'BAD_RELAY_URL']);
 /** How often listen looks for messages another process of this home stored (ms). */
 const STORE_POLL_MS = 500;
-
-export function unreachable(url: string, kept: number, cause?: unknown): RelayError {
-  const n = kept === 1 ? '1 message' : `${kept} messages`;
-  return new RelayError('RELAY_UNREACHABLE', `relay ${url} is unreachable; ${n} kept in the outbox`, {
-    hint: 'it will go out with the next hush send, pull or listen',
-    cause,
-  });
-}
 
 export class Messenger extends EventEmitter<MessengerEvents> {
   readonly identity: Identity;
@@ -204,8 +85,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   readonly relayUrl: string;
   private readonly window: number;
   private readonly now: () => number;
-  private readonly random: Random;
-  private readonly timeoutMs: number | undefined;
+  /** @internal */
+  readonly random: Random;
   private readonly afterStore: (() => void) | undefined;
   private readonly readReceipts: boolean;
   private readonly deliveryReceipts: boolean;
@@ -215,10 +96,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** Receipts queued here and still waiting: later ones to the same contact join them. */
   private readonly pendingReceipts: PendingReceipts = new Map();
   private readonly cache: SharedKeyCache = new Map();
-  private conn: RelayClient | undefined;
-  private connecting: Promise<RelayClient> | undefined;
-  /** A failed connect is remembered (send/pull do not dial again); listen clears it per attempt. */
-  private connectFailure: RelayError | undefined;
+  /** @internal the relay connections (listen resets a failed connect per attempt) */
+  readonly connections: RelayConnections;
   /** Serialises received-batch processing (pull batches and pushes). */
   private chain: Promise<unknown> = Promise.resolve();
   /** Canonical URL of the relay in use: names (and first pins) are what this relay says. */
@@ -228,9 +107,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private shownRow: number;
   private readonly pacers = new WeakMap<RelayClient, SendPacer>();
   private readonly tokenLifetimeMs: number;
-  /** The unauthenticated connection for sends with delivery tokens (sealed sender). */
-  private anon: RelayClient | undefined;
-  private anonConnecting: Promise<RelayClient> | undefined;
   /** The relay refused a token send as if it did not know tokens: send identified from now on. */
   private noTokens = false;
   readonly requireForwardSecrecy: boolean;
@@ -245,7 +121,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.window = Math.max(1, o.window ?? 256);
     this.now = o.now ?? Date.now;
     this.random = o.random ?? randomBytes;
-    this.timeoutMs = o.timeoutMs;
     this.afterStore = o.afterStore;
     this.readReceipts = o.readReceipts ?? true;
     this.deliveryReceipts = o.deliveryReceipts ?? true;
@@ -256,6 +131,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
     this.prekeyPolicy = o.prekeyPolicy ?? DEFAULT_PREKEY_POLICY;
     this.shownRow = o.shownAfter ?? o.store.lastMessageRow();
+    this.connections = new RelayConnections(o.relayUrl, o.identity, o.timeoutMs);
   }
 
   /** The newest incoming history row shown through this Messenger's events (see shownAfter). */
@@ -300,14 +176,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return true;
   }
 
-  /** The unauthenticated connection (sealed sender), dialled on first use. */
-  async anonClient(): Promise<RelayClient> {
-    if (this.anon && !this.anon.closed) return this.anon;
-    this.anonConnecting ??= RelayClient.connect(this.relayUrl, this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }).finally(() => (this.anonConnecting = undefined));
-    this.anon = await this.anonConnecting;
-    return this.anon;
-  }
-
   /**
    * Issues delivery tokens to the contacts due one and removes revoked ones (src/client/
    * delivery-tokens.ts), over the authenticated connection, then sends the token envelopes.
@@ -333,37 +201,19 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     if (queued.length > 0) await this.sendQueued(queued).catch(() => undefined);
   }
 
-  /** Was this contact pinned from the relay in use? (Contacts from before records v2: yes.) */
-  private fromThisRelay(c: Contact): boolean {
-    return c.relay === undefined || c.relay === this.relay;
+  /** The authenticated connection (connecting and authenticating on first use; src/client/connections.ts). */
+  client(): Promise<RelayClient> {
+    return this.connections.client();
   }
 
-  /** The open connection (connecting and authenticating on first use). */
-  async client(): Promise<RelayClient> {
-    if (this.conn && !this.conn.closed) return this.conn;
-    if (this.connectFailure) throw this.connectFailure;
-    this.connecting ??= RelayClient.connect(this.relayUrl, {
-      signPk: this.identity.signPk,
-      sign: (m) => signDetached(m, this.identity.signSk),
-      ...(this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }),
-    })
-      .catch((e: unknown) => {
-        if (e instanceof RelayError) this.connectFailure = e;
-        throw e;
-      })
-      .finally(() => (this.connecting = undefined));
-    this.conn = await this.connecting;
-    return this.conn;
+  /** The unauthenticated connection (sealed sender), dialled on first use. */
+  anonClient(): Promise<RelayClient> {
+    return this.connections.anonClient();
   }
 
   async close(): Promise<void> {
     await this.chain.catch(() => undefined);
-    const c = this.conn;
-    this.conn = undefined;
-    if (c && !c.closed) await c.close();
-    const a = this.anon;
-    this.anon = undefined;
-    if (a && !a.closed) await a.close();
+    await this.connections.close();
   }
 
   /** Publishes our bundle under our name (idempotent for the same key), then our prekeys. */
@@ -417,79 +267,20 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   // --- sending -------------------------------------------------------------------------------
 
-  /**
-   * The contact to seal to, by the label the user typed (docs/SECURITY.md "What unauthenticated input may change", PROTOCOL.md §5.7). A pinned
-   * contact is checked against this relay's directory when it answers and when it was pinned
-   * from this relay: the same keys, or a key the user rejected, keep the pinned contact; any
-   * other key is recorded as a key change (TrustError KEY_CHANGED). A contact pinned from another
-   * relay is used as pinned (a name is only what one relay says). An unknown name is looked up
-   * and pinned on first use (event 'pinned'). UsageError UNKNOWN_RECIPIENT when nobody has the
-   * name, SELF for our own name, WRONG_RELAY for `name@host` of another relay; RelayError when
-   * the relay is unreachable and the name is not pinned (a pinned contact is returned then).
-   */
-  async resolveRecipient(label: string): Promise<Contact> {
-    let contact = this.store.findContactByLabel(label);
-    if (contact?.state === 'changed') throw keyChanged(contact.label);
-    if (contact && !this.fromThisRelay(contact)) {
-      this.emit('routed', { label: contact.label, pinnedFrom: contact.relay ?? '', via: this.relay });
-      return contact;
-    }
-    let name = contact ? contact.name : label;
-    if (!contact) {
-      const at = label.indexOf('@');
-      if (at > 0) {
-        name = label.slice(0, at);
-        const host = label.slice(at + 1);
-        if (host !== relayHost(this.relay)) {
-          throw new UsageError('WRONG_RELAY', `${label} is not pinned, and its relay ${host} is not the one in use (${this.relay})`, {
-            hint: `pass --relay ws://${host} to reach ${name} there`,
-          });
-        }
-      }
-      if (name === this.name) throw new UsageError('SELF', `${name} is you`, { hint: 'name a contact; hush does not send messages to yourself' });
-    }
-    let bundle: Bundle | undefined;
-    try {
-      bundle = await this.lookupName(name, contact);
-    } catch (e) {
-      if (!(e instanceof RelayError)) throw e;
-      if (e.code === 'NOT_FOUND') {
-        if (contact) return contact; // the relay forgot the name; the pinned key still works
-        throw new UsageError('UNKNOWN_RECIPIENT', `no user named ${name} on the relay`, { hint: `check the name, or ask ${name} to run hush register` });
-      }
-      if (contact) return contact;
-      throw new RelayError(e.code, `${e.message}; ${name}'s key is not pinned yet, so nothing could be sealed and nothing was queued`, {
-        ...(e.hint === undefined ? {} : { hint: e.hint }),
-        cause: e,
-      });
-    }
-    verifyBundle(bundle);
-    if (bundle.name !== name) {
-      throw new TrustError('BUNDLE_NAME_MISMATCH', `the relay answered for ${name} with a key bundle named ${bundle.name}`, {
-        hint: 'the relay may be misbehaving; do not trust it',
-      });
-    }
-    if (contact) {
-      // Same identity key and box key: fine. A key the user rejected: keep the pinned one.
-      // Anything else is a key change (a new box key under the same identity key too:
-      // conservative, the user confirms with hush trust). The pinned key stays pinned and keeps
-      // its verified mark: a relay answer alone never demotes a contact.
-      if (bytesEqual(contact.signPk, bundle.signPk) && bytesEqual(contact.boxPk, bundle.boxPk)) return contact;
-      if (contact.rejected?.some((k) => bytesEqual(k, bundle.signPk))) return contact;
-      this.store.recordKeyChange(contact.id, bundle);
-      throw keyChanged(contact.label);
-    }
-    if (bytesEqual(bundle.signPk, this.identity.signPk))
-      throw new UsageError('SELF', `${name} is your own key on this relay`, { hint: 'name a contact; hush does not send messages to yourself' });
-    const r = this.store.pinContact(bundle, undefined, this.relay);
-    contact = r.contact;
-    if (r.status === 'new') this.emit('pinned', { name: contact.label, fingerprint: fingerprint(contact.signPk) });
-    else if (r.status === 'changed') {
-      if (contact.rejected?.some((k) => bytesEqual(k, bundle.signPk))) return contact;
-      this.store.recordKeyChange(contact.id, bundle);
-      throw keyChanged(contact.label);
-    }
-    return contact;
+  /** The contact to seal to, by the label the user typed (src/client/recipients.ts). */
+  resolveRecipient(label: string): Promise<Contact> {
+    return resolveRecipient(
+      {
+        store: this.store,
+        relay: this.relay,
+        myName: this.name,
+        mySignPk: this.identity.signPk,
+        lookup: (name, contact) => this.lookupName(name, contact),
+        onPinned: (c) => this.emit('pinned', { name: c.label, fingerprint: fingerprint(c.signPk) }),
+        onRouted: (r) => this.emit('routed', r),
+      },
+      label,
+    );
   }
 
   /**
@@ -537,7 +328,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         catchUp = queueCatchUpReceipts(this.store, this.sealContext(), contact, { delivered: this.deliveryReceipts, read: this.readReceipts });
       }
       // We wrote to them: they get a delivery token for our mailbox at the next sync.
-      if (this.fromThisRelay(contact)) markTokenDue(this.store, contact, this.relay);
+      if (fromRelay(contact, this.relay)) markTokenDue(this.store, contact, this.relay);
       return out;
     });
     // They wait in the outbox for a flush past their time (listen's timer, the next command).
@@ -583,32 +374,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * receipts. Never throws for refusals.
    */
   async flushOutbox(receiptsOnly = false): Promise<DrainResult> {
-    const entries = this.store.listOutbox();
-    if (entries.length === 0) return { sent: 0, failed: [] };
-    const now = this.now();
-    const go: QueuedMessage[] = [];
-    for (const e of entries) {
-      const c = this.store.getContact(e.contactId);
-      if (!c) continue;
-      const m = this.store.findMessage(e.msgId, 'out');
-      if (m && receiptsOnly) continue;
-      // No message row with that id: a receipt waiting in the outbox, not before created_at.
-      if (!m && e.createdAt > now) {
-        this.receiptDue = Math.min(this.receiptDue ?? Infinity, e.createdAt);
-        continue;
-      }
-      go.push({
-        eid: e.eid,
-        envelope: e.envelope,
-        msgId: e.msgId,
-        contactId: e.contactId,
-        to: c.label,
-        toSignPk: c.signPk,
-        time: m?.time ?? e.createdAt,
-        fromOutbox: true,
-        ...(m ? {} : { control: true }),
-      });
-    }
+    const { go, nextReceipt } = dueOutbox(this.store, this.now(), receiptsOnly);
+    if (nextReceipt !== undefined) this.receiptDue = Math.min(this.receiptDue ?? Infinity, nextReceipt);
     if (go.length === 0) return { sent: 0, failed: [] };
     const pipe = this.sendPipeline();
     for (const q of go) await pipe.submit(q);
@@ -617,7 +384,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /** Sends the receipts whose time has come (listen's timer), after any batch in progress. */
   private sendDueReceipts(): void {
-    if (this.receiptDue === undefined || this.receiptDue > this.now() || !this.conn || this.conn.closed) return;
+    if (this.receiptDue === undefined || this.receiptDue > this.now() || !this.connections.open) return;
     this.receiptDue = undefined; // recomputed by the flush
     const run = async (): Promise<void> => {
       await this.flushOutbox(true).catch(() => undefined); // failures stay in the outbox
@@ -777,87 +544,15 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   async pull(): Promise<{ result: ProcessResult; outbox: DrainResult }> {
     const c = await this.client();
     const outbox = await this.flushOutbox();
-    const result = await this.pullAll(c);
+    const result = await this.pullFrom(c);
     await this.syncTokens();
     await this.syncPrekeys();
     return { result, outbox };
   }
 
-  private async pullAll(c: RelayClient): Promise<ProcessResult> {
-    const total = emptyProcessResult();
-    // Acks and delivered receipts in flight (each started after its batch was committed).
-    const later: Promise<unknown>[] = [];
-    const settle = async (): Promise<void> => {
-      const failed = (await Promise.allSettled(later.splice(0))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) throw failed.reason;
-    };
-    // Pages of the largest size (500) are fetched by a pump that runs ahead of the store: each
-    // page's request leaves as soon as the previous page arrives (the cursor does not depend on
-    // the ack), up to PULL_AHEAD pages, so fetching overlaps opening and storing. The store
-    // takes what has arrived, up to PAGES_PER_BATCH pages, as one batch: one commit and one
-    // delivered receipt per sender per batch, THEN the ack (docs/PERFORMANCE.md).
-    type Page = Awaited<ReturnType<RelayClient['pull']>>;
-    const ready: Page[] = [];
-    let cursor = 0;
-    let fetching = false;
-    let exhausted = false;
-    let stopped = false;
-    let failure: { error: unknown } | undefined;
-    let wake: (() => void) | undefined;
-    const notify = (): void => {
-      const w = wake;
-      wake = undefined;
-      w?.();
-    };
-    const pump = (): void => {
-      if (fetching || exhausted || stopped || failure || ready.length >= PULL_AHEAD) return;
-      fetching = true;
-      c.pull({ after: cursor, limit: MAX_PULL_LIMIT }).then(
-        (pg) => {
-          fetching = false;
-          if (pg.items.length > 0) cursor = pg.items[pg.items.length - 1]!.seq;
-          if (!pg.more || pg.items.length === 0) exhausted = true;
-          ready.push(pg);
-          notify();
-          pump();
-        },
-        (e: unknown) => {
-          fetching = false;
-          failure = { error: e };
-          notify();
-        },
-      );
-    };
-    pump();
-    try {
-      for (;;) {
-        while (ready.length === 0 && !failure && !(exhausted && !fetching)) await new Promise<void>((r) => (wake = r));
-        if (ready.length === 0) {
-          if (failure) throw failure.error;
-          break; // exhausted
-        }
-        const pages = ready.splice(0, PAGES_PER_BATCH);
-        pump();
-        const items = pages.length === 1 ? pages[0]!.items : pages.flatMap((pg) => pg.items);
-        if (items.length === 0) continue;
-        const r = await this.processBatch(items, (eids) => ackAll(c, eids), later);
-        total.messages.push(...r.messages);
-        total.groups.push(...r.groups);
-        total.quarantined.push(...r.quarantined.filter((q) => q.isNew));
-        total.duplicates += r.duplicates;
-        total.quarantineDropped += r.quarantineDropped;
-        total.ignored += r.ignored;
-        total.ackEids.push(...r.ackEids);
-        // Keep a bounded number of acks and receipt sends outstanding.
-        if (later.length > 32) await settle();
-      }
-    } finally {
-      stopped = true;
-      // Every started ack / receipt send is waited for, even when a batch failed.
-      await Promise.allSettled(later);
-    }
-    await settle();
-    return total;
+  /** @internal reads the whole mailbox on `c` (src/client/pull-pages.ts); listen calls it on each connect */
+  pullFrom(c: RelayClient): Promise<ProcessResult> {
+    return pullPages(c, (items, ack, later) => this.processBatch(items, ack, later));
   }
 
   /**
@@ -878,109 +573,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     }, STORE_POLL_MS);
     poll.unref();
     try {
-      await this.listenLoop(signal);
+      await listenLoop(this, signal);
     } finally {
       clearInterval(poll);
     }
-  }
-
-  private async listenLoop(signal: AbortSignal): Promise<void> {
-    let delay = 200;
-    let everConnected = false;
-    let down = false;
-    while (!signal.aborted) {
-      let c: RelayClient;
-      this.connectFailure = undefined;
-      try {
-        c = await this.client();
-      } catch (e) {
-        if (!(e instanceof RelayError) || FATAL_CONNECT.has(e.code)) throw e;
-        if (!down) this.emit('state', { state: 'disconnected', url: this.relayUrl, error: e.message });
-        down = true;
-        await sleep(delay / 2 + (delay / 2) * (this.random(1)[0]! / 255), signal);
-        delay = Math.min(delay * 2, 10_000);
-        continue;
-      }
-      const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
-      let pending: { eid: string; env: Uint8Array }[] = [];
-      let scheduled = false;
-      const onPush = (item: { eid: string; env: Uint8Array; ephemeral: boolean }): void => {
-        if (item.ephemeral) {
-          // Never stored by the relay: open and dispatch, nothing to ack.
-          void this.processBatch([item], false).catch(() => undefined);
-          return;
-        }
-        pending.push(item);
-        if (scheduled) return;
-        scheduled = true;
-        setImmediate(() => {
-          scheduled = false;
-          const batch = pending;
-          pending = [];
-          // A failure (connection lost mid-batch) leaves the mail unacked: pulled again on reconnect.
-          this.processBatch(batch, (eids) => c.ack(eids)).catch((e: unknown) => {
-            if (!(e instanceof RelayError)) this.emit('state', { state: 'disconnected', url: this.relayUrl, error: String((e as Error).message) });
-          });
-        });
-      };
-      c.on('push', onPush);
-      try {
-        await this.flushOutbox();
-        await this.pullAll(c);
-        await this.syncTokens();
-        await this.syncPrekeys();
-      } catch (e) {
-        c.off('push', onPush);
-        if (!(e instanceof RelayError)) throw e;
-        if (!c.closed) await c.close();
-        if (!down) this.emit('state', { state: 'disconnected', url: this.relayUrl, error: e.message });
-        down = true;
-        continue;
-      }
-      delay = 200;
-      this.emit('state', { state: everConnected ? 'reconnected' : 'connected', url: this.relayUrl });
-      everConnected = true;
-      down = false;
-      await Promise.race([closed, new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })))]);
-      c.off('push', onPush);
-      if (signal.aborted) break;
-      this.emit('state', { state: 'disconnected', url: this.relayUrl, error: 'the connection closed' });
-      down = true;
-    }
-    await this.close();
-  }
-}
-
-/** Pull pages fetched ahead of the store at most. */
-const PULL_AHEAD = 4;
-/** Pages (of 500) stored in one transaction at most: 1,000 = one receipt's worth of ids. */
-const PAGES_PER_BATCH = 2;
-
-/** Acks any number of envelope ids, MAX_ACK_EIDS per frame (all frames leave at once). */
-function ackAll(c: RelayClient, eids: string[]): Promise<unknown> {
-  if (eids.length <= MAX_ACK_EIDS) return c.ack(eids);
-  const parts: Promise<number>[] = [];
-  for (let i = 0; i < eids.length; i += MAX_ACK_EIDS) parts.push(c.ack(eids.slice(i, i + MAX_ACK_EIDS)));
-  return Promise.all(parts);
-}
-
-function fsRequired(name: string, reason: V1Reason): TrustError {
-  const why = reason === 'expired-prekeys' ? `${name}'s published prekeys have expired` : `${name} has published no prekeys (or the relay carries none)`;
-  return new TrustError('FORWARD_SECRECY_REQUIRED', `refusing to send to ${name} without forward secrecy: ${why}`, {
-    hint: `ask ${name} to run hush pull with a current hush, or drop --require-fs (config requireForwardSecrecy) to send v1`,
-  });
-}
-
-function keyChanged(name: string): TrustError {
-  return new TrustError('KEY_CHANGED', `${name}'s key has changed since you pinned it`, { hint: `verify the new fingerprint with ${name}, then run hush trust ${name}` });
-}
-
-/** UsageError EMPTY_MESSAGE / MESSAGE_TOO_LARGE for a UTF-8 body. */
-export function checkBody(body: Uint8Array): void {
-  if (body.length === 0) throw new UsageError('EMPTY_MESSAGE', 'the message is empty', { hint: 'give the text as arguments or on stdin' });
-  if (body.length > MAX_BODY_BYTES) {
-    throw new UsageError('MESSAGE_TOO_LARGE', `the message is ${body.length} bytes, the limit is ${MAX_BODY_BYTES} bytes (64 KiB)`, {
-      hint: 'split it into smaller messages, or send one message per line with --lines',
-    });
   }
 }

@@ -1,0 +1,104 @@
+/**
+ * `pull`'s read of a whole mailbox (docs/PERFORMANCE.md "pull"): pages of the largest size are
+ * fetched by a pump that runs ahead of the store, and each batch is handed to the Messenger's
+ * processBatch, which stores it (one transaction) BEFORE its ack leaves.
+ *
+ * Each page's request leaves as soon as the previous page arrives (the cursor does not depend on
+ * the ack), up to PULL_AHEAD pages, so fetching overlaps opening and storing. The store takes
+ * what has arrived, up to PAGES_PER_BATCH pages, as one batch: one commit and one delivered
+ * receipt per sender per batch, THEN the ack. Acks and receipt sends of a batch travel while
+ * the next batch is opened (`later`), at most 32 outstanding; every started one is waited for,
+ * even when a batch fails.
+ */
+import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
+import { emptyProcessResult, type ProcessResult } from './inbound.js';
+import type { RelayClient } from './relay-client.js';
+
+/** Pull pages fetched ahead of the store at most. */
+const PULL_AHEAD = 4;
+/** Pages (of 500) stored in one transaction at most: 1,000 = one receipt's worth of ids. */
+const PAGES_PER_BATCH = 2;
+/** Acks and receipt sends in flight before the pull waits for them. */
+const MAX_LATER = 32;
+
+/** Messenger.processBatch, as the pull calls it: store, then start the ack (into `later`). */
+export type BatchProcessor = (items: readonly Pick<MailItem, 'eid' | 'env'>[], ack: (eids: string[]) => Promise<unknown>, later: Promise<unknown>[]) => Promise<ProcessResult>;
+
+/** Pulls and processes batches until the mailbox on `c` is empty; returns the sum of the batches. */
+export async function pullPages(c: RelayClient, processBatch: BatchProcessor): Promise<ProcessResult> {
+  const total = emptyProcessResult();
+  // Acks and delivered receipts in flight (each started after its batch was committed).
+  const later: Promise<unknown>[] = [];
+  const settle = async (): Promise<void> => {
+    const failed = (await Promise.allSettled(later.splice(0))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  type Page = Awaited<ReturnType<RelayClient['pull']>>;
+  const ready: Page[] = [];
+  let cursor = 0;
+  let fetching = false;
+  let exhausted = false;
+  let stopped = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const pump = (): void => {
+    if (fetching || exhausted || stopped || failure || ready.length >= PULL_AHEAD) return;
+    fetching = true;
+    c.pull({ after: cursor, limit: MAX_PULL_LIMIT }).then(
+      (pg) => {
+        fetching = false;
+        if (pg.items.length > 0) cursor = pg.items[pg.items.length - 1]!.seq;
+        if (!pg.more || pg.items.length === 0) exhausted = true;
+        ready.push(pg);
+        notify();
+        pump();
+      },
+      (e: unknown) => {
+        fetching = false;
+        failure = { error: e };
+        notify();
+      },
+    );
+  };
+  pump();
+  try {
+    for (;;) {
+      while (ready.length === 0 && !failure && !(exhausted && !fetching)) await new Promise<void>((r) => (wake = r));
+      if (ready.length === 0) {
+        if (failure) throw failure.error;
+        break; // exhausted
+      }
+      const pages = ready.splice(0, PAGES_PER_BATCH);
+      pump();
+      const items = pages.length === 1 ? pages[0]!.items : pages.flatMap((pg) => pg.items);
+      if (items.length === 0) continue;
+      const r = await processBatch(items, (eids) => ackAll(c, eids), later);
+      total.messages.push(...r.messages);
+      total.groups.push(...r.groups);
+      total.quarantined.push(...r.quarantined.filter((q) => q.isNew));
+      total.duplicates += r.duplicates;
+      total.quarantineDropped += r.quarantineDropped;
+      total.ignored += r.ignored;
+      total.ackEids.push(...r.ackEids);
+      if (later.length > MAX_LATER) await settle();
+    }
+  } finally {
+    stopped = true;
+    await Promise.allSettled(later);
+  }
+  await settle();
+  return total;
+}
+
+/** Acks any number of envelope ids, MAX_ACK_EIDS per frame (all frames leave at once). */
+function ackAll(c: RelayClient, eids: string[]): Promise<unknown> {
+  if (eids.length <= MAX_ACK_EIDS) return c.ack(eids);
+  const parts: Promise<number>[] = [];
+  for (let i = 0; i < eids.length; i += MAX_ACK_EIDS) parts.push(c.ack(eids.slice(i, i + MAX_ACK_EIDS)));
+  return Promise.all(parts);
+}
