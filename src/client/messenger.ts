@@ -41,7 +41,7 @@ import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random, signDetached } from '../crypto/nacl.js';
 import { type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, type HushStore, type QuarantineLimits, relayHost, type StoredMessage } from '../store/db.js';
-import { bodyText, emptyProcessResult, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
+import { bodyText, emptyProcessResult, processEnvelopes, type ProcessOptions, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
 import {
   DEFAULT_RECEIPT_DELAY,
@@ -165,6 +165,8 @@ export interface MessengerOptions {
   receiptDelay?: ReceiptDelay;
   /** Bounds of the quarantine (default DEFAULT_QUARANTINE_LIMITS). */
   quarantineLimits?: QuarantineLimits;
+  /** Bounds of the v2 skipped message keys (src/client/inbound.ts ProcessOptions.ratchetLimits). */
+  ratchetLimits?: ProcessOptions['ratchetLimits'];
   /** Lifetime (one epoch) of the delivery tokens we issue (default DEFAULT_TOKEN_LIFETIME_MS). */
   tokenLifetimeMs?: number;
   /** Refuse v1 both ways (config requireForwardSecrecy, --require-fs). */
@@ -224,6 +226,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** Canonical URL of the relay in use: names (and first pins) are what this relay says. */
   readonly relay: string;
   private readonly quarantineLimits: QuarantineLimits | undefined;
+  private readonly ratchetLimits: ProcessOptions['ratchetLimits'];
   /** Incoming messages stored after this row are shown (by whichever process stored them). */
   private shownRow: number;
   private readonly pacers = new WeakMap<RelayClient, SendPacer>();
@@ -251,6 +254,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.deliveryReceipts = o.deliveryReceipts ?? true;
     this.receiptDelay = o.receiptDelay ?? DEFAULT_RECEIPT_DELAY;
     this.quarantineLimits = o.quarantineLimits;
+    this.ratchetLimits = o.ratchetLimits;
     this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     this.relay = canonicalOrAsIs(o.relayUrl);
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
@@ -666,6 +670,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         pendingReceipts: this.pendingReceipts,
         requireForwardSecrecy: this.requireForwardSecrecy,
         ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
+        ...(this.ratchetLimits ? { ratchetLimits: this.ratchetLimits } : {}),
       });
       // Shown: every incoming message stored since the last batch, by this process or another
       // reader of the same home (a second listen or chat got the same push and stored it first).

@@ -135,7 +135,7 @@ describe('a v2 conversation', () => {
     alice.receive(bob, bob.send('hi'));
     const lost = [...Array(30).keys()].map((k) => alice.send(`lost ${k}`));
     const last = alice.send('last');
-    const limits = { maxSkip: 1000, maxStoredSkipped: 20, skippedMaxAgeMs: DAY, spkGraceMs: 0 };
+    const limits = { maxSkip: 1000, maxStoredSkipped: 20, skippedMaxAgeMs: DAY, maxSkippedTotal: 20_000, spkGraceMs: 0 };
     let o = openMessage(bob.id, alice.pub, last, bob.sessions, bob.prekeys, T0, randomBytes, limits);
     bob.sessions[0] = o.state;
     expect(o.state.skipped.map((k) => k.n)).toEqual([...Array(20).keys()].map((k) => k + 10));
