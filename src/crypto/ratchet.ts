@@ -70,24 +70,25 @@ const duplicate = (): DataError =>
 
 const copy = (a: Uint8Array): Uint8Array => new Uint8Array(a);
 
+/**
+ * A copy the ratchet may change: every secret (rk, dhs, the chain keys, each skipped key) and
+ * every array it changes in place is copied. The public, never-changed fields (sessionId, the
+ * four identity keys, retired ratchet keys, pendingInit) are shared with the input: nothing
+ * writes into them (wipeSession does not touch them), and not copying them is a good part of
+ * the per-message cost of a pull.
+ */
 export function cloneSession(s: SessionState): SessionState {
   const c: SessionState = {
     ...s,
-    sessionId: copy(s.sessionId),
-    initiatorSignPk: copy(s.initiatorSignPk),
-    initiatorBoxPk: copy(s.initiatorBoxPk),
-    responderSignPk: copy(s.responderSignPk),
-    responderBoxPk: copy(s.responderBoxPk),
     rk: copy(s.rk),
     dhsSk: copy(s.dhsSk),
     dhsPk: copy(s.dhsPk),
-    retired: s.retired.map(copy),
-    skipped: s.skipped.map((k) => ({ ...k, dhPk: copy(k.dhPk), mk: copy(k.mk) })),
+    retired: s.retired.slice(),
+    skipped: s.skipped.map((k) => ({ ...k, mk: copy(k.mk) })),
   };
   if (s.dhr) c.dhr = copy(s.dhr);
   if (s.cks) c.cks = copy(s.cks);
   if (s.ckr) c.ckr = copy(s.ckr);
-  if (s.pendingInit) c.pendingInit = copy(s.pendingInit);
   return c;
 }
 
