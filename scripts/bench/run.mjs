@@ -5,7 +5,7 @@
 //
 // Every row measures its baseline in the same run (interleaved where it can) and prints
 // baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, redis, cli, daemon, files. Rows:
-// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e, e2e-daemon,
+// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-pull-10k, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e, e2e-daemon,
 // daemon-send, daemon-rpc, pull-10k, send-lines, history, unlock, files-100m. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
@@ -13,7 +13,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { crypto200, crypto64k } from './crypto.mjs';
-import { v2Seal200, v2Setup, v2Sizes } from './v2.mjs';
+import { v2Pull10k, v2Seal200, v2Setup, v2Sizes } from './v2.mjs';
 import { v2Fetch } from './prekeys.mjs';
 import { groups10, groups50, groups100 } from './groups.mjs';
 import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
@@ -29,6 +29,7 @@ const ROWS = [
   { id: 'v2-200', group: 'v2', what: 'v2: seal + open, 200 B, in a session', fn: v2Seal200 },
   { id: 'v2-setup', group: 'v2', what: 'v2: session setup (PQXDH + ML-KEM-768, both sides)', fn: v2Setup },
   { id: 'v2-sizes', group: 'v2', what: 'v2: prekey bundle and message bytes', fn: v2Sizes },
+  { id: 'v2-pull-10k', group: 'v2', what: '`hush pull` of 10,000 waiting v2 messages', fn: v2Pull10k },
   { id: 'v2-fetch', group: 'v2', what: 'v2: prekey bundle fetch round trip (real relay)', fn: v2Fetch },
   { id: 'groups-10', group: 'groups', what: '`send @NAME` fan-out to 10 members (seal + queue)', fn: groups10 },
   { id: 'groups-50', group: 'groups', what: '`send @NAME` fan-out to 50 members (seal + queue)', fn: groups50 },

@@ -19,6 +19,7 @@ import { homePaths, unlockHome } from './common.js';
 import { canonicalOrAsIs } from '../protocol/frames.js';
 import { formatTime, openStore, plural, safeName, safeText } from './format.js';
 import { parseQuarantineLimits } from './quarantine-limits.js';
+import { parseRatchetLimits } from './ratchet-limits.js';
 import { parseReceiptDelay } from './receipt-delay.js';
 import { lookalikeOf } from '../client/lookalike.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy } from '../client/prekeys.js';
@@ -111,7 +112,7 @@ export interface Session {
  */
 export async function openSession(
   ctx: CommandContext,
-  o: { readReceipts?: unknown; deliveryReceipts?: unknown; receiptDelay?: unknown; quarantineLimits?: unknown } = {},
+  o: { readReceipts?: unknown; deliveryReceipts?: unknown; receiptDelay?: unknown; quarantineLimits?: unknown; ratchetLimits?: unknown } = {},
 ): Promise<Session> {
   const paths = await homePaths(ctx);
   const relay = await requireRelay(ctx, paths);
@@ -120,6 +121,7 @@ export async function openSession(
   const prekeys = prekeyPolicy(ctx, relay.config);
   const requireForwardSecrecy = ctx.global.requireFs === true || relay.config.requireForwardSecrecy === true;
   const limits = parseQuarantineLimits(typeof o.quarantineLimits === 'string' ? o.quarantineLimits : relay.config.quarantineLimits);
+  const ratchetLimits = parseRatchetLimits(typeof o.ratchetLimits === 'string' ? o.ratchetLimits : relay.config.ratchetLimits);
   const receiptDelay = parseReceiptDelay(typeof o.receiptDelay === 'string' ? o.receiptDelay : relay.config.receiptDelay);
   const { unlocked } = await unlockHome(ctx, paths);
   const store = openStore(paths, unlocked);
@@ -135,6 +137,7 @@ export async function openSession(
     deliveryReceipts: o.deliveryReceipts !== false && relay.config.deliveryReceipts !== false,
     receiptDelay,
     quarantineLimits: limits,
+    ratchetLimits,
     timeoutMs,
     tokenLifetimeMs: tokenLifetime,
     prekeyPolicy: prekeys,
@@ -247,6 +250,10 @@ export function warnQuarantined(out: Output, list: readonly QuarantineReport[]):
       out.warn(`${what} signed by the key you refused for ${who} kept in quarantine, not shown`);
     } else if (g.reason === 'UNKNOWN_SENDER') {
       out.warn(`${what} from a key unknown to you and to the relay kept in quarantine, not shown`);
+    } else if (g.reason === 'TOO_MANY_SKIPPED') {
+      out.warn(
+        `${what} would skip more message keys of a v2 session than max-skip allows (messages lost or held back in between, or forged) kept in quarantine, not shown; the session is unchanged (--ratchet-limits)`,
+      );
     } else if (g.reason === 'NO_FORWARD_SECRECY') {
       out.warn(`${what} from ${who} sent with protocol v1 (no forward secrecy) kept in quarantine, not shown (--require-fs / config requireForwardSecrecy)`);
     } else if (g.reason === 'NOT_A_MEMBER' || g.reason === 'UNKNOWN_GROUP' || g.reason === 'BAD_GROUP_MESSAGE') {

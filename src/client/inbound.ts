@@ -32,7 +32,8 @@ import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type Opened, openInner, openOuter, type OuterOpened, type Peer, type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, DEFAULT_QUARANTINE_LIMITS, type HushStore, type NewMessage, type QuarantineLimits } from '../store/db.js';
 import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
-import { innerSender } from '../crypto/session.js';
+import { DEFAULT_OPEN_LIMITS, innerSender } from '../crypto/session.js';
+import type { RatchetLimits } from '../crypto/ratchet.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
 import { storeHeldToken } from './delivery-tokens.js';
@@ -53,7 +54,8 @@ export interface ReceivedMessage {
 }
 
 /** Why an envelope was kept in quarantine instead of being shown (docs/PROTOCOL.md §8.1). */
-export type QuarantineReason = 'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF' | 'NO_FORWARD_SECRECY' | GroupQuarantineReason;
+export type QuarantineReason =
+  'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF' | 'NO_FORWARD_SECRECY' | 'TOO_MANY_SKIPPED' | GroupQuarantineReason;
 
 /** An envelope kept in quarantine instead of being shown. Never names a trusted sender. */
 export interface QuarantineReport {
@@ -116,6 +118,8 @@ export interface ProcessOptions {
   /** Receipts still waiting, to coalesce with (src/client/receipts.ts PendingReceipts). */
   pendingReceipts?: PendingReceipts;
   quarantineLimits?: QuarantineLimits;
+  /** Bounds of the v2 skipped message keys (--ratchet-limits; default DEFAULT_RATCHET_LIMITS). */
+  ratchetLimits?: RatchetLimits;
   /** Refuse v1 mail (config requireForwardSecrecy / --require-fs): quarantined as NO_FORWARD_SECRECY. */
   requireForwardSecrecy?: boolean;
 }
@@ -274,7 +278,10 @@ class Judge {
     }
     const c = await this.candidate(claimed);
     const verdict = (contact: Contact, opened: Opened): Verdict => ({ t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact, opened });
-    const failed = (e: unknown): Verdict => (isDuplicate(e) ? { t: 'duplicate', eid: item.eid } : q('TAMPERED', claimed));
+    // A gap beyond max-skip is refused before authenticating (the header is not yet trusted):
+    // kept with its reason, no state changed; the session opens the next message within the cap.
+    const failed = (e: unknown): Verdict =>
+      isDuplicate(e) ? { t: 'duplicate', eid: item.eid } : q(e instanceof DataError && e.code === 'TOO_MANY_SKIPPED' ? 'TOO_MANY_SKIPPED' : 'TAMPERED', claimed);
     const detached = (peer: { signPk: Uint8Array; boxPk: Uint8Array }): ReturnType<SessionBook['openDetached']> | undefined => {
       try {
         return this.book.openDetached(peer, inner);
@@ -353,7 +360,7 @@ function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]):
  * message id, or an envelope id already quarantined) are not reported again.
  */
 export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly { eid: string; env: Uint8Array }[], o: ProcessOptions): Promise<ProcessResult> {
-  const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes);
+  const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, { ...DEFAULT_OPEN_LIMITS, ...o.ratchetLimits });
   const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];
   for (const item of items) verdicts.push(await judge.judge(item));

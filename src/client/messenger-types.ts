@@ -8,7 +8,7 @@ import type { Identity } from '../crypto/identity.js';
 import type { Random } from '../crypto/nacl.js';
 import type { HushStore, QuarantineLimits } from '../store/db.js';
 import type { GroupEvent } from './groups.js';
-import type { QuarantineReport, ReceivedMessage } from './inbound.js';
+import type { ProcessOptions, QuarantineReport, ReceivedMessage } from './inbound.js';
 import type { ReceiptDelay, ReceiptReport } from './receipts.js';
 import type { PrekeyPolicy } from './prekeys.js';
 import type { V1Reason } from './sessions.js';
@@ -113,6 +113,8 @@ export interface MessengerOptions {
   receiptDelay?: ReceiptDelay;
   /** Bounds of the quarantine (default DEFAULT_QUARANTINE_LIMITS). */
   quarantineLimits?: QuarantineLimits;
+  /** Bounds of the v2 skipped message keys (src/client/inbound.ts ProcessOptions.ratchetLimits). */
+  ratchetLimits?: ProcessOptions['ratchetLimits'];
   /** Lifetime (one epoch) of the delivery tokens we issue (default DEFAULT_TOKEN_LIFETIME_MS). */
   tokenLifetimeMs?: number;
   /** Refuse v1 both ways (config requireForwardSecrecy, --require-fs). */

@@ -40,7 +40,7 @@ import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, type HushStore, type QuarantineLimits, type StoredMessage } from '../store/db.js';
 import { RelayConnections } from './connections.js';
-import { bodyText, processEnvelopes, type ProcessResult, type ReceivedMessage } from './inbound.js';
+import { bodyText, processEnvelopes, type ProcessOptions, type ProcessResult, type ReceivedMessage } from './inbound.js';
 import { listenLoop } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
 import { dueOutbox } from './outbox.js';
@@ -103,6 +103,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** Canonical URL of the relay in use: names (and first pins) are what this relay says. */
   readonly relay: string;
   private readonly quarantineLimits: QuarantineLimits | undefined;
+  private readonly ratchetLimits: ProcessOptions['ratchetLimits'];
   /** Incoming messages stored after this row are shown (by whichever process stored them). */
   private shownRow: number;
   private readonly pacers = new WeakMap<RelayClient, SendPacer>();
@@ -126,6 +127,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.deliveryReceipts = o.deliveryReceipts ?? true;
     this.receiptDelay = o.receiptDelay ?? DEFAULT_RECEIPT_DELAY;
     this.quarantineLimits = o.quarantineLimits;
+    this.ratchetLimits = o.ratchetLimits;
     this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     this.relay = canonicalOrAsIs(o.relayUrl);
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
@@ -433,6 +435,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         pendingReceipts: this.pendingReceipts,
         requireForwardSecrecy: this.requireForwardSecrecy,
         ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
+        ...(this.ratchetLimits ? { ratchetLimits: this.ratchetLimits } : {}),
       });
       // Shown: every incoming message stored since the last batch, by this process or another
       // reader of the same home (a second listen or chat got the same push and stored it first).

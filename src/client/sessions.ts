@@ -137,6 +137,8 @@ interface Working {
   rev?: number;
   state: SessionState;
   dirty: boolean;
+  /** Skipped keys the state held when loaded (0 for a new session): more now means new ones stored. */
+  base: number;
 }
 
 /**
@@ -167,7 +169,7 @@ export class SessionBook {
   private working(contact: Contact): Working[] {
     let w = this.byContact.get(contact.id);
     if (!w) {
-      w = sessionsFor(this.store, this.identity, contact).map((s) => ({ row: s.row, rev: s.rev, state: s.state, dirty: false }));
+      w = sessionsFor(this.store, this.identity, contact).map((s) => ({ row: s.row, rev: s.rev, state: s.state, dirty: false, base: s.state.skipped.length }));
       this.byContact.set(contact.id, w);
     }
     return w;
@@ -192,7 +194,7 @@ export class SessionBook {
     if (r.index >= 0) {
       w[r.index]!.state = r.state;
       w[r.index]!.dirty = true;
-    } else w.push({ state: r.state, dirty: true });
+    } else w.push({ state: r.state, dirty: true, base: 0 });
     this.consume(r.used);
     return { ...r.payload, senderSignPk: contact.signPk };
   }
@@ -206,7 +208,7 @@ export class SessionBook {
     return {
       opened: { ...r.payload, senderSignPk: peer.signPk },
       adopt: (contact) => {
-        this.working(contact).push({ state: r.state, dirty: true });
+        this.working(contact).push({ state: r.state, dirty: true, base: 0 });
         this.consume(r.used);
       },
     };
@@ -216,6 +218,28 @@ export class SessionBook {
     if (!used) return;
     if (used.opkId !== undefined) this.usedOpk.add(used.opkId);
     if (used.kemKind === 'one-time') this.usedKem.add(used.kemId);
+  }
+
+  /**
+   * The device-wide cap on stored skipped keys (§9.8, `--ratchet-limits total=`): when this
+   * batch stored new skipped keys, every session of the device is read and the oldest keys
+   * over the cap (and any past their age) are evicted, in the batch's transaction.
+   */
+  private capDevice(all: { contactId: number; w: Working }[], now: number): void {
+    if (!all.some((x) => x.w.state.skipped.length > x.w.base)) return;
+    const inBatch = new Set(all.map((x) => x.w.row).filter((r) => r !== undefined));
+    const others = this.store.v2.allSessions().filter((s) => !inBatch.has(s.row));
+    const capped = capSkippedTotal([...all.map((x) => x.w.state), ...others.map((s) => s.state)], this.limits.maxSkippedTotal, now - this.limits.skippedMaxAgeMs);
+    all.forEach((x, i) => {
+      if (capped[i]!.skipped.length !== x.w.state.skipped.length) {
+        x.w.state = capped[i]!;
+        x.w.dirty = true;
+      }
+    });
+    others.forEach((s, j) => {
+      const c = capped[all.length + j]!;
+      if (c.skipped.length !== s.state.skipped.length) this.store.v2.saveSession(s.contactId, c, now, s.row, s.rev);
+    });
   }
 
   /** True when anything must be written. */
@@ -234,14 +258,7 @@ export class SessionBook {
     const now = this.now();
     const all: { contactId: number; w: Working }[] = [];
     for (const [contactId, list] of this.byContact) for (const w of list) all.push({ contactId, w });
-    // The cap on stored skipped keys over sessions (§9.8), applied to the batch's sessions.
-    const capped = capSkippedTotal(all.map((x) => x.w.state));
-    all.forEach((x, i) => {
-      if (capped[i]!.skipped.length !== x.w.state.skipped.length) {
-        x.w.state = capped[i]!;
-        x.w.dirty = true;
-      }
-    });
+    this.capDevice(all, now);
     for (const { contactId, w } of all) {
       if (!w.dirty) continue;
       const row = this.store.v2.saveSession(contactId, w.state, now, w.row, w.rev);

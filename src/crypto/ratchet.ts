@@ -27,9 +27,19 @@ export interface RatchetLimits {
   maxStoredSkipped: number;
   /** Skipped keys older than this (ms) are deleted. */
   skippedMaxAgeMs: number;
+  /** Most skipped keys one device keeps over all its sessions; the oldest go first (capSkippedTotal). */
+  maxSkippedTotal: number;
 }
 
-export const DEFAULT_RATCHET_LIMITS: RatchetLimits = { maxSkip: 1000, maxStoredSkipped: 2000, skippedMaxAgeMs: 30 * 24 * 3600 * 1000 };
+/** Skipped keys one device keeps over all its sessions (the store applies it after each commit). */
+export const DEFAULT_MAX_SKIPPED_TOTAL = 20_000;
+
+export const DEFAULT_RATCHET_LIMITS: RatchetLimits = {
+  maxSkip: 1000,
+  maxStoredSkipped: 2000,
+  skippedMaxAgeMs: 30 * 24 * 3600 * 1000,
+  maxSkippedTotal: DEFAULT_MAX_SKIPPED_TOTAL,
+};
 
 const ONE = Uint8Array.of(1);
 const TWO = Uint8Array.of(2);
@@ -60,24 +70,25 @@ const duplicate = (): DataError =>
 
 const copy = (a: Uint8Array): Uint8Array => new Uint8Array(a);
 
+/**
+ * A copy the ratchet may change: every secret (rk, dhs, the chain keys, each skipped key) and
+ * every array it changes in place is copied. The public, never-changed fields (sessionId, the
+ * four identity keys, retired ratchet keys, pendingInit) are shared with the input: nothing
+ * writes into them (wipeSession does not touch them), and not copying them is a good part of
+ * the per-message cost of a pull.
+ */
 export function cloneSession(s: SessionState): SessionState {
   const c: SessionState = {
     ...s,
-    sessionId: copy(s.sessionId),
-    initiatorSignPk: copy(s.initiatorSignPk),
-    initiatorBoxPk: copy(s.initiatorBoxPk),
-    responderSignPk: copy(s.responderSignPk),
-    responderBoxPk: copy(s.responderBoxPk),
     rk: copy(s.rk),
     dhsSk: copy(s.dhsSk),
     dhsPk: copy(s.dhsPk),
-    retired: s.retired.map(copy),
-    skipped: s.skipped.map((k) => ({ ...k, dhPk: copy(k.dhPk), mk: copy(k.mk) })),
+    retired: s.retired.slice(),
+    skipped: s.skipped.map((k) => ({ ...k, mk: copy(k.mk) })),
   };
   if (s.dhr) c.dhr = copy(s.dhr);
   if (s.cks) c.cks = copy(s.cks);
   if (s.ckr) c.ckr = copy(s.ckr);
-  if (s.pendingInit) c.pendingInit = copy(s.pendingInit);
   return c;
 }
 
@@ -222,18 +233,23 @@ export function ratchetDecrypt(
   return { state: s, plaintext };
 }
 
-/** Skipped keys one device keeps over all its sessions (the store applies it after each commit). */
-export const DEFAULT_MAX_SKIPPED_TOTAL = 20_000;
-
 /**
- * The cap over all sessions: returns copies of `states` in which only the `maxTotal` most
- * recently stored skipped keys survive (by `at`; among equal times, the later stored). Inputs
- * are not changed; the caller stores the copies whose skipped count went down.
+ * The cap over all sessions: returns copies of `states` in which the skipped keys stored
+ * before `expiredBefore` (ms; default: none) are gone and, of the rest, only the `maxTotal` most
+ * recently stored survive (by `at`; among equal times, the later stored). Inputs are not
+ * changed; the caller stores the copies whose skipped count went down.
  */
-export function capSkippedTotal(states: readonly SessionState[], maxTotal = DEFAULT_MAX_SKIPPED_TOTAL): SessionState[] {
+export function capSkippedTotal(states: readonly SessionState[], maxTotal = DEFAULT_MAX_SKIPPED_TOTAL, expiredBefore = -Infinity): SessionState[] {
   const all: { s: number; i: number; at: number }[] = [];
-  states.forEach((st, s) => st.skipped.forEach((k, i) => all.push({ s, i, at: k.at })));
   const out = states.map(cloneSession);
+  for (const st of out) {
+    st.skipped = st.skipped.filter((k) => {
+      if (k.at >= expiredBefore) return true;
+      wipe(k.mk);
+      return false;
+    });
+  }
+  out.forEach((st, s) => st.skipped.forEach((k, i) => all.push({ s, i, at: k.at })));
   if (all.length <= maxTotal) return out;
   all.sort((a, b) => a.at - b.at || a.i - b.i);
   const drop = new Set(all.slice(0, all.length - maxTotal).map((k) => `${k.s}/${k.i}`));

@@ -1,7 +1,7 @@
 /**
  * config.json in the hush home:
  * `{"v":1,"relay"?:"wss://…","readReceipts"?:true,"deliveryReceipts"?:true,"receiptDelay"?:"5-60","quarantineLimits"?:"…",
- * "requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d"}`.
+ * "ratchetLimits"?:"…","requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d"}`.
  * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
  * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
  */
@@ -24,6 +24,8 @@ export interface Config {
   receiptDelay?: string;
   /** Bounds of the quarantine, as --quarantine-limits takes them (src/cli/quarantine-limits.ts). */
   quarantineLimits?: string;
+  /** Bounds of the v2 skipped message keys, as --ratchet-limits takes them (src/cli/ratchet-limits.ts). */
+  ratchetLimits?: string;
   /** true: refuse protocol v1 both ways (--require-fs). */
   requireForwardSecrecy?: boolean;
   /** How often the signed prekey is replaced, as --prekey-rotation takes it (default 7d). */
@@ -75,6 +77,7 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     deliveryReceipts: _dr,
     receiptDelay: _rd,
     quarantineLimits: _ql,
+    ratchetLimits: _rl,
     requireForwardSecrecy: _fs,
     signedPrekeyRotation: _spr,
     signedPrekeyGrace: _spg,
@@ -86,6 +89,7 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     const deliveryReceipts = optBool(root, 'deliveryReceipts', 'config');
     const receiptDelay = optStr(root, 'receiptDelay', 'config', { max: 64, min: 1 });
     const quarantineLimits = optStr(root, 'quarantineLimits', 'config', { max: 256, min: 1 });
+    const ratchetLimits = optStr(root, 'ratchetLimits', 'config', { max: 256, min: 1 });
     const requireForwardSecrecy = optBool(root, 'requireForwardSecrecy', 'config');
     const signedPrekeyRotation = optStr(root, 'signedPrekeyRotation', 'config', { max: 32, min: 1 });
     const signedPrekeyGrace = optStr(root, 'signedPrekeyGrace', 'config', { max: 32, min: 1 });
@@ -98,6 +102,7 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     if (deliveryReceipts !== undefined) cfg.deliveryReceipts = deliveryReceipts;
     if (receiptDelay !== undefined) cfg.receiptDelay = receiptDelay;
     if (quarantineLimits !== undefined) cfg.quarantineLimits = quarantineLimits;
+    if (ratchetLimits !== undefined) cfg.ratchetLimits = ratchetLimits;
     return cfg;
   } catch (err) {
     throw new DataError('CONFIG_CORRUPT', `${file} is not valid (${(err as Error).message})`, { hint: `fix or delete ${file}`, cause: err });
@@ -111,6 +116,7 @@ export function configToJson(cfg: Config): string {
   if (cfg.deliveryReceipts !== undefined) out.deliveryReceipts = cfg.deliveryReceipts;
   if (cfg.receiptDelay !== undefined) out.receiptDelay = cfg.receiptDelay;
   if (cfg.quarantineLimits !== undefined) out.quarantineLimits = cfg.quarantineLimits;
+  if (cfg.ratchetLimits !== undefined) out.ratchetLimits = cfg.ratchetLimits;
   if (cfg.requireForwardSecrecy !== undefined) out.requireForwardSecrecy = cfg.requireForwardSecrecy;
   if (cfg.signedPrekeyRotation !== undefined) out.signedPrekeyRotation = cfg.signedPrekeyRotation;
   if (cfg.signedPrekeyGrace !== undefined) out.signedPrekeyGrace = cfg.signedPrekeyGrace;

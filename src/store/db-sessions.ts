@@ -201,6 +201,11 @@ export class V2Tables {
     });
   }
 
+  /** Every session of this device, oldest first (the device-wide skipped-key cap reads them all). */
+  allSessions(): StoredSession[] {
+    return this.c.run(() => (this.c.stmt('sesAll', 'SELECT * FROM sessions ORDER BY id').all() as SessionRow[]).map((r) => this.sessionOf(r)));
+  }
+
   hasSession(contactId: number): boolean {
     return this.c.run(() => this.c.stmt('sesHas', 'SELECT 1 FROM sessions WHERE contact_id = ? LIMIT 1').get(contactId) !== undefined);
   }

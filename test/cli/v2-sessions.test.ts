@@ -12,7 +12,8 @@
  *   whose history was wiped;
  * - --require-fs refuses v1 both ways; without it v1 is used and said once;
  * - signed-prekey rotation across a peer offline longer than its prekey lives;
- * - both starting at once; kill -9 during a pull of v2 messages.
+ * - both starting at once; kill -9 during a pull of v2 messages;
+ * - --ratchet-limits: a gap past max-skip is quarantined (TOO_MANY_SKIPPED) and moves no state.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -169,6 +170,55 @@ describe('v2 sessions', () => {
     expect(openedWith(thief, await keysOf(alice), envs)).toBe(0);
     thief.store.close();
     expect((await bob.run(['pull'])).stdout).toContain('after healing');
+  });
+
+  it('--ratchet-limits max-skip: a gap beyond it is quarantined with its reason and changes no state; the session goes on', async () => {
+    /** bob's receiving side of his session with alice (what opening a message would move). */
+    const receiving = async (): Promise<string> => {
+      const store = await openStore(bob.home);
+      try {
+        const c = store.findContactBySignPk((await keysOf(alice)).signPk)!;
+        return JSON.stringify(
+          store.v2
+            .sessionsOf(c.id)
+            .map(({ state: s }) =>
+              [s.rk, s.dhr, s.ckr, s.nr, s.pn, s.skipped.map((k) => [k.dhPk, k.n, k.mk])].map((x) => (x instanceof Uint8Array ? Buffer.from(x).toString('hex') : x)),
+            ),
+        );
+      } finally {
+        store.close();
+      }
+    };
+    const lines = ['held 1', 'held 2', 'held 3', 'far'];
+    expect((await alice.run(['send', 'bob', '--lines'], { input: lines.join('\n') + '\n' })).exitCode).toBe(0);
+    // The relay loses all but the last (deleted from its database); 'far' is at least 3 keys ahead.
+    const envs = await captured(bob);
+    const db = new Database(path.join(relay.dataDir, 'relay.sqlite'));
+    db.prepare('DELETE FROM mailbox WHERE recipient = ?').run((await keysOf(bob)).signPk);
+    db.close();
+    const mallory = makeUser('mallory2');
+    await registerUsers(relay.url, mallory);
+    const c = await mallory.connect(relay.url);
+    try {
+      await c.send((await keysOf(bob)).signPk, envs.at(-1)!);
+      const before = await receiving();
+      const p = await bob.run(['pull', '--json', '--ratchet-limits', 'max-skip=2']);
+      expect(p.exitCode).toBe(0);
+      expect(jsonOf(p.stdout)).toMatchObject([{ event: 'quarantined', reason: 'TOO_MANY_SKIPPED', from: null, authenticated: false }]);
+      expect(p.stderr).toMatch(/1 message would skip more message keys of a v2 session than max-skip allows .* kept in quarantine, not shown; the session is unchanged/);
+      expect(await receiving()).toBe(before);
+      // The lost ones turn up after all (within the cap, each): they open, and so does what follows.
+      for (const env of envs.slice(0, -1)) await c.send((await keysOf(bob)).signPk, env);
+    } finally {
+      await c.close();
+    }
+    expect(bodies((await bob.run(['pull', '--json', '--ratchet-limits', 'max-skip=2'])).stdout)).toEqual(['held 1', 'held 2', 'held 3']);
+    await alice.run(['send', 'bob', 'after the gap']);
+    expect(bodies((await bob.run(['pull', '--json', '--ratchet-limits', 'max-skip=2'])).stdout)).toEqual(['after the gap']);
+    const bad = await bob.run(['pull', '--ratchet-limits', 'max-skip=5000']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/^hush: error: bad ratchet limits 'max-skip=5000': max-skip \(5000\) must not exceed per-session \(2000\)/);
+    expect(bad.stderr).toMatch(/\nhush: hint: e\.g\. --ratchet-limits max-skip=1000,per-session=2000,total=20000,age=30d/);
   });
 
   it('--require-fs refuses v1 both ways; without it v1 is used and said once', async () => {

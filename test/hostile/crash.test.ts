@@ -2,8 +2,9 @@
  * Crash safety (issue 6, part 2): kill -9 the relay in the middle of a stream of real sealed
  * envelopes from several senders, restart it on the same data directory, drain, and check that
  * every envelope answered `accepted` is delivered exactly once (by eid and by the message id
- * inside). Then kill -9 `hush pull` at random points, and `hush init` / `hush passwd` midway:
- * nothing lost, nothing shown twice, the keyring still opens.
+ * inside). Then kill -9 `hush pull` and `hush send` at random points, in a v2 session (register
+ * publishes prekeys), and `hush init` / `hush passwd` midway: nothing lost, nothing shown twice,
+ * the session still opens both ways, the keyring still opens.
  *
  * Kill points are random, so each run tries other ones, but replayable: they come from a seed
  * (test/seed.ts) printed as `HUSH_TEST_SEED=<n>` on stderr and in every failure message; set
@@ -30,6 +31,7 @@ const MESSAGES = scale('HUSH_HOSTILE_MESSAGES', 5000);
 const SENDERS = scale('HUSH_HOSTILE_SENDERS', 5);
 const PULL_KILLS = scale('HUSH_HOSTILE_PULL_KILLS', 8);
 const KEYRING_KILLS = scale('HUSH_HOSTILE_KEYRING_KILLS', 6);
+const SEND_KILLS = scale('HUSH_HOSTILE_SEND_KILLS', 3);
 
 const relays: RelayProc[] = [];
 afterAll(async () => {
@@ -186,8 +188,10 @@ async function killedAfter(
   args: string[],
   delayMs: number,
   env: Record<string, string> = {},
+  input?: string,
 ): Promise<{ killed: boolean; exitCode: number | undefined; signal: string | undefined; stdout: string; stderr: string }> {
   const p = execa('node', [BIN, ...args], {
+    ...(input === undefined ? {} : { input }),
     env: testEnv({ HUSH_HOME: home, HUSH_PASSPHRASE: PASS, ...env }),
     extendEnv: false,
     cwd: ROOT,
@@ -214,15 +218,49 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Date.now() - t;
 }
 
-describe('hush pull killed -9 at random points', () => {
-  it('loses no message and shows none twice in hush history', async () => {
+/** The bodies of `hush history NAME --json` in one direction. */
+async function historyBodies(home: string, name: string, direction: 'in' | 'out', limit: number): Promise<string[]> {
+  const h = await hush(['history', name, '--json', '--limit', String(limit)], { home, env: { HUSH_PASSPHRASE: PASS } });
+  expect(h.exitCode, h.stderr).toBe(0);
+  return jsonLines(h.stdout)
+    .filter((m) => m.direction === direction)
+    .map((m) => String(m.body));
+}
+
+/** After the crashes: a message each way still opens (the v2 session did not fall out of step). */
+async function bothWaysOpen(a: { home: string; name: string }, b: { home: string; name: string }, tag: string): Promise<void> {
+  const env = { HUSH_PASSPHRASE: PASS };
+  for (const [from, to] of [
+    [b, a],
+    [a, b],
+  ] as const) {
+    const sent = await hush(['send', to.name, '--json', `${tag}: ${from.name} to ${to.name}`], { home: from.home, env });
+    expect(sent.exitCode, sent.stderr).toBe(0);
+    expect(jsonLines(sent.stdout).at(-1)).toMatchObject({ event: 'sent', protocol: 2 });
+    const got = await hush(['pull', '--json'], { home: to.home, env });
+    expect(got.exitCode, got.stderr).toBe(0);
+    expect(
+      jsonLines(got.stdout)
+        .filter((e) => e.event === 'message')
+        .map((e) => e.body),
+    ).toEqual([`${tag}: ${from.name} to ${to.name}`]);
+  }
+}
+
+describe('hush pull and hush send killed -9 at random points, in a v2 session (prekeys published by register)', () => {
+  let alice = '';
+  let bob = '';
+
+  it('pull: loses no message and shows none twice in hush history', async () => {
     const rng = seededRandom('hush pull killed -9');
     const relay = await relayOn(tmpDir());
-    const alice = await cliUser('alice', relay.url);
-    const bob = await cliUser('bob', relay.url);
+    alice = await cliUser('alice', relay.url);
+    bob = await cliUser('bob', relay.url);
     const env = { HUSH_PASSPHRASE: PASS };
-    // Pin both ways first.
-    expect((await hush(['send', 'bob', 'hello'], { home: alice, env })).exitCode).toBe(0);
+    // Pin both ways first; register published bob's prekeys, so this starts a v2 session.
+    const hello = await hush(['send', 'bob', '--json', 'hello'], { home: alice, env });
+    expect(hello.exitCode).toBe(0);
+    expect(jsonLines(hello.stdout)).toMatchObject([{ event: 'sent', protocol: 2 }]);
     const N = scale('HUSH_HOSTILE_CLI_MESSAGES', 120);
     const bodies = Array.from({ length: N }, (_, i) => `crash-test message ${i}`);
     const sendMore = async (from: number, to: number): Promise<void> => {
@@ -265,6 +303,49 @@ describe('hush pull killed -9 at random points', () => {
     expect(received.sort(), replay).toEqual(['hello', ...bodies, ...hookBodies].sort());
     figure('hush pull kill -9 points (ms)', `${delays.join(',')} (${killedCount} of ${PULL_KILLS} killed mid-run; a full pull took ${full} ms; HUSH_TEST_SEED=${rng.seed})`);
     figure('messages through killed pulls, none lost or doubled', N);
+    // Both directions after these kills: the send test goes on from here and ends with one each way.
+  });
+
+  it('send: every message stored by a killed send arrives once; both directions still open', async () => {
+    expect(alice, 'runs after the pull test (its relay and homes)').not.toBe('');
+    const rng = seededRandom('hush send killed -9');
+    const env = { HUSH_PASSPHRASE: PASS };
+    const lines = (k: number): string[] => Array.from({ length: 20 }, (_, i) => `send-kill ${k} line ${i}`);
+    const input = (k: number): string => lines(k).join('\n') + '\n';
+    const full = await timed(async () => expect((await hush(['send', 'bob', '--lines'], { home: alice, env, input: input(0) })).exitCode).toBe(0));
+    const delays: number[] = [];
+    let killedCount = 0;
+    for (let k = 1; k <= SEND_KILLS; k++) {
+      const delay = Math.floor(full * 0.3) + rng.int(Math.floor(full * 0.9) + 1); // starting, sealing, sending, marking sent
+      delays.push(delay);
+      const r = await killedAfter(alice, ['send', 'bob', '--lines'], delay, {}, input(k));
+      // A send that finished first exits 0; one killed at its start may leave its lines unread (never stored).
+      expectKilledOrOk(r, `send killed after ${delay} ms (HUSH_TEST_SEED=${rng.seed})`);
+      if (r.killed) killedCount++;
+    }
+    // The hook: killed once the message and the session's advanced state are committed, before it leaves.
+    const hooked = await killedAfter(alice, ['send', 'bob', 'queued, then killed'], 60_000, { HUSH_TEST_CRASH: 'after-queue' });
+    expect(hooked.signal, hooked.stderr).toBe('SIGKILL');
+    // The next send takes the outbox along; then bob reads everything.
+    expect((await hush(['send', 'bob', 'after the send kills'], { home: alice, env })).exitCode).toBe(0);
+    expect((await hush(['pull'], { home: bob, env })).exitCode).toBe(0);
+    const replay = `delays ${delays.join(',')}; replay with HUSH_TEST_SEED=${rng.seed}`;
+    const out = jsonLines((await hush(['history', 'bob', '--json', '--limit', '1000'], { home: alice, env })).stdout).filter((m) => m.direction === 'out');
+    expect(
+      out.filter((m) => m.status === 'queued'),
+      replay,
+    ).toEqual([]); // nothing left behind in the outbox
+    const sent = out.map((m) => String(m.body)).filter((b) => b.startsWith('send-kill') || b.includes(', then killed') || b === 'after the send kills');
+    const received = (await historyBodies(bob, 'alice', 'in', 1000)).filter((b) => sent.includes(b));
+    expect(sent, replay).toEqual(expect.arrayContaining([...lines(0), 'queued, then killed', 'after the send kills']));
+    expect(new Set(received).size, replay).toBe(received.length); // none twice
+    expect([...received].sort(), replay).toEqual([...sent].sort()); // every stored one arrived
+    figure(
+      'hush send kill -9 points (ms)',
+      `${delays.join(',')} (${killedCount} of ${SEND_KILLS} killed mid-run; a full send of 20 lines took ${full} ms; HUSH_TEST_SEED=${rng.seed})`,
+    );
+    figure('messages stored by killed sends, none lost or doubled', sent.length);
+    await bothWaysOpen({ home: alice, name: 'alice' }, { home: bob, name: 'bob' }, 'after the send kills');
   });
 });
 

@@ -15,7 +15,9 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { processEnvelopes, type ProcessOptions, reprocessQuarantine } from '../../src/client/inbound.js';
 import { DEFAULT_PREKEY_POLICY, maintainPrekeys, type PrekeyPolicy } from '../../src/client/prekeys.js';
 import { ensureSession, sealFor, sendingSession, sessionsFor } from '../../src/client/sessions.js';
+import { parseRatchetLimits } from '../../src/cli/ratchet-limits.js';
 import { makePrekeyBundle } from '../../src/crypto/prekeys.js';
+import { DEFAULT_RATCHET_LIMITS } from '../../src/crypto/ratchet.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { sealEnvelope } from '../../src/crypto/seal.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
@@ -25,6 +27,7 @@ import { type Contact, HushStore } from '../../src/store/db.js';
 import { key, person, removeHome, tempHome } from './store-helpers.js';
 
 const RELAY = 'ws://127.0.0.1:7070';
+const DAY = 86_400_000;
 const homes: string[] = [];
 afterAll(() => homes.forEach(removeHome));
 
@@ -240,16 +243,53 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(dup).toBe(20);
   });
 
-  it('a gap past the skip cap is refused without changing the session', async () => {
+  it('--ratchet-limits max-skip: a longer gap changes no stored state, and the next message within the cap opens', async () => {
+    const limits = { ratchetLimits: { maxSkip: 3, maxStoredSkipped: 10, maxSkippedTotal: 10, skippedMaxAgeMs: DAY } };
     await start(alice, bob);
-    await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'start')], opts(bob, [alice]));
-    alice.store.transaction(() => {
-      for (let i = 0; i < 1001; i++) seal(alice, bob, 'lost'); // one commit for all
-    });
-    const far = seal(alice, bob, 'too far');
-    const r = await processEnvelopes(bob.store, bob.id, [far], opts(bob, [alice]));
-    expect(r.messages).toEqual([]);
-    expect(r.quarantined.map((q) => q.reason)).toEqual(['TAMPERED']);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'start')], opts(bob, [alice], limits)))).toEqual(['start']);
+    const held = [1, 2, 3, 4].map((i) => seal(alice, bob, `held ${i}`));
+    const far = seal(alice, bob, 'far'); // n = 5: four keys past bob's nr = 1
+    const rows = (): string => {
+      const db = new Database(path.join(bob.home, 'hush.db'), { readonly: true });
+      try {
+        return JSON.stringify(db.prepare('SELECT id, rev, hex(state) AS s FROM sessions').all());
+      } finally {
+        db.close();
+      }
+    };
+    const before = rows();
+    const r = await processEnvelopes(bob.store, bob.id, [far], opts(bob, [alice], limits));
+    expect(r.quarantined.map((q) => [q.reason, q.authenticated])).toEqual([['TOO_MANY_SKIPPED', false]]);
+    expect(rows()).toBe(before); // not a byte of any session moved
+    // held 2 skips one key (within 3): it opens, and so do held 1 (its stored key) and held 4.
+    const back = await processEnvelopes(bob.store, bob.id, [held[1]!, held[0]!, held[3]!], opts(bob, [alice], limits));
+    expect(bodies(back)).toEqual(['held 1', 'held 2', 'held 4']);
+    expect(back.quarantined).toEqual([]);
+    expect(bob.store.v2.sessionsOf(contactOf(bob, alice).id)[0]!.state.skipped.map((k) => k.n)).toEqual([3]); // held 3's key
+  });
+
+  it('--ratchet-limits total: the device-wide cap evicts the oldest skipped keys, also of sessions outside the batch', async () => {
+    const carol = newPerson('carol');
+    contactOf(carol, bob);
+    contactOf(bob, carol);
+    const relay = fakeRelay(bob); // one relay: each one-time prekey handed out once
+    for (const p of [alice, carol]) {
+      const r = await ensureSession({ store: p.store, identity: p.id, now: () => p.clock.t, random: randomBytes }, contactOf(p, bob), async () => relay);
+      expect(r).toEqual({ v2: true });
+    }
+    const limits = { ratchetLimits: { maxSkip: 4, maxStoredSkipped: 4, maxSkippedTotal: 4, skippedMaxAgeMs: DAY } };
+    const fromAlice = [0, 1, 2, 3].map((i) => seal(alice, bob, `a${i}`));
+    bob.clock.t += 10;
+    await processEnvelopes(bob.store, bob.id, [fromAlice[3]!], opts(bob, [alice, carol], limits)); // a0, a1, a2 skipped
+    const fromCarol = [0, 1, 2, 3].map((i) => seal(carol, bob, `c${i}`));
+    bob.clock.t += 10;
+    await processEnvelopes(bob.store, bob.id, [fromCarol[3]!], opts(bob, [alice, carol], limits)); // c0, c1, c2 skipped
+    const held = bob.store.v2.allSessions().map((s) => s.state.skipped.map((k) => k.n));
+    expect(held).toEqual([[2], [0, 1, 2]]); // 4 in all: alice's two oldest went, though her session was not in the batch
+    const late = await processEnvelopes(bob.store, bob.id, [...fromAlice.slice(0, 3), ...fromCarol.slice(0, 3)], opts(bob, [alice, carol], limits));
+    expect(bodies(late)).toEqual(['a2', 'c0', 'c1', 'c2']);
+    expect(late.duplicates).toBe(2); // a0 and a1: their keys were evicted, dropped unseen
+    carol.store.close();
   });
 
   it('with every one-time prekey handed out, sessions start on the last-resort KEM key and no OPK', async () => {
@@ -326,4 +366,20 @@ describe('v2 sessions through the store and the judgement', () => {
     await start(alice, bob);
     expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'new style')], opts(bob, [alice], { requireForwardSecrecy: true })))).toEqual(['new style']);
   });
+});
+
+describe('--ratchet-limits', () => {
+  it('parses any subset over the defaults', () => {
+    expect(parseRatchetLimits(undefined)).toEqual(DEFAULT_RATCHET_LIMITS);
+    expect(DEFAULT_RATCHET_LIMITS).toEqual({ maxSkip: 1000, maxStoredSkipped: 2000, maxSkippedTotal: 20_000, skippedMaxAgeMs: 30 * DAY });
+    expect(parseRatchetLimits('max-skip=5,per-session=10,total=100,age=2h')).toEqual({ maxSkip: 5, maxStoredSkipped: 10, maxSkippedTotal: 100, skippedMaxAgeMs: 2 * 3600 * 1000 });
+    expect(parseRatchetLimits('max-skip=0').maxSkip).toBe(0);
+  });
+
+  it.each(['max-skip', 'max-skip=', 'skip=3', 'max-skip=5k', 'age=5', 'age=0s', 'per-session=65537,total=70000', 'max-skip=3000', 'total=100', 'max-skip=-1'])(
+    'refuses %s with BAD_RATCHET_LIMITS',
+    (spec) => {
+      expect(() => parseRatchetLimits(spec)).toThrow(expect.objectContaining({ code: 'BAD_RATCHET_LIMITS', exitCode: 2 }));
+    },
+  );
 });

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes, x25519, x25519KeyPair } from '../../src/crypto/nacl.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
-import { hkdfSha256 } from '../../src/crypto/kdf.js';
+import * as nodeCrypto from 'node:crypto';
+import { hkdfSha256, hmacSha256 } from '../../src/crypto/kdf.js';
 import { PQXDH_F } from '../../src/crypto/pqxdh.js';
 import { DOMAIN, domainBytes } from '../../src/protocol/domains.js';
 import { concatBytes } from '../../src/protocol/encoding.js';
@@ -135,7 +136,7 @@ describe('a v2 conversation', () => {
     alice.receive(bob, bob.send('hi'));
     const lost = [...Array(30).keys()].map((k) => alice.send(`lost ${k}`));
     const last = alice.send('last');
-    const limits = { maxSkip: 1000, maxStoredSkipped: 20, skippedMaxAgeMs: DAY, spkGraceMs: 0 };
+    const limits = { maxSkip: 1000, maxStoredSkipped: 20, skippedMaxAgeMs: DAY, maxSkippedTotal: 20_000, spkGraceMs: 0 };
     let o = openMessage(bob.id, alice.pub, last, bob.sessions, bob.prekeys, T0, randomBytes, limits);
     bob.sessions[0] = o.state;
     expect(o.state.skipped.map((k) => k.n)).toEqual([...Array(20).keys()].map((k) => k + 10));
@@ -299,5 +300,19 @@ describe('sealMessage input checks', () => {
     expect(codeOf(() => sealMessage(s, { ...base, id: new Uint8Array(15) }))).toBe('BAD_ID');
     expect(codeOf(() => sealMessage(s, { ...base, body: new Uint8Array(64 * 1024 + 1) }))).toBe('MESSAGE_TOO_LARGE');
     expect(s.ns).toBe(0);
+  });
+});
+
+describe('the KDF primitives', () => {
+  it('hkdfSha256 and hmacSha256 (written out over createHmac) give node:crypto hkdfSync / createHmac bytes', () => {
+    for (let i = 0; i < 64; i++) {
+      const ikm = randomBytes(i % 70);
+      const salt = i % 5 === 0 ? new Uint8Array(0) : randomBytes(1 + (i % 80));
+      const info = randomBytes(i % 33);
+      const len = 1 + ((i * 37) % 200);
+      expect(Buffer.from(hkdfSha256(ikm, salt, info, len))).toEqual(Buffer.from(nodeCrypto.hkdfSync('sha256', ikm, salt, info, len)));
+      expect(Buffer.from(hmacSha256(salt, ikm))).toEqual(nodeCrypto.createHmac('sha256', salt).update(ikm).digest());
+    }
+    expect(codeOf(() => hkdfSha256(randomBytes(32), randomBytes(32), randomBytes(8), 255 * 32 + 1))).toBe('BAD_KEY');
   });
 });

@@ -114,6 +114,10 @@ const RECEIVE_OPTIONS: OptSpec[] = [
     flags: '--quarantine-limits <spec>',
     description: 'bounds of the quarantine, e.g. count=2000,bytes=32m,per-sender=200,per-sender-bytes=4m,age=30d (these are the defaults)',
   },
+  {
+    flags: '--ratchet-limits <spec>',
+    description: 'bounds of the skipped message keys of v2 sessions, e.g. max-skip=1000,per-session=2000,total=20000,age=30d (these are the defaults)',
+  },
   { flags: '--auto-save <dir>', description: 'save every file received into DIR (never over an existing file: a numbered name instead)' },
 ];
 

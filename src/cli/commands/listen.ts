@@ -19,6 +19,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     deliveryReceipts: opts.deliveryReceipts,
     receiptDelay: opts.receiptDelay,
     quarantineLimits: opts.quarantineLimits,
+    ratchetLimits: opts.ratchetLimits,
   });
   const ac = new AbortController();
   const stop = (): void => ac.abort();

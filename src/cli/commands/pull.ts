@@ -23,6 +23,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     deliveryReceipts: opts.deliveryReceipts,
     receiptDelay: opts.receiptDelay,
     quarantineLimits: opts.quarantineLimits,
+    ratchetLimits: opts.ratchetLimits,
   });
   const quarantined: QuarantineReport[] = [];
   try {

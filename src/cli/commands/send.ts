@@ -194,7 +194,12 @@ export const run: CommandRun = async (ctx, args, opts) => {
     };
     const warned = new Set<string>();
     const queue = async (texts: string[]): Promise<QueuedMessage[]> => {
-      if (contact) return s.m.queueMessages(contact, texts);
+      if (contact) {
+        const queued = await s.m.queueMessages(contact, texts);
+        // Test only: the messages (and a v2 session's advanced state) are committed, nothing sent (README).
+        if (ctx.env.HUSH_TEST_CRASH === 'after-queue') process.kill(process.pid, 'SIGKILL');
+        return queued;
+      }
       const out: QueuedMessage[] = [];
       for (const text of texts) {
         const sender = new MessengerGroupSender(s.m);
