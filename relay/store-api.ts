@@ -20,6 +20,8 @@ export interface StoredMail {
 }
 export interface NewMail {
   recipient: Uint8Array;
+  /** `recipient` as base64, when the caller has it (the relay's sends do): not encoded again. */
+  rkey?: string;
   eid: string;
   env: Uint8Array;
   time: number;

@@ -41,7 +41,7 @@ export class SqliteStore implements Store {
     const out = new Array<InsertResult>(items.length);
     const fit: NewMail[] = [];
     const fitAt: number[] = [];
-    const keys = items.map((m) => toB64(m.recipient));
+    const keys = items.map((m) => m.rkey ?? toB64(m.recipient));
     // Counted in order, so that a batch cannot pass a quota together that each item passes alone.
     for (let i = 0; i < items.length; i++) {
       const m = items[i]!;
