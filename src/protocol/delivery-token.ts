@@ -63,7 +63,9 @@ export function tokenHash(token: Uint8Array): Uint8Array {
   // prefix and the token in a reused buffer, as envelopeId does, instead of a Hash object.
   if (token.length === DELIVERY_TOKEN_BYTES && typeof nodeCrypto.hash === 'function') {
     tokenScratch.set(token, TOKEN_HASH_PREFIX.length);
-    return new Uint8Array(nodeCrypto.hash('sha256', tokenScratch, 'buffer'));
+    const h = new Uint8Array(nodeCrypto.hash('sha256', tokenScratch, 'buffer'));
+    tokenScratch.fill(0, TOKEN_HASH_PREFIX.length); // no copy of the token stays behind
+    return h;
   }
   return new Uint8Array(nodeCrypto.createHash('sha256').update(TOKEN_HASH_PREFIX).update(token).digest());
 }
