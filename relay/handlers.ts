@@ -38,6 +38,7 @@ import { BlobRefusal, BlobStore } from './blobs.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
 import { acceptedText, isDiskFull, Mailbox } from './mailbox.js';
+import { andThen, type Maybe } from './maybe.js';
 import { addressKey, WindowCounter } from './quota.js';
 import { createPrekeyHandlers } from './prekeys.js';
 import type { Store } from './store-api.js';
@@ -70,6 +71,8 @@ export interface Conn {
   frameBucket: Bucket;
   /** The frames of one connection are handled one after another, in order (the store is asynchronous). */
   chain: Promise<void>;
+  /** Frames of this connection not yet answered; at 0 a frame is handled at once, without `chain`. */
+  waiting: number;
   /** `prekeys` and `fetch-prekeys` frames (--prekey-rate, relay/prekeys.ts). */
   prekeyBucket: Bucket;
 }
@@ -115,6 +118,9 @@ export interface Handlers {
   blobs?: BlobStore;
 }
 
+/** What onFrame returns for a frame answered at once. */
+const ANSWERED: Promise<void> = Promise.resolve();
+
 export function createHandlers(ctx: HandlerContext): Handlers {
   const { limits, urls, store, mailbox, event } = ctx;
   const own = new Set(urls.all);
@@ -136,6 +142,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   // Blobs need a synchronous "is this key registered" (relay/blobs.ts): only a store that answers
   // it from memory serves them (SQLite); the Redis store serves no blobs yet (NOT_FOUND below).
   const registeredNow = store.registeredNow?.bind(store);
+  // The send path's checks answered in process when the store can (SQLite), else awaited (Redis).
+  const tokenNow = store.tokenNow?.bind(store);
+  const existsNow = store.existsNow?.bind(store);
   const blobs =
     ctx.dataDir === undefined || !registeredNow ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: registeredNow, freeBytes: (now) => freeBytes(now), event });
   const publicLimits: RelayLimits = {
@@ -276,17 +285,14 @@ export function createHandlers(ctx: HandlerContext): Handlers {
    * A send with a delivery token (sealed sender, §7.2): checked against the token's hash, rated
    * per connection and per token; no identity, no stranger quota. Refused TOKEN_INVALID when
    * the token is unknown, expired, revoked or for another mailbox (the client then sends
-   * identified). The log line names the connection only.
+   * identified). The log line names the connection only. `hk`: the token's hash as base64.
    */
-  const checkToken = async (c: Conn, f: SendFrame & { token: Uint8Array }, now: number): Promise<void> => {
-    const h = tokenHash(f.token);
-    const row = await store.token(h);
+  const checkToken = (c: Conn, f: SendFrame, hk: string, row: { recipient: Uint8Array; exp: number } | undefined, now: number): void => {
     if (!row || row.exp <= now || !bytesEqual(row.recipient, f.to)) {
       event('token-refused', { conn: c.n });
       throw new FrameRefusal('TOKEN_INVALID', 'the delivery token is unknown, expired or revoked; send identified');
     }
     if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
-    const hk = toB64(h);
     let tb = tokenBuckets.get(hk);
     if (!tb) tokenBuckets.set(hk, (tb = new Bucket(limits.sendRatePerIdentity)));
     if (!tb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second with this delivery token`);
@@ -297,27 +303,50 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const handleSend = async (c: Conn, f: SendFrame): Promise<void> => {
+  /**
+   * A send, checked in this order: the token (or the identity's rates), the eid, the recipient's
+   * registration, then the ephemeral pair rate or the disk floor and the stranger quota, then
+   * queued for the group commit. Each store answer goes through `andThen` (relay/maybe.ts): the
+   * SQLite store answers in process, so its sends are checked and queued in the frame's own turn;
+   * the Redis store's are awaited, in the same order.
+   */
+  const handleSend = (c: Conn, f: SendFrame): Maybe<void> => {
     const now = Date.now();
     const token = f.token;
-    if (token) await checkToken(c, { ...f, token }, now);
-    else {
-      if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
-      // Typing and other ephemerals go only between contacts (§7.2): never identified, so a
-      // stranger or a throwaway key cannot push anything at a listening recipient.
-      if (f.ephemeral) throw new FrameRefusal('TOKEN_REQUIRED', "an ephemeral send needs a delivery token for the recipient's mailbox");
-      if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
-      let ib = identityBuckets.get(c.key!);
-      if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
-      if (!ib.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
+    if (token) {
+      const h = tokenHash(token);
+      const hk = toB64(h);
+      return andThen(tokenNow ? tokenNow(h, hk) : store.token(h), (row) => {
+        checkToken(c, f, hk, row, now);
+        return sendChecked(c, f, hk, now);
+      });
     }
+    if (!c.signPk) throw new FrameRefusal('AUTH_REQUIRED', 'authenticate before send, or send with a delivery token');
+    // Typing and other ephemerals go only between contacts (§7.2): never identified, so a
+    // stranger or a throwaway key cannot push anything at a listening recipient.
+    if (f.ephemeral) throw new FrameRefusal('TOKEN_REQUIRED', "an ephemeral send needs a delivery token for the recipient's mailbox");
+    if (!c.sendBucket.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerConn} envelopes per second on this connection`);
+    let ib = identityBuckets.get(c.key!);
+    if (!ib) identityBuckets.set(c.key!, (ib = new Bucket(limits.sendRatePerIdentity)));
+    if (!ib.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.sendRatePerIdentity} envelopes per second from this identity`);
+    return sendChecked(c, f, undefined, now);
+  };
+
+  /** A send whose sender passed its checks (`hk`: its token's hash as base64, undefined when identified): the envelope and the recipient. */
+  const sendChecked = (c: Conn, f: SendFrame, hk: string | undefined, now: number): Maybe<void> => {
     if (envelopeId(f.env) !== f.eid) throw new FrameRefusal('BAD_ENVELOPE', 'eid does not match the envelope');
     const rkey = f.toText; // = toB64(f.to): base64 is strict
-    if (!(await store.isRegistered(f.to, rkey))) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
+    return andThen(registeredNow ? registeredNow(rkey) : store.isRegistered(f.to, rkey), (registered) => {
+      if (!registered) throw new FrameRefusal('UNKNOWN_RECIPIENT', 'the recipient is not registered on this relay');
+      return sendToMailbox(c, f, hk, rkey, now);
+    });
+  };
+
+  const sendToMailbox = (c: Conn, f: SendFrame, hk: string | undefined, rkey: string, now: number): Maybe<void> => {
     // Identified and durable: the stranger quota of this (sender, mailbox) pair (§7.7).
     if (f.ephemeral) {
       // The pair: the token's hash (only token sends get here) and the mailbox.
-      const pk = `${toB64(tokenHash(token!))} ${rkey}`;
+      const pk = `${hk!} ${rkey}`;
       let pb = pairBuckets.get(pk);
       if (!pb) pairBuckets.set(pk, (pb = new Bucket(limits.ephemeralRatePerPair)));
       if (!pb.take(now)) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.ephemeralRatePerPair} ephemeral envelopes per second to this recipient`);
@@ -331,20 +360,22 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     // this process's own (relay/strangers.ts: never stored), so with a shared store each relay
     // process enforces them on the sends it takes.
     const diskFull = freeBytes(now) - f.env.length < limits.minFreeBytes;
-    const stranger = !token && !strangers.counted(rkey, f.eid);
+    const stranger = hk === undefined && !strangers.counted(rkey, f.eid);
     const over = stranger ? strangers.refusal(c.key!, rkey, f.env.length) : undefined;
     if (diskFull || over) {
-      if (await store.exists(f.to, f.eid)) {
-        c.link.send(acceptedText(f.id, f.eid, true, 0));
-        return;
-      }
-      if (diskFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
-      throw new FrameRefusal(
-        'STRANGER_QUOTA',
-        over === 'pair'
-          ? `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`
-          : `senders without a delivery token already fill their share of this mailbox (${shareCount} envelopes, ${shareBytes} bytes); the rest is kept for contacts`,
-      );
+      return andThen(existsNow ? existsNow(f.to, f.eid) : store.exists(f.to, f.eid), (stored) => {
+        if (stored) {
+          c.link.send(acceptedText(f.id, f.eid, true, 0));
+          return;
+        }
+        if (diskFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
+        throw new FrameRefusal(
+          'STRANGER_QUOTA',
+          over === 'pair'
+            ? `more than ${limits.strangerMaxCount} envelopes or ${limits.strangerMaxBytes} bytes from you wait in this mailbox; a contact's delivery token is not limited so`
+            : `senders without a delivery token already fill their share of this mailbox (${shareCount} envelopes, ${shareBytes} bytes); the rest is kept for contacts`,
+        );
+      });
     }
     const key = c.key;
     if (stranger) strangers.charge(key!, rkey, f.eid, f.env.length, now);
@@ -384,7 +415,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     c.link.send({ t: 'ok', id: f.id, tokens: n });
   };
 
-  const dispatch = (c: Conn, f: ClientFrame): void | Promise<void> => {
+  const dispatch = (c: Conn, f: ClientFrame): Maybe<void> => {
     if (f.t === 'ping') return c.link.send({ t: 'pong', id: f.id, time: Date.now() });
     if (f.t === 'auth') return handleAuth(c, f);
     // Without auth: ping, auth, lookup (the directory is public), fetch-prekeys (public too,
@@ -427,27 +458,37 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const handle = async (c: Conn, f: ClientFrame): Promise<void> => {
-    try {
-      await dispatch(c, f);
-    } catch (e) {
-      if (e instanceof FrameRefusal) return sendError(c, f.id, e.code, e.message);
-      if (isDiskFull(e)) {
-        event('store-error', { conn: c.n, frame: f.t, error: 'SQLITE_FULL' });
-        return sendError(c, f.id, 'STORE_FULL', "the relay's disk is full");
-      }
-      event('internal-error', { conn: c.n, frame: f.t, error: isHushError(e) ? e.code : (e as Error).name });
-      sendError(c, f.id, 'INTERNAL', 'the relay failed to handle this frame');
+  /** The answer to a frame whose handler threw (now or later). */
+  const failed = (c: Conn, f: ClientFrame, e: unknown): void => {
+    if (e instanceof FrameRefusal) return sendError(c, f.id, e.code, e.message);
+    if (isDiskFull(e)) {
+      event('store-error', { conn: c.n, frame: f.t, error: 'SQLITE_FULL' });
+      return sendError(c, f.id, 'STORE_FULL', "the relay's disk is full");
     }
+    event('internal-error', { conn: c.n, frame: f.t, error: isHushError(e) ? e.code : (e as Error).name });
+    sendError(c, f.id, 'INTERNAL', 'the relay failed to handle this frame');
+  };
+
+  /** Handles `f`: at once when its handler completes synchronously, else a promise that never rejects. */
+  const handle = (c: Conn, f: ClientFrame): Maybe<void> => {
+    let r: Maybe<void>;
+    try {
+      r = dispatch(c, f);
+    } catch (e) {
+      return failed(c, f, e);
+    }
+    if (r instanceof Promise) return r.catch((e: unknown) => failed(c, f, e));
   };
 
   /**
    * A frame is parsed and counted against --frame-rate when it arrives; it is answered in
    * arrival order, after the frames before it on its connection (the store is asynchronous).
+   * When none of them waits, it is handled at once, and one that completes synchronously (a
+   * send on the SQLite store) costs no promise; else it waits on the connection's chain.
    */
   const onFrame = (c: Conn, text: string | undefined): Promise<void> => {
     c.alive = true;
-    let next: () => void | Promise<void>;
+    let next: () => Maybe<void>;
     if (text === undefined) next = () => sendError(c, undefined, 'BAD_FRAME', 'binary frames are not supported, send json text');
     else {
       const r = parseClientFrame(text, limits.maxFrameBytes);
@@ -458,7 +499,16 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         next = () => (ctx.closing() ? sendError(c, f.id, 'SHUTTING_DOWN', 'the relay is shutting down') : handle(c, f));
       }
     }
-    return (c.chain = c.chain.then(next));
+    if (c.waiting === 0) {
+      const r = next();
+      return r instanceof Promise ? wait(c, r) : ANSWERED;
+    }
+    return wait(c, c.chain.then(next));
+  };
+  /** `p` (a frame being handled) holds back the connection's later frames until it settles. */
+  const wait = (c: Conn, p: Promise<void>): Promise<void> => {
+    c.waiting++;
+    return (c.chain = p.finally(() => void c.waiting--));
   };
 
   return {
@@ -472,7 +522,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
       alive: true,
       sendBucket: new Bucket(limits.sendRatePerConn),
       frameBucket: new Bucket(limits.frameRatePerConn),
-      chain: Promise.resolve(),
+      chain: ANSWERED,
+      waiting: 0,
       prekeyBucket: new Bucket(limits.prekeyRatePerConn),
     }),
     hello: (c) => ({ t: 'hello', challenge: toB64(c.challenge), relay: urls.main, urls: urls.all, time: Date.now(), limits: publicLimits }),

@@ -20,6 +20,8 @@ export interface StoredMail {
 }
 export interface NewMail {
   recipient: Uint8Array;
+  /** `recipient` as base64, when the caller has it (the relay's sends do): not encoded again. */
+  rkey?: string;
   eid: string;
   env: Uint8Array;
   time: number;
@@ -93,6 +95,14 @@ export interface Store {
    * (relay/blobs.ts) needs it synchronously; a store without it serves no blobs yet (Redis).
    */
   registeredNow?(rkey: string): boolean;
+  /**
+   * The synchronous twins of `token` and `exists`, for a store that answers in process (SQLite):
+   * with them and `registeredNow`, a send is checked without awaiting (relay/handlers.ts, the
+   * hot path). Each answers exactly what its asynchronous twin answers; `hk` is `h` as base64.
+   * A shared store (Redis) has none: its sends take the asynchronous path.
+   */
+  tokenNow?(h: Uint8Array, hk: string): { recipient: Uint8Array; exp: number } | undefined;
+  existsNow?(recipient: Uint8Array, eid: string): boolean;
 
   /** Adds (or re-dates) and removes token hashes of `recipient`; a hash of another mailbox is left alone. Unexpired tokens after. */
   putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): Promise<number>;

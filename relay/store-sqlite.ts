@@ -2,11 +2,13 @@
  * The embedded store behind the Store interface (relay/store-api.ts): the SQLite file of
  * relay/store.ts, used by this one relay process only. Because nothing else writes it, the
  * quotas are checked against counts kept in memory (read from the file once per mailbox, then
- * kept up to date), and the registered keys are a Set: no query per send.
+ * kept up to date), the registered keys are a Set and the tokens read are cached
+ * (relay/token-cache.ts): a contact's send makes no query before its insert.
  */
 import type { DirectoryEntry, InsertResult, MailQuota, NewMail, Store, StoredMail, WakeHandler } from './store-api.js';
 import type { PrekeyStore } from './prekeys-store.js';
 import { RelayStore } from './store.js';
+import { TokenCache } from './token-cache.js';
 import { toB64 } from '../src/protocol/encoding.js';
 
 interface Stats {
@@ -21,6 +23,7 @@ export class SqliteStore implements Store {
   private readonly stats = new Map<string, Stats>();
   private total: number;
   private readonly registered: Set<string>;
+  private readonly tokens = new TokenCache();
 
   constructor(readonly where: string) {
     this.db = new RelayStore(where);
@@ -38,7 +41,7 @@ export class SqliteStore implements Store {
     const out = new Array<InsertResult>(items.length);
     const fit: NewMail[] = [];
     const fitAt: number[] = [];
-    const keys = items.map((m) => toB64(m.recipient));
+    const keys = items.map((m) => m.rkey ?? toB64(m.recipient));
     // Counted in order, so that a batch cannot pass a quota together that each item passes alone.
     for (let i = 0; i < items.length; i++) {
       const m = items[i]!;
@@ -86,6 +89,10 @@ export class SqliteStore implements Store {
 
   exists(recipient: Uint8Array, eid: string): Promise<boolean> {
     return Promise.resolve(this.db.exists(recipient, eid));
+  }
+
+  existsNow(recipient: Uint8Array, eid: string): boolean {
+    return this.db.exists(recipient, eid);
   }
 
   pull(recipient: Uint8Array, after: number, notBefore: number, limit: number, maxBytes?: number): Promise<StoredMail[]> {
@@ -152,6 +159,10 @@ export class SqliteStore implements Store {
   }
 
   putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): Promise<number> {
+    // Dropped from the cache whether the write changes them or not (a hash of another mailbox
+    // is left alone in the table): the next send reads them from the table again.
+    for (const t of add) this.tokens.drop(toB64(t.h));
+    for (const h of remove) this.tokens.drop(toB64(h));
     return Promise.resolve(this.db.putTokens(recipient, add, remove, now));
   }
 
@@ -160,11 +171,22 @@ export class SqliteStore implements Store {
   }
 
   token(h: Uint8Array): Promise<{ recipient: Uint8Array; exp: number } | undefined> {
-    return Promise.resolve(this.db.token(h));
+    return Promise.resolve(this.tokenNow(h, toB64(h)));
+  }
+
+  tokenNow(h: Uint8Array, hk: string): { recipient: Uint8Array; exp: number } | undefined {
+    let row = this.tokens.get(hk);
+    if (!row) {
+      row = this.db.token(h);
+      if (row) this.tokens.set(hk, row); // unknown hashes are never cached
+    }
+    return row;
   }
 
   purgeTokens(now: number): Promise<number> {
-    return Promise.resolve(this.db.purgeTokens(now));
+    const n = this.db.purgeTokens(now);
+    if (n > 0) this.tokens.clear();
+    return Promise.resolve(n);
   }
 
   totalBytes(): Promise<number> {

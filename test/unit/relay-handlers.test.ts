@@ -19,6 +19,7 @@ import { Bucket } from '../../relay/bucket.js';
 import { DEFAULT_LIMITS, type RelayLimitsConfig } from '../../relay/config.js';
 import { type Conn, createHandlers, type Handlers } from '../../relay/handlers.js';
 import { Mailbox } from '../../relay/mailbox.js';
+import type { Store } from '../../relay/store-api.js';
 import { SqliteStore } from '../../relay/store-sqlite.js';
 import { relayUrls } from '../../relay/urls.js';
 import { Corking, type Link } from '../../relay/wire.js';
@@ -43,18 +44,40 @@ let closing: boolean;
 let counter = 0;
 /** What the handlers read as the data directory's free space (--min-free). */
 let free = Infinity;
+/** The store methods the handlers called, with `awaited` set up (the async path). */
+let calls: string[] = [];
 
-function setup(limits: Partial<RelayLimitsConfig> = {}): void {
+/**
+ * The SQLite store without its synchronous twins (tokenNow, existsNow, registeredNow): the
+ * handlers await every check, as they do on the Redis store. Records what is called.
+ */
+function awaitedOnly(s: SqliteStore): Store {
+  return new Proxy(s, {
+    get(target, k) {
+      if (k === 'tokenNow' || k === 'existsNow' || k === 'registeredNow') return undefined;
+      const v: unknown = Reflect.get(target, k, target);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]): unknown => {
+        calls.push(String(k));
+        return (v as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+function setup(limits: Partial<RelayLimitsConfig> = {}, opts: { awaited?: boolean } = {}): void {
   dir = mkdtempSync(join(tmpdir(), 'hush-relay-unit-'));
   store = new SqliteStore(dir);
   events = [];
   closing = false;
   free = Infinity;
-  mailbox = new Mailbox(store, new Corking(), (name) => events.push(name), { ...DEFAULT_LIMITS, ...limits });
+  calls = [];
+  const seen = opts.awaited ? awaitedOnly(store) : store;
+  mailbox = new Mailbox(seen, new Corking(), (name) => events.push(name), { ...DEFAULT_LIMITS, ...limits });
   handlers = createHandlers({
     limits: { ...DEFAULT_LIMITS, ...limits },
     urls: relayUrls('127.0.0.1', 7070),
-    store,
+    store: seen,
     mailbox,
     event: (name) => events.push(name),
     closing: () => closing,
@@ -63,10 +86,10 @@ function setup(limits: Partial<RelayLimitsConfig> = {}): void {
 }
 
 /** A fresh relay state (store, mailbox, handlers) with these limits. */
-function restart(limits: Partial<RelayLimitsConfig> = {}): void {
+function restart(limits: Partial<RelayLimitsConfig> = {}, opts: { awaited?: boolean } = {}): void {
   void store.close();
   rmSync(dir, { recursive: true, force: true });
-  setup(limits);
+  setup(limits, opts);
 }
 
 function connect(): Fake {
@@ -622,6 +645,71 @@ describe('relay handlers: delivery tokens (sealed sender) and the stranger quota
     await turn();
     expect(fm.last()).toMatchObject({ t: 'accepted', id: 'm4' });
   });
+  it("forgets a token it has used as soon as its mailbox writes it: removed, refused; added again, accepted; claimed by another mailbox, still the first one's; re-dated, the new expiry; purged, refused", async () => {
+    const bob = makeUser();
+    const carol = makeUser();
+    const alice = makeUser();
+    await register(bob);
+    await register(carol);
+    const fb = connect();
+    await auth(fb, bob);
+    const t = await giveToken(fb);
+    const anon = connect();
+    const send = async (to: User, id: string): Promise<Frame> => {
+      const r = await frame(anon, tokenSend(to, seal(alice, to, id), t, id));
+      await turn();
+      return r.t === 'error' ? r : anon.last();
+    };
+    expect(await send(bob, 's1')).toMatchObject({ t: 'accepted', id: 's1' }); // read from the table, then kept
+    expect(await reg(fb, [], [t], 'k2')).toMatchObject({ t: 'ok', tokens: 0 });
+    expect(await send(bob, 's2')).toMatchObject({ t: 'error', id: 's2', code: 'TOKEN_INVALID' });
+    expect(await reg(fb, [{ t, exp: Date.now() + 60_000 }], [], 'k3')).toMatchObject({ t: 'ok', tokens: 1 });
+    expect(await send(bob, 's3')).toMatchObject({ t: 'accepted', id: 's3' });
+    const fc = connect();
+    await auth(fc, carol);
+    expect(await reg(fc, [{ t, exp: Date.now() + 60_000 }], [], 'k4')).toMatchObject({ t: 'ok', tokens: 0 }); // bob's hash: left alone
+    expect(await send(carol, 's4')).toMatchObject({ t: 'error', id: 's4', code: 'TOKEN_INVALID' });
+    expect(await send(bob, 's5')).toMatchObject({ t: 'accepted', id: 's5' });
+    await reg(fb, [{ t, exp: Date.now() + 5000 }], [], 'k5'); // re-dated: what the relay reads is the new expiry
+    expect((await store.token(tokenHash(t)))!.exp).toBeLessThanOrEqual(Date.now() + 5000);
+    expect(await store.purgeTokens(Date.now() + 120_000)).toBe(1); // as the purge timer does once it expired
+    expect(await send(bob, 's6')).toMatchObject({ t: 'error', id: 's6', code: 'TOKEN_INVALID' });
+    expect(store.db.stats(bob.id.signPk).count).toBe(3);
+  });
+
+  for (const awaited of [false, true]) {
+    it(`answers one connection's frames in arrival order, ${awaited ? 'every store check awaited (as on Redis)' : 'the SQLite store answering at once'}; a resend under --min-free is accepted, a new envelope STORE_FULL`, async () => {
+      restart({}, { awaited });
+      const bob = makeUser('bob');
+      const alice = makeUser();
+      await register(bob);
+      const fb = connect();
+      await auth(fb, bob);
+      const t = await giveToken(fb);
+      const anon = connect();
+      const env = seal(alice, bob, 'in order');
+      // Sent without waiting for answers: a lookup (the store answers later), a send with an
+      // unknown token (refused), a ping, a good token send (accepted at the group commit), a ping.
+      const sent = [
+        { t: 'lookup', id: 'l1', name: 'bob' },
+        tokenSend(bob, seal(alice, bob, 'x'), token(), 's1'),
+        { t: 'ping', id: 'p1' },
+        tokenSend(bob, env, t, 's2'),
+        { t: 'ping', id: 'p2' },
+      ].map((f) => handlers.onFrame(anon.conn, JSON.stringify({ v: 1, ...f })));
+      await Promise.all(sent);
+      await turn();
+      expect(anon.frames.slice(1).map((f) => `${String(f.t)} ${String(f.id)}`)).toEqual(['bundle l1', 'error s1', 'pong p1', 'pong p2', 'accepted s2']);
+      expect(fb.last()).toMatchObject({ t: 'push', eid: envelopeId(env) });
+      free = 0; // under the floor: only mail already stored is accepted (found by the store's exists)
+      expect(await frame(anon, tokenSend(bob, env, t, 's3'))).toMatchObject({ t: 'accepted', id: 's3', stored: true, delivered: 0 });
+      expect(await frame(anon, tokenSend(bob, seal(alice, bob, 'y'), t, 's4'))).toMatchObject({ t: 'error', id: 's4', code: 'STORE_FULL' });
+      expect(store.db.stats(bob.id.signPk).count).toBe(1);
+      if (awaited) for (const m of ['token', 'isRegistered', 'exists', 'insertBatch']) expect(calls).toContain(m);
+      else expect(calls).toEqual([]);
+    });
+  }
+
   it('identified senders together fill at most --stranger-share of a mailbox; token sends still get in up to the mailbox quota', async () => {
     restart({ mailboxMaxCount: 10, strangerMaxCount: 2, strangerSharePercent: 50 });
     const bob = makeUser();
