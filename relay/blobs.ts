@@ -9,7 +9,8 @@
  * --blob-quota-recipient (BLOB_QUOTA), --blob-ttl, and the relay's --min-free (STORE_FULL).
  */
 import { randomBytes } from '../src/crypto/nacl.js';
-import { toB64, toHex } from '../src/protocol/encoding.js';
+import { fromHex, toB64, toHex } from '../src/protocol/encoding.js';
+import { BLOB_BIN_HEADER_BYTES, encodeBlobBinHeader } from '../src/protocol/blob-binary.js';
 import type { BlobBeginFrame, BlobClientFrame, BlobGetFrame, BlobPutFrame, BlobRefFrame } from '../src/protocol/blob-frames.js';
 import { BLOB_ID_BYTES } from '../src/protocol/file-chunks.js';
 import type { RelayLimitsConfig } from './config.js';
@@ -21,7 +22,7 @@ import { join } from 'node:path';
 export interface BlobConn {
   n: number;
   key?: string;
-  link: { send(frame: { t: string; [k: string]: unknown }): void };
+  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array): void };
 }
 
 export class BlobRefusal extends Error {
@@ -87,6 +88,7 @@ export class BlobStore {
   }
 
   close(): void {
+    this.files.closeAll();
     this.meta.close();
   }
 
@@ -174,6 +176,7 @@ export class BlobStore {
     if (f.data.length !== want) throw new BlobRefusal('BLOB_ORDER', `chunk ${f.i} must be ${want} bytes, it is ${f.data.length}`);
     if (this.deps.freeBytes(this.now()) - f.data.length < this.deps.limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk is nearly full; retry later");
     this.files.write(r.id, f.i * r.chunk, f.data, f.i === r.chunks - 1);
+    if (f.i === r.chunks - 1) this.files.release(r.id);
     this.state(c, f.id, r, have + 1);
   }
 
@@ -201,6 +204,13 @@ export class BlobStore {
     const r = this.forRecipient(c, f.blob);
     if (f.i >= r.chunks) throw new BlobRefusal('NOT_FOUND', `the blob has ${r.chunks} chunks, there is no chunk ${f.i}`);
     const len = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
+    if (f.bin) {
+      // The chunk is read straight after the header: one buffer, no copy (§7.9.1).
+      const out = Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES + len);
+      encodeBlobBinHeader('chunk', Number(f.id), fromHex(r.id, 'blob id'), f.i).copy(out, 0);
+      this.files.readInto(r.id, f.i * r.chunk, len, out, BLOB_BIN_HEADER_BYTES);
+      return c.link.sendBinary(out);
+    }
     const data = this.files.read(r.id, f.i * r.chunk, len);
     c.link.send({ t: 'chunk', id: f.id, blob: r.id, i: f.i, data: data.toString('base64') });
   }

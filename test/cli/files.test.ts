@@ -139,7 +139,8 @@ describe('hush send --file / files / save', () => {
   });
 
   it('kill -9 during an upload and during a download: both resume from the last acknowledged chunk', async () => {
-    const data = randomBytes(10 * 65536 + 1234);
+    // More chunks than the transfer window (32) past the kill point, so the kill lands mid-transfer.
+    const data = randomBytes(44 * 65536 + 1234);
     const src = path.join(work, 'resume.bin');
     await fsp.writeFile(src, data);
     const begins = (): number =>
