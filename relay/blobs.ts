@@ -175,7 +175,16 @@ export class BlobStore {
     const want = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
     if (f.data.length !== want) throw new BlobRefusal('BLOB_ORDER', `chunk ${f.i} must be ${want} bytes, it is ${f.data.length}`);
     if (this.deps.freeBytes(this.now()) - f.data.length < this.deps.limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk is nearly full; retry later");
-    this.files.write(r.id, f.i * r.chunk, f.data, f.i === r.chunks - 1);
+    try {
+      this.files.write(r.id, f.i * r.chunk, f.data, f.i === r.chunks - 1);
+    } catch (e) {
+      // The data directory filled up (or the file outgrew what the relay may write): the chunk
+      // is cut off again (blobs-files.ts), the blob keeps its whole chunks and can resume later.
+      const code = (e as { code?: string }).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EFBIG') throw e;
+      this.deps.event('store-error', { conn: c.n, op: 'blob-put', error: code });
+      throw new BlobRefusal('STORE_FULL', `the relay's disk is full (chunk ${f.i} not kept: the relay has ${have} chunks); retry later`);
+    }
     if (f.i === r.chunks - 1) this.files.release(r.id);
     this.state(c, f.id, r, have + 1);
   }

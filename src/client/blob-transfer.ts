@@ -244,8 +244,9 @@ export function partPath(dest: string, d: FileDescriptor): string {
 
 function diskError(dest: string, e: unknown): unknown {
   const code = (e as { code?: string }).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT')
-    return new DataError('DISK_FULL', `no space left to write ${dest}; nothing was written there`, {
+  // EFBIG: the file outgrew what this process may write (RLIMIT_FSIZE) or the file system holds.
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG')
+    return new DataError('DISK_FULL', `no space left to write ${dest} (${code}); nothing was written there`, {
       cause: e,
       hint: 'free some space (or save elsewhere with -o) and run hush save again',
     });
@@ -304,8 +305,10 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
           hint: 'ask the sender to send it again',
         }); // nothing to resume: the part goes (finally)
       }
+      const disk = diskError(dest, e);
+      if (disk instanceof DataError) throw disk; // a full disk: the part goes too (finally), nothing is left beside the destination
       keep = true; // connection lost, relay error: keep the verified prefix for the next try
-      throw diskError(dest, e);
+      throw disk;
     }
     if (!equal(hash.digest(), d.sha256))
       throw new DataError('FILE_HASH_MISMATCH', 'the file does not match the SHA-256 its sender announced; nothing was written', { hint: 'ask the sender to send it again' });

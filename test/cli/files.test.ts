@@ -2,15 +2,16 @@
  * Sending files through the real binary and a real relay process (issue #15): round trip with
  * the hash checked, what pull/history/files show (never the key), stdin with --name, the relay's
  * data directory holding no plaintext, no overwrite without --force, a tampered blob refused with
- * nothing left at the destination, and the relay's size cap.
+ * nothing left at the destination, the relay's size cap, and a save into a full disk.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess, tmpDir } from '../integration/helpers.js';
-import { makeHome } from './helpers.js';
-import { jsonOf, newUser, type TestUser } from './messaging-helpers.js';
+import { hush, makeHome } from './helpers.js';
+import { ENV, jsonOf, newUser, type TestUser } from './messaging-helpers.js';
+import { skipWithout, whyNoPrlimit } from '../needs.js';
 
 let relay: RelayProc;
 let dataDir: string;
@@ -204,5 +205,27 @@ describe('hush send --file / files / save', () => {
     expect(await fsp.readFile(path.join(inbox, 'notes.txt'), 'utf8')).toBe('already here');
     expect(sha(await fsp.readFile(path.join(inbox, 'notes-1.txt')))).toBe(sha(a));
     expect(sha(await fsp.readFile(path.join(inbox, 'notes-2.txt')))).toBe(sha(b));
+  });
+
+  // A full disk without a mount: RLIMIT_FSIZE (util-linux prlimit) on the saving process makes a
+  // write past 1 MiB fail with EFBIG, as ENOSPC would on a full file system; it needs no root
+  // and no tmpfs, so it runs the same on every machine.
+  it.skipIf(skipWithout('prlimit', whyNoPrlimit()))('hush save into a full disk: DISK_FULL, exit 6, nothing at the destination; the same save succeeds once there is room', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 777);
+    const src = path.join(work, 'big-for-disk.bin');
+    await fsp.writeFile(src, data);
+    const sent = await alice.run(['send', 'bob', '--file', src, '--json']);
+    expect(sent.exitCode).toBe(0);
+    const id = String(jsonOf(sent.stdout).find((e) => e.event === 'file-sent')!.id);
+    expect((await bob.run(['pull'])).exitCode).toBe(0);
+    const dest = path.join(work, 'full-disk');
+    await fsp.mkdir(dest);
+    const full = await hush(['save', id, '-o', dest], { home: bob.home, env: ENV, wrap: ['prlimit', `--fsize=${1024 * 1024}`] });
+    expect(full.stderr).toMatch(/^hush: error: no space left to write .*big-for-disk\.bin \(EFBIG\); nothing was written there\nhush: hint: free some space/);
+    expect(full.exitCode).toBe(6);
+    expect(readdirSync(dest)).toEqual([]); // no partial file, no hidden part either
+    const saved = await bob.run(['save', id, '-o', dest]);
+    expect(saved.exitCode).toBe(0);
+    expect(sha(await fsp.readFile(path.join(dest, 'big-for-disk.bin')))).toBe(sha(data));
   });
 });

@@ -2,12 +2,14 @@
  * The relay's blob store through a real relay process (docs/PROTOCOL.md §7.9): the lifecycle
  * (begin, put, finish, get, ack), who may do what (NOT_FOUND alike for strangers to a blob),
  * ordering and shape errors, resume after the uploader's connection dies mid-upload, and every
- * limit with its code: size cap, quota per uploader and per recipient, TTL, free space.
+ * limit with its code: size cap, quota per uploader and per recipient, TTL, free space, and a
+ * disk filling up mid-upload.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayError } from '../../src/errors.js';
+import { skipWithout, whyNoPrlimit } from '../needs.js';
 import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, startRelayProcess, tmpDir, type User } from './helpers.js';
 
 const CHUNK = 1040; // sealed bytes per chunk (1024 + 16)
@@ -159,6 +161,45 @@ describe('relay blob store', () => {
       await a.close();
     } finally {
       await full.stop();
+    }
+  });
+
+  // The disk filling up during an upload: the relay runs under RLIMIT_FSIZE (prlimit), so a write
+  // past 1 MiB fails with EFBIG as it would with ENOSPC; no root or mount needed.
+  it.skipIf(skipWithout('prlimit', whyNoPrlimit()))('a disk that fills during an upload: STORE_FULL, the chunk is not kept, the blob resumes once there is room', async () => {
+    const dir = tmpDir('hush-relay-blobs-fsize-');
+    const limited = await startRelayProcess({ dataDir: dir, fileSizeLimit: 1024 * 1024 });
+    const BIG = 65552; // a full sealed chunk
+    try {
+      await registerUsers(limited.url, alice, bob);
+      const a = await alice.connect(limited.url);
+      const st = await a.blobBegin([bob.id.signPk], 32 * BIG, BIG, 32);
+      let refused = -1;
+      for (let i = 0; i < 32 && refused < 0; i++) {
+        const got = await code(a.blobPut(st.blob, i, data(BIG, i)));
+        if (got === 'STORE_FULL') refused = i;
+        else expect(got).toBe('OK');
+      }
+      expect(refused).toBe(Math.floor((1024 * 1024) / BIG)); // the first chunk that would pass 1 MiB
+      expect(statSync(join(dir, 'blobs', `${st.blob}.blob`)).size).toBe(refused * BIG); // whole chunks only
+      expect(await a.blobResume(st.blob)).toMatchObject({ have: refused, done: false });
+      expect(limited.log()).toMatch(/store-error .*op=blob-put error=EFBIG/);
+      expect(await a.ping()).toBeGreaterThan(0); // still serving
+      await a.close();
+    } finally {
+      await limited.stop();
+    }
+    // Room again (the same data directory without the limit): the upload resumes where it stopped.
+    const roomy = await startRelayProcess({ dataDir: dir });
+    try {
+      const a = await alice.connect(roomy.url);
+      const blob = readdirSync(join(dir, 'blobs')).find((f) => f.endsWith('.blob'))!.slice(0, 32);
+      const { have } = await a.blobResume(blob);
+      for (let i = have; i < 32; i++) await a.blobPut(blob, i, data(BIG, i));
+      expect(await a.blobFinish(blob)).toMatchObject({ have: 32, done: true });
+      await a.close();
+    } finally {
+      await roomy.stop();
     }
   });
 });
