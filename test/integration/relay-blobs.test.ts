@@ -9,6 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayError } from '../../src/errors.js';
+import { encodeBlobBin } from '../../src/protocol/blob-binary.js';
 import { skipWithout, whyNoPrlimit } from '../needs.js';
 import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, startRelayProcess, tmpDir, type User } from './helpers.js';
 
@@ -130,6 +131,22 @@ describe('relay blob store', () => {
     expect(await r.req({ v: 1, t: 'blob-begin', id: 'b1', to, bytes: 5000, chunk: 1040, chunks: 2 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' }); // 5000 bytes are not 2 chunks of 1040
     expect(await r.req({ v: 1, t: 'blob-begin', id: 'b2', to: [], bytes: 100, chunk: 100, chunks: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
     expect(await r.req({ v: 1, t: 'blob-get', id: 'b3', blob: 'ABC', i: 0 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
+    // §7.9.1: the hello says binary frames are taken; a client that never uses them (older) still
+    // uploads with JSON puts; a malformed binary frame is refused with its code and request id.
+    expect(r.hello.limits).toMatchObject({ blobBinary: 1 });
+    const legacy = (await r.req({ v: 1, t: 'blob-begin', id: 'b4', to, bytes: 100, chunk: 100, chunks: 1 })) as { blob: string };
+    expect(await r.req({ v: 1, t: 'blob-put', id: 'b5', blob: legacy.blob, i: 0, data: Buffer.from(data(100)).toString('base64') })).toMatchObject({ t: 'blob', have: 1 });
+    const reqBin = (b: Buffer): Promise<Record<string, unknown>> => (r.send(b), r.next());
+    const bin = encodeBlobBin('put', 77, Buffer.from(legacy.blob, 'hex'), 0, data(100));
+    bin[0] = 2;
+    expect(await reqBin(bin)).toMatchObject({ t: 'error', code: 'UNSUPPORTED_VERSION' });
+    bin[0] = 1;
+    bin[1] = 2; // a chunk frame sent to the relay
+    expect(await reqBin(bin)).toMatchObject({ t: 'error', id: '77', code: 'UNKNOWN_TYPE' });
+    expect(await reqBin(bin.subarray(0, 40))).toMatchObject({ t: 'error', id: '77', code: 'UNKNOWN_TYPE' });
+    bin[1] = 1;
+    expect(await reqBin(bin.subarray(0, 40))).toMatchObject({ t: 'error', id: '77', code: 'BAD_FRAME' }); // 10 bytes of chunk: under a tag
+    expect(await r.req({ v: 1, t: 'blob-get', id: 'not-decimal', blob: legacy.blob, i: 0, bin: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
     r.ws.close();
     await Promise.all([a.close(), e.close()]);
   });
