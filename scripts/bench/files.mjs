@@ -89,7 +89,13 @@ export async function files1g(opt) {
   const r = await filesRow(opt, size, false);
   const bound = 256 * 1024 * 1024;
   const v = r.values;
-  return { ...r, baseline: `the file: ${size / 1048576} MiB; ${r.baseline}`, ratio: undefined, target: 'peak RSS of each process < 256 MiB (flat in the size)', pass: v.sendRss < bound && v.saveRss < bound && v.relayRss < bound };
+  return {
+    ...r,
+    baseline: `the file: ${size / 1048576} MiB; ${r.baseline}`,
+    ratio: undefined,
+    target: 'peak RSS of each process < 256 MiB (flat in the size)',
+    pass: v.sendRss < bound && v.saveRss < bound && v.relayRss < bound,
+  };
 }
 
 async function filesRow(opt, size, withWormhole) {
@@ -111,7 +117,7 @@ async function filesRow(opt, size, withWormhole) {
     for (let off = 0; off < size; off += piece) {
       const part = randomBytes(Math.min(piece, size - off));
       hashIn.update(part);
-      aeadMs += part.length / MB / aeadMBps(part) * 1000;
+      aeadMs += (part.length / MB / aeadMBps(part)) * 1000;
       appendFileSync(src, part);
     }
     const srcSha = hashIn.digest('hex');

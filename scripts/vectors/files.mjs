@@ -201,7 +201,13 @@ export async function writeFileVectors({ root, dist, drbg }) {
     const got = r.ok ? 'OK' : r.code;
     if (got !== expect) throw new Error(`binary frame ${name}: expected ${expect}, got ${got}`);
     // The 65,553-byte case is stored as its length and header only (the data is zeros).
-    return { name, want, ...(bytes.length > 4096 ? { header: hex(bytes.subarray(0, 30)), zeros: bytes.length - 30 } : { frame: hex(bytes) }), expect, ...(r.ok || r.id === undefined ? {} : { id: r.id }) };
+    return {
+      name,
+      want,
+      ...(bytes.length > 4096 ? { header: hex(bytes.subarray(0, 30)), zeros: bytes.length - 30 } : { frame: hex(bytes) }),
+      expect,
+      ...(r.ok || r.id === undefined ? {} : { id: r.id }),
+    };
   });
   if (!blobBytes.equals(Buffer.from(put.subarray(6, 22))) || !sealed1.equals(put.subarray(30))) throw new Error('binary put layout');
 

@@ -42,8 +42,12 @@ export async function fileTargets(m: Messenger, me: Uint8Array, name: string): P
       hint: excluded.length > 0 ? 'the other members were left out (hush group show shows why)' : 'add members with hush group add',
     });
   if (contacts.length > MAX_BLOB_RECIPIENTS)
-    throw new UsageError('FILE_GROUP_TOO_LARGE', `@${g.label} has ${contacts.length} other members; a file goes to at most ${MAX_BLOB_RECIPIENTS} (one upload, the relay's cap per blob)`, {
-      hint: 'send it to a smaller group, or to members one by one',
-    });
+    throw new UsageError(
+      'FILE_GROUP_TOO_LARGE',
+      `@${g.label} has ${contacts.length} other members; a file goes to at most ${MAX_BLOB_RECIPIENTS} (one upload, the relay's cap per blob)`,
+      {
+        hint: 'send it to a smaller group, or to members one by one',
+      },
+    );
   return { label: `@${g.label}`, contacts, fan };
 }

@@ -74,14 +74,17 @@ export function encodeBlobBin(type: BlobBinType, id: number, blob: Uint8Array, i
  */
 export function parseBlobBin(buf: Uint8Array, want: BlobBinType): BlobBinResult {
   if (buf.length < 2) return { ok: false, code: 'BAD_FRAME', message: `a binary frame is at least ${BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES} bytes, this one is ${buf.length}` };
-  if (buf[0] !== BLOB_BIN_VERSION) return { ok: false, code: 'UNSUPPORTED_VERSION', message: `binary frame version ${buf[0]} is not supported, this side speaks ${BLOB_BIN_VERSION}` };
+  if (buf[0] !== BLOB_BIN_VERSION)
+    return { ok: false, code: 'UNSUPPORTED_VERSION', message: `binary frame version ${buf[0]} is not supported, this side speaks ${BLOB_BIN_VERSION}` };
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const rawId = b.length >= 6 ? b.readUInt32BE(2) : 0;
   const id = rawId > 0 ? String(rawId) : undefined;
   const withId = (code: 'BAD_FRAME' | 'UNKNOWN_TYPE', message: string): BlobBinResult => ({ ok: false, code, message, ...(id === undefined ? {} : { id }) });
   if (buf[1] !== BLOB_BIN_TYPE[want]) return withId('UNKNOWN_TYPE', `binary frame type ${buf[1]} is not taken here (expected ${BLOB_BIN_TYPE[want]}, ${want})`);
-  if (b.length < BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES) return withId('BAD_FRAME', `a binary frame is at least ${BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES} bytes, this one is ${b.length}`);
-  if (b.length > BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK) return withId('BAD_FRAME', `a binary frame is at most ${BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK} bytes, this one is ${b.length}`);
+  if (b.length < BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES)
+    return withId('BAD_FRAME', `a binary frame is at least ${BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES} bytes, this one is ${b.length}`);
+  if (b.length > BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK)
+    return withId('BAD_FRAME', `a binary frame is at most ${BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK} bytes, this one is ${b.length}`);
   if (id === undefined) return withId('BAD_FRAME', 'binary frame request id must be 1..2^32-1');
   const high = b.readUInt32BE(22);
   if (high >= MAX_INDEX_HIGH) return withId('BAD_FRAME', 'binary frame chunk index must be below 2^48');

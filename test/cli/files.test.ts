@@ -247,22 +247,25 @@ describe('hush send --file / files / save', () => {
   // A full disk without a mount: RLIMIT_FSIZE (util-linux prlimit) on the saving process makes a
   // write past 1 MiB fail with EFBIG, as ENOSPC would on a full file system; it needs no root
   // and no tmpfs, so it runs the same on every machine.
-  it.skipIf(skipWithout('prlimit', whyNoPrlimit()))('hush save into a full disk: DISK_FULL, exit 6, nothing at the destination; the same save succeeds once there is room', async () => {
-    const data = randomBytes(2 * 1024 * 1024 + 777);
-    const src = path.join(work, 'big-for-disk.bin');
-    await fsp.writeFile(src, data);
-    const sent = await alice.run(['send', 'bob', '--file', src, '--json']);
-    expect(sent.exitCode).toBe(0);
-    const id = String(jsonOf(sent.stdout).find((e) => e.event === 'file-sent')!.id);
-    expect((await bob.run(['pull'])).exitCode).toBe(0);
-    const dest = path.join(work, 'full-disk');
-    await fsp.mkdir(dest);
-    const full = await hush(['save', id, '-o', dest], { home: bob.home, env: ENV, wrap: ['prlimit', `--fsize=${1024 * 1024}`] });
-    expect(full.stderr).toMatch(/^hush: error: no space left to write .*big-for-disk\.bin \(EFBIG\); nothing was written there\nhush: hint: free some space/);
-    expect(full.exitCode).toBe(6);
-    expect(readdirSync(dest)).toEqual([]); // no partial file, no hidden part either
-    const saved = await bob.run(['save', id, '-o', dest]);
-    expect(saved.exitCode).toBe(0);
-    expect(sha(await fsp.readFile(path.join(dest, 'big-for-disk.bin')))).toBe(sha(data));
-  });
+  it.skipIf(skipWithout('prlimit', whyNoPrlimit()))(
+    'hush save into a full disk: DISK_FULL, exit 6, nothing at the destination; the same save succeeds once there is room',
+    async () => {
+      const data = randomBytes(2 * 1024 * 1024 + 777);
+      const src = path.join(work, 'big-for-disk.bin');
+      await fsp.writeFile(src, data);
+      const sent = await alice.run(['send', 'bob', '--file', src, '--json']);
+      expect(sent.exitCode).toBe(0);
+      const id = String(jsonOf(sent.stdout).find((e) => e.event === 'file-sent')!.id);
+      expect((await bob.run(['pull'])).exitCode).toBe(0);
+      const dest = path.join(work, 'full-disk');
+      await fsp.mkdir(dest);
+      const full = await hush(['save', id, '-o', dest], { home: bob.home, env: ENV, wrap: ['prlimit', `--fsize=${1024 * 1024}`] });
+      expect(full.stderr).toMatch(/^hush: error: no space left to write .*big-for-disk\.bin \(EFBIG\); nothing was written there\nhush: hint: free some space/);
+      expect(full.exitCode).toBe(6);
+      expect(readdirSync(dest)).toEqual([]); // no partial file, no hidden part either
+      const saved = await bob.run(['save', id, '-o', dest]);
+      expect(saved.exitCode).toBe(0);
+      expect(sha(await fsp.readFile(path.join(dest, 'big-for-disk.bin')))).toBe(sha(data));
+    },
+  );
 });

@@ -210,7 +210,9 @@ describe('relay blob store', () => {
     const roomy = await startRelayProcess({ dataDir: dir });
     try {
       const a = await alice.connect(roomy.url);
-      const blob = readdirSync(join(dir, 'blobs')).find((f) => f.endsWith('.blob'))!.slice(0, 32);
+      const blob = readdirSync(join(dir, 'blobs'))
+        .find((f) => f.endsWith('.blob'))!
+        .slice(0, 32);
       const { have } = await a.blobResume(blob);
       for (let i = have; i < 32; i++) await a.blobPut(blob, i, data(BIG, i));
       expect(await a.blobFinish(blob)).toMatchObject({ have: 32, done: true });
