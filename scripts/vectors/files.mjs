@@ -188,6 +188,8 @@ export async function writeFileVectors({ root, dist, drbg }) {
   };
   const invalidBinary = [
     ['empty', Buffer.alloc(0), 'put', 'BAD_FRAME'],
+    ['stray-4-bytes', Buffer.from([0x00, 0xff, 0x7b, 0x7d]), 'put', 'BAD_FRAME'],
+    ['version-2-short', edit((b) => (b[0] = 2)).subarray(0, 40), 'put', 'BAD_FRAME'],
     ['version-2', edit((b) => (b[0] = 2)), 'put', 'UNSUPPORTED_VERSION'],
     ['type-chunk-to-relay', edit((b) => (b[1] = 2)), 'put', 'UNKNOWN_TYPE'],
     ['type-3', edit((b) => (b[1] = 3)), 'put', 'UNKNOWN_TYPE'],

@@ -68,26 +68,30 @@ export function encodeBlobBin(type: BlobBinType, id: number, blob: Uint8Array, i
 
 /**
  * Parses a binary blob frame that must be of type `want` (the relay takes puts, the client
- * chunks). Problems: a short frame, a chunk outside 16..=65,552 bytes, a request id of 0, an
- * index of 2^48 or more (BAD_FRAME); another version (UNSUPPORTED_VERSION); another type
- * (UNKNOWN_TYPE). The request id is returned with the problem once the header holds it.
+ * chunks). Checked in this order: a frame shorter than a header and a tag (BAD_FRAME: so any
+ * stray binary message is a bad frame); another version (UNSUPPORTED_VERSION); another type
+ * (UNKNOWN_TYPE); a chunk over 65,552 bytes, a request id of 0, an index of 2^48 or more
+ * (BAD_FRAME). The request id goes with the problem when the frame is version 1 and holds one.
  */
 export function parseBlobBin(buf: Uint8Array, want: BlobBinType): BlobBinResult {
-  if (buf.length < 2) return { ok: false, code: 'BAD_FRAME', message: `a binary frame is at least ${BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES} bytes, this one is ${buf.length}` };
-  if (buf[0] !== BLOB_BIN_VERSION)
-    return { ok: false, code: 'UNSUPPORTED_VERSION', message: `binary frame version ${buf[0]} is not supported, this side speaks ${BLOB_BIN_VERSION}` };
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const rawId = b.length >= 6 ? b.readUInt32BE(2) : 0;
+  const rawId = b.length >= 6 && b[0] === BLOB_BIN_VERSION ? b.readUInt32BE(2) : 0;
   const id = rawId > 0 ? String(rawId) : undefined;
-  const withId = (code: 'BAD_FRAME' | 'UNKNOWN_TYPE', message: string): BlobBinResult => ({ ok: false, code, message, ...(id === undefined ? {} : { id }) });
-  if (buf[1] !== BLOB_BIN_TYPE[want]) return withId('UNKNOWN_TYPE', `binary frame type ${buf[1]} is not taken here (expected ${BLOB_BIN_TYPE[want]}, ${want})`);
-  if (b.length < BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES)
-    return withId('BAD_FRAME', `a binary frame is at least ${BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES} bytes, this one is ${b.length}`);
+  const problem = (code: 'BAD_FRAME' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_TYPE', message: string): BlobBinResult => ({
+    ok: false,
+    code,
+    message,
+    ...(id === undefined ? {} : { id }),
+  });
+  const min = BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES;
+  if (b.length < min) return problem('BAD_FRAME', `a binary frame is a blob chunk of at least ${min} bytes (PROTOCOL §7.9.1), this one is ${b.length}`);
+  if (b[0] !== BLOB_BIN_VERSION) return problem('UNSUPPORTED_VERSION', `binary frame version ${b[0]} is not supported, this side speaks ${BLOB_BIN_VERSION}`);
+  if (b[1] !== BLOB_BIN_TYPE[want]) return problem('UNKNOWN_TYPE', `binary frame type ${b[1]} is not taken here (expected ${BLOB_BIN_TYPE[want]}, ${want})`);
   if (b.length > BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK)
-    return withId('BAD_FRAME', `a binary frame is at most ${BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK} bytes, this one is ${b.length}`);
-  if (id === undefined) return withId('BAD_FRAME', 'binary frame request id must be 1..2^32-1');
+    return problem('BAD_FRAME', `a binary frame is at most ${BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK} bytes, this one is ${b.length}`);
+  if (id === undefined) return problem('BAD_FRAME', 'binary frame request id must be 1..2^32-1');
   const high = b.readUInt32BE(22);
-  if (high >= MAX_INDEX_HIGH) return withId('BAD_FRAME', 'binary frame chunk index must be below 2^48');
+  if (high >= MAX_INDEX_HIGH) return problem('BAD_FRAME', 'binary frame chunk index must be below 2^48');
   return {
     ok: true,
     frame: { type: want, id, blob: toHex(b.subarray(6, 22)), i: high * 2 ** 32 + b.readUInt32BE(26), data: b.subarray(BLOB_BIN_HEADER_BYTES) },
