@@ -89,6 +89,21 @@ describe('relay blob store', () => {
     await Promise.all([a, b, c, e].map((x) => x.close()));
   });
 
+  it('without the hello flag (an older relay) the client falls back to JSON puts and chunks, and the bytes are the same', async () => {
+    const a = await alice.connect(relay.url);
+    const b = await bob.connect(relay.url);
+    for (const c of [a, b]) delete (c.hello.limits as { blobBinary?: number }).blobBinary; // as an older relay's hello
+    expect(a.binaryBlobs).toBe(false);
+    const st = await a.blobBegin([bob.id.signPk], CHUNK + 50, CHUNK, 2);
+    await a.blobPut(st.blob, 0, data(CHUNK, 4));
+    await a.blobPut(st.blob, 1, data(50, 5));
+    await a.blobFinish(st.blob);
+    expect(Buffer.from((await b.blobGet(st.blob, 1)).data).equals(Buffer.from(data(50, 5)))).toBe(true);
+    expect(relay.log()).not.toMatch(/internal-error/);
+    await b.blobAck(st.blob);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('an uploader whose connection died resumes from the chunks the relay holds', async () => {
     const a1 = await alice.connect(relay.url);
     const st = await a1.blobBegin([bob.id.signPk], 4 * CHUNK, CHUNK, 4);
