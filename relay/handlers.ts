@@ -104,7 +104,7 @@ export interface Handlers {
   newConn(n: number, link: Link, addr?: string): Conn;
   /** The `hello` frame for `c`. */
   hello(c: Conn): { t: string; [k: string]: unknown };
-  /** One frame from `c`: binary frames are refused, text frames parsed and handled; resolves once it is answered (a send: once queued). */
+  /** One text frame from `c`, parsed and handled (undefined: a binary message taken as no blob frame, refused BAD_FRAME); resolves once it is answered (a send: once queued). */
   onFrame(c: Conn, text: string | undefined): Promise<void>;
   /** One binary frame from `c`: a blob chunk put (docs/PROTOCOL.md §7.9.1), queued like a text frame. */
   onBinary(c: Conn, data: Uint8Array): Promise<void>;
