@@ -9,7 +9,8 @@
  * --blob-quota-recipient (BLOB_QUOTA), --blob-ttl, and the relay's --min-free (STORE_FULL).
  */
 import { randomBytes } from '../src/crypto/nacl.js';
-import { toB64, toHex } from '../src/protocol/encoding.js';
+import { fromHex, toB64, toHex } from '../src/protocol/encoding.js';
+import { BLOB_BIN_HEADER_BYTES, encodeBlobBinHeader } from '../src/protocol/blob-binary.js';
 import type { BlobBeginFrame, BlobClientFrame, BlobGetFrame, BlobPutFrame, BlobRefFrame } from '../src/protocol/blob-frames.js';
 import { BLOB_ID_BYTES } from '../src/protocol/file-chunks.js';
 import type { RelayLimitsConfig } from './config.js';
@@ -21,7 +22,7 @@ import { join } from 'node:path';
 export interface BlobConn {
   n: number;
   key?: string;
-  link: { send(frame: { t: string; [k: string]: unknown }): void };
+  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array): void };
 }
 
 export class BlobRefusal extends Error {
@@ -45,6 +46,11 @@ export class BlobStore {
   readonly files: BlobFiles;
   readonly meta: BlobMetaStore;
   private readonly now: () => number;
+  /**
+   * Unfinished blobs being uploaded through this relay process, by id: their records (the
+   * metadata of an unfinished blob changes only through this class: finish and drop update it).
+   */
+  private readonly uploading = new Map<string, BlobRecord>();
 
   constructor(
     dataDir: string,
@@ -87,10 +93,12 @@ export class BlobStore {
   }
 
   close(): void {
+    this.files.closeAll();
     this.meta.close();
   }
 
   private drop(id: string): void {
+    this.uploading.delete(id);
     this.meta.delete(id);
     this.files.remove(id);
   }
@@ -156,6 +164,7 @@ export class BlobStore {
     };
     this.files.create(id);
     this.meta.create(r);
+    this.uploading.set(id, r);
     this.deps.event('blob-begin', { conn: c.n, bytes: f.bytes, recipients: to.length });
     this.state(c, f.id, r, 0);
   }
@@ -166,14 +175,27 @@ export class BlobStore {
   }
 
   private put(c: BlobConn, f: BlobPutFrame): void {
-    const r = this.own(c, f.blob);
+    // An upload in progress is answered from memory, not a metadata read per chunk (a third of a put's time).
+    const known = this.uploading.get(f.blob);
+    const r = known && known.uploader === c.key && known.expires > this.now() ? known : this.own(c, f.blob);
+    if (!r.done) this.uploading.set(r.id, r);
     if (r.done) throw new BlobRefusal('BLOB_ORDER', 'the blob is already finished');
     const have = this.have(r);
     if (f.i !== have) throw new BlobRefusal('BLOB_ORDER', `chunk ${f.i} is out of order: the relay has ${have} chunks, send chunk ${have} next`);
     const want = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
     if (f.data.length !== want) throw new BlobRefusal('BLOB_ORDER', `chunk ${f.i} must be ${want} bytes, it is ${f.data.length}`);
     if (this.deps.freeBytes(this.now()) - f.data.length < this.deps.limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk is nearly full; retry later");
-    this.files.write(r.id, f.i * r.chunk, f.data, f.i === r.chunks - 1);
+    try {
+      this.files.write(r.id, f.i * r.chunk, f.data, f.i === r.chunks - 1);
+    } catch (e) {
+      // The data directory filled up (or the file outgrew what the relay may write): the chunk
+      // is cut off again (blobs-files.ts), the blob keeps its whole chunks and can resume later.
+      const code = (e as { code?: string }).code;
+      if (code !== 'ENOSPC' && code !== 'EDQUOT' && code !== 'EFBIG') throw e;
+      this.deps.event('store-error', { conn: c.n, op: 'blob-put', error: code });
+      throw new BlobRefusal('STORE_FULL', `the relay's disk is full (chunk ${f.i} not kept: the relay has ${have} chunks); retry later`);
+    }
+    if (f.i === r.chunks - 1) this.files.release(r.id);
     this.state(c, f.id, r, have + 1);
   }
 
@@ -181,6 +203,7 @@ export class BlobStore {
     const r = this.own(c, f.blob);
     const have = this.have(r);
     if (have < r.chunks) throw new BlobRefusal('BLOB_INCOMPLETE', `the relay has ${have} of ${r.chunks} chunks; send chunk ${have} next`);
+    this.uploading.delete(r.id);
     if (!r.done) {
       this.meta.finish(r.id);
       r.done = true;
@@ -201,6 +224,13 @@ export class BlobStore {
     const r = this.forRecipient(c, f.blob);
     if (f.i >= r.chunks) throw new BlobRefusal('NOT_FOUND', `the blob has ${r.chunks} chunks, there is no chunk ${f.i}`);
     const len = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
+    if (f.bin) {
+      // The chunk is read straight after the header: one buffer, no copy (§7.9.1).
+      const out = Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES + len);
+      encodeBlobBinHeader('chunk', Number(f.id), fromHex(r.id, 'blob id'), f.i).copy(out, 0);
+      this.files.readInto(r.id, f.i * r.chunk, len, out, BLOB_BIN_HEADER_BYTES);
+      return c.link.sendBinary(out);
+    }
     const data = this.files.read(r.id, f.i * r.chunk, len);
     c.link.send({ t: 'chunk', id: f.id, blob: r.id, i: f.i, data: data.toString('base64') });
   }

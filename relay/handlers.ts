@@ -34,6 +34,7 @@ import {
   type TransferFrame,
 } from '../src/protocol/frames.js';
 import type { BlobClientFrame } from '../src/protocol/blob-frames.js';
+import { BLOB_BIN_VERSION, parseBlobBin } from '../src/protocol/blob-binary.js';
 import { BlobRefusal, BlobStore } from './blobs.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
@@ -106,8 +107,10 @@ export interface Handlers {
   newConn(n: number, link: Link, addr?: string): Conn;
   /** The `hello` frame for `c`. */
   hello(c: Conn): { t: string; [k: string]: unknown };
-  /** One frame from `c`: binary frames are refused, text frames parsed and handled; resolves once it is answered (a send: once queued). */
+  /** One text frame from `c`, parsed and handled (undefined: a binary message taken as no blob frame, refused BAD_FRAME); resolves once it is answered (a send: once queued). */
   onFrame(c: Conn, text: string | undefined): Promise<void>;
+  /** One binary frame from `c`: a blob chunk put (docs/PROTOCOL.md §7.9.1), queued like a text frame. */
+  onBinary(c: Conn, data: Uint8Array): Promise<void>;
   /** Answers an error, logs `refused` and closes the connection (1008 unless said). */
   refuse(c: Conn, id: string | undefined, code: RelayErrorCode, message: string, closeCode?: number): void;
   /** Forgets a closed connection. */
@@ -164,6 +167,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
     prekeyCap: limits.prekeyCap,
+    ...(blobs ? { blobBinary: BLOB_BIN_VERSION } : {}),
   };
 
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
@@ -511,6 +515,19 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     return (c.chain = p.finally(() => void c.waiting--));
   };
 
+  const onBinary = (c: Conn, data: Uint8Array): Promise<void> => {
+    c.alive = true;
+    const r = parseBlobBin(data, 'put');
+    let next: () => void | Promise<void>;
+    if (!r.ok) next = () => sendError(c, r.id, r.code, r.message);
+    else if (!c.frameBucket.take()) next = () => sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
+    else {
+      const { id, blob, i, data: chunk } = r.frame;
+      next = () => (ctx.closing() ? sendError(c, id, 'SHUTTING_DOWN', 'the relay is shutting down') : handle(c, { v: 1, t: 'blob-put', id, blob, i, data: chunk }));
+    }
+    return (c.chain = c.chain.then(next));
+  };
+
   return {
     newConn: (n, link, addr) => ({
       n,
@@ -528,6 +545,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }),
     hello: (c) => ({ t: 'hello', challenge: toB64(c.challenge), relay: urls.main, urls: urls.all, time: Date.now(), limits: publicLimits }),
     onFrame,
+    onBinary,
     refuse,
     gone: (c) => {
       if (c.authTimer) clearTimeout(c.authTimer);

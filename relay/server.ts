@@ -18,7 +18,7 @@ import type { Store } from './store-api.js';
 import { SqliteStore } from './store-sqlite.js';
 import { RedisStore } from './store-redis.js';
 import { relayUrls } from './urls.js';
-import { Corking, frameText, wsLink } from './wire.js';
+import { Corking, frameBytes, frameText, wsLink } from './wire.js';
 
 export interface RelayOptions {
   /** Interface to listen on; default 127.0.0.1. */
@@ -181,7 +181,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     ws.on('pong', () => {
       c.alive = true;
     });
-    ws.on('message', (data, isBinary) => handlers.onFrame(c, isBinary ? undefined : frameText(data)));
+    ws.on('message', (data, isBinary) => (isBinary ? handlers.onBinary(c, frameBytes(data)) : handlers.onFrame(c, frameText(data))));
     ws.on('close', (code) => {
       conns.delete(c);
       handlers.gone(c);

@@ -22,6 +22,8 @@ export type OutFrame = string | { t: string; [k: string]: unknown };
 export interface Link {
   /** Sends an answer; a connection over MAX_BACKLOG_BYTES is terminated instead (`onSlow`). */
   send(frame: OutFrame): void;
+  /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1); same backlog rule as send. */
+  sendBinary(data: Uint8Array): void;
   /**
    * Sends a push; false when it was not delivered: the connection is not open, or over
    * PUSH_BACKLOG_BYTES (then a stored push terminates it, `onSlow`; an ephemeral one is dropped).
@@ -74,6 +76,16 @@ export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: numbe
       corking.cork(ws);
       ws.send(typeof frame === 'string' ? frame : encodeFrame(frame));
     },
+    sendBinary(data) {
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount > MAX_BACKLOG_BYTES) {
+        onSlow(ws.bufferedAmount);
+        ws.terminate();
+        return;
+      }
+      corking.cork(ws);
+      ws.send(data, { binary: true });
+    },
     push(text, ephemeral) {
       if (ws.readyState !== ws.OPEN) return false;
       if (ws.bufferedAmount > PUSH_BACKLOG_BYTES) {
@@ -99,6 +111,11 @@ export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: numbe
       return ws.readyState === ws.CLOSED;
     },
   };
+}
+
+/** A binary frame's bytes, without a copy when ws hands one Buffer. */
+export function frameBytes(data: RawData): Buffer {
+  return Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }
 
 /** A text frame's JSON text. ws hands a Buffer (binaryType nodebuffer): decoded in place, no copy. */

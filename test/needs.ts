@@ -8,6 +8,7 @@
  *   describe.skipIf(skipWithout('tmux', whyNoTmux()))('hush chat in a terminal', () => { ... });
  *   it.skipIf(skipWithout('a tmpfs mount', whyNoTmpfs()))('a full disk ...', async () => { ... });
  */
+import { spawnSync } from 'node:child_process';
 import { it } from 'vitest';
 
 /** True when running in CI: `CI` set to anything but '', 'false' or '0' (.ci/run has CI=true). */
@@ -32,4 +33,11 @@ export function skipWithout(what: string, missing: string | undefined, required 
     process.stderr.write(`SKIPPED: tests that need ${what} (${missing}); in CI they fail instead\n`);
   }
   return true;
+}
+
+/** Why util-linux `prlimit` (RLIMIT_FSIZE on a child: a write past it fails with EFBIG, a full disk without a mount) cannot run, or undefined. */
+export function whyNoPrlimit(): string | undefined {
+  const r = spawnSync('prlimit', ['--version'], { encoding: 'utf8' });
+  if (r.error) return `prlimit (util-linux) is not installed: ${r.error.message}`;
+  return r.status === 0 ? undefined : `prlimit --version exited ${r.status}`;
 }

@@ -6,7 +6,7 @@
 // Every row measures its baseline in the same run (interleaved where it can) and prints
 // baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, redis, cli, daemon, files. Rows:
 // crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-pull-10k, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e, e2e-daemon,
-// daemon-send, daemon-rpc, pull-10k, send-lines, history, unlock, files-100m. --quick shrinks every row for a smoke run.
+// daemon-send, daemon-rpc, pull-10k, send-lines, history, unlock, files-100m, files-1g. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
 import { redisRow } from './redis.mjs';
 import { cliHelp, e2e, e2eDaemon, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
 import { daemonRpc, daemonSend } from './daemon.mjs';
-import { files100m } from './files.mjs';
+import { files100m, files1g } from './files.mjs';
 import { killChildren } from './lib.mjs';
 
 const ROWS = [
@@ -48,6 +48,7 @@ const ROWS = [
   { id: 'history', group: 'cli', what: '`hush history --limit 50`, 100,000 stored', fn: history },
   { id: 'unlock', group: 'cli', what: 'unlock (Argon2id, defaults)', fn: unlockRow },
   { id: 'files-100m', group: 'files', what: '`hush send --file` + `hush save`, 100 MiB', fn: files100m },
+  { id: 'files-1g', group: 'files', what: '`hush send --file` + `hush save`, 1 GiB: peak RSS', fn: files1g, limitS: 1800 },
 ];
 
 const { values: opt } = parseArgs({
@@ -109,7 +110,7 @@ for (const r of rows) {
   let res;
   try {
     // A row that never settles (a lost frame, a child that never answers) fails alone.
-    const limitS = opt.quick ? 120 : 240;
+    const limitS = r.limitS ?? (opt.quick ? 120 : 240);
     let timer;
     const timeout = new Promise((_, reject) => {
       timer = setTimeout(() => reject(new Error(`timed out after ${limitS} s`)), limitS * 1000);

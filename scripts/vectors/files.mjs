@@ -11,6 +11,7 @@ export async function writeFileVectors({ root, dist, drbg }) {
   const { chunkAd, chunkNonce, chunkCount } = await import(dist('protocol/file-chunks.js'));
   const { encodeFileBody, parseFileBody, sanitiseFileName } = await import(dist('protocol/file-descriptor.js'));
   const { toHex: hex, toB64 } = await import(dist('protocol/encoding.js'));
+  const { encodeBlobBin, parseBlobBin } = await import(dist('protocol/blob-binary.js'));
   const r = drbg('files').random;
   const sha = (b) => createHash('sha256').update(b).digest();
   const CH = 1024;
@@ -163,12 +164,63 @@ export async function writeFileVectors({ root, dist, drbg }) {
     'a<b>c:d"e|f?g*h',
   ].map((input) => ({ input, output: sanitiseFileName(input) }));
 
+  // Binary blob frames (§7.9.1): a put and a chunk carrying chunk 1 of the 3-chunk file, then
+  // frames a reader must refuse, each with the code and (once the header holds it) the request id.
+  const rb = drbg('files/binary').random;
+  const binId = Buffer.from(rb(4)).readUInt32BE(0) || 1;
+  const sealed1 = Buffer.from(three.chunks[1].sealed, 'hex');
+  const blobBytes = Buffer.from(three.blobId, 'hex');
+  const binFrames = [
+    { name: 'put', type: 'put', id: binId, blob: three.blobId, i: 1, data: three.chunks[1].sealed },
+    { name: 'chunk', type: 'chunk', id: 7, blob: three.blobId, i: 1, data: three.chunks[1].sealed },
+    { name: 'chunk-high-index', type: 'chunk', id: 4294967295, blob: three.blobId, i: 2 ** 48 - 1, data: hex(Buffer.alloc(16)) },
+  ].map((f) => {
+    const bytes = encodeBlobBin(f.type, f.id, Buffer.from(f.blob, 'hex'), f.i, Buffer.from(f.data, 'hex'));
+    const back = parseBlobBin(bytes, f.type);
+    if (!back.ok || back.frame.id !== String(f.id) || back.frame.i !== f.i || hex(back.frame.data) !== f.data) throw new Error(`binary frame ${f.name} does not round-trip`);
+    return { ...f, frame: hex(bytes) };
+  });
+  const put = Buffer.from(binFrames[0].frame, 'hex');
+  const edit = (fn) => {
+    const b = Buffer.from(put);
+    fn(b);
+    return b;
+  };
+  const invalidBinary = [
+    ['empty', Buffer.alloc(0), 'put', 'BAD_FRAME'],
+    ['stray-4-bytes', Buffer.from([0x00, 0xff, 0x7b, 0x7d]), 'put', 'BAD_FRAME'],
+    ['version-2-short', edit((b) => (b[0] = 2)).subarray(0, 40), 'put', 'BAD_FRAME'],
+    ['version-2', edit((b) => (b[0] = 2)), 'put', 'UNSUPPORTED_VERSION'],
+    ['type-chunk-to-relay', edit((b) => (b[1] = 2)), 'put', 'UNKNOWN_TYPE'],
+    ['type-3', edit((b) => (b[1] = 3)), 'put', 'UNKNOWN_TYPE'],
+    ['request-id-0', edit((b) => b.writeUInt32BE(0, 2)), 'put', 'BAD_FRAME'],
+    ['index-2^48', edit((b) => b.writeUInt32BE(0x10000, 22)), 'put', 'BAD_FRAME'],
+    ['header-only', put.subarray(0, 30), 'put', 'BAD_FRAME'],
+    ['data-15-bytes', put.subarray(0, 30 + 15), 'put', 'BAD_FRAME'],
+    ['data-65553-bytes', Buffer.concat([put.subarray(0, 30), Buffer.alloc(65553)]), 'put', 'BAD_FRAME'],
+  ].map(([name, bytes, want, expect]) => {
+    const r = parseBlobBin(bytes, want);
+    const got = r.ok ? 'OK' : r.code;
+    if (got !== expect) throw new Error(`binary frame ${name}: expected ${expect}, got ${got}`);
+    // The 65,553-byte case is stored as its length and header only (the data is zeros).
+    return {
+      name,
+      want,
+      ...(bytes.length > 4096 ? { header: hex(bytes.subarray(0, 30)), zeros: bytes.length - 30 } : { frame: hex(bytes) }),
+      expect,
+      ...(r.ok || r.id === undefined ? {} : { id: r.id }),
+    };
+  });
+  if (!blobBytes.equals(Buffer.from(put.subarray(6, 22))) || !sealed1.equals(put.subarray(30))) throw new Error('binary put layout');
+
   const v = {
-    description: 'File chunks (PROTOCOL.md §11.1), file message bodies (§11.2) and file names. Chunk size 1024 here; hush sends 65536.',
+    description: 'File chunks (PROTOCOL.md §11.1), file message bodies (§11.2), binary blob frames (§7.9.1) and file names. Chunk size 1024 here; hush sends 65536.',
     files: [three, empty, other],
     invalid,
     body: { descriptor: { ...d, blob: three.blobId, key: three.key, sha256: three.sha256 }, body: hex(Buffer.from(body, 'utf8')), bodyText: body },
     invalidBodies: badBodies,
+    binaryFrames: binFrames,
+    invalidBinaryFrames: invalidBinary,
     names,
   };
   writeFileSync(`${root}test/vectors/files.json`, JSON.stringify(v, null, 2) + '\n');

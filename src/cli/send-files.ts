@@ -3,6 +3,8 @@
  * relay's blob store (src/client/blob-transfer.ts), then announced to NAME by an ordinary sealed
  * message carrying its descriptor (src/protocol/file-descriptor.ts), stored and sent through the
  * outbox like any message. TEXT goes with the first file. `--file -` reads stdin (needs --name).
+ * NAME may be `@GROUP`: one upload for every member, the message fanned out (./file-targets.ts);
+ * then the --json line has `members` and `ids` (each member's message id) instead of `id`.
  * Output: human `sent report.pdf (2.1 MiB) to bob` on stderr; --json one line per file
  * {"event":"file-sent","to":…,"id":…,"name":…,"size":…,"sha256":…,"resumed":BYTES} after the progress
  * lines (resumed: bytes the relay already held from an interrupted run of the same send).
@@ -16,6 +18,8 @@ import { toHex } from '../protocol/encoding.js';
 import { encodeFileBody, MAX_FILE_TEXT_BYTES, sanitiseFileName } from '../protocol/file-descriptor.js';
 import { randomBytes } from '../crypto/nacl.js';
 import { openSession } from './messaging.js';
+import { fileTargets } from './file-targets.js';
+import { warnExcluded } from './group-output.js';
 import { crashAfter, formatBytes, transferProgress } from './transfer-progress.js';
 import type { CommandContext } from './commands/index.js';
 
@@ -32,12 +36,16 @@ export async function sendFiles(ctx: CommandContext, name: string, files: string
   }
   const s = await openSession(ctx);
   try {
-    const contact = await s.m.resolveRecipient(name);
+    const target = await fileTargets(s.m, s.unlocked.identity.signPk, name);
+    if (target.fan) warnExcluded(ctx.out, target.fan);
+    const to = target.contacts.map((c) => c.signPk);
+    // Resuming an interrupted upload is kept for one recipient (the state names it, §11.4).
+    const resumeFor = target.fan === undefined ? target.contacts[0]! : undefined;
     const client = await s.m.client();
     const crash = crashAfter(ctx.env, 'send');
     const states = new UploadStates(s.paths.home, s.unlocked.identity.historyKey);
     const pipe = s.m.sendPipeline();
-    const announced: { id: string; name: string; size: number; sha256: string; resumed: number }[] = [];
+    const announced: { ids: string[]; name: string; size: number; sha256: string; resumed: number }[] = [];
     for (const [k, path] of files.entries()) {
       let src: ChunkSource;
       let shown: string;
@@ -52,17 +60,17 @@ export async function sendFiles(ctx: CommandContext, name: string, files: string
         shown = sanitiseFileName(path);
       }
       // A file whose upload to this contact was interrupted resumes where the relay stopped.
-      const source = path === '-' ? undefined : await sourceId(path);
-      const known = source === undefined ? undefined : await states.find(s.m.relay, contact.signPk, source);
+      const source = path === '-' || resumeFor === undefined ? undefined : await sourceId(path);
+      const known = source === undefined ? undefined : await states.find(s.m.relay, resumeFor!.signPk, source);
       let stateFile = known?.file;
       const bar = transferProgress(ctx.out, 'send', shown);
       let up;
       try {
         const onBegun = async (blob: string, key: Uint8Array): Promise<void> => {
-          if (source !== undefined) stateFile = await states.save(s.m.relay, contact.signPk, source, src.size, blob, key);
+          if (source !== undefined) stateFile = await states.save(s.m.relay, resumeFor!.signPk, source, src.size, blob, key);
         };
         try {
-          up = await uploadFile(client, src, [contact.signPk], {
+          up = await uploadFile(client, src, to, {
             onProgress: (d, t) => {
               bar.update(d, t);
               crash(d);
@@ -74,7 +82,7 @@ export async function sendFiles(ctx: CommandContext, name: string, files: string
           if (!known || !(e instanceof RelayError) || e.code !== 'NOT_FOUND') throw e;
           await states.remove(known.file); // expired or deleted on the relay: start over
           src = await fileSource(path);
-          up = await uploadFile(client, src, [contact.signPk], {
+          up = await uploadFile(client, src, to, {
             onProgress: (d, t) => {
               bar.update(d, t);
               crash(d);
@@ -86,10 +94,11 @@ export async function sendFiles(ctx: CommandContext, name: string, files: string
         bar.end();
       }
       const body = encodeFileBody({ ...up.descriptor, name: shown, ...(k === 0 && text !== '' ? { text } : {}) });
-      const [q] = s.m.queueMessages(contact, [body]);
+      // One copy of the file message per recipient (a group's members: the fan-out), each sealed pairwise.
+      const queued = target.contacts.map((c) => s.m.queueMessages(c, [body])[0]!);
       if (stateFile !== undefined) await states.remove(stateFile); // queued in the outbox: the message is safe
-      await pipe.submit(q!);
-      announced.push({ id: toHex(q!.msgId), name: shown, size: up.descriptor.size, sha256: toHex(up.descriptor.sha256), resumed: up.resumed });
+      for (const q of queued) await pipe.submit(q);
+      announced.push({ ids: queued.map((q) => toHex(q.msgId)), name: shown, size: up.descriptor.size, sha256: toHex(up.descriptor.sha256), resumed: up.resumed });
     }
     const r = await pipe.drain();
     if (r.failed.length > 0) {
@@ -103,9 +112,11 @@ export async function sendFiles(ctx: CommandContext, name: string, files: string
         },
       );
     }
+    const members = target.contacts.map((c) => c.label);
     for (const a of announced) {
-      if (ctx.out.json) ctx.out.data({ event: 'file-sent', to: name, id: a.id, name: a.name, size: a.size, sha256: a.sha256, resumed: a.resumed }, '');
-      else ctx.out.info(`sent ${a.name} (${formatBytes(a.size)}) to ${name}`);
+      const who = target.fan ? { members, ids: a.ids } : { id: a.ids[0] };
+      if (ctx.out.json) ctx.out.data({ event: 'file-sent', to: target.label, ...who, name: a.name, size: a.size, sha256: a.sha256, resumed: a.resumed }, '');
+      else ctx.out.info(`sent ${a.name} (${formatBytes(a.size)}) to ${target.label}${target.fan ? ` (${members.join(', ')})` : ''}`);
     }
     await s.m.syncTokens();
   } finally {

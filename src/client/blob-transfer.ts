@@ -19,8 +19,11 @@ import { CHUNK_SIZE, CHUNK_TAG_BYTES, chunkCount, chunkPlainLength, FILE_KEY_BYT
 import type { FileDescriptor } from '../protocol/file-descriptor.js';
 import type { RelayClient } from './relay-client.js';
 
-/** Chunks in flight at once (8 x 64 KiB: enough to fill a local link, small enough to stay flat). */
-export const WINDOW = 8;
+/**
+ * Chunks in flight at once: 32 x 64 KiB = 2 MiB, a few round trips' worth on a fast link
+ * (8 kept the relay idle between answers), still small and flat in the file size.
+ */
+export const WINDOW = 32;
 
 export type Progress = (done: number, total: number) => void;
 
@@ -241,8 +244,9 @@ export function partPath(dest: string, d: FileDescriptor): string {
 
 function diskError(dest: string, e: unknown): unknown {
   const code = (e as { code?: string }).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT')
-    return new DataError('DISK_FULL', `no space left to write ${dest}; nothing was written there`, {
+  // EFBIG: the file outgrew what this process may write (RLIMIT_FSIZE) or the file system holds.
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG')
+    return new DataError('DISK_FULL', `no space left to write ${dest} (${code}); nothing was written there`, {
       cause: e,
       hint: 'free some space (or save elsewhere with -o) and run hush save again',
     });
@@ -301,8 +305,10 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
           hint: 'ask the sender to send it again',
         }); // nothing to resume: the part goes (finally)
       }
+      const disk = diskError(dest, e);
+      if (disk instanceof DataError) throw disk; // a full disk: the part goes too (finally), nothing is left beside the destination
       keep = true; // connection lost, relay error: keep the verified prefix for the next try
-      throw diskError(dest, e);
+      throw disk;
     }
     if (!equal(hash.digest(), d.sha256))
       throw new DataError('FILE_HASH_MISMATCH', 'the file does not match the SHA-256 its sender announced; nothing was written', { hint: 'ask the sender to send it again' });

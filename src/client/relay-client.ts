@@ -18,7 +18,8 @@ import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { RelayError } from '../errors.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
-import { toB64 } from '../protocol/encoding.js';
+import { fromHex, toB64 } from '../protocol/encoding.js';
+import { BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin } from '../protocol/blob-binary.js';
 import { envelopeId } from '../protocol/envelope.js';
 import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.js';
 import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
@@ -365,7 +366,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.request('blob', { t: 'blob-resume', blob });
   }
 
+  /**
+   * True when the relay takes chunk data in binary frames (§7.9.1: its hello's `limits.blobBinary`
+   * is 1); older relays get the JSON frames with base64 data.
+   */
+  get binaryBlobs(): boolean {
+    return this.hello.limits.blobBinary === BLOB_BIN_VERSION;
+  }
+
   blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
+    if (this.binaryBlobs) return this.call('blob', 'blob-put', (id) => this.ws.send(encodeBlobBin('put', Number(id), fromHex(blob, 'blob id'), i, data), { binary: true }));
     return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
   }
 
@@ -374,7 +384,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   blobGet(blob: string, i: number): Promise<ChunkFrame> {
-    return this.request('chunk', { t: 'blob-get', blob, i });
+    return this.request('chunk', { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) });
   }
 
   /** The recipient's ack: the relay deletes the blob once every recipient acked. */
@@ -402,27 +412,39 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private request<T extends RelayFrame['t']>(expect: T, body: { t: string; [k: string]: unknown }): Promise<Extract<RelayFrame, { t: T }>> {
+    return this.call(expect, body.t, (id) => this.ws.send(encodeFrame({ ...body, id })));
+  }
+
+  /** Sends a request (`send` writes it with its id: decimal, 1..2^32-1, so binary frames can carry it) and waits for its answer. */
+  private call<T extends RelayFrame['t']>(expect: T, what: string, send: (id: string) => void): Promise<Extract<RelayFrame, { t: T }>> {
     if (this.closedInfo) return Promise.reject(closeError(this.closedInfo.code, this.closedInfo.reason));
+    if (this.nextId > MAX_BIN_REQUEST_ID) this.nextId = 1;
     const id = String(this.nextId++);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
-        reject(new RelayError('RELAY_TIMEOUT', `the relay did not answer ${body.t} within ${this.timeoutMs} ms`, { hint: 'the relay may be overloaded; retry' }));
+        reject(new RelayError('RELAY_TIMEOUT', `the relay did not answer ${what} within ${this.timeoutMs} ms`, { hint: 'the relay may be overloaded; retry' }));
       }, this.timeoutMs);
       this.waiters.set(id, {
         timer,
         reject,
         resolve: (f) => {
           if (f.t === expect) resolve(f as Extract<RelayFrame, { t: T }>);
-          else reject(new RelayError('RELAY_PROTOCOL', `the relay answered ${body.t} with ${f.t}`));
+          else reject(new RelayError('RELAY_PROTOCOL', `the relay answered ${what} with ${f.t}`));
         },
       });
-      this.ws.send(encodeFrame({ ...body, id }));
+      send(id);
     });
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
-    if (isBinary) return; // not part of the protocol; ignore
+    if (isBinary) {
+      // A chunk (§7.9.1): settled like a JSON chunk frame; the data is a view, not a copy.
+      const r = parseBlobBin(data, 'chunk');
+      if (r.ok) this.settle(r.frame.id, { v: 1, t: 'chunk', id: r.frame.id, blob: r.frame.blob, i: r.frame.i, data: r.frame.data });
+      else if (r.id !== undefined) this.settle(r.id, undefined, new RelayError('RELAY_PROTOCOL', `malformed binary answer from the relay: ${r.message}`));
+      return; // other binary frames are ignored
+    }
     const r = parseRelayFrame(data.toString('utf8'));
     if (!r.ok) {
       if (r.id !== undefined) this.settle(r.id, undefined, new RelayError('RELAY_PROTOCOL', `malformed answer from the relay: ${r.message}`));

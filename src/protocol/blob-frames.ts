@@ -9,11 +9,14 @@
  *   blob-put    {blob, i, data:B64}                         blob
  *   blob-finish {blob}                                      blob  (done: true)
  *   blob-get    {blob, i}                                   chunk {blob, i, data:B64}
+ *   blob-get    {blob, i, bin:1}                            a binary chunk frame (blob-binary.ts)
+ *   (binary put, blob-binary.ts)                            blob
  *   blob-ack    {blob}                                      ok
  *   blob-delete {blob}                                      ok
  */
 import { BLOB_ID_BYTES, CHUNK_TAG_BYTES, MAX_SEALED_CHUNK } from './file-chunks.js';
-import { arr, b64, bool, fail, int, type Obj } from './validate.js';
+import { arr, b64, bool, fail, int, optInt, type Obj } from './validate.js';
+import { binRequestId } from './blob-binary.js';
 
 export const BLOB_ID_RE = /^[0-9a-f]{32}$/;
 /** Most recipients of one blob. */
@@ -52,6 +55,8 @@ export interface BlobGetFrame {
   id: string;
   blob: string;
   i: number;
+  /** 1: answer with a binary chunk frame (§7.9.1; the id must then be decimal, 1..2^32-1); absent: a JSON `chunk` frame. */
+  bin?: 1;
 }
 export type BlobClientFrame = BlobBeginFrame | BlobRefFrame | BlobPutFrame | BlobGetFrame;
 export const BLOB_CLIENT_FRAME_TYPES: readonly BlobClientFrame['t'][] = ['blob-begin', 'blob-resume', 'blob-put', 'blob-finish', 'blob-get', 'blob-ack', 'blob-delete'];
@@ -109,8 +114,11 @@ export function parseBlobClientFrame(o: Obj, t: BlobClientFrame['t'], id: string
     }
     case 'blob-put':
       return { v: 1, t, id, blob: blob(), i: int(o, 'i', p, 0, MAX_BLOB_BYTES), data: b64(o, 'data', p, { min: CHUNK_TAG_BYTES, max: MAX_SEALED_CHUNK }) };
-    case 'blob-get':
-      return { v: 1, t, id, blob: blob(), i: int(o, 'i', p, 0, MAX_BLOB_BYTES) };
+    case 'blob-get': {
+      const bin = optInt(o, 'bin', p, 1, 1);
+      if (bin !== undefined && binRequestId(id) === undefined) fail(`${p}.id`, 'must be a decimal number from 1 to 2^32-1 when bin is 1 (the binary answer carries it as a u32)');
+      return { v: 1, t, id, blob: blob(), i: int(o, 'i', p, 0, MAX_BLOB_BYTES), ...(bin === undefined ? {} : { bin: 1 as const }) };
+    }
     default:
       return { v: 1, t, id, blob: blob() };
   }

@@ -237,6 +237,8 @@ export interface RelayLimits {
   tokenMaxLifetimeMs?: number;
   /** Added with v2 prekeys (older relays omit it): one-time prekeys of each kind kept per identity (§7.7). */
   prekeyCap?: number;
+  /** Added with binary blob frames (older relays omit it): the binary blob frame version the relay takes, 1 (§7.9.1). */
+  blobBinary?: number;
 }
 /**
  * `relay` is the relay's main canonical URL; `urls` (optional, added after the first release:

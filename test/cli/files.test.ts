@@ -2,26 +2,29 @@
  * Sending files through the real binary and a real relay process (issue #15): round trip with
  * the hash checked, what pull/history/files show (never the key), stdin with --name, the relay's
  * data directory holding no plaintext, no overwrite without --force, a tampered blob refused with
- * nothing left at the destination, and the relay's size cap.
+ * nothing left at the destination, the relay's size cap, a file to a group (@NAME) saved by each
+ * member, and a save into a full disk.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess, tmpDir } from '../integration/helpers.js';
-import { makeHome } from './helpers.js';
-import { jsonOf, newUser, type TestUser } from './messaging-helpers.js';
+import { hush, makeHome } from './helpers.js';
+import { ENV, jsonOf, newUser, type TestUser } from './messaging-helpers.js';
+import { skipWithout, whyNoPrlimit } from '../needs.js';
 
 let relay: RelayProc;
 let dataDir: string;
 let alice: TestUser;
 let bob: TestUser;
+let carol: TestUser;
 let work: string;
 
 beforeAll(async () => {
   dataDir = tmpDir('hush-relay-files-');
   relay = await startRelayProcess({ dataDir, args: ['--blob-max', '3m'] });
-  [alice, bob] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url)]);
+  [alice, bob, carol] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url), newUser('carol', relay.url)]);
   work = await makeHome('hush-files-work-');
 });
 
@@ -139,7 +142,8 @@ describe('hush send --file / files / save', () => {
   });
 
   it('kill -9 during an upload and during a download: both resume from the last acknowledged chunk', async () => {
-    const data = randomBytes(10 * 65536 + 1234);
+    // More chunks than the transfer window (32) past the kill point, so the kill lands mid-transfer.
+    const data = randomBytes(44 * 65536 + 1234);
     const src = path.join(work, 'resume.bin');
     await fsp.writeFile(src, data);
     const begins = (): number =>
@@ -204,4 +208,64 @@ describe('hush send --file / files / save', () => {
     expect(sha(await fsp.readFile(path.join(inbox, 'notes-1.txt')))).toBe(sha(a));
     expect(sha(await fsp.readFile(path.join(inbox, 'notes-2.txt')))).toBe(sha(b));
   });
+
+  it('hush send @GROUP --file: one upload for every member, each member saves it, the blob goes once all acked', async () => {
+    for (const u of [bob, carol]) expect((await alice.run(['send', u.name, 'hi'])).exitCode).toBe(0); // members are pinned contacts
+    const created = await alice.run(['group', 'create', 'crew', 'bob', 'carol']);
+    expect(created.stderr).toContain('created @crew with bob, carol');
+    expect(created.exitCode).toBe(0);
+    const data = randomBytes(3 * 65536 + 99);
+    const src = path.join(work, 'plan.bin');
+    await fsp.writeFile(src, data);
+    const blobsBefore = walk(dataDir).filter((f) => f.endsWith('.blob'));
+    const sent = await alice.run(['send', '@crew', '--file', src, '--json']);
+    expect(sent.exitCode).toBe(0);
+    const line = jsonOf(sent.stdout).find((e) => e.event === 'file-sent')!;
+    expect(line).toMatchObject({ to: '@crew', members: ['bob', 'carol'], name: 'plan.bin', size: data.length, sha256: sha(data) });
+    const ids = line.ids as string[];
+    expect(ids).toHaveLength(2);
+    const newBlobs = walk(dataDir).filter((f) => f.endsWith('.blob') && !blobsBefore.includes(f));
+    expect(newBlobs).toHaveLength(1); // one upload for both members
+    const human = await alice.run(['send', '@nope', '--file', src]);
+    expect(human.exitCode).toBe(2);
+    expect(human.stderr).toMatch(/^hush: error: you have no group named nope\nhush: hint: /);
+
+    for (const [i, u] of [bob, carol].entries()) {
+      const pulled = await u.run(['pull']);
+      expect(pulled.exitCode).toBe(0);
+      expect(pulled.stdout).toMatch(/alice sent plan\.bin \(192\.1 KiB\)/);
+      const dest = path.join(work, `crew-${u.name}`);
+      await fsp.mkdir(dest);
+      const saved = await u.run(['save', ids[i]!, '-o', dest]);
+      expect(saved.exitCode).toBe(0);
+      expect(sha(await fsp.readFile(path.join(dest, 'plan.bin')))).toBe(sha(data));
+      // The relay keeps the blob until the last member acked it.
+      expect(walk(dataDir).includes(newBlobs[0]!)).toBe(i === 0);
+    }
+  });
+
+  // A full disk without a mount: RLIMIT_FSIZE (util-linux prlimit) on the saving process makes a
+  // write past 1 MiB fail with EFBIG, as ENOSPC would on a full file system; it needs no root
+  // and no tmpfs, so it runs the same on every machine.
+  it.skipIf(skipWithout('prlimit', whyNoPrlimit()))(
+    'hush save into a full disk: DISK_FULL, exit 6, nothing at the destination; the same save succeeds once there is room',
+    async () => {
+      const data = randomBytes(2 * 1024 * 1024 + 777);
+      const src = path.join(work, 'big-for-disk.bin');
+      await fsp.writeFile(src, data);
+      const sent = await alice.run(['send', 'bob', '--file', src, '--json']);
+      expect(sent.exitCode).toBe(0);
+      const id = String(jsonOf(sent.stdout).find((e) => e.event === 'file-sent')!.id);
+      expect((await bob.run(['pull'])).exitCode).toBe(0);
+      const dest = path.join(work, 'full-disk');
+      await fsp.mkdir(dest);
+      const full = await hush(['save', id, '-o', dest], { home: bob.home, env: ENV, wrap: ['prlimit', `--fsize=${1024 * 1024}`] });
+      expect(full.stderr).toMatch(/^hush: error: no space left to write .*big-for-disk\.bin \(EFBIG\); nothing was written there\nhush: hint: free some space/);
+      expect(full.exitCode).toBe(6);
+      expect(readdirSync(dest)).toEqual([]); // no partial file, no hidden part either
+      const saved = await bob.run(['save', id, '-o', dest]);
+      expect(saved.exitCode).toBe(0);
+      expect(sha(await fsp.readFile(path.join(dest, 'big-for-disk.bin')))).toBe(sha(data));
+    },
+  );
 });

@@ -64,6 +64,8 @@ export interface HushOptions {
   fds?: Record<number, string>;
   /** Arguments for node itself, before bin/hush.js (e.g. ['--import', hook]). */
   nodeArgs?: string[];
+  /** A command that runs node (e.g. ['prlimit', '--fsize=1048576']): `WRAP... node ... bin/hush.js ...args`. */
+  wrap?: string[];
   cwd?: string;
 }
 
@@ -93,7 +95,9 @@ export async function hush(args: string[], opts: HushOptions = {}): Promise<Hush
     const content = opts.fds?.[fd];
     stdio.push(content === undefined ? 'ignore' : enc.encode(content));
   }
-  const r = await run('node', [...(opts.nodeArgs ?? []), BIN, ...args], {
+  const argv = ['node', ...(opts.nodeArgs ?? []), BIN, ...args];
+  const cmd = [...(opts.wrap ?? []), ...argv];
+  const r = await run(cmd[0]!, cmd.slice(1), {
     env,
     extendEnv: false,
     cwd: opts.cwd ?? ROOT,

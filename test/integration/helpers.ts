@@ -51,16 +51,19 @@ export function cleanupTmp(): void {
  * with viaCli; `--store STORE` instead of `--data` with `store`); with `umask`, under that umask (through /bin/sh, which then execs node).
  */
 export async function startRelayProcess(
-  opts: { dataDir?: string; store?: string; args?: string[]; viaCli?: boolean; env?: Record<string, string>; umask?: number } = {},
+  opts: { dataDir?: string; store?: string; args?: string[]; viaCli?: boolean; env?: Record<string, string>; umask?: number; fileSizeLimit?: number } = {},
 ): Promise<RelayProc> {
   const dataDir = opts.dataDir ?? tmpDir();
   const cmd = opts.viaCli ? [HUSH, 'relay'] : [BIN];
   const argv = [...cmd, '--port', '0', ...(opts.store === undefined ? ['--data', dataDir] : ['--store', opts.store]), ...(opts.args ?? [])];
   const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[], env: { ...process.env, ...opts.env } };
+  // fileSizeLimit: RLIMIT_FSIZE in bytes (util-linux prlimit): a write past it fails with EFBIG, as on a full disk.
   const proc =
-    opts.umask === undefined
-      ? spawn(process.execPath, argv, spawnOpts)
-      : spawn('/bin/sh', ['-c', `umask ${opts.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, ...argv], spawnOpts);
+    opts.fileSizeLimit !== undefined
+      ? spawn('prlimit', [`--fsize=${opts.fileSizeLimit}`, process.execPath, ...argv], spawnOpts)
+      : opts.umask === undefined
+        ? spawn(process.execPath, argv, spawnOpts)
+        : spawn('/bin/sh', ['-c', `umask ${opts.umask.toString(8).padStart(3, '0')} && exec "$0" "$@"`, process.execPath, ...argv], spawnOpts);
   let stderr = '';
   const watchers: { re: RegExp; resolve: (l: string) => void }[] = [];
   proc.stderr!.setEncoding('utf8');

@@ -2,12 +2,15 @@
  * The relay's blob store through a real relay process (docs/PROTOCOL.md §7.9): the lifecycle
  * (begin, put, finish, get, ack), who may do what (NOT_FOUND alike for strangers to a blob),
  * ordering and shape errors, resume after the uploader's connection dies mid-upload, and every
- * limit with its code: size cap, quota per uploader and per recipient, TTL, free space.
+ * limit with its code: size cap, quota per uploader and per recipient, TTL, free space, and a
+ * disk filling up mid-upload.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayError } from '../../src/errors.js';
+import { encodeBlobBin } from '../../src/protocol/blob-binary.js';
+import { skipWithout, whyNoPrlimit } from '../needs.js';
 import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, startRelayProcess, tmpDir, type User } from './helpers.js';
 
 const CHUNK = 1040; // sealed bytes per chunk (1024 + 16)
@@ -86,6 +89,21 @@ describe('relay blob store', () => {
     await Promise.all([a, b, c, e].map((x) => x.close()));
   });
 
+  it('without the hello flag (an older relay) the client falls back to JSON puts and chunks, and the bytes are the same', async () => {
+    const a = await alice.connect(relay.url);
+    const b = await bob.connect(relay.url);
+    for (const c of [a, b]) delete (c.hello.limits as { blobBinary?: number }).blobBinary; // as an older relay's hello
+    expect(a.binaryBlobs).toBe(false);
+    const st = await a.blobBegin([bob.id.signPk], CHUNK + 50, CHUNK, 2);
+    await a.blobPut(st.blob, 0, data(CHUNK, 4));
+    await a.blobPut(st.blob, 1, data(50, 5));
+    await a.blobFinish(st.blob);
+    expect(Buffer.from((await b.blobGet(st.blob, 1)).data).equals(Buffer.from(data(50, 5)))).toBe(true);
+    expect(relay.log()).not.toMatch(/internal-error/);
+    await b.blobAck(st.blob);
+    await Promise.all([a.close(), b.close()]);
+  });
+
   it('an uploader whose connection died resumes from the chunks the relay holds', async () => {
     const a1 = await alice.connect(relay.url);
     const st = await a1.blobBegin([bob.id.signPk], 4 * CHUNK, CHUNK, 4);
@@ -128,6 +146,21 @@ describe('relay blob store', () => {
     expect(await r.req({ v: 1, t: 'blob-begin', id: 'b1', to, bytes: 5000, chunk: 1040, chunks: 2 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' }); // 5000 bytes are not 2 chunks of 1040
     expect(await r.req({ v: 1, t: 'blob-begin', id: 'b2', to: [], bytes: 100, chunk: 100, chunks: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
     expect(await r.req({ v: 1, t: 'blob-get', id: 'b3', blob: 'ABC', i: 0 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
+    // §7.9.1: the hello says binary frames are taken; a client that never uses them (older) still
+    // uploads with JSON puts; a malformed binary frame is refused with its code and request id.
+    expect(r.hello.limits).toMatchObject({ blobBinary: 1 });
+    const legacy = (await r.req({ v: 1, t: 'blob-begin', id: 'b4', to, bytes: 100, chunk: 100, chunks: 1 })) as { blob: string };
+    expect(await r.req({ v: 1, t: 'blob-put', id: 'b5', blob: legacy.blob, i: 0, data: Buffer.from(data(100)).toString('base64') })).toMatchObject({ t: 'blob', have: 1 });
+    const reqBin = (b: Buffer): Promise<Record<string, unknown>> => (r.send(b), r.next());
+    const bin = encodeBlobBin('put', 77, Buffer.from(legacy.blob, 'hex'), 0, data(100));
+    bin[0] = 2;
+    expect(await reqBin(bin)).toMatchObject({ t: 'error', code: 'UNSUPPORTED_VERSION' });
+    bin[0] = 1;
+    bin[1] = 2; // a chunk frame sent to the relay
+    expect(await reqBin(bin)).toMatchObject({ t: 'error', id: '77', code: 'UNKNOWN_TYPE' });
+    bin[1] = 1;
+    expect(await reqBin(bin.subarray(0, 40))).toMatchObject({ t: 'error', id: '77', code: 'BAD_FRAME' }); // 10 bytes of chunk: under a tag
+    expect(await r.req({ v: 1, t: 'blob-get', id: 'not-decimal', blob: legacy.blob, i: 0, bin: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
     r.ws.close();
     await Promise.all([a.close(), e.close()]);
   });
@@ -159,6 +192,47 @@ describe('relay blob store', () => {
       await a.close();
     } finally {
       await full.stop();
+    }
+  });
+
+  // The disk filling up during an upload: the relay runs under RLIMIT_FSIZE (prlimit), so a write
+  // past 1 MiB fails with EFBIG as it would with ENOSPC; no root or mount needed.
+  it.skipIf(skipWithout('prlimit', whyNoPrlimit()))('a disk that fills during an upload: STORE_FULL, the chunk is not kept, the blob resumes once there is room', async () => {
+    const dir = tmpDir('hush-relay-blobs-fsize-');
+    const limited = await startRelayProcess({ dataDir: dir, fileSizeLimit: 1024 * 1024 });
+    const BIG = 65552; // a full sealed chunk
+    try {
+      await registerUsers(limited.url, alice, bob);
+      const a = await alice.connect(limited.url);
+      const st = await a.blobBegin([bob.id.signPk], 32 * BIG, BIG, 32);
+      let refused = -1;
+      for (let i = 0; i < 32 && refused < 0; i++) {
+        const got = await code(a.blobPut(st.blob, i, data(BIG, i)));
+        if (got === 'STORE_FULL') refused = i;
+        else expect(got).toBe('OK');
+      }
+      expect(refused).toBe(Math.floor((1024 * 1024) / BIG)); // the first chunk that would pass 1 MiB
+      expect(statSync(join(dir, 'blobs', `${st.blob}.blob`)).size).toBe(refused * BIG); // whole chunks only
+      expect(await a.blobResume(st.blob)).toMatchObject({ have: refused, done: false });
+      expect(limited.log()).toMatch(/store-error .*op=blob-put error=EFBIG/);
+      expect(await a.ping()).toBeGreaterThan(0); // still serving
+      await a.close();
+    } finally {
+      await limited.stop();
+    }
+    // Room again (the same data directory without the limit): the upload resumes where it stopped.
+    const roomy = await startRelayProcess({ dataDir: dir });
+    try {
+      const a = await alice.connect(roomy.url);
+      const blob = readdirSync(join(dir, 'blobs'))
+        .find((f) => f.endsWith('.blob'))!
+        .slice(0, 32);
+      const { have } = await a.blobResume(blob);
+      for (let i = have; i < 32; i++) await a.blobPut(blob, i, data(BIG, i));
+      expect(await a.blobFinish(blob)).toMatchObject({ have: 32, done: true });
+      await a.close();
+    } finally {
+      await roomy.stop();
     }
   });
 });

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openBlob, openChunk, sealChunk } from '../../src/crypto/file-chunks.js';
 import { chunkAd, chunkNonce } from '../../src/protocol/file-chunks.js';
 import { encodeFileBody, parseFileBody, sanitiseFileName } from '../../src/protocol/file-descriptor.js';
+import { type BlobBinType, encodeBlobBin, parseBlobBin } from '../../src/protocol/blob-binary.js';
 import { hex, unhex } from './helpers.js';
 
 interface Sodium {
@@ -43,6 +44,8 @@ const v = JSON.parse(readFileSync(new URL('../vectors/files.json', import.meta.u
   body: { bodyText: string; body: string; descriptor: Record<string, unknown> };
   invalidBodies: { name: string; body: string; expect: string }[];
   names: { input: string; output: string }[];
+  binaryFrames: { name: string; type: BlobBinType; id: number; blob: string; i: number; data: string; frame: string }[];
+  invalidBinaryFrames: { name: string; want: BlobBinType; frame?: string; header?: string; zeros?: number; expect: string; id?: string }[];
 };
 
 const codeOf = (fn: () => unknown): string => {
@@ -106,6 +109,32 @@ describe('file vectors', () => {
     expect(d.name).toBe('report.pdf');
     for (const b of v.invalidBodies)
       expect({ name: b.name, got: codeOf(() => parseFileBody(Buffer.from(b.body, 'hex').toString('utf8'))) }).toEqual({ name: b.name, got: b.expect });
+  });
+
+  it('binary blob frames (§7.9.1): built byte by byte from the table, parsed back without a copy; every failure case refused with its code', () => {
+    expect(v.binaryFrames.map((f) => f.name)).toEqual(['put', 'chunk', 'chunk-high-index']);
+    for (const f of v.binaryFrames) {
+      // By hand: version 1, type (put 1, chunk 2), u32be id, 16-byte blob id, u64be index, data.
+      const h = Buffer.alloc(30);
+      h[0] = 1;
+      h[1] = f.type === 'put' ? 1 : 2;
+      h.writeUInt32BE(f.id, 2);
+      Buffer.from(f.blob, 'hex').copy(h, 6);
+      h.writeBigUInt64BE(BigInt(f.i), 22);
+      expect(hex(Buffer.concat([h, unhex(f.data)]))).toBe(f.frame);
+      expect(hex(encodeBlobBin(f.type, f.id, unhex(f.blob), f.i, unhex(f.data)))).toBe(f.frame);
+      const r = parseBlobBin(unhex(f.frame), f.type);
+      expect(r).toMatchObject({ ok: true, frame: { type: f.type, id: String(f.id), blob: f.blob, i: f.i } });
+      if (r.ok) expect(hex(r.frame.data)).toBe(f.data);
+    }
+    // The put carries chunk 1 of the 3-chunk file exactly as sealed.
+    expect(v.binaryFrames[0]!.data).toBe(v.files[0]!.chunks[1]!.sealed);
+    expect(v.invalidBinaryFrames.length).toBeGreaterThanOrEqual(11);
+    for (const bad of v.invalidBinaryFrames) {
+      const bytes = bad.frame !== undefined ? unhex(bad.frame) : Buffer.concat([unhex(bad.header!), Buffer.alloc(bad.zeros!)]);
+      const r = parseBlobBin(bytes, bad.want);
+      expect({ name: bad.name, code: r.ok ? 'OK' : r.code, id: r.ok ? undefined : r.id }).toEqual({ name: bad.name, code: bad.expect, id: bad.id });
+    }
   });
 
   it('names: never a path, a dot name, a device, a control or bidi character, or over 255 bytes', () => {

@@ -100,6 +100,7 @@ function connectFrom(addr: string | undefined): Fake {
   const fake = { frames: [] as Frame[] } as Fake;
   const link: Link = {
     send: (f) => void fake.frames.push(JSON.parse(typeof f === 'string' ? f : encodeFrame(f)) as Frame),
+    sendBinary: () => undefined,
     push: (text) => {
       if (fake.closed) return false;
       fake.frames.push(JSON.parse(text) as Frame);

@@ -196,7 +196,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     options: [
       { flags: '--lines', description: 'read stdin line by line: one message per line, sent as it arrives' },
-      { flags: '--file <path>', description: 'send a file (end-to-end encrypted, through the relay); repeat for several; - reads stdin (with --name)', parse: collect },
+      {
+        flags: '--file <path>',
+        description: 'send a file (end-to-end encrypted, through the relay; to @GROUP: one upload for every member); repeat for several; - reads stdin (with --name)',
+        parse: collect,
+      },
       { flags: '--name <name>', description: 'the file name the recipient sees for --file - (stdin)' },
     ],
     load: () => import('./send.js'),
