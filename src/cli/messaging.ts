@@ -172,9 +172,7 @@ export async function openSession(
 
 /** What a send tells the user about a recipient while resolving it (printed on stderr). */
 export type SendNote =
-  | { kind: 'protocol'; e: MessengerEvents['protocol'][0] }
-  | { kind: 'routed'; e: MessengerEvents['routed'][0] }
-  | { kind: 'pinned'; e: MessengerEvents['pinned'][0] };
+  { kind: 'protocol'; e: MessengerEvents['protocol'][0] } | { kind: 'routed'; e: MessengerEvents['routed'][0] } | { kind: 'pinned'; e: MessengerEvents['pinned'][0] };
 
 /**
  * Prints one note: the protocol in use changed, a contact routed through this relay, a key
