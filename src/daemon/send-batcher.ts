@@ -23,6 +23,7 @@
  */
 import type { BatchSender, BatchSendResult, CommandContext } from '../cli/commands/index.js';
 import { homePaths } from '../cli/common.js';
+import { type Config, resolveRelay } from '../store/config.js';
 import { hushPaths, resolveHome } from '../store/paths.js';
 import { printSendNote, relayTimeoutMs, requireRelay, type SendNote, type Session, tokenLifetimeMs } from '../cli/messaging.js';
 import type { Output } from '../cli/output.js';
@@ -48,6 +49,11 @@ export class SendBatcher implements BatchSender {
   private session: Session | undefined;
   private opening: Promise<Session> | undefined;
   private closed = false;
+  /** A connection failed: the next batch opens a new session. */
+  private broken = false;
+  /** Wakes the loop waiting for its last batch when a request comes. */
+  private wake: (() => void) | undefined;
+  private tokens: Promise<void> = Promise.resolve();
 
   constructor(private readonly open: () => Promise<Session>) {}
 
@@ -61,6 +67,7 @@ export class SendBatcher implements BatchSender {
     return new Promise((resolve, reject) => {
       this.queue.push({ name, texts, resolve, reject, sent: [], failed: [], notes: [] });
       if (!this.running) void this.loop();
+      else this.wake?.();
     });
   }
 
@@ -87,15 +94,37 @@ export class SendBatcher implements BatchSender {
 
   private async loop(): Promise<void> {
     this.running = true;
+    let prev: Promise<void> | undefined; // the batch on its way to the relay
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, MAX_BATCH_REQUESTS);
-        try {
-          await this.run(batch);
-        } catch (e) {
-          for (const r of batch) r.reject(e); // the session could not be opened, or a store failure
+      for (;;) {
+        await new Promise((r) => setImmediate(r)); // the requests of one burst join one batch
+        if (this.queue.length === 0) {
+          if (!prev) break;
+          const p = prev;
+          const settled = await Promise.race([p.then(() => true), new Promise<false>((r) => (this.wake = () => r(false)))]);
+          this.wake = undefined;
+          if (settled) prev = undefined;
+          continue;
+        }
+        if (this.broken) {
+          // A connection failed: the next batch gets a new session, once the last one is answered.
+          await prev;
+          prev = undefined;
+          this.broken = false;
           await this.reset();
         }
+        const batch = this.queue.splice(0, MAX_BATCH_REQUESTS);
+        let sent: Promise<void>;
+        try {
+          sent = (await this.start(batch, prev === undefined)).done;
+        } catch (e) {
+          for (const r of batch) r.reject(e); // the session could not be opened, or a store failure
+          this.broken = true;
+          continue;
+        }
+        // Two batches at most: this one sealed and stored while the one before is on its way.
+        await prev;
+        prev = sent;
       }
     } finally {
       this.running = false;
@@ -108,7 +137,12 @@ export class SendBatcher implements BatchSender {
     await s?.close().catch(() => undefined);
   }
 
-  private async run(batch: Request[]): Promise<void> {
+  /**
+   * Resolves, seals and stores the batch and starts sending it; resolves with the promise of
+   * its end (`done`: every request answered; it never rejects). `flush`: no batch is in flight, so the
+   * outbox holds only older messages: send them first.
+   */
+  private async start(batch: Request[], flush: boolean): Promise<{ done: Promise<void> }> {
     const s = await this.current();
     const m = s.m;
     // 1. Recipients, once each; a name that fails fails only its requests.
@@ -145,19 +179,23 @@ export class SendBatcher implements BatchSender {
       }
       return true;
     });
-    if (live.length === 0) return;
+    if (live.length === 0) return { done: Promise.resolve() };
 
     const first = live[0]!;
     const byEid = new Map<string, Request>();
     const onSent = (e: SentReport): void => {
-      (byEid.get(e.eid) ?? first).sent.push(e);
+      const r = byEid.get(e.eid);
+      if (r) r.sent.push(e);
+      else if (!e.fromOutbox || !flush)
+        return; // another batch's
+      else first.sent.push(e);
     };
     m.on('sent', onSent);
-    let broken = false;
+    const failed: SendFailure[] = [];
+    let pipe: ReturnType<typeof m.sendPipeline>;
     try {
       // 2. Older messages first.
-      const old = await m.flushOutbox();
-      first.failed.push(...old.failed);
+      if (flush) failed.push(...(await m.flushOutbox()).failed);
       // 3. One transaction for the whole batch (queueMessages' own become savepoints).
       const queued: QueuedMessage[] = [];
       m.store.transaction(() => {
@@ -174,21 +212,33 @@ export class SendBatcher implements BatchSender {
           queued.push(...qs);
         }
       });
-      // 4. One pipeline, in order.
-      const pipe = m.sendPipeline();
+      // 4. One pipeline, in order (submit resolves once each send has started).
+      pipe = m.sendPipeline();
       for (const q of queued) await pipe.submit(q);
-      const d = await pipe.drain();
-      for (const f of d.failed) (byEid.get(f.eid) ?? first).failed.push(f);
-      broken = [...old.failed, ...d.failed].some((f) => CONNECTION_FAILURES.has(f.error.code));
-      if (!broken) await m.syncTokens(); // a delivery token for a contact written to for the first time
-    } finally {
+    } catch (e) {
       m.off('sent', onSent);
+      throw e;
     }
-    // Receipts wait in the outbox too; only messages (with a history row) are counted.
-    const kept = m.store.listOutbox().filter((e) => m.store.findMessage(e.msgId, 'out') !== undefined).length;
-    const relayUrl = s.relay.url;
-    for (const r of live) r.resolve({ notes: r.notes, sent: r.sent, failed: r.failed, kept, relayUrl });
-    if (broken) await this.reset();
+    const done = (async (): Promise<void> => {
+      try {
+        const d = await pipe.drain();
+        failed.push(...d.failed);
+        for (const f of failed) (byEid.get(f.eid) ?? first).failed.push(f);
+        if (failed.some((f) => CONNECTION_FAILURES.has(f.error.code))) this.broken = true;
+        // A delivery token for a contact written to for the first time (one sync at a time).
+        if (!this.broken) this.tokens = this.tokens.then(() => m.syncTokens()).catch(() => undefined);
+        await this.tokens;
+        // Receipts wait in the outbox too; only messages (with a history row) are counted.
+        const kept = failed.length === 0 ? 0 : m.store.listOutbox().filter((e) => m.store.findMessage(e.msgId, 'out') !== undefined).length;
+        for (const r of live) r.resolve({ notes: r.notes, sent: r.sent, failed: r.failed, kept, relayUrl: s.relay.url });
+      } catch (e) {
+        for (const r of live) r.reject(e);
+        this.broken = true;
+      } finally {
+        m.off('sent', onSent);
+      }
+    })();
+    return { done };
   }
 }
 
@@ -199,7 +249,9 @@ export function senderFor(batcher: SendBatcher, daemonCtx: CommandContext): (ctx
   return async (ctx) => {
     let mine: string;
     try {
-      mine = (await requireRelay(ctx, hushPaths(resolveHome(ctx.global.home, ctx.env)))).url;
+      // --relay or HUSH_RELAY decide without config.json (one file read less per send).
+      const given = resolveRelay(ctx.global.relay, ctx.env, { v: 1, extra: {} } as Config);
+      mine = given ? given.url : (await requireRelay(ctx, hushPaths(resolveHome(ctx.global.home, ctx.env)))).url;
       if (relayTimeoutMs(ctx) !== relayTimeoutMs(daemonCtx) || tokenLifetimeMs(ctx) !== tokenLifetimeMs(daemonCtx)) return undefined;
     } catch {
       return undefined; // a bad setting: the direct path says what is wrong with it
