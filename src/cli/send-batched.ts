@@ -11,6 +11,7 @@
 import type { BatchSender, BatchSendResult, CommandContext } from './commands/index.js';
 import { bodySize, finishSend, type InputLine, lineGroups, lineText } from './commands/send.js';
 import { MAX_BODY_BYTES } from '../protocol/envelope.js';
+import { homePaths } from './common.js';
 
 /** --lines chunks sent and not yet answered, at most (back-pressure on stdin). */
 const LINES_IN_FLIGHT = 4;
@@ -24,10 +25,15 @@ export async function sendBatched(ctx: CommandContext, sender: BatchSender, name
   const take = async (): Promise<void> => {
     results.push(await pending.shift()!);
   };
+  // The home's warnings, as the direct path prints them first; awaited before anything is
+  // printed, and not before the message joins the batcher (requests keep their order there).
+  const home = homePaths(ctx);
   if (single !== undefined) {
     newQueued = 1;
     pending.push(sender.send(name, [single]));
+    await home.catch(() => undefined);
   } else {
+    await home;
     try {
       for await (const group of lineGroups(stdin)) {
         const texts: string[] = [];
@@ -51,7 +57,11 @@ export async function sendBatched(ctx: CommandContext, sender: BatchSender, name
     // Nothing to send: still resolve the name and flush the outbox, as the direct path does.
     if (newQueued === 0 && pending.length === 0 && results.length === 0) pending.push(sender.send(name, []));
   }
-  while (pending.length > 0) await take();
+  try {
+    while (pending.length > 0) await take();
+  } finally {
+    await home; // its error (if any) after the send's own
+  }
 
   let newSent = 0;
   let oldSent = 0;

@@ -22,10 +22,8 @@
  * Messenger remembers a failed connect; a daemon outlives relay restarts).
  */
 import type { BatchSender, BatchSendResult, CommandContext } from '../cli/commands/index.js';
-import { homePaths } from '../cli/common.js';
-import { type Config, resolveRelay } from '../store/config.js';
-import { hushPaths, resolveHome } from '../store/paths.js';
-import { printSendNote, relayTimeoutMs, requireRelay, type SendNote, type Session, tokenLifetimeMs } from '../cli/messaging.js';
+import { resolveRelay } from '../store/config.js';
+import { printSendNote, relayTimeoutMs, type SendNote, type Session, tokenLifetimeMs } from '../cli/messaging.js';
 import type { Output } from '../cli/output.js';
 import type { Contact } from '../store/db-codec.js';
 import type { QueuedMessage, SendFailure, SentReport } from '../client/messenger.js';
@@ -57,11 +55,6 @@ export class SendBatcher implements BatchSender {
 
   constructor(private readonly open: () => Promise<Session>) {}
 
-  /** The relay URL sends go to (the session's; opens it when needed). */
-  async relayUrl(): Promise<string> {
-    return (await this.current()).relay.url;
-  }
-
   send(name: string, texts: readonly string[]): Promise<BatchSendResult> {
     if (this.closed) return Promise.reject(new Error('the daemon is stopping'));
     return new Promise((resolve, reject) => {
@@ -84,7 +77,8 @@ export class SendBatcher implements BatchSender {
     await s?.close().catch(() => undefined);
   }
 
-  private current(): Promise<Session> {
+  /** The shared session (opened at the first send). */
+  current(): Promise<Session> {
     if (this.session) return Promise.resolve(this.session);
     this.opening ??= this.open()
       .then((s) => (this.session = s))
@@ -244,20 +238,21 @@ export class SendBatcher implements BatchSender {
 
 const CONNECTION_FAILURES = new Set(['RELAY_CLOSED', 'RELAY_TIMEOUT', 'RELAY_UNREACHABLE', 'SHUTTING_DOWN', 'RELAY_PROTOCOL']);
 
-/** The daemon's `DaemonBackend.sender`: the shared sender, unless the command asks for other relay settings. */
+/**
+ * The daemon's `DaemonBackend.sender`: the shared sender, unless the command asks for other
+ * relay settings (--relay, HUSH_RELAY, --relay-timeout, --token-lifetime; config.json as the
+ * session read it). No file is read here: requests reach the batcher in the order they came.
+ */
 export function senderFor(batcher: SendBatcher, daemonCtx: CommandContext): (ctx: CommandContext) => Promise<BatchSender | undefined> {
   return async (ctx) => {
-    let mine: string;
+    const s = await batcher.current();
     try {
-      // --relay or HUSH_RELAY decide without config.json (one file read less per send).
-      const given = resolveRelay(ctx.global.relay, ctx.env, { v: 1, extra: {} } as Config);
-      mine = given ? given.url : (await requireRelay(ctx, hushPaths(resolveHome(ctx.global.home, ctx.env)))).url;
+      const mine = resolveRelay(ctx.global.relay, ctx.env, s.relay.config);
+      if (mine?.url !== s.relay.url) return undefined;
       if (relayTimeoutMs(ctx) !== relayTimeoutMs(daemonCtx) || tokenLifetimeMs(ctx) !== tokenLifetimeMs(daemonCtx)) return undefined;
     } catch {
       return undefined; // a bad setting: the direct path says what is wrong with it
     }
-    if (mine !== (await batcher.relayUrl())) return undefined;
-    await homePaths(ctx); // its warnings about the home, as the direct path prints them
     return batcher;
   };
 }
