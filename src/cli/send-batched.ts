@@ -22,6 +22,11 @@ export async function sendBatched(ctx: CommandContext, sender: BatchSender, name
   const refused: InputLine[] = [];
   let inputError: unknown;
   let newQueued = 0;
+  const submit = (texts: string[]): void => {
+    const p = sender.send(name, texts);
+    p.catch(() => undefined); // awaited in order below; a later one may fail while an earlier one is awaited
+    pending.push(p);
+  };
   const take = async (): Promise<void> => {
     results.push(await pending.shift()!);
   };
@@ -30,7 +35,7 @@ export async function sendBatched(ctx: CommandContext, sender: BatchSender, name
   const home = homePaths(ctx);
   if (single !== undefined) {
     newQueued = 1;
-    pending.push(sender.send(name, [single]));
+    submit([single]);
     await home.catch(() => undefined);
   } else {
     await home;
@@ -48,14 +53,14 @@ export async function sendBatched(ctx: CommandContext, sender: BatchSender, name
         }
         if (texts.length === 0) continue;
         newQueued += texts.length;
-        pending.push(sender.send(name, texts));
+        submit(texts);
         while (pending.length >= LINES_IN_FLIGHT) await take();
       }
     } catch (e) {
       inputError = e; // what was read before still goes out; the error is reported after
     }
     // Nothing to send: still resolve the name and flush the outbox, as the direct path does.
-    if (newQueued === 0 && pending.length === 0 && results.length === 0) pending.push(sender.send(name, []));
+    if (newQueued === 0 && pending.length === 0 && results.length === 0) submit([]);
   }
   try {
     while (pending.length > 0) await take();

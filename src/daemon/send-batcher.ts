@@ -245,13 +245,13 @@ const CONNECTION_FAILURES = new Set(['RELAY_CLOSED', 'RELAY_TIMEOUT', 'RELAY_UNR
  */
 export function senderFor(batcher: SendBatcher, daemonCtx: CommandContext): (ctx: CommandContext) => Promise<BatchSender | undefined> {
   return async (ctx) => {
-    const s = await batcher.current();
     try {
+      const s = await batcher.current();
       const mine = resolveRelay(ctx.global.relay, ctx.env, s.relay.config);
       if (mine?.url !== s.relay.url) return undefined;
       if (relayTimeoutMs(ctx) !== relayTimeoutMs(daemonCtx) || tokenLifetimeMs(ctx) !== tokenLifetimeMs(daemonCtx)) return undefined;
     } catch {
-      return undefined; // a bad setting: the direct path says what is wrong with it
+      return undefined; // a bad setting, or no shared session: the direct path says what is wrong
     }
     return batcher;
   };
