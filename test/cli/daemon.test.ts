@@ -3,8 +3,9 @@
  * contacts and verify to it with no passphrase source, with the same output and exit codes as
  * the direct path (the same assertions run both ways); a Node JSON-RPC client on the real
  * socket (subscribe, each standard error code); the socket's modes and a bad mode refused;
- * one daemon per home; kill -9 mid-stream (nothing lost, the stale socket replaced); the idle
- * lock; hush lock; SIGTERM.
+ * one daemon per home; the fast path of bin/hush.js (no commander loaded; a refusal handed to
+ * the normal CLI); concurrent RPC sends batched (order, once each) and kill -9 among them;
+ * kill -9 mid-stream (nothing lost, the stale socket replaced); the idle lock; hush lock; SIGTERM.
  */
 import { promises as fsp, statSync } from 'node:fs';
 import * as net from 'node:net';
@@ -242,6 +243,38 @@ describe('the daemon', () => {
     const t = await hush(['send', 'bob'], { home: alice.home, input: 'through the normal CLI\n', nodeArgs: viaStdin.nodeArgs });
     expect(t).toMatchObject({ exitCode: 0, stdout: '' }); // no passphrase here: the daemon sent it
     expect(await viaStdin.loaded()).toMatch(/commander/);
+  });
+
+  it('a request the daemon refuses is asked again by the normal CLI, which prints the refusal; nothing is run twice', async () => {
+    // A socket that answers every cli.run with an error (as a daemon that is stopping does).
+    const home = await makeHome();
+    await fsp.mkdir(path.join(home, 'daemon'), { mode: 0o700 });
+    const requests: Record<string, unknown>[] = [];
+    const server = net.createServer((c) => {
+      let buf = '';
+      c.setEncoding('utf8');
+      c.on('data', (chunk: string) => {
+        buf += chunk;
+        for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+          const req = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+          buf = buf.slice(nl + 1);
+          requests.push(req);
+          c.write(JSON.stringify({ jsonrpc: '2.0', id: req.id, error: { code: -32603, message: 'the daemon is stopping' } }) + '\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock(home), r));
+    try {
+      await fsp.chmod(sock(home), 0o600);
+      const hook = await moduleLog();
+      const r = await hush(['send', 'bob', 'refused'], { home, nodeArgs: hook.nodeArgs });
+      expect(r).toMatchObject({ exitCode: 1, stdout: '', stderr: 'hush: error: the daemon is stopping\n' });
+      expect(await hook.loaded()).toMatch(/commander/); // the normal CLI ran after the refusal
+      expect(requests.map((q) => q.method)).toEqual(['cli.run', 'cli.run']);
+      expect(requests[0]!.params).toEqual(requests[1]!.params); // the fast path asked what main.ts asks
+    } finally {
+      server.close();
+    }
   });
 
   it('150 JSON-RPC sends at once: one answer each once the relay took it, every message once, in the order they were asked', async () => {
