@@ -6,5 +6,12 @@ import module from 'node:module';
 // Node 20 has no such API: the call is skipped there.
 module.enableCompileCache?.();
 
-const { main } = await import('../dist/src/cli/main.js');
-main(process.argv);
+// A command a running `hush daemon` of this home serves goes to it before commander and the
+// CLI's modules are loaded (src/cli/fast-path.ts); anything else, or a refusal, runs the CLI.
+const { fastPath } = await import('../dist/src/cli/fast-path.js');
+const code = await fastPath(process.argv);
+if (code !== undefined) process.exitCode = code;
+else {
+  const { main } = await import('../dist/src/cli/main.js');
+  main(process.argv);
+}

@@ -10,7 +10,8 @@ import { UsageError } from '../errors.js';
 import { DEFAULT_TOKEN_LIFETIME_MS } from '../client/delivery-tokens.js';
 import { wipeIdentity } from '../crypto/identity.js';
 import { bodyForDisplay, fileJson, fileOf, fileSummary } from './file-view.js';
-import { Messenger, type QuarantineReport, type ReceivedMessage } from '../client/messenger.js';
+import { Messenger, type MessengerEvents, type QuarantineReport, type ReceivedMessage } from '../client/messenger.js';
+import type { HushStore } from '../store/db.js';
 import { type Config, readConfig, resolveRelay, type RelaySource } from '../store/config.js';
 import type { Unlocked } from '../store/keyring-store.js';
 import type { HushPaths } from '../store/paths.js';
@@ -152,33 +153,9 @@ export async function openSession(
     ctx.out.warn(`ignored a receipt from ${r.from} that matches no message you sent to ${r.from}`);
   });
   m.on('quarantineFull', (q) => ctx.out.warn(`the quarantine is at its limits: dropped ${plural(q.dropped, 'oldest entry', 'oldest entries')} (see --quarantine-limits)`));
-  m.on('protocol', (p) =>
-    ctx.out.info(
-      p.v2
-        ? `hush: note: messages to ${safeName(p.to)} now go in a v2 session (forward secrecy)`
-        : `hush: note: ${safeName(p.to)} ${p.reason === 'expired-prekeys' ? 'has only expired prekeys' : 'has published no prekeys'}: messages to ${safeName(p.to)} use protocol v1 (no forward secrecy; --require-fs refuses this)`,
-    ),
-  );
-  m.on('routed', (r) => ctx.out.info(`hush: note: ${r.label} was pinned from ${r.pinnedFrom}; sending to that key through ${r.via}`));
-  m.on('pinned', (p) => {
-    ctx.out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`);
-    // A name that looks like an earlier contact's (bob_, bob0, b0b for bob): say so loudly.
-    const pinned = store.findContactByLabel(p.name);
-    const earlier = pinned
-      ? store
-          .listContacts()
-          .filter((c) => c.id < pinned.id)
-          .sort((a, b) => a.id - b.id)
-      : [];
-    const like = pinned
-      ? lookalikeOf(
-          pinned.name,
-          earlier.map((c) => c.name),
-        )
-      : undefined;
-    const other = like === undefined ? undefined : earlier.find((c) => c.name === like);
-    if (other) ctx.out.warn(`${safeName(p.name)} looks like your contact ${safeName(other.label)}; compare fingerprints (hush verify ${safeName(p.name)})`);
-  });
+  m.on('protocol', (e) => printSendNote(ctx.out, store, { kind: 'protocol', e }));
+  m.on('routed', (e) => printSendNote(ctx.out, store, { kind: 'routed', e }));
+  m.on('pinned', (e) => printSendNote(ctx.out, store, { kind: 'pinned', e }));
   return {
     m,
     paths,
@@ -194,6 +171,49 @@ export async function openSession(
       }
     },
   };
+}
+
+/** What a send tells the user about a recipient while resolving it (printed on stderr). */
+export type SendNote =
+  { kind: 'protocol'; e: MessengerEvents['protocol'][0] } | { kind: 'routed'; e: MessengerEvents['routed'][0] } | { kind: 'pinned'; e: MessengerEvents['pinned'][0] };
+
+/**
+ * Prints one note: the protocol in use changed, a contact routed through this relay, a key
+ * pinned on first use (and a loud warning when its name looks like an earlier contact's).
+ * `hush daemon` replays the notes of its shared sender to the client that caused them.
+ */
+export function printSendNote(out: Output, store: HushStore, n: SendNote): void {
+  if (n.kind === 'protocol') {
+    const p = n.e;
+    out.info(
+      p.v2
+        ? `hush: note: messages to ${safeName(p.to)} now go in a v2 session (forward secrecy)`
+        : `hush: note: ${safeName(p.to)} ${p.reason === 'expired-prekeys' ? 'has only expired prekeys' : 'has published no prekeys'}: messages to ${safeName(p.to)} use protocol v1 (no forward secrecy; --require-fs refuses this)`,
+    );
+    return;
+  }
+  if (n.kind === 'routed') {
+    out.info(`hush: note: ${n.e.label} was pinned from ${n.e.pinnedFrom}; sending to that key through ${n.e.via}`);
+    return;
+  }
+  const p = n.e;
+  out.info(`hush: pinned ${p.name}'s key on first use (fingerprint ${p.fingerprint}); compare it with hush verify ${p.name}`);
+  // A name that looks like an earlier contact's (bob_, bob0, b0b for bob): say so loudly.
+  const pinned = store.findContactByLabel(p.name);
+  const earlier = pinned
+    ? store
+        .listContacts()
+        .filter((c) => c.id < pinned.id)
+        .sort((a, b) => a.id - b.id)
+    : [];
+  const like = pinned
+    ? lookalikeOf(
+        pinned.name,
+        earlier.map((c) => c.name),
+      )
+    : undefined;
+  const other = like === undefined ? undefined : earlier.find((c) => c.name === like);
+  if (other) out.warn(`${safeName(p.name)} looks like your contact ${safeName(other.label)}; compare fingerprints (hush verify ${safeName(p.name)})`);
 }
 
 /** One received message: human `2026-11-23 20:40  bob: text`, or the JSON event. */

@@ -29,6 +29,12 @@ export interface DaemonCall {
   warn: (message: string) => void;
   /** `hush: error: …` and the hint on stderr. */
   error: (message: string, hint?: string) => void;
+  /**
+   * 'undefined': a request the daemon refuses (an error answer: nothing was run) resolves
+   * undefined, for the caller to run the command itself (src/cli/fast-path.ts). Default: the
+   * error is printed and its exit code returned.
+   */
+  refused?: 'print' | 'undefined';
 }
 
 /** Connects to the home's daemon, or undefined when none answers. */
@@ -91,10 +97,10 @@ export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
       if (!socket.destroyed) socket.write(encode({ jsonrpc: '2.0', method: 'cli.stdin', params: { request: id, end: true } }));
     });
   }
-  return new Promise<number>((resolve) => {
+  return new Promise<number | undefined>((resolve) => {
     let buf = '';
     let done = false;
-    const finish = (code: number): void => {
+    const finish = (code: number | undefined): void => {
       if (done) return;
       done = true;
       if (c.stdin) process.stdin.destroy(); // nothing more to read: let the process end
@@ -116,7 +122,8 @@ export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
         if (msg.method === 'cli.output' && msg.params?.request === id && typeof msg.params.text === 'string') {
           (msg.params.stream === 'stdout' ? process.stdout : process.stderr).write(msg.params.text);
         } else if (msg.id === id && msg.method === undefined) {
-          if (msg.error) {
+          if (msg.error && c.refused === 'undefined') finish(undefined);
+          else if (msg.error) {
             c.error(msg.error.message, msg.error.data?.hint);
             finish(exitCodeOf(msg.error.code));
           } else {

@@ -23,6 +23,7 @@ import { atomicWriteFile } from '../store/fsutil.js';
 import { DEFAULT_MAX_LINE_BYTES, encode, errorObject, parseRequestLine, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from './rpc.js';
 import { type DaemonPaths, daemonPaths, MAX_SOCKET_PATH, unsafeReason } from './socket-path.js';
 import { METHODS } from './methods.js';
+import { SendBatcher, senderFor } from './send-batcher.js';
 
 export interface DaemonOptions {
   home: string;
@@ -78,6 +79,7 @@ export class Daemon {
   private readonly stopped: Promise<string>;
   private resolveStopped!: (reason: string) => void;
   readonly backend: DaemonBackend;
+  private readonly batcher: SendBatcher;
 
   constructor(readonly o: DaemonOptions) {
     this.paths = daemonPaths(o.home);
@@ -91,6 +93,9 @@ export class Daemon {
         void atomicWriteFile(this.paths.cursor, `${row}\n`).catch(() => undefined); // a number, not a secret; best effort
       },
     };
+    // Sends share one session of their own (./send-batcher.ts), opened at the first send.
+    this.batcher = new SendBatcher(() => openSession({ ...this.o.ctx, backend: this.backend }));
+    this.backend.sender = senderFor(this.batcher, o.ctx);
   }
 
   get name(): string {
@@ -321,6 +326,7 @@ export class Daemon {
     for (const c of this.conns) for (const input of c.inputs.values()) input.end();
     await Promise.allSettled([...this.inFlight]);
     for (const c of this.conns) c.socket.end();
+    await this.batcher.close();
     this.listenAbort.abort();
     await this.listening;
     if (this.session) {

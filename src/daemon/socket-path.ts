@@ -12,8 +12,12 @@
  * socket's safety rests on these modes: only the user (and root) can reach the socket
  * (docs/SECURITY.md, "The daemon").
  */
-import { lstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as path from 'node:path';
+
+// `require`, not `import … from 'node:fs'`: the ESM facade of fs costs a few ms of every CLI
+// start (src/cli/main.ts says why), and the CLI's fast path (src/cli/fast-path.ts) reads this.
+const { lstatSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 export interface DaemonPaths {
   dir: string;

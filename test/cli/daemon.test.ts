@@ -3,15 +3,16 @@
  * contacts and verify to it with no passphrase source, with the same output and exit codes as
  * the direct path (the same assertions run both ways); a Node JSON-RPC client on the real
  * socket (subscribe, each standard error code); the socket's modes and a bad mode refused;
- * one daemon per home; kill -9 mid-stream (nothing lost, the stale socket replaced); the idle
- * lock; hush lock; SIGTERM.
+ * one daemon per home; the fast path of bin/hush.js (no commander loaded; a refusal handed to
+ * the normal CLI); concurrent RPC sends batched (order, once each) and kill -9 among them;
+ * kill -9 mid-stream (nothing lost, the stale socket replaced); the idle lock; hush lock; SIGTERM.
  */
 import { promises as fsp, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
-import { hush, type HushResult } from './helpers.js';
+import { hush, type HushResult, makeHome } from './helpers.js';
 import { type Child, historyOf, jsonOf, newUser, outboxSize, spawnHush, type TestUser } from './messaging-helpers.js';
 
 let relay: RelayProc;
@@ -82,6 +83,21 @@ class Rpc {
   close(): void {
     this.s.destroy();
   }
+}
+
+/** A node --import hook that logs every module URL the child resolves. */
+async function moduleLog(): Promise<{ nodeArgs: string[]; loaded: () => Promise<string> }> {
+  const dir = await makeHome('hush-hook-');
+  const log = path.join(dir, 'loaded.txt');
+  const hooks = path.join(dir, 'hooks.mjs');
+  await fsp.writeFile(
+    hooks,
+    `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n  appendFileSync(${JSON.stringify(log)}, r.url + '\\n');\n  return r;\n}\n`,
+  );
+  const register = path.join(dir, 'register.mjs');
+  await fsp.writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
+  await fsp.writeFile(log, '');
+  return { nodeArgs: ['--import', `file://${register}`], loaded: () => fsp.readFile(log, 'utf8') };
 }
 
 /** alice's command through the daemon (no passphrase anywhere) or directly (--no-daemon, passphrase in env). */
@@ -213,6 +229,93 @@ describe('the daemon', () => {
     const r = await hush(['daemon'], { home: alice.home });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toBe(`hush: error: a hush daemon already runs for ${alice.home}\nhush: hint: use it (commands find it by themselves), or stop it first with hush lock\n`);
+  });
+
+  it('hush send TEXT is handed over before commander loads; a stdin send takes the normal CLI, still through the daemon', async () => {
+    const hook = await moduleLog();
+    const s = await hush(['send', 'bob', 'by the fast path'], { home: alice.home, nodeArgs: hook.nodeArgs });
+    expect(s).toMatchObject({ exitCode: 0, stdout: '' });
+    expect(s.stderr).toMatch(/(^|\n)sent 1 message to bob\n$/);
+    const fast = await hook.loaded();
+    expect(fast).toMatch(/cli\/fast-path\.js/);
+    expect(fast).not.toMatch(/commander|cli\/main\.js|better-sqlite3|argon2/);
+    const viaStdin = await moduleLog();
+    const t = await hush(['send', 'bob'], { home: alice.home, input: 'through the normal CLI\n', nodeArgs: viaStdin.nodeArgs });
+    expect(t).toMatchObject({ exitCode: 0, stdout: '' }); // no passphrase here: the daemon sent it
+    expect(await viaStdin.loaded()).toMatch(/commander/);
+  });
+
+  it('a request the daemon refuses is asked again by the normal CLI, which prints the refusal; nothing is run twice', async () => {
+    // A socket that answers every cli.run with an error (as a daemon that is stopping does).
+    const home = await makeHome();
+    await fsp.mkdir(path.join(home, 'daemon'), { mode: 0o700 });
+    const requests: Record<string, unknown>[] = [];
+    const server = net.createServer((c) => {
+      let buf = '';
+      c.setEncoding('utf8');
+      c.on('data', (chunk: string) => {
+        buf += chunk;
+        for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+          const req = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+          buf = buf.slice(nl + 1);
+          requests.push(req);
+          c.write(JSON.stringify({ jsonrpc: '2.0', id: req.id, error: { code: -32603, message: 'the daemon is stopping' } }) + '\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(sock(home), r));
+    try {
+      await fsp.chmod(sock(home), 0o600);
+      const hook = await moduleLog();
+      const r = await hush(['send', 'bob', 'refused'], { home, nodeArgs: hook.nodeArgs });
+      expect(r).toMatchObject({ exitCode: 1, stdout: '', stderr: 'hush: error: the daemon is stopping\n' });
+      expect(await hook.loaded()).toMatch(/commander/); // the normal CLI ran after the refusal
+      expect(requests.map((q) => q.method)).toEqual(['cli.run', 'cli.run']);
+      expect(requests[0]!.params).toEqual(requests[1]!.params); // the fast path asked what main.ts asks
+    } finally {
+      server.close();
+    }
+  });
+
+  it('150 JSON-RPC sends at once: one answer each once the relay took it, every message once, in the order they were asked', async () => {
+    const N = 150;
+    const rpc = await Rpc.connect(alice.home);
+    let answers: Record<string, unknown>[];
+    try {
+      answers = await Promise.all(Array.from({ length: N }, (_, i) => rpc.call('send', { to: 'bob', text: `batch ${i}` })));
+    } finally {
+      rpc.close();
+    }
+    expect(answers.filter((a) => a.error !== undefined)).toEqual([]);
+    const ids = answers.map((a) => (a.result as { sent: { to: string; id: string }[] }).sent.filter((l) => l.to === 'bob').map((l) => l.id));
+    expect(new Set(ids.flat()).size).toBe(N);
+    const got = jsonOf((await bob.run(['pull', '--json'])).stdout)
+      .map((m) => String(m.body))
+      .filter((b) => b.startsWith('batch '));
+    expect(got).toEqual(Array.from({ length: N }, (_, i) => `batch ${i}`));
+    expect(await outboxSize(alice.home)).toBe(0);
+  });
+
+  it('kill -9 in the middle of JSON-RPC sends: each stored message reaches bob exactly once, answered ones included', async () => {
+    const N = 300;
+    const rpc = await Rpc.connect(alice.home);
+    const answered: number[] = [];
+    for (let i = 0; i < N; i++) void rpc.call('send', { to: 'bob', text: `crash ${i}` }).then((a) => a.error === undefined && answered.push(i));
+    while (answered.length < 20) await new Promise((r) => setTimeout(r, 5)); // a poll: the answers come from another process
+    daemon!.kill('SIGKILL');
+    await daemon!.done;
+    await rpc.closed;
+    daemon = undefined;
+    // What was stored and not yet accepted waits in the outbox: the next command sends it.
+    expect((await alice.run(['send', 'bob', 'after the crash', '--no-daemon'])).exitCode).toBe(0);
+    const stored = (await historyOf(alice.home)).filter((m) => m.direction === 'out' && m.body.startsWith('crash ')).map((m) => m.body);
+    const got = jsonOf((await bob.run(['pull', '--json'])).stdout)
+      .map((m) => String(m.body))
+      .filter((b) => b.startsWith('crash '));
+    expect(got).toEqual(stored); // once each, in order
+    for (const i of answered) expect(got).toContain(`crash ${i}`);
+    expect(await outboxSize(alice.home)).toBe(0);
+    daemon = await startDaemon(alice.home);
   });
 
   it('the daemon and direct commands at the same time lose and double nothing', async () => {

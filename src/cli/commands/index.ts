@@ -60,6 +60,32 @@ export interface DaemonBackend {
   shownAfter(): number;
   /** The command showed incoming rows up to this one. */
   shown(row: number): void;
+  /**
+   * The daemon's shared sender (src/daemon/send-batcher.ts): one Messenger and relay connection
+   * whose concurrent sends share a store transaction and a pipelined relay send. undefined when
+   * this command's relay settings differ from the daemon's: it then opens a session of its own.
+   */
+  sender?(ctx: CommandContext): Promise<BatchSender | undefined>;
+}
+
+/** What a send through the daemon's shared sender came to (hush send prints it as the direct path would). */
+export interface BatchSendResult {
+  /** Notes about the recipient (pinned, protocol, routed), in order. */
+  notes: import('../messaging.js').SendNote[];
+  /** The messages the relay accepted: older outbox ones (fromOutbox) first, then this request's, in order. */
+  sent: import('../../client/messenger.js').SentReport[];
+  /** What the relay did not take (stays in the outbox). */
+  failed: import('../../client/messenger.js').SendFailure[];
+  /** Messages in the outbox after the send. */
+  kept: number;
+  relayUrl: string;
+}
+
+export interface BatchSender {
+  /** Queues `texts` (one message each) to the contact `name`; resolves once the relay took them (or refused). */
+  send(name: string, texts: readonly string[]): Promise<BatchSendResult>;
+  /** Prints a note of a result as the direct path prints it. */
+  printNote(out: Output, note: import('../messaging.js').SendNote): void;
 }
 
 /** Positional arguments by name (a variadic one is a string[]); missing optional ones are undefined. */

@@ -60,7 +60,7 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<{ bytes: Buffer; 
 }
 
 /** One line of stdin: its number (from 1, empty lines counted) and its bytes, unless too long. */
-interface InputLine {
+export interface InputLine {
   no: number;
   /** undefined when the line is longer than a message may be (its bytes were not kept). */
   bytes?: Buffer;
@@ -75,7 +75,7 @@ const MAX_LINE = MAX_BODY_BYTES + 1;
  * Lines as they arrive, grouped by input chunk (one store transaction per group). A line
  * longer than MAX_LINE is not buffered: its bytes are counted and dropped up to its newline.
  */
-async function* lineGroups(stream: NodeJS.ReadableStream): AsyncGenerator<InputLine[]> {
+export async function* lineGroups(stream: NodeJS.ReadableStream): AsyncGenerator<InputLine[]> {
   let parts: Buffer[] = [];
   let size = 0;
   let no = 0;
@@ -106,19 +106,19 @@ async function* lineGroups(stream: NodeJS.ReadableStream): AsyncGenerator<InputL
 }
 
 /** The text of a line (CR stripped), undefined for a blank one; UsageError for binary. */
-function lineText(line: Buffer): string | undefined {
+export function lineText(line: Buffer): string | undefined {
   const b = line.length > 0 && line[line.length - 1] === 13 ? line.subarray(0, -1) : line;
   const text = decodeText(b, 'a line on stdin');
   return text.trim() === '' ? undefined : text;
 }
 
 /** Size of a line without a trailing "\r" (what the message would have been). */
-function bodySize(l: InputLine): number {
+export function bodySize(l: InputLine): number {
   return l.bytes !== undefined && l.bytes[l.bytes.length - 1] === 13 ? l.size - 1 : l.size;
 }
 
 /** The error for --lines input with lines over the limit (the rest was sent). */
-function linesRefused(refused: InputLine[]): UsageError {
+export function linesRefused(refused: InputLine[]): UsageError {
   const shown = refused.slice(0, 10).map((l) => String(l.no));
   const more = refused.length > shown.length ? `, … (${refused.length - shown.length} more)` : '';
   const which = refused.length === 1 ? `line ${shown[0]} is ${bodySize(refused[0]!)} bytes` : `lines ${shown.join(', ')}${more} are`;
@@ -165,6 +165,10 @@ export const run: CommandRun = async (ctx, args, opts) => {
     if (single.trim() === '') throw new UsageError('EMPTY_MESSAGE', 'the message is empty', { hint: 'give the text as arguments or on stdin' });
     checkBody(new TextEncoder().encode(single));
   }
+
+  // Inside `hush daemon`: its shared sender (one connection, batched with other requests).
+  const shared = group === undefined ? await ctx.backend?.sender?.(ctx) : undefined;
+  if (shared) return (await import('../send-batched.js')).sendBatched(ctx, shared, name, single, stdin);
 
   const s = await openSession(ctx);
   let newSent = 0;
@@ -254,14 +258,33 @@ export const run: CommandRun = async (ctx, args, opts) => {
   // Receipts wait in the outbox too, but only messages (those with a history row) are counted.
   const kept = s.m.store.listOutbox().filter((e) => group !== undefined || s.m.store.findMessage(e.msgId, 'out') !== undefined).length;
   await s.close();
+  finishSend(ctx, name, { newSent, groupPosts, oldSent, failed, kept, relayUrl: s.relay.url, inputError, refused, lines, newQueued });
+};
 
+/** What a send came to, said as `hush send` says it (the direct path and the daemon's shared sender). */
+export interface SendOutcome {
+  newSent: number;
+  groupPosts: number;
+  oldSent: number;
+  failed: DrainResult['failed'];
+  kept: number;
+  relayUrl: string;
+  inputError: unknown;
+  refused: InputLine[];
+  lines: boolean;
+  newQueued: number;
+}
+
+/** The summary lines, then the error for what did not go out (or bad input), if any. */
+export function finishSend(ctx: Parameters<CommandRun>[0], name: string, o: SendOutcome): void {
+  const { newSent, groupPosts, oldSent, failed, kept, inputError, refused, lines, newQueued } = o;
   if (newSent > 0) ctx.out.info(`sent ${plural(newSent, 'message')} to ${name}`);
   if (groupPosts > 0 && failed.length === 0) ctx.out.info(`sent ${plural(groupPosts, 'message')} to ${name}`);
   if (oldSent > 0) ctx.out.info(`sent ${plural(oldSent, 'queued message')} from the outbox`);
   if (failed.length > 0) {
     const first = failed[0]!.error;
     if (first instanceof RelayError && ['RELAY_UNREACHABLE', 'RELAY_TIMEOUT', 'RELAY_CLOSED', 'SHUTTING_DOWN'].includes(first.code)) {
-      throw unreachable(s.relay.url, kept, first);
+      throw unreachable(o.relayUrl, kept, first);
     }
     const what = first instanceof RelayError && first.code === 'UNKNOWN_RECIPIENT' ? `the relay does not know ${failed[0]!.to} (that key is not registered there)` : first.message;
     throw new RelayError(first.code, `${what}; ${plural(kept, 'message')} kept in the outbox`, {
@@ -272,4 +295,4 @@ export const run: CommandRun = async (ctx, args, opts) => {
   if (inputError) throw inputError;
   if (refused.length > 0) throw linesRefused(refused);
   if (lines && newQueued === 0) throw new UsageError('EMPTY_MESSAGE', 'stdin had no lines to send', { hint: 'pipe some text in' });
-};
+}
