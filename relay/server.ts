@@ -206,7 +206,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     try {
       const n = await store.purge(Date.now() - limits.ttlMs);
       await store.purgeTokens(Date.now());
-      store.prekeys?.purgeExpiredPrekeys(Date.now());
+      await store.prekeys?.purgeExpiredPrekeys(Date.now());
       if (n > 0) event('purge', { removed: n });
     } catch (e) {
       event('store-error', { op: 'purge', error: (e as Error).name });

@@ -84,8 +84,8 @@ export interface Store {
    */
   transferName?(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): Promise<boolean>;
   /**
-   * The v2 prekeys (relay/prekeys-store.ts). Undefined when the store keeps none yet (Redis):
-   * the relay answers `prekeys` and `fetch-prekeys` UNKNOWN_TYPE, and clients send v1.
+   * The v2 prekeys (relay/prekeys-store.ts; on Redis relay/prekeys-redis.ts). A store without
+   * them: the relay answers `prekeys` and `fetch-prekeys` UNKNOWN_TYPE, and clients send v1.
    */
   readonly prekeys?: PrekeyStore;
   /**
