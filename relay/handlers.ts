@@ -9,7 +9,7 @@
 import { randomBytes, verifyDetached } from '../src/crypto/nacl.js';
 import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
-import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
+import { bytesEqual, fromB64, toB64 } from '../src/protocol/encoding.js';
 import { tokenHash } from '../src/protocol/delivery-token.js';
 import { transferSignedBytes } from '../src/protocol/name-transfer.js';
 import { envelopeId } from '../src/protocol/envelope.js';
@@ -133,11 +133,9 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, whole ? Infinity : shareCount, whole ? Infinity : shareBytes);
   const online = mailbox.online;
   const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
-  // Blobs need a synchronous "is this key registered" (relay/blobs.ts): only a store that answers
-  // it from memory serves them (SQLite); the Redis store serves no blobs yet (NOT_FOUND below).
-  const registeredNow = store.registeredNow?.bind(store);
-  const blobs =
-    ctx.dataDir === undefined || !registeredNow ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: registeredNow, freeBytes: (now) => freeBytes(now), event });
+  // Blob files in ctx.dataDir (on Redis: --blob-dir, shared by the relays), metadata in the store's blobMeta if it has one.
+  const isRegistered = (k: string): boolean | Promise<boolean> => store.registeredNow?.(k) ?? store.isRegistered(fromB64(k), k);
+  const blobs = ctx.dataDir === undefined ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered, freeBytes: (now) => freeBytes(now), event }, store.blobMeta);
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -416,11 +414,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const handleBlob = (c: Conn, f: BlobClientFrame): void => {
-    if (!blobs)
-      throw new FrameRefusal('NOT_FOUND', store.registeredNow ? 'this relay stores no blobs' : `this relay stores no blobs (its ${store.kind} store keeps no blob metadata yet)`);
+  const handleBlob = async (c: Conn, f: BlobClientFrame): Promise<void> => {
+    if (!blobs) throw new FrameRefusal('NOT_FOUND', store.shared ? 'this relay stores no blobs (it was started without --blob-dir)' : 'this relay stores no blobs');
     try {
-      blobs.handle(c, f);
+      await blobs.handle(c, f);
     } catch (e) {
       if (e instanceof BlobRefusal) throw new FrameRefusal(e.code, e.message);
       throw e;

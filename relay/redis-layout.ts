@@ -50,6 +50,17 @@ export const keys = {
   kems: (r: string): string => `hush:{${r}}:kemv`,
   /** ZSET: member R, score its signed prekey's expiry: the expiry purge's index. */
   spkExpiry: 'hush:spk-expiry',
+  /**
+   * HASH: blob ID's metadata (blob_* tables): up (the uploader, R), bytes, chunk, chunks,
+   * created, expires (decimal), done (0 or 1), and per recipient R a field `r:R` = 0 or 1 (acked).
+   */
+  blob: (id: string): string => `hush:blob:${id}`,
+  /** ZSET: member ID, score its expiry: the blobs of uploader R (the uploader quota). */
+  blobsUp: (r: string): string => `hush:{${r}}:bup`,
+  /** ZSET: member ID, score its expiry: the blobs recipient R has not acked (the recipient quota). */
+  blobsFor: (r: string): string => `hush:{${r}}:bfor`,
+  /** ZSET: member ID, score its expiry: every blob (the purge's index). */
+  blobExpiry: 'hush:blob-expiry',
 };
 
 /** KEYS of the prekey scripts for R, in this order (prekeys opkIds opks kemIds kems spkExpiry). */
@@ -336,4 +347,72 @@ for _, r in ipairs(rs) do
   redis.call('ZREM', KEYS[1], r)
 end
 return #rs
+`;
+
+/** Lua: the bytes of the unexpired blobs in index ZSET k at now (hush:blob:ID `bytes`). */
+const BLOB_SUM_FN = `
+local function sum(k, now)
+  local n = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', k, '(' .. now, '+inf')) do
+    n = n + tonumber(redis.call('HGET', 'hush:blob:' .. id, 'bytes') or '0')
+  end
+  return n
+end
+`;
+
+/**
+ * blobCreate: KEYS blob blobExpiry blobsUp(U) blobsFor(R)...; ARGV ID U bytes chunk chunks
+ * created expires now maxUploader maxRecipient R... Returns {-1, n} (nothing written) when the
+ * uploader's unexpired blobs plus this one (n bytes) pass maxUploader, {-2, n} when a
+ * recipient's unacked ones would pass maxRecipient; else writes the blob and its three
+ * indexes and returns {1}: the quota checks and the write are one step across relays.
+ */
+export const BLOB_CREATE_LUA = `${BLOB_SUM_FN}
+local bytes, now = tonumber(ARGV[3]), ARGV[8]
+local mine = sum(KEYS[3], now) + bytes
+if mine > tonumber(ARGV[9]) then return {-1, mine} end
+for i = 4, #KEYS do
+  local theirs = sum(KEYS[i], now) + bytes
+  if theirs > tonumber(ARGV[10]) then return {-2, theirs} end
+end
+redis.call('HSET', KEYS[1], 'up', ARGV[2], 'bytes', ARGV[3], 'chunk', ARGV[4], 'chunks', ARGV[5], 'created', ARGV[6], 'expires', ARGV[7], 'done', 0)
+for i = 11, #ARGV do redis.call('HSET', KEYS[1], 'r:' .. ARGV[i], 0) end
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+for i = 3, #KEYS do redis.call('ZADD', KEYS[i], ARGV[7], ARGV[1]) end
+return {1}
+`;
+
+/** blobAck: KEYS blob blobsFor(R); ARGV ID R. -1 when R is no recipient of a stored blob; else marks R's ack and returns how many recipients have not acked. */
+export const BLOB_ACK_LUA = `
+local f = 'r:' .. ARGV[2]
+if redis.call('HEXISTS', KEYS[1], f) == 0 then return -1 end
+redis.call('HSET', KEYS[1], f, 1)
+redis.call('ZREM', KEYS[2], ARGV[1])
+local left, h = 0, redis.call('HGETALL', KEYS[1])
+for i = 1, #h, 2 do
+  if string.sub(h[i], 1, 2) == 'r:' and h[i + 1] == '0' then left = left + 1 end
+end
+return left
+`;
+
+/** blobDelete: KEYS blob blobExpiry; ARGV ID. Deletes the blob and its index entries (the uploader's and each recipient's); returns 1, or 0 when there was none. */
+export const BLOB_DELETE_LUA = `
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+for i = 1, #h, 2 do
+  if h[i] == 'up' then redis.call('ZREM', 'hush:{' .. h[i + 1] .. '}:bup', ARGV[1]) end
+  if string.sub(h[i], 1, 2) == 'r:' then redis.call('ZREM', 'hush:{' .. string.sub(h[i], 3) .. '}:bfor', ARGV[1]) end
+end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+/** blobFinish: KEYS blob; no ARGV. Sets done to 1 when the blob exists. */
+export const BLOB_FINISH_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'done', 1) end
+return 1
 `;

@@ -31,6 +31,11 @@ export interface RelayOptions {
   redisUrl?: string;
   /** Start on a Redis without an append-only file (--redis-allow-volatile). */
   redisAllowVolatile?: boolean;
+  /**
+   * With a `redisUrl`: the directory whose `blobs/` holds the blob files (--blob-dir), shared by
+   * every relay on that Redis; without it the relay stores no blobs (NOT_FOUND).
+   */
+  blobDir?: string;
   /** The URLs clients dial and sign (canonicalised), the first one announced; see relay/urls.ts. */
   publicUrls?: string[];
   /** Old name of one `publicUrls` entry (--url), appended to them. */
@@ -152,8 +157,8 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     mailbox,
     event,
     closing: () => closing,
-    freeBytes: store.kind === 'sqlite' ? freeSpaceProbe(opts.dataDir) : undefined,
-    dataDir: opts.dataDir,
+    freeBytes: store.kind === 'sqlite' ? freeSpaceProbe(opts.dataDir) : opts.blobDir !== undefined ? freeSpaceProbe(opts.blobDir) : undefined,
+    dataDir: store.kind === 'sqlite' ? opts.dataDir : opts.blobDir,
   });
 
   wss.on('connection', (ws, req: IncomingMessage) => {
@@ -212,7 +217,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       event('store-error', { op: 'purge', error: (e as Error).name });
     }
     try {
-      const b = handlers.blobs?.purge() ?? 0;
+      const b = (await handlers.blobs?.purge()) ?? 0;
       if (b > 0) event('purge-blobs', { removed: b });
     } catch (e) {
       event('store-error', { op: 'purge-blobs', error: (e as Error).name });
@@ -230,7 +235,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
       })
       .join(','),
-    ...(store.kind === 'sqlite' ? { data: opts.dataDir } : { store: store.where }),
+    ...(store.kind === 'sqlite' ? { data: opts.dataDir } : { store: store.where, ...(opts.blobDir !== undefined ? { blobs: opts.blobDir } : {}) }),
   });
 
   let closed: Promise<void> | undefined;
@@ -259,7 +264,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       wss.close();
       await stopped;
       await store.close();
-      handlers.blobs?.close();
+      await handlers.blobs?.close();
       event('stopped');
     })();
     return closed;

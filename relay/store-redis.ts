@@ -17,6 +17,7 @@ import { randomBytes } from '../src/crypto/nacl.js';
 import { DataError, UsageError } from '../src/errors.js';
 import { toB64 } from '../src/protocol/encoding.js';
 import { ACK_LUA, INSERT_LUA, keys, LAYOUT_VERSION, PULL_LUA, PURGE_LUA, PUT_BUNDLE_LUA, RELEASE_LUA, TOKENS_LUA, TRANSFER_LUA, WAKE_CHANNEL } from './redis-layout.js';
+import { RedisBlobMeta } from './blobs-redis.js';
 import { RedisPrekeyStore } from './prekeys-redis.js';
 import { runScript, Script } from './redis-script.js';
 import type { DirectoryEntry, InsertResult, MailQuota, NewMail, Store, StoredMail, WakeHandler } from './store-api.js';
@@ -63,12 +64,15 @@ export class RedisStore implements Store {
   private readonly known = new Map<string, number>();
   /** The v2 prekeys, in the same Redis (relay/prekeys-redis.ts). */
   readonly prekeys: RedisPrekeyStore;
+  /** Blob metadata, in the same Redis (relay/blobs-redis.ts); the bytes are files in --blob-dir. */
+  readonly blobMeta: RedisBlobMeta;
 
   private constructor(
     private readonly redis: Redis,
     readonly where: string,
   ) {
     this.prekeys = new RedisPrekeyStore(redis);
+    this.blobMeta = new RedisBlobMeta(redis);
   }
 
   /** Connects, checks the persistence and the layout version; a UsageError (exit 2) or DataError (exit 6) when it cannot serve. */

@@ -1,12 +1,17 @@
 /**
  * One deployment of several relays sharing one Redis (issue #16, docs/PROTOCOL.md §7.8.1), used
  * through the real CLI: two homes registered through two different relays start a v2 session
- * (the prekeys published through one relay are handed out by the other). One redis-server and
- * two relay processes for the file.
+ * (the prekeys published through one relay are handed out by the other), and a file sent
+ * through one relay is saved through the other (blob metadata in Redis, the bytes in the
+ * --blob-dir both relays share). One redis-server and two relay processes for the file.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWithout } from '../needs.js';
-import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { cleanupTmp, type RelayProc, startRelayProcess, tmpDir } from '../integration/helpers.js';
 import { type RedisProc, startRedis, whyNoRedis } from '../integration/redis-helpers.js';
 import { historyOf, jsonOf, newUser, type TestUser } from './messaging-helpers.js';
 
@@ -16,10 +21,15 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('a deployment of two 
   let b: RelayProc;
   let alice: TestUser;
   let bob: TestUser;
+  /** The blob directory both relays share (as a shared file system would be on two machines). */
+  const blobDir = tmpDir('hush-shared-blobs-');
+  const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+  const blobFiles = (): string[] => readdirSync(path.join(blobDir, 'blobs')).filter((f) => f.endsWith('.blob'));
 
   beforeAll(async () => {
     redis = await startRedis();
-    [a, b] = await Promise.all([startRelayProcess({ store: redis.url }), startRelayProcess({ store: redis.url })]);
+    const args = ['--blob-dir', blobDir];
+    [a, b] = await Promise.all([startRelayProcess({ store: redis.url, args }), startRelayProcess({ store: redis.url, args })]);
     [alice, bob] = await Promise.all([newUser('alice', a.url), newUser('bob', b.url)]);
   }, 120_000);
 
@@ -44,6 +54,34 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('a deployment of two 
       { direction: 'out', body: 'hello from relay A' },
       { direction: 'in', body: 'hello back from relay B' },
     ]);
+    for (const r of [a, b]) expect(r.log()).not.toMatch(/internal-error|store-error/);
+  });
+
+  it('a file sent through relay A is saved through relay B: metadata in Redis, ciphertext only in the shared blob directory, deleted once saved', async () => {
+    const marker = Buffer.from(`HUSH-PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`);
+    const data = Buffer.concat(Array.from({ length: 100 }, () => Buffer.concat([marker, randomBytes(1000)]))); // ~104 KB: two chunks
+    const work = tmpDir('hush-redis-files-');
+    const src = path.join(work, 'report.pdf');
+    await fsp.writeFile(src, data);
+    const sent = await alice.run(['send', 'bob', '--file', src, '--json']);
+    expect(sent.exitCode).toBe(0);
+    const fileSent = jsonOf(sent.stdout).find((e) => e.event === 'file-sent')!;
+    expect(fileSent).toMatchObject({ to: 'bob', name: 'report.pdf', size: data.length, sha256: sha(data) });
+    expect(blobFiles()).toHaveLength(1);
+    const onDisk = readFileSync(path.join(blobDir, 'blobs', blobFiles()[0]!));
+    expect(onDisk.includes(marker)).toBe(false);
+    expect(statSync(path.join(blobDir, 'blobs', blobFiles()[0]!)).mode & 0o077).toBe(0);
+
+    expect((await bob.run(['pull'])).stdout).toContain('alice sent report.pdf'); // bob's relay is B
+    const out = path.join(work, 'out');
+    await fsp.mkdir(out);
+    const saved = await bob.run(['save', String(fileSent.id), '-o', out]);
+    expect(saved.stderr).toMatch(/^saved report\.pdf /);
+    expect(saved.exitCode).toBe(0);
+    expect(sha(await fsp.readFile(path.join(out, 'report.pdf')))).toBe(sha(data));
+    expect(blobFiles()).toEqual([]); // acked through B by its only recipient: file and metadata gone
+    const again = await bob.run(['save', String(fileSent.id), '-o', path.join(out, 'again.pdf')]);
+    expect(again.exitCode).toBe(4);
     for (const r of [a, b]) expect(r.log()).not.toMatch(/internal-error|store-error/);
   });
 });

@@ -4,8 +4,9 @@
  * the other; names are first-come across both (racing registrations: exactly one wins); an
  * envelope sent through both is stored once; the mailbox quota holds across both; and the
  * relay refuses a Redis that keeps no append-only file; a name transfer moves the name on both;
- * one-time prekeys go to exactly one of two relays racing for them; blobs (not kept on Redis
- * yet) are refused with their documented code. Kill -9 and Redis restarts are in
+ * one-time prekeys go to exactly one of two relays racing for them; blob frames of a relay
+ * started without --blob-dir are refused with their documented code (blobs across relays:
+ * test/cli/redis-deployment.test.ts). Kill -9 and Redis restarts are in
  * redis-durability.test.ts.
  */
 import { spawnSync } from 'node:child_process';
@@ -110,7 +111,7 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     expect(a.log()).not.toMatch(/internal-error|store-error/);
   });
 
-  it('blob frames are refused clearly (NOT_FOUND); a name transfer through one relay moves the name on both', async () => {
+  it('blob frames are refused clearly without --blob-dir (NOT_FOUND); a name transfer through one relay moves the name on both', async () => {
     const zoe = makeUser();
     await registerUsers(a.url, zoe);
     const cz = await zoe.connect(b.url);
@@ -127,7 +128,7 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     await expect(ca.send(zoe.id.signPk, seal(alice, zoe, 'to the old key'))).rejects.toMatchObject({ code: 'UNKNOWN_RECIPIENT' });
     expect(await ca.send(next.id.signPk, seal(alice, next, 'to the new key'))).toMatchObject({ stored: true });
     await ca.close();
-    await expect(cz.blobBegin([zoe.id.signPk], 100, 100, 1)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/keeps no blob metadata/) as unknown });
+    await expect(cz.blobBegin([zoe.id.signPk], 100, 100, 1)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/started without --blob-dir/) as unknown });
     await Promise.all([cz.close(), cn.close()]);
     expect(a.log()).not.toMatch(/internal-error|store-error/);
     expect(b.log()).not.toMatch(/internal-error|store-error/);
