@@ -163,7 +163,8 @@ export class BlobStore {
       throw e;
     }
     if (over) this.files.remove(id);
-    if (over?.who === 'uploader') throw new BlobRefusal('BLOB_QUOTA', `your blobs on this relay would take ${over.bytes} bytes, the quota per uploader is ${limits.blobQuotaUploaderBytes}`);
+    if (over?.who === 'uploader')
+      throw new BlobRefusal('BLOB_QUOTA', `your blobs on this relay would take ${over.bytes} bytes, the quota per uploader is ${limits.blobQuotaUploaderBytes}`);
     if (over) throw new BlobRefusal('BLOB_QUOTA', `blobs waiting for a recipient would take ${over.bytes} bytes, the quota per recipient is ${limits.blobQuotaRecipientBytes}`);
     this.deps.event('blob-begin', { conn: c.n, bytes: f.bytes, recipients: to.length });
     this.state(c, f.id, r, 0);

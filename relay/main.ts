@@ -131,7 +131,9 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const blobDir = pick('blob-dir', 'HUSH_RELAY_BLOB_DIR');
   if (values['blob-dir'] !== undefined && redisUrl === undefined)
-    throw new UsageError('BAD_FLAG', '--blob-dir is for relays on a Redis store; a SQLite relay keeps its blobs in DATA/blobs', { hint: 'drop --blob-dir, or give --store redis://HOST:PORT/DB' });
+    throw new UsageError('BAD_FLAG', '--blob-dir is for relays on a Redis store; a SQLite relay keeps its blobs in DATA/blobs', {
+      hint: 'drop --blob-dir, or give --store redis://HOST:PORT/DB',
+    });
   const volatileEnv = env.HUSH_RELAY_REDIS_ALLOW_VOLATILE;
   return {
     host: pick('host', 'HUSH_RELAY_HOST') ?? '127.0.0.1',
