@@ -192,5 +192,8 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     const both = spawnSync(process.execPath, [BIN, '--port', '0', '--store', redis.url, '--data', '/tmp/x'], { encoding: 'utf8', timeout: 15_000 });
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/^hush-relay: error: --data is the SQLite store; this relay stores in Redis/);
+    const blobDirAlone = spawnSync(process.execPath, [BIN, '--port', '0', '--blob-dir', '/tmp/x'], { encoding: 'utf8', timeout: 15_000 });
+    expect(blobDirAlone.status).toBe(2);
+    expect(blobDirAlone.stderr).toMatch(/^hush-relay: error: --blob-dir is for relays on a Redis store; a SQLite relay keeps its blobs in DATA\/blobs\nhush-relay: hint: /);
   });
 });
