@@ -43,6 +43,7 @@ import { type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, type HushStore, type QuarantineLimits, relayHost, type StoredMessage } from '../store/db.js';
 import { bodyText, emptyProcessResult, processEnvelopes, type ProcessResult, type QuarantineReport, type ReceivedMessage } from './inbound.js';
 import { RelayClient } from './relay-client.js';
+import { dialFirst } from './failover.js';
 import {
   DEFAULT_RECEIPT_DELAY,
   type PendingReceipts,
@@ -146,6 +147,8 @@ export interface MessengerOptions {
   name: string;
   store: HushStore;
   relayUrl: string;
+  /** Other URLs of the same deployment, dialled in order when relayUrl does not answer (src/client/failover.ts). */
+  fallbackUrls?: string[];
   /** Pipelined sends in flight at once (default 64). */
   window?: number;
   now?: () => number;
@@ -202,6 +205,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   readonly name: string;
   readonly store: HushStore;
   readonly relayUrl: string;
+  /** relayUrl, then the fallback URLs of the same deployment (dialled in this order). */
+  private readonly urls: string[];
   private readonly window: number;
   private readonly now: () => number;
   private readonly random: Random;
@@ -242,6 +247,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.name = o.name;
     this.store = o.store;
     this.relayUrl = o.relayUrl;
+    this.urls = [o.relayUrl, ...(o.fallbackUrls ?? [])];
     this.window = Math.max(1, o.window ?? 256);
     this.now = o.now ?? Date.now;
     this.random = o.random ?? randomBytes;
@@ -303,7 +309,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** The unauthenticated connection (sealed sender), dialled on first use. */
   async anonClient(): Promise<RelayClient> {
     if (this.anon && !this.anon.closed) return this.anon;
-    this.anonConnecting ??= RelayClient.connect(this.relayUrl, this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }).finally(() => (this.anonConnecting = undefined));
+    this.anonConnecting ??= dialFirst(this.urls, (url) => RelayClient.connect(url, this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs })).finally(
+      () => (this.anonConnecting = undefined),
+    );
     this.anon = await this.anonConnecting;
     return this.anon;
   }
@@ -342,11 +350,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   async client(): Promise<RelayClient> {
     if (this.conn && !this.conn.closed) return this.conn;
     if (this.connectFailure) throw this.connectFailure;
-    this.connecting ??= RelayClient.connect(this.relayUrl, {
-      signPk: this.identity.signPk,
-      sign: (m) => signDetached(m, this.identity.signSk),
-      ...(this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }),
-    })
+    this.connecting ??= dialFirst(this.urls, (url) =>
+      RelayClient.connect(url, {
+        signPk: this.identity.signPk,
+        sign: (m) => signDetached(m, this.identity.signSk),
+        ...(this.timeoutMs === undefined ? {} : { timeoutMs: this.timeoutMs }),
+      }),
+    )
       .catch((e: unknown) => {
         if (e instanceof RelayError) this.connectFailure = e;
         throw e;
@@ -938,7 +948,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         continue;
       }
       delay = 200;
-      this.emit('state', { state: everConnected ? 'reconnected' : 'connected', url: this.relayUrl });
+      this.emit('state', { state: everConnected ? 'reconnected' : 'connected', url: c.url }); // c.url: a fallback URL when relayUrl did not answer
       everConnected = true;
       down = false;
       await Promise.race([closed, new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })))]);

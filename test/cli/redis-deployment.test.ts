@@ -3,7 +3,9 @@
  * through the real CLI: two homes registered through two different relays start a v2 session
  * (the prekeys published through one relay are handed out by the other), and a file sent
  * through one relay is saved through the other (blob metadata in Redis, the bytes in the
- * --blob-dir both relays share). One redis-server and two relay processes for the file.
+ * --blob-dir both relays share), and a home whose relay is killed (kill -9) goes on through
+ * the next URL of config.json relayFallbacks. One redis-server and two relay processes for the
+ * file (and a third, killed, for the failover).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -13,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWithout } from '../needs.js';
 import { cleanupTmp, type RelayProc, startRelayProcess, tmpDir } from '../integration/helpers.js';
 import { type RedisProc, startRedis, whyNoRedis } from '../integration/redis-helpers.js';
-import { historyOf, jsonOf, newUser, type TestUser } from './messaging-helpers.js';
+import { historyOf, jsonOf, newUser, spawnHush, type TestUser } from './messaging-helpers.js';
 
 describe.skipIf(skipWithout('redis-server', whyNoRedis()))('a deployment of two relays on one Redis, through the CLI', () => {
   let redis: RedisProc;
@@ -83,5 +85,34 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('a deployment of two 
     const again = await bob.run(['save', String(fileSent.id), '-o', path.join(out, 'again.pdf')]);
     expect(again.exitCode).toBe(4);
     for (const r of [a, b]) expect(r.log()).not.toMatch(/internal-error|store-error/);
+  });
+
+  it('failover: the relay of a home with relayFallbacks is killed (kill -9); listen goes on through the next URL and keeps printing, send goes through', async () => {
+    const k = await startRelayProcess({ store: redis.url });
+    const dave = await newUser('dave', k.url);
+    const cfgFile = path.join(dave.home, 'config.json');
+    const cfg = JSON.parse(await fsp.readFile(cfgFile, 'utf8')) as Record<string, unknown>;
+    await fsp.writeFile(cfgFile, JSON.stringify({ ...cfg, relayFallbacks: [b.url] }), { mode: 0o600 });
+    const listen = spawnHush(dave.home, ['listen', '--json']);
+    try {
+      await listen.stderr.waitFor(new RegExp(`^hush: listening on ${k.url} as dave$`));
+      expect((await alice.run(['send', 'dave', 'before the kill'])).exitCode).toBe(0);
+      expect(await listen.stdout.json(0)).toMatchObject({ event: 'message', from: 'alice', body: 'before the kill' });
+
+      k.proc.kill('SIGKILL');
+      await k.exited;
+      await listen.stderr.waitFor(new RegExp(`^hush: reconnected to ${b.url}$`));
+      expect((await alice.run(['send', 'dave', 'after the kill'])).exitCode).toBe(0);
+      expect(await listen.stdout.json(1)).toMatchObject({ event: 'message', from: 'alice', body: 'after the kill' });
+
+      const sent = await dave.run(['send', 'alice', '--json', 'still here']); // relay K is gone: through B
+      expect(sent.exitCode).toBe(0);
+      expect(jsonOf(sent.stdout)).toMatchObject([{ event: 'sent', to: 'alice', protocol: 2 }]);
+      expect((await alice.run(['pull'])).stdout).toContain('still here');
+    } finally {
+      listen.kill('SIGINT');
+    }
+    expect((await listen.done).exitCode).toBe(0);
+    expect(listen.stderr.lines.filter((l) => l.startsWith('hush: error'))).toEqual([]);
   });
 });
