@@ -114,5 +114,12 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('a deployment of two 
     }
     expect((await listen.done).exitCode).toBe(0);
     expect(listen.stderr.lines.filter((l) => l.startsWith('hush: error'))).toEqual([]);
+
+    // A fallback hush cannot dial is a usage error before anything is sent (exit 2, one error line and a hint).
+    await fsp.writeFile(cfgFile, JSON.stringify({ ...cfg, relayFallbacks: ['http://relay.example.org'] }), { mode: 0o600 });
+    const bad = await dave.run(['send', 'alice', 'not sent']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/^hush: error: config\.json relayFallbacks\[0\] is not a ws:\/\/ or wss:\/\/ URL: http:\/\/relay\.example\.org\nhush: hint: /);
+    expect((await alice.run(['pull'])).stdout).not.toContain('not sent');
   });
 });
