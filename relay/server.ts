@@ -5,7 +5,9 @@
  * (relay/store.ts), pings and purges on timers, and shuts down gracefully.
  * docs/PROTOCOL.md §7; the layout is described in the file comments of each module.
  */
+import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { UsageError } from '../src/errors.js';
@@ -96,6 +98,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
 
   // Checked before anything is opened: a bad URL throws BAD_URL here, not after listening.
   const publicUrls = [...(opts.publicUrls ?? []), ...(opts.url === undefined ? [] : [opts.url])].map((u) => canonicalRelayUrl(u));
+  if (opts.redisUrl !== undefined && opts.blobDir !== undefined) usableBlobDir(opts.blobDir);
   const store: Store = opts.redisUrl
     ? await RedisStore.open(opts.redisUrl, {
         allowVolatile: opts.redisAllowVolatile,
@@ -271,4 +274,17 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   };
 
   return { url: urls.main, urls: urls.all, listenUrl, port, close };
+}
+
+/** Makes DIR/blobs (0700) for --blob-dir before anything is opened; a directory it cannot make is RELAY_DATA_DIR (exit 2). */
+function usableBlobDir(dir: string): void {
+  try {
+    mkdirSync(join(dir, 'blobs'), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? (e as Error).message;
+    throw new UsageError('RELAY_DATA_DIR', `cannot use the blob directory ${dir} (${code})`, {
+      cause: e,
+      hint: 'give --blob-dir (or HUSH_RELAY_BLOB_DIR) a writable directory that every relay on this Redis shares',
+    });
+  }
 }

@@ -192,6 +192,9 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     const both = spawnSync(process.execPath, [BIN, '--port', '0', '--store', redis.url, '--data', '/tmp/x'], { encoding: 'utf8', timeout: 15_000 });
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/^hush-relay: error: --data is the SQLite store; this relay stores in Redis/);
+    const badBlobDir = spawnSync(process.execPath, [BIN, '--port', '0', '--store', redis.url, '--blob-dir', '/dev/null/blobs'], { encoding: 'utf8', timeout: 15_000 });
+    expect(badBlobDir.status).toBe(2);
+    expect(badBlobDir.stderr).toMatch(/^hush-relay: error: cannot use the blob directory \/dev\/null\/blobs \(ENOTDIR\)\nhush-relay: hint: give --blob-dir/);
     const blobDirAlone = spawnSync(process.execPath, [BIN, '--port', '0', '--blob-dir', '/tmp/x'], { encoding: 'utf8', timeout: 15_000 });
     expect(blobDirAlone.status).toBe(2);
     expect(blobDirAlone.stderr).toMatch(/^hush-relay: error: --blob-dir is for relays on a Redis store; a SQLite relay keeps its blobs in DATA\/blobs\nhush-relay: hint: /);
