@@ -1,8 +1,8 @@
 /**
  * Blob metadata (docs/PROTOCOL.md §7.8): who uploaded a blob, for whom, its shape, its expiry,
- * whether it is finished and which recipients acked it. Behind a small interface so that a relay
- * whose mail lives elsewhere (the Redis store, issue #16) can keep blob metadata there too; the
- * bytes themselves always stay in files (relay/blobs-files.ts, docs/ARCHITECTURE.md "Blobs").
+ * whether it is finished and which recipients acked it. Behind a small interface that the Redis
+ * store implements too (relay/blobs-redis.ts); the bytes themselves always stay in files
+ * (relay/blobs-files.ts, docs/ARCHITECTURE.md "Blobs").
  *
  * The embedded implementation is its own SQLite file, `DATA/blobs/index.sqlite`, so that the
  * mail store's schema (relay/store.ts) is untouched. Keys are base64 signing keys, as in the
@@ -26,22 +26,36 @@ export interface BlobRecord {
   recipients: { key: string; acked: boolean }[];
 }
 
+/** The blob quotas create() checks (--blob-quota-uploader, --blob-quota-recipient), in bytes. */
+export interface BlobQuota {
+  uploader: number;
+  recipient: number;
+}
+
+/** Which quota a new blob would pass, and the bytes it would make (create() then wrote nothing). */
+export interface BlobQuotaMiss {
+  who: 'uploader' | 'recipient';
+  bytes: number;
+}
+
+/** A value, or a promise of it: SQLite answers at once, Redis (relay/blobs-redis.ts) after a round trip. */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * The storage contract for blob metadata. Every method is atomic, also across relay processes
+ * that share the store: create() checks both quotas and writes in one step.
+ */
 export interface BlobMetaStore {
-  create(r: BlobRecord): void;
-  get(id: string): BlobRecord | undefined;
-  finish(id: string): void;
+  /** Stores `r` unless the uploader's unexpired blobs, or a recipient's unacked ones, would pass `quota` with it. */
+  create(r: BlobRecord, quota: BlobQuota, now: number): Awaitable<BlobQuotaMiss | undefined>;
+  get(id: string): Awaitable<BlobRecord | undefined>;
+  finish(id: string): Awaitable<void>;
   /** Marks `recipient`'s ack; returns how many recipients have not acked yet (-1: not a recipient). */
-  ack(id: string, recipient: string): number;
-  delete(id: string): void;
-  /** Bytes of the unexpired blobs of `uploader`. */
-  uploaderBytes(uploader: string, now: number): number;
-  /** Bytes of the unexpired blobs that `recipient` has not acked. */
-  recipientBytes(recipient: string, now: number): number;
+  ack(id: string, recipient: string): Awaitable<number>;
+  delete(id: string): Awaitable<void>;
   /** Ids of the blobs expired at `now`. */
-  expired(now: number): string[];
-  /** Every id (the sweep of orphan files at start). */
-  ids(): string[];
-  close(): void;
+  expired(now: number): Awaitable<string[]>;
+  close(): Awaitable<void>;
 }
 
 const SCHEMA = `
@@ -89,13 +103,20 @@ export class SqliteBlobMeta implements BlobMetaStore {
     this.db.exec(SCHEMA);
   }
 
-  create(r: BlobRecord): void {
-    this.db.transaction(() => {
+  create(r: BlobRecord, quota: BlobQuota, now: number): BlobQuotaMiss | undefined {
+    return this.db.transaction((): BlobQuotaMiss | undefined => {
+      const mine = this.uploaderBytes(r.uploader, now) + r.bytes;
+      if (mine > quota.uploader) return { who: 'uploader', bytes: mine };
+      for (const k of r.recipients) {
+        const theirs = this.recipientBytes(k.key, now) + r.bytes;
+        if (theirs > quota.recipient) return { who: 'recipient', bytes: theirs };
+      }
       this.db
         .prepare('INSERT INTO blobs (id, uploader, bytes, chunk, chunks, created, expires, done) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(r.id, r.uploader, r.bytes, r.chunk, r.chunks, r.created, r.expires, r.done ? 1 : 0);
       const ins = this.db.prepare('INSERT OR IGNORE INTO blob_recipients (id, recipient, acked) VALUES (?, ?, 0)');
       for (const k of r.recipients) ins.run(r.id, k.key);
+      return undefined;
     })();
   }
 
@@ -124,10 +145,12 @@ export class SqliteBlobMeta implements BlobMetaStore {
     this.db.prepare('DELETE FROM blobs WHERE id = ?').run(id);
   }
 
+  /** Bytes of the unexpired blobs of `uploader`. */
   uploaderBytes(uploader: string, now: number): number {
     return (this.db.prepare('SELECT coalesce(sum(bytes), 0) AS n FROM blobs WHERE uploader = ? AND expires > ?').get(uploader, now) as { n: number }).n;
   }
 
+  /** Bytes of the unexpired blobs that `recipient` has not acked. */
   recipientBytes(recipient: string, now: number): number {
     return (
       this.db
@@ -140,6 +163,7 @@ export class SqliteBlobMeta implements BlobMetaStore {
     return (this.db.prepare('SELECT id FROM blobs WHERE expires <= ?').all(now) as { id: string }[]).map((r) => r.id);
   }
 
+  /** Every id (the sweep of orphan files at start). */
   ids(): string[] {
     return (this.db.prepare('SELECT id FROM blobs').all() as { id: string }[]).map((r) => r.id);
   }

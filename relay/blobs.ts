@@ -4,7 +4,8 @@
  * acked or when the blob's time to live runs out. The relay sees opaque bytes: their size, the
  * times, the uploader and the recipients, never a key, a name or a plaintext byte.
  *
- * Metadata sits behind BlobMetaStore (relay/blobs-meta.ts), bytes in files (relay/blobs-files.ts).
+ * Metadata sits behind BlobMetaStore (relay/blobs-meta.ts; on Redis relay/blobs-redis.ts), bytes
+ * in files (relay/blobs-files.ts), which relays sharing a Redis must share too (--blob-dir).
  * Limits (relay/config.ts): --blob-max (BLOB_TOO_LARGE), --blob-quota-uploader and
  * --blob-quota-recipient (BLOB_QUOTA), --blob-ttl, and the relay's --min-free (STORE_FULL).
  */
@@ -15,7 +16,7 @@ import type { BlobBeginFrame, BlobClientFrame, BlobGetFrame, BlobPutFrame, BlobR
 import { BLOB_ID_BYTES } from '../src/protocol/file-chunks.js';
 import type { RelayLimitsConfig } from './config.js';
 import { BlobFiles } from './blobs-files.js';
-import { type BlobMetaStore, type BlobRecord, SqliteBlobMeta } from './blobs-meta.js';
+import { type Awaitable, type BlobMetaStore, type BlobQuotaMiss, type BlobRecord, SqliteBlobMeta } from './blobs-meta.js';
 import { join } from 'node:path';
 
 /** What the blob handlers need of a connection and of the relay (a subset of handlers.ts). */
@@ -36,7 +37,7 @@ export class BlobRefusal extends Error {
 
 export interface BlobDeps {
   limits: RelayLimitsConfig;
-  isRegistered(key: string): boolean;
+  isRegistered(key: string): Awaitable<boolean>;
   freeBytes(now: number): number;
   event(name: string, fields?: Record<string, string | number | boolean>): void;
   now?: () => number;
@@ -58,14 +59,22 @@ export class BlobStore {
     meta?: BlobMetaStore,
   ) {
     this.files = new BlobFiles(join(dataDir, 'blobs'));
-    this.meta = meta ?? new SqliteBlobMeta(this.files.dir);
     this.now = deps.now ?? Date.now;
+    if (meta) {
+      // Shared metadata (Redis): other relays may be between creating a file and its metadata
+      // right now, so no sweep; a blob's file goes with its metadata (ack, delete, purge).
+      this.meta = meta;
+      return;
+    }
+    const own = new SqliteBlobMeta(this.files.dir);
+    this.meta = own;
     // A file without metadata (a crash between the two, or metadata lost) is dropped.
-    const known = new Set(this.meta.ids());
+    const known = new Set(own.ids());
     for (const id of this.files.list()) if (!known.has(id)) this.files.remove(id);
   }
 
-  handle(c: BlobConn, f: BlobClientFrame): void {
+  /** Handles one frame; the caller awaits it before the connection's next frame (chunks arrive in order). */
+  async handle(c: BlobConn, f: BlobClientFrame): Promise<void> {
     if (!c.key) throw new BlobRefusal('AUTH_REQUIRED', `authenticate before ${f.t}`);
     switch (f.t) {
       case 'blob-begin':
@@ -86,36 +95,36 @@ export class BlobStore {
   }
 
   /** Deletes expired blobs; returns how many. */
-  purge(): number {
-    const ids = this.meta.expired(this.now());
-    for (const id of ids) this.drop(id);
+  async purge(): Promise<number> {
+    const ids = await this.meta.expired(this.now());
+    for (const id of ids) await this.drop(id);
     return ids.length;
   }
 
-  close(): void {
+  close(): Awaitable<void> {
     this.files.closeAll();
-    this.meta.close();
+    return this.meta.close();
   }
 
-  private drop(id: string): void {
+  private async drop(id: string): Promise<void> {
     this.uploading.delete(id);
-    this.meta.delete(id);
+    await this.meta.delete(id);
     this.files.remove(id);
   }
 
   /** The live blob `id`, or NOT_FOUND (unknown, expired: the same answer, so ids cannot be probed). */
-  private live(id: string): BlobRecord {
-    const r = this.meta.get(id);
+  private async live(id: string): Promise<BlobRecord> {
+    const r = await this.meta.get(id);
     if (!r) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
     if (r.expires <= this.now()) {
-      this.drop(id);
+      await this.drop(id);
       throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
     }
     return r;
   }
 
-  private own(c: BlobConn, id: string): BlobRecord {
-    const r = this.live(id);
+  private async own(c: BlobConn, id: string): Promise<BlobRecord> {
+    const r = await this.live(id);
     if (r.uploader !== c.key) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
     return r;
   }
@@ -133,22 +142,12 @@ export class BlobStore {
     c.link.send({ t: 'blob', id: reqId, blob: r.id, have, chunks: r.chunks, bytes: r.bytes, done: r.done });
   }
 
-  private begin(c: BlobConn, f: BlobBeginFrame): void {
+  private async begin(c: BlobConn, f: BlobBeginFrame): Promise<void> {
     const { limits } = this.deps;
     const now = this.now();
     if (f.bytes > limits.blobMaxBytes) throw new BlobRefusal('BLOB_TOO_LARGE', `the blob is ${f.bytes} bytes, this relay takes at most ${limits.blobMaxBytes}`);
     const to = [...new Set(f.to.map((k) => toB64(k)))];
-    for (const k of to) if (!this.deps.isRegistered(k)) throw new BlobRefusal('UNKNOWN_RECIPIENT', 'a recipient of the blob is not registered on this relay');
-    const mine = this.meta.uploaderBytes(c.key!, now);
-    if (mine + f.bytes > limits.blobQuotaUploaderBytes) {
-      throw new BlobRefusal('BLOB_QUOTA', `your blobs on this relay would take ${mine + f.bytes} bytes, the quota per uploader is ${limits.blobQuotaUploaderBytes}`);
-    }
-    for (const k of to) {
-      const theirs = this.meta.recipientBytes(k, now);
-      if (theirs + f.bytes > limits.blobQuotaRecipientBytes) {
-        throw new BlobRefusal('BLOB_QUOTA', `blobs waiting for a recipient would take ${theirs + f.bytes} bytes, the quota per recipient is ${limits.blobQuotaRecipientBytes}`);
-      }
-    }
+    for (const k of to) if (!(await this.deps.isRegistered(k))) throw new BlobRefusal('UNKNOWN_RECIPIENT', 'a recipient of the blob is not registered on this relay');
     if (this.deps.freeBytes(now) - f.bytes < limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk has no room for this blob; retry later");
     const id = toHex(randomBytes(BLOB_ID_BYTES));
     const r: BlobRecord = {
@@ -163,21 +162,32 @@ export class BlobStore {
       recipients: to.map((key) => ({ key, acked: false })),
     };
     this.files.create(id);
-    this.meta.create(r);
+    // Both quotas are checked by the metadata store in the same step as the write (relays sharing it cannot both pass).
+    let over: BlobQuotaMiss | undefined;
+    try {
+      over = await this.meta.create(r, { uploader: limits.blobQuotaUploaderBytes, recipient: limits.blobQuotaRecipientBytes }, now);
+    } catch (e) {
+      this.files.remove(id);
+      throw e;
+    }
+    if (over) this.files.remove(id);
+    if (over?.who === 'uploader')
+      throw new BlobRefusal('BLOB_QUOTA', `your blobs on this relay would take ${over.bytes} bytes, the quota per uploader is ${limits.blobQuotaUploaderBytes}`);
+    if (over) throw new BlobRefusal('BLOB_QUOTA', `blobs waiting for a recipient would take ${over.bytes} bytes, the quota per recipient is ${limits.blobQuotaRecipientBytes}`);
     this.uploading.set(id, r);
     this.deps.event('blob-begin', { conn: c.n, bytes: f.bytes, recipients: to.length });
     this.state(c, f.id, r, 0);
   }
 
-  private resume(c: BlobConn, f: BlobRefFrame): void {
-    const r = this.own(c, f.blob);
+  private async resume(c: BlobConn, f: BlobRefFrame): Promise<void> {
+    const r = await this.own(c, f.blob);
     this.state(c, f.id, r, this.have(r));
   }
 
-  private put(c: BlobConn, f: BlobPutFrame): void {
+  private async put(c: BlobConn, f: BlobPutFrame): Promise<void> {
     // An upload in progress is answered from memory, not a metadata read per chunk (a third of a put's time).
     const known = this.uploading.get(f.blob);
-    const r = known && known.uploader === c.key && known.expires > this.now() ? known : this.own(c, f.blob);
+    const r = known && known.uploader === c.key && known.expires > this.now() ? known : await this.own(c, f.blob);
     if (!r.done) this.uploading.set(r.id, r);
     if (r.done) throw new BlobRefusal('BLOB_ORDER', 'the blob is already finished');
     const have = this.have(r);
@@ -199,13 +209,13 @@ export class BlobStore {
     this.state(c, f.id, r, have + 1);
   }
 
-  private finish(c: BlobConn, f: BlobRefFrame): void {
-    const r = this.own(c, f.blob);
+  private async finish(c: BlobConn, f: BlobRefFrame): Promise<void> {
+    const r = await this.own(c, f.blob);
     const have = this.have(r);
     if (have < r.chunks) throw new BlobRefusal('BLOB_INCOMPLETE', `the relay has ${have} of ${r.chunks} chunks; send chunk ${have} next`);
     this.uploading.delete(r.id);
     if (!r.done) {
-      this.meta.finish(r.id);
+      await this.meta.finish(r.id);
       r.done = true;
       this.deps.event('blob-done', { conn: c.n, bytes: r.bytes });
     }
@@ -213,15 +223,15 @@ export class BlobStore {
   }
 
   /** A recipient's record, or NOT_FOUND (also for a blob that is not finished yet: nothing to read). */
-  private forRecipient(c: BlobConn, id: string): BlobRecord {
-    const r = this.live(id);
+  private async forRecipient(c: BlobConn, id: string): Promise<BlobRecord> {
+    const r = await this.live(id);
     if (!r.recipients.some((x) => x.key === c.key)) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
     if (!r.done) throw new BlobRefusal('BLOB_INCOMPLETE', 'the blob is still being uploaded; retry later');
     return r;
   }
 
-  private get(c: BlobConn, f: BlobGetFrame): void {
-    const r = this.forRecipient(c, f.blob);
+  private async get(c: BlobConn, f: BlobGetFrame): Promise<void> {
+    const r = await this.forRecipient(c, f.blob);
     if (f.i >= r.chunks) throw new BlobRefusal('NOT_FOUND', `the blob has ${r.chunks} chunks, there is no chunk ${f.i}`);
     const len = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
     if (f.bin) {
@@ -235,19 +245,19 @@ export class BlobStore {
     c.link.send({ t: 'chunk', id: f.id, blob: r.id, i: f.i, data: data.toString('base64') });
   }
 
-  private ack(c: BlobConn, f: BlobRefFrame): void {
-    const r = this.forRecipient(c, f.blob);
-    const left = this.meta.ack(r.id, c.key!);
+  private async ack(c: BlobConn, f: BlobRefFrame): Promise<void> {
+    const r = await this.forRecipient(c, f.blob);
+    const left = await this.meta.ack(r.id, c.key!);
     if (left === 0) {
-      this.drop(r.id);
+      await this.drop(r.id);
       this.deps.event('blob-deleted', { conn: c.n, why: 'acked' });
     }
     c.link.send({ t: 'ok', id: f.id, deleted: left === 0 ? 1 : 0 });
   }
 
-  private remove(c: BlobConn, f: BlobRefFrame): void {
-    const r = this.own(c, f.blob);
-    this.drop(r.id);
+  private async remove(c: BlobConn, f: BlobRefFrame): Promise<void> {
+    const r = await this.own(c, f.blob);
+    await this.drop(r.id);
     this.deps.event('blob-deleted', { conn: c.n, why: 'uploader' });
     c.link.send({ t: 'ok', id: f.id, deleted: 1 });
   }

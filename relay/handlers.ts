@@ -9,7 +9,7 @@
 import { randomBytes, verifyDetached } from '../src/crypto/nacl.js';
 import { isHushError } from '../src/errors.js';
 import { bundleSignedBytes, bundleToJson, parseBundle } from '../src/protocol/bundle.js';
-import { bytesEqual, toB64 } from '../src/protocol/encoding.js';
+import { bytesEqual, fromB64, toB64 } from '../src/protocol/encoding.js';
 import { tokenHash } from '../src/protocol/delivery-token.js';
 import { transferSignedBytes } from '../src/protocol/name-transfer.js';
 import { envelopeId } from '../src/protocol/envelope.js';
@@ -142,14 +142,13 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const strangers = new StrangerQuota(limits.strangerMaxCount, limits.strangerMaxBytes, whole ? Infinity : shareCount, whole ? Infinity : shareBytes);
   const online = mailbox.online;
   const prekeyHandlers = createPrekeyHandlers(limits, store, event, ctx.freeBytes);
-  // Blobs need a synchronous "is this key registered" (relay/blobs.ts): only a store that answers
-  // it from memory serves them (SQLite); the Redis store serves no blobs yet (NOT_FOUND below).
+  // Blob files in ctx.dataDir (on Redis: --blob-dir, shared by the relays), metadata in the store's blobMeta if it has one.
   const registeredNow = store.registeredNow?.bind(store);
+  const isRegistered = (k: string): boolean | Promise<boolean> => registeredNow?.(k) ?? store.isRegistered(fromB64(k), k);
+  const blobs = ctx.dataDir === undefined ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered, freeBytes: (now) => freeBytes(now), event }, store.blobMeta);
   // The send path's checks answered in process when the store can (SQLite), else awaited (Redis).
   const tokenNow = store.tokenNow?.bind(store);
   const existsNow = store.existsNow?.bind(store);
-  const blobs =
-    ctx.dataDir === undefined || !registeredNow ? undefined : new BlobStore(ctx.dataDir, { limits, isRegistered: registeredNow, freeBytes: (now) => freeBytes(now), event });
   const publicLimits: RelayLimits = {
     maxFrameBytes: limits.maxFrameBytes,
     maxEnvelopeBytes: MAX_ENVELOPE_BYTES,
@@ -451,11 +450,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     }
   };
 
-  const handleBlob = (c: Conn, f: BlobClientFrame): void => {
-    if (!blobs)
-      throw new FrameRefusal('NOT_FOUND', store.registeredNow ? 'this relay stores no blobs' : `this relay stores no blobs (its ${store.kind} store keeps no blob metadata yet)`);
+  const handleBlob = async (c: Conn, f: BlobClientFrame): Promise<void> => {
+    if (!blobs) throw new FrameRefusal('NOT_FOUND', store.shared ? 'this relay stores no blobs (it was started without --blob-dir)' : 'this relay stores no blobs');
     try {
-      blobs.handle(c, f);
+      await blobs.handle(c, f);
     } catch (e) {
       if (e instanceof BlobRefusal) throw new FrameRefusal(e.code, e.message);
       throw e;
@@ -503,6 +501,10 @@ export function createHandlers(ctx: HandlerContext): Handlers {
         next = () => (ctx.closing() ? sendError(c, f.id, 'SHUTTING_DOWN', 'the relay is shutting down') : handle(c, f));
       }
     }
+    return inTurn(c, next);
+  };
+  /** Runs `next` in its connection's turn: at once when nothing of the connection waits, else after what does. */
+  const inTurn = (c: Conn, next: () => Maybe<void>): Promise<void> => {
     if (c.waiting === 0) {
       const r = next();
       return r instanceof Promise ? wait(c, r) : ANSWERED;
@@ -518,14 +520,15 @@ export function createHandlers(ctx: HandlerContext): Handlers {
   const onBinary = (c: Conn, data: Uint8Array): Promise<void> => {
     c.alive = true;
     const r = parseBlobBin(data, 'put');
-    let next: () => void | Promise<void>;
+    let next: () => Maybe<void>;
     if (!r.ok) next = () => sendError(c, r.id, r.code, r.message);
     else if (!c.frameBucket.take()) next = () => sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);
     else {
       const { id, blob, i, data: chunk } = r.frame;
       next = () => (ctx.closing() ? sendError(c, id, 'SHUTTING_DOWN', 'the relay is shutting down') : handle(c, { v: 1, t: 'blob-put', id, blob, i, data: chunk }));
     }
-    return (c.chain = c.chain.then(next));
+    // In the same turn order as text frames: a text blob-finish after binary puts waits for them.
+    return inTurn(c, next);
   };
 
   return {

@@ -11,6 +11,7 @@ import { isHushError } from '../src/errors.js';
 import type { Conn, EventLog } from './handlers.js';
 import { toB64 } from '../src/protocol/encoding.js';
 import type { InsertResult, MailQuota, Store } from './store-api.js';
+import { batchWakes } from './wake-batch.js';
 import type { Corking } from './wire.js';
 
 /** A durable send waiting for its group commit; it is also the row store.insertBatch inserts. */
@@ -65,18 +66,22 @@ export class Mailbox {
   ) {
     // Mail another relay process accepted (a shared store): fetched, then pushed to the
     // recipient's connections here, if it has any.
-    store.onWake((rkey, seq) => {
-      const set = this.online.get(rkey);
-      if (!set || set.size === 0) return;
-      const [first] = set;
-      this.store.pull(first!.signPk!, seq - 1, 0, 1).then(
-        (rows) => {
-          const r = rows[0];
-          if (r && r.seq === seq) this.pushTo(rkey, r.seq, r.eid, toB64(r.env), r.time, false);
-        },
-        (e: unknown) => this.event('store-error', { op: 'wake', error: (e as Error).name }),
-      );
-    });
+    // Gathered per recipient over one turn (relay/wake-batch.ts): one fetch per burst, not per envelope.
+    store.onWake(
+      batchWakes((rkey, after, limit, seqs) => {
+        const set = this.online.get(rkey);
+        if (!set || set.size === 0) return;
+        const [first] = set;
+        this.store.pull(first!.signPk!, after, 0, limit).then(
+          (rows) => {
+            this.corking.begin();
+            for (const r of rows) if (seqs.has(r.seq)) this.pushTo(rkey, r.seq, r.eid, toB64(r.env), r.time, false);
+            this.corking.end();
+          },
+          (e: unknown) => this.event('store-error', { op: 'wake', error: (e as Error).name }),
+        );
+      }),
+    );
   }
 
   /** Sends queued or being committed, not yet answered. */

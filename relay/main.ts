@@ -34,6 +34,8 @@ export function relayUsage(): string {
     '                         with appendonly yes that any number of relays share (HUSH_RELAY_STORE, default sqlite)',
     '  --redis-allow-volatile start on a Redis without an append-only file: accepted mail is lost when it stops',
     '                         (HUSH_RELAY_REDIS_ALLOW_VOLATILE=1)',
+    '  --blob-dir DIR         with --store redis://: blob files go in DIR/blobs, a directory every relay on that',
+    '                         Redis shares (HUSH_RELAY_BLOB_DIR; without it such a relay stores no files)',
     '  --public-url URL       a URL clients dial and sign, e.g. behind a proxy or on a LAN; repeatable,',
     '                         the first is announced (HUSH_RELAY_PUBLIC_URL, comma-separated; default:',
     '                         ws://HOST:PORT, and on loopback also ws://localhost:PORT, ws://[::1]:PORT)',
@@ -55,6 +57,8 @@ interface Parsed {
   data: string;
   /** redis://… when the store is Redis. */
   redisUrl?: string;
+  /** --blob-dir (Redis only). */
+  blobDir?: string;
   redisAllowVolatile: boolean;
   publicUrls: string[];
   limits: Partial<RelayLimitsConfig>;
@@ -68,6 +72,7 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     data: { type: 'string' },
     store: { type: 'string' },
     'redis-allow-volatile': { type: 'boolean' },
+    'blob-dir': { type: 'string' },
     'public-url': { type: 'string', multiple: true },
     url: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
@@ -124,12 +129,18 @@ export function parseRelayArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     } else
       throw new UsageError('BAD_FLAG', `--store ${JSON.stringify(storeText.replace(/\/\/[^@/]*@/, '//…@'))} is neither sqlite:DIR nor redis://HOST:PORT/DB`, { hint: storeHint });
   }
+  const blobDir = pick('blob-dir', 'HUSH_RELAY_BLOB_DIR');
+  if (values['blob-dir'] !== undefined && redisUrl === undefined)
+    throw new UsageError('BAD_FLAG', '--blob-dir is for relays on a Redis store; a SQLite relay keeps its blobs in DATA/blobs', {
+      hint: 'drop --blob-dir, or give --store redis://HOST:PORT/DB',
+    });
   const volatileEnv = env.HUSH_RELAY_REDIS_ALLOW_VOLATILE;
   return {
     host: pick('host', 'HUSH_RELAY_HOST') ?? '127.0.0.1',
     port: Number(portText),
     data,
     redisUrl,
+    ...(redisUrl !== undefined && blobDir !== undefined ? { blobDir } : {}),
     redisAllowVolatile: values['redis-allow-volatile'] === true || (volatileEnv !== undefined && volatileEnv !== '' && volatileEnv !== '0'),
     publicUrls,
     limits,
@@ -158,6 +169,7 @@ export async function relayMain(argv: string[]): Promise<void> {
       dataDir: args.data,
       redisUrl: args.redisUrl,
       redisAllowVolatile: args.redisAllowVolatile,
+      ...(args.blobDir !== undefined ? { blobDir: args.blobDir } : {}),
       publicUrls: args.publicUrls,
       limits: args.limits,
     });

@@ -1,6 +1,7 @@
 /**
  * Where the relay keeps v2 prekeys (docs/PROTOCOL.md §7.8, tables added by schema 3), behind
- * the small PrekeyStore interface so another backend (e.g. Redis) can hold them instead.
+ * the small PrekeyStore interface that the Redis store implements too (relay/prekeys-redis.ts,
+ * §7.8.1).
  *
  * The store never checks signatures: the caller (relay/prekeys.ts) verifies an upload against
  * the identity's registered keys before putPrekeys, and passes the boxPk it verified against.
@@ -18,9 +19,12 @@ export interface TakenPrekeys {
   opk?: { id: number; pk: Uint8Array };
 }
 
+/** A value, or a promise of it: SQLite answers at once, Redis after a round trip. */
+export type Awaitable<T> = T | Promise<T>;
+
 /**
  * The storage contract for v2 prekeys, one identity (`signPk`, 32 bytes) at a time. Every method
- * is atomic. Times are ms on the relay's clock.
+ * is atomic, also across relay processes sharing the store. Times are ms on the relay's clock.
  */
 export interface PrekeyStore {
   /**
@@ -30,7 +34,7 @@ export interface PrekeyStore {
    * over another boxPk (it re-registered with new keys) they are all dropped first. Returns the
    * new status, or 'too-many' (nothing changed) when a one-time pool would pass `cap`.
    */
-  putPrekeys(signPk: Uint8Array, boxPk: Uint8Array, upload: PrekeyUpload, cap: number): PrekeyStatus | 'too-many';
+  putPrekeys(signPk: Uint8Array, boxPk: Uint8Array, upload: PrekeyUpload, cap: number): Awaitable<PrekeyStatus | 'too-many'>;
   /**
    * Takes one bundle's prekeys: the signed prekey (if unexpired at `now` and signed over
    * `boxPk`), a one-time KEM prekey (deleted) or else the last-resort one, and a one-time
@@ -38,13 +42,13 @@ export interface PrekeyStore {
    * identity has no last-resort KEM prekey (then a one-time KEM prekey still is). undefined, and
    * nothing deleted, when there is no usable signed prekey or no KEM prekey at all.
    */
-  takeBundle(signPk: Uint8Array, boxPk: Uint8Array, now: number, oneTime: boolean): TakenPrekeys | undefined;
+  takeBundle(signPk: Uint8Array, boxPk: Uint8Array, now: number, oneTime: boolean): Awaitable<TakenPrekeys | undefined>;
   /** What is stored for the identity (zeros and no signed keys when nothing). */
-  prekeyStatus(signPk: Uint8Array): PrekeyStatus;
+  prekeyStatus(signPk: Uint8Array): Awaitable<PrekeyStatus>;
   /** Deletes everything stored for the identity (on release). */
-  dropPrekeys(signPk: Uint8Array): void;
+  dropPrekeys(signPk: Uint8Array): Awaitable<void>;
   /** Deletes signed prekeys that expired before `now`; returns how many. */
-  purgeExpiredPrekeys(now: number): number;
+  purgeExpiredPrekeys(now: number): Awaitable<number>;
 }
 
 /** Schema 3 (relay/store.ts runs it on a new store and on the migration from 1 or 2). */

@@ -51,9 +51,9 @@ export function uploadSignatureProblem(u: PrekeyUpload, signPk: Uint8Array, boxP
 /** `freeBytes`: free space of the data directory's file system (--min-free applies to uploads as to register). */
 export function createPrekeyHandlers(limits: RelayLimitsConfig, store: Store, event: EventLog, freeBytes: (now?: number) => number = () => Infinity): PrekeyHandlers {
   const handouts = new WindowCounter(3600_000, limits.prekeyHandoutsPerHour);
-  /** The store's prekeys, or UNKNOWN_TYPE when it keeps none yet (Redis): clients then send v1 (§7.6). */
+  /** The store's prekeys, or UNKNOWN_TYPE when it keeps none: clients then send v1 (§7.6). */
   const rate = (c: Conn): PrekeyStore => {
-    if (!store.prekeys) throw new FrameRefusal('UNKNOWN_TYPE', `this relay's ${store.kind} store keeps no v2 prekeys yet; send with protocol v1`);
+    if (!store.prekeys) throw new FrameRefusal('UNKNOWN_TYPE', `this relay's ${store.kind} store keeps no v2 prekeys; send with protocol v1`);
     if (!c.prekeyBucket.take()) throw new FrameRefusal('RATE_LIMITED', `more than ${limits.prekeyRatePerConn} prekey frames per second on this connection`);
     return store.prekeys;
   };
@@ -70,14 +70,14 @@ export function createPrekeyHandlers(limits: RelayLimitsConfig, store: Store, ev
           throw new FrameRefusal('BAD_PREKEYS', isHushError(e) ? e.message : 'bad prekey upload');
         }
       }
-      if (isEmptyUpload(u)) return c.link.send({ t: 'prekey-status', id: f.id, ...prekeyStatusJson(prekeys.prekeyStatus(signPk)) });
+      if (isEmptyUpload(u)) return c.link.send({ t: 'prekey-status', id: f.id, ...prekeyStatusJson(await prekeys.prekeyStatus(signPk)) });
       const boxPk = await registeredBoxPk(store, signPk);
       if (!boxPk) throw new FrameRefusal('NOT_FOUND', 'register on this relay before publishing prekeys');
       if (u.spk && u.spk.expires <= Date.now()) throw new FrameRefusal('BAD_PREKEYS', 'the signed prekey has already expired');
       const why = uploadSignatureProblem(u, signPk, boxPk);
       if (why) throw new FrameRefusal('BAD_PREKEYS', why);
       if (freeBytes() < limits.minFreeBytes) throw new FrameRefusal('STORE_FULL', "the relay's disk is nearly full");
-      const status = prekeys.putPrekeys(signPk, boxPk, u, limits.prekeyCap);
+      const status = await prekeys.putPrekeys(signPk, boxPk, u, limits.prekeyCap);
       if (status === 'too-many') throw new FrameRefusal('TOO_MANY_PREKEYS', `the relay keeps at most ${limits.prekeyCap} one-time prekeys of each kind per identity`);
       event('prekeys', { conn: c.n, opks: u.opks?.length ?? 0, kems: u.kems?.length ?? 0, spk: !!u.spk, lastResort: !!u.lastResort });
       c.link.send({ t: 'prekey-status', id: f.id, ...prekeyStatusJson(status) });
@@ -89,10 +89,17 @@ export function createPrekeyHandlers(limits: RelayLimitsConfig, store: Store, ev
       if (!boxPk) throw new FrameRefusal('NOT_FOUND', 'no identity is registered with that key');
       const now = Date.now();
       const target = toB64(f.signPk);
+      // Reserved before the store is asked (it may answer later, Redis), so concurrent fetches
+      // cannot all pass the window; given back when no one-time key was handed out.
       const oneTime = handouts.allows(target, now);
-      const taken = prekeys.takeBundle(f.signPk, boxPk, now, oneTime);
+      if (oneTime) handouts.record(target, now);
+      let taken: Awaited<ReturnType<PrekeyStore['takeBundle']>>;
+      try {
+        taken = await prekeys.takeBundle(f.signPk, boxPk, now, oneTime);
+      } finally {
+        if (oneTime && !(taken?.opk || taken?.kem.kind === 'one-time')) handouts.unrecord(target, now);
+      }
       if (!taken) throw new FrameRefusal('NO_PREKEYS', 'that identity has published no usable prekeys; send with protocol v1');
-      if (taken.opk || taken.kem.kind === 'one-time') handouts.record(target, now);
       const bundle = encodePrekeyBundle({ signPk: f.signPk, boxPk, ...taken });
       event('fetch-prekeys', { conn: c.n, opk: !!taken.opk, kem: taken.kem.kind });
       c.link.send({ t: 'prekey-bundle', id: f.id, bundle: toB64(bundle) });

@@ -29,6 +29,14 @@ export class WindowCounter {
     this.events.set(key, list);
   }
 
+  /** Takes back one event recorded for `key` at `at` (a reservation that was not used). */
+  unrecord(key: string, at: number): void {
+    const list = this.events.get(key);
+    const i = list?.lastIndexOf(at) ?? -1;
+    if (i >= 0) list!.splice(i, 1);
+    if (list?.length === 0) this.events.delete(key);
+  }
+
   /** Forgets keys with no event left in the window. */
   sweep(now = Date.now()): void {
     for (const k of [...this.events.keys()]) if (this.recent(k, now).length === 0) this.events.delete(k);

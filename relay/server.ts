@@ -5,7 +5,9 @@
  * (relay/store.ts), pings and purges on timers, and shuts down gracefully.
  * docs/PROTOCOL.md §7; the layout is described in the file comments of each module.
  */
+import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { UsageError } from '../src/errors.js';
@@ -31,6 +33,11 @@ export interface RelayOptions {
   redisUrl?: string;
   /** Start on a Redis without an append-only file (--redis-allow-volatile). */
   redisAllowVolatile?: boolean;
+  /**
+   * With a `redisUrl`: the directory whose `blobs/` holds the blob files (--blob-dir), shared by
+   * every relay on that Redis; without it the relay stores no blobs (NOT_FOUND).
+   */
+  blobDir?: string;
   /** The URLs clients dial and sign (canonicalised), the first one announced; see relay/urls.ts. */
   publicUrls?: string[];
   /** Old name of one `publicUrls` entry (--url), appended to them. */
@@ -91,6 +98,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
 
   // Checked before anything is opened: a bad URL throws BAD_URL here, not after listening.
   const publicUrls = [...(opts.publicUrls ?? []), ...(opts.url === undefined ? [] : [opts.url])].map((u) => canonicalRelayUrl(u));
+  if (opts.redisUrl !== undefined && opts.blobDir !== undefined) usableBlobDir(opts.blobDir);
   const store: Store = opts.redisUrl
     ? await RedisStore.open(opts.redisUrl, {
         allowVolatile: opts.redisAllowVolatile,
@@ -152,8 +160,8 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     mailbox,
     event,
     closing: () => closing,
-    freeBytes: store.kind === 'sqlite' ? freeSpaceProbe(opts.dataDir) : undefined,
-    dataDir: opts.dataDir,
+    freeBytes: store.kind === 'sqlite' ? freeSpaceProbe(opts.dataDir) : opts.blobDir !== undefined ? freeSpaceProbe(opts.blobDir) : undefined,
+    dataDir: store.kind === 'sqlite' ? opts.dataDir : opts.blobDir,
   });
 
   wss.on('connection', (ws, req: IncomingMessage) => {
@@ -206,13 +214,13 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     try {
       const n = await store.purge(Date.now() - limits.ttlMs);
       await store.purgeTokens(Date.now());
-      store.prekeys?.purgeExpiredPrekeys(Date.now());
+      await store.prekeys?.purgeExpiredPrekeys(Date.now());
       if (n > 0) event('purge', { removed: n });
     } catch (e) {
       event('store-error', { op: 'purge', error: (e as Error).name });
     }
     try {
-      const b = handlers.blobs?.purge() ?? 0;
+      const b = (await handlers.blobs?.purge()) ?? 0;
       if (b > 0) event('purge-blobs', { removed: b });
     } catch (e) {
       event('store-error', { op: 'purge-blobs', error: (e as Error).name });
@@ -230,7 +238,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
         return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
       })
       .join(','),
-    ...(store.kind === 'sqlite' ? { data: opts.dataDir } : { store: store.where }),
+    ...(store.kind === 'sqlite' ? { data: opts.dataDir } : { store: store.where, ...(opts.blobDir !== undefined ? { blobs: opts.blobDir } : {}) }),
   });
 
   let closed: Promise<void> | undefined;
@@ -259,11 +267,24 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
       wss.close();
       await stopped;
       await store.close();
-      handlers.blobs?.close();
+      await handlers.blobs?.close();
       event('stopped');
     })();
     return closed;
   };
 
   return { url: urls.main, urls: urls.all, listenUrl, port, close };
+}
+
+/** Makes DIR/blobs (0700) for --blob-dir before anything is opened; a directory it cannot make is RELAY_DATA_DIR (exit 2). */
+function usableBlobDir(dir: string): void {
+  try {
+    mkdirSync(join(dir, 'blobs'), { recursive: true, mode: 0o700 });
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? (e as Error).message;
+    throw new UsageError('RELAY_DATA_DIR', `cannot use the blob directory ${dir} (${code})`, {
+      cause: e,
+      hint: 'give --blob-dir (or HUSH_RELAY_BLOB_DIR) a writable directory that every relay on this Redis shares',
+    });
+  }
 }

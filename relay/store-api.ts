@@ -10,6 +10,7 @@
  * mailbox only in ack. The handlers never read-then-write these.
  */
 
+import type { BlobMetaStore } from './blobs-meta.js';
 import type { PrekeyStore } from './prekeys-store.js';
 
 export interface StoredMail {
@@ -86,14 +87,11 @@ export interface Store {
    */
   transferName?(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): Promise<boolean>;
   /**
-   * The v2 prekeys (relay/prekeys-store.ts). Undefined when the store keeps none yet (Redis):
-   * the relay answers `prekeys` and `fetch-prekeys` UNKNOWN_TYPE, and clients send v1.
+   * The v2 prekeys (relay/prekeys-store.ts; on Redis relay/prekeys-redis.ts). A store without
+   * them: the relay answers `prekeys` and `fetch-prekeys` UNKNOWN_TYPE, and clients send v1.
    */
   readonly prekeys?: PrekeyStore;
-  /**
-   * Whether `rkey` holds a name, answered from memory (the SQLite store). The blob store
-   * (relay/blobs.ts) needs it synchronously; a store without it serves no blobs yet (Redis).
-   */
+  /** Whether `rkey` holds a name, answered from memory (the SQLite store): the blob store's fast path. */
   registeredNow?(rkey: string): boolean;
   /**
    * The synchronous twins of `token` and `exists`, for a store that answers in process (SQLite):
@@ -103,6 +101,11 @@ export interface Store {
    */
   tokenNow?(h: Uint8Array, hk: string): { recipient: Uint8Array; exp: number } | undefined;
   existsNow?(recipient: Uint8Array, eid: string): boolean;
+  /**
+   * Blob metadata that other relay processes share (Redis, relay/blobs-redis.ts). Without it the
+   * blob store keeps its own SQLite file beside the blobs (relay/blobs-meta.ts).
+   */
+  readonly blobMeta?: BlobMetaStore;
 
   /** Adds (or re-dates) and removes token hashes of `recipient`; a hash of another mailbox is left alone. Unexpired tokens after. */
   putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): Promise<number>;

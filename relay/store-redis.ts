@@ -12,12 +12,14 @@
  * AOF (appendonly yes) unless allowVolatile, and warns on appendfsync everysec (the last second
  * of accepted mail can be lost when the Redis machine crashes).
  */
-import { createHash } from 'node:crypto';
-import { Command, Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { randomBytes } from '../src/crypto/nacl.js';
 import { DataError, UsageError } from '../src/errors.js';
 import { toB64 } from '../src/protocol/encoding.js';
 import { ACK_LUA, INSERT_LUA, keys, LAYOUT_VERSION, PULL_LUA, PURGE_LUA, PUT_BUNDLE_LUA, RELEASE_LUA, TOKENS_LUA, TRANSFER_LUA, WAKE_CHANNEL } from './redis-layout.js';
+import { RedisBlobMeta } from './blobs-redis.js';
+import { RedisPrekeyStore } from './prekeys-redis.js';
+import { runScript, Script } from './redis-script.js';
 import type { DirectoryEntry, InsertResult, MailQuota, NewMail, Store, StoredMail, WakeHandler } from './store-api.js';
 
 const hex = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('hex');
@@ -26,12 +28,6 @@ const KNOWN_MS = 2000;
 const KNOWN_MAX = 100_000;
 const STORE_HINT = 'give --store redis://HOST:PORT/DB of a running Redis (or HUSH_RELAY_STORE), or --store sqlite:DIR';
 
-class Script {
-  readonly sha: string;
-  constructor(readonly text: string) {
-    this.sha = createHash('sha1').update(text).digest('hex');
-  }
-}
 const S = {
   insert: new Script(INSERT_LUA),
   pull: new Script(PULL_LUA),
@@ -66,11 +62,18 @@ export class RedisStore implements Store {
   private sub: Redis | undefined;
   /** Keys (R) seen registered, until when (ms). */
   private readonly known = new Map<string, number>();
+  /** The v2 prekeys, in the same Redis (relay/prekeys-redis.ts). */
+  readonly prekeys: RedisPrekeyStore;
+  /** Blob metadata, in the same Redis (relay/blobs-redis.ts); the bytes are files in --blob-dir. */
+  readonly blobMeta: RedisBlobMeta;
 
   private constructor(
     private readonly redis: Redis,
     readonly where: string,
-  ) {}
+  ) {
+    this.prekeys = new RedisPrekeyStore(redis);
+    this.blobMeta = new RedisBlobMeta(redis);
+  }
 
   /** Connects, checks the persistence and the layout version; a UsageError (exit 2) or DataError (exit 6) when it cannot serve. */
   static async open(url: string, opts: RedisStoreOptions): Promise<RedisStore> {
@@ -150,17 +153,8 @@ export class RedisStore implements Store {
   }
 
   /** Runs a script by its SHA-1 (loading it on NOSCRIPT); `binary`: replies as Buffers (else auto-pipelined, strings). */
-  private async run(s: Script, keyList: string[], args: (string | Buffer | number)[], binary = false): Promise<unknown> {
-    const call = (cmd: 'evalsha' | 'eval', head: string): Promise<unknown> =>
-      binary
-        ? (this.redis.sendCommand(new Command(cmd, [head, keyList.length, ...keyList, ...args], { replyEncoding: null })) as Promise<unknown>)
-        : (this.redis[cmd](head, keyList.length, ...keyList, ...args) as Promise<unknown>);
-    try {
-      return await call('evalsha', s.sha);
-    } catch (e) {
-      if (!String((e as Error).message).startsWith('NOSCRIPT')) throw e;
-      return await call('eval', s.text);
-    }
+  private run(s: Script, keyList: string[], args: (string | Buffer | number)[], binary = false): Promise<unknown> {
+    return runScript(this.redis, s, keyList, args, binary);
   }
 
   private static mailKeys(r: string): string[] {
@@ -251,7 +245,9 @@ export class RedisStore implements Store {
 
   async releaseName(name: string, signPk: Uint8Array): Promise<boolean> {
     this.known.delete(hex(signPk));
-    return Number(await this.run(S.release, [keys.name(name), keys.key(hex(signPk))], [buf(signPk), name])) === 1;
+    const freed = Number(await this.run(S.release, [keys.name(name), keys.key(hex(signPk))], [buf(signPk), name])) === 1;
+    if (freed) await this.prekeys.dropPrekeys(signPk); // nobody starts a v2 session with a released key
+    return freed;
   }
 
   async transferName(name: string, from: Uint8Array, to: Uint8Array, bundle: string, now: number): Promise<boolean> {

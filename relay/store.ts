@@ -15,7 +15,7 @@ import Database from 'better-sqlite3';
 import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, UsageError } from '../src/errors.js';
-import { PREKEY_SCHEMA, type PrekeyStore, SqlitePrekeyStore } from './prekeys-store.js';
+import { PREKEY_SCHEMA, SqlitePrekeyStore } from './prekeys-store.js';
 import type { DirectoryEntry, NewMail, StoredMail } from './store-api.js';
 
 export type { DirectoryEntry, NewMail, StoredMail } from './store-api.js';
@@ -107,7 +107,7 @@ function openPrivate(dir: string): string {
 export class RelayStore {
   private readonly db: Database.Database;
   /** The v2 prekeys (schema 3), in the same database file. */
-  readonly prekeys: PrekeyStore;
+  readonly prekeys: SqlitePrekeyStore;
   private readonly q;
   private readonly insertTx: (items: readonly NewMail[]) => (number | null)[];
 

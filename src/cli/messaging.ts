@@ -12,7 +12,7 @@ import { wipeIdentity } from '../crypto/identity.js';
 import { bodyForDisplay, fileJson, fileOf, fileSummary } from './file-view.js';
 import { Messenger, type MessengerEvents, type QuarantineReport, type ReceivedMessage } from '../client/messenger.js';
 import type { HushStore } from '../store/db.js';
-import { type Config, readConfig, resolveRelay, type RelaySource } from '../store/config.js';
+import { checkRelayUrl, type Config, readConfig, resolveRelay, type RelaySource } from '../store/config.js';
 import type { Unlocked } from '../store/keyring-store.js';
 import type { HushPaths } from '../store/paths.js';
 import type { CommandContext } from './commands/index.js';
@@ -96,6 +96,17 @@ export async function requireRelay(ctx: CommandContext, paths: HushPaths): Promi
   return { ...r, config };
 }
 
+/**
+ * config.json relayFallbacks (validated: BAD_RELAY_URL), when the relay in use is the one
+ * config.json names: they are other URLs of that deployment, not of a relay given by --relay.
+ */
+export function relayFallbacks(relay: RelayChoice): string[] {
+  const own = relay.config.relay;
+  if (own === undefined || relay.config.relayFallbacks === undefined) return [];
+  if (canonicalOrAsIs(checkRelayUrl(own, 'config.json relay')) !== canonicalOrAsIs(relay.url)) return [];
+  return relay.config.relayFallbacks.map((u, i) => checkRelayUrl(u, `config.json relayFallbacks[${i}]`));
+}
+
 export interface Session {
   m: Messenger;
   paths: HushPaths;
@@ -134,6 +145,7 @@ export async function openSession(
     name: unlocked.file.name,
     store,
     relayUrl: relay.url,
+    fallbackUrls: relayFallbacks(relay),
     readReceipts: o.readReceipts !== false && relay.config.readReceipts !== false,
     deliveryReceipts: o.deliveryReceipts !== false && relay.config.deliveryReceipts !== false,
     receiptDelay,

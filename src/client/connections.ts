@@ -4,12 +4,16 @@
  * unauthenticated one (sealed sender: sends with a delivery token, public lookups, prekey
  * bundles). Each is dialled on first use and shared by whoever asks at the same time.
  *
+ * Each dials the first of the deployment's URLs that answers (src/client/failover.ts): config.json
+ * `relay`, then its `relayFallbacks`.
+ *
  * A failed authenticated connect is remembered, so that send and pull give up at once instead
  * of dialling for every message; listen clears it before each attempt (resetFailure).
  */
 import { RelayError } from '../errors.js';
 import type { Identity } from '../crypto/identity.js';
 import { signDetached } from '../crypto/nacl.js';
+import { dialFirst } from './failover.js';
 import { RelayClient } from './relay-client.js';
 
 export class RelayConnections {
@@ -20,7 +24,8 @@ export class RelayConnections {
   private anonConnecting: Promise<RelayClient> | undefined;
 
   constructor(
-    readonly relayUrl: string,
+    /** The deployment's own URL first, then its fallbacks. */
+    readonly urls: readonly string[],
     private readonly identity: Identity,
     private readonly timeoutMs: number | undefined,
   ) {}
@@ -34,11 +39,13 @@ export class RelayConnections {
   async client(): Promise<RelayClient> {
     if (this.conn && !this.conn.closed) return this.conn;
     if (this.failure) throw this.failure;
-    this.connecting ??= RelayClient.connect(this.relayUrl, {
-      signPk: this.identity.signPk,
-      sign: (m) => signDetached(m, this.identity.signSk),
-      ...this.timeout(),
-    })
+    this.connecting ??= dialFirst(this.urls, (url) =>
+      RelayClient.connect(url, {
+        signPk: this.identity.signPk,
+        sign: (m) => signDetached(m, this.identity.signSk),
+        ...this.timeout(),
+      }),
+    )
       .catch((e: unknown) => {
         if (e instanceof RelayError) this.failure = e;
         throw e;
@@ -51,7 +58,7 @@ export class RelayConnections {
   /** The unauthenticated connection (sealed sender), dialled on first use. */
   async anonClient(): Promise<RelayClient> {
     if (this.anon && !this.anon.closed) return this.anon;
-    this.anonConnecting ??= RelayClient.connect(this.relayUrl, this.timeout()).finally(() => (this.anonConnecting = undefined));
+    this.anonConnecting ??= dialFirst(this.urls, (url) => RelayClient.connect(url, this.timeout())).finally(() => (this.anonConnecting = undefined));
     this.anon = await this.anonConnecting;
     return this.anon;
   }

@@ -52,7 +52,7 @@ export async function listenLoop(m: Messenger, signal: AbortSignal): Promise<voi
       continue;
     }
     delay = FIRST_DELAY_MS;
-    m.emit('state', { state: everConnected ? 'reconnected' : 'connected', url });
+    m.emit('state', { state: everConnected ? 'reconnected' : 'connected', url: c.url }); // c.url: a fallback URL when relayUrl did not answer
     everConnected = true;
     down = false;
     await Promise.race([closed, new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })))]);

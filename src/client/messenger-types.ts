@@ -94,6 +94,8 @@ export interface MessengerOptions {
   name: string;
   store: HushStore;
   relayUrl: string;
+  /** Other URLs of the same deployment, dialled in order when relayUrl does not answer (src/client/failover.ts). */
+  fallbackUrls?: string[];
   /** Pipelined sends in flight at once (default 64). */
   window?: number;
   now?: () => number;

@@ -83,6 +83,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   readonly name: string;
   readonly store: HushStore;
   readonly relayUrl: string;
+  /** relayUrl, then the fallback URLs of the same deployment (dialled in this order). */
+  private readonly urls: string[];
   private readonly window: number;
   private readonly now: () => number;
   /** @internal */
@@ -119,6 +121,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.name = o.name;
     this.store = o.store;
     this.relayUrl = o.relayUrl;
+    this.urls = [o.relayUrl, ...(o.fallbackUrls ?? [])];
     this.window = Math.max(1, o.window ?? 256);
     this.now = o.now ?? Date.now;
     this.random = o.random ?? randomBytes;
@@ -133,7 +136,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
     this.prekeyPolicy = o.prekeyPolicy ?? DEFAULT_PREKEY_POLICY;
     this.shownRow = o.shownAfter ?? o.store.lastMessageRow();
-    this.connections = new RelayConnections(o.relayUrl, o.identity, o.timeoutMs);
+    this.connections = new RelayConnections([o.relayUrl, ...(o.fallbackUrls ?? [])], o.identity, o.timeoutMs);
   }
 
   /** The newest incoming history row shown through this Messenger's events (see shownAfter). */

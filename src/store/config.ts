@@ -1,18 +1,20 @@
 /**
  * config.json in the hush home:
  * `{"v":1,"relay"?:"wss://…","readReceipts"?:true,"deliveryReceipts"?:true,"receiptDelay"?:"5-60","quarantineLimits"?:"…",
- * "ratchetLimits"?:"…","requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d"}`.
+ * "ratchetLimits"?:"…","requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d","relayFallbacks"?:["wss://…"]}`.
  * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
  * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
  */
 import { DataError, isHushError, UsageError } from '../errors.js';
 import { canonicalRelayUrl } from '../protocol/frames.js';
-import { isObj, obj, optBool, optStr, parseJson, type Obj } from '../protocol/validate.js';
+import { arr, isObj, obj, optBool, optStr, parseJson, type Obj } from '../protocol/validate.js';
 import { atomicWriteFile, readTextIfExists } from './fsutil.js';
 import type { HushPaths } from './paths.js';
 
 export const CONFIG_VERSION = 1;
 const RELAY_MAX = 2048;
+/** Most URLs in relayFallbacks. */
+const MAX_FALLBACKS = 8;
 
 export interface Config {
   v: 1;
@@ -32,6 +34,8 @@ export interface Config {
   signedPrekeyRotation?: string;
   /** How long an old signed prekey still completes a session after its expiry (default 7d). */
   signedPrekeyGrace?: string;
+  /** Other URLs of the deployment `relay` names, dialled in order when it does not answer (src/client/failover.ts). */
+  relayFallbacks?: string[];
   /** Fields this version does not know, kept verbatim. */
   extra: Obj;
 }
@@ -81,6 +85,7 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     requireForwardSecrecy: _fs,
     signedPrekeyRotation: _spr,
     signedPrekeyGrace: _spg,
+    relayFallbacks: _rf,
     ...extra
   } = root;
   try {
@@ -93,7 +98,15 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     const requireForwardSecrecy = optBool(root, 'requireForwardSecrecy', 'config');
     const signedPrekeyRotation = optStr(root, 'signedPrekeyRotation', 'config', { max: 32, min: 1 });
     const signedPrekeyGrace = optStr(root, 'signedPrekeyGrace', 'config', { max: 32, min: 1 });
+    const relayFallbacks =
+      root.relayFallbacks === undefined
+        ? undefined
+        : arr(root, 'relayFallbacks', 'config', MAX_FALLBACKS).map((u, i) => {
+            if (typeof u !== 'string' || u.length < 1 || u.length > RELAY_MAX) throw new Error(`config.relayFallbacks[${i}] must be a relay URL`);
+            return u;
+          });
     const cfg: Config = { v: 1, extra };
+    if (relayFallbacks !== undefined) cfg.relayFallbacks = relayFallbacks;
     if (requireForwardSecrecy !== undefined) cfg.requireForwardSecrecy = requireForwardSecrecy;
     if (signedPrekeyRotation !== undefined) cfg.signedPrekeyRotation = signedPrekeyRotation;
     if (signedPrekeyGrace !== undefined) cfg.signedPrekeyGrace = signedPrekeyGrace;
@@ -120,6 +133,7 @@ export function configToJson(cfg: Config): string {
   if (cfg.requireForwardSecrecy !== undefined) out.requireForwardSecrecy = cfg.requireForwardSecrecy;
   if (cfg.signedPrekeyRotation !== undefined) out.signedPrekeyRotation = cfg.signedPrekeyRotation;
   if (cfg.signedPrekeyGrace !== undefined) out.signedPrekeyGrace = cfg.signedPrekeyGrace;
+  if (cfg.relayFallbacks !== undefined) out.relayFallbacks = cfg.relayFallbacks;
   return JSON.stringify(out, null, 2) + '\n';
 }
 

@@ -4,6 +4,9 @@
  * mostly never authenticate, clients that never read, replayed and cross-relay auth, and
  * attempts on another identity's mailbox and name. After each: the relay process is still up,
  * serves an honest client normally, and its RSS is within RSS_FACTOR of what it was before.
+ * The cases whose outcome depends on the store (floods that store mail, clients that never read,
+ * auth replay, other mailboxes and names) run on SQLite and on Redis (one redis-server for the
+ * file, a database per relay); frame parsing and connection counts do not touch the store.
  *
  * test/integration/relay-bad-input.test.ts and relay-limits.test.ts already check each bad
  * input once for its code; this file checks them at scale and for memory, crashes and leaks.
@@ -177,9 +180,9 @@ describe('malformed frames at scale', () => {
   });
 });
 
-describe('floods past every rate limit', () => {
+describe.each(STORES)('floods past every rate limit (%s store)', (store) => {
   it('refuses sends past --rate-conn and --rate-identity and frames past --frame-rate, all at once, while an honest client is served', async () => {
-    const relay = await relayWith('--rate-conn', '50', '--rate-identity', '80', '--frame-rate', '200', '--mailbox-count', '100000');
+    const relay = await relayOn(store, '--rate-conn', '50', '--rate-identity', '80', '--frame-rate', '200', '--mailbox-count', '100000');
     const before = await baseline(relay);
     const mallory = makeUser();
     const victim = makeUser();
@@ -286,10 +289,10 @@ function stopReading(ws: WebSocket): Socket {
   return s;
 }
 
-describe('clients that never read', () => {
+describe.each(STORES)('clients that never read (%s store)', (store) => {
   it('does not buffer pushes without bound for a recipient that never reads; the mail waits in the mailbox', async () => {
     // ~18 MiB from one identified sender: past the default stranger share (16 MiB), raised here.
-    const relay = await relayWith('--rate-conn', '100000', '--rate-identity', '100000', '--stranger-bytes', '64m');
+    const relay = await relayOn(store, '--rate-conn', '100000', '--rate-identity', '100000', '--stranger-bytes', '64m');
     const before = await baseline(relay);
     const alice = makeUser();
     const bob = makeUser();
@@ -334,7 +337,7 @@ describe('clients that never read', () => {
   });
 
   it('drops a client that asks for answers (pulls) and never reads them, before its backlog grows without bound', async () => {
-    const relay = await relayWith('--rate-conn', '100000', '--rate-identity', '100000', '--frame-rate', '1000000');
+    const relay = await relayOn(store, '--rate-conn', '100000', '--rate-identity', '100000', '--frame-rate', '1000000');
     const before = await baseline(relay);
     const mallory = makeUser();
     await registerUsers(relay.url, mallory);

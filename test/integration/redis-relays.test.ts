@@ -4,7 +4,9 @@
  * the other; names are first-come across both (racing registrations: exactly one wins); an
  * envelope sent through both is stored once; the mailbox quota holds across both; and the
  * relay refuses a Redis that keeps no append-only file; a name transfer moves the name on both;
- * what Redis does not do yet (prekeys, blobs) is refused with its documented code. Kill -9 and Redis restarts are in
+ * one-time prekeys go to exactly one of two relays racing for them; blob frames of a relay
+ * started without --blob-dir are refused with their documented code (blobs across relays:
+ * test/cli/redis-deployment.test.ts). Kill -9 and Redis restarts are in
  * redis-durability.test.ts.
  */
 import { spawnSync } from 'node:child_process';
@@ -14,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { PushItem } from '../../src/client/relay-client.js';
 import { makeBundle } from '../../src/crypto/bundle.js';
 import { randomBytes, signDetached } from '../../src/crypto/nacl.js';
-import { generateOneTimePrekey, generateSignedPrekey } from '../../src/crypto/prekeys.js';
+import { generateKemPrekey, generateOneTimePrekey, generateSignedPrekey, verifyPrekeyBundle } from '../../src/crypto/prekeys.js';
 import { transferSignedBytes } from '../../src/protocol/name-transfer.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { skipWithout } from '../needs.js';
@@ -34,8 +36,9 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
 
   beforeAll(async () => {
     redis = await startRedis();
-    // A share of 100%: identified senders may fill the mailbox, whose quota (checked in Redis) is under test.
-    const args = ['--mailbox-count', String(QUOTA), '--stranger-share', '100'];
+    // A share of 100%: identified senders may fill the mailbox, whose quota (checked in Redis) is under test;
+    // --prekey-rate 100: the prekey race publishes and fetches on the same connections, round after round.
+    const args = ['--mailbox-count', String(QUOTA), '--stranger-share', '100', '--prekey-rate', '100'];
     [a, b] = await Promise.all([startRelayProcess({ store: redis.url, args }), startRelayProcess({ store: redis.url, args })]);
   });
   afterAll(async () => {
@@ -85,13 +88,33 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     }
   });
 
-  it('what the Redis store does not do yet is refused clearly: prekeys UNKNOWN_TYPE, blob frames NOT_FOUND; a name transfer through one relay moves the name on both', async () => {
+  it('two relays racing for the last one-time prekeys: exactly one fetch gets them, the other the last-resort KEM prekey and no one-time key (PQXDH)', async () => {
     const zoe = makeUser();
     await registerUsers(a.url, zoe);
     const cz = await zoe.connect(b.url);
-    const upload = { spk: generateSignedPrekey(zoe.id, 1, Date.now() + 60_000, randomBytes), opks: [generateOneTimePrekey(1, randomBytes)] };
-    await expect(cz.publishPrekeys(upload)).rejects.toMatchObject({ code: 'UNKNOWN_TYPE', message: expect.stringMatching(/redis store keeps no v2 prekeys/) as unknown });
-    expect(await cz.fetchBundle(zoe.id.signPk)).toBeNull(); // a client takes this as "send v1"
+    const box = { signPk: zoe.id.signPk, boxPk: zoe.id.boxPk };
+    await cz.publishPrekeys({ spk: generateSignedPrekey(zoe.id, 1, Date.now() + 3600_000, randomBytes), lastResort: generateKemPrekey(zoe.id, 9999, 'last-resort', randomBytes) });
+    const bob = makeUser();
+    const [fa, fb] = await Promise.all([bob.connect(a.url), bob.connect(b.url)]);
+    for (let i = 1; i <= 8; i++) {
+      const up = { opks: [generateOneTimePrekey(i, randomBytes)], kems: [generateKemPrekey(zoe.id, i, 'one-time', randomBytes)] };
+      expect(await cz.publishPrekeys(up)).toMatchObject({ opks: 1, kems: 1, lastResort: { id: 9999 } }); // published through B
+      const got = (await Promise.all([fa.fetchBundle(zoe.id.signPk), fb.fetchBundle(zoe.id.signPk)])).map((x) => verifyPrekeyBundle(x!, box, Date.now()));
+      const winners = got.filter((x) => x.opk);
+      expect(winners).toHaveLength(1);
+      expect(winners[0]).toMatchObject({ opk: { id: i, pk: up.opks[0]!.pk }, kem: { kind: 'one-time', id: i } });
+      const loser = got.find((x) => !x.opk)!;
+      expect(loser.kem).toMatchObject({ kind: 'last-resort', id: 9999 });
+      expect(await cz.prekeyStatus()).toMatchObject({ opks: 0, kems: 0 });
+    }
+    await Promise.all([cz.close(), fa.close(), fb.close()]);
+    expect(a.log()).not.toMatch(/internal-error|store-error/);
+  });
+
+  it('blob frames are refused clearly without --blob-dir (NOT_FOUND); a name transfer through one relay moves the name on both', async () => {
+    const zoe = makeUser();
+    await registerUsers(a.url, zoe);
+    const cz = await zoe.connect(b.url);
     const next = { ...makeUser(), name: zoe.name };
     const cn = await next.connect(a.url);
     const sig = signDetached(transferSignedBytes(zoe.name, zoe.id.signPk, next.id.signPk), zoe.id.signSk);
@@ -105,7 +128,7 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     await expect(ca.send(zoe.id.signPk, seal(alice, zoe, 'to the old key'))).rejects.toMatchObject({ code: 'UNKNOWN_RECIPIENT' });
     expect(await ca.send(next.id.signPk, seal(alice, next, 'to the new key'))).toMatchObject({ stored: true });
     await ca.close();
-    await expect(cz.blobBegin([zoe.id.signPk], 100, 100, 1)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/keeps no blob metadata/) as unknown });
+    await expect(cz.blobBegin([zoe.id.signPk], 100, 100, 1)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/started without --blob-dir/) as unknown });
     await Promise.all([cz.close(), cn.close()]);
     expect(a.log()).not.toMatch(/internal-error|store-error/);
     expect(b.log()).not.toMatch(/internal-error|store-error/);
@@ -169,5 +192,11 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     const both = spawnSync(process.execPath, [BIN, '--port', '0', '--store', redis.url, '--data', '/tmp/x'], { encoding: 'utf8', timeout: 15_000 });
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/^hush-relay: error: --data is the SQLite store; this relay stores in Redis/);
+    const badBlobDir = spawnSync(process.execPath, [BIN, '--port', '0', '--store', redis.url, '--blob-dir', '/dev/null/blobs'], { encoding: 'utf8', timeout: 15_000 });
+    expect(badBlobDir.status).toBe(2);
+    expect(badBlobDir.stderr).toMatch(/^hush-relay: error: cannot use the blob directory \/dev\/null\/blobs \(ENOTDIR\)\nhush-relay: hint: give --blob-dir/);
+    const blobDirAlone = spawnSync(process.execPath, [BIN, '--port', '0', '--blob-dir', '/tmp/x'], { encoding: 'utf8', timeout: 15_000 });
+    expect(blobDirAlone.status).toBe(2);
+    expect(blobDirAlone.stderr).toMatch(/^hush-relay: error: --blob-dir is for relays on a Redis store; a SQLite relay keeps its blobs in DATA\/blobs\nhush-relay: hint: /);
   });
 });

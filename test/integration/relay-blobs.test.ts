@@ -2,8 +2,10 @@
  * The relay's blob store through a real relay process (docs/PROTOCOL.md §7.9): the lifecycle
  * (begin, put, finish, get, ack), who may do what (NOT_FOUND alike for strangers to a blob),
  * ordering and shape errors, resume after the uploader's connection dies mid-upload, and every
- * limit with its code: size cap, quota per uploader and per recipient, TTL, free space, and a
- * disk filling up mid-upload.
+ * limit with its code: size cap, quota per uploader and per recipient, TTL, free space, a disk
+ * filling up mid-upload, and binary chunk frames with the JSON fallback (§7.9.1). The
+ * first four cases run on both stores: SQLite, and a real redis-server holding the metadata
+ * (relay/blobs-redis.ts) with the files in --blob-dir.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +14,7 @@ import { RelayError } from '../../src/errors.js';
 import { encodeBlobBin } from '../../src/protocol/blob-binary.js';
 import { skipWithout, whyNoPrlimit } from '../needs.js';
 import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, startRelayProcess, tmpDir, type User } from './helpers.js';
+import { type RedisProc, startRedis, whyNoRedis } from './redis-helpers.js';
 
 const CHUNK = 1040; // sealed bytes per chunk (1024 + 16)
 const data = (n: number, fill = 7): Uint8Array => new Uint8Array(n).fill(fill);
@@ -23,20 +26,7 @@ let bob: User;
 let carol: User;
 let eve: User;
 
-beforeAll(async () => {
-  dataDir = tmpDir('hush-relay-blobs-');
-  relay = await startRelayProcess({
-    dataDir,
-    args: ['--blob-max', '100k', '--blob-quota-uploader', '200k', '--blob-quota-recipient', '150k', '--blob-ttl', '3s', '--purge-interval', '200ms'],
-  });
-  [alice, bob, carol, eve] = [makeUser(), makeUser(), makeUser(), makeUser()];
-  await registerUsers(relay.url, alice, bob, carol, eve);
-});
-
-afterAll(async () => {
-  await relay?.stop();
-  cleanupTmp();
-});
+afterAll(() => cleanupTmp());
 
 const code = async (p: Promise<unknown>): Promise<string> => {
   try {
@@ -48,137 +38,156 @@ const code = async (p: Promise<unknown>): Promise<string> => {
 };
 const blobFiles = (): string[] => readdirSync(join(dataDir, 'blobs')).filter((f) => f.endsWith('.blob'));
 
-describe('relay blob store', () => {
-  it('lifecycle: only the uploader puts, only recipients get, in order; deleted from disk once every recipient acked', async () => {
-    const a = await alice.connect(relay.url);
-    const b = await bob.connect(relay.url);
-    const c = await carol.connect(relay.url);
-    const e = await eve.connect(relay.url);
-    const bytes = 2 * CHUNK + 100;
-    const st = await a.blobBegin([bob.id.signPk, carol.id.signPk], bytes, CHUNK, 3);
-    expect(st).toMatchObject({ t: 'blob', have: 0, chunks: 3, bytes, done: false });
-    expect(st.blob).toMatch(/^[0-9a-f]{32}$/);
-    expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(true);
+for (const kind of ['sqlite', 'redis'] as const) {
+  describe.skipIf(kind === 'redis' && skipWithout('redis-server', whyNoRedis()))(`relay blob store on ${kind}`, () => {
+    let redis: RedisProc | undefined;
+    beforeAll(async () => {
+      dataDir = tmpDir('hush-relay-blobs-');
+      const args = ['--blob-max', '100k', '--blob-quota-uploader', '200k', '--blob-quota-recipient', '150k', '--blob-ttl', '3s', '--purge-interval', '200ms'];
+      if (kind === 'redis') redis = await startRedis();
+      relay = await startRelayProcess(redis ? { store: redis.url, args: [...args, '--blob-dir', dataDir] } : { dataDir, args });
+      [alice, bob, carol, eve] = [makeUser(), makeUser(), makeUser(), makeUser()];
+      await registerUsers(relay.url, alice, bob, carol, eve);
+    });
+    afterAll(async () => {
+      expect(relay.log()).not.toMatch(/internal-error|store-error/);
+      expect(await relay?.stop()).toBe(0);
+      await redis?.stop();
+    });
 
-    expect(await code(a.blobPut(st.blob, 1, data(CHUNK)))).toBe('BLOB_ORDER'); // not the next chunk
-    expect(await code(a.blobPut(st.blob, 0, data(CHUNK - 1)))).toBe('BLOB_ORDER'); // wrong length
-    expect(await code(e.blobPut(st.blob, 0, data(CHUNK)))).toBe('NOT_FOUND'); // not the uploader
-    expect(await code(a.blobFinish(st.blob))).toBe('BLOB_INCOMPLETE');
-    expect(await a.blobPut(st.blob, 0, data(CHUNK, 1))).toMatchObject({ have: 1 });
-    expect(await code(b.blobGet(st.blob, 0))).toBe('BLOB_INCOMPLETE'); // not finished yet
-    expect(await a.blobPut(st.blob, 1, data(CHUNK, 2))).toMatchObject({ have: 2 });
-    expect(await code(a.blobPut(st.blob, 2, data(CHUNK)))).toBe('BLOB_ORDER'); // the last chunk is 100 bytes
-    expect(await a.blobPut(st.blob, 2, data(100, 3))).toMatchObject({ have: 3 });
-    expect(await a.blobFinish(st.blob)).toMatchObject({ have: 3, done: true });
-    expect(await code(a.blobPut(st.blob, 3, data(100)))).toBe('BLOB_ORDER'); // finished
+    it('lifecycle: only the uploader puts, only recipients get, in order; deleted from disk once every recipient acked', async () => {
+      const a = await alice.connect(relay.url);
+      const b = await bob.connect(relay.url);
+      const c = await carol.connect(relay.url);
+      const e = await eve.connect(relay.url);
+      const bytes = 2 * CHUNK + 100;
+      const st = await a.blobBegin([bob.id.signPk, carol.id.signPk], bytes, CHUNK, 3);
+      expect(st).toMatchObject({ t: 'blob', have: 0, chunks: 3, bytes, done: false });
+      expect(st.blob).toMatch(/^[0-9a-f]{32}$/);
+      expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(true);
 
-    const got = await b.blobGet(st.blob, 1);
-    expect(got).toMatchObject({ t: 'chunk', blob: st.blob, i: 1 });
-    expect(Buffer.from(got.data).equals(Buffer.from(data(CHUNK, 2)))).toBe(true);
-    expect(Buffer.from((await c.blobGet(st.blob, 2)).data).equals(Buffer.from(data(100, 3)))).toBe(true);
-    expect(await code(b.blobGet(st.blob, 3))).toBe('NOT_FOUND'); // past the end
-    expect(await code(e.blobGet(st.blob, 0))).toBe('NOT_FOUND'); // not a recipient: the same answer as no blob
-    expect(await code(a.blobGet(st.blob, 0))).toBe('NOT_FOUND'); // the uploader is not a recipient
-    expect(await code(e.blobGet('0'.repeat(32), 0))).toBe('NOT_FOUND');
+      expect(await code(a.blobPut(st.blob, 1, data(CHUNK)))).toBe('BLOB_ORDER'); // not the next chunk
+      expect(await code(a.blobPut(st.blob, 0, data(CHUNK - 1)))).toBe('BLOB_ORDER'); // wrong length
+      expect(await code(e.blobPut(st.blob, 0, data(CHUNK)))).toBe('NOT_FOUND'); // not the uploader
+      expect(await code(a.blobFinish(st.blob))).toBe('BLOB_INCOMPLETE');
+      expect(await a.blobPut(st.blob, 0, data(CHUNK, 1))).toMatchObject({ have: 1 });
+      expect(await code(b.blobGet(st.blob, 0))).toBe('BLOB_INCOMPLETE'); // not finished yet
+      expect(await a.blobPut(st.blob, 1, data(CHUNK, 2))).toMatchObject({ have: 2 });
+      expect(await code(a.blobPut(st.blob, 2, data(CHUNK)))).toBe('BLOB_ORDER'); // the last chunk is 100 bytes
+      expect(await a.blobPut(st.blob, 2, data(100, 3))).toMatchObject({ have: 3 });
+      expect(await a.blobFinish(st.blob)).toMatchObject({ have: 3, done: true });
+      expect(await code(a.blobPut(st.blob, 3, data(100)))).toBe('BLOB_ORDER'); // finished
 
-    await b.blobAck(st.blob);
-    expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(true); // carol has not acked
-    await c.blobAck(st.blob);
-    expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(false);
-    expect(await code(c.blobGet(st.blob, 0))).toBe('NOT_FOUND');
-    await Promise.all([a, b, c, e].map((x) => x.close()));
+      const got = await b.blobGet(st.blob, 1);
+      expect(got).toMatchObject({ t: 'chunk', blob: st.blob, i: 1 });
+      expect(Buffer.from(got.data).equals(Buffer.from(data(CHUNK, 2)))).toBe(true);
+      expect(Buffer.from((await c.blobGet(st.blob, 2)).data).equals(Buffer.from(data(100, 3)))).toBe(true);
+      expect(await code(b.blobGet(st.blob, 3))).toBe('NOT_FOUND'); // past the end
+      expect(await code(e.blobGet(st.blob, 0))).toBe('NOT_FOUND'); // not a recipient: the same answer as no blob
+      expect(await code(a.blobGet(st.blob, 0))).toBe('NOT_FOUND'); // the uploader is not a recipient
+      expect(await code(e.blobGet('0'.repeat(32), 0))).toBe('NOT_FOUND');
+
+      await b.blobAck(st.blob);
+      expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(true); // carol has not acked
+      await c.blobAck(st.blob);
+      expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(false);
+      expect(await code(c.blobGet(st.blob, 0))).toBe('NOT_FOUND');
+      await Promise.all([a, b, c, e].map((x) => x.close()));
+    });
+
+    it('without the hello flag (an older relay) the client falls back to JSON puts and chunks, and the bytes are the same', async () => {
+      const a = await alice.connect(relay.url);
+      const b = await bob.connect(relay.url);
+      for (const c of [a, b]) delete (c.hello.limits as { blobBinary?: number }).blobBinary; // as an older relay's hello
+      expect(a.binaryBlobs).toBe(false);
+      const st = await a.blobBegin([bob.id.signPk], CHUNK + 50, CHUNK, 2);
+      await a.blobPut(st.blob, 0, data(CHUNK, 4));
+      await a.blobPut(st.blob, 1, data(50, 5));
+      await a.blobFinish(st.blob);
+      expect(Buffer.from((await b.blobGet(st.blob, 1)).data).equals(Buffer.from(data(50, 5)))).toBe(true);
+      expect(relay.log()).not.toMatch(/internal-error/);
+      await b.blobAck(st.blob);
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    it('an uploader whose connection died resumes from the chunks the relay holds', async () => {
+      const a1 = await alice.connect(relay.url);
+      const st = await a1.blobBegin([bob.id.signPk], 4 * CHUNK, CHUNK, 4);
+      await a1.blobPut(st.blob, 0, data(CHUNK));
+      await a1.blobPut(st.blob, 1, data(CHUNK));
+      (a1 as unknown as { ws: { terminate(): void } }).ws.terminate(); // as a kill -9 would
+      const a2 = await alice.connect(relay.url);
+      expect(await a2.blobResume(st.blob)).toMatchObject({ have: 2, chunks: 4, done: false });
+      const eve2 = await eve.connect(relay.url);
+      expect(await code(eve2.blobResume(st.blob))).toBe('NOT_FOUND');
+      await a2.blobPut(st.blob, 2, data(CHUNK));
+      await a2.blobPut(st.blob, 3, data(CHUNK));
+      expect(await a2.blobFinish(st.blob)).toMatchObject({ done: true });
+      await a2.blobDelete(st.blob); // the uploader may drop it
+      expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(false);
+      await Promise.all([a2.close(), eve2.close()]);
+    });
+
+    it('limits: size cap, quota per uploader and per recipient, unknown recipients, bad shapes, auth', async () => {
+      const a = await alice.connect(relay.url);
+      const e = await eve.connect(relay.url);
+      expect(await code(a.blobBegin([bob.id.signPk], 101 * 1024, CHUNK, Math.ceil((101 * 1024) / CHUNK)))).toBe('BLOB_TOO_LARGE');
+      expect(await code(a.blobBegin([makeUser().id.signPk], CHUNK, CHUNK, 1))).toBe('UNKNOWN_RECIPIENT');
+      const n = (bytes: number): number => Math.ceil(bytes / CHUNK);
+      const big = 95 * CHUNK; // 98,800 bytes: under the 100k cap
+      // Recipient quota (150k): bob may have one ~100 KB blob waiting, not two, from anyone.
+      const one = await a.blobBegin([bob.id.signPk], big, CHUNK, n(big));
+      expect(await code(e.blobBegin([bob.id.signPk], big, CHUNK, n(big)))).toBe('BLOB_QUOTA');
+      // Uploader quota (200k): alice's second blob (to carol) fits, a third does not.
+      const two = await a.blobBegin([carol.id.signPk], big, CHUNK, n(big));
+      expect(await code(a.blobBegin([eve.id.signPk], big, CHUNK, n(big)))).toBe('BLOB_QUOTA');
+      await a.blobDelete(one.blob);
+      await a.blobDelete(two.blob);
+      expect((await a.blobBegin([eve.id.signPk], big, CHUNK, n(big))).have).toBe(0); // room again
+
+      const r = await raw(relay.url);
+      const to = [Buffer.from(bob.id.signPk).toString('base64')];
+      expect(await r.req({ v: 1, t: 'blob-begin', id: 'x', to, bytes: 100, chunk: 100, chunks: 1 })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
+      await rawAuth(r, alice);
+      expect(await r.req({ v: 1, t: 'blob-begin', id: 'b1', to, bytes: 5000, chunk: 1040, chunks: 2 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' }); // 5000 bytes are not 2 chunks of 1040
+      expect(await r.req({ v: 1, t: 'blob-begin', id: 'b2', to: [], bytes: 100, chunk: 100, chunks: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
+      expect(await r.req({ v: 1, t: 'blob-get', id: 'b3', blob: 'ABC', i: 0 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
+      // §7.9.1: the hello says binary frames are taken; a client that never uses them (older) still
+      // uploads with JSON puts; a malformed binary frame is refused with its code and request id.
+      expect(r.hello.limits).toMatchObject({ blobBinary: 1 });
+      const legacy = (await r.req({ v: 1, t: 'blob-begin', id: 'b4', to, bytes: 100, chunk: 100, chunks: 1 })) as { blob: string };
+      expect(await r.req({ v: 1, t: 'blob-put', id: 'b5', blob: legacy.blob, i: 0, data: Buffer.from(data(100)).toString('base64') })).toMatchObject({ t: 'blob', have: 1 });
+      const reqBin = (b: Buffer): Promise<Record<string, unknown>> => (r.send(b), r.next());
+      const bin = encodeBlobBin('put', 77, Buffer.from(legacy.blob, 'hex'), 0, data(100));
+      bin[0] = 2;
+      expect(await reqBin(bin)).toMatchObject({ t: 'error', code: 'UNSUPPORTED_VERSION' });
+      bin[0] = 1;
+      bin[1] = 2; // a chunk frame sent to the relay
+      expect(await reqBin(bin)).toMatchObject({ t: 'error', id: '77', code: 'UNKNOWN_TYPE' });
+      bin[1] = 1;
+      expect(await reqBin(bin.subarray(0, 40))).toMatchObject({ t: 'error', id: '77', code: 'BAD_FRAME' }); // 10 bytes of chunk: under a tag
+      expect(await r.req({ v: 1, t: 'blob-get', id: 'not-decimal', blob: legacy.blob, i: 0, bin: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
+      r.ws.close();
+      await Promise.all([a.close(), e.close()]);
+    });
+
+    it('a blob expires after --blob-ttl: NOT_FOUND, and its file is purged', async () => {
+      const a = await alice.connect(relay.url);
+      const b = await bob.connect(relay.url);
+      const st = await a.blobBegin([carol.id.signPk], 100, 100, 1);
+      await a.blobPut(st.blob, 0, data(100));
+      await a.blobFinish(st.blob);
+      const deadline = Date.now() + 20_000;
+      while (blobFiles().includes(`${st.blob}.blob`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      expect(blobFiles()).not.toContain(`${st.blob}.blob`);
+      expect(await code(a.blobResume(st.blob))).toBe('NOT_FOUND');
+      expect(relay.log()).toMatch(/purge-blobs removed=\d+/);
+      await Promise.all([a.close(), b.close()]);
+    });
   });
+}
 
-  it('without the hello flag (an older relay) the client falls back to JSON puts and chunks, and the bytes are the same', async () => {
-    const a = await alice.connect(relay.url);
-    const b = await bob.connect(relay.url);
-    for (const c of [a, b]) delete (c.hello.limits as { blobBinary?: number }).blobBinary; // as an older relay's hello
-    expect(a.binaryBlobs).toBe(false);
-    const st = await a.blobBegin([bob.id.signPk], CHUNK + 50, CHUNK, 2);
-    await a.blobPut(st.blob, 0, data(CHUNK, 4));
-    await a.blobPut(st.blob, 1, data(50, 5));
-    await a.blobFinish(st.blob);
-    expect(Buffer.from((await b.blobGet(st.blob, 1)).data).equals(Buffer.from(data(50, 5)))).toBe(true);
-    expect(relay.log()).not.toMatch(/internal-error/);
-    await b.blobAck(st.blob);
-    await Promise.all([a.close(), b.close()]);
-  });
-
-  it('an uploader whose connection died resumes from the chunks the relay holds', async () => {
-    const a1 = await alice.connect(relay.url);
-    const st = await a1.blobBegin([bob.id.signPk], 4 * CHUNK, CHUNK, 4);
-    await a1.blobPut(st.blob, 0, data(CHUNK));
-    await a1.blobPut(st.blob, 1, data(CHUNK));
-    (a1 as unknown as { ws: { terminate(): void } }).ws.terminate(); // as a kill -9 would
-    const a2 = await alice.connect(relay.url);
-    expect(await a2.blobResume(st.blob)).toMatchObject({ have: 2, chunks: 4, done: false });
-    const eve2 = await eve.connect(relay.url);
-    expect(await code(eve2.blobResume(st.blob))).toBe('NOT_FOUND');
-    await a2.blobPut(st.blob, 2, data(CHUNK));
-    await a2.blobPut(st.blob, 3, data(CHUNK));
-    expect(await a2.blobFinish(st.blob)).toMatchObject({ done: true });
-    await a2.blobDelete(st.blob); // the uploader may drop it
-    expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(false);
-    await Promise.all([a2.close(), eve2.close()]);
-  });
-
-  it('limits: size cap, quota per uploader and per recipient, unknown recipients, bad shapes, auth', async () => {
-    const a = await alice.connect(relay.url);
-    const e = await eve.connect(relay.url);
-    expect(await code(a.blobBegin([bob.id.signPk], 101 * 1024, CHUNK, Math.ceil((101 * 1024) / CHUNK)))).toBe('BLOB_TOO_LARGE');
-    expect(await code(a.blobBegin([makeUser().id.signPk], CHUNK, CHUNK, 1))).toBe('UNKNOWN_RECIPIENT');
-    const n = (bytes: number): number => Math.ceil(bytes / CHUNK);
-    const big = 95 * CHUNK; // 98,800 bytes: under the 100k cap
-    // Recipient quota (150k): bob may have one ~100 KB blob waiting, not two, from anyone.
-    const one = await a.blobBegin([bob.id.signPk], big, CHUNK, n(big));
-    expect(await code(e.blobBegin([bob.id.signPk], big, CHUNK, n(big)))).toBe('BLOB_QUOTA');
-    // Uploader quota (200k): alice's second blob (to carol) fits, a third does not.
-    const two = await a.blobBegin([carol.id.signPk], big, CHUNK, n(big));
-    expect(await code(a.blobBegin([eve.id.signPk], big, CHUNK, n(big)))).toBe('BLOB_QUOTA');
-    await a.blobDelete(one.blob);
-    await a.blobDelete(two.blob);
-    expect((await a.blobBegin([eve.id.signPk], big, CHUNK, n(big))).have).toBe(0); // room again
-
-    const r = await raw(relay.url);
-    const to = [Buffer.from(bob.id.signPk).toString('base64')];
-    expect(await r.req({ v: 1, t: 'blob-begin', id: 'x', to, bytes: 100, chunk: 100, chunks: 1 })).toMatchObject({ t: 'error', code: 'AUTH_REQUIRED' });
-    await rawAuth(r, alice);
-    expect(await r.req({ v: 1, t: 'blob-begin', id: 'b1', to, bytes: 5000, chunk: 1040, chunks: 2 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' }); // 5000 bytes are not 2 chunks of 1040
-    expect(await r.req({ v: 1, t: 'blob-begin', id: 'b2', to: [], bytes: 100, chunk: 100, chunks: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
-    expect(await r.req({ v: 1, t: 'blob-get', id: 'b3', blob: 'ABC', i: 0 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
-    // §7.9.1: the hello says binary frames are taken; a client that never uses them (older) still
-    // uploads with JSON puts; a malformed binary frame is refused with its code and request id.
-    expect(r.hello.limits).toMatchObject({ blobBinary: 1 });
-    const legacy = (await r.req({ v: 1, t: 'blob-begin', id: 'b4', to, bytes: 100, chunk: 100, chunks: 1 })) as { blob: string };
-    expect(await r.req({ v: 1, t: 'blob-put', id: 'b5', blob: legacy.blob, i: 0, data: Buffer.from(data(100)).toString('base64') })).toMatchObject({ t: 'blob', have: 1 });
-    const reqBin = (b: Buffer): Promise<Record<string, unknown>> => (r.send(b), r.next());
-    const bin = encodeBlobBin('put', 77, Buffer.from(legacy.blob, 'hex'), 0, data(100));
-    bin[0] = 2;
-    expect(await reqBin(bin)).toMatchObject({ t: 'error', code: 'UNSUPPORTED_VERSION' });
-    bin[0] = 1;
-    bin[1] = 2; // a chunk frame sent to the relay
-    expect(await reqBin(bin)).toMatchObject({ t: 'error', id: '77', code: 'UNKNOWN_TYPE' });
-    bin[1] = 1;
-    expect(await reqBin(bin.subarray(0, 40))).toMatchObject({ t: 'error', id: '77', code: 'BAD_FRAME' }); // 10 bytes of chunk: under a tag
-    expect(await r.req({ v: 1, t: 'blob-get', id: 'not-decimal', blob: legacy.blob, i: 0, bin: 1 })).toMatchObject({ t: 'error', code: 'BAD_FRAME' });
-    r.ws.close();
-    await Promise.all([a.close(), e.close()]);
-  });
-
-  it('a blob expires after --blob-ttl: NOT_FOUND, and its file is purged', async () => {
-    const a = await alice.connect(relay.url);
-    const b = await bob.connect(relay.url);
-    const st = await a.blobBegin([carol.id.signPk], 100, 100, 1);
-    await a.blobPut(st.blob, 0, data(100));
-    await a.blobFinish(st.blob);
-    const deadline = Date.now() + 20_000;
-    while (blobFiles().includes(`${st.blob}.blob`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    expect(blobFiles()).not.toContain(`${st.blob}.blob`);
-    expect(await code(a.blobResume(st.blob))).toBe('NOT_FOUND');
-    expect(relay.log()).toMatch(/purge-blobs removed=\d+/);
-    await Promise.all([a.close(), b.close()]);
-  });
-
+describe('relay blob store: the disk', () => {
   it('--min-free: no room on the disk refuses a blob with STORE_FULL, and the relay keeps serving', async () => {
     const dir = tmpDir('hush-relay-blobs-full-');
     const first = await startRelayProcess({ dataDir: dir });

@@ -137,8 +137,8 @@ export const run: CommandRun = async (ctx, _args, opts) => {
         try {
           await syncPrekeys(store, id, client, Date.now(), randomBytes, prekeyPolicy(ctx, relay.config));
         } catch (e) {
-          // A relay that keeps no prekeys (an older one, or one on a Redis store: docs/ARCHITECTURE.md
-          // "The relay store") answers UNKNOWN_TYPE: registered all the same, contacts send v1.
+          // A relay that keeps no prekeys (one that predates v2) answers UNKNOWN_TYPE:
+          // registered all the same, contacts send v1.
           if (!(e instanceof RelayError && e.code === 'UNKNOWN_TYPE')) throw e;
         } finally {
           store.close();
