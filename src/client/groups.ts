@@ -34,7 +34,7 @@ import type { LogEntry, StoredGroup } from '../store/db-groups.js';
 /** Default member cap (us included): `hush group create/add --max-members N`. */
 export const DEFAULT_MAX_MEMBERS = 100;
 
-export type GroupQuarantineReason = 'NOT_A_MEMBER' | 'UNKNOWN_GROUP' | 'BAD_GROUP_MESSAGE';
+export type GroupQuarantineReason = 'NOT_A_MEMBER' | 'UNKNOWN_GROUP' | 'BAD_GROUP_MESSAGE' | 'EPOCH_GAP';
 
 export interface Membership {
   /** Members by hex identity key, in the order they joined. */
@@ -116,7 +116,7 @@ export type GroupEvent =
       reannounce?: { op: 'add' | 'remove'; targets: GroupMember[] };
     };
 
-export type GroupVerdict = { ok: true; event?: GroupEvent } | { ok: false; reason: GroupQuarantineReason };
+export type GroupVerdict = { ok: true; event?: GroupEvent } | { ok: false; reason: GroupQuarantineReason; /** our label of the group, when we hold it */ group?: string };
 
 /** A free local label: `label`, else `label-2`, `label-3`… */
 function freeLabel(store: HushStore, label: string): string {
@@ -171,6 +171,10 @@ export function applyGroupMessage(store: HushStore, me: { signPk: Uint8Array; na
     return { ok: true, event: { ...event, group: label } };
   }
   if (parse(g.log).some((c) => bytesEqual(c.change.changeId, m.changeId))) return { ok: true }; // already applied
+  // A change must build on what we hold: its epoch at most one above the highest we have. One
+  // further ahead means we missed a change in between (still in its author's outbox, or lost):
+  // applying it would fold a log with a hole, so it is quarantined and never retried (§10.3).
+  if (m.epoch > maxEpoch(g.log) + 1) return { ok: false, reason: 'EPOCH_GAP', group: g.label };
   const log = [...g.log, entry];
   const applied = new Set<string>();
   const after = fold(log, Infinity, applied);
@@ -197,6 +201,29 @@ function missedBy(log: Parsed[], c: GroupChange, author: Uint8Array, me: Uint8Ar
       targets: gone.filter((t) => !after.members.has(toHex(t))).map((t) => ({ signPk: t, addedBy: t, name: c.members.find((x) => bytesEqual(x.signPk, t))?.name ?? 'member' })),
     },
   };
+}
+
+/**
+ * The order a batch's group messages are judged in: by epoch, a change before a post of the
+ * same epoch (stable otherwise), each keeping the slots group messages had in the batch. A
+ * change and the next one from another member that arrived in the wrong order in one batch are
+ * then applied in order instead of the later one being an EPOCH_GAP. A body too short to carry
+ * an epoch keeps its place (it is BAD_GROUP_MESSAGE anyway).
+ */
+export function inEpochOrder<T>(items: readonly T[], body: (t: T) => Uint8Array | undefined): T[] {
+  const slots: number[] = [];
+  const keyed: { t: T; k: number; i: number }[] = [];
+  items.forEach((t, i) => {
+    const b = body(t);
+    if (!b || b.length < 22) return;
+    slots.push(i);
+    const epoch = ((b[18]! << 24) >>> 0) + (b[19]! << 16) + (b[20]! << 8) + b[21]!;
+    keyed.push({ t, k: epoch * 2 + (b[1] === 2 ? 0 : 1), i });
+  });
+  keyed.sort((a, b) => a.k - b.k || a.i - b.i);
+  const out = items.slice();
+  slots.forEach((slot, j) => (out[slot] = keyed[j]!.t));
+  return out;
 }
 
 // --- sending -----------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import { innerSender } from '../crypto/session.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
 import { storeHeldToken } from './delivery-tokens.js';
-import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason } from './groups.js';
+import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason, inEpochOrder } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
 
 /** A message received and stored (what pull/listen print). */
@@ -67,6 +67,8 @@ export interface QuarantineReport {
   claimedName?: string;
   /** false when this envelope id was already in quarantine (a re-delivery: not reported again). */
   isNew: boolean;
+  /** A group message: our name for its group, when we hold it (EPOCH_GAP). */
+  group?: string;
 }
 
 export interface ProcessResult {
@@ -126,7 +128,7 @@ type Verdict =
   | { t: 'ignored'; eid: string }
   /** A v2 message whose key was already used (a replay or re-delivery): dropped, acked. */
   | { t: 'duplicate'; eid: string }
-  | { t: 'quarantine'; eid: string; env: Uint8Array; reason: QuarantineReason; claimed?: Uint8Array; authenticated: boolean; claimedName?: string };
+  | { t: 'quarantine'; eid: string; env: Uint8Array; reason: QuarantineReason; claimed?: Uint8Array; authenticated: boolean; claimedName?: string; group?: string };
 
 /** What a claimed sender key resolves to, found without writing anything. */
 type Candidate =
@@ -392,7 +394,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
         if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
       }
     }
-    for (let v of verdicts) {
+    for (let v of inEpochOrder(verdicts, (x) => (x.t === 'control' && x.opened.kind === 'group' ? x.opened.body : undefined))) {
       if (v.t === 'control' && v.opened.kind === 'group') {
         // A group message: judged by its group's membership before it changes anything (§10.3).
         const g = applyGroupMessage(store, { signPk: identity.signPk, name: o.myName }, v.contact, v.opened.id, v.opened.time, v.opened.body);
@@ -408,6 +410,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
           claimed: v.contact.signPk,
           authenticated: true,
           claimedName: v.contact.label,
+          ...(g.group === undefined ? {} : { group: g.group }),
         };
       }
       if (v.t === 'ignored') res.ignored++;
@@ -451,6 +454,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
         isNew: r.isNew,
         ...(v.claimed ? { claimedKey: toB64(v.claimed) } : {}),
         ...(v.claimedName === undefined ? {} : { claimedName: v.claimedName }),
+        ...(v.group === undefined ? {} : { group: v.group }),
       });
     }
   });

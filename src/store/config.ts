@@ -1,7 +1,7 @@
 /**
  * config.json in the hush home:
  * `{"v":1,"relay"?:"wss://…","readReceipts"?:true,"deliveryReceipts"?:true,"receiptDelay"?:"5-60","quarantineLimits"?:"…",
- * "requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d"}`.
+ * "requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d","maxGroupMembers"?:100}`.
  * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
  * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
  */
@@ -30,6 +30,8 @@ export interface Config {
   signedPrekeyRotation?: string;
   /** How long an old signed prekey still completes a session after its expiry (default 7d). */
   signedPrekeyGrace?: string;
+  /** The group member cap, you included (--max-members wins); range-checked where used (BAD_MAX_MEMBERS). */
+  maxGroupMembers?: number;
   /** Fields this version does not know, kept verbatim. */
   extra: Obj;
 }
@@ -78,6 +80,7 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     requireForwardSecrecy: _fs,
     signedPrekeyRotation: _spr,
     signedPrekeyGrace: _spg,
+    maxGroupMembers: _mgm,
     ...extra
   } = root;
   try {
@@ -89,7 +92,10 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     const requireForwardSecrecy = optBool(root, 'requireForwardSecrecy', 'config');
     const signedPrekeyRotation = optStr(root, 'signedPrekeyRotation', 'config', { max: 32, min: 1 });
     const signedPrekeyGrace = optStr(root, 'signedPrekeyGrace', 'config', { max: 32, min: 1 });
+    const maxGroupMembers = root.maxGroupMembers;
+    if (maxGroupMembers !== undefined && typeof maxGroupMembers !== 'number') throw new Error('config.maxGroupMembers: expected a number');
     const cfg: Config = { v: 1, extra };
+    if (maxGroupMembers !== undefined) cfg.maxGroupMembers = maxGroupMembers;
     if (requireForwardSecrecy !== undefined) cfg.requireForwardSecrecy = requireForwardSecrecy;
     if (signedPrekeyRotation !== undefined) cfg.signedPrekeyRotation = signedPrekeyRotation;
     if (signedPrekeyGrace !== undefined) cfg.signedPrekeyGrace = signedPrekeyGrace;
@@ -114,6 +120,7 @@ export function configToJson(cfg: Config): string {
   if (cfg.requireForwardSecrecy !== undefined) out.requireForwardSecrecy = cfg.requireForwardSecrecy;
   if (cfg.signedPrekeyRotation !== undefined) out.signedPrekeyRotation = cfg.signedPrekeyRotation;
   if (cfg.signedPrekeyGrace !== undefined) out.signedPrekeyGrace = cfg.signedPrekeyGrace;
+  if (cfg.maxGroupMembers !== undefined) out.maxGroupMembers = cfg.maxGroupMembers;
   return JSON.stringify(out, null, 2) + '\n';
 }
 

@@ -276,7 +276,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'group', description: 'the group (your name for it)' },
       { name: 'members', description: 'contacts to add or remove', variadic: true },
     ],
-    options: [{ flags: '--max-members <n>', description: 'member cap, you included (create, add; 2-1000, default 100)' }],
+    options: [{ flags: '--max-members <n>', description: 'member cap, you included (create, add; 2-1000, default: maxGroupMembers in config.json, else 100)' }],
     load: () => import('./group.js'),
   },
   {
