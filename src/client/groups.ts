@@ -153,7 +153,7 @@ export function applyGroupMessage(store: HushStore, me: { signPk: Uint8Array; na
     // stamped with an epoch she was in, is refused once the removal is applied (§10.3).
     const k = toHex(sender.signPk);
     if (!fold(g.log, m.epoch).members.has(k) || !fold(g.log).members.has(k)) return { ok: false, reason: 'NOT_A_MEMBER' };
-    const fresh = store.groups.addPost({ groupRow: g.row, postId: msgId, author: sender.signPk, direction: 'in', time, text: m.text });
+    const fresh = store.groups.addPost({ groupRow: g.row, postId: msgId, author: sender.signPk, direction: 'in', time, text: m.text }) !== undefined;
     return fresh ? { ok: true, event: { type: 'post', group: g.label, from, id: toHex(msgId), time, text: m.text } } : { ok: true };
   }
   const entry: LogEntry = { author: sender.signPk, change: body };
@@ -236,9 +236,10 @@ export interface PairwiseSender {
   prepare(c: Contact): Promise<void>;
   /**
    * Seals `body` (kind group) to each contact and queues every copy in the outbox, with `store`
-   * (the group's local change) in the SAME transaction; returns the queued copies.
+   * (the group's local change) in the SAME transaction; returns the queued copies. When `store`
+   * returns a post row (a post of ours), each copy is recorded for its receipts (§10.6).
    */
-  queue(contacts: readonly Contact[], body: Uint8Array, store: () => Uint8Array | void): Promise<{ contact: Contact; msgId: Uint8Array }[]>;
+  queue(contacts: readonly Contact[], body: Uint8Array, store: () => number | void): Promise<{ contact: Contact; msgId: Uint8Array }[]>;
 }
 
 export interface FanOut {
@@ -410,10 +411,7 @@ export async function postToGroup(store: HushStore, s: PairwiseSender, o: GroupO
   const postId = o.random(16);
   const time = o.now();
   const body = encodeGroupMessage({ type: 'post', groupId: g.groupId, epoch: state.epoch, text });
-  const local = (): Uint8Array => {
-    store.groups.addPost({ groupRow: g.row, postId, author: o.me.signPk, direction: 'out', time, text });
-    return postId;
-  };
+  const local = (): number | undefined => store.groups.addPost({ groupRow: g.row, postId, author: o.me.signPk, direction: 'out', time, text });
   return fanOut(store, s, o, g, state.members.values(), body, local, toHex(postId), state.epoch);
 }
 

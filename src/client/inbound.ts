@@ -377,7 +377,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
     const fresh = store.addMessages(
       msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
     );
-    // One delivered receipt per sender for the new messages, committed with them.
+    // Who gets a delivered receipt for what (queued at the end of the transaction).
     const delivered = new Map<number, { contact: Contact; ids: Uint8Array[] }>();
     msgs.forEach((v, i) => {
       if (!fresh[i]) {
@@ -389,17 +389,18 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
       d.ids.push(v.opened.id);
       delivered.set(v.contact.id, d);
     });
-    if (o.deliveryReceipts !== false) {
-      for (const d of delivered.values()) {
-        if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
-      }
-    }
     for (let v of inEpochOrder(verdicts, (x) => (x.t === 'control' && x.opened.kind === 'group' ? x.opened.body : undefined))) {
       if (v.t === 'control' && v.opened.kind === 'group') {
         // A group message: judged by its group's membership before it changes anything (§10.3).
         const g = applyGroupMessage(store, { signPk: identity.signPk, name: o.myName }, v.contact, v.opened.id, v.opened.time, v.opened.body);
         if (g.ok) {
           if (g.event) res.groups.push(g.event);
+          if (g.event?.type === 'post') {
+            // A new post: delivered, like a message (its id is this copy's pairwise id, §10.6).
+            const d = delivered.get(v.contact.id) ?? { contact: v.contact, ids: [] };
+            d.ids.push(v.opened.id);
+            delivered.set(v.contact.id, d);
+          }
           continue;
         }
         v = {
@@ -456,6 +457,12 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
         ...(v.claimedName === undefined ? {} : { claimedName: v.claimedName }),
         ...(v.group === undefined ? {} : { group: v.group }),
       });
+    }
+    // One delivered receipt per sender for its new messages and group posts, committed with them.
+    if (o.deliveryReceipts !== false) {
+      for (const d of delivered.values()) {
+        if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
+      }
     }
   });
   return res;

@@ -2,7 +2,7 @@
  * Groups (#14) through the real binary, four real homes and one real relay: create, send,
  * reply, add (the newcomer sees nothing from before), remove (nothing reaches the removed member
  * afterwards), a removed member's forged post quarantined, leave, concurrent add/remove
- * converging, a change after a missed one (EPOCH_GAP) and its recovery, an offline member, the member cap (flag and config key), and a send killed mid fan-out (nobody gets a
+ * converging, receipts per member, a change after a missed one (EPOCH_GAP) and its recovery, an offline member, the member cap (flag and config key), and a send killed mid fan-out (nobody gets a
  * message twice or misses it after the next run).
  */
 import { promises as fsp } from 'node:fs';
@@ -188,11 +188,50 @@ describe('groups', () => {
     expect(a!.members).not.toContain('dave');
   });
 
+  it('receipts per member: history @NAME counts them, --json lists each member; only contacts send them', async () => {
+    const erin = await newUser('erin', relay.url); // alice writes to erin; erin never writes back: no receipts from her
+    expect((await alice.run(['send', 'erin', 'hi'])).exitCode).toBe(0);
+    expect((await alice.run(['group', 'create', 'rc', 'bob', 'dave', 'erin'])).exitCode).toBe(0);
+    await Promise.all([bob, dave, erin].map((u) => u.run(['pull'])));
+    expect((await alice.run(['send', '@rc', 'ping'])).exitCode).toBe(0);
+    const sent = jsonOf((await alice.run(['history', '@rc', '--json'])).stdout);
+    expect(sent).toEqual([
+      expect.objectContaining({
+        body: 'ping',
+        direction: 'out',
+        receipts: [
+          { name: 'bob', status: 'sent' },
+          { name: 'dave', status: 'sent' },
+          { name: 'erin', status: 'sent' },
+        ],
+      }),
+    ]);
+    // bob reads it (pull prints it), dave's client stores it without read receipts, erin is a stranger to alice's copy.
+    await Promise.all([bob.run(['pull']), dave.run(['pull', '--no-read-receipts']), erin.run(['pull'])]);
+    const ap = await alice.run(['pull']);
+    expect(ap.exitCode).toBe(0);
+    expect(ap.stderr).not.toContain('matches no message');
+    const h = await alice.run(['history', '@rc']);
+    expect(h.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d {2}-> @rc {2}✓ 2\/3 delivered, 1\/3 read {2}alice: ping$/m); // plain text off a TTY
+    expect(h.stdout).not.toContain('\u001b[');
+    expect(jsonOf((await alice.run(['history', '@rc', '--json'])).stdout)[0]!.receipts).toEqual([
+      { name: 'bob', status: 'read' },
+      { name: 'dave', status: 'delivered' },
+      { name: 'erin', status: 'sent' },
+    ]);
+    // The members' side: shown is read, whether or not a read receipt went (dave turned them off).
+    const [bh, dh] = await Promise.all([bob, dave].map((u) => u.run(['history', '@rc', '--json'])));
+    expect([bh, dh].map((r) => jsonOf(r!.stdout)[0])).toEqual([
+      expect.objectContaining({ direction: 'in', status: 'read' }),
+      expect.objectContaining({ direction: 'in', status: 'read' }),
+    ]);
+  });
+
   it('the member cap refuses a bigger group (exit 2) and sends nothing', async () => {
     const r = await alice.run(['group', 'create', 'big', 'bob', 'carol', '--max-members', '2']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/^hush: error: a group of 3 members is over the member cap of 2 \(you included\)\nhush: hint: /);
-    expect(jsonOf((await alice.run(['group', 'list', '--json'])).stdout).map((g) => g.group)).toEqual(['team', 'gap']);
+    expect(jsonOf((await alice.run(['group', 'list', '--json'])).stdout).map((g) => g.group)).toEqual(['team', 'gap', 'rc']);
 
     // The cap as a config key: maxGroupMembers in config.json, the flag winning; a bad value is exit 2.
     const file = path.join(alice.home, 'config.json');
@@ -208,7 +247,7 @@ describe('groups', () => {
     const flagWins = await alice.run(['group', 'create', 'big', 'bob', '--max-members', '3']);
     expect(flagWins.exitCode).toBe(0);
     await fsp.writeFile(file, JSON.stringify(cfg), { mode: 0o600 });
-    expect(jsonOf((await alice.run(['group', 'list', '--json'])).stdout).map((g) => g.group)).toEqual(['team', 'gap', 'big']);
+    expect(jsonOf((await alice.run(['group', 'list', '--json'])).stdout).map((g) => g.group)).toEqual(['team', 'gap', 'rc', 'big']);
 
     const u = await alice.run(['send', '@nope', 'x']);
     expect(u.exitCode).toBe(2);
