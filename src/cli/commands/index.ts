@@ -259,8 +259,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'chat',
-    summary: 'talk with a contact in an interactive terminal session (ticks, typing, /help)',
-    args: [{ name: 'name', description: 'the contact', required: true }],
+    summary: 'talk with a contact, or a group (@NAME), in an interactive terminal session (ticks, typing, /help)',
+    args: [{ name: 'name', description: 'the contact, or @GROUP', required: true }],
     options: [
       { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
       { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
