@@ -3,7 +3,7 @@
 // connect, seal one copy per member in its v2 session, queue them in one transaction, send them
 // pipelined, exit). Baseline, same run and interleaved: `hush send NAME TEXT` to one member.
 // Reported, medians: the command's wall time; its CPU time (the hush process's user + system,
-// printed by cpu-preload.cjs at exit) plus the relay process's (from /proc, 10 ms ticks) during
+// printed by cpu-preload.mjs at exit) plus the relay process's (from /proc, 10 ms ticks) during
 // it, which on a loaded shared machine says what the command costs far better than the wall
 // time; per member (CPU / members) and the marginal CPU of one more member
 // ((group − pair) / (members − 1)), which is what fan-out adds.
@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { BENCH_RELAY_FLAGS, fmtMs, median, ROOT, run, startServer, stopChild } from './lib.mjs';
 
 const HUSH = path.join(ROOT, 'bin/hush.js');
@@ -60,7 +61,7 @@ async function makeGroupWorld() {
   /** One measured command: wall ms, the hush process's CPU ms, the relay's CPU ms meanwhile. */
   const measure = async (args) => {
     const r0 = relayCpuMs();
-    const r = await run(NODE, ['--require', path.join(ROOT, 'scripts/bench/cpu-preload.cjs'), HUSH, '--home', path.join(tmp, 'alice'), ...args], { env });
+    const r = await run(NODE, ['--import', pathToFileURL(path.join(ROOT, 'scripts/bench/cpu-preload.mjs')).href, HUSH, '--home', path.join(tmp, 'alice'), ...args], { env });
     if (r.code !== 0) throw new Error(`hush ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n')[0]}`);
     const cpu = /HUSH_BENCH_CPU_US (\d+)/.exec(r.stderr);
     return { wall: r.ms, cpu: cpu ? Number(cpu[1]) / 1000 : NaN, relay: relayCpuMs() - r0 };
