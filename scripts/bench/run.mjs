@@ -5,7 +5,7 @@
 //
 // Every row measures its baseline in the same run (interleaved where it can) and prints
 // baseline, our figure, ratio, target and pass/miss. Groups: crypto, v2, groups, relay, redis, cli, daemon, files. Rows:
-// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-pull-10k, v2-fetch, groups-10, groups-50, groups-100, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e, e2e-daemon,
+// crypto-200, crypto-64k, v2-200, v2-setup, v2-sizes, v2-pull-10k, v2-fetch, groups-10, groups-50, groups-100, group-send-10, group-send-50, relay-throughput, relay-latency, relay-memory, redis, cli-help, e2e, e2e-daemon,
 // daemon-send, daemon-rpc, pull-10k, send-lines, history, unlock, files-100m, files-1g. --quick shrinks every row for a smoke run.
 // Never part of the test suite: timings are reported, not asserted.
 import { spawnSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import { crypto200, crypto64k } from './crypto.mjs';
 import { v2Pull10k, v2Seal200, v2Setup, v2Sizes } from './v2.mjs';
 import { v2Fetch } from './prekeys.mjs';
 import { groups10, groups50, groups100 } from './groups.mjs';
+import { groupSend10, groupSend50, stopGroupWorld } from './group-cli.mjs';
 import { relayLatency, relayMemory, relayThroughput } from './relay.mjs';
 import { redisRow } from './redis.mjs';
 import { cliHelp, e2e, e2eDaemon, history, pull10k, sendLines, stopWorld, unlockRow } from './cli.mjs';
@@ -34,6 +35,8 @@ const ROWS = [
   { id: 'groups-10', group: 'groups', what: '`send @NAME` fan-out to 10 members (seal + queue)', fn: groups10 },
   { id: 'groups-50', group: 'groups', what: '`send @NAME` fan-out to 50 members (seal + queue)', fn: groups50 },
   { id: 'groups-100', group: 'groups', what: '`send @NAME` fan-out to 100 members (seal + queue)', fn: groups100 },
+  { id: 'group-send-10', group: 'groups', what: '`hush send @NAME` whole command, 10 real homes, one relay', fn: groupSend10, limitS: 1200 }, // its first run sets up 51 homes
+  { id: 'group-send-50', group: 'groups', what: '`hush send @NAME` whole command, 50 real homes, one relay', fn: groupSend50, limitS: 1200 },
   { id: 'relay-throughput', group: 'relay', what: 'relay durable sends, 10 pairs', fn: relayThroughput },
   { id: 'relay-latency', group: 'relay', what: 'relay latency send → push', fn: relayLatency },
   { id: 'relay-memory', group: 'relay', what: 'relay memory, 10,000 idle auth conns', fn: relayMemory },
@@ -134,5 +137,6 @@ console.log('');
 console.log(`load average at end: ${load()}; total ${((Date.now() - started) / 1000).toFixed(0)} s`);
 if (opt.json) writeFileSync(opt.json, JSON.stringify({ date: new Date().toISOString(), cpu, node: process.version, quick: opt.quick, results }, null, 2));
 await stopWorld().catch(() => {});
+await stopGroupWorld().catch(() => {});
 killChildren();
 process.exit(0);

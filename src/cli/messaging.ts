@@ -256,7 +256,16 @@ export function printMessage(out: Output, msg: ReceivedMessage): void {
 export function printQuarantinedJson(out: Output, q: QuarantineReport): void {
   if (out.json) {
     out.data(
-      { event: 'quarantined', reason: q.reason, eid: q.eid, from: null, claimedKey: q.claimedKey ?? null, claimedName: q.claimedName ?? null, authenticated: q.authenticated },
+      {
+        event: 'quarantined',
+        reason: q.reason,
+        eid: q.eid,
+        from: null,
+        claimedKey: q.claimedKey ?? null,
+        claimedName: q.claimedName ?? null,
+        authenticated: q.authenticated,
+        ...(q.group === undefined ? {} : { group: q.group }),
+      },
       '',
     );
   }
@@ -264,10 +273,15 @@ export function printQuarantinedJson(out: Output, q: QuarantineReport): void {
 
 /** One stderr warning per (reason, claimed name) group. */
 export function warnQuarantined(out: Output, list: readonly QuarantineReport[]): void {
-  const groups = new Map<string, { reason: string; name?: string; n: number }>();
+  const groups = new Map<string, { reason: string; name?: string; group?: string; n: number }>();
   for (const q of list) {
-    const k = `${q.reason}\u0000${q.claimedName ?? ''}`;
-    const g = groups.get(k) ?? { reason: q.reason, ...(q.claimedName === undefined ? {} : { name: safeName(q.claimedName) }), n: 0 };
+    const k = `${q.reason}\u0000${q.claimedName ?? ''}\u0000${q.group ?? ''}`;
+    const g = groups.get(k) ?? {
+      reason: q.reason,
+      ...(q.claimedName === undefined ? {} : { name: safeName(q.claimedName) }),
+      ...(q.group === undefined ? {} : { group: safeName(q.group) }),
+      n: 0,
+    };
     g.n++;
     groups.set(k, g);
   }
@@ -288,6 +302,10 @@ export function warnQuarantined(out: Output, list: readonly QuarantineReport[]):
       );
     } else if (g.reason === 'NO_FORWARD_SECRECY') {
       out.warn(`${what} from ${who} sent with protocol v1 (no forward secrecy) kept in quarantine, not shown (--require-fs / config requireForwardSecrecy)`);
+    } else if (g.reason === 'EPOCH_GAP') {
+      out.warn(
+        `${what} from ${who} changing @${g.group ?? 'NAME'} at an epoch after a change this home never got (EPOCH_GAP) kept in quarantine, not applied and not retried; hush group show ${g.group ?? 'NAME'} lists the members as this home knows them; to catch up, hush group leave ${g.group ?? 'NAME'} and have a member add you again`,
+      );
     } else if (g.reason === 'NOT_A_MEMBER' || g.reason === 'UNKNOWN_GROUP' || g.reason === 'BAD_GROUP_MESSAGE') {
       const why = g.reason === 'NOT_A_MEMBER' ? 'for a group it is not a member of (at that epoch)' : g.reason === 'UNKNOWN_GROUP' ? 'for a group you do not hold' : 'malformed';
       out.warn(`${what} from ${who} ${why} (${g.reason}) kept in quarantine, not shown`);

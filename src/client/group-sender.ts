@@ -55,15 +55,16 @@ export class MessengerGroupSender implements PairwiseSender {
     await this.m.prepareSend(c);
   }
 
-  async queue(contacts: readonly Contact[], body: Uint8Array, local: () => Uint8Array | void): Promise<{ contact: Contact; msgId: Uint8Array }[]> {
+  async queue(contacts: readonly Contact[], body: Uint8Array, local: () => number | void): Promise<{ contact: Contact; msgId: Uint8Array }[]> {
     const now = Date.now();
     const out = this.m.store.transaction(() => {
-      local();
+      const postRow = local();
       return contacts.map((contact) => {
         const msgId = randomBytes(16);
         const envelope = this.m.seal(contact, { kind: 'group', id: msgId, time: now, body });
         const eid = envelopeId(envelope);
         this.m.store.enqueueOutbox({ eid, contactId: contact.id, envelope, msgId, createdAt: now });
+        if (typeof postRow === 'number') this.m.store.groups.addCopy(postRow, contact.id, msgId); // its receipts (§10.6)
         return { contact, msgId, envelope, eid };
       });
     });

@@ -34,7 +34,7 @@ import type { LogEntry, StoredGroup } from '../store/db-groups.js';
 /** Default member cap (us included): `hush group create/add --max-members N`. */
 export const DEFAULT_MAX_MEMBERS = 100;
 
-export type GroupQuarantineReason = 'NOT_A_MEMBER' | 'UNKNOWN_GROUP' | 'BAD_GROUP_MESSAGE';
+export type GroupQuarantineReason = 'NOT_A_MEMBER' | 'UNKNOWN_GROUP' | 'BAD_GROUP_MESSAGE' | 'EPOCH_GAP';
 
 export interface Membership {
   /** Members by hex identity key, in the order they joined. */
@@ -116,7 +116,7 @@ export type GroupEvent =
       reannounce?: { op: 'add' | 'remove'; targets: GroupMember[] };
     };
 
-export type GroupVerdict = { ok: true; event?: GroupEvent } | { ok: false; reason: GroupQuarantineReason };
+export type GroupVerdict = { ok: true; event?: GroupEvent } | { ok: false; reason: GroupQuarantineReason; /** our label of the group, when we hold it */ group?: string };
 
 /** A free local label: `label`, else `label-2`, `label-3`… */
 function freeLabel(store: HushStore, label: string): string {
@@ -153,7 +153,7 @@ export function applyGroupMessage(store: HushStore, me: { signPk: Uint8Array; na
     // stamped with an epoch she was in, is refused once the removal is applied (§10.3).
     const k = toHex(sender.signPk);
     if (!fold(g.log, m.epoch).members.has(k) || !fold(g.log).members.has(k)) return { ok: false, reason: 'NOT_A_MEMBER' };
-    const fresh = store.groups.addPost({ groupRow: g.row, postId: msgId, author: sender.signPk, direction: 'in', time, text: m.text });
+    const fresh = store.groups.addPost({ groupRow: g.row, postId: msgId, author: sender.signPk, direction: 'in', time, text: m.text }) !== undefined;
     return fresh ? { ok: true, event: { type: 'post', group: g.label, from, id: toHex(msgId), time, text: m.text } } : { ok: true };
   }
   const entry: LogEntry = { author: sender.signPk, change: body };
@@ -171,6 +171,10 @@ export function applyGroupMessage(store: HushStore, me: { signPk: Uint8Array; na
     return { ok: true, event: { ...event, group: label } };
   }
   if (parse(g.log).some((c) => bytesEqual(c.change.changeId, m.changeId))) return { ok: true }; // already applied
+  // A change must build on what we hold: its epoch at most one above the highest we have. One
+  // further ahead means we missed a change in between (still in its author's outbox, or lost):
+  // applying it would fold a log with a hole, so it is quarantined and never retried (§10.3).
+  if (m.epoch > maxEpoch(g.log) + 1) return { ok: false, reason: 'EPOCH_GAP', group: g.label };
   const log = [...g.log, entry];
   const applied = new Set<string>();
   const after = fold(log, Infinity, applied);
@@ -199,6 +203,29 @@ function missedBy(log: Parsed[], c: GroupChange, author: Uint8Array, me: Uint8Ar
   };
 }
 
+/**
+ * The order a batch's group messages are judged in: by epoch, a change before a post of the
+ * same epoch (stable otherwise), each keeping the slots group messages had in the batch. A
+ * change and the next one from another member that arrived in the wrong order in one batch are
+ * then applied in order instead of the later one being an EPOCH_GAP. A body too short to carry
+ * an epoch keeps its place (it is BAD_GROUP_MESSAGE anyway).
+ */
+export function inEpochOrder<T>(items: readonly T[], body: (t: T) => Uint8Array | undefined): T[] {
+  const slots: number[] = [];
+  const keyed: { t: T; k: number; i: number }[] = [];
+  items.forEach((t, i) => {
+    const b = body(t);
+    if (!b || b.length < 22) return;
+    slots.push(i);
+    const epoch = ((b[18]! << 24) >>> 0) + (b[19]! << 16) + (b[20]! << 8) + b[21]!;
+    keyed.push({ t, k: epoch * 2 + (b[1] === 2 ? 0 : 1), i });
+  });
+  keyed.sort((a, b) => a.k - b.k || a.i - b.i);
+  const out = items.slice();
+  slots.forEach((slot, j) => (out[slot] = keyed[j]!.t));
+  return out;
+}
+
 // --- sending -----------------------------------------------------------------------------------
 
 /** How the group layer reaches the pairwise layer (the Messenger, or a test double). */
@@ -209,9 +236,10 @@ export interface PairwiseSender {
   prepare(c: Contact): Promise<void>;
   /**
    * Seals `body` (kind group) to each contact and queues every copy in the outbox, with `store`
-   * (the group's local change) in the SAME transaction; returns the queued copies.
+   * (the group's local change) in the SAME transaction; returns the queued copies. When `store`
+   * returns a post row (a post of ours), each copy is recorded for its receipts (§10.6).
    */
-  queue(contacts: readonly Contact[], body: Uint8Array, store: () => Uint8Array | void): Promise<{ contact: Contact; msgId: Uint8Array }[]>;
+  queue(contacts: readonly Contact[], body: Uint8Array, store: () => number | void): Promise<{ contact: Contact; msgId: Uint8Array }[]>;
 }
 
 export interface FanOut {
@@ -383,10 +411,7 @@ export async function postToGroup(store: HushStore, s: PairwiseSender, o: GroupO
   const postId = o.random(16);
   const time = o.now();
   const body = encodeGroupMessage({ type: 'post', groupId: g.groupId, epoch: state.epoch, text });
-  const local = (): Uint8Array => {
-    store.groups.addPost({ groupRow: g.row, postId, author: o.me.signPk, direction: 'out', time, text });
-    return postId;
-  };
+  const local = (): number | undefined => store.groups.addPost({ groupRow: g.row, postId, author: o.me.signPk, direction: 'out', time, text });
   return fanOut(store, s, o, g, state.members.values(), body, local, toHex(postId), state.epoch);
 }
 

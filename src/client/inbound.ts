@@ -37,7 +37,7 @@ import type { RatchetLimits } from '../crypto/ratchet.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
 import { storeHeldToken } from './delivery-tokens.js';
-import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason } from './groups.js';
+import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason, inEpochOrder } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
 
 /** A message received and stored (what pull/listen print). */
@@ -69,6 +69,8 @@ export interface QuarantineReport {
   claimedName?: string;
   /** false when this envelope id was already in quarantine (a re-delivery: not reported again). */
   isNew: boolean;
+  /** A group message: our name for its group, when we hold it (EPOCH_GAP). */
+  group?: string;
 }
 
 export interface ProcessResult {
@@ -130,7 +132,7 @@ type Verdict =
   | { t: 'ignored'; eid: string }
   /** A v2 message whose key was already used (a replay or re-delivery): dropped, acked. */
   | { t: 'duplicate'; eid: string }
-  | { t: 'quarantine'; eid: string; env: Uint8Array; reason: QuarantineReason; claimed?: Uint8Array; authenticated: boolean; claimedName?: string };
+  | { t: 'quarantine'; eid: string; env: Uint8Array; reason: QuarantineReason; claimed?: Uint8Array; authenticated: boolean; claimedName?: string; group?: string };
 
 /** What a claimed sender key resolves to, found without writing anything. */
 type Candidate =
@@ -382,7 +384,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
     const fresh = store.addMessages(
       msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
     );
-    // One delivered receipt per sender for the new messages, committed with them.
+    // Who gets a delivered receipt for what (queued at the end of the transaction).
     const delivered = new Map<number, { contact: Contact; ids: Uint8Array[] }>();
     msgs.forEach((v, i) => {
       if (!fresh[i]) {
@@ -394,17 +396,18 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
       d.ids.push(v.opened.id);
       delivered.set(v.contact.id, d);
     });
-    if (o.deliveryReceipts !== false) {
-      for (const d of delivered.values()) {
-        if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
-      }
-    }
-    for (let v of verdicts) {
+    for (let v of inEpochOrder(verdicts, (x) => (x.t === 'control' && x.opened.kind === 'group' ? x.opened.body : undefined))) {
       if (v.t === 'control' && v.opened.kind === 'group') {
         // A group message: judged by its group's membership before it changes anything (§10.3).
         const g = applyGroupMessage(store, { signPk: identity.signPk, name: o.myName }, v.contact, v.opened.id, v.opened.time, v.opened.body);
         if (g.ok) {
           if (g.event) res.groups.push(g.event);
+          if (g.event?.type === 'post') {
+            // A new post: delivered, like a message (its id is this copy's pairwise id, §10.6).
+            const d = delivered.get(v.contact.id) ?? { contact: v.contact, ids: [] };
+            d.ids.push(v.opened.id);
+            delivered.set(v.contact.id, d);
+          }
           continue;
         }
         v = {
@@ -415,6 +418,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
           claimed: v.contact.signPk,
           authenticated: true,
           claimedName: v.contact.label,
+          ...(g.group === undefined ? {} : { group: g.group }),
         };
       }
       if (v.t === 'ignored') res.ignored++;
@@ -458,7 +462,14 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
         isNew: r.isNew,
         ...(v.claimed ? { claimedKey: toB64(v.claimed) } : {}),
         ...(v.claimedName === undefined ? {} : { claimedName: v.claimedName }),
+        ...(v.group === undefined ? {} : { group: v.group }),
       });
+    }
+    // One delivered receipt per sender for its new messages and group posts, committed with them.
+    if (o.deliveryReceipts !== false) {
+      for (const d of delivered.values()) {
+        if (receiptsAllowed(store, d.contact)) res.outgoing.push(...queueReceipts(store, sealCtx, d.contact, 'delivered', d.ids));
+      }
     }
   });
   return res;

@@ -113,6 +113,7 @@ export interface ReceiptReport {
  */
 export function applyReceipt(store: HushStore, contact: Contact, r: ReceiptBody): ReceiptReport {
   const valid: Uint8Array[] = [];
+  const copies: Uint8Array[] = [];
   let ignored = 0;
   const seen = new Set<string>();
   for (const id of r.ids) {
@@ -120,11 +121,19 @@ export function applyReceipt(store: HushStore, contact: Contact, r: ReceiptBody)
     if (seen.has(hex)) continue;
     seen.add(hex);
     const m = store.findMessage(id, 'out');
-    if (!m || m.contactId !== contact.id) ignored++;
-    else valid.push(id);
+    if (m) {
+      if (m.contactId === contact.id) valid.push(id);
+      else ignored++;
+      continue;
+    }
+    // A member's copy of one of our group posts (§10.6): the same rule, per copy.
+    const c = store.groups.findCopy(id);
+    if (c && c.contactId === contact.id) copies.push(id);
+    else ignored++;
   }
   if (valid.length > 0) store.setStatus(valid, r.type, 'out');
-  return { from: contact.label, type: r.type, ids: valid.map(toHex), ignored };
+  if (copies.length > 0) store.groups.setCopyStatus(copies, r.type);
+  return { from: contact.label, type: r.type, ids: [...valid, ...copies].map(toHex), ignored };
 }
 
 /**
@@ -251,6 +260,11 @@ export function queueReadReceipts(store: HushStore, ctx: SealContext, msgIds: re
   return store.transaction(() => {
     // One UPDATE per id (no history record decrypted): the ids that moved, per sender.
     const byContact = store.markIncomingRead(msgIds);
+    // Group posts shown (their ids are the pairwise ids their authors' copies carried, §10.6).
+    for (const { author, ids } of store.groups.markRead(msgIds).values()) {
+      const c = store.findContactBySignPk(author);
+      if (c) byContact.set(c.id, [...(byContact.get(c.id) ?? []), ...ids]);
+    }
     const out: QueuedReceipt[] = [];
     if (!sendRead) return out;
     for (const [contactId, ids] of byContact) {

@@ -1,7 +1,7 @@
 /**
  * config.json in the hush home:
  * `{"v":1,"relay"?:"wss://…","readReceipts"?:true,"deliveryReceipts"?:true,"receiptDelay"?:"5-60","quarantineLimits"?:"…",
- * "ratchetLimits"?:"…","requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d","relayFallbacks"?:["wss://…"]}`.
+ * "ratchetLimits"?:"…","requireForwardSecrecy"?:false,"signedPrekeyRotation"?:"7d","signedPrekeyGrace"?:"7d","relayFallbacks"?:["wss://…"],"maxGroupMembers"?:100}`.
  * Validated on read (src/protocol/validate.ts); unknown fields are kept on write, so a newer
  * hush's settings survive an older one. A missing file is `{v:1}`. Written atomically, 0600.
  */
@@ -36,6 +36,8 @@ export interface Config {
   signedPrekeyGrace?: string;
   /** Other URLs of the deployment `relay` names, dialled in order when it does not answer (src/client/failover.ts). */
   relayFallbacks?: string[];
+  /** The group member cap, you included (--max-members wins); range-checked where used (BAD_MAX_MEMBERS). */
+  maxGroupMembers?: number;
   /** Fields this version does not know, kept verbatim. */
   extra: Obj;
 }
@@ -86,6 +88,7 @@ export function parseConfig(text: string, file = 'config.json'): Config {
     signedPrekeyRotation: _spr,
     signedPrekeyGrace: _spg,
     relayFallbacks: _rf,
+    maxGroupMembers: _mgm,
     ...extra
   } = root;
   try {
@@ -105,8 +108,11 @@ export function parseConfig(text: string, file = 'config.json'): Config {
             if (typeof u !== 'string' || u.length < 1 || u.length > RELAY_MAX) throw new Error(`config.relayFallbacks[${i}] must be a relay URL`);
             return u;
           });
+    const maxGroupMembers = root.maxGroupMembers;
+    if (maxGroupMembers !== undefined && typeof maxGroupMembers !== 'number') throw new Error('config.maxGroupMembers: expected a number');
     const cfg: Config = { v: 1, extra };
     if (relayFallbacks !== undefined) cfg.relayFallbacks = relayFallbacks;
+    if (maxGroupMembers !== undefined) cfg.maxGroupMembers = maxGroupMembers;
     if (requireForwardSecrecy !== undefined) cfg.requireForwardSecrecy = requireForwardSecrecy;
     if (signedPrekeyRotation !== undefined) cfg.signedPrekeyRotation = signedPrekeyRotation;
     if (signedPrekeyGrace !== undefined) cfg.signedPrekeyGrace = signedPrekeyGrace;
@@ -134,6 +140,7 @@ export function configToJson(cfg: Config): string {
   if (cfg.signedPrekeyRotation !== undefined) out.signedPrekeyRotation = cfg.signedPrekeyRotation;
   if (cfg.signedPrekeyGrace !== undefined) out.signedPrekeyGrace = cfg.signedPrekeyGrace;
   if (cfg.relayFallbacks !== undefined) out.relayFallbacks = cfg.relayFallbacks;
+  if (cfg.maxGroupMembers !== undefined) out.maxGroupMembers = cfg.maxGroupMembers;
   return JSON.stringify(out, null, 2) + '\n';
 }
 

@@ -9,6 +9,10 @@
  *                  || u32be n || (author[32] || u32be len || change) * n      (change: §10.1)
  *   post record  = 0x01 || u64be group_row || postId[16] || author[32] || text (UTF-8)
  *
+ * Schema 5 adds receipts per member: `group_copies` (one row per member copy of our posts:
+ * post row, contact, a keyed tag of the copy's pairwise payload id, status) and the read mark
+ * of incoming posts (`group_posts.read`).
+ *
  * The first change of the log is the group's base (the create, or the add that brought us
  * in); the membership is computed from the log (src/client/groups.ts).
  */
@@ -22,6 +26,13 @@ import { badArg, checkTime, u8 } from './db-util.js';
 const RECORD_VERSION = 1;
 const GROUP_TAG_DOMAIN = concatBytes(utf8('hush/v1/store-group'), Uint8Array.of(0));
 const POST_TAG_DOMAIN = concatBytes(utf8('hush/v1/store-group-post'), Uint8Array.of(0));
+const COPY_TAG_DOMAIN = concatBytes(utf8('hush/v1/store-group-copy'), Uint8Array.of(0));
+
+/** How far one member's copy of our post got (receipts per member, schema 5). */
+export type CopyStatus = 'queued' | 'sent' | 'delivered' | 'read';
+const COPY_RANK: Record<CopyStatus, number> = { queued: 0, sent: 1, delivered: 2, read: 3 };
+/** Post tags per UPDATE in markRead. */
+const READ_CHUNK = 500;
 
 export interface LogEntry {
   /** The identity key that authored the change (the pairwise-authenticated sender, or us). */
@@ -48,10 +59,19 @@ export interface StoredPost {
   direction: 'in' | 'out';
   time: number;
   text: string;
+  /** An incoming post shown to the user (a read receipt went, or was not due); out: always true. */
+  read: boolean;
+}
+
+/** One member's copy of one of our posts: whom it went to and how far it got. */
+export interface StoredCopy {
+  postRow: number;
+  contactId: number;
+  status: CopyStatus;
 }
 
 type GroupRow = { id: number; gid_tag: Buffer; data: Buffer };
-type PostRow = { id: number; group_row: number; direction: 'in' | 'out'; time: number; data: Buffer };
+type PostRow = { id: number; group_row: number; direction: 'in' | 'out'; time: number; read: number; data: Buffer };
 
 export class GroupTables {
   constructor(private readonly c: TableContext) {}
@@ -126,35 +146,117 @@ export class GroupTables {
     });
   }
 
-  /** Stores a post; false when a post of that id is already stored in that direction (a re-delivery). */
-  addPost(p: Omit<StoredPost, 'row'>): boolean {
+  /**
+   * Stores a post (an incoming one unread); returns its row, or undefined when a post of that id
+   * is already stored in that direction (a re-delivery).
+   */
+  addPost(p: Omit<StoredPost, 'row' | 'read'>): number | undefined {
     checkTime(p.time, 'time');
     if (p.postId.length !== 16 || p.author.length !== 32) throw badArg('bad post');
     const data = seal(concatBytes(Uint8Array.of(RECORD_VERSION), u64be(p.groupRow), p.postId, p.author, utf8(p.text)), this.c.key);
-    return this.c.run(
-      () =>
-        this.c
-          .stmt('gpInsert', 'INSERT OR IGNORE INTO group_posts (group_row, post_tag, direction, time, data) VALUES (?, ?, ?, ?, ?)')
-          .run(p.groupRow, this.tag(POST_TAG_DOMAIN, p.postId), p.direction, p.time, data).changes === 1,
+    return this.c.run(() => {
+      const r = this.c
+        .stmt('gpInsert', 'INSERT OR IGNORE INTO group_posts (group_row, post_tag, direction, time, read, data) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(p.groupRow, this.tag(POST_TAG_DOMAIN, p.postId), p.direction, p.time, p.direction === 'in' ? 0 : 1, data);
+      return r.changes === 1 ? Number(r.lastInsertRowid) : undefined;
+    });
+  }
+
+  private decodePost(r: PostRow): StoredPost {
+    const p = openSealed(u8(r.data), this.c.key);
+    if (!p || p.length < 1 + 8 + 16 + 32 || p[0] !== RECORD_VERSION || readU64be(p, 1) !== r.group_row) throw storeCorrupt('a group post does not match its row');
+    return {
+      row: r.id,
+      groupRow: r.group_row,
+      postId: p.slice(9, 25),
+      author: p.slice(25, 57),
+      direction: r.direction,
+      time: r.time,
+      text: new TextDecoder().decode(p.subarray(57)),
+      read: r.read === 1,
+    };
+  }
+
+  // --- receipts per member (schema 5) ----------------------------------------------------------
+
+  /** Records the copy of our post `postRow` sealed to `contactId` as pairwise payload `msgId` (queued). */
+  addCopy(postRow: number, contactId: number, msgId: Uint8Array): void {
+    if (msgId.length !== 16) throw badArg('bad copy id');
+    this.c.run(() =>
+      this.c
+        .stmt('gcInsert', "INSERT OR IGNORE INTO group_copies (post_row, contact_id, copy_tag, status) VALUES (?, ?, ?, 'queued')")
+        .run(postRow, contactId, this.tag(COPY_TAG_DOMAIN, msgId)),
     );
+  }
+
+  /** The copy sent as pairwise payload `msgId`, or undefined (not a copy of one of our posts). */
+  findCopy(msgId: Uint8Array): StoredCopy | undefined {
+    const r = this.c.run(
+      () =>
+        this.c.stmt('gcFind', 'SELECT post_row, contact_id, status FROM group_copies WHERE copy_tag = ?').get(this.tag(COPY_TAG_DOMAIN, msgId)) as
+          { post_row: number; contact_id: number; status: CopyStatus } | undefined,
+    );
+    return r && { postRow: r.post_row, contactId: r.contact_id, status: r.status };
+  }
+
+  /** Moves these copies forward to `status` (never back: a late delivered does not undo read); returns how many moved. */
+  setCopyStatus(msgIds: readonly Uint8Array[], status: CopyStatus): number {
+    const upd = this.c.stmt(
+      'gcStatus',
+      "UPDATE group_copies SET status = ? WHERE copy_tag = ? AND (CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 ELSE 3 END) < ?",
+    );
+    return this.c.transaction(() => msgIds.reduce((n, id) => n + upd.run(status, this.tag(COPY_TAG_DOMAIN, id), COPY_RANK[status]).changes, 0));
+  }
+
+  /** The copies of these posts of ours, by post row (in the order they were queued). */
+  copies(postRows: readonly number[]): Map<number, StoredCopy[]> {
+    const out = new Map<number, StoredCopy[]>();
+    const q = this.c.stmt('gcOfPost', 'SELECT contact_id, status FROM group_copies WHERE post_row = ? ORDER BY id');
+    this.c.run(() => {
+      for (const row of postRows)
+        out.set(
+          row,
+          (q.all(row) as { contact_id: number; status: CopyStatus }[]).map((r) => ({ postRow: row, contactId: r.contact_id, status: r.status })),
+        );
+    });
+    return out;
+  }
+
+  /** Has any copy of a post of ours gone to `contactId` (we wrote to them in a group)? */
+  hasCopyTo(contactId: number): boolean {
+    return this.c.run(() => this.c.stmt('gcAny', 'SELECT 1 FROM group_copies WHERE contact_id = ? LIMIT 1').get(contactId) !== undefined);
+  }
+
+  /**
+   * Marks these incoming posts read (those not read yet: ids of other things are skipped) and
+   * returns, per author key (hex), the author and the post ids that moved.
+   */
+  markRead(postIds: readonly Uint8Array[]): Map<string, { author: Uint8Array; ids: Uint8Array[] }> {
+    const out = new Map<string, { author: Uint8Array; ids: Uint8Array[] }>();
+    if (postIds.length === 0) return out;
+    this.c.transaction(() => {
+      for (let i = 0; i < postIds.length; i += READ_CHUNK) {
+        const chunk = postIds.slice(i, i + READ_CHUNK).map((id) => this.tag(POST_TAG_DOMAIN, id));
+        const upd = this.c.stmt(
+          `gpRead:${chunk.length}`,
+          `UPDATE group_posts SET read = 1 WHERE direction = 'in' AND read = 0 AND post_tag IN (${chunk.map(() => '?').join(',')}) RETURNING *`,
+        );
+        for (const r of upd.all(...chunk) as PostRow[]) {
+          const p = this.decodePost(r);
+          const k = Buffer.from(p.author).toString('hex');
+          const e = out.get(k) ?? { author: p.author, ids: [] };
+          e.ids.push(p.postId);
+          out.set(k, e);
+        }
+      }
+    });
+    return out;
   }
 
   /** The newest `limit` posts of a group, oldest first. */
   posts(groupRow: number, limit: number): StoredPost[] {
     const rows = this.c.run(() => this.c.stmt('gpList', 'SELECT * FROM group_posts WHERE group_row = ? ORDER BY time DESC, id DESC LIMIT ?').all(groupRow, limit) as PostRow[]);
-    return rows.reverse().map((r) => {
-      const p = openSealed(u8(r.data), this.c.key);
-      if (!p || p.length < 1 + 8 + 16 + 32 || p[0] !== RECORD_VERSION || readU64be(p, 1) !== r.group_row) throw storeCorrupt('a group post does not match its row');
-      return {
-        row: r.id,
-        groupRow: r.group_row,
-        postId: p.slice(9, 25),
-        author: p.slice(25, 57),
-        direction: r.direction,
-        time: r.time,
-        text: new TextDecoder().decode(p.subarray(57)),
-      };
-    });
+    return rows.reverse().map((r) => this.decodePost(r));
   }
 }
 
@@ -176,4 +278,24 @@ CREATE TABLE group_posts (
   UNIQUE (group_row, post_tag, direction)
 );
 CREATE INDEX group_posts_time ON group_posts (group_row, time);
+`;
+
+/**
+ * 4 -> 5: receipts per member (docs/PROTOCOL.md §8.1, §10.6): each copy of our posts with the
+ * member it went to and how far it got, and a read mark on incoming posts. Posts stored before
+ * count as read (they were shown, and their senders recorded no copies to match a receipt).
+ */
+export const GROUP_RECEIPTS_SCHEMA = `
+ALTER TABLE group_posts ADD COLUMN read INTEGER NOT NULL DEFAULT 1 CHECK (read IN (0, 1));
+CREATE INDEX group_posts_tag ON group_posts (post_tag);
+
+CREATE TABLE group_copies (
+  id         INTEGER PRIMARY KEY,
+  post_row   INTEGER NOT NULL REFERENCES group_posts(id),
+  contact_id INTEGER NOT NULL REFERENCES contacts(id),
+  copy_tag   BLOB NOT NULL UNIQUE,
+  status     TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'read'))
+);
+CREATE INDEX group_copies_post ON group_copies (post_row);
+CREATE INDEX group_copies_contact ON group_copies (contact_id);
 `;

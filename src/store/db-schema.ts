@@ -4,7 +4,7 @@
  * to n + 1 and runs inside the IMMEDIATE transaction that also sets the new version.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { GROUPS_SCHEMA } from './db-groups.js';
+import { GROUP_RECEIPTS_SCHEMA, GROUPS_SCHEMA } from './db-groups.js';
 
 const V1 = `
 CREATE TABLE meta (
@@ -94,6 +94,10 @@ CREATE INDEX sessions_contact ON sessions (contact_id);
   // 3 -> 4: groups (docs/PROTOCOL.md §8.1, §10): each group's sealed change log and its posts
   // (src/store/db-groups.ts). A hush that knows only schema 3 would drop group mail silently.
   (db) => db.exec(GROUPS_SCHEMA),
+  // 4 -> 5: receipts per member of a group (docs/PROTOCOL.md §10.6): the copies of our posts
+  // and the read mark of incoming ones (src/store/db-groups.ts). A hush that knows only schema
+  // 4 would store posts without their copies, and receipts for them would be lost.
+  (db) => db.exec(GROUP_RECEIPTS_SCHEMA),
 ];
 
 /** The schema version this code writes and understands. */

@@ -579,9 +579,12 @@ export class HushStore {
     });
   }
 
-  /** Has any message been written to `contactId` (an outgoing row, whatever its status)? */
+  /** Has any message been written to `contactId` (an outgoing row, whatever its status, or a copy of a group post of ours)? */
   hasWrittenTo(contactId: number): boolean {
-    return this.run(() => this.stmt('outAny', "SELECT 1 FROM messages WHERE contact_id = ? AND direction = 'out' LIMIT 1").get(contactId) !== undefined);
+    return (
+      this.run(() => this.stmt('outAny', "SELECT 1 FROM messages WHERE contact_id = ? AND direction = 'out' LIMIT 1").get(contactId) !== undefined) ||
+      this.groups.hasCopyTo(contactId)
+    );
   }
 
   /** The highest message row id (0 for none): where a reader starts showing new messages. */
@@ -673,6 +676,7 @@ export class HushStore {
       const msgId = openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid });
       this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid);
       this.setStatus([msgId], 'sent', 'out');
+      this.groups.setCopyStatus([msgId], 'sent'); // a member's copy of a group post (schema 5)
       return true;
     });
   }

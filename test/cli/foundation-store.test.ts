@@ -80,6 +80,8 @@ describe('config.json', () => {
     expect(codeOf(() => parseConfig('{"v":1,"relay":5}'))).toBe('CONFIG_CORRUPT');
     expect(codeOf(() => parseConfig('{"v":1,"readReceipts":"yes"}'))).toBe('CONFIG_CORRUPT');
     expect(codeOf(() => parseConfig('nope'))).toBe('CONFIG_CORRUPT');
+    expect(codeOf(() => parseConfig('{"v":1,"maxGroupMembers":"ten"}'))).toBe('CONFIG_CORRUPT'); // the range is checked where it is used (BAD_MAX_MEMBERS)
+    expect(parseConfig('{"v":1,"maxGroupMembers":1}').maxGroupMembers).toBe(1);
   });
 
   it('resolveRelay: flag, then HUSH_RELAY, then config; URLs validated', () => {

@@ -2,9 +2,11 @@
  * Groups (#14) through the real binary, four real homes and one real relay: create, send,
  * reply, add (the newcomer sees nothing from before), remove (nothing reaches the removed member
  * afterwards), a removed member's forged post quarantined, leave, concurrent add/remove
- * converging, an offline member, the member cap, and a send killed mid fan-out (nobody gets a
+ * converging, receipts per member, a change after a missed one (EPOCH_GAP) and its recovery, an offline member, the member cap (flag and config key), and a send killed mid fan-out (nobody gets a
  * message twice or misses it after the next run).
  */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { jsonOf, newUser, openStore, type TestUser } from './messaging-helpers.js';
@@ -105,6 +107,9 @@ describe('groups', () => {
     st.close();
     const forged = await carol.run(['send', '@team', 'forged']);
     expect(forged.exitCode).toBe(0);
+    const back = await openStore(carol.home); // carol's client is honest again: she knows she was removed
+    back.groups.update(g);
+    back.close();
     const bp = await bob.run(['pull', '--json']);
     const ev = jsonOf(bp.stdout);
     expect(ev.filter((e) => e.event === 'message')).toEqual([]);
@@ -147,11 +152,103 @@ describe('groups', () => {
     expect(await posts(bob)).toEqual([]);
   });
 
+  it('a change for an epoch after one this home missed is quarantined EPOCH_GAP, changes nothing; leave and re-add recovers', async () => {
+    const view = async (u: TestUser, g: string): Promise<{ epoch: unknown; members: string[] }> => {
+      const l = jsonOf((await u.run(['group', 'list', '--json'])).stdout).find((e) => e.group === g)!;
+      return { epoch: l.epoch, members: (l.members as string[]).slice().sort() };
+    };
+    expect((await alice.run(['group', 'create', 'gap', 'bob', 'carol'])).exitCode).toBe(0);
+    await Promise.all([bob.run(['pull']), carol.run(['pull'])]);
+    // alice's add of dave reaches bob, then alice dies: carol's copy waits in alice's outbox.
+    expect((await alice.run(['group', 'add', 'gap', 'dave'], { env: { HUSH_TEST_CRASH: 'mid-fanout' } })).signal).toBe('SIGKILL');
+    expect((await bob.run(['pull'])).stdout).toMatch(/@gap alice added dave/);
+    expect((await bob.run(['group', 'remove', 'gap', 'dave'])).exitCode).toBe(0); // epoch 3, built on 2
+    const before = await view(carol, 'gap');
+    const cp = await carol.run(['pull', '--json']);
+    expect(cp.exitCode).toBe(0);
+    expect(jsonOf(cp.stdout)).toContainEqual(expect.objectContaining({ event: 'quarantined', reason: 'EPOCH_GAP', group: 'gap', claimedName: 'bob', authenticated: true }));
+    expect(cp.stderr).toContain('hush: warning: 1 message from bob changing @gap at an epoch after a change this home never got (EPOCH_GAP)');
+    expect(cp.stderr).toContain('hush group leave gap and have a member add you again');
+    expect(await view(carol, 'gap')).toEqual(before); // nothing changed: still epoch 1
+    expect(before.epoch).toBe(1);
+    // The missed change arrives (alice's next command flushes her outbox); bob's is not retried.
+    await alice.run(['pull']);
+    await carol.run(['pull']);
+    const behind = await view(carol, 'gap');
+    expect(behind.epoch).toBe(2);
+    expect(behind.members).toContain('dave'); // carol lags: bob removed dave at epoch 3
+    // The documented recovery: carol leaves, alice adds her again: her new base is alice's view.
+    expect((await carol.run(['group', 'leave', 'gap'])).exitCode).toBe(0);
+    await Promise.all([alice.run(['pull']), bob.run(['pull'])]);
+    expect((await alice.run(['group', 'add', 'gap', 'carol'])).exitCode).toBe(0);
+    await Promise.all([carol.run(['pull']), bob.run(['pull'])]);
+    const [a, b, c] = await Promise.all([alice, bob, carol].map((u) => view(u, 'gap')));
+    expect(c!.members).toEqual(a!.members);
+    expect(b!.members).toEqual(a!.members);
+    expect(a!.members).not.toContain('dave');
+  });
+
+  it('receipts per member: history @NAME counts them, --json lists each member; only contacts send them', async () => {
+    const erin = await newUser('erin', relay.url); // alice writes to erin; erin never writes back: no receipts from her
+    expect((await alice.run(['send', 'erin', 'hi'])).exitCode).toBe(0);
+    expect((await alice.run(['group', 'create', 'rc', 'bob', 'dave', 'erin'])).exitCode).toBe(0);
+    await Promise.all([bob, dave, erin].map((u) => u.run(['pull'])));
+    expect((await alice.run(['send', '@rc', 'ping'])).exitCode).toBe(0);
+    const sent = jsonOf((await alice.run(['history', '@rc', '--json'])).stdout);
+    expect(sent).toEqual([
+      expect.objectContaining({
+        body: 'ping',
+        direction: 'out',
+        receipts: [
+          { name: 'bob', status: 'sent' },
+          { name: 'dave', status: 'sent' },
+          { name: 'erin', status: 'sent' },
+        ],
+      }),
+    ]);
+    // bob reads it (pull prints it), dave's client stores it without read receipts, erin is a stranger to alice's copy.
+    await Promise.all([bob.run(['pull']), dave.run(['pull', '--no-read-receipts']), erin.run(['pull'])]);
+    const ap = await alice.run(['pull']);
+    expect(ap.exitCode).toBe(0);
+    expect(ap.stderr).not.toContain('matches no message');
+    const h = await alice.run(['history', '@rc']);
+    expect(h.stdout).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d {2}-> @rc {2}✓ 2\/3 delivered, 1\/3 read {2}alice: ping$/m); // plain text off a TTY
+    expect(h.stdout).not.toContain('\u001b[');
+    expect(jsonOf((await alice.run(['history', '@rc', '--json'])).stdout)[0]!.receipts).toEqual([
+      { name: 'bob', status: 'read' },
+      { name: 'dave', status: 'delivered' },
+      { name: 'erin', status: 'sent' },
+    ]);
+    // The members' side: shown is read, whether or not a read receipt went (dave turned them off).
+    const [bh, dh] = await Promise.all([bob, dave].map((u) => u.run(['history', '@rc', '--json'])));
+    expect([bh, dh].map((r) => jsonOf(r!.stdout)[0])).toEqual([
+      expect.objectContaining({ direction: 'in', status: 'read' }),
+      expect.objectContaining({ direction: 'in', status: 'read' }),
+    ]);
+  });
+
   it('the member cap refuses a bigger group (exit 2) and sends nothing', async () => {
     const r = await alice.run(['group', 'create', 'big', 'bob', 'carol', '--max-members', '2']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/^hush: error: a group of 3 members is over the member cap of 2 \(you included\)\nhush: hint: /);
-    expect(jsonOf((await alice.run(['group', 'list', '--json'])).stdout).map((g) => g.group)).toEqual(['team']);
+    expect(jsonOf((await alice.run(['group', 'list', '--json'])).stdout).map((g) => g.group)).toEqual(['team', 'gap', 'rc']);
+
+    // The cap as a config key: maxGroupMembers in config.json, the flag winning; a bad value is exit 2.
+    const file = path.join(alice.home, 'config.json');
+    const cfg = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
+    await fsp.writeFile(file, JSON.stringify({ ...cfg, maxGroupMembers: 2 }), { mode: 0o600 });
+    const byConfig = await alice.run(['group', 'create', 'big', 'bob', 'carol']);
+    expect(byConfig.exitCode).toBe(2);
+    expect(byConfig.stderr).toMatch(/^hush: error: a group of 3 members is over the member cap of 2 \(you included\)\n/);
+    await fsp.writeFile(file, JSON.stringify({ ...cfg, maxGroupMembers: 1 }), { mode: 0o600 });
+    const bad = await alice.run(['group', 'add', 'team', 'bob']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/^hush: error: maxGroupMembers in config.json must be a whole number from 2 to 1000, not '1'\nhush: hint: fix maxGroupMembers in config.json/);
+    const flagWins = await alice.run(['group', 'create', 'big', 'bob', '--max-members', '3']);
+    expect(flagWins.exitCode).toBe(0);
+    await fsp.writeFile(file, JSON.stringify(cfg), { mode: 0o600 });
+    expect(jsonOf((await alice.run(['group', 'list', '--json'])).stdout).map((g) => g.group)).toEqual(['team', 'gap', 'rc', 'big']);
+
     const u = await alice.run(['send', '@nope', 'x']);
     expect(u.exitCode).toBe(2);
     expect(u.stderr).toMatch(/^hush: error: you have no group named nope\n/);

@@ -2,11 +2,15 @@
  * Groups in process (src/client/groups.ts, src/protocol/group-wire.ts, src/store/db-groups.ts):
  * the vectors of test/vectors/groups.json, and the client's judgement on a real SQLite store: a
  * group message changes state only when its pairwise-authenticated author is a member allowed to
- * make it; fan-out leaves out removed members and changed keys; the member cap.
+ * make it (a change more than one epoch ahead: EPOCH_GAP); fan-out leaves out removed members and
+ * changed keys; the member cap; receipts per member (each copy moved only by its own member).
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyGroupMessage, changeGroup, createGroup, fold, type GroupOptions, type PairwiseSender, postToGroup } from '../../src/client/groups.js';
+import { applyGroupMessage, changeGroup, createGroup, fold, type GroupOptions, inEpochOrder, type PairwiseSender, postToGroup } from '../../src/client/groups.js';
+import { postStatus } from '../../src/client/group-chat-session.js';
+import { applyReceipt } from '../../src/client/receipts.js';
+import { receiptSummary } from '../../src/cli/group-history.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { fromHex, toHex } from '../../src/protocol/encoding.js';
 import { decodeGroupMessage, encodeGroupMessage } from '../../src/protocol/group-wire.js';
@@ -130,6 +134,66 @@ describe('the client judgement and fan-out', () => {
     expect(apply(c.bob!, add)).toMatchObject({ ok: true, event: { type: 'change', op: 'add', targets: ['erin'] } }); // a member may add
     expect(apply(c.bob!, add)).toEqual({ ok: true }); // the same change twice: applied once
     expect(fold(store.groups.byLabel('team')!.log).members.size).toBe(3);
+  });
+
+  it('a change more than one epoch ahead is EPOCH_GAP and changes nothing; a batch is judged in epoch order', async () => {
+    const s = recorder(Object.values(c));
+    await createGroup(store, s, o, 'team', [c.bob!, c.carol!]);
+    const g = store.groups.byLabel('team')!;
+    const change = (epoch: number, targets: Contact[]): Uint8Array =>
+      encodeGroupMessage({
+        type: 'change',
+        groupId: g.groupId,
+        epoch,
+        changeId: randomBytes(16),
+        op: 'add',
+        label: 'team',
+        targets: targets.map((t) => t.signPk),
+        members: [...fold(g.log).members.values(), ...targets.map((t) => ({ signPk: t.signPk, addedBy: c.bob!.signPk, name: t.name }))],
+      });
+    const ahead = change(3, [c.erin!]);
+    const next = change(2, [c.erin!]);
+    expect(store.transaction(() => applyGroupMessage(store, me, c.bob!, randomBytes(16), 1, ahead))).toEqual({ ok: false, reason: 'EPOCH_GAP', group: 'team' });
+    expect(store.groups.byLabel('team')!.log).toHaveLength(1); // nothing changed
+    // In one batch the epoch-2 change is judged first even when it arrived second (a post after a change of its epoch).
+    const post = encodeGroupMessage({ type: 'post', groupId: g.groupId, epoch: 2, text: 'x' });
+    expect(inEpochOrder(['a', 'b', 'c', 'd'], (x) => ({ a: ahead, b: post, c: undefined, d: next })[x])).toEqual(['d', 'b', 'c', 'a']);
+  });
+
+  it('receipts per member: each copy of a post moves forward only by a receipt from its own member', async () => {
+    const s = recorder(Object.values(c));
+    await createGroup(store, s, o, 'team', [c.bob!, c.carol!]);
+    const ids = new Map<string, Uint8Array>();
+    const sender: PairwiseSender = {
+      ...s,
+      queue: async (cs, body, local) =>
+        store.transaction(() => {
+          const row = local();
+          return cs.map((contact) => {
+            const msgId = randomBytes(16);
+            ids.set(contact.name, msgId);
+            if (typeof row === 'number') store.groups.addCopy(row, contact.id, msgId);
+            return { contact, msgId };
+          });
+        }),
+    };
+    await postToGroup(store, sender, o, 'team', 'ping');
+    const row = store.groups.posts(store.groups.byLabel('team')!.row, 1)[0]!.row;
+    const statuses = (): string[] =>
+      store.groups
+        .copies([row])
+        .get(row)!
+        .map((x) => `${store.getContact(x.contactId)!.name} ${x.status}`);
+    expect(statuses()).toEqual(['bob queued', 'carol queued']);
+    // carol forges a read receipt for bob's copy: ignored; her own copy moves.
+    expect(applyReceipt(store, c.carol!, { type: 'read', ids: [ids.get('bob')!, ids.get('carol')!] })).toMatchObject({ ids: [toHex(ids.get('carol')!)], ignored: 1 });
+    expect(applyReceipt(store, c.bob!, { type: 'delivered', ids: [ids.get('bob')!] })).toMatchObject({ ignored: 0 });
+    expect(applyReceipt(store, c.carol!, { type: 'delivered', ids: [ids.get('carol')!] })).toMatchObject({ ignored: 0 }); // late: never back
+    expect(statuses()).toEqual(['bob delivered', 'carol read']);
+    expect(receiptSummary(store.groups.copies([row]).get(row)!)).toBe('✓ 2/2 delivered, 1/2 read');
+    expect(postStatus(store.groups.copies([row]).get(row)!)).toBe('delivered');
+    expect(store.hasWrittenTo(c.carol!.id)).toBe(true); // a post counts as writing to its members
+    expect(store.hasWrittenTo(c.erin!.id)).toBe(false);
   });
 
   it('a member whose key changed is left out of the fan-out and reported; the cap refuses a bigger group', async () => {

@@ -54,7 +54,7 @@ describe('file and schema', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(STORE_SCHEMA_VERSION);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     const tables = (db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-    expect(tables).toEqual(['contacts', 'group_posts', 'groups', 'kv', 'messages', 'meta', 'outbox', 'prekeys', 'quarantine', 'sessions']);
+    expect(tables).toEqual(['contacts', 'group_copies', 'group_posts', 'groups', 'kv', 'messages', 'meta', 'outbox', 'prekeys', 'quarantine', 'sessions']);
     db.close();
   });
 

@@ -1,5 +1,7 @@
 /**
- * hush chat NAME: an interactive terminal session with one contact (issue 5).
+ * hush chat NAME: an interactive terminal session with one contact (issue 5); hush chat @NAME:
+ * the same for a group (src/client/group-chat-session.ts: `bob: text` lines, posts to the group,
+ * ticks as the least advanced member's copy, typing to members whose token we hold).
  *
  * The screen (alternate screen buffer, redrawn whole on every change and on SIGWINCH):
  *   row 1        header: `hush chat · bob · unverified · connected`; on a narrow terminal the
@@ -23,6 +25,7 @@
 import * as readline from 'node:readline';
 import { isHushError, UsageError } from '../../errors.js';
 import { ChatSession } from '../../client/chat-session.js';
+import { GroupChatSession } from '../../client/group-chat-session.js';
 import { cut, entryRows, headerText, oneLine } from '../chat-view.js';
 import { formatTime } from '../format.js';
 import { openSession } from '../messaging.js';
@@ -48,7 +51,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const s = await openSession(ctx, { readReceipts: opts.readReceipts, deliveryReceipts: opts.deliveryReceipts, receiptDelay: opts.receiptDelay });
   const c = ctx.out.c;
   const colour = c.level > 0;
-  const chat = new ChatSession(s.m, name);
+  const group = name.startsWith('@'); // chat @NAME: a group (src/client/group-chat-session.ts)
+  const chat = group ? new GroupChatSession(s.m, name) : new ChatSession(s.m, name);
   try {
     await chat.start();
   } catch (e) {
@@ -78,7 +82,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     for (let i = v.entries.length - 1; i >= 0 && body.length < bodyHeight; i--) body.unshift(...entryRows(v.entries[i]!, cols, c, colour));
     const shown = body.slice(-bodyHeight);
     while (shown.length < bodyHeight) shown.unshift('');
-    const status = v.peerTyping ? c.italic(cut(`${oneLine(v.peer)} is typing…`, cols)) : '';
+    const status = v.peerTyping ? c.italic(cut(`${oneLine((v as { typingWho?: string }).typingWho ?? v.peer)} is typing…`, cols)) : ''; // a group: which member
     output.write('\x1b[H\x1b[J' + [header, ...shown, status].map((l) => l + '\x1b[K').join('\n') + '\n');
     (rl as unknown as { prevRows: number }).prevRows = 0; // we moved the cursor: redraw from here
     rl.prompt(true);
@@ -118,10 +122,17 @@ export const run: CommandRun = async (ctx, args, opts) => {
           const list = chat.history(n);
           chat.note(`the last ${list.length} message${list.length === 1 ? '' : 's'} with ${name}:`);
           // As in hush history: `->` sent to the peer, `<-` received from them.
-          for (const e of list) if (e.t === 'msg') chat.note(`${formatTime(e.time)}  ${e.dir === 'out' ? '->' : '<-'} ${name}  ${e.dir === 'out' ? `${e.status}  ` : ''}${e.body}`);
+          for (const e of list)
+            if (e.t === 'msg')
+              chat.note(`${formatTime(e.time)}  ${e.dir === 'out' ? '->' : '<-'} ${name}  ${e.dir === 'out' ? `${e.status}  ` : ''}${group ? `${e.who}: ` : ''}${e.body}`);
           return;
         }
         case '/verify': {
+          if (chat instanceof GroupChatSession) {
+            chat.note(`the members of ${name}; compare a member's safety number with hush verify NAME:`);
+            for (const l of chat.memberLines()) chat.note(l);
+            return;
+          }
           const i = chat.verifyInfo();
           chat.note(`you (${i.me})  ${i.myFingerprint}`);
           chat.note(`${i.peer}  ${i.fingerprint}  ${i.trust === 'changed' ? 'KEY CHANGED' : i.trust}`);

@@ -21,18 +21,24 @@ import type { Contact, HushStore } from '../../store/db.js';
 import { openLocal, plural, safeName, trustLabel, trustText } from '../format.js';
 import { openSession } from '../messaging.js';
 import { changeText, groupSendFailed, sendCopies, warnExcluded } from '../group-output.js';
+import { homePaths } from '../common.js';
+import { readConfig } from '../../store/config.js';
 import type { CommandContext, CommandRun } from './index.js';
 
 const ACTIONS = ['create', 'add', 'remove', 'leave', 'list', 'show'] as const;
 type Action = (typeof ACTIONS)[number];
 
-/** --max-members N: 2..1000 (the wire bound); UsageError BAD_MAX_MEMBERS. */
-export function parseMaxMembers(raw: unknown): number {
-  if (raw === undefined) return DEFAULT_MAX_MEMBERS;
-  const n = /^\d{1,4}$/.test(String(raw)) ? Number(raw) : NaN;
+/**
+ * The member cap: --max-members N, else config.json `maxGroupMembers`, else 100; 2..1000 (the
+ * wire bound); UsageError BAD_MAX_MEMBERS naming where the bad value came from.
+ */
+export function parseMaxMembers(raw: unknown, fromConfig?: unknown): number {
+  const [value, what] = raw !== undefined ? [raw, '--max-members'] : [fromConfig, 'maxGroupMembers in config.json'];
+  if (value === undefined) return DEFAULT_MAX_MEMBERS;
+  const n = /^\d{1,4}$/.test(String(value)) ? Number(value) : NaN;
   if (!(n >= 2 && n <= 1000))
-    throw new UsageError('BAD_MAX_MEMBERS', `--max-members must be a whole number from 2 to 1000, not '${String(raw).slice(0, 20)}'`, {
-      hint: `the default is ${DEFAULT_MAX_MEMBERS}`,
+    throw new UsageError('BAD_MAX_MEMBERS', `${what} must be a whole number from 2 to 1000, not '${String(value).slice(0, 20)}'`, {
+      hint: raw !== undefined ? `the default is ${DEFAULT_MAX_MEMBERS}` : `fix maxGroupMembers in config.json, or give --max-members N (the default is ${DEFAULT_MAX_MEMBERS})`,
     });
   return n;
 }
@@ -51,7 +57,8 @@ export const run: CommandRun = async (ctx, args, opts) => {
   if (!ACTIONS.includes(action)) throw new UsageError('BAD_ACTION', `unknown group action "${String(args.action).slice(0, 40)}"`, { hint: `use one of: ${ACTIONS.join(', ')}` });
   const name = typeof args.group === 'string' ? args.group.replace(/^@/, '') : undefined;
   const members = (args.members as string[] | undefined) ?? [];
-  const maxMembers = parseMaxMembers(opts.maxMembers);
+  const capped = action === 'create' || action === 'add';
+  const maxMembers = parseMaxMembers(opts.maxMembers, capped && opts.maxMembers === undefined ? (await readConfig(await homePaths(ctx))).maxGroupMembers : undefined);
   if (action !== 'list' && name === undefined)
     throw new UsageError('MISSING_GROUP', `hush group ${action} needs a group name`, {
       hint: `hush group ${action} NAME${action === 'leave' || action === 'show' ? '' : ' MEMBER...'}`,
@@ -77,6 +84,10 @@ export const run: CommandRun = async (ctx, args, opts) => {
   }
   let failed;
   try {
+    if (ctx.env.HUSH_TEST_CRASH === 'mid-fanout' && sender.queued.length > 1) {
+      await sendCopies(s, sender.queued.slice(0, 1)); // test only: the first copy reaches the relay, then the process dies (README)
+      process.kill(process.pid, 'SIGKILL');
+    }
     failed = (await sendCopies(s, sender.queued)).failed;
   } finally {
     await s.close();

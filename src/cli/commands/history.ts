@@ -39,7 +39,16 @@ export const run: CommandRun = async (ctx, args, opts) => {
   const local = await openLocal(ctx);
   try {
     const { store } = local;
-    if (name?.startsWith('@')) return printGroupHistory(ctx.out, store, local, name, limit, since);
+    // Shown now: incoming messages (and group posts) not read before get a read receipt (queued
+    // in the outbox, sent by the next send, pull, listen or chat once their random delay has
+    // passed: config receiptDelay, default 5-60 s) unless read receipts are off; never to strangers.
+    const readReceipts = async (unread: Uint8Array[]): Promise<void> => {
+      if (unread.length === 0) return;
+      const cfg = await readConfig(await homePaths(ctx));
+      const delay = parseReceiptDelay(cfg.receiptDelay);
+      queueReadReceipts(store, { identity: local.identity, random: randomBytes, now: Date.now, delay }, unread, opts.readReceipts !== false && cfg.readReceipts !== false);
+    };
+    if (name?.startsWith('@')) return await readReceipts(printGroupHistory(ctx.out, store, local, name, limit, since));
     const contacts = new Map(store.listContacts().map((c) => [c.id, c]));
     let contactId: number | undefined;
     if (name !== undefined) {
@@ -69,15 +78,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
         return [first, ...lines.slice(1).map((l) => ' '.repeat(head.length) + l)].join('\n');
       });
     }
-    // Shown now: incoming messages not read before get a read receipt (queued in the outbox,
-    // sent by the next send, pull, listen or chat once their random delay has passed: config
-    // receiptDelay, default 5-60 s) unless read receipts are off; never to strangers.
-    const unread = msgs.filter((m) => m.direction === 'in' && m.status === 'received').map((m) => m.msgId);
-    if (unread.length > 0) {
-      const cfg = await readConfig(await homePaths(ctx));
-      const delay = parseReceiptDelay(cfg.receiptDelay);
-      queueReadReceipts(store, { identity: local.identity, random: randomBytes, now: Date.now, delay }, unread, opts.readReceipts !== false && cfg.readReceipts !== false);
-    }
+    await readReceipts(msgs.filter((m) => m.direction === 'in' && m.status === 'received').map((m) => m.msgId));
   } finally {
     local.close();
   }

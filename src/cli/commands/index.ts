@@ -293,8 +293,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'chat',
-    summary: 'talk with a contact in an interactive terminal session (ticks, typing, /help)',
-    args: [{ name: 'name', description: 'the contact', required: true }],
+    summary: 'talk with a contact, or a group (@NAME), in an interactive terminal session (ticks, typing, /help)',
+    args: [{ name: 'name', description: 'the contact, or @GROUP', required: true }],
     options: [
       { flags: '--no-read-receipts', description: 'do not send read receipts for what is shown' },
       { flags: '--no-delivery-receipts', description: 'do not send delivered receipts for what is stored (strangers never get any)' },
@@ -310,7 +310,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { name: 'group', description: 'the group (your name for it)' },
       { name: 'members', description: 'contacts to add or remove', variadic: true },
     ],
-    options: [{ flags: '--max-members <n>', description: 'member cap, you included (create, add; 2-1000, default 100)' }],
+    options: [{ flags: '--max-members <n>', description: 'member cap, you included (create, add; 2-1000, default: maxGroupMembers in config.json, else 100)' }],
     load: () => import('./group.js'),
   },
   {

@@ -26,12 +26,9 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    let shown: ReceivedMessage[] = [];
-    s.m.on('group', (e) => printGroupEvent(ctx.out, e));
+    let shown: Pick<ReceivedMessage, 'id'>[] = [];
     const saver = saveDir === undefined ? undefined : autoSaver(ctx.out, s.m, saveDir);
-    s.m.on('message', (msg) => {
-      printMessage(ctx.out, msg);
-      saver?.add(msg);
+    const read = (msg: Pick<ReceivedMessage, 'id'>): void => {
       // printed: one read receipt per sender per batch (unless turned off)
       if (shown.push(msg) === 1) {
         setImmediate(() => {
@@ -40,6 +37,15 @@ export const run: CommandRun = async (ctx, _args, opts) => {
           s.m.markRead(batch).catch(() => undefined);
         });
       }
+    };
+    s.m.on('group', (e) => {
+      printGroupEvent(ctx.out, e);
+      if (e.type === 'post') read(e); // a group post: read receipt to its author (§10.6)
+    });
+    s.m.on('message', (msg) => {
+      printMessage(ctx.out, msg);
+      saver?.add(msg);
+      read(msg);
     });
     s.m.on('quarantined', (q) => {
       printQuarantinedJson(ctx.out, q);
