@@ -368,8 +368,8 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (diskFull || over) {
       return andThen(existsNow ? existsNow(f.to, f.eid) : store.exists(f.to, f.eid), (stored) => {
         if (stored) {
-          c.link.send(acceptedText(f.id, f.eid, true, 0));
-          return;
+          // Stored, perhaps not yet on disk (a commit whose sync is still running): accepted once it is.
+          return andThen(store.synced?.(), () => c.link.send(acceptedText(f.id, f.eid, true, 0)));
         }
         if (diskFull) throw new FrameRefusal('STORE_FULL', "the relay's storage is full; retry later");
         throw new FrameRefusal(

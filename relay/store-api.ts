@@ -102,6 +102,12 @@ export interface Store {
   tokenNow?(h: Uint8Array, hk: string): { recipient: Uint8Array; exp: number } | undefined;
   existsNow?(recipient: Uint8Array, eid: string): boolean;
   /**
+   * A store that commits before its disk sync finishes (SQLite, relay/store.ts
+   * insertBatchDurable): the sync of every commit so far, or undefined when none is pending.
+   * Whoever answers `accepted` for mail found already stored waits for it.
+   */
+  synced?(): Promise<unknown> | undefined;
+  /**
    * Blob metadata that other relay processes share (Redis, relay/blobs-redis.ts). Without it the
    * blob store keeps its own SQLite file beside the blobs (relay/blobs-meta.ts).
    */

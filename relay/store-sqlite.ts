@@ -59,14 +59,19 @@ export class SqliteStore implements Store {
       }
       if (this.db.exists(m.recipient, m.eid)) out[i] = 'dup'; // a resend of mail that waits: accepted, even when full
     }
-    let seqs: (number | null)[];
+    let committed: Promise<(number | null)[]>;
     try {
-      seqs = this.db.insertBatch(fit);
+      committed = this.db.insertBatchDurable(fit); // committed now; resolves once on disk
     } catch (e) {
       for (const i of fitAt) this.uncount(keys[i]!, items[i]!.env.length);
       throw e;
     }
-    for (let j = 0; j < fit.length; j++) {
+    // Counted above, synchronously: the next batch is checked against this one's counts while this one syncs.
+    return committed.then((seqs) => this.settle(items, keys, fitAt, seqs, out));
+  }
+
+  private settle(items: readonly NewMail[], keys: string[], fitAt: number[], seqs: (number | null)[], out: InsertResult[]): InsertResult[] {
+    for (let j = 0; j < fitAt.length; j++) {
       const i = fitAt[j]!;
       const seq = seqs[j];
       if (seq) out[i] = seq;
@@ -75,7 +80,7 @@ export class SqliteStore implements Store {
         this.uncount(keys[i]!, items[i]!.env.length);
       }
     }
-    return Promise.resolve(out);
+    return out;
   }
 
   private uncount(rkey: string, bytes: number, count = 1): void {
@@ -89,6 +94,10 @@ export class SqliteStore implements Store {
 
   exists(recipient: Uint8Array, eid: string): Promise<boolean> {
     return Promise.resolve(this.db.exists(recipient, eid));
+  }
+
+  synced(): Promise<unknown> | undefined {
+    return this.db.synced();
   }
 
   existsNow(recipient: Uint8Array, eid: string): boolean {

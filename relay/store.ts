@@ -2,17 +2,20 @@
  * The relay's SQLite store (better-sqlite3): the name directory and the mailboxes.
  *
  * Durability: WAL journal with synchronous=FULL, so every committed transaction has been
- * fsynced to the WAL before `accepted` is sent (NORMAL would only risk the last commits on a
- * power cut, which is exactly what `accepted` promises against). Inserts that arrive in the
- * same event-loop turn are committed together (group commit, relay/mailbox.ts), which keeps
- * fsyncs per envelope well below one under load.
+ * fsynced to the WAL before it returns (NORMAL would only risk the last commits on a power cut,
+ * which is exactly what `accepted` promises against). Mail is the exception in how, not in
+ * what: a batch of inserts commits with NORMAL and is answered only after an fdatasync of the
+ * WAL file that began after its commit (insertBatchDurable), which runs on libuv's thread pool
+ * while the next batch is read and committed. Inserts that arrive in the same event-loop turn
+ * are committed together (group commit, relay/mailbox.ts), which keeps syncs per envelope well
+ * below one under load.
  *
  * Mailbox rows hold recipient, eid, envelope, size and arrival time: never the sender.
  * Token rows (schema 2) hold a delivery token's SHA-256 hash, its mailbox and its expiry: never
  * the token, never who holds it (docs/PROTOCOL.md §7.2 "Delivery tokens").
  */
 import Database from 'better-sqlite3';
-import { closeSync, chmodSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, chmodSync, fdatasync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, UsageError } from '../src/errors.js';
 import { PREKEY_SCHEMA, SqlitePrekeyStore } from './prekeys-store.js';
@@ -104,15 +107,24 @@ function openPrivate(dir: string): string {
   return file;
 }
 
+/** Mail batches at least this large (or any batch while a sync runs) sync off the main thread (insertBatchDurable). */
+const ASYNC_SYNC_MIN = 8;
+
 export class RelayStore {
   private readonly db: Database.Database;
   /** The v2 prekeys (schema 3), in the same database file. */
   readonly prekeys: SqlitePrekeyStore;
   private readonly q;
   private readonly insertTx: (items: readonly NewMail[]) => (number | null)[];
+  /** The WAL file, synced off the main thread after a batch of mail is committed (insertBatchDurable). */
+  private readonly walFile: string;
+  private walFd: number | undefined;
+  /** The last batch's disk sync (each batch is answered after the ones before it); undefined once it is done. */
+  private syncing: Promise<unknown> | undefined;
 
   constructor(dir: string) {
     const file = openPrivate(dir);
+    this.walFile = `${file}-wal`;
     let db: Database.Database | undefined;
     try {
       db = new Database(file);
@@ -182,6 +194,53 @@ export class RelayStore {
   /** Inserts a batch in one transaction; returns, per item, its seq, or null when the same eid was already stored. */
   insertBatch(items: readonly NewMail[]): (number | null)[] {
     return this.insertTx(items);
+  }
+
+  /**
+   * insertBatch, resolved once the batch is on disk, without holding the event loop for the
+   * disk: this one transaction commits with synchronous=NORMAL (in WAL mode: written to the WAL,
+   * not yet synced), then an fdatasync of the WAL file runs on libuv's thread pool while the
+   * relay reads, checks and commits the next batch. Every transaction committed before the sync
+   * began is durable when it returns, so "accepted" still means on disk (docs/PROTOCOL.md §7.5).
+   * Batches resolve in commit order. Checkpoints stay safe: with NORMAL, SQLite syncs the WAL
+   * before it checkpoints. A small batch while no sync runs, or no WAL file to open: the commit
+   * waits for the disk (synchronous=FULL) as every other write does.
+   */
+  insertBatchDurable(items: readonly NewMail[]): Promise<(number | null)[]> {
+    // A small batch with no sync running (a quiet relay) commits and syncs at once, as every other
+    // write does: a hop to the thread pool would only add latency there.
+    const fd = items.length < ASYNC_SYNC_MIN && this.syncing === undefined ? undefined : this.wal();
+    if (fd === undefined) return Promise.resolve(this.insertTx(items));
+    this.db.pragma('synchronous = NORMAL');
+    let seqs: (number | null)[];
+    try {
+      seqs = this.insertTx(items);
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+    const disk = new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+    const done = Promise.all([this.syncing, disk]).then(() => seqs);
+    const mine = done.catch(() => undefined).then(() => {
+      if (this.syncing === mine) this.syncing = undefined;
+    });
+    this.syncing = mine;
+    return done;
+  }
+
+  /** The disk sync of every mail commit so far, or undefined when none is pending. */
+  synced(): Promise<unknown> | undefined {
+    return this.syncing;
+  }
+
+  private wal(): number | undefined {
+    if (this.walFd === undefined) {
+      try {
+        this.walFd = openSync(this.walFile, 'r+');
+      } catch {
+        return undefined;
+      }
+    }
+    return this.walFd;
   }
 
   exists(recipient: Uint8Array, eid: string): boolean {
@@ -313,6 +372,8 @@ export class RelayStore {
       this.db.pragma('wal_checkpoint(TRUNCATE)');
       this.db.close();
     }
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
   }
 
   private row(r: unknown): DirectoryEntry | undefined {
