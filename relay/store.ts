@@ -220,9 +220,11 @@ export class RelayStore {
     }
     const disk = new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
     const done = Promise.all([this.syncing, disk]).then(() => seqs);
-    const mine = done.catch(() => undefined).then(() => {
-      if (this.syncing === mine) this.syncing = undefined;
-    });
+    const mine = done
+      .catch(() => undefined)
+      .then(() => {
+        if (this.syncing === mine) this.syncing = undefined;
+      });
     this.syncing = mine;
     return done;
   }
