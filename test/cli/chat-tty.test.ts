@@ -290,27 +290,27 @@ describe.skipIf(skipWithout('tmux', whyNoTmux()))('hush chat in a terminal', () 
   });
 
   it('chat @NAME: a group chat shows `bob: text`, posts to the group, typing to members, ticks once every member read', async () => {
-    const carol = await newUser('carol', relay.url);
-    expect((await alice.run(['send', 'carol', 'hi carol'])).exitCode).toBe(0);
-    expect((await alice.run(['group', 'create', 'crew', 'bob', 'carol'])).exitCode).toBe(0);
-    await Promise.all([bob.run(['pull']), carol.run(['pull'])]);
-    expect((await carol.run(['send', '@crew', 'carol here'])).exitCode).toBe(0); // carol writes to alice: she sends her receipts
+    const cora = await newUser('cora', relay.url);
+    expect((await alice.run(['send', 'cora', 'hi cora'])).exitCode).toBe(0);
+    expect((await alice.run(['group', 'create', 'crew', 'bob', 'cora'])).exitCode).toBe(0);
+    await Promise.all([bob.run(['pull']), cora.run(['pull'])]);
+    expect((await cora.run(['send', '@crew', 'cora here'])).exitCode).toBe(0); // cora writes to alice: she sends her receipts
     const a = await chatTerminal(alice, '@crew');
     const b = await chatTerminal(bob, '@crew');
     await a.waitFor(/^hush chat · @crew · unverified · connected$/m);
     await b.waitFor(CONNECTED);
-    await a.waitFor(/carol: carol here\n/);
+    await a.waitFor(/cora: cora here\n/);
     expect(await a.screen()).toMatch(/@crew \(unverified\)>/);
 
     await a.keys('on my way');
-    await b.waitFor(/alice is typing/); // alice holds bob's token; carol's she does not, and gets none
+    await b.waitFor(/alice is typing/); // alice holds bob's token; cora's she does not, and gets none
     await a.press('Enter');
     await b.waitFor(/alice: on my way\n/);
-    expect((await carol.run(['pull'])).stdout).toMatch(/@crew alice: on my way$/m);
-    await a.waitFor(/alice: on my way \[read\]/); // bob's chat and carol's pull showed it
+    expect((await cora.run(['pull'])).stdout).toMatch(/@crew alice: on my way$/m);
+    await a.waitFor(/alice: on my way \[read\]/); // bob's chat and cora's pull showed it
     await b.say('roger');
     await a.waitFor(/bob: roger\n/);
-    expect((await carol.run(['pull'])).stdout).toMatch(/@crew bob: roger$/m);
+    expect((await cora.run(['pull'])).stdout).toMatch(/@crew bob: roger$/m);
     await a.press('C-c');
     await a.waitFor(/EXIT=0/);
   });

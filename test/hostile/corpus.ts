@@ -21,7 +21,9 @@ export function malformedCorpus(relayUrl: string): { name: string; data: string 
   };
   // binary
   add('binary json', Buffer.from(JSON.stringify({ v: 1, t: 'ping', id: 'b' })));
-  add('binary random', Buffer.from(randomBytes(4096)));
+  // A binary message long enough to be a blob frame is read as one (§7.9.1): its first byte is the
+  // version, its second the type, each refused with its own code.
+  add('binary random', Buffer.from(randomBytes(4096)), ['BAD_FRAME', 'UNSUPPORTED_VERSION', 'UNKNOWN_TYPE', 'AUTH_REQUIRED']);
   // not json
   for (const s of ['', ' ', 'ping', '{', '}', '{"v":1,', 'nul', 'NaN', 'undefined', '{v:1,t:"ping",id:"x"}', "{'v':1}", '{"v":1}x', '\u0000', '\ufeff{}'])
     add(`not json ${JSON.stringify(s)}`, s);

@@ -23,7 +23,7 @@ import { sealEnvelope } from '../../src/crypto/seal.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { utf8 } from '../../src/protocol/encoding.js';
 import type { PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
-import { type Contact, HushStore } from '../../src/store/db.js';
+import { type Contact, HushStore, STORE_SCHEMA_VERSION } from '../../src/store/db.js';
 import { key, person, removeHome, tempHome } from './store-helpers.js';
 
 const RELAY = 'ws://127.0.0.1:7070';
@@ -110,7 +110,7 @@ describe('v2 sessions through the store and the judgement', () => {
   });
 
   it('schema 3 holds the prekeys sealed; a session starts, opens, consumes its one-time prekey and answers', async () => {
-    expect(bob.store.schemaVersion()).toBe(4);
+    expect(bob.store.schemaVersion()).toBe(STORE_SCHEMA_VERSION);
     expect(bob.store.v2.count('opk')).toBe(3);
     expect(bob.store.v2.count('lastResort')).toBe(1);
     await start(alice, bob);
