@@ -65,26 +65,23 @@ export class Corking {
 }
 
 export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: number) => void): Link {
+  /** Open and not over its backlog (a client that does not read is dropped here); corked for this turn. */
+  const ready = (): boolean => {
+    if (ws.readyState !== ws.OPEN) return false;
+    if (ws.bufferedAmount > MAX_BACKLOG_BYTES) {
+      onSlow(ws.bufferedAmount);
+      ws.terminate();
+      return false;
+    }
+    corking.cork(ws);
+    return true;
+  };
   return {
     send(frame) {
-      if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > MAX_BACKLOG_BYTES) {
-        onSlow(ws.bufferedAmount);
-        ws.terminate();
-        return;
-      }
-      corking.cork(ws);
-      ws.send(typeof frame === 'string' ? frame : encodeFrame(frame));
+      if (ready()) ws.send(typeof frame === 'string' ? frame : encodeFrame(frame));
     },
     sendBinary(data) {
-      if (ws.readyState !== ws.OPEN) return;
-      if (ws.bufferedAmount > MAX_BACKLOG_BYTES) {
-        onSlow(ws.bufferedAmount);
-        ws.terminate();
-        return;
-      }
-      corking.cork(ws);
-      ws.send(data, { binary: true });
+      if (ready()) ws.send(data, { binary: true });
     },
     push(text, ephemeral) {
       if (ws.readyState !== ws.OPEN) return false;

@@ -254,21 +254,21 @@ export function printMessage(out: Output, msg: ReceivedMessage): void {
  * label an AUTHENTICATED but untrusted key claims (KEY_CHANGED, REJECTED_KEY), else null.
  */
 export function printQuarantinedJson(out: Output, q: QuarantineReport): void {
-  if (out.json) {
-    out.data(
-      {
-        event: 'quarantined',
-        reason: q.reason,
-        eid: q.eid,
-        from: null,
-        claimedKey: q.claimedKey ?? null,
-        claimedName: q.claimedName ?? null,
-        authenticated: q.authenticated,
-        ...(q.group === undefined ? {} : { group: q.group }),
-      },
-      '',
-    );
-  }
+  if (out.json) out.data(quarantinedEvent(q), '');
+}
+
+/** The quarantined event's fields, as `pull --json`, `listen --json` and the daemon's `subscribe` give them. */
+export function quarantinedEvent(q: QuarantineReport): Record<string, unknown> {
+  return {
+    event: 'quarantined',
+    reason: q.reason,
+    eid: q.eid,
+    from: null,
+    claimedKey: q.claimedKey ?? null,
+    claimedName: q.claimedName ?? null,
+    authenticated: q.authenticated,
+    ...(q.group === undefined ? {} : { group: q.group }),
+  };
 }
 
 /** One stderr warning per (reason, claimed name) group. */

@@ -9,8 +9,7 @@
  * long input is sent as it arrives and is never all in memory.
  */
 import type { BatchSender, BatchSendResult, CommandContext } from './commands/index.js';
-import { bodySize, finishSend, type InputLine, lineGroups, lineText } from './commands/send.js';
-import { MAX_BODY_BYTES } from '../protocol/envelope.js';
+import { finishSend, groupTexts, type InputLine, lineGroups } from './commands/send.js';
 import { homePaths } from './common.js';
 
 /** --lines chunks sent and not yet answered, at most (back-pressure on stdin). */
@@ -41,16 +40,7 @@ export async function sendBatched(ctx: CommandContext, sender: BatchSender, name
     await home;
     try {
       for await (const group of lineGroups(stdin)) {
-        const texts: string[] = [];
-        for (const l of group) {
-          if (l.bytes === undefined || bodySize(l) > MAX_BODY_BYTES) {
-            refused.push(l); // every other line still goes out; reported at the end
-            ctx.out.warn(`line ${l.no} not sent: it is ${bodySize(l)} bytes, the limit is ${MAX_BODY_BYTES} bytes (64 KiB)`);
-            continue;
-          }
-          const text = lineText(l.bytes);
-          if (text !== undefined) texts.push(text);
-        }
+        const texts = groupTexts(group, refused, (w) => ctx.out.warn(w));
         if (texts.length === 0) continue;
         newQueued += texts.length;
         submit(texts);

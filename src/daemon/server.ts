@@ -17,7 +17,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { UsageError } from '../errors.js';
 import type { CommandContext, DaemonBackend } from '../cli/commands/index.js';
-import { openSession, type Session } from '../cli/messaging.js';
+import { openSession, quarantinedEvent, type Session } from '../cli/messaging.js';
 import type { Unlocked } from '../store/keyring-store.js';
 import { atomicWriteFile } from '../store/fsutil.js';
 import { DEFAULT_MAX_LINE_BYTES, encode, errorObject, parseRequestLine, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from './rpc.js';
@@ -218,17 +218,7 @@ export class Daemon {
     m.on('receipt', (r) => this.broadcast('receipt', { event: 'receipt', from: r.from, type: r.type, ids: r.ids }));
     m.on('typing', (t) => this.broadcast('typing', { event: 'typing', from: t.from, time: t.time }));
     m.on('sent', (e) => this.broadcast('sent', { event: 'sent', to: e.to, id: e.id, time: e.time, sealed: e.sealed }));
-    m.on('quarantined', (q) =>
-      this.broadcast('quarantined', {
-        event: 'quarantined',
-        reason: q.reason,
-        eid: q.eid,
-        from: null,
-        claimedKey: q.claimedKey ?? null,
-        claimedName: q.claimedName ?? null,
-        authenticated: q.authenticated,
-      }),
-    );
+    m.on('quarantined', (q) => this.broadcast('quarantined', quarantinedEvent(q)));
     this.listening = m.listen(this.listenAbort.signal).catch((e: unknown) => {
       // A fatal relay answer (wrong URL, auth refused): commands still run, subscribers get no mail.
       this.o.log(`hush: warning: the daemon stopped listening: ${e instanceof Error ? e.message : String(e)}`);

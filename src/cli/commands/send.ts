@@ -112,6 +112,24 @@ export function lineText(line: Buffer): string | undefined {
   return text.trim() === '' ? undefined : text;
 }
 
+/**
+ * The texts of one group of --lines input: blank lines skipped, a line over the limit warned
+ * about and added to `refused` (every other line still goes out; reported at the end).
+ */
+export function groupTexts(group: readonly InputLine[], refused: InputLine[], warn: (line: string) => void): string[] {
+  const texts: string[] = [];
+  for (const l of group) {
+    if (l.bytes === undefined || bodySize(l) > MAX_BODY_BYTES) {
+      refused.push(l);
+      warn(`line ${l.no} not sent: it is ${bodySize(l)} bytes, the limit is ${MAX_BODY_BYTES} bytes (64 KiB)`);
+      continue;
+    }
+    const text = lineText(l.bytes);
+    if (text !== undefined) texts.push(text);
+  }
+  return texts;
+}
+
 /** Size of a line without a trailing "\r" (what the message would have been). */
 export function bodySize(l: InputLine): number {
   return l.bytes !== undefined && l.bytes[l.bytes.length - 1] === 13 ? l.size - 1 : l.size;
@@ -230,16 +248,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     else {
       try {
         for await (const group of lineGroups(stdin)) {
-          const texts: string[] = [];
-          for (const l of group) {
-            if (l.bytes === undefined || bodySize(l) > MAX_BODY_BYTES) {
-              refused.push(l); // every other line still goes out; reported at the end
-              ctx.out.warn(`line ${l.no} not sent: it is ${bodySize(l)} bytes, the limit is ${MAX_BODY_BYTES} bytes (64 KiB)`);
-              continue;
-            }
-            const text = lineText(l.bytes);
-            if (text !== undefined) texts.push(text);
-          }
+          const texts = groupTexts(group, refused, (w) => ctx.out.warn(w));
           if (texts.length > 0) await submit(await queue(texts));
         }
       } catch (e) {
