@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowFirst } from './test/slow-first.js';
 
 // Four projects (CONTRIBUTING.md, "Tests"): unit (vectors, pure code), integration (a real relay process),
 // cli (the real binary, two homes, execa), hostile (issue #6). `npm test` runs them all.
@@ -16,6 +17,8 @@ export default defineConfig({
     ...common,
     maxWorkers: workers,
     minWorkers: 1,
+    // Longest files first, from a table, the same in a fresh clone as here (test/slow-first.ts).
+    sequence: { sequencer: SlowFirst },
     projects: [
       { test: { ...common, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { test: { ...common, name: 'integration', include: ['test/integration/**/*.test.ts'] } },
