@@ -168,6 +168,23 @@ return #items
 `;
 
 /**
+ * The Lua lines putBundle and transfer share: `created` starts as ARGV[nowArg]; when the key at
+ * KEYS[keyOfKey] already holds a name, that name's `created` is kept and, if it is another name,
+ * that name is dropped (a key holds one name).
+ */
+function keepCreatedDropOtherName(keyOfKey: number, nowArg: number): string {
+  return `local created = ARGV[${nowArg}]
+local old = redis.call('GET', KEYS[${keyOfKey}])
+if old then
+  local oldKey = 'hush:{dir}:name:' .. old
+  local c = redis.call('HGET', oldKey, 'created')
+  if c then created = c end
+  if old ~= ARGV[1] then redis.call('DEL', oldKey) end
+end
+`;
+}
+
+/**
  * putBundle: KEYS name key; ARGV name pk bundle now. Returns 0 when another key holds the name
  * (nothing changed); else drops the key's other name, keeps its first `created`, writes the
  * name and the key's entry, returns 1.
@@ -175,15 +192,7 @@ return #items
 export const PUT_BUNDLE_LUA = `
 local holder = redis.call('HGET', KEYS[1], 'pk')
 if holder and holder ~= ARGV[2] then return 0 end
-local created = ARGV[4]
-local old = redis.call('GET', KEYS[2])
-if old then
-  local oldKey = 'hush:{dir}:name:' .. old
-  local c = redis.call('HGET', oldKey, 'created')
-  if c then created = c end
-  if old ~= ARGV[1] then redis.call('DEL', oldKey) end
-end
-redis.call('HSET', KEYS[1], 'pk', ARGV[2], 'bundle', ARGV[3], 'created', created, 'updated', ARGV[4])
+${keepCreatedDropOtherName(2, 4)}redis.call('HSET', KEYS[1], 'pk', ARGV[2], 'bundle', ARGV[3], 'created', created, 'updated', ARGV[4])
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
 `;
@@ -195,15 +204,7 @@ return 1
  */
 export const TRANSFER_LUA = `
 if redis.call('HGET', KEYS[1], 'pk') ~= ARGV[2] then return 0 end
-local created = ARGV[5]
-local old = redis.call('GET', KEYS[3])
-if old then
-  local oldKey = 'hush:{dir}:name:' .. old
-  local c = redis.call('HGET', oldKey, 'created')
-  if c then created = c end
-  if old ~= ARGV[1] then redis.call('DEL', oldKey) end
-end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+${keepCreatedDropOtherName(3, 5)}if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 redis.call('HSET', KEYS[1], 'pk', ARGV[3], 'bundle', ARGV[4], 'created', created, 'updated', ARGV[5])
 redis.call('SET', KEYS[3], ARGV[1])
 return 1
