@@ -35,6 +35,16 @@ export const TYPING_SHOW_MS = 4000;
 /** Lines kept in the transcript (older ones scroll away). */
 export const TRANSCRIPT_MAX = 500;
 
+/** Appends `e` to a transcript and its index of messages by id, dropping the oldest past TRANSCRIPT_MAX. */
+export function appendEntry(entries: Entry[], byId: Map<string, Entry>, e: Entry): void {
+  entries.push(e);
+  if (e.t === 'msg') byId.set(e.id, e);
+  while (entries.length > TRANSCRIPT_MAX) {
+    const old = entries.shift()!;
+    if (old.t === 'msg') byId.delete(old.id);
+  }
+}
+
 export type TrustState = 'verified' | 'unverified' | 'changed';
 export type Connection = 'connecting' | 'connected' | 'reconnecting';
 
@@ -231,12 +241,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
   }
 
   private push(e: Entry): void {
-    this.entries.push(e);
-    if (e.t === 'msg') this.byId.set(e.id, e);
-    while (this.entries.length > TRANSCRIPT_MAX) {
-      const old = this.entries.shift()!;
-      if (old.t === 'msg') this.byId.delete(old.id);
-    }
+    appendEntry(this.entries, this.byId, e);
     this.emit('change');
   }
 

@@ -23,7 +23,7 @@ import { MSG_ID_BYTES } from '../protocol/envelope.js';
 import { randomBytes } from '../crypto/nacl.js';
 import type { CopyStatus, StoredPost } from '../store/db-groups.js';
 import type { MessageStatus } from '../store/db.js';
-import { type ChatEvents, type ChatView, type Connection, type Entry, TRANSCRIPT_MAX, TYPING_SEND_MS, TYPING_SHOW_MS, type TrustState } from './chat-session.js';
+import { appendEntry, type ChatEvents, type ChatView, type Connection, type Entry, TYPING_SEND_MS, TYPING_SHOW_MS, type TrustState } from './chat-session.js';
 import { heldToken } from './delivery-tokens.js';
 import { MessengerGroupSender } from './group-sender.js';
 import { findGroup, fold, type GroupEvent, memberName, postToGroup } from './groups.js';
@@ -202,12 +202,7 @@ export class GroupChatSession extends EventEmitter<ChatEvents> {
   }
 
   private push(e: Entry): void {
-    this.entries.push(e);
-    if (e.t === 'msg') this.byId.set(e.id, e);
-    while (this.entries.length > TRANSCRIPT_MAX) {
-      const old = this.entries.shift()!;
-      if (old.t === 'msg') this.byId.delete(old.id);
-    }
+    appendEntry(this.entries, this.byId, e);
     this.emit('change');
   }
 
