@@ -2,12 +2,16 @@
  * `npm run demo` minus the build (the suite's pretest builds): runs `node scripts/demo.mjs`
  * for real and checks its transcript: every step ran, the messages arrived, the relay's
  * store shows only ciphertext (no message text), and the temp directory and the relay
- * process are gone afterwards. The user's own HUSH_HOME is never touched.
+ * process are gone afterwards. The user's own HUSH_HOME is never touched. `--redis` runs the same
+ * conversation through two relay processes on one real redis-server (alice on relay A, bob on
+ * relay B), and shows what Redis stored: ciphertext only.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { skipWithout } from '../needs.js';
+import { whyNoRedis } from '../integration/redis-helpers.js';
 import { makeHome, ROOT, testEnv } from './helpers.js';
 
 const TEXTS = ['Hi bob! The deploy is done. Lunch at noon?', 'Great news. Noon works, see you there.', 'Bringing the slides, too.'];
@@ -102,4 +106,51 @@ describe('npm run demo', () => {
     expect(existsSync(tmp)).toBe(false);
     expect(alive(Number(/\(relay pid (\d+)\)/.exec(text)![1]))).toBe(false);
   });
+
+  it.skipIf(skipWithout('redis-server', whyNoRedis()))(
+    '--redis: alice on relay A and bob on relay B of one Redis talk; Redis holds only ciphertext; everything stops, exit 0',
+    async () => {
+      const myHome = await makeHome('hush-demo-redis-user-');
+      const r = await execa('node', [path.join(ROOT, 'scripts', 'demo.mjs'), '--redis'], {
+        cwd: ROOT,
+        env: testEnv({ HUSH_HOME: myHome }),
+        extendEnv: false,
+        reject: false,
+        timeout: 120_000,
+      });
+      expect(r.stderr).toBe('');
+      expect(r.exitCode).toBe(0);
+      const t = r.stdout;
+      const a = /\n {2}(ws:\/\/127\.0\.0\.1:\d+) {4}\(relay A, pid (\d+)\)\n/.exec(t);
+      const b = /\n {2}(ws:\/\/127\.0\.0\.1:\d+) {4}\(relay B, pid (\d+)\): alice uses relay A, bob relay B\n/.exec(t);
+      expect(a).not.toBeNull();
+      expect(b).not.toBeNull();
+      expect(a![1]).not.toBe(b![1]);
+      expect(t).toMatch(/\n\$ mkdir \S+\/redis && redis-server --port \d+ .*--appendonly yes --appendfsync always/);
+      expect(t).toContain(`\n[alice] $ hush register --relay ${a![1]}\n`);
+      expect(t).toContain(`\n[bob] $ hush register --relay ${b![1]}\n`);
+      // Sent through relay A, fetched from relay B, and the reply the other way.
+      expect(t).toMatch(new RegExp(`\\[bob\\] \\$ hush pull\\n(.*\\n)? {2}\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d {2}alice: ${TEXTS[0]!.replace(/[.?!]/g, '\\$&')}\\n`));
+      expect(t).toMatch(/\[alice\] \$ hush pull\n {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}bob: Great news\. Noon works, see you there\.\n/);
+
+      // What Redis stored: the directory's public keys and sealed envelopes, no text, no sender.
+      const dump = t.slice(t.indexOf('# 9.'));
+      expect(dump).toMatch(/\$ redis-cli -u redis:\/\/127\.0\.0\.1:\d+\/0 --scan --pattern 'hush:\*'/);
+      expect(dump).toMatch(/ {4}alice {4}signPk \S+\.\.\.\n {4}bob {6}signPk \S+\.\.\.\n/);
+      expect(dump).toMatch(/mailboxes \(\d+ envelopes? waiting.*no sender is stored\):\n( {4}#\d+ {2}to [0-9a-f]{12}\.\.\. {2}\d+ bytes {2}[A-Za-z0-9+/]{64}\.\.\.\n)+/);
+      expect(dump).toMatch(/checked: none of the 3 message texts appears in the relay's \d+ files/);
+      for (const text of TEXTS) expect(dump).not.toContain(text);
+
+      // Both relays, Redis and the temp directory are gone; the user's home untouched.
+      const tmp = /Everything lives in (\S+) and is removed/.exec(t)![1]!;
+      expect(t).toContain(`# cleaned up ${tmp}`);
+      expect(existsSync(tmp)).toBe(false);
+      expect(alive(Number(a![2]))).toBe(false);
+      expect(alive(Number(b![2]))).toBe(false);
+      const redisPort = /redis-server --port (\d+)/.exec(t)![1]!;
+      const ps = await execa('sh', ['-c', `ps -eo args | grep -c '[r]edis-server 127.0.0.1:${redisPort}' || true`]);
+      expect(ps.stdout.trim()).toBe('0');
+      expect(readdirSync(myHome)).toEqual([]);
+    },
+  );
 });
