@@ -10,7 +10,7 @@
  * flushed and a long-running command (`hush relay`, `hush listen`) keeps the process alive.
  */
 import { createRequire } from 'node:module';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type * as CommanderModule from 'commander';
 import { ExitCode } from '../errors.js';
 import { COMMANDS, type CommandArgs, type CommandSpec, type GlobalOptions } from './commands/index.js';
 import { GLOBAL_OPTIONS } from './global-options.js';
@@ -19,9 +19,12 @@ import { reportError, reportUsage } from './run.js';
 
 // `import … from 'node:fs'` in ESM builds the module's ESM facade, which reads every export of
 // fs, including the lazy `fs.ReadStream` getter that loads Node's fs streams (~7 ms of a
-// `hush --help`); `require` does not. (commander stays an ESM import: the
-// module-logging hook of test/cli/foundation.test.ts sees only ESM imports.)
+// `hush --help`); `require` does not.
 const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+// commander is CommonJS: require() is cheaper than its ESM wrapper (see src/client/relay-client.ts).
+const { Command, CommanderError, InvalidArgumentError, Option } = createRequire(import.meta.url)('commander') as typeof CommanderModule;
+type Command = CommanderModule.Command;
+type Option = CommanderModule.Option;
 
 function parseFd(value: string): number {
   if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError('must be a file descriptor number');

@@ -15,7 +15,8 @@
  * reconnect logic: listen for 'close' and reconnect on top.
  */
 import { EventEmitter } from 'node:events';
-import WebSocket from 'ws';
+import { createRequire } from 'node:module';
+import type WebSocketClass from 'ws';
 import { RelayError } from '../errors.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { fromHex, toB64 } from '../protocol/encoding.js';
@@ -25,6 +26,12 @@ import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.
 import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
 import type { BlobStateFrame, ChunkFrame } from '../protocol/blob-frames.js';
 import { authSignedBytes, canonicalRelayUrl, encodeFrame, type HelloFrame, MAX_RELAY_FRAME_BYTES, type MailItem, parseRelayFrame, type RelayFrame } from '../protocol/frames.js';
+
+// ws is CommonJS: require() loads it with synchronous reads, its ESM wrapper through the ESM
+// loader's asynchronous ones and a lexer pass per file, which cost a command that connects
+// ~100 ms more on a busy 2-core machine (docs/PERFORMANCE.md, "Start-up").
+const WebSocket = createRequire(import.meta.url)('ws') as typeof WebSocketClass;
+type WebSocket = WebSocketClass;
 
 export interface RelayClientOptions {
   /**
