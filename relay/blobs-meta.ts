@@ -8,7 +8,8 @@
  * mail store's schema (relay/store.ts) is untouched. Keys are base64 signing keys, as in the
  * handlers; the uploader is stored because quotas are per uploader.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { sqliteDriver } from './cjs-deps.js';
 import { join } from 'node:path';
 
 export interface BlobRecord {
@@ -96,7 +97,7 @@ export class SqliteBlobMeta implements BlobMetaStore {
   private readonly db: Database.Database;
 
   constructor(dir: string) {
-    this.db = new Database(join(dir, 'index.sqlite'));
+    this.db = new (sqliteDriver())(join(dir, 'index.sqlite'));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');

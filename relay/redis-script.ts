@@ -4,7 +4,8 @@
  * SCRIPT FLUSH). Shared by relay/store-redis.ts and relay/prekeys-redis.ts.
  */
 import { createHash } from 'node:crypto';
-import { Command, type Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from './cjs-deps.js';
 
 export class Script {
   readonly sha: string;
@@ -17,7 +18,7 @@ export class Script {
 export async function runScript(redis: Redis, s: Script, keyList: readonly string[], args: readonly (string | Buffer | number)[], binary = false): Promise<unknown> {
   const call = (cmd: 'evalsha' | 'eval', head: string): Promise<unknown> =>
     binary
-      ? (redis.sendCommand(new Command(cmd, [head, keyList.length, ...keyList, ...args], { replyEncoding: null })) as Promise<unknown>)
+      ? (redis.sendCommand(new (ioredis().Command)(cmd, [head, keyList.length, ...keyList, ...args], { replyEncoding: null })) as Promise<unknown>)
       : (redis[cmd](head, keyList.length, ...keyList, ...args) as Promise<unknown>);
   try {
     return await call('evalsha', s.sha);

@@ -9,7 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { type WebSocket, WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
+import { wsModule } from './cjs-deps.js';
 import { UsageError } from '../src/errors.js';
 import { canonicalRelayUrl } from '../src/protocol/frames.js';
 import { DEFAULT_LIMITS, type RelayLimitsConfig } from './config.js';
@@ -140,7 +141,7 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   }
   // Made once listening, without a server of its own: in `server` mode a WebSocketServer
   // re-emits the http server's listen errors as its own 'error' events, which nobody handles.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
+  const wss = new (wsModule().WebSocketServer)({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
   for (const srv of servers) srv.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const listenUrl = `ws://${hostInUrl}:${port}`;

@@ -12,7 +12,8 @@
  * AOF (appendonly yes) unless allowVolatile, and warns on appendfsync everysec (the last second
  * of accepted mail can be lost when the Redis machine crashes).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { ioredis } from './cjs-deps.js';
 import { randomBytes } from '../src/crypto/nacl.js';
 import { DataError, UsageError } from '../src/errors.js';
 import { toB64 } from '../src/protocol/encoding.js';
@@ -83,7 +84,7 @@ export class RedisStore implements Store {
     } catch {
       throw new UsageError('BAD_FLAG', `--store ${JSON.stringify(url)} is not a redis:// url`, { hint: STORE_HINT });
     }
-    const redis = new Redis(url, {
+    const redis = new (ioredis().Redis)(url, {
       lazyConnect: true,
       enableAutoPipelining: true,
       maxRetriesPerRequest: 2,

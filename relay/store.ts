@@ -14,7 +14,8 @@
  * Token rows (schema 2) hold a delivery token's SHA-256 hash, its mailbox and its expiry: never
  * the token, never who holds it (docs/PROTOCOL.md §7.2 "Delivery tokens").
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { sqliteDriver } from './cjs-deps.js';
 import { closeSync, chmodSync, fdatasync, mkdirSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError, UsageError } from '../src/errors.js';
@@ -127,7 +128,7 @@ export class RelayStore {
     this.walFile = `${file}-wal`;
     let db: Database.Database | undefined;
     try {
-      db = new Database(file);
+      db = new (sqliteDriver())(file);
       db.pragma('journal_mode = WAL');
     } catch (e) {
       if (db?.open) db.close();
