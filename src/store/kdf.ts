@@ -1,13 +1,16 @@
 /**
  * The Argon2id adapter (the `Kdf` of src/crypto/keyring.ts): raw 32-byte output, type
- * argon2id, memory m KiB, t passes, p lanes, the keyring's 16-byte salt. argon2 is imported
- * lazily, so commands that never derive a key (and `hush --help`) do not load it.
+ * argon2id, memory m KiB, t passes, p lanes, the keyring's 16-byte salt. argon2 is required
+ * lazily, so commands that never derive a key (and `hush --help`) do not load it; require(),
+ * not import(), because it is CommonJS (see relay/cjs-deps.ts for why that is cheaper).
  *
  * Parameters for WRITING a keyring (init, passwd) are KDF_DEFAULT, or HUSH_KDF_PARAMS
  * ("m=8192,t=1,p=1"; any subset of m, t, p) for tests and small machines. Values outside
  * [KDF_FLOOR, KDF_CEILING] are a UsageError KDF_PARAMS_INVALID, raised before any work.
  * Reading a keyring always uses the parameters in its header (checked by checkKdfParams).
  */
+import { createRequire } from 'node:module';
+import type * as Argon2 from 'argon2';
 import { UsageError } from '../errors.js';
 import type { Kdf } from '../crypto/keyring.js';
 import { randomBytes } from '../crypto/nacl.js';
@@ -16,7 +19,7 @@ import { KDF_CEILING, KDF_DEFAULT, KDF_FLOOR, type KdfParams } from '../protocol
 export const SALT_BYTES = 16;
 
 export const argon2idKdf: Kdf = async (passphrase, params) => {
-  const argon2 = await import('argon2');
+  const argon2 = createRequire(import.meta.url)('argon2') as typeof Argon2;
   const out = await argon2.hash(Buffer.from(passphrase), {
     raw: true,
     type: argon2.argon2id,
