@@ -25,19 +25,24 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Runs the demo to its end with the user's own home set (it must stay untouched); its transcript. */
+async function demo(args: string[], myHome: string): Promise<string> {
+  const r = await execa('node', [path.join(ROOT, 'scripts', 'demo.mjs'), ...args], {
+    cwd: ROOT,
+    env: testEnv({ HUSH_HOME: myHome, HUSH_PASSPHRASE: 'not the demo one' }),
+    extendEnv: false,
+    reject: false,
+    timeout: 120_000,
+  });
+  expect(r.stderr).toBe('');
+  expect(r.exitCode).toBe(0);
+  return r.stdout;
+}
+
 describe('npm run demo', () => {
   it('prints a transcript of alice and bob talking, shows only ciphertext on the relay, cleans up, exits 0', async () => {
     const myHome = await makeHome('hush-demo-user-');
-    const r = await execa('node', [path.join(ROOT, 'scripts', 'demo.mjs')], {
-      cwd: ROOT,
-      env: testEnv({ HUSH_HOME: myHome, HUSH_PASSPHRASE: 'not the demo one' }),
-      extendEnv: false,
-      reject: false,
-      timeout: 120_000,
-    });
-    expect(r.stderr).toBe('');
-    expect(r.exitCode).toBe(0);
-    const t = r.stdout;
+    const t = await demo([], myHome);
 
     // The steps, narrated as commands a user would type.
     for (const line of [
@@ -111,16 +116,7 @@ describe('npm run demo', () => {
     '--redis: alice on relay A and bob on relay B of one Redis talk; Redis holds only ciphertext; everything stops, exit 0',
     async () => {
       const myHome = await makeHome('hush-demo-redis-user-');
-      const r = await execa('node', [path.join(ROOT, 'scripts', 'demo.mjs'), '--redis'], {
-        cwd: ROOT,
-        env: testEnv({ HUSH_HOME: myHome }),
-        extendEnv: false,
-        reject: false,
-        timeout: 120_000,
-      });
-      expect(r.stderr).toBe('');
-      expect(r.exitCode).toBe(0);
-      const t = r.stdout;
+      const t = await demo(['--redis'], myHome);
       const a = /\n {2}(ws:\/\/127\.0\.0\.1:\d+) {4}\(relay A, pid (\d+)\)\n/.exec(t);
       const b = /\n {2}(ws:\/\/127\.0\.0\.1:\d+) {4}\(relay B, pid (\d+)\): alice uses relay A, bob relay B\n/.exec(t);
       expect(a).not.toBeNull();
