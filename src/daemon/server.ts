@@ -4,7 +4,7 @@
  * (./rpc.ts for the format, ./methods.ts for the methods, docs/RPC.md for both).
  *
  * Life cycle:
- *   start(): the place (./socket-path.ts) is made 0700; a live daemon there is refused
+ *   start(): the place (./socket-path.cts) is made 0700; a live daemon there is refused
  *     (DAEMON_RUNNING, exit 2); a stale socket or pid file (kill -9) is replaced; the socket
  *     is created under umask 077 (mode 0600); the listen starts.
  *   stop(): no new connections; requests in flight finish; the listen ends; the outbox is
@@ -21,7 +21,7 @@ import { openSession, quarantinedEvent, type Session } from '../cli/messaging.js
 import type { Unlocked } from '../store/keyring-store.js';
 import { atomicWriteFile } from '../store/fsutil.js';
 import { DEFAULT_MAX_LINE_BYTES, encode, errorObject, parseRequestLine, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from './rpc.js';
-import { type DaemonPaths, daemonPaths, MAX_SOCKET_PATH, unsafeReason } from './socket-path.js';
+import { type DaemonPaths, daemonPaths, MAX_SOCKET_PATH, unsafeReason } from './socket-path.cjs';
 import { METHODS } from './methods.js';
 import { SendBatcher, senderFor } from './send-batcher.js';
 
