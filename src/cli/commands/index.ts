@@ -66,6 +66,11 @@ export interface DaemonBackend {
    * this command's relay settings differ from the daemon's: it then opens a session of its own.
    */
   sender?(ctx: CommandContext): Promise<BatchSender | undefined>;
+  /**
+   * The home's mode warnings (src/store/paths.ts homeWarnings), checked for this command: the
+   * daemon lets requests that arrive while one check is under way share it.
+   */
+  homeWarnings?(home: string): Promise<string[]>;
 }
 
 /** What a send through the daemon's shared sender came to (hush send prints it as the direct path would). */
