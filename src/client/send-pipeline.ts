@@ -92,9 +92,15 @@ export class SendPipeline {
   private completions: QueuedMessage[] = [];
   private completing: Promise<void> | undefined;
 
+  /**
+   * `completeAtDrain`: commit the completions once, in drain(), instead of after each tick of
+   * answers (the daemon's shared sender answers its requests only after drain() anyway, and
+   * every commit is an fsync on the event loop; src/daemon/send-batcher.ts).
+   */
   constructor(
     private readonly m: Messenger,
     private readonly window: number,
+    private readonly completeAtDrain = false,
   ) {}
 
   /** Resolves once the send has STARTED (back-pressure for streaming input). */
@@ -167,7 +173,7 @@ export class SendPipeline {
   }
 
   private scheduleCompletions(): void {
-    if (this.completing) return;
+    if (this.completing || this.completeAtDrain) return;
     this.completing = new Promise<void>((resolve) =>
       setImmediate(() => {
         this.completing = undefined;

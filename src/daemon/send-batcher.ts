@@ -10,8 +10,10 @@
  *      reported to the batch's first request;
  *   3. every request's messages sealed and stored (history + outbox) in ONE store transaction,
  *      in arrival order: per recipient the send times increase in the order requests came;
- *   4. all of them submitted to one pipeline on the open connection, in that order, and each
- *      request answered once the relay accepted (or refused) every message it holds.
+ *   4. all of them submitted to one pipeline on the open connection, in that order; once the
+ *      relay answered every one, their completions committed in ONE transaction (not one per
+ *      tick of answers: each commit is an fsync on the event loop), and each request answered
+ *      with what the relay accepted (or refused).
  *
  * Exactly-once is the outbox's, as for every send: a message is in the outbox (committed)
  * before the relay sees it and leaves it only once the relay accepted it, so a daemon killed at
@@ -207,7 +209,7 @@ export class SendBatcher implements BatchSender {
         }
       });
       // 4. One pipeline, in order (submit resolves once each send has started).
-      pipe = m.sendPipeline();
+      pipe = m.sendPipeline({ completeAtDrain: true }); // one completion commit per batch
       for (const q of queued) await pipe.submit(q);
     } catch (e) {
       m.off('sent', onSent);
