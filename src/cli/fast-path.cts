@@ -180,7 +180,10 @@ function exchange(socket: Net.Socket, line: string): Promise<Outcome> {
     const finish = (o: Outcome): void => {
       if (done) return;
       done = true;
-      socket.end();
+      // The answer is in and its output written (stdout and stderr are synchronous for files
+      // and pipes): close at once rather than end() and wait for the daemon's side to close,
+      // which would keep this process alive until the daemon's event loop gets to it.
+      socket.destroy();
       resolve(o);
     };
     socket.setEncoding('utf8');
