@@ -42,7 +42,7 @@ export default tseslint.config(
     // Type-aware rules, on the TypeScript files only (tsconfig.json covers them all). A promise
     // nobody awaits hides its rejection; a switch that misses a union member hides a new case
     // (a `default:` clause counts as handling the rest: it is a decision, not an omission).
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.cts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -66,7 +66,7 @@ export default tseslint.config(
     'the relay is blind: protocol and signature checks only',
   ),
   {
-    files: ['src/**/*.ts', 'relay/**/*.ts'],
+    files: ['src/**/*.{ts,cts}', 'relay/**/*.ts'],
     ignores: ['src/cli/**', 'relay/main.ts'],
     rules: {
       'no-console': 'error',
@@ -76,5 +76,11 @@ export default tseslint.config(
   {
     files: ['scripts/**/*.{js,mjs}', 'bin/**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } },
+  },
+  {
+    // bin/ is CommonJS (bin/package.json; bin/hush.js says why).
+    files: ['bin/**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -5,6 +5,9 @@ import { SlowFirst } from './test/slow-first.js';
 // cli (the real binary, two homes, execa), hostile (issue #6). `npm test` runs them all.
 // Timeouts are per project: vitest does not pass the root test options down to projects.
 const common = { testTimeout: 60_000, hookTimeout: 60_000 };
+// CommonJS TypeScript (.cts: bin/hush.js's fast path, src/cli/fast-path.cts) is TypeScript too;
+// vite's default filter compiles only .ts, .mts and .tsx.
+const ts = { esbuild: { include: /\.([cm]?ts|tsx)$/ } };
 
 // Most test time is spent waiting on real child processes (relays, the CLI, redis-server, tmux), not
 // on this process's CPU: run several files at once. vitest's default is one worker per core minus
@@ -20,10 +23,10 @@ export default defineConfig({
     // Longest files first, from a table, the same in a fresh clone as here (test/slow-first.ts).
     sequence: { sequencer: SlowFirst },
     projects: [
-      { test: { ...common, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { test: { ...common, name: 'integration', include: ['test/integration/**/*.test.ts'] } },
-      { test: { ...common, name: 'cli', include: ['test/cli/**/*.test.ts'] } },
-      { test: { ...common, name: 'hostile', include: ['test/hostile/**/*.test.ts'] } },
+      { ...ts, test: { ...common, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { ...ts, test: { ...common, name: 'integration', include: ['test/integration/**/*.test.ts'] } },
+      { ...ts, test: { ...common, name: 'cli', include: ['test/cli/**/*.test.ts'] } },
+      { ...ts, test: { ...common, name: 'hostile', include: ['test/hostile/**/*.test.ts'] } },
     ],
   },
 });

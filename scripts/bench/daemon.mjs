@@ -21,7 +21,7 @@ async function withDaemon(fn) {
   const d = await startServer(NODE, [HUSH, '--home', w.home('alice'), 'daemon'], { env: w.env });
   if (!d.url.startsWith('hush daemon ready:')) throw new Error(`unexpected daemon line: ${d.url}`);
   try {
-    const { daemonPaths } = await dist('src/daemon/socket-path.js');
+    const { daemonPaths } = await dist('src/daemon/socket-path.cjs');
     return await fn(w, daemonPaths(w.home('alice')).socket);
   } finally {
     await stopChild(d.child);

@@ -19,7 +19,7 @@ export async function homePaths(ctx: CommandContext, opts: { create?: boolean } 
     for (const w of warnings) ctx.out.warn(w);
     return paths;
   }
-  for (const w of await homeWarnings(home)) ctx.out.warn(w);
+  for (const w of await (ctx.backend?.homeWarnings ?? homeWarnings)(home)) ctx.out.warn(w);
   return hushPaths(home);
 }
 

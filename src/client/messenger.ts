@@ -351,8 +351,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   /** A pipelined sender on the current connection (see SendPipeline). */
-  sendPipeline(): SendPipeline {
-    return new SendPipeline(this, this.window);
+  sendPipeline(opts: { completeAtDrain?: boolean } = {}): SendPipeline {
+    return new SendPipeline(this, this.window, opts.completeAtDrain === true);
   }
 
   /**

@@ -92,10 +92,24 @@ export class SendPipeline {
   private completions: QueuedMessage[] = [];
   private completing: Promise<void> | undefined;
 
+  /**
+   * `completeAtDrain` (the daemon's shared sender, src/daemon/send-batcher.ts): the completions
+   * are committed once per drain() instead of after each tick of answers (every commit is an
+   * fsync on the event loop), and drain() reports them ('sent') and returns BEFORE that commit,
+   * which starts on the next turn of the event loop: the owner answers its clients (the relay
+   * accepted every message) while the commit runs, and awaits `committed` before anything else
+   * reads the outbox. Exactly-once is unchanged: a message accepted but not yet completed stays
+   * in the outbox, as it does between the relay's answer and the commit on the direct path,
+   * and a crash there sends it again, which the receiver drops as a duplicate.
+   */
   constructor(
     private readonly m: Messenger,
     private readonly window: number,
+    private readonly completeAtDrain = false,
   ) {}
+
+  /** completeAtDrain: the commit drain() started (rejects when it failed: the messages stay in the outbox). */
+  committed: Promise<void> = Promise.resolve();
 
   /** Resolves once the send has STARTED (back-pressure for streaming input). */
   async submit(q: QueuedMessage): Promise<void> {
@@ -110,6 +124,25 @@ export class SendPipeline {
 
   async drain(): Promise<DrainResult> {
     while (this.tasks.length > 0) await Promise.all(this.tasks.splice(0));
+    if (this.completeAtDrain) {
+      const batch = this.completions;
+      this.completions = [];
+      this.report(batch);
+      if (batch.length > 0) {
+        this.committed = new Promise<void>((resolve, reject) =>
+          setImmediate(() => {
+            try {
+              this.commit(batch);
+              resolve();
+            } catch (e) {
+              reject(e instanceof Error ? e : new Error(String(e)));
+            }
+          }),
+        );
+        this.committed.catch(() => undefined); // the owner awaits it
+      }
+      return { sent: this.sent, failed: [...this.failed] };
+    }
     await this.flushCompletions();
     return { sent: this.sent, failed: [...this.failed] };
   }
@@ -167,7 +200,7 @@ export class SendPipeline {
   }
 
   private scheduleCompletions(): void {
-    if (this.completing) return;
+    if (this.completing || this.completeAtDrain) return;
     this.completing = new Promise<void>((resolve) =>
       setImmediate(() => {
         this.completing = undefined;
@@ -181,9 +214,17 @@ export class SendPipeline {
     const batch = this.completions;
     this.completions = [];
     if (batch.length === 0) return;
+    this.commit(batch);
+    this.report(batch);
+  }
+
+  private commit(batch: readonly QueuedMessage[]): void {
     this.m.store.transaction(() => {
       for (const q of batch) this.m.store.completeOutbox(q.eid);
     });
+  }
+
+  private report(batch: readonly QueuedMessage[]): void {
     for (const q of batch) {
       if (!q.control) this.sent++; // receipts are not counted as messages
       this.m.reportSent(q);

@@ -14,7 +14,7 @@
  */
 import * as net from 'node:net';
 import { CLIENT_ENV_KEYS, encode, exitCodeOf, type RpcResponse } from './rpc.js';
-import { daemonPaths, unsafeReason } from './socket-path.js';
+import { daemonPaths, unsafeReason } from './socket-path.cjs';
 
 export interface DaemonCall {
   home: string;

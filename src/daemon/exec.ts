@@ -40,6 +40,23 @@ export interface ExecRequest {
 
 export type Write = (stream: 'stdout' | 'stderr', text: string) => void;
 
+/**
+ * The daemon's environment without the client's keys, copied once: spreading process.env
+ * calls into C++ for every variable (~0.2 ms a request under load, 5% of a JSON-RPC send).
+ */
+const baseEnvs = new WeakMap<NodeJS.ProcessEnv, NodeJS.ProcessEnv>();
+
+/** The daemon's environment as a plain object without the client's keys (copied once per object). */
+export function baseEnv(daemonEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  let base = baseEnvs.get(daemonEnv);
+  if (!base) {
+    base = { ...daemonEnv };
+    for (const k of CLIENT_ENV_KEYS) delete base[k];
+    baseEnvs.set(daemonEnv, base);
+  }
+  return base;
+}
+
 function fakeStream(tty: boolean, depth: number, write: (s: string) => void): NodeJS.WriteStream {
   return {
     isTTY: tty,
@@ -65,8 +82,7 @@ export interface ExecResult {
  * `structured`: a method of ./methods.ts runs it (a few more commands allowed).
  */
 export async function execCommand(home: string, daemonEnv: NodeJS.ProcessEnv, backend: DaemonBackend, req: ExecRequest, write: Write, structured = false): Promise<ExecResult> {
-  const env: NodeJS.ProcessEnv = { ...daemonEnv };
-  for (const k of CLIENT_ENV_KEYS) delete env[k];
+  const env: NodeJS.ProcessEnv = { ...baseEnv(daemonEnv) };
   for (const k of CLIENT_ENV_KEYS) if (typeof req.env[k] === 'string') env[k] = req.env[k];
   const t = req.terminal;
   const out = createOutput({

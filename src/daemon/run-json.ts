@@ -26,8 +26,7 @@ export function invalid(message: string): RpcError {
 export async function runJson(d: Daemon, command: string, args: ExecRequest['args'], opts: ExecRequest['opts'], input?: string): Promise<Record<string, unknown>[]> {
   let stdout = '';
   const g = d.o.ctx.global;
-  const env: ExecRequest['env'] = {};
-  for (const k of CLIENT_ENV_KEYS) if (typeof d.o.ctx.env[k] === 'string') env[k] = d.o.ctx.env[k];
+  const env = clientEnv(d.o.ctx.env);
   const exec = (): ReturnType<typeof execCommand> =>
     execCommand(
       d.o.home,
@@ -56,3 +55,16 @@ export async function runJson(d: Daemon, command: string, args: ExecRequest['arg
 }
 
 export const byEvent = (lines: Record<string, unknown>[], event: string): Record<string, unknown>[] => lines.filter((l) => l.event === event);
+
+const clientEnvs = new WeakMap<NodeJS.ProcessEnv, Partial<Record<(typeof CLIENT_ENV_KEYS)[number], string>>>();
+
+/** The daemon's own values of the client keys, for its structured methods (read once: process.env reads are slow). */
+function clientEnv(env: NodeJS.ProcessEnv): Partial<Record<(typeof CLIENT_ENV_KEYS)[number], string>> {
+  let e = clientEnvs.get(env);
+  if (!e) {
+    e = {};
+    for (const k of CLIENT_ENV_KEYS) if (typeof env[k] === 'string') e[k] = env[k];
+    clientEnvs.set(env, e);
+  }
+  return e;
+}

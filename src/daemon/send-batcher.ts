@@ -10,8 +10,11 @@
  *      reported to the batch's first request;
  *   3. every request's messages sealed and stored (history + outbox) in ONE store transaction,
  *      in arrival order: per recipient the send times increase in the order requests came;
- *   4. all of them submitted to one pipeline on the open connection, in that order, and each
- *      request answered once the relay accepted (or refused) every message it holds.
+ *   4. all of them submitted to one pipeline on the open connection, in that order; once the
+ *      relay answered every one, each request answered with what the relay accepted (or
+ *      refused) while their completions are committed in ONE transaction (not one per tick of
+ *      answers: each commit is an fsync on the event loop); the batch ends after that commit
+ *      (src/client/send-pipeline.ts, completeAtDrain).
  *
  * Exactly-once is the outbox's, as for every send: a message is in the outbox (committed)
  * before the relay sees it and leaves it only once the relay accepted it, so a daemon killed at
@@ -207,7 +210,7 @@ export class SendBatcher implements BatchSender {
         }
       });
       // 4. One pipeline, in order (submit resolves once each send has started).
-      pipe = m.sendPipeline();
+      pipe = m.sendPipeline({ completeAtDrain: true }); // one completion commit per batch
       for (const q of queued) await pipe.submit(q);
     } catch (e) {
       m.off('sent', onSent);
@@ -222,9 +225,14 @@ export class SendBatcher implements BatchSender {
         // A delivery token for a contact written to for the first time (one sync at a time).
         if (!this.broken) this.tokens = this.tokens.then(() => m.syncTokens()).catch(() => undefined);
         await this.tokens;
-        // Receipts wait in the outbox too; only messages (with a history row) are counted.
+        // Receipts wait in the outbox too; only messages (with a history row) are counted, once
+        // the accepted ones have left it.
+        if (failed.length > 0) await pipe.committed;
         const kept = failed.length === 0 ? 0 : m.store.listOutbox().filter((e) => m.store.findMessage(e.msgId, 'out') !== undefined).length;
+        // Answered now (the relay accepted every message); the completion commit runs meanwhile,
+        // and this batch ends (the next one may flush the outbox) once it is done.
         for (const r of live) r.resolve({ notes: r.notes, sent: r.sent, failed: r.failed, kept, relayUrl: s.relay.url });
+        await pipe.committed;
       } catch (e) {
         for (const r of live) r.reject(e);
         this.broken = true;

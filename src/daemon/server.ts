@@ -4,7 +4,7 @@
  * (./rpc.ts for the format, ./methods.ts for the methods, docs/RPC.md for both).
  *
  * Life cycle:
- *   start(): the place (./socket-path.ts) is made 0700; a live daemon there is refused
+ *   start(): the place (./socket-path.cts) is made 0700; a live daemon there is refused
  *     (DAEMON_RUNNING, exit 2); a stale socket or pid file (kill -9) is replaced; the socket
  *     is created under umask 077 (mode 0600); the listen starts.
  *   stop(): no new connections; requests in flight finish; the listen ends; the outbox is
@@ -20,8 +20,9 @@ import type { CommandContext, DaemonBackend } from '../cli/commands/index.js';
 import { openSession, quarantinedEvent, type Session } from '../cli/messaging.js';
 import type { Unlocked } from '../store/keyring-store.js';
 import { atomicWriteFile } from '../store/fsutil.js';
+import { homeWarnings } from '../store/paths.js';
 import { DEFAULT_MAX_LINE_BYTES, encode, errorObject, parseRequestLine, RpcCode, type RpcNotification, type RpcRequest, type RpcResponse } from './rpc.js';
-import { type DaemonPaths, daemonPaths, MAX_SOCKET_PATH, unsafeReason } from './socket-path.js';
+import { type DaemonPaths, daemonPaths, MAX_SOCKET_PATH, unsafeReason } from './socket-path.cjs';
 import { METHODS } from './methods.js';
 import { SendBatcher, senderFor } from './send-batcher.js';
 
@@ -80,6 +81,7 @@ export class Daemon {
   private resolveStopped!: (reason: string) => void;
   readonly backend: DaemonBackend;
   private readonly batcher: SendBatcher;
+  private warningsCheck: Promise<string[]> | undefined;
 
   constructor(readonly o: DaemonOptions) {
     this.paths = daemonPaths(o.home);
@@ -91,6 +93,13 @@ export class Daemon {
         if (row <= this.cursor) return;
         this.cursor = row;
         void atomicWriteFile(this.paths.cursor, `${row}\n`).catch(() => undefined); // a number, not a secret; best effort
+      },
+      // One stat of the home for the requests that arrive while it runs (64 JSON-RPC sends in
+      // flight need not stat it 64 times); a request after it settles starts a new one.
+      homeWarnings: (home) => {
+        if (home !== this.o.home) return homeWarnings(home);
+        this.warningsCheck ??= homeWarnings(home).finally(() => (this.warningsCheck = undefined));
+        return this.warningsCheck;
       },
     };
     // Sends share one session of their own (./send-batcher.ts), opened at the first send.

@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
-import { hush, type HushResult, makeHome } from './helpers.js';
+import { hush, type HushResult, makeHome, ROOT } from './helpers.js';
 import { type Child, historyOf, jsonOf, newUser, outboxSize, spawnHush, type TestUser } from './messaging-helpers.js';
 
 let relay: RelayProc;
@@ -85,7 +85,10 @@ class Rpc {
   }
 }
 
-/** A node --import hook that logs every module URL the child resolves. */
+/**
+ * Hooks that log every module the child loads: ESM URLs (an --import resolve hook) and CommonJS
+ * files (a --require wrapper of the resolver; bin/hush.js and its fast path are CommonJS).
+ */
 async function moduleLog(): Promise<{ nodeArgs: string[]; loaded: () => Promise<string> }> {
   const dir = await makeHome('hush-hook-');
   const log = path.join(dir, 'loaded.txt');
@@ -96,8 +99,13 @@ async function moduleLog(): Promise<{ nodeArgs: string[]; loaded: () => Promise<
   );
   const register = path.join(dir, 'register.mjs');
   await fsp.writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
+  const cjs = path.join(dir, 'require.cjs');
+  await fsp.writeFile(
+    cjs,
+    `const M = require('node:module');\nconst { appendFileSync } = require('node:fs');\nconst r = M._resolveFilename;\nM._resolveFilename = function (...a) {\n  const f = r.apply(this, a);\n  appendFileSync(${JSON.stringify(log)}, f + '\\n');\n  return f;\n};\n`,
+  );
   await fsp.writeFile(log, '');
-  return { nodeArgs: ['--import', `file://${register}`], loaded: () => fsp.readFile(log, 'utf8') };
+  return { nodeArgs: ['--require', cjs, '--import', `file://${register}`], loaded: () => fsp.readFile(log, 'utf8') };
 }
 
 /** alice's command through the daemon (no passphrase anywhere) or directly (--no-daemon, passphrase in env). */
@@ -236,9 +244,15 @@ describe('the daemon', () => {
     const s = await hush(['send', 'bob', 'by the fast path'], { home: alice.home, nodeArgs: hook.nodeArgs });
     expect(s).toMatchObject({ exitCode: 0, stdout: '' });
     expect(s.stderr).toMatch(/(^|\n)sent 1 message to bob\n$/);
-    const fast = await hook.loaded();
-    expect(fast).toMatch(/cli\/fast-path\.js/);
-    expect(fast).not.toMatch(/commander|cli\/main\.js|better-sqlite3|argon2/);
+    // Nothing but node's own modules and the fast path's three CommonJS files: no ESM module
+    // (Node's ESM loader is never needed), no commander, SQLite or argon2.
+    const fast = (await hook.loaded()).split('\n').filter((l) => l !== '' && !l.startsWith('node:') && !l.includes('hush-hook-'));
+    expect([...new Set(fast.map((f) => path.relative(ROOT, f.replace(/^file:\/\//, ''))))].sort()).toEqual([
+      'bin/hush.js',
+      'dist/src/cli/fast-path.cjs',
+      'dist/src/cli/fast-table.cjs',
+      'dist/src/daemon/socket-path.cjs',
+    ]);
     const viaStdin = await moduleLog();
     const t = await hush(['send', 'bob'], { home: alice.home, input: 'through the normal CLI\n', nodeArgs: viaStdin.nodeArgs });
     expect(t).toMatchObject({ exitCode: 0, stdout: '' }); // no passphrase here: the daemon sent it

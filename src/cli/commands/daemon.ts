@@ -17,7 +17,7 @@ import { homePaths, unlockHome } from '../common.js';
 import { requireRelay } from '../messaging.js';
 import { DEFAULT_MAX_LINE_BYTES } from '../../daemon/rpc.js';
 import { canConnect, Daemon } from '../../daemon/server.js';
-import { daemonPaths } from '../../daemon/socket-path.js';
+import { daemonPaths } from '../../daemon/socket-path.cjs';
 import type { CommandRun } from './index.js';
 
 export const DEFAULT_IDLE_LOCK = '8h';

@@ -10,6 +10,9 @@
  *   2. add an entry below: { name: 'foo', summary: '...', args: [...], options: [...],
  *        load: () => import('./foo.js') }
  *   3. add a row to README.md's Commands table.
+ * Changing the arguments or options of a command `hush daemon` runs (src/daemon/rpc.ts
+ * DAEMON_COMMANDS) or a global option: `npm run build && node scripts/gen-fast-table.mjs`
+ * (bin/hush.js's fast path reads a generated copy; test/unit/fast-table.test.ts checks it).
  * Throw HushError subclasses (src/errors.ts) for every failure; never print or exit yourself:
  * print through ctx.out (src/cli/output.ts), and the error boundary in main.ts sets the exit code.
  *
@@ -66,6 +69,11 @@ export interface DaemonBackend {
    * this command's relay settings differ from the daemon's: it then opens a session of its own.
    */
   sender?(ctx: CommandContext): Promise<BatchSender | undefined>;
+  /**
+   * The home's mode warnings (src/store/paths.ts homeWarnings), checked for this command: the
+   * daemon lets requests that arrive while one check is under way share it.
+   */
+  homeWarnings?(home: string): Promise<string[]>;
 }
 
 /** What a send through the daemon's shared sender came to (hush send prints it as the direct path would). */

@@ -1,7 +1,9 @@
 /**
  * Where a home's daemon lives and whether that place is safe to use, for both sides: the
- * daemon (./server.ts) and the CLI's connector (./connector.ts). Light: node:fs and node:path
- * only, so a command that finds no daemon pays almost nothing.
+ * daemon (./server.ts) and the CLI's connector (./connector.ts) and fast path
+ * (src/cli/fast-path.cts). CommonJS (.cts) so that the fast path, which loads no ESM module,
+ * can require it; light: node:fs and node:path only, so a command that finds no daemon pays
+ * almost nothing.
  *
  *   <home>/daemon/            mode 0700, owned by the user (refused otherwise)
  *   <home>/daemon/hush.sock   the Unix socket, mode 0600
@@ -12,12 +14,8 @@
  * socket's safety rests on these modes: only the user (and root) can reach the socket
  * (docs/SECURITY.md, "The daemon").
  */
-import { createRequire } from 'node:module';
+import { lstatSync } from 'node:fs';
 import * as path from 'node:path';
-
-// `require`, not `import … from 'node:fs'`: the ESM facade of fs costs a few ms of every CLI
-// start (src/cli/main.ts says why), and the CLI's fast path (src/cli/fast-path.ts) reads this.
-const { lstatSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
 
 export interface DaemonPaths {
   dir: string;
