@@ -19,12 +19,35 @@ import WebSocket from 'ws';
 import { RelayError } from '../errors.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { fromHex, toB64 } from '../protocol/encoding.js';
-import { BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin } from '../protocol/blob-binary.js';
+import { BLOB_BIN_HEADER_BYTES, BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin, writeBlobBinHeader } from '../protocol/blob-binary.js';
 import { envelopeId } from '../protocol/envelope.js';
 import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.js';
 import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
 import type { BlobStateFrame, ChunkFrame } from '../protocol/blob-frames.js';
 import { authSignedBytes, canonicalRelayUrl, encodeFrame, type HelloFrame, MAX_RELAY_FRAME_BYTES, type MailItem, parseRelayFrame, type RelayFrame } from '../protocol/frames.js';
+
+/**
+ * Whether this connection's frames may go with an all-zero masking key (docs/SECURITY.md,
+ * "WebSocket masking"): over TLS (wss:, where no intermediary reads the frames) and on
+ * loopback (no intermediary at all). Masking defends a transparent proxy on a plain ws: path
+ * against bytes chosen by a script in a browser; it costs a pass over every byte sent (a
+ * quarter of an upload's CPU time in JavaScript), and the relay skips unmasking a zero key.
+ */
+export function unmaskedOk(url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol === 'wss:') return true;
+  const h = u.hostname.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0);
+};
 
 export interface RelayClientOptions {
   /**
@@ -186,7 +209,12 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private static async dial(url: string, opts: RelayClientOptions): Promise<RelayClient> {
     const signUrl = canonicalRelayUrl(opts.expectedUrl ?? url);
     const timeoutMs = opts.timeoutMs ?? 15_000;
-    const ws = new WebSocket(url, { maxPayload: MAX_RELAY_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(url, {
+      maxPayload: MAX_RELAY_FRAME_BYTES,
+      perMessageDeflate: false,
+      handshakeTimeout: timeoutMs,
+      ...(unmaskedOk(url) ? { generateMask: zeroMask } : {}),
+    });
     const hello = await new Promise<HelloFrame>((resolve, reject) => {
       const timer = setTimeout(() => {
         ws.terminate();
@@ -377,6 +405,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
     if (this.binaryBlobs) return this.call('blob', 'blob-put', (id) => this.ws.send(encodeBlobBin('put', Number(id), fromHex(blob, 'blob id'), i, data), { binary: true }));
     return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
+  }
+
+  /**
+   * blobPut of a sealed chunk that sits after BLOB_BIN_HEADER_BYTES unwritten bytes of `framed`
+   * (sealChunkAfter): on a binary relay the header is written there and the buffer sent as it
+   * is, no copy of the chunk.
+   */
+  blobPutFramed(blob: string, i: number, framed: Buffer): Promise<BlobStateFrame> {
+    if (!this.binaryBlobs) return this.blobPut(blob, i, framed.subarray(BLOB_BIN_HEADER_BYTES));
+    return this.call('blob', 'blob-put', (id) => this.ws.send(writeBlobBinHeader(framed, 'put', Number(id), fromHex(blob, 'blob id'), i), { binary: true }));
   }
 
   blobFinish(blob: string): Promise<BlobStateFrame> {
