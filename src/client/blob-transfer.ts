@@ -179,6 +179,20 @@ export interface UploadOptions {
   resume?: { blob: string; key: Uint8Array };
   /** Called once the relay named the blob, before any chunk is sent (to record it for a resume). */
   onBegun?: (blob: string, key: Uint8Array) => Promise<void>;
+  /**
+   * Called with the whole descriptor before the first chunk is sent (the file is hashed first):
+   * the file message can go out while the upload runs, and the recipient save it meanwhile
+   * from a relay that streams blobs (§7.9). Without it the hash is taken during the upload.
+   */
+  onReady?: (descriptor: UploadResult['descriptor']) => Promise<void>;
+}
+
+/** SHA-256 of the whole source, read chunk by chunk. */
+async function hashSource(src: ChunkSource): Promise<Buffer> {
+  const h = createHash('sha256');
+  const n = chunkCount(src.size, CHUNK_SIZE);
+  for (let i = 0; i < n; i++) h.update(await src.read(i, chunkPlainLength(src.size, CHUNK_SIZE, i)));
+  return h.digest();
 }
 
 /**
@@ -204,7 +218,9 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
     }
     const begun = state;
     const blob = fromHex(begun.blob, 'blob id');
-    for (let i = 0; i < begun.have; i++) hash.update(await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i)));
+    const early = o.onReady ? await hashSource(src) : undefined;
+    if (early) await o.onReady!({ blob, key, size, chunk: CHUNK_SIZE, sha256: early });
+    else for (let i = 0; i < begun.have; i++) hash.update(await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i)));
     const resumed = Math.min(size, begun.have * CHUNK_SIZE);
     let turn: Promise<void> = Promise.resolve();
     let sent = resumed;
@@ -230,14 +246,14 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
         }
       },
       (_i, buf) => {
-        hash.update(buf); // here, in index order (the reads of the window may finish in any order)
+        if (!early) hash.update(buf); // here, in index order (the reads of the window may finish in any order)
         sent += buf.length;
         onProgress?.(sent, size);
       },
     );
     await src.check?.();
     await client.blobFinish(begun.blob);
-    return { descriptor: { blob, key, size, chunk: CHUNK_SIZE, sha256: hash.digest() }, resumed };
+    return { descriptor: { blob, key, size, chunk: CHUNK_SIZE, sha256: early ?? hash.digest() }, resumed };
   } finally {
     await src.close();
   }

@@ -421,8 +421,18 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.request('blob', { t: 'blob-finish', blob });
   }
 
+  /**
+   * ms this relay lets a get of a chunk not yet uploaded wait (its hello's `limits.blobWait`,
+   * §7.9 "Streaming"), or undefined for an older relay, which refuses gets of an unfinished blob.
+   */
+  get blobWaitMs(): number | undefined {
+    return this.hello.limits.blobWait;
+  }
+
+  /** Chunk `i` of a blob; on a streaming relay it may wait for the uploader, so its timeout is ours plus the relay's wait. */
   blobGet(blob: string, i: number): Promise<ChunkFrame> {
-    return this.request('chunk', { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) });
+    const body = { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) };
+    return this.call('chunk', 'blob-get', (id) => this.ws.send(encodeFrame({ ...body, id })), this.timeoutMs + (this.blobWaitMs ?? 0));
   }
 
   /** The recipient's ack: the relay deletes the blob once every recipient acked. */
@@ -454,15 +464,15 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   /** Sends a request (`send` writes it with its id: decimal, 1..2^32-1, so binary frames can carry it) and waits for its answer. */
-  private call<T extends RelayFrame['t']>(expect: T, what: string, send: (id: string) => void): Promise<Extract<RelayFrame, { t: T }>> {
+  private call<T extends RelayFrame['t']>(expect: T, what: string, send: (id: string) => void, timeoutMs = this.timeoutMs): Promise<Extract<RelayFrame, { t: T }>> {
     if (this.closedInfo) return Promise.reject(closeError(this.closedInfo.code, this.closedInfo.reason));
     if (this.nextId > MAX_BIN_REQUEST_ID) this.nextId = 1;
     const id = String(this.nextId++);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
-        reject(new RelayError('RELAY_TIMEOUT', `the relay did not answer ${what} within ${this.timeoutMs} ms`, { hint: 'the relay may be overloaded; retry' }));
-      }, this.timeoutMs);
+        reject(new RelayError('RELAY_TIMEOUT', `the relay did not answer ${what} within ${timeoutMs} ms`, { hint: 'the relay may be overloaded; retry' }));
+      }, timeoutMs);
       this.waiters.set(id, {
         timer,
         reject,
