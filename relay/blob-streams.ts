@@ -37,6 +37,8 @@ export interface StreamDeps {
   written(id: string): Promise<{ have: number } | undefined>;
   /** Sends chunk f.i of the blob to c (it is written); throws BlobRefusal. */
   serve(c: BlobConn, f: BlobGetFrame): Promise<void>;
+  /** The relay's event log: `blob-wait` when a blob's first get starts waiting, `blob-stalled` at --blob-wait. */
+  event(name: string, fields: Record<string, string | number | boolean>): void;
 }
 
 export class BlobStreams {
@@ -59,6 +61,7 @@ export class BlobStreams {
       s = { waiters: new Set(), timer: setTimeout(() => this.stalled(id), this.waitMs), remote };
       s.timer.unref();
       this.streams.set(id, s);
+      this.deps.event('blob-wait', { conn: c.n, i: f.i });
     }
     s.waiters.add({ c, f });
     if (remote && !this.poller) {
@@ -93,6 +96,7 @@ export class BlobStreams {
     const s = this.streams.get(id);
     if (!s) return;
     const secs = Math.round(this.waitMs / 1000);
+    this.deps.event('blob-stalled', { waiting: s.waiters.size });
     for (const w of [...s.waiters])
       this.settle(id, s, w, () =>
         refuse(w.c, w.f, 'BLOB_INCOMPLETE', `the blob is still being uploaded and no chunk of it arrived for ${secs} s (the sender stopped?); retry later`),

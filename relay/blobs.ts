@@ -73,6 +73,7 @@ export class BlobStore {
         if (!r) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
         this.serve(c, f, r);
       },
+      event: (name, fields) => this.deps.event(name, fields),
     });
     if (meta) {
       // Shared metadata (Redis): other relays may be between creating a file and its metadata
