@@ -204,7 +204,11 @@ describe('hush send --file / files / save', () => {
     expect(readdirSync(dest).filter((f) => !f.endsWith('.hush-part'))).toEqual([]); // only the hidden verified prefix, for the next try
 
     // A save waiting at the relay (its log says so), then the sender resumes: the whole file arrives.
-    const waits = (): number => relay.log().split('\n').filter((l) => / blob-wait /.test(l)).length;
+    const waits = (): number =>
+      relay
+        .log()
+        .split('\n')
+        .filter((l) => / blob-wait /.test(l)).length;
     const before = waits();
     const saving = bob.run(['save', id, '-o', dest, '--json']);
     const deadline = Date.now() + 20_000;
