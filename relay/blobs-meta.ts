@@ -121,12 +121,17 @@ export class SqliteBlobMeta implements BlobMetaStore {
     })();
   }
 
+  /** get()'s two statements, prepared once: a download asks for the record once per chunk. */
+  private readonly getRow = (): Database.Statement => (this.getRowStmt ??= this.db.prepare('SELECT * FROM blobs WHERE id = ?'));
+  private readonly getRecipients = (): Database.Statement =>
+    (this.getRecipientsStmt ??= this.db.prepare('SELECT recipient, acked FROM blob_recipients WHERE id = ? ORDER BY recipient'));
+  private getRowStmt: Database.Statement | undefined;
+  private getRecipientsStmt: Database.Statement | undefined;
+
   get(id: string): BlobRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM blobs WHERE id = ?').get(id) as Row | undefined;
+    const row = this.getRow().get(id) as Row | undefined;
     if (!row) return undefined;
-    const recipients = (this.db.prepare('SELECT recipient, acked FROM blob_recipients WHERE id = ? ORDER BY recipient').all(id) as { recipient: string; acked: number }[]).map(
-      (x) => ({ key: x.recipient, acked: x.acked === 1 }),
-    );
+    const recipients = (this.getRecipients().all(id) as { recipient: string; acked: number }[]).map((x) => ({ key: x.recipient, acked: x.acked === 1 }));
     return { ...row, done: row.done === 1, recipients };
   }
 

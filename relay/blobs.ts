@@ -18,6 +18,7 @@ import type { RelayLimitsConfig } from './config.js';
 import { BlobFiles } from './blobs-files.js';
 import { type Awaitable, type BlobMetaStore, type BlobQuotaMiss, type BlobRecord, SqliteBlobMeta } from './blobs-meta.js';
 import { join } from 'node:path';
+import { BlobStreams } from './blob-streams.js';
 
 /** What the blob handlers need of a connection and of the relay (a subset of handlers.ts). */
 export interface BlobConn {
@@ -53,6 +54,8 @@ export class BlobStore {
    */
   private readonly uploading = new Map<string, BlobRecord>();
 
+  private readonly streams: BlobStreams;
+
   constructor(
     dataDir: string,
     private readonly deps: BlobDeps,
@@ -60,6 +63,18 @@ export class BlobStore {
   ) {
     this.files = new BlobFiles(join(dataDir, 'blobs'));
     this.now = deps.now ?? Date.now;
+    this.streams = new BlobStreams(deps.limits.blobWaitMs, {
+      written: async (id) => {
+        const r = await this.meta.get(id);
+        return r ? { have: r.done ? r.chunks : this.written(r) } : undefined;
+      },
+      serve: async (c, f) => {
+        const r = await this.meta.get(f.blob);
+        if (!r) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
+        this.serve(c, f, r);
+      },
+      event: (name, fields) => this.deps.event(name, fields),
+    });
     if (meta) {
       // Shared metadata (Redis): other relays may be between creating a file and its metadata
       // right now, so no sweep; a blob's file goes with its metadata (ack, delete, purge).
@@ -102,6 +117,7 @@ export class BlobStore {
   }
 
   close(): Awaitable<void> {
+    this.streams.close();
     this.files.closeAll();
     return this.meta.close();
   }
@@ -110,6 +126,7 @@ export class BlobStore {
     this.uploading.delete(id);
     await this.meta.delete(id);
     this.files.remove(id);
+    this.streams.drop(id);
   }
 
   /** The live blob `id`, or NOT_FOUND (unknown, expired: the same answer, so ids cannot be probed). */
@@ -207,6 +224,7 @@ export class BlobStore {
     }
     if (f.i === r.chunks - 1) this.files.release(r.id);
     this.state(c, f.id, r, have + 1);
+    this.streams.progress(r.id, have + 1);
   }
 
   private async finish(c: BlobConn, f: BlobRefFrame): Promise<void> {
@@ -222,17 +240,31 @@ export class BlobStore {
     this.state(c, f.id, r, have);
   }
 
-  /** A recipient's record, or NOT_FOUND (also for a blob that is not finished yet: nothing to read). */
-  private async forRecipient(c: BlobConn, id: string): Promise<BlobRecord> {
+  /** A recipient's record, or NOT_FOUND; BLOB_INCOMPLETE for a blob still being uploaded unless `unfinished` (a get streams it). */
+  private async forRecipient(c: BlobConn, id: string, unfinished = false): Promise<BlobRecord> {
     const r = await this.live(id);
     if (!r.recipients.some((x) => x.key === c.key)) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
-    if (!r.done) throw new BlobRefusal('BLOB_INCOMPLETE', 'the blob is still being uploaded; retry later');
+    if (!r.done && !unfinished) throw new BlobRefusal('BLOB_INCOMPLETE', 'the blob is still being uploaded; retry later');
     return r;
   }
 
+  /**
+   * A chunk of a finished blob is served at once; of a blob still being uploaded (§7.9
+   * "Streaming") once it is written: at once when it is, else the get waits for it (BlobStreams).
+   */
   private async get(c: BlobConn, f: BlobGetFrame): Promise<void> {
-    const r = await this.forRecipient(c, f.blob);
+    const r = await this.forRecipient(c, f.blob, true);
     if (f.i >= r.chunks) throw new BlobRefusal('NOT_FOUND', `the blob has ${r.chunks} chunks, there is no chunk ${f.i}`);
+    if (!r.done && f.i >= this.written(r)) return this.streams.wait(c, f, r.id, !this.uploading.has(r.id));
+    this.serve(c, f, r);
+  }
+
+  /** Whole chunks in the file of a blob, read only (another relay may be writing it: nothing is cut). */
+  private written(r: BlobRecord): number {
+    return Math.min(Math.floor(this.files.size(r.id) / r.chunk), r.chunks);
+  }
+
+  private serve(c: BlobConn, f: BlobGetFrame, r: BlobRecord): void {
     const len = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
     if (f.bin) {
       // The chunk is read straight after the header: one buffer, no copy (§7.9.1).

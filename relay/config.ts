@@ -36,6 +36,7 @@ export interface RelayLimitsConfig {
   blobQuotaUploaderBytes: number;
   blobQuotaRecipientBytes: number;
   blobTtlMs: number;
+  blobWaitMs: number;
 }
 
 type Kind = 'bytes' | 'count' | 'rate' | 'duration' | 'percent';
@@ -338,6 +339,16 @@ export const LIMITS: readonly LimitSpec[] = [
     min: 1000,
     code: 'NOT_FOUND (deleted)',
     what: 'time-to-live of a blob, from its blob-begin',
+  },
+  {
+    key: 'blobWaitMs',
+    flag: 'blob-wait',
+    env: 'HUSH_RELAY_BLOB_WAIT',
+    kind: 'duration',
+    def: 30 * 1000,
+    min: 1000,
+    code: 'BLOB_INCOMPLETE',
+    what: 'how long a blob-get of a chunk not yet uploaded waits for it (a blob still being uploaded)',
   },
   {
     key: 'heartbeatMs',

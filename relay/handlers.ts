@@ -166,7 +166,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
     prekeyCap: limits.prekeyCap,
-    ...(blobs ? { blobBinary: BLOB_BIN_VERSION } : {}),
+    ...(blobs ? { blobBinary: BLOB_BIN_VERSION, blobWait: limits.blobWaitMs } : {}),
   };
 
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {

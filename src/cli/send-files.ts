@@ -11,8 +11,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RelayError, UsageError } from '../errors.js';
-import { type ChunkSource, fileSource, spooledSource, uploadFile } from '../client/blob-transfer.js';
+import { DataError, RelayError, UsageError } from '../errors.js';
+import { type ChunkSource, fileSource, spooledSource, uploadFile, type UploadResult } from '../client/blob-transfer.js';
 import { sourceId, UploadStates } from '../client/upload-state.js';
 import { toHex } from '../protocol/encoding.js';
 import { encodeFileBody, MAX_FILE_TEXT_BYTES, sanitiseFileName } from '../protocol/file-descriptor.js';
@@ -65,40 +65,53 @@ export async function sendFiles(ctx: CommandContext, name: string, files: string
       let stateFile = known?.file;
       const bar = transferProgress(ctx.out, 'send', shown);
       let up;
+      // The file message goes out as the upload begins (the file hashed first), so the recipient
+      // can save while it runs (§7.9 "Streaming"); a resumed upload whose message went out in
+      // the interrupted run does not send it again.
+      let ids: string[] = [];
+      let blobId: string | undefined;
+      const onReady = async (d: UploadResult['descriptor']): Promise<void> => {
+        blobId = toHex(d.blob);
+        if (known && known.announced.length > 0 && known.blob === blobId) {
+          ids = known.announced;
+          return;
+        }
+        const body = encodeFileBody({ ...d, name: shown, ...(k === 0 && text !== '' ? { text } : {}) });
+        // One copy of the file message per recipient (a group's members: the fan-out), each sealed pairwise.
+        const queued = target.contacts.map((c) => s.m.queueMessages(c, [body])[0]!);
+        ids = queued.map((q) => toHex(q.msgId));
+        if (stateFile !== undefined) await states.markAnnounced(stateFile, ids); // in the outbox: a resume must not send it again
+        for (const q of queued) await pipe.submit(q);
+      };
       try {
         const onBegun = async (blob: string, key: Uint8Array): Promise<void> => {
           if (source !== undefined) stateFile = await states.save(s.m.relay, resumeFor!.signPk, source, src.size, blob, key);
         };
+        const onProgress = (d: number, t: number): void => {
+          bar.update(d, t);
+          crash(d);
+        };
         try {
-          up = await uploadFile(client, src, to, {
-            onProgress: (d, t) => {
-              bar.update(d, t);
-              crash(d);
-            },
-            onBegun,
-            ...(known ? { resume: known } : {}),
-          });
+          up = await uploadFile(client, src, to, { onProgress, onBegun, onReady, ...(known ? { resume: known } : {}) });
         } catch (e) {
-          if (!known || !(e instanceof RelayError) || e.code !== 'NOT_FOUND') throw e;
-          await states.remove(known.file); // expired or deleted on the relay: start over
+          if (!known || !(e instanceof RelayError) || e.code !== 'NOT_FOUND' || blobId !== undefined) throw e;
+          await states.remove(known.file); // expired or deleted on the relay before anything was sent: start over
           src = await fileSource(path);
-          up = await uploadFile(client, src, to, {
-            onProgress: (d, t) => {
-              bar.update(d, t);
-              crash(d);
-            },
-            onBegun,
-          });
+          up = await uploadFile(client, src, to, { onProgress, onBegun, onReady });
         }
+      } catch (e) {
+        // Announced, but the upload cannot be resumed (stdin, a group, a file that changed): the
+        // blob is deleted, so the recipients' save fails at once (FILE_GONE) instead of waiting.
+        if (blobId !== undefined && (stateFile === undefined || (e instanceof DataError && e.code === 'FILE_CHANGED'))) {
+          await client.blobDelete(blobId).catch(() => undefined);
+          if (stateFile !== undefined) await states.remove(stateFile);
+        }
+        throw e;
       } finally {
         bar.end();
       }
-      const body = encodeFileBody({ ...up.descriptor, name: shown, ...(k === 0 && text !== '' ? { text } : {}) });
-      // One copy of the file message per recipient (a group's members: the fan-out), each sealed pairwise.
-      const queued = target.contacts.map((c) => s.m.queueMessages(c, [body])[0]!);
-      if (stateFile !== undefined) await states.remove(stateFile); // queued in the outbox: the message is safe
-      for (const q of queued) await pipe.submit(q);
-      announced.push({ ids: queued.map((q) => toHex(q.msgId)), name: shown, size: up.descriptor.size, sha256: toHex(up.descriptor.sha256), resumed: up.resumed });
+      if (stateFile !== undefined) await states.remove(stateFile); // uploaded and announced: nothing to resume
+      announced.push({ ids, name: shown, size: up.descriptor.size, sha256: toHex(up.descriptor.sha256), resumed: up.resumed });
     }
     const r = await pipe.drain();
     if (r.failed.length > 0) {

@@ -20,7 +20,7 @@ import type WebSocketClass from 'ws';
 import { RelayError } from '../errors.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { fromHex, toB64 } from '../protocol/encoding.js';
-import { BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin } from '../protocol/blob-binary.js';
+import { BLOB_BIN_HEADER_BYTES, BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin, writeBlobBinHeader } from '../protocol/blob-binary.js';
 import { envelopeId } from '../protocol/envelope.js';
 import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.js';
 import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
@@ -32,6 +32,28 @@ import { authSignedBytes, canonicalRelayUrl, encodeFrame, type HelloFrame, MAX_R
 // ~100 ms more on a busy 2-core machine (docs/PERFORMANCE.md, "Start-up").
 const WebSocket = createRequire(import.meta.url)('ws') as typeof WebSocketClass;
 type WebSocket = WebSocketClass;
+/**
+ * Whether this connection's frames may go with an all-zero masking key (docs/SECURITY.md,
+ * "WebSocket masking"): over TLS (wss:, where no intermediary reads the frames) and on
+ * loopback (no intermediary at all). Masking defends a transparent proxy on a plain ws: path
+ * against bytes chosen by a script in a browser; it costs a pass over every byte sent (a
+ * quarter of an upload's CPU time in JavaScript), and the relay skips unmasking a zero key.
+ */
+export function unmaskedOk(url: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  if (u.protocol === 'wss:') return true;
+  const h = u.hostname.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0);
+};
 
 export interface RelayClientOptions {
   /**
@@ -193,7 +215,12 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private static async dial(url: string, opts: RelayClientOptions): Promise<RelayClient> {
     const signUrl = canonicalRelayUrl(opts.expectedUrl ?? url);
     const timeoutMs = opts.timeoutMs ?? 15_000;
-    const ws = new WebSocket(url, { maxPayload: MAX_RELAY_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const ws = new WebSocket(url, {
+      maxPayload: MAX_RELAY_FRAME_BYTES,
+      perMessageDeflate: false,
+      handshakeTimeout: timeoutMs,
+      ...(unmaskedOk(url) ? { generateMask: zeroMask } : {}),
+    });
     const hello = await new Promise<HelloFrame>((resolve, reject) => {
       const timer = setTimeout(() => {
         ws.terminate();
@@ -386,12 +413,32 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
   }
 
+  /**
+   * blobPut of a sealed chunk that sits after BLOB_BIN_HEADER_BYTES unwritten bytes of `framed`
+   * (sealChunkAfter): on a binary relay the header is written there and the buffer sent as it
+   * is, no copy of the chunk.
+   */
+  blobPutFramed(blob: string, i: number, framed: Buffer): Promise<BlobStateFrame> {
+    if (!this.binaryBlobs) return this.blobPut(blob, i, framed.subarray(BLOB_BIN_HEADER_BYTES));
+    return this.call('blob', 'blob-put', (id) => this.ws.send(writeBlobBinHeader(framed, 'put', Number(id), fromHex(blob, 'blob id'), i), { binary: true }));
+  }
+
   blobFinish(blob: string): Promise<BlobStateFrame> {
     return this.request('blob', { t: 'blob-finish', blob });
   }
 
+  /**
+   * ms this relay lets a get of a chunk not yet uploaded wait (its hello's `limits.blobWait`,
+   * §7.9 "Streaming"), or undefined for an older relay, which refuses gets of an unfinished blob.
+   */
+  get blobWaitMs(): number | undefined {
+    return this.hello.limits.blobWait;
+  }
+
+  /** Chunk `i` of a blob; on a streaming relay it may wait for the uploader, so its timeout is ours plus the relay's wait. */
   blobGet(blob: string, i: number): Promise<ChunkFrame> {
-    return this.request('chunk', { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) });
+    const body = { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) };
+    return this.call('chunk', 'blob-get', (id) => this.ws.send(encodeFrame({ ...body, id })), this.timeoutMs + (this.blobWaitMs ?? 0));
   }
 
   /** The recipient's ack: the relay deletes the blob once every recipient acked. */
@@ -423,15 +470,15 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   /** Sends a request (`send` writes it with its id: decimal, 1..2^32-1, so binary frames can carry it) and waits for its answer. */
-  private call<T extends RelayFrame['t']>(expect: T, what: string, send: (id: string) => void): Promise<Extract<RelayFrame, { t: T }>> {
+  private call<T extends RelayFrame['t']>(expect: T, what: string, send: (id: string) => void, timeoutMs = this.timeoutMs): Promise<Extract<RelayFrame, { t: T }>> {
     if (this.closedInfo) return Promise.reject(closeError(this.closedInfo.code, this.closedInfo.reason));
     if (this.nextId > MAX_BIN_REQUEST_ID) this.nextId = 1;
     const id = String(this.nextId++);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
-        reject(new RelayError('RELAY_TIMEOUT', `the relay did not answer ${what} within ${this.timeoutMs} ms`, { hint: 'the relay may be overloaded; retry' }));
-      }, this.timeoutMs);
+        reject(new RelayError('RELAY_TIMEOUT', `the relay did not answer ${what} within ${timeoutMs} ms`, { hint: 'the relay may be overloaded; retry' }));
+      }, timeoutMs);
       this.waiters.set(id, {
         timer,
         reject,

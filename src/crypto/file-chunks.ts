@@ -19,12 +19,23 @@ function checkKey(key: Uint8Array, blobId: Uint8Array): void {
 
 /** sealed_i = ChaCha20-Poly1305(key, nonce_i, ad_i, plain) || tag (plain.length + 16 bytes). */
 export function sealChunk(key: Uint8Array, blobId: Uint8Array, i: number, final: boolean, plain: Uint8Array): Buffer {
+  return sealChunkAfter(0, key, blobId, i, final, plain);
+}
+
+/**
+ * sealChunk's bytes after `room` unwritten bytes, in one buffer (the caller writes a frame
+ * header there: the sealed chunk is copied once, not once more into a frame).
+ */
+export function sealChunkAfter(room: number, key: Uint8Array, blobId: Uint8Array, i: number, final: boolean, plain: Uint8Array): Buffer {
   checkKey(key, blobId);
   const c = createCipheriv('chacha20-poly1305', key, chunkNonce(i, final), { authTagLength: CHUNK_TAG_BYTES });
   c.setAAD(chunkAd(blobId, i, final), { plaintextLength: plain.length });
+  const out = Buffer.allocUnsafe(room + plain.length + CHUNK_TAG_BYTES);
   const body = c.update(plain);
+  body.copy(out, room);
   c.final();
-  return Buffer.concat([body, c.getAuthTag()]);
+  c.getAuthTag().copy(out, room + body.length);
+  return out;
 }
 
 /**

@@ -48,10 +48,15 @@ export function binRequestId(id: string): number | undefined {
 
 /** The 30-byte header of a binary blob frame. Throws RangeError for an id or index out of range (a caller's bug). */
 export function encodeBlobBinHeader(type: BlobBinType, id: number, blob: Uint8Array, i: number): Buffer {
+  return writeBlobBinHeader(Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES), type, id, blob, i);
+}
+
+/** Writes the 30-byte header into the first bytes of `h` (a frame whose chunk already follows them); returns `h`. */
+export function writeBlobBinHeader(h: Buffer, type: BlobBinType, id: number, blob: Uint8Array, i: number): Buffer {
   if (!Number.isInteger(id) || id < 1 || id > MAX_BIN_REQUEST_ID) throw new RangeError(`request id ${id} is not 1..2^32-1`);
   if (!Number.isSafeInteger(i) || i < 0 || i >= 2 ** 48) throw new RangeError(`chunk index ${i} is not 0..2^48-1`);
   if (blob.length !== BLOB_ID_BYTES) throw new RangeError('a blob id is 16 bytes');
-  const h = Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES);
+  if (h.length < BLOB_BIN_HEADER_BYTES) throw new RangeError('a binary frame is at least its 30-byte header');
   h[0] = BLOB_BIN_VERSION;
   h[1] = BLOB_BIN_TYPE[type];
   h.writeUInt32BE(id, 2);

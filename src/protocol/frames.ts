@@ -239,6 +239,12 @@ export interface RelayLimits {
   prekeyCap?: number;
   /** Added with binary blob frames (older relays omit it): the binary blob frame version the relay takes, 1 (§7.9.1). */
   blobBinary?: number;
+  /**
+   * Added with streamed blobs (older relays omit it): ms a `blob-get` of a chunk not yet
+   * uploaded waits for it before BLOB_INCOMPLETE (§7.9); present: recipients may fetch an
+   * unfinished blob's chunks while it is uploaded.
+   */
+  blobWait?: number;
 }
 /**
  * `relay` is the relay's main canonical URL; `urls` (optional, added after the first release:

@@ -23,7 +23,7 @@ let work: string;
 
 beforeAll(async () => {
   dataDir = tmpDir('hush-relay-files-');
-  relay = await startRelayProcess({ dataDir, args: ['--blob-max', '3m'] });
+  relay = await startRelayProcess({ dataDir, args: ['--blob-max', '3m', '--blob-wait', '2s'] });
   [alice, bob, carol] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url), newUser('carol', relay.url)]);
   work = await makeHome('hush-files-work-');
 });
@@ -182,6 +182,47 @@ describe('hush send --file / files / save', () => {
     expect(jsonOf(saved.stdout).at(-1)).toMatchObject({ event: 'saved', size: data.length, sha256: sha(data) });
     expect(sha(await fsp.readFile(path.join(dest, 'resume.bin')))).toBe(sha(data));
     expect(readdirSync(dest)).toEqual(['resume.bin']);
+  });
+
+  it('a save that starts while the upload is unfinished gets the whole file; a sender stopped mid-upload makes it fail clearly, nothing at the destination', async () => {
+    const data = randomBytes(40 * 65536 + 77);
+    const src = path.join(work, 'stream.bin');
+    await fsp.writeFile(src, data);
+    const killed = await alice.run(['send', 'bob', '--file', src], { env: { HUSH_TEST_CRASH: 'send-after=262144' } });
+    expect(killed.signal).toBe('SIGKILL');
+    // The file message went out as the upload began.
+    const files = jsonOf((await bob.run(['pull', '--json'])).stdout).filter((e) => e.event === 'file');
+    expect(files).toHaveLength(1);
+    const id = String(files[0]!.id);
+    const dest = path.join(work, 'stream-out');
+    await fsp.mkdir(dest);
+
+    // Nobody uploads: the relay's --blob-wait (2 s here) ends the wait.
+    const stalled = await bob.run(['save', id, '-o', dest]);
+    expect(stalled.exitCode).toBe(4);
+    expect(stalled.stderr).toMatch(/hush: error: .*still being uploaded and no chunk of it arrived for 2 s.*\nhush: hint: /);
+    expect(readdirSync(dest).filter((f) => !f.endsWith('.hush-part'))).toEqual([]); // only the hidden verified prefix, for the next try
+
+    // A save waiting at the relay (its log says so), then the sender resumes: the whole file arrives.
+    const waits = (): number =>
+      relay
+        .log()
+        .split('\n')
+        .filter((l) => / blob-wait /.test(l)).length;
+    const before = waits();
+    const saving = bob.run(['save', id, '-o', dest, '--json']);
+    const deadline = Date.now() + 20_000;
+    while (waits() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(waits()).toBeGreaterThan(before);
+    const resumed = await alice.run(['send', 'bob', '--file', src, '--json']);
+    expect(resumed.exitCode).toBe(0);
+    expect(jsonOf(resumed.stdout).find((e) => e.event === 'file-sent')).toMatchObject({ id, size: data.length }); // the message of the first run, not a second one
+    const saved = await saving;
+    expect(saved.exitCode).toBe(0);
+    expect(jsonOf(saved.stdout).at(-1)).toMatchObject({ event: 'saved', size: data.length, sha256: sha(data) });
+    expect(sha(await fsp.readFile(path.join(dest, 'stream.bin')))).toBe(sha(data));
+    expect(readdirSync(dest)).toEqual(['stream.bin']);
+    expect(jsonOf((await bob.run(['pull', '--json'])).stdout).filter((e) => e.event === 'file')).toEqual([]); // announced once
   });
 
   it('pull --auto-save DIR saves every file received, numbering a name already taken', async () => {

@@ -43,7 +43,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
     let redis: RedisProc | undefined;
     beforeAll(async () => {
       dataDir = tmpDir('hush-relay-blobs-');
-      const args = ['--blob-max', '100k', '--blob-quota-uploader', '200k', '--blob-quota-recipient', '150k', '--blob-ttl', '3s', '--purge-interval', '200ms'];
+      const args = ['--blob-max', '100k', '--blob-quota-uploader', '200k', '--blob-quota-recipient', '150k', '--blob-ttl', '3s', '--purge-interval', '200ms', '--blob-wait', '1s'];
       if (kind === 'redis') redis = await startRedis();
       relay = await startRelayProcess(redis ? { store: redis.url, args: [...args, '--blob-dir', dataDir] } : { dataDir, args });
       [alice, bob, carol, eve] = [makeUser(), makeUser(), makeUser(), makeUser()];
@@ -71,8 +71,12 @@ for (const kind of ['sqlite', 'redis'] as const) {
       expect(await code(e.blobPut(st.blob, 0, data(CHUNK)))).toBe('NOT_FOUND'); // not the uploader
       expect(await code(a.blobFinish(st.blob))).toBe('BLOB_INCOMPLETE');
       expect(await a.blobPut(st.blob, 0, data(CHUNK, 1))).toMatchObject({ have: 1 });
-      expect(await code(b.blobGet(st.blob, 0))).toBe('BLOB_INCOMPLETE'); // not finished yet
+      // Streaming (§7.9): a written chunk of an unfinished blob is served at once, one not yet put waits for it.
+      expect(Buffer.from((await b.blobGet(st.blob, 0)).data).equals(Buffer.from(data(CHUNK, 1)))).toBe(true);
+      const early = c.blobGet(st.blob, 1);
+      expect(await code(c.blobAck(st.blob))).toBe('BLOB_INCOMPLETE'); // the waiting get does not hold up c's next frame; no ack before it is finished
       expect(await a.blobPut(st.blob, 1, data(CHUNK, 2))).toMatchObject({ have: 2 });
+      expect(Buffer.from((await early).data).equals(Buffer.from(data(CHUNK, 2)))).toBe(true);
       expect(await code(a.blobPut(st.blob, 2, data(CHUNK)))).toBe('BLOB_ORDER'); // the last chunk is 100 bytes
       expect(await a.blobPut(st.blob, 2, data(100, 3))).toMatchObject({ have: 3 });
       expect(await a.blobFinish(st.blob)).toMatchObject({ have: 3, done: true });
@@ -93,6 +97,22 @@ for (const kind of ['sqlite', 'redis'] as const) {
       expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(false);
       expect(await code(c.blobGet(st.blob, 0))).toBe('NOT_FOUND');
       await Promise.all([a, b, c, e].map((x) => x.close()));
+    });
+
+    it('streaming: a get of a chunk the uploader never puts is BLOB_INCOMPLETE after --blob-wait; of a blob deleted meanwhile, NOT_FOUND', async () => {
+      const a = await alice.connect(relay.url);
+      const b = await bob.connect(relay.url);
+      expect(a.blobWaitMs).toBe(1000);
+      const st = await a.blobBegin([bob.id.signPk], 2 * CHUNK, CHUNK, 2);
+      await a.blobPut(st.blob, 0, data(CHUNK, 1));
+      const stalled = code(b.blobGet(st.blob, 1));
+      const other = await a.blobBegin([bob.id.signPk], CHUNK, CHUNK, 1);
+      const gone = code(b.blobGet(other.blob, 0));
+      await a.blobDelete(other.blob);
+      expect(await gone).toBe('NOT_FOUND');
+      expect(await stalled).toBe('BLOB_INCOMPLETE');
+      await a.blobDelete(st.blob);
+      await Promise.all([a, b].map((x) => x.close()));
     });
 
     it('without the hello flag (an older relay) the client falls back to JSON puts and chunks, and the bytes are the same', async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
 import { listenError } from '../../relay/server.js';
 import { relayUrls } from '../../relay/urls.js';
+import { unmaskedOk } from '../../src/client/relay-client.js';
 
 describe('canonicalRelayUrl', () => {
   it('lowercases scheme and host, drops the default or an empty port, writes a lone / as nothing', () => {
@@ -95,5 +96,14 @@ describe('listenError', () => {
     expect(listenError(err('ENOTFOUND'), 'nope.invalid', 7070)).toMatchObject({ code: 'RELAY_BAD_HOST', exitCode: 2 });
     const other = err('EMFILE');
     expect(listenError(other, '127.0.0.1', 7070)).toBe(other);
+  });
+});
+
+describe('unmaskedOk: which connections send frames with a zero masking key', () => {
+  it('wss: and loopback only; a plain ws: to another host keeps random masks', () => {
+    for (const u of ['wss://relay.example.org', 'wss://10.0.0.1:7070/x', 'ws://127.0.0.1:7070', 'ws://127.8.9.10', 'ws://localhost:1', 'ws://[::1]:7070'])
+      expect(unmaskedOk(u), u).toBe(true);
+    for (const u of ['ws://relay.example.org', 'ws://10.0.0.1:7070', 'ws://128.0.0.1', 'ws://localhost.evil.example', 'ws://[::2]', 'not a url', 'ws://127.0.0.1.evil.example'])
+      expect(unmaskedOk(u), u).toBe(false);
   });
 });
