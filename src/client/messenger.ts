@@ -60,7 +60,7 @@ import {
 } from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
 import { SendPacer, SendPipeline } from './send-pipeline.js';
-import { ensureSession, type OutgoingPayload, sealFor, type SealOptions } from './sessions.js';
+import { ensureSession, type OutgoingPayload, sealManyFor, type SealOptions } from './sessions.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
@@ -235,9 +235,14 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /** Seals one payload to `contact`: in its v2 session when there is one, else v1 (refused under requireForwardSecrecy). */
   seal(contact: Contact, p: OutgoingPayload): Uint8Array {
-    const r = sealFor(this.sealOptions(), contact, p);
+    return this.sealMany(contact, [p])[0]!;
+  }
+
+  /** Seals payloads to `contact` in order, the v2 session read and written once (sealManyFor). */
+  private sealMany(contact: Contact, ps: readonly OutgoingPayload[]): Uint8Array[] {
+    const r = sealManyFor(this.sealOptions(), contact, ps);
     if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, 'no-prekeys');
-    return r.envelope;
+    return r.envelopes;
   }
 
   /**
@@ -320,12 +325,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const prepared = this.store.transaction(() => {
       const wasStranger = !receiptsAllowed(this.store, contact);
       let time = this.store.nextOutTime(contact.id, this.now());
-      const out = bodies.map(({ text, body }) => {
-        const msgId = this.random(16);
-        const t = time++;
-        const envelope = this.seal(contact, { kind: 'msg', id: msgId, time: t, body });
-        return { text, msgId, time: t, envelope, eid: envelopeId(envelope) };
-      });
+      const ps = bodies.map(({ body }) => ({ kind: 'msg' as const, id: this.random(16), time: time++, body }));
+      const out = this.sealMany(contact, ps).map((envelope, i) => ({ text: bodies[i]!.text, msgId: ps[i]!.id, time: ps[i]!.time, envelope, eid: envelopeId(envelope) }));
       this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
       for (const p of out) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
       // Our first message to a stranger: its earlier mail is acknowledged now (src/client/receipts.ts).
