@@ -92,6 +92,12 @@ export interface ProcessResult {
   outgoing: QueuedReceipt[];
   /** Every envelope id that is now safe to ack. */
   ackEids: string[];
+  /**
+   * The rows this batch stored: every message row with `after < id <= last` is one of
+   * `messages`, in that order (the batch's transaction held the write lock: no other process
+   * wrote in between). Absent when the batch stored no message.
+   */
+  stored?: { after: number; last: number };
 }
 
 /** A ProcessResult with nothing in it yet (the acks it will send: `ackEids`). */
@@ -381,6 +387,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
     // The sessions' new states and the consumed one-time prekeys, with the messages they opened.
     book.commit();
     const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
+    const rowBefore = msgs.length > 0 ? store.lastMessageRow() : 0;
     const fresh = store.addMessages(
       msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
     );
@@ -396,6 +403,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
       d.ids.push(v.opened.id);
       delivered.set(v.contact.id, d);
     });
+    if (res.messages.length > 0) res.stored = { after: rowBefore, last: store.lastMessageRow() };
     for (let v of inEpochOrder(verdicts, (x) => (x.t === 'control' && x.opened.kind === 'group' ? x.opened.body : undefined))) {
       if (v.t === 'control' && v.opened.kind === 'group') {
         // A group message: judged by its group's membership before it changes anything (§10.3).

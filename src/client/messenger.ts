@@ -443,7 +443,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       });
       // Shown: every incoming message stored since the last batch, by this process or another
       // reader of the same home (a second listen or chat got the same push and stored it first).
-      res.messages = this.takeNew();
+      res.messages = this.takeNew(res.stored && { ...res.stored, messages: res.messages });
       for (const m of res.messages) this.emit('message', m);
       if (res.quarantineDropped > 0) this.emit('quarantineFull', { dropped: res.quarantineDropped });
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
@@ -481,9 +481,24 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return ms;
   }
 
-  /** Incoming messages stored since the last call (by any process), in storage order. */
-  private takeNew(): ReceivedMessage[] {
+  /**
+   * Incoming messages stored since the last call (by any process), in storage order. `own`:
+   * the rows a batch of this process just stored and what they hold (ProcessResult.stored),
+   * taken as they are instead of being read back and decrypted again; rows of other
+   * processes before and after them are read.
+   */
+  private takeNew(own?: { after: number; last: number; messages: ReceivedMessage[] }): ReceivedMessage[] {
     const out: ReceivedMessage[] = [];
+    if (own && own.after >= this.shownRow && own.last - own.after === own.messages.length) {
+      for (let from = this.shownRow; ; ) {
+        const rows = this.store.incomingAfter(from, 1000, own.after);
+        for (const r of rows) out.push(this.received(r));
+        if (rows.length < 1000) break;
+        from = rows[rows.length - 1]!.id;
+      }
+      out.push(...own.messages);
+      this.shownRow = own.last;
+    }
     for (;;) {
       const rows = this.store.incomingAfter(this.shownRow, 1000);
       for (const r of rows) out.push(this.received(r));

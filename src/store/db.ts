@@ -593,9 +593,9 @@ export class HushStore {
   }
 
   /** Incoming messages stored after row `afterRow` (by any process), in storage order. */
-  incomingAfter(afterRow: number, limit = 1000): StoredMessage[] {
+  incomingAfter(afterRow: number, limit = 1000, upTo = Number.MAX_SAFE_INTEGER): StoredMessage[] {
     return this.run(() => {
-      const rows = this.stmt('msgInAfter', "SELECT * FROM messages WHERE id > ? AND direction = 'in' ORDER BY id LIMIT ?").all(afterRow, limit) as MessageRow[];
+      const rows = this.stmt('msgInAfter', "SELECT * FROM messages WHERE id > ? AND id <= ? AND direction = 'in' ORDER BY id LIMIT ?").all(afterRow, upTo, limit) as MessageRow[];
       return rows.map((r) => this.decodeMessage(r));
     });
   }
