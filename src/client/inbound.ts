@@ -36,6 +36,7 @@ import { DEFAULT_OPEN_LIMITS, innerSender } from '../crypto/session.js';
 import type { RatchetLimits } from '../crypto/ratchet.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
+import type { OuterLayer } from './outer-open.js';
 import { storeHeldToken } from './delivery-tokens.js';
 import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason, inEpochOrder } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
@@ -103,6 +104,13 @@ export interface ProcessResult {
 /** A ProcessResult with nothing in it yet (the acks it will send: `ackEids`). */
 export function emptyProcessResult(ackEids: string[] = []): ProcessResult {
   return { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], groups: [], typing: [], outgoing: [], ackEids };
+}
+
+/** A received envelope; `outer`: its v2 outer layer, when it was opened ahead (src/client/outer-open.ts). */
+export interface InboundItem {
+  eid: string;
+  env: Uint8Array;
+  outer?: OuterLayer;
 }
 
 /** Looks a sender up on the relay by identity key; undefined when the relay does not know it. */
@@ -215,7 +223,7 @@ class Judge {
     return c;
   }
 
-  async judge(item: { eid: string; env: Uint8Array }): Promise<Verdict> {
+  async judge(item: InboundItem): Promise<Verdict> {
     const q = (reason: QuarantineReason, claimed?: Uint8Array, authenticated = false, claimedName?: string): Verdict => ({
       t: 'quarantine',
       eid: item.eid,
@@ -275,11 +283,13 @@ class Judge {
    * key is pinned. A message key already used (a replay, even into a wiped history) is a
    * duplicate: dropped, never shown.
    */
-  private async judgeV2(item: { eid: string; env: Uint8Array }, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Promise<Verdict> {
+  private async judgeV2(item: InboundItem, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Promise<Verdict> {
     let inner: Uint8Array;
     let claimed: Uint8Array;
     try {
-      inner = openEnvelopeV2(this.me.boxSk, item.env);
+      // Opened ahead on the pull's second thread (src/client/outer-open.ts), or here.
+      if (item.outer === 'TAMPERED') return q('TAMPERED');
+      inner = item.outer instanceof Uint8Array ? item.outer : openEnvelopeV2(this.me.boxSk, item.env);
       claimed = new Uint8Array(innerSender(inner));
     } catch (e) {
       return q(isHushError(e) && e.code === 'UNSUPPORTED_VERSION' ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
@@ -367,7 +377,7 @@ function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]):
  * transaction. Does not ack: the caller acks `ackEids` after this returns. Duplicates (same
  * message id, or an envelope id already quarantined) are not reported again.
  */
-export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly { eid: string; env: Uint8Array }[], o: ProcessOptions): Promise<ProcessResult> {
+export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly InboundItem[], o: ProcessOptions): Promise<ProcessResult> {
   const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, { ...DEFAULT_OPEN_LIMITS, ...o.ratchetLimits });
   const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];

@@ -33,7 +33,7 @@ import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
 import { toHex, utf8 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
-import { canonicalOrAsIs, type MailItem } from '../protocol/frames.js';
+import { canonicalOrAsIs } from '../protocol/frames.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
@@ -44,7 +44,8 @@ import { bodyText, processEnvelopes, type ProcessOptions, type ProcessResult, ty
 import { listenLoop } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
 import { dueOutbox } from './outbox.js';
-import { pullPages } from './pull-pages.js';
+import { OuterOpener } from './outer-open.js';
+import { type PulledItem, pullPages } from './pull-pages.js';
 import { checkBody, fsRequired } from './send-errors.js';
 import { fromRelay, resolveRecipient } from './recipients.js';
 import { RelayClient } from './relay-client.js';
@@ -421,7 +422,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * next batch can be opened while they travel (pull). Without it, both are awaited.
    */
   async processBatch(
-    items: readonly Pick<MailItem, 'eid' | 'env'>[],
+    items: readonly PulledItem[],
     ack: boolean | ((eids: string[]) => Promise<unknown>) = true,
     later?: Promise<unknown>[],
   ): Promise<ProcessResult> {
@@ -574,7 +575,11 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /** @internal reads the whole mailbox on `c` (src/client/pull-pages.ts); listen calls it on each connect */
   pullFrom(c: RelayClient): Promise<ProcessResult> {
-    return pullPages(c, (items, ack, later) => this.processBatch(items, ack, later));
+    return pullPages(
+      c,
+      (items, ack, later) => this.processBatch(items, ack, later),
+      () => new OuterOpener(this.identity.boxSk),
+    );
   }
 
   /**
