@@ -11,7 +11,7 @@
  * length around the block boundaries) and against the RFC 4231 and RFC 5869 vectors.
  */
 
-const K = Uint32Array.from([
+const K = Int32Array.from([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
   0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
   0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
@@ -19,16 +19,16 @@ const K = Uint32Array.from([
   0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
   0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
-const IV = Uint32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
+const IV = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
 
 export const SHA256_BLOCK = 64;
 export const SHA256_BYTES = 32;
 
 /** The message schedule, shared (JS is single-threaded; it is wiped after each compression). */
-const W = new Uint32Array(64);
+const W = new Int32Array(64);
 
 /** One compression of the 64-byte block at `b[off..off+64]` into `h` (8 words). */
-function compress(h: Uint32Array, b: Uint8Array, off: number): void {
+function compress(h: Int32Array, b: Uint8Array, off: number): void {
   for (let i = 0; i < 16; i++, off += 4) W[i] = (b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!;
   for (let i = 16; i < 64; i++) {
     const x = W[i - 15]!;
@@ -74,12 +74,12 @@ function compress(h: Uint32Array, b: Uint8Array, off: number): void {
 
 /** A running SHA-256: update() any number of parts, then digest() once. */
 export class Sha256 {
-  readonly h = new Uint32Array(8);
+  readonly h = new Int32Array(8);
   private readonly buf = new Uint8Array(SHA256_BLOCK);
   private used = 0;
   private length = 0;
 
-  constructor(state?: Uint32Array, length = 0) {
+  constructor(state?: Int32Array, length = 0) {
     this.h.set(state ?? IV);
     this.length = length;
   }
@@ -139,10 +139,10 @@ export function sha256Js(data: Uint8Array): Uint8Array {
 
 /** Scratch block of the short-message path (wiped after each use). */
 const BLOCK = new Uint8Array(SHA256_BLOCK);
-const STATE = new Uint32Array(8);
+const STATE = new Int32Array(8);
 
 /** Writes the big-endian words of `h` into `out[off..off+32]`. */
-function putWords(h: Uint32Array, out: Uint8Array, off: number): void {
+function putWords(h: Int32Array, out: Uint8Array, off: number): void {
   for (let i = 0; i < 8; i++) {
     const w = h[i]!;
     out[off + 4 * i] = w >>> 24;
@@ -156,7 +156,7 @@ function putWords(h: Uint32Array, out: Uint8Array, off: number): void {
  * Finishes a hash started from `from` (a state after one 64-byte block, the padded key) over
  * `parts` of at most 55 bytes in all: one compression, into STATE.
  */
-function finishShort(from: Uint32Array, parts: readonly Uint8Array[], total: number): void {
+function finishShort(from: Int32Array, parts: readonly Uint8Array[], total: number): void {
   let off = 0;
   for (const p of parts) {
     BLOCK.set(p, off);
@@ -176,8 +176,8 @@ function finishShort(from: Uint32Array, parts: readonly Uint8Array[], total: num
  * mac() starts (two compressions per key; then two per message of up to 55 bytes).
  */
 export class HmacSha256Key {
-  private readonly inner = new Uint32Array(8);
-  private readonly outer = new Uint32Array(8);
+  private readonly inner = new Int32Array(8);
+  private readonly outer = new Int32Array(8);
 
   constructor(key: Uint8Array) {
     const k = BLOCK;
