@@ -27,6 +27,17 @@ function hmacParts(key: Uint8Array, parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** HKDF's salt of 32 zero bytes (the message keys' and PQXDH's), keyed once: a public constant. */
+const ZERO_SALT = new HmacSha256Key(new Uint8Array(HASH));
+
+/** Without an early exit: a salt may be secret (KDF_RK's is the root key). */
+function isZeroSalt(salt: Uint8Array): boolean {
+  if (salt.length !== HASH) return false;
+  let d = 0;
+  for (const b of salt) d |= b;
+  return d === 0;
+}
+
 /**
  * HKDF-SHA256(salt, ikm, info) -> `length` bytes (RFC 5869; an empty salt is HashLen zeros),
  * extract and expand written out over HMAC: the same bytes as node:crypto hkdfSync (checked in
@@ -34,7 +45,7 @@ function hmacParts(key: Uint8Array, parts: Uint8Array[]): Uint8Array {
  */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > 255 * HASH) throw new DataError('BAD_KEY', 'HKDF length out of range');
-  const prk = hmacParts(salt, [ikm]);
+  const prk = isZeroSalt(salt) ? ZERO_SALT.mac(ikm) : hmacParts(salt, [ikm]);
   const expand = new HmacSha256Key(prk);
   prk.fill(0);
   const out = new Uint8Array(length);
