@@ -116,7 +116,7 @@ export async function v2Seal200(opt) {
     ours: `${fmtMs(r.ours)} per seal+open in a session (envelope ${envLen} B); ${ratioV2.toFixed(2)}x of the raw primitives v2 calls`,
     ratio,
     pass: ratio <= 1.14,
-    target: '≤ 1.14x of v1\'s raw primitives (v1 reaches 1.14x of its own)',
+    target: "≤ 1.14x of v1's raw primitives (v1 reaches 1.14x of its own)",
     values: { rawMs: r.raw, rawV2Ms: r.rawV2, oursMs: r.ours, ratioV2, envelopeBytes: envLen },
   };
 }

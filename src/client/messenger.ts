@@ -421,11 +421,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * order) but not awaited: their promises go into `later` for the caller to await, so the
    * next batch can be opened while they travel (pull). Without it, both are awaited.
    */
-  async processBatch(
-    items: readonly PulledItem[],
-    ack: boolean | ((eids: string[]) => Promise<unknown>) = true,
-    later?: Promise<unknown>[],
-  ): Promise<ProcessResult> {
+  async processBatch(items: readonly PulledItem[], ack: boolean | ((eids: string[]) => Promise<unknown>) = true, later?: Promise<unknown>[]): Promise<ProcessResult> {
     const run = async (): Promise<ProcessResult> => {
       const res = await processEnvelopes(this.store, this.identity, items, {
         myName: this.name,
@@ -491,7 +487,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private takeNew(own?: { after: number; last: number; messages: ReceivedMessage[] }): ReceivedMessage[] {
     const out: ReceivedMessage[] = [];
     if (own && own.after >= this.shownRow && own.last - own.after === own.messages.length) {
-      for (let from = this.shownRow; ; ) {
+      for (let from = this.shownRow; ;) {
         const rows = this.store.incomingAfter(from, 1000, own.after);
         for (const r of rows) out.push(this.received(r));
         if (rows.length < 1000) break;

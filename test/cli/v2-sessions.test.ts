@@ -325,7 +325,11 @@ describe('v2 sessions', () => {
     const r = await hal.run(['pull', '--json']);
     expect(r.exitCode).toBe(0);
     expect(bodies(r.stdout)).toEqual([...first, ...then]);
-    expect(jsonOf(r.stdout).filter((e) => e.event === 'quarantined').map((e) => e.reason)).toEqual(['TAMPERED']);
+    expect(
+      jsonOf(r.stdout)
+        .filter((e) => e.event === 'quarantined')
+        .map((e) => e.reason),
+    ).toEqual(['TAMPERED']);
     expect(await captured(hal)).toHaveLength(0);
   });
 });
