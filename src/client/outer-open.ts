@@ -11,6 +11,7 @@
  * ends it.
  */
 import { Worker } from 'node:worker_threads';
+import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 
 /** What the outer layer of one envelope gave: the inner bytes, TAMPERED, or undefined (not a v2 envelope: open it yourself). */
 export type OuterLayer = Uint8Array | 'TAMPERED' | undefined;
@@ -18,20 +19,25 @@ export type OuterLayer = Uint8Array | 'TAMPERED' | undefined;
 const WORKER = new URL('./outer-open-worker.js', import.meta.url);
 
 export class OuterOpener {
-  private readonly worker: Worker | undefined;
+  private worker: Worker | undefined;
   private readonly waiting = new Map<number, (out: OuterLayer[] | undefined) => void>();
   private next = 1;
   private failed = false;
 
-  constructor(boxSk: Uint8Array) {
+  /** The thread starts with the first page that holds a v2 envelope (a v1 mailbox never starts it). */
+  constructor(private readonly boxSk: Uint8Array) {}
+
+  private start(): Worker | undefined {
+    if (this.worker || this.failed) return this.worker;
+    let w: Worker;
     try {
-      this.worker = new Worker(WORKER, { workerData: { boxSk } });
+      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk } });
     } catch {
       this.failed = true;
-      return;
+      return undefined;
     }
-    this.worker.unref();
-    this.worker.on('message', (m: { id: number; out: OuterLayer[] }) => {
+    w.unref();
+    w.on('message', (m: { id: number; out: OuterLayer[] }) => {
       const done = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       done?.(m.out);
@@ -41,17 +47,21 @@ export class OuterOpener {
       for (const done of this.waiting.values()) done(undefined);
       this.waiting.clear();
     };
-    this.worker.on('error', fail);
-    this.worker.on('exit', fail);
+    w.on('error', fail);
+    w.on('exit', fail);
+    this.worker = w;
+    return w;
   }
 
-  /** The outer layers of `envs`, in order; undefined when the thread is not there (open them yourself). */
+  /** The outer layers of `envs`, in order; undefined when the thread is not there or no envelope is v2 (open them yourself). */
   open(envs: readonly Uint8Array[]): Promise<OuterLayer[] | undefined> {
-    if (!this.worker || this.failed) return Promise.resolve(undefined);
+    if (!envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) return Promise.resolve(undefined);
+    const w = this.start();
+    if (!w || this.failed) return Promise.resolve(undefined);
     const id = this.next++;
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      this.worker!.postMessage({ id, envs });
+      w.postMessage({ id, envs });
     });
   }
 
