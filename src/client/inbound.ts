@@ -36,6 +36,7 @@ import { DEFAULT_OPEN_LIMITS, innerSender } from '../crypto/session.js';
 import type { RatchetLimits } from '../crypto/ratchet.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
+import type { OuterLayer } from './outer-open.js';
 import { storeHeldToken } from './delivery-tokens.js';
 import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason, inEpochOrder } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
@@ -92,11 +93,24 @@ export interface ProcessResult {
   outgoing: QueuedReceipt[];
   /** Every envelope id that is now safe to ack. */
   ackEids: string[];
+  /**
+   * The rows this batch stored: every message row with `after < id <= last` is one of
+   * `messages`, in that order (the batch's transaction held the write lock: no other process
+   * wrote in between). Absent when the batch stored no message.
+   */
+  stored?: { after: number; last: number };
 }
 
 /** A ProcessResult with nothing in it yet (the acks it will send: `ackEids`). */
 export function emptyProcessResult(ackEids: string[] = []): ProcessResult {
   return { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], groups: [], typing: [], outgoing: [], ackEids };
+}
+
+/** A received envelope; `outer`: its v2 outer layer, when it was opened ahead (src/client/outer-open.ts). */
+export interface InboundItem {
+  eid: string;
+  env: Uint8Array;
+  outer?: OuterLayer;
 }
 
 /** Looks a sender up on the relay by identity key; undefined when the relay does not know it. */
@@ -209,7 +223,7 @@ class Judge {
     return c;
   }
 
-  async judge(item: { eid: string; env: Uint8Array }): Promise<Verdict> {
+  async judge(item: InboundItem): Promise<Verdict> {
     const q = (reason: QuarantineReason, claimed?: Uint8Array, authenticated = false, claimedName?: string): Verdict => ({
       t: 'quarantine',
       eid: item.eid,
@@ -269,11 +283,13 @@ class Judge {
    * key is pinned. A message key already used (a replay, even into a wiped history) is a
    * duplicate: dropped, never shown.
    */
-  private async judgeV2(item: { eid: string; env: Uint8Array }, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Promise<Verdict> {
+  private async judgeV2(item: InboundItem, q: (r: QuarantineReason, k?: Uint8Array, a?: boolean, n?: string) => Verdict): Promise<Verdict> {
     let inner: Uint8Array;
     let claimed: Uint8Array;
     try {
-      inner = openEnvelopeV2(this.me.boxSk, item.env);
+      // Opened ahead on the pull's second thread (src/client/outer-open.ts), or here.
+      if (item.outer === 'TAMPERED') return q('TAMPERED');
+      inner = item.outer instanceof Uint8Array ? item.outer : openEnvelopeV2(this.me.boxSk, item.env);
       claimed = new Uint8Array(innerSender(inner));
     } catch (e) {
       return q(isHushError(e) && e.code === 'UNSUPPORTED_VERSION' ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
@@ -361,7 +377,7 @@ function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]):
  * transaction. Does not ack: the caller acks `ackEids` after this returns. Duplicates (same
  * message id, or an envelope id already quarantined) are not reported again.
  */
-export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly { eid: string; env: Uint8Array }[], o: ProcessOptions): Promise<ProcessResult> {
+export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly InboundItem[], o: ProcessOptions): Promise<ProcessResult> {
   const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, { ...DEFAULT_OPEN_LIMITS, ...o.ratchetLimits });
   const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];
@@ -381,6 +397,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
     // The sessions' new states and the consumed one-time prekeys, with the messages they opened.
     book.commit();
     const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
+    const rowBefore = msgs.length > 0 ? store.lastMessageRow() : 0;
     const fresh = store.addMessages(
       msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
     );
@@ -396,6 +413,7 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
       d.ids.push(v.opened.id);
       delivered.set(v.contact.id, d);
     });
+    if (res.messages.length > 0) res.stored = { after: rowBefore, last: store.lastMessageRow() };
     for (let v of inEpochOrder(verdicts, (x) => (x.t === 'control' && x.opened.kind === 'group' ? x.opened.body : undefined))) {
       if (v.t === 'control' && v.opened.kind === 'group') {
         // A group message: judged by its group's membership before it changes anything (§10.3).

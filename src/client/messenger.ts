@@ -33,7 +33,7 @@ import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
 import { toHex, utf8 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
-import { canonicalOrAsIs, type MailItem } from '../protocol/frames.js';
+import { canonicalOrAsIs } from '../protocol/frames.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
@@ -44,7 +44,8 @@ import { bodyText, processEnvelopes, type ProcessOptions, type ProcessResult, ty
 import { listenLoop } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
 import { dueOutbox } from './outbox.js';
-import { pullPages } from './pull-pages.js';
+import { OuterOpener } from './outer-open.js';
+import { type PulledItem, pullPages } from './pull-pages.js';
 import { checkBody, fsRequired } from './send-errors.js';
 import { fromRelay, resolveRecipient } from './recipients.js';
 import { RelayClient } from './relay-client.js';
@@ -60,7 +61,7 @@ import {
 } from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
 import { SendPacer, SendPipeline } from './send-pipeline.js';
-import { ensureSession, type OutgoingPayload, sealFor, type SealOptions } from './sessions.js';
+import { ensureSession, type OutgoingPayload, sealManyFor, type SealOptions } from './sessions.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
 
 export { processEnvelopes, reprocessQuarantine } from './inbound.js';
@@ -235,9 +236,14 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /** Seals one payload to `contact`: in its v2 session when there is one, else v1 (refused under requireForwardSecrecy). */
   seal(contact: Contact, p: OutgoingPayload): Uint8Array {
-    const r = sealFor(this.sealOptions(), contact, p);
+    return this.sealMany(contact, [p])[0]!;
+  }
+
+  /** Seals payloads to `contact` in order, the v2 session read and written once (sealManyFor). */
+  private sealMany(contact: Contact, ps: readonly OutgoingPayload[]): Uint8Array[] {
+    const r = sealManyFor(this.sealOptions(), contact, ps);
     if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, 'no-prekeys');
-    return r.envelope;
+    return r.envelopes;
   }
 
   /**
@@ -320,12 +326,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const prepared = this.store.transaction(() => {
       const wasStranger = !receiptsAllowed(this.store, contact);
       let time = this.store.nextOutTime(contact.id, this.now());
-      const out = bodies.map(({ text, body }) => {
-        const msgId = this.random(16);
-        const t = time++;
-        const envelope = this.seal(contact, { kind: 'msg', id: msgId, time: t, body });
-        return { text, msgId, time: t, envelope, eid: envelopeId(envelope) };
-      });
+      const ps = bodies.map(({ body }) => ({ kind: 'msg' as const, id: this.random(16), time: time++, body }));
+      const out = this.sealMany(contact, ps).map((envelope, i) => ({ text: bodies[i]!.text, msgId: ps[i]!.id, time: ps[i]!.time, envelope, eid: envelopeId(envelope) }));
       this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
       for (const p of out) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
       // Our first message to a stranger: its earlier mail is acknowledged now (src/client/receipts.ts).
@@ -419,11 +421,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * order) but not awaited: their promises go into `later` for the caller to await, so the
    * next batch can be opened while they travel (pull). Without it, both are awaited.
    */
-  async processBatch(
-    items: readonly Pick<MailItem, 'eid' | 'env'>[],
-    ack: boolean | ((eids: string[]) => Promise<unknown>) = true,
-    later?: Promise<unknown>[],
-  ): Promise<ProcessResult> {
+  async processBatch(items: readonly PulledItem[], ack: boolean | ((eids: string[]) => Promise<unknown>) = true, later?: Promise<unknown>[]): Promise<ProcessResult> {
     const run = async (): Promise<ProcessResult> => {
       const res = await processEnvelopes(this.store, this.identity, items, {
         myName: this.name,
@@ -442,7 +440,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       });
       // Shown: every incoming message stored since the last batch, by this process or another
       // reader of the same home (a second listen or chat got the same push and stored it first).
-      res.messages = this.takeNew();
+      res.messages = this.takeNew(res.stored && { ...res.stored, messages: res.messages });
       for (const m of res.messages) this.emit('message', m);
       if (res.quarantineDropped > 0) this.emit('quarantineFull', { dropped: res.quarantineDropped });
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
@@ -480,9 +478,24 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return ms;
   }
 
-  /** Incoming messages stored since the last call (by any process), in storage order. */
-  private takeNew(): ReceivedMessage[] {
+  /**
+   * Incoming messages stored since the last call (by any process), in storage order. `own`:
+   * the rows a batch of this process just stored and what they hold (ProcessResult.stored),
+   * taken as they are instead of being read back and decrypted again; rows of other
+   * processes before and after them are read.
+   */
+  private takeNew(own?: { after: number; last: number; messages: ReceivedMessage[] }): ReceivedMessage[] {
     const out: ReceivedMessage[] = [];
+    if (own && own.after >= this.shownRow && own.last - own.after === own.messages.length) {
+      for (let from = this.shownRow; ;) {
+        const rows = this.store.incomingAfter(from, 1000, own.after);
+        for (const r of rows) out.push(this.received(r));
+        if (rows.length < 1000) break;
+        from = rows[rows.length - 1]!.id;
+      }
+      out.push(...own.messages);
+      this.shownRow = own.last;
+    }
     for (;;) {
       const rows = this.store.incomingAfter(this.shownRow, 1000);
       for (const r of rows) out.push(this.received(r));
@@ -558,7 +571,11 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /** @internal reads the whole mailbox on `c` (src/client/pull-pages.ts); listen calls it on each connect */
   pullFrom(c: RelayClient): Promise<ProcessResult> {
-    return pullPages(c, (items, ack, later) => this.processBatch(items, ack, later));
+    return pullPages(
+      c,
+      (items, ack, later) => this.processBatch(items, ack, later),
+      () => new OuterOpener(this.identity.boxSk),
+    );
   }
 
   /**

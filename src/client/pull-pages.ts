@@ -12,6 +12,7 @@
  */
 import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { emptyProcessResult, type ProcessResult } from './inbound.js';
+import type { OuterLayer } from './outer-open.js';
 import type { RelayClient } from './relay-client.js';
 
 /** Pull pages fetched ahead of the store at most. */
@@ -21,11 +22,24 @@ const PAGES_PER_BATCH = 2;
 /** Acks and receipt sends in flight before the pull waits for them. */
 const MAX_LATER = 32;
 
-/** Messenger.processBatch, as the pull calls it: store, then start the ack (into `later`). */
-export type BatchProcessor = (items: readonly Pick<MailItem, 'eid' | 'env'>[], ack: (eids: string[]) => Promise<unknown>, later: Promise<unknown>[]) => Promise<ProcessResult>;
+/** A mail item, with its outer layer when it was opened ahead (src/client/outer-open.ts). */
+export type PulledItem = Pick<MailItem, 'eid' | 'env'> & { outer?: OuterLayer };
 
-/** Pulls and processes batches until the mailbox on `c` is empty; returns the sum of the batches. */
-export async function pullPages(c: RelayClient, processBatch: BatchProcessor): Promise<ProcessResult> {
+/** Messenger.processBatch, as the pull calls it: store, then start the ack (into `later`). */
+export type BatchProcessor = (items: readonly PulledItem[], ack: (eids: string[]) => Promise<unknown>, later: Promise<unknown>[]) => Promise<ProcessResult>;
+
+/** Opens the outer layers of pages ahead of the store (OuterOpener); made when a first page says more waits. */
+export interface AheadOpener {
+  open(envs: readonly Uint8Array[]): Promise<OuterLayer[] | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * Pulls and processes batches until the mailbox on `c` is empty; returns the sum of the
+ * batches. `opener`: called once when a page says more mail waits; each page is then handed to
+ * what it returns as soon as it arrives (closed at the end).
+ */
+export async function pullPages(c: RelayClient, processBatch: BatchProcessor, opener?: () => AheadOpener): Promise<ProcessResult> {
   const total = emptyProcessResult();
   // Acks and delivered receipts in flight (each started after its batch was committed).
   const later: Promise<unknown>[] = [];
@@ -33,8 +47,9 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor): P
     const failed = (await Promise.allSettled(later.splice(0))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   };
-  type Page = Awaited<ReturnType<RelayClient['pull']>>;
+  type Page = Awaited<ReturnType<RelayClient['pull']>> & { outer?: Promise<OuterLayer[] | undefined> };
   const ready: Page[] = [];
+  let ahead: AheadOpener | undefined;
   let cursor = 0;
   let fetching = false;
   let exhausted = false;
@@ -54,7 +69,10 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor): P
         fetching = false;
         if (pg.items.length > 0) cursor = pg.items[pg.items.length - 1]!.seq;
         if (!pg.more || pg.items.length === 0) exhausted = true;
-        ready.push(pg);
+        // The first page is opened here while the thread starts; the pages after it there.
+        const first = !ahead;
+        if (opener && !ahead && pg.more) ahead = opener();
+        ready.push(ahead && !first && pg.items.length > 0 ? { ...pg, outer: ahead.open(pg.items.map((i) => i.env)) } : pg);
         notify();
         pump();
       },
@@ -75,7 +93,12 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor): P
       }
       const pages = ready.splice(0, PAGES_PER_BATCH);
       pump();
-      const items = pages.length === 1 ? pages[0]!.items : pages.flatMap((pg) => pg.items);
+      const items: PulledItem[] = [];
+      for (const pg of pages) {
+        const outer = await pg.outer;
+        if (outer?.length === pg.items.length) pg.items.forEach((item, i) => items.push({ eid: item.eid, env: item.env, outer: outer[i] }));
+        else items.push(...pg.items);
+      }
       if (items.length === 0) continue;
       const r = await processBatch(items, (eids) => ackAll(c, eids), later);
       total.messages.push(...r.messages);
@@ -90,6 +113,7 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor): P
   } finally {
     stopped = true;
     await Promise.allSettled(later);
+    await ahead?.close();
   }
   await settle();
   return total;

@@ -91,6 +91,7 @@ export class SendPipeline {
   private pauseUntil = 0;
   private completions: QueuedMessage[] = [];
   private completing: Promise<void> | undefined;
+  private readonly tokens = new Map<number, Uint8Array | undefined>();
 
   /**
    * `completeAtDrain` (the daemon's shared sender, src/daemon/send-batcher.ts): the completions
@@ -147,12 +148,22 @@ export class SendPipeline {
     return { sent: this.sent, failed: [...this.failed] };
   }
 
+  /**
+   * The delivery token for q's contact, read from the store once per pipeline (a read decrypts
+   * a record: it was 8% of a `send --lines`), dropped when the relay refuses it. A token that
+   * expires during the pipeline is refused like any other and the message goes identified.
+   */
+  private tokenFor(q: QueuedMessage): Uint8Array | undefined {
+    if (!this.tokens.has(q.contactId)) this.tokens.set(q.contactId, this.m.tokenFor(q));
+    return this.tokens.get(q.contactId);
+  }
+
   private async sendOne(q: QueuedMessage): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       if (this.broken) return this.fail(q, this.broken, false);
       const wait = this.pauseUntil - Date.now();
       if (wait > 0) await sleep(wait);
-      const token = this.m.tokenFor(q);
+      const token = this.tokenFor(q);
       try {
         const c = token ? await this.m.anonClient() : await this.m.client();
         await this.m.pace(c); // in submission order, below the relay's announced rates
@@ -163,7 +174,10 @@ export class SendPipeline {
         return;
       } catch (e) {
         const err = e instanceof HushError ? e : new DataError('SEND_FAILED', String((e as Error)?.message ?? e));
-        if (token && err instanceof RelayError && this.m.tokenRefused(q.contactId, err.code)) continue; // the same envelope, identified
+        if (token && err instanceof RelayError && this.m.tokenRefused(q.contactId, err.code)) {
+          this.tokens.delete(q.contactId);
+          continue; // the same envelope, identified
+        }
         if (err instanceof RelayError && RETRYABLE_SEND.has(err.code) && attempt < 200) {
           this.pauseUntil = Math.max(this.pauseUntil, Date.now() + 100 + Math.min(attempt, 10) * 50);
           continue;
@@ -219,9 +233,7 @@ export class SendPipeline {
   }
 
   private commit(batch: readonly QueuedMessage[]): void {
-    this.m.store.transaction(() => {
-      for (const q of batch) this.m.store.completeOutbox(q.eid);
-    });
+    this.m.store.completeOutboxMany(batch.map((q) => q.eid));
   }
 
   private report(batch: readonly QueuedMessage[]): void {

@@ -21,7 +21,7 @@ import { sealEnvelopeV2 } from '../crypto/envelope-v2.js';
 import type { Random } from '../crypto/nacl.js';
 import type { BoxKeys, PrekeyLookup, PublicKeys, UsedPrekeys } from '../crypto/pqxdh.js';
 import { converge, DEFAULT_OPEN_LIMITS, type OpenLimits, openMessage, sealMessage, startSession } from '../crypto/session.js';
-import { capSkippedTotal } from '../crypto/ratchet.js';
+import { capSkippedTotal, wipeSession } from '../crypto/ratchet.js';
 import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore } from '../store/db.js';
 import type { StoredSession } from '../store/db-sessions.js';
@@ -91,14 +91,6 @@ function prune(store: HushStore, me: PublicKeys, contact: Contact): void {
   for (const s of victims.slice(0, all.length - MAX_SESSIONS_PER_CONTACT)) store.v2.deleteSession(s.row);
 }
 
-/** The sender's per-conversation sequence number (§9.5 `seq`): 1, 2, 3, ... across sessions. */
-function nextSeq(store: HushStore, contactId: number): number {
-  const k = `v2.seq.${contactId}`;
-  const seq = Number(store.getValue(k) ?? '0') + 1;
-  store.setValue(k, String(seq));
-  return seq;
-}
-
 export interface SealOptions {
   store: HushStore;
   identity: BoxKeys;
@@ -113,12 +105,34 @@ export interface SealOptions {
  * and which protocol sealed it.
  */
 export function sealFor(o: SealOptions, contact: Contact, p: OutgoingPayload): { envelope: Uint8Array; v2: boolean } {
+  const r = sealManyFor(o, contact, [p]);
+  return { envelope: r.envelopes[0]!, v2: r.v2 };
+}
+
+/**
+ * Seals payloads to `contact`, in order, as sealFor would one by one, but reads the sending
+ * session and the sender's `seq` (§9.5: 1, 2, 3, ... across sessions, kept under
+ * `v2.seq.<contact id>`) once and writes them once, with the state after the last payload,
+ * in this transaction (or the caller's: the outbox entries commit with it, before any
+ * envelope leaves, so no message key is ever used twice). The states in between are wiped.
+ */
+export function sealManyFor(o: SealOptions, contact: Contact, ps: readonly OutgoingPayload[]): { envelopes: Uint8Array[]; v2: boolean } {
   return o.store.transaction(() => {
     const s = sendingSession(sessionsFor(o.store, o.identity, contact));
-    if (!s) return { envelope: sealEnvelope(o.identity, contact, p, o.random, o.cache), v2: false };
-    const { state, inner } = sealMessage(s.state, { kind: p.kind, id: p.id, time: p.time, seq: nextSeq(o.store, contact.id), body: p.body });
+    if (!s) return { envelopes: ps.map((p) => sealEnvelope(o.identity, contact, p, o.random, o.cache)), v2: false };
+    if (ps.length === 0) return { envelopes: [], v2: true };
+    const seqKey = `v2.seq.${contact.id}`;
+    let seq = Number(o.store.getValue(seqKey) ?? '0');
+    let state = s.state;
+    const envelopes = ps.map((p) => {
+      const r = sealMessage(state, { kind: p.kind, id: p.id, time: p.time, seq: ++seq, body: p.body });
+      if (state !== s.state) wipeSession(state);
+      state = r.state;
+      return sealEnvelopeV2(contact.boxPk, r.inner, o.random);
+    });
+    o.store.setValue(seqKey, String(seq));
     o.store.v2.saveSession(contact.id, state, o.now(), s.row, s.rev);
-    return { envelope: sealEnvelopeV2(contact.boxPk, inner, o.random), v2: true };
+    return { envelopes, v2: true };
   });
 }
 

@@ -16,7 +16,8 @@ import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
 import { encodeInnerPrefix, type InnerV2, MAX_COUNTER } from '../protocol/session-wire.js';
-import { aeadOpen, aeadSeal, hkdfSha256, hmacSha256 } from './kdf.js';
+import { aeadOpen, aeadSeal, hkdfSha256 } from './kdf.js';
+import { HmacSha256Key } from './sha256.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 
@@ -44,20 +45,25 @@ export const DEFAULT_RATCHET_LIMITS: RatchetLimits = {
 const ONE = Uint8Array.of(1);
 const TWO = Uint8Array.of(2);
 const ZERO32 = new Uint8Array(32);
+const RATCHET_ROOT_INFO = domainBytes(DOMAIN.ratchetRoot);
+const MESSAGE_KEYS_INFO = domainBytes(DOMAIN.messageKeys);
 
 export function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array] {
-  const out = hkdfSha256(dhOut, rk, domainBytes(DOMAIN.ratchetRoot), 64);
+  const out = hkdfSha256(dhOut, rk, RATCHET_ROOT_INFO, 64);
   const r: [Uint8Array, Uint8Array] = [out.slice(0, 32), out.slice(32)];
   wipe(out);
   return r;
 }
 
 export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
-  return [hmacSha256(ck, TWO), hmacSha256(ck, ONE)];
+  const k = new HmacSha256Key(ck); // both HMACs under one key: its padded states made once
+  const out: [Uint8Array, Uint8Array] = [k.mac(TWO), k.mac(ONE)];
+  k.wipe();
+  return out;
 }
 
 export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  const out = hkdfSha256(mk, ZERO32, domainBytes(DOMAIN.messageKeys), 44);
+  const out = hkdfSha256(mk, ZERO32, MESSAGE_KEYS_INFO, 44);
   return { key: out.slice(0, 32), nonce: out.slice(32) };
 }
 
@@ -98,8 +104,19 @@ export function wipeSession(s: SessionState): void {
   for (const k of s.skipped) wipe(k.mk);
 }
 
+/**
+ * The AD of a session, per its four identity-key arrays: cloneSession shares them (nothing
+ * writes into them), so every state of a conversation held in memory finds it here instead of
+ * building it again for each message. Keyed by array identity, checked on all four.
+ */
+const adCache = new WeakMap<Uint8Array, { ib: Uint8Array; rs: Uint8Array; rb: Uint8Array; ad: Uint8Array }>();
+
 function adOf(s: SessionState): Uint8Array {
-  return sessionAd({ signPk: s.initiatorSignPk, boxPk: s.initiatorBoxPk }, { signPk: s.responderSignPk, boxPk: s.responderBoxPk });
+  const c = adCache.get(s.initiatorSignPk);
+  if (c && c.ib === s.initiatorBoxPk && c.rs === s.responderSignPk && c.rb === s.responderBoxPk) return c.ad;
+  const ad = sessionAd({ signPk: s.initiatorSignPk, boxPk: s.initiatorBoxPk }, { signPk: s.responderSignPk, boxPk: s.responderBoxPk });
+  adCache.set(s.initiatorSignPk, { ib: s.initiatorBoxPk, rs: s.responderSignPk, rb: s.responderBoxPk, ad });
+  return ad;
 }
 
 export function localSignPk(s: SessionState): Uint8Array {

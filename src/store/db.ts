@@ -593,9 +593,9 @@ export class HushStore {
   }
 
   /** Incoming messages stored after row `afterRow` (by any process), in storage order. */
-  incomingAfter(afterRow: number, limit = 1000): StoredMessage[] {
+  incomingAfter(afterRow: number, limit = 1000, upTo = Number.MAX_SAFE_INTEGER): StoredMessage[] {
     return this.run(() => {
-      const rows = this.stmt('msgInAfter', "SELECT * FROM messages WHERE id > ? AND direction = 'in' ORDER BY id LIMIT ?").all(afterRow, limit) as MessageRow[];
+      const rows = this.stmt('msgInAfter', "SELECT * FROM messages WHERE id > ? AND id <= ? AND direction = 'in' ORDER BY id LIMIT ?").all(afterRow, upTo, limit) as MessageRow[];
       return rows.map((r) => this.decodeMessage(r));
     });
   }
@@ -670,14 +670,25 @@ export class HushStore {
    * message (direction 'out') to 'sent' (forward only). False when the eid was not queued.
    */
   completeOutbox(eid: string): boolean {
+    return this.completeOutboxMany([eid])[0]!;
+  }
+
+  /** completeOutbox for each eid, in one transaction (one status update for all of them). */
+  completeOutboxMany(eids: readonly string[]): boolean[] {
     return this.transaction(() => {
-      const r = this.stmt('outGet', 'SELECT contact_id, ref FROM outbox WHERE eid = ?').get(eid) as { contact_id: number; ref: Buffer } | undefined;
-      if (!r) return false;
-      const msgId = openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid });
-      this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid);
-      this.setStatus([msgId], 'sent', 'out');
-      this.groups.setCopyStatus([msgId], 'sent'); // a member's copy of a group post (schema 5)
-      return true;
+      const msgIds: Uint8Array[] = [];
+      const done = eids.map((eid) => {
+        const r = this.stmt('outGet', 'SELECT contact_id, ref FROM outbox WHERE eid = ?').get(eid) as { contact_id: number; ref: Buffer } | undefined;
+        if (!r) return false;
+        msgIds.push(openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid }));
+        this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid);
+        return true;
+      });
+      if (msgIds.length > 0) {
+        this.setStatus(msgIds, 'sent', 'out');
+        this.groups.setCopyStatus(msgIds, 'sent'); // a member's copy of a group post (schema 5)
+      }
+      return done;
     });
   }
 

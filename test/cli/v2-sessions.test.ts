@@ -196,7 +196,7 @@ describe('v2 sessions', () => {
     const db = new Database(path.join(relay.dataDir, 'relay.sqlite'));
     db.prepare('DELETE FROM mailbox WHERE recipient = ?').run((await keysOf(bob)).signPk);
     db.close();
-    const mallory = makeUser('mallory2');
+    const mallory = makeUser(); // a name of its own (lookalikes of mallory are refused)
     await registerUsers(relay.url, mallory);
     const c = await mallory.connect(relay.url);
     try {
@@ -306,5 +306,30 @@ describe('v2 sessions', () => {
     expect(all.filter((b) => b.startsWith('more '))).toEqual(more); // once each, in order
     await eve.run(['send', 'frank', 'still in session']);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['still in session']);
+  });
+  it('a pull of more than a page opens later pages ahead on a second thread: every message once, in order; a tampered envelope among them is quarantined', async () => {
+    const [gina, hal] = await Promise.all([newUser('gina', relay.url), newUser('hal', relay.url)]);
+    const first = Array.from({ length: 520 }, (_, i) => `first ${i}`);
+    const then = Array.from({ length: 400 }, (_, i) => `then ${i}`); // under the 1,000 a stranger may leave waiting
+    expect((await gina.run(['send', 'hal', '--lines', '--json'], { input: first.join('\n') + '\n' })).stdout).toContain('"protocol":2');
+    // A copy of a waiting envelope with one byte of its outer box flipped: in the second page.
+    const [env] = await captured(hal);
+    const bad = new Uint8Array(env!);
+    bad[bad.length - 1]! ^= 1;
+    const mallory = makeUser(); // a name of its own (lookalikes of mallory are refused)
+    await registerUsers(relay.url, mallory);
+    const c = await mallory.connect(relay.url);
+    await c.send((await keysOf(hal)).signPk, bad);
+    await c.close();
+    expect((await gina.run(['send', 'hal', '--lines'], { input: then.join('\n') + '\n' })).exitCode).toBe(0);
+    const r = await hal.run(['pull', '--json']);
+    expect(r.exitCode).toBe(0);
+    expect(bodies(r.stdout)).toEqual([...first, ...then]);
+    expect(
+      jsonOf(r.stdout)
+        .filter((e) => e.event === 'quarantined')
+        .map((e) => e.reason),
+    ).toEqual(['TAMPERED']);
+    expect(await captured(hal)).toHaveLength(0);
   });
 });

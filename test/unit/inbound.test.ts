@@ -59,3 +59,24 @@ it('typing and receipts from a key the relay names, but no contact, are authenti
   expect(store.listContacts().map((c) => c.label)).toEqual(['bob']); // mallory not pinned
   expect(r.ackEids).toHaveLength(2);
 });
+
+it('names the rows a batch stored: exactly its new messages, in order, after rows other writers stored before it', async () => {
+  const t0 = 1_700_000_000_000;
+  const msg = (i: number, id = randomBytes(16)) => sealEnvelope(bob.id, me.id, { kind: 'msg', id, time: t0 + i, body: new TextEncoder().encode(`m${i}`) }, randomBytes);
+  // Another reader of the home stored one of them (and one of ours) before this batch.
+  const seenId = randomBytes(16);
+  const seen = msg(1, seenId);
+  expect((await processEnvelopes(store, me.id, [item(seen)], opts)).messages).toHaveLength(1);
+  store.addMessages([{ msgId: randomBytes(16), contactId: 1, direction: 'out', time: t0, body: 'ours', status: 'sent' }]);
+  const before = store.lastMessageRow();
+  const r = await processEnvelopes(store, me.id, [item(msg(3)), item(seen), item(msg(2))], opts);
+  expect(r.duplicates).toBe(1);
+  expect(r.messages.map((m) => m.body)).toEqual(['m2', 'm3']);
+  expect(r.stored).toEqual({ after: before, last: before + 2 });
+  const rows = store.incomingAfter(r.stored!.after, 1000, r.stored!.last);
+  expect(rows.map((x) => [Buffer.from(x.msgId).toString('hex'), typeof x.body === 'string' ? x.body : new TextDecoder().decode(x.body)])).toEqual(
+    r.messages.map((m) => [m.id, m.body]),
+  );
+  // A batch that stores nothing names no rows.
+  expect((await processEnvelopes(store, me.id, [item(seen)], opts)).stored).toBeUndefined();
+});

@@ -1,0 +1,31 @@
+/**
+ * The thread of src/client/outer-open.ts: opens the outer layer of v2 envelopes (one X25519
+ * DH and one XSalsa20-Poly1305 open each, docs/PROTOCOL.md §9.5) with the box secret key it
+ * was started with, and answers the inner bytes, or TAMPERED, for each. Pure: it changes
+ * nothing and decides nothing; the main thread judges what it answers exactly as it judges
+ * an envelope it opened itself. The key is wiped when the main thread says `close`.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
+import { wipe } from '../crypto/nacl.js';
+import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
+
+const port = parentPort!;
+const boxSk = new Uint8Array((workerData as { boxSk: Uint8Array }).boxSk);
+
+port.on('message', (m: { id: number; envs: Uint8Array[] } | 'close') => {
+  if (m === 'close') {
+    wipe(boxSk);
+    port.close();
+    return;
+  }
+  const out = m.envs.map((env) => {
+    if (env[0] !== ENVELOPE_V2_VERSION) return undefined; // not ours to open (v1: the main thread)
+    try {
+      return openEnvelopeV2(boxSk, env);
+    } catch {
+      return 'TAMPERED' as const;
+    }
+  });
+  port.postMessage({ id: m.id, out });
+});

@@ -1,0 +1,84 @@
+/**
+ * A long pull opens the outer layer of its v2 envelopes on a second thread (docs/PERFORMANCE.md
+ * "v2 speed-ups"): that layer is an X25519 DH per envelope (a quarter of a pull's CPU) and
+ * depends on nothing but the envelope and our box key, so a page can be opened there as soon
+ * as it arrives while the main thread opens the ratchet layer of the page before it and
+ * stores it. Everything that decides (the ratchet, the sender's authentication, the store) stays on the
+ * main thread, which treats the answer exactly like its own openEnvelopeV2.
+ *
+ * Best effort: when the thread cannot start or fails, open() answers undefined and the
+ * envelopes are opened on the main thread as before. close() wipes the key in the thread and
+ * ends it.
+ */
+import { Worker } from 'node:worker_threads';
+import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
+
+/** What the outer layer of one envelope gave: the inner bytes, TAMPERED, or undefined (not a v2 envelope: open it yourself). */
+export type OuterLayer = Uint8Array | 'TAMPERED' | undefined;
+
+const WORKER = new URL('./outer-open-worker.js', import.meta.url);
+
+export class OuterOpener {
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<number, (out: OuterLayer[] | undefined) => void>();
+  private next = 1;
+  private failed = false;
+
+  /** The thread starts with the first page that holds a v2 envelope (a v1 mailbox never starts it). */
+  constructor(private readonly boxSk: Uint8Array) {}
+
+  private start(): Worker | undefined {
+    if (this.worker || this.failed) return this.worker;
+    let w: Worker;
+    try {
+      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk } });
+    } catch {
+      this.failed = true;
+      return undefined;
+    }
+    w.unref();
+    w.on('message', (m: { id: number; out: OuterLayer[] }) => {
+      const done = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      done?.(m.out);
+    });
+    const fail = (): void => {
+      this.failed = true;
+      for (const done of this.waiting.values()) done(undefined);
+      this.waiting.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', fail);
+    this.worker = w;
+    return w;
+  }
+
+  /** The outer layers of `envs`, in order; undefined when the thread is not there or no envelope is v2 (open them yourself). */
+  open(envs: readonly Uint8Array[]): Promise<OuterLayer[] | undefined> {
+    if (!envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) return Promise.resolve(undefined);
+    const w = this.start();
+    if (!w || this.failed) return Promise.resolve(undefined);
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      w.postMessage({ id, envs });
+    });
+  }
+
+  /** Wipes the key in the thread and waits for it to end (ended by force after a second). */
+  async close(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    if (this.failed) {
+      await w.terminate();
+      return;
+    }
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.postMessage('close');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)));
+    await Promise.race([exited, late]);
+    clearTimeout(timer);
+    await w.terminate();
+  }
+}
