@@ -126,11 +126,10 @@ export async function v2Seal200(opt) {
  * outer-layer primitives (an ephemeral X25519 pair from 32 random bytes, the sender's DH, the
  * recipient importing the ephemeral key and doing its DH; one secretbox and its open of the
  * inner message) and, on each side, the ratchet's 5 HMAC-SHA256 (KDF_CK: 2, the message keys'
- * HKDF: 3, on src/crypto/sha256.ts, the HMAC v2 calls) and ChaCha20-Poly1305 (node:crypto)
+ * HKDF: 3, node:crypto createHmac, as src/crypto/kdf.ts calls them) and ChaCha20-Poly1305 (node:crypto)
  * over the payload with its associated data.
  */
 async function rawV2Primitives(nacl, payloadLen, innerLen, adLen) {
-  const { HmacSha256Key } = await dist('src/crypto/sha256.js');
   const rd = Buffer.from(nacl.randomBytes(32)).toString('base64url');
   const placeholder = Buffer.alloc(32).toString('base64url');
   const rPriv = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: rd, x: placeholder }, format: 'jwk' });
@@ -142,14 +141,17 @@ async function rawV2Primitives(nacl, payloadLen, innerLen, adLen) {
   const ck = nacl.randomBytes(32);
   const one = Uint8Array.of(1);
   const info = nacl.randomBytes(21);
+  const hmac = (key, ...parts) => {
+    const h = nodeCrypto.createHmac('sha256', key);
+    for (const p of parts) h.update(p);
+    return h.digest();
+  };
   const kdf = () => {
-    const k = new HmacSha256Key(ck);
-    k.mac(Uint8Array.of(2));
-    const mk = k.mac(one);
-    const prk = new HmacSha256Key(new Uint8Array(32)).mac(mk);
-    const e = new HmacSha256Key(prk);
-    const t1 = e.mac(info, one);
-    const t2 = e.mac(t1, info, Uint8Array.of(2));
+    hmac(ck, Uint8Array.of(2));
+    const mk = hmac(ck, one);
+    const prk = hmac(new Uint8Array(32), mk);
+    const t1 = hmac(prk, info, one);
+    const t2 = hmac(prk, t1, info, Uint8Array.of(2));
     return { key: t1, nonce: t2.subarray(0, 12) };
   };
   return () => {

@@ -16,8 +16,7 @@ import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
 import { encodeInnerPrefix, type InnerV2, MAX_COUNTER } from '../protocol/session-wire.js';
-import { aeadOpen, aeadSeal, hkdfSha256 } from './kdf.js';
-import { HmacSha256Key } from './sha256.js';
+import { aeadOpen, aeadSeal, hkdfSha256, hmacSha256 } from './kdf.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 
@@ -56,10 +55,7 @@ export function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Arra
 }
 
 export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
-  const k = new HmacSha256Key(ck); // both HMACs under one key: its padded states made once
-  const out: [Uint8Array, Uint8Array] = [k.mac(TWO), k.mac(ONE)];
-  k.wipe();
-  return out;
+  return [hmacSha256(ck, TWO), hmacSha256(ck, ONE)];
 }
 
 export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
