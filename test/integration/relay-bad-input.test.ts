@@ -13,7 +13,9 @@ vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
 
 let relay: RelayProc;
 beforeAll(async () => {
-  relay = await startRelayProcess({ args: ['--auth-timeout', '1s'] });
+  // --frame-rate 300 (default 1,000): the flood case's 3,000 frames overrun it even when a loaded
+  // machine stretches their handling over several seconds (at the default they sometimes did not).
+  relay = await startRelayProcess({ args: ['--auth-timeout', '1s', '--frame-rate', '300'] });
 });
 afterEach(async () => {
   await stillServes(relay.url);
