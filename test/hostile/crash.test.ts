@@ -29,8 +29,8 @@ vi.setConfig({ testTimeout: 180_000, hookTimeout: 60_000 });
 
 const MESSAGES = scale('HUSH_HOSTILE_MESSAGES', 5000);
 const SENDERS = scale('HUSH_HOSTILE_SENDERS', 5);
-const PULL_KILLS = scale('HUSH_HOSTILE_PULL_KILLS', 8);
-const KEYRING_KILLS = scale('HUSH_HOSTILE_KEYRING_KILLS', 6);
+const PULL_KILLS = scale('HUSH_HOSTILE_PULL_KILLS', 5);
+const KEYRING_KILLS = scale('HUSH_HOSTILE_KEYRING_KILLS', 4);
 const SEND_KILLS = scale('HUSH_HOSTILE_SEND_KILLS', 3);
 
 const relays: RelayProc[] = [];
@@ -358,7 +358,7 @@ describe('hush listen killed -9 at random points', () => {
     const env = { HUSH_PASSPHRASE: PASS };
     expect((await hush(['send', 'bobl', 'hello'], { home: alice, env })).exitCode).toBe(0);
     expect((await hush(['pull'], { home: bob, env })).exitCode).toBe(0);
-    const ROUNDS = scale('HUSH_HOSTILE_LISTEN_KILLS', 4);
+    const ROUNDS = scale('HUSH_HOSTILE_LISTEN_KILLS', 3);
     const PER = 25;
     const bodies: string[] = [];
     const points: number[] = [];

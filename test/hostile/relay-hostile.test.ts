@@ -29,7 +29,7 @@ vi.setConfig({ testTimeout: 120_000, hookTimeout: 60_000 });
 
 const CONNS = scale('HUSH_HOSTILE_CONNS', 1000);
 const FUZZ_CONNS = scale('HUSH_HOSTILE_FUZZ_CONNS', 20);
-const FUZZ_ROUNDS = scale('HUSH_HOSTILE_FUZZ_ROUNDS', 3);
+const FUZZ_ROUNDS = scale('HUSH_HOSTILE_FUZZ_ROUNDS', 2);
 
 const relays: RelayProc[] = [];
 async function relayWith(...args: string[]): Promise<RelayProc> {
