@@ -17,7 +17,7 @@
  *
  * CommonJS (.cts) and light on purpose: Node 20 has no compile cache, and its ESM loader alone
  * costs a `hush send` ~10-15 ms of CPU. Until a daemon answers this loads node:path, node:fs,
- * this file, ./fast-table.cjs and src/daemon/socket-path.cjs; then node:net. The one ESM module
+ * this file, ./fast-table.cjs, src/daemon/cli-wire.cjs and src/daemon/socket-path.cjs; then node:net. The one ESM module
  * it may load is ./output.js, to print "the daemon went away" as the CLI prints errors.
  * The client side of cli.run here is the connector's (src/daemon/connector.ts) for a command
  * that reads no stdin; test/unit/fast-table.test.ts pins the constants it shares with
@@ -25,6 +25,7 @@
  */
 import * as path from 'node:path';
 import type * as Net from 'node:net';
+import { readCliLines, terminalOf } from '../daemon/cli-wire.cjs';
 import { daemonPaths, unsafeReason } from '../daemon/socket-path.cjs';
 import { FAST_TABLE } from './fast-table.cjs';
 
@@ -143,10 +144,6 @@ function homeOf(flag: string | undefined, env: NodeJS.ProcessEnv): string | unde
   return chosen === undefined ? undefined : path.resolve(chosen);
 }
 
-function depth(stream: NodeJS.WriteStream): number {
-  return stream.isTTY && typeof stream.getColorDepth === 'function' ? stream.getColorDepth() : 1;
-}
-
 /** The cli.run line main.ts's connector would write for this request (no stdin). */
 export function cliRunLine(req: FastRequest, env: NodeJS.ProcessEnv, id: number): string {
   const clientEnv: Record<string, string> = {};
@@ -157,13 +154,7 @@ export function cliRunLine(req: FastRequest, env: NodeJS.ProcessEnv, id: number)
     opts: req.opts,
     global: req.global,
     env: clientEnv,
-    terminal: {
-      stdoutTTY: process.stdout.isTTY === true,
-      stderrTTY: process.stderr.isTTY === true,
-      stdinTTY: process.stdin.isTTY === true,
-      stdoutDepth: depth(process.stdout),
-      stderrDepth: depth(process.stderr),
-    },
+    terminal: terminalOf(),
     stdin: false,
   };
   return JSON.stringify({ jsonrpc: '2.0', id, method: 'cli.run', params }) + '\n';
@@ -175,7 +166,6 @@ type Outcome = { code: number } | { refused: true } | { gone: true };
 function exchange(socket: Net.Socket, line: string): Promise<Outcome> {
   const id = 1;
   return new Promise((resolve) => {
-    let buf = '';
     let done = false;
     const finish = (o: Outcome): void => {
       if (done) return;
@@ -186,29 +176,13 @@ function exchange(socket: Net.Socket, line: string): Promise<Outcome> {
       socket.destroy();
       resolve(o);
     };
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
-        const text = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: { id?: unknown; method?: unknown; error?: unknown; result?: { exitCode?: unknown }; params?: { request?: unknown; stream?: unknown; text?: unknown } };
-        try {
-          msg = JSON.parse(text) as typeof msg;
-        } catch {
-          continue;
-        }
-        if (msg.method === 'cli.output' && msg.params?.request === id && typeof msg.params.text === 'string') {
-          (msg.params.stream === 'stdout' ? process.stdout : process.stderr).write(msg.params.text);
-        } else if (msg.id === id && msg.method === undefined) {
-          // An error answer: the daemon ran nothing (stopping, a request it refuses); the
-          // normal CLI asks again and prints what it says.
-          if (msg.error !== undefined) finish({ refused: true });
-          else {
-            const code = msg.result?.exitCode;
-            finish({ code: typeof code === 'number' ? code : 1 });
-          }
-        }
+    readCliLines(socket, id, (msg) => {
+      // An error answer: the daemon ran nothing (stopping, a request it refuses); the normal
+      // CLI asks again and prints what it says.
+      if (msg.error !== undefined) finish({ refused: true });
+      else {
+        const code = msg.result?.exitCode;
+        finish({ code: typeof code === 'number' ? code : 1 });
       }
     });
     socket.on('error', () => undefined);

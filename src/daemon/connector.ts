@@ -13,7 +13,8 @@
  * Light on purpose: node:net and this folder's format modules only.
  */
 import * as net from 'node:net';
-import { CLIENT_ENV_KEYS, encode, exitCodeOf, type RpcResponse } from './rpc.js';
+import { CLIENT_ENV_KEYS, encode, exitCodeOf } from './rpc.js';
+import { readCliLines, terminalOf } from './cli-wire.cjs';
 import { daemonPaths, unsafeReason } from './socket-path.cjs';
 
 export interface DaemonCall {
@@ -56,10 +57,6 @@ export function connectDaemon(home: string, warn?: (m: string) => void): Promise
   });
 }
 
-function depth(stream: NodeJS.WriteStream): number {
-  return stream.isTTY && typeof stream.getColorDepth === 'function' ? stream.getColorDepth() : 1;
-}
-
 /** Runs the command through the daemon; its exit code, or undefined: run it directly. */
 export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
   const socket = await connectDaemon(c.home, c.warn);
@@ -78,13 +75,7 @@ export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
         opts: c.opts,
         global: c.global,
         env,
-        terminal: {
-          stdoutTTY: process.stdout.isTTY === true,
-          stderrTTY: process.stderr.isTTY === true,
-          stdinTTY: process.stdin.isTTY === true,
-          stdoutDepth: depth(process.stdout),
-          stderrDepth: depth(process.stderr),
-        },
+        terminal: terminalOf(),
         stdin: c.stdin,
       },
     }),
@@ -98,7 +89,6 @@ export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
     });
   }
   return new Promise<number | undefined>((resolve) => {
-    let buf = '';
     let done = false;
     const finish = (code: number | undefined): void => {
       if (done) return;
@@ -107,30 +97,14 @@ export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
       socket.end();
       resolve(code);
     };
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buf += chunk;
-      for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: RpcResponse & { method?: string; params?: { request?: unknown; stream?: unknown; text?: unknown } };
-        try {
-          msg = JSON.parse(line) as typeof msg;
-        } catch {
-          continue;
-        }
-        if (msg.method === 'cli.output' && msg.params?.request === id && typeof msg.params.text === 'string') {
-          (msg.params.stream === 'stdout' ? process.stdout : process.stderr).write(msg.params.text);
-        } else if (msg.id === id && msg.method === undefined) {
-          if (msg.error && c.refused === 'undefined') finish(undefined);
-          else if (msg.error) {
-            c.error(msg.error.message, msg.error.data?.hint);
-            finish(exitCodeOf(msg.error.code));
-          } else {
-            const code = (msg.result as { exitCode?: unknown } | undefined)?.exitCode;
-            finish(typeof code === 'number' ? code : 1);
-          }
-        }
+    readCliLines(socket, id, (msg) => {
+      if (msg.error && c.refused === 'undefined') finish(undefined);
+      else if (msg.error) {
+        c.error(msg.error.message, msg.error.data?.hint);
+        finish(exitCodeOf(msg.error.code));
+      } else {
+        const code = msg.result?.exitCode;
+        finish(typeof code === 'number' ? code : 1);
       }
     });
     socket.on('error', () => undefined);
