@@ -29,6 +29,7 @@ import { fingerprint, safetyNumber } from '../crypto/fingerprint.js';
 import { randomBytes } from '../crypto/nacl.js';
 import type { Contact, MessageStatus, StoredMessage } from '../store/db.js';
 import { type Messenger, type ReceivedMessage } from './messenger.js';
+import { TypingIndicator } from './typing-indicator.js';
 
 export const TYPING_SEND_MS = 2000;
 export const TYPING_SHOW_MS = 4000;
@@ -81,8 +82,11 @@ export class ChatSession extends EventEmitter<ChatEvents> {
   private readonly entries: Entry[] = [];
   private readonly byId = new Map<string, Extract<Entry, { t: 'msg' }>>();
   private connection: Connection = 'connecting';
-  private typingUntil = 0;
-  private typingTimer: NodeJS.Timeout | undefined;
+  private readonly indicator = new TypingIndicator(
+    () => this.now(),
+    TYPING_SHOW_MS,
+    () => this.emit('change'),
+  );
   private lastTypingSent = 0;
   private readonly ac = new AbortController();
   private listening: Promise<void> | undefined;
@@ -149,7 +153,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
       me: this.m.name,
       trust: this.trust(),
       connection: this.connection,
-      peerTyping: this.typingUntil > this.now(),
+      peerTyping: this.indicator.on,
       entries: this.entries,
     };
   }
@@ -224,7 +228,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
   /** Stops listening and closes the connection (the store stays open: the caller owns it). */
   async stop(): Promise<void> {
     this.ac.abort();
-    if (this.typingTimer) clearTimeout(this.typingTimer);
+    this.indicator.stop();
     await this.listening;
   }
 
@@ -251,7 +255,7 @@ export class ChatSession extends EventEmitter<ChatEvents> {
       this.othersNoted.add(msg.from);
       return;
     }
-    this.typingUntil = 0; // the message they were typing arrived
+    this.indicator.clear(); // the message they were typing arrived
     this.push({ t: 'msg', id: msg.id, dir: 'in', who: msg.from, time: msg.time, body: msg.body, status: 'read' });
     this.readLater([msg]);
   }
@@ -282,26 +286,6 @@ export class ChatSession extends EventEmitter<ChatEvents> {
 
   private onTyping(from: string): void {
     if (from !== this.contact.label) return;
-    const wasOn = this.typingUntil > this.now();
-    this.typingUntil = this.now() + TYPING_SHOW_MS;
-    if (wasOn) return; // a flood only moves the deadline: no redraw per envelope
-    this.emit('change');
-    this.armTypingTimer();
-  }
-
-  private armTypingTimer(): void {
-    if (this.typingTimer) return;
-    const tick = (): void => {
-      this.typingTimer = undefined;
-      const left = this.typingUntil - this.now();
-      if (left > 0) {
-        this.typingTimer = setTimeout(tick, left);
-        this.typingTimer.unref();
-        return;
-      }
-      this.emit('change');
-    };
-    this.typingTimer = setTimeout(tick, TYPING_SHOW_MS);
-    this.typingTimer.unref();
+    this.indicator.seen();
   }
 }

@@ -23,6 +23,7 @@ import { MSG_ID_BYTES } from '../protocol/envelope.js';
 import { randomBytes } from '../crypto/nacl.js';
 import type { CopyStatus, StoredPost } from '../store/db-groups.js';
 import type { MessageStatus } from '../store/db.js';
+import { TypingIndicator } from './typing-indicator.js';
 import { appendEntry, type ChatEvents, type ChatView, type Connection, type Entry, TYPING_SEND_MS, TYPING_SHOW_MS, type TrustState } from './chat-session.js';
 import { heldToken } from './delivery-tokens.js';
 import { MessengerGroupSender } from './group-sender.js';
@@ -46,9 +47,11 @@ export class GroupChatSession extends EventEmitter<ChatEvents> {
   /** Post rows of our posts in the transcript, by post id (hex): their ticks are read from the store. */
   private readonly ours = new Map<string, number>();
   private connection: Connection = 'connecting';
-  private typingWho: string | undefined;
-  private typingUntil = 0;
-  private typingTimer: NodeJS.Timeout | undefined;
+  private readonly indicator = new TypingIndicator(
+    () => this.now,
+    TYPING_SHOW_MS,
+    () => this.emit('change'),
+  );
   private lastTypingSent = 0;
   private readonly ac = new AbortController();
   private listening: Promise<void> | undefined;
@@ -99,14 +102,15 @@ export class GroupChatSession extends EventEmitter<ChatEvents> {
   }
 
   view(): ChatView & { typingWho?: string } {
-    const typing = this.typingUntil > this.now;
+    const typing = this.indicator.on;
+    const who = this.indicator.who;
     return {
       peer: `@${this.label}`,
       me: this.m.name,
       trust: this.trust(),
       connection: this.connection,
       peerTyping: typing,
-      ...(typing && this.typingWho ? { typingWho: this.typingWho } : {}),
+      ...(typing && who ? { typingWho: who } : {}),
       entries: this.entries,
     };
   }
@@ -187,7 +191,7 @@ export class GroupChatSession extends EventEmitter<ChatEvents> {
 
   async stop(): Promise<void> {
     this.ac.abort();
-    if (this.typingTimer) clearTimeout(this.typingTimer);
+    this.indicator.stop();
     await this.listening;
   }
 
@@ -212,7 +216,7 @@ export class GroupChatSession extends EventEmitter<ChatEvents> {
       return;
     }
     if (e.type === 'post') {
-      if (this.typingWho === e.from) this.typingUntil = 0; // the post they were typing arrived
+      this.indicator.clear(e.from); // the post they were typing arrived
       this.push({ t: 'msg', id: e.id, dir: 'in', who: e.from, time: e.time, body: e.text, status: 'read' });
       this.readLater([{ id: e.id }]);
       return;
@@ -258,23 +262,6 @@ export class GroupChatSession extends EventEmitter<ChatEvents> {
     const g = this.m.store.groups.byLabel(this.label);
     const c = this.m.store.findContactByLabel(from);
     if (!g || !c || !fold(g.log).members.has(toHex(c.signPk))) return; // only members
-    const wasOn = this.typingUntil > this.now && this.typingWho === from;
-    this.typingWho = from;
-    this.typingUntil = this.now + TYPING_SHOW_MS;
-    if (wasOn) return;
-    this.emit('change');
-    if (this.typingTimer) return;
-    const tick = (): void => {
-      this.typingTimer = undefined;
-      const left = this.typingUntil - this.now;
-      if (left > 0) {
-        this.typingTimer = setTimeout(tick, left);
-        this.typingTimer.unref();
-        return;
-      }
-      this.emit('change');
-    };
-    this.typingTimer = setTimeout(tick, TYPING_SHOW_MS);
-    this.typingTimer.unref();
+    this.indicator.seen(from);
   }
 }
