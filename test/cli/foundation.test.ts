@@ -48,9 +48,9 @@ function unlockProbe(home: string, opts: { env?: Record<string, string | undefin
 }
 
 /**
- * Writes a node --import hook that logs every resolved module URL to `log`, and a --require
- * preload that logs every require() request there too (ws, commander, better-sqlite3 and chalk
- * are loaded with createRequire, which the ESM hook does not see). A line is `specifier url`.
+ * Writes a node --import hook that logs every resolved module URL, and adds the require() log
+ * of ./module-log.ts (ws, commander, argon2, better-sqlite3 and chalk are loaded with
+ * createRequire, which the ESM hook does not see). A line is `specifier url` or `request require`.
  */
 async function loadLogger(): Promise<{ nodeArgs: string[]; loaded: () => Promise<string> }> {
   const dir = await makeHome('hush-hook-');
@@ -69,21 +69,11 @@ export async function resolve(specifier, context, next) {
     path.join(dir, 'register.mjs'),
     `import { register } from 'node:module';\nregister(${JSON.stringify(new URL(`file://${path.join(dir, 'hooks.mjs')}`).href)});\n`,
   );
-  await fsp.writeFile(
-    path.join(dir, 'log-require.cjs'),
-    `const Module = require('node:module');
-const { appendFileSync } = require('node:fs');
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  appendFileSync(${JSON.stringify(log)}, request + ' require\\n');
-  return load.call(this, request, ...rest);
-};
-`,
-  );
   await fsp.writeFile(log, '');
+  const req = await requireLogger();
   return {
-    nodeArgs: ['--import', new URL(`file://${path.join(dir, 'register.mjs')}`).href, '--require', path.join(dir, 'log-require.cjs')],
-    loaded: () => fsp.readFile(log, 'utf8'),
+    nodeArgs: ['--import', new URL(`file://${path.join(dir, 'register.mjs')}`).href, ...req.nodeArgs],
+    loaded: async () => (await fsp.readFile(log, 'utf8')) + (await req.requests()).map((r) => `${r} require\n`).join(''),
   };
 }
 
