@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { hush, type HushResult, makeHome, ROOT } from './helpers.js';
 import { type Child, historyOf, jsonOf, newUser, outboxSize, spawnHush, type TestUser } from './messaging-helpers.js';
+import { type ModuleLog, moduleLogger } from './module-log.js';
 
 let relay: RelayProc;
 let alice: TestUser;
@@ -89,24 +90,7 @@ class Rpc {
  * Hooks that log every module the child loads: ESM URLs (an --import resolve hook) and CommonJS
  * files (a --require wrapper of the resolver; bin/hush.js and its fast path are CommonJS).
  */
-async function moduleLog(): Promise<{ nodeArgs: string[]; loaded: () => Promise<string> }> {
-  const dir = await makeHome('hush-hook-');
-  const log = path.join(dir, 'loaded.txt');
-  const hooks = path.join(dir, 'hooks.mjs');
-  await fsp.writeFile(
-    hooks,
-    `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) {\n  const r = await next(s, c);\n  appendFileSync(${JSON.stringify(log)}, r.url + '\\n');\n  return r;\n}\n`,
-  );
-  const register = path.join(dir, 'register.mjs');
-  await fsp.writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hooks}`)});\n`);
-  const cjs = path.join(dir, 'require.cjs');
-  await fsp.writeFile(
-    cjs,
-    `const M = require('node:module');\nconst { appendFileSync } = require('node:fs');\nconst r = M._resolveFilename;\nM._resolveFilename = function (...a) {\n  const f = r.apply(this, a);\n  appendFileSync(${JSON.stringify(log)}, f + '\\n');\n  return f;\n};\n`,
-  );
-  await fsp.writeFile(log, '');
-  return { nodeArgs: ['--require', cjs, '--import', `file://${register}`], loaded: () => fsp.readFile(log, 'utf8') };
-}
+const moduleLog = (): Promise<ModuleLog> => moduleLogger('file');
 
 /** alice's command through the daemon (no passphrase anywhere) or directly (--no-daemon, passphrase in env). */
 function aliceVia(path: 'daemon' | 'direct', args: string[], input?: string): Promise<HushResult> {

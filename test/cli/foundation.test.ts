@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { execa } from 'execa';
 import { BIN, hush, jsonLines, makeHome, ROOT, testEnv } from './helpers.js';
-import { requireLogger } from './module-log.js';
+import { type ModuleLog, moduleLogger, requireLogger } from './module-log.js';
 import { skipWithout } from '../needs.js';
 
 // Each case spawns real processes; the cli project does not inherit the root testTimeout.
@@ -47,35 +47,7 @@ function unlockProbe(home: string, opts: { env?: Record<string, string | undefin
   });
 }
 
-/**
- * Writes a node --import hook that logs every resolved module URL, and adds the require() log
- * of ./module-log.ts (ws, commander, argon2, better-sqlite3 and chalk are loaded with
- * createRequire, which the ESM hook does not see). A line is `specifier url` or `request require`.
- */
-async function loadLogger(): Promise<{ nodeArgs: string[]; loaded: () => Promise<string> }> {
-  const dir = await makeHome('hush-hook-');
-  const log = path.join(dir, 'loaded.txt');
-  await fsp.writeFile(
-    path.join(dir, 'hooks.mjs'),
-    `import { appendFileSync } from 'node:fs';
-export async function resolve(specifier, context, next) {
-  const r = await next(specifier, context);
-  appendFileSync(${JSON.stringify(log)}, specifier + ' ' + r.url + '\\n');
-  return r;
-}
-`,
-  );
-  await fsp.writeFile(
-    path.join(dir, 'register.mjs'),
-    `import { register } from 'node:module';\nregister(${JSON.stringify(new URL(`file://${path.join(dir, 'hooks.mjs')}`).href)});\n`,
-  );
-  await fsp.writeFile(log, '');
-  const req = await requireLogger();
-  return {
-    nodeArgs: ['--import', new URL(`file://${path.join(dir, 'register.mjs')}`).href, ...req.nodeArgs],
-    loaded: async () => (await fsp.readFile(log, 'utf8')) + (await req.requests()).map((r) => `${r} require\n`).join(''),
-  };
-}
+const loadLogger = (): Promise<ModuleLog> => moduleLogger('request');
 
 const HEAVY = /\b(argon2|ws|better-sqlite3)\b/;
 function heavyModules(loaded: string): string[] {
