@@ -16,7 +16,7 @@ import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
 import { encodeInnerPrefix, type InnerV2, MAX_COUNTER } from '../protocol/session-wire.js';
-import { aeadOpen, aeadSeal, hkdfSha256, hmacSha256 } from './kdf.js';
+import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hmacSha256 } from './kdf.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 
@@ -59,8 +59,9 @@ export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
 }
 
 export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  // Two views of the one 44-byte output (wiping them wipes it).
   const out = hkdfSha256(mk, ZERO32, MESSAGE_KEYS_INFO, 44);
-  return { key: out.slice(0, 32), nonce: out.slice(32) };
+  return { key: out.subarray(0, 32), nonce: out.subarray(32) };
 }
 
 const tampered = (): DataError =>
@@ -134,9 +135,12 @@ export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { stat
   const prefix = encodeInnerPrefix(localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
   s.ns += 1;
   const { key, nonce } = messageKeys(mk);
-  const ct = aeadSeal(key, nonce, payload, concatBytes(adOf(s), prefix));
+  // inner = prefix || ciphertext, the AEAD writing straight after the prefix.
+  const inner = new Uint8Array(prefix.length + payload.length + AEAD_TAG_BYTES);
+  inner.set(prefix);
+  aeadSealInto(inner, prefix.length, key, nonce, payload, concatBytes(adOf(s), prefix));
   wipe(mk, key, nonce);
-  return { state: s, inner: concatBytes(prefix, ct) };
+  return { state: s, inner };
 }
 
 function pruneSkipped(s: SessionState, now: number, limits: RatchetLimits): void {
