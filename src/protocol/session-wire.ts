@@ -29,6 +29,8 @@ export const INIT_HEADER_BYTES = 1 + 32 + 4 + 4 + 1 + 4 + KEM_CT_BYTES; // 1134
 export const RATCHET_HEADER_BYTES = 1 + 32 + 4 + 4; // 41
 export const AEAD_TAG_BYTES = 16;
 export const PAYLOAD_V2_HEADER_BYTES = 1 + 1 + MSG_ID_BYTES + 8 + 8 + 4; // 38
+/** The prefix of a plain (type 2) inner v2: version, senderSignPk, type, ratchet header (75 bytes). */
+export const PLAIN_PREFIX_BYTES = 1 + 32 + 1 + RATCHET_HEADER_BYTES;
 /** Largest ratchet counter (n, pn): u32. A session that reaches it must be replaced. */
 export const MAX_COUNTER = 0xffffffff;
 
@@ -53,8 +55,9 @@ export interface InnerV2 {
   /** The raw init header bytes (type 1), as sent. */
   initBytes?: Uint8Array;
   header: RatchetHeader;
-  /** Everything before the AEAD ciphertext (bound as associated data). */
+  /** Everything before the AEAD ciphertext (bound as associated data): a view of the input. */
   prefix: Uint8Array;
+  /** The AEAD ciphertext and tag: a view of the input (only read, to decrypt it). */
   ciphertext: Uint8Array;
 }
 
@@ -163,7 +166,8 @@ export function parseInnerV2(b: Uint8Array): InnerV2 {
   if (b.length < o + RATCHET_HEADER_BYTES + AEAD_TAG_BYTES + PAYLOAD_V2_HEADER_BYTES) throw tampered();
   const header = parseRatchetHeader(b.subarray(o, o + RATCHET_HEADER_BYTES));
   o += RATCHET_HEADER_BYTES;
-  const out: InnerV2 = { senderSignPk, type: t === MESSAGE_TYPE.prekey ? 'prekey' : 'message', header, prefix: b.slice(0, o), ciphertext: b.slice(o) };
+  // prefix and ciphertext are views (no copies): the opener only reads them, within the call.
+  const out: InnerV2 = { senderSignPk, type: t === MESSAGE_TYPE.prekey ? 'prekey' : 'message', header, prefix: b.subarray(0, o), ciphertext: b.subarray(o) };
   if (init) {
     out.init = init;
     out.initBytes = initBytes!;
@@ -223,7 +227,7 @@ export function parsePayloadV2(p: Uint8Array): PayloadV2 {
 /** The v2 envelope around an inner v2: v1's outer layer (§5.1) with version byte 2. */
 export const ENVELOPE_V2_VERSION = 2;
 export const ENVELOPE_V2_OUTER_BYTES = 1 + 32 + 24 + 16; // version, ephPk, nonce, MAC
-const PLAIN_OVERHEAD = 34 + RATCHET_HEADER_BYTES + AEAD_TAG_BYTES; // inner bytes around a type-2 payload
+const PLAIN_OVERHEAD = PLAIN_PREFIX_BYTES + AEAD_TAG_BYTES; // inner bytes around a type-2 payload
 const MAX_PAYLOAD_V2 = paddedLength(PAYLOAD_V2_HEADER_BYTES + MAX_BODY_BYTES);
 
 /** Largest v2 envelope: a prekey message with the largest body. */
