@@ -175,6 +175,7 @@ export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { stat
 }
 
 function pruneSkipped(s: SessionState, now: number, limits: RatchetLimits): void {
+  if (s.skipped.length === 0) return; // the common case: nothing to expire, no new array
   const keep: SkippedKey[] = [];
   for (const k of s.skipped) {
     if (k.at + limits.skippedMaxAgeMs >= now) keep.push(k);
@@ -245,7 +246,7 @@ export function ratchetDecrypt(
     return pt;
   };
   pruneSkipped(s, now, limits);
-  const i = s.skipped.findIndex((k) => k.n === h.n && bytesEqual(k.dhPk, h.dhPk));
+  const i = s.skipped.length === 0 ? -1 : s.skipped.findIndex((k) => k.n === h.n && bytesEqual(k.dhPk, h.dhPk));
   let plaintext: Uint8Array;
   if (i >= 0) {
     plaintext = open(copy(s.skipped[i]!.mk));
