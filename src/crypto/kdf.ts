@@ -31,21 +31,28 @@ const COUNTER = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i));
  * HKDF-SHA256(salt, ikm, info) -> `length` bytes (RFC 5869; an empty salt is HashLen zeros),
  * extract and expand written out over HMAC: the same bytes as node:crypto hkdfSync, at
  * 0.6-0.7x of its time for the ratchet's short outputs (hkdfSync builds KeyObjects per call).
- * One HMAC per 32-byte block and one for the extract; T(0) is empty, so the first block
- * hashes only info || 0x01.
  */
 export function hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
   if (!Number.isInteger(length) || length < 0 || length > 255 * HASH) throw new DataError('BAD_KEY', 'HKDF length out of range');
-  const prk = hmacParts(salt, [ikm]);
+  const blocks = hkdfSha256Blocks(ikm, salt, info, Math.ceil(length / HASH));
   const out = new Uint8Array(length);
-  let t: Uint8Array | undefined;
-  for (let i = 1, off = 0; off < length; i++, off += HASH) {
-    const next = t ? hmacParts(prk, [t, info, COUNTER[i]!]) : hmacParts(prk, [info, COUNTER[i]!]);
-    t?.fill(0);
-    t = next;
-    out.set(length - off >= HASH ? t : t.subarray(0, length - off), off);
-  }
-  t?.fill(0);
+  blocks.forEach((t, i) => {
+    out.set(t.subarray(0, Math.min(HASH, length - i * HASH)), i * HASH);
+    t.fill(0);
+  });
+  return out;
+}
+
+/**
+ * The HKDF-SHA256 output as its 32-byte blocks T(1) .. T(n), not concatenated: for a caller
+ * that takes whole blocks (or a block's head) as keys. One HMAC for the extract, one per
+ * block; T(0) is empty, so T(1) hashes only info || 0x01. The caller wipes the blocks.
+ */
+export function hkdfSha256Blocks(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, n: number): Uint8Array[] {
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new DataError('BAD_KEY', 'HKDF length out of range');
+  const prk = hmacParts(salt, [ikm]);
+  const out: Uint8Array[] = [];
+  for (let i = 1; i <= n; i++) out.push(i === 1 ? hmacParts(prk, [info, COUNTER[1]!]) : hmacParts(prk, [out[i - 2]!, info, COUNTER[i]!]));
   prk.fill(0);
   return out;
 }

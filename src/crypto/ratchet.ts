@@ -16,7 +16,7 @@ import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
 import { encodeInnerPrefix, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES } from '../protocol/session-wire.js';
-import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hmacSha256 } from './kdf.js';
+import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hkdfSha256Blocks, hmacSha256 } from './kdf.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 
@@ -59,9 +59,10 @@ export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
 }
 
 export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  // Two views of the one 44-byte output (wiping them wipes it).
-  const out = hkdfSha256(mk, ZERO32, MESSAGE_KEYS_INFO, 44);
-  return { key: out.subarray(0, 32), nonce: out.subarray(32) };
+  // The 44 bytes are T(1) || T(2)[0..12): the two HMAC blocks themselves, no concatenation.
+  const [t1, t2] = hkdfSha256Blocks(mk, ZERO32, MESSAGE_KEYS_INFO, 2) as [Uint8Array, Uint8Array];
+  t2.fill(0, 12);
+  return { key: t1, nonce: t2.subarray(0, 12) };
 }
 
 const tampered = (): DataError =>
