@@ -324,6 +324,27 @@ describe('the v2 wire codec (written in place, no temporaries)', () => {
     const inner = parseInnerV2(concatBytes(encodeInnerPrefix(sender, h), randomBytes(256 + 16)));
     expect([inner.type, inner.header]).toEqual(['message', h]);
   });
+  it('an opened message shares no bytes with the inner it came from; a failed open between two sessions of one pair changes neither', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    // A second session of the same pair, started by the same side (the same AD): messages of
+    // both, and a failed open, interleave on Bob's side.
+    alice.sessions.push(startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+    bob.receive(alice, alice.send('opens a second session', T0, 1));
+    const inner = alice.send('first');
+    const other = alice.send('on the second session', T0, 1);
+    const before = bob.snapshot();
+    const forged = new Uint8Array(inner);
+    forged[forged.length - 1]! ^= 1;
+    expect(codeOf(() => bob.receive(alice, forged))).toBe('TAMPERED');
+    expect(bob.snapshot()).toBe(before);
+    const o = bob.receive(alice, inner);
+    inner.fill(0xee); // the caller reuses its buffer: what was opened must not change
+    expect(dec(o.payload.body)).toBe('first');
+    expect(dec(bob.receive(alice, other).payload.body)).toBe('on the second session');
+    expect(dec(bob.receive(alice, alice.send('second')).payload.body)).toBe('second');
+  });
   it('refuses what the old encoders refused, with the same codes', () => {
     const ok = { dhPk: randomBytes(32), pn: 0, n: 0 };
     expect(codeOf(() => encodeRatchetHeader({ ...ok, n: 2 ** 32 }))).toBe('BAD_INTEGER');
