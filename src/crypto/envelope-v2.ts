@@ -8,7 +8,7 @@
 import { DataError } from '../errors.js';
 import { concatBytes } from '../protocol/encoding.js';
 import { ENVELOPE_V2_VERSION, isValidEnvelopeV2Length } from '../protocol/session-wire.js';
-import { boxBefore, NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe, x25519KeyPair } from './nacl.js';
+import { boxBeforeOnce, ephemeralBoxBefore, NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe } from './nacl.js';
 
 const tampered = (): DataError =>
   new DataError('TAMPERED', 'message may be corrupted or tampered with', {
@@ -17,11 +17,10 @@ const tampered = (): DataError =>
 
 /** Boxes an inner v2 to `recipientBoxPk`. Random: ephSk (32), then the nonce (24). */
 export function sealEnvelopeV2(recipientBoxPk: Uint8Array, inner: Uint8Array, random: Random): Uint8Array {
-  const { secretKey: ephSk, publicKey: ephPk } = x25519KeyPair(random);
+  const { publicKey: ephPk, k } = ephemeralBoxBefore(recipientBoxPk, random);
   const nonce = random(NONCE_BYTES);
-  const k = boxBefore(recipientBoxPk, ephSk);
   const box = secretbox(inner, nonce, k);
-  wipe(ephSk, k);
+  wipe(k);
   const env = concatBytes(Uint8Array.of(ENVELOPE_V2_VERSION), ephPk, nonce, box);
   if (!isValidEnvelopeV2Length(env.length)) throw new DataError('BAD_LENGTH', 'inner message has a length no v2 envelope may have');
   return env;
@@ -39,7 +38,7 @@ export function openEnvelopeV2(myBoxSk: Uint8Array, envelope: Uint8Array): Uint8
   if (!isValidEnvelopeV2Length(envelope.length)) throw tampered();
   let k: Uint8Array;
   try {
-    k = boxBefore(envelope.subarray(1, 33), myBoxSk);
+    k = boxBeforeOnce(envelope.subarray(1, 33), myBoxSk);
   } catch {
     throw tampered(); // low-order ephemeral key
   }

@@ -151,17 +151,8 @@ export function x25519KeyPair(random: Random): BoxKeyPair {
 export function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   needLength(sk, KEY_BYTES, 'x25519 secret key');
   needLength(pk, KEY_BYTES, 'x25519 public key');
-  let s: Uint8Array;
-  if (useNative) {
-    try {
-      s = new Uint8Array(nodeCrypto.diffieHellman({ privateKey: nativePrivate('X25519', sk), publicKey: nativePublic('X25519', pk) }));
-    } catch {
-      // OpenSSL refuses an all-zero shared secret itself.
-      throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
-    }
-  } else {
-    s = nacl.scalarMult(sk, pk);
-  }
+  if (useNative) return nativeDh(nativePrivate('X25519', sk), nativePublic('X25519', pk));
+  const s = nacl.scalarMult(sk, pk);
   if (isAllZero(s)) throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
   return s;
 }
@@ -178,11 +169,70 @@ const ZERO16 = new Uint8Array(16);
  * Rejects an all-zero X25519 result first.
  */
 export function boxBefore(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array {
-  const s = x25519(mySk, theirPk);
+  return hsalsaKey(x25519(mySk, theirPk));
+}
+
+/** HSalsa20(s, 0^16), then s wiped. */
+function hsalsaKey(s: Uint8Array): Uint8Array {
   const k = new Uint8Array(32);
   lowlevel.crypto_core_hsalsa20(k, ZERO16, s, SIGMA);
   s.fill(0);
   return k;
+}
+
+/**
+ * node:crypto's X25519, an all-zero result refused. The result is a plain Uint8Array view of
+ * the secret's own 32-byte buffer (no copy; not a node Buffer, whose slice() would share).
+ */
+function nativeDh(privateKey: nodeCrypto.KeyObject, publicKey: nodeCrypto.KeyObject): Uint8Array {
+  let s: Uint8Array;
+  try {
+    const b = nodeCrypto.diffieHellman({ privateKey, publicKey });
+    s = new Uint8Array(b.buffer, b.byteOffset, b.length);
+  } catch {
+    // OpenSSL refuses an all-zero shared secret itself.
+    throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
+  }
+  if (isAllZero(s)) throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
+  return s;
+}
+
+/**
+ * crypto_box_beforenm from a fresh ephemeral key pair to `theirPk`: the same bytes, and the
+ * same draw (the secret key is random(32)), as x25519KeyPair then boxBefore(theirPk, sk),
+ * for a secret used once. Natively its KeyObject is made once and kept in no cache (no
+ * WeakMap entry, no copy to check it against, nothing to drop at wipe); the secret bytes are
+ * wiped here. Returns the ephemeral public key and the box key.
+ */
+export function ephemeralBoxBefore(theirPk: Uint8Array, random: Random): { publicKey: Uint8Array; k: Uint8Array } {
+  needLength(theirPk, KEY_BYTES, 'x25519 public key');
+  if (!useNative) {
+    const kp = x25519KeyPair(random);
+    try {
+      return { publicKey: kp.publicKey, k: boxBefore(theirPk, kp.secretKey) };
+    } finally {
+      wipe(kp.secretKey);
+    }
+  }
+  const sk = random(32);
+  needLength(sk, KEY_BYTES, 'x25519 secret key');
+  const priv = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(sk), x: JWK_X_PLACEHOLDER }, format: 'jwk' });
+  sk.fill(0);
+  const publicKey = rawPublic(nodeCrypto.createPublicKey(priv));
+  return { publicKey, k: hsalsaKey(nativeDh(priv, nativePublic('X25519', theirPk))) };
+}
+
+/**
+ * boxBefore(theirPk, mySk) for a public key seen once (an envelope's ephemeral key): the
+ * same bytes and errors, but its KeyObject is not cached (a cache entry per envelope would
+ * only be garbage).
+ */
+export function boxBeforeOnce(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array {
+  if (!useNative) return boxBefore(theirPk, mySk);
+  needLength(mySk, KEY_BYTES, 'x25519 secret key');
+  needLength(theirPk, KEY_BYTES, 'x25519 public key');
+  const pub = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(theirPk) }, format: 'jwk' });
+  return hsalsaKey(nativeDh(nativePrivate('X25519', mySk), pub));
 }
 
 /** crypto_box_afternm == crypto_secretbox with the precomputed key. */

@@ -15,8 +15,8 @@ import { DataError } from '../errors.js';
 import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
-import { encodeInnerPrefix, type InnerV2, MAX_COUNTER } from '../protocol/session-wire.js';
-import { aeadOpen, aeadSeal, hkdfSha256, hmacSha256 } from './kdf.js';
+import { encodeInnerPrefix, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES } from '../protocol/session-wire.js';
+import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hkdfSha256Blocks, hmacSha256 } from './kdf.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 
@@ -59,8 +59,10 @@ export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
 }
 
 export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  const out = hkdfSha256(mk, ZERO32, MESSAGE_KEYS_INFO, 44);
-  return { key: out.slice(0, 32), nonce: out.slice(32) };
+  // The 44 bytes are T(1) || T(2)[0..12): the two HMAC blocks themselves, no concatenation.
+  const [t1, t2] = hkdfSha256Blocks(mk, ZERO32, MESSAGE_KEYS_INFO, 2) as [Uint8Array, Uint8Array];
+  t2.fill(0, 12);
+  return { key: t1, nonce: t2.subarray(0, 12) };
 }
 
 const tampered = (): DataError =>
@@ -80,17 +82,28 @@ const copy = (a: Uint8Array): Uint8Array => new Uint8Array(a);
  * the per-message cost of a pull.
  */
 export function cloneSession(s: SessionState): SessionState {
+  // One object literal in one field order (not a spread): every state has the same shape.
   const c: SessionState = {
-    ...s,
+    role: s.role,
+    sessionId: s.sessionId,
+    initiatorSignPk: s.initiatorSignPk,
+    initiatorBoxPk: s.initiatorBoxPk,
+    responderSignPk: s.responderSignPk,
+    responderBoxPk: s.responderBoxPk,
+    created: s.created,
     rk: copy(s.rk),
     dhsSk: copy(s.dhsSk),
     dhsPk: copy(s.dhsPk),
+    ns: s.ns,
+    nr: s.nr,
+    pn: s.pn,
     retired: s.retired.slice(),
-    skipped: s.skipped.map((k) => ({ ...k, mk: copy(k.mk) })),
+    skipped: s.skipped.length === 0 ? [] : s.skipped.map((k) => ({ dhPk: k.dhPk, n: k.n, at: k.at, mk: copy(k.mk) })),
   };
   if (s.dhr) c.dhr = copy(s.dhr);
   if (s.cks) c.cks = copy(s.cks);
   if (s.ckr) c.ckr = copy(s.ckr);
+  if (s.pendingInit) c.pendingInit = s.pendingInit;
   return c;
 }
 
@@ -103,16 +116,36 @@ export function wipeSession(s: SessionState): void {
 /**
  * The AD of a session, per its four identity-key arrays: cloneSession shares them (nothing
  * writes into them), so every state of a conversation held in memory finds it here instead of
- * building it again for each message. Keyed by array identity, checked on all four.
+ * building it again for each message. Keyed by array identity, checked on all four. `scratch`
+ * holds AD || room for a plain message's prefix, so AD || prefix (the AEAD's associated data)
+ * is written in place rather than concatenated per message.
  */
-const adCache = new WeakMap<Uint8Array, { ib: Uint8Array; rs: Uint8Array; rb: Uint8Array; ad: Uint8Array }>();
+interface AdEntry {
+  ib: Uint8Array;
+  rs: Uint8Array;
+  rb: Uint8Array;
+  ad: Uint8Array;
+  scratch: Uint8Array;
+}
+const adCache = new WeakMap<Uint8Array, AdEntry>();
 
-function adOf(s: SessionState): Uint8Array {
+function adOf(s: SessionState): AdEntry {
   const c = adCache.get(s.initiatorSignPk);
-  if (c && c.ib === s.initiatorBoxPk && c.rs === s.responderSignPk && c.rb === s.responderBoxPk) return c.ad;
+  if (c && c.ib === s.initiatorBoxPk && c.rs === s.responderSignPk && c.rb === s.responderBoxPk) return c;
   const ad = sessionAd({ signPk: s.initiatorSignPk, boxPk: s.initiatorBoxPk }, { signPk: s.responderSignPk, boxPk: s.responderBoxPk });
-  adCache.set(s.initiatorSignPk, { ib: s.initiatorBoxPk, rs: s.responderSignPk, rb: s.responderBoxPk, ad });
-  return ad;
+  const scratch = new Uint8Array(ad.length + PLAIN_PREFIX_BYTES);
+  scratch.set(ad);
+  const e = { ib: s.initiatorBoxPk, rs: s.responderSignPk, rb: s.responderBoxPk, ad, scratch };
+  adCache.set(s.initiatorSignPk, e);
+  return e;
+}
+
+/** The AEAD's associated data AD || prefix: in the session's scratch array for a plain message (used before the next call), else a new array. */
+function aeadAd(s: SessionState, prefix: Uint8Array): Uint8Array {
+  const e = adOf(s);
+  if (prefix.length !== PLAIN_PREFIX_BYTES) return concatBytes(e.ad, prefix);
+  e.scratch.set(prefix, e.ad.length);
+  return e.scratch;
 }
 
 export function localSignPk(s: SessionState): Uint8Array {
@@ -134,12 +167,16 @@ export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { stat
   const prefix = encodeInnerPrefix(localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
   s.ns += 1;
   const { key, nonce } = messageKeys(mk);
-  const ct = aeadSeal(key, nonce, payload, concatBytes(adOf(s), prefix));
+  // inner = prefix || ciphertext, the AEAD writing straight after the prefix.
+  const inner = new Uint8Array(prefix.length + payload.length + AEAD_TAG_BYTES);
+  inner.set(prefix);
+  aeadSealInto(inner, prefix.length, key, nonce, payload, aeadAd(s, prefix));
   wipe(mk, key, nonce);
-  return { state: s, inner: concatBytes(prefix, ct) };
+  return { state: s, inner };
 }
 
 function pruneSkipped(s: SessionState, now: number, limits: RatchetLimits): void {
+  if (s.skipped.length === 0) return; // the common case: nothing to expire, no new array
   const keep: SkippedKey[] = [];
   for (const k of s.skipped) {
     if (k.at + limits.skippedMaxAgeMs >= now) keep.push(k);
@@ -202,16 +239,15 @@ export function ratchetDecrypt(
 ): { state: SessionState; plaintext: Uint8Array } {
   const s = cloneSession(state);
   const h = inner.header;
-  const ad = concatBytes(adOf(s), inner.prefix);
   const open = (mk: Uint8Array): Uint8Array => {
     const { key, nonce } = messageKeys(mk);
-    const pt = aeadOpen(key, nonce, inner.ciphertext, ad);
+    const pt = aeadOpen(key, nonce, inner.ciphertext, aeadAd(s, inner.prefix));
     wipe(key, nonce, mk);
     if (!pt) throw tampered();
     return pt;
   };
   pruneSkipped(s, now, limits);
-  const i = s.skipped.findIndex((k) => k.n === h.n && bytesEqual(k.dhPk, h.dhPk));
+  const i = s.skipped.length === 0 ? -1 : s.skipped.findIndex((k) => k.n === h.n && bytesEqual(k.dhPk, h.dhPk));
   let plaintext: Uint8Array;
   if (i >= 0) {
     plaintext = open(copy(s.skipped[i]!.mk));

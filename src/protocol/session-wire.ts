@@ -13,7 +13,7 @@
  * it has decrypted a reply. type 2 is a plain ratchet message. Layouts and checks only.
  */
 import { DataError } from '../errors.js';
-import { concatBytes, readU32be, readU64be, u32be, u64be } from './encoding.js';
+import { concatBytes, readU32be, u32be } from './encoding.js';
 import { KIND, KIND_BY_CODE, type Kind, MAX_BODY_BYTES, MSG_ID_BYTES, paddedLength } from './envelope.js';
 import { KEM_CT_BYTES } from './prekey-bundle.js';
 
@@ -29,6 +29,8 @@ export const INIT_HEADER_BYTES = 1 + 32 + 4 + 4 + 1 + 4 + KEM_CT_BYTES; // 1134
 export const RATCHET_HEADER_BYTES = 1 + 32 + 4 + 4; // 41
 export const AEAD_TAG_BYTES = 16;
 export const PAYLOAD_V2_HEADER_BYTES = 1 + 1 + MSG_ID_BYTES + 8 + 8 + 4; // 38
+/** The prefix of a plain (type 2) inner v2: version, senderSignPk, type, ratchet header (75 bytes). */
+export const PLAIN_PREFIX_BYTES = 1 + 32 + 1 + RATCHET_HEADER_BYTES;
 /** Largest ratchet counter (n, pn): u32. A session that reaches it must be replaced. */
 export const MAX_COUNTER = 0xffffffff;
 
@@ -53,8 +55,9 @@ export interface InnerV2 {
   /** The raw init header bytes (type 1), as sent. */
   initBytes?: Uint8Array;
   header: RatchetHeader;
-  /** Everything before the AEAD ciphertext (bound as associated data). */
+  /** Everything before the AEAD ciphertext (bound as associated data): a view of the input. */
   prefix: Uint8Array;
+  /** The AEAD ciphertext and tag: a view of the input (only read, to decrypt it). */
   ciphertext: Uint8Array;
 }
 
@@ -96,20 +99,45 @@ export function parseInitHeader(b: Uint8Array): InitHeader {
 }
 
 export function encodeRatchetHeader(h: RatchetHeader): Uint8Array {
-  need(h.dhPk, 32, 'ratchet key');
-  return concatBytes(Uint8Array.of(RATCHET_HEADER_VERSION), h.dhPk, u32be(h.pn), u32be(h.n));
+  const out = new Uint8Array(RATCHET_HEADER_BYTES);
+  writeRatchetHeader(out, 0, h);
+  return out;
 }
+
+/** Writes the 41 header bytes at `o` of `out` (the checks of u32be, no intermediate arrays). */
+function writeRatchetHeader(out: Uint8Array, o: number, h: RatchetHeader): void {
+  need(h.dhPk, 32, 'ratchet key');
+  if (!isU32(h.pn) || !isU32(h.n)) throw new DataError('BAD_INTEGER', 'integer out of range');
+  out[o] = RATCHET_HEADER_VERSION;
+  out.set(h.dhPk, o + 1);
+  const dv = new DataView(out.buffer, out.byteOffset + o + 33, 8);
+  dv.setUint32(0, h.pn);
+  dv.setUint32(4, h.n);
+}
+
+const isU32 = (n: number): boolean => Number.isSafeInteger(n) && n >= 0 && n <= 0xffffffff;
 
 export function parseRatchetHeader(b: Uint8Array): RatchetHeader {
   if (b.length !== RATCHET_HEADER_BYTES || b[0] !== RATCHET_HEADER_VERSION) throw tampered();
-  return { dhPk: b.slice(1, 33), pn: readU32be(b, 33), n: readU32be(b, 37) };
+  const dv = new DataView(b.buffer, b.byteOffset + 33, 8);
+  return { dhPk: b.slice(1, 33), pn: dv.getUint32(0), n: dv.getUint32(4) };
 }
 
-/** The prefix of an inner v2 (the associated data part of it). */
+/**
+ * The prefix of an inner v2 (the associated data part of it), written into one array:
+ * 0x02 || senderSignPk || type || (initBytes) || header.
+ */
 export function encodeInnerPrefix(senderSignPk: Uint8Array, header: RatchetHeader, initBytes?: Uint8Array): Uint8Array {
   need(senderSignPk, 32, 'sender signing key');
-  const type = initBytes ? MESSAGE_TYPE.prekey : MESSAGE_TYPE.message;
-  return concatBytes(Uint8Array.of(INNER_V2_VERSION, ...senderSignPk, type), initBytes ?? new Uint8Array(0), encodeRatchetHeader(header));
+  if (initBytes) need(initBytes, INIT_HEADER_BYTES, 'init header');
+  const initLen = initBytes ? INIT_HEADER_BYTES : 0;
+  const out = new Uint8Array(34 + initLen + RATCHET_HEADER_BYTES);
+  out[0] = INNER_V2_VERSION;
+  out.set(senderSignPk, 1);
+  out[33] = initBytes ? MESSAGE_TYPE.prekey : MESSAGE_TYPE.message;
+  if (initBytes) out.set(initBytes, 34);
+  writeRatchetHeader(out, 34 + initLen, header);
+  return out;
 }
 
 /**
@@ -138,7 +166,8 @@ export function parseInnerV2(b: Uint8Array): InnerV2 {
   if (b.length < o + RATCHET_HEADER_BYTES + AEAD_TAG_BYTES + PAYLOAD_V2_HEADER_BYTES) throw tampered();
   const header = parseRatchetHeader(b.subarray(o, o + RATCHET_HEADER_BYTES));
   o += RATCHET_HEADER_BYTES;
-  const out: InnerV2 = { senderSignPk, type: t === MESSAGE_TYPE.prekey ? 'prekey' : 'message', header, prefix: b.slice(0, o), ciphertext: b.slice(o) };
+  // prefix and ciphertext are views (no copies): the opener only reads them, within the call.
+  const out: InnerV2 = { senderSignPk, type: t === MESSAGE_TYPE.prekey ? 'prekey' : 'message', header, prefix: b.subarray(0, o), ciphertext: b.subarray(o) };
   if (init) {
     out.init = init;
     out.initBytes = initBytes!;
@@ -155,19 +184,19 @@ export function encodePayloadV2(p: PayloadV2): Uint8Array {
     throw new DataError('MESSAGE_TOO_LARGE', `message is ${p.body.length} bytes, the limit is ${MAX_BODY_BYTES}`, { hint: 'split it into smaller messages' });
   }
   if (!Number.isSafeInteger(p.seq) || p.seq < 1) throw new DataError('BAD_INTEGER', 'sequence number must be a positive integer');
+  if (!Number.isSafeInteger(p.time) || p.time < 0) throw new DataError('BAD_INTEGER', 'integer out of range');
+  // One array, the integers written through one DataView (no u64be/u32be temporaries).
   const out = new Uint8Array(paddedLength(PAYLOAD_V2_HEADER_BYTES + p.body.length));
-  let o = 0;
-  out[o++] = PAYLOAD_V2_VERSION;
-  out[o++] = KIND[p.kind];
-  out.set(p.id, o);
-  o += MSG_ID_BYTES;
-  out.set(u64be(p.time), o);
-  o += 8;
-  out.set(u64be(p.seq), o);
-  o += 8;
-  out.set(u32be(p.body.length), o);
-  o += 4;
-  out.set(p.body, o);
+  out[0] = PAYLOAD_V2_VERSION;
+  out[1] = KIND[p.kind];
+  out.set(p.id, 2);
+  const dv = new DataView(out.buffer, out.byteOffset, PAYLOAD_V2_HEADER_BYTES);
+  dv.setUint32(18, Math.floor(p.time / 2 ** 32));
+  dv.setUint32(22, p.time >>> 0);
+  dv.setUint32(26, Math.floor(p.seq / 2 ** 32));
+  dv.setUint32(30, p.seq >>> 0);
+  dv.setUint32(34, p.body.length);
+  out.set(p.body, PAYLOAD_V2_HEADER_BYTES);
   return out;
 }
 
@@ -176,23 +205,29 @@ export function parsePayloadV2(p: Uint8Array): PayloadV2 {
   try {
     if (p.length < PAYLOAD_V2_HEADER_BYTES || p.length !== paddedLength(p.length) || p[0] !== PAYLOAD_V2_VERSION) throw tampered();
     const kind = KIND_BY_CODE[p[1]!];
-    const id = p.slice(2, 18);
-    const time = readU64be(p, 18);
-    const seq = readU64be(p, 26);
-    const bodyLen = readU32be(p, 34);
+    const dv = new DataView(p.buffer, p.byteOffset, PAYLOAD_V2_HEADER_BYTES);
+    const timeHi = dv.getUint32(18);
+    const seqHi = dv.getUint32(26);
+    // u64 values above 2^53 - 1 are out of range (as readU64be).
+    if (kind === undefined || timeHi >= 2 ** 21 || seqHi >= 2 ** 21) throw tampered();
+    const time = timeHi * 2 ** 32 + dv.getUint32(22);
+    const seq = seqHi * 2 ** 32 + dv.getUint32(30);
+    const bodyLen = dv.getUint32(34);
     const end = PAYLOAD_V2_HEADER_BYTES + bodyLen;
-    const ok = kind !== undefined && seq >= 1 && bodyLen <= MAX_BODY_BYTES && paddedLength(end) === p.length && p.subarray(end).every((x) => x === 0);
-    if (!ok) throw tampered();
-    return { kind, id, time, seq, body: p.slice(PAYLOAD_V2_HEADER_BYTES, end) };
+    if (seq < 1 || bodyLen > MAX_BODY_BYTES || paddedLength(end) !== p.length) throw tampered();
+    let pad = 0;
+    for (let i = end; i < p.length; i++) pad |= p[i]!;
+    if (pad !== 0) throw tampered();
+    return { kind, id: p.slice(2, 18), time, seq, body: p.slice(PAYLOAD_V2_HEADER_BYTES, end) };
   } catch {
-    throw tampered();
+    throw tampered(); // as every malformation, including a length paddedLength refuses
   }
 }
 
 /** The v2 envelope around an inner v2: v1's outer layer (§5.1) with version byte 2. */
 export const ENVELOPE_V2_VERSION = 2;
 export const ENVELOPE_V2_OUTER_BYTES = 1 + 32 + 24 + 16; // version, ephPk, nonce, MAC
-const PLAIN_OVERHEAD = 34 + RATCHET_HEADER_BYTES + AEAD_TAG_BYTES; // inner bytes around a type-2 payload
+const PLAIN_OVERHEAD = PLAIN_PREFIX_BYTES + AEAD_TAG_BYTES; // inner bytes around a type-2 payload
 const MAX_PAYLOAD_V2 = paddedLength(PAYLOAD_V2_HEADER_BYTES + MAX_BODY_BYTES);
 
 /** Largest v2 envelope: a prekey message with the largest body. */

@@ -7,6 +7,8 @@ import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
 import {
   backend,
+  boxBeforeOnce,
+  ephemeralBoxBefore,
   isCanonicalSignature,
   isSmallOrderEd25519,
   randomBytes,
@@ -249,6 +251,23 @@ describe('performance fast paths (docs/PERFORMANCE.md) vs tweetnacl', () => {
     wipe(sk64);
     sk64.set(a.secretKey);
     expect(hex(signDetached(msg, sk64))).toBe(hex(signDetachedReference(msg, a.secretKey)));
+  });
+
+  it('ephemeralBoxBefore and boxBeforeOnce (no key cache) give tweetnacl box.before bytes, draw random(32) as the secret, refuse low order', () => {
+    for (let i = 0; i < 16; i++) {
+      const sk = randomBytes(32);
+      const recipient = nacl.box.keyPair();
+      const e = ephemeralBoxBefore(recipient.publicKey, () => new Uint8Array(sk));
+      expect(hex(e.publicKey)).toBe(hex(nacl.scalarMult.base(sk)));
+      expect(hex(e.k)).toBe(hex(nacl.box.before(recipient.publicKey, sk)));
+      expect(hex(boxBeforeOnce(e.publicKey, recipient.secretKey))).toBe(hex(e.k));
+      const real = ephemeralBoxBefore(recipient.publicKey, randomBytes);
+      expect(hex(real.k)).toBe(hex(nacl.box.before(real.publicKey, recipient.secretKey)));
+    }
+    const lowOrder = new Uint8Array(32); // u = 0
+    expect(codeOfSync(() => ephemeralBoxBefore(lowOrder, randomBytes))).toBe('LOW_ORDER_KEY');
+    expect(codeOfSync(() => boxBeforeOnce(lowOrder, randomBytes(32)))).toBe('LOW_ORDER_KEY');
+    expect(codeOfSync(() => boxBeforeOnce(new Uint8Array(31), randomBytes(32)))).toBe('BAD_KEY');
   });
 
   it('pooled randomBytes returns fresh, distinct arrays of every length', () => {

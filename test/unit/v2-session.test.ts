@@ -10,11 +10,11 @@ import * as nodeCrypto from 'node:crypto';
 import { hkdfSha256, hmacSha256 } from '../../src/crypto/kdf.js';
 import { PQXDH_F } from '../../src/crypto/pqxdh.js';
 import { DOMAIN, domainBytes } from '../../src/protocol/domains.js';
-import { concatBytes } from '../../src/protocol/encoding.js';
+import { concatBytes, u32be, u64be } from '../../src/protocol/encoding.js';
 import { capSkippedTotal, kdfRk, ratchetEncrypt } from '../../src/crypto/ratchet.js';
 import { converge, openMessage, sealMessage, startSession } from '../../src/crypto/session.js';
 import { encodeSessionState, parseSessionState, type SessionState } from '../../src/protocol/session-state.js';
-import { encodePayloadV2 } from '../../src/protocol/session-wire.js';
+import { encodeInnerPrefix, encodePayloadV2, encodeRatchetHeader, parseInnerV2, parsePayloadV2, parseRatchetHeader } from '../../src/protocol/session-wire.js';
 import { codeOf, DAY, Party, shuffle, T0, withPrekeys } from './v2-helpers.js';
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -300,6 +300,81 @@ describe('sealMessage input checks', () => {
     expect(codeOf(() => sealMessage(s, { ...base, id: new Uint8Array(15) }))).toBe('BAD_ID');
     expect(codeOf(() => sealMessage(s, { ...base, body: new Uint8Array(64 * 1024 + 1) }))).toBe('MESSAGE_TOO_LARGE');
     expect(s.ns).toBe(0);
+  });
+});
+
+describe('the v2 wire codec (written in place, no temporaries)', () => {
+  const body = randomBytes(200);
+  const p = { kind: 'receipt' as const, id: randomBytes(16), time: 2 ** 53 - 1, seq: 2 ** 40 + 7, body };
+  it('lays out payload, header and prefix exactly as docs/PROTOCOL.md §9.5 spells them', () => {
+    const header = concatBytes(Uint8Array.of(2, 2), p.id, u64be(p.time), u64be(p.seq), u32be(200), body);
+    const padded = new Uint8Array(256);
+    padded.set(header);
+    expect(Buffer.from(encodePayloadV2(p))).toEqual(Buffer.from(padded));
+    expect(parsePayloadV2(padded)).toEqual({ ...p, id: new Uint8Array(p.id), body: new Uint8Array(body) });
+    const h = { dhPk: randomBytes(32), pn: 0xffffffff, n: 0x01020304 };
+    const hb = concatBytes(Uint8Array.of(1), h.dhPk, u32be(h.pn), u32be(h.n));
+    expect(Buffer.from(encodeRatchetHeader(h))).toEqual(Buffer.from(hb));
+    expect(parseRatchetHeader(hb)).toEqual(h);
+    const sender = randomBytes(32);
+    const init = randomBytes(1134);
+    expect(Buffer.from(encodeInnerPrefix(sender, h))).toEqual(Buffer.from(concatBytes(Uint8Array.of(2), sender, Uint8Array.of(2), hb)));
+    const prekeyPrefix = encodeInnerPrefix(sender, h, init);
+    expect(Buffer.from(prekeyPrefix)).toEqual(Buffer.from(concatBytes(Uint8Array.of(2), sender, Uint8Array.of(1), init, hb)));
+    const inner = parseInnerV2(concatBytes(encodeInnerPrefix(sender, h), randomBytes(256 + 16)));
+    expect([inner.type, inner.header]).toEqual(['message', h]);
+  });
+  it('an opened message shares no bytes with the inner it came from; a failed open between two sessions of one pair changes neither', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    // A second session of the same pair, started by the same side (the same AD): messages of
+    // both, and a failed open, interleave on Bob's side.
+    alice.sessions.push(startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
+    bob.receive(alice, alice.send('opens a second session', T0, 1));
+    const inner = alice.send('first');
+    const other = alice.send('on the second session', T0, 1);
+    const before = bob.snapshot();
+    const forged = new Uint8Array(inner);
+    forged[forged.length - 1]! ^= 1;
+    expect(codeOf(() => bob.receive(alice, forged))).toBe('TAMPERED');
+    expect(bob.snapshot()).toBe(before);
+    const o = bob.receive(alice, inner);
+    inner.fill(0xee); // the caller reuses its buffer: what was opened must not change
+    expect(dec(o.payload.body)).toBe('first');
+    expect(dec(bob.receive(alice, other).payload.body)).toBe('on the second session');
+    expect(dec(bob.receive(alice, alice.send('second')).payload.body)).toBe('second');
+  });
+  it('refuses what the old encoders refused, with the same codes', () => {
+    const ok = { dhPk: randomBytes(32), pn: 0, n: 0 };
+    expect(codeOf(() => encodeRatchetHeader({ ...ok, n: 2 ** 32 }))).toBe('BAD_INTEGER');
+    expect(codeOf(() => encodeRatchetHeader({ ...ok, pn: -1 }))).toBe('BAD_INTEGER');
+    expect(codeOf(() => encodeRatchetHeader({ ...ok, dhPk: new Uint8Array(31) }))).toBe('BAD_KEY');
+    expect(codeOf(() => encodeInnerPrefix(new Uint8Array(31), ok))).toBe('BAD_KEY');
+    expect(codeOf(() => encodePayloadV2({ ...p, time: -1 }))).toBe('BAD_INTEGER');
+    expect(codeOf(() => encodePayloadV2({ ...p, time: 2 ** 53 }))).toBe('BAD_INTEGER');
+    expect(codeOf(() => encodePayloadV2({ ...p, seq: 1.5 }))).toBe('BAD_INTEGER');
+  });
+  it('reads every malformed payload as TAMPERED', () => {
+    const good = encodePayloadV2(p);
+    const bad = (edit: (b: Uint8Array) => void): Uint8Array => {
+      const b = new Uint8Array(good);
+      edit(b);
+      return b;
+    };
+    const cases: [string, Uint8Array][] = [
+      ['a non-zero padding byte', bad((b) => (b[255] = 1))],
+      ['seq 0', bad((b) => b.fill(0, 26, 34))],
+      ['a time above 2^53 - 1', bad((b) => (b[19] = 0x20))],
+      ['a seq above 2^53 - 1', bad((b) => (b[27] = 0x20))],
+      ['an unknown kind', bad((b) => (b[1] = 9))],
+      ['another version', bad((b) => (b[0] = 1))],
+      ['a body length past the padding', bad((b) => (b[37] = 219))],
+      ['a body length above 64 KiB', bad((b) => b.set(u32be(64 * 1024 + 1), 34))],
+      ['a non-canonical length', good.subarray(0, 255)],
+      ['too short for the header', good.subarray(0, 37)],
+    ];
+    for (const [what, b] of cases) expect([what, codeOf(() => parsePayloadV2(b))]).toEqual([what, 'TAMPERED']);
   });
 });
 
