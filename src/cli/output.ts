@@ -72,6 +72,12 @@ export interface Output {
    * a trailing newline is added when missing.
    */
   data(record: JsonRecord, human: string | (() => string)): void;
+  /**
+   * Writes what data() and text() hold now (they leave together at the end of the current
+   * synchronous run otherwise). pull and listen call it after a batch is stored and shown,
+   * before its ack leaves, so what was acked was printed.
+   */
+  flush(): void;
   /** Raw human text on stdout (not in --json mode: ignored there). */
   text(line: string): void;
   /** Talk on stderr (e.g. "keyring written"); printed in both modes. */
@@ -139,6 +145,7 @@ export function createOutput(opts: OutputOptions = {}): Output {
     get cErr() {
       return cErr();
     },
+    flush,
     data(record, human) {
       if (json) out(JSON.stringify(record) + '\n');
       else out(nl(typeof human === 'function' ? human() : human));
