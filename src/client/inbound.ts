@@ -356,6 +356,9 @@ class Judge {
   }
 }
 
+/** Envelopes opened between two turns of the event loop in processEnvelopes. */
+const YIELD_EVERY = 250;
+
 /** Each sender's messages in the order of their send times, keeping the slots senders had. */
 function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]): T[] {
   const slots = new Map<number, number[]>();
@@ -381,7 +384,12 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
   const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, { ...DEFAULT_OPEN_LIMITS, ...o.ratchetLimits });
   const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];
-  for (const item of items) verdicts.push(await judge.judge(item));
+  for (let i = 0; i < items.length; i++) {
+    // A turn of the event loop every YIELD_EVERY envelopes: a pull page that arrived meanwhile
+    // is read and the next one asked for while this batch is opened (src/client/pull-pages.ts).
+    if (i > 0 && i % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
+    verdicts.push(await judge.judge(items[i]!));
+  }
   const now = o.now ?? Date.now;
   const limits = o.quarantineLimits ?? DEFAULT_QUARANTINE_LIMITS;
   const res = emptyProcessResult(items.map((i) => i.eid));

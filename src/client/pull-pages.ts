@@ -30,6 +30,8 @@ export type BatchProcessor = (items: readonly PulledItem[], ack: (eids: string[]
 
 /** Opens the outer layers of pages ahead of the store (OuterOpener); made when a first page says more waits. */
 export interface AheadOpener {
+  /** Called with the first page's envelopes: the thread may start loading now. */
+  warm(envs: readonly Uint8Array[]): void;
   open(envs: readonly Uint8Array[]): OuterTicket;
   close(): Promise<void>;
 }
@@ -71,7 +73,10 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
         if (!pg.more || pg.items.length === 0) exhausted = true;
         // The first page is opened here while the thread starts; the pages after it there.
         const first = !ahead;
-        if (opener && !ahead && pg.more) ahead = opener();
+        if (opener && !ahead && pg.more) {
+          ahead = opener();
+          ahead.warm(pg.items.map((i) => i.env));
+        }
         ready.push(ahead && !first && pg.items.length > 0 ? { ...pg, outer: ahead.open(pg.items.map((i) => i.env)) } : pg);
         notify();
         pump();
@@ -98,7 +103,7 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
       const pages = ready.splice(0, PAGES_PER_BATCH);
       pump();
       const items: PulledItem[] = [];
-      // Pages the thread has not started on (still loading, or busy): this thread opens them.
+      // Pages the thread has not started on while it still loads: this thread opens them.
       for (const pg of pages) pg.outer?.take();
       for (const pg of pages) {
         const outer = await pg.outer?.result;
