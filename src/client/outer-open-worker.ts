@@ -35,4 +35,3 @@ port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | '
   });
   port.postMessage({ id: m.id, out });
 });
-port.postMessage('ready'); // loaded: the main thread now leaves the pages to this thread

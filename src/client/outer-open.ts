@@ -8,10 +8,9 @@
  *
  * The thread starts with the first page of a long pull (`warm`) and loads while the main thread
  * opens that page itself. Each page carries a shared claim word: whichever thread claims it
- * first opens the page. Until the thread says it has loaded, the main thread claims the pages
- * it needs first (`take`), so it never sits idle while the thread starts; after that the
- * thread, faster per page than the main thread's whole work on one, keeps them
- * (docs/PERFORMANCE.md "Pull speed-ups").
+ * first opens the page. The main thread claims the pages it needs that the thread has not
+ * started (`take`: while it loads, or when it falls behind on a loaded machine), so it never
+ * sits idle waiting for the thread (docs/PERFORMANCE.md "Pull speed-ups").
  *
  * Best effort: when the thread cannot start or fails, open() answers undefined and the
  * envelopes are opened on the main thread as before. close() wipes the key in the thread and
@@ -27,7 +26,7 @@ const WORKER = new URL('./outer-open-worker.js', import.meta.url);
 
 /**
  * One page asked for: its answer, and `take()`, after which `result` answers undefined (open
- * them yourself) when the thread has not loaded yet and had not started on the page.
+ * them yourself) unless the thread had already started on the page.
  */
 export interface OuterTicket {
   result: Promise<OuterLayer[] | undefined>;
@@ -46,8 +45,6 @@ export class OuterOpener {
   private readonly waiting = new Map<number, (out: OuterLayer[] | undefined) => void>();
   private next = 1;
   private failed = false;
-  /** The thread said it has loaded: from now on the main thread waits for its answers. */
-  private ready = false;
 
   /** The thread starts with the first page that holds a v2 envelope (a v1 mailbox never starts it). */
   constructor(private readonly boxSk: Uint8Array) {}
@@ -62,11 +59,7 @@ export class OuterOpener {
       return undefined;
     }
     w.unref();
-    w.on('message', (m: { id: number; out: OuterLayer[] | undefined } | 'ready') => {
-      if (m === 'ready') {
-        this.ready = true;
-        return;
-      }
+    w.on('message', (m: { id: number; out: OuterLayer[] | undefined }) => {
       const done = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       done?.(m.out);
@@ -97,7 +90,6 @@ export class OuterOpener {
     const result = new Promise<OuterLayer[] | undefined>((resolve) => this.waiting.set(id, resolve));
     w.postMessage({ id, envs, claim });
     const take = (): void => {
-      if (this.ready) return; // loaded: its answer comes sooner than this thread would open the page
       if (Atomics.compareExchange(claim, 0, CLAIM_FREE, CLAIM_MAIN) !== CLAIM_FREE) return; // the thread has it: wait for its answer
       const done = this.waiting.get(id);
       this.waiting.delete(id);

@@ -103,7 +103,7 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
       const pages = ready.splice(0, PAGES_PER_BATCH);
       pump();
       const items: PulledItem[] = [];
-      // Pages the thread has not started on while it still loads: this thread opens them.
+      // Pages the thread has not started on (it still loads, or is behind): this thread opens them.
       for (const pg of pages) pg.outer?.take();
       for (const pg of pages) {
         const outer = await pg.outer?.result;
