@@ -375,12 +375,30 @@ function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]):
   return out;
 }
 
+/** Attempts of a batch whose session another writer changed between its opening and its commit. */
+const RACE_ATTEMPTS = 3;
+
 /**
  * Opens a batch of received envelopes and stores it (messages and quarantine) in ONE
  * transaction. Does not ack: the caller acks `ackEids` after this returns. Duplicates (same
  * message id, or an envelope id already quarantined) are not reported again.
+ *
+ * The batch yields to the event loop while it is opened, so another writer of a session it
+ * holds (a send of this process, or another process) may store that session first: the
+ * commit then fails on the session's revision (SESSION_RACE) with nothing written, and the
+ * batch is opened again from the stored states, up to RACE_ATTEMPTS times.
  */
 export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly InboundItem[], o: ProcessOptions): Promise<ProcessResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await processOnce(store, identity, items, o);
+    } catch (e) {
+      if (attempt >= RACE_ATTEMPTS || !(isHushError(e) && e.code === 'SESSION_RACE')) throw e;
+    }
+  }
+}
+
+async function processOnce(store: HushStore, identity: Identity, items: readonly InboundItem[], o: ProcessOptions): Promise<ProcessResult> {
   const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, { ...DEFAULT_OPEN_LIMITS, ...o.ratchetLimits });
   const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];
