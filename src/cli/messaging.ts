@@ -156,7 +156,11 @@ export async function openSession(
     prekeyPolicy: prekeys,
     requireForwardSecrecy,
     ...(ctx.backend ? { shownAfter: ctx.backend.shownAfter() } : {}),
-    ...(crash ? { afterStore: () => process.kill(process.pid, 'SIGKILL') } : {}),
+    // Committed and shown: printed before the ack leaves (Output holds a batch's lines until then).
+    afterStore: () => {
+      ctx.out.flush();
+      if (crash) process.kill(process.pid, 'SIGKILL');
+    },
   });
   let warnedReceipt = false;
   m.on('receiptIgnored', (r) => {

@@ -72,6 +72,12 @@ export interface Output {
    * a trailing newline is added when missing.
    */
   data(record: JsonRecord, human: string | (() => string)): void;
+  /**
+   * Writes what data() and text() hold now (they leave together at the end of the current
+   * synchronous run otherwise). pull and listen call it after a batch is stored and shown,
+   * before its ack leaves, so what was acked was printed.
+   */
+  flush(): void;
   /** Raw human text on stdout (not in --json mode: ignored there). */
   text(line: string): void;
   /** Talk on stderr (e.g. "keyring written"); printed in both modes. */
@@ -112,6 +118,24 @@ export function createOutput(opts: OutputOptions = {}): Output {
   const c = lazyColour(colourLevel(stdout, opts));
   const cErr = lazyColour(colourLevel(stderr, opts));
   const nl = (s: string): string => (s.endsWith('\n') ? s : s + '\n');
+  // stdout records written in one synchronous run (a pull batch's 1,000 messages) leave in one
+  // write, at the end of that run (a microtask), not one write per record; anything written to
+  // stderr first sends what waits, so the two streams keep their order.
+  let pending = '';
+  const flush = (): void => {
+    if (pending === '') return;
+    const s = pending;
+    pending = '';
+    stdout.write(s);
+  };
+  const out = (s: string): void => {
+    if (pending === '') queueMicrotask(flush);
+    pending += s;
+  };
+  const err = (s: string): void => {
+    flush();
+    stderr.write(s);
+  };
 
   return {
     json,
@@ -121,27 +145,28 @@ export function createOutput(opts: OutputOptions = {}): Output {
     get cErr() {
       return cErr();
     },
+    flush,
     data(record, human) {
-      if (json) stdout.write(JSON.stringify(record) + '\n');
-      else stdout.write(nl(typeof human === 'function' ? human() : human));
+      if (json) out(JSON.stringify(record) + '\n');
+      else out(nl(typeof human === 'function' ? human() : human));
     },
     text(line) {
-      if (!json) stdout.write(nl(line));
+      if (!json) out(nl(line));
     },
     info(line) {
-      stderr.write(nl(line));
+      err(nl(line));
     },
     warn(message) {
-      stderr.write(`${cErr().yellow('hush: warning:')} ${message}\n`);
+      err(`${cErr().yellow('hush: warning:')} ${message}\n`);
     },
     error(message, hint) {
-      stderr.write(`${cErr().red('hush: error:')} ${message}\n`);
-      if (hint) stderr.write(`${cErr().dim('hush: hint:')} ${hint}\n`);
+      err(`${cErr().red('hush: error:')} ${message}\n${hint ? `${cErr().dim('hush: hint:')} ${hint}\n` : ''}`);
     },
     async progress(label, fn) {
       if (!stderr.isTTY) return fn();
       let i = 0;
       const draw = (): void => {
+        flush();
         stderr.write(`\r${cErr().cyan(FRAMES[i++ % FRAMES.length]!)} ${label}`);
       };
       draw();
@@ -150,7 +175,7 @@ export function createOutput(opts: OutputOptions = {}): Output {
         return await fn();
       } finally {
         clearInterval(timer);
-        stderr.write('\r\x1b[2K');
+        err('\r\x1b[2K');
       }
     },
   };

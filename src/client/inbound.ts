@@ -356,6 +356,9 @@ class Judge {
   }
 }
 
+/** Envelopes opened between two turns of the event loop in processEnvelopes. */
+const YIELD_EVERY = 250;
+
 /** Each sender's messages in the order of their send times, keeping the slots senders had. */
 function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]): T[] {
   const slots = new Map<number, number[]>();
@@ -372,16 +375,39 @@ function inSendOrder<T extends { contact: Contact; opened: Opened }>(msgs: T[]):
   return out;
 }
 
+/** Attempts of a batch whose session another writer changed between its opening and its commit. */
+const RACE_ATTEMPTS = 3;
+
 /**
  * Opens a batch of received envelopes and stores it (messages and quarantine) in ONE
  * transaction. Does not ack: the caller acks `ackEids` after this returns. Duplicates (same
  * message id, or an envelope id already quarantined) are not reported again.
+ *
+ * The batch yields to the event loop while it is opened, so another writer of a session it
+ * holds (a send of this process, or another process) may store that session first: the
+ * commit then fails on the session's revision (SESSION_RACE) with nothing written, and the
+ * batch is opened again from the stored states, up to RACE_ATTEMPTS times.
  */
 export async function processEnvelopes(store: HushStore, identity: Identity, items: readonly InboundItem[], o: ProcessOptions): Promise<ProcessResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await processOnce(store, identity, items, o);
+    } catch (e) {
+      if (attempt >= RACE_ATTEMPTS || !(isHushError(e) && e.code === 'SESSION_RACE')) throw e;
+    }
+  }
+}
+
+async function processOnce(store: HushStore, identity: Identity, items: readonly InboundItem[], o: ProcessOptions): Promise<ProcessResult> {
   const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, { ...DEFAULT_OPEN_LIMITS, ...o.ratchetLimits });
   const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];
-  for (const item of items) verdicts.push(await judge.judge(item));
+  for (let i = 0; i < items.length; i++) {
+    // A turn of the event loop every YIELD_EVERY envelopes: a pull page that arrived meanwhile
+    // is read and the next one asked for while this batch is opened (src/client/pull-pages.ts).
+    if (i > 0 && i % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
+    verdicts.push(await judge.judge(items[i]!));
+  }
   const now = o.now ?? Date.now;
   const limits = o.quarantineLimits ?? DEFAULT_QUARANTINE_LIMITS;
   const res = emptyProcessResult(items.map((i) => i.eid));

@@ -103,8 +103,9 @@ export interface MessengerOptions {
   /** Relay request timeout (ms). */
   timeoutMs?: number;
   /**
-   * Called right after a received batch is committed and before it is acked. Test hook only:
-   * the CLI uses it for HUSH_TEST_CRASH=after-store.
+   * Called right after a received batch is committed and its 'message' events emitted, and
+   * before it is acked: the CLI writes out what it printed there (and, for the tests,
+   * HUSH_TEST_CRASH=after-store kills the process there).
    */
   afterStore?: () => void;
   /** Send `read` receipts from markRead() (default true). */

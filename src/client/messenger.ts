@@ -531,12 +531,15 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * The user has now seen these incoming messages (pull/listen printed them, chat showed
    * them): marks them read and, unless read receipts are off, queues one `read` receipt per
    * sender that is a contact, not a stranger (through the outbox: nothing is lost when the
-   * relay is down), sent once its random "not before" time has come.
+   * relay is down), sent once its random "not before" time has come. `posts`: the group posts
+   * among them, kept apart by a caller that knows (pull); without it every id is looked for
+   * among messages and posts.
    */
-  async markRead(messages: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
-    if (messages.length === 0) return;
+  async markRead(messages: readonly Pick<ReceivedMessage, 'id'>[], posts?: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
+    if (messages.length === 0 && (posts?.length ?? 0) === 0) return;
     const ids = messages.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
-    const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts);
+    const postIds = posts?.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
+    const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts, postIds);
     if (queued.length === 0) return;
     const run = async (): Promise<void> => {
       await this.sendDue(queued).catch(() => undefined);

@@ -3,20 +3,26 @@
  * DH and one XSalsa20-Poly1305 open each, docs/PROTOCOL.md §9.5) with the box secret key it
  * was started with, and answers the inner bytes, or TAMPERED, for each. Pure: it changes
  * nothing and decides nothing; the main thread judges what it answers exactly as it judges
- * an envelope it opened itself. The key is wiped when the main thread says `close`.
+ * an envelope it opened itself. The key is wiped when the main thread says `close`. A page
+ * the main thread claimed first (its claim word) is answered undefined, unopened.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { wipe } from '../crypto/nacl.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
+import { CLAIM_FREE, CLAIM_THREAD } from './outer-open.js';
 
 const port = parentPort!;
 const boxSk = new Uint8Array((workerData as { boxSk: Uint8Array }).boxSk);
 
-port.on('message', (m: { id: number; envs: Uint8Array[] } | 'close') => {
+port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | 'close') => {
   if (m === 'close') {
     wipe(boxSk);
     port.close();
+    return;
+  }
+  if (Atomics.compareExchange(m.claim, 0, CLAIM_FREE, CLAIM_THREAD) !== CLAIM_FREE) {
+    port.postMessage({ id: m.id, out: undefined }); // the main thread opened it
     return;
   }
   const out = m.envs.map((env) => {

@@ -6,6 +6,12 @@
  * stores it. Everything that decides (the ratchet, the sender's authentication, the store) stays on the
  * main thread, which treats the answer exactly like its own openEnvelopeV2.
  *
+ * The thread starts with the first page of a long pull (`warm`) and loads while the main thread
+ * opens that page itself. Each page carries a shared claim word: whichever thread claims it
+ * first opens the page. The main thread claims the pages it needs that the thread has not
+ * started (`take`: while it loads, or when it falls behind on a loaded machine), so it never
+ * sits idle waiting for the thread (docs/PERFORMANCE.md "Pull speed-ups").
+ *
  * Best effort: when the thread cannot start or fails, open() answers undefined and the
  * envelopes are opened on the main thread as before. close() wipes the key in the thread and
  * ends it.
@@ -17,6 +23,22 @@ import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 export type OuterLayer = Uint8Array | 'TAMPERED' | undefined;
 
 const WORKER = new URL('./outer-open-worker.js', import.meta.url);
+
+/**
+ * One page asked for: its answer, and `take()`, after which `result` answers undefined (open
+ * them yourself) unless the thread had already started on the page.
+ */
+export interface OuterTicket {
+  result: Promise<OuterLayer[] | undefined>;
+  take(): void;
+}
+
+/** The claim word's values: nobody yet, the thread, the main thread. */
+export const CLAIM_FREE = 0;
+export const CLAIM_THREAD = 1;
+export const CLAIM_MAIN = 2;
+
+const NONE: OuterTicket = { result: Promise.resolve(undefined), take: () => undefined };
 
 export class OuterOpener {
   private worker: Worker | undefined;
@@ -37,7 +59,7 @@ export class OuterOpener {
       return undefined;
     }
     w.unref();
-    w.on('message', (m: { id: number; out: OuterLayer[] }) => {
+    w.on('message', (m: { id: number; out: OuterLayer[] | undefined }) => {
       const done = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       done?.(m.out);
@@ -53,16 +75,27 @@ export class OuterOpener {
     return w;
   }
 
+  /** Starts the thread now if `envs` hold a v2 envelope (the first page: the thread loads while the main thread opens it). */
+  warm(envs: readonly Uint8Array[]): void {
+    if (envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) this.start();
+  }
+
   /** The outer layers of `envs`, in order; undefined when the thread is not there or no envelope is v2 (open them yourself). */
-  open(envs: readonly Uint8Array[]): Promise<OuterLayer[] | undefined> {
-    if (!envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) return Promise.resolve(undefined);
+  open(envs: readonly Uint8Array[]): OuterTicket {
+    if (!envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) return NONE;
     const w = this.start();
-    if (!w || this.failed) return Promise.resolve(undefined);
+    if (!w || this.failed) return NONE;
     const id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      w.postMessage({ id, envs });
-    });
+    const claim = new Int32Array(new SharedArrayBuffer(4));
+    const result = new Promise<OuterLayer[] | undefined>((resolve) => this.waiting.set(id, resolve));
+    w.postMessage({ id, envs, claim });
+    const take = (): void => {
+      if (Atomics.compareExchange(claim, 0, CLAIM_FREE, CLAIM_MAIN) !== CLAIM_FREE) return; // the thread has it: wait for its answer
+      const done = this.waiting.get(id);
+      this.waiting.delete(id);
+      done?.(undefined);
+    };
+    return { result, take };
   }
 
   /** Wipes the key in the thread and waits for it to end (ended by force after a second). */

@@ -12,7 +12,7 @@
  */
 import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { emptyProcessResult, type ProcessResult } from './inbound.js';
-import type { OuterLayer } from './outer-open.js';
+import type { OuterLayer, OuterTicket } from './outer-open.js';
 import type { RelayClient } from './relay-client.js';
 
 /** Pull pages fetched ahead of the store at most. */
@@ -30,7 +30,9 @@ export type BatchProcessor = (items: readonly PulledItem[], ack: (eids: string[]
 
 /** Opens the outer layers of pages ahead of the store (OuterOpener); made when a first page says more waits. */
 export interface AheadOpener {
-  open(envs: readonly Uint8Array[]): Promise<OuterLayer[] | undefined>;
+  /** Called with the first page's envelopes: the thread may start loading now. */
+  warm(envs: readonly Uint8Array[]): void;
+  open(envs: readonly Uint8Array[]): OuterTicket;
   close(): Promise<void>;
 }
 
@@ -47,7 +49,7 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
     const failed = (await Promise.allSettled(later.splice(0))).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   };
-  type Page = Awaited<ReturnType<RelayClient['pull']>> & { outer?: Promise<OuterLayer[] | undefined> };
+  type Page = Awaited<ReturnType<RelayClient['pull']>> & { outer?: OuterTicket };
   const ready: Page[] = [];
   let ahead: AheadOpener | undefined;
   let cursor = 0;
@@ -71,7 +73,10 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
         if (!pg.more || pg.items.length === 0) exhausted = true;
         // The first page is opened here while the thread starts; the pages after it there.
         const first = !ahead;
-        if (opener && !ahead && pg.more) ahead = opener();
+        if (opener && !ahead && pg.more) {
+          ahead = opener();
+          ahead.warm(pg.items.map((i) => i.env));
+        }
         ready.push(ahead && !first && pg.items.length > 0 ? { ...pg, outer: ahead.open(pg.items.map((i) => i.env)) } : pg);
         notify();
         pump();
@@ -91,11 +96,17 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
         if (failure) throw failure.error;
         break; // exhausted
       }
+      // One turn of the event loop first: a page that arrived while the last batch was stored
+      // is read now, so the next request leaves before this batch (a few hundred ms of work
+      // without I/O) and the relay prepares it meanwhile; without this the relay sat idle.
+      await new Promise<void>((r) => setImmediate(r));
       const pages = ready.splice(0, PAGES_PER_BATCH);
       pump();
       const items: PulledItem[] = [];
+      // Pages the thread has not started on (it still loads, or is behind): this thread opens them.
+      for (const pg of pages) pg.outer?.take();
       for (const pg of pages) {
-        const outer = await pg.outer;
+        const outer = await pg.outer?.result;
         if (outer?.length === pg.items.length) pg.items.forEach((item, i) => items.push({ eid: item.eid, env: item.env, outer: outer[i] }));
         else items.push(...pg.items);
       }

@@ -253,15 +253,18 @@ export function queueCatchUpReceipts(store: HushStore, ctx: SealContext, contact
  * The user has now seen these incoming messages: in ONE transaction marks them read locally
  * and, when `sendRead`, queues one `read` receipt per sender (contacts only, not strangers)
  * for the ones not read before.
- * Messages already read produce nothing (no second receipt). Works offline (history): the
+ * `postIds`: the group posts among what was seen, when the caller keeps them apart (`msgIds`
+ * are then looked for among messages only, not also among posts: a pull of 10,000 saves a
+ * keyed hash and a lookup per message). Messages already read produce nothing (no second receipt). Works offline (history): the
  * receipts wait in the outbox for the next send, pull, listen or chat.
  */
-export function queueReadReceipts(store: HushStore, ctx: SealContext, msgIds: readonly Uint8Array[], sendRead: boolean): QueuedReceipt[] {
+export function queueReadReceipts(store: HushStore, ctx: SealContext, msgIds: readonly Uint8Array[], sendRead: boolean, postIds?: readonly Uint8Array[]): QueuedReceipt[] {
   return store.transaction(() => {
     // One UPDATE per id (no history record decrypted): the ids that moved, per sender.
     const byContact = store.markIncomingRead(msgIds);
-    // Group posts shown (their ids are the pairwise ids their authors' copies carried, §10.6).
-    for (const { author, ids } of store.groups.markRead(msgIds).values()) {
+    // Group posts shown (their ids are the pairwise ids their authors' copies carried, §10.6):
+    // `postIds` when the caller knows which ids are posts (pull), else every id is looked for.
+    for (const { author, ids } of store.groups.markRead(postIds ?? msgIds).values()) {
       const c = store.findContactBySignPk(author);
       if (c) byContact.set(c.id, [...(byContact.get(c.id) ?? []), ...ids]);
     }

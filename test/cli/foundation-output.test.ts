@@ -33,6 +33,7 @@ describe('output', () => {
     const h = setup();
     h.out.data({ a: 1 }, 'one');
     h.out.data({ a: 2 }, () => 'two\n');
+    h.out.flush();
     expect(h.stdout.text()).toBe('one\ntwo\n');
     expect(h.stderr.text()).toBe('');
     const j = setup({ json: true });
@@ -40,7 +41,39 @@ describe('output', () => {
       throw new Error('human text is not built in json mode');
     });
     j.out.text('ignored in json mode');
+    j.out.flush();
     expect(j.stdout.text()).toBe('{"a":1,"b":"x"}\n');
+  });
+
+  it('stdout records of one synchronous run leave in one write at its end; stderr sends what waits first', async () => {
+    const h = setup();
+    const writes: string[] = [];
+    const write = h.stdout.write.bind(h.stdout);
+    h.stdout.write = ((chunk: string) => {
+      writes.push(chunk);
+      return write(chunk);
+    }) as typeof h.stdout.write;
+    for (let i = 0; i < 3; i++) h.out.data({ i }, `line ${i}`);
+    expect(h.stdout.text()).toBe(''); // still held: this run has not ended
+    await Promise.resolve();
+    expect(writes).toEqual(['line 0\nline 1\nline 2\n']);
+    // A warning after a record: the record is written first, so the two streams keep their order.
+    const order: string[] = [];
+    const o = setup();
+    const tap = (s: NodeJS.WriteStream, name: string): void => {
+      const w = s.write.bind(s);
+      s.write = ((chunk: string) => {
+        order.push(`${name}:${chunk}`);
+        return w(chunk);
+      }) as typeof s.write;
+    };
+    tap(o.stdout, 'out');
+    tap(o.stderr, 'err');
+    o.out.data({}, 'first');
+    o.out.warn('then this');
+    o.out.data({}, 'last');
+    await Promise.resolve();
+    expect(order).toEqual(['out:first\n', 'err:hush: warning: then this\n', 'out:last\n']);
   });
 
   it('errors, hints and warnings go to stderr in the house format', () => {
@@ -59,6 +92,8 @@ describe('output', () => {
     for (const o of [setup({ tty: false }), setup({ tty: true, env: { NO_COLOR: '1' } }), setup({ tty: true, color: false })]) {
       o.out.error('x');
       o.out.data({}, o.out.c.bold('y'));
+      o.out.flush();
+      expect(o.stdout.text()).toBe('y\n');
       expect(o.stderr.text() + o.stdout.text()).not.toContain('\x1b[');
     }
   });

@@ -3,9 +3,12 @@
  * handed to the store exactly once and in mailbox order, an ack is only started by the batch
  * that committed it, no ack frame exceeds MAX_ACK_EIDS, and a failed page rejects the pull only
  * after every ack already started has settled (nothing committed is left unacked behind it).
+ * With an opener (the outer-open thread's interface): it is warmed with the first page, and a
+ * page the thread has not started is taken back and opened by the store instead.
  */
 import { describe, expect, it } from 'vitest';
-import { pullPages, type BatchProcessor } from '../../src/client/pull-pages.js';
+import { pullPages, type AheadOpener, type BatchProcessor } from '../../src/client/pull-pages.js';
+import type { OuterLayer } from '../../src/client/outer-open.js';
 import { emptyProcessResult } from '../../src/client/inbound.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
 import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../../src/protocol/frames.js';
@@ -78,6 +81,50 @@ describe('pullPages', () => {
     expect(Math.max(...store.batches)).toBeLessThanOrEqual(2 * MAX_PULL_LIMIT);
     // The first ack comes after the first commit.
     expect(order[0]).toMatch(/^commit:/);
+  });
+
+  it('the opener warms with the first page; a page the thread has not started is taken back and opened by the store; every page once, in order', async () => {
+    const items = mailbox(4 * MAX_PULL_LIMIT + 7);
+    const { c } = fakeClient(items);
+    const seen: { eid: string; outer: unknown }[] = [];
+    const process: BatchProcessor = async (batch, ack, later) => {
+      for (const i of batch) seen.push({ eid: i.eid, outer: i.outer });
+      later.push(ack(batch.map((i) => i.eid)));
+      const res = emptyProcessResult();
+      res.ackEids = batch.map((i) => i.eid);
+      return res;
+    };
+    const warmed: number[] = [];
+    let pages = 0;
+    let taken = 0;
+    const opener = (): AheadOpener => ({
+      warm: (envs) => warmed.push(envs.length),
+      open: (envs) => {
+        // Odd pages: the thread has started (take changes nothing, its answer comes);
+        // even pages: not started, so take() makes the answer undefined (opened by the store).
+        const started = pages++ % 2 === 1;
+        let answer: ((v: OuterLayer[] | undefined) => void) | undefined;
+        const result = new Promise<OuterLayer[] | undefined>((r) => (answer = r));
+        if (started) setImmediate(() => answer!(envs.map((e) => Uint8Array.of(0xa0, e[0]!))));
+        return {
+          result,
+          take: () => {
+            if (started) return;
+            taken++;
+            answer!(undefined);
+          },
+        };
+      },
+      close: async () => undefined,
+    });
+    await pullPages(c, process, opener);
+    expect(warmed).toEqual([MAX_PULL_LIMIT]); // once, with the first page
+    expect(seen.map((x) => x.eid)).toEqual(items.map((i) => i.eid));
+    expect(taken).toBe(2); // pages 2 and 4 (the first is never handed over)
+    // The first page and the taken ones carry no outer layer; the thread's pages carry its answers.
+    const withOuter = seen.filter((x) => x.outer !== undefined);
+    expect(withOuter.map((x) => x.eid)).toEqual([...items.slice(2 * MAX_PULL_LIMIT, 3 * MAX_PULL_LIMIT), ...items.slice(4 * MAX_PULL_LIMIT)].map((i) => i.eid));
+    expect(withOuter[0]!.outer).toEqual(Uint8Array.of(0xa0, items[2 * MAX_PULL_LIMIT]!.env[0]!));
   });
 
   it('an empty mailbox is one page request and nothing stored', async () => {

@@ -5,7 +5,8 @@
  * real judgement, states and consumed prekeys commit with the messages, replays are dropped by
  * the session even in a wiped history, a copied home opens nothing already read (forward
  * secrecy) and nothing sent after a round trip (post-compromise security), simultaneous starts
- * converge, out-of-order delivery with loss and duplicates, the skip cap, prekey exhaustion,
+ * converge, a batch whose session another writer stored meanwhile is opened again, out-of-order
+ * delivery with loss and duplicates, the skip cap, prekey exhaustion,
  * signed-prekey rotation and its grace period, and requireForwardSecrecy.
  */
 import * as fs from 'node:fs';
@@ -220,6 +221,25 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(Buffer.from(sa.state.sessionId).equals(Buffer.from(sb.state.sessionId))).toBe(true);
     expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'a2')], opts(bob, [alice])))).toEqual(['a2']);
     expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'b2')], opts(alice, [bob])))).toEqual(['b2']);
+  });
+
+  it('a batch whose session another writer stored while it was opened (it yields every 250) is opened again: nothing lost, both changes kept', async () => {
+    await start(alice, bob);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'start')], opts(bob, [alice])))).toEqual(['start']);
+    const batch = Array.from({ length: 300 }, (_, i) => seal(alice, bob, `m${i}`));
+    const revs = (): number[] => bob.store.v2.sessionsOf(contactOf(bob, alice).id).map((x) => x.rev);
+    const before = revs();
+    let reply: { eid: string; env: Uint8Array } | undefined;
+    setImmediate(() => (reply = seal(bob, alice, 'sent while the batch was opened'))); // runs at the batch's first yield
+    const r = await processEnvelopes(bob.store, bob.id, batch, opts(bob, [alice]));
+    expect(reply?.env[0]).toBe(2); // a v2 send: it stored bob's session while the batch held it
+    expect(bodies(r)).toEqual(batch.map((_, i) => `m${i}`));
+    expect(revs()).toEqual(before.map((x) => x + 2)); // the send's write, then the batch's
+    // Both stood: the reply opens at alice, alice's next message at bob, and bob's next send
+    // (its sending chain moved on from the reply's) at alice.
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [reply!], opts(alice, [bob])))).toEqual(['sent while the batch was opened']);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'after')], opts(bob, [alice])))).toEqual(['after']);
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'next')], opts(alice, [bob])))).toEqual(['next']);
   });
 
   it('200 messages out of order, 50 dropped, 20 duplicated: the 150 open once each', async () => {

@@ -43,7 +43,11 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     const { outbox, result } = await s.m.pull();
     await reannounceMissed(ctx.out, s, result.groups); // changes the members we added concurrently missed
     result.messages.push(...s.m.showStored()); // stored by another reader (listen, hush daemon) meanwhile
-    await s.m.markRead([...result.messages, ...result.groups.filter((e) => e.type === 'post')]); // printed: read receipts (unless turned off), group posts too
+    // Printed: read receipts (unless turned off), group posts too (kept apart: each is looked for where it is stored).
+    await s.m.markRead(
+      result.messages,
+      result.groups.filter((e) => e.type === 'post'),
+    );
     await saver?.drain();
     if (outbox.sent > 0) ctx.out.info(`sent ${plural(outbox.sent, 'queued message')} from the outbox`);
     if (outbox.failed.length > 0) {
