@@ -24,7 +24,7 @@ import { BlobStreams } from './blob-streams.js';
 export interface BlobConn {
   n: number;
   key?: string;
-  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array): void };
+  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array): void; batchTurn?(): void };
 }
 
 export class BlobRefusal extends Error {
@@ -182,6 +182,7 @@ export class BlobStore {
   }
 
   private state(c: BlobConn, reqId: string, r: BlobRecord, have: number): void {
+    c.link.batchTurn?.();
     c.link.send({ t: 'blob', id: reqId, blob: r.id, have, chunks: r.chunks, bytes: r.bytes, done: r.done });
   }
 
@@ -302,6 +303,7 @@ export class BlobStore {
       // The chunk is read straight after the header: one buffer, no copy (§7.9.1).
       const out = writeBlobBinHeader(Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES + len), 'chunk', Number(f.id), fromHex(r.id, 'blob id'), f.i);
       this.files.readInto(r.id, f.i * r.chunk, len, out, BLOB_BIN_HEADER_BYTES);
+      c.link.batchTurn?.();
       return c.link.sendBinary(out);
     }
     const data = this.files.read(r.id, f.i * r.chunk, len);

@@ -15,6 +15,7 @@
  * reconnect logic: listen for 'close' and reconnect on top.
  */
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import type WebSocketClass from 'ws';
 import { RelayError } from '../errors.js';
@@ -182,6 +183,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** The canonical URL we authenticated to. */
   readonly url: string;
   private readonly ws: WebSocket;
+  private turnCorked = false;
   private readonly timeoutMs: number;
   private readonly waiters = new Map<string, Waiter>();
   private nextId = 1;
@@ -408,7 +410,23 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.hello.limits.blobBinary === BLOB_BIN_VERSION;
   }
 
+  /**
+   * Holds the socket's writes until the I/O of this event-loop turn is handled (one
+   * setImmediate): the blob frames of one turn go out in one write, not one each.
+   */
+  private batchTurn(): void {
+    const sock = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (this.turnCorked || !sock) return;
+    this.turnCorked = true;
+    sock.cork();
+    setImmediate(() => {
+      this.turnCorked = false;
+      sock.uncork(); // a no-op when the socket ended meanwhile (end() uncorks)
+    });
+  }
+
   blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
+    this.batchTurn();
     if (this.binaryBlobs) return this.call('blob', 'blob-put', (id) => this.ws.send(encodeBlobBin('put', Number(id), fromHex(blob, 'blob id'), i, data), { binary: true }));
     return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
   }
@@ -420,6 +438,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    */
   blobPutFramed(blob: string, i: number, framed: Buffer): Promise<BlobStateFrame> {
     if (!this.binaryBlobs) return this.blobPut(blob, i, framed.subarray(BLOB_BIN_HEADER_BYTES));
+    this.batchTurn();
     return this.call('blob', 'blob-put', (id) => this.ws.send(writeBlobBinHeader(framed, 'put', Number(id), fromHex(blob, 'blob id'), i), { binary: true }));
   }
 
@@ -438,6 +457,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** Chunk `i` of a blob; on a streaming relay it may wait for the uploader, so its timeout is ours plus the relay's wait. */
   blobGet(blob: string, i: number): Promise<ChunkFrame> {
     const body = { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) };
+    this.batchTurn();
     return this.call('chunk', 'blob-get', (id) => this.ws.send(encodeFrame({ ...body, id })), this.timeoutMs + (this.blobWaitMs ?? 0));
   }
 
