@@ -434,12 +434,23 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /**
    * blobPut of a sealed chunk that sits after BLOB_BIN_HEADER_BYTES unwritten bytes of `framed`
    * (sealChunkAfter): on a binary relay the header is written there and the buffer sent as it
-   * is, no copy of the chunk.
+   * is, no copy of the chunk. `written` is called once the socket no longer needs `framed`
+   * (written out, or the connection is gone), so the caller may reuse it.
    */
-  blobPutFramed(blob: string, i: number, framed: Buffer): Promise<BlobStateFrame> {
-    if (!this.binaryBlobs) return this.blobPut(blob, i, framed.subarray(BLOB_BIN_HEADER_BYTES));
+  blobPutFramed(blob: string, i: number, framed: Buffer, written?: () => void): Promise<BlobStateFrame> {
+    if (!this.binaryBlobs) {
+      const put = this.blobPut(blob, i, framed.subarray(BLOB_BIN_HEADER_BYTES)); // base64 of it, taken at once
+      written?.();
+      return put;
+    }
     this.batchTurn();
-    return this.call('blob', 'blob-put', (id) => this.ws.send(writeBlobBinHeader(framed, 'put', Number(id), fromHex(blob, 'blob id'), i), { binary: true }));
+    let sent = false;
+    const put = this.call('blob', 'blob-put', (id) => {
+      sent = true;
+      this.ws.send(writeBlobBinHeader(framed, 'put', Number(id), fromHex(blob, 'blob id'), i), { binary: true }, () => written?.());
+    });
+    if (!sent) written?.(); // refused before anything was sent (the connection had closed)
+    return put;
   }
 
   blobFinish(blob: string): Promise<BlobStateFrame> {
