@@ -80,8 +80,8 @@ export interface ChunkSource {
   read(i: number, len: number): Promise<Buffer>;
   /** Throws when the source changed while it was read (a file written meanwhile). */
   check?(): Promise<void>;
-  /** SHA-256 of the whole source, when the source can take it more cheaply than chunk reads. */
-  sha256?(): Promise<Buffer>;
+  /** SHA-256 of the whole source, when the source can take it more cheaply than chunk reads; undefined once `stop()` said so. */
+  sha256?(stop: () => boolean): Promise<Buffer | undefined>;
   close(): Promise<void>;
 }
 
@@ -124,11 +124,12 @@ export async function fileSource(path: string): Promise<ChunkSource> {
       if (buf.length < at + len) throw new RangeError('chunk read past the end of the file');
       return buf.subarray(at, at + len);
     },
-    async sha256() {
+    async sha256(stop) {
       // One buffer for the whole pass (a fresh 1 MiB per block was 100 MiB of garbage per 100 MiB sent).
       const h = createHash('sha256');
       const buf = Buffer.allocUnsafe(blockBytes);
       for (let at = 0; at < st.size; at += blockBytes) {
+        if (stop()) return undefined;
         const len = Math.min(blockBytes, st.size - at);
         await readExactly(fh, buf, len, at);
         h.update(buf.subarray(0, len));
@@ -207,12 +208,15 @@ export interface UploadOptions {
   onReady?: (descriptor: UploadResult['descriptor']) => Promise<void>;
 }
 
-/** SHA-256 of the whole source, read chunk by chunk. */
-async function hashSource(src: ChunkSource): Promise<Buffer> {
-  if (src.sha256) return src.sha256();
+/** SHA-256 of the whole source, read chunk by chunk; undefined once `stop()` says so. */
+async function hashSource(src: ChunkSource, stop: () => boolean): Promise<Buffer | undefined> {
+  if (src.sha256) return src.sha256(stop);
   const h = createHash('sha256');
   const n = chunkCount(src.size, CHUNK_SIZE);
-  for (let i = 0; i < n; i++) h.update(await src.read(i, chunkPlainLength(src.size, CHUNK_SIZE, i)));
+  for (let i = 0; i < n; i++) {
+    if (stop()) return undefined;
+    h.update(await src.read(i, chunkPlainLength(src.size, CHUNK_SIZE, i)));
+  }
   return h.digest();
 }
 
@@ -222,6 +226,11 @@ async function hashSource(src: ChunkSource): Promise<Buffer> {
  */
 export async function uploadFile(client: RelayClient, src: ChunkSource, to: readonly Uint8Array[], o: UploadOptions = {}): Promise<UploadResult> {
   const onProgress = o.onProgress;
+  // With onReady the file is hashed first; the hashing starts now, so that it runs while
+  // blob-begin and onBegun wait (for the relay, for the disk), not after them.
+  let stopped = false;
+  const hashing = o.onReady ? hashSource(src, () => stopped) : undefined;
+  hashing?.catch(() => undefined); // observed below; a failure after an earlier error must not go unhandled
   try {
     const size = src.size;
     const n = chunkCount(size, CHUNK_SIZE);
@@ -239,7 +248,7 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
     }
     const begun = state;
     const blob = fromHex(begun.blob, 'blob id');
-    const early = o.onReady ? await hashSource(src) : undefined;
+    const early = hashing ? await hashing : undefined;
     if (early) await o.onReady!({ blob, key, size, chunk: CHUNK_SIZE, sha256: early });
     else for (let i = 0; i < begun.have; i++) hash.update(await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i)));
     const resumed = Math.min(size, begun.have * CHUNK_SIZE);
@@ -282,6 +291,8 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
     await client.blobFinish(begun.blob);
     return { descriptor: { blob, key, size, chunk: CHUNK_SIZE, sha256: early ?? hash.digest() }, resumed };
   } finally {
+    stopped = true;
+    await hashing?.catch(() => undefined); // no read of the source after it is closed
     await src.close();
   }
 }
