@@ -25,9 +25,11 @@ export interface Link {
   /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1); same backlog rule as send. */
   sendBinary(data: Uint8Array): void;
   /**
-   * Holds this connection's writes until the I/O of this event-loop turn is handled (one
-   * setImmediate), so the answers to the frames of one read go out in one write: blob traffic,
-   * a write per 64 KiB chunk and per answer otherwise (docs/PERFORMANCE.md "File speed-ups").
+   * Holds this connection's writes until the current I/O callback and its promise jobs are done
+   * (process.nextTick), so the answers to the frames of one read go out in one write: blob
+   * traffic, a write per 64 KiB chunk and per answer otherwise (docs/PERFORMANCE.md "File
+   * speed-ups"). Not held across I/O callbacks (setImmediate would hold the answers to a whole
+   * poll phase of puts and make the uploader stop and go).
    */
   batchTurn(): void;
   /**
@@ -92,7 +94,7 @@ export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: numbe
       if (turnCorked || !sock) return;
       turnCorked = true;
       sock.cork();
-      setImmediate(() => {
+      process.nextTick(() => {
         turnCorked = false;
         sock.uncork(); // a no-op when the socket ended meanwhile (end() uncorks)
       });

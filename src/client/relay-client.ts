@@ -411,15 +411,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   /**
-   * Holds the socket's writes until the I/O of this event-loop turn is handled (one
-   * setImmediate): the blob frames of one turn go out in one write, not one each.
+   * Holds the socket's writes until the current callback and its promise jobs are done
+   * (process.nextTick): the blob frames made in one go (a refill of the window, the chunks of
+   * one file block) leave in one write, not one each.
    */
   private batchTurn(): void {
     const sock = (this.ws as unknown as { _socket?: Socket })._socket;
     if (this.turnCorked || !sock) return;
     this.turnCorked = true;
     sock.cork();
-    setImmediate(() => {
+    process.nextTick(() => {
       this.turnCorked = false;
       sock.uncork(); // a no-op when the socket ended meanwhile (end() uncorks)
     });
