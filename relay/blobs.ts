@@ -11,7 +11,7 @@
  */
 import { randomBytes } from '../src/crypto/nacl.js';
 import { fromHex, toB64, toHex } from '../src/protocol/encoding.js';
-import { BLOB_BIN_HEADER_BYTES, encodeBlobBinHeader } from '../src/protocol/blob-binary.js';
+import { BLOB_BIN_HEADER_BYTES, writeBlobBinHeader } from '../src/protocol/blob-binary.js';
 import type { BlobBeginFrame, BlobClientFrame, BlobGetFrame, BlobPutFrame, BlobRefFrame } from '../src/protocol/blob-frames.js';
 import { BLOB_ID_BYTES } from '../src/protocol/file-chunks.js';
 import type { RelayLimitsConfig } from './config.js';
@@ -24,7 +24,7 @@ import { BlobStreams } from './blob-streams.js';
 export interface BlobConn {
   n: number;
   key?: string;
-  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array): void };
+  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array): void; batchTurn?(): void };
 }
 
 export class BlobRefusal extends Error {
@@ -44,6 +44,9 @@ export interface BlobDeps {
   now?: () => number;
 }
 
+/** Blob records kept in memory at most (own metadata: relay/blobs.ts BlobStore.records). */
+const RECORDS = 1024;
+
 export class BlobStore {
   readonly files: BlobFiles;
   readonly meta: BlobMetaStore;
@@ -53,6 +56,15 @@ export class BlobStore {
    * metadata of an unfinished blob changes only through this class: finish and drop update it).
    */
   private readonly uploading = new Map<string, BlobRecord>();
+  /**
+   * With our own metadata (SQLite), no other process writes the blob directory or the index:
+   * `records` keeps the records read (a get of each chunk needs no metadata read) and
+   * `onDisk` the whole chunks written of unfinished blobs (a put or get needs no stat). Both
+   * are kept true by this class (finish, ack, drop) and stay empty on a shared store (Redis).
+   */
+  private readonly solo: boolean;
+  private readonly records = new Map<string, BlobRecord>();
+  private readonly onDisk = new Map<string, number>();
 
   private readonly streams: BlobStreams;
 
@@ -75,6 +87,7 @@ export class BlobStore {
       },
       event: (name, fields) => this.deps.event(name, fields),
     });
+    this.solo = meta === undefined;
     if (meta) {
       // Shared metadata (Redis): other relays may be between creating a file and its metadata
       // right now, so no sweep; a blob's file goes with its metadata (ack, delete, purge).
@@ -124,6 +137,8 @@ export class BlobStore {
 
   private async drop(id: string): Promise<void> {
     this.uploading.delete(id);
+    this.records.delete(id);
+    this.onDisk.delete(id);
     await this.meta.delete(id);
     this.files.remove(id);
     this.streams.drop(id);
@@ -131,7 +146,8 @@ export class BlobStore {
 
   /** The live blob `id`, or NOT_FOUND (unknown, expired: the same answer, so ids cannot be probed). */
   private async live(id: string): Promise<BlobRecord> {
-    const r = await this.meta.get(id);
+    const r = this.records.get(id) ?? (await this.meta.get(id));
+    if (r) this.remember(r);
     if (!r) throw new BlobRefusal('NOT_FOUND', 'no such blob (never uploaded, expired or deleted)');
     if (r.expires <= this.now()) {
       await this.drop(id);
@@ -146,16 +162,27 @@ export class BlobStore {
     return r;
   }
 
+  /** Keeps `r` in `records` (own metadata only), at most RECORDS of them. */
+  private remember(r: BlobRecord): void {
+    if (!this.solo || this.records.get(r.id) === r) return;
+    if (this.records.size >= RECORDS) this.records.delete(this.records.keys().next().value!);
+    this.records.set(r.id, r);
+  }
+
   /** Whole chunks on disk (a torn last write is cut off). */
   private have(r: BlobRecord): number {
+    const known = this.onDisk.get(r.id);
+    if (known !== undefined) return known;
     const size = this.files.size(r.id);
     if (size >= r.bytes) return r.chunks;
     const whole = Math.min(Math.floor(size / r.chunk), r.chunks - 1);
     if (size !== whole * r.chunk) this.files.truncate(r.id, whole * r.chunk);
+    if (this.solo && !r.done) this.onDisk.set(r.id, whole);
     return whole;
   }
 
   private state(c: BlobConn, reqId: string, r: BlobRecord, have: number): void {
+    c.link.batchTurn?.();
     c.link.send({ t: 'blob', id: reqId, blob: r.id, have, chunks: r.chunks, bytes: r.bytes, done: r.done });
   }
 
@@ -192,6 +219,8 @@ export class BlobStore {
       throw new BlobRefusal('BLOB_QUOTA', `your blobs on this relay would take ${over.bytes} bytes, the quota per uploader is ${limits.blobQuotaUploaderBytes}`);
     if (over) throw new BlobRefusal('BLOB_QUOTA', `blobs waiting for a recipient would take ${over.bytes} bytes, the quota per recipient is ${limits.blobQuotaRecipientBytes}`);
     this.uploading.set(id, r);
+    this.remember(r);
+    if (this.solo) this.onDisk.set(id, 0);
     this.deps.event('blob-begin', { conn: c.n, bytes: f.bytes, recipients: to.length });
     this.state(c, f.id, r, 0);
   }
@@ -222,6 +251,7 @@ export class BlobStore {
       this.deps.event('store-error', { conn: c.n, op: 'blob-put', error: code });
       throw new BlobRefusal('STORE_FULL', `the relay's disk is full (chunk ${f.i} not kept: the relay has ${have} chunks); retry later`);
     }
+    if (this.solo) this.onDisk.set(r.id, have + 1);
     if (f.i === r.chunks - 1) this.files.release(r.id);
     this.state(c, f.id, r, have + 1);
     this.streams.progress(r.id, have + 1);
@@ -232,6 +262,7 @@ export class BlobStore {
     const have = this.have(r);
     if (have < r.chunks) throw new BlobRefusal('BLOB_INCOMPLETE', `the relay has ${have} of ${r.chunks} chunks; send chunk ${have} next`);
     this.uploading.delete(r.id);
+    this.onDisk.delete(r.id);
     if (!r.done) {
       await this.meta.finish(r.id);
       r.done = true;
@@ -261,6 +292,8 @@ export class BlobStore {
 
   /** Whole chunks in the file of a blob, read only (another relay may be writing it: nothing is cut). */
   private written(r: BlobRecord): number {
+    const known = this.onDisk.get(r.id);
+    if (known !== undefined) return known;
     return Math.min(Math.floor(this.files.size(r.id) / r.chunk), r.chunks);
   }
 
@@ -268,9 +301,9 @@ export class BlobStore {
     const len = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
     if (f.bin) {
       // The chunk is read straight after the header: one buffer, no copy (§7.9.1).
-      const out = Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES + len);
-      encodeBlobBinHeader('chunk', Number(f.id), fromHex(r.id, 'blob id'), f.i).copy(out, 0);
+      const out = writeBlobBinHeader(Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES + len), 'chunk', Number(f.id), fromHex(r.id, 'blob id'), f.i);
       this.files.readInto(r.id, f.i * r.chunk, len, out, BLOB_BIN_HEADER_BYTES);
+      c.link.batchTurn?.();
       return c.link.sendBinary(out);
     }
     const data = this.files.read(r.id, f.i * r.chunk, len);
@@ -280,6 +313,7 @@ export class BlobStore {
   private async ack(c: BlobConn, f: BlobRefFrame): Promise<void> {
     const r = await this.forRecipient(c, f.blob);
     const left = await this.meta.ack(r.id, c.key!);
+    this.records.delete(r.id); // its recipients' acks changed
     if (left === 0) {
       await this.drop(r.id);
       this.deps.event('blob-deleted', { conn: c.n, why: 'acked' });

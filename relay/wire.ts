@@ -25,6 +25,14 @@ export interface Link {
   /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1); same backlog rule as send. */
   sendBinary(data: Uint8Array): void;
   /**
+   * Holds this connection's writes until the current I/O callback and its promise jobs are done
+   * (process.nextTick), so the answers to the frames of one read go out in one write: blob
+   * traffic, a write per 64 KiB chunk and per answer otherwise (docs/PERFORMANCE.md "File
+   * speed-ups"). Not held across I/O callbacks (setImmediate would hold the answers to a whole
+   * poll phase of puts and make the uploader stop and go).
+   */
+  batchTurn(): void;
+  /**
    * Sends a push; false when it was not delivered: the connection is not open, or over
    * PUSH_BACKLOG_BYTES (then a stored push terminates it, `onSlow`; an ephemeral one is dropped).
    */
@@ -76,9 +84,20 @@ export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: numbe
     corking.cork(ws);
     return true;
   };
+  let turnCorked = false;
   return {
     send(frame) {
       if (ready()) ws.send(typeof frame === 'string' ? frame : encodeFrame(frame));
+    },
+    batchTurn() {
+      const sock = (ws as unknown as { _socket?: Socket })._socket;
+      if (turnCorked || !sock) return;
+      turnCorked = true;
+      sock.cork();
+      process.nextTick(() => {
+        turnCorked = false;
+        sock.uncork(); // a no-op when the socket ended meanwhile (end() uncorks)
+      });
     },
     sendBinary(data) {
       if (ready()) ws.send(data, { binary: true });

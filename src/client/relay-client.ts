@@ -15,6 +15,7 @@
  * reconnect logic: listen for 'close' and reconnect on top.
  */
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import type WebSocketClass from 'ws';
 import { RelayError } from '../errors.js';
@@ -182,6 +183,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** The canonical URL we authenticated to. */
   readonly url: string;
   private readonly ws: WebSocket;
+  private turnCorked = false;
   private readonly timeoutMs: number;
   private readonly waiters = new Map<string, Waiter>();
   private nextId = 1;
@@ -408,7 +410,24 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.hello.limits.blobBinary === BLOB_BIN_VERSION;
   }
 
+  /**
+   * Holds the socket's writes until the current callback and its promise jobs are done
+   * (process.nextTick): the blob frames made in one go (a refill of the window, the chunks of
+   * one file block) leave in one write, not one each.
+   */
+  private batchTurn(): void {
+    const sock = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (this.turnCorked || !sock) return;
+    this.turnCorked = true;
+    sock.cork();
+    process.nextTick(() => {
+      this.turnCorked = false;
+      sock.uncork(); // a no-op when the socket ended meanwhile (end() uncorks)
+    });
+  }
+
   blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
+    this.batchTurn();
     if (this.binaryBlobs) return this.call('blob', 'blob-put', (id) => this.ws.send(encodeBlobBin('put', Number(id), fromHex(blob, 'blob id'), i, data), { binary: true }));
     return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
   }
@@ -416,11 +435,23 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /**
    * blobPut of a sealed chunk that sits after BLOB_BIN_HEADER_BYTES unwritten bytes of `framed`
    * (sealChunkAfter): on a binary relay the header is written there and the buffer sent as it
-   * is, no copy of the chunk.
+   * is, no copy of the chunk. `written` is called once the socket no longer needs `framed`
+   * (written out, or the connection is gone), so the caller may reuse it.
    */
-  blobPutFramed(blob: string, i: number, framed: Buffer): Promise<BlobStateFrame> {
-    if (!this.binaryBlobs) return this.blobPut(blob, i, framed.subarray(BLOB_BIN_HEADER_BYTES));
-    return this.call('blob', 'blob-put', (id) => this.ws.send(writeBlobBinHeader(framed, 'put', Number(id), fromHex(blob, 'blob id'), i), { binary: true }));
+  blobPutFramed(blob: string, i: number, framed: Buffer, written?: () => void): Promise<BlobStateFrame> {
+    if (!this.binaryBlobs) {
+      const put = this.blobPut(blob, i, framed.subarray(BLOB_BIN_HEADER_BYTES)); // base64 of it, taken at once
+      written?.();
+      return put;
+    }
+    this.batchTurn();
+    let sent = false;
+    const put = this.call('blob', 'blob-put', (id) => {
+      sent = true;
+      this.ws.send(writeBlobBinHeader(framed, 'put', Number(id), fromHex(blob, 'blob id'), i), { binary: true }, () => written?.());
+    });
+    if (!sent) written?.(); // refused before anything was sent (the connection had closed)
+    return put;
   }
 
   blobFinish(blob: string): Promise<BlobStateFrame> {
@@ -438,6 +469,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** Chunk `i` of a blob; on a streaming relay it may wait for the uploader, so its timeout is ours plus the relay's wait. */
   blobGet(blob: string, i: number): Promise<ChunkFrame> {
     const body = { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) };
+    this.batchTurn();
     return this.call('chunk', 'blob-get', (id) => this.ws.send(encodeFrame({ ...body, id })), this.timeoutMs + (this.blobWaitMs ?? 0));
   }
 

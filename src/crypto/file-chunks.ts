@@ -24,13 +24,15 @@ export function sealChunk(key: Uint8Array, blobId: Uint8Array, i: number, final:
 
 /**
  * sealChunk's bytes after `room` unwritten bytes, in one buffer (the caller writes a frame
- * header there: the sealed chunk is copied once, not once more into a frame).
+ * header there: the sealed chunk is copied once, not once more into a frame): the start of
+ * `into` when it is long enough (a buffer the caller reuses), else a new one.
  */
-export function sealChunkAfter(room: number, key: Uint8Array, blobId: Uint8Array, i: number, final: boolean, plain: Uint8Array): Buffer {
+export function sealChunkAfter(room: number, key: Uint8Array, blobId: Uint8Array, i: number, final: boolean, plain: Uint8Array, into?: Buffer): Buffer {
   checkKey(key, blobId);
   const c = createCipheriv('chacha20-poly1305', key, chunkNonce(i, final), { authTagLength: CHUNK_TAG_BYTES });
   c.setAAD(chunkAd(blobId, i, final), { plaintextLength: plain.length });
-  const out = Buffer.allocUnsafe(room + plain.length + CHUNK_TAG_BYTES);
+  const need = room + plain.length + CHUNK_TAG_BYTES;
+  const out = into !== undefined && into.length >= need ? into.subarray(0, need) : Buffer.allocUnsafe(need);
   const body = c.update(plain);
   body.copy(out, room);
   c.final();

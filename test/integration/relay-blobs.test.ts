@@ -93,6 +93,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
 
       await b.blobAck(st.blob);
       expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(true); // carol has not acked
+      expect(Buffer.from((await c.blobGet(st.blob, 2)).data).equals(Buffer.from(data(100, 3)))).toBe(true); // still served to her (the relay's record of it, kept in memory, follows the ack)
       await c.blobAck(st.blob);
       expect(existsSync(join(dataDir, 'blobs', `${st.blob}.blob`))).toBe(false);
       expect(await code(c.blobGet(st.blob, 0))).toBe('NOT_FOUND');

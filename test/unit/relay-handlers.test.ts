@@ -101,6 +101,7 @@ function connectFrom(addr: string | undefined): Fake {
   const link: Link = {
     send: (f) => void fake.frames.push(JSON.parse(typeof f === 'string' ? f : encodeFrame(f)) as Frame),
     sendBinary: () => undefined,
+    batchTurn: () => undefined,
     push: (text) => {
       if (fake.closed) return false;
       fake.frames.push(JSON.parse(text) as Frame);
