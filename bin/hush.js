@@ -2,17 +2,16 @@
 // Thin launcher: the CLI lives in dist/src/cli/main.js (built by `npm run build`).
 //
 // CommonJS (bin/package.json), not ESM: a command a running `hush daemon` of this home serves
-// goes to it through the fast path (src/cli/fast-path.cts), which loads no ESM module, so such
-// a command never starts Node's ESM loader (~10-15 ms of CPU on Node 20). Anything else, or a
-// refusal, imports the CLI (ESM) as before. The fast path and the three files it requires are
-// joined into one at build time (scripts/bundle-fast-path.mjs): one file to load, not four.
+// goes to it through dist/src/cli/fast-path.cjs, which loads no ESM module, so such a command
+// never starts Node's ESM loader (~10-15 ms of CPU on Node 20). Anything else, or a refusal,
+// imports the CLI (ESM) as before.
 'use strict';
 
 // Node >= 22.1 keeps compiled code on disk between runs (a faster start for every command).
 // Node 20 has no such API: the call is skipped there.
 require('node:module').enableCompileCache?.();
 
-require('../dist/src/cli/fast-path.bundle.cjs')
+require('../dist/src/cli/fast-path.cjs')
   .fastPath(process.argv)
   .then(async (code) => {
     if (code !== undefined) process.exitCode = code;

@@ -17,9 +17,7 @@
  *
  * CommonJS (.cts) and light on purpose: Node 20 has no compile cache, and its ESM loader alone
  * costs a `hush send` ~10-15 ms of CPU. Until a daemon answers this loads node:path, node:fs,
- * this file, ./fast-table.cjs, src/daemon/cli-wire.cjs and src/daemon/socket-path.cjs; then
- * node:net and node:tty. It never creates process.stdin/stdout/stderr for a pipe or a file
- * (cli-wire: the terminal facts from the fds, the output written to them). The one ESM module
+ * this file, ./fast-table.cjs, src/daemon/cli-wire.cjs and src/daemon/socket-path.cjs; then node:net. The one ESM module
  * it may load is ./output.js, to print "the daemon went away" as the CLI prints errors.
  * The client side of cli.run here is the connector's (src/daemon/connector.ts) for a command
  * that reads no stdin; test/unit/fast-table.test.ts pins the constants it shares with
@@ -178,20 +176,15 @@ function exchange(socket: Net.Socket, line: string): Promise<Outcome> {
       socket.destroy();
       resolve(o);
     };
-    readCliLines(
-      socket,
-      id,
-      (msg) => {
-        // An error answer: the daemon ran nothing (stopping, a request it refuses); the normal
-        // CLI asks again and prints what it says.
-        if (msg.error !== undefined) finish({ refused: true });
-        else {
-          const code = msg.result?.exitCode;
-          finish({ code: typeof code === 'number' ? code : 1 });
-        }
-      },
-      () => process.exit(process.exitCode ?? 0),
-    ); // `hush … | head`, as main.ts
+    readCliLines(socket, id, (msg) => {
+      // An error answer: the daemon ran nothing (stopping, a request it refuses); the normal
+      // CLI asks again and prints what it says.
+      if (msg.error !== undefined) finish({ refused: true });
+      else {
+        const code = msg.result?.exitCode;
+        finish({ code: typeof code === 'number' ? code : 1 });
+      }
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => finish({ gone: true }));
     socket.write(line);
@@ -217,6 +210,11 @@ export async function fastPath(argv: readonly string[], env: NodeJS.ProcessEnv =
     s.once('error', () => resolve(undefined)); // ECONNREFUSED: a stale socket (kill -9)
   });
   if (!socket) return undefined;
+  // `hush … | head`: a closed stdout is not an error worth a stack trace (as main.ts).
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const o = await exchange(socket, cliRunLine(req, env, 1));
   if ('code' in o) return o.code;
   if ('refused' in o) return undefined;

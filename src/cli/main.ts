@@ -162,7 +162,6 @@ export async function main(argv: string[] = process.argv): Promise<number> {
           stdin: spec.name === 'send' && ((args.text as string[] | undefined) ?? []).length === 0,
           warn: (m) => o.warn(m),
           error: (m, h) => o.error(m, h),
-          stdoutClosed: () => process.exit(process.exitCode ?? ExitCode.ok),
         });
         if (daemonCode !== undefined) return;
       }

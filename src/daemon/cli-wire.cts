@@ -6,7 +6,6 @@
  * which loads no ESM module, can require it; it loads nothing itself.
  */
 import type * as Net from 'node:net';
-import { writeSync } from 'node:fs';
 
 export interface Terminal {
   stdoutTTY: boolean;
@@ -16,78 +15,19 @@ export interface Terminal {
   stderrDepth: number;
 }
 
-/**
- * What the daemon needs to know of this process's terminal to format like the CLI would.
- *
- * Asked of the file descriptors (`tty.isatty`), not of process.stdin/stdout/stderr: touching
- * those creates a stream for each (for a piped or file stdin that loads fs's streams), a few ms
- * of a fast-path `hush send` (~10% of its start-up in a profile) for three booleans. A stream is
- * made only for a terminal, to ask its colour depth. node:tty is required here, not at load:
- * a command that finds no daemon never needs it.
- */
+function depth(stream: NodeJS.WriteStream): number {
+  return stream.isTTY && typeof stream.getColorDepth === 'function' ? stream.getColorDepth() : 1;
+}
+
+/** What the daemon needs to know of this process's terminal to format like the CLI would. */
 export function terminalOf(): Terminal {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { isatty } = require('node:tty') as typeof import('node:tty');
-  const stdoutTTY = isatty(1);
-  const stderrTTY = isatty(2);
-  const depth = (tty: boolean, stream: () => NodeJS.WriteStream): number => {
-    if (!tty) return 1;
-    const s = stream();
-    return typeof s.getColorDepth === 'function' ? s.getColorDepth() : 1;
-  };
   return {
-    stdoutTTY,
-    stderrTTY,
-    stdinTTY: isatty(0),
-    stdoutDepth: depth(stdoutTTY, () => process.stdout),
-    stderrDepth: depth(stderrTTY, () => process.stderr),
+    stdoutTTY: process.stdout.isTTY === true,
+    stderrTTY: process.stderr.isTTY === true,
+    stdinTTY: process.stdin.isTTY === true,
+    stdoutDepth: depth(process.stdout),
+    stderrDepth: depth(process.stderr),
   };
-}
-
-/** How each of fd 1 and 2 is written: straight to the fd, or through Node's stream (a terminal, or after a write that would block). */
-const modes: { 1?: 'fd' | 'stream'; 2?: 'fd' | 'stream' } = {};
-
-/**
- * Writes `text` to fd 1 or 2 as the CLI's own streams would, without creating them when the fd
- * is a pipe or a file: Node writes those synchronously anyway (process.stdout on a pipe is
- * blocking on Linux), so `fs.writeSync` keeps the same order and the same bytes, and the fast
- * path never builds a stream to write one line. A terminal keeps the stream. A write that
- * would block (a non-blocking pipe that is full) hands the rest, and everything after it, to
- * the stream, which waits. A closed stdout (`hush … | head`) goes to `stdoutClosed` (the CLI
- * ends the process as main.ts does), from the fd or from the stream; a closed stderr drops the
- * text: there is nowhere to show it.
- */
-export function writeOutput(fd: 1 | 2, text: string, stdoutClosed: () => void): void {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  if (modes[fd] === undefined && (require('node:tty') as typeof import('node:tty')).isatty(fd)) useStream(fd, stdoutClosed);
-  if (modes[fd] === 'stream') {
-    (fd === 1 ? process.stdout : process.stderr).write(text);
-    return;
-  }
-  modes[fd] = 'fd';
-  const bytes = Buffer.from(text, 'utf8');
-  let off = 0;
-  try {
-    while (off < bytes.length) off += writeSync(fd, bytes, off);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EPIPE') {
-      if (fd === 1) stdoutClosed();
-      return;
-    }
-    if (code !== 'EAGAIN') throw e;
-    useStream(fd, stdoutClosed);
-    (fd === 1 ? process.stdout : process.stderr).write(bytes.subarray(off));
-  }
-}
-
-function useStream(fd: 1 | 2, stdoutClosed: () => void): void {
-  modes[fd] = 'stream';
-  if (fd === 1)
-    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EPIPE') throw e;
-      stdoutClosed();
-    });
 }
 
 /** The daemon's answer to request `id` (a JSON-RPC response: result or error). */
@@ -102,7 +42,7 @@ export interface CliAnswer {
  * or stderr as it comes, the response to `id` goes to `onAnswer`. Lines that do not parse, and
  * other requests' lines, are skipped.
  */
-export function readCliLines(socket: Net.Socket, id: number, onAnswer: (msg: CliAnswer) => void, stdoutClosed: () => void): void {
+export function readCliLines(socket: Net.Socket, id: number, onAnswer: (msg: CliAnswer) => void): void {
   let buf = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => {
@@ -117,7 +57,7 @@ export function readCliLines(socket: Net.Socket, id: number, onAnswer: (msg: Cli
         continue;
       }
       if (msg.method === 'cli.output' && msg.params?.request === id && typeof msg.params.text === 'string') {
-        writeOutput(msg.params.stream === 'stdout' ? 1 : 2, msg.params.text, stdoutClosed);
+        (msg.params.stream === 'stdout' ? process.stdout : process.stderr).write(msg.params.text);
       } else if (msg.id === id && msg.method === undefined) {
         onAnswer(msg);
       }

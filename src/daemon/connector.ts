@@ -30,8 +30,6 @@ export interface DaemonCall {
   warn: (message: string) => void;
   /** `hush: error: …` and the hint on stderr. */
   error: (message: string, hint?: string) => void;
-  /** stdout was closed by its reader (`hush … | head`): the CLI ends the process (./cli-wire.cts writeOutput). */
-  stdoutClosed: () => void;
   /**
    * 'undefined': a request the daemon refuses (an error answer: nothing was run) resolves
    * undefined, for the caller to run the command itself (src/cli/fast-path.ts). Default: the
@@ -99,21 +97,16 @@ export async function runViaDaemon(c: DaemonCall): Promise<number | undefined> {
       socket.end();
       resolve(code);
     };
-    readCliLines(
-      socket,
-      id,
-      (msg) => {
-        if (msg.error && c.refused === 'undefined') finish(undefined);
-        else if (msg.error) {
-          c.error(msg.error.message, msg.error.data?.hint);
-          finish(exitCodeOf(msg.error.code));
-        } else {
-          const code = msg.result?.exitCode;
-          finish(typeof code === 'number' ? code : 1);
-        }
-      },
-      c.stdoutClosed,
-    );
+    readCliLines(socket, id, (msg) => {
+      if (msg.error && c.refused === 'undefined') finish(undefined);
+      else if (msg.error) {
+        c.error(msg.error.message, msg.error.data?.hint);
+        finish(exitCodeOf(msg.error.code));
+      } else {
+        const code = msg.result?.exitCode;
+        finish(typeof code === 'number' ? code : 1);
+      }
+    });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       if (done) return;

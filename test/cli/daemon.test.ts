@@ -228,11 +228,16 @@ describe('the daemon', () => {
     const s = await hush(['send', 'bob', 'by the fast path'], { home: alice.home, nodeArgs: hook.nodeArgs });
     expect(s).toMatchObject({ exitCode: 0, stdout: '' });
     expect(s.stderr).toMatch(/(^|\n)sent 1 message to bob\n$/);
-    // Nothing but node's own modules and the fast path, its four CommonJS files joined into one
-    // (scripts/bundle-fast-path.mjs): no ESM module (Node's ESM loader is never needed), no
-    // commander, SQLite or argon2.
+    // Nothing but node's own modules and the fast path's four CommonJS files: no ESM module
+    // (Node's ESM loader is never needed), no commander, SQLite or argon2.
     const fast = (await hook.loaded()).split('\n').filter((l) => l !== '' && !l.startsWith('node:') && !l.includes('hush-hook-'));
-    expect([...new Set(fast.map((f) => path.relative(ROOT, f.replace(/^file:\/\//, ''))))].sort()).toEqual(['bin/hush.js', 'dist/src/cli/fast-path.bundle.cjs']);
+    expect([...new Set(fast.map((f) => path.relative(ROOT, f.replace(/^file:\/\//, ''))))].sort()).toEqual([
+      'bin/hush.js',
+      'dist/src/cli/fast-path.cjs',
+      'dist/src/cli/fast-table.cjs',
+      'dist/src/daemon/cli-wire.cjs',
+      'dist/src/daemon/socket-path.cjs',
+    ]);
     const viaStdin = await moduleLog();
     const t = await hush(['send', 'bob'], { home: alice.home, input: 'through the normal CLI\n', nodeArgs: viaStdin.nodeArgs });
     expect(t).toMatchObject({ exitCode: 0, stdout: '' }); // no passphrase here: the daemon sent it

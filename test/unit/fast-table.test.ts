@@ -4,9 +4,6 @@
  * keys, so that it loads no ESM module: both must match their sources, and it must read argv
  * as commander does (the daemon tests check the request against main.ts's, through the binary).
  */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands/index.js';
 import { GLOBAL_OPTIONS } from '../../src/cli/global-options.js';
@@ -20,13 +17,6 @@ describe('the fast path of bin/hush.js', () => {
     expect(FAST_TABLE).toEqual(fastTableOf(COMMANDS, GLOBAL_OPTIONS, DAEMON_COMMANDS));
     expect(Object.keys(FAST_TABLE.commands).sort()).toEqual([...DAEMON_COMMANDS].sort());
     expect(FAST_CLIENT_ENV_KEYS).toEqual(CLIENT_ENV_KEYS);
-  });
-
-  it('is loaded as one file joined from the current build (else: npm run build)', () => {
-    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts/bundle-fast-path.mjs'), '--check'], { encoding: 'utf8' });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
   });
 
   it('takes only what it reads exactly as commander would', () => {
