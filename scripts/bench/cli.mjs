@@ -264,7 +264,7 @@ export async function pull10k(opt) {
   if (!linesSent) await sendLines(opt);
   const n = linesSent;
   linesSent = false;
-  const r = await w.hush('bob', ['pull']);
+  const r = await w.hush('bob', ['pull'], { maxOut: 64e6 }); // every line counted (run() keeps 1 MB by default)
   const got = r.stdout.split('\n').filter((l) => l.includes('of the bench')).length;
   if (got !== n) throw new Error(`pull showed ${got} of ${n} messages`);
   const rate = n / (r.ms / 1000);

@@ -25,6 +25,9 @@ async function withDaemon(fn) {
     return await fn(w, daemonPaths(w.home('alice')).socket);
   } finally {
     await stopChild(d.child);
+    // What alice's daemon sent waits in bob's mailbox: pulled now, so that a later row (pull-10k
+    // after send-lines) pulls only its own messages.
+    await w.hush('bob', ['pull'], { stdout: 'ignore' });
   }
 }
 

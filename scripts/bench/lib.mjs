@@ -93,14 +93,15 @@ export async function stopChild(child) {
 }
 
 /** Runs a command to completion; resolves { code, ms, stdout, stderr }. Never rejects on exit code. */
-export function run(cmd, args, { input, env, cwd, stdout = 'pipe' } = {}) {
+/** `maxOut`: stdout kept at most (characters); a pull of 10,000 prints ~1.2 MB. */
+export function run(cmd, args, { input, env, cwd, stdout = 'pipe', maxOut = 1e6 } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = now();
     const child = spawn(cmd, args, { env: env ?? process.env, cwd, stdio: ['pipe', stdout, 'pipe'] });
     let out = '';
     let err = '';
     child.stdout?.on('data', (d) => {
-      if (out.length < 1e6) out += d;
+      if (out.length < maxOut) out += d;
     });
     child.stderr.on('data', (d) => {
       if (err.length < 1e5) err += d;
