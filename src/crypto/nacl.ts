@@ -92,11 +92,21 @@ interface CachedKey {
  */
 const privateKeyCache: Record<Curve, WeakMap<Uint8Array, CachedKey>> = { X25519: new WeakMap(), Ed25519: new WeakMap() };
 
+/** A private KeyObject from a 32-byte seed, not cached (see nativePrivate for the cached one). */
+function importPrivate(crv: Curve, seed: Uint8Array): nodeCrypto.KeyObject {
+  return nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(seed), x: JWK_X_PLACEHOLDER }, format: 'jwk' });
+}
+
+/** A public KeyObject from 32 bytes, not cached (see nativePublic for the cached one). */
+function importPublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
+  return nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pk) }, format: 'jwk' });
+}
+
 function nativePrivate(crv: Curve, sk: Uint8Array): nodeCrypto.KeyObject {
   const seed = sk.subarray(0, 32);
   const hit = privateKeyCache[crv].get(sk);
   if (hit && nodeCrypto.timingSafeEqual(hit.copy, seed)) return hit.key;
-  const key = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv, d: b64u(seed), x: JWK_X_PLACEHOLDER }, format: 'jwk' });
+  const key = importPrivate(crv, seed);
   privateKeyCache[crv].set(sk, { copy: Buffer.from(seed), key });
   return key;
 }
@@ -107,7 +117,7 @@ const publicKeyCache: Record<Curve, WeakMap<Uint8Array, CachedKey>> = { X25519: 
 function nativePublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
   const hit = publicKeyCache[crv].get(pk);
   if (hit && hit.copy.equals(pk)) return hit.key;
-  const key = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pk) }, format: 'jwk' });
+  const key = importPublic(crv, pk);
   publicKeyCache[crv].set(pk, { copy: Buffer.from(pk), key });
   return key;
 }
@@ -216,7 +226,7 @@ export function ephemeralBoxBefore(theirPk: Uint8Array, random: Random): { publi
   }
   const sk = random(32);
   needLength(sk, KEY_BYTES, 'x25519 secret key');
-  const priv = nodeCrypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(sk), x: JWK_X_PLACEHOLDER }, format: 'jwk' });
+  const priv = importPrivate('X25519', sk);
   sk.fill(0);
   const publicKey = rawPublic(nodeCrypto.createPublicKey(priv));
   return { publicKey, k: hsalsaKey(nativeDh(priv, nativePublic('X25519', theirPk))) };
@@ -231,8 +241,7 @@ export function boxBeforeOnce(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array
   if (!useNative) return boxBefore(theirPk, mySk);
   needLength(mySk, KEY_BYTES, 'x25519 secret key');
   needLength(theirPk, KEY_BYTES, 'x25519 public key');
-  const pub = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(theirPk) }, format: 'jwk' });
-  return hsalsaKey(nativeDh(nativePrivate('X25519', mySk), pub));
+  return hsalsaKey(nativeDh(nativePrivate('X25519', mySk), importPublic('X25519', theirPk)));
 }
 
 /** crypto_box_afternm == crypto_secretbox with the precomputed key. */
