@@ -76,19 +76,29 @@ export function isAllZero(a: Uint8Array): boolean {
 }
 
 /** Big-endian unsigned integer writers/readers for the binary layouts of PROTOCOL.md. */
-export function u32be(n: number): Uint8Array {
+/** Writes n as 4 big-endian bytes at `off` of `out` (no temporary array). */
+export function writeU32be(out: Uint8Array, off: number, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new DataError('BAD_INTEGER', 'integer out of range');
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(off, n);
+}
+
+/** Writes n (a safe integer) as 8 big-endian bytes at `off` of `out` (no temporary array). */
+export function writeU64be(out: Uint8Array, off: number, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new DataError('BAD_INTEGER', 'integer out of range');
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  dv.setUint32(off, Math.floor(n / 2 ** 32));
+  dv.setUint32(off + 4, n >>> 0);
+}
+
+export function u32be(n: number): Uint8Array {
   const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
+  writeU32be(b, 0, n);
   return b;
 }
 
 export function u64be(n: number): Uint8Array {
-  if (!Number.isSafeInteger(n) || n < 0) throw new DataError('BAD_INTEGER', 'integer out of range');
   const b = new Uint8Array(8);
-  const dv = new DataView(b.buffer);
-  dv.setUint32(0, Math.floor(n / 2 ** 32));
-  dv.setUint32(4, n >>> 0);
+  writeU64be(b, 0, n);
   return b;
 }
 

@@ -13,7 +13,7 @@
  * it has decrypted a reply. type 2 is a plain ratchet message. Layouts and checks only.
  */
 import { DataError } from '../errors.js';
-import { concatBytes, readU32be, u32be } from './encoding.js';
+import { concatBytes, readU32be, readU64be, u32be, writeU32be, writeU64be } from './encoding.js';
 import { KIND, KIND_BY_CODE, type Kind, MAX_BODY_BYTES, MSG_ID_BYTES, paddedLength } from './envelope.js';
 import { KEM_CT_BYTES } from './prekey-bundle.js';
 
@@ -104,23 +104,18 @@ export function encodeRatchetHeader(h: RatchetHeader): Uint8Array {
   return out;
 }
 
-/** Writes the 41 header bytes at `o` of `out` (the checks of u32be, no intermediate arrays). */
+/** Writes the 41 header bytes at `o` of `out` (no intermediate arrays). */
 function writeRatchetHeader(out: Uint8Array, o: number, h: RatchetHeader): void {
   need(h.dhPk, 32, 'ratchet key');
-  if (!isU32(h.pn) || !isU32(h.n)) throw new DataError('BAD_INTEGER', 'integer out of range');
   out[o] = RATCHET_HEADER_VERSION;
   out.set(h.dhPk, o + 1);
-  const dv = new DataView(out.buffer, out.byteOffset + o + 33, 8);
-  dv.setUint32(0, h.pn);
-  dv.setUint32(4, h.n);
+  writeU32be(out, o + 33, h.pn);
+  writeU32be(out, o + 37, h.n);
 }
-
-const isU32 = (n: number): boolean => Number.isSafeInteger(n) && n >= 0 && n <= 0xffffffff;
 
 export function parseRatchetHeader(b: Uint8Array): RatchetHeader {
   if (b.length !== RATCHET_HEADER_BYTES || b[0] !== RATCHET_HEADER_VERSION) throw tampered();
-  const dv = new DataView(b.buffer, b.byteOffset + 33, 8);
-  return { dhPk: b.slice(1, 33), pn: dv.getUint32(0), n: dv.getUint32(4) };
+  return { dhPk: b.slice(1, 33), pn: readU32be(b, 33), n: readU32be(b, 37) };
 }
 
 /**
@@ -184,18 +179,14 @@ export function encodePayloadV2(p: PayloadV2): Uint8Array {
     throw new DataError('MESSAGE_TOO_LARGE', `message is ${p.body.length} bytes, the limit is ${MAX_BODY_BYTES}`, { hint: 'split it into smaller messages' });
   }
   if (!Number.isSafeInteger(p.seq) || p.seq < 1) throw new DataError('BAD_INTEGER', 'sequence number must be a positive integer');
-  if (!Number.isSafeInteger(p.time) || p.time < 0) throw new DataError('BAD_INTEGER', 'integer out of range');
-  // One array, the integers written through one DataView (no u64be/u32be temporaries).
+  // One array, the integers written in place (no u64be/u32be temporaries).
   const out = new Uint8Array(paddedLength(PAYLOAD_V2_HEADER_BYTES + p.body.length));
   out[0] = PAYLOAD_V2_VERSION;
   out[1] = KIND[p.kind];
   out.set(p.id, 2);
-  const dv = new DataView(out.buffer, out.byteOffset, PAYLOAD_V2_HEADER_BYTES);
-  dv.setUint32(18, Math.floor(p.time / 2 ** 32));
-  dv.setUint32(22, p.time >>> 0);
-  dv.setUint32(26, Math.floor(p.seq / 2 ** 32));
-  dv.setUint32(30, p.seq >>> 0);
-  dv.setUint32(34, p.body.length);
+  writeU64be(out, 18, p.time);
+  writeU64be(out, 26, p.seq);
+  writeU32be(out, 34, p.body.length);
   out.set(p.body, PAYLOAD_V2_HEADER_BYTES);
   return out;
 }
@@ -205,14 +196,10 @@ export function parsePayloadV2(p: Uint8Array): PayloadV2 {
   try {
     if (p.length < PAYLOAD_V2_HEADER_BYTES || p.length !== paddedLength(p.length) || p[0] !== PAYLOAD_V2_VERSION) throw tampered();
     const kind = KIND_BY_CODE[p[1]!];
-    const dv = new DataView(p.buffer, p.byteOffset, PAYLOAD_V2_HEADER_BYTES);
-    const timeHi = dv.getUint32(18);
-    const seqHi = dv.getUint32(26);
-    // u64 values above 2^53 - 1 are out of range (as readU64be).
-    if (kind === undefined || timeHi >= 2 ** 21 || seqHi >= 2 ** 21) throw tampered();
-    const time = timeHi * 2 ** 32 + dv.getUint32(22);
-    const seq = seqHi * 2 ** 32 + dv.getUint32(30);
-    const bodyLen = dv.getUint32(34);
+    if (kind === undefined) throw tampered();
+    const time = readU64be(p, 18); // above 2^53 - 1: BAD_INTEGER, answered TAMPERED by the catch
+    const seq = readU64be(p, 26);
+    const bodyLen = readU32be(p, 34);
     const end = PAYLOAD_V2_HEADER_BYTES + bodyLen;
     if (seq < 1 || bodyLen > MAX_BODY_BYTES || paddedLength(end) !== p.length) throw tampered();
     let pad = 0;
