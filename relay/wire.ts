@@ -8,6 +8,7 @@
  * other frame to a connection with more than MAX_BACKLOG_BYTES unsent closes it (a client that
  * keeps asking and never reads). docs/PROTOCOL.md §7.2.
  */
+import { corkForTurn } from '../src/ws-turn.js';
 import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import { encodeFrame } from '../src/protocol/frames.js';
@@ -24,13 +25,7 @@ export interface Link {
   send(frame: OutFrame): void;
   /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1); same backlog rule as send. */
   sendBinary(data: Uint8Array): void;
-  /**
-   * Holds this connection's writes until the current I/O callback and its promise jobs are done
-   * (process.nextTick), so the answers to the frames of one read go out in one write: blob
-   * traffic, a write per 64 KiB chunk and per answer otherwise (docs/PERFORMANCE.md "File
-   * speed-ups"). Not held across I/O callbacks (setImmediate would hold the answers to a whole
-   * poll phase of puts and make the uploader stop and go).
-   */
+  /** Holds this connection's writes for the rest of this turn (src/ws-turn.ts): the answers to one read's blob frames leave in one write. */
   batchTurn(): void;
   /**
    * Sends a push; false when it was not delivered: the connection is not open, or over
@@ -84,20 +79,12 @@ export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: numbe
     corking.cork(ws);
     return true;
   };
-  let turnCorked = false;
   return {
     send(frame) {
       if (ready()) ws.send(typeof frame === 'string' ? frame : encodeFrame(frame));
     },
     batchTurn() {
-      const sock = (ws as unknown as { _socket?: Socket })._socket;
-      if (turnCorked || !sock) return;
-      turnCorked = true;
-      sock.cork();
-      process.nextTick(() => {
-        turnCorked = false;
-        sock.uncork(); // a no-op when the socket ended meanwhile (end() uncorks)
-      });
+      corkForTurn(ws);
     },
     sendBinary(data) {
       if (ready()) ws.send(data, { binary: true });

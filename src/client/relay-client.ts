@@ -15,10 +15,10 @@
  * reconnect logic: listen for 'close' and reconnect on top.
  */
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import { createRequire } from 'node:module';
 import type WebSocketClass from 'ws';
 import { RelayError } from '../errors.js';
+import { corkForTurn } from '../ws-turn.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { fromHex, toB64 } from '../protocol/encoding.js';
 import { BLOB_BIN_HEADER_BYTES, BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin, writeBlobBinHeader } from '../protocol/blob-binary.js';
@@ -183,7 +183,6 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** The canonical URL we authenticated to. */
   readonly url: string;
   private readonly ws: WebSocket;
-  private turnCorked = false;
   private readonly timeoutMs: number;
   private readonly waiters = new Map<string, Waiter>();
   private nextId = 1;
@@ -410,24 +409,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.hello.limits.blobBinary === BLOB_BIN_VERSION;
   }
 
-  /**
-   * Holds the socket's writes until the current callback and its promise jobs are done
-   * (process.nextTick): the blob frames made in one go (a refill of the window, the chunks of
-   * one file block) leave in one write, not one each.
-   */
-  private batchTurn(): void {
-    const sock = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (this.turnCorked || !sock) return;
-    this.turnCorked = true;
-    sock.cork();
-    process.nextTick(() => {
-      this.turnCorked = false;
-      sock.uncork(); // a no-op when the socket ended meanwhile (end() uncorks)
-    });
-  }
-
   blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
-    this.batchTurn();
+    corkForTurn(this.ws); // this turn's blob frames in one write (src/ws-turn.ts)
     if (this.binaryBlobs) return this.call('blob', 'blob-put', (id) => this.ws.send(encodeBlobBin('put', Number(id), fromHex(blob, 'blob id'), i, data), { binary: true }));
     return this.request('blob', { t: 'blob-put', blob, i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') });
   }
@@ -444,7 +427,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       written?.();
       return put;
     }
-    this.batchTurn();
+    corkForTurn(this.ws); // this turn's blob frames in one write (src/ws-turn.ts)
     let sent = false;
     const put = this.call('blob', 'blob-put', (id) => {
       sent = true;
@@ -469,7 +452,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** Chunk `i` of a blob; on a streaming relay it may wait for the uploader, so its timeout is ours plus the relay's wait. */
   blobGet(blob: string, i: number): Promise<ChunkFrame> {
     const body = { t: 'blob-get', blob, i, ...(this.binaryBlobs ? { bin: 1 } : {}) };
-    this.batchTurn();
+    corkForTurn(this.ws); // this turn's blob frames in one write (src/ws-turn.ts)
     return this.call('chunk', 'blob-get', (id) => this.ws.send(encodeFrame({ ...body, id })), this.timeoutMs + (this.blobWaitMs ?? 0));
   }
 
