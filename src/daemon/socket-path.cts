@@ -34,24 +34,20 @@ export function daemonPaths(home: string): DaemonPaths {
 
 /** Why `p` is not a safe daemon place (undefined: safe). Missing pieces are "missing". */
 export function unsafeReason(p: DaemonPaths): 'missing' | string | undefined {
+  return placeReason(p.dir, 'directory', (st) => st.isDirectory(), 0o700) ?? placeReason(p.socket, 'socket', (st) => st.isSocket(), 0o600);
+}
+
+/** Why `file` is not ours alone as a `kind` (undefined: it is), 'missing' when it is not there. */
+function placeReason(file: string, kind: string, isKind: (st: import('node:fs').Stats) => boolean, mode: number): 'missing' | string | undefined {
   const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
-  let dir: import('node:fs').Stats;
+  let st: import('node:fs').Stats;
   try {
-    dir = lstatSync(p.dir);
+    st = lstatSync(file);
   } catch {
     return 'missing';
   }
-  if (!dir.isDirectory()) return `${p.dir} is not a directory`;
-  if (uid !== undefined && dir.uid !== uid) return `${p.dir} belongs to another user (uid ${dir.uid})`;
-  if ((dir.mode & 0o077) !== 0) return `${p.dir} is accessible by other users (mode ${(dir.mode & 0o777).toString(8)}, must be 700)`;
-  let sock: import('node:fs').Stats;
-  try {
-    sock = lstatSync(p.socket);
-  } catch {
-    return 'missing';
-  }
-  if (!sock.isSocket()) return `${p.socket} is not a socket`;
-  if (uid !== undefined && sock.uid !== uid) return `${p.socket} belongs to another user (uid ${sock.uid})`;
-  if ((sock.mode & 0o077) !== 0) return `${p.socket} is accessible by other users (mode ${(sock.mode & 0o777).toString(8)}, must be 600)`;
+  if (!isKind(st)) return `${file} is not a ${kind}`;
+  if (uid !== undefined && st.uid !== uid) return `${file} belongs to another user (uid ${st.uid})`;
+  if ((st.mode & 0o077) !== 0) return `${file} is accessible by other users (mode ${(st.mode & 0o777).toString(8)}, must be ${mode.toString(8)})`;
   return undefined;
 }
