@@ -20,9 +20,10 @@ import { reportError, reportUsage } from './run.js';
 // `import … from 'node:fs'` in ESM builds the module's ESM facade, which reads every export of
 // fs, including the lazy `fs.ReadStream` getter that loads Node's fs streams (~7 ms of a
 // `hush --help`); `require` does not.
-const { readFileSync } = createRequire(import.meta.url)('node:fs') as typeof import('node:fs');
+const load = createRequire(import.meta.url);
+const { readFileSync } = load('node:fs') as typeof import('node:fs');
 // commander is CommonJS: require() is cheaper than its ESM wrapper (see src/client/relay-client.ts).
-const { Command, CommanderError, InvalidArgumentError, Option } = createRequire(import.meta.url)('commander') as typeof CommanderModule;
+const { Command, CommanderError, InvalidArgumentError, Option } = load('commander') as typeof CommanderModule;
 type Command = CommanderModule.Command;
 type Option = CommanderModule.Option;
 
