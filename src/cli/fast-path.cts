@@ -17,7 +17,9 @@
  *
  * CommonJS (.cts) and light on purpose: Node 20 has no compile cache, and its ESM loader alone
  * costs a `hush send` ~10-15 ms of CPU. Until a daemon answers this loads node:path, node:fs,
- * this file, ./fast-table.cjs, src/daemon/cli-wire.cjs and src/daemon/socket-path.cjs; then node:net. The one ESM module
+ * this file, ./fast-table.cjs, src/daemon/cli-wire.cjs, src/daemon/socket-path.cjs and
+ * src/daemon/light-socket.cjs; then, for a terminal (or a Node without the pipe bindings
+ * light-socket needs), node:net. The one ESM module
  * it may load is ./output.js, to print "the daemon went away" as the CLI prints errors.
  * The client side of cli.run here is the connector's (src/daemon/connector.ts) for a command
  * that reads no stdin; test/unit/fast-table.test.ts pins the constants it shares with
@@ -25,7 +27,8 @@
  */
 import * as path from 'node:path';
 import type * as Net from 'node:net';
-import { readCliLines, terminalOf } from '../daemon/cli-wire.cjs';
+import { type CliAnswer, cliLineReader, readCliLines, type Terminal, terminalOf } from '../daemon/cli-wire.cjs';
+import { type LightSocket, lightConnect, lightSupport, writeFdSync } from '../daemon/light-socket.cjs';
 import { daemonPaths, unsafeReason } from '../daemon/socket-path.cjs';
 import { FAST_TABLE } from './fast-table.cjs';
 
@@ -145,7 +148,7 @@ function homeOf(flag: string | undefined, env: NodeJS.ProcessEnv): string | unde
 }
 
 /** The cli.run line main.ts's connector would write for this request (no stdin). */
-export function cliRunLine(req: FastRequest, env: NodeJS.ProcessEnv, id: number): string {
+export function cliRunLine(req: FastRequest, env: NodeJS.ProcessEnv, id: number, terminal: Terminal = terminalOf()): string {
   const clientEnv: Record<string, string> = {};
   for (const k of FAST_CLIENT_ENV_KEYS) if (typeof env[k] === 'string') clientEnv[k] = env[k];
   const params = {
@@ -154,13 +157,22 @@ export function cliRunLine(req: FastRequest, env: NodeJS.ProcessEnv, id: number)
     opts: req.opts,
     global: req.global,
     env: clientEnv,
-    terminal: terminalOf(),
+    terminal,
     stdin: false,
   };
   return JSON.stringify({ jsonrpc: '2.0', id, method: 'cli.run', params }) + '\n';
 }
 
 type Outcome = { code: number } | { refused: true } | { gone: true };
+
+/** The daemon's answer as an outcome: an error answer means the daemon ran nothing. */
+function outcomeOf(msg: CliAnswer): Outcome {
+  // An error answer: the daemon ran nothing (stopping, a request it refuses); the normal CLI
+  // asks again and prints what it says.
+  if (msg.error !== undefined) return { refused: true };
+  const code = msg.result?.exitCode;
+  return { code: typeof code === 'number' ? code : 1 };
+}
 
 /** Hands the request to the daemon on `socket` and copies its output through. */
 function exchange(socket: Net.Socket, line: string): Promise<Outcome> {
@@ -176,33 +188,20 @@ function exchange(socket: Net.Socket, line: string): Promise<Outcome> {
       socket.destroy();
       resolve(o);
     };
-    readCliLines(socket, id, (msg) => {
-      // An error answer: the daemon ran nothing (stopping, a request it refuses); the normal
-      // CLI asks again and prints what it says.
-      if (msg.error !== undefined) finish({ refused: true });
-      else {
-        const code = msg.result?.exitCode;
-        finish({ code: typeof code === 'number' ? code : 1 });
-      }
-    });
+    readCliLines(socket, id, (msg) => finish(outcomeOf(msg)));
     socket.on('error', () => undefined);
     socket.on('close', () => finish({ gone: true }));
     socket.write(line);
   });
 }
 
-/** Runs argv through the home's daemon; its exit code, or undefined: run the normal CLI. */
-export async function fastPath(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
-  const req = parseFast(argv, env);
-  if (!req) return undefined;
-  // No daemon (the common case), or a place the normal CLI warns about: decided with two lstats.
-  const p = daemonPaths(req.home);
-  if (unsafeReason(p) !== undefined) return undefined;
+/** The exchange over node:net; undefined when nothing answers on the socket (stale). */
+async function viaNet(socketPath: string, req: FastRequest, env: NodeJS.ProcessEnv): Promise<Outcome | undefined> {
   // Only now: node:net is a few ms of every start, and most commands find no daemon.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const net = require('node:net') as typeof Net;
   const socket = await new Promise<Net.Socket | undefined>((resolve) => {
-    const s = net.connect(p.socket);
+    const s = net.connect(socketPath);
     s.once('connect', () => {
       s.removeAllListeners('error');
       resolve(s);
@@ -215,7 +214,68 @@ export async function fastPath(argv: readonly string[], env: NodeJS.ProcessEnv =
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
   });
-  const o = await exchange(socket, cliRunLine(req, env, 1));
+  return exchange(socket, cliRunLine(req, env, 1));
+}
+
+/** The daemon's output to fd 1 or 2, as the stdio streams would write it (`hush … | head`: EPIPE ends quietly). */
+function fdSink(stream: 'stdout' | 'stderr', text: string): void {
+  try {
+    writeFdSync(stream === 'stdout' ? 1 : 2, text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (code !== 'EBADF') throw e; // a closed fd 1 or 2: Node's stdio drops the text too
+  }
+}
+
+/**
+ * The same exchange over src/daemon/light-socket.cts (no node:net, no stdio stream), for a
+ * process whose stdout and stderr are not terminals; undefined when nothing answers.
+ */
+function viaLight(b: NonNullable<ReturnType<typeof lightSupport>>, socketPath: string, req: FastRequest, env: NodeJS.ProcessEnv): Promise<Outcome | undefined> {
+  return new Promise((resolve) => {
+    let socket: LightSocket | undefined;
+    let done = false;
+    const finish = (o: Outcome | undefined): void => {
+      if (done) return;
+      done = true;
+      socket?.close(); // as exchange(): the answer is in and its output written
+      resolve(o);
+    };
+    const decoder = new TextDecoder();
+    const read = cliLineReader(1, (msg) => finish(outcomeOf(msg)), fdSink);
+    void lightConnect(
+      b,
+      socketPath,
+      (chunk) => read(decoder.decode(chunk, { stream: true })),
+      () => finish({ gone: true }),
+    ).then((s) => {
+      if (!s) return finish(undefined); // ECONNREFUSED: a stale socket (kill -9)
+      socket = s;
+      s.write(
+        cliRunLine(
+          req,
+          env,
+          1,
+          terminalOf((fd) => b.isTTY(fd)),
+        ),
+      );
+    });
+  });
+}
+
+/** Runs argv through the home's daemon; its exit code, or undefined: run the normal CLI. */
+export async function fastPath(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+  const req = parseFast(argv, env);
+  if (!req) return undefined;
+  // No daemon (the common case), or a place the normal CLI warns about: decided with two lstats.
+  const p = daemonPaths(req.home);
+  if (unsafeReason(p) !== undefined) return undefined;
+  // A script's pipes or files take the light socket; a terminal (or a Node without the
+  // bindings) node:net and the stdio streams.
+  const light = lightSupport(env);
+  const o = light && !light.isTTY(1) && !light.isTTY(2) ? await viaLight(light, p.socket, req, env) : await viaNet(p.socket, req, env);
+  if (!o) return undefined;
   if ('code' in o) return o.code;
   if ('refused' in o) return undefined;
   // The connector's words (src/daemon/connector.ts), printed as the CLI prints errors.

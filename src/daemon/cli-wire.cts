@@ -19,8 +19,13 @@ function depth(stream: NodeJS.WriteStream): number {
   return stream.isTTY && typeof stream.getColorDepth === 'function' ? stream.getColorDepth() : 1;
 }
 
-/** What the daemon needs to know of this process's terminal to format like the CLI would. */
-export function terminalOf(): Terminal {
+/**
+ * What the daemon needs to know of this process's terminal to format like the CLI would.
+ * With `isTTY` (src/daemon/light-socket.cts) and neither stdout nor stderr a terminal, the
+ * answer comes from the fds alone: no stdio stream is built (a pipe's would load node:net).
+ */
+export function terminalOf(isTTY?: (fd: number) => boolean): Terminal {
+  if (isTTY && !isTTY(1) && !isTTY(2)) return { stdoutTTY: false, stderrTTY: false, stdinTTY: isTTY(0), stdoutDepth: 1, stderrDepth: 1 };
   return {
     stdoutTTY: process.stdout.isTTY === true,
     stderrTTY: process.stderr.isTTY === true,
@@ -37,15 +42,22 @@ export interface CliAnswer {
   result?: { exitCode?: unknown };
 }
 
+/** Where the daemon's `cli.output` text goes: stdout or stderr of this process. */
+export type OutputSink = (stream: 'stdout' | 'stderr', text: string) => void;
+
+/** The process's own stdout and stderr streams (as the connector and a terminal use them). */
+export const processStreams: OutputSink = (stream, text) => {
+  (stream === 'stdout' ? process.stdout : process.stderr).write(text);
+};
+
 /**
- * Reads the daemon's lines on `socket`: each `cli.output` of request `id` is written to stdout
- * or stderr as it comes, the response to `id` goes to `onAnswer`. Lines that do not parse, and
- * other requests' lines, are skipped.
+ * A reader of the daemon's lines (text as it arrives, in any cuts): each `cli.output` of request
+ * `id` goes to `sink` as it comes, the response to `id` goes to `onAnswer`. Lines that do not
+ * parse, and other requests' lines, are skipped.
  */
-export function readCliLines(socket: Net.Socket, id: number, onAnswer: (msg: CliAnswer) => void): void {
+export function cliLineReader(id: number, onAnswer: (msg: CliAnswer) => void, sink: OutputSink = processStreams): (chunk: string) => void {
   let buf = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => {
+  return (chunk) => {
     buf += chunk;
     for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
       const text = buf.slice(0, nl);
@@ -57,10 +69,16 @@ export function readCliLines(socket: Net.Socket, id: number, onAnswer: (msg: Cli
         continue;
       }
       if (msg.method === 'cli.output' && msg.params?.request === id && typeof msg.params.text === 'string') {
-        (msg.params.stream === 'stdout' ? process.stdout : process.stderr).write(msg.params.text);
+        sink(msg.params.stream === 'stdout' ? 'stdout' : 'stderr', msg.params.text);
       } else if (msg.id === id && msg.method === undefined) {
         onAnswer(msg);
       }
     }
-  });
+  };
+}
+
+/** cliLineReader on a net.Socket, writing to this process's stdout and stderr. */
+export function readCliLines(socket: Net.Socket, id: number, onAnswer: (msg: CliAnswer) => void): void {
+  socket.setEncoding('utf8');
+  socket.on('data', cliLineReader(id, onAnswer));
 }

@@ -225,19 +225,31 @@ describe('the daemon', () => {
 
   it('hush send TEXT is handed over before commander loads; a stdin send takes the normal CLI, still through the daemon', async () => {
     const hook = await moduleLog();
-    const s = await hush(['send', 'bob', 'by the fast path'], { home: alice.home, nodeArgs: hook.nodeArgs });
+    const requests = await moduleLogger('request'); // node's own modules too
+    const s = await hush(['send', 'bob', 'by the fast path'], { home: alice.home, nodeArgs: [...hook.nodeArgs, ...requests.nodeArgs] });
     expect(s).toMatchObject({ exitCode: 0, stdout: '' });
     expect(s.stderr).toMatch(/(^|\n)sent 1 message to bob\n$/);
     // Nothing but node's own modules and the fast path's four CommonJS files: no ESM module
     // (Node's ESM loader is never needed), no commander, SQLite or argon2.
-    const fast = (await hook.loaded()).split('\n').filter((l) => l !== '' && !l.startsWith('node:') && !l.includes('hush-hook-'));
+    const loaded = await hook.loaded();
+    const fast = loaded.split('\n').filter((l) => l !== '' && !l.startsWith('node:') && !l.includes('hush-hook-'));
     expect([...new Set(fast.map((f) => path.relative(ROOT, f.replace(/^file:\/\//, ''))))].sort()).toEqual([
       'bin/hush.js',
       'dist/src/cli/fast-path.cjs',
       'dist/src/cli/fast-table.cjs',
       'dist/src/daemon/cli-wire.cjs',
+      'dist/src/daemon/light-socket.cjs',
       'dist/src/daemon/socket-path.cjs',
     ]);
+    // Its pipes are no terminal: the light socket carried it, without node:net.
+    expect(await requests.loaded()).not.toMatch(/^node:net require$/m);
+    // The same send over node:net (a Node without the bindings, or HUSH_LIGHT_SOCKET=0): the same output.
+    const viaNet = await moduleLogger('request');
+    const n = await hush(['send', 'bob', 'by the fast path over node:net'], { home: alice.home, nodeArgs: viaNet.nodeArgs, env: { HUSH_LIGHT_SOCKET: '0' } });
+    expect(n).toMatchObject({ exitCode: 0, stdout: '', stderr: s.stderr });
+    const netLoaded = await viaNet.loaded();
+    expect(netLoaded).toMatch(/^node:net require$/m);
+    expect(netLoaded).not.toMatch(/commander/);
     const viaStdin = await moduleLog();
     const t = await hush(['send', 'bob'], { home: alice.home, input: 'through the normal CLI\n', nodeArgs: viaStdin.nodeArgs });
     expect(t).toMatchObject({ exitCode: 0, stdout: '' }); // no passphrase here: the daemon sent it
