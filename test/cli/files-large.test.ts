@@ -138,4 +138,18 @@ describe('a large file', () => {
     expect((await fsp.readFile(path.join(dest, 'resume.bin'))).equals(data)).toBe(true);
     expect(readdirSync(dest)).toEqual(['resume.bin']);
   });
+
+  it('stdin (--file -) in 1 MiB chunks: the 64 KiB pieces of the sealed spool are put together again, byte for byte', async () => {
+    const text = Array.from({ length: 26_000 }, (_x, i) => `line ${i} of the piped input\n`).join(''); // ~0.8 MB: ASCII, so the bytes are the text
+    const input = text + text.slice(0, 400_000); // over 1 MiB: a full chunk and a last one
+    const sent = await alice.run(['send', 'bob', '--file', '-', '--name', 'piped.txt', '--json'], { input });
+    expect(sent.exitCode).toBe(0);
+    const fileSent = jsonOf(sent.stdout).find((e) => e.event === 'file-sent')!;
+    expect(fileSent).toMatchObject({ name: 'piped.txt', size: input.length });
+    expect(readdirSync(path.join(alice.home, 'tmp'))).toEqual([]); // the sealed spool is gone
+    expect((await bob.run(['pull'])).exitCode).toBe(0);
+    const out = path.join(dir, 'piped.txt');
+    expect((await bob.run(['save', String(fileSent.id), '-o', out])).exitCode).toBe(0);
+    expect(await fsp.readFile(out, 'utf8')).toBe(input);
+  });
 });
