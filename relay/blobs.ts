@@ -13,7 +13,7 @@ import { randomBytes } from '../src/crypto/nacl.js';
 import { fromHex, toB64, toHex } from '../src/protocol/encoding.js';
 import { BLOB_BIN_HEADER_BYTES, writeBlobBinHeader } from '../src/protocol/blob-binary.js';
 import type { BlobBeginFrame, BlobClientFrame, BlobGetFrame, BlobPutFrame, BlobRefFrame } from '../src/protocol/blob-frames.js';
-import { BLOB_ID_BYTES } from '../src/protocol/file-chunks.js';
+import { BLOB_ID_BYTES, CHUNK_TAG_BYTES } from '../src/protocol/file-chunks.js';
 import type { RelayLimitsConfig } from './config.js';
 import { BlobFiles } from './blobs-files.js';
 import { type Awaitable, type BlobMetaStore, type BlobQuotaMiss, type BlobRecord, SqliteBlobMeta } from './blobs-meta.js';
@@ -190,6 +190,9 @@ export class BlobStore {
     const { limits } = this.deps;
     const now = this.now();
     if (f.bytes > limits.blobMaxBytes) throw new BlobRefusal('BLOB_TOO_LARGE', `the blob is ${f.bytes} bytes, this relay takes at most ${limits.blobMaxBytes}`);
+    const maxChunk = limits.blobChunkBytes + CHUNK_TAG_BYTES;
+    if (f.chunk > maxChunk)
+      throw new BlobRefusal('BLOB_TOO_LARGE', `its chunks are ${f.chunk} sealed bytes, this relay takes at most ${maxChunk} (--blob-chunk ${limits.blobChunkBytes})`);
     const to = [...new Set(f.to.map((k) => toB64(k)))];
     for (const k of to) if (!(await this.deps.isRegistered(k))) throw new BlobRefusal('UNKNOWN_RECIPIENT', 'a recipient of the blob is not registered on this relay');
     if (this.deps.freeBytes(now) - f.bytes < limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk has no room for this blob; retry later");

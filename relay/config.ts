@@ -37,6 +37,7 @@ export interface RelayLimitsConfig {
   blobQuotaRecipientBytes: number;
   blobTtlMs: number;
   blobWaitMs: number;
+  blobChunkBytes: number;
 }
 
 type Kind = 'bytes' | 'count' | 'rate' | 'duration' | 'percent';
@@ -349,6 +350,17 @@ export const LIMITS: readonly LimitSpec[] = [
     min: 1000,
     code: 'BLOB_INCOMPLETE',
     what: 'how long a blob-get of a chunk not yet uploaded waits for it (a blob still being uploaded)',
+  },
+  {
+    key: 'blobChunkBytes',
+    flag: 'blob-chunk',
+    env: 'HUSH_RELAY_BLOB_CHUNK',
+    kind: 'bytes',
+    def: 1024 * 1024,
+    min: 64 * 1024,
+    max: 1024 * 1024,
+    code: 'BLOB_TOO_LARGE',
+    what: 'largest plaintext chunk of a blob (its sealed chunk is 16 bytes more; binary frames carry it, over --max-frame when larger)',
   },
   {
     key: 'heartbeatMs',

@@ -35,6 +35,7 @@ import {
 } from '../src/protocol/frames.js';
 import type { BlobClientFrame } from '../src/protocol/blob-frames.js';
 import { BLOB_BIN_VERSION, parseBlobBin } from '../src/protocol/blob-binary.js';
+import { CHUNK_TAG_BYTES } from '../src/protocol/file-chunks.js';
 import { BlobRefusal, BlobStore } from './blobs.js';
 import { Bucket } from './bucket.js';
 import type { RelayLimitsConfig } from './config.js';
@@ -166,7 +167,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
     prekeyCap: limits.prekeyCap,
-    ...(blobs ? { blobBinary: BLOB_BIN_VERSION, blobWait: limits.blobWaitMs } : {}),
+    ...(blobs ? { blobBinary: BLOB_BIN_VERSION, blobWait: limits.blobWaitMs, blobChunk: limits.blobChunkBytes } : {}),
   };
 
   const sendError = (c: Conn, id: string | undefined, code: RelayErrorCode, message: string): void => {
@@ -519,7 +520,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
 
   const onBinary = (c: Conn, data: Uint8Array): Promise<void> => {
     c.alive = true;
-    const r = parseBlobBin(data, 'put');
+    const r = parseBlobBin(data, 'put', limits.blobChunkBytes + CHUNK_TAG_BYTES);
     let next: () => Maybe<void>;
     if (!r.ok) next = () => sendError(c, r.id, r.code, r.message);
     else if (!c.frameBucket.take()) next = () => sendError(c, r.frame.id, 'RATE_LIMITED', `more than ${limits.frameRatePerConn} frames per second`);

@@ -21,7 +21,9 @@ import type { Store } from './store-api.js';
 import { SqliteStore } from './store-sqlite.js';
 import { RedisStore } from './store-redis.js';
 import { relayUrls } from './urls.js';
-import { Corking, frameBytes, frameText, wsLink } from './wire.js';
+import { Corking, frameBytes, frameText, rawLength, wsLink } from './wire.js';
+import { BLOB_BIN_HEADER_BYTES } from '../src/protocol/blob-binary.js';
+import { CHUNK_TAG_BYTES } from '../src/protocol/file-chunks.js';
 
 export interface RelayOptions {
   /** Interface to listen on; default 127.0.0.1. */
@@ -141,7 +143,11 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
   }
   // Made once listening, without a server of its own: in `server` mode a WebSocketServer
   // re-emits the http server's listen errors as its own 'error' events, which nobody handles.
-  const wss = new (wsModule().WebSocketServer)({ noServer: true, maxPayload: limits.maxFrameBytes, perMessageDeflate: false });
+  // A relay storing blobs takes binary put frames of a whole chunk (--blob-chunk, §7.9.1), which
+  // may pass --max-frame; text frames stay bounded by --max-frame (closed 1009 below).
+  const storesBlobs = store.kind === 'sqlite' || opts.blobDir !== undefined;
+  const maxPayload = storesBlobs ? Math.max(limits.maxFrameBytes, BLOB_BIN_HEADER_BYTES + limits.blobChunkBytes + CHUNK_TAG_BYTES) : limits.maxFrameBytes;
+  const wss = new (wsModule().WebSocketServer)({ noServer: true, maxPayload, perMessageDeflate: false });
   for (const srv of servers) srv.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req)));
   const hostInUrl = host.includes(':') ? `[${host}]` : host;
   const listenUrl = `ws://${hostInUrl}:${port}`;
@@ -190,7 +196,12 @@ export async function startRelay(opts: RelayOptions): Promise<RunningRelay> {
     ws.on('pong', () => {
       c.alive = true;
     });
-    ws.on('message', (data, isBinary) => (isBinary ? handlers.onBinary(c, frameBytes(data)) : handlers.onFrame(c, frameText(data))));
+    ws.on('message', (data, isBinary) => {
+      if (ws.readyState !== ws.OPEN) return; // closed for an oversize text frame: nothing after it is read
+      if (isBinary) return void handlers.onBinary(c, frameBytes(data));
+      if (maxPayload > limits.maxFrameBytes && rawLength(data) > limits.maxFrameBytes) return ws.close(1009, 'Max payload size exceeded');
+      return void handlers.onFrame(c, frameText(data));
+    });
     ws.on('close', (code) => {
       conns.delete(c);
       handlers.gone(c);

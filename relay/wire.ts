@@ -121,6 +121,11 @@ export function frameBytes(data: RawData): Buffer {
   return Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }
 
+/** The payload length of a received message. */
+export function rawLength(data: RawData): number {
+  return Buffer.isBuffer(data) ? data.length : Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+}
+
 /** A text frame's JSON text. ws hands a Buffer (binaryType nodebuffer): decoded in place, no copy. */
 export function frameText(data: RawData): string {
   return Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');

@@ -1,6 +1,8 @@
 // File vectors (docs/PROTOCOL.md §11): a 3-chunk file with chunk size 1024 (every nonce, AD and
 // sealed chunk), an empty file, a file message body, failure cases with the code a reader
-// reaches (`expect`), and file names with their sanitised forms.
+// reaches (`expect`), and file names with their sanitised forms; since version-2 file messages,
+// a 2-chunk file of 1 MiB chunks (`large`, its bytes by a rule, the sealed chunks by SHA-256),
+// its version-2 body, and more refused bodies and binary frames (appended: the old ones stay).
 // Called from scripts/make-vectors.mjs; writes test/vectors/files.json.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -139,6 +141,11 @@ export async function writeFileVectors({ root, dist, drbg }) {
     ['chunk-too-large', body.replace('"chunk":1024', '"chunk":65537'), 'BAD_FILE_MESSAGE'],
     ['blob-uppercase', body.replace(/"blob":"([0-9a-f]+)"/, (_m, h) => `"blob":"${h.toUpperCase()}"`), 'BAD_FILE_MESSAGE'],
     ['text-body', 'hello', 'OK'],
+    // Since version 2 (chunks up to 1 MiB):
+    ['version-1-chunk-1mib', body.replace('"chunk":1024', '"chunk":1048576'), 'BAD_FILE_MESSAGE'],
+    ['version-2-chunk-1mib', body.replace('"file":1', '"file":2').replace('"chunk":1024', '"chunk":1048576'), 'OK'],
+    ['version-2-chunk-too-large', body.replace('"file":1', '"file":2').replace('"chunk":1024', '"chunk":1048577'), 'BAD_FILE_MESSAGE'],
+    ['version-3', body.replace('"file":1', '"file":3'), 'BAD_FILE_MESSAGE'],
   ].map(([name, b, expect]) => {
     const got = codeOf(() => parseFileBody(b));
     if (got !== expect) throw new Error(`file body ${name}: expected ${expect}, got ${got}`);
@@ -198,8 +205,11 @@ export async function writeFileVectors({ root, dist, drbg }) {
     ['header-only', put.subarray(0, 30), 'put', 'BAD_FRAME'],
     ['data-15-bytes', put.subarray(0, 30 + 15), 'put', 'BAD_FRAME'],
     ['data-65553-bytes', Buffer.concat([put.subarray(0, 30), Buffer.alloc(65553)]), 'put', 'BAD_FRAME'],
-  ].map(([name, bytes, want, expect]) => {
-    const r = parseBlobBin(bytes, want);
+    // Since large chunks: a reader that declared 1 MiB chunks (a relay's limits.blobChunk + 16, a client) takes up to 1,048,592 bytes.
+    ['data-65553-bytes-large-chunks', Buffer.concat([put.subarray(0, 30), Buffer.alloc(65553)]), 'put', 'OK', 1048592],
+    ['data-1048593-bytes-large-chunks', Buffer.concat([put.subarray(0, 30), Buffer.alloc(1048593)]), 'put', 'BAD_FRAME', 1048592],
+  ].map(([name, bytes, want, expect, maxData]) => {
+    const r = parseBlobBin(bytes, want, maxData);
     const got = r.ok ? 'OK' : r.code;
     if (got !== expect) throw new Error(`binary frame ${name}: expected ${expect}, got ${got}`);
     // The 65,553-byte case is stored as its length and header only (the data is zeros).
@@ -208,16 +218,70 @@ export async function writeFileVectors({ root, dist, drbg }) {
       want,
       ...(bytes.length > 4096 ? { header: hex(bytes.subarray(0, 30)), zeros: bytes.length - 30 } : { frame: hex(bytes) }),
       expect,
+      ...(maxData === undefined ? {} : { maxData }),
       ...(r.ok || r.id === undefined ? {} : { id: r.id }),
     };
   });
   if (!blobBytes.equals(Buffer.from(put.subarray(6, 22))) || !sealed1.equals(put.subarray(30))) throw new Error('binary put layout');
 
+  // Version 2: 1 MiB chunks. The plaintext by a rule (byte k = (31 k + 7) mod 256), the sealed
+  // chunks by length and SHA-256 (the second, 300 bytes, in full), so the file stays small.
+  const LARGE = 1048576;
+  const rl = drbg('files/large').random;
+  const lk = rl(32);
+  const lb = rl(16);
+  const lsize = LARGE + 300;
+  const lplain = Buffer.alloc(lsize);
+  for (let k = 0; k < lsize; k++) lplain[k] = (31 * k + 7) % 256;
+  const lsealed = [0, 1].map((i) => sealChunk(lk, lb, i, i === 1, lplain.subarray(i * LARGE, Math.min((i + 1) * LARGE, lsize))));
+  if (!openBlob(lk, lb, lsize, LARGE, sha(lplain), lsealed).equals(lplain)) throw new Error('large file does not round-trip');
+  const largeInvalid = [
+    ['swapped', [1, 0], lsize, 'CHUNK_TAMPERED'],
+    ['cut-after-chunk-0', [0], LARGE, 'CHUNK_TAMPERED'],
+  ].map(([name, order, size, expect]) => {
+    const got = codeOf(() =>
+      openBlob(
+        lk,
+        lb,
+        size,
+        LARGE,
+        sha(lplain),
+        order.map((i) => lsealed[i]),
+      ),
+    );
+    if (got !== expect) throw new Error(`large ${name}: expected ${expect}, got ${got}`);
+    return { name, order, size, expect };
+  });
+  const large = {
+    name: 'two-1mib-chunks',
+    key: hex(lk),
+    blobId: hex(lb),
+    size: lsize,
+    chunk: LARGE,
+    plainRule: 'byte k = (31 k + 7) mod 256',
+    sha256: hex(sha(lplain)),
+    chunks: lsealed.map((c, i) => ({
+      i,
+      final: i === 1,
+      nonce: hex(chunkNonce(i, i === 1)),
+      ad: hex(chunkAd(lb, i, i === 1)),
+      sealedBytes: c.length,
+      sealedSha256: hex(sha(c)),
+      ...(c.length < 4096 ? { sealed: hex(c) } : {}),
+    })),
+    invalid: largeInvalid,
+  };
+  const bodyV2Text = encodeFileBody({ blob: lb, key: lk, size: lsize, chunk: LARGE, sha256: sha(lplain), name: 'disk.img' });
+  if (!bodyV2Text.includes('"file":2') || parseFileBody(bodyV2Text).chunk !== LARGE) throw new Error('version-2 body');
+
   const v = {
-    description: 'File chunks (PROTOCOL.md §11.1), file message bodies (§11.2), binary blob frames (§7.9.1) and file names. Chunk size 1024 here; hush sends 65536.',
+    description:
+      'File chunks (PROTOCOL.md §11.1), file message bodies (§11.2), binary blob frames (§7.9.1) and file names. Chunk size 1024 here; hush sends 65536 (version-1 file messages) or 1048576 (version 2, `large`).',
     files: [three, empty, other],
     invalid,
     body: { descriptor: { ...d, blob: three.blobId, key: three.key, sha256: three.sha256 }, body: hex(Buffer.from(body, 'utf8')), bodyText: body },
+    large,
+    bodyV2: { body: hex(Buffer.from(bodyV2Text, 'utf8')), bodyText: bodyV2Text },
     invalidBodies: badBodies,
     binaryFrames: binFrames,
     invalidBinaryFrames: invalidBinary,

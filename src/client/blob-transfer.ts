@@ -2,7 +2,8 @@
  * Sending and fetching files through the relay's blob store (docs/PROTOCOL.md §7.9, §11):
  * `uploadFile` seals a file chunk by chunk under a fresh random key and uploads the chunks;
  * `downloadFile` fetches, opens and checks them and writes the plaintext atomically. Both
- * stream: at most WINDOW chunks (64 KiB each) are in memory or in flight, whatever the size.
+ * stream: at most a window of chunks (2 MiB of 64 KiB chunks, 4 of 1 MiB) is in memory or in
+ * flight, whatever the size. The chunk size is the relay's (RelayClient.fileChunkSize, §11.1).
  *
  * The relay names the chunks it holds (`have`), so an upload resumes from there; a download
  * keeps its verified prefix in a temporary file beside the destination and resumes from it.
@@ -16,36 +17,41 @@ import { openChunk, sealChunk, sealChunkAfter } from '../crypto/file-chunks.js';
 import { BLOB_BIN_HEADER_BYTES } from '../protocol/blob-binary.js';
 import { randomBytes } from '../crypto/nacl.js';
 import { fromHex, toHex } from '../protocol/encoding.js';
-import { CHUNK_SIZE, CHUNK_TAG_BYTES, chunkCount, chunkPlainLength, FILE_KEY_BYTES, sealedSize } from '../protocol/file-chunks.js';
+import { CHUNK_SIZE, CHUNK_TAG_BYTES, chunkCount, chunkPlainLength, FILE_KEY_BYTES, LARGE_CHUNK_SIZE, sealedSize } from '../protocol/file-chunks.js';
 import type { FileDescriptor } from '../protocol/file-descriptor.js';
 import type { RelayClient } from './relay-client.js';
 
 /**
- * Chunks in flight at once: 32 x 64 KiB = 2 MiB, a few round trips' worth on a fast link
- * (8 kept the relay idle between answers), still small and flat in the file size.
+ * Chunks in flight at once: 2 MiB of them, at least 4: 32 x 64 KiB (8 kept the relay idle
+ * between answers), 4 x 1 MiB (2, 4 and 8 measured alike). Small and flat in the file size.
  */
-export const WINDOW = 32;
+export function windowFor(chunk: number): number {
+  return Math.max(4, Math.floor((2 * 1024 * 1024) / chunk));
+}
 
 /**
- * The window is refilled once this many of its places are free, so the requests of a refill
- * leave in one turn and one write (RelayClient batches a turn's blob frames), not one each.
+ * The window is refilled once a quarter of its places are free (8 of 32), so the requests of a
+ * refill leave in one turn and one write (RelayClient batches a turn's blob frames), not one each.
  */
-const REFILL = 8;
+function refillFor(window: number): number {
+  return Math.max(1, Math.floor(window / 4));
+}
 
-/** Chunks an upload reads from its file at once: 16 x 64 KiB = 1 MiB. */
-const READ_BLOCK = 16;
-/** Verified chunks of a download written with one writev: 16 x 64 KiB = 1 MiB. */
-const WRITE_BATCH = 16;
+/** Bytes an upload reads from its file at once (a whole number of chunks: every chunk size divides it). */
+const READ_BYTES = LARGE_CHUNK_SIZE;
+/** Bytes of verified chunks a download writes with one writev (at least one chunk). */
+const WRITE_BYTES = 1024 * 1024;
 
 export type Progress = (done: number, total: number) => void;
 
-/** Runs `task(i)` for i in [from, n) with at most WINDOW at once; `task` results are consumed in order by `take`. */
-async function pipelined<T>(from: number, n: number, task: (i: number) => Promise<T>, take: (i: number, v: T) => Promise<void> | void): Promise<void> {
+/** Runs `task(i)` for i in [from, n) with at most `window` at once; `task` results are consumed in order by `take`. */
+async function pipelined<T>(window: number, from: number, n: number, task: (i: number) => Promise<T>, take: (i: number, v: T) => Promise<void> | void): Promise<void> {
+  const refill = refillFor(window);
   const inflight: Promise<T>[] = [];
   let next = from;
   const fill = (): void => {
-    if (next > from && inflight.length > WINDOW - REFILL) return;
-    while (next < n && inflight.length < WINDOW) {
+    if (next > from && inflight.length > window - refill) return;
+    while (next < n && inflight.length < window) {
       const p = task(next++);
       p.catch(() => undefined); // observed below, in order; a later rejection must not go unhandled meanwhile
       inflight.push(p);
@@ -77,7 +83,8 @@ export interface UploadResult {
 /** Where an upload reads its plaintext: a size known up front and chunk reads at any offset. */
 export interface ChunkSource {
   size: number;
-  read(i: number, len: number): Promise<Buffer>;
+  /** `len` bytes at `offset`: one chunk (offset a multiple of the upload's chunk size, which divides READ_BYTES). */
+  read(offset: number, len: number): Promise<Buffer>;
   /** Throws when the source changed while it was read (a file written meanwhile). */
   check?(): Promise<void>;
   /** SHA-256 of the whole source, when the source can take it more cheaply than chunk reads; undefined once `stop()` said so. */
@@ -98,10 +105,10 @@ export async function fileSource(path: string): Promise<ChunkSource> {
     await fh.close();
     throw new UsageError('FILE_UNREADABLE', `${path} is not a regular file`, { hint: 'give the path of a file (a directory: tar it first)' });
   }
-  // Read READ_BLOCK chunks per read (a pread per 64 KiB chunk cost an eighth of an upload's time):
+  // Read READ_BYTES per read (a pread per 64 KiB chunk cost an eighth of an upload's time):
   // the blocks of the window are kept, those behind it dropped.
   const blocks = new Map<number, Promise<Buffer>>();
-  const blockBytes = READ_BLOCK * CHUNK_SIZE;
+  const blockBytes = READ_BYTES;
   const block = (b: number): Promise<Buffer> => {
     let p = blocks.get(b);
     if (!p) {
@@ -116,10 +123,10 @@ export async function fileSource(path: string): Promise<ChunkSource> {
   };
   return {
     size: st.size,
-    async read(i, len) {
+    async read(offset, len) {
       if (len === 0) return Buffer.alloc(0);
-      const b = Math.floor((i * CHUNK_SIZE) / blockBytes);
-      const at = i * CHUNK_SIZE - b * blockBytes;
+      const b = Math.floor(offset / blockBytes);
+      const at = offset - b * blockBytes;
       const buf = await block(b);
       if (buf.length < at + len) throw new RangeError('chunk read past the end of the file');
       return buf.subarray(at, at + len);
@@ -182,10 +189,16 @@ export async function spooledSource(stream: AsyncIterable<Buffer>, spoolPath: st
   }
   return {
     size,
-    async read(j, len) {
-      const sealed = Buffer.allocUnsafe(len + CHUNK_TAG_BYTES);
-      await readExactly(fh, sealed, sealed.length, j * (CHUNK_SIZE + CHUNK_TAG_BYTES));
-      return openChunk(key, id, j, false, sealed);
+    async read(offset, len) {
+      // The spool is in 64 KiB pieces; a larger upload chunk is several of them.
+      const parts: Buffer[] = [];
+      for (let at = offset; at < offset + len; at += CHUNK_SIZE) {
+        const j = at / CHUNK_SIZE;
+        const sealed = Buffer.allocUnsafe(Math.min(CHUNK_SIZE, offset + len - at) + CHUNK_TAG_BYTES);
+        await readExactly(fh, sealed, sealed.length, j * (CHUNK_SIZE + CHUNK_TAG_BYTES));
+        parts.push(openChunk(key, id, j, false, sealed));
+      }
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts, len);
     },
     async close() {
       await fh.close();
@@ -215,7 +228,7 @@ async function hashSource(src: ChunkSource, stop: () => boolean): Promise<Buffer
   const n = chunkCount(src.size, CHUNK_SIZE);
   for (let i = 0; i < n; i++) {
     if (stop()) return undefined;
-    h.update(await src.read(i, chunkPlainLength(src.size, CHUNK_SIZE, i)));
+    h.update(await src.read(i * CHUNK_SIZE, chunkPlainLength(src.size, CHUNK_SIZE, i)));
   }
   return h.digest();
 }
@@ -233,33 +246,40 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
   hashing?.catch(() => undefined); // observed below; a failure after an earlier error must not go unhandled
   try {
     const size = src.size;
-    const n = chunkCount(size, CHUNK_SIZE);
     const hash = createHash('sha256');
     let key: Uint8Array;
     let state;
+    let chunk: number;
     if (o.resume) {
       state = await client.blobResume(o.resume.blob);
-      if (state.chunks !== n || state.bytes !== sealedSize(size, CHUNK_SIZE)) throw new DataError('FILE_CHANGED', 'the file is not the one whose upload was interrupted');
+      // The chunk size of the interrupted upload: the one whose count and sealed size the relay holds.
+      const found = resumeChunkSize(size, state.chunks, state.bytes);
+      if (found === undefined) throw new DataError('FILE_CHANGED', 'the file is not the one whose upload was interrupted');
+      chunk = found;
       key = o.resume.key;
     } else {
+      chunk = client.fileChunkSize;
       key = randomBytes(FILE_KEY_BYTES);
-      state = await client.blobBegin(to, sealedSize(size, CHUNK_SIZE), CHUNK_SIZE + CHUNK_TAG_BYTES, n);
+      state = await client.blobBegin(to, sealedSize(size, chunk), chunk + CHUNK_TAG_BYTES, chunkCount(size, chunk));
       await o.onBegun?.(state.blob, key);
     }
+    const n = chunkCount(size, chunk);
+    const window = windowFor(chunk);
     const begun = state;
     const blob = fromHex(begun.blob, 'blob id');
     const early = hashing ? await hashing : undefined;
-    if (early) await o.onReady!({ blob, key, size, chunk: CHUNK_SIZE, sha256: early });
-    else for (let i = 0; i < begun.have; i++) hash.update(await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i)));
-    const resumed = Math.min(size, begun.have * CHUNK_SIZE);
+    if (early) await o.onReady!({ blob, key, size, chunk, sha256: early });
+    else for (let i = 0; i < begun.have; i++) hash.update(await src.read(i * chunk, chunkPlainLength(size, chunk, i)));
+    const resumed = Math.min(size, begun.have * chunk);
     let turn: Promise<void> = Promise.resolve();
     // Frame buffers the socket has written out, sealed into again (a fresh 64 KiB per chunk
     // was a third of the sender's allocations, and a full garbage collection every ~20 MB).
     const spare: Buffer[] = [];
-    const frameBytes = BLOB_BIN_HEADER_BYTES + CHUNK_SIZE + CHUNK_TAG_BYTES;
+    const frameBytes = BLOB_BIN_HEADER_BYTES + chunk + CHUNK_TAG_BYTES;
     let sent = resumed;
     onProgress?.(sent, size);
     await pipelined(
+      window,
       begun.have,
       n,
       async (i) => {
@@ -268,12 +288,12 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
         let release = (): void => undefined;
         turn = new Promise<void>((r) => (release = r));
         try {
-          const buf = await src.read(i, chunkPlainLength(size, CHUNK_SIZE, i));
+          const buf = await src.read(i * chunk, chunkPlainLength(size, chunk, i));
           const into = spare.pop() ?? Buffer.allocUnsafe(frameBytes);
           const framed = sealChunkAfter(BLOB_BIN_HEADER_BYTES, key, blob, i, i === n - 1, buf, into);
           await myTurn;
           // The frame is handed to the socket synchronously; its buffer is reused once written out.
-          const put = client.blobPutFramed(begun.blob, i, framed, () => void (spare.length < WINDOW + REFILL && spare.push(into)));
+          const put = client.blobPutFramed(begun.blob, i, framed, () => void (spare.length < window + refillFor(window) && spare.push(into)));
           release();
           await put;
           return buf;
@@ -289,12 +309,18 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
     );
     await src.check?.();
     await client.blobFinish(begun.blob);
-    return { descriptor: { blob, key, size, chunk: CHUNK_SIZE, sha256: early ?? hash.digest() }, resumed };
+    return { descriptor: { blob, key, size, chunk, sha256: early ?? hash.digest() }, resumed };
   } finally {
     stopped = true;
     await hashing?.catch(() => undefined); // no read of the source after it is closed
     await src.close();
   }
+}
+
+/** The chunk size (64 KiB, 128 KiB ... 1 MiB) of `size` plaintext bytes in `chunks` chunks of `bytes` sealed bytes, or undefined. */
+export function resumeChunkSize(size: number, chunks: number, bytes: number): number | undefined {
+  for (let c = CHUNK_SIZE; c <= LARGE_CHUNK_SIZE; c *= 2) if (chunkCount(size, c) === chunks && sealedSize(size, c) === bytes) return c;
+  return undefined;
 }
 
 function unreadable(path: string, e: unknown): UsageError {
@@ -361,12 +387,14 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
     await fh.truncate(have * d.chunk);
     let done = have * d.chunk;
     o.onProgress?.(done, d.size);
-    // Verified chunks are written WRITE_BATCH at a time (one writev, not a write per chunk).
+    // Verified chunks are written WRITE_BYTES at a time (one writev, not a write per chunk).
     let batch: Buffer[] = [];
+    let batchBytes = 0;
     let batchAt = done;
     const flush = async (): Promise<void> => {
       const bufs = batch;
       batch = [];
+      batchBytes = 0;
       let pos = batchAt;
       for (let k = 0; k < bufs.length;) {
         const { bytesWritten } = await fh.writev(bufs.slice(k), pos);
@@ -381,6 +409,7 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
     };
     try {
       await pipelined(
+        windowFor(d.chunk),
         have,
         n,
         (i) => client.blobGet(blob, i),
@@ -390,7 +419,8 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
             throw new DataError('CHUNK_TAMPERED', `chunk ${i} has the wrong length`, { hint: 'ask the sender to send the file again' });
           hash.update(plain);
           batch.push(plain);
-          if (batch.length >= WRITE_BATCH || i === n - 1) await flush();
+          batchBytes += plain.length;
+          if (batchBytes >= WRITE_BYTES || i === n - 1) await flush();
         },
       );
     } catch (e) {

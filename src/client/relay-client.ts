@@ -22,6 +22,7 @@ import { corkForTurn } from '../ws-turn.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { fromHex, toB64 } from '../protocol/encoding.js';
 import { BLOB_BIN_HEADER_BYTES, BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin, writeBlobBinHeader } from '../protocol/blob-binary.js';
+import { CHUNK_SIZE, LARGE_CHUNK_SIZE, MAX_SEALED_CHUNK } from '../protocol/file-chunks.js';
 import { envelopeId } from '../protocol/envelope.js';
 import { parsePrekeyBundle, type PrekeyBundle } from '../protocol/prekey-bundle.js';
 import { encodePrekeyUpload, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
@@ -409,6 +410,18 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     return this.hello.limits.blobBinary === BLOB_BIN_VERSION;
   }
 
+  /**
+   * Plaintext bytes per chunk of a file uploaded here: 1 MiB (a version-2 file message, §11.2)
+   * when the relay takes binary frames and chunks that large (its hello's `limits.blobChunk`),
+   * else the largest power of two it takes, and 64 KiB (version 1) on older relays.
+   */
+  get fileChunkSize(): number {
+    const most = this.binaryBlobs ? Math.min(this.hello.limits.blobChunk ?? CHUNK_SIZE, LARGE_CHUNK_SIZE) : CHUNK_SIZE;
+    let size = CHUNK_SIZE;
+    while (size * 2 <= most) size *= 2;
+    return size;
+  }
+
   blobPut(blob: string, i: number, data: Uint8Array): Promise<BlobStateFrame> {
     corkForTurn(this.ws); // this turn's blob frames in one write (src/ws-turn.ts)
     if (this.binaryBlobs) return this.call('blob', 'blob-put', (id) => this.ws.send(encodeBlobBin('put', Number(id), fromHex(blob, 'blob id'), i, data), { binary: true }));
@@ -509,7 +522,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
       // A chunk (§7.9.1): settled like a JSON chunk frame; the data is a view, not a copy.
-      const r = parseBlobBin(data, 'chunk');
+      const r = parseBlobBin(data, 'chunk', MAX_SEALED_CHUNK);
       if (r.ok) this.settle(r.frame.id, { v: 1, t: 'chunk', id: r.frame.id, blob: r.frame.blob, i: r.frame.i, data: r.frame.data });
       else if (r.id !== undefined) this.settle(r.id, undefined, new RelayError('RELAY_PROTOCOL', `malformed binary answer from the relay: ${r.message}`));
       return; // other binary frames are ignored

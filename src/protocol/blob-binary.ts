@@ -10,11 +10,12 @@
  *   2       4     request id, u32 big-endian, 1 ..= 2^32 - 1; in JSON it is the decimal text
  *   6       16    blob id (the 32 hex characters of JSON, as bytes)
  *   22      8     chunk index, u64 big-endian, < 2^48
- *   30      n     the sealed chunk: 16 ..= 65,552 bytes (§11.1)
+ *   30      n     the sealed chunk: 16 ..= 65,552 bytes (§11.1), or up to 1,048,592 to and from a
+ *                 relay whose hello's `limits.blobChunk` takes larger chunks (§7.9.1)
  *
  * Parsing never copies the chunk: `data` is a view into the received buffer.
  */
-import { BLOB_ID_BYTES, CHUNK_TAG_BYTES, MAX_SEALED_CHUNK } from './file-chunks.js';
+import { BLOB_ID_BYTES, CHUNK_TAG_BYTES, MAX_SEALED_CHUNK_V1 } from './file-chunks.js';
 import { toHex } from './encoding.js';
 
 export const BLOB_BIN_VERSION = 1;
@@ -75,10 +76,12 @@ export function encodeBlobBin(type: BlobBinType, id: number, blob: Uint8Array, i
  * Parses a binary blob frame that must be of type `want` (the relay takes puts, the client
  * chunks). Checked in this order: a frame shorter than a header and a tag (BAD_FRAME: so any
  * stray binary message is a bad frame); another version (UNSUPPORTED_VERSION); another type
- * (UNKNOWN_TYPE); a chunk over 65,552 bytes, a request id of 0, an index of 2^48 or more
- * (BAD_FRAME). The request id goes with the problem when the frame is version 1 and holds one.
+ * (UNKNOWN_TYPE); a chunk over `maxData` bytes (65,552 unless this side declared larger chunks:
+ * a relay its `limits.blobChunk` + 16, a client MAX_SEALED_CHUNK), a request id of 0, an index
+ * of 2^48 or more (BAD_FRAME). The request id goes with the problem when the frame is version 1
+ * and holds one.
  */
-export function parseBlobBin(buf: Uint8Array, want: BlobBinType): BlobBinResult {
+export function parseBlobBin(buf: Uint8Array, want: BlobBinType, maxData: number = MAX_SEALED_CHUNK_V1): BlobBinResult {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const rawId = b.length >= 6 && b[0] === BLOB_BIN_VERSION ? b.readUInt32BE(2) : 0;
   const id = rawId > 0 ? String(rawId) : undefined;
@@ -92,8 +95,7 @@ export function parseBlobBin(buf: Uint8Array, want: BlobBinType): BlobBinResult 
   if (b.length < min) return problem('BAD_FRAME', `a binary frame is a blob chunk of at least ${min} bytes (PROTOCOL §7.9.1), this one is ${b.length}`);
   if (b[0] !== BLOB_BIN_VERSION) return problem('UNSUPPORTED_VERSION', `binary frame version ${b[0]} is not supported, this side speaks ${BLOB_BIN_VERSION}`);
   if (b[1] !== BLOB_BIN_TYPE[want]) return problem('UNKNOWN_TYPE', `binary frame type ${b[1]} is not taken here (expected ${BLOB_BIN_TYPE[want]}, ${want})`);
-  if (b.length > BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK)
-    return problem('BAD_FRAME', `a binary frame is at most ${BLOB_BIN_HEADER_BYTES + MAX_SEALED_CHUNK} bytes, this one is ${b.length}`);
+  if (b.length > BLOB_BIN_HEADER_BYTES + maxData) return problem('BAD_FRAME', `a binary frame is at most ${BLOB_BIN_HEADER_BYTES + maxData} bytes here, this one is ${b.length}`);
   if (id === undefined) return problem('BAD_FRAME', 'binary frame request id must be 1..2^32-1');
   const high = b.readUInt32BE(22);
   if (high >= MAX_INDEX_HIGH) return problem('BAD_FRAME', 'binary frame chunk index must be below 2^48');

@@ -7,15 +7,22 @@
  *   descriptor = {"file":1,"blob":HEX32,"key":B64(32),"size":N,"chunk":N,"sha256":HEX64,
  *                 "name":TEXT[,"text":TEXT]}
  *
- * `file` is the descriptor's version (1); unknown fields are ignored. The name is the sender's
+ * `file` is the descriptor's version: 1 for chunks of up to 64 KiB, 2 for chunks of up to 1 MiB
+ * (the same fields; an older reader refuses 2 as an unreadable file message, never opens it).
+ * Unknown fields are ignored. The name is the sender's
  * suggestion only: receivers run it through sanitiseFileName and never use it as a path as is.
  */
 import { DataError } from '../errors.js';
 import { fromB64, fromHex, toB64, toHex } from './encoding.js';
-import { BLOB_ID_BYTES, FILE_KEY_BYTES, MAX_CHUNK_SIZE, MAX_FILE_SIZE, MIN_CHUNK_SIZE } from './file-chunks.js';
+import { BLOB_ID_BYTES, FILE_KEY_BYTES, MAX_CHUNK_SIZE, MAX_CHUNK_SIZE_V1, MAX_FILE_SIZE, MIN_CHUNK_SIZE } from './file-chunks.js';
 import { int, isObj, type Obj, optStr, str } from './validate.js';
 
+/** The descriptor version of chunks up to 64 KiB (what every hush reads). */
 export const FILE_DESCRIPTOR_VERSION = 1;
+/** The descriptor version of chunks over 64 KiB, up to 1 MiB (read since large chunks). */
+export const FILE_DESCRIPTOR_VERSION_LARGE = 2;
+/** Largest chunk each version declares. */
+const MAX_CHUNK_OF: Readonly<Record<number, number>> = { [FILE_DESCRIPTOR_VERSION]: MAX_CHUNK_SIZE_V1, [FILE_DESCRIPTOR_VERSION_LARGE]: MAX_CHUNK_SIZE };
 /** First character of a structured (non-text) message body. */
 export const STRUCTURED_BODY_MARK = '\u0000';
 /** Longest sanitised file name, in UTF-8 bytes (most file systems' limit). */
@@ -42,7 +49,8 @@ export interface FileDescriptor {
 /** The message body (a string: the store keeps bodies as text) carrying `d`. */
 export function encodeFileBody(d: FileDescriptor): string {
   const o: Obj = {
-    file: FILE_DESCRIPTOR_VERSION,
+    // Version 1 whenever the chunks allow it: such a message stays readable by older hush.
+    file: d.chunk > MAX_CHUNK_SIZE_V1 ? FILE_DESCRIPTOR_VERSION_LARGE : FILE_DESCRIPTOR_VERSION,
     blob: toHex(d.blob),
     key: toB64(d.key),
     size: d.size,
@@ -61,7 +69,7 @@ export function isStructuredBody(body: string): boolean {
 
 /**
  * The descriptor in a message body; undefined for a text body; DataError BAD_FILE_MESSAGE for a
- * structured body that is not a valid version-1 descriptor (shown as such, never opened).
+ * structured body that is not a valid version-1 or version-2 descriptor (shown as such, never opened).
  */
 export function parseFileBody(body: string): FileDescriptor | undefined {
   if (!isStructuredBody(body)) return undefined;
@@ -72,14 +80,15 @@ export function parseFileBody(body: string): FileDescriptor | undefined {
     throw bad('its descriptor is not JSON');
   }
   if (!isObj(o)) throw bad('its descriptor is not an object');
-  if (o.file !== FILE_DESCRIPTOR_VERSION) throw bad(`descriptor version ${JSON.stringify(o.file) ?? 'undefined'} is not supported (this hush reads version 1)`);
+  const maxChunk = typeof o.file === 'number' ? MAX_CHUNK_OF[o.file] : undefined;
+  if (maxChunk === undefined) throw bad(`descriptor version ${JSON.stringify(o.file) ?? 'undefined'} is not supported (this hush reads versions 1 and 2)`);
   try {
     const p = 'file';
     const d: FileDescriptor = {
       blob: fromHex(str(o, 'blob', p, { max: BLOB_ID_BYTES * 2, min: BLOB_ID_BYTES * 2, re: /^[0-9a-f]+$/ }), 'file.blob'),
       key: fromB64(str(o, 'key', p, { max: 44, min: 44 }), 'file.key'),
       size: int(o, 'size', p, 0, MAX_FILE_SIZE),
-      chunk: int(o, 'chunk', p, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
+      chunk: int(o, 'chunk', p, MIN_CHUNK_SIZE, maxChunk),
       sha256: fromHex(str(o, 'sha256', p, { max: 64, min: 64, re: /^[0-9a-f]+$/ }), 'file.sha256'),
       name: sanitiseFileName(str(o, 'name', p, { max: 4096 })),
     };

@@ -245,6 +245,11 @@ export interface RelayLimits {
    * unfinished blob's chunks while it is uploaded.
    */
   blobWait?: number;
+  /**
+   * Added with large chunks (older relays omit it): the largest plaintext chunk of a blob the
+   * relay takes, 65,536..=1,048,576 (its --blob-chunk; §7.9.1). Absent: 65,536.
+   */
+  blobChunk?: number;
 }
 /**
  * `relay` is the relay's main canonical URL; `urls` (optional, added after the first release:

@@ -23,7 +23,9 @@ let work: string;
 
 beforeAll(async () => {
   dataDir = tmpDir('hush-relay-files-');
-  relay = await startRelayProcess({ dataDir, args: ['--blob-max', '3m', '--blob-wait', '2s'] });
+  // --blob-chunk 64k: these cases run the 64 KiB chunks (version-1 file messages) that a relay
+  // without large chunks gets; the 1 MiB chunks of the default are in files-large.test.ts.
+  relay = await startRelayProcess({ dataDir, args: ['--blob-max', '3m', '--blob-wait', '2s', '--blob-chunk', '64k'] });
   [alice, bob, carol] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url), newUser('carol', relay.url)]);
   work = await makeHome('hush-files-work-');
 });

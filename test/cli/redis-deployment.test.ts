@@ -61,7 +61,7 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('a deployment of two 
 
   it('a file sent through relay A is saved through relay B: metadata in Redis, ciphertext only in the shared blob directory, deleted once saved', async () => {
     const marker = Buffer.from(`HUSH-PLAINTEXT-MARKER-${randomBytes(8).toString('hex')}`);
-    const data = Buffer.concat(Array.from({ length: 100 }, () => Buffer.concat([marker, randomBytes(1000)]))); // ~104 KB: two chunks
+    const data = Buffer.concat(Array.from({ length: 1050 }, () => Buffer.concat([marker, randomBytes(1000)]))); // ~1.09 MB: two 1 MiB chunks
     const work = tmpDir('hush-redis-files-');
     const src = path.join(work, 'report.pdf');
     await fsp.writeFile(src, data);

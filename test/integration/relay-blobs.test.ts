@@ -208,6 +208,45 @@ for (const kind of ['sqlite', 'redis'] as const) {
   });
 }
 
+describe('relay blob store: --blob-chunk (the largest chunk, §7.9.1)', () => {
+  it('a relay of 64 KiB chunks says so in its hello and refuses a larger chunk at blob-begin (BLOB_TOO_LARGE) and in a binary put (BAD_FRAME); binary puts may pass --max-frame', async () => {
+    const small = await startRelayProcess({ dataDir: tmpDir('hush-relay-blobs-chunk-'), args: ['--blob-chunk', '64k', '--max-frame', '96k'] });
+    try {
+      const [u, v] = [makeUser(), makeUser()];
+      await registerUsers(small.url, u, v);
+      const r = await raw(small.url);
+      expect(r.hello.limits).toMatchObject({ blobBinary: 1, blobChunk: 65536, maxFrameBytes: 96 * 1024 });
+      await rawAuth(r, u);
+      const to = [Buffer.from(v.id.signPk).toString('base64')];
+      const over = await r.req({ v: 1, t: 'blob-begin', id: 'c1', to, bytes: 2 * 65553, chunk: 65553, chunks: 2 });
+      expect(over).toMatchObject({ t: 'error', id: 'c1', code: 'BLOB_TOO_LARGE' });
+      expect(String(over.message)).toMatch(/at most 65552 \(--blob-chunk 65536\)/);
+      const ok = (await r.req({ v: 1, t: 'blob-begin', id: 'c2', to, bytes: 65552 + 100, chunk: 65552, chunks: 2 })) as { blob: string; have: number };
+      expect(ok.have).toBe(0);
+      const reqBin = (b: Buffer): Promise<Record<string, unknown>> => (r.send(b), r.next());
+      expect(await reqBin(encodeBlobBin('put', 9, Buffer.from(ok.blob, 'hex'), 0, data(65553)))).toMatchObject({ t: 'error', id: '9', code: 'BAD_FRAME' });
+      expect(await reqBin(encodeBlobBin('put', 10, Buffer.from(ok.blob, 'hex'), 0, data(65552)))).toMatchObject({ t: 'blob', id: '10', have: 1 });
+      r.ws.close();
+      // The default (1 MiB chunks) under a --max-frame of 96 KiB: a whole 1 MiB chunk goes in one binary put.
+      const big = await startRelayProcess({ dataDir: tmpDir('hush-relay-blobs-chunk-'), args: ['--max-frame', '96k'] });
+      try {
+        await registerUsers(big.url, u, v);
+        const b = await raw(big.url);
+        expect(b.hello.limits).toMatchObject({ blobChunk: 1048576 });
+        await rawAuth(b, u);
+        const one = (await b.req({ v: 1, t: 'blob-begin', id: 'd1', to, bytes: 1048592 + 16, chunk: 1048592, chunks: 2 })) as { blob: string };
+        const put = (x: Buffer): Promise<Record<string, unknown>> => (b.send(x), b.next());
+        expect(await put(encodeBlobBin('put', 11, Buffer.from(one.blob, 'hex'), 0, data(1048592)))).toMatchObject({ t: 'blob', id: '11', have: 1 });
+        b.ws.close();
+      } finally {
+        await big.stop();
+      }
+    } finally {
+      await small.stop();
+    }
+  });
+});
+
 describe('relay blob store: the disk', () => {
   it('--min-free: no room on the disk refuses a blob with STORE_FULL, and the relay keeps serving', async () => {
     const dir = tmpDir('hush-relay-blobs-full-');

@@ -3,6 +3,7 @@
  * chunks recomputed by a second implementation from the spec alone: nonce and AD built here
  * byte by byte, ChaCha20-Poly1305 (IETF) from libsodium.
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -45,7 +46,17 @@ const v = JSON.parse(readFileSync(new URL('../vectors/files.json', import.meta.u
   invalidBodies: { name: string; body: string; expect: string }[];
   names: { input: string; output: string }[];
   binaryFrames: { name: string; type: BlobBinType; id: number; blob: string; i: number; data: string; frame: string }[];
-  invalidBinaryFrames: { name: string; want: BlobBinType; frame?: string; header?: string; zeros?: number; expect: string; id?: string }[];
+  invalidBinaryFrames: { name: string; want: BlobBinType; frame?: string; header?: string; zeros?: number; expect: string; id?: string; maxData?: number }[];
+  large: {
+    key: string;
+    blobId: string;
+    size: number;
+    chunk: number;
+    sha256: string;
+    chunks: { i: number; final: boolean; nonce: string; ad: string; sealedBytes: number; sealedSha256: string; sealed?: string }[];
+    invalid: { name: string; order: number[]; size: number; expect: string }[];
+  };
+  bodyV2: { body: string; bodyText: string };
 };
 
 const codeOf = (fn: () => unknown): string => {
@@ -132,9 +143,51 @@ describe('file vectors', () => {
     expect(v.invalidBinaryFrames.length).toBeGreaterThanOrEqual(11);
     for (const bad of v.invalidBinaryFrames) {
       const bytes = bad.frame !== undefined ? unhex(bad.frame) : Buffer.concat([unhex(bad.header!), Buffer.alloc(bad.zeros!)]);
-      const r = parseBlobBin(bytes, bad.want);
+      const r = parseBlobBin(bytes, bad.want, bad.maxData);
       expect({ name: bad.name, code: r.ok ? 'OK' : r.code, id: r.ok ? undefined : r.id }).toEqual({ name: bad.name, code: bad.expect, id: bad.id });
     }
+  });
+
+  it('version 2: 1 MiB chunks sealed as §11.1 says (libsodium agrees), refused when swapped or cut; the version-2 body round-trips', () => {
+    const L = v.large;
+    expect(L.chunk).toBe(1048576);
+    const key = unhex(L.key);
+    const id = unhex(L.blobId);
+    const plain = Buffer.alloc(L.size);
+    for (let k = 0; k < L.size; k++) plain[k] = (31 * k + 7) % 256;
+    expect(createHash('sha256').update(plain).digest('hex')).toBe(L.sha256);
+    const sealed = L.chunks.map((c) => {
+      const part = plain.subarray(c.i * L.chunk, Math.min((c.i + 1) * L.chunk, L.size));
+      expect(hex(chunkNonce(c.i, c.final))).toBe(c.nonce);
+      expect(hex(chunkAd(id, c.i, c.final))).toBe(c.ad);
+      const mine = Buffer.from(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(part, unhex(c.ad), null, unhex(c.nonce), key));
+      expect({ i: c.i, bytes: mine.length, sha: createHash('sha256').update(mine).digest('hex') }).toEqual({ i: c.i, bytes: c.sealedBytes, sha: c.sealedSha256 });
+      if (c.sealed !== undefined) expect(hex(mine)).toBe(c.sealed);
+      expect(sealChunk(key, id, c.i, c.final, part).equals(mine)).toBe(true);
+      return mine;
+    });
+    expect(openBlob(key, id, L.size, L.chunk, unhex(L.sha256), sealed).equals(plain)).toBe(true);
+    for (const bad of L.invalid)
+      expect({
+        name: bad.name,
+        got: codeOf(() =>
+          openBlob(
+            key,
+            id,
+            bad.size,
+            L.chunk,
+            unhex(L.sha256),
+            bad.order.map((i) => sealed[i]!),
+          ),
+        ),
+      }).toEqual({
+        name: bad.name,
+        got: bad.expect,
+      });
+    const d = parseFileBody(v.bodyV2.bodyText)!;
+    expect(d).toMatchObject({ size: L.size, chunk: L.chunk, name: 'disk.img' });
+    expect(v.bodyV2.bodyText).toContain('"file":2');
+    expect(hex(Buffer.from(encodeFileBody(d), 'utf8'))).toBe(v.bodyV2.body);
   });
 
   it('names: never a path, a dot name, a device, a control or bidi character, or over 255 bytes', () => {
