@@ -11,12 +11,13 @@ import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { wipe } from '../crypto/nacl.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { CLAIM_FREE, CLAIM_THREAD } from './outer-open.js';
-import { AheadChains, type ChainAnchor } from './ahead-ratchet.js';
+import { AheadChains, type ChainAnchor } from './ahead-chains.js';
 
 const port = parentPort!;
-const data = workerData as { boxSk: Uint8Array; anchors?: ChainAnchor[] };
+const data = workerData as { boxSk: Uint8Array; anchors?: ChainAnchor[]; unseen?: number };
 const boxSk = new Uint8Array(data.boxSk);
 const chains = new AheadChains(data.anchors ?? []); // holds (and wipes at close) the anchors' secrets
+chains.passed(data.unseen ?? 0); // the first page, opened by the main thread
 
 port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | 'close') => {
   if (m === 'close') {
@@ -26,6 +27,7 @@ port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | '
     return;
   }
   if (Atomics.compareExchange(m.claim, 0, CLAIM_FREE, CLAIM_THREAD) !== CLAIM_FREE) {
+    chains.passed(m.envs.length);
     port.postMessage({ id: m.id, page: undefined }); // the main thread opened it
     return;
   }

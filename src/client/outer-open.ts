@@ -19,7 +19,7 @@
 import { Worker } from 'node:worker_threads';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { wipe } from '../crypto/nacl.js';
-import type { AheadOpened, ChainAnchor } from './ahead-ratchet.js';
+import type { AheadOpened, ChainAnchor } from './ahead-chains.js';
 
 /** What the outer layer of one envelope gave: the inner bytes, TAMPERED, or undefined (not a v2 envelope: open it yourself). */
 export type OuterLayer = Uint8Array | 'TAMPERED' | undefined;
@@ -39,6 +39,8 @@ export interface OpenedPage {
 export interface OuterTicket {
   result: Promise<OpenedPage | undefined>;
   take(): void;
+  /** Has the answer come (or was the page taken)? Absent: treated as yes. */
+  done?(): boolean;
 }
 
 /** The claim word's values: nobody yet, the thread, the main thread. */
@@ -53,6 +55,8 @@ export class OuterOpener {
   private readonly waiting = new Map<number, (out: OpenedPage | undefined) => void>();
   private next = 1;
   private failed = false;
+  /** Envelopes opened on the main thread before the thread started (the first page). */
+  private unseen = 0;
 
   /**
    * The thread starts with the first page that holds a v2 envelope (a v1 mailbox never starts
@@ -68,7 +72,7 @@ export class OuterOpener {
     let w: Worker;
     const anchors = this.anchors();
     try {
-      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk, anchors } });
+      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk, anchors, unseen: this.unseen } });
     } catch {
       this.failed = true;
       return undefined;
@@ -94,6 +98,7 @@ export class OuterOpener {
 
   /** Starts the thread now if `envs` hold a v2 envelope (the first page: the thread loads while the main thread opens it). */
   warm(envs: readonly Uint8Array[]): void {
+    this.unseen += envs.length;
     if (envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) this.start();
   }
 
@@ -104,7 +109,13 @@ export class OuterOpener {
     if (!w || this.failed) return NONE;
     const id = this.next++;
     const claim = new Int32Array(new SharedArrayBuffer(4));
-    const result = new Promise<OpenedPage | undefined>((resolve) => this.waiting.set(id, resolve));
+    let answered = false;
+    const result = new Promise<OpenedPage | undefined>((resolve) =>
+      this.waiting.set(id, (page) => {
+        answered = true;
+        resolve(page);
+      }),
+    );
     w.postMessage({ id, envs, claim });
     const take = (): void => {
       if (Atomics.compareExchange(claim, 0, CLAIM_FREE, CLAIM_MAIN) !== CLAIM_FREE) return; // the thread has it: wait for its answer
@@ -112,7 +123,7 @@ export class OuterOpener {
       this.waiting.delete(id);
       done?.(undefined);
     };
-    return { result, take };
+    return { result, take, done: () => answered };
   }
 
   /** Wipes the key in the thread and waits for it to end (ended by force after a second). */

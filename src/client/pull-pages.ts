@@ -101,7 +101,12 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
       // is read now, so the next request leaves before this batch (a few hundred ms of work
       // without I/O) and the relay prepares it meanwhile; without this the relay sat idle.
       await new Promise<void>((r) => setImmediate(r));
-      const pages = ready.splice(0, PAGES_PER_BATCH);
+      // A batch joins the next page only when the thread has answered it (or it has no
+      // ticket): a page still with the thread waits for the next batch rather than being taken
+      // from it now (the first page of a pull is opened here while the thread loads; the second
+      // is then usually the thread's by the next batch).
+      const pages = [ready.shift()!];
+      while (pages.length < PAGES_PER_BATCH && ready.length > 0 && (ready[0]!.outer?.done?.() ?? true)) pages.push(ready.shift()!);
       pump();
       const items: PulledItem[] = [];
       // Pages the thread has not started on (it still loads, or is behind): this thread opens them.

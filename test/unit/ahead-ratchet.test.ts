@@ -5,7 +5,8 @@
  * a skipped key due to be pruned) gets no answer or is refused, and the main thread opens it.
  */
 import { describe, expect, it } from 'vitest';
-import { AheadChains, anchorsOf, takeAhead, type AheadOpened } from '../../src/client/ahead-ratchet.js';
+import { AheadChains, type AheadOpened } from '../../src/client/ahead-chains.js';
+import { anchorsOf, takeAhead } from '../../src/client/ahead-ratchet.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { DEFAULT_RATCHET_LIMITS } from '../../src/crypto/ratchet.js';
 import { openMessage, startSession } from '../../src/crypto/session.js';
@@ -109,6 +110,31 @@ describe('receiving chains run ahead', () => {
     const a = fromDave.open(again);
     expect(a).toBeDefined(); // the thread opens it (same chain, next index)...
     expect(takeAhead(dave.sessions[0]!, parseInnerV2(again), a!, T0, DEFAULT_RATCHET_LIMITS)).toBeUndefined(); // ...the main thread does not take it
+  });
+
+  it('a chain reaches past 1,000 steps only as far as the envelopes the thread did not see, and a far reach that does not authenticate is not tried again', () => {
+    const { alice, bob } = talking();
+    bob.receive(alice, alice.send('new chain'));
+    const anchors = () => anchorsOf([{ row: 1, state: bob.sessions[0]! }]);
+    const m = Array.from({ length: 1102 }, (_, i) => alice.send(`m${i}`));
+    // Nothing unseen: 1,100 steps is too far; the chain did not move (m0 is still its next).
+    const a = new AheadChains(anchors());
+    expect(a.open(m[1100]!)).toBeUndefined();
+    expect(a.open(m[0]!)?.row).toBe(1);
+    // 1,100 envelopes opened by the main thread: the thread follows (no answer for the one after the gap).
+    const b = new AheadChains(anchors());
+    b.passed(1100);
+    expect(b.open(m[1100]!)).toBeUndefined();
+    expect(b.open(m[1101]!)?.row).toBe(1);
+    // A forged far header first: that reach fails, and no far reach is tried again on the chain.
+    const c = new AheadChains(anchors());
+    c.passed(1100);
+    const forged = new Uint8Array(m[1100]!);
+    forged[forged.length - 1]! ^= 1;
+    expect(c.open(forged)).toBeUndefined();
+    expect(c.open(m[1100]!)).toBeUndefined();
+    expect(c.open(m[1101]!)).toBeUndefined();
+    expect(c.open(m[0]!)?.row).toBe(1); // near ones still open
   });
 
   it('a sender with no session, and bytes that are not an inner v2, get no answer', () => {

@@ -133,6 +133,53 @@ describe('pullPages', () => {
     expect((withOuter[0]!.ahead as AheadOpened).row).toBe(items[2 * MAX_PULL_LIMIT]!.env[0]!);
   });
 
+  it('a page the thread has not answered yet is left for the next batch instead of being taken from the thread', async () => {
+    const items = mailbox(2 * MAX_PULL_LIMIT + 7);
+    const { c } = fakeClient(items);
+    const batches: { n: number; withOuter: number }[] = [];
+    let answerSecond: (() => void) | undefined;
+    let taken = 0;
+    const process: BatchProcessor = async (batch, ack, later) => {
+      batches.push({ n: batch.length, withOuter: batch.filter((i) => i.outer !== undefined).length });
+      answerSecond?.(); // the thread answers the second page while the first batch is stored
+      later.push(ack(batch.map((i) => i.eid)));
+      const res = emptyProcessResult();
+      res.ackEids = batch.map((i) => i.eid);
+      return res;
+    };
+    let pages = 0;
+    const opener = (): AheadOpener => ({
+      warm: () => undefined,
+      open: (envs) => {
+        const second = pages++ === 0;
+        let answered = false;
+        let answer: ((v: OpenedPage | undefined) => void) | undefined;
+        const result = new Promise<OpenedPage | undefined>((r) => (answer = r));
+        const give = (): void => {
+          if (answered) return;
+          answered = true;
+          answer!({ outer: envs.map(() => Uint8Array.of(0xa0)), ahead: envs.map(() => undefined) });
+        };
+        if (second) answerSecond = give;
+        else setImmediate(give);
+        return {
+          result,
+          done: () => answered,
+          take: () => {
+            if (!answered) taken++;
+          },
+        };
+      },
+      close: async () => undefined,
+    });
+    await pullPages(c, process, opener);
+    // The first page alone (the second was still with the thread); every later page is the thread's.
+    expect(batches[0]).toEqual({ n: MAX_PULL_LIMIT, withOuter: 0 });
+    expect(batches.slice(1).every((b) => b.withOuter === b.n)).toBe(true);
+    expect(batches.reduce((a, b) => a + b.n, 0)).toBe(items.length);
+    expect(taken).toBe(0);
+  });
+
   it('an empty mailbox is one page request and nothing stored', async () => {
     const { c, acks, pulls } = fakeClient([]);
     const store = recordingStore([]);
