@@ -229,7 +229,12 @@ export class SessionBook {
     const inner = parseInnerV2(innerBytes);
     if (!bytesEqual(inner.senderSignPk, contact.signPk)) return undefined;
     const r = takeAhead(x.state, inner, ahead, this.now(), this.limits);
-    if (!r) return undefined;
+    // An answer is looked at once (a batch opened again after a race opens it here).
+    wipe(ahead.ckBefore, ahead.ckAfter);
+    if (!r) {
+      wipe(ahead.plaintext);
+      return undefined;
+    }
     let payload: PayloadV2;
     try {
       payload = parsePayloadV2(r.plaintext);
