@@ -37,6 +37,7 @@ import type { RatchetLimits } from '../crypto/ratchet.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
 import type { OuterLayer } from './outer-open.js';
+import type { AheadOpened } from './ahead-ratchet.js';
 import { storeHeldToken } from './delivery-tokens.js';
 import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason, inEpochOrder } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
@@ -106,11 +107,15 @@ export function emptyProcessResult(ackEids: string[] = []): ProcessResult {
   return { messages: [], quarantined: [], quarantineDropped: 0, duplicates: 0, ignored: 0, receipts: [], groups: [], typing: [], outgoing: [], ackEids };
 }
 
-/** A received envelope; `outer`: its v2 outer layer, when it was opened ahead (src/client/outer-open.ts). */
+/**
+ * A received envelope; `outer`: its v2 outer layer, when it was opened ahead (src/client/outer-open.ts);
+ * `ahead`: its ratchet layer opened ahead there too, taken only when it is the step the session takes now.
+ */
 export interface InboundItem {
   eid: string;
   env: Uint8Array;
   outer?: OuterLayer;
+  ahead?: AheadOpened;
 }
 
 /** Looks a sender up on the relay by identity key; undefined when the relay does not know it. */
@@ -314,7 +319,7 @@ class Judge {
         return q('TAMPERED', claimed); // we never hold a session with ourselves
       case 'contact':
         try {
-          return verdict(c.contact, this.book.open(c.contact, inner));
+          return verdict(c.contact, this.book.open(c.contact, inner, item.ahead));
         } catch (e) {
           return failed(e);
         }

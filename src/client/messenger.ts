@@ -45,6 +45,7 @@ import { listenLoop } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
 import { dueOutbox } from './outbox.js';
 import { OuterOpener } from './outer-open.js';
+import { anchorsOf } from './ahead-ratchet.js';
 import { type PulledItem, pullPages } from './pull-pages.js';
 import { checkBody, fsRequired } from './send-errors.js';
 import { fromRelay, resolveRecipient } from './recipients.js';
@@ -577,7 +578,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return pullPages(
       c,
       (items, ack, later) => this.processBatch(items, ack, later),
-      () => new OuterOpener(this.identity.boxSk),
+      () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions())),
     );
   }
 

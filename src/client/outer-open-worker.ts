@@ -11,21 +11,27 @@ import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { wipe } from '../crypto/nacl.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { CLAIM_FREE, CLAIM_THREAD } from './outer-open.js';
+import { AheadChains, type ChainAnchor } from './ahead-chains.js';
 
 const port = parentPort!;
-const boxSk = new Uint8Array((workerData as { boxSk: Uint8Array }).boxSk);
+const data = workerData as { boxSk: Uint8Array; anchors?: ChainAnchor[]; unseen?: number };
+const boxSk = new Uint8Array(data.boxSk);
+const chains = new AheadChains(data.anchors ?? []); // holds (and wipes at close) the anchors' secrets
+chains.passed(data.unseen ?? 0); // the first page, opened by the main thread
 
 port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | 'close') => {
   if (m === 'close') {
     wipe(boxSk);
+    chains.close();
     port.close();
     return;
   }
   if (Atomics.compareExchange(m.claim, 0, CLAIM_FREE, CLAIM_THREAD) !== CLAIM_FREE) {
-    port.postMessage({ id: m.id, out: undefined }); // the main thread opened it
+    chains.passed(m.envs.length);
+    port.postMessage({ id: m.id, page: undefined }); // the main thread opened it
     return;
   }
-  const out = m.envs.map((env) => {
+  const outer = m.envs.map((env) => {
     if (env[0] !== ENVELOPE_V2_VERSION) return undefined; // not ours to open (v1: the main thread)
     try {
       return openEnvelopeV2(boxSk, env);
@@ -33,5 +39,7 @@ port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | '
       return 'TAMPERED' as const;
     }
   });
-  port.postMessage({ id: m.id, out });
+  // The ratchet layer, where a receiving chain we run ahead opens it (the main thread decides).
+  const ahead = outer.map((inner) => (inner instanceof Uint8Array ? chains.open(inner) : undefined));
+  port.postMessage({ id: m.id, page: { outer, ahead } });
 });

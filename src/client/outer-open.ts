@@ -18,19 +18,29 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
+import { wipe } from '../crypto/nacl.js';
+import type { AheadOpened, ChainAnchor } from './ahead-chains.js';
 
 /** What the outer layer of one envelope gave: the inner bytes, TAMPERED, or undefined (not a v2 envelope: open it yourself). */
 export type OuterLayer = Uint8Array | 'TAMPERED' | undefined;
 
 const WORKER = new URL('./outer-open-worker.js', import.meta.url);
 
+/** A page's answer: each envelope's outer layer and, when it opened there, its ratchet layer (src/client/ahead-ratchet.ts). */
+export interface OpenedPage {
+  outer: OuterLayer[];
+  ahead: (AheadOpened | undefined)[];
+}
+
 /**
  * One page asked for: its answer, and `take()`, after which `result` answers undefined (open
  * them yourself) unless the thread had already started on the page.
  */
 export interface OuterTicket {
-  result: Promise<OuterLayer[] | undefined>;
+  result: Promise<OpenedPage | undefined>;
   take(): void;
+  /** Has the answer come (or was the page taken)? Absent: treated as yes. */
+  done?(): boolean;
 }
 
 /** The claim word's values: nobody yet, the thread, the main thread. */
@@ -42,27 +52,38 @@ const NONE: OuterTicket = { result: Promise.resolve(undefined), take: () => unde
 
 export class OuterOpener {
   private worker: Worker | undefined;
-  private readonly waiting = new Map<number, (out: OuterLayer[] | undefined) => void>();
+  private readonly waiting = new Map<number, (out: OpenedPage | undefined) => void>();
   private next = 1;
   private failed = false;
+  /** Envelopes opened on the main thread before the thread started (the first page). */
+  private unseen = 0;
 
-  /** The thread starts with the first page that holds a v2 envelope (a v1 mailbox never starts it). */
-  constructor(private readonly boxSk: Uint8Array) {}
+  /**
+   * The thread starts with the first page that holds a v2 envelope (a v1 mailbox never starts
+   * it). `anchors`: read when it starts, the receiving chains it runs ahead (none: outer layers only).
+   */
+  constructor(
+    private readonly boxSk: Uint8Array,
+    private readonly anchors: () => ChainAnchor[] = () => [],
+  ) {}
 
   private start(): Worker | undefined {
     if (this.worker || this.failed) return this.worker;
     let w: Worker;
+    const anchors = this.anchors();
     try {
-      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk } });
+      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk, anchors, unseen: this.unseen } });
     } catch {
       this.failed = true;
       return undefined;
+    } finally {
+      for (const a of anchors) wipe(a.rk, a.dhsSk, a.ckr); // the thread has its own copies
     }
     w.unref();
-    w.on('message', (m: { id: number; out: OuterLayer[] | undefined }) => {
+    w.on('message', (m: { id: number; page: OpenedPage | undefined }) => {
       const done = this.waiting.get(m.id);
       this.waiting.delete(m.id);
-      done?.(m.out);
+      done?.(m.page);
     });
     const fail = (): void => {
       this.failed = true;
@@ -77,6 +98,7 @@ export class OuterOpener {
 
   /** Starts the thread now if `envs` hold a v2 envelope (the first page: the thread loads while the main thread opens it). */
   warm(envs: readonly Uint8Array[]): void {
+    this.unseen += envs.length;
     if (envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) this.start();
   }
 
@@ -87,7 +109,13 @@ export class OuterOpener {
     if (!w || this.failed) return NONE;
     const id = this.next++;
     const claim = new Int32Array(new SharedArrayBuffer(4));
-    const result = new Promise<OuterLayer[] | undefined>((resolve) => this.waiting.set(id, resolve));
+    let answered = false;
+    const result = new Promise<OpenedPage | undefined>((resolve) =>
+      this.waiting.set(id, (page) => {
+        answered = true;
+        resolve(page);
+      }),
+    );
     w.postMessage({ id, envs, claim });
     const take = (): void => {
       if (Atomics.compareExchange(claim, 0, CLAIM_FREE, CLAIM_MAIN) !== CLAIM_FREE) return; // the thread has it: wait for its answer
@@ -95,7 +123,7 @@ export class OuterOpener {
       this.waiting.delete(id);
       done?.(undefined);
     };
-    return { result, take };
+    return { result, take, done: () => answered };
   }
 
   /** Wipes the key in the thread and waits for it to end (ended by force after a second). */

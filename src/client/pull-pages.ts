@@ -13,6 +13,7 @@
 import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
 import { emptyProcessResult, type ProcessResult } from './inbound.js';
 import type { OuterLayer, OuterTicket } from './outer-open.js';
+import type { AheadOpened } from './ahead-ratchet.js';
 import type { RelayClient } from './relay-client.js';
 
 /** Pull pages fetched ahead of the store at most. */
@@ -23,7 +24,7 @@ const PAGES_PER_BATCH = 2;
 const MAX_LATER = 32;
 
 /** A mail item, with its outer layer when it was opened ahead (src/client/outer-open.ts). */
-export type PulledItem = Pick<MailItem, 'eid' | 'env'> & { outer?: OuterLayer };
+export type PulledItem = Pick<MailItem, 'eid' | 'env'> & { outer?: OuterLayer; ahead?: AheadOpened };
 
 /** Messenger.processBatch, as the pull calls it: store, then start the ack (into `later`). */
 export type BatchProcessor = (items: readonly PulledItem[], ack: (eids: string[]) => Promise<unknown>, later: Promise<unknown>[]) => Promise<ProcessResult>;
@@ -100,15 +101,24 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
       // is read now, so the next request leaves before this batch (a few hundred ms of work
       // without I/O) and the relay prepares it meanwhile; without this the relay sat idle.
       await new Promise<void>((r) => setImmediate(r));
-      const pages = ready.splice(0, PAGES_PER_BATCH);
+      // A batch joins the next page only when the thread has answered it (or it has no
+      // ticket): a page still with the thread waits for the next batch rather than being taken
+      // from it now (the first page of a pull is opened here while the thread loads; the second
+      // is then usually the thread's by the next batch).
+      const pages = [ready.shift()!];
+      while (pages.length < PAGES_PER_BATCH && ready.length > 0 && (ready[0]!.outer?.done?.() ?? true)) pages.push(ready.shift()!);
       pump();
       const items: PulledItem[] = [];
       // Pages the thread has not started on (it still loads, or is behind): this thread opens them.
       for (const pg of pages) pg.outer?.take();
       for (const pg of pages) {
-        const outer = await pg.outer?.result;
-        if (outer?.length === pg.items.length) pg.items.forEach((item, i) => items.push({ eid: item.eid, env: item.env, outer: outer[i] }));
-        else items.push(...pg.items);
+        const opened = await pg.outer?.result;
+        if (opened?.outer.length === pg.items.length) {
+          pg.items.forEach((item, i) => {
+            const a = opened.ahead[i];
+            items.push(a ? { eid: item.eid, env: item.env, outer: opened.outer[i], ahead: a } : { eid: item.eid, env: item.env, outer: opened.outer[i] });
+          });
+        } else items.push(...pg.items);
       }
       if (items.length === 0) continue;
       const r = await processBatch(items, (eids) => ackAll(c, eids), later);

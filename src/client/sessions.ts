@@ -17,14 +17,16 @@ import { bytesEqual } from '../protocol/encoding.js';
 import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
 import type { Kind } from '../protocol/envelope.js';
 import type { SessionState } from '../protocol/session-state.js';
+import { parseInnerV2, parsePayloadV2, type PayloadV2 } from '../protocol/session-wire.js';
 import { sealEnvelopeV2 } from '../crypto/envelope-v2.js';
-import type { Random } from '../crypto/nacl.js';
+import { type Random, wipe } from '../crypto/nacl.js';
 import type { BoxKeys, PrekeyLookup, PublicKeys, UsedPrekeys } from '../crypto/pqxdh.js';
 import { converge, DEFAULT_OPEN_LIMITS, type OpenLimits, openMessage, sealMessage, startSession } from '../crypto/session.js';
 import { capSkippedTotal, wipeSession } from '../crypto/ratchet.js';
 import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore } from '../store/db.js';
 import type { StoredSession } from '../store/db-sessions.js';
+import { type AheadOpened, takeAhead } from './ahead-ratchet.js';
 
 /** What a sealed payload carries (v1 and v2 alike). */
 export interface OutgoingPayload {
@@ -193,8 +195,12 @@ export class SessionBook {
    * Opens an inner v2 from a contact with the sessions held (and this batch's changes).
    * Throws (DataError TAMPERED, DUPLICATE_MESSAGE, PREKEY_NOT_FOUND, ...) without changing anything.
    */
-  open(contact: Contact, inner: Uint8Array): OpenedV2 {
+  open(contact: Contact, inner: Uint8Array, ahead?: AheadOpened): OpenedV2 {
     const w = this.working(contact);
+    if (ahead) {
+      const done = this.openAhead(w, contact, inner, ahead);
+      if (done) return done;
+    }
     const r = openMessage(
       this.identity,
       contact,
@@ -211,6 +217,36 @@ export class SessionBook {
     } else w.push({ state: r.state, dirty: true, base: 0 });
     this.consume(r.used);
     return { ...r.payload, senderSignPk: contact.signPk };
+  }
+
+  /**
+   * The message opened ahead on the pull's second thread, when that answer is exactly the step
+   * the session it names takes now (src/client/ahead-ratchet.ts); undefined: open it here.
+   */
+  private openAhead(w: Working[], contact: Contact, innerBytes: Uint8Array, ahead: AheadOpened): OpenedV2 | undefined {
+    const x = w.find((e) => e.row === ahead.row);
+    if (!x) return undefined;
+    const inner = parseInnerV2(innerBytes);
+    if (!bytesEqual(inner.senderSignPk, contact.signPk)) return undefined;
+    const r = takeAhead(x.state, inner, ahead, this.now(), this.limits);
+    // An answer is looked at once (a batch opened again after a race opens it here).
+    wipe(ahead.ckBefore, ahead.ckAfter);
+    if (!r) {
+      wipe(ahead.plaintext);
+      return undefined;
+    }
+    let payload: PayloadV2;
+    try {
+      payload = parsePayloadV2(r.plaintext);
+    } catch {
+      wipeSession(r.state);
+      return undefined; // authentic but not a payload: openMessage says so
+    } finally {
+      wipe(r.plaintext);
+    }
+    x.state = r.state;
+    x.dirty = true;
+    return { ...payload, senderSignPk: contact.signPk };
   }
 
   /**

@@ -19,9 +19,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
+import { openEnvelopeV2, sealEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { openMessage } from '../../src/crypto/session.js';
+import { concatBytes } from '../../src/protocol/encoding.js';
+import { encodeInnerPrefix, parseInnerV2 } from '../../src/protocol/session-wire.js';
 import { HushStore } from '../../src/store/db.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
@@ -307,19 +309,33 @@ describe('v2 sessions', () => {
     await eve.run(['send', 'frank', 'still in session']);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['still in session']);
   });
-  it('a pull of more than a page opens later pages ahead on a second thread: every message once, in order; a tampered envelope among them is quarantined', async () => {
+  it('a pull of more than a page opens later pages ahead on a second thread (outer layers and ratchet): every message once, in order; tampered envelopes among them are quarantined', async () => {
     const [gina, hal] = await Promise.all([newUser('gina', relay.url), newUser('hal', relay.url)]);
+    // One round trip first, so gina's messages are ordinary ones (not prekey messages): a page
+    // the thread gets to first has its ratchet layer opened there too (src/client/ahead-ratchet.ts).
+    await gina.run(['send', 'hal', 'hi']);
+    await hal.run(['pull']);
+    await hal.run(['send', 'gina', 'hey']);
+    await gina.run(['pull']);
     const first = Array.from({ length: 520 }, (_, i) => `first ${i}`);
     const then = Array.from({ length: 400 }, (_, i) => `then ${i}`); // under the 1,000 a stranger may leave waiting
     expect((await gina.run(['send', 'hal', '--lines', '--json'], { input: first.join('\n') + '\n' })).stdout).toContain('"protocol":2');
-    // A copy of a waiting envelope with one byte of its outer box flipped: in the second page.
-    const [env] = await captured(hal);
-    const bad = new Uint8Array(env!);
+    // In the second page: a copy of a waiting envelope with one byte of its outer box flipped,
+    // and a well-sealed envelope whose ratchet layer claims the index of gina's next message
+    // (under her current ratchet key) but does not authenticate.
+    const waiting = await captured(hal);
+    const bad = new Uint8Array(waiting[0]!);
     bad[bad.length - 1]! ^= 1;
+    const halKeys = await unlock(hushPaths(hal.home), { env: { HUSH_PASSPHRASE: PASS } });
+    const last = parseInnerV2(openEnvelopeV2(halKeys.identity.boxSk, waiting[waiting.length - 1]!));
+    expect(last.type).toBe('message');
+    const forgedInner = concatBytes(encodeInnerPrefix(last.senderSignPk, { ...last.header, n: last.header.n + 1 }), last.ciphertext);
+    const forged = sealEnvelopeV2(halKeys.identity.boxPk, forgedInner, randomBytes);
     const mallory = makeUser(); // a name of its own (lookalikes of mallory are refused)
     await registerUsers(relay.url, mallory);
     const c = await mallory.connect(relay.url);
-    await c.send((await keysOf(hal)).signPk, bad);
+    await c.send(halKeys.identity.signPk, bad);
+    await c.send(halKeys.identity.signPk, forged);
     await c.close();
     expect((await gina.run(['send', 'hal', '--lines'], { input: then.join('\n') + '\n' })).exitCode).toBe(0);
     const r = await hal.run(['pull', '--json']);
@@ -329,7 +345,10 @@ describe('v2 sessions', () => {
       jsonOf(r.stdout)
         .filter((e) => e.event === 'quarantined')
         .map((e) => e.reason),
-    ).toEqual(['TAMPERED']);
+    ).toEqual(['TAMPERED', 'TAMPERED']);
     expect(await captured(hal)).toHaveLength(0);
+    // The session went on: the forgery moved nothing.
+    await gina.run(['send', 'hal', 'after the pull']);
+    expect(bodies((await hal.run(['pull', '--json'])).stdout)).toEqual(['after the pull']);
   });
 });

@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pullPages, type AheadOpener, type BatchProcessor } from '../../src/client/pull-pages.js';
-import type { OuterLayer } from '../../src/client/outer-open.js';
+import type { OpenedPage } from '../../src/client/outer-open.js';
+import type { AheadOpened } from '../../src/client/ahead-ratchet.js';
 import { emptyProcessResult } from '../../src/client/inbound.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
 import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../../src/protocol/frames.js';
@@ -86,9 +87,9 @@ describe('pullPages', () => {
   it('the opener warms with the first page; a page the thread has not started is taken back and opened by the store; every page once, in order', async () => {
     const items = mailbox(4 * MAX_PULL_LIMIT + 7);
     const { c } = fakeClient(items);
-    const seen: { eid: string; outer: unknown }[] = [];
+    const seen: { eid: string; outer: unknown; ahead: unknown }[] = [];
     const process: BatchProcessor = async (batch, ack, later) => {
-      for (const i of batch) seen.push({ eid: i.eid, outer: i.outer });
+      for (const i of batch) seen.push({ eid: i.eid, outer: i.outer, ahead: i.ahead });
       later.push(ack(batch.map((i) => i.eid)));
       const res = emptyProcessResult();
       res.ackEids = batch.map((i) => i.eid);
@@ -103,9 +104,11 @@ describe('pullPages', () => {
         // Odd pages: the thread has started (take changes nothing, its answer comes);
         // even pages: not started, so take() makes the answer undefined (opened by the store).
         const started = pages++ % 2 === 1;
-        let answer: ((v: OuterLayer[] | undefined) => void) | undefined;
-        const result = new Promise<OuterLayer[] | undefined>((r) => (answer = r));
-        if (started) setImmediate(() => answer!(envs.map((e) => Uint8Array.of(0xa0, e[0]!))));
+        let answer: ((v: OpenedPage | undefined) => void) | undefined;
+        const result = new Promise<OpenedPage | undefined>((r) => (answer = r));
+        // The thread's answers: every outer layer, and the first envelope's ratchet layer opened ahead.
+        const aheadOf = (e: Uint8Array): AheadOpened => ({ row: e[0]!, ckBefore: new Uint8Array(32), ckAfter: new Uint8Array(32), plaintext: Uint8Array.of(1) });
+        if (started) setImmediate(() => answer!({ outer: envs.map((e) => Uint8Array.of(0xa0, e[0]!)), ahead: envs.map((e, i) => (i === 0 ? aheadOf(e) : undefined)) }));
         return {
           result,
           take: () => {
@@ -125,6 +128,56 @@ describe('pullPages', () => {
     const withOuter = seen.filter((x) => x.outer !== undefined);
     expect(withOuter.map((x) => x.eid)).toEqual([...items.slice(2 * MAX_PULL_LIMIT, 3 * MAX_PULL_LIMIT), ...items.slice(4 * MAX_PULL_LIMIT)].map((i) => i.eid));
     expect(withOuter[0]!.outer).toEqual(Uint8Array.of(0xa0, items[2 * MAX_PULL_LIMIT]!.env[0]!));
+    // A ratchet layer opened ahead travels with its own item only.
+    expect(seen.filter((x) => x.ahead !== undefined).map((x) => x.eid)).toEqual([items[2 * MAX_PULL_LIMIT]!.eid, items[4 * MAX_PULL_LIMIT]!.eid]);
+    expect((withOuter[0]!.ahead as AheadOpened).row).toBe(items[2 * MAX_PULL_LIMIT]!.env[0]!);
+  });
+
+  it('a page the thread has not answered yet is left for the next batch instead of being taken from the thread', async () => {
+    const items = mailbox(2 * MAX_PULL_LIMIT + 7);
+    const { c } = fakeClient(items);
+    const batches: { n: number; withOuter: number }[] = [];
+    let answerSecond: (() => void) | undefined;
+    let taken = 0;
+    const process: BatchProcessor = async (batch, ack, later) => {
+      batches.push({ n: batch.length, withOuter: batch.filter((i) => i.outer !== undefined).length });
+      answerSecond?.(); // the thread answers the second page while the first batch is stored
+      later.push(ack(batch.map((i) => i.eid)));
+      const res = emptyProcessResult();
+      res.ackEids = batch.map((i) => i.eid);
+      return res;
+    };
+    let pages = 0;
+    const opener = (): AheadOpener => ({
+      warm: () => undefined,
+      open: (envs) => {
+        const second = pages++ === 0;
+        let answered = false;
+        let answer: ((v: OpenedPage | undefined) => void) | undefined;
+        const result = new Promise<OpenedPage | undefined>((r) => (answer = r));
+        const give = (): void => {
+          if (answered) return;
+          answered = true;
+          answer!({ outer: envs.map(() => Uint8Array.of(0xa0)), ahead: envs.map(() => undefined) });
+        };
+        if (second) answerSecond = give;
+        else setImmediate(give);
+        return {
+          result,
+          done: () => answered,
+          take: () => {
+            if (!answered) taken++;
+          },
+        };
+      },
+      close: async () => undefined,
+    });
+    await pullPages(c, process, opener);
+    // The first page alone (the second was still with the thread); every later page is the thread's.
+    expect(batches[0]).toEqual({ n: MAX_PULL_LIMIT, withOuter: 0 });
+    expect(batches.slice(1).every((b) => b.withOuter === b.n)).toBe(true);
+    expect(batches.reduce((a, b) => a + b.n, 0)).toBe(items.length);
+    expect(taken).toBe(0);
   });
 
   it('an empty mailbox is one page request and nothing stored', async () => {

@@ -13,16 +13,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { processEnvelopes, type ProcessOptions, reprocessQuarantine } from '../../src/client/inbound.js';
+import { AheadChains } from '../../src/client/ahead-chains.js';
+import { anchorsOf } from '../../src/client/ahead-ratchet.js';
+import { type InboundItem, processEnvelopes, type ProcessOptions, reprocessQuarantine } from '../../src/client/inbound.js';
 import { DEFAULT_PREKEY_POLICY, maintainPrekeys, type PrekeyPolicy } from '../../src/client/prekeys.js';
 import { ensureSession, sealFor, sendingSession, sessionsFor } from '../../src/client/sessions.js';
 import { parseRatchetLimits } from '../../src/cli/ratchet-limits.js';
 import { makePrekeyBundle } from '../../src/crypto/prekeys.js';
 import { DEFAULT_RATCHET_LIMITS } from '../../src/crypto/ratchet.js';
+import { openEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { sealEnvelope } from '../../src/crypto/seal.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { utf8 } from '../../src/protocol/encoding.js';
+import { encodePayloadV2 } from '../../src/protocol/session-wire.js';
 import type { PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
 import { type Contact, HushStore, STORE_SCHEMA_VERSION } from '../../src/store/db.js';
 import { key, person, removeHome, tempHome } from './store-helpers.js';
@@ -240,6 +244,38 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(bodies(await processEnvelopes(alice.store, alice.id, [reply!], opts(alice, [bob])))).toEqual(['sent while the batch was opened']);
     expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'after')], opts(bob, [alice])))).toEqual(['after']);
     expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'next')], opts(alice, [bob])))).toEqual(['next']);
+  });
+
+  it('messages opened ahead (the pull thread’s receiving chains): an answer that is the session’s next step is taken, any other is opened here, and the chain stored is the one the thread reaches', async () => {
+    await start(alice, bob);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'start')], opts(bob, [alice])))).toEqual(['start']);
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'reply')], opts(alice, [bob])))).toEqual(['reply']);
+    const chains = new AheadChains(anchorsOf(bob.store.v2.allSessions())); // as the pull's thread starts
+    const sent = Array.from({ length: 30 }, (_, i) => seal(alice, bob, `m${i}`));
+    const items: InboundItem[] = sent.map((x) => {
+      const inner = openEnvelopeV2(bob.id.boxSk, x.env);
+      const ahead = chains.open(inner);
+      return ahead ? { ...x, outer: inner, ahead } : { ...x, outer: inner };
+    });
+    expect(items.filter((i) => i.ahead).length).toBe(29); // all but the first of alice's new chain
+    // m10's answer carries another payload under the right chain keys: shown as is, so taken
+    // (the thread is our own code in our own process); m20 carries m21's answer: not its step, opened here.
+    const other = encodePayloadV2({ kind: 'msg', id: randomBytes(16), time: alice.clock.t, seq: 11, body: utf8('from the thread') });
+    items[10] = { ...items[10]!, ahead: { ...items[10]!.ahead!, plaintext: other } };
+    items[20] = { ...items[20]!, ahead: items[21]!.ahead! };
+    const r = await processEnvelopes(bob.store, bob.id, items, opts(bob, [alice]));
+    expect(bodies(r).filter((b) => b !== 'from the thread')).toEqual(sent.map((_, i) => `m${i}`).filter((b) => b !== 'm10'));
+    expect(bodies(r).filter((b) => b === 'from the thread')).toHaveLength(1); // shown in its own time order
+    // A thread started from what was stored agrees with it on the next message.
+    const st = bob.store.v2.sessionsOf(contactOf(bob, alice).id)[0]!.state;
+    const chains2 = new AheadChains(anchorsOf(bob.store.v2.allSessions()));
+    const next = seal(alice, bob, 'after');
+    const a = chains2.open(openEnvelopeV2(bob.id.boxSk, next.env));
+    expect(a?.ckBefore).toEqual(st.ckr);
+    expect(st.nr).toBe(30);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [next], opts(bob, [alice])))).toEqual(['after']);
+    chains.close();
+    chains2.close();
   });
 
   it('200 messages out of order, 50 dropped, 20 duplicated: the 150 open once each', async () => {
