@@ -1,0 +1,24 @@
+// Instruction counts of the v2-200 row's loops (scripts/bench/v2.mjs seal200Loops), for a
+// figure a shared machine's load does not move: run it under valgrind's callgrind twice, with
+// 0 and with N measured calls after the same warm-up, and divide the difference of the total
+// Ir by N (the start-up, the world's setup and the warm-up cancel out):
+//
+//   valgrind --tool=callgrind --callgrind-out-file=/tmp/ours-0.out node scripts/bench/v2-ir.mjs ours 0
+//   valgrind --tool=callgrind --callgrind-out-file=/tmp/ours-N.out node scripts/bench/v2-ir.mjs ours 2000
+//   (the same for rawV2; then: callgrind_annotate /tmp/ours-N.out | head)
+//
+// Loops: ours (seal + open in a session, the outer box included), rawV2 (the raw primitives
+// v2 calls; the judged baseline), raw (v1's raw primitives). Without valgrind it prints the
+// CPU time per call (process.cpuUsage) of the measured calls, a rougher figure.
+import { seal200Loops } from './v2.mjs';
+
+const [name = 'ours', nArg = '2000', warmArg = '500'] = process.argv.slice(2);
+const loops = await seal200Loops();
+const f = loops[name];
+if (typeof f !== 'function') throw new Error(`unknown loop ${name} (ours, rawV2, raw)`);
+const n = Number(nArg);
+for (let i = 0; i < Number(warmArg); i++) f();
+const t0 = process.cpuUsage();
+for (let i = 0; i < n; i++) f();
+const t = process.cpuUsage(t0);
+if (n > 0) console.log(`${name}: ${n} calls, ${((t.user + t.system) / n).toFixed(1)} µs CPU per call`);
