@@ -11,7 +11,7 @@ import { bytesEqual } from '../protocol/encoding.js';
 import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
 import type { SessionState } from '../protocol/session-state.js';
 import { encodePayloadV2, parseInnerV2, parsePayloadV2, type PayloadV2 } from '../protocol/session-wire.js';
-import { kdfRk, DEFAULT_RATCHET_LIMITS, ratchetDecrypt, ratchetEncrypt, type RatchetLimits, wipeSession } from './ratchet.js';
+import { kdfRk, DEFAULT_RATCHET_LIMITS, ratchetDecrypt, ratchetEncrypt, type RatchetLimits, wipeReplaced } from './ratchet.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { type BoxKeys, DEFAULT_SPK_GRACE_MS, type PrekeyLookup, pqxdhInitiate, pqxdhRespond, type PublicKeys, sessionAd, sessionIdOf, type UsedPrekeys } from './pqxdh.js';
 
@@ -133,10 +133,12 @@ export function openMessage(
       retired: [],
       skipped: [],
     };
+    let r: { state: SessionState; plaintext: Uint8Array } | undefined;
     try {
-      return finish(ratchetDecrypt(fresh, inner, now, random, limits), -1, x.used);
+      r = ratchetDecrypt(fresh, inner, now, random, limits);
+      return finish(r, -1, x.used);
     } finally {
-      wipeSession(fresh);
+      wipeReplaced(fresh, r?.state); // the new state shares the arrays it did not replace
     }
   }
   let first: unknown;
