@@ -19,7 +19,7 @@ import { DataError } from '../errors.js';
 import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
-import { encodeInnerPrefix, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES } from '../protocol/session-wire.js';
+import { innerPrefixLength, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES, writeInnerPrefix } from '../protocol/session-wire.js';
 import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hkdfSha256Blocks, hmacSha256 } from './kdf.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
@@ -238,13 +238,13 @@ export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { stat
   const { s } = stepOf(state);
   const [ck, mk] = kdfCk(state.cks);
   s.cks = ck; // the input's chain key stays the input's (the caller wipes it with wipeReplaced)
-  const prefix = encodeInnerPrefix(localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
+  // inner = prefix || ciphertext in one array: the prefix written in place, the AEAD after it.
+  const prefixLen = innerPrefixLength(s.pendingInit);
+  const inner = new Uint8Array(prefixLen + payload.length + AEAD_TAG_BYTES);
+  writeInnerPrefix(inner, localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
   s.ns += 1;
   const { key, nonce } = messageKeys(mk);
-  // inner = prefix || ciphertext, the AEAD writing straight after the prefix.
-  const inner = new Uint8Array(prefix.length + payload.length + AEAD_TAG_BYTES);
-  inner.set(prefix);
-  aeadSealInto(inner, prefix.length, key, nonce, payload, aeadAd(s, prefix));
+  aeadSealInto(inner, prefixLen, key, nonce, payload, aeadAd(s, inner.subarray(0, prefixLen)));
   wipe(mk, key, nonce);
   return { state: s, inner };
 }

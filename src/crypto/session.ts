@@ -72,7 +72,7 @@ export interface OpenedMessage {
   used?: UsedPrekeys;
 }
 
-/** The sender named inside an inner v2 (unauthenticated until it opens): to find the contact. */
+/** The sender named inside an inner v2 (unauthenticated until it opens; a view of `inner`, copy it to keep it): to find the contact. */
 export function innerSender(inner: Uint8Array): Uint8Array {
   return parseInnerV2(inner).senderSignPk;
 }
