@@ -53,9 +53,16 @@ export function startSession(me: BoxKeys, peer: PublicKeys, bundle: PrekeyBundle
   };
 }
 
+/**
+ * Where sealMessage encodes the payload it seals, when it fits (a body up to ~4 KiB): no array
+ * per message. Zeroed after each seal (the finally below), so it holds no plaintext between
+ * calls; nothing else runs while a seal reads it (all of it is synchronous).
+ */
+const payloadScratch = new Uint8Array(4096);
+
 /** Seals one payload in `state`: the new state and the inner v2 bytes (to be boxed by the outer layer). */
 export function sealMessage(state: SessionState, payload: PayloadV2): { state: SessionState; inner: Uint8Array } {
-  const p = encodePayloadV2(payload);
+  const p = encodePayloadV2(payload, payloadScratch);
   try {
     return ratchetEncrypt(state, p);
   } finally {

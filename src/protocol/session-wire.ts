@@ -187,8 +187,12 @@ export function parseInnerV2(b: Uint8Array): InnerV2 {
   return out;
 }
 
-/** The padded v2 payload. Throws MESSAGE_TOO_LARGE, BAD_KIND, BAD_ID, BAD_INTEGER. */
-export function encodePayloadV2(p: PayloadV2): Uint8Array {
+/**
+ * The padded v2 payload. Throws MESSAGE_TOO_LARGE, BAD_KIND, BAD_ID, BAD_INTEGER. With
+ * `scratch`, a payload that fits is written at its start and returned as a view of it (every
+ * byte written, the padding too), for a caller that uses it at once and zeroes it after.
+ */
+export function encodePayloadV2(p: PayloadV2, scratch?: Uint8Array): Uint8Array {
   if (!Object.hasOwn(KIND, p.kind)) throw new DataError('BAD_KIND', `unknown message kind ${String(p.kind)}`);
   if (!(p.id instanceof Uint8Array) || p.id.length !== MSG_ID_BYTES) throw new DataError('BAD_ID', `message id must be ${MSG_ID_BYTES} bytes`);
   if (!(p.body instanceof Uint8Array)) throw new DataError('BAD_BODY', 'message body must be bytes');
@@ -197,7 +201,8 @@ export function encodePayloadV2(p: PayloadV2): Uint8Array {
   }
   if (!Number.isSafeInteger(p.seq) || p.seq < 1) throw new DataError('BAD_INTEGER', 'sequence number must be a positive integer');
   // One array, the integers written in place (no u64be/u32be temporaries).
-  const out = new Uint8Array(paddedLength(PAYLOAD_V2_HEADER_BYTES + p.body.length));
+  const len = paddedLength(PAYLOAD_V2_HEADER_BYTES + p.body.length);
+  const out = scratch && scratch.length >= len ? scratch.subarray(0, len) : new Uint8Array(len);
   out[0] = PAYLOAD_V2_VERSION;
   out[1] = KIND[p.kind];
   out.set(p.id, 2);
@@ -205,6 +210,7 @@ export function encodePayloadV2(p: PayloadV2): Uint8Array {
   writeU64be(out, 26, p.seq);
   writeU32be(out, 34, p.body.length);
   out.set(p.body, PAYLOAD_V2_HEADER_BYTES);
+  for (let i = PAYLOAD_V2_HEADER_BYTES + p.body.length; i < len; i++) out[i] = 0;
   return out;
 }
 

@@ -345,6 +345,16 @@ describe('the v2 wire codec (written in place, no temporaries)', () => {
     expect(dec(bob.receive(alice, other).payload.body)).toBe('on the second session');
     expect(dec(bob.receive(alice, alice.send('second')).payload.body)).toBe('second');
   });
+  it('encodes a payload into a scratch array as into a new one, the padding written over what the scratch held', () => {
+    const scratch = new Uint8Array(4096).fill(0xaa);
+    const v = encodePayloadV2(p, scratch);
+    expect(v.buffer).toBe(scratch.buffer);
+    expect(Buffer.from(v)).toEqual(Buffer.from(encodePayloadV2(p)));
+    const small = new Uint8Array(100);
+    const w = encodePayloadV2(p, small);
+    expect(w.buffer).not.toBe(small.buffer);
+    expect(Buffer.from(w)).toEqual(Buffer.from(v));
+  });
   it('refuses what the old encoders refused, with the same codes', () => {
     const ok = { dhPk: randomBytes(32), pn: 0, n: 0 };
     expect(codeOf(() => encodeRatchetHeader({ ...ok, n: 2 ** 32 }))).toBe('BAD_INTEGER');
