@@ -1,15 +1,20 @@
 // Instruction counts of the v2-200 row's loops (scripts/bench/v2.mjs seal200Loops), for a
-// figure a shared machine's load does not move: run it under valgrind's callgrind twice, with
-// 0 and with N measured calls after the same warm-up, and divide the difference of the total
-// Ir by N (the start-up, the world's setup and the warm-up cancel out):
+// figure a shared machine's load does not move: run it under valgrind's callgrind with two
+// numbers of measured calls after the same warm-up, and divide the difference of the total Ir
+// by the difference of the calls (start-up, the world's setup and the warm-up cancel out):
 //
-//   valgrind --tool=callgrind --callgrind-out-file=/tmp/ours-0.out node scripts/bench/v2-ir.mjs ours 0
-//   valgrind --tool=callgrind --callgrind-out-file=/tmp/ours-N.out node scripts/bench/v2-ir.mjs ours 2000
-//   (the same for rawV2; then: callgrind_annotate /tmp/ours-N.out | head)
+//   for n in 1000 2000; do valgrind --tool=callgrind --callgrind-out-file=/tmp/ours-$n.out \
+//     node --single-threaded --interrupt-budget=8192 scripts/bench/v2-ir.mjs ours $n 2000; done
+//   (the same for rawV2; then callgrind_annotate /tmp/ours-2000.out for where the Ir sit)
 //
-// Loops: ours (seal + open in a session, the outer box included), rawV2 (the raw primitives
-// v2 calls; the judged baseline), raw (v1's raw primitives). Without valgrind it prints the
-// CPU time per call (process.cpuUsage) of the measured calls, a rougher figure.
+// --single-threaded makes V8 compile and collect on the main thread, at the same points in
+// every run; --interrupt-budget=8192 has it done tiering up within the warm-up. What V8's
+// compiler still counts, and a start-up primality test (detail::sprp, 6-24 M Ir from one run
+// to the next), are left out of the figures in docs/PERFORMANCE.md. Loops: ours (seal + open
+// in a session, the outer box included), rawV2 (the raw primitives v2 calls; the judged
+// baseline), raw (v1's raw primitives). Without valgrind it prints the CPU time per call
+// (process.cpuUsage) of the measured calls, a rougher figure; scripts/bench/v2-ab.mjs compares
+// builds in one process.
 import { seal200Loops } from './v2.mjs';
 
 const [name = 'ours', nArg = '2000', warmArg = '500'] = process.argv.slice(2);

@@ -42,7 +42,7 @@ describe('v2 envelope', () => {
     expect(codeOf(() => openEnvelopeV2(bob.id.boxSk, later.subarray(0, later.length - 1)))).toBe('TAMPERED');
   });
 
-  it('secretboxInto writes secretbox\'s bytes at its offset and leaves every other byte of the array as it was', () => {
+  it("secretboxInto writes secretbox's bytes at its offset and leaves every other byte of the array as it was", () => {
     for (const [len, offset] of [
       [0, 16],
       [1, 57],
