@@ -168,6 +168,18 @@ export function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   return s;
 }
 
+/**
+ * x25519(sk, pk) without caching sk's KeyObject: for a secret the caller does not own and uses
+ * once here (the ratchet's DH step with the state it was given, which it must not wipe), so no
+ * copy of the secret is left in the key cache. The same bytes and errors as x25519.
+ */
+export function x25519Uncached(sk: Uint8Array, pk: Uint8Array): Uint8Array {
+  if (!useNative) return x25519(sk, pk);
+  needLength(sk, KEY_BYTES, 'x25519 secret key');
+  needLength(pk, KEY_BYTES, 'x25519 public key');
+  return nativeDh(importPrivate('X25519', sk), nativePublic('X25519', pk));
+}
+
 export function x25519Reference(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   return nacl.scalarMult(sk, pk);
 }

@@ -21,7 +21,7 @@ import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
 import { innerPrefixLength, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES, writeInnerPrefix } from '../protocol/session-wire.js';
 import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hkdfSha256Blocks, hmacSha256 } from './kdf.js';
-import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
+import { type Random, wipe, x25519, x25519KeyPair, x25519Uncached } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 
 export interface RatchetLimits {
@@ -294,7 +294,9 @@ function dhRatchet(st: Step, dhPk: Uint8Array, random: Random): void {
   s.ns = 0;
   s.nr = 0;
   s.dhr = copy(dhPk);
-  const dh1 = x25519(s.dhsSk, s.dhr);
+  // dhsSk is the input's (shared, not to be wiped here): no KeyObject of it is cached, as none
+  // stayed cached when the step worked on a copy that it wiped.
+  const dh1 = x25519Uncached(s.dhsSk, s.dhr);
   const [rk1, ckr] = kdfRk(s.rk, dh1);
   const next = x25519KeyPair(random);
   const dh2 = x25519(next.secretKey, s.dhr);
