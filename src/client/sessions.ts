@@ -22,7 +22,7 @@ import { sealEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { type Random, wipe } from '../crypto/nacl.js';
 import type { BoxKeys, PrekeyLookup, PublicKeys, UsedPrekeys } from '../crypto/pqxdh.js';
 import { converge, DEFAULT_OPEN_LIMITS, type OpenLimits, openMessage, sealMessage, startSession } from '../crypto/session.js';
-import { capSkippedTotal, wipeSession } from '../crypto/ratchet.js';
+import { capSkippedTotal, wipeReplaced } from '../crypto/ratchet.js';
 import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore } from '../store/db.js';
 import type { StoredSession } from '../store/db-sessions.js';
@@ -128,7 +128,7 @@ export function sealManyFor(o: SealOptions, contact: Contact, ps: readonly Outgo
     let state = s.state;
     const envelopes = ps.map((p) => {
       const r = sealMessage(state, { kind: p.kind, id: p.id, time: p.time, seq: ++seq, body: p.body });
-      if (state !== s.state) wipeSession(state);
+      if (state !== s.state) wipeReplaced(state, r.state); // not what r.state shares with it
       state = r.state;
       return sealEnvelopeV2(contact.boxPk, r.inner, o.random);
     });

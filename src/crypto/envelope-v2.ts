@@ -6,9 +6,11 @@
  *   envelope = 0x02 || ephPk[32] || outerNonce[24] || crypto_box_easy(inner, outerNonce, recipient.boxPk, ephSk)
  */
 import { DataError } from '../errors.js';
-import { concatBytes } from '../protocol/encoding.js';
 import { ENVELOPE_V2_VERSION, isValidEnvelopeV2Length } from '../protocol/session-wire.js';
-import { boxBeforeOnce, ephemeralBoxBefore, NONCE_BYTES, type Random, secretbox, secretboxOpen, wipe } from './nacl.js';
+import { boxBeforeOnce, ephemeralBoxBefore, MAC_BYTES, NONCE_BYTES, type Random, secretboxInto, secretboxOpen, wipe } from './nacl.js';
+
+/** version, ephPk, outerNonce: the bytes before the box. */
+const HEADER_BYTES = 1 + 32 + NONCE_BYTES;
 
 const tampered = (): DataError =>
   new DataError('TAMPERED', 'message may be corrupted or tampered with', {
@@ -19,9 +21,13 @@ const tampered = (): DataError =>
 export function sealEnvelopeV2(recipientBoxPk: Uint8Array, inner: Uint8Array, random: Random): Uint8Array {
   const { publicKey: ephPk, k } = ephemeralBoxBefore(recipientBoxPk, random);
   const nonce = random(NONCE_BYTES);
-  const box = secretbox(inner, nonce, k);
+  // The box is written in place behind the header (no box array made and then copied).
+  const env = new Uint8Array(HEADER_BYTES + MAC_BYTES + inner.length);
+  secretboxInto(env, HEADER_BYTES, inner, nonce, k);
   wipe(k);
-  const env = concatBytes(Uint8Array.of(ENVELOPE_V2_VERSION), ephPk, nonce, box);
+  env[0] = ENVELOPE_V2_VERSION;
+  env.set(ephPk, 1);
+  env.set(nonce, 33);
   if (!isValidEnvelopeV2Length(env.length)) throw new DataError('BAD_LENGTH', 'inner message has a length no v2 envelope may have');
   return env;
 }

@@ -25,6 +25,7 @@ const nacl = createRequire(import.meta.url)('tweetnacl') as typeof naclType;
 
 type LowLevel = {
   crypto_core_hsalsa20(out: Uint8Array, inp: Uint8Array, k: Uint8Array, c: Uint8Array): number;
+  crypto_secretbox(c: Uint8Array, m: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
 };
 const lowlevel = (nacl as unknown as { lowlevel: LowLevel }).lowlevel;
 
@@ -167,6 +168,18 @@ export function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   return s;
 }
 
+/**
+ * x25519(sk, pk) without caching sk's KeyObject: for a secret the caller does not own and uses
+ * once here (the ratchet's DH step with the state it was given, which it must not wipe), so no
+ * copy of the secret is left in the key cache. The same bytes and errors as x25519.
+ */
+export function x25519Uncached(sk: Uint8Array, pk: Uint8Array): Uint8Array {
+  if (!useNative) return x25519(sk, pk);
+  needLength(sk, KEY_BYTES, 'x25519 secret key');
+  needLength(pk, KEY_BYTES, 'x25519 public key');
+  return nativeDh(importPrivate('X25519', sk), nativePublic('X25519', pk));
+}
+
 export function x25519Reference(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   return nacl.scalarMult(sk, pk);
 }
@@ -249,6 +262,28 @@ export function secretbox(msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): 
   needLength(nonce, NONCE_BYTES, 'secretbox nonce');
   needLength(key, KEY_BYTES, 'secretbox key');
   return nacl.secretbox(msg, nonce, key);
+}
+
+const SECRETBOX_ZERO_BYTES = 32; // crypto_secretbox's m starts with 32 zero bytes, its c with 16
+const saved16 = new Uint8Array(16);
+
+/**
+ * secretbox(msg, nonce, key) written into `out` at `offset` (msg.length + 16 bytes: the same
+ * bytes as secretbox returns), for a caller that lays the box out behind a header: tweetnacl's
+ * crypto_secretbox writes straight into `out`, so the box is not made and then copied. Nothing
+ * else of `out` changes (the 16 bytes before `offset`, which crypto_secretbox zeroes, are put
+ * back).
+ */
+export function secretboxInto(out: Uint8Array, offset: number, msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+  needLength(nonce, NONCE_BYTES, 'secretbox nonce');
+  needLength(key, KEY_BYTES, 'secretbox key');
+  if (!Number.isInteger(offset) || offset < 16 || out.length - offset < msg.length + MAC_BYTES) throw new DataError('BAD_LENGTH', 'secretbox output has no room');
+  const m = new Uint8Array(SECRETBOX_ZERO_BYTES + msg.length);
+  m.set(msg, SECRETBOX_ZERO_BYTES);
+  saved16.set(out.subarray(offset - 16, offset));
+  lowlevel.crypto_secretbox(out.subarray(offset - 16, offset + MAC_BYTES + msg.length), m, m.length, nonce, key);
+  out.set(saved16, offset - 16);
+  saved16.fill(0);
 }
 
 /** Returns null when the box does not authenticate. */

@@ -7,18 +7,25 @@
  *   key || nonce    = HKDF-SHA256(salt = 0^32, ikm = mk, info = D(messageKeys), 44)
  *   ciphertext      = ChaCha20-Poly1305(key, nonce, payload, ad = AD || inner prefix)
  *
- * Every function is pure over its inputs: encrypt and decrypt work on a deep copy and return
- * the new state, so a failed decryption changes nothing (the caller keeps the old state) and a
- * successful one is committed only when the caller stores what we return.
+ * Every function is pure over its inputs: encrypt and decrypt never write into the state they
+ * are given and return a new one, so a failed decryption changes nothing (the caller keeps the
+ * old state) and a successful one is committed only when the caller stores what we return.
+ * The new state is copy-on-write: it shares with its input every array the step did not
+ * replace (rk, dhsSk, the chain it did not advance, the key lists when unchanged), so a caller
+ * that wipes a state it replaced must use wipeReplaced(old, next), which spares what the
+ * successor still holds.
  */
 import { DataError } from '../errors.js';
 import { bytesEqual, concatBytes } from '../protocol/encoding.js';
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
-import { encodeInnerPrefix, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES } from '../protocol/session-wire.js';
+import { innerPrefixLength, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES, writeInnerPrefix } from '../protocol/session-wire.js';
 import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hkdfSha256Blocks, hmacSha256 } from './kdf.js';
-import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
+import { type Random, wipe, x25519, x25519KeyPair, x25519Uncached } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
+import { cloneSession, copy, OWN_CKR, OWN_CKS, OWN_DHS, OWN_RETIRED, OWN_RK, ownSkipped, replaceSecret, type Step, stepOf } from './ratchet-state.js';
+
+export { cloneSession, wipeReplaced } from './ratchet-state.js';
 
 export interface RatchetLimits {
   /** Most message keys one incoming header may make us skip (and store). */
@@ -72,49 +79,8 @@ const tampered = (): DataError =>
 const duplicate = (): DataError =>
   new DataError('DUPLICATE_MESSAGE', 'this message was already received (or its key has expired)', { hint: 'nothing to do: it was not shown twice' });
 
-const copy = (a: Uint8Array): Uint8Array => new Uint8Array(a);
-
 /**
- * A copy the ratchet may change: every secret (rk, dhs, the chain keys, each skipped key) and
- * every array it changes in place is copied. The public, never-changed fields (sessionId, the
- * four identity keys, retired ratchet keys, pendingInit) are shared with the input: nothing
- * writes into them (wipeSession does not touch them), and not copying them is a good part of
- * the per-message cost of a pull.
- */
-export function cloneSession(s: SessionState): SessionState {
-  // One object literal in one field order (not a spread): every state has the same shape.
-  const c: SessionState = {
-    role: s.role,
-    sessionId: s.sessionId,
-    initiatorSignPk: s.initiatorSignPk,
-    initiatorBoxPk: s.initiatorBoxPk,
-    responderSignPk: s.responderSignPk,
-    responderBoxPk: s.responderBoxPk,
-    created: s.created,
-    rk: copy(s.rk),
-    dhsSk: copy(s.dhsSk),
-    dhsPk: copy(s.dhsPk),
-    ns: s.ns,
-    nr: s.nr,
-    pn: s.pn,
-    retired: s.retired.slice(),
-    skipped: s.skipped.length === 0 ? [] : s.skipped.map((k) => ({ dhPk: k.dhPk, n: k.n, at: k.at, mk: copy(k.mk) })),
-  };
-  if (s.dhr) c.dhr = copy(s.dhr);
-  if (s.cks) c.cks = copy(s.cks);
-  if (s.ckr) c.ckr = copy(s.ckr);
-  if (s.pendingInit) c.pendingInit = s.pendingInit;
-  return c;
-}
-
-/** Overwrites every secret of a state the caller no longer keeps. */
-export function wipeSession(s: SessionState): void {
-  wipe(s.rk, s.dhsSk, s.cks, s.ckr);
-  for (const k of s.skipped) wipe(k.mk);
-}
-
-/**
- * The AD of a session, per its four identity-key arrays: cloneSession shares them (nothing
+ * The AD of a session, per its four identity-key arrays: every step shares them (nothing
  * writes into them), so every state of a conversation held in memory finds it here instead of
  * building it again for each message. Keyed by array identity, checked on all four. `scratch`
  * holds AD || room for a plain message's prefix, so AD || prefix (the AEAD's associated data)
@@ -155,38 +121,43 @@ export function localSignPk(s: SessionState): Uint8Array {
 /**
  * Encrypts one payload: returns the new state and the whole inner v2 (prefix || ciphertext).
  * Needs no randomness. NO_SENDING_CHAIN when a responder has not received yet (cannot happen
- * in hush: a responder state is made from a received message).
+ * in hush: a responder state is made from a received message). The new state shares every
+ * array but its sending chain key with `state` (see stepOf).
  */
 export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { state: SessionState; inner: Uint8Array } {
   if (!state.cks) throw new DataError('NO_SENDING_CHAIN', 'this session cannot send before it has received a message');
   if (state.ns >= MAX_COUNTER) throw new DataError('SESSION_EXHAUSTED', 'this session has sent 2^32 - 1 messages', { hint: 'start a new session' });
-  const s = cloneSession(state);
-  const [ck, mk] = kdfCk(s.cks!);
-  wipe(s.cks);
-  s.cks = ck;
-  const prefix = encodeInnerPrefix(localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
+  const { s } = stepOf(state);
+  const [ck, mk] = kdfCk(state.cks);
+  s.cks = ck; // the input's chain key stays the input's (the caller wipes it with wipeReplaced)
+  // inner = prefix || ciphertext in one array: the prefix written in place, the AEAD after it.
+  const prefixLen = innerPrefixLength(s.pendingInit);
+  const inner = new Uint8Array(prefixLen + payload.length + AEAD_TAG_BYTES);
+  writeInnerPrefix(inner, localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
   s.ns += 1;
   const { key, nonce } = messageKeys(mk);
-  // inner = prefix || ciphertext, the AEAD writing straight after the prefix.
-  const inner = new Uint8Array(prefix.length + payload.length + AEAD_TAG_BYTES);
-  inner.set(prefix);
-  aeadSealInto(inner, prefix.length, key, nonce, payload, aeadAd(s, prefix));
+  aeadSealInto(inner, prefixLen, key, nonce, payload, aeadAd(s, inner.subarray(0, prefixLen)));
   wipe(mk, key, nonce);
   return { state: s, inner };
 }
 
-function pruneSkipped(s: SessionState, now: number, limits: RatchetLimits): void {
-  if (s.skipped.length === 0) return; // the common case: nothing to expire, no new array
+function pruneSkipped(st: Step, now: number, limits: RatchetLimits): void {
+  const old = st.s.skipped;
+  if (old.length === 0) return; // the common case: nothing to expire, no new array
+  let expired = 0;
+  for (const k of old) if (k.at + limits.skippedMaxAgeMs < now) expired++;
+  if (expired === 0 && old.length <= limits.maxStoredSkipped) return; // nothing to drop: still shared
   const keep: SkippedKey[] = [];
-  for (const k of s.skipped) {
+  for (const k of ownSkipped(st)) {
     if (k.at + limits.skippedMaxAgeMs >= now) keep.push(k);
     else wipe(k.mk);
   }
   while (keep.length > limits.maxStoredSkipped) wipe(keep.shift()!.mk);
-  s.skipped = keep;
+  st.s.skipped = keep;
 }
 
-function skipUntil(s: SessionState, until: number, now: number, limits: RatchetLimits): void {
+function skipUntil(st: Step, until: number, now: number, limits: RatchetLimits): void {
+  const s = st.s;
   if (!s.ckr) return;
   if (until > s.nr && until - s.nr > limits.maxSkip) {
     throw new DataError('TOO_MANY_SKIPPED', `the message would skip ${until - s.nr} message keys, the limit is ${limits.maxSkip}`, {
@@ -194,16 +165,20 @@ function skipUntil(s: SessionState, until: number, now: number, limits: RatchetL
     });
   }
   while (s.nr < until) {
-    const [ck, mk] = kdfCk(s.ckr);
-    wipe(s.ckr);
-    s.ckr = ck;
-    s.skipped.push({ dhPk: copy(s.dhr!), n: s.nr, at: now, mk });
+    const [ck, mk] = kdfCk(s.ckr!);
+    replaceSecret(st, 'ckr', OWN_CKR, ck);
+    ownSkipped(st).push({ dhPk: copy(s.dhr!), n: s.nr, at: now, mk });
     s.nr += 1;
   }
 }
 
-function dhRatchet(s: SessionState, dhPk: Uint8Array, random: Random): void {
+function dhRatchet(st: Step, dhPk: Uint8Array, random: Random): void {
+  const s = st.s;
   if (s.dhr) {
+    if (!(st.own & OWN_RETIRED)) {
+      s.retired = s.retired.slice(); // public keys: the array is copied, not the keys
+      st.own |= OWN_RETIRED;
+    }
     s.retired.push(s.dhr);
     while (s.retired.length > MAX_RETIRED_CHAINS) s.retired.shift();
   }
@@ -211,16 +186,18 @@ function dhRatchet(s: SessionState, dhPk: Uint8Array, random: Random): void {
   s.ns = 0;
   s.nr = 0;
   s.dhr = copy(dhPk);
-  const dh1 = x25519(s.dhsSk, s.dhr);
+  // dhsSk is the input's (shared, not to be wiped here): no KeyObject of it is cached, as none
+  // stayed cached when the step worked on a copy that it wiped.
+  const dh1 = x25519Uncached(s.dhsSk, s.dhr);
   const [rk1, ckr] = kdfRk(s.rk, dh1);
   const next = x25519KeyPair(random);
   const dh2 = x25519(next.secretKey, s.dhr);
   const [rk2, cks] = kdfRk(rk1, dh2);
-  wipe(dh1, dh2, rk1, s.rk, s.dhsSk, s.ckr, s.cks);
-  s.rk = rk2;
-  s.ckr = ckr;
-  s.cks = cks;
-  s.dhsSk = next.secretKey;
+  wipe(dh1, dh2, rk1);
+  replaceSecret(st, 'rk', OWN_RK, rk2);
+  replaceSecret(st, 'ckr', OWN_CKR, ckr);
+  replaceSecret(st, 'cks', OWN_CKS, cks);
+  replaceSecret(st, 'dhsSk', OWN_DHS, next.secretKey);
   s.dhsPk = next.publicKey;
 }
 
@@ -228,7 +205,8 @@ function dhRatchet(s: SessionState, dhPk: Uint8Array, random: Random): void {
  * Decrypts one parsed inner v2 with `state`. Returns the new state and the plaintext payload;
  * throws TAMPERED (authentication failed), DUPLICATE_MESSAGE (already decrypted, or its key
  * expired) or TOO_MANY_SKIPPED, and then the input state is untouched. Random: a new ratchet
- * key (32) when the header starts a new chain.
+ * key (32) when the header starts a new chain. The new state shares with `state` every array
+ * the step did not replace (see stepOf).
  */
 export function ratchetDecrypt(
   state: SessionState,
@@ -237,30 +215,26 @@ export function ratchetDecrypt(
   random: Random,
   limits: RatchetLimits = DEFAULT_RATCHET_LIMITS,
 ): { state: SessionState; plaintext: Uint8Array } {
-  const s = cloneSession(state);
+  const st = stepOf(state);
+  const s = st.s;
   const h = inner.header;
-  const open = (mk: Uint8Array): Uint8Array => {
-    const { key, nonce } = messageKeys(mk);
-    const pt = aeadOpen(key, nonce, inner.ciphertext, aeadAd(s, inner.prefix));
-    wipe(key, nonce, mk);
-    if (!pt) throw tampered();
-    return pt;
-  };
-  pruneSkipped(s, now, limits);
+  pruneSkipped(st, now, limits);
   const i = s.skipped.length === 0 ? -1 : s.skipped.findIndex((k) => k.n === h.n && bytesEqual(k.dhPk, h.dhPk));
   let plaintext: Uint8Array;
   if (i >= 0) {
-    plaintext = open(copy(s.skipped[i]!.mk));
-    wipe(s.skipped[i]!.mk);
-    s.skipped.splice(i, 1);
+    // A skipped key: opened with a copy, then removed from (and wiped in) the step's own list.
+    plaintext = openWith(s, inner, copy(s.skipped[i]!.mk));
+    const own = ownSkipped(st);
+    wipe(own[i]!.mk);
+    own.splice(i, 1);
   } else {
     if (s.dhr && bytesEqual(h.dhPk, s.dhr)) {
       if (h.n < s.nr) throw duplicate();
     } else {
       if (s.retired.some((r) => bytesEqual(r, h.dhPk))) throw duplicate();
-      skipUntil(s, h.pn, now, limits);
+      skipUntil(st, h.pn, now, limits);
       try {
-        dhRatchet(s, h.dhPk, random);
+        dhRatchet(st, h.dhPk, random);
       } catch (e) {
         if (e instanceof DataError && e.code === 'LOW_ORDER_KEY') throw tampered();
         throw e;
@@ -269,17 +243,25 @@ export function ratchetDecrypt(
     // The initiator has no receiving chain before the first reply: a header naming Bob's SPK
     // (its initial dhr) cannot be genuine.
     if (!s.ckr) throw tampered();
-    skipUntil(s, h.n, now, limits);
+    skipUntil(st, h.n, now, limits);
     const [ck, mk] = kdfCk(s.ckr);
-    wipe(s.ckr);
-    s.ckr = ck;
+    replaceSecret(st, 'ckr', OWN_CKR, ck);
     s.nr += 1;
-    plaintext = open(mk);
-    pruneSkipped(s, now, limits);
+    plaintext = openWith(s, inner, mk);
+    pruneSkipped(st, now, limits);
   }
   // A reply decrypted: the responder has the session, stop repeating the PQXDH header.
   if (s.role === 'initiator') delete s.pendingInit;
   return { state: s, plaintext };
+}
+
+/** Opens inner's ciphertext with message key `mk` (wiped here, as are the AEAD key and nonce); TAMPERED when it does not authenticate. */
+function openWith(s: SessionState, inner: InnerV2, mk: Uint8Array): Uint8Array {
+  const { key, nonce } = messageKeys(mk);
+  const pt = aeadOpen(key, nonce, inner.ciphertext, aeadAd(s, inner.prefix));
+  wipe(key, nonce, mk);
+  if (!pt) throw tampered();
+  return pt;
 }
 
 /**

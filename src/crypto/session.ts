@@ -11,7 +11,7 @@ import { bytesEqual } from '../protocol/encoding.js';
 import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
 import type { SessionState } from '../protocol/session-state.js';
 import { encodePayloadV2, parseInnerV2, parsePayloadV2, type PayloadV2 } from '../protocol/session-wire.js';
-import { kdfRk, DEFAULT_RATCHET_LIMITS, ratchetDecrypt, ratchetEncrypt, type RatchetLimits, wipeSession } from './ratchet.js';
+import { kdfRk, DEFAULT_RATCHET_LIMITS, ratchetDecrypt, ratchetEncrypt, type RatchetLimits, wipeReplaced } from './ratchet.js';
 import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { type BoxKeys, DEFAULT_SPK_GRACE_MS, type PrekeyLookup, pqxdhInitiate, pqxdhRespond, type PublicKeys, sessionAd, sessionIdOf, type UsedPrekeys } from './pqxdh.js';
 
@@ -53,9 +53,16 @@ export function startSession(me: BoxKeys, peer: PublicKeys, bundle: PrekeyBundle
   };
 }
 
+/**
+ * Where sealMessage encodes the payload it seals, when it fits (a body up to ~4 KiB): no array
+ * per message. Zeroed after each seal (the finally below), so it holds no plaintext between
+ * calls; nothing else runs while a seal reads it (all of it is synchronous).
+ */
+const payloadScratch = new Uint8Array(4096);
+
 /** Seals one payload in `state`: the new state and the inner v2 bytes (to be boxed by the outer layer). */
 export function sealMessage(state: SessionState, payload: PayloadV2): { state: SessionState; inner: Uint8Array } {
-  const p = encodePayloadV2(payload);
+  const p = encodePayloadV2(payload, payloadScratch);
   try {
     return ratchetEncrypt(state, p);
   } finally {
@@ -72,7 +79,7 @@ export interface OpenedMessage {
   used?: UsedPrekeys;
 }
 
-/** The sender named inside an inner v2 (unauthenticated until it opens): to find the contact. */
+/** The sender named inside an inner v2 (unauthenticated until it opens; a view of `inner`, copy it to keep it): to find the contact. */
 export function innerSender(inner: Uint8Array): Uint8Array {
   return parseInnerV2(inner).senderSignPk;
 }
@@ -133,10 +140,12 @@ export function openMessage(
       retired: [],
       skipped: [],
     };
+    let r: { state: SessionState; plaintext: Uint8Array } | undefined;
     try {
-      return finish(ratchetDecrypt(fresh, inner, now, random, limits), -1, x.used);
+      r = ratchetDecrypt(fresh, inner, now, random, limits);
+      return finish(r, -1, x.used);
     } finally {
-      wipeSession(fresh);
+      wipeReplaced(fresh, r?.state); // the new state shares the arrays it did not replace
     }
   }
   let first: unknown;

@@ -75,19 +75,32 @@ export function isAllZero(a: Uint8Array): boolean {
   return d === 0;
 }
 
-/** Big-endian unsigned integer writers/readers for the binary layouts of PROTOCOL.md. */
+/**
+ * Big-endian unsigned integer writers/readers for the binary layouts of PROTOCOL.md, written
+ * byte by byte: a DataView per call (a C++ builtin, and `.buffer` moves a small array's bytes
+ * off the heap) cost more than the integer. An offset out of the array is a RangeError, as a
+ * DataView's was.
+ */
+function inBounds(b: Uint8Array, off: number, n: number): void {
+  if (!Number.isInteger(off) || off < 0 || off + n > b.length) throw new RangeError(`offset ${off} is outside the bounds of the array`);
+}
+
 /** Writes n as 4 big-endian bytes at `off` of `out` (no temporary array). */
 export function writeU32be(out: Uint8Array, off: number, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new DataError('BAD_INTEGER', 'integer out of range');
-  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(off, n);
+  inBounds(out, off, 4);
+  out[off] = n >>> 24;
+  out[off + 1] = n >>> 16;
+  out[off + 2] = n >>> 8;
+  out[off + 3] = n;
 }
 
 /** Writes n (a safe integer) as 8 big-endian bytes at `off` of `out` (no temporary array). */
 export function writeU64be(out: Uint8Array, off: number, n: number): void {
   if (!Number.isSafeInteger(n) || n < 0) throw new DataError('BAD_INTEGER', 'integer out of range');
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  dv.setUint32(off, Math.floor(n / 2 ** 32));
-  dv.setUint32(off + 4, n >>> 0);
+  inBounds(out, off, 8);
+  writeU32be(out, off, Math.floor(n / 2 ** 32));
+  writeU32be(out, off + 4, n >>> 0);
 }
 
 export function u32be(n: number): Uint8Array {
@@ -103,13 +116,13 @@ export function u64be(n: number): Uint8Array {
 }
 
 export function readU32be(b: Uint8Array, off: number): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(off);
+  inBounds(b, off, 4);
+  return b[off]! * 2 ** 24 + ((b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!);
 }
 
 export function readU64be(b: Uint8Array, off: number): number {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const hi = dv.getUint32(off);
-  const lo = dv.getUint32(off + 4);
+  const hi = readU32be(b, off);
+  const lo = readU32be(b, off + 4);
   if (hi >= 2 ** 21) throw new DataError('BAD_INTEGER', 'integer out of range');
   return hi * 2 ** 32 + lo;
 }

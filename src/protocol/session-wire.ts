@@ -48,6 +48,7 @@ export interface RatchetHeader {
   n: number;
 }
 
+/** A parsed inner v2. Every array is a view of the input (no copies): read it within the call that parsed it, copy what is kept. */
 export interface InnerV2 {
   senderSignPk: Uint8Array;
   type: MessageType;
@@ -118,21 +119,35 @@ export function parseRatchetHeader(b: Uint8Array): RatchetHeader {
   return { dhPk: b.slice(1, 33), pn: readU32be(b, 33), n: readU32be(b, 37) };
 }
 
+/** Bytes of the prefix of an inner v2: 75 for a plain message, 1209 with an init header. */
+export function innerPrefixLength(initBytes?: Uint8Array): number {
+  return 34 + (initBytes ? INIT_HEADER_BYTES : 0) + RATCHET_HEADER_BYTES;
+}
+
 /**
  * The prefix of an inner v2 (the associated data part of it), written into one array:
  * 0x02 || senderSignPk || type || (initBytes) || header.
  */
 export function encodeInnerPrefix(senderSignPk: Uint8Array, header: RatchetHeader, initBytes?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(innerPrefixLength(initBytes));
+  writeInnerPrefix(out, senderSignPk, header, initBytes);
+  return out;
+}
+
+/**
+ * encodeInnerPrefix written at the start of `out` (which has room for innerPrefixLength bytes
+ * and more): for a sealer that writes prefix || ciphertext into one array.
+ */
+export function writeInnerPrefix(out: Uint8Array, senderSignPk: Uint8Array, header: RatchetHeader, initBytes?: Uint8Array): void {
   need(senderSignPk, 32, 'sender signing key');
   if (initBytes) need(initBytes, INIT_HEADER_BYTES, 'init header');
   const initLen = initBytes ? INIT_HEADER_BYTES : 0;
-  const out = new Uint8Array(34 + initLen + RATCHET_HEADER_BYTES);
+  if (out.length < 34 + initLen + RATCHET_HEADER_BYTES) throw new DataError('BAD_LENGTH', 'no room for the inner prefix');
   out[0] = INNER_V2_VERSION;
   out.set(senderSignPk, 1);
   out[33] = initBytes ? MESSAGE_TYPE.prekey : MESSAGE_TYPE.message;
   if (initBytes) out.set(initBytes, 34);
   writeRatchetHeader(out, 34 + initLen, header);
-  return out;
 }
 
 /**
@@ -145,7 +160,7 @@ export function parseInnerV2(b: Uint8Array): InnerV2 {
     throw new DataError('UNSUPPORTED_VERSION', `message version ${b[0]} is not supported`, { hint: 'the sender may use a newer hush; upgrade hush' });
   }
   if (b.length < 34) throw tampered();
-  const senderSignPk = b.slice(1, 33);
+  const senderSignPk = b.subarray(1, 33);
   const t = b[33];
   let o = 34;
   let init: InitHeader | undefined;
@@ -159,9 +174,11 @@ export function parseInnerV2(b: Uint8Array): InnerV2 {
     throw tampered();
   }
   if (b.length < o + RATCHET_HEADER_BYTES + AEAD_TAG_BYTES + PAYLOAD_V2_HEADER_BYTES) throw tampered();
-  const header = parseRatchetHeader(b.subarray(o, o + RATCHET_HEADER_BYTES));
+  if (b[o] !== RATCHET_HEADER_VERSION) throw tampered();
+  const header: RatchetHeader = { dhPk: b.subarray(o + 1, o + 33), pn: readU32be(b, o + 33), n: readU32be(b, o + 37) };
   o += RATCHET_HEADER_BYTES;
-  // prefix and ciphertext are views (no copies): the opener only reads them, within the call.
+  // Views, no copies: the opener only reads them within the call (the ratchet copies the
+  // ratchet key it keeps).
   const out: InnerV2 = { senderSignPk, type: t === MESSAGE_TYPE.prekey ? 'prekey' : 'message', header, prefix: b.subarray(0, o), ciphertext: b.subarray(o) };
   if (init) {
     out.init = init;
@@ -170,8 +187,12 @@ export function parseInnerV2(b: Uint8Array): InnerV2 {
   return out;
 }
 
-/** The padded v2 payload. Throws MESSAGE_TOO_LARGE, BAD_KIND, BAD_ID, BAD_INTEGER. */
-export function encodePayloadV2(p: PayloadV2): Uint8Array {
+/**
+ * The padded v2 payload. Throws MESSAGE_TOO_LARGE, BAD_KIND, BAD_ID, BAD_INTEGER. With
+ * `scratch`, a payload that fits is written at its start and returned as a view of it (every
+ * byte written, the padding too), for a caller that uses it at once and zeroes it after.
+ */
+export function encodePayloadV2(p: PayloadV2, scratch?: Uint8Array): Uint8Array {
   if (!Object.hasOwn(KIND, p.kind)) throw new DataError('BAD_KIND', `unknown message kind ${String(p.kind)}`);
   if (!(p.id instanceof Uint8Array) || p.id.length !== MSG_ID_BYTES) throw new DataError('BAD_ID', `message id must be ${MSG_ID_BYTES} bytes`);
   if (!(p.body instanceof Uint8Array)) throw new DataError('BAD_BODY', 'message body must be bytes');
@@ -180,7 +201,8 @@ export function encodePayloadV2(p: PayloadV2): Uint8Array {
   }
   if (!Number.isSafeInteger(p.seq) || p.seq < 1) throw new DataError('BAD_INTEGER', 'sequence number must be a positive integer');
   // One array, the integers written in place (no u64be/u32be temporaries).
-  const out = new Uint8Array(paddedLength(PAYLOAD_V2_HEADER_BYTES + p.body.length));
+  const len = paddedLength(PAYLOAD_V2_HEADER_BYTES + p.body.length);
+  const out = scratch && scratch.length >= len ? scratch.subarray(0, len) : new Uint8Array(len);
   out[0] = PAYLOAD_V2_VERSION;
   out[1] = KIND[p.kind];
   out.set(p.id, 2);
@@ -188,6 +210,7 @@ export function encodePayloadV2(p: PayloadV2): Uint8Array {
   writeU64be(out, 26, p.seq);
   writeU32be(out, 34, p.body.length);
   out.set(p.body, PAYLOAD_V2_HEADER_BYTES);
+  for (let i = PAYLOAD_V2_HEADER_BYTES + p.body.length; i < len; i++) out[i] = 0;
   return out;
 }
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fingerprint, normaliseFingerprint, safetyNumber } from '../../src/crypto/fingerprint.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
-import { fromB64, fromHex, lp, readU64be, toB64, u32be, u64be } from '../../src/protocol/encoding.js';
+import { fromB64, fromHex, lp, readU32be, readU64be, toB64, u32be, u64be, writeU32be, writeU64be } from '../../src/protocol/encoding.js';
 import { b64 } from '../../src/protocol/validate.js';
 import { codeOfSync } from './helpers.js';
 
@@ -53,6 +53,29 @@ describe('integers and hex', () => {
     for (const n of [0, 1, 2 ** 32, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]) expect(readU64be(u64be(n), 0)).toBe(n);
     expect(codeOfSync(() => u64be(2 ** 53))).toBe('BAD_INTEGER');
     expect(codeOfSync(() => readU64be(Uint8Array.of(0, 0x20, 0, 0, 0, 0, 0, 0), 0))).toBe('BAD_INTEGER');
+  });
+  it('the byte-by-byte writers and readers agree with a DataView at every offset, and refuse offsets outside the array', () => {
+    const values = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+    for (let i = 1; i <= 200; i++) values.push((i * 2654435761) % 2 ** 32);
+    for (const [k, n] of values.entries()) {
+      const off = k % 5;
+      const hi = (n * 7919) % 2 ** 21;
+      const b = new Uint8Array(off + 12);
+      const dv = new DataView(b.buffer);
+      writeU32be(b, off, n);
+      expect(dv.getUint32(off)).toBe(n);
+      expect(readU32be(b, off)).toBe(n);
+      writeU64be(b, off + 4, hi * 2 ** 32 + n);
+      expect([dv.getUint32(off + 4), dv.getUint32(off + 8)]).toEqual([hi, n]);
+      expect(readU64be(b, off + 4)).toBe(hi * 2 ** 32 + n);
+    }
+    const b = new Uint8Array(8);
+    for (const off of [-1, 5, 1.5]) {
+      expect(() => writeU32be(b, off, 1)).toThrow(RangeError);
+      expect(() => readU32be(b, off)).toThrow(RangeError);
+    }
+    expect(() => writeU64be(b, 1, 1)).toThrow(RangeError);
+    expect(() => readU64be(b, 1)).toThrow(RangeError);
   });
   it('hex is lowercase and even-length only', () => {
     expect(fromHex('00ff')).toEqual(Uint8Array.of(0, 255));

@@ -24,6 +24,7 @@ import {
   x25519Base,
   x25519KeyPair,
   x25519Reference,
+  x25519Uncached,
 } from '../../src/crypto/nacl.js';
 import { isAllZero } from '../../src/protocol/encoding.js';
 import { codeOfSync, hex, unhex, vectors } from './helpers.js';
@@ -52,6 +53,16 @@ describe('X25519: node:crypto vs tweetnacl', () => {
       const pk = i % 2 ? randomBytes(32) : x25519Base(randomBytes(32));
       expect(hex(x25519(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
     }
+  });
+
+  it('x25519Uncached gives x25519 bytes and errors', () => {
+    for (let i = 0; i < 16; i++) {
+      const sk = randomBytes(32);
+      const pk = i % 2 ? randomBytes(32) : x25519Base(randomBytes(32));
+      expect(hex(x25519Uncached(sk, pk))).toBe(hex(x25519Reference(sk, pk)));
+    }
+    expect(codeOfSync(() => x25519Uncached(randomBytes(32), new Uint8Array(32)))).toBe('LOW_ORDER_KEY');
+    expect(codeOfSync(() => x25519Uncached(randomBytes(31), randomBytes(32)))).toBe('BAD_KEY');
   });
 
   it('non-canonical u (>= p) and bit 255 set agree (both reduce mod p and ignore the top bit)', () => {

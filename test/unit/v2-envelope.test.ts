@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openEnvelopeV2, sealEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
-import { randomBytes } from '../../src/crypto/nacl.js';
+import { randomBytes, secretbox, secretboxInto } from '../../src/crypto/nacl.js';
 import { startSession } from '../../src/crypto/session.js';
 import { isValidEnvelopeV2Length, MAX_ENVELOPE_V2_BYTES, MIN_ENVELOPE_V2_BYTES } from '../../src/protocol/session-wire.js';
 import { codeOf, Party, T0, withPrekeys } from './v2-helpers.js';
@@ -42,6 +42,26 @@ describe('v2 envelope', () => {
     expect(codeOf(() => openEnvelopeV2(bob.id.boxSk, later.subarray(0, later.length - 1)))).toBe('TAMPERED');
   });
 
+  it("secretboxInto writes secretbox's bytes at its offset and leaves every other byte of the array as it was", () => {
+    for (const [len, offset] of [
+      [0, 16],
+      [1, 57],
+      [347, 57],
+      [1000, 20],
+    ] as const) {
+      const msg = randomBytes(len);
+      const nonce = randomBytes(24);
+      const key = randomBytes(32);
+      const out = randomBytes(offset + 16 + len + 7);
+      const before = new Uint8Array(out);
+      secretboxInto(out, offset, msg, nonce, key);
+      expect(Buffer.from(out.subarray(offset, offset + 16 + len))).toEqual(Buffer.from(secretbox(msg, nonce, key)));
+      expect(Buffer.from(out.subarray(0, offset))).toEqual(Buffer.from(before.subarray(0, offset)));
+      expect(Buffer.from(out.subarray(offset + 16 + len))).toEqual(Buffer.from(before.subarray(offset + 16 + len)));
+    }
+    expect(codeOf(() => secretboxInto(new Uint8Array(64), 15, new Uint8Array(1), randomBytes(24), randomBytes(32)))).toBe('BAD_LENGTH');
+    expect(codeOf(() => secretboxInto(new Uint8Array(64), 40, new Uint8Array(9), randomBytes(24), randomBytes(32)))).toBe('BAD_LENGTH');
+  });
   it('length rule: only plain or prekey messages with a canonical padded payload', () => {
     expect(MIN_ENVELOPE_V2_BYTES).toBe(420);
     expect(isValidEnvelopeV2Length(420)).toBe(true);

@@ -10,8 +10,8 @@ import * as nodeCrypto from 'node:crypto';
 import { hkdfSha256, hmacSha256 } from '../../src/crypto/kdf.js';
 import { PQXDH_F } from '../../src/crypto/pqxdh.js';
 import { DOMAIN, domainBytes } from '../../src/protocol/domains.js';
-import { concatBytes, u32be, u64be } from '../../src/protocol/encoding.js';
-import { capSkippedTotal, kdfRk, ratchetEncrypt } from '../../src/crypto/ratchet.js';
+import { concatBytes, isAllZero, u32be, u64be } from '../../src/protocol/encoding.js';
+import { capSkippedTotal, kdfRk, ratchetEncrypt, wipeReplaced } from '../../src/crypto/ratchet.js';
 import { converge, openMessage, sealMessage, startSession } from '../../src/crypto/session.js';
 import { encodeSessionState, parseSessionState, type SessionState } from '../../src/protocol/session-state.js';
 import { encodeInnerPrefix, encodePayloadV2, encodeRatchetHeader, parseInnerV2, parsePayloadV2, parseRatchetHeader } from '../../src/protocol/session-wire.js';
@@ -345,6 +345,16 @@ describe('the v2 wire codec (written in place, no temporaries)', () => {
     expect(dec(bob.receive(alice, other).payload.body)).toBe('on the second session');
     expect(dec(bob.receive(alice, alice.send('second')).payload.body)).toBe('second');
   });
+  it('encodes a payload into a scratch array as into a new one, the padding written over what the scratch held', () => {
+    const scratch = new Uint8Array(4096).fill(0xaa);
+    const v = encodePayloadV2(p, scratch);
+    expect(v.buffer).toBe(scratch.buffer);
+    expect(Buffer.from(v)).toEqual(Buffer.from(encodePayloadV2(p)));
+    const small = new Uint8Array(100);
+    const w = encodePayloadV2(p, small);
+    expect(w.buffer).not.toBe(small.buffer);
+    expect(Buffer.from(w)).toEqual(Buffer.from(v));
+  });
   it('refuses what the old encoders refused, with the same codes', () => {
     const ok = { dhPk: randomBytes(32), pn: 0, n: 0 };
     expect(codeOf(() => encodeRatchetHeader({ ...ok, n: 2 ** 32 }))).toBe('BAD_INTEGER');
@@ -389,5 +399,116 @@ describe('the KDF primitives', () => {
       expect(Buffer.from(hmacSha256(salt, ikm))).toEqual(nodeCrypto.createHmac('sha256', salt).update(ikm).digest());
     }
     expect(codeOf(() => hkdfSha256(randomBytes(32), randomBytes(32), randomBytes(8), 255 * 32 + 1))).toBe('BAD_KEY');
+  });
+});
+
+describe('copy-on-write states (a ratchet step shares what it did not change; wipeReplaced)', () => {
+  const hex = (s: SessionState) => Buffer.from(encodeSessionState(s)).toString('hex');
+  const secrets = (s: SessionState) => [s.rk, s.dhsSk, s.cks, s.ckr, ...s.skipped.map((k) => k.mk)].filter((a): a is Uint8Array => a !== undefined);
+  /** Every secret array of each replaced state that `kept` does not hold is zero; none of kept's is. */
+  const checkWiped = (replaced: SessionState[], kept: SessionState) => {
+    const live = secrets(kept);
+    for (const a of live) expect(isAllZero(a)).toBe(false);
+    let wiped = 0;
+    for (const old of replaced) {
+      for (const a of secrets(old)) {
+        if (live.includes(a)) continue;
+        expect(isAllZero(a)).toBe(true);
+        wiped++;
+      }
+    }
+    return wiped;
+  };
+  /** A deterministic random stream, so a reference run draws the same ratchet keys. */
+  const seeded = (seed: string) => {
+    let i = 0;
+    return (n: number) => new Uint8Array(nodeCrypto.createHash('sha512').update(`${seed}/${i++}`).digest().subarray(0, n));
+  };
+
+  it('a seal chain wiped as sealManyFor wipes it: the kept and the loaded state keep every secret, each replaced chain key is zero', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    const loaded = alice.sessions[0]!;
+    const loadedHex = hex(loaded);
+    let ref = parseSessionState(encodeSessionState(loaded)); // the same seals, nothing wiped
+    let state = loaded;
+    const replaced: SessionState[] = [];
+    const inners: Uint8Array[] = [];
+    for (let i = 0; i < 5; i++) {
+      const p = { kind: 'msg' as const, id: new Uint8Array(16).fill(i), time: T0, seq: 10 + i, body: new TextEncoder().encode(`m${i}`) };
+      const r = sealMessage(state, p);
+      const rr = sealMessage(ref, p);
+      expect(Buffer.from(r.inner).equals(Buffer.from(rr.inner))).toBe(true);
+      ref = rr.state;
+      if (state !== loaded) {
+        wipeReplaced(state, r.state);
+        replaced.push(state);
+      }
+      state = r.state;
+      inners.push(r.inner);
+    }
+    expect(state.rk).toBe(loaded.rk); // shared, not copied
+    expect(hex(state)).toBe(hex(ref));
+    expect(hex(loaded)).toBe(loadedHex);
+    expect(checkWiped(replaced, state)).toBe(4); // the four replaced sending chain keys
+    for (const m of inners) bob.receive(alice, m);
+    alice.sessions[0] = state;
+    expect(dec(bob.receive(alice, alice.send('after')).payload.body)).toBe('after');
+    expect(dec(alice.receive(bob, bob.send('reply')).payload.body)).toBe('reply');
+  });
+
+  it('an open chain across DH ratchets and skipped keys, wiped step by step: the same state as without wipes, and a failed open changes nothing', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice, alice.send('hello'));
+    alice.receive(bob, bob.send('hi'));
+    const loaded = bob.sessions[0]!;
+    const loadedHex = hex(loaded);
+    const rnd = seeded('bob');
+    const rndRef = seeded('bob');
+    let state = loaded;
+    let ref = parseSessionState(encodeSessionState(loaded));
+    const replaced: SessionState[] = [];
+    const open = (inner: Uint8Array) => {
+      const r = openMessage(bob.id, alice.pub, inner, [state], bob.prekeys, T0, rnd);
+      const rr = openMessage(bob.id, alice.pub, inner, [ref], bob.prekeys, T0, rndRef);
+      expect(dec(r.payload.body)).toBe(dec(rr.payload.body));
+      ref = rr.state;
+      if (state !== loaded) {
+        wipeReplaced(state, r.state);
+        replaced.push(state);
+      }
+      state = r.state;
+      return dec(r.payload.body);
+    };
+    const seal = (text: string) => {
+      const p = { kind: 'msg' as const, id: randomBytes(16), time: T0, seq: 100, body: new TextEncoder().encode(text) };
+      const r = sealMessage(state, p);
+      ref = sealMessage(ref, p).state;
+      if (state !== loaded) {
+        wipeReplaced(state, r.state);
+        replaced.push(state);
+      }
+      state = r.state;
+      return r.inner;
+    };
+    const [a1, a2, a3] = [alice.send('a1'), alice.send('a2'), alice.send('a3')];
+    expect([open(a1), open(a3)]).toEqual(['a1', 'a3']); // a new chain (DH step), then a2's key skipped
+    expect(state.skipped).toHaveLength(1);
+    expect(open(a2)).toBe('a2');
+    alice.receive(bob, seal('b1'));
+    const [a4, a5, a6] = [alice.send('a4'), alice.send('a5'), alice.send('a6')];
+    // A forged message that would start a new chain and skip a key: refused, nothing changed.
+    const before = [hex(state), hex(loaded)];
+    const forged = new Uint8Array(a5);
+    forged[forged.length - 1]! ^= 1;
+    expect(codeOf(() => openMessage(bob.id, alice.pub, forged, [state], bob.prekeys, T0, randomBytes))).toBe('TAMPERED');
+    expect([hex(state), hex(loaded)]).toEqual(before);
+    expect([open(a5), open(a4), open(a6)]).toEqual(['a5', 'a4', 'a6']);
+    expect(hex(state)).toBe(hex(ref));
+    expect(hex(loaded)).toBe(loadedHex);
+    expect(checkWiped(replaced, state)).toBeGreaterThan(replaced.length);
+    bob.sessions[0] = state;
+    expect(dec(alice.receive(bob, bob.send('still in step')).payload.body)).toBe('still in step');
   });
 });
