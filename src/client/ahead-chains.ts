@@ -2,17 +2,16 @@
  * The pull thread's copies of the receiving chains (src/client/ahead-ratchet.ts says what they
  * are for and the rule by which the main thread takes an answer). This module runs in the
  * thread (src/client/outer-open-worker.ts), so it loads only what the thread needs: the chain
- * and message-key derivations are written here over src/crypto/kdf.ts with the labels of
- * docs/PROTOCOL.md §9.4, the same as src/crypto/ratchet.ts's kdfRk, kdfCk and messageKeys,
- * because importing those would load ML-KEM into the thread (via the PQXDH module) and
- * delay its start, which makes the main thread open more pages itself. The unit tests check
+ * and message-key derivations come from src/crypto/ratchet-kdf.ts, which src/crypto/ratchet.ts
+ * uses too, not from ratchet.ts itself, whose PQXDH import would load ML-KEM into the thread
+ * and delay its start (the main thread then opens more pages itself). The unit tests check
  * every answer against ratchetDecrypt's.
  */
-import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { bytesEqual } from '../protocol/encoding.js';
 import { type InnerV2, parseInnerV2 } from '../protocol/session-wire.js';
-import { aeadOpen, hkdfSha256, hkdfSha256Blocks, hmacSha256 } from '../crypto/kdf.js';
-import { wipe, x25519 } from '../crypto/nacl.js';
+import { aeadOpen } from '../crypto/kdf.js';
+import { kdfCk, kdfRk, messageKeys } from '../crypto/ratchet-kdf.js';
+import { wipe, x25519Uncached } from '../crypto/nacl.js';
 
 /**
  * Chain steps the thread takes to reach one message at most, beyond the envelopes it did not
@@ -21,32 +20,6 @@ import { wipe, x25519 } from '../crypto/nacl.js';
  * costs the thread one such walk per chain per pull, not one per envelope.
  */
 const MAX_AHEAD_STEPS = 1000;
-
-const ONE = Uint8Array.of(1);
-const TWO = Uint8Array.of(2);
-const ZERO32 = new Uint8Array(32);
-const RATCHET_ROOT_INFO = domainBytes(DOMAIN.ratchetRoot);
-const MESSAGE_KEYS_INFO = domainBytes(DOMAIN.messageKeys);
-
-/** KDF_RK's chain key half: HKDF-SHA256(salt = rk, ikm = dh, info = D(ratchetRoot), 64)[32..64]. */
-function kdfRkChain(rk: Uint8Array, dh: Uint8Array): Uint8Array {
-  const out = hkdfSha256(dh, rk, RATCHET_ROOT_INFO, 64);
-  const ck = out.slice(32);
-  wipe(out);
-  return ck;
-}
-
-/** KDF_CK: ck' = HMAC-SHA256(ck, 0x02), mk = HMAC-SHA256(ck, 0x01). */
-function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
-  return [hmacSha256(ck, TWO), hmacSha256(ck, ONE)];
-}
-
-/** key || nonce = HKDF-SHA256(salt = 0^32, ikm = mk, info = D(messageKeys), 44). */
-function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  const [t1, t2] = hkdfSha256Blocks(mk, ZERO32, MESSAGE_KEYS_INFO, 2) as [Uint8Array, Uint8Array];
-  t2.fill(0, 12);
-  return { key: t1, nonce: t2.subarray(0, 12) };
-}
 
 /** One stored session as the thread starts from it (secrets: the thread wipes them at close). */
 export interface ChainAnchor {
@@ -131,8 +104,10 @@ export class AheadChains {
     } else {
       if (c.stepped) return undefined; // a second new chain needs the key pair the main thread drew
       try {
-        const dh = x25519(c.dhsSk, h.dhPk);
-        ck = kdfRkChain(c.rk, dh);
+        const dh = x25519Uncached(c.dhsSk, h.dhPk); // no copy of dhsSk left in a key cache
+        const [rk1, ck0] = kdfRk(c.rk, dh);
+        wipe(rk1); // the root key is the main thread's to keep
+        ck = ck0;
         wipe(dh);
       } catch {
         return undefined; // a low-order key: the main thread reports it

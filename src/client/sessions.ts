@@ -239,7 +239,7 @@ export class SessionBook {
     try {
       payload = parsePayloadV2(r.plaintext);
     } catch {
-      wipeSession(r.state);
+      wipeReplaced(r.state, undefined); // a full copy (cloneSession): nothing of it is kept
       return undefined; // authentic but not a payload: openMessage says so
     } finally {
       wipe(r.plaintext);

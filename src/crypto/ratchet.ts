@@ -17,10 +17,10 @@
  */
 import { DataError } from '../errors.js';
 import { bytesEqual, concatBytes } from '../protocol/encoding.js';
-import { DOMAIN, domainBytes } from '../protocol/domains.js';
 import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../protocol/session-state.js';
 import { innerPrefixLength, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES, writeInnerPrefix } from '../protocol/session-wire.js';
-import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto, hkdfSha256, hkdfSha256Blocks, hmacSha256 } from './kdf.js';
+import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto } from './kdf.js';
+import { kdfCk, kdfRk, messageKeys } from './ratchet-kdf.js';
 import { type Random, wipe, x25519, x25519KeyPair, x25519Uncached } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 import { cloneSession, copy, OWN_CKR, OWN_CKS, OWN_DHS, OWN_RETIRED, OWN_RK, ownSkipped, replaceSecret, type Step, stepOf } from './ratchet-state.js';
@@ -48,29 +48,7 @@ export const DEFAULT_RATCHET_LIMITS: RatchetLimits = {
   maxSkippedTotal: DEFAULT_MAX_SKIPPED_TOTAL,
 };
 
-const ONE = Uint8Array.of(1);
-const TWO = Uint8Array.of(2);
-const ZERO32 = new Uint8Array(32);
-const RATCHET_ROOT_INFO = domainBytes(DOMAIN.ratchetRoot);
-const MESSAGE_KEYS_INFO = domainBytes(DOMAIN.messageKeys);
-
-export function kdfRk(rk: Uint8Array, dhOut: Uint8Array): [Uint8Array, Uint8Array] {
-  const out = hkdfSha256(dhOut, rk, RATCHET_ROOT_INFO, 64);
-  const r: [Uint8Array, Uint8Array] = [out.slice(0, 32), out.slice(32)];
-  wipe(out);
-  return r;
-}
-
-export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
-  return [hmacSha256(ck, TWO), hmacSha256(ck, ONE)];
-}
-
-export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
-  // The 44 bytes are T(1) || T(2)[0..12): the two HMAC blocks themselves, no concatenation.
-  const [t1, t2] = hkdfSha256Blocks(mk, ZERO32, MESSAGE_KEYS_INFO, 2) as [Uint8Array, Uint8Array];
-  t2.fill(0, 12);
-  return { key: t1, nonce: t2.subarray(0, 12) };
-}
+export { kdfCk, kdfRk, messageKeys } from './ratchet-kdf.js';
 
 const tampered = (): DataError =>
   new DataError('TAMPERED', 'message may be corrupted or tampered with', {
