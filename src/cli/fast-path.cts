@@ -25,7 +25,7 @@
  * that reads no stdin; test/unit/fast-table.test.ts pins the constants it shares with
  * src/daemon/rpc.ts, test/cli/daemon.test.ts the request and the modules loaded.
  */
-import * as path from 'node:path';
+import { resolve as resolvePath } from 'node:path';
 import type * as Net from 'node:net';
 import { type CliAnswer, cliLineReader, readCliLines, type Terminal, terminalOf } from '../daemon/cli-wire.cjs';
 import { type LightSocket, lightConnect, lightSupport, writeFdSync } from '../daemon/light-socket.cjs';
@@ -144,7 +144,7 @@ export function parseFast(argv: readonly string[], env: NodeJS.ProcessEnv): Fast
 /** src/store/paths.ts resolveHome, for --home or HUSH_HOME (the default place is left to the normal CLI). */
 function homeOf(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   const chosen = flag ?? (env.HUSH_HOME !== undefined && env.HUSH_HOME !== '' ? env.HUSH_HOME : undefined);
-  return chosen === undefined ? undefined : path.resolve(chosen);
+  return chosen === undefined ? undefined : resolvePath(chosen);
 }
 
 /** The cli.run line main.ts's connector would write for this request (no stdin). */

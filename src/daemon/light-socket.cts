@@ -16,7 +16,9 @@
  * on a non-blocking pipe. A terminal keeps process.stdout/stderr (colour depth comes from the
  * tty module), so only scripts and pipes take the light path.
  */
-import * as fs from 'node:fs';
+// Named imports: `import * as` compiles to __importStar, which copies every export of node:fs
+// (~0.6 ms of a fast-path start).
+import { writeSync } from 'node:fs';
 
 /** The binding pieces used, as Node 20-24 have them (lib/net.js and internal/stream_base_commons.js). */
 interface PipeHandle {
@@ -160,7 +162,7 @@ export function writeFdSync(fd: number, text: string): void {
   let buf = Buffer.from(text, 'utf8');
   while (buf.length > 0) {
     try {
-      buf = buf.subarray(fs.writeSync(fd, buf));
+      buf = buf.subarray(writeSync(fd, buf));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
       Atomics.wait(nap, 0, 0, 1);

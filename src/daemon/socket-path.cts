@@ -15,7 +15,7 @@
  * (docs/SECURITY.md, "The daemon").
  */
 import { lstatSync } from 'node:fs';
-import * as path from 'node:path';
+import { join, resolve } from 'node:path';
 
 export interface DaemonPaths {
   dir: string;
@@ -28,8 +28,8 @@ export interface DaemonPaths {
 export const MAX_SOCKET_PATH = 107;
 
 export function daemonPaths(home: string): DaemonPaths {
-  const dir = path.join(path.resolve(home), 'daemon');
-  return { dir, socket: path.join(dir, 'hush.sock'), pid: path.join(dir, 'daemon.pid'), cursor: path.join(dir, 'cursor') };
+  const dir = join(resolve(home), 'daemon');
+  return { dir, socket: join(dir, 'hush.sock'), pid: join(dir, 'daemon.pid'), cursor: join(dir, 'cursor') };
 }
 
 /** Why `p` is not a safe daemon place (undefined: safe). Missing pieces are "missing". */
