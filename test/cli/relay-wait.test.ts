@@ -7,7 +7,7 @@
  */
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { cleanupTmp, closedPort, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { BIN, hush, makeHome, testEnv } from './helpers.js';
 import { hasTmux, killTerminals, terminal } from './tmux.js';
 
@@ -81,10 +81,7 @@ describe('--relay-timeout / HUSH_RELAY_TIMEOUT', () => {
 
 describe('a relay that cannot be reached', () => {
   it('says why in words (connection refused), exit 4', async () => {
-    const closed = net.createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const port = (closed.address() as net.AddressInfo).port;
-    await new Promise((r) => closed.close(r));
+    const port = await closedPort();
     const r = await hush(['register', '--relay', `ws://127.0.0.1:${port}`], { home, env: ENV });
     expect(r.exitCode).toBe(4);
     expect(r.stderr).toBe(

@@ -4,7 +4,8 @@
  * tests, and real identities, bundles and envelopes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -206,4 +207,32 @@ export async function registerUsers(url: string, ...users: User[]): Promise<void
     await c.register(u.bundle);
     await c.close();
   }
+}
+
+/**
+ * A TCP port of 127.0.0.1 nothing listens on, for the "connection refused" cases. It is taken
+ * below the kernel's ephemeral range: a port freed after listen(0) may be handed at once to a
+ * relay or server another test file starts on port 0, which then answers in its place.
+ */
+export async function closedPort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the usual range
+  }
+  const from = low > 11000 ? 10000 : 1025;
+  for (let i = 0; i < 100; i++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    const srv = createServer();
+    const free = await new Promise<boolean>((res) => {
+      srv.once('error', () => res(false));
+      srv.listen(port, '127.0.0.1', () => res(true));
+    });
+    if (free) {
+      await new Promise((r) => srv.close(r));
+      return port;
+    }
+  }
+  throw new Error('no free port below the ephemeral range');
 }

@@ -2,7 +2,6 @@
  * The relay protocol end to end (docs/PROTOCOL.md §7): a real relay process, real clients.
  * Directory, mailbox, pushes, idempotency, ephemeral envelopes, and every auth refusal.
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeBundle } from '../../src/crypto/bundle.js';
 import { openEnvelope } from '../../src/crypto/seal.js';
@@ -11,7 +10,7 @@ import { bundleToJson } from '../../src/protocol/bundle.js';
 import { bytesEqual, fromUtf8, toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
-import { anonymous, cleanupTmp, giveToken, makeUser, raw, rawAuth, registerUsers, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
+import { anonymous, cleanupTmp, closedPort, giveToken, makeUser, raw, rawAuth, registerUsers, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
 
 // Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 });
@@ -113,10 +112,7 @@ describe('hello and auth', () => {
   });
 
   it('gives RELAY_UNREACHABLE with a hint when nothing listens', async () => {
-    const srv = createServer();
-    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', res));
-    const port = (srv.address() as { port: number }).port;
-    await new Promise<void>((res) => srv.close(() => res()));
+    const port = await closedPort();
     const err = await makeUser()
       .connect(`ws://127.0.0.1:${port}`)
       .catch((e: unknown) => e);
