@@ -29,9 +29,9 @@
 import { bytesEqual } from '../protocol/encoding.js';
 import type { SessionState } from '../protocol/session-state.js';
 import type { InnerV2 } from '../protocol/session-wire.js';
-import { wipe } from '../crypto/nacl.js';
 import { sessionAd } from '../crypto/pqxdh.js';
-import { cloneSession, type RatchetLimits } from '../crypto/ratchet.js';
+import type { RatchetLimits } from '../crypto/ratchet.js';
+import { OWN_CKR, replaceSecret, stepOf } from '../crypto/ratchet-state.js';
 import type { AheadOpened, ChainAnchor } from './ahead-chains.js';
 
 export type { AheadOpened, ChainAnchor } from './ahead-chains.js';
@@ -68,11 +68,12 @@ export function takeAhead(state: SessionState, inner: InnerV2, a: AheadOpened, n
   if (state.skipped.length > limits.maxStoredSkipped) return undefined;
   for (const k of state.skipped) if (k.at + limits.skippedMaxAgeMs < now) return undefined;
   if (!bytesEqual(a.ckBefore, state.ckr)) return undefined;
-  const s = cloneSession(state);
-  wipe(s.ckr);
-  s.ckr = new Uint8Array(a.ckAfter);
-  s.nr += 1;
+  // A copy-on-write step as ratchetDecrypt's (src/crypto/ratchet-state.ts): the new state
+  // shares every array but its chain key with `state` (no copy of the skipped keys per message).
+  const st = stepOf(state);
+  replaceSecret(st, 'ckr', OWN_CKR, new Uint8Array(a.ckAfter));
+  st.s.nr += 1;
   // A reply decrypted: the responder has the session, stop repeating the PQXDH header.
-  if (s.role === 'initiator') delete s.pendingInit;
-  return { state: s, plaintext: a.plaintext };
+  if (st.s.role === 'initiator') delete st.s.pendingInit;
+  return { state: st.s, plaintext: a.plaintext };
 }

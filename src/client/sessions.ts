@@ -239,7 +239,7 @@ export class SessionBook {
     try {
       payload = parsePayloadV2(r.plaintext);
     } catch {
-      wipeReplaced(r.state, undefined); // a full copy (cloneSession): nothing of it is kept
+      wipeReplaced(r.state, x.state); // only its own chain key: the rest is x.state's
       return undefined; // authentic but not a payload: openMessage says so
     } finally {
       wipe(r.plaintext);

@@ -36,6 +36,7 @@ interface Bindings {
   state: Int32Array;
   kRead: number;
   kOffset: number;
+  /** tty.isatty without loading tty (which loads node:net). */
   isTTY(fd: number): boolean;
 }
 
@@ -147,11 +148,6 @@ export function lightConnect(b: Bindings, file: string, onData: (chunk: Buffer) 
       resolve(undefined);
     }
   });
-}
-
-/** Is `fd` a terminal (tty.isatty without loading tty, which loads node:net). */
-export function lightIsTTY(b: Bindings, fd: number): boolean {
-  return b.isTTY(fd);
 }
 
 /** The wait for a non-blocking pipe that is full (EAGAIN): 1 ms, without spinning. */
