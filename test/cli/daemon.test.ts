@@ -7,13 +7,15 @@
  * the normal CLI); concurrent RPC sends batched (order, once each) and kill -9 among them;
  * kill -9 mid-stream (nothing lost, the stale socket replaced); the idle lock; hush lock; SIGTERM.
  */
-import { promises as fsp, statSync } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { hush, type HushResult, makeHome, ROOT } from './helpers.js';
-import { type Child, historyOf, jsonOf, newUser, outboxSize, spawnHush, type TestUser } from './messaging-helpers.js';
+import { type Child, historyOf, jsonOf, newUser, outboxSize, PASS, spawnHush, type TestUser } from './messaging-helpers.js';
+import { unlock } from '../../src/store/keyring-store.js';
+import { hushPaths } from '../../src/store/paths.js';
 import { type ModuleLog, moduleLogger } from './module-log.js';
 
 let relay: RelayProc;
@@ -350,6 +352,24 @@ describe('the daemon', () => {
     const out = (await historyOf(alice.home)).filter((m) => m.direction === 'out' && /^(direct|daemon|rpc) \d$/.test(m.body));
     expect(out).toHaveLength(30);
     expect(new Set(out.map((m) => m.body)).size).toBe(30);
+  });
+
+  it('never writes a secret to disk: after its sends no file of the home holds the passphrase or an unlocked key', async () => {
+    const u = await unlock(hushPaths(alice.home), { env: { HUSH_PASSPHRASE: PASS } });
+    const id = u.identity;
+    const secrets = [Buffer.from(PASS), id.signSk.subarray(0, 32), id.boxSk, id.historyKey, u.dataKey, u.wrappingKey].map((b) => Buffer.from(b));
+    const forms = secrets.flatMap((b) => [b, Buffer.from(b.toString('hex')), Buffer.from(b.toString('base64')), Buffer.from(b.toString('base64url'))]);
+    const files = (function walk(dir: string): string[] {
+      return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const p = path.join(dir, e.name);
+        return e.isDirectory() ? walk(p) : e.isFile() ? [p] : []; // the socket is no file
+      });
+    })(alice.home);
+    expect(files.map((f) => path.basename(f))).toEqual(expect.arrayContaining(['keyring.json', 'hush.db']));
+    for (const f of files) {
+      const bytes = readFileSync(f);
+      for (const [i, form] of forms.entries()) expect(bytes.includes(form), `${path.relative(alice.home, f)} holds secret form ${i}`).toBe(false);
+    }
   });
 
   it('kill -9 mid-stream loses nothing: the next command goes direct, the next daemon replaces the stale socket', async () => {
