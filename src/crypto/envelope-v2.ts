@@ -7,7 +7,7 @@
  */
 import { DataError } from '../errors.js';
 import { ENVELOPE_V2_VERSION, isValidEnvelopeV2Length } from '../protocol/session-wire.js';
-import { boxBeforeOnce, ephemeralBoxBefore, MAC_BYTES, NONCE_BYTES, type Random, secretboxInto, secretboxOpen, wipe } from './nacl.js';
+import { boxBeforeOnce, ephemeralBoxBefore, MAC_BYTES, NONCE_BYTES, type Random, secretboxInto, secretboxOpen, wipeBytes } from './nacl.js';
 
 /** version, ephPk, outerNonce: the bytes before the box. */
 const HEADER_BYTES = 1 + 32 + NONCE_BYTES;
@@ -24,7 +24,7 @@ export function sealEnvelopeV2(recipientBoxPk: Uint8Array, inner: Uint8Array, ra
   // The box is written in place behind the header (no box array made and then copied).
   const env = new Uint8Array(HEADER_BYTES + MAC_BYTES + inner.length);
   secretboxInto(env, HEADER_BYTES, inner, nonce, k);
-  wipe(k);
+  wipeBytes(k);
   env[0] = ENVELOPE_V2_VERSION;
   env.set(ephPk, 1);
   env.set(nonce, 33);
@@ -49,7 +49,7 @@ export function openEnvelopeV2(myBoxSk: Uint8Array, envelope: Uint8Array): Uint8
     throw tampered(); // low-order ephemeral key
   }
   const inner = secretboxOpen(envelope.subarray(57), envelope.subarray(33, 57), k);
-  wipe(k);
+  wipeBytes(k);
   if (!inner) throw tampered();
   return inner;
 }

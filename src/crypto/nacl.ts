@@ -103,10 +103,19 @@ function importPublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
   return nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pk) }, format: 'jwk' });
 }
 
+/** True when the first 32 bytes of `a` and `b` are equal, in time independent of where they differ. */
+function sameSeed(a: Uint8Array, b: Uint8Array): boolean {
+  let d = 0;
+  for (let i = 0; i < 32; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
 function nativePrivate(crv: Curve, sk: Uint8Array): nodeCrypto.KeyObject {
-  const seed = sk.subarray(0, 32);
   const hit = privateKeyCache[crv].get(sk);
-  if (hit && nodeCrypto.timingSafeEqual(hit.copy, seed)) return hit.key;
+  // A loop, not timingSafeEqual over a view: a cache hit (the recipient's box key, once per
+  // envelope opened) then allocates nothing.
+  if (hit && sameSeed(hit.copy, sk)) return hit.key;
+  const seed = sk.subarray(0, 32);
   const key = importPrivate(crv, seed);
   privateKeyCache[crv].set(sk, { copy: Buffer.from(seed), key });
   return key;
@@ -392,6 +401,17 @@ export function verifyDetachedReference(msg: Uint8Array, sig: Uint8Array, public
 
 export function signDetachedReference(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
   return nacl.sign.detached(msg, secretKey);
+}
+
+/**
+ * wipe() of one array that was never a secret key of x25519 or Ed25519 here (a message key,
+ * an AEAD key or nonce, a box key, a plaintext): only the overwrite, without wipe()'s two
+ * key-cache deletions, as no KeyObject is cached for such an array. For the per-message paths
+ * (about ten per v2 seal + open), where the deletions and wipe()'s argument array were garbage
+ * and calls the raw primitives do not make.
+ */
+export function wipeBytes(a: Uint8Array): void {
+  a.fill(0);
 }
 
 /** Overwrite secret material we no longer need (best effort in a GC'd runtime). */

@@ -21,7 +21,7 @@ import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../proto
 import { innerPrefixLength, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES, writeInnerPrefix } from '../protocol/session-wire.js';
 import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto } from './kdf.js';
 import { kdfCk, kdfRk, messageKeys } from './ratchet-kdf.js';
-import { type Random, wipe, x25519, x25519KeyPair, x25519Uncached } from './nacl.js';
+import { type Random, wipe, wipeBytes, x25519, x25519KeyPair, x25519Uncached } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 import { cloneSession, copy, OWN_CKR, OWN_CKS, OWN_DHS, OWN_RETIRED, OWN_RK, ownSkipped, replaceSecret, type Step, stepOf } from './ratchet-state.js';
 
@@ -115,7 +115,9 @@ export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { stat
   s.ns += 1;
   const { key, nonce } = messageKeys(mk);
   aeadSealInto(inner, prefixLen, key, nonce, payload, aeadAd(s, inner.subarray(0, prefixLen)));
-  wipe(mk, key, nonce);
+  wipeBytes(mk);
+  wipeBytes(key);
+  wipeBytes(nonce);
   return { state: s, inner };
 }
 
@@ -237,7 +239,9 @@ export function ratchetDecrypt(
 function openWith(s: SessionState, inner: InnerV2, mk: Uint8Array): Uint8Array {
   const { key, nonce } = messageKeys(mk);
   const pt = aeadOpen(key, nonce, inner.ciphertext, aeadAd(s, inner.prefix));
-  wipe(key, nonce, mk);
+  wipeBytes(key);
+  wipeBytes(nonce);
+  wipeBytes(mk);
   if (!pt) throw tampered();
   return pt;
 }

@@ -12,7 +12,7 @@ import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
 import type { SessionState } from '../protocol/session-state.js';
 import { encodePayloadV2, parseInnerV2, parsePayloadV2, type PayloadV2 } from '../protocol/session-wire.js';
 import { kdfRk, DEFAULT_RATCHET_LIMITS, ratchetDecrypt, ratchetEncrypt, type RatchetLimits, wipeReplaced } from './ratchet.js';
-import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
+import { type Random, wipe, wipeBytes, x25519, x25519KeyPair } from './nacl.js';
 import { type BoxKeys, DEFAULT_SPK_GRACE_MS, type PrekeyLookup, pqxdhInitiate, pqxdhRespond, type PublicKeys, sessionAd, sessionIdOf, type UsedPrekeys } from './pqxdh.js';
 
 export interface OpenLimits extends RatchetLimits {
@@ -66,7 +66,7 @@ export function sealMessage(state: SessionState, payload: PayloadV2): { state: S
   try {
     return ratchetEncrypt(state, p);
   } finally {
-    wipe(p);
+    wipeBytes(p);
   }
 }
 
@@ -82,6 +82,19 @@ export interface OpenedMessage {
 /** The sender named inside an inner v2 (unauthenticated until it opens; a view of `inner`, copy it to keep it): to find the contact. */
 export function innerSender(inner: Uint8Array): Uint8Array {
   return parseInnerV2(inner).senderSignPk;
+}
+
+/** The payload of a decrypted message (its plaintext wiped once parsed) and the state to store. */
+function finish(r: { state: SessionState; plaintext: Uint8Array }, index: number, used?: UsedPrekeys): OpenedMessage {
+  let payload: PayloadV2;
+  try {
+    payload = parsePayloadV2(r.plaintext);
+  } finally {
+    wipeBytes(r.plaintext);
+  }
+  const out: OpenedMessage = { payload, state: r.state, index };
+  if (used) out.used = used;
+  return out;
 }
 
 const tampered = (): DataError =>
@@ -107,17 +120,6 @@ export function openMessage(
 ): OpenedMessage {
   const inner = parseInnerV2(innerBytes);
   if (!bytesEqual(inner.senderSignPk, peer.signPk)) throw tampered();
-  const finish = (r: { state: SessionState; plaintext: Uint8Array }, index: number, used?: UsedPrekeys): OpenedMessage => {
-    let payload: PayloadV2;
-    try {
-      payload = parsePayloadV2(r.plaintext);
-    } finally {
-      wipe(r.plaintext);
-    }
-    const out: OpenedMessage = { payload, state: r.state, index };
-    if (used) out.used = used;
-    return out;
-  };
   if (inner.type === 'prekey') {
     const id = sessionIdOf(sessionAd(peer, me), inner.initBytes!);
     const index = sessions.findIndex((s) => s.role === 'responder' && bytesEqual(s.sessionId, id));
