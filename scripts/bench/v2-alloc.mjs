@@ -4,7 +4,10 @@
 // enough that no GC runs in the measured calls (so the deltas are what was allocated, not what
 // survived), and the number of GCs per 1,000 calls at node's default heap settings:
 //
-//   node --max-semi-space-size=512 --min-semi-space-size=512 scripts/bench/v2-alloc.mjs [N=2000]
+//   node --expose-gc --max-semi-space-size=512 --min-semi-space-size=512 scripts/bench/v2-alloc.mjs [N=2000]
+//
+// (--expose-gc: a full GC before each measured window, so that no loop's window collects what
+// the one before it left; without it, read only the first loop's figures.)
 //
 // Loops: ours (seal + open in a session, the outer box included), rawV2 (the raw primitives v2
 // calls; the judged baseline), raw (v1's raw primitives).
@@ -19,6 +22,7 @@ new PerformanceObserver((l) => (gcs += l.getEntries().length)).observe({ entryTy
 for (const name of ['rawV2', 'ours', 'raw']) {
   const f = loops[name];
   for (let i = 0; i < 3000; i++) f();
+  globalThis.gc?.();
   const m0 = process.memoryUsage();
   const h0 = v8.getHeapStatistics();
   const g0 = gcs;
