@@ -80,7 +80,20 @@ export function sha512Reference(data: Uint8Array): Uint8Array {
  * every result against tweetnacl.
  */
 const JWK_X_PLACEHOLDER = Buffer.alloc(32).toString('base64url');
-const b64u = (a: Uint8Array): string => Buffer.from(a.buffer, a.byteOffset, a.length).toString('base64url');
+/**
+ * Where b64u encodes a key of up to 64 bytes: V8 keeps typed arrays that small (a key from
+ * random(32), a view's parent too when small) on its heap, and `.buffer` on one moves its bytes
+ * off the heap into a new backing store, an allocation per key. The bytes are copied here,
+ * encoded, and zeroed.
+ */
+const b64uScratch = Buffer.from(new ArrayBuffer(64));
+const b64u = (a: Uint8Array): string => {
+  if (a.length > 64) return Buffer.from(a.buffer, a.byteOffset, a.length).toString('base64url');
+  b64uScratch.set(a);
+  const s = b64uScratch.toString('base64url', 0, a.length);
+  b64uScratch.fill(0, 0, a.length);
+  return s;
+};
 
 type Curve = 'X25519' | 'Ed25519';
 interface CachedKey {
@@ -217,16 +230,21 @@ function hsalsaKey(s: Uint8Array): Uint8Array {
  * the secret's own 32-byte buffer (no copy; not a node Buffer, whose slice() would share).
  */
 function nativeDh(privateKey: nodeCrypto.KeyObject, publicKey: nodeCrypto.KeyObject): Uint8Array {
-  let s: Uint8Array;
+  const b = nativeDhBuffer(privateKey, publicKey);
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/** nativeDh's node Buffer itself, for a caller that only reads it and wipes it (hsalsaKey): no view made. */
+function nativeDhBuffer(privateKey: nodeCrypto.KeyObject, publicKey: nodeCrypto.KeyObject): Buffer {
+  let b: Buffer;
   try {
-    const b = nodeCrypto.diffieHellman({ privateKey, publicKey });
-    s = new Uint8Array(b.buffer, b.byteOffset, b.length);
+    b = nodeCrypto.diffieHellman({ privateKey, publicKey });
   } catch {
     // OpenSSL refuses an all-zero shared secret itself.
     throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
   }
-  if (isAllZero(s)) throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
-  return s;
+  if (isAllZero(b)) throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
+  return b;
 }
 
 /**
@@ -251,7 +269,7 @@ export function ephemeralBoxBefore(theirPk: Uint8Array, random: Random): { publi
   const priv = importPrivate('X25519', sk);
   sk.fill(0);
   const publicKey = rawPublic(nodeCrypto.createPublicKey(priv));
-  return { publicKey, k: hsalsaKey(nativeDh(priv, nativePublic('X25519', theirPk))) };
+  return { publicKey, k: hsalsaKey(nativeDhBuffer(priv, nativePublic('X25519', theirPk))) };
 }
 
 /**
@@ -263,7 +281,7 @@ export function boxBeforeOnce(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array
   if (!useNative) return boxBefore(theirPk, mySk);
   needLength(mySk, KEY_BYTES, 'x25519 secret key');
   needLength(theirPk, KEY_BYTES, 'x25519 public key');
-  return hsalsaKey(nativeDh(nativePrivate('X25519', mySk), importPublic('X25519', theirPk)));
+  return hsalsaKey(nativeDhBuffer(nativePrivate('X25519', mySk), importPublic('X25519', theirPk)));
 }
 
 /** crypto_box_afternm == crypto_secretbox with the precomputed key. */
