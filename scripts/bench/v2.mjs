@@ -166,6 +166,7 @@ async function rawV2Primitives(nacl, payloadLen, innerLen, adLen) {
   const nonce = nacl.randomBytes(24);
   const ck = nacl.randomBytes(32);
   const one = Uint8Array.of(1);
+  const two = Uint8Array.of(2); // made once, as hush's own constants are (not an array per HMAC)
   const info = nacl.randomBytes(21);
   const hmac = (key, ...parts) => {
     const h = nodeCrypto.createHmac('sha256', key);
@@ -173,11 +174,11 @@ async function rawV2Primitives(nacl, payloadLen, innerLen, adLen) {
     return h.digest();
   };
   const kdf = () => {
-    hmac(ck, Uint8Array.of(2));
+    hmac(ck, two);
     const mk = hmac(ck, one);
     const prk = hmac(new Uint8Array(32), mk);
     const t1 = hmac(prk, info, one);
-    const t2 = hmac(prk, t1, info, Uint8Array.of(2));
+    const t2 = hmac(prk, t1, info, two);
     return { key: t1, nonce: t2.subarray(0, 12) };
   };
   return () => {
