@@ -55,8 +55,16 @@ export const randomBytes: Random = (n) => {
     poolPos = 0;
   }
   const out = new Uint8Array(n);
-  out.set(pool.subarray(poolPos, poolPos + n));
-  pool.fill(0, poolPos, poolPos + n);
+  if (n <= 64) {
+    // Keys and nonces: copied and zeroed in a loop, with no view of the pool made per draw.
+    for (let i = 0, j = poolPos; i < n; i++, j++) {
+      out[i] = pool[j]!;
+      pool[j] = 0;
+    }
+  } else {
+    out.set(pool.subarray(poolPos, poolPos + n));
+    pool.fill(0, poolPos, poolPos + n);
+  }
   poolPos += n;
   return out;
 };
@@ -146,7 +154,14 @@ function nativePublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
 }
 
 function rawPublic(key: nodeCrypto.KeyObject): Uint8Array {
-  return new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url'));
+  const x = key.export({ format: 'jwk' }).x!;
+  if (x.length > 86) return new Uint8Array(Buffer.from(x, 'base64url')); // never: X25519 and Ed25519 keys are 32 bytes
+  // Decoded into the b64u scratch and copied out (no pooled Buffer made per key).
+  const n = b64uScratch.write(x, 'base64url');
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = b64uScratch[i]!;
+  b64uScratch.fill(0, 0, n);
+  return out;
 }
 
 /** X25519 public key of a 32-byte secret scalar (crypto_scalarmult_base). */
@@ -326,7 +341,7 @@ export function secretboxPaddedInto(out: Uint8Array, offset: number, m: Uint8Arr
   needLength(key, KEY_BYTES, 'secretbox key');
   if (!Number.isInteger(msgLength) || msgLength < 0 || m.length < SECRETBOX_ZERO_BYTES + msgLength) throw new DataError('BAD_LENGTH', 'secretbox message out of range');
   if (!Number.isInteger(offset) || offset < 16 || out.length - offset < msgLength + MAC_BYTES) throw new DataError('BAD_LENGTH', 'secretbox output has no room');
-  saved16.set(out.subarray(offset - 16, offset));
+  for (let i = 0; i < 16; i++) saved16[i] = out[offset - 16 + i]!; // no view made
   lowlevel.crypto_secretbox(out.subarray(offset - 16, offset + MAC_BYTES + msgLength), m, SECRETBOX_ZERO_BYTES + msgLength, nonce, key);
   out.set(saved16, offset - 16);
   saved16.fill(0);
