@@ -147,7 +147,8 @@ const publicKeyCache: Record<Curve, WeakMap<Uint8Array, CachedKey>> = { X25519: 
 
 function nativePublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
   const hit = publicKeyCache[crv].get(pk);
-  if (hit && hit.copy.equals(pk)) return hit.key;
+  // A loop, not Buffer.equals (a call into C++ per seal to a contact's key).
+  if (hit && pk.length === 32 && hit.copy.length === 32 && sameSeed(hit.copy, pk)) return hit.key;
   const key = importPublic(crv, pk);
   publicKeyCache[crv].set(pk, { copy: Buffer.from(pk), key });
   return key;
