@@ -13,6 +13,7 @@
 // symmetric-chain case (HMAC chain step, HKDF message keys, ChaCha20-Poly1305, outer box), no
 // DH ratchet step in the loop.
 import * as nodeCrypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import { dist, fmtMs, interleaved } from './lib.mjs';
 import { rawPrimitives } from './crypto.mjs';
 import { getWorld, pull10k } from './cli.mjs';
@@ -60,8 +61,7 @@ export async function v2Setup(opt) {
   const { w, a, b, bBundle, body } = await pair();
   const ours = () => {
     const sa = w.session.startSession(a.id, b.pub, bBundle, w.T, w.nacl.randomBytes);
-    const sealed = w.session.sealMessage(sa, payload(w.nacl, 1, body));
-    const env = w.env2.sealEnvelopeV2(b.id.boxPk, sealed.inner, w.nacl.randomBytes);
+    const env = w.session.sealMessageEnvelope(sa, payload(w.nacl, 1, body), b.id.boxPk, w.nacl.randomBytes).envelope;
     const inner = w.env2.openEnvelopeV2(b.id.boxSk, env);
     const o = w.session.openMessage(b.id, a.pub, inner, [], b.lookup, w.T, w.nacl.randomBytes);
     if (o.payload.body.length !== 200) throw new Error('v2 setup round trip failed');
@@ -97,10 +97,12 @@ export async function seal200Loops() {
   let { sa, sb } = established(w, a, b, bBundle, body);
   let seq = 2;
   const loops = { envLen: 0 };
+  // As src/client/sessions.ts seals: sealMessageEnvelope (the ratchet writes the inner straight
+  // into the outer box's padded input; the same bytes as sealMessage then sealEnvelopeV2).
   loops.ours = () => {
-    const s = w.session.sealMessage(sa, payload(w.nacl, seq++, body));
+    const s = w.session.sealMessageEnvelope(sa, payload(w.nacl, seq++, body), b.id.boxPk, w.nacl.randomBytes);
     sa = s.state;
-    const env = w.env2.sealEnvelopeV2(b.id.boxPk, s.inner, w.nacl.randomBytes);
+    const env = s.envelope;
     loops.envLen = env.length;
     const r = w.session.openMessage(b.id, a.pub, w.env2.openEnvelopeV2(b.id.boxSk, env), [sb], b.lookup, w.T, w.nacl.randomBytes);
     sb = r.state;
@@ -143,7 +145,8 @@ export async function v2Seal200(opt) {
  * The raw primitives of one v2 seal + open in a session, with nothing of hush around them: v1's
  * outer-layer primitives (an ephemeral X25519 pair from 32 random bytes, the sender's DH, the
  * recipient importing the ephemeral key and doing its DH; one secretbox and its open of the
- * inner message) and, on each side, the ratchet's 5 HMAC-SHA256 (KDF_CK: 2, the message keys'
+ * inner message: tweetnacl's crypto_secretbox over a padded input made once, into a new box,
+ * as hush calls it since it writes the inner in place, and nacl.secretbox.open) and, on each side, the ratchet's 5 HMAC-SHA256 (KDF_CK: 2, the message keys'
  * HKDF: 3, node:crypto createHmac, as src/crypto/kdf.ts calls them) and ChaCha20-Poly1305 (node:crypto)
  * over the payload with its associated data.
  */
@@ -154,10 +157,16 @@ async function rawV2Primitives(nacl, payloadLen, innerLen, adLen) {
   const rPub = nodeCrypto.createPublicKey(rPriv);
   const payload = nacl.randomBytes(payloadLen);
   const inner = nacl.randomBytes(innerLen);
+  // crypto_secretbox's padded input (32 zero bytes, then the inner), made once: hush writes
+  // the inner into such an array in place (secretboxPadded), so the model does not pad per call.
+  const padded = new Uint8Array(32 + innerLen);
+  padded.set(inner, 32);
+  const cryptoSecretbox = createRequire(import.meta.url)('tweetnacl').lowlevel.crypto_secretbox;
   const ad = nacl.randomBytes(adLen);
   const nonce = nacl.randomBytes(24);
   const ck = nacl.randomBytes(32);
   const one = Uint8Array.of(1);
+  const two = Uint8Array.of(2); // made once, as hush's own constants are (not an array per HMAC)
   const info = nacl.randomBytes(21);
   const hmac = (key, ...parts) => {
     const h = nodeCrypto.createHmac('sha256', key);
@@ -165,11 +174,11 @@ async function rawV2Primitives(nacl, payloadLen, innerLen, adLen) {
     return h.digest();
   };
   const kdf = () => {
-    hmac(ck, Uint8Array.of(2));
+    hmac(ck, two);
     const mk = hmac(ck, one);
     const prk = hmac(new Uint8Array(32), mk);
     const t1 = hmac(prk, info, one);
-    const t2 = hmac(prk, t1, info, Uint8Array.of(2));
+    const t2 = hmac(prk, t1, info, two);
     return { key: t1, nonce: t2.subarray(0, 12) };
   };
   return () => {
@@ -181,7 +190,9 @@ async function rawV2Primitives(nacl, payloadLen, innerLen, adLen) {
     const c = nodeCrypto.createCipheriv('chacha20-poly1305', s.key, s.nonce, { authTagLength: 16 });
     c.setAAD(ad, { plaintextLength: payload.length });
     const ct = Buffer.concat([c.update(payload), c.final(), c.getAuthTag()]);
-    const box = nacl.secretbox(inner, nonce, k1);
+    const boxed = new Uint8Array(padded.length);
+    cryptoSecretbox(boxed, padded, padded.length, nonce, k1);
+    const box = boxed.subarray(16);
     const ephPub = nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: ephX }, format: 'jwk' });
     const k2 = nodeCrypto.diffieHellman({ privateKey: rPriv, publicKey: ephPub });
     if (!nacl.secretboxOpen(box, nonce, k2)) throw new Error('raw v2 open failed');

@@ -18,10 +18,9 @@ import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
 import type { Kind } from '../protocol/envelope.js';
 import type { SessionState } from '../protocol/session-state.js';
 import { parseInnerV2, parsePayloadV2, type PayloadV2 } from '../protocol/session-wire.js';
-import { sealEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { type Random, wipe } from '../crypto/nacl.js';
 import type { BoxKeys, PrekeyLookup, PublicKeys, UsedPrekeys } from '../crypto/pqxdh.js';
-import { converge, DEFAULT_OPEN_LIMITS, type OpenLimits, openMessage, sealMessage, startSession } from '../crypto/session.js';
+import { converge, DEFAULT_OPEN_LIMITS, type OpenLimits, openMessage, sealMessageEnvelope, startSession } from '../crypto/session.js';
 import { capSkippedTotal, wipeReplaced } from '../crypto/ratchet.js';
 import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore } from '../store/db.js';
@@ -127,10 +126,10 @@ export function sealManyFor(o: SealOptions, contact: Contact, ps: readonly Outgo
     let seq = Number(o.store.getValue(seqKey) ?? '0');
     let state = s.state;
     const envelopes = ps.map((p) => {
-      const r = sealMessage(state, { kind: p.kind, id: p.id, time: p.time, seq: ++seq, body: p.body });
+      const r = sealMessageEnvelope(state, { kind: p.kind, id: p.id, time: p.time, seq: ++seq, body: p.body }, contact.boxPk, o.random);
       if (state !== s.state) wipeReplaced(state, r.state); // not what r.state shares with it
       state = r.state;
-      return sealEnvelopeV2(contact.boxPk, r.inner, o.random);
+      return r.envelope;
     });
     o.store.setValue(seqKey, String(seq));
     o.store.v2.saveSession(contact.id, state, o.now(), s.row, s.rev);

@@ -7,7 +7,18 @@
  */
 import { DataError } from '../errors.js';
 import { ENVELOPE_V2_VERSION, isValidEnvelopeV2Length } from '../protocol/session-wire.js';
-import { boxBeforeOnce, ephemeralBoxBefore, MAC_BYTES, NONCE_BYTES, type Random, secretboxInto, secretboxOpen, wipe } from './nacl.js';
+import {
+  boxBeforeOnce,
+  ephemeralBoxBefore,
+  MAC_BYTES,
+  NONCE_BYTES,
+  type Random,
+  SECRETBOX_ZERO_BYTES,
+  secretboxOpen,
+  secretboxPadded,
+  secretboxPaddedInto,
+  wipeBytes,
+} from './nacl.js';
 
 /** version, ephPk, outerNonce: the bytes before the box. */
 const HEADER_BYTES = 1 + 32 + NONCE_BYTES;
@@ -19,17 +30,32 @@ const tampered = (): DataError =>
 
 /** Boxes an inner v2 to `recipientBoxPk`. Random: ephSk (32), then the nonce (24). */
 export function sealEnvelopeV2(recipientBoxPk: Uint8Array, inner: Uint8Array, random: Random): Uint8Array {
-  const { publicKey: ephPk, k } = ephemeralBoxBefore(recipientBoxPk, random);
-  const nonce = random(NONCE_BYTES);
-  // The box is written in place behind the header (no box array made and then copied).
-  const env = new Uint8Array(HEADER_BYTES + MAC_BYTES + inner.length);
-  secretboxInto(env, HEADER_BYTES, inner, nonce, k);
-  wipe(k);
-  env[0] = ENVELOPE_V2_VERSION;
-  env.set(ephPk, 1);
-  env.set(nonce, 33);
-  if (!isValidEnvelopeV2Length(env.length)) throw new DataError('BAD_LENGTH', 'inner message has a length no v2 envelope may have');
-  return env;
+  const m = secretboxPadded(inner.length);
+  m.set(inner, SECRETBOX_ZERO_BYTES);
+  return sealEnvelopeV2Padded(recipientBoxPk, m, inner.length, random);
+}
+
+/**
+ * sealEnvelopeV2 of the inner v2 already written at m[32 .. 32 + innerLength) of a padded
+ * secretbox input (nacl.ts secretboxPadded; sealMessageEnvelope writes it there): the same
+ * bytes and draws. Those innerLength bytes of m are zeroed here, also on a throw.
+ */
+export function sealEnvelopeV2Padded(recipientBoxPk: Uint8Array, m: Uint8Array, innerLength: number, random: Random): Uint8Array {
+  try {
+    const { publicKey: ephPk, k } = ephemeralBoxBefore(recipientBoxPk, random);
+    const nonce = random(NONCE_BYTES);
+    // The box is written in place behind the header (no box array made and then copied).
+    const env = new Uint8Array(HEADER_BYTES + MAC_BYTES + innerLength);
+    secretboxPaddedInto(env, HEADER_BYTES, m, innerLength, nonce, k);
+    wipeBytes(k);
+    env[0] = ENVELOPE_V2_VERSION;
+    env.set(ephPk, 1);
+    env.set(nonce, 33);
+    if (!isValidEnvelopeV2Length(env.length)) throw new DataError('BAD_LENGTH', 'inner message has a length no v2 envelope may have');
+    return env;
+  } finally {
+    m.fill(0, SECRETBOX_ZERO_BYTES, SECRETBOX_ZERO_BYTES + innerLength);
+  }
 }
 
 /**
@@ -49,7 +75,7 @@ export function openEnvelopeV2(myBoxSk: Uint8Array, envelope: Uint8Array): Uint8
     throw tampered(); // low-order ephemeral key
   }
   const inner = secretboxOpen(envelope.subarray(57), envelope.subarray(33, 57), k);
-  wipe(k);
+  wipeBytes(k);
   if (!inner) throw tampered();
   return inner;
 }

@@ -58,7 +58,20 @@ export function hkdfSha256Blocks(ikm: Uint8Array, salt: Uint8Array, info: Uint8A
 }
 
 export function hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-  return hmacParts(key, [data]);
+  return nodeCrypto.createHmac('sha256', key).update(data).digest();
+}
+
+/**
+ * hkdfSha256Blocks(ikm, salt, info, 2) for the ratchet's message keys, one per message each
+ * way: the same three HMACs, written out with no array of parts or of blocks (garbage per
+ * message the raw primitives do not make). The caller wipes both blocks.
+ */
+export function hkdfSha256TwoBlocks(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array): [Uint8Array, Uint8Array] {
+  const prk = nodeCrypto.createHmac('sha256', salt).update(ikm).digest();
+  const t1 = nodeCrypto.createHmac('sha256', prk).update(info).update(COUNTER[1]!).digest();
+  const t2 = nodeCrypto.createHmac('sha256', prk).update(t1).update(info).update(COUNTER[2]!).digest();
+  prk.fill(0);
+  return [t1, t2];
 }
 
 export function sha256(data: Uint8Array): Uint8Array {

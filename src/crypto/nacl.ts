@@ -55,8 +55,16 @@ export const randomBytes: Random = (n) => {
     poolPos = 0;
   }
   const out = new Uint8Array(n);
-  out.set(pool.subarray(poolPos, poolPos + n));
-  pool.fill(0, poolPos, poolPos + n);
+  if (n <= 64) {
+    // Keys and nonces: copied and zeroed in a loop, with no view of the pool made per draw.
+    for (let i = 0, j = poolPos; i < n; i++, j++) {
+      out[i] = pool[j]!;
+      pool[j] = 0;
+    }
+  } else {
+    out.set(pool.subarray(poolPos, poolPos + n));
+    pool.fill(0, poolPos, poolPos + n);
+  }
   poolPos += n;
   return out;
 };
@@ -80,7 +88,20 @@ export function sha512Reference(data: Uint8Array): Uint8Array {
  * every result against tweetnacl.
  */
 const JWK_X_PLACEHOLDER = Buffer.alloc(32).toString('base64url');
-const b64u = (a: Uint8Array): string => Buffer.from(a.buffer, a.byteOffset, a.length).toString('base64url');
+/**
+ * Where b64u encodes a key of up to 64 bytes: V8 keeps typed arrays that small (a key from
+ * random(32), a view's parent too when small) on its heap, and `.buffer` on one moves its bytes
+ * off the heap into a new backing store, an allocation per key. The bytes are copied here,
+ * encoded, and zeroed.
+ */
+const b64uScratch = Buffer.from(new ArrayBuffer(64));
+const b64u = (a: Uint8Array): string => {
+  if (a.length > 64) return Buffer.from(a.buffer, a.byteOffset, a.length).toString('base64url');
+  b64uScratch.set(a);
+  const s = b64uScratch.toString('base64url', 0, a.length);
+  b64uScratch.fill(0, 0, a.length);
+  return s;
+};
 
 type Curve = 'X25519' | 'Ed25519';
 interface CachedKey {
@@ -103,10 +124,19 @@ function importPublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
   return nodeCrypto.createPublicKey({ key: { kty: 'OKP', crv, x: b64u(pk) }, format: 'jwk' });
 }
 
+/** True when the first 32 bytes of `a` and `b` are equal, in time independent of where they differ. */
+function sameSeed(a: Uint8Array, b: Uint8Array): boolean {
+  let d = 0;
+  for (let i = 0; i < 32; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
 function nativePrivate(crv: Curve, sk: Uint8Array): nodeCrypto.KeyObject {
-  const seed = sk.subarray(0, 32);
   const hit = privateKeyCache[crv].get(sk);
-  if (hit && nodeCrypto.timingSafeEqual(hit.copy, seed)) return hit.key;
+  // A loop, not timingSafeEqual over a view: a cache hit (the recipient's box key, once per
+  // envelope opened) then allocates nothing.
+  if (hit && sameSeed(hit.copy, sk)) return hit.key;
+  const seed = sk.subarray(0, 32);
   const key = importPrivate(crv, seed);
   privateKeyCache[crv].set(sk, { copy: Buffer.from(seed), key });
   return key;
@@ -117,14 +147,22 @@ const publicKeyCache: Record<Curve, WeakMap<Uint8Array, CachedKey>> = { X25519: 
 
 function nativePublic(crv: Curve, pk: Uint8Array): nodeCrypto.KeyObject {
   const hit = publicKeyCache[crv].get(pk);
-  if (hit && hit.copy.equals(pk)) return hit.key;
+  // A loop, not Buffer.equals (a call into C++ per seal to a contact's key).
+  if (hit && pk.length === 32 && hit.copy.length === 32 && sameSeed(hit.copy, pk)) return hit.key;
   const key = importPublic(crv, pk);
   publicKeyCache[crv].set(pk, { copy: Buffer.from(pk), key });
   return key;
 }
 
 function rawPublic(key: nodeCrypto.KeyObject): Uint8Array {
-  return new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).x!, 'base64url'));
+  const x = key.export({ format: 'jwk' }).x!;
+  if (x.length > 86) return new Uint8Array(Buffer.from(x, 'base64url')); // never: X25519 and Ed25519 keys are 32 bytes
+  // Decoded into the b64u scratch and copied out (no pooled Buffer made per key).
+  const n = b64uScratch.write(x, 'base64url');
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = b64uScratch[i]!;
+  b64uScratch.fill(0, 0, n);
+  return out;
 }
 
 /** X25519 public key of a 32-byte secret scalar (crypto_scalarmult_base). */
@@ -208,16 +246,21 @@ function hsalsaKey(s: Uint8Array): Uint8Array {
  * the secret's own 32-byte buffer (no copy; not a node Buffer, whose slice() would share).
  */
 function nativeDh(privateKey: nodeCrypto.KeyObject, publicKey: nodeCrypto.KeyObject): Uint8Array {
-  let s: Uint8Array;
+  const b = nativeDhBuffer(privateKey, publicKey);
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+/** nativeDh's node Buffer itself, for a caller that only reads it and wipes it (hsalsaKey): no view made. */
+function nativeDhBuffer(privateKey: nodeCrypto.KeyObject, publicKey: nodeCrypto.KeyObject): Buffer {
+  let b: Buffer;
   try {
-    const b = nodeCrypto.diffieHellman({ privateKey, publicKey });
-    s = new Uint8Array(b.buffer, b.byteOffset, b.length);
+    b = nodeCrypto.diffieHellman({ privateKey, publicKey });
   } catch {
     // OpenSSL refuses an all-zero shared secret itself.
     throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
   }
-  if (isAllZero(s)) throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
-  return s;
+  if (isAllZero(b)) throw new DataError('LOW_ORDER_KEY', 'a public key is of low order');
+  return b;
 }
 
 /**
@@ -242,7 +285,7 @@ export function ephemeralBoxBefore(theirPk: Uint8Array, random: Random): { publi
   const priv = importPrivate('X25519', sk);
   sk.fill(0);
   const publicKey = rawPublic(nodeCrypto.createPublicKey(priv));
-  return { publicKey, k: hsalsaKey(nativeDh(priv, nativePublic('X25519', theirPk))) };
+  return { publicKey, k: hsalsaKey(nativeDhBuffer(priv, nativePublic('X25519', theirPk))) };
 }
 
 /**
@@ -254,7 +297,7 @@ export function boxBeforeOnce(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array
   if (!useNative) return boxBefore(theirPk, mySk);
   needLength(mySk, KEY_BYTES, 'x25519 secret key');
   needLength(theirPk, KEY_BYTES, 'x25519 public key');
-  return hsalsaKey(nativeDh(nativePrivate('X25519', mySk), importPublic('X25519', theirPk)));
+  return hsalsaKey(nativeDhBuffer(nativePrivate('X25519', mySk), importPublic('X25519', theirPk)));
 }
 
 /** crypto_box_afternm == crypto_secretbox with the precomputed key. */
@@ -264,26 +307,56 @@ export function secretbox(msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): 
   return nacl.secretbox(msg, nonce, key);
 }
 
-const SECRETBOX_ZERO_BYTES = 32; // crypto_secretbox's m starts with 32 zero bytes, its c with 16
+/** crypto_secretbox's m starts with 32 zero bytes, its c with 16. */
+export const SECRETBOX_ZERO_BYTES = 32;
 const saved16 = new Uint8Array(16);
 
+/** Messages up to this many bytes are padded in one array kept here (secretboxPadded). */
+const PADDED_SCRATCH_MESSAGE_BYTES = 8192;
+const paddedScratch = new Uint8Array(SECRETBOX_ZERO_BYTES + PADDED_SCRATCH_MESSAGE_BYTES);
+
 /**
- * secretbox(msg, nonce, key) written into `out` at `offset` (msg.length + 16 bytes: the same
- * bytes as secretbox returns), for a caller that lays the box out behind a header: tweetnacl's
- * crypto_secretbox writes straight into `out`, so the box is not made and then copied. Nothing
- * else of `out` changes (the 16 bytes before `offset`, which crypto_secretbox zeroes, are put
- * back).
+ * crypto_secretbox's padded input for a `msgLength`-byte message that the caller writes in
+ * place at SECRETBOX_ZERO_BYTES (its first 32 bytes are zero, and must stay so): up to 8 KiB
+ * of message, one array kept here and used by one seal at a time (no array per seal; nothing
+ * else runs between the caller's write and secretboxPaddedInto, all of it synchronous);
+ * larger, a new one. The caller zeroes the message bytes once boxed (or on a throw), so the
+ * kept array holds no message between seals.
  */
-export function secretboxInto(out: Uint8Array, offset: number, msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+export function secretboxPadded(msgLength: number): Uint8Array {
+  if (!Number.isInteger(msgLength) || msgLength < 0) throw new DataError('BAD_LENGTH', 'secretbox message length out of range');
+  return msgLength <= PADDED_SCRATCH_MESSAGE_BYTES ? paddedScratch : new Uint8Array(SECRETBOX_ZERO_BYTES + msgLength);
+}
+
+/**
+ * secretbox of the message at m[32 .. 32 + msgLength) (m from secretboxPadded, or any array
+ * whose first 32 bytes are zero) written into `out` at `offset` (msgLength + 16 bytes: the
+ * same bytes as secretbox returns), for a caller that lays the box out behind a header:
+ * tweetnacl's crypto_secretbox reads the padded message where it is and writes straight into
+ * `out`, so neither the padded message nor the box is made and then copied. Nothing else of
+ * `out` changes (the 16 bytes before `offset`, which crypto_secretbox zeroes, are put back).
+ * m is not cleared here.
+ */
+export function secretboxPaddedInto(out: Uint8Array, offset: number, m: Uint8Array, msgLength: number, nonce: Uint8Array, key: Uint8Array): void {
   needLength(nonce, NONCE_BYTES, 'secretbox nonce');
   needLength(key, KEY_BYTES, 'secretbox key');
-  if (!Number.isInteger(offset) || offset < 16 || out.length - offset < msg.length + MAC_BYTES) throw new DataError('BAD_LENGTH', 'secretbox output has no room');
-  const m = new Uint8Array(SECRETBOX_ZERO_BYTES + msg.length);
-  m.set(msg, SECRETBOX_ZERO_BYTES);
-  saved16.set(out.subarray(offset - 16, offset));
-  lowlevel.crypto_secretbox(out.subarray(offset - 16, offset + MAC_BYTES + msg.length), m, m.length, nonce, key);
+  if (!Number.isInteger(msgLength) || msgLength < 0 || m.length < SECRETBOX_ZERO_BYTES + msgLength) throw new DataError('BAD_LENGTH', 'secretbox message out of range');
+  if (!Number.isInteger(offset) || offset < 16 || out.length - offset < msgLength + MAC_BYTES) throw new DataError('BAD_LENGTH', 'secretbox output has no room');
+  for (let i = 0; i < 16; i++) saved16[i] = out[offset - 16 + i]!; // no view made
+  lowlevel.crypto_secretbox(out.subarray(offset - 16, offset + MAC_BYTES + msgLength), m, SECRETBOX_ZERO_BYTES + msgLength, nonce, key);
   out.set(saved16, offset - 16);
   saved16.fill(0);
+}
+
+/** secretbox(msg, nonce, key) written into `out` at `offset` (see secretboxPaddedInto). */
+export function secretboxInto(out: Uint8Array, offset: number, msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
+  const m = secretboxPadded(msg.length);
+  m.set(msg, SECRETBOX_ZERO_BYTES);
+  try {
+    secretboxPaddedInto(out, offset, m, msg.length, nonce, key);
+  } finally {
+    m.fill(0, SECRETBOX_ZERO_BYTES, SECRETBOX_ZERO_BYTES + msg.length);
+  }
 }
 
 /** Returns null when the box does not authenticate. */
@@ -392,6 +465,17 @@ export function verifyDetachedReference(msg: Uint8Array, sig: Uint8Array, public
 
 export function signDetachedReference(msg: Uint8Array, secretKey: Uint8Array): Uint8Array {
   return nacl.sign.detached(msg, secretKey);
+}
+
+/**
+ * wipe() of one array that was never a secret key of x25519 or Ed25519 here (a message key,
+ * an AEAD key or nonce, a box key, a plaintext): only the overwrite, without wipe()'s two
+ * key-cache deletions, as no KeyObject is cached for such an array. For the per-message paths
+ * (about ten per v2 seal + open), where the deletions and wipe()'s argument array were garbage
+ * and calls the raw primitives do not make.
+ */
+export function wipeBytes(a: Uint8Array): void {
+  a.fill(0);
 }
 
 /** Overwrite secret material we no longer need (best effort in a GC'd runtime). */

@@ -5,7 +5,7 @@
  * PQXDH module and ML-KEM with src/crypto/ratchet.ts, which uses them too.
  */
 import { DOMAIN, domainBytes } from '../protocol/domains.js';
-import { hkdfSha256, hkdfSha256Blocks, hmacSha256 } from './kdf.js';
+import { hkdfSha256, hkdfSha256TwoBlocks, hmacSha256 } from './kdf.js';
 import { wipe } from './nacl.js';
 
 const ONE = Uint8Array.of(1);
@@ -30,7 +30,7 @@ export function kdfCk(ck: Uint8Array): [Uint8Array, Uint8Array] {
 /** key || nonce = HKDF-SHA256(salt = 0^32, ikm = mk, info = D(messageKeys), 44). */
 export function messageKeys(mk: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
   // The 44 bytes are T(1) || T(2)[0..12): the two HMAC blocks themselves, no concatenation.
-  const [t1, t2] = hkdfSha256Blocks(mk, ZERO32, MESSAGE_KEYS_INFO, 2) as [Uint8Array, Uint8Array];
+  const [t1, t2] = hkdfSha256TwoBlocks(mk, ZERO32, MESSAGE_KEYS_INFO);
   t2.fill(0, 12);
   return { key: t1, nonce: t2.subarray(0, 12) };
 }

@@ -21,7 +21,7 @@ import { MAX_RETIRED_CHAINS, type SessionState, type SkippedKey } from '../proto
 import { innerPrefixLength, type InnerV2, MAX_COUNTER, PLAIN_PREFIX_BYTES, writeInnerPrefix } from '../protocol/session-wire.js';
 import { AEAD_TAG_BYTES, aeadOpen, aeadSealInto } from './kdf.js';
 import { kdfCk, kdfRk, messageKeys } from './ratchet-kdf.js';
-import { type Random, wipe, x25519, x25519KeyPair, x25519Uncached } from './nacl.js';
+import { type Random, wipe, wipeBytes, x25519, x25519KeyPair, x25519Uncached } from './nacl.js';
 import { sessionAd } from './pqxdh.js';
 import { cloneSession, copy, OWN_CKR, OWN_CKS, OWN_DHS, OWN_RETIRED, OWN_RK, ownSkipped, replaceSecret, type Step, stepOf } from './ratchet-state.js';
 
@@ -103,20 +103,43 @@ export function localSignPk(s: SessionState): Uint8Array {
  * array but its sending chain key with `state` (see stepOf).
  */
 export function ratchetEncrypt(state: SessionState, payload: Uint8Array): { state: SessionState; inner: Uint8Array } {
+  const inner = new Uint8Array(innerLengthOf(state, payload.length));
+  return { state: ratchetEncryptInto(state, payload, inner, 0), inner };
+}
+
+/** Bytes of the inner v2 that ratchetEncrypt makes of a `payloadLength`-byte payload in `state`. */
+export function innerLengthOf(state: SessionState, payloadLength: number): number {
+  return innerPrefixLength(state.pendingInit) + payloadLength + AEAD_TAG_BYTES;
+}
+
+/**
+ * ratchetEncrypt writing the inner v2 (innerLengthOf bytes) at `offset` of `out` instead of
+ * into an array of its own, for a sealer that boxes it in place (sealMessageEnvelope): the
+ * same bytes, the same new state, returned. On a throw the input state is untouched, and what
+ * was written into `out` is the caller's to clear.
+ */
+export function ratchetEncryptInto(state: SessionState, payload: Uint8Array, out: Uint8Array, offset: number): SessionState {
   if (!state.cks) throw new DataError('NO_SENDING_CHAIN', 'this session cannot send before it has received a message');
   if (state.ns >= MAX_COUNTER) throw new DataError('SESSION_EXHAUSTED', 'this session has sent 2^32 - 1 messages', { hint: 'start a new session' });
+  const prefixLen = innerPrefixLength(state.pendingInit);
+  if (!Number.isInteger(offset) || offset < 0 || out.length - offset < prefixLen + payload.length + AEAD_TAG_BYTES) {
+    throw new DataError('BAD_LENGTH', 'no room for the inner message');
+  }
   const { s } = stepOf(state);
   const [ck, mk] = kdfCk(state.cks);
   s.cks = ck; // the input's chain key stays the input's (the caller wipes it with wipeReplaced)
   // inner = prefix || ciphertext in one array: the prefix written in place, the AEAD after it.
-  const prefixLen = innerPrefixLength(s.pendingInit);
-  const inner = new Uint8Array(prefixLen + payload.length + AEAD_TAG_BYTES);
-  writeInnerPrefix(inner, localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit);
+  writeInnerPrefix(out, localSignPk(s), { dhPk: s.dhsPk, pn: s.pn, n: s.ns }, s.pendingInit, offset);
   s.ns += 1;
   const { key, nonce } = messageKeys(mk);
-  aeadSealInto(inner, prefixLen, key, nonce, payload, aeadAd(s, inner.subarray(0, prefixLen)));
-  wipe(mk, key, nonce);
-  return { state: s, inner };
+  try {
+    aeadSealInto(out, offset + prefixLen, key, nonce, payload, aeadAd(s, out.subarray(offset, offset + prefixLen)));
+  } finally {
+    wipeBytes(mk);
+    wipeBytes(key);
+    wipeBytes(nonce);
+  }
+  return s;
 }
 
 function pruneSkipped(st: Step, now: number, limits: RatchetLimits): void {
@@ -237,7 +260,9 @@ export function ratchetDecrypt(
 function openWith(s: SessionState, inner: InnerV2, mk: Uint8Array): Uint8Array {
   const { key, nonce } = messageKeys(mk);
   const pt = aeadOpen(key, nonce, inner.ciphertext, aeadAd(s, inner.prefix));
-  wipe(key, nonce, mk);
+  wipeBytes(key);
+  wipeBytes(nonce);
+  wipeBytes(mk);
   if (!pt) throw tampered();
   return pt;
 }

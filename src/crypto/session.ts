@@ -11,8 +11,9 @@ import { bytesEqual } from '../protocol/encoding.js';
 import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
 import type { SessionState } from '../protocol/session-state.js';
 import { encodePayloadV2, parseInnerV2, parsePayloadV2, type PayloadV2 } from '../protocol/session-wire.js';
-import { kdfRk, DEFAULT_RATCHET_LIMITS, ratchetDecrypt, ratchetEncrypt, type RatchetLimits, wipeReplaced } from './ratchet.js';
-import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
+import { kdfRk, DEFAULT_RATCHET_LIMITS, innerLengthOf, ratchetDecrypt, ratchetEncrypt, ratchetEncryptInto, type RatchetLimits, wipeReplaced } from './ratchet.js';
+import { sealEnvelopeV2Padded } from './envelope-v2.js';
+import { type Random, SECRETBOX_ZERO_BYTES, secretboxPadded, wipe, wipeBytes, x25519, x25519KeyPair } from './nacl.js';
 import { type BoxKeys, DEFAULT_SPK_GRACE_MS, type PrekeyLookup, pqxdhInitiate, pqxdhRespond, type PublicKeys, sessionAd, sessionIdOf, type UsedPrekeys } from './pqxdh.js';
 
 export interface OpenLimits extends RatchetLimits {
@@ -66,7 +67,31 @@ export function sealMessage(state: SessionState, payload: PayloadV2): { state: S
   try {
     return ratchetEncrypt(state, p);
   } finally {
-    wipe(p);
+    wipeBytes(p);
+  }
+}
+
+/**
+ * sealMessage, then sealEnvelopeV2 of its inner to `recipientBoxPk`, with the inner written by
+ * the ratchet straight into the outer box's padded input (no inner array, no copy of it): the
+ * same bytes, the same draws (the ratchet draws nothing; the box ephSk, then its nonce) and the
+ * same new state as the two calls. Random: ephSk (32), then the outer nonce (24).
+ */
+export function sealMessageEnvelope(state: SessionState, payload: PayloadV2, recipientBoxPk: Uint8Array, random: Random): { state: SessionState; envelope: Uint8Array } {
+  const p = encodePayloadV2(payload, payloadScratch);
+  try {
+    const len = innerLengthOf(state, p.length);
+    const m = secretboxPadded(len);
+    let next: SessionState;
+    try {
+      next = ratchetEncryptInto(state, p, m, SECRETBOX_ZERO_BYTES);
+    } catch (e) {
+      m.fill(0, SECRETBOX_ZERO_BYTES, SECRETBOX_ZERO_BYTES + len);
+      throw e;
+    }
+    return { state: next, envelope: sealEnvelopeV2Padded(recipientBoxPk, m, len, random) }; // which zeroes m's inner
+  } finally {
+    wipeBytes(p);
   }
 }
 
@@ -82,6 +107,19 @@ export interface OpenedMessage {
 /** The sender named inside an inner v2 (unauthenticated until it opens; a view of `inner`, copy it to keep it): to find the contact. */
 export function innerSender(inner: Uint8Array): Uint8Array {
   return parseInnerV2(inner).senderSignPk;
+}
+
+/** The payload of a decrypted message (its plaintext wiped once parsed) and the state to store. */
+function finish(r: { state: SessionState; plaintext: Uint8Array }, index: number, used?: UsedPrekeys): OpenedMessage {
+  let payload: PayloadV2;
+  try {
+    payload = parsePayloadV2(r.plaintext);
+  } finally {
+    wipeBytes(r.plaintext);
+  }
+  const out: OpenedMessage = { payload, state: r.state, index };
+  if (used) out.used = used;
+  return out;
 }
 
 const tampered = (): DataError =>
@@ -107,17 +145,6 @@ export function openMessage(
 ): OpenedMessage {
   const inner = parseInnerV2(innerBytes);
   if (!bytesEqual(inner.senderSignPk, peer.signPk)) throw tampered();
-  const finish = (r: { state: SessionState; plaintext: Uint8Array }, index: number, used?: UsedPrekeys): OpenedMessage => {
-    let payload: PayloadV2;
-    try {
-      payload = parsePayloadV2(r.plaintext);
-    } finally {
-      wipe(r.plaintext);
-    }
-    const out: OpenedMessage = { payload, state: r.state, index };
-    if (used) out.used = used;
-    return out;
-  };
   if (inner.type === 'prekey') {
     const id = sessionIdOf(sessionAd(peer, me), inner.initBytes!);
     const index = sessions.findIndex((s) => s.role === 'responder' && bytesEqual(s.sessionId, id));

@@ -135,19 +135,19 @@ export function encodeInnerPrefix(senderSignPk: Uint8Array, header: RatchetHeade
 }
 
 /**
- * encodeInnerPrefix written at the start of `out` (which has room for innerPrefixLength bytes
- * and more): for a sealer that writes prefix || ciphertext into one array.
+ * encodeInnerPrefix written at offset `o` of `out` (which has room for innerPrefixLength bytes
+ * there, and more): for a sealer that writes prefix || ciphertext into one array.
  */
-export function writeInnerPrefix(out: Uint8Array, senderSignPk: Uint8Array, header: RatchetHeader, initBytes?: Uint8Array): void {
+export function writeInnerPrefix(out: Uint8Array, senderSignPk: Uint8Array, header: RatchetHeader, initBytes?: Uint8Array, o = 0): void {
   need(senderSignPk, 32, 'sender signing key');
   if (initBytes) need(initBytes, INIT_HEADER_BYTES, 'init header');
   const initLen = initBytes ? INIT_HEADER_BYTES : 0;
-  if (out.length < 34 + initLen + RATCHET_HEADER_BYTES) throw new DataError('BAD_LENGTH', 'no room for the inner prefix');
-  out[0] = INNER_V2_VERSION;
-  out.set(senderSignPk, 1);
-  out[33] = initBytes ? MESSAGE_TYPE.prekey : MESSAGE_TYPE.message;
-  if (initBytes) out.set(initBytes, 34);
-  writeRatchetHeader(out, 34 + initLen, header);
+  if (!Number.isInteger(o) || o < 0 || out.length - o < 34 + initLen + RATCHET_HEADER_BYTES) throw new DataError('BAD_LENGTH', 'no room for the inner prefix');
+  out[o] = INNER_V2_VERSION;
+  out.set(senderSignPk, o + 1);
+  out[o + 33] = initBytes ? MESSAGE_TYPE.prekey : MESSAGE_TYPE.message;
+  if (initBytes) out.set(initBytes, o + 34);
+  writeRatchetHeader(out, o + 34 + initLen, header);
 }
 
 /**

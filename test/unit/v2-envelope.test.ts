@@ -2,10 +2,15 @@
 import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openEnvelopeV2, sealEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
-import { randomBytes, secretbox, secretboxInto } from '../../src/crypto/nacl.js';
-import { startSession } from '../../src/crypto/session.js';
+import { randomBytes, type Random, secretbox, secretboxInto, secretboxPadded } from '../../src/crypto/nacl.js';
+import { ratchetEncryptInto } from '../../src/crypto/ratchet.js';
+import { sealMessage, sealMessageEnvelope, startSession } from '../../src/crypto/session.js';
+import { encodeSessionState } from '../../src/protocol/session-state.js';
+import { encodeInnerPrefix, writeInnerPrefix } from '../../src/protocol/session-wire.js';
 import { isValidEnvelopeV2Length, MAX_ENVELOPE_V2_BYTES, MIN_ENVELOPE_V2_BYTES } from '../../src/protocol/session-wire.js';
 import { codeOf, Party, T0, withPrekeys } from './v2-helpers.js';
+
+const hex2 = (a: Uint8Array) => Buffer.from(a).toString('hex');
 
 const sodium = createRequire(import.meta.url)('libsodium-wrappers') as {
   ready: Promise<void>;
@@ -62,6 +67,58 @@ describe('v2 envelope', () => {
     expect(codeOf(() => secretboxInto(new Uint8Array(64), 15, new Uint8Array(1), randomBytes(24), randomBytes(32)))).toBe('BAD_LENGTH');
     expect(codeOf(() => secretboxInto(new Uint8Array(64), 40, new Uint8Array(9), randomBytes(24), randomBytes(32)))).toBe('BAD_LENGTH');
   });
+  it('sealMessageEnvelope gives the bytes, draws and state of sealMessage then sealEnvelopeV2, and leaves the padded scratch zero', () => {
+    const alice = new Party();
+    const bob = withPrekeys(new Party());
+    const seeded = (bytes: Uint8Array): Random => {
+      let pos = 0;
+      return (n) => bytes.slice(pos, (pos += n));
+    };
+    const hex = (a: Uint8Array) => Buffer.from(a).toString('hex');
+    const scratchIsZero = () => secretboxPadded(100).every((b) => b === 0);
+    let state = startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes);
+    // The first (prekey, 1209-byte prefix) and later messages, with short and long bodies.
+    for (const [seq, len] of [
+      [1, 0],
+      [2, 200],
+      [3, 5000],
+      [4, 9000], // inner above the kept scratch: a padded array of its own
+    ] as const) {
+      const payload = { kind: 'msg' as const, id: randomBytes(16), time: T0 + seq, seq, body: randomBytes(len) };
+      const draws = randomBytes(56);
+      const a = sealMessage(state, payload);
+      const envA = sealEnvelopeV2(bob.id.boxPk, a.inner, seeded(draws));
+      const b = sealMessageEnvelope(state, payload, bob.id.boxPk, seeded(draws));
+      expect(hex(b.envelope)).toBe(hex(envA));
+      expect(hex(encodeSessionState(b.state))).toBe(hex(encodeSessionState(a.state)));
+      expect(scratchIsZero()).toBe(true);
+      state = b.state;
+    }
+    // A throw after the ratchet wrote its inner (a bad recipient key) leaves the scratch zero
+    // too, and the state given unchanged.
+    const before = hex(encodeSessionState(state));
+    const payload = { kind: 'msg' as const, id: randomBytes(16), time: T0, seq: 9, body: randomBytes(100) };
+    expect(codeOf(() => sealMessageEnvelope(state, payload, randomBytes(31), randomBytes))).toBe('BAD_KEY');
+    expect(scratchIsZero()).toBe(true);
+    expect(hex(encodeSessionState(state))).toBe(before);
+    // ratchetEncryptInto refuses an array without room and writes nothing.
+    const small = new Uint8Array(100);
+    expect(codeOf(() => ratchetEncryptInto(state, new Uint8Array(256), small, 0))).toBe('BAD_LENGTH');
+    expect(small.every((b) => b === 0)).toBe(true);
+    expect(hex(encodeSessionState(state))).toBe(before);
+  });
+
+  it('writeInnerPrefix at an offset writes encodeInnerPrefix there and nothing else', () => {
+    const header = { dhPk: randomBytes(32), pn: 7, n: 70000 };
+    const signPk = randomBytes(32);
+    const out = randomBytes(200);
+    const copy = new Uint8Array(out);
+    writeInnerPrefix(out, signPk, header, undefined, 40);
+    expect(hex2(out.subarray(40, 115))).toBe(hex2(encodeInnerPrefix(signPk, header)));
+    expect(hex2(out.subarray(0, 40)) + hex2(out.subarray(115))).toBe(hex2(copy.subarray(0, 40)) + hex2(copy.subarray(115)));
+    expect(codeOf(() => writeInnerPrefix(out, signPk, header, undefined, 126))).toBe('BAD_LENGTH');
+  });
+
   it('length rule: only plain or prekey messages with a canonical padded payload', () => {
     expect(MIN_ENVELOPE_V2_BYTES).toBe(420);
     expect(isValidEnvelopeV2Length(420)).toBe(true);

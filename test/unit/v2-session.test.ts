@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes, x25519, x25519KeyPair } from '../../src/crypto/nacl.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import * as nodeCrypto from 'node:crypto';
-import { hkdfSha256, hmacSha256 } from '../../src/crypto/kdf.js';
+import { hkdfSha256, hkdfSha256TwoBlocks, hmacSha256 } from '../../src/crypto/kdf.js';
 import { PQXDH_F } from '../../src/crypto/pqxdh.js';
 import { DOMAIN, domainBytes } from '../../src/protocol/domains.js';
 import { concatBytes, isAllZero, u32be, u64be } from '../../src/protocol/encoding.js';
@@ -399,6 +399,17 @@ describe('the KDF primitives', () => {
       expect(Buffer.from(hmacSha256(salt, ikm))).toEqual(nodeCrypto.createHmac('sha256', salt).update(ikm).digest());
     }
     expect(codeOf(() => hkdfSha256(randomBytes(32), randomBytes(32), randomBytes(8), 255 * 32 + 1))).toBe('BAD_KEY');
+  });
+
+  it('hkdfSha256TwoBlocks (the message keys, no arrays per call) gives the first 64 bytes of hkdfSync as T(1), T(2)', () => {
+    for (let i = 0; i < 32; i++) {
+      const ikm = randomBytes(i % 40);
+      const salt = i % 4 === 0 ? new Uint8Array(32) : randomBytes(1 + (i % 50));
+      const info = randomBytes(i % 25);
+      const [t1, t2] = hkdfSha256TwoBlocks(ikm, salt, info);
+      const want = Buffer.from(nodeCrypto.hkdfSync('sha256', ikm, salt, info, 64));
+      expect([Buffer.from(t1).toString('hex'), Buffer.from(t2).toString('hex')]).toEqual([want.subarray(0, 32).toString('hex'), want.subarray(32).toString('hex')]);
+    }
   });
 });
 
