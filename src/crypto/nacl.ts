@@ -7,27 +7,13 @@
  * Primitives (NaCl names): crypto_box (X25519 + XSalsa20-Poly1305), crypto_secretbox,
  * crypto_sign (Ed25519), crypto_hash (SHA-512), crypto_core_hsalsa20, randombytes.
  */
-import { createRequire } from 'node:module';
 import * as nodeCrypto from 'node:crypto';
-import type naclType from 'tweetnacl';
 import { DataError } from '../errors.js';
 import { isAllZero } from '../protocol/encoding.js';
+import { KEY_BYTES, lowlevel, nacl, needLength, SIG_BYTES, SIGN_SK_BYTES } from './nacl-core.js';
 
-export const KEY_BYTES = 32;
-export const NONCE_BYTES = 24;
-export const MAC_BYTES = 16;
-export const SIGN_SK_BYTES = 64;
-export const SIG_BYTES = 64;
-
-// require, not import: an ESM import of this CommonJS file runs Node's export scanner over its
-// 2,400 lines on every start (~30 ms of each CLI command; docs/PERFORMANCE.md).
-const nacl = createRequire(import.meta.url)('tweetnacl') as typeof naclType;
-
-type LowLevel = {
-  crypto_core_hsalsa20(out: Uint8Array, inp: Uint8Array, k: Uint8Array, c: Uint8Array): number;
-  crypto_secretbox(c: Uint8Array, m: Uint8Array, d: number, n: Uint8Array, k: Uint8Array): number;
-};
-const lowlevel = (nacl as unknown as { lowlevel: LowLevel }).lowlevel;
+export { KEY_BYTES, MAC_BYTES, NONCE_BYTES, SIG_BYTES, SIGN_SK_BYTES } from './nacl-core.js';
+export { SECRETBOX_ZERO_BYTES, secretbox, secretboxInto, secretboxOpen, secretboxPadded, secretboxPaddedInto } from './secretbox.js';
 
 const useNative = process.env.HUSH_CRYPTO !== 'reference';
 /** Which implementation runs X25519, Ed25519 and SHA-512: 'node' (default) or 'reference'. */
@@ -166,10 +152,6 @@ function rawPublic(key: nodeCrypto.KeyObject): Uint8Array {
 }
 
 /** X25519 public key of a 32-byte secret scalar (crypto_scalarmult_base). */
-function needLength(a: Uint8Array, n: number, what: string): void {
-  if (!(a instanceof Uint8Array) || a.length !== n) throw new DataError('BAD_KEY', `${what} must be ${n} bytes`);
-}
-
 export function x25519Base(sk: Uint8Array): Uint8Array {
   needLength(sk, KEY_BYTES, 'x25519 secret key');
   if (useNative) return rawPublic(nodeCrypto.createPublicKey(nativePrivate('X25519', sk)));
@@ -298,72 +280,6 @@ export function boxBeforeOnce(theirPk: Uint8Array, mySk: Uint8Array): Uint8Array
   needLength(mySk, KEY_BYTES, 'x25519 secret key');
   needLength(theirPk, KEY_BYTES, 'x25519 public key');
   return hsalsaKey(nativeDhBuffer(nativePrivate('X25519', mySk), importPublic('X25519', theirPk)));
-}
-
-/** crypto_box_afternm == crypto_secretbox with the precomputed key. */
-export function secretbox(msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array {
-  needLength(nonce, NONCE_BYTES, 'secretbox nonce');
-  needLength(key, KEY_BYTES, 'secretbox key');
-  return nacl.secretbox(msg, nonce, key);
-}
-
-/** crypto_secretbox's m starts with 32 zero bytes, its c with 16. */
-export const SECRETBOX_ZERO_BYTES = 32;
-const saved16 = new Uint8Array(16);
-
-/** Messages up to this many bytes are padded in one array kept here (secretboxPadded). */
-const PADDED_SCRATCH_MESSAGE_BYTES = 8192;
-const paddedScratch = new Uint8Array(SECRETBOX_ZERO_BYTES + PADDED_SCRATCH_MESSAGE_BYTES);
-
-/**
- * crypto_secretbox's padded input for a `msgLength`-byte message that the caller writes in
- * place at SECRETBOX_ZERO_BYTES (its first 32 bytes are zero, and must stay so): up to 8 KiB
- * of message, one array kept here and used by one seal at a time (no array per seal; nothing
- * else runs between the caller's write and secretboxPaddedInto, all of it synchronous);
- * larger, a new one. The caller zeroes the message bytes once boxed (or on a throw), so the
- * kept array holds no message between seals.
- */
-export function secretboxPadded(msgLength: number): Uint8Array {
-  if (!Number.isInteger(msgLength) || msgLength < 0) throw new DataError('BAD_LENGTH', 'secretbox message length out of range');
-  return msgLength <= PADDED_SCRATCH_MESSAGE_BYTES ? paddedScratch : new Uint8Array(SECRETBOX_ZERO_BYTES + msgLength);
-}
-
-/**
- * secretbox of the message at m[32 .. 32 + msgLength) (m from secretboxPadded, or any array
- * whose first 32 bytes are zero) written into `out` at `offset` (msgLength + 16 bytes: the
- * same bytes as secretbox returns), for a caller that lays the box out behind a header:
- * tweetnacl's crypto_secretbox reads the padded message where it is and writes straight into
- * `out`, so neither the padded message nor the box is made and then copied. Nothing else of
- * `out` changes (the 16 bytes before `offset`, which crypto_secretbox zeroes, are put back).
- * m is not cleared here.
- */
-export function secretboxPaddedInto(out: Uint8Array, offset: number, m: Uint8Array, msgLength: number, nonce: Uint8Array, key: Uint8Array): void {
-  needLength(nonce, NONCE_BYTES, 'secretbox nonce');
-  needLength(key, KEY_BYTES, 'secretbox key');
-  if (!Number.isInteger(msgLength) || msgLength < 0 || m.length < SECRETBOX_ZERO_BYTES + msgLength) throw new DataError('BAD_LENGTH', 'secretbox message out of range');
-  if (!Number.isInteger(offset) || offset < 16 || out.length - offset < msgLength + MAC_BYTES) throw new DataError('BAD_LENGTH', 'secretbox output has no room');
-  for (let i = 0; i < 16; i++) saved16[i] = out[offset - 16 + i]!; // no view made
-  lowlevel.crypto_secretbox(out.subarray(offset - 16, offset + MAC_BYTES + msgLength), m, SECRETBOX_ZERO_BYTES + msgLength, nonce, key);
-  out.set(saved16, offset - 16);
-  saved16.fill(0);
-}
-
-/** secretbox(msg, nonce, key) written into `out` at `offset` (see secretboxPaddedInto). */
-export function secretboxInto(out: Uint8Array, offset: number, msg: Uint8Array, nonce: Uint8Array, key: Uint8Array): void {
-  const m = secretboxPadded(msg.length);
-  m.set(msg, SECRETBOX_ZERO_BYTES);
-  try {
-    secretboxPaddedInto(out, offset, m, msg.length, nonce, key);
-  } finally {
-    m.fill(0, SECRETBOX_ZERO_BYTES, SECRETBOX_ZERO_BYTES + msg.length);
-  }
-}
-
-/** Returns null when the box does not authenticate. */
-export function secretboxOpen(box: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array | null {
-  needLength(nonce, NONCE_BYTES, 'secretbox nonce');
-  needLength(key, KEY_BYTES, 'secretbox key');
-  return nacl.secretbox.open(box, nonce, key);
 }
 
 // --- Ed25519 ------------------------------------------------------------------------------
