@@ -43,6 +43,35 @@ export interface OuterTicket {
   done?(): boolean;
 }
 
+/** A page as it travels to the thread: the envelopes end to end in `bytes`, envelope i ending at `ends[i]`; and the page's claim word. */
+export interface PageRequest {
+  id: number;
+  bytes: Uint8Array;
+  ends: Uint32Array;
+  claim: Int32Array;
+}
+
+/** `envs` end to end in one new buffer, and where each ends (pageEnvelopes gives them back). */
+export function packPage(envs: readonly Uint8Array[]): Pick<PageRequest, 'bytes' | 'ends'> {
+  const ends = new Uint32Array(envs.length);
+  let n = 0;
+  envs.forEach((e, i) => (ends[i] = n += e.length));
+  const bytes = new Uint8Array(n);
+  envs.forEach((e, i) => bytes.set(e, i === 0 ? 0 : ends[i - 1]!));
+  return { bytes, ends };
+}
+
+/** The envelopes of a PageRequest (views into its bytes). */
+export function pageEnvelopes(m: Pick<PageRequest, 'bytes' | 'ends'>): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let start = 0;
+  for (const end of m.ends) {
+    out.push(m.bytes.subarray(start, end));
+    start = end;
+  }
+  return out;
+}
+
 /** The claim word's values: nobody yet, the thread, the main thread. */
 export const CLAIM_FREE = 0;
 export const CLAIM_THREAD = 1;
@@ -116,7 +145,11 @@ export class OuterOpener {
         resolve(page);
       }),
     );
-    w.postMessage({ id, envs, claim });
+    // The page travels as one transferred buffer (the envelopes end to end, and where each
+    // ends), not as an array of Uint8Arrays: cloning 500 small arrays cost this thread ~10 ms
+    // a page (docs/PERFORMANCE.md "Pull speed-ups (third session)").
+    const { bytes, ends } = packPage(envs);
+    w.postMessage({ id, bytes, ends, claim } satisfies PageRequest, [bytes.buffer, ends.buffer]);
     const take = (): void => {
       if (Atomics.compareExchange(claim, 0, CLAIM_FREE, CLAIM_MAIN) !== CLAIM_FREE) return; // the thread has it: wait for its answer
       const done = this.waiting.get(id);

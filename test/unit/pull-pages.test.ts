@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pullPages, type AheadOpener, type BatchProcessor } from '../../src/client/pull-pages.js';
-import type { OpenedPage } from '../../src/client/outer-open.js';
+import { type OpenedPage, packPage, pageEnvelopes } from '../../src/client/outer-open.js';
 import type { AheadOpened } from '../../src/client/ahead-ratchet.js';
 import { emptyProcessResult } from '../../src/client/inbound.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
@@ -178,6 +178,15 @@ describe('pullPages', () => {
     expect(batches.slice(1).every((b) => b.withOuter === b.n)).toBe(true);
     expect(batches.reduce((a, b) => a + b.n, 0)).toBe(items.length);
     expect(taken).toBe(0);
+  });
+
+  it("a page travels to the thread as one buffer and comes out as the same envelopes, in order (empty ones too)", () => {
+    const envs = [Uint8Array.of(2, 1, 2, 3), new Uint8Array(0), new Uint8Array(Buffer.alloc(700, 7)), Uint8Array.of(1)];
+    const packed = packPage(envs);
+    expect(packed.bytes.length).toBe(705);
+    expect(Array.from(packed.ends)).toEqual([4, 4, 704, 705]);
+    expect(pageEnvelopes(packed).map((e) => Array.from(e))).toEqual(envs.map((e) => Array.from(e)));
+    expect(pageEnvelopes(packPage([]))).toEqual([]);
   });
 
   it('an empty mailbox is one page request and nothing stored', async () => {
