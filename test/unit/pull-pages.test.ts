@@ -180,7 +180,7 @@ describe('pullPages', () => {
     expect(taken).toBe(0);
   });
 
-  it("a page travels to the thread as one buffer and comes out as the same envelopes, in order (empty ones too)", () => {
+  it('a page travels to the thread as one buffer and comes out as the same envelopes, in order (empty ones too)', () => {
     const envs = [Uint8Array.of(2, 1, 2, 3), new Uint8Array(0), new Uint8Array(Buffer.alloc(700, 7)), Uint8Array.of(1)];
     const packed = packPage(envs);
     expect(packed.bytes.length).toBe(705);
