@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { wipe } from '../crypto/nacl.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
-import { CLAIM_FREE, CLAIM_THREAD, type PageRequest, pageEnvelopes } from './outer-open.js';
+import { CLAIM_FREE, CLAIM_THREAD, packAnswer, type PageRequest, pageEnvelopes } from './outer-open.js';
 import { AheadChains, type ChainAnchor } from './ahead-chains.js';
 
 const port = parentPort!;
@@ -41,5 +41,8 @@ port.on('message', (m: PageRequest | 'close') => {
   });
   // The ratchet layer, where a receiving chain we run ahead opens it (the main thread decides).
   const ahead = outer.map((inner) => (inner instanceof Uint8Array ? chains.open(inner) : undefined));
-  port.postMessage({ id: m.id, page: { outer, ahead } });
+  // One transferred buffer back (packAnswer); the thread's own copies of the secrets are wiped.
+  const page = packAnswer({ outer, ahead });
+  for (const a of ahead) if (a) wipe(a.ckBefore, a.ckAfter, a.plaintext);
+  port.postMessage({ id: m.id, page }, [page.bytes.buffer, page.ends.buffer, page.kinds.buffer, page.rows.buffer] as ArrayBuffer[]);
 });
