@@ -566,6 +566,41 @@ export class HushStore {
     });
   }
 
+  /**
+   * markIncomingRead for messages whose rows the caller knows (the rows a pull stored and
+   * showed: `row` holds the message `msgId`): one UPDATE per run of consecutive rows, by row id,
+   * no keyed tag computed or looked up (message rows are never deleted: a row id names one
+   * message for good). Returns, per contact id, the ids that moved, in the
+   * order given; rows that are not incoming or already read are skipped.
+   */
+  markIncomingReadRows(rows: readonly { row: number; msgId: Uint8Array }[]): Map<number, Uint8Array[]> {
+    for (const r of rows) {
+      checkMsgId(r.msgId);
+      if (!Number.isSafeInteger(r.row) || r.row < 1) throw badArg('row must be a positive integer');
+    }
+    const sorted = rows.map((r) => r.row).sort((a, b) => a - b);
+    return this.transaction(() => {
+      const upd = this.stmt('msgReadRows', "UPDATE messages SET status = 'read' WHERE id BETWEEN ? AND ? AND direction = 'in' AND status <> 'read' RETURNING id, contact_id");
+      const moved = new Map<number, number>(); // row -> contact id
+      for (let i = 0; i < sorted.length;) {
+        let j = i;
+        while (j + 1 < sorted.length && sorted[j + 1]! <= sorted[j]! + 1) j++;
+        for (const r of upd.all(sorted[i], sorted[j]) as { id: number; contact_id: number }[]) moved.set(r.id, r.contact_id);
+        i = j + 1;
+      }
+      const byContact = new Map<number, Uint8Array[]>();
+      for (const r of rows) {
+        const contactId = moved.get(r.row);
+        if (contactId === undefined) continue;
+        moved.delete(r.row); // a row given twice is reported once
+        const list = byContact.get(contactId);
+        if (list) list.push(r.msgId);
+        else byContact.set(contactId, [r.msgId]);
+      }
+      return byContact;
+    });
+  }
+
   /** Decrypted history, oldest first (the newest `limit` when a limit is given). */
   history(q: HistoryQuery = {}): StoredMessage[] {
     const where: string[] = [];
