@@ -110,6 +110,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly ratchetLimits: ProcessOptions['ratchetLimits'];
   /** Incoming messages stored after this row are shown (by whichever process stored them). */
   private shownRow: number;
+  /** The store row of each message this Messenger showed (takeNew), so markRead marks it by row. */
+  private readonly rowOf = new WeakMap<Pick<ReceivedMessage, 'id'>, number>();
   private readonly pacers = new WeakMap<RelayClient, SendPacer>();
   private readonly tokenLifetimeMs: number;
   /** The relay refused a token send as if it did not know tokens: send identified from now on. */
@@ -494,6 +496,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         if (rows.length < 1000) break;
         from = rows[rows.length - 1]!.id;
       }
+      own.messages.forEach((m, i) => this.rowOf.set(m, own.after + 1 + i)); // the batch's rows, in order (ProcessResult.stored)
       out.push(...own.messages);
       this.shownRow = own.last;
     }
@@ -507,7 +510,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   private received(r: StoredMessage): ReceivedMessage {
     const c = this.store.getContact(r.contactId);
-    return { id: toHex(r.msgId), from: c?.label ?? '?', to: this.name, time: r.time, body: bodyText(r.body) };
+    const m = { id: toHex(r.msgId), from: c?.label ?? '?', to: this.name, time: r.time, body: bodyText(r.body) };
+    this.rowOf.set(m, r.id);
+    return m;
   }
 
   /** Shows what another process of this home stored meanwhile (listen's store poll). */
@@ -538,9 +543,17 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    */
   async markRead(messages: readonly Pick<ReceivedMessage, 'id'>[], posts?: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
     if (messages.length === 0 && (posts?.length ?? 0) === 0) return;
-    const ids = messages.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
+    // Messages this Messenger showed are marked by their rows; others (chat's, a caller's copies) by id.
+    const ids: Uint8Array[] = [];
+    const rows: { row: number; msgId: Uint8Array }[] = [];
+    for (const m of messages) {
+      const msgId = Uint8Array.from(Buffer.from(m.id, 'hex'));
+      const row = this.rowOf.get(m);
+      if (row === undefined) ids.push(msgId);
+      else rows.push({ row, msgId });
+    }
     const postIds = posts?.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
-    const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts, postIds);
+    const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts, postIds, rows);
     if (queued.length === 0) return;
     const run = async (): Promise<void> => {
       await this.sendDue(queued).catch(() => undefined);

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { wipe } from '../crypto/nacl.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
-import { CLAIM_FREE, CLAIM_THREAD } from './outer-open.js';
+import { CLAIM_FREE, CLAIM_THREAD, packAnswer, type PageRequest, pageEnvelopes } from './outer-open.js';
 import { AheadChains, type ChainAnchor } from './ahead-chains.js';
 
 const port = parentPort!;
@@ -19,7 +19,7 @@ const boxSk = new Uint8Array(data.boxSk);
 const chains = new AheadChains(data.anchors ?? []); // holds (and wipes at close) the anchors' secrets
 chains.passed(data.unseen ?? 0); // the first page, opened by the main thread
 
-port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | 'close') => {
+port.on('message', (m: PageRequest | 'close') => {
   if (m === 'close') {
     wipe(boxSk);
     chains.close();
@@ -27,11 +27,11 @@ port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | '
     return;
   }
   if (Atomics.compareExchange(m.claim, 0, CLAIM_FREE, CLAIM_THREAD) !== CLAIM_FREE) {
-    chains.passed(m.envs.length);
+    chains.passed(m.ends.length);
     port.postMessage({ id: m.id, page: undefined }); // the main thread opened it
     return;
   }
-  const outer = m.envs.map((env) => {
+  const outer = pageEnvelopes(m).map((env) => {
     if (env[0] !== ENVELOPE_V2_VERSION) return undefined; // not ours to open (v1: the main thread)
     try {
       return openEnvelopeV2(boxSk, env);
@@ -41,5 +41,8 @@ port.on('message', (m: { id: number; envs: Uint8Array[]; claim: Int32Array } | '
   });
   // The ratchet layer, where a receiving chain we run ahead opens it (the main thread decides).
   const ahead = outer.map((inner) => (inner instanceof Uint8Array ? chains.open(inner) : undefined));
-  port.postMessage({ id: m.id, page: { outer, ahead } });
+  // One transferred buffer back (packAnswer); the thread's own copies of the secrets are wiped.
+  const page = packAnswer({ outer, ahead });
+  for (const a of ahead) if (a) wipe(a.ckBefore, a.ckAfter, a.plaintext);
+  port.postMessage({ id: m.id, page }, [page.bytes.buffer, page.ends.buffer, page.kinds.buffer, page.rows.buffer] as ArrayBuffer[]);
 });

@@ -255,13 +255,24 @@ export function queueCatchUpReceipts(store: HushStore, ctx: SealContext, contact
  * for the ones not read before.
  * `postIds`: the group posts among what was seen, when the caller keeps them apart (`msgIds`
  * are then looked for among messages only, not also among posts: a pull of 10,000 saves a
- * keyed hash and a lookup per message). Messages already read produce nothing (no second receipt). Works offline (history): the
+ * keyed hash and a lookup per message). `rows`: messages whose store rows the caller knows (pull's,
+ * src/client/messenger.ts), marked by row range instead of by keyed tag; they are not also in
+ * `msgIds`. Messages already read produce nothing (no second receipt). Works offline (history): the
  * receipts wait in the outbox for the next send, pull, listen or chat.
  */
-export function queueReadReceipts(store: HushStore, ctx: SealContext, msgIds: readonly Uint8Array[], sendRead: boolean, postIds?: readonly Uint8Array[]): QueuedReceipt[] {
+export function queueReadReceipts(
+  store: HushStore,
+  ctx: SealContext,
+  msgIds: readonly Uint8Array[],
+  sendRead: boolean,
+  postIds?: readonly Uint8Array[],
+  rows: readonly { row: number; msgId: Uint8Array }[] = [],
+): QueuedReceipt[] {
   return store.transaction(() => {
-    // One UPDATE per id (no history record decrypted): the ids that moved, per sender.
-    const byContact = store.markIncomingRead(msgIds);
+    // No history record decrypted: the messages whose rows are known (`rows`, what a pull
+    // stored) by row range, the others by keyed tag; the ids that moved, per sender.
+    const byContact = msgIds.length > 0 ? store.markIncomingRead(msgIds) : new Map<number, Uint8Array[]>();
+    for (const [contactId, ids] of rows.length > 0 ? store.markIncomingReadRows(rows) : []) byContact.set(contactId, [...(byContact.get(contactId) ?? []), ...ids]);
     // Group posts shown (their ids are the pairwise ids their authors' copies carried, §10.6):
     // `postIds` when the caller knows which ids are posts (pull), else every id is looked for.
     for (const { author, ids } of store.groups.markRead(postIds ?? msgIds).values()) {

@@ -131,8 +131,6 @@ export interface OpenOptions {
   now?: () => number;
 }
 
-/** Tags of incoming messages remembered between storing and marking read (HushStore.inTags): a pull's 10,000 and more. */
-const IN_TAGS_MAX = 50_000;
 /** Message tags per UPDATE in markIncomingRead (SQLite allows 32,766 parameters). */
 const READ_CHUNK = 500;
 
@@ -206,11 +204,6 @@ export class HushStore {
   private readonly key: Uint8Array;
   private readonly now: () => number;
   private readonly stmts = new Map<string, Stmt>();
-  /**
-   * The tags of incoming messages this process stored lately (msg id hex -> tag), so marking
-   * them read after they are shown does not hash each id again; bounded, a miss recomputes.
-   */
-  private readonly inTags = new Map<string, Uint8Array>();
   private closed = false;
   private contactCache: Contact[] | undefined;
   private cacheDataVersion = -1;
@@ -471,20 +464,6 @@ export class HushStore {
     return this.addMessages([m])[0]!;
   }
 
-  private rememberTag(msgId: Uint8Array, tag: Uint8Array): void {
-    if (this.inTags.size >= IN_TAGS_MAX) this.inTags.clear();
-    this.inTags.set(Buffer.from(msgId.buffer, msgId.byteOffset, msgId.byteLength).toString('hex'), tag);
-  }
-
-  /** msgTag(msgId), from inTags when this process stored it lately (the entry is used up). */
-  private takeTag(msgId: Uint8Array): Uint8Array {
-    const hex = Buffer.from(msgId.buffer, msgId.byteOffset, msgId.byteLength).toString('hex');
-    const tag = this.inTags.get(hex);
-    if (!tag) return msgTag(msgId, this.key);
-    this.inTags.delete(hex);
-    return tag;
-  }
-
   /** Stores many messages in one transaction; result[i] says whether messages[i] was new. */
   addMessages(messages: readonly NewMessage[]): boolean[] {
     const prepared = messages.map((m) => {
@@ -497,9 +476,7 @@ export class HushStore {
       checkTime(receivedAt, 'receivedAt');
       if (!Number.isSafeInteger(m.contactId) || m.contactId < 1) throw badArg('contactId must be a positive integer');
       if (typeof m.body !== 'string' && !(m.body instanceof Uint8Array)) throw badArg('body must be a string or bytes');
-      const tag = msgTag(m.msgId, this.key);
-      if (m.direction === 'in') this.rememberTag(m.msgId, tag);
-      return [tag, m.contactId, m.direction, m.time, receivedAt, status, sealMessage(m, this.key)] as const;
+      return [msgTag(m.msgId, this.key), m.contactId, m.direction, m.time, receivedAt, status, sealMessage(m, this.key)] as const;
     });
     const ins = this.stmt('msgInsert', 'INSERT OR IGNORE INTO messages (msg_tag, contact_id, direction, time, received_at, status, body) VALUES (?, ?, ?, ?, ?, ?, ?)');
     return this.transaction(() => prepared.map((row) => ins.run(...row).changes === 1));
@@ -540,7 +517,7 @@ export class HushStore {
    */
   markIncomingRead(msgIds: readonly Uint8Array[]): Map<number, Uint8Array[]> {
     msgIds.forEach(checkMsgId);
-    const tags = msgIds.map((id) => this.takeTag(id));
+    const tags = msgIds.map((id) => msgTag(id, this.key));
     return this.transaction(() => {
       // READ_CHUNK tags per statement (the last chunk has its own statement, cached by size).
       const moved = new Map<string, number>(); // tag (hex) -> contact id
@@ -562,6 +539,41 @@ export class HushStore {
         if (list) list.push(msgIds[i]!);
         else byContact.set(contactId, [msgIds[i]!]);
       });
+      return byContact;
+    });
+  }
+
+  /**
+   * markIncomingRead for messages whose rows the caller knows (the rows a pull stored and
+   * showed: `row` holds the message `msgId`): one UPDATE per run of consecutive rows, by row id,
+   * no keyed tag computed or looked up (message rows are never deleted: a row id names one
+   * message for good). Returns, per contact id, the ids that moved, in the
+   * order given; rows that are not incoming or already read are skipped.
+   */
+  markIncomingReadRows(rows: readonly { row: number; msgId: Uint8Array }[]): Map<number, Uint8Array[]> {
+    for (const r of rows) {
+      checkMsgId(r.msgId);
+      if (!Number.isSafeInteger(r.row) || r.row < 1) throw badArg('row must be a positive integer');
+    }
+    const sorted = rows.map((r) => r.row).sort((a, b) => a - b);
+    return this.transaction(() => {
+      const upd = this.stmt('msgReadRows', "UPDATE messages SET status = 'read' WHERE id BETWEEN ? AND ? AND direction = 'in' AND status <> 'read' RETURNING id, contact_id");
+      const moved = new Map<number, number>(); // row -> contact id
+      for (let i = 0; i < sorted.length;) {
+        let j = i;
+        while (j + 1 < sorted.length && sorted[j + 1]! <= sorted[j]! + 1) j++;
+        for (const r of upd.all(sorted[i], sorted[j]) as { id: number; contact_id: number }[]) moved.set(r.id, r.contact_id);
+        i = j + 1;
+      }
+      const byContact = new Map<number, Uint8Array[]>();
+      for (const r of rows) {
+        const contactId = moved.get(r.row);
+        if (contactId === undefined) continue;
+        moved.delete(r.row); // a row given twice is reported once
+        const list = byContact.get(contactId);
+        if (list) list.push(r.msgId);
+        else byContact.set(contactId, [r.msgId]);
+      }
       return byContact;
     });
   }

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pullPages, type AheadOpener, type BatchProcessor } from '../../src/client/pull-pages.js';
-import type { OpenedPage } from '../../src/client/outer-open.js';
+import { type OpenedPage, packAnswer, packPage, pageEnvelopes, unpackAnswer } from '../../src/client/outer-open.js';
 import type { AheadOpened } from '../../src/client/ahead-ratchet.js';
 import { emptyProcessResult } from '../../src/client/inbound.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
@@ -178,6 +178,40 @@ describe('pullPages', () => {
     expect(batches.slice(1).every((b) => b.withOuter === b.n)).toBe(true);
     expect(batches.reduce((a, b) => a + b.n, 0)).toBe(items.length);
     expect(taken).toBe(0);
+  });
+
+  it('a page travels to the thread as one buffer and comes out as the same envelopes, in order (empty ones too)', () => {
+    const envs = [Uint8Array.of(2, 1, 2, 3), new Uint8Array(0), new Uint8Array(Buffer.alloc(700, 7)), Uint8Array.of(1)];
+    const packed = packPage(envs);
+    expect(packed.bytes.length).toBe(705);
+    expect(Array.from(packed.ends)).toEqual([4, 4, 704, 705]);
+    expect(pageEnvelopes(packed).map((e) => Array.from(e))).toEqual(envs.map((e) => Array.from(e)));
+    expect(pageEnvelopes(packPage([]))).toEqual([]);
+  });
+
+  it("a page's answer comes back from the thread as one buffer with every layer, answer and absence in place", () => {
+    const b = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
+    const page: OpenedPage = {
+      outer: [b(300, 1), 'TAMPERED', undefined, b(5, 2), new Uint8Array(0)],
+      ahead: [
+        { row: 7, ckBefore: b(32, 3), ckAfter: b(32, 4), plaintext: b(120, 5) },
+        undefined,
+        undefined,
+        undefined,
+        { row: 0, ckBefore: b(32, 6), ckAfter: b(32, 7), plaintext: new Uint8Array(0) },
+      ],
+    };
+    const back = unpackAnswer(packAnswer(page));
+    const plain = (p: OpenedPage): unknown => ({
+      outer: p.outer.map((o) => (o instanceof Uint8Array ? Array.from(o) : o)),
+      ahead: p.ahead.map((a) => a && { row: a.row, ckBefore: Array.from(a.ckBefore), ckAfter: Array.from(a.ckAfter), plaintext: Array.from(a.plaintext) }),
+    });
+    expect(plain(back)).toEqual(plain(page));
+    // Wiping an answer's chain keys (as the main thread does once it looked at them) touches nothing else.
+    back.ahead[0]!.ckBefore.fill(0);
+    expect(Array.from(back.ahead[0]!.ckAfter)).toEqual(Array.from(b(32, 4)));
+    expect(Array.from(back.outer[0] as Uint8Array)).toEqual(Array.from(b(300, 1)));
+    expect(unpackAnswer(packAnswer({ outer: [], ahead: [] }))).toEqual({ outer: [], ahead: [] });
   });
 
   it('an empty mailbox is one page request and nothing stored', async () => {

@@ -56,6 +56,42 @@ describe('receiptsAllowed: strangers get no receipts', () => {
   });
 });
 
+describe('read marks by row (what pull shows: src/client/messenger.ts markRead)', () => {
+  it('marks the same messages and queues the same receipts as by id: runs of rows, gaps, outgoing, already read and repeated rows skipped', () => {
+    const s = store();
+    try {
+      const me = person('me');
+      const carol = s.pinContact(person('carol').bundle).contact;
+      const dave = s.pinContact(person('dave').bundle).contact;
+      s.markVerified(carol.id);
+      s.markVerified(dave.id);
+      const stored: { row: number; msgId: Uint8Array; contactId: number }[] = [];
+      for (let i = 0; i < 9; i++) {
+        const id = msgId();
+        const contactId = i % 3 === 2 ? dave.id : carol.id;
+        s.addMessage({ msgId: id, contactId, direction: i === 4 ? 'out' : 'in', time: i + 1, body: `m${i}` });
+        stored.push({ row: s.lastMessageRow(), msgId: id, contactId });
+      }
+      s.markIncomingRead([stored[1]!.msgId]); // read before: no second receipt
+      // Rows 0-3 and 5-8 with 4 (outgoing) given too, 7 left out (a gap), 2 given twice.
+      const rows = [0, 1, 2, 3, 4, 5, 6, 8, 2].map((i) => ({ row: stored[i]!.row, msgId: stored[i]!.msgId }));
+      const byContact = s.markIncomingReadRows(rows);
+      const hex = (ids: Uint8Array[] | undefined): string[] => (ids ?? []).map((id) => Buffer.from(id).toString('hex'));
+      expect(hex(byContact.get(carol.id))).toEqual(hex([0, 3, 6].map((i) => stored[i]!.msgId)));
+      expect(hex(byContact.get(dave.id))).toEqual(hex([2, 5, 8].map((i) => stored[i]!.msgId)));
+      expect(stored.map((m) => s.findMessage(m.msgId, 'in')?.status ?? 'out')).toEqual(['read', 'read', 'read', 'read', 'out', 'read', 'read', 'received', 'read']);
+      // Through queueReadReceipts: one read receipt per sender for what moved (none here: all read), the rest by id.
+      const ctx = { identity: me.id, random: randomBytes, now: () => 1000, delay: { minMs: 0, maxMs: 0 } };
+      const q = queueReadReceipts(s, ctx, [stored[7]!.msgId], true, undefined, rows);
+      expect(q.map((r) => r.to)).toEqual(['carol']);
+      expect(s.findMessage(stored[7]!.msgId, 'in')?.status).toBe('read');
+      expect(() => s.markIncomingReadRows([{ row: 0, msgId: stored[0]!.msgId }])).toThrow();
+    } finally {
+      s.close();
+    }
+  });
+});
+
 describe('queueCatchUpReceipts: the first message to a stranger acknowledges its earlier mail', () => {
   it('queues one delivered receipt for its incoming messages and one read receipt for those read', () => {
     const s = store();
