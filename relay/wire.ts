@@ -24,7 +24,8 @@ export interface Link {
   /** Sends an answer; a connection over MAX_BACKLOG_BYTES is terminated instead (`onSlow`). */
   send(frame: OutFrame): void;
   /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1); same backlog rule as send. */
-  sendBinary(data: Uint8Array): void;
+  /** Sends a binary message; `written` is called once the socket is done with `data` (written out or failed), so it may be reused. */
+  sendBinary(data: Uint8Array, written?: () => void): void;
   /** Holds this connection's writes for the rest of this turn (src/ws-turn.ts): the answers to one read's blob frames leave in one write. */
   batchTurn(): void;
   /**
@@ -86,8 +87,8 @@ export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: numbe
     batchTurn() {
       corkForTurn(ws);
     },
-    sendBinary(data) {
-      if (ready()) ws.send(data, { binary: true });
+    sendBinary(data, written) {
+      if (ready()) ws.send(data, { binary: true }, written && (() => written()));
     },
     push(text, ephemeral) {
       if (ws.readyState !== ws.OPEN) return false;
