@@ -24,7 +24,7 @@ import { BlobStreams } from './blob-streams.js';
 export interface BlobConn {
   n: number;
   key?: string;
-  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array, written?: () => void): void; batchTurn?(): void };
+  link: { send(frame: { t: string; [k: string]: unknown }): void; sendBinary(data: Uint8Array): void; batchTurn?(): void };
 }
 
 export class BlobRefusal extends Error {
@@ -46,13 +46,6 @@ export interface BlobDeps {
 
 /** Blob records kept in memory at most (own metadata: relay/blobs.ts BlobStore.records). */
 const RECORDS = 1024;
-/**
- * Chunk frames of this many bytes or more are read into buffers the socket has written out
- * (a fresh 1 MiB buffer per get is a new mapping that the kernel zero-fills page by page:
- * it cost more than the read itself); at most SPARE of them are kept for reuse.
- */
-const REUSE_BYTES = 256 * 1024;
-const SPARE = 8;
 
 export class BlobStore {
   readonly files: BlobFiles;
@@ -74,8 +67,6 @@ export class BlobStore {
   private readonly onDisk = new Map<string, number>();
 
   private readonly streams: BlobStreams;
-  /** Written-out chunk frame buffers of one size (the last size served of at least REUSE_BYTES), reused by serve(). */
-  private spare: Buffer[] = [];
 
   constructor(
     dataDir: string,
@@ -313,17 +304,10 @@ export class BlobStore {
     const len = f.i < r.chunks - 1 ? r.chunk : r.bytes - (r.chunks - 1) * r.chunk;
     if (f.bin) {
       // The chunk is read straight after the header: one buffer, no copy (§7.9.1).
-      const size = BLOB_BIN_HEADER_BYTES + len;
-      const reuse = size >= REUSE_BYTES;
-      if (reuse && this.spare[0] !== undefined && this.spare[0].length !== size) this.spare = [];
-      const buf = (reuse && this.spare.pop()) || Buffer.allocUnsafe(size);
-      const out = writeBlobBinHeader(buf, 'chunk', Number(f.id), fromHex(r.id, 'blob id'), f.i);
+      const out = writeBlobBinHeader(Buffer.allocUnsafe(BLOB_BIN_HEADER_BYTES + len), 'chunk', Number(f.id), fromHex(r.id, 'blob id'), f.i);
       this.files.readInto(r.id, f.i * r.chunk, len, out, BLOB_BIN_HEADER_BYTES);
       c.link.batchTurn?.();
-      return c.link.sendBinary(
-        out,
-        reuse ? () => void (this.spare.length < SPARE && (this.spare[0] === undefined || this.spare[0].length === size) && this.spare.push(buf)) : undefined,
-      );
+      return c.link.sendBinary(out);
     }
     const data = this.files.read(r.id, f.i * r.chunk, len);
     c.link.send({ t: 'chunk', id: f.id, blob: r.id, i: f.i, data: data.toString('base64') });

@@ -24,8 +24,7 @@ export interface Link {
   /** Sends an answer; a connection over MAX_BACKLOG_BYTES is terminated instead (`onSlow`). */
   send(frame: OutFrame): void;
   /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1); same backlog rule as send. */
-  /** Sends a binary message; `written` is called once the socket is done with `data` (written out or failed), so it may be reused. */
-  sendBinary(data: Uint8Array, written?: () => void): void;
+  sendBinary(data: Uint8Array): void;
   /** Holds this connection's writes for the rest of this turn (src/ws-turn.ts): the answers to one read's blob frames leave in one write. */
   batchTurn(): void;
   /**
@@ -87,8 +86,8 @@ export function wsLink(ws: WebSocket, corking: Corking, onSlow: (buffered: numbe
     batchTurn() {
       corkForTurn(ws);
     },
-    sendBinary(data, written) {
-      if (ready()) ws.send(data, { binary: true }, written && (() => written()));
+    sendBinary(data) {
+      if (ready()) ws.send(data, { binary: true });
     },
     push(text, ephemeral) {
       if (ws.readyState !== ws.OPEN) return false;

@@ -85,8 +85,6 @@ export interface ChunkSource {
   size: number;
   /** `len` bytes at `offset`: one chunk (offset a multiple of the upload's chunk size, which divides READ_BYTES). */
   read(offset: number, len: number): Promise<Buffer>;
-  /** read() into the start of `into` (at least `len` bytes long), when the source can: a buffer the caller reuses. */
-  readInto?(offset: number, len: number, into: Buffer): Promise<Buffer>;
   /** Throws when the source changed while it was read (a file written meanwhile). */
   check?(): Promise<void>;
   /** SHA-256 of the whole source, when the source can take it more cheaply than chunk reads; undefined once `stop()` said so. */
@@ -132,10 +130,6 @@ export async function fileSource(path: string): Promise<ChunkSource> {
       const buf = await block(b);
       if (buf.length < at + len) throw new RangeError('chunk read past the end of the file');
       return buf.subarray(at, at + len);
-    },
-    async readInto(offset, len, into) {
-      await readExactly(fh, into, len, offset);
-      return into.subarray(0, len);
     },
     async sha256(stop) {
       // One buffer for the whole pass (a fresh 1 MiB per block was 100 MiB of garbage per 100 MiB sent).
@@ -282,10 +276,6 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
     // was a third of the sender's allocations, and a full garbage collection every ~20 MB).
     const spare: Buffer[] = [];
     const frameBytes = BLOB_BIN_HEADER_BYTES + chunk + CHUNK_TAG_BYTES;
-    // With the hash taken first and whole-block chunks, each chunk is read into a buffer that
-    // an earlier chunk was sealed from (a fresh 1 MiB per read is a new mapping the kernel
-    // zero-fills page by page). Smaller chunks share READ_BYTES reads (fileSource).
-    const plainSpare: Buffer[] | undefined = early && chunk === READ_BYTES && src.readInto ? [] : undefined;
     let sent = resumed;
     onProgress?.(sent, size);
     await pipelined(
@@ -298,12 +288,9 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
         let release = (): void => undefined;
         turn = new Promise<void>((r) => (release = r));
         try {
-          const len = chunkPlainLength(size, chunk, i);
-          const plain = plainSpare && (plainSpare.pop() ?? Buffer.allocUnsafe(chunk));
-          const buf = plain ? await src.readInto!(i * chunk, len, plain) : await src.read(i * chunk, len);
+          const buf = await src.read(i * chunk, chunkPlainLength(size, chunk, i));
           const into = spare.pop() ?? Buffer.allocUnsafe(frameBytes);
           const framed = sealChunkAfter(BLOB_BIN_HEADER_BYTES, key, blob, i, i === n - 1, buf, into);
-          if (plain) plainSpare!.push(plain); // sealed: the plaintext is in the frame now
           await myTurn;
           // The frame is handed to the socket synchronously; its buffer is reused once written out.
           const put = client.blobPutFramed(begun.blob, i, framed, () => void (spare.length < window + refillFor(window) && spare.push(into)));
@@ -315,7 +302,7 @@ export async function uploadFile(client: RelayClient, src: ChunkSource, to: read
         }
       },
       (_i, buf) => {
-        if (!early) hash.update(buf); // here, in index order (the reads of the window may finish in any order); only then is buf a fresh read, not a reused buffer
+        if (!early) hash.update(buf); // here, in index order (the reads of the window may finish in any order)
         sent += buf.length;
         onProgress?.(sent, size);
       },
@@ -400,19 +387,13 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
     await fh.truncate(have * d.chunk);
     let done = have * d.chunk;
     o.onProgress?.(done, d.size);
-    // Verified chunks are written WRITE_BYTES at a time (one writev, not a write per chunk),
-    // each opened into a buffer of `spare` that an earlier write is done with (openChunk: a
-    // fresh buffer per chunk cost more than the cipher).
+    // Verified chunks are written WRITE_BYTES at a time (one writev, not a write per chunk).
     let batch: Buffer[] = [];
     let batchBytes = 0;
     let batchAt = done;
-    const spare: Buffer[] = [];
-    let held: Buffer[] = [];
     const flush = async (): Promise<void> => {
       const bufs = batch;
-      const written = held;
       batch = [];
-      held = [];
       batchBytes = 0;
       let pos = batchAt;
       for (let k = 0; k < bufs.length;) {
@@ -424,7 +405,6 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
       }
       batchAt = pos;
       done = pos;
-      spare.push(...written);
       o.onProgress?.(done, d.size);
     };
     try {
@@ -434,9 +414,7 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
         n,
         (i) => client.blobGet(blob, i),
         async (i, f) => {
-          const into = spare.pop() ?? Buffer.allocUnsafe(d.chunk);
-          const plain = openChunk(d.key, d.blob, i, i === n - 1, f.data, into);
-          held.push(into);
+          const plain = openChunk(d.key, d.blob, i, i === n - 1, f.data);
           if (plain.length !== chunkPlainLength(d.size, d.chunk, i))
             throw new DataError('CHUNK_TAMPERED', `chunk ${i} has the wrong length`, { hint: 'ask the sender to send the file again' });
           hash.update(plain);

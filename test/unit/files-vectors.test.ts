@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openBlob, openChunk, sealChunk, sealChunkAfter } from '../../src/crypto/file-chunks.js';
+import { openBlob, openChunk, sealChunk } from '../../src/crypto/file-chunks.js';
 import { chunkAd, chunkNonce } from '../../src/protocol/file-chunks.js';
 import { encodeFileBody, parseFileBody, sanitiseFileName } from '../../src/protocol/file-descriptor.js';
 import { type BlobBinType, encodeBlobBin, parseBlobBin } from '../../src/protocol/blob-binary.js';
@@ -184,23 +184,6 @@ describe('file vectors', () => {
         name: bad.name,
         got: bad.expect,
       });
-    // Into reused buffers, as hush send and save do (sealed and opened 64 KiB at a time): the
-    // same bytes whatever the buffers held before; a chunk that does not authenticate leaves none.
-    const frame = Buffer.alloc(30 + L.chunk + 16, 0xee);
-    const into = Buffer.alloc(L.chunk, 0xee);
-    L.chunks.forEach((c, k) => {
-      const part = plain.subarray(c.i * L.chunk, Math.min((c.i + 1) * L.chunk, L.size));
-      const framed = sealChunkAfter(30, key, id, c.i, c.final, part, frame);
-      expect(framed.buffer).toBe(frame.buffer);
-      expect(framed.subarray(30).equals(sealed[k]!)).toBe(true);
-      const opened = openChunk(key, id, c.i, c.final, sealed[k]!, into);
-      expect(opened.buffer).toBe(into.buffer);
-      expect(opened.equals(part)).toBe(true);
-    });
-    const cut = Buffer.from(sealed[0]!);
-    cut[cut.length - 20]! ^= 1;
-    expect(codeOf(() => openChunk(key, id, 0, false, cut, into))).toBe('CHUNK_TAMPERED');
-    expect(into.every((x) => x === 0)).toBe(true);
     const d = parseFileBody(v.bodyV2.bodyText)!;
     expect(d).toMatchObject({ size: L.size, chunk: L.chunk, name: 'disk.img' });
     expect(v.bodyV2.bodyText).toContain('"file":2');
