@@ -18,7 +18,8 @@ const OPEN_FDS = 64;
  * promises the blob (PROTOCOL §7.9); without earlier flushes it wrote the whole file at once
  * (the page cache holds gigabytes before writing back on its own): 77-130 ms per 100 MiB here,
  * during which that synchronous fsync held the relay's loop, and every recipient's gets with
- * it. An fdatasync in the thread pool every FLUSH_BYTES keeps the last fsync short.
+ * it. An fdatasync in the thread pool every FLUSH_BYTES keeps the last fsync short (its failure
+ * fails the last chunk's put as that fsync's would: `flushed`).
  */
 const FLUSH_BYTES = 8 * 1024 * 1024;
 
@@ -30,7 +31,12 @@ export class BlobFiles {
    * Blob files with an early flush in the thread pool (at most one each); `close`: descriptors
    * released meanwhile, closed once the flush is done (so none is reused under it).
    */
-  private readonly flushing = new Map<string, { close: number[] }>();
+  private readonly flushing = new Map<string, { close: number[]; done: Promise<void> }>();
+  /**
+   * What an early flush of a blob file failed with: Linux reports a write-back error once per
+   * open file, so the last chunk's fsync might not see it again; `flushed` throws it instead.
+   */
+  private readonly failed = new Map<string, Error>();
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -108,12 +114,30 @@ export class BlobFiles {
     const n = (this.unflushed.get(id) ?? 0) + bytes;
     if (n < FLUSH_BYTES || this.flushing.has(id)) return void this.unflushed.set(id, n);
     this.unflushed.set(id, 0);
-    const flush = { close: [] as number[] };
-    this.flushing.set(id, flush);
-    fdatasync(fd, () => {
-      this.flushing.delete(id);
-      for (const d of flush.close) closeSync(d);
-    });
+    const close: number[] = [];
+    const done = new Promise<void>((resolve) =>
+      fdatasync(fd, (e) => {
+        if (e && !this.failed.has(id)) this.failed.set(id, e);
+        this.flushing.delete(id);
+        for (const d of close) closeSync(d);
+        resolve();
+      }),
+    );
+    this.flushing.set(id, { close, done });
+  }
+
+  /**
+   * Waits for the early flush of blob `id` in flight, if any, and throws what an early flush of
+   * it failed with (once): called before the last chunk's write and fsync, so that fsync
+   * promises every byte (PROTOCOL §7.9).
+   */
+  async flushed(id: string): Promise<void> {
+    await this.flushing.get(id)?.done;
+    const e = this.failed.get(id);
+    if (e) {
+      this.failed.delete(id);
+      throw e;
+    }
   }
 
   /** Cuts the file to `length` bytes (a torn chunk after a crash). */
@@ -140,6 +164,7 @@ export class BlobFiles {
 
   remove(id: string): void {
     this.release(id);
+    this.failed.delete(id);
     try {
       unlinkSync(this.path(id));
     } catch (e) {

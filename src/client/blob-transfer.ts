@@ -43,9 +43,9 @@ const READ_BYTES = LARGE_CHUNK_SIZE;
 const WRITE_BYTES = 1024 * 1024;
 /**
  * Bytes a download writes between two early flushes (an fdatasync in the thread pool, not
- * awaited). The page cache holds gigabytes before it writes back on its own, so the fsync
- * before the rename wrote the whole file at once, at the very end of the save; it now has
- * at most this much left.
+ * awaited; a failure fails the save as the final fsync's would). The page cache holds
+ * gigabytes before it writes back on its own, so the fsync before the rename wrote the whole
+ * file at once, at the very end of the save; it now has at most this much left.
  */
 const FLUSH_BYTES = 8 * 1024 * 1024;
 
@@ -388,6 +388,7 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
   const hash = createHash('sha256');
   let keep = false;
   let early: Promise<void> | undefined; // an early flush in flight (never rejects)
+  let earlyError: unknown; // what an early flush failed with: the final fsync might not report it again (Linux reports a write-back error once per open file)
   try {
     // Resume: the whole chunks already there were authenticated before they were written.
     const have = Math.min(Math.floor((await fh.stat()).size / d.chunk), n - 1);
@@ -417,10 +418,12 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
       o.onProgress?.(done, d.size);
       if (done - flushedAt >= FLUSH_BYTES && early === undefined) {
         flushedAt = done;
-        // A write-back only: its errors are the final fsync's to report.
         early = fh.datasync().then(
           () => void (early = undefined),
-          () => void (early = undefined),
+          (e: unknown) => {
+            earlyError ??= e;
+            early = undefined;
+          },
         );
       }
     };
@@ -457,6 +460,7 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
     if (!equal(hash.digest(), d.sha256))
       throw new DataError('FILE_HASH_MISMATCH', 'the file does not match the SHA-256 its sender announced; nothing was written', { hint: 'ask the sender to send it again' });
     await early;
+    if (earlyError !== undefined) throw earlyError; // as the final fsync's own failure: nothing is placed
     await fh.sync();
     await fh.close();
     fh = undefined as unknown as FileHandle;
