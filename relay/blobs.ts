@@ -245,6 +245,7 @@ export class BlobStore {
     if (f.data.length !== want) throw new BlobRefusal('BLOB_ORDER', `chunk ${f.i} must be ${want} bytes, it is ${f.data.length}`);
     if (this.deps.freeBytes(this.now()) - f.data.length < this.deps.limits.minFreeBytes) throw new BlobRefusal('STORE_FULL', "the relay's disk is nearly full; retry later");
     try {
+      if (f.i === r.chunks - 1) await this.files.flushed(r.id); // an early flush's failure is this fsync's (relay/blobs-files.ts)
       this.files.write(r.id, f.i * r.chunk, f.data, f.i === r.chunks - 1);
     } catch (e) {
       // The data directory filled up (or the file outgrew what the relay may write): the chunk

@@ -41,6 +41,13 @@ function refillFor(window: number): number {
 const READ_BYTES = LARGE_CHUNK_SIZE;
 /** Bytes of verified chunks a download writes with one writev (at least one chunk). */
 const WRITE_BYTES = 1024 * 1024;
+/**
+ * Bytes a download writes between two early flushes (an fdatasync in the thread pool, not
+ * awaited; a failure fails the save as the final fsync's would). The page cache holds
+ * gigabytes before it writes back on its own, so the fsync before the rename wrote the whole
+ * file at once, at the very end of the save; it now has at most this much left.
+ */
+const FLUSH_BYTES = 8 * 1024 * 1024;
 
 export type Progress = (done: number, total: number) => void;
 
@@ -380,6 +387,8 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
   }
   const hash = createHash('sha256');
   let keep = false;
+  let early: Promise<void> | undefined; // an early flush in flight (never rejects)
+  let earlyError: unknown; // what an early flush failed with: the final fsync might not report it again (Linux reports a write-back error once per open file)
   try {
     // Resume: the whole chunks already there were authenticated before they were written.
     const have = Math.min(Math.floor((await fh.stat()).size / d.chunk), n - 1);
@@ -391,6 +400,7 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
     let batch: Buffer[] = [];
     let batchBytes = 0;
     let batchAt = done;
+    let flushedAt = done;
     const flush = async (): Promise<void> => {
       const bufs = batch;
       batch = [];
@@ -406,6 +416,16 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
       batchAt = pos;
       done = pos;
       o.onProgress?.(done, d.size);
+      if (done - flushedAt >= FLUSH_BYTES && early === undefined) {
+        flushedAt = done;
+        early = fh.datasync().then(
+          () => void (early = undefined),
+          (e: unknown) => {
+            earlyError ??= e;
+            early = undefined;
+          },
+        );
+      }
     };
     try {
       await pipelined(
@@ -439,6 +459,8 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
     }
     if (!equal(hash.digest(), d.sha256))
       throw new DataError('FILE_HASH_MISMATCH', 'the file does not match the SHA-256 its sender announced; nothing was written', { hint: 'ask the sender to send it again' });
+    await early;
+    if (earlyError !== undefined) throw earlyError; // as the final fsync's own failure: nothing is placed
     await fh.sync();
     await fh.close();
     fh = undefined as unknown as FileHandle;
@@ -447,6 +469,7 @@ export async function downloadFile(client: RelayClient, d: FileDescriptor, dest:
   } catch (e) {
     throw diskError(dest, e);
   } finally {
+    await early; // not closed under its flush
     if (fh) await fh.close().catch(() => undefined);
     if (!keep) await unlink(part).catch(() => undefined);
   }

@@ -11,6 +11,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayError } from '../../src/errors.js';
+import { BlobFiles } from '../../relay/blobs-files.js';
 import { encodeBlobBin } from '../../src/protocol/blob-binary.js';
 import { skipWithout, whyNoPrlimit } from '../needs.js';
 import { cleanupTmp, makeUser, raw, rawAuth, registerUsers, type RelayProc, startRelayProcess, tmpDir, type User } from './helpers.js';
@@ -248,6 +249,24 @@ describe('relay blob store: --blob-chunk (the largest chunk, §7.9.1)', () => {
 });
 
 describe('relay blob store: the disk', () => {
+  it('blob files are flushed early in the thread pool; a file released during a flush keeps its descriptor until the flush is done', async () => {
+    const files = new BlobFiles(join(tmpDir('hush-relay-blob-files-'), 'blobs'));
+    const fds = (): number => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const chunk = (i: number): Buffer => Buffer.alloc(1024 * 1024, i);
+    files.create('a');
+    for (let i = 0; i < 9; i++) files.write('a', i * chunk(0).length, chunk(i), false); // the 8th MiB starts a flush
+    files.release('a'); // while that flush runs: the descriptor stays open for it
+    expect(fds()).toBe(before + 1);
+    await files.flushed('a'); // the flush is done (and did not fail)
+    expect(fds()).toBe(before); // and the descriptor it kept is closed
+    files.write('a', 9 * chunk(0).length, chunk(9), true); // reopened; the last chunk is fsynced as before
+    expect(files.size('a')).toBe(10 * chunk(0).length);
+    for (let i = 0; i < 10; i++) expect(files.read('a', i * chunk(0).length, 4).equals(chunk(i).subarray(0, 4))).toBe(true);
+    files.remove('a');
+    expect(fds()).toBe(before);
+  });
+
   it('--min-free: no room on the disk refuses a blob with STORE_FULL, and the relay keeps serving', async () => {
     const dir = tmpDir('hush-relay-blobs-full-');
     const first = await startRelayProcess({ dataDir: dir });
