@@ -591,7 +591,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return pullPages(
       c,
       (items, ack, later) => this.processBatch(items, ack, later),
-      () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions())),
+      () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions()), this.identity.historyKey),
     );
   }
 

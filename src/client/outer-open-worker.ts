@@ -12,16 +12,21 @@ import { wipe } from '../crypto/nacl.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { CLAIM_FREE, CLAIM_THREAD, packAnswer, type PageRequest, pageEnvelopes } from './outer-open.js';
 import { AheadChains, type ChainAnchor } from './ahead-chains.js';
+import { makeRecord } from './history-record.js';
 
 const port = parentPort!;
-const data = workerData as { boxSk: Uint8Array; anchors?: ChainAnchor[]; unseen?: number };
+const data = workerData as { boxSk: Uint8Array; anchors?: ChainAnchor[]; unseen?: number; historyKey?: Uint8Array };
 const boxSk = new Uint8Array(data.boxSk);
+wipe(data.boxSk); // the clone workerData made
+// The history key, to make the records of the messages opened ahead (src/client/history-record.ts).
+const historyKey = data.historyKey;
+const contactOf = new Map((data.anchors ?? []).map((a) => [a.row, a.contactId]));
 const chains = new AheadChains(data.anchors ?? []); // holds (and wipes at close) the anchors' secrets
 chains.passed(data.unseen ?? 0); // the first page, opened by the main thread
 
 port.on('message', (m: PageRequest | 'close') => {
   if (m === 'close') {
-    wipe(boxSk);
+    wipe(boxSk, historyKey);
     chains.close();
     port.close();
     return;
@@ -41,8 +46,16 @@ port.on('message', (m: PageRequest | 'close') => {
   });
   // The ratchet layer, where a receiving chain we run ahead opens it (the main thread decides).
   const ahead = outer.map((inner) => (inner instanceof Uint8Array ? chains.open(inner) : undefined));
+  // Its history record too, for the main thread to store when it is exactly the one it would seal.
+  if (historyKey) {
+    for (const a of ahead) {
+      const contactId = a && contactOf.get(a.row);
+      const r = contactId ? makeRecord(a.plaintext, contactId, historyKey) : undefined;
+      if (r) a!.record = r;
+    }
+  }
   // One transferred buffer back (packAnswer); the thread's own copies of the secrets are wiped.
   const page = packAnswer({ outer, ahead });
   for (const a of ahead) if (a) wipe(a.ckBefore, a.ckAfter, a.plaintext);
-  port.postMessage({ id: m.id, page }, [page.bytes.buffer, page.ends.buffer, page.kinds.buffer, page.rows.buffer] as ArrayBuffer[]);
+  port.postMessage({ id: m.id, page }, [page.bytes.buffer, page.ends.buffer, page.kinds.buffer, page.rows.buffer, page.meta.buffer] as ArrayBuffer[]);
 });
