@@ -591,7 +591,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return pullPages(
       c,
       (items, ack, later) => this.processBatch(items, ack, later),
-      () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions()), this.identity.historyKey),
+      // The thread seals history records too, when the store seals under the identity's history key.
+      () =>
+        new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions()), this.store.sealsWith(this.identity.historyKey) ? this.identity.historyKey : undefined),
     );
   }
 

@@ -464,6 +464,11 @@ export class HushStore {
 
   // --- messages ---------------------------------------------------------------------------
 
+  /** Is `key` the history key this store seals with? (A record sealed elsewhere under it: NewMessage.sealed.) Constant time. */
+  sealsWith(key: Uint8Array): boolean {
+    return bytesEqual(key, this.key);
+  }
+
   /** Stores one message; false when a message with that id and direction was already stored. */
   addMessage(m: NewMessage): boolean {
     return this.addMessages([m])[0]!;
