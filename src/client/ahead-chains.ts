@@ -12,7 +12,6 @@ import { type InnerV2, parseInnerV2 } from '../protocol/session-wire.js';
 import { aeadOpen } from '../crypto/kdf.js';
 import { kdfCk, kdfRk, messageKeys } from '../crypto/ratchet-kdf.js';
 import { wipe, x25519Uncached } from '../crypto/nacl.js';
-import type { ThreadRecord } from './history-record.js';
 
 /**
  * Chain steps the thread takes to reach one message at most, beyond the envelopes it did not
@@ -26,8 +25,6 @@ const MAX_AHEAD_STEPS = 1000;
 export interface ChainAnchor {
   /** The session's row in the store (what an answer names). */
   row: number;
-  /** The contact the session is with (the history record the thread makes names it). */
-  contactId: number;
   /** The peer's signing key (the sender an inner names). */
   peerSignPk: Uint8Array;
   /** The session's AD (docs/PROTOCOL.md §9.3). */
@@ -49,8 +46,6 @@ export interface AheadOpened {
   ckAfter: Uint8Array;
   /** The decrypted payload (an encoded PayloadV2). */
   plaintext: Uint8Array;
-  /** Its history record, when the thread made one (src/client/history-record.ts). */
-  record?: ThreadRecord;
 }
 
 interface Chain extends ChainAnchor {

@@ -37,11 +37,10 @@ import type { AheadOpened, ChainAnchor } from './ahead-chains.js';
 export type { AheadOpened, ChainAnchor } from './ahead-chains.js';
 
 /** The receiving chains of every stored session, for the thread (read when the pull starts). */
-export function anchorsOf(sessions: readonly { row: number; contactId: number; state: SessionState }[]): ChainAnchor[] {
-  return sessions.map(({ row, contactId, state: s }) => {
+export function anchorsOf(sessions: readonly { row: number; state: SessionState }[]): ChainAnchor[] {
+  return sessions.map(({ row, state: s }) => {
     const a: ChainAnchor = {
       row,
-      contactId,
       peerSignPk: s.role === 'initiator' ? s.responderSignPk : s.initiatorSignPk,
       ad: sessionAd({ signPk: s.initiatorSignPk, boxPk: s.initiatorBoxPk }, { signPk: s.responderSignPk, boxPk: s.responderBoxPk }),
       nr: s.nr,

@@ -38,7 +38,6 @@ import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
 import type { OuterLayer } from './outer-open.js';
 import type { AheadOpened } from './ahead-ratchet.js';
-import { bodyOf, takeRecord, type ThreadRecord } from './history-record.js';
 import { storeHeldToken } from './delivery-tokens.js';
 import { applyGroupMessage, type GroupEvent, type GroupQuarantineReason, inEpochOrder } from './groups.js';
 import { applyReceipt, decodeReceipt, type PendingReceipts, type QueuedReceipt, queueReceipts, type ReceiptDelay, type ReceiptReport, receiptsAllowed } from './receipts.js';
@@ -147,8 +146,7 @@ export interface ProcessOptions {
 }
 
 type Verdict =
-  /** `record`: the history record the pull's thread made for it (src/client/history-record.ts), used only when it is exactly ours. */
-  | { t: 'msg'; eid: string; contact: Contact; opened: Opened; record?: ThreadRecord }
+  | { t: 'msg'; eid: string; contact: Contact; opened: Opened }
   | { t: 'control'; eid: string; contact: Contact; opened: Opened }
   | { t: 'ignored'; eid: string }
   /** A v2 message whose key was already used (a replay or re-delivery): dropped, acked. */
@@ -165,6 +163,15 @@ type Candidate =
   | { k: 'unknown' };
 
 const lossy = new TextDecoder('utf-8');
+const strict = new TextDecoder('utf-8', { fatal: true });
+
+export function bodyOf(bytes: Uint8Array): string | Uint8Array {
+  try {
+    return strict.decode(bytes);
+  } catch {
+    return bytes; // kept as bytes; shown lossily
+  }
+}
 
 export function bodyText(body: string | Uint8Array): string {
   return typeof body === 'string' ? body : lossy.decode(body);
@@ -293,10 +300,7 @@ class Judge {
       return q(isHushError(e) && e.code === 'UNSUPPORTED_VERSION' ? 'UNSUPPORTED_VERSION' : 'TAMPERED');
     }
     const c = await this.candidate(claimed);
-    const verdict = (contact: Contact, opened: Opened & { record?: ThreadRecord }): Verdict =>
-      opened.kind === 'msg' && opened.record
-        ? { t: 'msg', eid: item.eid, contact, opened, record: opened.record }
-        : { t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact, opened };
+    const verdict = (contact: Contact, opened: Opened): Verdict => ({ t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact, opened });
     // A gap beyond max-skip is refused before authenticating (the header is not yet trusted):
     // kept with its reason, no state changed; the session opens the next message within the cap.
     const failed = (e: unknown): Verdict =>
@@ -426,12 +430,7 @@ async function processOnce(store: HushStore, identity: Identity, items: readonly
     const msgs = inSendOrder(verdicts.filter((v): v is Extract<Verdict, { t: 'msg' }> => v.t === 'msg'));
     const rowBefore = msgs.length > 0 ? store.lastMessageRow() : 0;
     const fresh = store.addMessages(
-      msgs.map((v): NewMessage => {
-        const m: NewMessage = { msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() };
-        const sealed = takeRecord(v.record, m); // made on the pull's thread, when it is exactly this one
-        if (sealed) m.sealed = sealed;
-        return m;
-      }),
+      msgs.map((v): NewMessage => ({ msgId: v.opened.id, contactId: v.contact.id, direction: 'in', time: v.opened.time, body: bodyOf(v.opened.body), receivedAt: now() })),
     );
     // Who gets a delivered receipt for what (queued at the end of the transaction).
     const delivered = new Map<number, { contact: Contact; ids: Uint8Array[] }>();

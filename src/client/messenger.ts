@@ -591,9 +591,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return pullPages(
       c,
       (items, ack, later) => this.processBatch(items, ack, later),
-      // The thread seals history records too, when the store seals under the identity's history key.
-      () =>
-        new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions()), this.store.sealsWith(this.identity.historyKey) ? this.identity.historyKey : undefined),
+      () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions())),
     );
   }
 

@@ -75,20 +75,16 @@ export function pageEnvelopes(m: Pick<PageRequest, 'bytes' | 'ends'>): Uint8Arra
 /**
  * A page's answer as it travels back: one transferred buffer instead of up to four cloned
  * arrays per envelope. Envelope i has `kinds[i]` (ANSWER_NONE: not opened there; ANSWER_TAMPERED;
- * ANSWER_INNER: its inner bytes) and, when `rows[i] >= 0`, an AheadOpened of that session row,
- * with a history record when `meta[2 * i]` (its contact id) is > 0, made for time `meta[2 * i + 1]`;
- * its SEGMENTS segments in `bytes` are, in order, the inner bytes, ckBefore, ckAfter, the
- * plaintext, and the record's message id, tag and sealed record (empty when absent), segment j
- * ending at `ends[SEGMENTS * i + j]`.
+ * ANSWER_INNER: its inner bytes) and, when `rows[i] >= 0`, an AheadOpened of that session row;
+ * its four segments in `bytes` are, in order, the inner bytes, ckBefore, ckAfter and the
+ * plaintext (empty when absent), segment j ending at `ends[4 * i + j]`.
  */
 export interface PageAnswer {
   bytes: Uint8Array;
   ends: Uint32Array;
   kinds: Uint8Array;
   rows: Int32Array;
-  meta: Float64Array;
 }
-const SEGMENTS = 7;
 const ANSWER_NONE = 0;
 const ANSWER_TAMPERED = 1;
 const ANSWER_INNER = 2;
@@ -98,13 +94,11 @@ export function packAnswer(page: OpenedPage): PageAnswer {
   const n = page.outer.length;
   const kinds = new Uint8Array(n);
   const rows = new Int32Array(n).fill(-1);
-  const meta = new Float64Array(2 * n);
-  const ends = new Uint32Array(SEGMENTS * n);
+  const ends = new Uint32Array(4 * n);
   const parts = (i: number): Uint8Array[] => {
     const o = page.outer[i];
     const a = page.ahead[i];
-    const r = a?.record;
-    return [o instanceof Uint8Array ? o : EMPTY, a?.ckBefore ?? EMPTY, a?.ckAfter ?? EMPTY, a?.plaintext ?? EMPTY, r?.msgId ?? EMPTY, r?.tag ?? EMPTY, r?.sealed ?? EMPTY];
+    return [o instanceof Uint8Array ? o : EMPTY, a?.ckBefore ?? EMPTY, a?.ckAfter ?? EMPTY, a?.plaintext ?? EMPTY];
   };
   let total = 0;
   for (let i = 0; i < n; i++) {
@@ -112,11 +106,7 @@ export function packAnswer(page: OpenedPage): PageAnswer {
     kinds[i] = o instanceof Uint8Array ? ANSWER_INNER : o === 'TAMPERED' ? ANSWER_TAMPERED : ANSWER_NONE;
     const a = page.ahead[i];
     if (a) rows[i] = a.row;
-    if (a?.record) {
-      meta[2 * i] = a.record.contactId;
-      meta[2 * i + 1] = a.record.time;
-    }
-    parts(i).forEach((p, j) => (ends[SEGMENTS * i + j] = total += p.length));
+    parts(i).forEach((p, j) => (ends[4 * i + j] = total += p.length));
   }
   const bytes = new Uint8Array(total);
   let at = 0;
@@ -126,7 +116,7 @@ export function packAnswer(page: OpenedPage): PageAnswer {
       at += p.length;
     }
   }
-  return { bytes, ends, kinds, rows, meta };
+  return { bytes, ends, kinds, rows };
 }
 
 /** The OpenedPage of a PageAnswer (the main thread's side): views into its one buffer. */
@@ -141,19 +131,12 @@ export function unpackAnswer(m: PageAnswer): OpenedPage {
     return v;
   };
   for (let i = 0; i < n; i++) {
-    const k = SEGMENTS * i;
-    const inner = next(k);
-    const ckBefore = next(k + 1);
-    const ckAfter = next(k + 2);
-    const plaintext = next(k + 3);
-    const msgId = next(k + 4);
-    const tag = next(k + 5);
-    const sealed = next(k + 6);
+    const inner = next(4 * i);
+    const ckBefore = next(4 * i + 1);
+    const ckAfter = next(4 * i + 2);
+    const plaintext = next(4 * i + 3);
     outer[i] = m.kinds[i] === ANSWER_INNER ? inner : m.kinds[i] === ANSWER_TAMPERED ? 'TAMPERED' : undefined;
-    if (m.rows[i]! < 0) continue;
-    const a: AheadOpened = { row: m.rows[i]!, ckBefore, ckAfter, plaintext };
-    if (m.meta[2 * i]! > 0) a.record = { contactId: m.meta[2 * i]!, msgId, time: m.meta[2 * i + 1]!, tag, sealed };
-    ahead[i] = a;
+    ahead[i] = m.rows[i]! >= 0 ? { row: m.rows[i]!, ckBefore, ckAfter, plaintext } : undefined;
   }
   return { outer, ahead };
 }
@@ -181,8 +164,6 @@ export class OuterOpener {
   constructor(
     private readonly boxSk: Uint8Array,
     private readonly anchors: () => ChainAnchor[] = () => [],
-    /** The history key: the thread makes the history records of the messages it opens (src/client/history-record.ts); absent: none. */
-    private readonly historyKey?: Uint8Array,
   ) {}
 
   private start(): Worker | undefined {
@@ -190,7 +171,7 @@ export class OuterOpener {
     let w: Worker;
     const anchors = this.anchors();
     try {
-      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk, anchors, unseen: this.unseen, ...(this.historyKey ? { historyKey: this.historyKey } : {}) } });
+      w = new Worker(WORKER, { workerData: { boxSk: this.boxSk, anchors, unseen: this.unseen } });
     } catch {
       this.failed = true;
       return undefined;

@@ -26,7 +26,6 @@ import { sealEnvelope, type SharedKeyCache } from '../crypto/seal.js';
 import type { Contact, HushStore } from '../store/db.js';
 import type { StoredSession } from '../store/db-sessions.js';
 import { type AheadOpened, takeAhead } from './ahead-ratchet.js';
-import type { ThreadRecord } from './history-record.js';
 
 /** What a sealed payload carries (v1 and v2 alike). */
 export interface OutgoingPayload {
@@ -146,8 +145,6 @@ export interface OpenedV2 {
   seq: number;
   body: Uint8Array;
   senderSignPk: Uint8Array;
-  /** The history record the pull's thread made from this very payload, when it opened it ahead. */
-  record?: ThreadRecord;
 }
 
 interface Working {
@@ -248,8 +245,7 @@ export class SessionBook {
     }
     x.state = r.state;
     x.dirty = true;
-    // The thread's history record rides with the payload parsed from the same plaintext (used only when exactly ours: src/client/history-record.ts).
-    return ahead.record ? { ...payload, senderSignPk: contact.signPk, record: ahead.record } : { ...payload, senderSignPk: contact.signPk };
+    return { ...payload, senderSignPk: contact.signPk };
   }
 
   /**

@@ -74,11 +74,6 @@ export interface NewMessage {
   status?: MessageStatus;
   /** Default: now. */
   receivedAt?: number;
-  /**
-   * The row's tag and sealed record, already made from exactly these fields (the pull's
-   * thread: src/client/history-record.ts); absent: sealed here.
-   */
-  sealed?: { tag: Uint8Array; record: Uint8Array };
 }
 
 export interface StoredMessage {
@@ -464,11 +459,6 @@ export class HushStore {
 
   // --- messages ---------------------------------------------------------------------------
 
-  /** Is `key` the history key this store seals with? (A record sealed elsewhere under it: NewMessage.sealed.) Constant time. */
-  sealsWith(key: Uint8Array): boolean {
-    return bytesEqual(key, this.key);
-  }
-
   /** Stores one message; false when a message with that id and direction was already stored. */
   addMessage(m: NewMessage): boolean {
     return this.addMessages([m])[0]!;
@@ -486,9 +476,7 @@ export class HushStore {
       checkTime(receivedAt, 'receivedAt');
       if (!Number.isSafeInteger(m.contactId) || m.contactId < 1) throw badArg('contactId must be a positive integer');
       if (typeof m.body !== 'string' && !(m.body instanceof Uint8Array)) throw badArg('body must be a string or bytes');
-      if (m.sealed && m.sealed.tag.length !== 16) throw badArg('a message tag must be 16 bytes');
-      const tag = m.sealed?.tag ?? msgTag(m.msgId, this.key);
-      return [tag, m.contactId, m.direction, m.time, receivedAt, status, m.sealed?.record ?? sealMessage(m, this.key)] as const;
+      return [msgTag(m.msgId, this.key), m.contactId, m.direction, m.time, receivedAt, status, sealMessage(m, this.key)] as const;
     });
     const ins = this.stmt('msgInsert', 'INSERT OR IGNORE INTO messages (msg_tag, contact_id, direction, time, received_at, status, body) VALUES (?, ?, ?, ?, ?, ?, ?)');
     return this.transaction(() => prepared.map((row) => ins.run(...row).changes === 1));

@@ -43,7 +43,7 @@ function mainOpens(bob: Party, alice: Party, inner: Uint8Array, a: AheadOpened |
 describe('receiving chains run ahead', () => {
   it('after a new chain (answered by the main thread), every next message is answered with exactly the step ratchetDecrypt takes', () => {
     const { alice, bob } = talking();
-    const chains = new AheadChains(anchorsOf([{ row: 1, contactId: 1, state: bob.sessions[0]! }]));
+    const chains = new AheadChains(anchorsOf([{ row: 1, state: bob.sessions[0]! }]));
     const inners = Array.from({ length: 20 }, (_, i) => alice.send(`m${i}`));
     const answers = inners.map((m) => chains.open(m));
     // The first opens a new chain (the thread takes its DH step but leaves the message to the main thread).
@@ -58,7 +58,7 @@ describe('receiving chains run ahead', () => {
   it('a tampered message gets no answer and moves no chain; after it, the main thread opens the gap and the answers fit again', () => {
     const { alice, bob } = talking();
     bob.receive(alice, alice.send('new chain'));
-    const chains = new AheadChains(anchorsOf([{ row: 1, contactId: 1, state: bob.sessions[0]! }]));
+    const chains = new AheadChains(anchorsOf([{ row: 1, state: bob.sessions[0]! }]));
     const inners = Array.from({ length: 6 }, (_, i) => alice.send(`m${i}`));
     const bad = new Uint8Array(inners[2]!);
     bad[bad.length - 1]! ^= 1; // the AEAD tag
@@ -82,7 +82,7 @@ describe('receiving chains run ahead', () => {
   it('an answer is refused when the state moved, the chain key differs, a skipped key is due to be pruned, or the message is a prekey message', () => {
     const { alice, bob } = talking();
     bob.receive(alice, alice.send('new chain'));
-    const chains = new AheadChains(anchorsOf([{ row: 1, contactId: 1, state: bob.sessions[0]! }]));
+    const chains = new AheadChains(anchorsOf([{ row: 1, state: bob.sessions[0]! }]));
     const m0 = alice.send('m0');
     const m1 = alice.send('m1');
     const a0 = chains.open(m0)!;
@@ -106,7 +106,7 @@ describe('receiving chains run ahead', () => {
     carol.sessions.push(startSession(carol.id, dave.pub, dave.prekeys.bundle(1), T0, randomBytes));
     dave.receive(carol, carol.send('first'));
     const again = carol.send('second, still a prekey message');
-    const fromDave = new AheadChains(anchorsOf([{ row: 2, contactId: 2, state: dave.sessions[0]! }]));
+    const fromDave = new AheadChains(anchorsOf([{ row: 2, state: dave.sessions[0]! }]));
     const a = fromDave.open(again);
     expect(a).toBeDefined(); // the thread opens it (same chain, next index)...
     expect(takeAhead(dave.sessions[0]!, parseInnerV2(again), a!, T0, DEFAULT_RATCHET_LIMITS)).toBeUndefined(); // ...the main thread does not take it
@@ -115,7 +115,7 @@ describe('receiving chains run ahead', () => {
   it('a chain reaches past 1,000 steps only as far as the envelopes the thread did not see, and a far reach that does not authenticate is not tried again', () => {
     const { alice, bob } = talking();
     bob.receive(alice, alice.send('new chain'));
-    const anchors = () => anchorsOf([{ row: 1, contactId: 1, state: bob.sessions[0]! }]);
+    const anchors = () => anchorsOf([{ row: 1, state: bob.sessions[0]! }]);
     const m = Array.from({ length: 1102 }, (_, i) => alice.send(`m${i}`));
     // Nothing unseen: 1,100 steps is too far; the chain did not move (m0 is still its next).
     const a = new AheadChains(anchors());
@@ -139,7 +139,7 @@ describe('receiving chains run ahead', () => {
 
   it('a sender with no session, and bytes that are not an inner v2, get no answer', () => {
     const { alice, bob } = talking();
-    const chains = new AheadChains(anchorsOf([{ row: 1, contactId: 1, state: bob.sessions[0]! }]));
+    const chains = new AheadChains(anchorsOf([{ row: 1, state: bob.sessions[0]! }]));
     const stranger = new Party();
     const bobToo = withPrekeys(new Party());
     stranger.sessions.push(startSession(stranger.id, bobToo.pub, bobToo.prekeys.bundle(1), T0, randomBytes));

@@ -15,7 +15,6 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { AheadChains } from '../../src/client/ahead-chains.js';
 import { anchorsOf } from '../../src/client/ahead-ratchet.js';
-import { makeRecord, type ThreadRecord } from '../../src/client/history-record.js';
 import { type InboundItem, processEnvelopes, type ProcessOptions, reprocessQuarantine } from '../../src/client/inbound.js';
 import { DEFAULT_PREKEY_POLICY, maintainPrekeys, type PrekeyPolicy } from '../../src/client/prekeys.js';
 import { ensureSession, sealFor, sendingSession, sessionsFor } from '../../src/client/sessions.js';
@@ -27,10 +26,9 @@ import { randomBytes } from '../../src/crypto/nacl.js';
 import { sealEnvelope } from '../../src/crypto/seal.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { utf8 } from '../../src/protocol/encoding.js';
-import { encodePayloadV2, parsePayloadV2 } from '../../src/protocol/session-wire.js';
+import { encodePayloadV2 } from '../../src/protocol/session-wire.js';
 import type { PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
 import { type Contact, HushStore, STORE_SCHEMA_VERSION } from '../../src/store/db.js';
-import { msgTag, openMessage } from '../../src/store/db-codec.js';
 import { key, person, removeHome, tempHome } from './store-helpers.js';
 
 const RELAY = 'ws://127.0.0.1:7070';
@@ -278,52 +276,6 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(bodies(await processEnvelopes(bob.store, bob.id, [next], opts(bob, [alice])))).toEqual(['after']);
     chains.close();
     chains2.close();
-  });
-
-  it('history records made on the pull thread: one opens with openMessage to the fields it names, is stored byte for byte when it is exactly the main thread’s, and any other is sealed here', async () => {
-    await start(alice, bob);
-    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'start')], opts(bob, [alice])))).toEqual(['start']);
-    expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'reply')], opts(alice, [bob])))).toEqual(['reply']);
-    const aliceId = contactOf(bob, alice).id;
-    const chains = new AheadChains(anchorsOf(bob.store.v2.allSessions())); // as the pull's thread starts
-    const sent = Array.from({ length: 6 }, (_, i) => seal(alice, bob, `m${i}`));
-    const items: InboundItem[] = sent.map((x) => {
-      const inner = openEnvelopeV2(bob.id.boxSk, x.env);
-      const ahead = chains.open(inner);
-      const record = ahead && makeRecord(ahead.plaintext, aliceId, bob.hkey); // as the thread does
-      if (ahead && record) ahead.record = record;
-      return ahead ? { ...x, outer: inner, ahead } : { ...x, outer: inner };
-    });
-    chains.close();
-    const rec = (i: number): ThreadRecord => items[i]!.ahead!.record!;
-    // A thread-made record is a §8.2 record of its own fields under the history key.
-    const opened = openMessage(rec(1).sealed, bob.hkey, { tag: rec(1).tag, direction: 'in', contactId: aliceId, time: rec(1).time });
-    expect(opened).toEqual({ msgId: rec(1).msgId, body: 'm1' });
-    expect(rec(1).tag).toEqual(msgTag(rec(1).msgId, bob.hkey));
-    // Not a text message: the thread makes none (the main thread seals it).
-    const payload = (kind: 'msg' | 'group', body: Uint8Array): Uint8Array => encodePayloadV2({ kind, id: randomBytes(16), time: alice.clock.t, seq: 1, body });
-    expect(makeRecord(payload('msg', Uint8Array.of(0xff, 0xfe)), aliceId, bob.hkey)).toBeUndefined();
-    expect(makeRecord(payload('group', utf8('{}')), aliceId, bob.hkey)).toBeUndefined();
-    expect(makeRecord(utf8('not a payload'), aliceId, bob.hkey)).toBeUndefined();
-    // m2's record assumed another contact, m3 carries m4's record: neither is exactly ours.
-    const wrongContact = makeRecord(items[2]!.ahead!.plaintext, aliceId + 1, bob.hkey)!;
-    items[2]!.ahead!.record = wrongContact;
-    items[3]!.ahead!.record = rec(4);
-    const tags = items.map((it) => it.ahead?.record?.tag.slice());
-    const m3Tag = msgTag(parsePayloadV2(items[3]!.ahead!.plaintext).id, bob.hkey); // its own (the answer's plaintext is wiped once taken)
-    const r = await processEnvelopes(bob.store, bob.id, items, opts(bob, [alice]));
-    expect(bodies(r)).toEqual(sent.map((_, i) => `m${i}`));
-    const db = new Database(path.join(bob.home, 'hush.db'), { readonly: true });
-    const stored = (tag: Uint8Array): Buffer => (db.prepare('SELECT body FROM messages WHERE msg_tag = ?').get(tag) as { body: Buffer }).body;
-    try {
-      for (const i of [1, 4, 5]) expect(stored(tags[i]!)).toEqual(Buffer.from(items[i]!.ahead!.record!.sealed)); // taken as the thread made it
-      expect(stored(tags[2]!)).not.toEqual(Buffer.from(wrongContact.sealed)); // sealed here, under alice's id
-      expect(stored(m3Tag)).not.toEqual(Buffer.from(rec(4).sealed));
-    } finally {
-      db.close();
-    }
-    // Every row opens against its own clear columns (a record under the wrong contact would be STORE_CORRUPT).
-    expect(bob.store.history({ contactId: aliceId }).map((m) => m.body)).toEqual(['start', ...sent.map((_, i) => `m${i}`)]);
   });
 
   it('200 messages out of order, 50 dropped, 20 duplicated: the 150 open once each', async () => {
