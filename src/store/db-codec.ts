@@ -16,7 +16,7 @@
 import { DataError } from '../errors.js';
 import { type Bundle, type BundleJson, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { MSG_ID_BYTES, paddedLength as padme } from '../protocol/envelope.js';
-import { concatBytes, fromB64, fromUtf8, readU32be, readU64be, toB64, u32be, u64be, utf8, writeU32be, writeU64be } from '../protocol/encoding.js';
+import { concatBytes, fromB64, fromUtf8, readU32be, readU64be, toB64, u64be, utf8, writeU32be, writeU64be } from '../protocol/encoding.js';
 import { bool, int, isObj, literal, obj, optInt, str } from '../protocol/validate.js';
 import { MAC_BYTES, NONCE_BYTES, randomBytes, SECRETBOX_ZERO_BYTES, secretbox, secretboxOpen, secretboxPadded, secretboxPaddedInto, sha512 } from '../crypto/nacl.js';
 
