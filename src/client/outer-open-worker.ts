@@ -16,6 +16,7 @@ import { AheadChains, type ChainAnchor } from './ahead-chains.js';
 const port = parentPort!;
 const data = workerData as { boxSk: Uint8Array; anchors?: ChainAnchor[]; unseen?: number };
 const boxSk = new Uint8Array(data.boxSk);
+wipe(data.boxSk); // the copy workerData's clone made: only boxSk holds the key, wiped at close
 const chains = new AheadChains(data.anchors ?? []); // holds (and wipes at close) the anchors' secrets
 chains.passed(data.unseen ?? 0); // the first page, opened by the main thread
 

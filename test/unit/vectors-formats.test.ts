@@ -181,6 +181,29 @@ describe('local store record vectors (§8.2)', () => {
     expect(hex(plainOf(again))).toBe(c.plaintext);
   });
 
+  it('message records of every size, one after another, are the layout above (sealMessage builds them in one kept array, zeroed after each seal)', () => {
+    const id = unhex('00112233445566778899aabbccddeeff');
+    const bodies: (string | Uint8Array)[] = ['x'.repeat(9000), '', 'é'.repeat(100), new Uint8Array(8200).fill(7), 'short', new Uint8Array(0)];
+    for (const [i, body] of bodies.entries()) {
+      const bytes = typeof body === 'string' ? utf8(body) : body;
+      const m = { msgId: id, direction: i % 2 ? ('out' as const) : ('in' as const), contactId: 2 ** 40 + i, time: 1_800_000_000_000 + i, body };
+      const head = concatBytes(
+        Uint8Array.of(2),
+        id,
+        Uint8Array.of(i % 2),
+        u64be(m.contactId),
+        u64be(m.time),
+        Uint8Array.of(typeof body === 'string' ? 0 : 1),
+        u32be(bytes.length),
+        bytes,
+      );
+      const spec = new Uint8Array(paddedLength(head.length));
+      spec.set(head);
+      expect(hex(plainOf(codec.sealMessage(m, key)))).toBe(hex(spec));
+    }
+    expect(codeOfSync(() => codec.sealMessage({ msgId: new Uint8Array(17), direction: 'in', contactId: 1, time: 1, body: 'x' }, key))).toBe('BAD_LENGTH');
+  });
+
   it.each(rows(v.outbox, 'name'))('outbox ref %s: 0x01 || msgId || u64be(contact) || utf8(eid)', (_n, c) => {
     const spec = concatBytes(Uint8Array.of(1), unhex(c.msgId), u64be(c.row.contactId), utf8(c.row.eid));
     expect(hex(spec)).toBe(c.plaintext);
