@@ -7,10 +7,8 @@
  * the main thread claimed first (its claim word) is answered undefined, unopened.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
 import { wipe } from '../crypto/nacl.js';
-import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
-import { CLAIM_FREE, CLAIM_THREAD, packAnswer, type PageRequest, pageEnvelopes } from './outer-open.js';
+import { CLAIM_FREE, CLAIM_THREAD, openOuter, packAnswer, type PageRequest, pageEnvelopes } from './outer-open.js';
 import { AheadChains, type ChainAnchor } from './ahead-chains.js';
 
 const port = parentPort!;
@@ -32,14 +30,7 @@ port.on('message', (m: PageRequest | 'close') => {
     port.postMessage({ id: m.id, page: undefined }); // the main thread opened it
     return;
   }
-  const outer = pageEnvelopes(m).map((env) => {
-    if (env[0] !== ENVELOPE_V2_VERSION) return undefined; // not ours to open (v1: the main thread)
-    try {
-      return openEnvelopeV2(boxSk, env);
-    } catch {
-      return 'TAMPERED' as const;
-    }
-  });
+  const outer = pageEnvelopes(m).map((env) => openOuter(boxSk, env)); // v1: undefined, the main thread's
   // The ratchet layer, where a receiving chain we run ahead opens it (the main thread decides).
   const ahead = outer.map((inner) => (inner instanceof Uint8Array ? chains.open(inner) : undefined));
   // One transferred buffer back (packAnswer); the thread's own copies of the secrets are wiped.

@@ -19,6 +19,7 @@
 import { Worker } from 'node:worker_threads';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { wipe } from '../crypto/nacl.js';
+import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
 import type { AheadOpened, ChainAnchor } from './ahead-chains.js';
 
 /** What the outer layer of one envelope gave: the inner bytes, TAMPERED, or undefined (not a v2 envelope: open it yourself). */
@@ -149,6 +150,41 @@ export const CLAIM_MAIN = 2;
 
 const NONE: OuterTicket = { result: Promise.resolve(undefined), take: () => undefined };
 
+/** Envelopes per claim word (OuterOpener.open). */
+const PART = 250;
+
+/**
+ * One ticket for a page handed over in parts of `part` envelopes (`n` in all): its answer is
+ * the parts' answers end to end, a part answered undefined (the thread failed) giving undefined
+ * layers for its envelopes (opened by the judge); take() takes every part.
+ */
+export function joinParts(parts: readonly OuterTicket[], n: number, part: number): OuterTicket {
+  const result = Promise.all(parts.map((t) => t.result)).then((answers): OpenedPage | undefined => {
+    if (answers.every((a) => a === undefined)) return undefined;
+    const outer: OuterLayer[] = [];
+    const ahead: (AheadOpened | undefined)[] = [];
+    answers.forEach((a, k) => {
+      const len = Math.min(part, n - k * part);
+      for (let i = 0; i < len; i++) {
+        outer.push(a?.outer[i]);
+        ahead.push(a?.ahead[i]);
+      }
+    });
+    return { outer, ahead };
+  });
+  return { result, take: () => parts.forEach((t) => t.take()), done: () => parts.every((t) => t.done?.() ?? true) };
+}
+
+/** The outer layer of one envelope, as the thread opens it: undefined when it is not v2 (the judge's), TAMPERED when it does not open. */
+export function openOuter(boxSk: Uint8Array, env: Uint8Array): OuterLayer {
+  if (env[0] !== ENVELOPE_V2_VERSION) return undefined;
+  try {
+    return openEnvelopeV2(boxSk, env);
+  } catch {
+    return 'TAMPERED';
+  }
+}
+
 export class OuterOpener {
   private worker: Worker | undefined;
   private readonly waiting = new Map<number, (out: OpenedPage | undefined) => void>();
@@ -195,17 +231,34 @@ export class OuterOpener {
     return w;
   }
 
+  /** Starts the thread now (a pull that expects mail). */
+  prestart(): void {
+    this.start();
+  }
+
   /** Starts the thread now if `envs` hold a v2 envelope (the first page: the thread loads while the main thread opens it). */
   warm(envs: readonly Uint8Array[]): void {
     this.unseen += envs.length;
     if (envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) this.start();
   }
 
-  /** The outer layers of `envs`, in order; undefined when the thread is not there or no envelope is v2 (open them yourself). */
+  /**
+   * The outer layers of `envs`, in order; undefined when the thread is not there or no envelope
+   * is v2 (open them yourself). The page goes to the thread in parts of PART envelopes, each
+   * with its own claim word: `take()` makes the main thread open (here, at once) the outer layers
+   * of the parts the thread has not started, so a main thread that would otherwise wait for the
+   * thread shares its work.
+   */
   open(envs: readonly Uint8Array[]): OuterTicket {
     if (!envs.some((e) => e[0] === ENVELOPE_V2_VERSION)) return NONE;
     const w = this.start();
     if (!w || this.failed) return NONE;
+    const parts: OuterTicket[] = [];
+    for (let i = 0; i < envs.length; i += PART) parts.push(this.openPart(w, envs.slice(i, i + PART)));
+    return parts.length === 1 ? parts[0]! : joinParts(parts, envs.length, PART);
+  }
+
+  private openPart(w: Worker, envs: readonly Uint8Array[]): OuterTicket {
     const id = this.next++;
     const claim = new Int32Array(new SharedArrayBuffer(4));
     let answered = false;
@@ -224,7 +277,8 @@ export class OuterOpener {
       if (Atomics.compareExchange(claim, 0, CLAIM_FREE, CLAIM_MAIN) !== CLAIM_FREE) return; // the thread has it: wait for its answer
       const done = this.waiting.get(id);
       this.waiting.delete(id);
-      done?.(undefined);
+      // Opened here, now: the same outer layer the thread would give (the ratchet layer is the judge's).
+      done?.({ outer: envs.map((e) => openOuter(this.boxSk, e)), ahead: new Array<AheadOpened | undefined>(envs.length) });
     };
     return { result, take, done: () => answered };
   }
@@ -237,8 +291,11 @@ export class OuterOpener {
       await w.terminate();
       return;
     }
-    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     w.postMessage('close');
+    // Started ahead (prestart) and never given a page (an empty mailbox): it wipes the key and
+    // ends once loaded, without holding this pull up (it is unref'd: it does not hold the process).
+    if (this.next === 1) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)));
     await Promise.race([exited, late]);

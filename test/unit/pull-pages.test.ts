@@ -7,8 +7,11 @@
  * page the thread has not started is taken back and opened by the store instead.
  */
 import { describe, expect, it } from 'vitest';
-import { pullPages, type AheadOpener, type BatchProcessor } from '../../src/client/pull-pages.js';
-import { type OpenedPage, packAnswer, packPage, pageEnvelopes, unpackAnswer } from '../../src/client/outer-open.js';
+import { pullPages, type AheadOpener, type BatchProcessor, type PulledItem } from '../../src/client/pull-pages.js';
+import { joinParts, type OpenedPage, openOuter, type OuterTicket, packAnswer, packPage, pageEnvelopes, unpackAnswer } from '../../src/client/outer-open.js';
+import { sealEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
+import { ENVELOPE_V2_OUTER_BYTES, isValidEnvelopeV2Length } from '../../src/protocol/session-wire.js';
+import { randomBytes, x25519KeyPair } from '../../src/crypto/nacl.js';
 import type { AheadOpened } from '../../src/client/ahead-ratchet.js';
 import { emptyProcessResult } from '../../src/client/inbound.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
@@ -232,5 +235,80 @@ describe('pullPages', () => {
     expect(store.committed).toEqual(items.slice(0, MAX_PULL_LIMIT).map((i) => i.eid));
     expect(f.acks.flat()).toEqual(store.committed);
     expect(f.settled()).toBe(f.acks.length);
+  });
+
+  it('an opener started before the pull gets every page, the first one too (no warm), and is closed however the pull ends', async () => {
+    for (const failAfter of [undefined, MAX_PULL_LIMIT]) {
+      const items = mailbox(3 * MAX_PULL_LIMIT);
+      const { c } = fakeClient(items, failAfter);
+      const handed: number[] = [];
+      let warmed = 0;
+      let closed = 0;
+      const started: AheadOpener = {
+        warm: () => void warmed++,
+        open: (envs) => {
+          handed.push(envs.length);
+          return { result: Promise.resolve({ outer: envs.map((e) => Uint8Array.of(0xa0, e[0]!)), ahead: envs.map(() => undefined) }), take: () => undefined };
+        },
+        close: async () => void closed++,
+      };
+      const seen: PulledItem[] = [];
+      const process: BatchProcessor = async (batch, ack, later) => {
+        seen.push(...batch);
+        later.push(ack(batch.map((i) => i.eid)));
+        const res = emptyProcessResult();
+        res.ackEids = batch.map((i) => i.eid);
+        return res;
+      };
+      const made = (): AheadOpener => {
+        throw new Error('not asked for: an opener was started');
+      };
+      const pulled = pullPages(c, process, made, started);
+      if (failAfter === undefined) {
+        await pulled;
+        expect(handed).toEqual([MAX_PULL_LIMIT, MAX_PULL_LIMIT, MAX_PULL_LIMIT]);
+        expect(seen.map((i) => i.eid)).toEqual(items.map((i) => i.eid));
+        expect(seen.every((i) => i.outer instanceof Uint8Array)).toBe(true); // the first page's too
+      } else {
+        await expect(pulled).rejects.toThrow('connection lost');
+        expect(handed).toEqual([MAX_PULL_LIMIT]);
+      }
+      expect(warmed).toBe(0);
+      expect(closed).toBe(1);
+    }
+  });
+
+  it('a page in parts: one answer end to end, a part the thread failed left to the judge, take() reaching every part', async () => {
+    const part = (outer: (Uint8Array | undefined)[] | undefined, took: string[], name: string): OuterTicket => ({
+      result: Promise.resolve(
+        outer && { outer, ahead: outer.map((o, i) => (o && i === 0 ? { row: o[0]!, ckBefore: new Uint8Array(32), ckAfter: new Uint8Array(32), plaintext: o } : undefined)) },
+      ),
+      take: () => void took.push(name),
+      done: () => outer !== undefined,
+    });
+    const took: string[] = [];
+    const t = joinParts([part([Uint8Array.of(1), Uint8Array.of(2)], took, 'a'), part(undefined, took, 'b'), part([Uint8Array.of(5)], took, 'c')], 5, 2);
+    t.take();
+    expect(took).toEqual(['a', 'b', 'c']);
+    expect(t.done?.()).toBe(false);
+    const page = await t.result;
+    expect(page!.outer).toEqual([Uint8Array.of(1), Uint8Array.of(2), undefined, undefined, Uint8Array.of(5)]);
+    expect(page!.ahead.map((a) => a?.row)).toEqual([1, undefined, undefined, undefined, 5]);
+    // Every part failed: no answer at all (the judge opens the whole page).
+    expect(await joinParts([part(undefined, [], 'x'), part(undefined, [], 'y')], 3, 2).result).toBeUndefined();
+  });
+
+  it('the outer layer the main thread opens for a part it takes is what the thread would give: inner, TAMPERED, or left to the judge (v1)', () => {
+    const bob = x25519KeyPair(randomBytes);
+    let n = 1;
+    while (!isValidEnvelopeV2Length(ENVELOPE_V2_OUTER_BYTES + n)) n++; // an inner of a length a v2 envelope may have
+    const inner = randomBytes(n);
+    const env = sealEnvelopeV2(bob.publicKey, inner, randomBytes);
+    expect(openOuter(bob.secretKey, env)).toEqual(inner);
+    const forged = Uint8Array.from(env);
+    forged[forged.length - 1]! ^= 1;
+    expect(openOuter(bob.secretKey, forged)).toBe('TAMPERED');
+    expect(openOuter(bob.secretKey, Uint8Array.of(1, 2, 3))).toBeUndefined(); // a v1 envelope: the judge's
+    expect(openOuter(x25519KeyPair(randomBytes).secretKey, env)).toBe('TAMPERED'); // not ours
   });
 });

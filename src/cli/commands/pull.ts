@@ -12,7 +12,7 @@ import { tip } from '../common.js';
 import { plural } from '../format.js';
 import { openSession, printMessage, printQuarantinedJson, warnQuarantined } from '../messaging.js';
 import { printGroupEvent, reannounceMissed } from '../group-output.js';
-import type { QuarantineReport } from '../../client/messenger.js';
+import type { QuarantineReport, ReceivedMessage } from '../../client/messenger.js';
 import { autoSaveDir, autoSaver } from '../auto-save.js';
 import type { CommandRun } from './index.js';
 
@@ -26,11 +26,29 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     ratchetLimits: opts.ratchetLimits,
   });
   const quarantined: QuarantineReport[] = [];
+  // What was printed is marked read (and its read receipts queued) batch by batch, in a turn of
+  // the event loop after its batch, while the pull waits for pages or its thread, instead of
+  // all at the end; one at a time, in order. The first failure is the command's, at the end.
+  const shown: ReceivedMessage[] = [];
+  let marking: Promise<void> = Promise.resolve();
+  let markFailed: { error: unknown } | undefined;
+  let markSoon = false;
+  const markShown = (): void => {
+    markSoon = false;
+    const batch = shown.splice(0);
+    if (batch.length === 0) return;
+    marking = marking.then(() => (markFailed ? undefined : s.m.markRead(batch))).catch((error: unknown) => void (markFailed ??= { error }));
+  };
   try {
     const saver = saveDir === undefined ? undefined : autoSaver(ctx.out, s.m, saveDir);
     s.m.on('message', (msg) => {
       printMessage(ctx.out, msg);
       saver?.add(msg);
+      shown.push(msg);
+      if (!markSoon) {
+        markSoon = true;
+        setImmediate(markShown);
+      }
     });
     s.m.on('group', (e) => printGroupEvent(ctx.out, e));
     s.m.on('quarantined', (q) => {
@@ -44,8 +62,11 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     await reannounceMissed(ctx.out, s, result.groups); // changes the members we added concurrently missed
     result.messages.push(...s.m.showStored()); // stored by another reader (listen, hush daemon) meanwhile
     // Printed: read receipts (unless turned off), group posts too (kept apart: each is looked for where it is stored).
+    markShown(); // what is left, now
+    await marking;
+    if (markFailed) throw markFailed.error;
     await s.m.markRead(
-      result.messages,
+      [],
       result.groups.filter((e) => e.type === 'post'),
     );
     await saver?.drain();
@@ -56,6 +77,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     warnQuarantined(ctx.out, quarantined);
     if (result.messages.length === 0 && result.groups.length === 0 && quarantined.length === 0) tip(ctx, 'no new messages');
   } finally {
+    await marking; // never rejects
     await s.close();
   }
 };
