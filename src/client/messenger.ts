@@ -29,7 +29,6 @@
  * sends each one when its time passes.
  */
 import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
 import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
 import { toHex, utf8 } from '../protocol/encoding.js';
@@ -579,41 +578,20 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /** Flushes the outbox, then pulls batches until the mailbox is empty. */
   async pull(): Promise<{ result: ProcessResult; outbox: DrainResult }> {
-    // The pull's thread starts now, so it has loaded (~0.1 s) by the time the first page
-    // arrives: when this home holds v2 sessions and a second core can run it.
-    const pre = this.prestartOpener();
-    let c: RelayClient;
-    let outbox: DrainResult;
-    try {
-      c = await this.client();
-      outbox = await this.flushOutbox();
-    } catch (e) {
-      await pre?.close();
-      throw e;
-    }
-    const result = await this.pullFrom(c, pre); // closes pre
+    const c = await this.client();
+    const outbox = await this.flushOutbox();
+    const result = await this.pullFrom(c);
     await this.syncTokens();
     await this.syncPrekeys();
     return { result, outbox };
   }
 
-  /** A started OuterOpener for a pull (src/client/outer-open.ts `prestart`), or undefined where it would not pay. */
-  private prestartOpener(): OuterOpener | undefined {
-    if (availableParallelism() < 2) return undefined;
-    const anchors = anchorsOf(this.store.v2.allSessions());
-    if (anchors.length === 0) return undefined; // no v2 session: v1 mail, or a new home
-    const o = new OuterOpener(this.identity.boxSk, () => anchors);
-    o.prestart();
-    return o;
-  }
-
   /** @internal reads the whole mailbox on `c` (src/client/pull-pages.ts); listen calls it on each connect */
-  pullFrom(c: RelayClient, pre?: OuterOpener): Promise<ProcessResult> {
+  pullFrom(c: RelayClient): Promise<ProcessResult> {
     return pullPages(
       c,
       (items, ack, later) => this.processBatch(items, ack, later),
       () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions())),
-      pre,
     );
   }
 

@@ -231,11 +231,6 @@ export class OuterOpener {
     return w;
   }
 
-  /** Starts the thread now (a pull that expects mail). */
-  prestart(): void {
-    this.start();
-  }
-
   /** Starts the thread now if `envs` hold a v2 envelope (the first page: the thread loads while the main thread opens it). */
   warm(envs: readonly Uint8Array[]): void {
     this.unseen += envs.length;
@@ -291,11 +286,8 @@ export class OuterOpener {
       await w.terminate();
       return;
     }
-    w.postMessage('close');
-    // Started ahead (prestart) and never given a page (an empty mailbox): it wipes the key and
-    // ends once loaded, without holding this pull up (it is unref'd: it does not hold the process).
-    if (this.next === 1) return;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    w.postMessage('close');
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)));
     await Promise.race([exited, late]);
