@@ -198,7 +198,11 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     if (!set) online.set(c.key, (set = new Set()));
     set.add(c);
     event('auth', { conn: c.n });
-    c.link.send({ t: 'ok', id: f.id });
+    // How much mail waits (§7.3): a hint for the owner's pull; without it if the store cannot say.
+    store.waitingCount(f.signPk).then(
+      (waiting) => c.link.send({ t: 'ok', id: f.id, waiting }),
+      () => c.link.send({ t: 'ok', id: f.id }),
+    );
   };
 
   /** The bundle of a register or transfer frame: well formed, the authenticated key's, and self-signed. */

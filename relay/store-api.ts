@@ -116,6 +116,8 @@ export interface Store {
   /** Adds (or re-dates) and removes token hashes of `recipient`; a hash of another mailbox is left alone. Unexpired tokens after. */
   putTokens(recipient: Uint8Array, add: readonly { h: Uint8Array; exp: number }[], remove: readonly Uint8Array[], now: number): Promise<number>;
   countTokens(recipient: Uint8Array, now: number): Promise<number>;
+  /** Envelopes waiting in `recipient`'s mailbox (the `waiting` of the answer to its auth, §7.3). */
+  waitingCount(recipient: Uint8Array): Promise<number>;
   token(h: Uint8Array): Promise<{ recipient: Uint8Array; exp: number } | undefined>;
   purgeTokens(now: number): Promise<number>;
 

@@ -263,6 +263,10 @@ export class RedisStore implements Store {
     return Number(await this.run(S.tokens, [keys.tokens(r)], args));
   }
 
+  async waitingCount(recipient: Uint8Array): Promise<number> {
+    return this.redis.zcard(keys.queue(hex(recipient)));
+  }
+
   async countTokens(recipient: Uint8Array, now: number): Promise<number> {
     return this.redis.zcount(keys.tokens(hex(recipient)), `(${now}`, '+inf');
   }

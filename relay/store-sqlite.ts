@@ -175,6 +175,10 @@ export class SqliteStore implements Store {
     return Promise.resolve(this.db.putTokens(recipient, add, remove, now));
   }
 
+  waitingCount(recipient: Uint8Array): Promise<number> {
+    return Promise.resolve(this.statsOf(recipient, toB64(recipient)).count);
+  }
+
   countTokens(recipient: Uint8Array, now: number): Promise<number> {
     return Promise.resolve(this.db.countTokens(recipient, now));
   }

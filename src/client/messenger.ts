@@ -29,11 +29,12 @@
  * sends each one when its time passes.
  */
 import { EventEmitter } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
 import { toHex, utf8 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
-import { canonicalOrAsIs } from '../protocol/frames.js';
+import { canonicalOrAsIs, MAX_PULL_LIMIT } from '../protocol/frames.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
@@ -579,19 +580,39 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   /** Flushes the outbox, then pulls batches until the mailbox is empty. */
   async pull(): Promise<{ result: ProcessResult; outbox: DrainResult }> {
     const c = await this.client();
-    const outbox = await this.flushOutbox();
-    const result = await this.pullFrom(c);
+    // A long pull's thread starts now, while the outbox is flushed and the first page fetched,
+    // when the relay said at auth that more than a page waits (docs/PERFORMANCE.md "Pull speed-ups").
+    const pre = (c.waitingAtAuth ?? 0) > MAX_PULL_LIMIT ? this.prestartOpener() : undefined;
+    let outbox: DrainResult;
+    try {
+      outbox = await this.flushOutbox();
+    } catch (e) {
+      await pre?.close();
+      throw e;
+    }
+    const result = await this.pullFrom(c, pre); // closes pre
     await this.syncTokens();
     await this.syncPrekeys();
     return { result, outbox };
   }
 
+  /** A started OuterOpener for a long pull (src/client/outer-open.ts `prestart`), or undefined where it would not pay. */
+  private prestartOpener(): OuterOpener | undefined {
+    if (availableParallelism() < 2) return undefined;
+    const anchors = anchorsOf(this.store.v2.allSessions());
+    if (anchors.length === 0) return undefined; // no v2 session: v1 mail, or a new home
+    const o = new OuterOpener(this.identity.boxSk, () => anchors);
+    o.prestart();
+    return o;
+  }
+
   /** @internal reads the whole mailbox on `c` (src/client/pull-pages.ts); listen calls it on each connect */
-  pullFrom(c: RelayClient): Promise<ProcessResult> {
+  pullFrom(c: RelayClient, pre?: OuterOpener): Promise<ProcessResult> {
     return pullPages(
       c,
       (items, ack, later) => this.processBatch(items, ack, later),
       () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions())),
+      pre,
     );
   }
 

@@ -231,6 +231,11 @@ export class OuterOpener {
     return w;
   }
 
+  /** Starts the thread now (a pull that the relay said is long). */
+  prestart(): void {
+    this.start();
+  }
+
   /** Starts the thread now if `envs` hold a v2 envelope (the first page: the thread loads while the main thread opens it). */
   warm(envs: readonly Uint8Array[]): void {
     this.unseen += envs.length;

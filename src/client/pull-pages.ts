@@ -40,9 +40,11 @@ export interface AheadOpener {
 /**
  * Pulls and processes batches until the mailbox on `c` is empty; returns the sum of the
  * batches. `opener`: called once when a page says more mail waits; each page is then handed to
- * what it returns as soon as it arrives (closed at the end).
+ * what it returns as soon as it arrives (closed at the end). `started`: an opener already
+ * started (its thread loading while the pull connected): it gets every page, and is closed at
+ * the end however the pull ends.
  */
-export async function pullPages(c: RelayClient, processBatch: BatchProcessor, opener?: () => AheadOpener): Promise<ProcessResult> {
+export async function pullPages(c: RelayClient, processBatch: BatchProcessor, opener?: () => AheadOpener, started?: AheadOpener): Promise<ProcessResult> {
   const total = emptyProcessResult();
   // Acks and delivered receipts in flight (each started after its batch was committed).
   const later: Promise<unknown>[] = [];
@@ -52,7 +54,8 @@ export async function pullPages(c: RelayClient, processBatch: BatchProcessor, op
   };
   type Page = Awaited<ReturnType<RelayClient['pull']>> & { outer?: OuterTicket };
   const ready: Page[] = [];
-  let ahead: AheadOpener | undefined;
+  // Started before the pull (Messenger.pull, a long mailbox): every page goes to it, the first one too.
+  let ahead: AheadOpener | undefined = started;
   let cursor = 0;
   let fetching = false;
   let exhausted = false;

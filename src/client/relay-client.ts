@@ -179,6 +179,8 @@ export interface RelayClientEvents {
 }
 
 export class RelayClient extends EventEmitter<RelayClientEvents> {
+  /** Envelopes the relay said wait in our mailbox when this connection authenticated (§7.3; undefined from relays before the field). */
+  waitingAtAuth: number | undefined;
   /** The relay's hello: its canonical URL, its clock and its limits. */
   readonly hello: HelloFrame;
   /** The canonical URL we authenticated to. */
@@ -257,7 +259,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     try {
       const time = (opts.now ?? Date.now)();
       const sig = await opts.sign(authSignedBytes(hello.challenge, signUrl, time));
-      await client.request('ok', { t: 'auth', signPk: toB64(opts.signPk), url: signUrl, time, sig: toB64(sig) });
+      const ok = await client.request('ok', { t: 'auth', signPk: toB64(opts.signPk), url: signUrl, time, sig: toB64(sig) });
+      client.waitingAtAuth = ok.waiting;
     } catch (e) {
       client.ws.terminate();
       if (e instanceof RelayError && e.code === 'AUTH_WRONG_URL') {

@@ -272,6 +272,8 @@ export interface OkFrame {
   t: 'ok';
   id: string;
   deleted?: number;
+  /** The answer to `auth`: envelopes waiting in the caller's mailbox (relays before this field omit it). */
+  waiting?: number;
 }
 export interface BundleFrame {
   v: 1;
@@ -642,7 +644,16 @@ export function parseRelayFrame(text: string, maxBytes = MAX_RELAY_FRAME_BYTES):
         };
       }
       case 'ok':
-        return { ok: true, frame: { v: 1, t, id: needId(), ...(o.deleted === undefined ? {} : { deleted: int(o, 'deleted', p, 0, Number.MAX_SAFE_INTEGER) }) } };
+        return {
+          ok: true,
+          frame: {
+            v: 1,
+            t,
+            id: needId(),
+            ...(o.deleted === undefined ? {} : { deleted: int(o, 'deleted', p, 0, Number.MAX_SAFE_INTEGER) }),
+            ...(o.waiting === undefined ? {} : { waiting: int(o, 'waiting', p, 0, Number.MAX_SAFE_INTEGER) }),
+          },
+        };
       case 'bundle':
         return { ok: true, frame: { v: 1, t, id: needId(), bundle: obj(o.bundle, `${p}.bundle`) } };
       case 'accepted':

@@ -153,7 +153,7 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     await Promise.all([ca.close(), cb.close(), bobC.close(), co.close()]);
   });
 
-  it('--mailbox-count holds across relays: sends racing through both store exactly the quota, the rest is MAILBOX_FULL', async () => {
+  it('--mailbox-count holds across relays: sends racing through both store exactly the quota, the rest is MAILBOX_FULL; the auth answer counts them', async () => {
     const bob = makeUser();
     await registerUsers(a.url, bob);
     const senders = Array.from({ length: 4 }, () => makeUser());
@@ -167,6 +167,7 @@ describe.skipIf(skipWithout('redis-server', whyNoRedis()))('two relays on one Re
     expect(ok).toBe(QUOTA);
     expect(new Set(refused.map((e) => e.code))).toEqual(new Set(['MAILBOX_FULL']));
     const cb = await bob.connect(b.url);
+    expect(cb.waitingAtAuth).toBe(QUOTA); // the auth answer counts the shared mailbox (§7.3 `waiting`)
     expect((await cb.pull({ limit: 100 })).items).toHaveLength(QUOTA);
     await Promise.all([...conns, cb].map((c) => c.close()));
   });

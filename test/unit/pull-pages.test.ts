@@ -7,7 +7,7 @@
  * page the thread has not started is taken back and opened by the store instead.
  */
 import { describe, expect, it } from 'vitest';
-import { pullPages, type AheadOpener, type BatchProcessor } from '../../src/client/pull-pages.js';
+import { pullPages, type AheadOpener, type BatchProcessor, type PulledItem } from '../../src/client/pull-pages.js';
 import { joinParts, type OpenedPage, openOuter, type OuterTicket, packAnswer, packPage, pageEnvelopes, unpackAnswer } from '../../src/client/outer-open.js';
 import { sealEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
 import { ENVELOPE_V2_OUTER_BYTES, isValidEnvelopeV2Length } from '../../src/protocol/session-wire.js';
@@ -235,6 +235,47 @@ describe('pullPages', () => {
     expect(store.committed).toEqual(items.slice(0, MAX_PULL_LIMIT).map((i) => i.eid));
     expect(f.acks.flat()).toEqual(store.committed);
     expect(f.settled()).toBe(f.acks.length);
+  });
+
+  it('an opener started before the pull gets every page, the first one too (no warm), and is closed however the pull ends', async () => {
+    for (const failAfter of [undefined, MAX_PULL_LIMIT]) {
+      const items = mailbox(3 * MAX_PULL_LIMIT);
+      const { c } = fakeClient(items, failAfter);
+      const handed: number[] = [];
+      let warmed = 0;
+      let closed = 0;
+      const started: AheadOpener = {
+        warm: () => void warmed++,
+        open: (envs) => {
+          handed.push(envs.length);
+          return { result: Promise.resolve({ outer: envs.map((e) => Uint8Array.of(0xa0, e[0]!)), ahead: envs.map(() => undefined) }), take: () => undefined };
+        },
+        close: async () => void closed++,
+      };
+      const seen: PulledItem[] = [];
+      const process: BatchProcessor = async (batch, ack, later) => {
+        seen.push(...batch);
+        later.push(ack(batch.map((i) => i.eid)));
+        const res = emptyProcessResult();
+        res.ackEids = batch.map((i) => i.eid);
+        return res;
+      };
+      const made = (): AheadOpener => {
+        throw new Error('not asked for: an opener was started');
+      };
+      const pulled = pullPages(c, process, made, started);
+      if (failAfter === undefined) {
+        await pulled;
+        expect(handed).toEqual([MAX_PULL_LIMIT, MAX_PULL_LIMIT, MAX_PULL_LIMIT]);
+        expect(seen.map((i) => i.eid)).toEqual(items.map((i) => i.eid));
+        expect(seen.every((i) => i.outer instanceof Uint8Array)).toBe(true); // the first page's too
+      } else {
+        await expect(pulled).rejects.toThrow('connection lost');
+        expect(handed).toEqual([MAX_PULL_LIMIT]);
+      }
+      expect(warmed).toBe(0);
+      expect(closed).toBe(1);
+    }
   });
 
   it('a page in parts: one answer end to end, a part the thread failed left to the judge, take() reaching every part', async () => {

@@ -12,7 +12,7 @@ import { tokenHash } from '../../src/protocol/delivery-token.js';
 import { toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { transferSignedBytes } from '../../src/protocol/name-transfer.js';
-import { authSignedBytes, encodeFrame } from '../../src/protocol/frames.js';
+import { authSignedBytes, encodeFrame, parseRelayFrame } from '../../src/protocol/frames.js';
 import { bundleToJson } from '../../src/protocol/bundle.js';
 import { makeBundle } from '../../src/crypto/bundle.js';
 import { Bucket } from '../../relay/bucket.js';
@@ -184,7 +184,7 @@ describe('relay handlers: hello and auth', () => {
   it('accepts an auth for each URL the relay owns, in any spelling that canonicalises to it', async () => {
     for (const url of ['ws://127.0.0.1:7070', 'ws://localhost:7070', 'ws://[::1]:7070', 'WS://LOCALHOST:7070/']) {
       const f = connect();
-      expect(await auth(f, makeUser(), { url, signUrl: url.toLowerCase().replace(/\/$/, '') })).toEqual({ v: 1, t: 'ok', id: 'a1' });
+      expect(await auth(f, makeUser(), { url, signUrl: url.toLowerCase().replace(/\/$/, '') })).toEqual({ v: 1, t: 'ok', id: 'a1', waiting: 0 });
       expect(f.conn.signPk).toBeDefined();
     }
   });
@@ -301,6 +301,23 @@ describe('relay handlers and mailbox: send, push, pull, ack', () => {
     expect(await frame(fb1, { t: 'ack', id: 'k', eids: [envelopeId(env)] })).toEqual({ v: 1, t: 'ok', id: 'k', deleted: 1 });
     expect(store.db.stats(bob.id.signPk)).toEqual({ count: 0, bytes: 0 });
     expect(await frame(fb2, { t: 'pull', id: 'p2' })).toMatchObject({ items: [] });
+  });
+
+  it("answers an owner's auth with how much mail waits in its mailbox (waiting), and only its own", async () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    await register(bob);
+    const fa = connect();
+    await auth(fa, alice);
+    for (const [i, text] of ['one', 'two'].entries()) await handlers.onFrame(fa.conn, JSON.stringify({ v: 1, ...sendFrame(bob, seal(alice, bob, text), `w${i}`) }));
+    await turn();
+    expect(await auth(connect(), bob)).toEqual({ v: 1, t: 'ok', id: 'a1', waiting: 2 });
+    expect(await auth(connect(), alice)).toEqual({ v: 1, t: 'ok', id: 'a1', waiting: 0 });
+    // The client reads it, and an older relay's answer without it.
+    expect(parseRelayFrame('{"v":1,"t":"ok","id":"a1","waiting":2}')).toMatchObject({ ok: true, frame: { waiting: 2 } });
+    const old = parseRelayFrame('{"v":1,"t":"ok","id":"a1"}');
+    expect(old.ok && 'waiting' in old.frame).toBe(false);
+    expect(parseRelayFrame('{"v":1,"t":"ok","id":"a1","waiting":-1}')).toMatchObject({ ok: false });
   });
 
   it('pushes an ephemeral envelope with a delivery token at once and never stores it; without a token it is TOKEN_REQUIRED', async () => {
