@@ -27,17 +27,20 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   });
   const quarantined: QuarantineReport[] = [];
   // What was printed is marked read (and its read receipts queued) batch by batch, in a turn of
-  // the event loop after its batch, while the pull waits for pages or its thread, instead of
-  // all at the end; one at a time, in order. The first failure is the command's, at the end.
+  // the event loop after its batch, instead of all at the end. The turn comes before the next
+  // batch is opened (pull-pages waits a turn first), and markRead queues its receipts, which
+  // seal in the senders' sessions, synchronously when called: never while a batch holds those
+  // sessions (it would have to open the batch again, SESSION_RACE). Its sends follow each
+  // other on the Messenger's chain. The first failure is the command's, at the end.
   const shown: ReceivedMessage[] = [];
-  let marking: Promise<void> = Promise.resolve();
+  const marking: Promise<void>[] = [];
   let markFailed: { error: unknown } | undefined;
   let markSoon = false;
   const markShown = (): void => {
     markSoon = false;
     const batch = shown.splice(0);
-    if (batch.length === 0) return;
-    marking = marking.then(() => (markFailed ? undefined : s.m.markRead(batch))).catch((error: unknown) => void (markFailed ??= { error }));
+    if (batch.length === 0 || markFailed) return;
+    marking.push(s.m.markRead(batch).catch((error: unknown) => void (markFailed ??= { error })));
   };
   try {
     const saver = saveDir === undefined ? undefined : autoSaver(ctx.out, s.m, saveDir);
@@ -63,7 +66,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     result.messages.push(...s.m.showStored()); // stored by another reader (listen, hush daemon) meanwhile
     // Printed: read receipts (unless turned off), group posts too (kept apart: each is looked for where it is stored).
     markShown(); // what is left, now
-    await marking;
+    await Promise.all(marking);
     if (markFailed) throw markFailed.error;
     await s.m.markRead(
       [],
@@ -77,7 +80,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
     warnQuarantined(ctx.out, quarantined);
     if (result.messages.length === 0 && result.groups.length === 0 && quarantined.length === 0) tip(ctx, 'no new messages');
   } finally {
-    await marking; // never rejects
+    await Promise.all(marking); // never rejects
     await s.close();
   }
 };
