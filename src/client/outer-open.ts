@@ -96,26 +96,22 @@ export function packAnswer(page: OpenedPage): PageAnswer {
   const kinds = new Uint8Array(n);
   const rows = new Int32Array(n).fill(-1);
   const ends = new Uint32Array(4 * n);
-  const parts = (i: number): Uint8Array[] => {
-    const o = page.outer[i];
-    const a = page.ahead[i];
-    return [o instanceof Uint8Array ? o : EMPTY, a?.ckBefore ?? EMPTY, a?.ckAfter ?? EMPTY, a?.plaintext ?? EMPTY];
-  };
+  // Each envelope's four segments, in order (made once: measured, then copied).
+  const segs: Uint8Array[] = [];
   let total = 0;
   for (let i = 0; i < n; i++) {
     const o = page.outer[i];
     kinds[i] = o instanceof Uint8Array ? ANSWER_INNER : o === 'TAMPERED' ? ANSWER_TAMPERED : ANSWER_NONE;
     const a = page.ahead[i];
     if (a) rows[i] = a.row;
-    parts(i).forEach((p, j) => (ends[4 * i + j] = total += p.length));
+    segs.push(o instanceof Uint8Array ? o : EMPTY, a?.ckBefore ?? EMPTY, a?.ckAfter ?? EMPTY, a?.plaintext ?? EMPTY);
+    for (let j = 0; j < 4; j++) ends[4 * i + j] = total += segs[4 * i + j]!.length;
   }
   const bytes = new Uint8Array(total);
   let at = 0;
-  for (let i = 0; i < n; i++) {
-    for (const p of parts(i)) {
-      bytes.set(p, at);
-      at += p.length;
-    }
+  for (const p of segs) {
+    bytes.set(p, at);
+    at += p.length;
   }
   return { bytes, ends, kinds, rows };
 }
