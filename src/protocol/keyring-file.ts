@@ -94,11 +94,14 @@ export function keyringToJson(k: KeyringFile): string {
 export function parseKeyring(text: string): KeyringFile {
   const root = obj(parseJson(text, 64 * 1024), 'keyring');
   if (root.type !== KEYRING_TYPE) throw new DataError('NOT_A_KEYRING', 'the file is not a hush keyring');
-  if (root.v !== KEYRING_VERSION) {
+  // Only a whole number names a version a newer hush may have written; anything else (a key
+  // or a digit corrupted on disk) is a malformed file, not a reason to upgrade.
+  if (Number.isSafeInteger(root.v) && root.v !== KEYRING_VERSION) {
     throw new DataError('UNSUPPORTED_VERSION', `keyring version ${String(root.v)} is not supported`, {
       hint: 'this keyring was written by a newer hush; upgrade hush',
     });
   }
+  literal(root, 'v', 'keyring', [KEYRING_VERSION] as const);
   const kdf = obj(root.kdf, 'keyring.kdf');
   const wrap = obj(root.wrap, 'keyring.wrap');
   const secrets = obj(root.secrets, 'keyring.secrets');

@@ -73,6 +73,9 @@ export function parseConfig(text: string, file = 'config.json'): Config {
   } catch (err) {
     throw new DataError('CONFIG_CORRUPT', `${file} is not valid (${(err as Error).message})`, { hint: `fix or delete ${file}`, cause: err });
   }
+  if (root.v !== CONFIG_VERSION && !Number.isSafeInteger(root.v)) {
+    throw new DataError('CONFIG_CORRUPT', `${file} is not valid (config.v must be ${CONFIG_VERSION})`, { hint: `fix or delete ${file}` });
+  }
   if (root.v !== CONFIG_VERSION) {
     throw new DataError('UNSUPPORTED_VERSION', `config version ${String(root.v)} is not supported`, { hint: 'this config was written by a newer hush; upgrade hush' });
   }

@@ -77,6 +77,9 @@ describe('config.json', () => {
 
   it('refuses bad versions and shapes with data errors', () => {
     expect(codeOf(() => parseConfig('{"v":2}'))).toBe('UNSUPPORTED_VERSION');
+    // A missing or non-numeric version is a damaged file, not one from a newer hush.
+    expect(codeOf(() => parseConfig('{"V":1}'))).toBe('CONFIG_CORRUPT');
+    expect(codeOf(() => parseConfig('{"v":"1"}'))).toBe('CONFIG_CORRUPT');
     expect(codeOf(() => parseConfig('{"v":1,"relay":5}'))).toBe('CONFIG_CORRUPT');
     expect(codeOf(() => parseConfig('{"v":1,"readReceipts":"yes"}'))).toBe('CONFIG_CORRUPT');
     expect(codeOf(() => parseConfig('nope'))).toBe('CONFIG_CORRUPT');

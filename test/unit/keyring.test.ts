@@ -102,6 +102,29 @@ describe('keyring', () => {
     }
   });
 
+  it('any one byte of the file flipped: parsed, or one DataError that names what is wrong (never "undefined")', async () => {
+    const { text } = await newKeyring();
+    const orig = Buffer.from(text);
+    let refused = 0;
+    for (let at = 0; at < orig.length; at++) {
+      const c = Buffer.from(orig);
+      c[at] = c[at]! ^ 0x20;
+      try {
+        parseKeyring(c.toString('utf8'));
+      } catch (e) {
+        refused++;
+        expect(
+          codeOfSync(() => parseKeyring(c.toString('utf8'))),
+          `byte ${at}`,
+        ).toMatch(/^(BAD_SHAPE|BAD_BASE64|BAD_JSON|NOT_A_KEYRING|UNSUPPORTED_VERSION)$/);
+        expect((e as Error).message, `byte ${at}`).not.toMatch(/undefined|NaN|\[object/);
+        // Only a whole number other than 1 is "written by a newer hush".
+        if (codeOfSync(() => parseKeyring(c.toString('utf8'))) === 'UNSUPPORTED_VERSION') expect(c.toString('utf8')).toMatch(/"v": \d+,/);
+      }
+    }
+    expect(refused).toBeGreaterThan(orig.length / 2);
+  });
+
   it('KDF bounds are checked before any work, at the edges', async () => {
     let calls = 0;
     const spy = async (_p: Uint8Array, _k: KdfParams) => (calls++, new Uint8Array(32));
