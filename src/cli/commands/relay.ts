@@ -8,11 +8,11 @@ import type { CommandRun } from './index.js';
 type RelayMain = (argv: string[]) => unknown;
 
 export const run: CommandRun = async (_ctx, args) => {
-  // dist/src/cli/commands/relay.js -> dist/relay/main.js (the same relative path in src/).
-  const url = new URL('../../../relay/main.js', import.meta.url).href;
+  // dist/src/cli/commands/relay.js -> dist/relay/main.js (the same relative path in src/). A
+  // literal path, so that scripts/bundle.mjs puts the relay in the bundle.
   let mod: { relayMain?: RelayMain };
   try {
-    mod = (await import(url)) as { relayMain?: RelayMain };
+    mod = (await import('../../../relay/main.js')) as { relayMain?: RelayMain };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') {
       throw new InternalError('NO_RELAY', 'the relay is not part of this build', { hint: 'run npm run build', cause: err });
