@@ -32,7 +32,10 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
+  // Packages stay outside, loaded from node_modules as before, but for the two pure-ESM ones
+  // every command reaches: @noble/post-quantum (with @noble/hashes: ~15 modules, ~30 ms to
+  // load apart) and env-paths. Native and CommonJS packages are required at run time.
+  external: ['better-sqlite3', 'argon2', 'keytar', 'ws', 'commander', 'tweetnacl', 'tweetnacl-util', 'ioredis', 'chalk', '@inquirer/prompts'],
   entryNames: '[name]',
   chunkNames: 'chunk-[hash]',
   // The CommonJS files of src (*.cts: the daemon's fast path shares them) require Node's
