@@ -1,7 +1,7 @@
 // The second half of `npm run build`: tsc has written dist/src and dist/relay, one ES module per
 // source file (~110 for a `hush pull`); esbuild joins them into a few files in dist/bundle/hush,
 // which bin/hush.js and bin/hush-relay.js load. Node 20 resolves, reads, compiles and links each
-// ES module on every start; one file per command instead of ~110 takes ~55 ms off every `hush`
+// ES module on every start; one file per command instead of ~110 takes ~40 ms off every `hush`
 // command (docs/PERFORMANCE.md, "One file per command"). Nothing else changes: the bundle is
 // made from tsc's output, so it runs the same JavaScript; the packages in node_modules stay
 // outside it (loaded as before, with require or import).
