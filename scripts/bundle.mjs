@@ -41,5 +41,8 @@ await build({
   // The CommonJS files of src (*.cts: the daemon's fast path shares them) require Node's
   // built-ins; inside an ES module esbuild needs a require to hand those calls to.
   banner: { js: "import { createRequire as __hushRequire } from 'node:module'; const require = __hushRequire(import.meta.url);" },
+  // Linked source maps, chained through tsc's: a stack trace (HUSH_DEBUG=1, with node
+  // --enable-source-maps) names src/ and relay/ lines, not the bundle's.
+  sourcemap: 'linked',
   logLevel: 'warning',
 });
