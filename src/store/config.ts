@@ -73,7 +73,8 @@ export function parseConfig(text: string, file = 'config.json'): Config {
   } catch (err) {
     throw new DataError('CONFIG_CORRUPT', `${file} is not valid (${(err as Error).message})`, { hint: `fix or delete ${file}`, cause: err });
   }
-  if (root.v !== CONFIG_VERSION && !Number.isSafeInteger(root.v)) {
+  // Only a whole number can name a newer format; anything else is a damaged file.
+  if (!Number.isSafeInteger(root.v)) {
     throw new DataError('CONFIG_CORRUPT', `${file} is not valid (config.v must be ${CONFIG_VERSION})`, { hint: `fix or delete ${file}` });
   }
   if (root.v !== CONFIG_VERSION) {
