@@ -60,6 +60,22 @@ export function sha512(data: Uint8Array): Uint8Array {
   return nacl.hash(data);
 }
 
+/**
+ * SHA-512(domain || key || data)[0, 16): the store's keyed tags (docs/PROTOCOL.md §8.2). The
+ * parts go to the hash one after the other, so no array holding a copy of the key is left
+ * for the garbage collector (the reference backend's joined copy is wiped).
+ */
+export function keyedTag16(domain: Uint8Array, key: Uint8Array, data: Uint8Array): Uint8Array {
+  if (useNative) return new Uint8Array(nodeCrypto.createHash('sha512').update(domain).update(key).update(data).digest().subarray(0, 16));
+  const joined = new Uint8Array(domain.length + key.length + data.length);
+  joined.set(domain);
+  joined.set(key, domain.length);
+  joined.set(data, domain.length + key.length);
+  const tag = nacl.hash(joined).slice(0, 16);
+  joined.fill(0);
+  return tag;
+}
+
 export function sha512Reference(data: Uint8Array): Uint8Array {
   return nacl.hash(data);
 }

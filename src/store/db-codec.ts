@@ -18,7 +18,7 @@ import { type Bundle, type BundleJson, bundleToJson, parseBundle } from '../prot
 import { MSG_ID_BYTES, paddedLength as padme } from '../protocol/envelope.js';
 import { concatBytes, fromB64, fromUtf8, readU32be, readU64be, toB64, u64be, utf8, writeU32be, writeU64be } from '../protocol/encoding.js';
 import { bool, int, isObj, literal, obj, optInt, str } from '../protocol/validate.js';
-import { MAC_BYTES, NONCE_BYTES, randomBytes, SECRETBOX_ZERO_BYTES, secretbox, secretboxOpen, secretboxPadded, secretboxPaddedInto, sha512 } from '../crypto/nacl.js';
+import { keyedTag16, MAC_BYTES, NONCE_BYTES, randomBytes, SECRETBOX_ZERO_BYTES, secretbox, secretboxOpen, secretboxPadded, secretboxPaddedInto } from '../crypto/nacl.js';
 
 /** Domain strings private to the store (D(x) = utf8(x) || 0x00, as in PROTOCOL.md §1). */
 export const STORE_DOMAIN = {
@@ -60,7 +60,7 @@ function open(sealed: Uint8Array, key: Uint8Array, what: string): Uint8Array {
 }
 
 export function msgTag(msgId: Uint8Array, key: Uint8Array): Uint8Array {
-  return sha512(concatBytes(MSGID_DOMAIN, key, msgId)).slice(0, 16);
+  return keyedTag16(MSGID_DOMAIN, key, msgId);
 }
 
 /** The check value in meta: secretbox of D("hush/v1/store-check"); proves the key up front. */
@@ -346,7 +346,7 @@ export function openQuarantineInfo(sealed: Uint8Array, key: Uint8Array, eid: str
  *   bucket = SHA-512(D("hush/v1/store-bucket") || historyKey || signPk)[0, 16)
  */
 export function bucketTag(signPk: Uint8Array, key: Uint8Array): Uint8Array {
-  return sha512(concatBytes(BUCKET_DOMAIN, key, signPk)).slice(0, 16);
+  return keyedTag16(BUCKET_DOMAIN, key, signPk);
 }
 
 // --- kv -----------------------------------------------------------------------------------

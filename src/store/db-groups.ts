@@ -18,7 +18,7 @@
  */
 import { concatBytes, readU32be, readU64be, u32be, u64be, utf8 } from '../protocol/encoding.js';
 import { GROUP_ID_BYTES, GROUP_LABEL_RE } from '../protocol/group-wire.js';
-import { sha512 } from '../crypto/nacl.js';
+import { keyedTag16 } from '../crypto/nacl.js';
 import { openSealed, seal, storeCorrupt } from './db-codec.js';
 import type { TableContext } from './db-quarantine.js';
 import { badArg, checkTime, u8 } from './db-util.js';
@@ -77,7 +77,7 @@ export class GroupTables {
   constructor(private readonly c: TableContext) {}
 
   private tag(domain: Uint8Array, id: Uint8Array): Uint8Array {
-    return sha512(concatBytes(domain, this.c.key, id)).slice(0, 16);
+    return keyedTag16(domain, this.c.key, id);
   }
 
   private encode(g: Omit<StoredGroup, 'row'>): Uint8Array {

@@ -11,6 +11,7 @@ import {
   ephemeralBoxBefore,
   isCanonicalSignature,
   isSmallOrderEd25519,
+  keyedTag16,
   randomBytes,
   sha512,
   sha512Reference,
@@ -100,6 +101,22 @@ describe('SHA-512: node:crypto vs tweetnacl', () => {
     }
     const big = randomBytes(200_000);
     expect(hex(sha512(big))).toBe(hex(sha512Reference(big)));
+  });
+});
+
+describe('keyedTag16: the store tags, part by part', () => {
+  it('is SHA-512(domain || key || data)[0, 16) as tweetnacl computes it, and leaves its inputs as they were', () => {
+    for (let n = 0; n <= 70; n++) {
+      const domain = randomBytes(n % 23);
+      const key = randomBytes(32);
+      const data = randomBytes(n);
+      const before = hex(domain) + hex(key) + hex(data);
+      const want = nacl.hash(new Uint8Array([...domain, ...key, ...data])).subarray(0, 16);
+      const tag = keyedTag16(domain, key, data);
+      expect(tag.length).toBe(16);
+      expect(hex(tag)).toBe(hex(want));
+      expect(hex(domain) + hex(key) + hex(data)).toBe(before);
+    }
   });
 });
 

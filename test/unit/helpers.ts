@@ -10,7 +10,7 @@ export const unhex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'h
 export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function vectors(name: 'envelope' | 'bundle' | 'fingerprint' | 'keyring'): any {
+export function vectors(name: 'envelope' | 'bundle' | 'fingerprint' | 'keyring' | 'store'): any {
   return JSON.parse(readFileSync(new URL(`../vectors/${name}.json`, import.meta.url), 'utf8'));
 }
 

@@ -48,4 +48,12 @@ describe('reference mode (tweetnacl only)', () => {
       ).toBe(c.expect);
     for (const c of vectors('fingerprint').fingerprints) expect(fp.fingerprint(unhex(c.signPk))).toBe(c.fingerprint);
   }, 120_000);
+
+  it('computes the store tags of the vectors (keyedTag16 on tweetnacl, its joined copy wiped)', async () => {
+    const codec = await import('../../src/store/db-codec.js');
+    const v = vectors('store') as { historyKey: string; msgTags: { msgId: string; tag: string }[] };
+    const key = unhex(v.historyKey);
+    expect(v.msgTags.length).toBeGreaterThan(0);
+    for (const c of v.msgTags) expect(hex(codec.msgTag(unhex(c.msgId), key))).toBe(c.tag);
+  });
 });
