@@ -243,6 +243,10 @@ export class HushStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      // Temporary tables and statement journals in memory, not in files under /var/tmp: a
+      // multi-row UPDATE of a table with CHECK and foreign-key constraints (a pull's read
+      // marks) journals the pages it changes, and those are pages of this store.
+      db.pragma('temp_store = MEMORY');
       // A page cache large enough for a whole received batch and its read marks (~32 MiB at
       // most, used only as pages are touched): the default 2 MiB spills dirty pages into the
       // WAL mid-transaction and re-reads index pages (performance only; same durability).

@@ -58,6 +58,13 @@ describe('file and schema', () => {
     db.close();
   });
 
+  it("keeps SQLite's temporary files in memory: no statement journal of its pages under /var/tmp", () => {
+    // A multi-row UPDATE of messages (CHECK and foreign-key constraints) journals the pages it
+    // changes; with the default temp_store that journal is a file outside the home.
+    const own = (store as unknown as { db: { pragma(s: string, o: { simple: true }): unknown } }).db;
+    expect(own.pragma('temp_store', { simple: true })).toBe(2); // MEMORY
+  });
+
   it('creates a missing home directory as 0700', () => {
     const sub = path.join(home, 'nested', 'home');
     const s = HushStore.open(sub, hk);
