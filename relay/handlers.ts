@@ -35,6 +35,7 @@ import {
 } from '../src/protocol/frames.js';
 import type { BlobClientFrame } from '../src/protocol/blob-frames.js';
 import { BLOB_BIN_VERSION, parseBlobBin } from '../src/protocol/blob-binary.js';
+import { encodeMailBin, MAIL_BIN_VERSION } from '../src/protocol/mail-binary.js';
 import { CHUNK_TAG_BYTES } from '../src/protocol/file-chunks.js';
 import { BlobRefusal, BlobStore } from './blobs.js';
 import { Bucket } from './bucket.js';
@@ -167,6 +168,7 @@ export function createHandlers(ctx: HandlerContext): Handlers {
     tokensPerMailbox: limits.tokensPerMailbox,
     tokenMaxLifetimeMs: limits.tokenMaxLifetimeMs,
     prekeyCap: limits.prekeyCap,
+    mailBinary: MAIL_BIN_VERSION,
     ...(blobs ? { blobBinary: BLOB_BIN_VERSION, blobWait: limits.blobWaitMs, blobChunk: limits.blobChunkBytes } : {}),
   };
 
@@ -393,16 +395,19 @@ export function createHandlers(ctx: HandlerContext): Handlers {
 
   const handlePull = async (c: Conn, f: PullFrame): Promise<void> => {
     const rows = await store.pull(c.signPk!, f.after, Date.now() - limits.ttlMs, f.limit, MAX_PULL_BYTES);
-    const items: { seq: number; eid: string; env: string; time: number }[] = [];
+    let n = 0;
     let bytes = 0;
     for (const r of rows) {
-      if (items.length > 0 && bytes + r.env.length > MAX_PULL_BYTES) break;
+      if (n > 0 && bytes + r.env.length > MAX_PULL_BYTES) break;
       bytes += r.env.length;
-      items.push({ seq: r.seq, eid: r.eid, env: toB64(r.env), time: r.time });
+      n++;
     }
-    let more = items.length < rows.length;
+    const page = n < rows.length ? rows.slice(0, n) : rows;
+    let more = n < rows.length;
     if (!more && rows.length === f.limit) more = (await store.pull(c.signPk!, rows[rows.length - 1]!.seq, Date.now() - limits.ttlMs, 1)).length > 0;
-    c.link.send({ t: 'mail', id: f.id, items, more });
+    // A `bin` pull gets the envelopes as bytes in one binary frame (§7.2.1), else JSON and base64.
+    if (f.bin === 1) c.link.sendBinary(encodeMailBin(Number(f.id), more, page));
+    else c.link.send({ t: 'mail', id: f.id, items: page.map((r) => ({ seq: r.seq, eid: r.eid, env: toB64(r.env), time: r.time })), more });
   };
 
   const handleAck = async (c: Conn, f: AckFrame): Promise<void> => {

@@ -23,7 +23,7 @@ export type OutFrame = string | { t: string; [k: string]: unknown };
 export interface Link {
   /** Sends an answer; a connection over MAX_BACKLOG_BYTES is terminated instead (`onSlow`). */
   send(frame: OutFrame): void;
-  /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1); same backlog rule as send. */
+  /** Sends a binary frame (a blob chunk, docs/PROTOCOL.md §7.9.1, or a mail page, §7.2.1); same backlog rule as send. */
   sendBinary(data: Uint8Array): void;
   /** Holds this connection's writes for the rest of this turn (src/ws-turn.ts): the answers to one read's blob frames leave in one write. */
   batchTurn(): void;

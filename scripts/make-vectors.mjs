@@ -723,5 +723,6 @@ console.log(`wrote test/vectors/${await (await import('./vectors/name-transfer.m
 console.log(`wrote test/vectors/${await (await import('./vectors/receipts.mjs')).writeReceiptVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/store.mjs')).writeStoreVectors({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/files.mjs')).writeFileVectors({ root, dist, drbg })}`);
+console.log(`wrote test/vectors/${await (await import('./vectors/mail-pages.mjs')).writeMailPageVectors({ root, dist, drbg })}`);
 console.log(`wrote ${await (await import('./vectors/examples.mjs')).writeExamples({ root, dist, drbg, ids, secrets, T0 })}`);
 console.log(`wrote test/vectors/${await (await import('./vectors/groups.mjs')).writeGroupVectors({ root, dist, drbg })}`);

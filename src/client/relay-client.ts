@@ -21,6 +21,7 @@ import { RelayError } from '../errors.js';
 import { corkForTurn } from '../ws-turn.js';
 import { type Bundle, bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { fromHex, toB64 } from '../protocol/encoding.js';
+import { MAIL_BIN_TYPE, MAIL_BIN_VERSION, parseMailBin } from '../protocol/mail-binary.js';
 import { BLOB_BIN_HEADER_BYTES, BLOB_BIN_VERSION, encodeBlobBin, MAX_BIN_REQUEST_ID, parseBlobBin, writeBlobBinHeader } from '../protocol/blob-binary.js';
 import { CHUNK_SIZE, LARGE_CHUNK_SIZE, MAX_SEALED_CHUNK } from '../protocol/file-chunks.js';
 import { envelopeId } from '../protocol/envelope.js';
@@ -381,8 +382,21 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   /** Mail waiting in our mailbox with seq > after (default 0), oldest first. */
   async pull(opts: { after?: number; limit?: number } = {}): Promise<PullResult> {
-    const f = await this.request('mail', { t: 'pull', ...(opts.after === undefined ? {} : { after: opts.after }), ...(opts.limit === undefined ? {} : { limit: opts.limit }) });
+    const f = await this.request('mail', {
+      t: 'pull',
+      ...(opts.after === undefined ? {} : { after: opts.after }),
+      ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+      ...(this.binaryMail ? { bin: 1 } : {}),
+    });
     return { items: f.items, more: f.more };
+  }
+
+  /**
+   * True when the relay answers pulls with binary mail pages (§7.2.1: its hello's
+   * `limits.mailBinary` is 1); pull() then asks for them. An older relay gets JSON pulls.
+   */
+  get binaryMail(): boolean {
+    return this.hello.limits.mailBinary === MAIL_BIN_VERSION;
   }
 
   /** Deletes these envelopes from our mailbox; returns how many were there. */
@@ -524,6 +538,13 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
+      if (data.length >= 2 && data[1] === MAIL_BIN_TYPE) {
+        // A mail page (§7.2.1): settled like a JSON mail frame; each envelope is a view, not a copy.
+        const m = parseMailBin(data);
+        if (m.ok) this.settle(m.frame.id, m.frame);
+        else if (m.id !== undefined) this.settle(m.id, undefined, new RelayError('RELAY_PROTOCOL', `malformed binary answer from the relay: ${m.message}`));
+        return;
+      }
       // A chunk (§7.9.1): settled like a JSON chunk frame; the data is a view, not a copy.
       const r = parseBlobBin(data, 'chunk', MAX_SEALED_CHUNK);
       if (r.ok) this.settle(r.frame.id, { v: 1, t: 'chunk', id: r.frame.id, blob: r.frame.blob, i: r.frame.i, data: r.frame.data });

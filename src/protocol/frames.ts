@@ -20,6 +20,7 @@ import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';
 import { PREKEY_BUNDLE_BYTES_WITH_OPK } from './prekey-bundle.js';
 import { type PrekeyStatus, prekeysFrameFields, prekeyStatusFields } from './prekey-upload.js';
+import { binRequestId } from './blob-binary.js';
 import { BLOB_CLIENT_FRAME_TYPES, type BlobClientFrame, type BlobRelayFrame, parseBlobClientFrame, parseBlobRelayFrame } from './blob-frames.js';
 import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
 
@@ -158,6 +159,8 @@ export interface PullFrame {
   id: string;
   after: number;
   limit: number;
+  /** 1: answer with a binary mail page (§7.2.1; the id must then be decimal, 1..2^32-1); absent: a JSON `mail` frame. */
+  bin?: 1;
 }
 export interface AckFrame {
   v: 1;
@@ -239,6 +242,8 @@ export interface RelayLimits {
   prekeyCap?: number;
   /** Added with binary blob frames (older relays omit it): the binary blob frame version the relay takes, 1 (§7.9.1). */
   blobBinary?: number;
+  /** Added with binary mail pages (older relays omit it): the binary frame version of the mail pages it answers a `bin` pull with, 1 (§7.2.1). */
+  mailBinary?: number;
   /**
    * Added with streamed blobs (older relays omit it): ms a `blob-get` of a chunk not yet
    * uploaded waits for it before BLOB_INCOMPLETE (§7.9); present: recipients may fetch an
@@ -581,11 +586,21 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
         return { ok: true, frame: { ...base, t, ...prekeysFrameFields(o, p) } };
       case 'fetch-prekeys':
         return { ok: true, frame: { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }) } };
-      case 'pull':
+      case 'pull': {
+        const bin = optInt(o, 'bin', p, 1, 1);
+        if (bin !== undefined && binRequestId(base.id) === undefined)
+          fail(`${p}.id`, 'must be a decimal number from 1 to 2^32-1 when bin is 1 (the binary answer carries it as a u32)');
         return {
           ok: true,
-          frame: { ...base, t, after: optInt(o, 'after', p, 0, Number.MAX_SAFE_INTEGER) ?? 0, limit: optInt(o, 'limit', p, 1, MAX_PULL_LIMIT) ?? DEFAULT_PULL_LIMIT },
+          frame: {
+            ...base,
+            t,
+            after: optInt(o, 'after', p, 0, Number.MAX_SAFE_INTEGER) ?? 0,
+            limit: optInt(o, 'limit', p, 1, MAX_PULL_LIMIT) ?? DEFAULT_PULL_LIMIT,
+            ...(bin === undefined ? {} : { bin: 1 as const }),
+          },
         };
+      }
       case 'ack': {
         const list = arr(o, 'eids', p, MAX_ACK_EIDS);
         return { ok: true, frame: { ...base, t, eids: list.map((x, i) => eid(x, `${p}.eids[${i}]`)) } };

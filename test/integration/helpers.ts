@@ -148,7 +148,7 @@ export function anonymous(url: string): Promise<RelayClient> {
   return RelayClient.connect(url, {});
 }
 
-/** A raw protocol-level connection: frames as parsed JSON, in order. */
+/** A raw protocol-level connection: frames as parsed JSON, in order (a binary message as `{ binary: Buffer }`). */
 export interface Raw {
   ws: WebSocket;
   hello: Record<string, unknown>;
@@ -163,8 +163,8 @@ export async function raw(url: string): Promise<Raw> {
   const ws = new WebSocket(url);
   const queue: Record<string, unknown>[] = [];
   const waiting: ((f: Record<string, unknown>) => void)[] = [];
-  ws.on('message', (data) => {
-    const f = JSON.parse(String(data)) as Record<string, unknown>;
+  ws.on('message', (data, isBinary) => {
+    const f = isBinary ? { binary: data as Buffer } : (JSON.parse(String(data)) as Record<string, unknown>);
     const w = waiting.shift();
     if (w) w(f);
     else queue.push(f);

@@ -10,6 +10,7 @@ import { bundleToJson } from '../../src/protocol/bundle.js';
 import { bytesEqual, fromUtf8, toB64 } from '../../src/protocol/encoding.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
+import { parseMailBin } from '../../src/protocol/mail-binary.js';
 import { anonymous, cleanupTmp, closedPort, giveToken, makeUser, raw, rawAuth, registerUsers, type RelayProc, seal, startRelayProcess, stillServes } from './helpers.js';
 
 // Each test spawns real relay processes; give slow CI machines room (vitest's default is 5 s).
@@ -209,7 +210,7 @@ describe('mailbox', () => {
     await cb.close();
   });
 
-  it('delivers to an offline recipient on a later pull, in pages', async () => {
+  it.each(['binary mail pages', 'JSON mail frames (an older relay)'])('delivers to an offline recipient on a later pull, in pages (%s)', async (how) => {
     const alice = makeUser();
     const bob = makeUser();
     await registerUsers(relay.url, bob);
@@ -221,6 +222,9 @@ describe('mailbox', () => {
       sent.push(r.eid);
     }
     const cb = await bob.connect(relay.url);
+    expect(cb.binaryMail).toBe(true);
+    if (how !== 'binary mail pages') delete (cb.hello.limits as { mailBinary?: number }).mailBinary; // as an older relay's hello
+    expect(cb.binaryMail).toBe(how === 'binary mail pages');
     const page1 = await cb.pull({ limit: 2 });
     expect(page1.items.map((i) => i.eid)).toEqual(sent.slice(0, 2));
     expect(page1.more).toBe(true);
@@ -232,6 +236,37 @@ describe('mailbox', () => {
     expect(page3.more).toBe(false);
     await ca.close();
     await cb.close();
+  });
+
+  it('answers a pull with "bin":1 with a binary mail page of the same items as the JSON one; a bin pull needs a decimal id', async () => {
+    const alice = makeUser();
+    const bob = makeUser();
+    await registerUsers(relay.url, bob);
+    const ca = await alice.connect(relay.url);
+    const envs = ['a', 'b', 'c'].map((t) => seal(alice, bob, t));
+    for (const e of envs) await ca.send(bob.id.signPk, e);
+    const r = await raw(relay.url);
+    expect(r.hello.limits).toMatchObject({ mailBinary: 1 });
+    expect(await rawAuth(r, bob)).toMatchObject({ t: 'ok' });
+    const json = await r.req({ v: 1, t: 'pull', id: 'j1', limit: 2 });
+    expect(json).toMatchObject({ t: 'mail', id: 'j1', more: true });
+    const bin = await r.req({ v: 1, t: 'pull', id: '9', limit: 2, bin: 1 });
+    const page = parseMailBin(bin.binary as Buffer);
+    if (!page.ok) throw new Error(page.message);
+    expect(page.frame.id).toBe('9');
+    expect(page.frame.more).toBe(true);
+    expect(page.frame.items.map((i) => ({ ...i, env: toB64(i.env) }))).toEqual(json.items);
+    expect(page.frame.items.map((i) => envelopeId(i.env))).toEqual(envs.slice(0, 2).map((e) => envelopeId(e)));
+    // ~3/4 of the JSON frame's size: the envelopes travel as bytes, not base64.
+    expect((bin.binary as Buffer).length).toBeLessThan(JSON.stringify(json).length * 0.8);
+    const rest = await r.req({ v: 1, t: 'pull', id: '10', after: page.frame.items[1]!.seq, bin: 1 });
+    const last = parseMailBin(rest.binary as Buffer);
+    expect(last.ok && last.frame.items.map((i) => i.eid)).toEqual([envelopeId(envs[2]!)]);
+    expect(last.ok && last.frame.more).toBe(false);
+    expect(await r.req({ v: 1, t: 'pull', id: 'x9', bin: 1 })).toMatchObject({ t: 'error', id: 'x9', code: 'BAD_FRAME' });
+    expect(await r.req({ v: 1, t: 'pull', id: '11', bin: 2 })).toMatchObject({ t: 'error', id: '11', code: 'BAD_FRAME' });
+    r.ws.close();
+    await ca.close();
   });
 
   it('accepts a resent envelope once and stores it once (idempotent)', async () => {
