@@ -4,7 +4,7 @@
  */
 import type { CommandContext } from './commands/index.js';
 import { type Config, readConfig, resolveRelay } from '../store/config.js';
-import { type Unlocked, unlock } from '../store/keyring-store.js';
+import { type Unlocked, UNLOCK_LABEL, unlock } from '../store/keyring-store.js';
 import type { PassphraseOptions } from '../store/passphrase.js';
 import { ensureHome, homeWarnings, hushPaths, type HushPaths, resolveHome } from '../store/paths.js';
 
@@ -31,6 +31,12 @@ export function passphraseOptions(ctx: CommandContext): PassphraseOptions {
 export async function unlockHome(ctx: CommandContext, paths?: HushPaths): Promise<{ paths: HushPaths; unlocked: Unlocked }> {
   const p = paths ?? (await homePaths(ctx));
   if (ctx.backend) return { paths: p, unlocked: ctx.backend.unlocked() }; // hush daemon holds it
+  const early = ctx.early;
+  if (early && !early.taken && early.home === p.home) {
+    // Started while the command's modules loaded (src/cli/early-unlock.ts): its result, or its error, now.
+    early.taken = true;
+    return { paths: p, unlocked: await (early.settled ? early.result : ctx.out.progress(UNLOCK_LABEL, () => early.result)) };
+  }
   const unlocked = await unlock(p, { ...passphraseOptions(ctx), progress: (label, fn) => ctx.out.progress(label, fn) });
   return { paths: p, unlocked };
 }

@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import type * as CommanderModule from 'commander';
 import { ExitCode } from '../errors.js';
-import { COMMANDS, type CommandArgs, type CommandSpec, type GlobalOptions } from './commands/index.js';
+import { COMMANDS, type CommandArgs, type CommandContext, type CommandSpec, type GlobalOptions } from './commands/index.js';
 import { GLOBAL_OPTIONS } from './global-options.js';
 import { createOutput, type Output } from './output.js';
 import { reportError, reportUsage } from './run.js';
@@ -166,13 +166,22 @@ export async function main(argv: string[] = process.argv): Promise<number> {
         });
         if (daemonCode !== undefined) return;
       }
-      const mod = await spec.load();
-      // One-shot relay commands show a status line while a relay is slow to greet (listen and
-      // chat have their own connection status lines).
-      if (spec.name === 'register' || spec.name === 'send' || spec.name === 'pull') (await import('./progress.js')).watchRelayConnects(out);
-      // The OS keychain as passphrase source 4 (src/cli/keychain-hook.ts, loaded lazily).
-      (await import('./keychain-hook.js')).installKeychainSource(out, env);
-      await mod.run({ global, out, env }, args, opts);
+      // A command that unlocks first: Argon2id runs while its modules load (src/cli/early-unlock.ts).
+      const early = spec.unlocksFirst ? await import('./early-unlock.js') : undefined;
+      const ctx: CommandContext = { global, out, env };
+      const started = early?.startEarlyUnlock(global, env);
+      if (started) ctx.early = started;
+      try {
+        const mod = await spec.load();
+        // One-shot relay commands show a status line while a relay is slow to greet (listen and
+        // chat have their own connection status lines).
+        if (spec.name === 'register' || spec.name === 'send' || spec.name === 'pull') (await import('./progress.js')).watchRelayConnects(out);
+        // The OS keychain as passphrase source 4 (src/cli/keychain-hook.ts, loaded lazily).
+        (await import('./keychain-hook.js')).installKeychainSource(out, env);
+        await mod.run(ctx, args, opts);
+      } finally {
+        early?.dropEarlyUnlock(started);
+      }
     });
     cmd.configureOutput({
       writeOut: (s) => process.stdout.write(s),

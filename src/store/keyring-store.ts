@@ -177,9 +177,12 @@ export function unlockWithWrappingKey(file: KeyringFile, wrappingKey: Uint8Array
 }
 
 /** Derives the wrapping key from `passphrase` (Argon2id, header parameters) and opens `file`. */
+/** What the spinner says while the key is derived (on a terminal). */
+export const UNLOCK_LABEL = 'unlocking the keyring (Argon2id)';
+
 export async function unlockWithPassphrase(file: KeyringFile, passphrase: Passphrase, progress: Progress = noProgress): Promise<Unlocked> {
   refuseEmptyGiven(passphrase);
-  const wk = await progress('unlocking the keyring (Argon2id)', () => deriveWrappingKey(argon2idKdf, passphrase.bytes, file.kdf));
+  const wk = await progress(UNLOCK_LABEL, () => deriveWrappingKey(argon2idKdf, passphrase.bytes, file.kdf));
   try {
     return unlockWithWrappingKey(file, wk, passphrase.source);
   } catch (err) {

@@ -141,6 +141,39 @@ describe('a passphrase from a source', () => {
     expect(fd.stderr).not.toContain('HUSH_PASSPHRASE');
   });
 
+  it('derived while the command loads (pull, listen, history, contacts): the same errors, after the same earlier checks', async () => {
+    // src/cli/early-unlock.ts starts Argon2id before the command's modules load when the
+    // passphrase comes from HUSH_PASSPHRASE or --passphrase-file; its error is the command's only
+    // where the command unlocks. A wrong passphrase never hides an earlier refusal:
+    const home = await initHome('early');
+    const wrong = { HUSH_PASSPHRASE: 'not it' };
+    const limit = await hush(['history', '--limit', 'many'], { home, env: wrong });
+    expect(limit.exitCode).toBe(2);
+    expect(limit.stderr).toMatch(/^hush: error: the limit must be a whole number/);
+    expect(limit.stderr).not.toMatch(/passphrase/);
+    const relay = await hush(['pull'], { home, env: wrong });
+    expect(relay.exitCode).toBe(2);
+    expect(relay.stderr).toBe('hush: error: no relay is configured\nhush: hint: pass --relay ws://HOST:PORT or set HUSH_RELAY\n');
+    // ... and where the command unlocks, it is the error it always was.
+    for (const cmd of ['history', 'contacts']) {
+      const r = await hush([cmd], { home, env: wrong });
+      expect(r.exitCode).toBe(3);
+      expect(r.stderr).toMatch(/^hush: error: wrong passphrase from HUSH_PASSPHRASE, or the keyring file was modified\n/);
+    }
+    const missing = await hush(['history', '--passphrase-file', path.join(home, 'no-such-file')], { home });
+    const viaFd = await hush(['history', '--passphrase-fd', '3'], { home, fds: { 3: `${GOOD}\n` }, env: { HUSH_HOME: path.join(home, 'nowhere') } });
+    const early = await hush(['history'], { home: path.join(home, 'nowhere'), env: { HUSH_PASSPHRASE: GOOD } });
+    expect(missing.exitCode).not.toBe(0);
+    expect(missing.stderr).toMatch(/^hush: error: .*no-such-file/);
+    // No keyring: the same refusal whether the passphrase came early (HUSH_PASSPHRASE) or not (an fd).
+    expect(early.exitCode).toBe(viaFd.exitCode);
+    expect(early.exitCode).not.toBe(0);
+    expect(early.stderr).toBe(viaFd.stderr);
+    // And the right passphrase opens the home as ever.
+    const ok = await hush(['history'], { home, env: { HUSH_PASSPHRASE: GOOD } });
+    expect(ok.exitCode).toBe(0);
+  });
+
   it('scripts keep working: a short passphrase from HUSH_PASSPHRASE or a file is taken as given, with no warning', async () => {
     const home = await makeHome();
     const r = await hush(['init', '--name', 'script'], { home, env: { HUSH_PASSPHRASE: 'pw' } });

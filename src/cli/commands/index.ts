@@ -53,6 +53,8 @@ export interface CommandContext {
   stderrTTY?: boolean;
   /** Set when `hush daemon` runs the command for a client: the identity it holds (src/daemon/). */
   backend?: DaemonBackend;
+  /** The keyring's unlock, started before the command's modules loaded (src/cli/early-unlock.ts); unlockHome takes it. */
+  early?: import('../early-unlock.js').EarlyUnlock;
 }
 
 /** What a command run inside `hush daemon` gets instead of unlocking the keyring itself. */
@@ -131,6 +133,12 @@ export interface CommandSpec {
    * options and --help included; global options are then only recognised before the name.
    */
   passThrough?: boolean;
+  /**
+   * The command opens the keyring before anything else it does with the home: with a
+   * passphrase given in HUSH_PASSPHRASE or --passphrase-file, the key derivation starts while
+   * its modules load (src/cli/early-unlock.ts).
+   */
+  unlocksFirst?: boolean;
   load: () => Promise<{ run: CommandRun }>;
 }
 
@@ -259,12 +267,14 @@ export const COMMANDS: readonly CommandSpec[] = [
     name: 'pull',
     summary: 'fetch, open and store waiting messages, and print the new ones',
     options: RECEIVE_OPTIONS,
+    unlocksFirst: true,
     load: () => import('./pull.js'),
   },
   {
     name: 'listen',
     summary: 'stay connected and print messages as they arrive (Ctrl-C to stop)',
     options: RECEIVE_OPTIONS,
+    unlocksFirst: true,
     load: () => import('./listen.js'),
   },
   {
@@ -276,11 +286,13 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: '--since <time>', description: 'only messages since TIME: ISO 8601 (2026-11-23, 2026-11-23T20:40) or 30s, 15m, 2h, 7d' },
       { flags: '--no-read-receipts', description: 'do not queue read receipts for the messages shown' },
     ],
+    unlocksFirst: true,
     load: () => import('./history.js'),
   },
   {
     name: 'contacts',
     summary: 'list your contacts: fingerprint, verified / unverified / KEY CHANGED, pinned time',
+    unlocksFirst: true,
     load: () => import('./contacts.js'),
   },
   {
