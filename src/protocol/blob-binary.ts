@@ -38,7 +38,24 @@ export interface BlobBinFrame {
   data: Uint8Array;
 }
 
-export type BlobBinResult = { ok: true; frame: BlobBinFrame } | { ok: false; code: 'BAD_FRAME' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_TYPE'; message: string; id?: string };
+/** A refused binary frame (blob or mail page): its code, why, and the request id its header holds, if any. */
+export type BinFrameProblem = { ok: false; code: 'BAD_FRAME' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_TYPE'; message: string; id?: string };
+
+export type BlobBinResult = { ok: true; frame: BlobBinFrame } | BinFrameProblem;
+
+/**
+ * The request id (its decimal text) in a binary frame's header, when the frame is version 1 and
+ * long enough to hold a non-zero one: a refusal carries it, so the waiting request fails.
+ */
+export function binFrameId(b: Buffer): string | undefined {
+  const rawId = b.length >= 6 && b[0] === BLOB_BIN_VERSION ? b.readUInt32BE(2) : 0;
+  return rawId > 0 ? String(rawId) : undefined;
+}
+
+/** A refused binary frame, with the request id of its header when there is one (binFrameId). */
+export function binFrameProblem(id: string | undefined, code: BinFrameProblem['code'], message: string): BinFrameProblem {
+  return { ok: false, code, message, ...(id === undefined ? {} : { id }) };
+}
 
 /** The decimal request id `id` as a binary frame's u32, or undefined when it is not one. */
 export function binRequestId(id: string): number | undefined {
@@ -83,14 +100,8 @@ export function encodeBlobBin(type: BlobBinType, id: number, blob: Uint8Array, i
  */
 export function parseBlobBin(buf: Uint8Array, want: BlobBinType, maxData: number = MAX_SEALED_CHUNK_V1): BlobBinResult {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const rawId = b.length >= 6 && b[0] === BLOB_BIN_VERSION ? b.readUInt32BE(2) : 0;
-  const id = rawId > 0 ? String(rawId) : undefined;
-  const problem = (code: 'BAD_FRAME' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_TYPE', message: string): BlobBinResult => ({
-    ok: false,
-    code,
-    message,
-    ...(id === undefined ? {} : { id }),
-  });
+  const id = binFrameId(b);
+  const problem = (code: BinFrameProblem['code'], message: string): BinFrameProblem => binFrameProblem(id, code, message);
   const min = BLOB_BIN_HEADER_BYTES + CHUNK_TAG_BYTES;
   if (b.length < min) return problem('BAD_FRAME', `a binary frame is a blob chunk of at least ${min} bytes (PROTOCOL §7.9.1), this one is ${b.length}`);
   if (b[0] !== BLOB_BIN_VERSION) return problem('UNSUPPORTED_VERSION', `binary frame version ${b[0]} is not supported, this side speaks ${BLOB_BIN_VERSION}`);

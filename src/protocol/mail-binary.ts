@@ -19,7 +19,7 @@
  * Nothing follows the last item. Parsing copies no envelope: each `env` is a view into the
  * received message.
  */
-import { BLOB_BIN_VERSION, MAX_BIN_REQUEST_ID } from './blob-binary.js';
+import { BLOB_BIN_VERSION, binFrameId, type BinFrameProblem, binFrameProblem, MAX_BIN_REQUEST_ID } from './blob-binary.js';
 import { toHex } from './encoding.js';
 import { EID_RE, type MailFrame, type MailItem, MAX_ENVELOPE_BYTES, MAX_PULL_LIMIT, MAX_TIME } from './frames.js';
 
@@ -32,7 +32,7 @@ export const MAIL_BIN_HEADER_BYTES = 9;
 export const MAIL_BIN_ITEM_HEADER_BYTES = 36;
 const TWO_32 = 2 ** 32;
 
-export type MailBinResult = { ok: true; frame: MailFrame } | { ok: false; code: 'BAD_FRAME' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_TYPE'; message: string; id?: string };
+export type MailBinResult = { ok: true; frame: MailFrame } | BinFrameProblem;
 
 /** An item as the relay holds it: the envelope as bytes, the eid as its 32 hex characters. */
 export interface MailBinItem {
@@ -86,14 +86,8 @@ export function encodeMailBin(id: number, more: boolean, items: readonly MailBin
  */
 export function parseMailBin(buf: Uint8Array): MailBinResult {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  const rawId = b.length >= 6 && b[0] === MAIL_BIN_VERSION ? b.readUInt32BE(2) : 0;
-  const id = rawId > 0 ? String(rawId) : undefined;
-  const problem = (code: 'BAD_FRAME' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_TYPE', message: string): MailBinResult => ({
-    ok: false,
-    code,
-    message,
-    ...(id === undefined ? {} : { id }),
-  });
+  const id = binFrameId(b); // a mail page is a binary frame of the blob frames' version: the same header
+  const problem = (code: BinFrameProblem['code'], message: string): BinFrameProblem => binFrameProblem(id, code, message);
   if (b.length < MAIL_BIN_HEADER_BYTES) return problem('BAD_FRAME', `a binary mail page is at least ${MAIL_BIN_HEADER_BYTES} bytes (PROTOCOL §7.2.1), this one is ${b.length}`);
   if (b[0] !== MAIL_BIN_VERSION) return problem('UNSUPPORTED_VERSION', `binary frame version ${b[0]} is not supported, this side speaks ${MAIL_BIN_VERSION}`);
   if (b[1] !== MAIL_BIN_TYPE) return problem('UNKNOWN_TYPE', `binary frame type ${b[1]} is not a mail page (${MAIL_BIN_TYPE})`);
