@@ -1,9 +1,9 @@
 /**
  * A command that opens the keyring before anything else it does with the home (`pull`,
- * `listen`, `history`) starts the key derivation before its own modules load, so that Argon2id
- * (on libuv's thread pool) and the loading (on the main thread) overlap: ~30 ms at the KDF
- * floor, the whole loading (~150 ms) at the default parameters (docs/PERFORMANCE.md
- * "Start-up").
+ * `listen`, `history`, `contacts`: `unlocksFirst` in the command table) starts the key
+ * derivation before its own modules load, so that Argon2id (on libuv's thread pool) and the
+ * rest of the loading (on the main thread) overlap: ~45-55 ms off an empty `hush pull`
+ * (docs/PERFORMANCE.md "Binary mail pages, and where the pull's CPU goes").
  *
  * Only for a passphrase given in HUSH_PASSPHRASE or by --passphrase-file: never a prompt or a
  * keychain lookup before the command has looked at its arguments, and nothing read from a
