@@ -46,7 +46,14 @@ export async function writeMailPageVectors({ root, dist, drbg }) {
     ['count-2', edit((b) => b.writeUInt16BE(2, 7)), 'BAD_FRAME'],
     ['item-header-cut', three.subarray(0, 9 + 35), 'BAD_FRAME'],
     ['seq-2^53', edit((b) => b.writeUInt32BE(2 ** 21, 9)), 'BAD_FRAME'],
-    ['time-over-2^48', edit((b) => b.writeUInt32BE(2 ** 16, 17) + b.writeUInt32BE(1, 21)), 'BAD_FRAME'],
+    [
+      'time-over-2^48',
+      edit((b) => {
+        b.writeUInt32BE(2 ** 16, 17); // time = 2^48 + 1
+        b.writeUInt32BE(1, 21);
+      }),
+      'BAD_FRAME',
+    ],
     ['length-over-max', edit((b) => b.writeUInt32BE(MAX_ENVELOPE_BYTES + 1, 41)), 'BAD_FRAME'],
     ['envelope-cut', three.subarray(0, 9 + 36 + 419), 'BAD_FRAME'],
     ['trailing-byte', Buffer.concat([three, Buffer.of(0)]), 'BAD_FRAME'],

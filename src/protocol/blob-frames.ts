@@ -114,11 +114,8 @@ export function parseBlobClientFrame(o: Obj, t: BlobClientFrame['t'], id: string
     }
     case 'blob-put':
       return { v: 1, t, id, blob: blob(), i: int(o, 'i', p, 0, MAX_BLOB_BYTES), data: b64(o, 'data', p, { min: CHUNK_TAG_BYTES, max: MAX_SEALED_CHUNK }) };
-    case 'blob-get': {
-      const bin = optInt(o, 'bin', p, 1, 1);
-      if (bin !== undefined && binRequestId(id) === undefined) fail(`${p}.id`, 'must be a decimal number from 1 to 2^32-1 when bin is 1 (the binary answer carries it as a u32)');
-      return { v: 1, t, id, blob: blob(), i: int(o, 'i', p, 0, MAX_BLOB_BYTES), ...(bin === undefined ? {} : { bin: 1 as const }) };
-    }
+    case 'blob-get':
+      return { v: 1, t, id, blob: blob(), i: int(o, 'i', p, 0, MAX_BLOB_BYTES), ...optBin(o, p, id) };
     default:
       return { v: 1, t, id, blob: blob() };
   }
@@ -141,4 +138,16 @@ export function parseBlobRelayFrame(o: Obj, t: string, id: string | undefined): 
     bytes: int(o, 'bytes', p, 0, MAX_BLOB_BYTES),
     done: bool(o, 'done', p),
   };
+}
+
+/**
+ * The optional `bin` field of a request answered in a binary frame (`blob-get`, §7.9.1; `pull`,
+ * §7.2.1): `{ bin: 1 }` when it is 1, `{}` when absent; any other value, or `bin` with a request
+ * id that is not the decimal text of 1..2^32-1 (the binary answer carries it as a u32), fails.
+ */
+export function optBin(o: Obj, p: string, id: string): { bin?: 1 } {
+  const bin = optInt(o, 'bin', p, 1, 1);
+  if (bin === undefined) return {};
+  if (binRequestId(id) === undefined) fail(`${p}.id`, 'must be a decimal number from 1 to 2^32-1 when bin is 1 (the binary answer carries it as a u32)');
+  return { bin: 1 };
 }

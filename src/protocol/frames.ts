@@ -20,8 +20,7 @@ import { NAME_MAX, NAME_RE } from './names.js';
 import { type BundleJson } from './bundle.js';
 import { PREKEY_BUNDLE_BYTES_WITH_OPK } from './prekey-bundle.js';
 import { type PrekeyStatus, prekeysFrameFields, prekeyStatusFields } from './prekey-upload.js';
-import { binRequestId } from './blob-binary.js';
-import { BLOB_CLIENT_FRAME_TYPES, type BlobClientFrame, type BlobRelayFrame, parseBlobClientFrame, parseBlobRelayFrame } from './blob-frames.js';
+import { BLOB_CLIENT_FRAME_TYPES, type BlobClientFrame, type BlobRelayFrame, optBin, parseBlobClientFrame, parseBlobRelayFrame } from './blob-frames.js';
 import { arr, b64, bool, fail, int, isObj, type Obj, obj, optBool, optInt, parseJson, str } from './validate.js';
 
 export const FRAME_VERSION = 1;
@@ -586,10 +585,7 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
         return { ok: true, frame: { ...base, t, ...prekeysFrameFields(o, p) } };
       case 'fetch-prekeys':
         return { ok: true, frame: { ...base, t, signPk: b64(o, 'signPk', p, { len: 32 }) } };
-      case 'pull': {
-        const bin = optInt(o, 'bin', p, 1, 1);
-        if (bin !== undefined && binRequestId(base.id) === undefined)
-          fail(`${p}.id`, 'must be a decimal number from 1 to 2^32-1 when bin is 1 (the binary answer carries it as a u32)');
+      case 'pull':
         return {
           ok: true,
           frame: {
@@ -597,10 +593,9 @@ export function parseClientFrame(text: string, maxBytes: number): FrameResult<Cl
             t,
             after: optInt(o, 'after', p, 0, Number.MAX_SAFE_INTEGER) ?? 0,
             limit: optInt(o, 'limit', p, 1, MAX_PULL_LIMIT) ?? DEFAULT_PULL_LIMIT,
-            ...(bin === undefined ? {} : { bin: 1 as const }),
+            ...optBin(o, p, base.id),
           },
         };
-      }
       case 'ack': {
         const list = arr(o, 'eids', p, MAX_ACK_EIDS);
         return { ok: true, frame: { ...base, t, eids: list.map((x, i) => eid(x, `${p}.eids[${i}]`)) } };
