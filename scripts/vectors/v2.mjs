@@ -65,8 +65,10 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
     ],
     opk: { id: 300, random: rOpk.draws, sk: hex(opk.sk), pk: hex(opk.pk) },
   };
-  const lookup = (used) => ({
-    spk: (id) => (id === spk.id ? spk : undefined),
+  // `c.spkRetiredAt`: a newer SPK replaced it then; `c.spkDeleted`: Bob made it and deleted it.
+  const lookup = (used, c = {}) => ({
+    spk: (id) => (id === spk.id && !c.spkDeleted ? (c.spkRetiredAt === undefined ? spk : { ...spk, retiredAt: c.spkRetiredAt }) : undefined),
+    spkDeleted: (id) => id === spk.id && c.spkDeleted === true,
     kem: (id) => [kemOne, kemLast].find((k) => k.id === id && !used.has(`kem${id}`)),
     opk: (id) => (id === opk.id && !used.has('opk') ? opk : undefined),
   });
@@ -138,8 +140,10 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
     { name: 'unknown-kem-id', inner: flipHex(good.first.inner, INIT_AT + 40), now: T0, expect: 'PREKEY_NOT_FOUND' },
     { name: 'opk-dropped', inner: flipHex(good.first.inner, INIT_AT + 41), now: T0, expect: 'TAMPERED' },
     { name: 'opk-already-used', inner: good.first.inner, now: T0, usedPrekeys: ['opk'], expect: 'PREKEY_NOT_FOUND' },
-    { name: 'spk-past-grace', inner: good.first.inner, now: T0 + 37 * DAY + 1, expect: 'PREKEY_EXPIRED' },
-    { name: 'spk-in-grace', inner: good.first.inner, now: T0 + 37 * DAY, expect: 'OK' },
+    { name: 'spk-current-past-its-expiry', inner: good.first.inner, now: T0 + 60 * DAY, expect: 'OK' },
+    { name: 'spk-replaced-in-grace', inner: good.first.inner, now: T0 + 30 * DAY, spkRetiredAt: T0 + 23 * DAY, expect: 'OK' },
+    { name: 'spk-replaced-past-grace', inner: good.first.inner, now: T0 + 30 * DAY + 1, spkRetiredAt: T0 + 23 * DAY, expect: 'PREKEY_EXPIRED' },
+    { name: 'spk-deleted', inner: good.first.inner, now: T0, spkDeleted: true, expect: 'PREKEY_EXPIRED' },
     { name: 'sender-changed', inner: flipHex(good.first.inner, 5), now: T0, expect: 'TAMPERED' },
     { name: 'inner-version-3', inner: flipHex(good.first.inner, 0, 1), now: T0, expect: 'UNSUPPORTED_VERSION' },
     { name: 'type-3', inner: flipHex(good.first.inner, 33, 2), now: T0, expect: 'TAMPERED' },
@@ -147,7 +151,7 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
   for (const c of firstFail) {
     let code = 'OK';
     try {
-      openMessage(B, A, Buffer.from(c.inner, 'hex'), [], lookup(new Set(c.usedPrekeys ?? [])), c.now, drbg('v2/pqxdh/fail').random);
+      openMessage(B, A, Buffer.from(c.inner, 'hex'), [], lookup(new Set(c.usedPrekeys ?? []), c), c.now, drbg('v2/pqxdh/fail').random);
     } catch (e) {
       code = e.code;
     }

@@ -4,8 +4,9 @@
  *
  * - `maintainPrekeys` (local, one transaction): a signed prekey exists and is younger than the
  *   rotation period (else a new one; it expires two periods after it was made); one
- *   last-resort ML-KEM prekey exists; signed prekeys past `expires + grace` are deleted (a
- *   message started with one is refused as PREKEY_EXPIRED from then on); one-time pools are
+ *   last-resort ML-KEM prekey exists; a signed prekey replaced by a newer one more than
+ *   `grace` ago is deleted (a message started with one is refused as PREKEY_EXPIRED from then
+ *   on, src/crypto/pqxdh.ts); one-time pools are
  *   topped up (100 X25519, 50 ML-KEM by default) when the relay reports fewer than 20 / 10 left.
  * - `syncPrekeys`: asks the relay what it holds (`prekeyStatus`), maintains, then uploads the
  *   public halves of everything not yet published (`publishPrekeys`) and marks it published.
@@ -31,7 +32,7 @@ export interface PrekeyPolicy {
   kemRefillBelow: number;
   /** A signed prekey is replaced once it is this old (ms). */
   rotateMs: number;
-  /** How long after its expiry a signed prekey still completes a session (ms). */
+  /** How long after a newer one replaced it a signed prekey still completes a session (ms). */
   graceMs: number;
 }
 
@@ -77,10 +78,14 @@ export function maintainPrekeys(store: HushStore, identity: Identity, now: numbe
       v2.putSignedPrekey(spk, now);
       made++;
     }
-    // Old signed prekeys: deleted once past their grace period (never the newest).
-    for (const s of spks.slice(rotate ? 0 : 1)) {
-      if (now > s.expires + policy.graceMs) v2.deletePrekey('spk', s.id);
-    }
+    // Old signed prekeys: deleted once their grace period has passed since a newer one
+    // replaced them (never the newest). A device offline past its key's expiry replaces it
+    // only now, so what peers started with it meanwhile still opens for `graceMs`.
+    const old = rotate ? spks : spks.slice(1);
+    const replacedAt = rotate ? [now, ...spks.map((s) => s.createdAt)] : spks.map((s) => s.createdAt);
+    old.forEach((s, i) => {
+      if (now > replacedAt[i]! + policy.graceMs) v2.deletePrekey('spk', s.id);
+    });
     if (v2.count('lastResort') === 0) {
       const k: KemPrekey = generateKemPrekey(identity, v2.nextId('lastResort'), 'last-resort', random);
       v2.putKemPrekey(k, now);

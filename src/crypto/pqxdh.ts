@@ -24,7 +24,11 @@ import { type Random, wipe, x25519, x25519KeyPair } from './nacl.js';
 import { kemSecretKey, type KemPrekey, type OneTimePrekey, type SignedPrekey, verifyPrekeyBundle } from './prekeys.js';
 
 export const PQXDH_F = new Uint8Array(32).fill(0xff);
-/** How long after its expiry a responder still accepts a signed prekey (ms): 7 days. */
+/**
+ * How long a responder still accepts a signed prekey after a newer one replaced it (ms): 7
+ * days. A device replaces its signed prekey only while it runs, so one that was offline past
+ * the key's expiry still opens what was started with it (docs/PROTOCOL.md §9.10).
+ */
 export const DEFAULT_SPK_GRACE_MS = 7 * 24 * 3600 * 1000;
 
 export interface BoxKeys {
@@ -88,9 +92,14 @@ export function pqxdhInitiate(me: BoxKeys, peer: PublicKeys, bundle: PrekeyBundl
   return { sk, ad, sessionId: sessionIdOf(ad, initBytes), initBytes, init, spkPk: new Uint8Array(bundle.spk.pk) };
 }
 
+/** A signed prekey as the responder holds it: `retiredAt`, when a newer one replaced it (absent: it is the current one). */
+export type HeldSignedPrekey = SignedPrekey & { retiredAt?: number };
+
 /** Where the responder finds its prekey secrets by id (the store's job). */
 export interface PrekeyLookup {
-  spk(id: number): SignedPrekey | undefined;
+  spk(id: number): HeldSignedPrekey | undefined;
+  /** Is `id` a signed prekey this device made and has since deleted (PREKEY_EXPIRED rather than PREKEY_NOT_FOUND)? */
+  spkDeleted?(id: number): boolean;
   kem(id: number): KemPrekey | undefined;
   opk(id: number): OneTimePrekey | undefined;
 }
@@ -114,8 +123,11 @@ const notFound = (what: string): DataError =>
   });
 
 /**
- * Bob's side: recomputes SK from the initial header and his prekeys. A signed prekey past
- * `expires + spkGraceMs` is refused (PREKEY_EXPIRED); a missing prekey is PREKEY_NOT_FOUND; a
+ * Bob's side: recomputes SK from the initial header and his prekeys. A signed prekey replaced
+ * more than `spkGraceMs` ago (`now > retiredAt + spkGraceMs`) is refused (PREKEY_EXPIRED); the
+ * current one is accepted whatever its `expires` (that bounds what the relay serves and what
+ * senders accept, §9.2), and so is one the lookup says it deleted (`spkDeleted`); another
+ * missing prekey is PREKEY_NOT_FOUND; a
  * low-order key is TAMPERED. A wrong KEM ciphertext gives another SK (ML-KEM's implicit
  * rejection), which the AEAD of the first message then refuses.
  */
@@ -129,10 +141,10 @@ export function pqxdhRespond(
   spkGraceMs = DEFAULT_SPK_GRACE_MS,
 ): ResponderResult {
   const spk = prekeys.spk(init.spkId);
-  if (!spk) throw notFound('signed prekey');
-  if (!(now <= spk.expires + spkGraceMs)) {
-    throw new DataError('PREKEY_EXPIRED', 'the message was started with a signed prekey past its grace period', { hint: 'ask the sender to send it again' });
-  }
+  const expired = (): DataError =>
+    new DataError('PREKEY_EXPIRED', 'the message was started with a signed prekey replaced longer ago than its grace period', { hint: 'ask the sender to send it again' });
+  if (!spk) throw prekeys.spkDeleted?.(init.spkId) ? expired() : notFound('signed prekey');
+  if (spk.retiredAt !== undefined && !(now <= spk.retiredAt + spkGraceMs)) throw expired();
   const kem = prekeys.kem(init.kemId);
   if (!kem) throw notFound('KEM prekey');
   let opk: OneTimePrekey | undefined;

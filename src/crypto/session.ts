@@ -192,18 +192,28 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
+/** Has the peer sent in this session (it started it, or answered ours)? */
+function heard(s: SessionState): boolean {
+  return s.role === 'responder' || s.pendingInit === undefined;
+}
+
 /**
  * The simultaneous-start rule (docs/PROTOCOL.md §9.6): when we hold several sessions with one
- * peer, both sides send on the session whose initiator has the bytewise smaller signPk
- * (ties, i.e. sessions started by the same side: the smaller sessionId). The others are
- * kept only to decrypt what was already sent in them. Both sides compute the same answer
- * from what they hold, since the rule reads only values both sides share.
+ * peer, we send on one the peer has sent in (it started it, or answered ours) over one it
+ * never answered; among those alike, on the session whose initiator has the bytewise smaller
+ * signPk (ties, i.e. sessions started by the same side: the smaller sessionId). The others
+ * are kept only to decrypt what was already sent in them.
+ *
+ * Both starting at once: each side first answers in the other's session, which makes both
+ * sessions heard on both sides; from then on both compute the same answer from values they
+ * share. A session of ours the peer could never open (its signed prekey gone while our first
+ * message waited) loses to the session the peer starts instead, so the two sides meet there.
  */
 export function converge(sessions: readonly SessionState[]): { active: SessionState; receiveOnly: SessionState[] } {
   if (sessions.length === 0) throw new InternalError('NO_SESSION', 'converge needs at least one session');
   let best = sessions[0]!;
   for (const s of sessions.slice(1)) {
-    const c = compareBytes(s.initiatorSignPk, best.initiatorSignPk) || compareBytes(s.sessionId, best.sessionId);
+    const c = Number(heard(best)) - Number(heard(s)) || compareBytes(s.initiatorSignPk, best.initiatorSignPk) || compareBytes(s.sessionId, best.sessionId);
     if (c < 0) best = s;
   }
   return { active: best, receiveOnly: sessions.filter((s) => s !== best) };

@@ -19,6 +19,7 @@ import { concatBytes, readU32be, readU64be, u32be, u64be } from '../protocol/enc
 import { KEM_PK_BYTES, KEM_SEED_BYTES } from '../protocol/prekey-bundle.js';
 import { encodeSessionState, parseSessionState, type SessionState } from '../protocol/session-state.js';
 import type { KemPrekey, OneTimePrekey, SignedPrekey } from '../crypto/prekeys.js';
+import type { HeldSignedPrekey } from '../crypto/pqxdh.js';
 import { openSealed, seal, storeCorrupt } from './db-codec.js';
 import type { TableContext } from './db-quarantine.js';
 import { badArg, checkTime, u8 } from './db-util.js';
@@ -131,9 +132,12 @@ export class V2Tables {
     };
   }
 
-  signedPrekey(id: number): SignedPrekey | undefined {
-    const r = this.row('pkGet1', 'SELECT * FROM prekeys WHERE kind = 1 AND id = ?', id);
-    return r && this.spkOf(r);
+  /** A signed prekey by id, with `retiredAt`: when the next newer one was made (absent for the newest). */
+  signedPrekey(id: number): HeldSignedPrekey | undefined {
+    const all = this.signedPrekeys();
+    const i = all.findIndex((s) => s.id === id);
+    if (i < 0) return undefined;
+    return i === 0 ? all[0] : { ...all[i]!, retiredAt: all[i - 1]!.createdAt };
   }
 
   oneTimePrekey(id: number): OneTimePrekey | undefined {

@@ -23,9 +23,22 @@ export class PrekeyStore implements PrekeyLookup {
   spks = new Map<number, SignedPrekey>();
   kems = new Map<number, KemPrekey>();
   opks = new Map<number, OneTimePrekey>();
+  /** When a newer SPK replaced each one (as the store derives it from the next one's creation). */
+  private readonly retired = new Map<number, number>();
+  /** SPKs made here and deleted since (the store knows them as ids below the oldest it holds). */
+  private readonly deleted = new Set<number>();
   constructor(readonly id: Identity) {}
   spk(id: number) {
-    return this.spks.get(id);
+    const k = this.spks.get(id);
+    const at = this.retired.get(id);
+    return k && at !== undefined ? { ...k, retiredAt: at } : k;
+  }
+  spkDeleted(id: number) {
+    return this.deleted.has(id);
+  }
+  deleteSpk(id: number): void {
+    this.spks.delete(id);
+    this.deleted.add(id);
   }
   kem(id: number) {
     return this.kems.get(id);
@@ -33,7 +46,9 @@ export class PrekeyStore implements PrekeyLookup {
   opk(id: number) {
     return this.opks.get(id);
   }
-  addSpk(id: number, expires: number): SignedPrekey {
+  /** `at`: when it replaces the SPKs held so far (they are retired then). */
+  addSpk(id: number, expires: number, at?: number): SignedPrekey {
+    if (at !== undefined) for (const old of this.spks.keys()) if (!this.retired.has(old)) this.retired.set(old, at);
     const k = generateSignedPrekey(this.id, id, expires, randomBytes);
     this.spks.set(id, k);
     return k;

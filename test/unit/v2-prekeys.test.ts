@@ -102,25 +102,28 @@ describe('PQXDH handshake', () => {
     expect(bob.prekeys.opks.size).toBe(before);
   });
 
-  it('signed-prekey rotation: an old SPK in its grace period still completes a session, past it or deleted it fails', () => {
+  it('signed-prekey rotation: the current SPK opens past its expiry; a replaced one within its grace still completes a session, past it or deleted it fails', () => {
     const bob = withPrekeys(new Party(), 0, 0);
     const old = bob.prekeys.bundle(1); // spk 1 expires at T0 + 30 days
-    bob.prekeys.addSpk(2, T0 + 60 * DAY); // rotation: bundles now carry spk 2
     const start = (bundle = old) => {
       const alice = new Party();
       alice.sessions.push(startSession(alice.id, bob.pub, bundle, T0, randomBytes));
       return { alice, inner: alice.send('hello') };
     };
+    // Bob offline past spk 1's expiry: still his current key, so what waited for him opens.
+    const waited = start();
+    expect(new TextDecoder().decode(bob.receive(waited.alice, waited.inner, T0 + 45 * DAY).payload.body)).toBe('hello');
+    bob.prekeys.addSpk(2, T0 + 75 * DAY, T0 + 45 * DAY); // back online: spk 2 replaces spk 1
     const inGrace = start();
-    expect(new TextDecoder().decode(bob.receive(inGrace.alice, inGrace.inner, T0 + 36 * DAY).payload.body)).toBe('hello');
+    expect(new TextDecoder().decode(bob.receive(inGrace.alice, inGrace.inner, T0 + 52 * DAY).payload.body)).toBe('hello');
     const late = start();
     const n = bob.sessions.length;
-    expect(codeOf(() => bob.receive(late.alice, late.inner, T0 + 37 * DAY + 1))).toBe('PREKEY_EXPIRED');
-    bob.prekeys.spks.delete(1);
-    expect(codeOf(() => bob.receive(late.alice, late.inner, T0 + 31 * DAY))).toBe('PREKEY_NOT_FOUND');
+    expect(codeOf(() => bob.receive(late.alice, late.inner, T0 + 52 * DAY + 1))).toBe('PREKEY_EXPIRED');
+    bob.prekeys.deleteSpk(1);
+    expect(codeOf(() => bob.receive(late.alice, late.inner, T0 + 46 * DAY))).toBe('PREKEY_EXPIRED');
     expect(bob.sessions).toHaveLength(n);
     const fresh = start(bob.prekeys.bundle(2));
-    expect(bob.receive(fresh.alice, fresh.inner, T0 + 31 * DAY).used?.spkId).toBe(2);
+    expect(bob.receive(fresh.alice, fresh.inner, T0 + 46 * DAY).used?.spkId).toBe(2);
   });
 });
 

@@ -248,7 +248,7 @@ describe('security properties', () => {
 });
 
 describe('simultaneous starts', () => {
-  it('both sides start at once, then converge on the session of the smaller signPk', () => {
+  it('both sides start at once, answer in each other’s session, then converge on the session of the smaller signPk', () => {
     const alice = withPrekeys(new Party());
     const bob = withPrekeys(new Party());
     alice.sessions.push(startSession(alice.id, bob.pub, bob.prekeys.bundle(1), T0, randomBytes));
@@ -259,6 +259,14 @@ describe('simultaneous starts', () => {
     expect(dec(alice.receive(bob, fromB).payload.body)).toBe('B first');
     expect(alice.sessions).toHaveLength(2);
     expect(bob.sessions).toHaveLength(2);
+    // Each side's own session is not yet answered: each sends in the one the other started.
+    const aFirst = converge(alice.sessions).active;
+    const bFirst = converge(bob.sessions).active;
+    expect(aFirst.role).toBe('responder');
+    expect(bFirst.role).toBe('responder');
+    expect(dec(bob.receive(alice, alice.send('A second', T0, alice.sessions.indexOf(aFirst))).payload.body)).toBe('A second');
+    expect(dec(alice.receive(bob, bob.send('B second', T0, bob.sessions.indexOf(bFirst))).payload.body)).toBe('B second');
+    // Now both sessions are heard on both sides: the same one wins on both.
     const ca = converge(alice.sessions);
     const cb = converge(bob.sessions);
     expect(Buffer.from(ca.active.sessionId).equals(Buffer.from(cb.active.sessionId))).toBe(true);

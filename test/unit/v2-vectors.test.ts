@@ -29,8 +29,10 @@ const bob = ids.bob!;
 const spk = generateSignedPrekey(bob, P.spk.id, P.spk.expires, tape(P.spk.random));
 const kems = P.kem.map((k: { id: number; kind: 'one-time' | 'last-resort'; random: string[] }) => generateKemPrekey(bob, k.id, k.kind, tape(k.random)));
 const opk = generateOneTimePrekey(P.opk.id, tape(P.opk.random));
-const lookup = (used: string[] = []): PrekeyLookup => ({
-  spk: (id) => (id === spk.id ? spk : undefined),
+// `c.spkRetiredAt`: a newer SPK replaced it then; `c.spkDeleted`: Bob made it and deleted it (§9.3).
+const lookup = (used: string[] = [], c: { spkRetiredAt?: number; spkDeleted?: boolean } = {}): PrekeyLookup => ({
+  spk: (id) => (id === spk.id && !c.spkDeleted ? (c.spkRetiredAt === undefined ? spk : { ...spk, retiredAt: c.spkRetiredAt }) : undefined),
+  spkDeleted: (id) => id === spk.id && c.spkDeleted === true,
   kem: (id) => kems.find((k: { id: number }) => k.id === id && !used.includes(`kem${id}`)),
   opk: (id) => (id === opk.id && !used.includes('opk') ? opk : undefined),
 });
@@ -83,7 +85,7 @@ describe('pqxdh.json', () => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   it.each(pv.firstFail.map((c: any) => [c.name, c.expect, c]) as [string, string, any][])('first message %s -> %s', (_n, expected, c) => {
     const r = (n: number) => new Uint8Array(n).fill(7);
-    expect(codeOfSync(() => openMessage(bob, pub('alice'), unhex(c.inner), [], lookup(c.usedPrekeys), c.now, r))).toBe(expected);
+    expect(codeOfSync(() => openMessage(bob, pub('alice'), unhex(c.inner), [], lookup(c.usedPrekeys, c), c.now, r))).toBe(expected);
   });
 });
 
