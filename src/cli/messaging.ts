@@ -304,6 +304,14 @@ export function warnQuarantined(out: Output, list: readonly QuarantineReport[]):
       out.warn(
         `${what} would skip more message keys of a v2 session than max-skip allows (messages lost or held back in between, or forged) kept in quarantine, not shown; the session is unchanged (--ratchet-limits)`,
       );
+    } else if (g.reason === 'DOWNGRADE') {
+      out.warn(
+        `${what} claiming to be from ${who} sent with protocol v1, though ${who} writes to you in a v2 session, kept in quarantine, not shown (DOWNGRADE: v1 could have been forged with a copy of your keys); if ${who} really sent it, ask them to send it again`,
+      );
+    } else if (g.reason === 'PREKEY_EXPIRED') {
+      out.warn(
+        `${what} starting a v2 session with a signed prekey this home replaced longer ago than its grace period kept in quarantine, not shown (PREKEY_EXPIRED: mail that waited that long, or a replay); ask the sender to send it again`,
+      );
     } else if (g.reason === 'NO_FORWARD_SECRECY') {
       out.warn(`${what} from ${who} sent with protocol v1 (no forward secrecy) kept in quarantine, not shown (--require-fs / config requireForwardSecrecy)`);
     } else if (g.reason === 'EPOCH_GAP') {

@@ -57,7 +57,17 @@ export interface ReceivedMessage {
 
 /** Why an envelope was kept in quarantine instead of being shown (docs/PROTOCOL.md §8.1). */
 export type QuarantineReason =
-  'TAMPERED' | 'UNSUPPORTED_VERSION' | 'UNKNOWN_SENDER' | 'KEY_CHANGED' | 'REJECTED_KEY' | 'FROM_SELF' | 'NO_FORWARD_SECRECY' | 'TOO_MANY_SKIPPED' | GroupQuarantineReason;
+  | 'TAMPERED'
+  | 'UNSUPPORTED_VERSION'
+  | 'UNKNOWN_SENDER'
+  | 'KEY_CHANGED'
+  | 'REJECTED_KEY'
+  | 'FROM_SELF'
+  | 'NO_FORWARD_SECRECY'
+  | 'DOWNGRADE'
+  | 'TOO_MANY_SKIPPED'
+  | 'PREKEY_EXPIRED'
+  | GroupQuarantineReason;
 
 /** An envelope kept in quarantine instead of being shown. Never names a trusted sender. */
 export interface QuarantineReport {
@@ -141,6 +151,8 @@ export interface ProcessOptions {
   quarantineLimits?: QuarantineLimits;
   /** Bounds of the v2 skipped message keys (--ratchet-limits; default DEFAULT_RATCHET_LIMITS). */
   ratchetLimits?: RatchetLimits;
+  /** How long a replaced signed prekey still starts sessions (config signedPrekeyGrace; default DEFAULT_SPK_GRACE_MS). */
+  spkGraceMs?: number;
   /** Refuse v1 mail (config requireForwardSecrecy / --require-fs): quarantined as NO_FORWARD_SECRECY. */
   requireForwardSecrecy?: boolean;
 }
@@ -263,6 +275,11 @@ class Judge {
         const opened = open(c.contact);
         if (!opened) return q('TAMPERED', claimed);
         if (this.o.requireForwardSecrecy) return q('NO_FORWARD_SECRECY', claimed, true, c.contact.label);
+        // v1 from a contact that has sent us v2: a v2 sender with a session never seals v1, and
+        // v1's inner box opens with OUR box key as well as the sender's, so a copy of our
+        // keyring could have made it (key-compromise impersonation, docs/SECURITY.md).
+        // Not authenticated as the contact, then: kept, never shown.
+        if (this.book.heardV2From(c.contact)) return q('DOWNGRADE', claimed, false, c.contact.label);
         return { t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact: c.contact, opened };
       }
       case 'pending':
@@ -303,8 +320,13 @@ class Judge {
     const verdict = (contact: Contact, opened: Opened): Verdict => ({ t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact, opened });
     // A gap beyond max-skip is refused before authenticating (the header is not yet trusted):
     // kept with its reason, no state changed; the session opens the next message within the cap.
+    // A prekey message whose signed prekey was replaced longer than the grace period ago is
+    // kept as PREKEY_EXPIRED (it may be mail that waited that long, or a replay): the sender
+    // learns nothing, so the user must be told, not the message dropped.
     const failed = (e: unknown): Verdict =>
-      isDuplicate(e) ? { t: 'duplicate', eid: item.eid } : q(e instanceof DataError && e.code === 'TOO_MANY_SKIPPED' ? 'TOO_MANY_SKIPPED' : 'TAMPERED', claimed);
+      isDuplicate(e)
+        ? { t: 'duplicate', eid: item.eid }
+        : q(e instanceof DataError && (e.code === 'TOO_MANY_SKIPPED' || e.code === 'PREKEY_EXPIRED') ? e.code : 'TAMPERED', claimed);
     const detached = (peer: { signPk: Uint8Array; boxPk: Uint8Array }): ReturnType<SessionBook['openDetached']> | undefined => {
       try {
         return this.book.openDetached(peer, inner);
@@ -404,7 +426,11 @@ export async function processEnvelopes(store: HushStore, identity: Identity, ite
 }
 
 async function processOnce(store: HushStore, identity: Identity, items: readonly InboundItem[], o: ProcessOptions): Promise<ProcessResult> {
-  const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, { ...DEFAULT_OPEN_LIMITS, ...o.ratchetLimits });
+  const book = new SessionBook(store, identity, o.now ?? Date.now, o.random ?? randomBytes, {
+    ...DEFAULT_OPEN_LIMITS,
+    ...o.ratchetLimits,
+    ...(o.spkGraceMs === undefined ? {} : { spkGraceMs: o.spkGraceMs }),
+  });
   const judge = new Judge(store, identity, o, book);
   const verdicts: Verdict[] = [];
   for (let i = 0; i < items.length; i++) {
@@ -544,6 +570,8 @@ export function reprocessQuarantine(store: HushStore, identity: Identity, contac
       let o: Opened;
       try {
         // v2 entries open in order of arrival: a prekey message starts the session the next ones use.
+        // v1 from a contact that has sent v2 stays (DOWNGRADE: judge() says why).
+        if (e.envelope[0] !== ENVELOPE_V2_VERSION && book.heardV2From(current)) throw new DataError('DOWNGRADE', 'v1 after v2');
         o = e.envelope[0] === ENVELOPE_V2_VERSION ? book.open(current, openEnvelopeV2(identity.boxSk, e.envelope)) : openInner(identity, openOuter(identity, e.envelope), current);
       } catch {
         remaining++;

@@ -441,6 +441,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         requireForwardSecrecy: this.requireForwardSecrecy,
         ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
         ...(this.ratchetLimits ? { ratchetLimits: this.ratchetLimits } : {}),
+        spkGraceMs: this.prekeyPolicy.graceMs,
       });
       // Shown: every incoming message stored since the last batch, by this process or another
       // reader of the same home (a second listen or chat got the same push and stored it first).

@@ -176,6 +176,11 @@ export class SessionBook {
     const v2 = store.v2;
     this.lookup = {
       spk: (id) => v2.signedPrekey(id),
+      // Ids count up and the oldest go first: below the oldest held, it was ours and is deleted.
+      spkDeleted: (id) => {
+        const held = v2.signedPrekeys().map((s) => s.id);
+        return held.length > 0 && id >= 1 && id < Math.min(...held);
+      },
       kem: (id) => (this.usedKem.has(id) ? undefined : v2.kemPrekey(id)),
       opk: (id) => (this.usedOpk.has(id) ? undefined : v2.oneTimePrekey(id)),
     };
@@ -261,6 +266,15 @@ export class SessionBook {
         this.consume(r.used);
       },
     };
+  }
+
+  /**
+   * Has `contact` sent us v2 in a session we still hold with its current keys (a session it
+   * started, or one of ours it answered)? Then v1 mail claiming to be from it is a downgrade
+   * (src/client/inbound.ts `DOWNGRADE`): a v2 sender with a session never seals v1 to us.
+   */
+  heardV2From(contact: Contact): boolean {
+    return this.working(contact).some((w) => w.state.role === 'responder' || w.state.pendingInit === undefined);
   }
 
   private consume(used: UsedPrekeys | undefined): void {

@@ -22,13 +22,15 @@ import { parseRatchetLimits } from '../../src/cli/ratchet-limits.js';
 import { makePrekeyBundle } from '../../src/crypto/prekeys.js';
 import { DEFAULT_RATCHET_LIMITS } from '../../src/crypto/ratchet.js';
 import { openEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
-import { randomBytes } from '../../src/crypto/nacl.js';
-import { sealEnvelope } from '../../src/crypto/seal.js';
+import { boxBefore, randomBytes } from '../../src/crypto/nacl.js';
+import { openInner, openOuter, sealEnvelope } from '../../src/crypto/seal.js';
+import { sealMessageEnvelope, startSession } from '../../src/crypto/session.js';
 import { envelopeId } from '../../src/protocol/envelope.js';
 import { utf8 } from '../../src/protocol/encoding.js';
 import { encodePayloadV2 } from '../../src/protocol/session-wire.js';
 import type { PrekeyBundle } from '../../src/protocol/prekey-bundle.js';
 import { type Contact, HushStore, STORE_SCHEMA_VERSION } from '../../src/store/db.js';
+import type { StoredSession } from '../../src/store/db-sessions.js';
 import { key, person, removeHome, tempHome } from './store-helpers.js';
 
 const RELAY = 'ws://127.0.0.1:7070';
@@ -196,20 +198,85 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(bodies(await processEnvelopes(bob.store, bob.id, [later], opts(bob, [alice])))).toEqual(['after healing']);
   });
 
-  it('impersonation: bob’s identity and prekey secrets do not forge a message in alice’s session', async () => {
+  it('impersonation: bob’s keyring alone forges nothing bob shows as alice’s once alice has written in v2 (v1 after v2 is a DOWNGRADE)', async () => {
+    // Before any v2 from alice, v1 from her still opens (migration, §9.10).
+    const early = sealEnvelope(alice.id, bob.id, { kind: 'msg', id: randomBytes(16), time: 5, body: utf8('v1 before v2') }, randomBytes);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [{ eid: envelopeId(early), env: early }], opts(bob, [alice])))).toEqual(['v1 before v2']);
     await start(alice, bob);
-    await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'real')], opts(bob, [alice]));
-    // A forger with bob's secrets but not the session: a v1-style forgery claiming alice, and a
-    // session-less v2 state made from bob's own prekeys, both fail to authenticate as alice.
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'real')], opts(bob, [alice])))).toEqual(['real']);
+    // The forger holds bob's identity keys (his keyring), not alice's, and not bob's store.
+    // v1: the inner box key X25519(alice.boxSk, bob.boxPk) equals X25519(bob.boxSk, alice.boxPk).
+    const asAlice = { signPk: alice.id.signPk, boxPk: alice.id.boxPk, boxSk: randomBytes(32) }; // boxSk unused: the cache holds the pair's key
+    const pairKey = new Map([[Buffer.from(alice.id.boxPk).toString('base64') + Buffer.from(bob.id.boxPk).toString('base64'), boxBefore(alice.id.boxPk, bob.id.boxSk)]]);
+    const v1 = sealEnvelope(asAlice, bob.id, { kind: 'msg', id: randomBytes(16), time: alice.clock.t + 1, body: utf8('forged v1') }, randomBytes, pairKey);
+    // It does authenticate as v1 (the reason the rule exists): bob's own open would accept it.
+    expect(new TextDecoder().decode(openInner(bob.id, openOuter(bob.id, v1), alice.id, pairKey).body)).toBe('forged v1');
+    // v2: a new session claiming alice, from bob's published bundle, without alice's box secret.
     const mallory = newPerson('mallory');
-    const forged = sealEnvelope(
-      { signPk: alice.id.signPk, boxPk: mallory.id.boxPk, boxSk: mallory.id.boxSk },
+    const fakeAlice = { ...alice.id, boxSk: mallory.id.boxSk };
+    const bundle = await fakeRelay(bob).fetchBundle();
+    const state = startSession(fakeAlice, bob.id, bundle!, alice.clock.t, randomBytes);
+    const v2 = sealMessageEnvelope(state, { kind: 'msg', id: randomBytes(16), time: alice.clock.t + 2, seq: 99, body: utf8('forged v2') }, bob.id.boxPk, randomBytes).envelope;
+    const sessionsBefore = bob.store.v2.sessionsOf(contactOf(bob, alice).id).map((x) => x.rev);
+    const r = await processEnvelopes(
+      bob.store,
       bob.id,
-      { kind: 'msg', id: randomBytes(16), time: 5, body: utf8('forged') },
-      randomBytes,
+      [
+        { eid: envelopeId(v1), env: v1 },
+        { eid: envelopeId(v2), env: v2 },
+      ],
+      opts(bob, [alice]),
     );
-    const r = await processEnvelopes(bob.store, bob.id, [{ eid: envelopeId(forged), env: forged }], opts(bob, [alice]));
     expect(r.messages).toEqual([]);
+    expect(r.quarantined.map((q) => [q.reason, q.authenticated])).toEqual([
+      ['DOWNGRADE', false],
+      ['TAMPERED', false],
+    ]);
+    expect(bob.store.v2.sessionsOf(contactOf(bob, alice).id).map((x) => x.rev)).toEqual(sessionsBefore);
+    // Trusting alice again does not let the v1 one out of quarantine.
+    expect(reprocessQuarantine(bob.store, bob.id, contactOf(bob, alice)).opened).toEqual([]);
+    // alice's real messages go on.
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'still alice')], opts(bob, [alice])))).toEqual(['still alice']);
+  });
+
+  it('a recipient offline past its signed prekey’s expiry and grace still opens what waited; a session it could never open loses to the one it starts', async () => {
+    maintainPrekeys(alice.store, alice.id, alice.clock.t, randomBytes, SMALL);
+    await start(alice, bob);
+    const waited = seal(alice, bob, 'sent before bob went away');
+    // 40 days later (spk made at t0: expires at 14 d, the old rule deleted it at 21 d).
+    bob.clock.t += 40 * DAY;
+    alice.clock.t += 40 * DAY;
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [waited], opts(bob, [alice])))).toEqual(['sent before bob went away']);
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, SMALL); // back: rotates now
+    expect(bob.store.v2.signedPrekeys()).toHaveLength(2); // the old one kept for its grace
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'and after')], opts(bob, [alice])))).toEqual(['and after']);
+
+    // carol started a session with bob's first key, but her first message waited in her
+    // outbox until after bob replaced that key and its grace ran out (he deleted it).
+    // carol's signPk is the smaller: the rule before "heard first" kept her on her dead session.
+    let carol = newPerson('carol');
+    while (Buffer.compare(Buffer.from(carol.id.signPk), Buffer.from(bob.id.signPk)) > 0) carol = newPerson('carol');
+    maintainPrekeys(carol.store, carol.id, carol.clock.t, randomBytes, SMALL);
+    contactOf(bob, carol); // a contact of bob's (a stranger's failed first message is only TAMPERED)
+    const oldSpk = bob.store.v2.signedPrekeys()[1]!;
+    const bundleOld = makePrekeyBundle(bob.id, oldSpk, bob.store.v2.unpublished().lastResort[0]!);
+    const st = await ensureSession({ store: carol.store, identity: carol.id, now: () => carol.clock.t, random: randomBytes }, contactOf(carol, bob), async () => ({
+      fetchBundle: async () => bundleOld,
+    }));
+    expect(st).toEqual({ v2: true });
+    const late = seal(carol, bob, 'waited in carol’s outbox');
+    bob.clock.t += 8 * DAY;
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, SMALL);
+    expect(bob.store.v2.signedPrekeys().map((k) => k.id)).not.toContain(oldSpk.id);
+    const r = await processEnvelopes(bob.store, bob.id, [late], opts(bob, [carol]));
+    expect(r.messages).toEqual([]);
+    expect(r.quarantined.map((q) => q.reason)).toEqual(['PREKEY_EXPIRED']); // said, not dropped
+    // bob writes: his session reaches carol, and carol answers in it, not in hers bob cannot open.
+    carol.clock.t = bob.clock.t;
+    maintainPrekeys(carol.store, carol.id, carol.clock.t, randomBytes, SMALL);
+    await start(bob, carol);
+    expect(bodies(await processEnvelopes(carol.store, carol.id, [seal(bob, carol, 'bob here')], opts(carol, [bob])))).toEqual(['bob here']);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(carol, bob, 'carol answers')], opts(bob, [carol])))).toEqual(['carol answers']);
   });
 
   it('both starting at once converge on one sending session', async () => {
@@ -220,11 +287,21 @@ describe('v2 sessions through the store and the judgement', () => {
     const b1 = seal(bob, alice, 'from bob');
     expect(bodies(await processEnvelopes(bob.store, bob.id, [a1], opts(bob, [alice])))).toEqual(['from alice']);
     expect(bodies(await processEnvelopes(alice.store, alice.id, [b1], opts(alice, [bob])))).toEqual(['from bob']);
-    const sa = sendingSession(sessionsFor(alice.store, alice.id, contactOf(alice, bob)))!;
-    const sb = sendingSession(sessionsFor(bob.store, bob.id, contactOf(bob, alice)))!;
-    expect(Buffer.from(sa.state.sessionId).equals(Buffer.from(sb.state.sessionId))).toBe(true);
+    const sending = (): [StoredSession, StoredSession] => [
+      sendingSession(sessionsFor(alice.store, alice.id, contactOf(alice, bob)))!,
+      sendingSession(sessionsFor(bob.store, bob.id, contactOf(bob, alice)))!,
+    ];
+    // Neither side's own session is answered yet: each answers in the one the other started.
+    const [a1s, b1s] = sending();
+    expect([a1s.state.role, b1s.state.role]).toEqual(['responder', 'responder']);
     expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'a2')], opts(bob, [alice])))).toEqual(['a2']);
     expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'b2')], opts(alice, [bob])))).toEqual(['b2']);
+    // Both sessions are now heard on both sides: one and the same sends from here on.
+    const [sa, sb] = sending();
+    expect(Buffer.from(sa.state.sessionId).equals(Buffer.from(sb.state.sessionId))).toBe(true);
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [seal(alice, bob, 'a3')], opts(bob, [alice])))).toEqual(['a3']);
+    expect(bodies(await processEnvelopes(alice.store, alice.id, [seal(bob, alice, 'b3')], opts(alice, [bob])))).toEqual(['b3']);
+    expect(Buffer.from(sending()[0].state.sessionId).equals(Buffer.from(sa.state.sessionId))).toBe(true);
   });
 
   it('a batch whose session another writer stored while it was opened (it yields every 250) is opened again: nothing lost, both changes kept', async () => {

@@ -1,0 +1,114 @@
+/**
+ * Two v2 promises of issue #12 that the first audit found broken, through the real binary and a
+ * real relay process:
+ *
+ * - impersonation: bob's stolen keyring (and passphrase), without his store, cannot make bob's
+ *   CLI show a message as from alice once alice writes to him in v2. v1's inner box opens with
+ *   bob's box key as well as alice's, so a v1 envelope claiming alice is refused as a downgrade
+ *   (`DOWNGRADE`: kept in quarantine, never shown);
+ * - a recipient offline past its signed prekey's expiry AND the grace period still opens the mail
+ *   that waited for it: its device replaces the key only when it runs, and the grace counts from
+ *   then (before, the key was deleted at `expires + grace` and what waited was dropped).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxBefore, randomBytes } from '../../src/crypto/nacl.js';
+import { sealEnvelope } from '../../src/crypto/seal.js';
+import { utf8 } from '../../src/protocol/encoding.js';
+import { unlock } from '../../src/store/keyring-store.js';
+import { hushPaths } from '../../src/store/paths.js';
+import { cleanupTmp, makeUser, registerUsers, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { historyOf, jsonOf, newUser, openStore, PASS, type TestUser } from './messaging-helpers.js';
+
+let relay: RelayProc;
+let alice: TestUser;
+let bob: TestUser;
+let dave: TestUser;
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  [alice, bob, dave] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url), newUser('dave', relay.url)]);
+}, 120_000);
+
+afterAll(async () => {
+  await relay?.stop();
+  cleanupTmp();
+});
+
+/** A home's identity from its keyring file and passphrase alone (what a thief of keyring.json has). */
+async function keyringOf(u: TestUser): Promise<Awaited<ReturnType<typeof unlock>>['identity']> {
+  return (await unlock(hushPaths(u.home), { env: { HUSH_PASSPHRASE: PASS } })).identity;
+}
+
+const bodies = (stdout: string): unknown[] =>
+  jsonOf(stdout)
+    .filter((e) => e.event === 'message')
+    .map((m) => m.body);
+
+describe('v2: downgrades and long-offline recipients', () => {
+  it('a v1 message forged with bob’s stolen keyring as from alice is not shown once alice writes in v2 (DOWNGRADE)', async () => {
+    const sent = await alice.run(['send', 'bob', '--json', 'the real alice']);
+    expect(jsonOf(sent.stdout)).toMatchObject([{ protocol: 2 }]);
+    expect(bodies((await bob.run(['pull', '--json'])).stdout)).toEqual(['the real alice']);
+
+    // The thief: bob's keyring.json and passphrase; alice's public keys (from any bundle).
+    const b = await keyringOf(bob);
+    const a = await keyringOf(alice); // only its public keys are used below
+    const asAlice = { signPk: a.signPk, boxPk: a.boxPk, boxSk: randomBytes(32) }; // never used: the cache below holds the pair's key
+    const pairKey = new Map([[Buffer.from(a.boxPk).toString('base64') + Buffer.from(b.boxPk).toString('base64'), boxBefore(a.boxPk, b.boxSk)]]);
+    const forged = sealEnvelope(asAlice, b, { kind: 'msg', id: randomBytes(16), time: Date.now(), body: utf8('pay mallory 100') }, randomBytes, pairKey);
+    const mallory = makeUser('mallory');
+    await registerUsers(relay.url, mallory);
+    const c = await mallory.connect(relay.url);
+    await c.send(b.signPk, forged);
+    await c.close();
+
+    const p = await bob.run(['pull', '--json']);
+    expect(p.exitCode).toBe(0);
+    expect(bodies(p.stdout)).toEqual([]);
+    expect(jsonOf(p.stdout)).toMatchObject([{ event: 'quarantined', reason: 'DOWNGRADE', from: null, claimedName: 'alice', authenticated: false }]);
+    expect(p.stderr).toMatch(/claiming to be from alice sent with protocol v1, though alice writes to you in a v2 session, kept in quarantine, not shown \(DOWNGRADE/);
+    expect((await historyOf(bob.home)).map((m) => m.body)).toEqual(['the real alice']);
+    // The real alice goes on.
+    await alice.run(['send', 'bob', 'still me']);
+    expect(bodies((await bob.run(['pull', '--json'])).stdout)).toEqual(['still me']);
+  });
+
+  it('a recipient offline past its signed prekey’s expiry and grace opens what waited, then replaces the key', async () => {
+    // dave rotates every 2 s (his published key expires 4 s after it is made), grace 4 s.
+    const cfgFile = path.join(dave.home, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
+    fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, signedPrekeyRotation: '2s', signedPrekeyGrace: '4s' }), { mode: 0o600 });
+    let store = await openStore(dave.home);
+    const first = store.v2.signedPrekeys()[0]!;
+    store.close();
+    while (Date.now() < first.createdAt + 2100) await new Promise((r) => setTimeout(r, 200));
+    await dave.run(['pull']); // replaces the 7-day key, now older than 2 s, with a 2 s one and publishes it
+    const sent = await alice.run(['send', 'dave', '--json', 'waiting for dave']);
+    expect(jsonOf(sent.stdout)).toMatchObject([{ protocol: 2 }]);
+    store = await openStore(dave.home);
+    const used = store.v2.signedPrekeys()[0]!;
+    store.close();
+    expect(used.expires).toBeLessThan(Date.now() + 5000); // the 2 s key, not the 7-day one
+    // dave stays away past that key's expiry plus the grace period.
+    while (Date.now() <= used.expires + 4000 + 100) await new Promise((r) => setTimeout(r, Math.min(1000, used.expires + 4200 - Date.now())));
+    // He comes back with a command that maintains his prekeys before reading mail: the key is
+    // replaced now, and the grace (4 s) counts from now, not from its expiry (long past).
+    expect((await dave.run(['register', '--relay', relay.url])).exitCode).toBe(0);
+    const p = await dave.run(['pull', '--json']);
+    expect(p.exitCode).toBe(0);
+    expect(bodies(p.stdout)).toEqual(['waiting for dave']);
+    expect(jsonOf(p.stdout).filter((e) => e.event === 'quarantined')).toEqual([]);
+    // Back online, dave replaced the key.
+    store = await openStore(dave.home);
+    const now = store.v2.signedPrekeys();
+    store.close();
+    expect(now[0]!.id).toBeGreaterThan(used.id);
+    // The session goes on both ways.
+    await dave.run(['send', 'alice', 'back']);
+    expect(bodies((await alice.run(['pull', '--json'])).stdout)).toEqual(['back']);
+    await alice.run(['send', 'dave', 'welcome back']);
+    expect(bodies((await dave.run(['pull', '--json'])).stdout)).toEqual(['welcome back']);
+  });
+});
