@@ -19,11 +19,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
-import { DataError, HushError, InternalError, TrustError } from '../errors.js';
+import { DataError, HushError, InternalError } from '../errors.js';
 import type { Bundle } from '../protocol/bundle.js';
 import { MSG_ID_BYTES } from '../protocol/envelope.js';
-import { bytesEqual } from '../protocol/encoding.js';
-import { verifyBundle } from '../crypto/bundle.js';
 import { KEY_BYTES } from '../crypto/nacl.js';
 import {
   type Contact,
@@ -32,11 +30,9 @@ import {
   checkMatches,
   makeCheck,
   msgTag,
-  openContact,
   openKv,
   openMessage,
   openOutboxRef,
-  sealContact,
   sealKv,
   sealMessage,
   sealOutboxRef,
@@ -47,9 +43,11 @@ import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntr
 import { badArg, checkTime, u8 } from './db-util.js';
 import { V2Tables } from './db-sessions.js';
 import { GroupTables } from './db-groups.js';
+import { ContactTable, type PinResult } from './db-contacts.js';
 
 export type { Contact, ContactState, Direction, MessageBody } from './db-codec.js';
 export { STORE_SCHEMA_VERSION } from './db-schema.js';
+export { relayHost, type PinResult } from './db-contacts.js';
 export { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits } from './db-quarantine.js';
 
 export const STORE_FILE = 'hush.db';
@@ -116,14 +114,6 @@ export interface OutboxEntry {
   createdAt: number;
   attempts: number;
 }
-
-export type PinResult =
-  /** First contact: the bundle is now pinned (TOFU). */
-  | { status: 'new'; contact: Contact }
-  /** Already pinned with these keys. */
-  | { status: 'known'; contact: Contact }
-  /** The name is pinned with other keys; nothing changed (see recordKeyChange). */
-  | { status: 'changed'; contact: Contact };
 
 export interface OpenOptions {
   busyTimeoutMs?: number;
@@ -205,13 +195,10 @@ export class HushStore {
   private readonly now: () => number;
   private readonly stmts = new Map<string, Stmt>();
   private closed = false;
-  private contactCache: Contact[] | undefined;
-  private cacheDataVersion = -1;
-  private cacheGen = -1;
-  /** Transactions open (outermost = 1); the contact cache checked inside the current one. */
+  /** Transactions open (outermost = 1). */
   private txDepth = 0;
-  private cacheCheckedInTx = false;
   private readonly q: QuarantineTable;
+  private readonly contacts: ContactTable;
   /** Prekey secrets and v2 sessions (schema 3, src/store/db-sessions.ts); use inside transaction(). */
   readonly v2: V2Tables;
   /** Groups, their change logs and posts (schema 4, src/store/db-groups.ts). */
@@ -225,6 +212,7 @@ export class HushStore {
     this.q = new QuarantineTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
     this.v2 = new V2Tables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
     this.groups = new GroupTables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
+    this.contacts = new ContactTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now }, this.v2);
   }
 
   /**
@@ -269,7 +257,7 @@ export class HushStore {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.contactCache = undefined;
+    this.contacts.dropCache();
     this.key.fill(0);
     this.db.close();
   }
@@ -291,174 +279,83 @@ export class HushStore {
         if (r instanceof Promise) throw badArg('a store transaction must be synchronous');
         return r;
       });
-      if (this.txDepth === 0) this.cacheCheckedInTx = false;
+      if (this.txDepth === 0) this.contacts.txOpened();
       this.txDepth++;
       try {
         return wrapped.immediate();
       } catch (e) {
-        this.contactCache = undefined;
+        this.contacts.dropCache();
         throw e;
       } finally {
         this.txDepth--;
-        if (this.txDepth === 0) this.cacheCheckedInTx = false;
+        if (this.txDepth === 0) this.contacts.txClosed();
       }
     });
   }
 
-  // --- contacts ---------------------------------------------------------------------------
+  // --- contacts (src/store/db-contacts.ts) ----------------------------------------------
 
   /** All contacts, ordered by id. */
   listContacts(): Contact[] {
-    return this.run(() => [...this.contacts()]);
+    return this.contacts.listContacts();
   }
 
   getContact(id: number): Contact | undefined {
-    return this.run(() => this.contacts().find((c) => c.id === id));
+    return this.contacts.getContact(id);
   }
 
   findContactByName(name: string): Contact | undefined {
-    return this.run(() => this.contacts().find((c) => c.name === name));
+    return this.contacts.findContactByName(name);
   }
 
   /** The contact the user addresses as `label` (a name, or name@host:port for a second one). */
   findContactByLabel(label: string): Contact | undefined {
-    return this.run(() => this.contacts().find((c) => c.label === label));
+    return this.contacts.findContactByLabel(label);
   }
 
   /** Every contact whose bundle carries `name` (from any relay). */
   findContactsByName(name: string): Contact[] {
-    return this.run(() => this.contacts().filter((c) => c.name === name));
+    return this.contacts.findContactsByName(name);
   }
 
   /** Matches the pinned key only (not a pending one). */
   findContactBySignPk(signPk: Uint8Array): Contact | undefined {
-    return this.run(() => this.contacts().find((c) => bytesEqual(c.signPk, signPk)));
+    return this.contacts.findContactBySignPk(signPk);
   }
 
   /** The contact whose pending (changed, not yet accepted) key is `signPk`. */
   findContactByPendingSignPk(signPk: Uint8Array): Contact | undefined {
-    return this.run(() => this.contacts().find((c) => c.pendingBundle !== undefined && bytesEqual(c.pendingBundle.signPk, signPk)));
+    return this.contacts.findContactByPendingSignPk(signPk);
   }
 
-  /**
-   * Trust on first use. Verifies the bundle's signature; pins it when its name is new
-   * ('new'); reports 'known' when the name is pinned with the same keys and 'changed' when
-   * with other keys (nothing is written then: call recordKeyChange). Throws TrustError
-   * KEY_ALREADY_PINNED when the key is pinned under another name.
-   */
+  /** Trust on first use: 'new', 'known' or 'changed' (see ContactTable.pinContact). */
   pinContact(bundle: Bundle, pinnedAt?: number, relay?: string, reserved: readonly string[] = []): PinResult {
-    verifyBundle(bundle);
-    return this.transaction((): PinResult => {
-      const all = this.contacts();
-      // Names are what a relay says: only a contact pinned from the same relay (or from an
-      // unknown one: records made before contact version 2) is "the same name".
-      const byName = all.find((c) => c.name === bundle.name && (c.relay === undefined || relay === undefined || c.relay === relay));
-      if (byName) {
-        const same = bytesEqual(byName.signPk, bundle.signPk) && bytesEqual(byName.boxPk, bundle.boxPk);
-        return { status: same ? 'known' : 'changed', contact: byName };
-      }
-      const byKey = all.find((c) => bytesEqual(c.signPk, bundle.signPk));
-      if (byKey) {
-        throw new TrustError('KEY_ALREADY_PINNED', `the key offered for ${bundle.name} is already pinned for ${byKey.name}`, {
-          hint: 'one identity key may belong to one contact only',
-        });
-      }
-      const maxId = (this.stmt('contactMax', 'SELECT coalesce(max(id), 0) AS m FROM contacts').get() as { m: number }).m;
-      const contact: Contact = {
-        id: maxId + 1,
-        label: freeLabel(all, bundle.name, relay, reserved),
-        name: bundle.name,
-        signPk: bundle.signPk,
-        boxPk: bundle.boxPk,
-        bundle,
-        pinnedAt: pinnedAt ?? this.now(),
-        verified: false,
-        state: 'trusted',
-        ...(relay === undefined ? {} : { relay }),
-      };
-      this.stmt('contactInsert', 'INSERT INTO contacts (id, data) VALUES (?, ?)').run(contact.id, sealContact(contact, this.key));
-      this.contactsChanged();
-      return { status: 'new', contact };
-    });
+    return this.contacts.pinContact(bundle, pinnedAt, relay, reserved);
   }
 
-  /**
-   * Refuses the pending key of contact `id` (`hush trust NAME --reject`): the pinned key stays
-   * (and stays verified if it was), the contact is 'trusted' again, and the refused identity key
-   * is remembered so that neither a relay answer nor its mail records the same change again.
-   * TrustError NO_PENDING_KEY when none waits. Returns the contact and the refused bundle.
-   */
+  /** Refuses the pending key of contact `id` (`hush trust NAME --reject`). */
   rejectPendingKey(id: number): { contact: Contact; rejected: Bundle } {
-    let rejected: Bundle | undefined;
-    const contact = this.updateContact(id, (c) => {
-      const b = c.pendingBundle;
-      if (!b) throw new TrustError('NO_PENDING_KEY', `no new key is waiting for ${c.label}`);
-      rejected = b;
-      const { pendingBundle: _p, pendingSeenAt: _s, ...rest } = c;
-      const list = (c.rejected ?? []).filter((k) => !bytesEqual(k, b.signPk));
-      return { ...rest, state: 'trusted', rejected: [...list, b.signPk].slice(-1000) };
-    });
-    return { contact, rejected: rejected! };
+    return this.contacts.rejectPendingKey(id);
   }
 
   /** Records the relay a contact pinned before contact records version 2 came from. */
   adoptRelay(relay: string): number {
-    return this.transaction(() => {
-      let n = 0;
-      for (const c of this.contacts()) {
-        if (c.relay !== undefined) continue;
-        this.updateContact(c.id, (x) => ({ ...x, relay }));
-        n++;
-      }
-      return n;
-    });
+    return this.contacts.adoptRelay(relay);
   }
 
   /** Marks the pinned key as compared out of band. */
   markVerified(id: number): Contact {
-    return this.updateContact(id, (c) => ({ ...c, verified: true }));
+    return this.contacts.markVerified(id);
   }
 
-  /**
-   * Records that `newBundle` (same name, other keys) was seen for contact `id`: state becomes
-   * 'changed' and the bundle waits for acceptNewKey. A bundle equal to the pinned one is a no-op.
-   */
+  /** Records that `newBundle` (same name, other keys) was seen for contact `id`. */
   recordKeyChange(id: number, newBundle: Bundle, seenAt?: number): Contact {
-    verifyBundle(newBundle);
-    return this.updateContact(id, (c) => {
-      if (newBundle.name !== c.name) throw badArg('a changed key must be for the same name');
-      if (bytesEqual(c.signPk, newBundle.signPk) && bytesEqual(c.boxPk, newBundle.boxPk)) return c;
-      return { ...c, state: 'changed', pendingBundle: newBundle, pendingSeenAt: seenAt ?? this.now() };
-    });
+    return this.contacts.recordKeyChange(id, newBundle, seenAt);
   }
 
-  /**
-   * Pins the pending key of contact `id` (after `hush trust`): it replaces the old key, the
-   * contact is 'trusted' again and not verified. TrustError NO_PENDING_KEY when none waits.
-   */
+  /** Pins the pending key of contact `id` (after `hush trust`). */
   acceptNewKey(id: number, pinnedAt?: number): Contact {
-    return this.updateContact(id, (c) => {
-      const b = c.pendingBundle;
-      if (!b) throw new TrustError('NO_PENDING_KEY', `no new key is waiting for ${c.name}`);
-      const other = this.contacts().find((x) => x.id !== c.id && bytesEqual(x.signPk, b.signPk));
-      if (other) throw new TrustError('KEY_ALREADY_PINNED', `the new key of ${c.name} is already pinned for ${other.name}`);
-      const next: Contact = {
-        id: c.id,
-        label: c.label,
-        name: b.name,
-        signPk: b.signPk,
-        boxPk: b.boxPk,
-        bundle: b,
-        pinnedAt: pinnedAt ?? this.now(),
-        verified: false,
-        state: 'trusted',
-      };
-      if (c.relay !== undefined) next.relay = c.relay;
-      if (c.rejected) next.rejected = c.rejected.filter((k) => !bytesEqual(k, b.signPk));
-      // The sessions were with the old keys: the next message starts a new one (§9).
-      this.v2.deleteSessionsOf(c.id);
-      return next;
-    });
+    return this.contacts.acceptNewKey(id, pinnedAt);
   }
 
   // --- messages ---------------------------------------------------------------------------
@@ -808,61 +705,6 @@ export class HushStore {
     const { msgId, body } = openMessage(u8(r.body), this.key, { tag: u8(r.msg_tag), direction: r.direction, contactId: r.contact_id, time: r.time });
     return { id: r.id, msgId, contactId: r.contact_id, direction: r.direction, time: r.time, receivedAt: r.received_at, status: r.status, body };
   }
-
-  /**
-   * The decrypted contacts, cached. Another process's commit changes PRAGMA data_version;
-   * the cache is then reloaded only if meta.contacts_gen (bumped by every contact write)
-   * moved too.
-   */
-  private contacts(): Contact[] {
-    // Inside a transaction we hold the write lock: no other process can commit, so a cache
-    // checked once in it stays valid until our own contact writes (contactsChanged drops it).
-    if (this.contactCache && this.cacheCheckedInTx && this.txDepth > 0) return this.contactCache;
-    const dv = this.stmt('dataVersion', 'PRAGMA data_version').pluck().get() as number;
-    if (this.contactCache && dv === this.cacheDataVersion) return this.contactCache;
-    const genRow = this.stmt('genGet', "SELECT value FROM meta WHERE key = 'contacts_gen'").get() as { value: number } | undefined;
-    const gen = genRow?.value ?? 0;
-    if (!this.contactCache || gen !== this.cacheGen) {
-      const rows = this.stmt('contactAll', 'SELECT id, data FROM contacts ORDER BY id').all() as { id: number; data: Buffer }[];
-      this.contactCache = rows.map((r) => openContact(r.id, u8(r.data), this.key));
-      this.cacheGen = gen;
-    }
-    this.cacheDataVersion = dv;
-    this.cacheCheckedInTx = this.txDepth > 0;
-    return this.contactCache;
-  }
-
-  /** Called inside a transaction after a contact write: bump the generation, drop the cache. */
-  private contactsChanged(): void {
-    this.stmt('genBump', "INSERT INTO meta (key, value) VALUES ('contacts_gen', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1").run();
-    this.contactCache = undefined;
-  }
-
-  private updateContact(id: number, f: (c: Contact) => Contact): Contact {
-    return this.transaction(() => {
-      const c = this.contacts().find((x) => x.id === id);
-      if (!c) throw new InternalError('UNKNOWN_CONTACT_ID', 'no contact has that id');
-      const next = f(c);
-      if (next === c) return c;
-      this.stmt('contactUpdate', 'UPDATE contacts SET data = ? WHERE id = ?').run(sealContact(next, this.key), id);
-      this.contactsChanged();
-      return next;
-    });
-  }
-}
-
-/** `name`, or `name@host:port` of `relay` when another contact (or a `reserved` label: our own name) has it. */
-function freeLabel(all: readonly Contact[], name: string, relay: string | undefined, reserved: readonly string[]): string {
-  const taken = (l: string): boolean => reserved.includes(l) || all.some((c) => c.label === l);
-  if (!taken(name)) return name;
-  const base = relay === undefined ? name : `${name}@${relayHost(relay)}`;
-  if (!taken(base)) return base;
-  for (let i = 2; ; i++) if (!taken(`${base}~${i}`)) return `${base}~${i}`;
-}
-
-/** host[:port][/path] of a canonical relay URL (the scheme dropped). */
-export function relayHost(url: string): string {
-  return url.replace(/^wss?:\/\//, '');
 }
 
 function migrate(db: BetterSqlite3.Database): void {
