@@ -21,79 +21,24 @@ import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { DataError, HushError, InternalError } from '../errors.js';
 import type { Bundle } from '../protocol/bundle.js';
-import { MSG_ID_BYTES } from '../protocol/envelope.js';
 import { KEY_BYTES } from '../crypto/nacl.js';
-import {
-  type Contact,
-  type Direction,
-  type MessageBody,
-  checkMatches,
-  makeCheck,
-  msgTag,
-  openKv,
-  openMessage,
-  openOutboxRef,
-  sealKv,
-  sealMessage,
-  sealOutboxRef,
-  storeCorrupt,
-} from './db-codec.js';
+import { type Contact, type Direction, checkMatches, makeCheck, openKv, openOutboxRef, sealKv, sealOutboxRef, storeCorrupt } from './db-codec.js';
 import { MIGRATIONS, STORE_SCHEMA_VERSION } from './db-schema.js';
 import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits, QuarantineTable } from './db-quarantine.js';
-import { badArg, checkTime, u8 } from './db-util.js';
+import { badArg, checkMsgId, checkTime, u8 } from './db-util.js';
 import { V2Tables } from './db-sessions.js';
 import { GroupTables } from './db-groups.js';
 import { ContactTable, type PinResult } from './db-contacts.js';
+import { type HistoryQuery, MessageTable, type MessageStatus, type NewMessage, type StoredMessage } from './db-messages.js';
 
 export type { Contact, ContactState, Direction, MessageBody } from './db-codec.js';
 export { STORE_SCHEMA_VERSION } from './db-schema.js';
 export { relayHost, type PinResult } from './db-contacts.js';
+export type { HistoryQuery, MessageStatus, NewMessage, StoredMessage } from './db-messages.js';
 export { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits } from './db-quarantine.js';
 
 export const STORE_FILE = 'hush.db';
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-
-/** Outgoing: queued (in the outbox) < sent (relay accepted) < delivered < read. Incoming: received < read. */
-export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'read' | 'received';
-
-const STATUS_RANK: Record<MessageStatus, number> = { queued: 0, sent: 1, received: 1, delivered: 2, read: 3 };
-const STATUSES_FOR: Record<Direction, readonly MessageStatus[]> = { in: ['received', 'read'], out: ['queued', 'sent', 'delivered', 'read'] };
-
-export interface NewMessage {
-  /** The random 16-byte id from the payload; duplicates (same id and direction) are dropped. */
-  msgId: Uint8Array;
-  contactId: number;
-  direction: Direction;
-  /** The sender's timestamp (ms). */
-  time: number;
-  /** A string is stored as UTF-8 text and comes back as a string; bytes come back as bytes. */
-  body: MessageBody;
-  /** Default: 'received' for in, 'sent' for out. */
-  status?: MessageStatus;
-  /** Default: now. */
-  receivedAt?: number;
-}
-
-export interface StoredMessage {
-  id: number;
-  msgId: Uint8Array;
-  contactId: number;
-  direction: Direction;
-  time: number;
-  receivedAt: number;
-  status: MessageStatus;
-  body: MessageBody;
-}
-
-export interface HistoryQuery {
-  contactId?: number;
-  /** The newest `limit` messages (still returned oldest first). */
-  limit?: number;
-  /** Only messages with time >= since (ms). */
-  since?: number;
-  /** Only messages with time < before (ms). */
-  before?: number;
-}
 
 export interface NewOutboxEntry {
   /** Envelope id (src/protocol/envelope.ts envelopeId), unique. */
@@ -119,13 +64,6 @@ export interface OpenOptions {
   busyTimeoutMs?: number;
   /** Clock for default timestamps (tests). */
   now?: () => number;
-}
-
-/** Message tags per UPDATE in markIncomingRead (SQLite allows 32,766 parameters). */
-const READ_CHUNK = 500;
-
-function checkMsgId(id: Uint8Array): void {
-  if (!(id instanceof Uint8Array) || id.length !== MSG_ID_BYTES) throw badArg(`msgId must be ${MSG_ID_BYTES} bytes`);
 }
 
 /** Maps driver errors to HushErrors; HushErrors pass through. */
@@ -176,17 +114,6 @@ function ensurePrivateFile(file: string): void {
 
 type Stmt = BetterSqlite3.Statement<unknown[], unknown>;
 
-interface MessageRow {
-  id: number;
-  msg_tag: Buffer;
-  contact_id: number;
-  direction: Direction;
-  time: number;
-  received_at: number;
-  status: MessageStatus;
-  body: Buffer;
-}
-
 export class HushStore {
   /** Absolute path of the SQLite file. */
   readonly file: string;
@@ -199,6 +126,7 @@ export class HushStore {
   private txDepth = 0;
   private readonly q: QuarantineTable;
   private readonly contacts: ContactTable;
+  private readonly messages: MessageTable;
   /** Prekey secrets and v2 sessions (schema 3, src/store/db-sessions.ts); use inside transaction(). */
   readonly v2: V2Tables;
   /** Groups, their change logs and posts (schema 4, src/store/db-groups.ts). */
@@ -213,6 +141,7 @@ export class HushStore {
     this.v2 = new V2Tables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
     this.groups = new GroupTables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
     this.contacts = new ContactTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now }, this.v2);
+    this.messages = new MessageTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now }, this.groups);
   }
 
   /**
@@ -358,195 +287,70 @@ export class HushStore {
     return this.contacts.acceptNewKey(id, pinnedAt);
   }
 
-  // --- messages ---------------------------------------------------------------------------
+  // --- messages (src/store/db-messages.ts) ----------------------------------------------
 
   /** Stores one message; false when a message with that id and direction was already stored. */
   addMessage(m: NewMessage): boolean {
-    return this.addMessages([m])[0]!;
+    return this.messages.addMessage(m);
   }
 
   /** Stores many messages in one transaction; result[i] says whether messages[i] was new. */
   addMessages(messages: readonly NewMessage[]): boolean[] {
-    const prepared = messages.map((m) => {
-      checkMsgId(m.msgId);
-      if (m.direction !== 'in' && m.direction !== 'out') throw badArg("direction must be 'in' or 'out'");
-      const status = m.status ?? (m.direction === 'in' ? 'received' : 'sent');
-      if (!STATUSES_FOR[m.direction].includes(status)) throw badArg(`status ${status} is not valid for direction ${m.direction}`);
-      checkTime(m.time, 'time');
-      const receivedAt = m.receivedAt ?? this.now();
-      checkTime(receivedAt, 'receivedAt');
-      if (!Number.isSafeInteger(m.contactId) || m.contactId < 1) throw badArg('contactId must be a positive integer');
-      if (typeof m.body !== 'string' && !(m.body instanceof Uint8Array)) throw badArg('body must be a string or bytes');
-      return [msgTag(m.msgId, this.key), m.contactId, m.direction, m.time, receivedAt, status, sealMessage(m, this.key)] as const;
-    });
-    const ins = this.stmt('msgInsert', 'INSERT OR IGNORE INTO messages (msg_tag, contact_id, direction, time, received_at, status, body) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    return this.transaction(() => prepared.map((row) => ins.run(...row).changes === 1));
+    return this.messages.addMessages(messages);
   }
 
-  /**
-   * Moves the status of the given messages forward (never back: a late 'delivered' does not
-   * undo 'read'). Direction defaults to 'out' (receipts). Returns how many rows changed.
-   */
+  /** Moves the status of the given messages forward (never back); returns how many rows changed. */
   setStatus(msgIds: readonly Uint8Array[], status: MessageStatus, direction: Direction = 'out'): number {
-    if (!STATUSES_FOR[direction]?.includes(status)) throw badArg(`status ${status} is not valid for direction ${direction}`);
-    msgIds.forEach(checkMsgId);
-    const upd = this.stmt(
-      'msgStatus',
-      `UPDATE messages SET status = ? WHERE msg_tag = ? AND direction = ? AND
-         (CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'received' THEN 1 WHEN 'delivered' THEN 2 ELSE 3 END) < ?`,
-    );
-    return this.transaction(() => {
-      let n = 0;
-      for (const id of msgIds) n += upd.run(status, msgTag(id, this.key), direction, STATUS_RANK[status]).changes;
-      return n;
-    });
+    return this.messages.setStatus(msgIds, status, direction);
   }
 
   /** One message by id and direction, or undefined. */
   findMessage(msgId: Uint8Array, direction: Direction): StoredMessage | undefined {
-    checkMsgId(msgId);
-    return this.run(() => {
-      const row = this.stmt('msgFind', 'SELECT * FROM messages WHERE msg_tag = ? AND direction = ?').get(msgTag(msgId, this.key), direction) as MessageRow | undefined;
-      return row ? this.decodeMessage(row) : undefined;
-    });
+    return this.messages.findMessage(msgId, direction);
   }
 
-  /**
-   * Marks these incoming messages read (those not read yet) and returns, per contact id, the
-   * ids that moved, in the order given. Unknown ids and messages already read are skipped.
-   * One UPDATE per id, no body decryption (the read path of pull, listen and chat).
-   */
+  /** Marks these incoming messages read; per contact id, the ids that moved (by keyed tag). */
   markIncomingRead(msgIds: readonly Uint8Array[]): Map<number, Uint8Array[]> {
-    msgIds.forEach(checkMsgId);
-    const tags = msgIds.map((id) => msgTag(id, this.key));
-    return this.transaction(() => {
-      // READ_CHUNK tags per statement (the last chunk has its own statement, cached by size).
-      const moved = new Map<string, number>(); // tag (hex) -> contact id
-      for (let i = 0; i < tags.length; i += READ_CHUNK) {
-        const chunk = tags.slice(i, i + READ_CHUNK);
-        const upd = this.stmt(
-          `msgReadIn:${chunk.length}`,
-          `UPDATE messages SET status = 'read' WHERE direction = 'in' AND status <> 'read' AND msg_tag IN (${chunk.map(() => '?').join(',')}) RETURNING msg_tag, contact_id`,
-        );
-        for (const r of upd.all(...chunk) as { msg_tag: Buffer; contact_id: number }[]) moved.set(r.msg_tag.toString('hex'), r.contact_id);
-      }
-      const byContact = new Map<number, Uint8Array[]>();
-      tags.forEach((tag, i) => {
-        const hex = Buffer.from(tag.buffer, tag.byteOffset, tag.byteLength).toString('hex');
-        const contactId = moved.get(hex);
-        if (contactId === undefined) return;
-        moved.delete(hex); // an id given twice is reported once
-        const list = byContact.get(contactId);
-        if (list) list.push(msgIds[i]!);
-        else byContact.set(contactId, [msgIds[i]!]);
-      });
-      return byContact;
-    });
+    return this.messages.markIncomingRead(msgIds);
   }
 
-  /**
-   * markIncomingRead for messages whose rows the caller knows (the rows a pull stored and
-   * showed: `row` holds the message `msgId`): one UPDATE per run of consecutive rows, by row id,
-   * no keyed tag computed or looked up (message rows are never deleted: a row id names one
-   * message for good). Returns, per contact id, the ids that moved, in the
-   * order given; rows that are not incoming or already read are skipped.
-   */
+  /** markIncomingRead for messages whose rows the caller knows (by runs of row ids). */
   markIncomingReadRows(rows: readonly { row: number; msgId: Uint8Array }[]): Map<number, Uint8Array[]> {
-    for (const r of rows) {
-      checkMsgId(r.msgId);
-      if (!Number.isSafeInteger(r.row) || r.row < 1) throw badArg('row must be a positive integer');
-    }
-    const sorted = rows.map((r) => r.row).sort((a, b) => a - b);
-    return this.transaction(() => {
-      const upd = this.stmt('msgReadRows', "UPDATE messages SET status = 'read' WHERE id BETWEEN ? AND ? AND direction = 'in' AND status <> 'read' RETURNING id, contact_id");
-      const moved = new Map<number, number>(); // row -> contact id
-      for (let i = 0; i < sorted.length;) {
-        let j = i;
-        while (j + 1 < sorted.length && sorted[j + 1]! <= sorted[j]! + 1) j++;
-        for (const r of upd.all(sorted[i], sorted[j]) as { id: number; contact_id: number }[]) moved.set(r.id, r.contact_id);
-        i = j + 1;
-      }
-      const byContact = new Map<number, Uint8Array[]>();
-      for (const r of rows) {
-        const contactId = moved.get(r.row);
-        if (contactId === undefined) continue;
-        moved.delete(r.row); // a row given twice is reported once
-        const list = byContact.get(contactId);
-        if (list) list.push(r.msgId);
-        else byContact.set(contactId, [r.msgId]);
-      }
-      return byContact;
-    });
+    return this.messages.markIncomingReadRows(rows);
   }
 
   /** Decrypted history, oldest first (the newest `limit` when a limit is given). */
   history(q: HistoryQuery = {}): StoredMessage[] {
-    const where: string[] = [];
-    const args: number[] = [];
-    if (q.contactId !== undefined) {
-      where.push('contact_id = ?');
-      args.push(q.contactId);
-    }
-    if (q.since !== undefined) {
-      where.push('time >= ?');
-      args.push(q.since);
-    }
-    if (q.before !== undefined) {
-      where.push('time < ?');
-      args.push(q.before);
-    }
-    if (q.limit !== undefined && (!Number.isSafeInteger(q.limit) || q.limit < 0)) throw badArg('limit must be a non-negative integer');
-    const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY time DESC, id DESC LIMIT ?`;
-    return this.run(() => {
-      const rows = this.stmt(`history:${where.join(',')}`, sql).all(...args, q.limit ?? -1) as MessageRow[];
-      return rows.reverse().map((r) => this.decodeMessage(r));
-    });
+    return this.messages.history(q);
   }
 
-  /**
-   * The time for a new outgoing message to `contactId`: `now`, or one more than the newest
-   * message already sent to them, so times are strictly increasing per conversation (receivers
-   * order a conversation by it; docs/PROTOCOL.md §5.1). Call inside the transaction that stores it.
-   */
+  /** The time for a new outgoing message to `contactId` (strictly increasing per conversation). */
   nextOutTime(contactId: number, now: number): number {
-    return this.run(() => {
-      const r = this.stmt('maxOut', "SELECT max(time) AS t FROM messages WHERE contact_id = ? AND direction = 'out'").get(contactId) as { t: number | null };
-      return r.t === null ? now : Math.max(now, r.t + 1);
-    });
+    return this.messages.nextOutTime(contactId, now);
   }
 
-  /** Has any message been written to `contactId` (an outgoing row, whatever its status, or a copy of a group post of ours)? */
+  /** Has any message been written to `contactId` (an outgoing row, or a copy of a group post of ours)? */
   hasWrittenTo(contactId: number): boolean {
-    return (
-      this.run(() => this.stmt('outAny', "SELECT 1 FROM messages WHERE contact_id = ? AND direction = 'out' LIMIT 1").get(contactId) !== undefined) ||
-      this.groups.hasCopyTo(contactId)
-    );
+    return this.messages.hasWrittenTo(contactId);
   }
 
   /** The highest message row id (0 for none): where a reader starts showing new messages. */
   lastMessageRow(): number {
-    return this.run(() => (this.stmt('msgLast', 'SELECT coalesce(max(id), 0) AS m FROM messages').get() as { m: number }).m);
+    return this.messages.lastMessageRow();
   }
 
   /** Incoming messages stored after row `afterRow` (by any process), in storage order. */
   incomingAfter(afterRow: number, limit = 1000, upTo = Number.MAX_SAFE_INTEGER): StoredMessage[] {
-    return this.run(() => {
-      const rows = this.stmt('msgInAfter', "SELECT * FROM messages WHERE id > ? AND id <= ? AND direction = 'in' ORDER BY id LIMIT ?").all(afterRow, upTo, limit) as MessageRow[];
-      return rows.map((r) => this.decodeMessage(r));
-    });
+    return this.messages.incomingAfter(afterRow, limit, upTo);
+  }
+
+  countMessages(contactId?: number): number {
+    return this.messages.countMessages(contactId);
   }
 
   /** Has another connection committed since the last call? (PRAGMA data_version) */
   dataVersion(): number {
     return this.run(() => this.stmt('dataVersion', 'PRAGMA data_version').pluck().get() as number);
-  }
-
-  countMessages(contactId?: number): number {
-    return this.run(() =>
-      contactId === undefined
-        ? (this.stmt('msgCount', 'SELECT count(*) AS n FROM messages').get() as { n: number }).n
-        : (this.stmt('msgCountC', 'SELECT count(*) AS n FROM messages WHERE contact_id = ?').get(contactId) as { n: number }).n,
-    );
   }
 
   // --- outbox -----------------------------------------------------------------------------
@@ -699,11 +503,6 @@ export class HushStore {
       this.stmts.set(name, s);
     }
     return s;
-  }
-
-  private decodeMessage(r: MessageRow): StoredMessage {
-    const { msgId, body } = openMessage(u8(r.body), this.key, { tag: u8(r.msg_tag), direction: r.direction, contactId: r.contact_id, time: r.time });
-    return { id: r.id, msgId, contactId: r.contact_id, direction: r.direction, time: r.time, receivedAt: r.received_at, status: r.status, body };
   }
 }
 
