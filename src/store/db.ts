@@ -22,43 +22,25 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { DataError, HushError, InternalError } from '../errors.js';
 import type { Bundle } from '../protocol/bundle.js';
 import { KEY_BYTES } from '../crypto/nacl.js';
-import { type Contact, type Direction, checkMatches, makeCheck, openKv, openOutboxRef, sealKv, sealOutboxRef, storeCorrupt } from './db-codec.js';
+import { type Contact, type Direction, checkMatches, makeCheck, openKv, sealKv, storeCorrupt } from './db-codec.js';
 import { MIGRATIONS, STORE_SCHEMA_VERSION } from './db-schema.js';
 import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits, QuarantineTable } from './db-quarantine.js';
-import { badArg, checkMsgId, checkTime, u8 } from './db-util.js';
+import { badArg, u8 } from './db-util.js';
 import { V2Tables } from './db-sessions.js';
 import { GroupTables } from './db-groups.js';
 import { ContactTable, type PinResult } from './db-contacts.js';
+import { type NewOutboxEntry, type OutboxEntry, OutboxTable } from './db-outbox.js';
 import { type HistoryQuery, MessageTable, type MessageStatus, type NewMessage, type StoredMessage } from './db-messages.js';
 
 export type { Contact, ContactState, Direction, MessageBody } from './db-codec.js';
 export { STORE_SCHEMA_VERSION } from './db-schema.js';
 export { relayHost, type PinResult } from './db-contacts.js';
 export type { HistoryQuery, MessageStatus, NewMessage, StoredMessage } from './db-messages.js';
+export type { NewOutboxEntry, OutboxEntry } from './db-outbox.js';
 export { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits } from './db-quarantine.js';
 
 export const STORE_FILE = 'hush.db';
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-
-export interface NewOutboxEntry {
-  /** Envelope id (src/protocol/envelope.ts envelopeId), unique. */
-  eid: string;
-  contactId: number;
-  /** The sealed envelope, ready for the relay. */
-  envelope: Uint8Array;
-  msgId: Uint8Array;
-  createdAt?: number;
-}
-
-export interface OutboxEntry {
-  id: number;
-  eid: string;
-  contactId: number;
-  envelope: Uint8Array;
-  msgId: Uint8Array;
-  createdAt: number;
-  attempts: number;
-}
 
 export interface OpenOptions {
   busyTimeoutMs?: number;
@@ -127,6 +109,7 @@ export class HushStore {
   private readonly q: QuarantineTable;
   private readonly contacts: ContactTable;
   private readonly messages: MessageTable;
+  private readonly outbox: OutboxTable;
   /** Prekey secrets and v2 sessions (schema 3, src/store/db-sessions.ts); use inside transaction(). */
   readonly v2: V2Tables;
   /** Groups, their change logs and posts (schema 4, src/store/db-groups.ts). */
@@ -142,6 +125,11 @@ export class HushStore {
     this.groups = new GroupTables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
     this.contacts = new ContactTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now }, this.v2);
     this.messages = new MessageTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now }, this.groups);
+    this.outbox = new OutboxTable(
+      { stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now },
+      this.messages,
+      this.groups,
+    );
   }
 
   /**
@@ -353,91 +341,36 @@ export class HushStore {
     return this.run(() => this.stmt('dataVersion', 'PRAGMA data_version').pluck().get() as number);
   }
 
-  // --- outbox -----------------------------------------------------------------------------
+  // --- outbox (src/store/db-outbox.ts) -------------------------------------------------
 
   /** Queues a sealed envelope; false when that eid is already queued. */
   enqueueOutbox(e: NewOutboxEntry): boolean {
-    checkMsgId(e.msgId);
-    if (typeof e.eid !== 'string' || e.eid.length === 0 || e.eid.length > 200) throw badArg('eid must be a non-empty string');
-    if (!(e.envelope instanceof Uint8Array)) throw badArg('envelope must be bytes');
-    const createdAt = e.createdAt ?? this.now();
-    checkTime(createdAt, 'createdAt');
-    const ref = sealOutboxRef(e.msgId, e.contactId, e.eid, this.key);
-    return this.run(
-      () =>
-        this.stmt('outInsert', 'INSERT OR IGNORE INTO outbox (eid, contact_id, envelope, ref, created_at) VALUES (?, ?, ?, ?, ?)').run(
-          e.eid,
-          e.contactId,
-          e.envelope,
-          ref,
-          createdAt,
-        ).changes === 1,
-    );
+    return this.outbox.enqueueOutbox(e);
   }
 
   /** Everything waiting, oldest first. */
   listOutbox(): OutboxEntry[] {
-    return this.run(() =>
-      (
-        this.stmt('outList', 'SELECT * FROM outbox ORDER BY id').all() as {
-          id: number;
-          eid: string;
-          contact_id: number;
-          envelope: Buffer;
-          ref: Buffer;
-          created_at: number;
-          attempts: number;
-        }[]
-      ).map((r) => ({
-        id: r.id,
-        eid: r.eid,
-        contactId: r.contact_id,
-        envelope: u8(r.envelope),
-        msgId: openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid: r.eid }),
-        createdAt: r.created_at,
-        attempts: r.attempts,
-      })),
-    );
+    return this.outbox.listOutbox();
   }
 
   /** Removes an entry once the relay accepted it; false when it was not there. */
   removeOutbox(eid: string): boolean {
-    return this.run(() => this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid).changes === 1);
+    return this.outbox.removeOutbox(eid);
   }
 
-  /**
-   * The relay accepted `eid`: in one transaction, removes it from the outbox and moves its
-   * message (direction 'out') to 'sent' (forward only). False when the eid was not queued.
-   */
+  /** The relay accepted `eid`: it leaves the outbox and its message becomes 'sent' (one transaction). */
   completeOutbox(eid: string): boolean {
-    return this.completeOutboxMany([eid])[0]!;
+    return this.outbox.completeOutbox(eid);
   }
 
   /** completeOutbox for each eid, in one transaction (one status update for all of them). */
   completeOutboxMany(eids: readonly string[]): boolean[] {
-    return this.transaction(() => {
-      const msgIds: Uint8Array[] = [];
-      const done = eids.map((eid) => {
-        const r = this.stmt('outGet', 'SELECT contact_id, ref FROM outbox WHERE eid = ?').get(eid) as { contact_id: number; ref: Buffer } | undefined;
-        if (!r) return false;
-        msgIds.push(openOutboxRef(u8(r.ref), this.key, { contactId: r.contact_id, eid }));
-        this.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid);
-        return true;
-      });
-      if (msgIds.length > 0) {
-        this.setStatus(msgIds, 'sent', 'out');
-        this.groups.setCopyStatus(msgIds, 'sent'); // a member's copy of a group post (schema 5)
-      }
-      return done;
-    });
+    return this.outbox.completeOutboxMany(eids);
   }
 
   /** Counts a failed attempt; returns the new count (undefined when the eid is not queued). */
   bumpAttempts(eid: string): number | undefined {
-    return this.run(() => {
-      const r = this.stmt('outBump', 'UPDATE outbox SET attempts = attempts + 1 WHERE eid = ? RETURNING attempts').get(eid) as { attempts: number } | undefined;
-      return r?.attempts;
-    });
+    return this.outbox.bumpAttempts(eid);
   }
 
   // --- quarantine (src/store/db-quarantine.ts) --------------------------------------------
