@@ -27,7 +27,7 @@ import type { Bundle } from '../protocol/bundle.js';
 import { KEY_BYTES } from '../crypto/nacl.js';
 import { type Contact, type Direction, openKv, sealKv } from './db-codec.js';
 import { checkKey, ensurePrivateFile, mapError, migrate, openFile, setPragmas } from './db-file.js';
-import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits, QuarantineTable } from './db-quarantine.js';
+import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits, QuarantineTable, type TableContext } from './db-quarantine.js';
 import { badArg, u8 } from './db-util.js';
 import { V2Tables } from './db-sessions.js';
 import { GroupTables } from './db-groups.js';
@@ -77,16 +77,13 @@ export class HushStore {
     this.db = db;
     this.key = key;
     this.now = now;
-    this.q = new QuarantineTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
-    this.v2 = new V2Tables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
-    this.groups = new GroupTables({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now });
-    this.contacts = new ContactTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now }, this.v2);
-    this.messages = new MessageTable({ stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now }, this.groups);
-    this.outbox = new OutboxTable(
-      { stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now },
-      this.messages,
-      this.groups,
-    );
+    const c: TableContext = { stmt: (n, sql) => this.stmt(n, sql), run: (fn) => this.run(fn), transaction: (fn) => this.transaction(fn), key, now };
+    this.q = new QuarantineTable(c);
+    this.v2 = new V2Tables(c);
+    this.groups = new GroupTables(c);
+    this.contacts = new ContactTable(c, this.v2);
+    this.messages = new MessageTable(c, this.groups);
+    this.outbox = new OutboxTable(c, this.messages, this.groups);
   }
 
   /**
