@@ -82,6 +82,45 @@ export function dropHeldToken(store: HushStore, contactId: number): void {
   store.deleteValue(inKey(contactId));
 }
 
+/** Refusals of a token send after which the envelope goes identified (TokenUse.refused). */
+const TOKEN_FALLBACK = new Set(['TOKEN_INVALID', 'AUTH_REQUIRED', 'UNKNOWN_TYPE', 'BAD_FRAME']);
+
+/**
+ * Which held token a send presents (a Messenger holds one of these for its relay): the one we
+ * hold for the contact, until the relay refuses a token send as if it did not know tokens;
+ * from then on every send of this Messenger goes identified.
+ */
+export class TokenUse {
+  /** The relay refused a token send as if it did not know tokens: send identified from now on. */
+  private noTokens = false;
+
+  constructor(
+    private readonly store: HushStore,
+    /** Canonical URL of the relay in use. */
+    private readonly relay: string,
+    private readonly now: () => number,
+  ) {}
+
+  /** The delivery token to send to `contactId` with (sealed sender), or undefined: send identified. */
+  tokenFor(contactId: number): Uint8Array | undefined {
+    if (this.noTokens) return undefined;
+    return heldToken(this.store, contactId, this.relay, this.now());
+  }
+
+  /**
+   * A token send was refused with `code`: TOKEN_INVALID forgets that token (expired or
+   * revoked; the next try goes identified, as at first contact); AUTH_REQUIRED, UNKNOWN_TYPE
+   * or BAD_FRAME mean a relay without delivery tokens: identified from now on. Returns false
+   * for any other code (not a token problem).
+   */
+  refused(contactId: number, code: string): boolean {
+    if (!TOKEN_FALLBACK.has(code)) return false;
+    if (code === 'TOKEN_INVALID') dropHeldToken(this.store, contactId);
+    else this.noTokens = true;
+    return true;
+  }
+}
+
 /** Keeps a token a contact sent us (kind `token`); a malformed body is ignored (DataError). */
 export function storeHeldToken(store: HushStore, contact: Contact, body: Uint8Array): void {
   const b = decodeTokenBody(body);

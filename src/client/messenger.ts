@@ -61,7 +61,7 @@ import {
   receiptsAllowed,
   type SealContext,
 } from './receipts.js';
-import { DEFAULT_TOKEN_LIFETIME_MS, dropHeldToken, heldToken, markTokenDue, syncTokens } from './delivery-tokens.js';
+import { DEFAULT_TOKEN_LIFETIME_MS, markTokenDue, syncTokens, TokenUse } from './delivery-tokens.js';
 import { SendPacer, SendPipeline } from './send-pipeline.js';
 import { ensureSession, type OutgoingPayload, sealManyFor, type SealOptions } from './sessions.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
@@ -74,9 +74,6 @@ export { checkBody, unreachable } from './send-errors.js';
 export type { DrainResult, ListenState, MessengerEvents, MessengerOptions, PinnedReport, QueuedMessage, SendFailure, SentReport } from './messenger-types.js';
 
 // --- the messenger ---------------------------------------------------------------------------
-
-/** Refusals of a token send after which the envelope goes identified (Messenger.tokenRefused). */
-const TOKEN_FALLBACK = new Set(['TOKEN_INVALID', 'AUTH_REQUIRED', 'UNKNOWN_TYPE', 'BAD_FRAME']);
 
 /** How often listen looks for messages another process of this home stored (ms). */
 const STORE_POLL_MS = 500;
@@ -115,8 +112,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly rowOf = new WeakMap<Pick<ReceivedMessage, 'id'>, number>();
   private readonly pacers = new WeakMap<RelayClient, SendPacer>();
   private readonly tokenLifetimeMs: number;
-  /** The relay refused a token send as if it did not know tokens: send identified from now on. */
-  private noTokens = false;
+  /** @internal which held token a send presents (src/client/delivery-tokens.ts); used by SendPipeline */
+  readonly tokens: TokenUse;
   readonly requireForwardSecrecy: boolean;
   private readonly prekeyPolicy: PrekeyPolicy;
 
@@ -138,6 +135,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.ratchetLimits = o.ratchetLimits;
     this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     this.relay = canonicalOrAsIs(o.relayUrl);
+    this.tokens = new TokenUse(o.store, this.relay, this.now);
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
     this.prekeyPolicy = o.prekeyPolicy ?? DEFAULT_PREKEY_POLICY;
     this.shownRow = o.shownAfter ?? o.store.lastMessageRow();
@@ -161,29 +159,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       this.pacers.set(c, (p = new SendPacer(Number.isFinite(rate) && rate > 0 ? rate : 1e9)));
     }
     return p.take();
-  }
-
-  /**
-   * The delivery token to send `q` with (sealed sender), or undefined: send identified.
-   * @internal used by SendPipeline
-   */
-  tokenFor(q: QueuedMessage): Uint8Array | undefined {
-    if (this.noTokens) return undefined;
-    return heldToken(this.store, q.contactId, this.relay, this.now());
-  }
-
-  /**
-   * A token send was refused with `code`: TOKEN_INVALID forgets that token (expired or
-   * revoked; the next try goes identified, as at first contact); AUTH_REQUIRED, UNKNOWN_TYPE
-   * or BAD_FRAME mean a relay without delivery tokens: identified from now on. Returns false
-   * for any other code (not a token problem).
-   * @internal used by SendPipeline
-   */
-  tokenRefused(contactId: number, code: string): boolean {
-    if (!TOKEN_FALLBACK.has(code)) return false;
-    if (code === 'TOKEN_INVALID') dropHeldToken(this.store, contactId);
-    else this.noTokens = true;
-    return true;
   }
 
   /**
@@ -304,7 +279,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * that wants auth for lookup (older) gets the authenticated connection.
    */
   private async lookupName(name: string, contact: Contact | undefined): Promise<Bundle> {
-    if (contact && !this.noTokens && heldToken(this.store, contact.id, this.relay, this.now())) {
+    if (contact && this.tokens.tokenFor(contact.id)) {
       try {
         return await (await this.anonClient()).lookup({ name });
       } catch (e) {
@@ -368,13 +343,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * is sent and false is returned.
    */
   async sendEphemeral(contact: Contact, env: Uint8Array): Promise<boolean> {
-    const token = this.noTokens ? undefined : heldToken(this.store, contact.id, this.relay, this.now());
+    const token = this.tokens.tokenFor(contact.id);
     if (!token) return false;
     try {
       await (await this.anonClient()).send(contact.signPk, env, { ephemeral: true, token });
       return true;
     } catch (e) {
-      if (e instanceof RelayError && this.tokenRefused(contact.id, e.code)) return false;
+      if (e instanceof RelayError && this.tokens.refused(contact.id, e.code)) return false;
       throw e;
     }
   }

@@ -154,7 +154,7 @@ export class SendPipeline {
    * expires during the pipeline is refused like any other and the message goes identified.
    */
   private tokenFor(q: QueuedMessage): Uint8Array | undefined {
-    if (!this.tokens.has(q.contactId)) this.tokens.set(q.contactId, this.m.tokenFor(q));
+    if (!this.tokens.has(q.contactId)) this.tokens.set(q.contactId, this.m.tokens.tokenFor(q.contactId));
     return this.tokens.get(q.contactId);
   }
 
@@ -174,7 +174,7 @@ export class SendPipeline {
         return;
       } catch (e) {
         const err = e instanceof HushError ? e : new DataError('SEND_FAILED', String((e as Error)?.message ?? e));
-        if (token && err instanceof RelayError && this.m.tokenRefused(q.contactId, err.code)) {
+        if (token && err instanceof RelayError && this.m.tokens.refused(q.contactId, err.code)) {
           this.tokens.delete(q.contactId);
           continue; // the same envelope, identified
         }
