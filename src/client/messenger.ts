@@ -26,7 +26,7 @@
  *
  * Receipts we send wait in the outbox until their random "not before" time (receiptDelay):
  * pull sends only those already due and leaves the rest for a later command; listen (and chat)
- * sends each one when its time passes.
+ * sends each one when its time passes (src/client/outbox-sender.ts).
  */
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
@@ -44,7 +44,7 @@ import { RelayConnections } from './connections.js';
 import { bodyText, processEnvelopes, type ProcessOptions, type ProcessResult, type ReceivedMessage } from './inbound.js';
 import { listenLoop } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
-import { dueOutbox } from './outbox.js';
+import { OutboxSender } from './outbox-sender.js';
 import { OuterOpener } from './outer-open.js';
 import { anchorsOf } from './ahead-ratchet.js';
 import { type PulledItem, pullPages } from './pull-pages.js';
@@ -62,7 +62,7 @@ import {
   type SealContext,
 } from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, markTokenDue, syncTokens, TokenUse } from './delivery-tokens.js';
-import { SendPacer, SendPipeline } from './send-pipeline.js';
+import type { SendPipeline } from './send-pipeline.js';
 import { ensureSession, type OutgoingPayload, sealManyFor, type SealOptions } from './sessions.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
 
@@ -85,7 +85,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   readonly relayUrl: string;
   /** relayUrl, then the fallback URLs of the same deployment (dialled in this order). */
   private readonly urls: string[];
-  private readonly window: number;
   private readonly now: () => number;
   /** @internal */
   readonly random: Random;
@@ -93,8 +92,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private readonly readReceipts: boolean;
   private readonly deliveryReceipts: boolean;
   private readonly receiptDelay: ReceiptDelay;
-  /** The earliest "not before" time of a receipt known to wait in the outbox (listen sends it then). */
-  private receiptDue: number | undefined;
   /** Receipts queued here and still waiting: later ones to the same contact join them. */
   private readonly pendingReceipts: PendingReceipts = new Map();
   private readonly cache: SharedKeyCache = new Map();
@@ -110,7 +107,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   private shownRow: number;
   /** The store row of each message this Messenger showed (takeNew), so markRead marks it by row. */
   private readonly rowOf = new WeakMap<Pick<ReceivedMessage, 'id'>, number>();
-  private readonly pacers = new WeakMap<RelayClient, SendPacer>();
+  /** @internal sends what waits in the outbox (src/client/outbox-sender.ts); used by SendPipeline */
+  readonly sender: OutboxSender;
   private readonly tokenLifetimeMs: number;
   /** @internal which held token a send presents (src/client/delivery-tokens.ts); used by SendPipeline */
   readonly tokens: TokenUse;
@@ -124,8 +122,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.store = o.store;
     this.relayUrl = o.relayUrl;
     this.urls = [o.relayUrl, ...(o.fallbackUrls ?? [])];
-    this.window = Math.max(1, o.window ?? 256);
     this.now = o.now ?? Date.now;
+    this.sender = new OutboxSender(this, Math.max(1, o.window ?? 256), this.now);
     this.random = o.random ?? randomBytes;
     this.afterStore = o.afterStore;
     this.readReceipts = o.readReceipts ?? true;
@@ -148,17 +146,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   }
 
   /**
-   * Waits for this send's turn below the relay's announced rates (SendPacer, per connection).
-   * @internal used by SendPipeline
+   * @internal runs `run` after the received batch in progress and whatever was queued before
+   * it (the serialisation of received batches; receipt sends and store polls join it).
    */
-  pace(c: RelayClient): Promise<void> {
-    let p = this.pacers.get(c);
-    if (!p) {
-      const l = c.hello.limits;
-      const rate = Math.min(l.sendRatePerConn ?? Infinity, l.sendRatePerIdentity ?? Infinity);
-      this.pacers.set(c, (p = new SendPacer(Number.isFinite(rate) && rate > 0 ? rate : 1e9)));
-    }
-    return p.take();
+  serialise<T>(run: () => T | Promise<T>): Promise<T> {
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => undefined);
+    return p;
   }
 
   /**
@@ -183,7 +177,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       if (e instanceof RelayError) return;
       throw e;
     }
-    if (queued.length > 0) await this.sendQueued(queued).catch(() => undefined);
+    if (queued.length > 0) await this.sender.sendQueued(queued).catch(() => undefined);
   }
 
   /** The authenticated connection (connecting and authenticating on first use; src/client/connections.ts). */
@@ -318,7 +312,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       return out;
     });
     // They wait in the outbox for a flush past their time (listen's timer, the next command).
-    for (const q of catchUp) this.receiptDue = Math.min(this.receiptDue ?? Infinity, q.notBefore);
+    for (const q of catchUp) this.sender.receiptAt(q.notBefore);
     return prepared.map((p) => ({
       eid: p.eid,
       envelope: p.envelope,
@@ -333,7 +327,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
 
   /** A pipelined sender on the current connection (see SendPipeline). */
   sendPipeline(opts: { completeAtDrain?: boolean } = {}): SendPipeline {
-    return new SendPipeline(this, this.window, opts.completeAtDrain === true);
+    return this.sender.pipeline(opts.completeAtDrain === true);
   }
 
   /**
@@ -359,37 +353,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * "not before" time (their created_at) has not come yet; `receiptsOnly` sends only the due
    * receipts. Never throws for refusals.
    */
-  async flushOutbox(receiptsOnly = false): Promise<DrainResult> {
-    const { go, nextReceipt } = dueOutbox(this.store, this.now(), receiptsOnly);
-    if (nextReceipt !== undefined) this.receiptDue = Math.min(this.receiptDue ?? Infinity, nextReceipt);
-    if (go.length === 0) return { sent: 0, failed: [] };
-    const pipe = this.sendPipeline();
-    for (const q of go) await pipe.submit(q);
-    return pipe.drain();
-  }
-
-  /** Sends the receipts whose time has come (listen's timer), after any batch in progress. */
-  private sendDueReceipts(): void {
-    if (this.receiptDue === undefined || this.receiptDue > this.now() || !this.connections.open) return;
-    this.receiptDue = undefined; // recomputed by the flush
-    const run = async (): Promise<void> => {
-      await this.flushOutbox(true).catch(() => undefined); // failures stay in the outbox
-    };
-    this.chain = this.chain.then(run, run).catch(() => undefined);
-  }
-
-  /** Sends the receipts of `list` that are due now; remembers when the others are. */
-  private async sendDue(list: readonly (QueuedMessage & { notBefore: number })[]): Promise<DrainResult> {
-    const now = this.now();
-    const due = list.filter((q) => q.notBefore <= now);
-    for (const q of list) if (q.notBefore > now) this.receiptDue = Math.min(this.receiptDue ?? Infinity, q.notBefore);
-    return due.length > 0 ? this.sendQueued(due) : { sent: 0, failed: [] };
-  }
-
-  /** @internal used by SendPipeline */
-  reportSent(q: QueuedMessage): void {
-    if (q.control) return;
-    this.emit('sent', { to: q.to, id: toHex(q.msgId), time: q.time, eid: q.eid, fromOutbox: q.fromOutbox, sealed: q.sealed === true, protocol: q.envelope[0] ?? 1 });
+  flushOutbox(receiptsOnly = false): Promise<DrainResult> {
+    return this.sender.flush(receiptsOnly);
   }
 
   // --- receiving -----------------------------------------------------------------------------
@@ -435,17 +400,15 @@ export class Messenger extends EventEmitter<MessengerEvents> {
         // Store THEN ack: the commit above is done; the ack frame leaves before the receipts.
         const acked = typeof ack === 'function' ? ack(res.ackEids) : ack ? this.client().then((c) => c.ack(res.ackEids)) : Promise.resolve();
         later.push(acked);
-        if (res.outgoing.length > 0) later.push(this.sendDue(res.outgoing)); // not due yet, or failed: they wait in the outbox
+        if (res.outgoing.length > 0) later.push(this.sender.sendDue(res.outgoing)); // not due yet, or failed: they wait in the outbox
         return res;
       }
       if (typeof ack === 'function') await ack(res.ackEids);
       else if (ack) await (await this.client()).ack(res.ackEids);
-      if (res.outgoing.length > 0) await this.sendDue(res.outgoing); // not due yet, or failed: they wait in the outbox
+      if (res.outgoing.length > 0) await this.sender.sendDue(res.outgoing); // not due yet, or failed: they wait in the outbox
       return res;
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    return p;
+    return this.serialise(run);
   }
 
   /**
@@ -500,14 +463,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const run = (): void => {
       for (const m of this.takeNew()) this.emit('message', m);
     };
-    this.chain = this.chain.then(run, run).catch(() => undefined);
-  }
-
-  /** Sends already-queued envelopes now (best effort: what fails stays in the outbox). */
-  private async sendQueued(list: readonly QueuedMessage[]): Promise<DrainResult> {
-    const pipe = this.sendPipeline();
-    for (const q of list) await pipe.submit(q);
-    return pipe.drain();
+    void this.serialise(run);
   }
 
   /**
@@ -533,11 +489,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts, postIds, rows);
     if (queued.length === 0) return;
     const run = async (): Promise<void> => {
-      await this.sendDue(queued).catch(() => undefined);
+      await this.sender.sendDue(queued).catch(() => undefined);
     };
-    const p = this.chain.then(run, run);
-    this.chain = p.catch(() => undefined);
-    await p;
+    await this.serialise(run);
   }
 
   private sealContext(): SealContext {
@@ -603,7 +557,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const poll = setInterval(() => {
       try {
         this.pollStore(last);
-        this.sendDueReceipts();
+        this.sender.sendDueReceipts();
       } catch {
         // the next batch reports store failures
       }

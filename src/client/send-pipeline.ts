@@ -166,7 +166,7 @@ export class SendPipeline {
       const token = this.tokenFor(q);
       try {
         const c = token ? await this.m.anonClient() : await this.m.client();
-        await this.m.pace(c); // in submission order, below the relay's announced rates
+        await this.m.sender.pace(c); // in submission order, below the relay's announced rates
         await c.send(q.toSignPk, q.envelope, token ? { token } : {});
         q.sealed = token !== undefined;
         this.completions.push(q);
@@ -239,7 +239,7 @@ export class SendPipeline {
   private report(batch: readonly QueuedMessage[]): void {
     for (const q of batch) {
       if (!q.control) this.sent++; // receipts are not counted as messages
-      this.m.reportSent(q);
+      this.m.sender.reportSent(q);
     }
   }
 
