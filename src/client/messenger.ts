@@ -32,16 +32,16 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
-import { toHex, utf8 } from '../protocol/encoding.js';
+import { utf8 } from '../protocol/encoding.js';
 import { envelopeId } from '../protocol/envelope.js';
 import { canonicalOrAsIs, MAX_PULL_LIMIT } from '../protocol/frames.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type SharedKeyCache } from '../crypto/seal.js';
-import { type Contact, type HushStore, type QuarantineLimits, type StoredMessage } from '../store/db.js';
+import { type Contact, type HushStore, type QuarantineLimits } from '../store/db.js';
 import { RelayConnections } from './connections.js';
-import { bodyText, processEnvelopes, type ProcessOptions, type ProcessResult, type ReceivedMessage } from './inbound.js';
+import { processEnvelopes, type ProcessOptions, type ProcessResult, type ReceivedMessage } from './inbound.js';
 import { listenLoop } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
 import { OutboxSender } from './outbox-sender.js';
@@ -49,6 +49,7 @@ import { OuterOpener } from './outer-open.js';
 import { anchorsOf } from './ahead-ratchet.js';
 import { type PulledItem, pullPages } from './pull-pages.js';
 import { checkBody, fsRequired } from './send-errors.js';
+import { ShownMessages } from './shown-messages.js';
 import { fromRelay, resolveRecipient } from './recipients.js';
 import { RelayClient } from './relay-client.js';
 import {
@@ -103,10 +104,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   readonly relay: string;
   private readonly quarantineLimits: QuarantineLimits | undefined;
   private readonly ratchetLimits: ProcessOptions['ratchetLimits'];
-  /** Incoming messages stored after this row are shown (by whichever process stored them). */
-  private shownRow: number;
-  /** The store row of each message this Messenger showed (takeNew), so markRead marks it by row. */
-  private readonly rowOf = new WeakMap<Pick<ReceivedMessage, 'id'>, number>();
+  /** The incoming messages shown through this Messenger's events, and their rows (src/client/shown-messages.ts). */
+  private readonly shown: ShownMessages;
   /** @internal sends what waits in the outbox (src/client/outbox-sender.ts); used by SendPipeline */
   readonly sender: OutboxSender;
   private readonly tokenLifetimeMs: number;
@@ -136,13 +135,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.tokens = new TokenUse(o.store, this.relay, this.now);
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
     this.prekeyPolicy = o.prekeyPolicy ?? DEFAULT_PREKEY_POLICY;
-    this.shownRow = o.shownAfter ?? o.store.lastMessageRow();
+    this.shown = new ShownMessages(o.store, o.name, o.shownAfter ?? o.store.lastMessageRow());
     this.connections = new RelayConnections([o.relayUrl, ...(o.fallbackUrls ?? [])], o.identity, o.timeoutMs);
   }
 
   /** The newest incoming history row shown through this Messenger's events (see shownAfter). */
   get shownUpTo(): number {
-    return this.shownRow;
+    return this.shown.upTo;
   }
 
   /**
@@ -385,7 +384,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
       });
       // Shown: every incoming message stored since the last batch, by this process or another
       // reader of the same home (a second listen or chat got the same push and stored it first).
-      res.messages = this.takeNew(res.stored && { ...res.stored, messages: res.messages });
+      res.messages = this.shown.takeNew(res.stored && { ...res.stored, messages: res.messages });
       for (const m of res.messages) this.emit('message', m);
       if (res.quarantineDropped > 0) this.emit('quarantineFull', { dropped: res.quarantineDropped });
       for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
@@ -416,43 +415,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * (`pull` calls it at the end: mail a listen, or `hush daemon`, stored before it asked).
    */
   showStored(): ReceivedMessage[] {
-    const ms = this.takeNew();
+    const ms = this.shown.takeNew();
     for (const m of ms) this.emit('message', m);
     return ms;
-  }
-
-  /**
-   * Incoming messages stored since the last call (by any process), in storage order. `own`:
-   * the rows a batch of this process just stored and what they hold (ProcessResult.stored),
-   * taken as they are instead of being read back and decrypted again; rows of other
-   * processes before and after them are read.
-   */
-  private takeNew(own?: { after: number; last: number; messages: ReceivedMessage[] }): ReceivedMessage[] {
-    const out: ReceivedMessage[] = [];
-    if (own && own.after >= this.shownRow && own.last - own.after === own.messages.length) {
-      for (let from = this.shownRow; ;) {
-        const rows = this.store.incomingAfter(from, 1000, own.after);
-        for (const r of rows) out.push(this.received(r));
-        if (rows.length < 1000) break;
-        from = rows[rows.length - 1]!.id;
-      }
-      own.messages.forEach((m, i) => this.rowOf.set(m, own.after + 1 + i)); // the batch's rows, in order (ProcessResult.stored)
-      out.push(...own.messages);
-      this.shownRow = own.last;
-    }
-    for (;;) {
-      const rows = this.store.incomingAfter(this.shownRow, 1000);
-      for (const r of rows) out.push(this.received(r));
-      if (rows.length > 0) this.shownRow = rows[rows.length - 1]!.id;
-      if (rows.length < 1000) return out;
-    }
-  }
-
-  private received(r: StoredMessage): ReceivedMessage {
-    const c = this.store.getContact(r.contactId);
-    const m = { id: toHex(r.msgId), from: c?.label ?? '?', to: this.name, time: r.time, body: bodyText(r.body) };
-    this.rowOf.set(m, r.id);
-    return m;
   }
 
   /** Shows what another process of this home stored meanwhile (listen's store poll). */
@@ -461,7 +426,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     if (dv === last.dv) return;
     last.dv = dv;
     const run = (): void => {
-      for (const m of this.takeNew()) this.emit('message', m);
+      for (const m of this.shown.takeNew()) this.emit('message', m);
     };
     void this.serialise(run);
   }
@@ -481,7 +446,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const rows: { row: number; msgId: Uint8Array }[] = [];
     for (const m of messages) {
       const msgId = Uint8Array.from(Buffer.from(m.id, 'hex'));
-      const row = this.rowOf.get(m);
+      const row = this.shown.rowOf(m);
       if (row === undefined) ids.push(msgId);
       else rows.push({ row, msgId });
     }

@@ -256,7 +256,7 @@ export function queueCatchUpReceipts(store: HushStore, ctx: SealContext, contact
  * `postIds`: the group posts among what was seen, when the caller keeps them apart (`msgIds`
  * are then looked for among messages only, not also among posts: a pull of 10,000 saves a
  * keyed hash and a lookup per message). `rows`: messages whose store rows the caller knows (pull's,
- * src/client/messenger.ts), marked by row range instead of by keyed tag; they are not also in
+ * src/client/shown-messages.ts), marked by row range instead of by keyed tag; they are not also in
  * `msgIds`. Messages already read produce nothing (no second receipt). Works offline (history): the
  * receipts wait in the outbox for the next send, pull, listen or chat.
  */
