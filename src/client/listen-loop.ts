@@ -4,6 +4,10 @@
  * acked), until the signal aborts. A dropped connection is dialled again with exponential
  * backoff (200 ms doubling to 10 s, with jitter); one 'state' event per change, not per attempt.
  * Rejects only for failures a retry cannot fix (authentication refused, store errors).
+ *
+ * Meanwhile a timer shows what another process of this home stored (a second listen or a chat
+ * that got the same push first: PRAGMA data_version moved) and sends the receipts whose "not
+ * before" time has come (src/client/outbox-sender.ts).
  */
 import { RelayError } from '../errors.js';
 import type { Messenger } from './messenger.js';
@@ -14,8 +18,40 @@ import { sleep } from './send-pipeline.js';
 const FATAL_CONNECT = new Set(['AUTH_WRONG_URL', 'AUTH_FAILED', 'AUTH_STALE', 'RELAY_PROTOCOL', 'BAD_RELAY_URL']);
 const FIRST_DELAY_MS = 200;
 const MAX_DELAY_MS = 10_000;
+/** How often listen looks for messages another process of this home stored (ms). */
+const STORE_POLL_MS = 500;
 
-export async function listenLoop(m: Messenger, signal: AbortSignal): Promise<void> {
+/** Messenger.listen: the connection loop below, with the store poll and the receipts' timer beside it. */
+export async function listen(m: Messenger, signal: AbortSignal): Promise<void> {
+  const last = { dv: m.store.dataVersion() };
+  const poll = setInterval(() => {
+    try {
+      pollStore(m, last);
+      m.sender.sendDueReceipts();
+    } catch {
+      // the next batch reports store failures
+    }
+  }, STORE_POLL_MS);
+  poll.unref();
+  try {
+    await listenLoop(m, signal);
+  } finally {
+    clearInterval(poll);
+  }
+}
+
+/** Shows what another process of this home stored meanwhile (after any batch in progress). */
+function pollStore(m: Messenger, last: { dv: number }): void {
+  const dv = m.store.dataVersion();
+  if (dv === last.dv) return;
+  last.dv = dv;
+  const run = (): void => {
+    m.showStored();
+  };
+  void m.serialise(run);
+}
+
+async function listenLoop(m: Messenger, signal: AbortSignal): Promise<void> {
   const url = m.relayUrl;
   let delay = FIRST_DELAY_MS;
   let everConnected = false;

@@ -42,7 +42,7 @@ import { type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, type HushStore, type QuarantineLimits } from '../store/db.js';
 import { RelayConnections } from './connections.js';
 import { processEnvelopes, type ProcessOptions, type ProcessResult, type ReceivedMessage } from './inbound.js';
-import { listenLoop } from './listen-loop.js';
+import { listen } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
 import { OutboxSender } from './outbox-sender.js';
 import { OuterOpener } from './outer-open.js';
@@ -75,9 +75,6 @@ export { checkBody, unreachable } from './send-errors.js';
 export type { DrainResult, ListenState, MessengerEvents, MessengerOptions, PinnedReport, QueuedMessage, SendFailure, SentReport } from './messenger-types.js';
 
 // --- the messenger ---------------------------------------------------------------------------
-
-/** How often listen looks for messages another process of this home stored (ms). */
-const STORE_POLL_MS = 500;
 
 export class Messenger extends EventEmitter<MessengerEvents> {
   readonly identity: Identity;
@@ -420,17 +417,6 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return ms;
   }
 
-  /** Shows what another process of this home stored meanwhile (listen's store poll). */
-  private pollStore(last: { dv: number }): void {
-    const dv = this.store.dataVersion();
-    if (dv === last.dv) return;
-    last.dv = dv;
-    const run = (): void => {
-      for (const m of this.shown.takeNew()) this.emit('message', m);
-    };
-    void this.serialise(run);
-  }
-
   /**
    * The user has now seen these incoming messages (pull/listen printed them, chat showed
    * them): marks them read and, unless read receipts are off, queues one `read` receipt per
@@ -517,21 +503,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * doubling to 10 s, with jitter) and emits one 'state' event per change, not per attempt.
    * Rejects only for failures a retry cannot fix (authentication refused, store errors).
    */
-  async listen(signal: AbortSignal): Promise<void> {
-    const last = { dv: this.store.dataVersion() };
-    const poll = setInterval(() => {
-      try {
-        this.pollStore(last);
-        this.sender.sendDueReceipts();
-      } catch {
-        // the next batch reports store failures
-      }
-    }, STORE_POLL_MS);
-    poll.unref();
-    try {
-      await listenLoop(this, signal);
-    } finally {
-      clearInterval(poll);
-    }
+  listen(signal: AbortSignal): Promise<void> {
+    return listen(this, signal);
   }
 }
