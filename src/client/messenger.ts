@@ -32,8 +32,6 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
-import { utf8 } from '../protocol/encoding.js';
-import { envelopeId } from '../protocol/envelope.js';
 import { canonicalOrAsIs, MAX_PULL_LIMIT } from '../protocol/frames.js';
 import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
@@ -44,25 +42,17 @@ import { RelayConnections } from './connections.js';
 import { processEnvelopes, type ProcessOptions, type ProcessResult, type ReceivedMessage } from './inbound.js';
 import { listen } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
+import { queueMessages } from './outbox.js';
 import { OutboxSender } from './outbox-sender.js';
 import { OuterOpener } from './outer-open.js';
 import { anchorsOf } from './ahead-ratchet.js';
 import { type PulledItem, pullPages } from './pull-pages.js';
-import { checkBody, fsRequired } from './send-errors.js';
+import { fsRequired } from './send-errors.js';
 import { ShownMessages } from './shown-messages.js';
-import { fromRelay, resolveRecipient } from './recipients.js';
+import { resolveRecipient } from './recipients.js';
 import { RelayClient } from './relay-client.js';
-import {
-  DEFAULT_RECEIPT_DELAY,
-  type PendingReceipts,
-  type QueuedReceipt,
-  queueCatchUpReceipts,
-  type ReceiptDelay,
-  queueReadReceipts,
-  receiptsAllowed,
-  type SealContext,
-} from './receipts.js';
-import { DEFAULT_TOKEN_LIFETIME_MS, markTokenDue, syncTokens, TokenUse } from './delivery-tokens.js';
+import { DEFAULT_RECEIPT_DELAY, type PendingReceipts, type ReceiptDelay, queueReadReceipts, type SealContext } from './receipts.js';
+import { DEFAULT_TOKEN_LIFETIME_MS, syncTokens, TokenUse } from './delivery-tokens.js';
 import type { SendPipeline } from './send-pipeline.js';
 import { ensureSession, type OutgoingPayload, sealManyFor, type SealOptions } from './sessions.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
@@ -83,12 +73,15 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   readonly relayUrl: string;
   /** relayUrl, then the fallback URLs of the same deployment (dialled in this order). */
   private readonly urls: string[];
-  private readonly now: () => number;
+  /** @internal */
+  readonly now: () => number;
   /** @internal */
   readonly random: Random;
   private readonly afterStore: (() => void) | undefined;
-  private readonly readReceipts: boolean;
-  private readonly deliveryReceipts: boolean;
+  /** @internal */
+  readonly readReceipts: boolean;
+  /** @internal */
+  readonly deliveryReceipts: boolean;
   private readonly receiptDelay: ReceiptDelay;
   /** Receipts queued here and still waiting: later ones to the same contact join them. */
   private readonly pendingReceipts: PendingReceipts = new Map();
@@ -208,8 +201,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return this.sealMany(contact, [p])[0]!;
   }
 
-  /** Seals payloads to `contact` in order, the v2 session read and written once (sealManyFor). */
-  private sealMany(contact: Contact, ps: readonly OutgoingPayload[]): Uint8Array[] {
+  /** @internal seals payloads to `contact` in order, the v2 session read and written once (sealManyFor) */
+  sealMany(contact: Contact, ps: readonly OutgoingPayload[]): Uint8Array[] {
     const r = sealManyFor(this.sealOptions(), contact, ps);
     if (!r.v2 && this.requireForwardSecrecy) throw fsRequired(contact.label, 'no-prekeys');
     return r.envelopes;
@@ -284,41 +277,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * outbox) in ONE transaction. Nothing is sent yet. Checks size and emptiness.
    */
   queueMessages(contact: Contact, texts: readonly string[]): QueuedMessage[] {
-    const bodies = texts.map((text) => {
-      const body = utf8(text);
-      checkBody(body);
-      return { text, body };
-    });
-    // Times strictly increase per conversation (docs/PROTOCOL.md §5.1): read the newest sent
-    // time and store the new messages under one write lock, so two senders cannot interleave.
-    let catchUp: QueuedReceipt[] = [];
-    const prepared = this.store.transaction(() => {
-      const wasStranger = !receiptsAllowed(this.store, contact);
-      let time = this.store.nextOutTime(contact.id, this.now());
-      const ps = bodies.map(({ body }) => ({ kind: 'msg' as const, id: this.random(16), time: time++, body }));
-      const out = this.sealMany(contact, ps).map((envelope, i) => ({ text: bodies[i]!.text, msgId: ps[i]!.id, time: ps[i]!.time, envelope, eid: envelopeId(envelope) }));
-      this.store.addMessages(out.map((p) => ({ msgId: p.msgId, contactId: contact.id, direction: 'out', time: p.time, body: p.text, status: 'queued', receivedAt: p.time })));
-      for (const p of out) this.store.enqueueOutbox({ eid: p.eid, contactId: contact.id, envelope: p.envelope, msgId: p.msgId, createdAt: p.time });
-      // Our first message to a stranger: its earlier mail is acknowledged now (src/client/receipts.ts).
-      if (wasStranger && out.length > 0 && receiptsAllowed(this.store, contact)) {
-        catchUp = queueCatchUpReceipts(this.store, this.sealContext(), contact, { delivered: this.deliveryReceipts, read: this.readReceipts });
-      }
-      // We wrote to them: they get a delivery token for our mailbox at the next sync.
-      if (fromRelay(contact, this.relay)) markTokenDue(this.store, contact, this.relay);
-      return out;
-    });
-    // They wait in the outbox for a flush past their time (listen's timer, the next command).
-    for (const q of catchUp) this.sender.receiptAt(q.notBefore);
-    return prepared.map((p) => ({
-      eid: p.eid,
-      envelope: p.envelope,
-      msgId: p.msgId,
-      contactId: contact.id,
-      to: contact.label,
-      toSignPk: contact.signPk,
-      time: p.time,
-      fromOutbox: false,
-    }));
+    return queueMessages(this, contact, texts);
   }
 
   /** A pipelined sender on the current connection (see SendPipeline). */
@@ -445,7 +404,8 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     await this.serialise(run);
   }
 
-  private sealContext(): SealContext {
+  /** @internal what sealing a receipt takes (src/client/receipts.ts) */
+  sealContext(): SealContext {
     return { identity: this.identity, random: this.random, now: this.now, cache: this.cache, delay: this.receiptDelay, pending: this.pendingReceipts };
   }
 
