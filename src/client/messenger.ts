@@ -37,21 +37,21 @@ import { fingerprint } from '../crypto/fingerprint.js';
 import type { Identity } from '../crypto/identity.js';
 import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type SharedKeyCache } from '../crypto/seal.js';
-import { type Contact, type HushStore, type QuarantineLimits } from '../store/db.js';
+import { type Contact, type HushStore } from '../store/db.js';
 import { RelayConnections } from './connections.js';
-import { processEnvelopes, type ProcessOptions, type ProcessResult, type ReceivedMessage } from './inbound.js';
+import type { ProcessResult, ReceivedMessage } from './inbound.js';
 import { listen } from './listen-loop.js';
 import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } from './messenger-types.js';
 import { queueMessages } from './outbox.js';
 import { OutboxSender } from './outbox-sender.js';
+import { BatchReceiver } from './batch-receiver.js';
 import { OuterOpener } from './outer-open.js';
 import { anchorsOf } from './ahead-ratchet.js';
 import { type PulledItem, pullPages } from './pull-pages.js';
 import { fsRequired } from './send-errors.js';
-import { ShownMessages } from './shown-messages.js';
 import { resolveRecipient } from './recipients.js';
 import { RelayClient } from './relay-client.js';
-import { DEFAULT_RECEIPT_DELAY, type PendingReceipts, type ReceiptDelay, queueReadReceipts, type SealContext } from './receipts.js';
+import { DEFAULT_RECEIPT_DELAY, type PendingReceipts, type ReceiptDelay, type SealContext } from './receipts.js';
 import { DEFAULT_TOKEN_LIFETIME_MS, syncTokens, TokenUse } from './delivery-tokens.js';
 import type { SendPipeline } from './send-pipeline.js';
 import { ensureSession, type OutgoingPayload, sealManyFor, type SealOptions } from './sessions.js';
@@ -77,25 +77,24 @@ export class Messenger extends EventEmitter<MessengerEvents> {
   readonly now: () => number;
   /** @internal */
   readonly random: Random;
-  private readonly afterStore: (() => void) | undefined;
   /** @internal */
   readonly readReceipts: boolean;
   /** @internal */
   readonly deliveryReceipts: boolean;
-  private readonly receiptDelay: ReceiptDelay;
-  /** Receipts queued here and still waiting: later ones to the same contact join them. */
-  private readonly pendingReceipts: PendingReceipts = new Map();
-  private readonly cache: SharedKeyCache = new Map();
+  /** @internal */
+  readonly receiptDelay: ReceiptDelay;
+  /** @internal receipts queued here and still waiting: later ones to the same contact join them */
+  readonly pendingReceipts: PendingReceipts = new Map();
+  /** @internal */
+  readonly cache: SharedKeyCache = new Map();
   /** @internal the relay connections (listen resets a failed connect per attempt) */
   readonly connections: RelayConnections;
   /** Serialises received-batch processing (pull batches and pushes). */
   private chain: Promise<unknown> = Promise.resolve();
   /** Canonical URL of the relay in use: names (and first pins) are what this relay says. */
   readonly relay: string;
-  private readonly quarantineLimits: QuarantineLimits | undefined;
-  private readonly ratchetLimits: ProcessOptions['ratchetLimits'];
-  /** The incoming messages shown through this Messenger's events, and their rows (src/client/shown-messages.ts). */
-  private readonly shown: ShownMessages;
+  /** Received batches: stored, shown, then acked; read marks (src/client/batch-receiver.ts). */
+  private readonly receiver: BatchReceiver;
   /** @internal sends what waits in the outbox (src/client/outbox-sender.ts); used by SendPipeline */
   readonly sender: OutboxSender;
   private readonly tokenLifetimeMs: number;
@@ -114,24 +113,21 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     this.now = o.now ?? Date.now;
     this.sender = new OutboxSender(this, Math.max(1, o.window ?? 256), this.now);
     this.random = o.random ?? randomBytes;
-    this.afterStore = o.afterStore;
     this.readReceipts = o.readReceipts ?? true;
     this.deliveryReceipts = o.deliveryReceipts ?? true;
     this.receiptDelay = o.receiptDelay ?? DEFAULT_RECEIPT_DELAY;
-    this.quarantineLimits = o.quarantineLimits;
-    this.ratchetLimits = o.ratchetLimits;
     this.tokenLifetimeMs = o.tokenLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS;
     this.relay = canonicalOrAsIs(o.relayUrl);
     this.tokens = new TokenUse(o.store, this.relay, this.now);
     this.requireForwardSecrecy = o.requireForwardSecrecy ?? false;
     this.prekeyPolicy = o.prekeyPolicy ?? DEFAULT_PREKEY_POLICY;
-    this.shown = new ShownMessages(o.store, o.name, o.shownAfter ?? o.store.lastMessageRow());
+    this.receiver = new BatchReceiver(this, o);
     this.connections = new RelayConnections([o.relayUrl, ...(o.fallbackUrls ?? [])], o.identity, o.timeoutMs);
   }
 
   /** The newest incoming history row shown through this Messenger's events (see shownAfter). */
   get shownUpTo(): number {
-    return this.shown.upTo;
+    return this.receiver.shown.upTo;
   }
 
   /**
@@ -321,48 +317,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * next batch can be opened while they travel (pull). Without it, both are awaited.
    */
   async processBatch(items: readonly PulledItem[], ack: boolean | ((eids: string[]) => Promise<unknown>) = true, later?: Promise<unknown>[]): Promise<ProcessResult> {
-    const run = async (): Promise<ProcessResult> => {
-      const res = await processEnvelopes(this.store, this.identity, items, {
-        myName: this.name,
-        lookup: (signPk) => this.lookupSender(signPk),
-        onPinned: (c) => this.emit('pinned', { name: c.label, fingerprint: fingerprint(c.signPk) }),
-        cache: this.cache,
-        now: this.now,
-        random: this.random,
-        relay: this.relay,
-        deliveryReceipts: this.deliveryReceipts,
-        receiptDelay: this.receiptDelay,
-        pendingReceipts: this.pendingReceipts,
-        requireForwardSecrecy: this.requireForwardSecrecy,
-        ...(this.quarantineLimits ? { quarantineLimits: this.quarantineLimits } : {}),
-        ...(this.ratchetLimits ? { ratchetLimits: this.ratchetLimits } : {}),
-        spkGraceMs: this.prekeyPolicy.graceMs,
-      });
-      // Shown: every incoming message stored since the last batch, by this process or another
-      // reader of the same home (a second listen or chat got the same push and stored it first).
-      res.messages = this.shown.takeNew(res.stored && { ...res.stored, messages: res.messages });
-      for (const m of res.messages) this.emit('message', m);
-      if (res.quarantineDropped > 0) this.emit('quarantineFull', { dropped: res.quarantineDropped });
-      for (const q of res.quarantined) if (q.isNew) this.emit('quarantined', q);
-      for (const g of res.groups) this.emit('group', g);
-      for (const t of res.typing) this.emit('typing', t);
-      for (const r of res.receipts) {
-        if (r.ids.length > 0) this.emit('receipt', r);
-        if (r.ignored > 0) this.emit('receiptIgnored', { from: r.from, count: r.ignored });
-      }
-      if (items.length > 0) this.afterStore?.(); // committed and shown, not yet acked
-      if (later) {
-        // Store THEN ack: the commit above is done; the ack frame leaves before the receipts.
-        const acked = typeof ack === 'function' ? ack(res.ackEids) : ack ? this.client().then((c) => c.ack(res.ackEids)) : Promise.resolve();
-        later.push(acked);
-        if (res.outgoing.length > 0) later.push(this.sender.sendDue(res.outgoing)); // not due yet, or failed: they wait in the outbox
-        return res;
-      }
-      if (typeof ack === 'function') await ack(res.ackEids);
-      else if (ack) await (await this.client()).ack(res.ackEids);
-      if (res.outgoing.length > 0) await this.sender.sendDue(res.outgoing); // not due yet, or failed: they wait in the outbox
-      return res;
-    };
+    const run = (): Promise<ProcessResult> => this.receiver.run(items, ack, later);
     return this.serialise(run);
   }
 
@@ -371,9 +326,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * (`pull` calls it at the end: mail a listen, or `hush daemon`, stored before it asked).
    */
   showStored(): ReceivedMessage[] {
-    const ms = this.shown.takeNew();
-    for (const m of ms) this.emit('message', m);
-    return ms;
+    return this.receiver.showStored();
   }
 
   /**
@@ -384,38 +337,13 @@ export class Messenger extends EventEmitter<MessengerEvents> {
    * among them, kept apart by a caller that knows (pull); without it every id is looked for
    * among messages and posts.
    */
-  async markRead(messages: readonly Pick<ReceivedMessage, 'id'>[], posts?: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
-    if (messages.length === 0 && (posts?.length ?? 0) === 0) return;
-    // Messages this Messenger showed are marked by their rows; others (chat's, a caller's copies) by id.
-    const ids: Uint8Array[] = [];
-    const rows: { row: number; msgId: Uint8Array }[] = [];
-    for (const m of messages) {
-      const msgId = Uint8Array.from(Buffer.from(m.id, 'hex'));
-      const row = this.shown.rowOf(m);
-      if (row === undefined) ids.push(msgId);
-      else rows.push({ row, msgId });
-    }
-    const postIds = posts?.map((m) => Uint8Array.from(Buffer.from(m.id, 'hex')));
-    const queued = queueReadReceipts(this.store, this.sealContext(), ids, this.readReceipts, postIds, rows);
-    if (queued.length === 0) return;
-    const run = async (): Promise<void> => {
-      await this.sender.sendDue(queued).catch(() => undefined);
-    };
-    await this.serialise(run);
+  markRead(messages: readonly Pick<ReceivedMessage, 'id'>[], posts?: readonly Pick<ReceivedMessage, 'id'>[]): Promise<void> {
+    return this.receiver.markRead(messages, posts);
   }
 
   /** @internal what sealing a receipt takes (src/client/receipts.ts) */
   sealContext(): SealContext {
     return { identity: this.identity, random: this.random, now: this.now, cache: this.cache, delay: this.receiptDelay, pending: this.pendingReceipts };
-  }
-
-  private async lookupSender(signPk: Uint8Array): Promise<Bundle | undefined> {
-    try {
-      return await (await this.client()).lookup({ signPk });
-    } catch (e) {
-      if (e instanceof RelayError && e.code === 'NOT_FOUND') return undefined;
-      throw e;
-    }
   }
 
   /** Flushes the outbox, then pulls batches until the mailbox is empty. */

@@ -56,7 +56,7 @@ describe('receiptsAllowed: strangers get no receipts', () => {
   });
 });
 
-describe('read marks by row (what pull shows: src/client/messenger.ts markRead)', () => {
+describe('read marks by row (what pull shows: src/client/batch-receiver.ts markRead)', () => {
   it('marks the same messages and queues the same receipts as by id: runs of rows, gaps, outgoing, already read and repeated rows skipped', () => {
     const s = store();
     try {
