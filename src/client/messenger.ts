@@ -29,7 +29,6 @@
  * sends each one when its time passes (src/client/outbox-sender.ts).
  */
 import { EventEmitter } from 'node:events';
-import { availableParallelism } from 'node:os';
 import { RelayError } from '../errors.js';
 import { type Bundle } from '../protocol/bundle.js';
 import { canonicalOrAsIs, MAX_PULL_LIMIT } from '../protocol/frames.js';
@@ -45,9 +44,8 @@ import type { DrainResult, MessengerEvents, MessengerOptions, QueuedMessage } fr
 import { queueMessages } from './outbox.js';
 import { OutboxSender } from './outbox-sender.js';
 import { BatchReceiver } from './batch-receiver.js';
-import { OuterOpener } from './outer-open.js';
-import { anchorsOf } from './ahead-ratchet.js';
-import { type PulledItem, pullPages } from './pull-pages.js';
+import type { OuterOpener } from './outer-open.js';
+import { outerOpener, prestartOpener, type PulledItem, pullPages } from './pull-pages.js';
 import { fsRequired } from './send-errors.js';
 import { resolveRecipient } from './recipients.js';
 import { RelayClient } from './relay-client.js';
@@ -351,7 +349,7 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     const c = await this.client();
     // A long pull's thread starts now, while the outbox is flushed and the first page fetched,
     // when the relay said at auth that more than a page waits (docs/PERFORMANCE.md "Pull speed-ups").
-    const pre = (c.waitingAtAuth ?? 0) > MAX_PULL_LIMIT ? this.prestartOpener() : undefined;
+    const pre = (c.waitingAtAuth ?? 0) > MAX_PULL_LIMIT ? prestartOpener(this.store, this.identity) : undefined;
     let outbox: DrainResult;
     try {
       outbox = await this.flushOutbox();
@@ -365,24 +363,9 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return { result, outbox };
   }
 
-  /** A started OuterOpener for a long pull (src/client/outer-open.ts `prestart`), or undefined where it would not pay. */
-  private prestartOpener(): OuterOpener | undefined {
-    if (availableParallelism() < 2) return undefined;
-    const anchors = anchorsOf(this.store.v2.allSessions());
-    if (anchors.length === 0) return undefined; // no v2 session: v1 mail, or a new home
-    const o = new OuterOpener(this.identity.boxSk, () => anchors);
-    o.prestart();
-    return o;
-  }
-
   /** @internal reads the whole mailbox on `c` (src/client/pull-pages.ts); listen calls it on each connect */
   pullFrom(c: RelayClient, pre?: OuterOpener): Promise<ProcessResult> {
-    return pullPages(
-      c,
-      (items, ack, later) => this.processBatch(items, ack, later),
-      () => new OuterOpener(this.identity.boxSk, () => anchorsOf(this.store.v2.allSessions())),
-      pre,
-    );
+    return pullPages(c, (items, ack, later) => this.processBatch(items, ack, later), outerOpener(this.store, this.identity), pre);
   }
 
   /**

@@ -9,11 +9,19 @@
  * receipt per sender per batch, THEN the ack. Acks and receipt sends of a batch travel while
  * the next batch is opened (`later`), at most 32 outstanding; every started one is waited for,
  * even when a batch fails.
+ *
+ * The outer layers of a long pull's v2 envelopes are opened on a second thread
+ * (src/client/outer-open.ts): outerOpener makes one when a first page says more waits, and
+ * prestartOpener starts one before the pull when the relay said at auth that more than a page
+ * waits, where it pays (more than one core, a v2 session held).
  */
+import { availableParallelism } from 'node:os';
 import { MAX_ACK_EIDS, MAX_PULL_LIMIT, type MailItem } from '../protocol/frames.js';
+import type { Identity } from '../crypto/identity.js';
+import type { HushStore } from '../store/db.js';
 import { emptyProcessResult, type ProcessResult } from './inbound.js';
-import type { OuterLayer, OuterTicket } from './outer-open.js';
-import type { AheadOpened } from './ahead-ratchet.js';
+import { type OuterLayer, OuterOpener, type OuterTicket } from './outer-open.js';
+import { type AheadOpened, anchorsOf } from './ahead-ratchet.js';
 import type { RelayClient } from './relay-client.js';
 
 /** Pull pages fetched ahead of the store at most. */
@@ -35,6 +43,21 @@ export interface AheadOpener {
   warm(envs: readonly Uint8Array[]): void;
   open(envs: readonly Uint8Array[]): OuterTicket;
   close(): Promise<void>;
+}
+
+/** The opener of a pull of `store`'s mail (made when a first page says more waits): the anchors are read then. */
+export function outerOpener(store: HushStore, identity: Identity): () => OuterOpener {
+  return () => new OuterOpener(identity.boxSk, () => anchorsOf(store.v2.allSessions()));
+}
+
+/** A started OuterOpener for a long pull (src/client/outer-open.ts `prestart`), or undefined where it would not pay. */
+export function prestartOpener(store: HushStore, identity: Identity): OuterOpener | undefined {
+  if (availableParallelism() < 2) return undefined;
+  const anchors = anchorsOf(store.v2.allSessions());
+  if (anchors.length === 0) return undefined; // no v2 session: v1 mail, or a new home
+  const o = new OuterOpener(identity.boxSk, () => anchors);
+  o.prestart();
+  return o;
 }
 
 /**
