@@ -21,6 +21,11 @@ export const GLOBAL_OPTIONS: readonly GlobalOptionSpec[] = [
   { flags: '--relay-timeout <duration>', description: 'how long to wait for the relay to greet or answer, e.g. 15s (default), 500ms, 2m (env HUSH_RELAY_TIMEOUT)', value: 'text' },
   { flags: '--require-fs', description: 'refuse protocol v1 both ways: send only in v2 sessions (forward secrecy), quarantine received v1 (config requireForwardSecrecy)' },
   { flags: '--prekey-rotation <duration>', description: 'replace the signed prekey this often, e.g. 7d (default), 12h (config signedPrekeyRotation)', value: 'text' },
+  {
+    flags: '--prekey-grace <duration>',
+    description: 'keep a replaced signed prekey this long for mail that still uses it, e.g. 7d (default) (config signedPrekeyGrace)',
+    value: 'text',
+  },
   { flags: '--no-daemon', description: 'never hand the command to a running hush daemon of this home (env HUSH_NO_DAEMON=1)' },
   { flags: '--token-lifetime <duration>', description: 'lifetime of the delivery tokens you hand your contacts, e.g. 7d (default), 12h (env HUSH_TOKEN_LIFETIME)', value: 'text' },
 ];

@@ -60,6 +60,7 @@ interface RawGlobals {
   tokenLifetime?: string;
   requireFs?: boolean;
   prekeyRotation?: string;
+  prekeyGrace?: string;
   daemon?: boolean;
 }
 
@@ -75,11 +76,25 @@ function mergeGlobals(outer: RawGlobals, inner: RawGlobals): GlobalOptions {
     tokenLifetime: inner.tokenLifetime ?? outer.tokenLifetime,
     requireFs: inner.requireFs === true || outer.requireFs === true,
     prekeyRotation: inner.prekeyRotation ?? outer.prekeyRotation,
+    prekeyGrace: inner.prekeyGrace ?? outer.prekeyGrace,
     daemon: inner.daemon !== false && outer.daemon !== false,
   };
 }
 
-const GLOBAL_KEYS = new Set(['home', 'relay', 'json', 'passphraseFile', 'passphraseFd', 'color', 'relayTimeout', 'tokenLifetime', 'requireFs', 'prekeyRotation', 'daemon']);
+const GLOBAL_KEYS = new Set([
+  'home',
+  'relay',
+  'json',
+  'passphraseFile',
+  'passphraseFd',
+  'color',
+  'relayTimeout',
+  'tokenLifetime',
+  'requireFs',
+  'prekeyRotation',
+  'prekeyGrace',
+  'daemon',
+]);
 
 /**
  * The commands a running `hush daemon` of the home runs instead (src/daemon/connector.ts).

@@ -80,11 +80,11 @@ function durationMs(raw: string | undefined, code: string, what: string, example
 
 /**
  * The prekey policy: --prekey-rotation, else config signedPrekeyRotation, else 7 d (UsageError
- * BAD_PREKEY_ROTATION); config signedPrekeyGrace, else 7 d (BAD_PREKEY_GRACE).
+ * BAD_PREKEY_ROTATION); --prekey-grace, else config signedPrekeyGrace, else 7 d (BAD_PREKEY_GRACE).
  */
 export function prekeyPolicy(ctx: CommandContext, cfg: Config): PrekeyPolicy {
   const rotateMs = durationMs(ctx.global.prekeyRotation ?? cfg.signedPrekeyRotation, 'BAD_PREKEY_ROTATION', 'the signed prekey rotation', '--prekey-rotation 7d');
-  const graceMs = durationMs(cfg.signedPrekeyGrace, 'BAD_PREKEY_GRACE', 'config.json signedPrekeyGrace', '"signedPrekeyGrace": "7d"');
+  const graceMs = durationMs(ctx.global.prekeyGrace ?? cfg.signedPrekeyGrace, 'BAD_PREKEY_GRACE', 'the signed prekey grace period', '--prekey-grace 7d');
   return { ...DEFAULT_PREKEY_POLICY, ...(rotateMs === undefined ? {} : { rotateMs }), ...(graceMs === undefined ? {} : { graceMs }) };
 }
 

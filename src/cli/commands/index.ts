@@ -39,6 +39,8 @@ export interface GlobalOptions {
   requireFs?: boolean;
   /** --prekey-rotation DURATION (else config signedPrekeyRotation; src/cli/messaging.ts prekeyPolicy). */
   prekeyRotation?: string | undefined;
+  /** --prekey-grace DURATION (else config signedPrekeyGrace; src/cli/messaging.ts prekeyPolicy). */
+  prekeyGrace?: string | undefined;
   /** false with --no-daemon (or HUSH_NO_DAEMON=1): never hand the command to `hush daemon`. */
   daemon?: boolean;
 }
