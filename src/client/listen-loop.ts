@@ -7,7 +7,10 @@
  *
  * Meanwhile a timer shows what another process of this home stored (a second listen or a chat
  * that got the same push first: PRAGMA data_version moved) and sends the receipts whose "not
- * before" time has come (src/client/outbox-sender.ts).
+ * before" time has come (src/client/outbox-sender.ts). While connected, another keeps the
+ * prekeys on the relay filled and the signed prekey rotated (Messenger.syncPrekeys, every
+ * Messenger.prekeyCheckMs, after the batches before it): a listen, chat or daemon may stay
+ * connected for longer than a signed prekey lives.
  */
 import { RelayError } from '../errors.js';
 import type { Messenger } from './messenger.js';
@@ -91,7 +94,10 @@ async function listenLoop(m: Messenger, signal: AbortSignal): Promise<void> {
     m.emit('state', { state: everConnected ? 'reconnected' : 'connected', url: c.url }); // c.url: a fallback URL when relayUrl did not answer
     everConnected = true;
     down = false;
+    const prekeys = setInterval(() => void m.serialise(() => m.syncPrekeys()).catch(() => undefined), m.prekeyCheckMs);
+    prekeys.unref();
     await Promise.race([closed, new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })))]);
+    clearInterval(prekeys);
     c.off('push', onPush);
     if (signal.aborted) break;
     // Always said: the connection was up (down is false here).

@@ -223,6 +223,11 @@ export class Messenger extends EventEmitter<MessengerEvents> {
     return r.v2;
   }
 
+  /** How often a long-lived connection checks its prekeys: a quarter of the rotation period, 1 s to 1 minute (src/client/listen-loop.ts). */
+  get prekeyCheckMs(): number {
+    return Math.max(1000, Math.min(60_000, this.prekeyPolicy.rotateMs / 4));
+  }
+
   /** Keeps our prekeys on the relay filled and fresh (best effort: a relay failure waits for the next run). */
   async syncPrekeys(): Promise<void> {
     try {

@@ -8,10 +8,13 @@
  *   (`DOWNGRADE`: kept in quarantine, never shown);
  * - a recipient offline past its signed prekey's expiry AND the grace period still opens the mail
  *   that waited for it: its device replaces the key only when it runs, and the grace counts from
- *   then (before, the key was deleted at `expires + grace` and what waited was dropped).
+ *   then (before, the key was deleted at `expires + grace` and what waited was dropped);
+ * - a `listen` that stays connected keeps its prekeys: the relay's one-time pool is refilled and
+ *   the signed prekey rotated while it runs (before, only on connect).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boxBefore, randomBytes } from '../../src/crypto/nacl.js';
 import { sealEnvelope } from '../../src/crypto/seal.js';
@@ -19,7 +22,7 @@ import { utf8 } from '../../src/protocol/encoding.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { cleanupTmp, makeUser, registerUsers, type RelayProc, startRelayProcess } from '../integration/helpers.js';
-import { historyOf, jsonOf, newUser, openStore, PASS, type TestUser } from './messaging-helpers.js';
+import { historyOf, jsonOf, newUser, openStore, PASS, spawnHush, type TestUser } from './messaging-helpers.js';
 
 let relay: RelayProc;
 let alice: TestUser;
@@ -110,5 +113,42 @@ describe('v2: downgrades and long-offline recipients', () => {
     expect(bodies((await alice.run(['pull', '--json'])).stdout)).toEqual(['back']);
     await alice.run(['send', 'dave', 'welcome back']);
     expect(bodies((await dave.run(['pull', '--json'])).stdout)).toEqual(['welcome back']);
+  });
+
+  it('a listen that stays connected refills the relay’s one-time pool and rotates its signed prekey', async () => {
+    const erin = await newUser('erin', relay.url);
+    const { signPk } = await keyringOf(erin);
+    const relayDb = (): Database.Database => new Database(path.join(relay.dataDir, 'relay.sqlite'), { readonly: true });
+    const onRelay = (): { opks: number; spkId: number } => {
+      const db = relayDb();
+      try {
+        const opks = (db.prepare('SELECT count(*) AS n FROM prekey_opk WHERE sign_pk = ?').get(signPk) as { n: number }).n;
+        const spk = db.prepare('SELECT spk_id FROM prekey_signed WHERE sign_pk = ?').get(signPk) as { spk_id: number };
+        return { opks, spkId: spk.spk_id };
+      } finally {
+        db.close();
+      }
+    };
+    const before = onRelay();
+    expect(before.opks).toBe(100);
+    // Rotation every 4 s: listen checks its prekeys every second (a quarter of it).
+    const listen = spawnHush(erin.home, ['listen', '--json', '--prekey-rotation', '4s']);
+    try {
+      await listen.stderr.waitFor(/^hush: listening on ws:\/\/\S+ as erin$/);
+      // 90 one-time prekeys handed out while it listens (below the refill mark of 20).
+      const rw = new Database(path.join(relay.dataDir, 'relay.sqlite'));
+      rw.prepare('DELETE FROM prekey_opk WHERE sign_pk = ? AND id IN (SELECT id FROM prekey_opk WHERE sign_pk = ? ORDER BY id LIMIT 90)').run(signPk, signPk);
+      rw.close();
+      let now = onRelay();
+      for (let i = 0; i < 100 && !(now.opks === 100 && now.spkId > before.spkId); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        now = onRelay();
+      }
+      expect(now.opks).toBe(100);
+      expect(now.spkId).toBeGreaterThan(before.spkId);
+    } finally {
+      listen.kill();
+      await listen.done;
+    }
   });
 });
