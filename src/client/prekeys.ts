@@ -20,6 +20,7 @@ import { DEFAULT_SPK_GRACE_MS } from '../crypto/pqxdh.js';
 import type { HushStore } from '../store/db.js';
 import type { PrekeyRowKind } from '../store/db-sessions.js';
 import { MAX_UPLOAD_KEMS, MAX_UPLOAD_OPKS, type PrekeyStatus, type PrekeyUpload } from '../protocol/prekey-upload.js';
+import { startedKey } from './sessions.js';
 
 export interface PrekeyPolicy {
   /** One-time X25519 prekeys the relay should hold after a refill. */
@@ -84,7 +85,10 @@ export function maintainPrekeys(store: HushStore, identity: Identity, now: numbe
     const old = rotate ? spks : spks.slice(1);
     const replacedAt = rotate ? [now, ...spks.map((s) => s.createdAt)] : spks.map((s) => s.createdAt);
     old.forEach((s, i) => {
-      if (now > replacedAt[i]! + policy.graceMs) v2.deletePrekey('spk', s.id);
+      if (now > replacedAt[i]! + policy.graceMs) {
+        v2.deletePrekey('spk', s.id);
+        store.deleteValue(startedKey(s.id)); // no message can start a session on it any more
+      }
     });
     if (v2.count('lastResort') === 0) {
       const k: KemPrekey = generateKemPrekey(identity, v2.nextId('lastResort'), 'last-resort', random);

@@ -13,7 +13,7 @@
  *   was: nothing that did not authenticate changes any state.
  */
 import { DataError, RelayError } from '../errors.js';
-import { bytesEqual } from '../protocol/encoding.js';
+import { bytesEqual, toHex } from '../protocol/encoding.js';
 import type { PrekeyBundle } from '../protocol/prekey-bundle.js';
 import type { Kind } from '../protocol/envelope.js';
 import type { SessionState } from '../protocol/session-state.js';
@@ -37,6 +37,16 @@ export interface OutgoingPayload {
 
 /** Most sessions kept per contact (the oldest receive-only ones are dropped beyond). */
 export const MAX_SESSIONS_PER_CONTACT = 4;
+
+/**
+ * The kv key listing the responder sessions started on signed prekey `spkId` without a
+ * one-time prekey (hex session ids, comma-separated; deleted with the signed prekey,
+ * src/client/prekeys.ts): a replay of such a first message is a duplicate even once its
+ * session was dropped (docs/PROTOCOL.md §9.10 "Receiving").
+ */
+export const startedKey = (spkId: number): string => `v2.started.${spkId}`;
+/** Session ids kept per signed prekey at most (the oldest dropped beyond). */
+export const MAX_STARTED_PER_SPK = 10_000;
 
 /** Is `s` a session between us and exactly these peer keys? */
 export function sessionWith(s: SessionState, me: PublicKeys, peer: PublicKeys): boolean {
@@ -164,6 +174,8 @@ export class SessionBook {
   private readonly byContact = new Map<number, Working[]>();
   private readonly usedOpk = new Set<number>();
   private readonly usedKem = new Set<number>();
+  /** Responder sessions this batch started without a one-time prekey: spkId -> hex session ids. */
+  private readonly started = new Map<number, string[]>();
   private readonly lookup: PrekeyLookup;
 
   constructor(
@@ -180,6 +192,10 @@ export class SessionBook {
       spkDeleted: (id) => {
         const held = v2.signedPrekeys().map((s) => s.id);
         return held.length > 0 && id >= 1 && id < Math.min(...held);
+      },
+      sessionStarted: (spkId, sessionId) => {
+        const hex = toHex(sessionId);
+        return this.started.get(spkId)?.includes(hex) === true || (store.getValue(startedKey(spkId)) ?? '').split(',').includes(hex);
       },
       kem: (id) => (this.usedKem.has(id) ? undefined : v2.kemPrekey(id)),
       opk: (id) => (this.usedOpk.has(id) ? undefined : v2.oneTimePrekey(id)),
@@ -219,7 +235,7 @@ export class SessionBook {
       w[r.index]!.state = r.state;
       w[r.index]!.dirty = true;
     } else w.push({ state: r.state, dirty: true, base: 0 });
-    this.consume(r.used);
+    this.consume(r.used, r.state.sessionId);
     return { ...r.payload, senderSignPk: contact.signPk };
   }
 
@@ -263,7 +279,7 @@ export class SessionBook {
       opened: { ...r.payload, senderSignPk: peer.signPk },
       adopt: (contact) => {
         this.working(contact).push({ state: r.state, dirty: true, base: 0 });
-        this.consume(r.used);
+        this.consume(r.used, r.state.sessionId);
       },
     };
   }
@@ -277,8 +293,13 @@ export class SessionBook {
     return this.working(contact).some((w) => w.state.role === 'responder' || w.state.pendingInit === undefined);
   }
 
-  private consume(used: UsedPrekeys | undefined): void {
+  private consume(used: UsedPrekeys | undefined, sessionId: Uint8Array): void {
     if (!used) return;
+    if (used.opkId === undefined) {
+      const list = this.started.get(used.spkId) ?? [];
+      list.push(toHex(sessionId));
+      this.started.set(used.spkId, list);
+    }
     if (used.opkId !== undefined) this.usedOpk.add(used.opkId);
     if (used.kemKind === 'one-time') this.usedKem.add(used.kemId);
   }
@@ -307,7 +328,7 @@ export class SessionBook {
 
   /** True when anything must be written. */
   get dirty(): boolean {
-    if (this.usedOpk.size > 0 || this.usedKem.size > 0) return true;
+    if (this.usedOpk.size > 0 || this.usedKem.size > 0 || this.started.size > 0) return true;
     for (const w of this.byContact.values()) if (w.some((x) => x.dirty)) return true;
     return false;
   }
@@ -333,8 +354,14 @@ export class SessionBook {
     }
     for (const id of this.usedOpk) this.store.v2.deletePrekey('opk', id);
     for (const id of this.usedKem) this.store.v2.deletePrekey('kem', id);
+    for (const [spkId, ids] of this.started) {
+      const key = startedKey(spkId);
+      const held = (this.store.getValue(key) ?? '').split(',').filter((x) => x !== '');
+      this.store.setValue(key, [...held, ...ids].slice(-MAX_STARTED_PER_SPK).join(','));
+    }
     this.usedOpk.clear();
     this.usedKem.clear();
+    this.started.clear();
     for (const contactId of this.byContact.keys()) {
       const c = this.store.getContact(contactId);
       if (c) prune(this.store, this.identity, c);

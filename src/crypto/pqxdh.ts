@@ -100,6 +100,12 @@ export interface PrekeyLookup {
   spk(id: number): HeldSignedPrekey | undefined;
   /** Is `id` a signed prekey this device made and has since deleted (PREKEY_EXPIRED rather than PREKEY_NOT_FOUND)? */
   spkDeleted?(id: number): boolean;
+  /**
+   * Did this device already start the responder session `sessionId` from a prekey message on
+   * signed prekey `spkId` (one without a one-time prekey, so nothing else marks it used)? Then
+   * the message is a replay: DUPLICATE_MESSAGE, even when that session is gone.
+   */
+  sessionStarted?(spkId: number, sessionId: Uint8Array): boolean;
   kem(id: number): KemPrekey | undefined;
   opk(id: number): OneTimePrekey | undefined;
 }

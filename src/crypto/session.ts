@@ -149,6 +149,9 @@ export function openMessage(
     const id = sessionIdOf(sessionAd(peer, me), inner.initBytes!);
     const index = sessions.findIndex((s) => s.role === 'responder' && bytesEqual(s.sessionId, id));
     if (index >= 0) return finish(ratchetDecrypt(sessions[index]!, inner, now, random, limits), index);
+    if (prekeys.sessionStarted?.(inner.init!.spkId, id)) {
+      throw new DataError('DUPLICATE_MESSAGE', 'the message starts a session this device already started (a replay)', { hint: 'nothing to do: it was shown before' });
+    }
     const x = pqxdhRespond(me, peer, inner.init!, inner.initBytes!, prekeys, now, limits.spkGraceMs);
     const fresh: SessionState = {
       role: 'responder',

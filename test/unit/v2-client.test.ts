@@ -439,6 +439,35 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(bob.store.v2.count('lastResort')).toBe(1); // never consumed
   });
 
+  it('replay: a first message made without a one-time prekey is not shown again once its session is gone and the history wiped', async () => {
+    const relay = fakeRelay(bob);
+    for (let i = 0; i < 3; i++) await relay.fetchBundle();
+    const b = (await relay.fetchBundle())!;
+    expect(b.opk).toBeUndefined(); // nothing is consumed by it on bob's side: no one-time key marks it used
+    await ensureSession({ store: alice.store, identity: alice.id, now: () => alice.clock.t, random: randomBytes }, contactOf(alice, bob), async () => ({
+      fetchBundle: async () => b,
+    }));
+    const first = seal(alice, bob, 'pay carol 100');
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [first], opts(bob, [alice])))).toEqual(['pay carol 100']);
+    // bob's session for it is dropped (as four newer ones would) and his history wiped.
+    for (const x of bob.store.v2.sessionsOf(contactOf(bob, alice).id)) bob.store.v2.deleteSession(x.row);
+    const db = new Database(path.join(bob.home, 'hush.db'));
+    db.exec('DELETE FROM messages');
+    db.close();
+    const r = await processEnvelopes(bob.store, bob.id, [first], opts(bob, [alice]));
+    expect(r.messages).toEqual([]);
+    expect([r.duplicates, r.quarantined.length]).toEqual([1, 0]);
+    // Once the signed prekey it used is deleted, the record goes with it (PREKEY_EXPIRED from then on).
+    const spkId = bob.store.v2.signedPrekeys()[0]!.id;
+    expect(bob.store.getValue(`v2.started.${spkId}`)).toBeDefined();
+    bob.clock.t += 8 * 86_400_000;
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, SMALL); // replaced now
+    bob.clock.t += 8 * 86_400_000;
+    maintainPrekeys(bob.store, bob.id, bob.clock.t, randomBytes, SMALL); // and deleted, past its grace
+    expect(bob.store.v2.signedPrekeys().map((k) => k.id)).not.toContain(spkId);
+    expect(bob.store.getValue(`v2.started.${spkId}`)).toBeUndefined();
+  });
+
   it('signed-prekey rotation: a message started before rotation opens within the grace period, and not after it', async () => {
     const policy: PrekeyPolicy = { ...SMALL, rotateMs: 1000, graceMs: 5000 };
     bob = newPerson('bob');
