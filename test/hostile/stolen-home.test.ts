@@ -193,6 +193,11 @@ describe('a stolen home, without the passphrase', () => {
       const counts = Object.fromEntries(tables.map((t) => [t, (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n]));
       figure('stolen home: bob hush.db rows per table', JSON.stringify(counts));
       expect(counts.quarantine).toBeGreaterThanOrEqual(1);
+      // The v2 secrets were there to check, not an empty table passing vacuously: bob's prekeys
+      // (from register) and his sessions (the messages were v2).
+      expect(counts.prekeys).toBeGreaterThanOrEqual(100);
+      expect(counts.sessions).toBeGreaterThanOrEqual(1);
+      expect(counts.kv).toBeGreaterThanOrEqual(1);
     } finally {
       db.close();
     }
