@@ -8,6 +8,9 @@
  *   in the test with the stolen state, not only through dedupe);
  * - post-compromise security: once bob has answered with a ratchet key made after the copy,
  *   alice's next messages do not open with the copy;
+ * - both with positive controls: the same helper opens the same envelopes with the state that
+ *   should open them (bob's home before he read them, or as it is before he reads them), and a
+ *   copy opens what is sent after it was taken (so "opens nothing" is not a helper that fails);
  * - replay: a captured envelope re-injected after it was read is not shown, even in a home
  *   whose history was wiped;
  * - --require-fs refuses v1 both ways; without it v1 is used and said once;
@@ -21,15 +24,14 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEnvelopeV2, sealEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
-import { openMessage } from '../../src/crypto/session.js';
 import { concatBytes } from '../../src/protocol/encoding.js';
 import { encodeInnerPrefix, parseInnerV2 } from '../../src/protocol/session-wire.js';
-import { HushStore } from '../../src/store/db.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { cleanupTmp, makeUser, registerUsers, type RelayProc, startRelayProcess } from '../integration/helpers.js';
 import { makeHome } from './helpers.js';
 import { historyOf, jsonOf, newUser, openStore, outboxSize, PASS, spawnHush, type TestUser } from './messaging-helpers.js';
+import { bodies, captured as capturedAt, copyHome, keysOf, openedWith, steal } from './v2-helpers.js';
 
 let relay: RelayProc;
 let alice: TestUser;
@@ -47,69 +49,8 @@ afterAll(async () => {
   cleanupTmp();
 });
 
-/** The envelopes waiting at the relay for `to`, as its database holds them (what a relay thief copies). */
-async function captured(to: TestUser): Promise<Uint8Array[]> {
-  const { signPk } = await keysOf(to);
-  const db = new Database(path.join(relay.dataDir, 'relay.sqlite'), { readonly: true });
-  try {
-    return (db.prepare('SELECT env FROM mailbox WHERE recipient = ? ORDER BY seq').all(signPk) as { env: Buffer }[]).map((r) => new Uint8Array(r.env));
-  } finally {
-    db.close();
-  }
-}
-
-/** A home's keyring unlocked with the (stolen) passphrase, and its store. */
-async function steal(home: string): Promise<{ identity: Awaited<ReturnType<typeof unlock>>['identity']; store: HushStore }> {
-  const u = await unlock(hushPaths(home), { env: { HUSH_PASSPHRASE: PASS } });
-  return { identity: u.identity, store: HushStore.open(home, u.identity.historyKey) };
-}
-
-async function copyHome(from: string): Promise<string> {
-  const to = await makeHome('hush-v2-copy-');
-  for (const f of fs.readdirSync(from)) if (!f.startsWith('.')) fs.cpSync(path.join(from, f), path.join(to, f), { recursive: true });
-  return to;
-}
-
-/** Tries to open each envelope's payload with a stolen state: returns how many opened. */
-function openedWith(
-  thief: { identity: { signPk: Uint8Array; boxPk: Uint8Array; boxSk: Uint8Array }; store: HushStore },
-  sender: { signPk: Uint8Array; boxPk: Uint8Array },
-  envs: Uint8Array[],
-): number {
-  const contact = thief.store.findContactBySignPk(sender.signPk);
-  const sessions = contact ? thief.store.v2.sessionsOf(contact.id).map((s) => s.state) : [];
-  const v2 = thief.store.v2;
-  let opened = 0;
-  for (const env of envs) {
-    try {
-      const inner = openEnvelopeV2(thief.identity.boxSk, env); // the outer layer is to bob's long-term key
-      openMessage(
-        thief.identity,
-        sender,
-        inner,
-        sessions,
-        { spk: (id) => v2.signedPrekey(id), kem: (id) => v2.kemPrekey(id), opk: (id) => v2.oneTimePrekey(id) },
-        Date.now(),
-        randomBytes,
-      );
-      opened++;
-    } catch {
-      // refused: what forward secrecy promises
-    }
-  }
-  return opened;
-}
-
-/** The bodies of the `message` events of a --json pull. */
-const bodies = (stdout: string): unknown[] =>
-  jsonOf(stdout)
-    .filter((e) => e.event === 'message')
-    .map((m) => m.body);
-
-async function keysOf(u: TestUser): Promise<{ signPk: Uint8Array; boxPk: Uint8Array }> {
-  const k = await unlock(hushPaths(u.home), { env: { HUSH_PASSPHRASE: PASS } });
-  return { signPk: k.identity.signPk, boxPk: k.identity.boxPk };
-}
+/** The envelopes waiting at the relay for `to` (test/cli/v2-helpers.ts, on this file's relay). */
+const captured = (to: TestUser): Promise<Uint8Array[]> => capturedAt(relay, to);
 
 describe('v2 sessions', () => {
   it('forward secrecy: captured envelopes open neither with the stolen keyring nor with the whole home copied after reading', async () => {
@@ -120,10 +61,16 @@ describe('v2 sessions', () => {
     const envs = await captured(bob);
     expect(envs).toHaveLength(2);
     expect(envs.every((e) => e[0] === 2)).toBe(true);
+    const unread = await copyHome(bob.home); // the positive control: bob's home before he read them
     const p = await bob.run(['pull', '--json']);
     expect(bodies(p.stdout)).toEqual(['the launch code is 0000', 'and the backup code is 1111']);
 
     const aliceKeys = await keysOf(alice);
+    // Positive control: the same helper and envelopes do open with bob's home as it was before
+    // he read them, so the zeros below are forward secrecy, not a helper that opens nothing.
+    const u = await steal(unread);
+    expect(openedWith(u, aliceKeys, envs)).toBe(2);
+    u.store.close();
     // The keyring and passphrase alone: the prekey secrets are not in it, and no session.
     const keyringOnly = await makeHome('hush-v2-keyring-');
     fs.copyFileSync(path.join(bob.home, 'keyring.json'), path.join(keyringOnly, 'keyring.json'));
@@ -134,7 +81,14 @@ describe('v2 sessions', () => {
     const h = await steal(await copyHome(bob.home));
     expect(h.store.v2.sessionsOf(h.store.findContactBySignPk(aliceKeys.signPk)!.id)).toHaveLength(1);
     expect(openedWith(h, aliceKeys, envs)).toBe(0);
+    // ... while that same copy opens what alice sends after it was taken, before bob reads it
+    // (the copy is a working state: what it refuses above, it refuses for want of the keys).
+    await alice.run(['send', 'bob', 'sent after the copy']);
+    const later = await captured(bob);
+    expect(later).toHaveLength(1);
+    expect(openedWith(h, aliceKeys, later)).toBe(1);
     h.store.close();
+    expect(bodies((await bob.run(['pull', '--json'])).stdout)).toEqual(['sent after the copy']);
   });
 
   it('replay: a captured envelope re-injected after it was read is not shown, even with the history wiped', async () => {
@@ -158,6 +112,14 @@ describe('v2 sessions', () => {
 
   it('post-compromise security: after bob answers with a key made after the copy, alice’s new messages do not open with the copy', async () => {
     const copy = await copyHome(bob.home);
+    const aliceKeys = await keysOf(alice);
+    // Positive control: before bob answers, the copy opens what alice sends (the compromise window).
+    await alice.run(['send', 'bob', 'while copied']);
+    const early = await captured(bob);
+    expect(early).toHaveLength(1);
+    const c0 = await steal(copy);
+    expect(openedWith(c0, aliceKeys, early)).toBe(1);
+    c0.store.close();
     // bob -> alice, alice -> bob (alice's new ratchet key), bob -> alice (bob's new key, made after the copy)
     await bob.run(['send', 'alice', 'pong']);
     await alice.run(['pull']);
@@ -169,8 +131,12 @@ describe('v2 sessions', () => {
     const envs = await captured(bob); // 'after healing' and alice's receipts for pong 2
     expect(envs.length).toBeGreaterThanOrEqual(1);
     const thief = await steal(copy);
-    expect(openedWith(thief, await keysOf(alice), envs)).toBe(0);
+    expect(openedWith(thief, aliceKeys, envs)).toBe(0);
     thief.store.close();
+    // Positive control: the same envelopes open with bob's home as it is now (he has not read them).
+    const now = await steal(bob.home);
+    expect(openedWith(now, aliceKeys, envs)).toBe(envs.length);
+    now.store.close();
     expect((await bob.run(['pull'])).stdout).toContain('after healing');
   });
 
