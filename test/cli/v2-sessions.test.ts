@@ -15,7 +15,8 @@
  *   whose history was wiped;
  * - --require-fs refuses v1 both ways; without it v1 is used and said once;
  * - signed-prekey rotation across a peer offline longer than its prekey lives;
- * - both starting at once; kill -9 during a pull of v2 messages;
+ * - both starting at once: both homes then send on the same session (read from the headers);
+ * - kill -9 during a pull of v2 messages;
  * - --ratchet-limits: a gap past max-skip is quarantined (TOO_MANY_SKIPPED) and moves no state.
  */
 import * as fs from 'node:fs';
@@ -248,6 +249,27 @@ describe('v2 sessions', () => {
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['hi frank']);
     await eve.run(['send', 'frank', 'second']);
     await frank.run(['send', 'eve', 'second back']);
+    // Each home started a session: both are held on each side, and the two sends went on one
+    // of them. The session a send went on is the one whose sending ratchet key its header
+    // carries (the header read with the recipient's stolen box key, the key in the sender's store).
+    const sentOn = async (from: TestUser, to: TestUser): Promise<{ held: number; id: string }> => {
+      const [env] = (await captured(to)).slice(-1);
+      const r = await steal(to.home);
+      const { dhPk } = parseInnerV2(openEnvelopeV2(r.identity.boxSk, env!)).header;
+      r.store.close();
+      const s = await steal(from.home);
+      try {
+        const all = s.store.v2.sessionsOf(s.store.findContactBySignPk((await keysOf(to)).signPk)!.id);
+        const on = all.filter((x) => Buffer.from(x.state.dhsPk).equals(dhPk));
+        expect(on).toHaveLength(1);
+        return { held: all.length, id: Buffer.from(on[0]!.state.sessionId).toString('hex') };
+      } finally {
+        s.store.close();
+      }
+    };
+    const [byEve, byFrank] = [await sentOn(eve, frank), await sentOn(frank, eve)];
+    expect(byEve).toEqual({ held: 2, id: byFrank.id });
+    expect(byFrank.held).toBe(2);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['second']);
     expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['second back']);
   });
