@@ -1,0 +1,88 @@
+/**
+ * The protocol v2 settings of config.json through the real binary and a real relay process
+ * (issue #12, docs/PROTOCOL.md §9.10):
+ *
+ * - `"requireForwardSecrecy": true` (not only --require-fs) refuses v1 both ways: a send to a
+ *   peer without prekeys is FORWARD_SECRECY_REQUIRED (exit 5, nothing stored, queued or sent),
+ *   v1 mail received is quarantined as NO_FORWARD_SECRECY; v2 still goes both ways, and the
+ *   same home with `false` sends v1.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { historyOf, jsonOf, newUser, outboxSize, type TestUser } from './messaging-helpers.js';
+import { bodies, captured as capturedAt, keysOf, withRelayDb } from './v2-helpers.js';
+
+let relay: RelayProc;
+let alice: TestUser;
+let bob: TestUser;
+let dave: TestUser;
+
+beforeAll(async () => {
+  relay = await startRelayProcess();
+  [alice, bob, dave] = await Promise.all([newUser('alice', relay.url), newUser('bob', relay.url), newUser('dave', relay.url)]);
+}, 60_000);
+
+afterAll(async () => {
+  await relay?.stop();
+  cleanupTmp();
+});
+
+const captured = (to: TestUser): Promise<Uint8Array[]> => capturedAt(relay, to);
+
+/** Merges `patch` into the home's config.json (an undefined value removes the key). */
+function configure(u: TestUser, patch: Record<string, unknown>): void {
+  const file = path.join(u.home, 'config.json');
+  const cfg = { ...(JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>), ...patch };
+  for (const k of Object.keys(patch)) if (patch[k] === undefined) delete cfg[k];
+  fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
+}
+
+/** `u`'s prekeys vanish from the relay (as on a relay that predates them): peers can only send v1. */
+async function unpublish(u: TestUser): Promise<void> {
+  const { signPk } = await keysOf(u);
+  withRelayDb(relay, (db) => {
+    for (const t of ['prekey_signed', 'prekey_opk', 'prekey_kem']) db.prepare(`DELETE FROM ${t} WHERE sign_pk = ?`).run(signPk);
+  });
+}
+
+describe('config.json requireForwardSecrecy', () => {
+  it('true refuses v1 both ways without the flag: no send without a session (exit 5, nothing kept), v1 mail quarantined; v2 goes on; false sends v1', async () => {
+    configure(alice, { requireForwardSecrecy: true });
+    await unpublish(dave);
+    const refused = await alice.run(['send', 'dave', 'secret']);
+    expect(refused.exitCode).toBe(5);
+    expect(refused.stderr).toMatch(/^hush: error: refusing to send to dave without forward secrecy: dave has published no prekeys/m);
+    expect(refused.stderr).toMatch(/^hush: hint: /m);
+    expect(await outboxSize(alice.home)).toBe(0);
+    expect((await historyOf(alice.home)).map((m) => m.body)).not.toContain('secret');
+    expect(await captured(dave)).toEqual([]);
+
+    // v2 is unaffected: to and from bob, who has prekeys.
+    const v2 = await alice.run(['send', 'bob', '--json', 'in a session']);
+    expect(jsonOf(v2.stdout)).toMatchObject([{ event: 'sent', protocol: 2 }]);
+    expect(bodies((await bob.run(['pull', '--json'])).stdout)).toEqual(['in a session']);
+    await bob.run(['send', 'alice', 'answered in it']);
+    expect(bodies((await alice.run(['pull', '--json'])).stdout)).toEqual(['answered in it']);
+
+    // Receiving: dave (still without prekeys on the relay) requires it in config.json; bob,
+    // who does not, sends him v1. dave's pull keeps it in quarantine, not shown.
+    configure(dave, { requireForwardSecrecy: true });
+    const v1 = await bob.run(['send', 'dave', '--json', 'plain']);
+    expect(jsonOf(v1.stdout)).toMatchObject([{ event: 'sent', protocol: 1 }]);
+    const p = await dave.run(['pull', '--json']);
+    expect(p.exitCode).toBe(0);
+    expect(bodies(p.stdout)).toEqual([]);
+    expect(jsonOf(p.stdout)).toMatchObject([{ event: 'quarantined', reason: 'NO_FORWARD_SECRECY' }]);
+    expect(p.stderr).toMatch(/1 message from bob sent with protocol v1 \(no forward secrecy\) kept in quarantine, not shown \(--require-fs \/ config requireForwardSecrecy\)/);
+    expect(await historyOf(dave.home)).toEqual([]);
+
+    // The control: the same home with false sends the same message v1 (and says so).
+    configure(alice, { requireForwardSecrecy: false });
+    const plain = await alice.run(['send', 'dave', '--json', 'not secret']);
+    expect(plain.exitCode).toBe(0);
+    expect(jsonOf(plain.stdout)).toMatchObject([{ event: 'sent', protocol: 1 }]);
+    expect(plain.stderr).toMatch(/hush: note: dave has published no prekeys: messages to dave use protocol v1/);
+  });
+});
