@@ -5,7 +5,12 @@
  * - `"requireForwardSecrecy": true` (not only --require-fs) refuses v1 both ways: a send to a
  *   peer without prekeys is FORWARD_SECRECY_REQUIRED (exit 5, nothing stored, queued or sent),
  *   v1 mail received is quarantined as NO_FORWARD_SECRECY; v2 still goes both ways, and the
- *   same home with `false` sends v1.
+ *   same home with `false` sends v1;
+ * - the signed-prekey rotation and grace settings: a bad --prekey-rotation, config
+ *   signedPrekeyRotation or config signedPrekeyGrace (BAD_PREKEY_ROTATION / BAD_PREKEY_GRACE:
+ *   the CLI prints no code; they are pinned in test/unit/prekey-policy.test.ts) is exit 2 with
+ *   its `hush: error:` and `hush: hint:` lines, before anything is sent; the flag wins over
+ *   the config.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -84,5 +89,58 @@ describe('config.json requireForwardSecrecy', () => {
     expect(plain.exitCode).toBe(0);
     expect(jsonOf(plain.stdout)).toMatchObject([{ event: 'sent', protocol: 1 }]);
     expect(plain.stderr).toMatch(/hush: note: dave has published no prekeys: messages to dave use protocol v1/);
+  });
+});
+
+describe('the signed-prekey rotation and grace settings', () => {
+  const rotationError = (v: string): string => `hush: error: the signed prekey rotation must be a duration from 1s to 365d, not '${v}'\nhush: hint: e.g. --prekey-rotation 7d\n`;
+
+  it('a bad --prekey-rotation is exit 2 with its error and hint (BAD_PREKEY_ROTATION), in pull and in send before anything is sent', async () => {
+    for (const v of ['0s', '366d', 'weekly']) {
+      const r = await bob.run(['pull', '--prekey-rotation', v]);
+      expect(r.exitCode, v).toBe(2);
+      expect(r.stderr, v).toBe(rotationError(v));
+      expect(r.stdout).toBe('');
+    }
+    const waiting = await captured(alice);
+    const s = await bob.run(['send', 'alice', '--prekey-rotation', '999ms', 'never sent']);
+    expect(s.exitCode).toBe(2);
+    expect(s.stderr).toBe(rotationError('999ms'));
+    expect(await outboxSize(bob.home)).toBe(0);
+    expect(await captured(alice)).toEqual(waiting);
+  });
+
+  it('a bad config signedPrekeyRotation is the same error; the flag wins over it', async () => {
+    configure(bob, { signedPrekeyRotation: '400d' });
+    try {
+      const waiting = await captured(alice);
+      const r = await bob.run(['send', 'alice', 'never sent']);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toBe(rotationError('400d'));
+      expect(await outboxSize(bob.home)).toBe(0);
+      expect(await captured(alice)).toEqual(waiting);
+      const ok = await bob.run(['pull', '--prekey-rotation', '7d']);
+      expect(ok.exitCode).toBe(0);
+      expect(ok.stderr).toBe('');
+    } finally {
+      configure(bob, { signedPrekeyRotation: undefined });
+    }
+  });
+
+  it('a bad config signedPrekeyGrace is exit 2 with its own error and hint (BAD_PREKEY_GRACE); a good one is taken', async () => {
+    try {
+      for (const v of ['soon', '0s', '366d']) {
+        configure(bob, { signedPrekeyGrace: v });
+        const r = await bob.run(['pull']);
+        expect(r.exitCode, v).toBe(2);
+        expect(r.stderr, v).toBe(`hush: error: config.json signedPrekeyGrace must be a duration from 1s to 365d, not '${v}'\nhush: hint: e.g. "signedPrekeyGrace": "7d"\n`);
+      }
+      configure(bob, { signedPrekeyGrace: '2d' });
+      const ok = await bob.run(['pull']);
+      expect(ok.exitCode).toBe(0);
+      expect(ok.stderr).toBe('');
+    } finally {
+      configure(bob, { signedPrekeyGrace: undefined });
+    }
   });
 });
