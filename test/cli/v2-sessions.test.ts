@@ -219,13 +219,20 @@ describe('v2 sessions', () => {
     const cfgFile = path.join(carol.home, 'config.json');
     const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, signedPrekeyRotation: '8s' }), { mode: 0o600 });
+    // Her registered key rotates at her next pull once it is 8 s old: waited for (the tests
+    // before this one may have taken less), else the pull keeps it and its 14-day expiry.
+    const registered = await openStore(carol.home);
+    const made = registered.v2.signedPrekeys()[0]!.createdAt;
+    registered.close();
+    while (Date.now() < made + 8050) await new Promise((r) => setTimeout(r, Math.min(1000, made + 8060 - Date.now())));
     await carol.run(['pull']); // rotates now (its 7-day key is replaced by an 8 s one) and publishes it
     const early = await bob.run(['send', 'carol', '--json', 'started before it expired']);
     expect(jsonOf(early.stdout)).toMatchObject([{ protocol: 2 }]);
     // carol stays offline past her published prekey's expiry (read from her store, then waited for).
     const store = await openStore(carol.home);
-    const expires = store.v2.signedPrekeys()[0]!.expires;
+    const { createdAt, expires } = store.v2.signedPrekeys()[0]!;
     store.close();
+    expect(expires - createdAt).toBe(16_000); // the 8 s key, not the registered one
     while (Date.now() <= expires + 50) await new Promise((r) => setTimeout(r, Math.min(1000, expires + 60 - Date.now())));
     const late = await alice.run(['send', 'carol', '--json', 'after it expired']);
     expect(jsonOf(late.stdout)).toMatchObject([{ protocol: 1 }]);
