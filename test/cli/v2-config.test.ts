@@ -7,7 +7,7 @@
  *   v1 mail received is quarantined as NO_FORWARD_SECRECY; v2 still goes both ways, and the
  *   same home with `false` sends v1;
  * - the signed-prekey rotation and grace settings: a bad --prekey-rotation, config
- *   signedPrekeyRotation or config signedPrekeyGrace (BAD_PREKEY_ROTATION / BAD_PREKEY_GRACE:
+ *   signedPrekeyRotation, --prekey-grace or config signedPrekeyGrace (BAD_PREKEY_ROTATION / BAD_PREKEY_GRACE:
  *   the CLI prints no code; they are pinned in test/unit/prekey-policy.test.ts) is exit 2 with
  *   its `hush: error:` and `hush: hint:` lines, before anything is sent; the flag wins over
  *   the config.
@@ -127,14 +127,20 @@ describe('the signed-prekey rotation and grace settings', () => {
     }
   });
 
-  it('a bad config signedPrekeyGrace is exit 2 with its own error and hint (BAD_PREKEY_GRACE); a good one is taken', async () => {
+  it('a bad --prekey-grace or config signedPrekeyGrace is exit 2 with its own error and hint (BAD_PREKEY_GRACE); the flag wins; a good one is taken', async () => {
+    const said = (v: string): string => `hush: error: the signed prekey grace period must be a duration from 1s to 365d, not '${v}'\nhush: hint: e.g. --prekey-grace 7d\n`;
     try {
       for (const v of ['soon', '0s', '366d']) {
         configure(bob, { signedPrekeyGrace: v });
         const r = await bob.run(['pull']);
         expect(r.exitCode, v).toBe(2);
-        expect(r.stderr, v).toBe(`hush: error: config.json signedPrekeyGrace must be a duration from 1s to 365d, not '${v}'\nhush: hint: e.g. "signedPrekeyGrace": "7d"\n`);
+        expect(r.stderr, v).toBe(said(v));
+        const f = await bob.run(['pull', '--prekey-grace', v]);
+        expect([f.exitCode, f.stderr], `--prekey-grace ${v}`).toEqual([2, said(v)]);
       }
+      // The flag wins over a bad config value.
+      const flag = await bob.run(['pull', '--prekey-grace', '3d']);
+      expect([flag.exitCode, flag.stderr]).toEqual([0, '']);
       configure(bob, { signedPrekeyGrace: '2d' });
       const ok = await bob.run(['pull']);
       expect(ok.exitCode).toBe(0);

@@ -254,12 +254,10 @@ describe('v2 sessions', () => {
     await Promise.all([eve.run(['send', 'frank', 'hi frank']), frank.run(['send', 'eve', 'hi eve'])]);
     expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['hi eve']);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['hi frank']);
-    await eve.run(['send', 'frank', 'second']);
-    await frank.run(['send', 'eve', 'second back']);
-    // Each home started a session: both are held on each side, and the two sends went on one
-    // of them. The session a send went on is the one whose sending ratchet key its header
-    // carries (the header read with the recipient's stolen box key, the key in the sender's store).
-    const sentOn = async (from: TestUser, to: TestUser): Promise<{ held: number; id: string }> => {
+    // Each home started a session: both are held on each side. The session a send went on is
+    // the one whose sending ratchet key its header carries (the header read with the recipient's
+    // stolen box key, the key in the sender's store).
+    const sentOn = async (from: TestUser, to: TestUser): Promise<{ held: number; id: string; role: string }> => {
       const [env] = (await captured(to)).slice(-1);
       const r = await steal(to.home);
       const { dhPk } = parseInnerV2(openEnvelopeV2(r.identity.boxSk, env!)).header;
@@ -269,16 +267,31 @@ describe('v2 sessions', () => {
         const all = s.store.v2.sessionsOf(s.store.findContactBySignPk((await keysOf(to)).signPk)!.id);
         const on = all.filter((x) => Buffer.from(x.state.dhsPk).equals(dhPk));
         expect(on).toHaveLength(1);
-        return { held: all.length, id: Buffer.from(on[0]!.state.sessionId).toString('hex') };
+        return { held: all.length, id: Buffer.from(on[0]!.state.sessionId).toString('hex'), role: on[0]!.state.role };
       } finally {
         s.store.close();
       }
     };
-    const [byEve, byFrank] = [await sentOn(eve, frank), await sentOn(frank, eve)];
-    expect(byEve).toEqual({ held: 2, id: byFrank.id });
-    expect(byFrank.held).toBe(2);
+    // Neither side's own session is answered yet: each answers in the one the other started
+    // (docs/PROTOCOL.md §9.6), which makes both sessions heard on both sides.
+    await eve.run(['send', 'frank', 'second']);
+    const byEve2 = await sentOn(eve, frank);
+    await frank.run(['send', 'eve', 'second back']);
+    const byFrank2 = await sentOn(frank, eve);
+    expect([byEve2.role, byFrank2.role, byEve2.held, byFrank2.held]).toEqual(['responder', 'responder', 2, 2]);
+    expect(byEve2.id).not.toBe(byFrank2.id);
     expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['second']);
     expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['second back']);
+    // From then on both send on one and the same session.
+    await eve.run(['send', 'frank', 'third']);
+    const byEve = await sentOn(eve, frank);
+    await frank.run(['send', 'eve', 'third back']);
+    const byFrank = await sentOn(frank, eve);
+    expect(byEve).toEqual({ held: 2, id: byFrank.id, role: byEve.role });
+    expect(byFrank.held).toBe(2);
+    expect([byEve.role, byFrank.role].sort()).toEqual(['initiator', 'responder']);
+    expect(bodies((await frank.run(['pull', '--json'])).stdout)).toEqual(['third']);
+    expect(bodies((await eve.run(['pull', '--json'])).stdout)).toEqual(['third back']);
   });
 
   it('kill -9 during a pull of v2 messages loses nothing, shows nothing twice, and the session goes on', async () => {

@@ -5,12 +5,12 @@
  * last-resort ML-KEM key, 100 one-time X25519 and 50 one-time ML-KEM prekeys; a pool at or
  * above its floor (20 / 10) gets nothing; below it, it is topped up to 100 / 50; local one-time
  * X25519 secrets are trimmed to MAX_LOCAL_ONE_TIME (oldest first); the signed prekey rotates
- * once it is rotateMs old (expiring two periods after it was made), and an old one's secret is
- * deleted only once now > expires + grace. Also the CLI's parsing of the rotation and grace
+ * once it is rotateMs old (expiring two periods after it was made), and a replaced one's secret
+ * is deleted only once now > (when it was replaced) + grace. Also the CLI's parsing of the rotation and grace
  * settings (src/cli/messaging.ts prekeyPolicy): flag over config, and the error codes.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_PREKEY_POLICY, MAX_LOCAL_ONE_TIME, maintainPrekeys, type PrekeyRelay, syncPrekeys } from '../../src/client/prekeys.js';
+import { DEFAULT_PREKEY_POLICY, MAX_LOCAL_ONE_TIME, MAX_LOCAL_ONE_TIME_KEM, maintainPrekeys, type PrekeyRelay, syncPrekeys } from '../../src/client/prekeys.js';
 import type { CommandContext } from '../../src/cli/commands/index.js';
 import { prekeyPolicy } from '../../src/cli/messaging.js';
 import { generateIdentity, type Identity } from '../../src/crypto/identity.js';
@@ -144,33 +144,54 @@ describe('the pool policy (DEFAULT_PREKEY_POLICY)', () => {
     expect(store.v2.count('kem')).toBe(50); // the ML-KEM pool was never below its floor
   });
 
-  it('the signed prekey rotates once rotateMs old; an old one’s secret is deleted only once now > expires + grace', async () => {
+  it('local one-time ML-KEM secrets are trimmed to MAX_LOCAL_ONE_TIME_KEM, the oldest first; the last-resort key stays', async () => {
+    await syncPrekeys(store, me, new FakeRelay(), T0, randomBytes); // one-time KEM ids 2-51 (1 is the last-resort key)
+    // The relay keeps reporting an empty ML-KEM pool: 50 more each time, 550 made in all.
+    for (let k = 1; k <= 10; k++) await syncPrekeys(store, me, new FakeRelay({ opks: 100, kems: 0 }), T0 + k, randomBytes);
+    expect(MAX_LOCAL_ONE_TIME_KEM).toBe(500);
+    expect(store.v2.count('kem')).toBe(MAX_LOCAL_ONE_TIME_KEM);
+    expect(store.v2.count('lastResort')).toBe(1);
+    const kemIds = store.v2.unpublished().kem.map((k) => k.id); // all were published: none left unpublished
+    expect(kemIds).toEqual([]);
+    expect(store.v2.kemPrekey(51)).toBeUndefined(); // the oldest 50 one-time keys went
+    expect(store.v2.kemPrekey(52)).toBeDefined();
+    expect(store.v2.kemPrekey(1)?.kind).toBe('last-resort');
+  });
+
+  it('the signed prekey rotates once rotateMs old; a replaced one’s secret is deleted only once now > its replacement + grace', async () => {
     const relay = new FakeRelay({ opks: 100, kems: 50 });
-    maintainPrekeys(store, me, T0, randomBytes); // spk 1: expires T0 + 14 d, deleted after T0 + 21 d
+    maintainPrekeys(store, me, T0, randomBytes); // spk 1: expires T0 + 14 d
     await syncPrekeys(store, me, relay, T0, randomBytes);
     relay.uploads = [];
     // Not yet: one ms short of the period.
     expect(await syncPrekeys(store, me, relay, T0 + P.rotateMs - 1, randomBytes)).toBe(0);
     expect(local().spk).toEqual([1]);
+    expect(store.v2.signedPrekey(1)!.retiredAt).toBeUndefined(); // the current one
     // At the period: spk 2 (expires two periods later), uploaded alone; spk 1 kept for its grace.
     expect(await syncPrekeys(store, me, relay, T0 + P.rotateMs, randomBytes)).toBe(1);
     expect(relay.uploads).toEqual([{ spk: expect.objectContaining({ id: 2, expires: T0 + P.rotateMs + 2 * P.rotateMs }) }]);
     expect(local().spk).toEqual([2, 1]);
     const spk1 = store.v2.signedPrekey(1)!;
     expect(spk1.expires).toBe(T0 + 2 * P.rotateMs);
-    const end = spk1.expires + P.graceMs; // T0 + 21 d
-    // spk 1's last moment (now == expires + grace): kept; spk 2 (14 d old) has rotated to spk 3.
+    expect(spk1.retiredAt).toBe(T0 + P.rotateMs); // replaced then: the grace counts from here
+    const end = spk1.retiredAt! + P.graceMs; // T0 + 14 d
+    // spk 1's last moment (now == replaced + grace): kept; spk 2 (7 d old) has rotated to spk 3.
     maintainPrekeys(store, me, end, randomBytes, P, { opk: 100, kem: 50 });
     expect(local().spk).toEqual([3, 2, 1]);
     expect(store.v2.signedPrekey(1)?.sk).toEqual(spk1.sk);
-    // One ms later its secret is gone; spk 2 (expires T0 + 21 d, grace to T0 + 28 d) stays.
+    // One ms later its secret is gone; spk 2 (replaced at T0 + 14 d, grace to T0 + 21 d) stays.
     maintainPrekeys(store, me, end + 1, randomBytes, P, { opk: 100, kem: 50 });
     expect(local().spk).toEqual([3, 2]);
     expect(store.v2.signedPrekey(1)).toBeUndefined();
-    // Back after a long absence: a new one, and every old one past its grace deleted at once.
+    // Back after a long absence (spk 3 expired long ago, but it was still the current key): a
+    // new one; spk 3 kept for its grace from now, for the mail that waited; spk 2 deleted.
     maintainPrekeys(store, me, T0 + 100 * DAY, randomBytes, P, { opk: 100, kem: 50 });
-    expect(local().spk).toEqual([4]);
+    expect(local().spk).toEqual([4, 3]);
     expect(store.v2.signedPrekey(4)!.expires).toBe(T0 + 100 * DAY + 2 * P.rotateMs);
+    expect(store.v2.signedPrekey(3)!.retiredAt).toBe(T0 + 100 * DAY);
+    // Past that grace spk 3 is gone (spk 4, a period old by then, has rotated to spk 5 as well).
+    maintainPrekeys(store, me, T0 + 100 * DAY + P.graceMs + 1, randomBytes, P, { opk: 100, kem: 50 });
+    expect(local().spk).toEqual([5, 4]);
   });
 });
 
