@@ -48,6 +48,8 @@ export const DEFAULT_PREKEY_POLICY: PrekeyPolicy = {
 
 /** One-time X25519 secrets kept at most (handed out by the relay but never used: oldest dropped). */
 export const MAX_LOCAL_ONE_TIME = 1000;
+/** One-time ML-KEM secrets kept at most (64-byte seeds in ~1.2 KiB sealed rows; oldest dropped). */
+export const MAX_LOCAL_ONE_TIME_KEM = 500;
 
 /** The relay calls this module needs (src/client/relay-client.ts). */
 export interface PrekeyRelay {
@@ -109,7 +111,7 @@ export function maintainPrekeys(store: HushStore, identity: Identity, now: numbe
         made++;
       }
     }
-    v2.trimOneTime(MAX_LOCAL_ONE_TIME);
+    v2.trimOneTime(MAX_LOCAL_ONE_TIME, MAX_LOCAL_ONE_TIME_KEM);
     return made;
   });
 }

@@ -189,10 +189,14 @@ export class V2Tables {
   }
 
   /** Keeps at most `max` one-time X25519 secrets (the oldest, handed out long ago and never used, go). */
-  trimOneTime(max: number): number {
-    return this.c.run(
-      () => this.c.stmt('pkTrim', 'DELETE FROM prekeys WHERE kind = 2 AND id IN (SELECT id FROM prekeys WHERE kind = 2 ORDER BY id DESC LIMIT -1 OFFSET ?)').run(max).changes,
-    );
+  trimOneTime(max: number, maxKem = Infinity): number {
+    return this.c.run(() => {
+      let n = this.c.stmt('pkTrim', 'DELETE FROM prekeys WHERE kind = 2 AND id IN (SELECT id FROM prekeys WHERE kind = 2 ORDER BY id DESC LIMIT -1 OFFSET ?)').run(max).changes;
+      if (Number.isFinite(maxKem)) {
+        n += this.c.stmt('pkTrimKem', 'DELETE FROM prekeys WHERE kind = 3 AND id IN (SELECT id FROM prekeys WHERE kind = 3 ORDER BY id DESC LIMIT -1 OFFSET ?)').run(maxKem).changes;
+      }
+      return n;
+    });
   }
 
   // --- sessions -----------------------------------------------------------------------------

@@ -106,6 +106,8 @@ export const run: CommandRun = async (ctx, _args, opts) => {
   const transfer = typeof opts.transferFrom === 'string' ? readTransfer(opts.transferFrom) : undefined;
   const relay = await requireRelay(ctx, paths);
   const timeoutMs = relayTimeoutMs(ctx);
+  // Checked before anything is sent: a bad setting must not leave the name registered without prekeys.
+  const policy = prekeyPolicy(ctx, relay.config);
   const { unlocked } = await unlockHome(ctx, paths);
   const id = unlocked.identity;
   const name = unlocked.file.name;
@@ -135,7 +137,7 @@ export const run: CommandRun = async (ctx, _args, opts) => {
         // contacts can start sessions with us (docs/PROTOCOL.md §9.10).
         const store = openStore(paths, unlocked);
         try {
-          await syncPrekeys(store, id, client, Date.now(), randomBytes, prekeyPolicy(ctx, relay.config));
+          await syncPrekeys(store, id, client, Date.now(), randomBytes, policy);
         } catch (e) {
           // A relay that keeps no prekeys (one that predates v2) answers UNKNOWN_TYPE:
           // registered all the same, contacts send v1.
