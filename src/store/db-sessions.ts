@@ -193,7 +193,9 @@ export class V2Tables {
     return this.c.run(() => {
       let n = this.c.stmt('pkTrim', 'DELETE FROM prekeys WHERE kind = 2 AND id IN (SELECT id FROM prekeys WHERE kind = 2 ORDER BY id DESC LIMIT -1 OFFSET ?)').run(max).changes;
       if (Number.isFinite(maxKem)) {
-        n += this.c.stmt('pkTrimKem', 'DELETE FROM prekeys WHERE kind = 3 AND id IN (SELECT id FROM prekeys WHERE kind = 3 ORDER BY id DESC LIMIT -1 OFFSET ?)').run(maxKem).changes;
+        n += this.c
+          .stmt('pkTrimKem', 'DELETE FROM prekeys WHERE kind = 3 AND id IN (SELECT id FROM prekeys WHERE kind = 3 ORDER BY id DESC LIMIT -1 OFFSET ?)')
+          .run(maxKem).changes;
       }
       return n;
     });
