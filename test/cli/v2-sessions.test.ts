@@ -30,6 +30,7 @@ import { encodeInnerPrefix, parseInnerV2 } from '../../src/protocol/session-wire
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { cleanupTmp, makeUser, registerUsers, type RelayProc, startRelayProcess } from '../integration/helpers.js';
+import { seededRandom } from '../seed.js';
 import { makeHome } from './helpers.js';
 import { historyOf, jsonOf, newUser, openStore, outboxSize, PASS, spawnHush, type TestUser } from './messaging-helpers.js';
 import { bodies, captured as capturedAt, copyHome, keysOf, openedWith, steal } from './v2-helpers.js';
@@ -308,7 +309,7 @@ describe('v2 sessions', () => {
     const more = Array.from({ length: 80 }, (_, i) => `more ${i}`);
     expect((await eve.run(['send', 'frank', '--lines'], { input: more.join('\n') + '\n' })).exitCode).toBe(0);
     const child = spawnHush(frank.home, ['pull']);
-    await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 1500)));
+    await new Promise((r) => setTimeout(r, 300 + seededRandom('v2-sessions/listen-kill').int(1500))); // HUSH_TEST_SEED replays it
     child.kill('SIGKILL');
     await child.done;
     await frank.run(['pull']);
