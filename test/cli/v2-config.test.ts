@@ -10,13 +10,14 @@
  *   signedPrekeyRotation, --prekey-grace or config signedPrekeyGrace (BAD_PREKEY_ROTATION / BAD_PREKEY_GRACE:
  *   the CLI prints no code; they are pinned in test/unit/prekey-policy.test.ts) is exit 2 with
  *   its `hush: error:` and `hush: hint:` lines, before anything is sent; the flag wins over
- *   the config.
+ *   the config; `hush register` with one registers nothing on the relay.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupTmp, type RelayProc, startRelayProcess } from '../integration/helpers.js';
-import { historyOf, jsonOf, newUser, outboxSize, type TestUser } from './messaging-helpers.js';
+import { makeHome } from './helpers.js';
+import { historyOf, jsonOf, newUser, outboxSize, type TestUser, userIn } from './messaging-helpers.js';
 import { bodies, captured as capturedAt, keysOf, withRelayDb } from './v2-helpers.js';
 
 let relay: RelayProc;
@@ -148,5 +149,32 @@ describe('the signed-prekey rotation and grace settings', () => {
     } finally {
       configure(bob, { signedPrekeyGrace: undefined });
     }
+  });
+});
+
+async function fresh(name: string): Promise<TestUser> {
+  const u = userIn(name, await makeHome(`hush-reg-${name}-`));
+  expect((await u.run(['init', '--name', name])).exitCode).toBe(0);
+  return u;
+}
+
+const registered = (name: string): boolean => withRelayDb(relay, (db) => db.prepare('SELECT 1 FROM directory WHERE name = ?').get(name) !== undefined);
+
+describe('hush register with a bad signed-prekey setting', () => {
+  it('--prekey-rotation 0s: exit 2 and nothing registered on the relay', async () => {
+    const u = await fresh('zed');
+    const r = await u.run(['register', '--relay', relay.url, '--prekey-rotation', '0s']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toBe("hush: error: the signed prekey rotation must be a duration from 1s to 365d, not '0s'\nhush: hint: e.g. --prekey-rotation 7d\n");
+    expect(registered('zed')).toBe(false);
+  });
+
+  it('config signedPrekeyGrace "soon": exit 2 and nothing registered on the relay', async () => {
+    const u = await fresh('yve');
+    fs.writeFileSync(path.join(u.home, 'config.json'), JSON.stringify({ v: 1, signedPrekeyGrace: 'soon' }), { mode: 0o600 });
+    const r = await u.run(['register', '--relay', relay.url]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/^hush: error: the signed prekey grace period must be a duration from 1s to 365d, not 'soon'\n/);
+    expect(registered('yve')).toBe(false);
   });
 });
