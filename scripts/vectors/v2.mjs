@@ -8,7 +8,8 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
   const { identityFromSecrets } = await import(dist('crypto/identity.js'));
   const { generateSignedPrekey, generateKemPrekey, generateOneTimePrekey, makePrekeyBundle } = await import(dist('crypto/prekeys.js'));
   const { pqxdhInitiate } = await import(dist('crypto/pqxdh.js'));
-  const { startSession, sealMessage, openMessage } = await import(dist('crypto/session.js'));
+  const { startSession, sealMessage, sealMessageEnvelope, openMessage } = await import(dist('crypto/session.js'));
+  const { sealEnvelopeV2, openEnvelopeV2 } = await import(dist('crypto/envelope-v2.js'));
   const { kdfRk, kdfCk, messageKeys } = await import(dist('crypto/ratchet.js'));
   const { encodePrekeyBundle, spkSignedBytes, kemSignedBytes } = await import(dist('protocol/prekey-bundle.js'));
   const { encodeSessionState } = await import(dist('protocol/session-state.js'));
@@ -17,6 +18,25 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
   const utf8 = (s) => new TextEncoder().encode(s);
   const sha256 = (b) => createHash('sha256').update(b).digest('hex');
   const DAY = 86_400_000;
+  const replay = (draws) => {
+    let i = 0;
+    return (n) => {
+      const d = Buffer.from(draws[i++] ?? '', 'hex');
+      if (d.length !== n) throw new Error(`replay: wanted ${n} bytes, recorded ${d.length}`);
+      return new Uint8Array(d);
+    };
+  };
+  // The v2 outer layer (§9.5) around an inner sent in `state` with `payload`, to `to`: drawn
+  // from its own stream (ephSk, then the nonce). Self-checks: sealMessageEnvelope (the CLI's
+  // path) makes the same bytes from the same state and draws, and the recipient opens it.
+  const outer = (label, to, state, payload, inner) => {
+    const r = drbg(label);
+    const env = sealEnvelopeV2(ids[to].boxPk, inner, r.random);
+    const again = sealMessageEnvelope(state, payload, ids[to].boxPk, replay(r.draws)).envelope;
+    if (hex(again) !== hex(env)) throw new Error(`${label}: sealMessageEnvelope differs from sealMessage + sealEnvelopeV2`);
+    if (hex(openEnvelopeV2(ids[to].boxSk, env)) !== hex(inner)) throw new Error(`${label}: the envelope does not open to its inner`);
+    return { to, random: r.draws, bytes: hex(env), length: env.length };
+  };
 
   // --- identities and Bob's prekeys -------------------------------------------------------
   const names = ['alice', 'bob', 'carol'];
@@ -107,6 +127,7 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
         payload: { kind: payload.kind, id: hex(payload.id), time: payload.time, seq: payload.seq, body: hex(payload.body) },
         inner: hex(sealed.inner),
         innerBytes: sealed.inner.length,
+        envelope: outer(`v2/pqxdh/${name}/envelope`, 'bob', state, payload, sealed.inner),
       },
       open: { random: rOpen.draws, used: opened.used, responderState: hex(encodeSessionState(opened.state)) },
     });
@@ -192,19 +213,23 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
   const sent = [];
   const steps = [];
   let t = T0;
-  const send = (from, text) => {
+  // withEnvelope: also record the v2 envelope of the message (to the peer, §9.5).
+  const send = (from, text, withEnvelope = false) => {
     const idr = drbg(`v2/ratchet/id/${sent.length}`);
     const payload = { kind: 'msg', id: idr.random(16), time: ++t, seq: ++seqs[from], body: utf8(text) };
-    const r = sealMessage(sessions[from][0], payload);
+    const before = sessions[from][0];
+    const r = sealMessage(before, payload);
     sessions[from][0] = r.state;
     sent.push(r.inner);
-    steps.push({
+    const step = {
       op: 'send',
       from,
       msg: sent.length - 1,
       payload: { kind: 'msg', id: hex(payload.id), time: payload.time, seq: payload.seq, body: hex(payload.body) },
       inner: hex(r.inner),
-    });
+    };
+    if (withEnvelope) step.envelope = outer(`v2/ratchet/envelope/${sent.length - 1}`, peerOf[from], before, payload, r.inner);
+    steps.push(step);
   };
   const recv = (to, msg, expect = 'OK', inner = sent[msg]) => {
     const rr = drbg(`v2/ratchet/recv/${steps.length}`);
@@ -238,7 +263,7 @@ export async function makeV2Vectors({ dist, drbg, out, T0 }) {
   send('bob', 'b0');
   send('bob', 'b1');
   recv('alice', 2); // Alice ratchets; she stops repeating the PQXDH header
-  send('alice', 'a2'); // plain messages on a new ratchet key
+  send('alice', 'a2', true); // plain messages on a new ratchet key (this one with its v2 envelope)
   send('alice', 'a3');
   send('alice', 'a4');
   recv('bob', 6); // a2 and a3 skipped

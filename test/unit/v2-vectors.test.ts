@@ -6,12 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { openEnvelopeV2, sealEnvelopeV2 } from '../../src/crypto/envelope-v2.js';
 import { identityFromSecrets, type Identity } from '../../src/crypto/identity.js';
 import type { PrekeyLookup } from '../../src/crypto/pqxdh.js';
 import { pqxdhInitiate } from '../../src/crypto/pqxdh.js';
 import { generateKemPrekey, generateOneTimePrekey, generateSignedPrekey, verifyPrekeyBundle } from '../../src/crypto/prekeys.js';
 import { kdfCk, kdfRk, messageKeys } from '../../src/crypto/ratchet.js';
-import { openMessage, sealMessage, startSession } from '../../src/crypto/session.js';
+import { openMessage, sealMessage, sealMessageEnvelope, startSession } from '../../src/crypto/session.js';
 import { encodePrekeyBundle, kemSignedBytes, parsePrekeyBundle, spkSignedBytes } from '../../src/protocol/prekey-bundle.js';
 import { encodeSessionState, parseSessionState, type SessionState } from '../../src/protocol/session-state.js';
 import { codeOfSync, hex, tape, unhex } from './helpers.js';
@@ -23,6 +24,23 @@ const rv = load('ratchet');
 const ids: Record<string, Identity> = Object.fromEntries(Object.entries(pv.identities).map(([n, v]) => [n, identityFromSecrets(unhex((v as { secrets: string }).secrets))]));
 const pub = (n: string) => ({ signPk: ids[n]!.signPk, boxPk: ids[n]!.boxPk });
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * A recorded v2 envelope (§9.5) of `inner`, sent in `state` with `payload`: sealEnvelopeV2 and
+ * sealMessageEnvelope (the CLI's path: the same bytes, draws and new state as sealMessage then
+ * sealEnvelopeV2) both make its bytes from its draws, and the recipient opens it to `inner`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function checkEnvelope(e: any, state: SessionState, payload: Parameters<typeof sealMessage>[1], inner: Uint8Array, where: string): void {
+  const to = ids[e.to]!;
+  const env = sealEnvelopeV2(to.boxPk, inner, tape(e.random));
+  expect(hex(env), where).toBe(e.bytes);
+  expect(env.length, where).toBe(e.length);
+  const both = sealMessageEnvelope(state, payload, to.boxPk, tape(e.random));
+  expect(hex(both.envelope), where).toBe(e.bytes);
+  expect(hex(encodeSessionState(both.state)), where).toBe(hex(encodeSessionState(sealMessage(state, payload).state)));
+  expect(hex(openEnvelopeV2(to.boxSk, env)), where).toBe(hex(inner));
+}
 
 const P = pv.prekeys;
 const bob = ids.bob!;
@@ -68,8 +86,10 @@ describe('pqxdh.json', () => {
     expect(r.left()).toBe(0);
     expect(hex(encodeSessionState(state))).toBe(c.initiatorState);
     const p = c.first.payload;
-    const sealed = sealMessage(state, { kind: p.kind, id: unhex(p.id), time: p.time, seq: p.seq, body: unhex(p.body) });
+    const payload = { kind: p.kind, id: unhex(p.id), time: p.time, seq: p.seq, body: unhex(p.body) };
+    const sealed = sealMessage(state, payload);
     expect(hex(sealed.inner)).toBe(c.first.inner);
+    checkEnvelope(c.first.envelope, state, payload, sealed.inner, 'first envelope');
     const o = openMessage(bob, pub('alice'), sealed.inner, [], lookup(), c.now, tape(c.open.random));
     expect(o.used).toEqual(c.open.used);
     expect(hex(o.payload.body)).toBe(p.body);
@@ -100,17 +120,23 @@ describe('ratchet.json', () => {
     expect([hex(m.key), hex(m.nonce)]).toEqual([k.messageKeys.key, k.messageKeys.nonce]);
   });
 
-  it('replays the conversation: every sealed byte, every opened payload, every state hash and failure code', () => {
+  it('replays the conversation: every sealed byte (and the recorded envelope), every opened payload, every state hash and failure code', () => {
     const sessions: Record<string, SessionState[]> = { alice: [parseSessionState(unhex(rv.start.alice))], bob: [] };
     const peer: Record<string, string> = { alice: 'bob', bob: 'alice' };
     const sent: Uint8Array[] = [];
+    let envelopes = 0;
     for (const [i, s] of (rv.steps as Record<string, never>[]).entries()) {
       const st = s as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
       if (st.op === 'send') {
         const p = st.payload;
-        const r = sealMessage(sessions[st.from]![0]!, { kind: p.kind, id: unhex(p.id), time: p.time, seq: p.seq, body: unhex(p.body) });
-        sessions[st.from]![0] = r.state;
+        const payload = { kind: p.kind, id: unhex(p.id), time: p.time, seq: p.seq, body: unhex(p.body) };
+        const r = sealMessage(sessions[st.from]![0]!, payload);
         expect(hex(r.inner), `step ${i}`).toBe(st.inner);
+        if (st.envelope) {
+          checkEnvelope(st.envelope, sessions[st.from]![0]!, payload, r.inner, `step ${i} envelope`);
+          envelopes++;
+        }
+        sessions[st.from]![0] = r.state;
         sent.push(r.inner);
         continue;
       }
@@ -127,6 +153,7 @@ describe('ratchet.json', () => {
       expect(code, `step ${i}`).toBe(st.expect);
       if (st.expect !== 'OK') expect(sessions[st.to]!.map((x) => hex(encodeSessionState(x))).join(), `step ${i} changed state`).toBe(before);
     }
+    expect(envelopes).toBe(1);
     expect(hex(encodeSessionState(sessions.alice![0]!))).toBe(rv.final.alice);
     expect(hex(encodeSessionState(sessions.bob![0]!))).toBe(rv.final.bob);
   });
