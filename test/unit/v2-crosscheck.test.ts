@@ -23,8 +23,6 @@ import {
   cat,
   D,
   encodePayload,
-  encodeState,
-  encrypt,
   hex,
   hkdf,
   hmac,
@@ -32,22 +30,20 @@ import {
   kemSignedBytes,
   loadVectors,
   openEnvelope,
-  openInner,
   parseBundle,
   parsePayload,
   pqxdhInitiate,
   refusal,
   sessionAd,
   sessionIdOf,
-  type Session,
   sha256,
   sodium,
   spkSignedBytes,
   tape,
   unhex,
   verifyBundle,
-  kdfRk,
 } from './v2-crosscheck-lib.js';
+import { encodeState, encrypt, openInner, type Session, kdfRk } from './v2-crosscheck-session.js';
 
 beforeAll(async () => {
   await sodium.ready;
