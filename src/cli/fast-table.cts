@@ -45,6 +45,10 @@ export const FAST_TABLE: FastTable = {
       parsed: false,
     },
     {
+      flags: '--prekey-grace <duration>',
+      parsed: false,
+    },
+    {
       flags: '--no-daemon',
       parsed: false,
     },

@@ -13,7 +13,8 @@ import { RelayClient } from '../../src/client/relay-client.js';
 import { heldToken } from '../../src/client/delivery-tokens.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
-import { sealEnvelope } from '../../src/crypto/seal.js';
+import { sealManyFor } from '../../src/client/sessions.js';
+import { HushStore } from '../../src/store/db.js';
 import { unlock } from '../../src/store/keyring-store.js';
 import { hushPaths } from '../../src/store/paths.js';
 import { BIN, hush, makeHome, testEnv } from './helpers.js';
@@ -99,9 +100,11 @@ async function chatTerminal(user: TestUser, peer: string, extra = '') {
 
 /**
  * bob's identity, unlocked in-process, and the delivery token alice gave him, on an
- * unauthenticated relay connection (to flood typing envelopes: the relay takes them only with a token).
+ * unauthenticated relay connection (to flood typing envelopes: the relay takes them only with a
+ * token), and `typings(n)`: n typing envelopes to alice sealed as bob's hush seals them, in his
+ * v2 session with her (v1 from him would be a DOWNGRADE), the session's state stored.
  */
-async function bobConnection(): Promise<{ c: RelayClient; token: Uint8Array; typingTo: (to: { signPk: Uint8Array; boxPk: Uint8Array }) => Uint8Array }> {
+async function bobConnection(): Promise<{ c: RelayClient; token: Uint8Array; typings: (n: number) => Uint8Array[] }> {
   const u = await unlock(hushPaths(bob.home), { env: { HUSH_PASSPHRASE: PASS } });
   const id = u.identity;
   const store = await openStore(bob.home);
@@ -109,7 +112,18 @@ async function bobConnection(): Promise<{ c: RelayClient; token: Uint8Array; typ
   store.close();
   if (!token) throw new Error('bob holds no delivery token from alice');
   const c = await RelayClient.connect(relay.url, {});
-  return { c, token, typingTo: (to) => sealEnvelope(id, to, { kind: 'typing', id: randomBytes(16), time: Date.now(), body: new Uint8Array(0) }, randomBytes) };
+  const typings = (n: number): Uint8Array[] => {
+    const s = HushStore.open(bob.home, id.historyKey);
+    try {
+      const p = Array.from({ length: n }, () => ({ kind: 'typing' as const, id: randomBytes(16), time: Date.now(), body: new Uint8Array(0) }));
+      const r = sealManyFor({ store: s, identity: id, random: randomBytes, now: Date.now }, s.findContactByName('alice')!, p);
+      if (!r.v2) throw new Error('bob has no v2 session with alice');
+      return r.envelopes;
+    } finally {
+      s.close();
+    }
+  };
+  return { c, token, typings };
 }
 
 async function restartRelay(): Promise<void> {
@@ -231,11 +245,11 @@ describe.skipIf(skipWithout('tmux', whyNoTmux()))('hush chat in a terminal', () 
   it('a flood of typing envelopes is rate-limited on display; the chat stays responsive', async () => {
     const a = await chatTerminal(alice, 'bob');
     await a.waitFor(CONNECTED);
-    const { c, token, typingTo } = await bobConnection();
+    const { c, token, typings } = await bobConnection();
     try {
       const to = await c.lookup({ name: 'alice' });
       const sends: Promise<unknown>[] = [];
-      for (let i = 0; i < 300; i++) sends.push(c.send(to.signPk, typingTo(to), { ephemeral: true, token }).catch(() => undefined));
+      for (const e of typings(300)) sends.push(c.send(to.signPk, e, { ephemeral: true, token }).catch(() => undefined));
       await a.waitFor(/bob is typing/);
       await Promise.all(sends);
     } finally {

@@ -25,7 +25,9 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { heldToken } from '../../src/client/delivery-tokens.js';
 import type { RelayClient } from '../../src/client/relay-client.js';
 import { randomBytes } from '../../src/crypto/nacl.js';
+import { sealFor } from '../../src/client/sessions.js';
 import { sealEnvelope } from '../../src/crypto/seal.js';
+import { HushStore } from '../../src/store/db.js';
 import { utf8 } from '../../src/protocol/encoding.js';
 import { canonicalRelayUrl } from '../../src/protocol/frames.js';
 import { unlock } from '../../src/store/keyring-store.js';
@@ -137,13 +139,18 @@ describe('a flood of throwaway keys at one recipient (issue #13)', () => {
     const letters = await Promise.all(throwaway.map((u, i) => codeOf(clients[i]!.send(carolBundle.signPk, junk(u, 20 * 1024)))));
     expect(letters).toEqual(Array(THROWAWAY).fill('accepted'));
     // alice's typing, with the token carol gave her, is pushed to carol's listen
+    // sealed as alice's hush seals it: in her v2 session with carol (v1 from her would be a DOWNGRADE)
     const aliceId = (await unlock(hushPaths(alice.home), { env: { HUSH_PASSPHRASE: PASS } })).identity;
-    const aliceTyping = sealEnvelope(
-      aliceId,
-      { signPk: carolBundle.signPk, boxPk: carolBundle.boxPk },
-      { kind: 'typing', id: randomBytes(16), time: Date.now(), body: new Uint8Array(0) },
-      randomBytes,
-    );
+    const aliceStore = HushStore.open(alice.home, aliceId.historyKey);
+    const typed = sealFor({ store: aliceStore, identity: aliceId, random: randomBytes, now: Date.now }, aliceStore.findContactBySignPk(carolBundle.signPk)!, {
+      kind: 'typing',
+      id: randomBytes(16),
+      time: Date.now(),
+      body: new Uint8Array(0),
+    });
+    aliceStore.close();
+    expect(typed.v2).toBe(true);
+    const aliceTyping = typed.envelope;
     expect(await anon.send(carolBundle.signPk, aliceTyping, { ephemeral: true, token: aliceToken! })).toMatchObject({ stored: false, delivered: 1 });
     // amid the junk, alice's message is accepted and carol's listen shows it
     expect((await alice.run(['send', 'carol', 'amid the junk'])).exitCode).toBe(0);

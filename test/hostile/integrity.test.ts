@@ -40,10 +40,14 @@ async function user(name: string): Promise<void> {
 beforeAll(async () => {
   relay = await startRelayProcess({ args: ['--rate-conn', '10000', '--rate-identity', '10000'] });
   for (const n of ['alice', 'bob', 'carol', 'mallory']) await user(n);
-  // Everyone pins everyone the ordinary way (TOFU on first message).
+  // alice writes to bob in v1, as a hush without prekeys would: the v1 envelope this file damages
+  // must be one bob accepts from her (v1 from a contact that has written to him in v2 is a
+  // DOWNGRADE, docs/PROTOCOL.md §9.10). bob pins her on this first message (TOFU).
+  const v1 = await connectAs('alice');
+  await v1.send(ids.bob!.signPk, sealAs(ids.alice!, ids.bob!, 'hello bob, alice here'));
+  await v1.close();
+  // Everyone else pins the ordinary way (TOFU on first message, v2).
   for (const [a, b] of [
-    ['alice', 'bob'],
-    ['carol', 'bob'],
     ['mallory', 'bob'],
     ['bob', 'carol'],
     ['alice', 'carol'],
