@@ -356,7 +356,8 @@ describe('hush listen killed -9 at random points', () => {
     const alice = await cliUser('alicel', relay.url);
     const bob = await cliUser('bobl', relay.url);
     const env = { HUSH_PASSPHRASE: PASS };
-    expect((await hush(['send', 'bobl', 'hello'], { home: alice, env })).exitCode).toBe(0);
+    const hello = await hush(['send', 'bobl', '--json', 'hello'], { home: alice, env });
+    expect(jsonLines(hello.stdout)).toMatchObject([{ protocol: 2 }]); // the kills land inside a v2 session
     expect((await hush(['pull'], { home: bob, env })).exitCode).toBe(0);
     const ROUNDS = scale('HUSH_HOSTILE_LISTEN_KILLS', 3);
     const PER = 25;
@@ -383,6 +384,23 @@ describe('hush listen killed -9 at random points', () => {
       .filter((m) => m.direction === 'in')
       .map((m) => String(m.body));
     expect(received.sort(), `kill points ${points.join(',')}; replay with HUSH_TEST_SEED=${rng.seed}`).toEqual(['hello', ...bodies].sort());
+    // The session is still in step both ways after the kills.
+    const back = await hush(['send', 'alicel', '--json', 'still in step'], { home: bob, env });
+    expect(jsonLines(back.stdout)).toMatchObject([{ protocol: 2 }]);
+    const atAlice = await hush(['pull', '--json'], { home: alice, env });
+    expect(
+      jsonLines(atAlice.stdout)
+        .filter((e) => e.event === 'message')
+        .map((e) => e.body),
+    ).toEqual(['still in step']);
+    const again = await hush(['send', 'bobl', '--json', 'and back'], { home: alice, env });
+    expect(jsonLines(again.stdout)).toMatchObject([{ protocol: 2 }]);
+    const atBob = await hush(['pull', '--json'], { home: bob, env });
+    expect(
+      jsonLines(atBob.stdout)
+        .filter((e) => e.event === 'message')
+        .map((e) => e.body),
+    ).toEqual(['and back']);
     figure('hush listen kill -9 points (messages printed before the kill)', `${points.join(',')} (HUSH_TEST_SEED=${rng.seed})`);
   });
 });
