@@ -134,11 +134,15 @@ export async function syncPrekeys(
   const u = store.v2.unpublished();
   let sent = 0;
   // The newest signed prekey and last-resort key replace what the relay serves; one-time keys
-  // go in batches the upload frame allows. Each batch is marked published once accepted.
+  // go in batches the upload frame allows. Each batch is marked published once accepted. A
+  // relay that does not serve our current ones (it lost them, or was restored from a backup)
+  // gets them again, published or not.
   const first: PrekeyUpload = {};
-  const spk = u.spk[0];
+  const current = store.v2.signedPrekeys()[0];
+  const spk = u.spk[0] ?? (current && status.spk?.id !== current.id ? current : undefined);
   if (spk) first.spk = { id: spk.id, expires: spk.expires, pk: spk.pk, sig: spk.sig };
-  const lr = u.lastResort[u.lastResort.length - 1];
+  const lastResort = store.v2.lastResortPrekey();
+  const lr = u.lastResort[u.lastResort.length - 1] ?? (lastResort && status.lastResort?.id !== lastResort.id ? lastResort : undefined);
   if (lr) first.lastResort = { id: lr.id, pk: lr.pk, sig: lr.sig };
   let opks = u.opk;
   let kems = u.kem;

@@ -151,6 +151,12 @@ export class V2Tables {
     return r && this.kemOf(r);
   }
 
+  /** The newest last-resort ML-KEM prekey (the one the relay should serve). */
+  lastResortPrekey(): KemPrekey | undefined {
+    const r = this.row('pkLastResort', 'SELECT * FROM prekeys WHERE kind = 4 ORDER BY id DESC LIMIT 1');
+    return r && this.kemOf(r);
+  }
+
   /** How many prekeys of a kind are held. */
   count(kind: PrekeyRowKind): number {
     return this.c.run(() => this.c.stmt('pkCount', 'SELECT count(*) AS n FROM prekeys WHERE kind = ?').get(PREKEY_ROW_KIND[kind]) as { n: number }).n;

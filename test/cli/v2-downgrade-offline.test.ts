@@ -10,7 +10,8 @@
  *   that waited for it: its device replaces the key only when it runs, and the grace counts from
  *   then (before, the key was deleted at `expires + grace` and what waited was dropped);
  * - a `listen` that stays connected keeps its prekeys: the relay's one-time pool is refilled and
- *   the signed prekey rotated while it runs (before, only on connect).
+ *   the signed prekey rotated while it runs (before, only on connect); a relay that lost a
+ *   home's signed and last-resort prekeys gets them back at its next pull.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -150,5 +151,34 @@ describe('v2: downgrades and long-offline recipients', () => {
       listen.kill();
       await listen.done;
     }
+  });
+
+  it('a relay that lost a home’s signed and last-resort prekeys (restored from a backup) gets them back at the next pull', async () => {
+    const { signPk } = await keyringOf(bob);
+    const rw = new Database(path.join(relay.dataDir, 'relay.sqlite'));
+    try {
+      rw.prepare('DELETE FROM prekey_signed WHERE sign_pk = ?').run(signPk);
+    } finally {
+      rw.close();
+    }
+    // Without them nobody can start a session with bob: a new contact gets v1.
+    const frank = await newUser('frank', relay.url);
+    const before = await frank.run(['send', 'bob', '--json', 'while the relay had none']);
+    expect(jsonOf(before.stdout)).toMatchObject([{ protocol: 1 }]);
+    expect((await bob.run(['pull'])).exitCode).toBe(0);
+    const ro = new Database(path.join(relay.dataDir, 'relay.sqlite'), { readonly: true });
+    let row: { spk_id: number | null; lr_id: number | null } | undefined;
+    try {
+      row = ro.prepare('SELECT spk_id, lr_id FROM prekey_signed WHERE sign_pk = ?').get(signPk) as typeof row;
+    } finally {
+      ro.close();
+    }
+    const store = await openStore(bob.home);
+    const spk = store.v2.signedPrekeys()[0]!;
+    store.close();
+    expect(row?.spk_id).toBe(spk.id);
+    expect(row?.lr_id).not.toBeNull();
+    const after = await frank.run(['send', 'bob', '--json', 'v2 again']);
+    expect(jsonOf(after.stdout)).toMatchObject([{ protocol: 2 }]);
   });
 });

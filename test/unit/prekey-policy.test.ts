@@ -25,16 +25,24 @@ const T0 = 1_800_000_000_000;
 const DAY = 86_400_000;
 const P = DEFAULT_PREKEY_POLICY;
 
-/** A relay that reports `status` and records the uploads (it keeps no keys itself). */
+/** The signed and last-resort prekeys the relay serves (one relay per test: every FakeRelay below shares it). */
+let served: Pick<PrekeyStatus, 'spk' | 'lastResort'> = {};
+
+/**
+ * The relay: reports `status` for the one-time pools (it keeps no one-time keys itself), and
+ * the signed and last-resort prekeys it was last given (`served`), as the real one does.
+ */
 class FakeRelay implements PrekeyRelay {
   uploads: PrekeyUpload[] = [];
   constructor(public status: PrekeyStatus | null = { opks: 0, kems: 0 }) {}
   prekeyStatus(): Promise<PrekeyStatus | null> {
-    return Promise.resolve(this.status);
+    return Promise.resolve(this.status && { ...this.status, ...served });
   }
   publishPrekeys(u: PrekeyUpload): Promise<PrekeyStatus> {
     this.uploads.push(u);
-    return Promise.resolve({ opks: (this.status?.opks ?? 0) + (u.opks?.length ?? 0), kems: (this.status?.kems ?? 0) + (u.kems?.length ?? 0) });
+    if (u.spk) served = { ...served, spk: { id: u.spk.id, expires: u.spk.expires } };
+    if (u.lastResort) served = { ...served, lastResort: { id: u.lastResort.id } };
+    return Promise.resolve({ opks: (this.status?.opks ?? 0) + (u.opks?.length ?? 0), kems: (this.status?.kems ?? 0) + (u.kems?.length ?? 0), ...served });
   }
 }
 
@@ -46,6 +54,7 @@ let store: HushStore;
 let me: Identity;
 
 beforeEach(() => {
+  served = {};
   home = tempHome();
   store = HushStore.open(home, key());
   me = generateIdentity(randomBytes);
@@ -130,6 +139,18 @@ describe('the pool policy (DEFAULT_PREKEY_POLICY)', () => {
     const other = new FakeRelay({ opks: 20, kems: 0 });
     expect(await syncPrekeys(store, me, other, T0 + 2 * DAY, randomBytes)).toBe(50);
     expect(ids(other.uploads[0]!.opks)).toEqual([]);
+  });
+
+  it('a relay that lost our signed and last-resort prekeys (restored from a backup) gets them again, and nothing else', async () => {
+    await syncPrekeys(store, me, new FakeRelay(), T0, randomBytes);
+    served = {};
+    const relay = new FakeRelay({ opks: 100, kems: 50 });
+    expect(await syncPrekeys(store, me, relay, T0 + DAY, randomBytes)).toBe(2);
+    const [u] = relay.uploads as [PrekeyUpload];
+    expect({ spk: u.spk?.id, lastResort: u.lastResort?.id, opks: ids(u.opks), kems: ids(u.kems) }).toEqual({ spk: 1, lastResort: 1, opks: [], kems: [] });
+    // Served again: the next sync sends nothing.
+    const next = new FakeRelay({ opks: 100, kems: 50 });
+    expect(await syncPrekeys(store, me, next, T0 + DAY, randomBytes)).toBe(0);
   });
 
   it('local one-time X25519 secrets are trimmed to MAX_LOCAL_ONE_TIME, the oldest first', async () => {
