@@ -32,7 +32,7 @@ import { randomBytes, type Random } from '../crypto/nacl.js';
 import { type Opened, openInner, openOuter, type OuterOpened, type Peer, type SharedKeyCache } from '../crypto/seal.js';
 import { type Contact, DEFAULT_QUARANTINE_LIMITS, type HushStore, type NewMessage, type QuarantineLimits } from '../store/db.js';
 import { openEnvelopeV2 } from '../crypto/envelope-v2.js';
-import { DEFAULT_OPEN_LIMITS, innerSender } from '../crypto/session.js';
+import { DEFAULT_OPEN_LIMITS, innerSender, type OpenLimits } from '../crypto/session.js';
 import type { RatchetLimits } from '../crypto/ratchet.js';
 import { ENVELOPE_V2_VERSION } from '../protocol/session-wire.js';
 import { isDuplicate, SessionBook } from './sessions.js';
@@ -556,14 +556,21 @@ async function processOnce(store: HushStore, identity: Identity, items: readonly
  * recorded at quarantine time; each one that now opens with the contact's PINNED keys is stored
  * as a received message and leaves the quarantine in the same transaction. Offline: no relay.
  * Returns the newly shown messages (in send order) and how many of the contact's entries stay.
+ * `limits`: the bounds a receiving command would use (config ratchetLimits, the prekey grace).
  */
-export function reprocessQuarantine(store: HushStore, identity: Identity, contact: Contact, myName = ''): { opened: ReceivedMessage[]; remaining: number } {
+export function reprocessQuarantine(
+  store: HushStore,
+  identity: Identity,
+  contact: Contact,
+  myName = '',
+  limits: OpenLimits = DEFAULT_OPEN_LIMITS,
+): { opened: ReceivedMessage[]; remaining: number } {
   const current = store.getContact(contact.id) ?? contact;
   const entries = store.listQuarantine({ senderSignPk: current.signPk });
   const opened: ReceivedMessage[] = [];
   let remaining = 0;
   if (current.state === 'changed') return { opened, remaining: entries.length };
-  const book = new SessionBook(store, identity, Date.now, randomBytes);
+  const book = new SessionBook(store, identity, Date.now, randomBytes, limits);
   store.transaction(() => {
     const found: { o: Opened; receivedAt: number }[] = [];
     for (const e of entries) {

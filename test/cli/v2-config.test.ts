@@ -84,7 +84,9 @@ describe('config.json requireForwardSecrecy', () => {
     expect(p.stderr).toMatch(/1 message from bob sent with protocol v1 \(no forward secrecy\) kept in quarantine, not shown \(--require-fs \/ config requireForwardSecrecy\)/);
     expect(await historyOf(dave.home)).toEqual([]);
 
-    // The control: the same home with false sends the same message v1 (and says so).
+    // The control: the same home with false sends the same message v1 (and says so). dave's
+    // pull above put his prekeys back on the relay (it did not name his current ones): gone again.
+    await unpublish(dave);
     configure(alice, { requireForwardSecrecy: false });
     const plain = await alice.run(['send', 'dave', '--json', 'not secret']);
     expect(plain.exitCode).toBe(0);
@@ -149,6 +151,25 @@ describe('the signed-prekey rotation and grace settings', () => {
     } finally {
       configure(bob, { signedPrekeyGrace: undefined });
     }
+  });
+});
+
+describe('hush trust re-opens the quarantine as a receiving command would', () => {
+  it('follows config ratchetLimits and the prekey grace: a bad value is exit 2 before anything is asked or changed', async () => {
+    try {
+      configure(bob, { ratchetLimits: 'max-skip=oops' });
+      const r = await bob.run(['trust', 'alice', '--fingerprint', '00000 00000 00000 00000 00000 00000']);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toMatch(/^hush: error: bad ratchet limits 'max-skip=oops'/);
+      configure(bob, { ratchetLimits: undefined, signedPrekeyGrace: 'soon' });
+      const g = await bob.run(['trust', 'alice', '--fingerprint', '00000 00000 00000 00000 00000 00000']);
+      expect([g.exitCode, g.stderr.split('\n')[0]]).toEqual([2, "hush: error: the signed prekey grace period must be a duration from 1s to 365d, not 'soon'"]);
+    } finally {
+      configure(bob, { ratchetLimits: undefined, signedPrekeyGrace: undefined });
+    }
+    // Nothing was changed: alice is not verified (a wrong fingerprint would have been refused after the settings anyway).
+    const c = jsonOf((await bob.run(['contacts', '--json'])).stdout).find((x) => x.name === 'alice');
+    expect(c?.verified).toBe(false);
   });
 });
 

@@ -39,7 +39,8 @@ import { openTerminal } from '../../store/passphrase.js';
 import { homePaths } from '../common.js';
 import { openLocal, safeName, trustLabel, unknownContact } from '../format.js';
 import { plural } from '../format.js';
-import { printMessage } from '../messaging.js';
+import { prekeyPolicy, printMessage } from '../messaging.js';
+import { parseRatchetLimits } from '../ratchet-limits.js';
 import type { CommandRun } from './index.js';
 
 /**
@@ -84,6 +85,10 @@ export const run: CommandRun = async (ctx, args, opts) => {
     });
   }
   const given = opts.fingerprint === undefined ? undefined : checkFingerprintSyntax(String(opts.fingerprint));
+  // What re-opening the quarantine may keep and accept (config ratchetLimits, the prekey grace),
+  // checked before anything is asked or changed.
+  const settings = await readConfig(await homePaths(ctx));
+  const openLimits = { ...parseRatchetLimits(settings.ratchetLimits), spkGraceMs: prekeyPolicy(ctx, settings).graceMs };
   const local = await openLocal(ctx);
   try {
     const { store } = local;
@@ -153,7 +158,7 @@ export const run: CommandRun = async (ctx, args, opts) => {
     let reopened = 0;
     let remaining = 0;
     try {
-      const r = reprocessQuarantine(store, local.identity, x, local.myName);
+      const r = reprocessQuarantine(store, local.identity, x, local.myName, openLimits);
       for (const m of r.opened) printMessage(ctx.out, m);
       reopened = r.opened.length;
       remaining = r.remaining;
