@@ -70,6 +70,15 @@ describe('a v1 home saved by an earlier hush', () => {
     expect(jsonLines(r.stdout)).toMatchObject(expected.contacts.map((c: object) => ({ ...c, newFingerprint: null })));
   });
 
+  it('verify gives the safety number the earlier hush’s fingerprints make (PROTOCOL §4: both, sorted, joined)', async () => {
+    const bob = expected.contacts.find((c: { name: string }) => c.name === 'bob') as { fingerprint: string };
+    const mine = expected.whoami.fingerprint as string;
+    const r = await hush(['verify', 'bob', '--json'], { home, env });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(jsonLines(r.stdout)).toMatchObject([{ name: 'bob', fingerprint: bob.fingerprint, myFingerprint: mine, safetyNumber: [mine, bob.fingerprint].sort().join(' ') }]);
+  });
+
   it('history shows every saved message, both directions, with its status', async () => {
     const r = await hush(['history', '--json'], { home, env });
     expect(r.stderr).toBe('');
