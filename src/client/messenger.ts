@@ -55,7 +55,8 @@ import type { SendPipeline } from './send-pipeline.js';
 import { ensureSession, type OutgoingPayload, sealManyFor, type SealOptions } from './sessions.js';
 import { DEFAULT_PREKEY_POLICY, type PrekeyPolicy, syncPrekeys } from './prekeys.js';
 
-export { processEnvelopes, reprocessQuarantine } from './inbound.js';
+export { processEnvelopes } from './inbound.js';
+export { reprocessQuarantine } from './quarantine-reopen.js';
 export type { ProcessResult, QuarantineReason, QuarantineReport, ReceivedMessage, SenderLookup } from './inbound.js';
 export { SendPipeline } from './send-pipeline.js';
 export { checkBody, unreachable } from './send-errors.js';

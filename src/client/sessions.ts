@@ -287,7 +287,7 @@ export class SessionBook {
   /**
    * Has `contact` sent us v2 in a session we still hold with its current keys (a session it
    * started, or one of ours it answered)? Then v1 mail claiming to be from it is a downgrade
-   * (src/client/inbound.ts `DOWNGRADE`): a v2 sender with a session never seals v1 to us.
+   * (src/client/judge.ts `DOWNGRADE`): a v2 sender with a session never seals v1 to us.
    */
   heardV2From(contact: Contact): boolean {
     return this.working(contact).some((w) => w.state.role === 'responder' || w.state.pendingInit === undefined);
