@@ -87,7 +87,8 @@ export function maintainPrekeys(store: HushStore, identity: Identity, now: numbe
     const old = rotate ? spks : spks.slice(1);
     const replacedAt = rotate ? [now, ...spks.map((s) => s.createdAt)] : spks.map((s) => s.createdAt);
     old.forEach((s, i) => {
-      if (now > replacedAt[i]! + policy.graceMs) {
+      // Never before its own expiry: until then a sender may still take it from a bundle.
+      if (now > Math.max(replacedAt[i]! + policy.graceMs, s.expires)) {
         v2.deletePrekey('spk', s.id);
         store.deleteValue(startedKey(s.id)); // no message can start a session on it any more
       }

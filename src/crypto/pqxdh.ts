@@ -130,7 +130,8 @@ const notFound = (what: string): DataError =>
 
 /**
  * Bob's side: recomputes SK from the initial header and his prekeys. A signed prekey replaced
- * more than `spkGraceMs` ago (`now > retiredAt + spkGraceMs`) is refused (PREKEY_EXPIRED); the
+ * more than `spkGraceMs` ago and past its own expiry (`now > max(retiredAt + spkGraceMs,
+ * expires)`: a sender may accept it until `expires`) is refused (PREKEY_EXPIRED); the
  * current one is accepted whatever its `expires` (that bounds what the relay serves and what
  * senders accept, §9.2), and so is one the lookup says it deleted (`spkDeleted`); another
  * missing prekey is PREKEY_NOT_FOUND; a
@@ -150,7 +151,7 @@ export function pqxdhRespond(
   const expired = (): DataError =>
     new DataError('PREKEY_EXPIRED', 'the message was started with a signed prekey replaced longer ago than its grace period', { hint: 'ask the sender to send it again' });
   if (!spk) throw prekeys.spkDeleted?.(init.spkId) ? expired() : notFound('signed prekey');
-  if (spk.retiredAt !== undefined && !(now <= spk.retiredAt + spkGraceMs)) throw expired();
+  if (spk.retiredAt !== undefined && !(now <= Math.max(spk.retiredAt + spkGraceMs, spk.expires))) throw expired();
   const kem = prekeys.kem(init.kemId);
   if (!kem) throw notFound('KEM prekey');
   let opk: OneTimePrekey | undefined;

@@ -214,6 +214,17 @@ describe('the pool policy (DEFAULT_PREKEY_POLICY)', () => {
     maintainPrekeys(store, me, T0 + 100 * DAY + P.graceMs + 1, randomBytes, P, { opk: 100, kem: 50 });
     expect(local().spk).toEqual([5, 4]);
   });
+  it('a grace shorter than the rotation never deletes a signed prekey before its own expiry (a sender may still take it from a bundle)', () => {
+    const short = { ...P, graceMs: DAY };
+    maintainPrekeys(store, me, T0, randomBytes, short); // spk 1 expires T0 + 14 d
+    maintainPrekeys(store, me, T0 + P.rotateMs, randomBytes, short); // replaced at T0 + 7 d
+    maintainPrekeys(store, me, T0 + P.rotateMs + DAY + 1, randomBytes, short); // past replaced + grace
+    expect(local().spk).toEqual([2, 1]);
+    maintainPrekeys(store, me, T0 + 2 * P.rotateMs, randomBytes, short); // its expiry: kept (spk 2 rotates)
+    expect(local().spk).toEqual([3, 2, 1]);
+    maintainPrekeys(store, me, T0 + 2 * P.rotateMs + 1, randomBytes, short);
+    expect(local().spk).not.toContain(1);
+  });
 });
 
 describe('the rotation and grace settings (src/cli/messaging.ts prekeyPolicy)', () => {
