@@ -185,13 +185,16 @@ export class Judge {
     const verdict = (contact: Contact, opened: Opened): Verdict => ({ t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact, opened });
     // A gap beyond max-skip is refused before authenticating (the header is not yet trusted):
     // kept with its reason, no state changed; the session opens the next message within the cap.
-    // A prekey message whose signed prekey was replaced longer than the grace period ago is
-    // kept as PREKEY_EXPIRED (it may be mail that waited that long, or a replay): the sender
-    // learns nothing, so the user must be told, not the message dropped.
-    const failed = (e: unknown): Verdict =>
-      isDuplicate(e)
-        ? { t: 'duplicate', eid: item.eid }
-        : q(e instanceof DataError && (e.code === 'TOO_MANY_SKIPPED' || e.code === 'PREKEY_EXPIRED') ? e.code : 'TAMPERED', claimed);
+    // A prekey message naming a prekey this home no longer holds (its signed prekey replaced
+    // longer than the grace period ago, or a one-time prekey trimmed; a replay of a session
+    // already started is caught before, as a duplicate) is kept as PREKEY_EXPIRED, with the
+    // contact it claims: the sender learns nothing, so the user must be told, not the message dropped.
+    const failed = (e: unknown): Verdict => {
+      if (isDuplicate(e)) return { t: 'duplicate', eid: item.eid };
+      const code = e instanceof DataError ? e.code : '';
+      if (code === 'PREKEY_EXPIRED' || code === 'PREKEY_NOT_FOUND') return q('PREKEY_EXPIRED', claimed, false, c.k === 'contact' ? c.contact.label : undefined);
+      return q(code === 'TOO_MANY_SKIPPED' ? 'TOO_MANY_SKIPPED' : 'TAMPERED', claimed);
+    };
     const detached = (peer: { signPk: Uint8Array; boxPk: Uint8Array }): ReturnType<SessionBook['openDetached']> | undefined => {
       try {
         return this.book.openDetached(peer, inner);

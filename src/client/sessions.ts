@@ -39,10 +39,11 @@ export interface OutgoingPayload {
 export const MAX_SESSIONS_PER_CONTACT = 4;
 
 /**
- * The kv key listing the responder sessions started on signed prekey `spkId` without a
- * one-time prekey (hex session ids, comma-separated; deleted with the signed prekey,
- * src/client/prekeys.ts): a replay of such a first message is a duplicate even once its
- * session was dropped (docs/PROTOCOL.md §9.10 "Receiving").
+ * The kv key listing the responder sessions started on signed prekey `spkId` (hex session
+ * ids, comma-separated; deleted with the signed prekey, src/client/prekeys.ts): a replay of a
+ * first message is a duplicate even once its session was dropped, whether or not a one-time
+ * prekey marks it used, so a one-time prekey that is gone (trimmed) means a late message to
+ * keep, not a replay to drop (docs/PROTOCOL.md §9.10 "Receiving").
  */
 export const startedKey = (spkId: number): string => `v2.started.${spkId}`;
 /** Session ids kept per signed prekey at most (the oldest dropped beyond). */
@@ -295,11 +296,9 @@ export class SessionBook {
 
   private consume(used: UsedPrekeys | undefined, sessionId: Uint8Array): void {
     if (!used) return;
-    if (used.opkId === undefined) {
-      const list = this.started.get(used.spkId) ?? [];
-      list.push(toHex(sessionId));
-      this.started.set(used.spkId, list);
-    }
+    const list = this.started.get(used.spkId) ?? [];
+    list.push(toHex(sessionId));
+    this.started.set(used.spkId, list);
     if (used.opkId !== undefined) this.usedOpk.add(used.opkId);
     if (used.kemKind === 'one-time') this.usedKem.add(used.kemId);
   }
@@ -371,8 +370,9 @@ export class SessionBook {
   }
 }
 
+/** A message already opened (its key used, or a first message of a session already started): dropped, acked. */
 export function isDuplicate(e: unknown): boolean {
-  return e instanceof DataError && (e.code === 'DUPLICATE_MESSAGE' || e.code === 'PREKEY_NOT_FOUND');
+  return e instanceof DataError && e.code === 'DUPLICATE_MESSAGE';
 }
 
 /** Why a send to a contact is v1, when it is. */

@@ -476,6 +476,29 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(bob.store.getValue(`v2.started.${spkId}`)).toBeUndefined();
   });
 
+  it('a first message naming a one-time prekey this home dropped is kept as PREKEY_EXPIRED with the contact it claims; a replay of an opened one stays a duplicate', async () => {
+    // The opened case: its session dropped and the history wiped, the replay is still a duplicate
+    // (the record, not the used one-time prekey, says so).
+    await start(alice, bob);
+    const first = seal(alice, bob, 'with a one-time prekey');
+    expect(bodies(await processEnvelopes(bob.store, bob.id, [first], opts(bob, [alice])))).toEqual(['with a one-time prekey']);
+    for (const x of bob.store.v2.sessionsOf(contactOf(bob, alice).id)) bob.store.v2.deleteSession(x.row);
+    const again = await processEnvelopes(bob.store, bob.id, [first], opts(bob, [alice]));
+    expect([again.messages.length, again.duplicates, again.quarantined.length]).toEqual([0, 1, 0]);
+    // carol's first message names one-time prekeys bob trimmed meanwhile (a drained pool).
+    const carol = newPerson('carol');
+    contactOf(bob, carol);
+    const bundle = (await fakeRelay(bob).fetchBundle())!;
+    expect(bundle.opk).toBeDefined();
+    await ensureSession({ store: carol.store, identity: carol.id, now: () => carol.clock.t, random: randomBytes }, contactOf(carol, bob), async () => ({
+      fetchBundle: async () => bundle,
+    }));
+    bob.store.v2.deletePrekey('opk', bundle.opk!.id);
+    const late = await processEnvelopes(bob.store, bob.id, [seal(carol, bob, 'late')], opts(bob, [carol]));
+    expect(late.messages).toEqual([]);
+    expect(late.quarantined.map((q) => [q.reason, q.authenticated, q.claimedName])).toEqual([['PREKEY_EXPIRED', false, 'carol']]);
+  });
+
   it('signed-prekey rotation: a message started before rotation opens within the grace period, and not after it', async () => {
     const policy: PrekeyPolicy = { ...SMALL, rotateMs: 1000, graceMs: 5000 };
     bob = newPerson('bob');
