@@ -144,7 +144,11 @@ export class Judge {
         // v1's inner box opens with OUR box key as well as the sender's, so a copy of our
         // keyring could have made it (key-compromise impersonation, docs/SECURITY.md).
         // Not authenticated as the contact, then: kept, never shown.
-        if (this.book.heardV2From(c.contact)) return q('DOWNGRADE', claimed, false, c.contact.label);
+        if (this.book.heardV2From(c.contact)) {
+          // A receipt, typing hint or token of ours can still arrive late in v1 (sealed before
+          // the session, sent after it: v1DueNow makes that rare): dropped quietly, changing nothing.
+          return opened.kind === 'msg' || opened.kind === 'group' ? q('DOWNGRADE', claimed, false, c.contact.label) : { t: 'ignored', eid: item.eid };
+        }
         return { t: opened.kind === 'msg' ? 'msg' : 'control', eid: item.eid, contact: c.contact, opened };
       }
       case 'pending':

@@ -90,6 +90,7 @@ export function startSessionWith(store: HushStore, identity: BoxKeys, contact: C
   const state = startSession(identity, contact, bundle, now, random);
   store.transaction(() => {
     store.v2.saveSession(contact.id, state, now);
+    store.v1DueNow(contact.id, now); // they leave before what this session seals
     prune(store, identity, contact);
   });
 }
@@ -348,6 +349,7 @@ export class SessionBook {
       if (w.row === undefined) {
         w.row = row;
         w.rev = 0;
+        this.store.v1DueNow(contactId, now); // a new session: our waiting v1 leaves before its v2
       } else w.rev = (w.rev ?? 0) + 1;
       w.dirty = false;
     }

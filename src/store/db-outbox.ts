@@ -81,6 +81,18 @@ export class OutboxTable {
     );
   }
 
+  /**
+   * The contact's v1 envelopes still waiting for their "not before" time (receipts sealed
+   * before a v2 session existed) become due at `now`: sent with the next flush, ahead of what a
+   * new session seals (its rows come later), so the contact never gets v1 from us after v2
+   * (it would quarantine it as a DOWNGRADE, docs/PROTOCOL.md §9.10). Returns how many.
+   */
+  v1DueNow(contactId: number, now: number): number {
+    return this.c.run(
+      () => this.c.stmt('outV1Due', "UPDATE outbox SET created_at = ? WHERE contact_id = ? AND created_at > ? AND substr(envelope, 1, 1) = X'01'").run(now, contactId, now).changes,
+    );
+  }
+
   /** Removes an entry once the relay accepted it; false when it was not there. */
   removeOutbox(eid: string): boolean {
     return this.c.run(() => this.c.stmt('outDel', 'DELETE FROM outbox WHERE eid = ?').run(eid).changes === 1);

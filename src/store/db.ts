@@ -299,6 +299,11 @@ export class HushStore {
     return this.outbox.removeOutbox(eid);
   }
 
+  /** The contact's waiting v1 envelopes become due now (a v2 session with it just started). */
+  v1DueNow(contactId: number, now: number): number {
+    return this.outbox.v1DueNow(contactId, now);
+  }
+
   /** The relay accepted `eid`: it leaves the outbox and its message becomes 'sent' (one transaction). */
   completeOutbox(eid: string): boolean {
     return this.outbox.completeOutbox(eid);

@@ -5,7 +5,8 @@
  * - impersonation: bob's stolen keyring (and passphrase), without his store, cannot make bob's
  *   CLI show a message as from alice once alice writes to him in v2. v1's inner box opens with
  *   bob's box key as well as alice's, so a v1 envelope claiming alice is refused as a downgrade
- *   (`DOWNGRADE`: kept in quarantine, never shown);
+ *   (`DOWNGRADE`: kept in quarantine, never shown); our own receipts sealed in v1 before a
+ *   session existed leave before anything the new session seals, so the rule never catches them;
  * - a recipient offline past its signed prekey's expiry AND the grace period still opens the mail
  *   that waited for it: its device replaces the key only when it runs, and the grace counts from
  *   then (before, the key was deleted at `expires + grace` and what waited was dropped);
@@ -180,5 +181,32 @@ describe('v2: downgrades and long-offline recipients', () => {
     expect(row?.lr_id).not.toBeNull();
     const after = await frank.run(['send', 'bob', '--json', 'v2 again']);
     expect(jsonOf(after.stdout)).toMatchObject([{ protocol: 2 }]);
+  });
+
+  it('receipts sealed in v1 before a session existed leave before the first v2 message: no DOWNGRADE, the status moves', async () => {
+    const [gina, hal] = await Promise.all([newUser('gina', relay.url), newUser('hal', relay.url)]);
+    // Their prekeys vanish from the relay: they can only write to each other in v1.
+    const rw = new Database(path.join(relay.dataDir, 'relay.sqlite'));
+    try {
+      for (const u of [gina, hal]) {
+        const { signPk } = await keyringOf(u);
+        for (const t of ['prekey_signed', 'prekey_opk', 'prekey_kem']) rw.prepare(`DELETE FROM ${t} WHERE sign_pk = ?`).run(signPk);
+      }
+    } finally {
+      rw.close();
+    }
+    expect(jsonOf((await gina.run(['send', 'hal', '--json', 'hello'])).stdout)).toMatchObject([{ protocol: 1 }]);
+    expect(bodies((await hal.run(['pull', '--json'])).stdout)).toEqual(['hello']); // his pull puts his prekeys back
+    const m0 = await hal.run(['send', 'gina', '--json', 'm0']);
+    expect(jsonOf(m0.stdout)).toMatchObject([{ protocol: 1 }]);
+    // gina reads it: her delivered and read receipts are sealed now, in v1 (no session), to
+    // leave in 30 s; she answers at once, in a v2 session she starts with hal's prekeys.
+    expect(bodies((await gina.run(['pull', '--json', '--receipt-delay', '30s'])).stdout)).toEqual(['m0']);
+    const reply = await gina.run(['send', 'hal', '--json', 'answered at once']);
+    expect(jsonOf(reply.stdout)).toMatchObject([{ protocol: 2 }]);
+    const p = await hal.run(['pull', '--json']);
+    expect(jsonOf(p.stdout).filter((e) => e.event === 'quarantined')).toEqual([]);
+    expect(bodies(p.stdout)).toEqual(['answered at once']);
+    expect((await historyOf(hal.home)).find((m) => m.body === 'm0')?.status).toBe('read');
   });
 });
