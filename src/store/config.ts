@@ -32,7 +32,7 @@ export interface Config {
   requireForwardSecrecy?: boolean;
   /** How often the signed prekey is replaced, as --prekey-rotation takes it (default 7d). */
   signedPrekeyRotation?: string;
-  /** How long an old signed prekey still completes a session after its expiry (default 7d). */
+  /** How long a replaced signed prekey still completes a session after its replacement, never less than to its expiry (default 7d). */
   signedPrekeyGrace?: string;
   /** Other URLs of the deployment `relay` names, dialled in order when it does not answer (src/client/failover.ts). */
   relayFallbacks?: string[];
