@@ -69,6 +69,26 @@ export function openFile(file: string, busyTimeoutMs: number): BetterSqlite3.Dat
   return new Database(file, { timeout: busyTimeoutMs });
 }
 
+/**
+ * Runs `fn` again while it fails with SQLITE_BUSY, for up to `timeoutMs`: for the steps of an
+ * open (pragmas, migration, key check; each idempotent), where SQLITE_BUSY reached the caller
+ * when three processes opened a new file at once on a loaded machine, the busy handler
+ * notwithstanding (test/unit/store-concurrency.test.ts, seen once).
+ */
+export function retryBusy<T>(fn: () => T, timeoutMs: number): T {
+  const until = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      return fn();
+    } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? '');
+      if (!code.startsWith('SQLITE_BUSY') || Date.now() + wait > until) throw e;
+      Atomics.wait(pause, 0, 0, wait); // a synchronous sleep: the store's API is synchronous
+    }
+  }
+}
+
 /** WAL, synchronous=FULL, foreign keys; temporary data in memory; a 32 MiB page cache. */
 export function setPragmas(db: BetterSqlite3.Database): void {
   db.pragma('journal_mode = WAL');

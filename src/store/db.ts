@@ -26,7 +26,7 @@ import { InternalError } from '../errors.js';
 import type { Bundle } from '../protocol/bundle.js';
 import { KEY_BYTES } from '../crypto/nacl.js';
 import { type Contact, type Direction, openKv, sealKv } from './db-codec.js';
-import { checkKey, ensurePrivateFile, mapError, migrate, openFile, setPragmas } from './db-file.js';
+import { checkKey, ensurePrivateFile, mapError, migrate, openFile, retryBusy, setPragmas } from './db-file.js';
 import { DEFAULT_QUARANTINE_LIMITS, type NewQuarantineEntry, type QuarantineEntry, type QuarantineLimits, QuarantineTable, type TableContext } from './db-quarantine.js';
 import { badArg, u8 } from './db-util.js';
 import { V2Tables } from './db-sessions.js';
@@ -95,10 +95,13 @@ export class HushStore {
     const file = path.resolve(home, STORE_FILE);
     let db: BetterSqlite3.Database | undefined;
     try {
-      db = openFile(file, opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
-      setPragmas(db);
-      migrate(db);
-      checkKey(db, historyKey);
+      const busy = opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+      const opened = (db = openFile(file, busy));
+      retryBusy(() => {
+        setPragmas(opened);
+        migrate(opened);
+        checkKey(opened, historyKey);
+      }, busy);
       ensurePrivateFile(file);
       return new HushStore(file, db, historyKey.slice(), opts.now ?? Date.now);
     } catch (e) {
