@@ -309,9 +309,8 @@ export function warnQuarantined(out: Output, list: readonly QuarantineReport[]):
         `${what} claiming to be from ${who} sent with protocol v1, though ${who} writes to you in a v2 session, kept in quarantine, not shown (DOWNGRADE: v1 could have been forged with a copy of your keys); if ${who} really sent it, ask them to send it again`,
       );
     } else if (g.reason === 'PREKEY_EXPIRED') {
-      const from = g.name === undefined ? '' : ` claiming to be from ${who}`;
       out.warn(
-        `${what}${from} starting a v2 session with a prekey this home no longer holds (replaced longer ago than its grace period, or dropped) kept in quarantine, not shown (PREKEY_EXPIRED: mail that waited that long, or a replay); ${g.name === undefined ? 'its sender' : who}'s next messages in that session cannot open either until you write to ${g.name === undefined ? 'them' : who}: your message starts a session they will use`,
+        `${what} starting a v2 session with a prekey this home no longer holds (replaced longer ago than its grace period, or dropped) kept in quarantine, not shown (PREKEY_EXPIRED: mail that waited that long, a replay, or forged; with --json, claimedKey is the key it claims); if a contact's messages stop arriving, write to them`,
       );
     } else if (g.reason === 'NO_FORWARD_SECRECY') {
       out.warn(`${what} from ${who} sent with protocol v1 (no forward secrecy) kept in quarantine, not shown (--require-fs / config requireForwardSecrecy)`);

@@ -191,12 +191,13 @@ export class Judge {
     // kept with its reason, no state changed; the session opens the next message within the cap.
     // A prekey message naming a prekey this home no longer holds (its signed prekey replaced
     // longer than the grace period ago, or a one-time prekey trimmed; a replay of a session
-    // already started is caught before, as a duplicate) is kept as PREKEY_EXPIRED, with the
-    // contact it claims: the sender learns nothing, so the user must be told, not the message dropped.
+    // already started is caught before, as a duplicate) is kept as PREKEY_EXPIRED: the sender
+    // learns nothing, so the user must be told, not the message dropped. It names no contact:
+    // nothing about it is authenticated (prekey ids are small counters anyone can guess).
     const failed = (e: unknown): Verdict => {
       if (isDuplicate(e)) return { t: 'duplicate', eid: item.eid };
       const code = e instanceof DataError ? e.code : '';
-      if (code === 'PREKEY_EXPIRED' || code === 'PREKEY_NOT_FOUND') return q('PREKEY_EXPIRED', claimed, false, c.k === 'contact' ? c.contact.label : undefined);
+      if (code === 'PREKEY_EXPIRED' || code === 'PREKEY_NOT_FOUND') return q('PREKEY_EXPIRED', claimed);
       return q(code === 'TOO_MANY_SKIPPED' ? 'TOO_MANY_SKIPPED' : 'TAMPERED', claimed);
     };
     const detached = (peer: { signPk: Uint8Array; boxPk: Uint8Array }): ReturnType<SessionBook['openDetached']> | undefined => {

@@ -476,7 +476,7 @@ describe('v2 sessions through the store and the judgement', () => {
     expect(bob.store.getValue(`v2.started.${spkId}`)).toBeUndefined();
   });
 
-  it('a first message naming a one-time prekey this home dropped is kept as PREKEY_EXPIRED with the contact it claims; a replay of an opened one stays a duplicate', async () => {
+  it('a first message naming a one-time prekey this home dropped is kept as PREKEY_EXPIRED (naming no one); a replay of an opened one stays a duplicate', async () => {
     // The opened case: its session dropped and the history wiped, the replay is still a duplicate
     // (the record, not the used one-time prekey, says so).
     await start(alice, bob);
@@ -496,7 +496,7 @@ describe('v2 sessions through the store and the judgement', () => {
     bob.store.v2.deletePrekey('opk', bundle.opk!.id);
     const late = await processEnvelopes(bob.store, bob.id, [seal(carol, bob, 'late')], opts(bob, [carol]));
     expect(late.messages).toEqual([]);
-    expect(late.quarantined.map((q) => [q.reason, q.authenticated, q.claimedName])).toEqual([['PREKEY_EXPIRED', false, 'carol']]);
+    expect(late.quarantined.map((q) => [q.reason, q.authenticated, q.claimedName])).toEqual([['PREKEY_EXPIRED', false, undefined]]); // names no one: nothing in it is authenticated
   });
 
   it('signed-prekey rotation: a message started before rotation opens within the grace period, and not after it', async () => {
