@@ -176,8 +176,10 @@ export class SessionBook {
   private readonly byContact = new Map<number, Working[]>();
   private readonly usedOpk = new Set<number>();
   private readonly usedKem = new Set<number>();
-  /** Responder sessions this batch started without a one-time prekey: spkId -> hex session ids. */
+  /** Responder sessions this batch started: spkId -> hex session ids (written at commit). */
   private readonly started = new Map<number, string[]>();
+  /** The stored record of each signed prekey looked at (kv startedKey), read once per batch. */
+  private readonly startedHeld = new Map<number, Set<string>>();
   private readonly lookup: PrekeyLookup;
 
   constructor(
@@ -197,7 +199,7 @@ export class SessionBook {
       },
       sessionStarted: (spkId, sessionId) => {
         const hex = toHex(sessionId);
-        return this.started.get(spkId)?.includes(hex) === true || (store.getValue(startedKey(spkId)) ?? '').split(',').includes(hex);
+        return this.started.get(spkId)?.includes(hex) === true || this.heldStarted(spkId).has(hex);
       },
       kem: (id) => (this.usedKem.has(id) ? undefined : v2.kemPrekey(id)),
       opk: (id) => (this.usedOpk.has(id) ? undefined : v2.oneTimePrekey(id)),
@@ -295,6 +297,16 @@ export class SessionBook {
     return this.working(contact).some((w) => w.state.role === 'responder' || w.state.pendingInit === undefined);
   }
 
+  /** The session ids stored under startedKey(spkId), oldest first. */
+  private heldStarted(spkId: number): Set<string> {
+    let held = this.startedHeld.get(spkId);
+    if (!held) {
+      held = new Set((this.store.getValue(startedKey(spkId)) ?? '').split(',').filter((x) => x !== ''));
+      this.startedHeld.set(spkId, held);
+    }
+    return held;
+  }
+
   private consume(used: UsedPrekeys | undefined, sessionId: Uint8Array): void {
     if (!used) return;
     const list = this.started.get(used.spkId) ?? [];
@@ -356,13 +368,12 @@ export class SessionBook {
     for (const id of this.usedOpk) this.store.v2.deletePrekey('opk', id);
     for (const id of this.usedKem) this.store.v2.deletePrekey('kem', id);
     for (const [spkId, ids] of this.started) {
-      const key = startedKey(spkId);
-      const held = (this.store.getValue(key) ?? '').split(',').filter((x) => x !== '');
-      this.store.setValue(key, [...held, ...ids].slice(-MAX_STARTED_PER_SPK).join(','));
+      this.store.setValue(startedKey(spkId), [...this.heldStarted(spkId), ...ids].slice(-MAX_STARTED_PER_SPK).join(','));
     }
     this.usedOpk.clear();
     this.usedKem.clear();
     this.started.clear();
+    this.startedHeld.clear(); // written: read again on next use
     for (const contactId of this.byContact.keys()) {
       const c = this.store.getContact(contactId);
       if (c) prune(this.store, this.identity, c);

@@ -102,8 +102,8 @@ export interface PrekeyLookup {
   spkDeleted?(id: number): boolean;
   /**
    * Did this device already start the responder session `sessionId` from a prekey message on
-   * signed prekey `spkId` (one without a one-time prekey, so nothing else marks it used)? Then
-   * the message is a replay: DUPLICATE_MESSAGE, even when that session is gone.
+   * signed prekey `spkId`? Then the message is a replay: DUPLICATE_MESSAGE, even when that
+   * session is gone (a one-time prekey it used being gone proves nothing: it may be trimmed).
    */
   sessionStarted?(spkId: number, sessionId: Uint8Array): boolean;
   kem(id: number): KemPrekey | undefined;

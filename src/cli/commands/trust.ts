@@ -167,12 +167,11 @@ export const run: CommandRun = async (ctx, args, opts) => {
         // off; never to strangers) wait in the outbox for a later send, pull, listen or chat
         // once their random delay has passed.
         const ids = r.opened.map((m) => fromHex(m.id));
-        const cfg = await readConfig(await homePaths(ctx));
-        const seal = { identity: local.identity, random: randomBytes, now: Date.now, delay: parseReceiptDelay(cfg.receiptDelay) };
+        const seal = { identity: local.identity, random: randomBytes, now: Date.now, delay: parseReceiptDelay(settings.receiptDelay) };
         // Receipts as for any received mail: contacts only (not strangers), unless turned off.
         const cur = store.getContact(x.id) ?? x;
-        if (cfg.deliveryReceipts !== false && receiptsAllowed(store, cur)) store.transaction(() => queueReceipts(store, seal, cur, 'delivered', ids));
-        queueReadReceipts(store, seal, ids, cfg.readReceipts !== false);
+        if (settings.deliveryReceipts !== false && receiptsAllowed(store, cur)) store.transaction(() => queueReceipts(store, seal, cur, 'delivered', ids));
+        queueReadReceipts(store, seal, ids, settings.readReceipts !== false);
       }
     } catch (e) {
       // The trust decision is stored; failing to re-open is reported, not undone.
